@@ -1,0 +1,154 @@
+# ratchetbox: one plain Makefile (STYLE.md). Targets: all, deps, check, demo,
+# bench, install, uninstall, clean.
+# SPDX-License-Identifier: MIT
+
+VERSION   := 0.1.0
+SOMAJOR   := 0
+PREFIX    ?= /usr/local
+LIBDIR    ?= $(PREFIX)/lib
+INCDIR    ?= $(PREFIX)/include
+DESTDIR   ?=
+
+CC        ?= cc
+PROTOC_C  ?= protoc-c
+PKG_CONFIG ?= pkg-config
+
+# Debian 12 packages this project needs (make deps installs the missing ones).
+DEB_PKGS  := pkg-config libsodium-dev libsqlite3-dev check libxeddsa-dev \
+             libprotobuf-c-dev protobuf-c-compiler \
+             libsignal-protocol-c-dev libolm-dev libssl-dev gnuplot-nox
+PC_PKGS   := libsodium sqlite3 check libprotobuf-c
+
+WARN      := -Wall -Wextra -Werror -Wshadow -Wpointer-arith -Wcast-qual \
+             -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 -Wvla -Wundef \
+             -Wwrite-strings -Wnull-dereference -Wimplicit-fallthrough
+OPT       ?= -O2
+BASECFLAGS := -std=c11 -D_POSIX_C_SOURCE=200809L -fPIC -fvisibility=hidden \
+             $(WARN) -Iinclude -Isrc -Isrc/compat -Ibuild/proto \
+             $(shell $(PKG_CONFIG) --cflags libsodium libprotobuf-c 2>/dev/null)
+CFLAGS    ?= $(OPT) -g
+ALLCFLAGS := $(BASECFLAGS) $(CFLAGS)
+LIBS      := $(shell $(PKG_CONFIG) --libs libsodium libprotobuf-c 2>/dev/null) -lxeddsa
+CHECK_LIBS := $(shell $(PKG_CONFIG) --libs check 2>/dev/null)
+
+B         ?= build
+SAN       := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+
+LIB_SRC   := $(wildcard src/*.c)
+PROTO     := proto/ratchetbox.proto
+PROTO_C   := $(B)/proto/ratchetbox.pb-c.c
+LIB_OBJ   := $(LIB_SRC:src/%.c=$(B)/obj/%.o) $(B)/obj/ratchetbox.pb-c.o
+TEST_SRC  := $(wildcard tests/*.c)
+TEST_OBJ  := $(TEST_SRC:tests/%.c=$(B)/tobj/%.o)
+
+STATIC    := $(B)/libratchetbox.a
+SONAME    := libratchetbox.so.$(SOMAJOR)
+SHARED    := $(B)/$(SONAME)
+
+.PHONY: all deps check check-run check-san symbols readme-example demo bench \
+        install uninstall clean vectors
+
+all: $(STATIC) $(SHARED) $(B)/libratchetbox.so $(B)/demo $(B)/bench
+
+# ------------------------------------------------------------------ deps
+deps:
+	@missing=""; \
+	for p in $(DEB_PKGS); do \
+	  dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -z "$$missing" ]; then echo "deps: all Debian packages present"; exit 0; fi; \
+	if [ "$$(id -u)" = 0 ]; then \
+	  echo "deps: installing$$missing"; \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
+	else \
+	  echo "deps: missing Debian packages; run as root:"; \
+	  echo "  apt-get install -y$$missing"; exit 1; \
+	fi
+
+# ------------------------------------------------------------------ library
+$(B)/proto/ratchetbox.pb-c.c $(B)/proto/ratchetbox.pb-c.h: $(PROTO)
+	@mkdir -p $(B)/proto
+	$(PROTOC_C) --proto_path=proto --c_out=$(B)/proto $(PROTO)
+
+$(B)/obj/ratchetbox.pb-c.o: $(PROTO_C)
+	@mkdir -p $(@D)
+	$(CC) $(ALLCFLAGS) -c -o $@ $<
+
+$(B)/obj/%.o: src/%.c include/ratchetbox.h $(wildcard src/*.h) $(B)/proto/ratchetbox.pb-c.h
+	@mkdir -p $(@D)
+	$(CC) $(ALLCFLAGS) -c -o $@ $<
+
+$(STATIC): $(LIB_OBJ)
+	rm -f $@
+	ar rcs $@ $^
+
+$(SHARED): $(LIB_OBJ)
+	$(CC) $(ALLCFLAGS) -shared -Wl,-soname,$(SONAME) -Wl,-z,relro,-z,now -o $@ $^ $(LIBS)
+
+$(B)/libratchetbox.so: $(SHARED)
+	ln -sf $(SONAME) $@
+
+# ------------------------------------------------------------------ tests
+$(B)/tobj/%.o: tests/%.c include/ratchetbox.h $(wildcard tests/*.h) $(wildcard src/*.h) $(B)/proto/ratchetbox.pb-c.h
+	@mkdir -p $(@D)
+	$(CC) $(ALLCFLAGS) -DRBX_SRCDIR='"$(CURDIR)"' -c -o $@ $<
+
+$(B)/check_rbx: $(TEST_OBJ) $(STATIC)
+	$(CC) $(ALLCFLAGS) -o $@ $(TEST_OBJ) $(STATIC) $(LIBS) $(CHECK_LIBS)
+
+$(B)/demo: src/cli/demo.c $(STATIC)
+	$(CC) $(ALLCFLAGS) -o $@ $< $(STATIC) $(LIBS)
+
+$(B)/bench: bench/bench.c $(STATIC)
+	$(CC) $(ALLCFLAGS) -o $@ $< $(STATIC) $(LIBS)
+
+# The README's C example, extracted between its markers and run as a test.
+$(B)/readme_example: README.md $(STATIC)
+	@mkdir -p $(B)
+	sed -n '/<!-- example-begin -->/,/<!-- example-end -->/p' README.md | sed '1,2d;$$d' | sed '$$d' > $(B)/readme_example.c
+	$(CC) $(ALLCFLAGS) -o $@ $(B)/readme_example.c $(STATIC) $(LIBS)
+
+check-run: $(B)/check_rbx $(B)/readme_example
+	$(B)/check_rbx
+	$(B)/readme_example
+
+check: deps
+	$(MAKE) --no-print-directory check-run
+	$(MAKE) --no-print-directory B=build-san OPT=-O1 CFLAGS="-O1 -g $(SAN)" \
+	    LDFLAGS="$(SAN)" check-run
+	$(MAKE) --no-print-directory symbols
+
+# Exported ABI must equal the checked-in list (libsodium test/symbols).
+symbols: $(SHARED)
+	nm -D --defined-only $(SHARED) | awk '$$2 == "T" { print $$3 }' | sort > $(B)/symbols.txt
+	diff -u tests/symbols.txt $(B)/symbols.txt
+
+# Regenerate spec/vectors from seeded transcripts (the tests re-derive them).
+vectors: $(B)/check_rbx
+	RBX_WRITE_VECTORS=1 CK_RUN_CASE=vectors $(B)/check_rbx
+
+demo: deps
+	$(MAKE) --no-print-directory $(B)/demo
+	$(B)/demo
+
+bench: deps
+	$(MAKE) --no-print-directory $(B)/bench
+	$(B)/bench
+
+# ------------------------------------------------------------------ install
+install: $(STATIC) $(SHARED)
+	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCDIR) $(DESTDIR)$(LIBDIR)/pkgconfig
+	install -m 0644 include/ratchetbox.h $(DESTDIR)$(INCDIR)/ratchetbox.h
+	install -m 0644 $(STATIC) $(DESTDIR)$(LIBDIR)/libratchetbox.a
+	install -m 0755 $(SHARED) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libratchetbox.so
+	sed -e 's|@PREFIX@|$(PREFIX)|; s|@LIBDIR@|$(LIBDIR)|; s|@INCDIR@|$(INCDIR)|; s|@VERSION@|$(VERSION)|' \
+	    ratchetbox.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/ratchetbox.pc
+
+uninstall:
+	rm -f $(DESTDIR)$(INCDIR)/ratchetbox.h $(DESTDIR)$(LIBDIR)/libratchetbox.a \
+	      $(DESTDIR)$(LIBDIR)/$(SONAME) $(DESTDIR)$(LIBDIR)/libratchetbox.so \
+	      $(DESTDIR)$(LIBDIR)/pkgconfig/ratchetbox.pc
+
+clean:
+	rm -rf build build-san

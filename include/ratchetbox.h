@@ -1,0 +1,366 @@
+/* ratchetbox: a Double Ratchet over existing NaCl box (X25519) key pairs.
+ * SPDX-License-Identifier: MIT
+ *
+ * The one public header. Sections: errors and init, keys, baseline (today's
+ * long-lived box envelope), prekeys and bundles, sessions (handshake and
+ * ratchet). spec/PROTOCOL.md is the normative description of every byte.
+ *
+ * Conventions (all functions):
+ *  - return 0 or a negative RBX_E_* code; rbx_strerror() names it;
+ *  - outputs first, then inputs as (ptr, len) pairs; sizes are RBX_* constants;
+ *  - on any error every output length is set to 0 and no state changes;
+ *  - secret-holding objects are opaque and wiped by their free function;
+ *  - rbx_init() must succeed once before any other call.
+ */
+#ifndef RATCHETBOX_H
+#define RATCHETBOX_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define RBX_API __attribute__((visibility("default")))
+#define RBX_MUST_CHECK __attribute__((warn_unused_result))
+#define RBX_NONNULL(...) __attribute__((nonnull(__VA_ARGS__)))
+#else
+#define RBX_API
+#define RBX_MUST_CHECK
+#define RBX_NONNULL(...)
+#endif
+
+/* ---------------------------------------------------------------- sizes */
+
+#define RBX_PUBLICKEYBYTES 32U
+#define RBX_SECRETKEYBYTES 32U
+#define RBX_SIGNATUREBYTES 64U
+#define RBX_FINGERPRINTBYTES 8U           /* of SHA-256(public key) */
+#define RBX_FINGERPRINT_HEXBYTES 17U      /* 16 hex characters + NUL */
+#define RBX_KEY_B64BYTES 45U              /* base64 of 32 bytes + NUL */
+#define RBX_NONCEBYTES 24U                /* baseline box nonce */
+#define RBX_NONCE_B64BYTES 33U            /* base64 of 24 bytes + NUL */
+#define RBX_BOXMACBYTES 16U               /* baseline box tag */
+
+/* The product's caps: 100 KiB per chat/agent message, 1 MiB per review
+ * diff. The protocol refuses plaintext above the larger one. */
+#define RBX_MAX_PLAINTEXT (1024U * 1024U)
+/* Largest wire message encrypt can produce (plaintext cap + overhead). */
+#define RBX_MAX_WIRE (RBX_MAX_PLAINTEXT + 512U)
+
+/* Skipped-message-key limits (PROTOCOL.md "Limits"); all in one place. */
+#define RBX_MAX_SKIP 1000U               /* max forward jump in one chain */
+#define RBX_MAX_SKIPPED_KEYS 2000U       /* max stored skipped keys per session */
+#define RBX_MAX_RECEIVING_CHAINS 5U      /* chains that may hold skipped keys */
+#define RBX_SKIPPED_KEY_MAX_AGE 50U      /* expiry, in receiving DH ratchet steps */
+
+/* ---------------------------------------------------------------- errors */
+
+enum {
+    RBX_OK = 0,
+    RBX_E_INVALID = -1,           /* programmer misuse: bad argument */
+    RBX_E_NOMEM = -2,             /* allocation failed */
+    RBX_E_MALFORMED = -3,         /* bytes do not parse (wire, blob, JSON, base64) */
+    RBX_E_VERSION = -4,           /* unknown version of a wire message or blob */
+    RBX_E_AUTH = -5,              /* authentication failed; says nothing more */
+    RBX_E_SIGNATURE = -6,         /* signed prekey signature does not verify */
+    RBX_E_KEY = -7,               /* bad key: low order, all-zero DH, pk/sk mismatch */
+    RBX_E_UNKNOWN_PREKEY = -8,    /* signed or one-time prekey id not held */
+    RBX_E_PREKEY_REUSED = -9,     /* one-time prekey already consumed */
+    RBX_E_IDENTITY_CHANGED = -10, /* authenticated peer identity != pinned one */
+    RBX_E_REPLAY = -11,           /* message key already used or discarded */
+    RBX_E_LIMIT = -12,            /* a skipped-key or counter limit was reached */
+    RBX_E_TOO_BIG = -13,          /* plaintext or message above RBX_MAX_* */
+    RBX_E_BUFFER = -14,           /* output buffer too small */
+    RBX_E_STATE = -15,            /* not possible in this state (or poisoned) */
+    RBX_E_COUNT_ = 16             /* number of codes, keep last */
+};
+
+/* Initialise libsodium and libxeddsa. Idempotent and thread-safe.
+ * \return 0, or RBX_E_NOMEM if the crypto libraries cannot start. */
+RBX_API RBX_MUST_CHECK int rbx_init(void);
+
+/* Short English text for a code; never NULL, never contains secrets. */
+RBX_API const char *rbx_strerror(int code);
+
+/* Library version, "MAJOR.MINOR.PATCH". */
+RBX_API const char *rbx_version(void);
+
+/* ---------------------------------------------------------------- keys */
+
+/* A box key pair: raw 32-byte public key and raw 32-byte secret scalar, kept
+ * unclamped exactly as crypto_box_keypair() makes it (CONTEXT section 1). */
+
+/* New key pair from libsodium's RNG (crypto_box_keypair). Caller wipes sk. */
+RBX_API RBX_MUST_CHECK int rbx_keypair_generate(uint8_t pk[RBX_PUBLICKEYBYTES],
+                                                uint8_t sk[RBX_SECRETKEYBYTES])
+    RBX_NONNULL(1, 2);
+
+/* Import 32 + 32 raw bytes (public key then secret key).
+ * \return RBX_E_MALFORMED if rawlen != 64, RBX_E_KEY if pk does not match sk. */
+RBX_API RBX_MUST_CHECK int rbx_keypair_from_raw(uint8_t pk[RBX_PUBLICKEYBYTES],
+                                                uint8_t sk[RBX_SECRETKEYBYTES],
+                                                const uint8_t *raw, size_t rawlen)
+    RBX_NONNULL(1, 2, 3);
+
+/* Import the product's JSON {"publicKey": "<b64>", "secretKey": "<b64>"}
+ * (standard base64 with padding, keys in any order, whitespace allowed).
+ * \return RBX_E_MALFORMED for bad JSON, a missing, duplicated or unknown
+ *         member, invalid base64 or a wrong decoded length; RBX_E_KEY if the
+ *         public key does not match the secret key. Temporaries are wiped. */
+RBX_API RBX_MUST_CHECK int rbx_keypair_from_json(uint8_t pk[RBX_PUBLICKEYBYTES],
+                                                 uint8_t sk[RBX_SECRETKEYBYTES],
+                                                 const char *json, size_t jsonlen)
+    RBX_NONNULL(1, 2, 3);
+
+/* Export as the product's JSON, NUL-terminated, no trailing newline.
+ * \return RBX_E_BUFFER if outcap < RBX_KEYPAIR_JSONBYTES. Caller wipes out. */
+#define RBX_KEYPAIR_JSONBYTES 128U
+RBX_API RBX_MUST_CHECK int rbx_keypair_to_json(char *out, size_t outcap,
+                                               const uint8_t pk[RBX_PUBLICKEYBYTES],
+                                               const uint8_t sk[RBX_SECRETKEYBYTES])
+    RBX_NONNULL(1, 3, 4);
+
+/* Fingerprint: lowercase hex of the first 8 bytes of SHA-256(pk). */
+RBX_API void rbx_fingerprint(char out[RBX_FINGERPRINT_HEXBYTES],
+                             const uint8_t pk[RBX_PUBLICKEYBYTES]) RBX_NONNULL(1, 2);
+
+/* Standard base64 (with padding) of a 32-byte public key, NUL-terminated. */
+RBX_API void rbx_key_to_base64(char out[RBX_KEY_B64BYTES],
+                               const uint8_t pk[RBX_PUBLICKEYBYTES]) RBX_NONNULL(1, 2);
+
+/* Decode a 32-byte key from standard padded base64 (exactly 44 chars).
+ * \return RBX_E_MALFORMED otherwise. */
+RBX_API RBX_MUST_CHECK int rbx_key_from_base64(uint8_t key[RBX_PUBLICKEYBYTES],
+                                               const char *b64, size_t b64len)
+    RBX_NONNULL(1, 2);
+
+/* ---------------------------------------------------------------- baseline */
+
+/* Today's envelope, byte-compatible (CONTEXT section 1):
+ *   content_encrypted = base64(crypto_box_easy(plaintext, nonce, peer_pk, my_sk))
+ *   encryption_nonce  = base64(24 random bytes)
+ * Strings are standard base64 with padding and NUL-terminated. */
+
+/* Size of the content_encrypted string (with NUL) for a plaintext length. */
+#define RBX_BASELINE_B64LEN(ptlen) ((((size_t)(ptlen) + RBX_BOXMACBYTES + 2U) / 3U) * 4U + 1U)
+
+/* Seal one message with a fresh random nonce (a full X25519, as today).
+ * \return RBX_E_BUFFER if content_cap < RBX_BASELINE_B64LEN(ptlen),
+ *         RBX_E_TOO_BIG if ptlen > RBX_MAX_PLAINTEXT, RBX_E_KEY on a
+ *         low-order peer key. */
+RBX_API RBX_MUST_CHECK int rbx_baseline_seal(char *content, size_t content_cap,
+                                             char nonce[RBX_NONCE_B64BYTES],
+                                             const uint8_t *pt, size_t ptlen,
+                                             const uint8_t peer_pk[RBX_PUBLICKEYBYTES],
+                                             const uint8_t my_sk[RBX_SECRETKEYBYTES])
+    RBX_NONNULL(1, 3, 6, 7);
+
+/* Open one envelope. nonce == NULL marks a plaintext row: content is copied
+ * to pt unchanged. *ptlen is set to 0 on every error.
+ * \return RBX_E_MALFORMED for bad base64 or lengths, RBX_E_AUTH for a bad tag,
+ *         RBX_E_BUFFER if ptcap is too small, RBX_E_KEY on a low-order key. */
+RBX_API RBX_MUST_CHECK int rbx_baseline_open(uint8_t *pt, size_t ptcap, size_t *ptlen,
+                                             const char *content, size_t content_len,
+                                             const char *nonce, size_t nonce_len,
+                                             const uint8_t peer_pk[RBX_PUBLICKEYBYTES],
+                                             const uint8_t my_sk[RBX_SECRETKEYBYTES])
+    RBX_NONNULL(1, 3, 4, 8, 9);
+
+/* The beforenm variant: precompute the shared key once (crypto_box_beforenm),
+ * then seal and open without an X25519 per message. Caller wipes k. */
+#define RBX_BASELINE_KEYBYTES 32U
+RBX_API RBX_MUST_CHECK int rbx_baseline_precompute(uint8_t k[RBX_BASELINE_KEYBYTES],
+                                                   const uint8_t peer_pk[RBX_PUBLICKEYBYTES],
+                                                   const uint8_t my_sk[RBX_SECRETKEYBYTES])
+    RBX_NONNULL(1, 2, 3);
+RBX_API RBX_MUST_CHECK int rbx_baseline_seal_afternm(char *content, size_t content_cap,
+                                                     char nonce[RBX_NONCE_B64BYTES],
+                                                     const uint8_t *pt, size_t ptlen,
+                                                     const uint8_t k[RBX_BASELINE_KEYBYTES])
+    RBX_NONNULL(1, 3, 6);
+RBX_API RBX_MUST_CHECK int rbx_baseline_open_afternm(uint8_t *pt, size_t ptcap, size_t *ptlen,
+                                                     const char *content, size_t content_len,
+                                                     const char *nonce, size_t nonce_len,
+                                                     const uint8_t k[RBX_BASELINE_KEYBYTES])
+    RBX_NONNULL(1, 3, 4, 8);
+
+/* ---------------------------------------------------------------- prekeys */
+
+/* A responder's key material for X3DH: the identity (its box key pair), signed
+ * prekeys and one-time prekeys, each addressed by a 32-bit id. Opaque; wiped
+ * by rbx_prekeys_free. One-time prekeys consumed by rbx_session_accept are
+ * erased and their ids remembered, so reuse is told apart from an unknown id. */
+typedef struct rbx_prekeys rbx_prekeys;
+
+/* \return RBX_E_KEY if pk does not match sk, RBX_E_NOMEM. */
+RBX_API RBX_MUST_CHECK int rbx_prekeys_new(rbx_prekeys **out,
+                                           const uint8_t identity_pk[RBX_PUBLICKEYBYTES],
+                                           const uint8_t identity_sk[RBX_SECRETKEYBYTES])
+    RBX_NONNULL(1, 2, 3);
+RBX_API void rbx_prekeys_free(rbx_prekeys *pk);
+
+/* Generate (sk == NULL) or add a signed prekey under id; signs it with the
+ * identity key (XEdDSA). \return RBX_E_INVALID if id is already held. */
+RBX_API RBX_MUST_CHECK int rbx_prekeys_add_signed(rbx_prekeys *pk, uint32_t id,
+                                                  const uint8_t *sk /* 32 or NULL */)
+    RBX_NONNULL(1);
+/* Generate (sk == NULL) or add a one-time prekey under id.
+ * \return RBX_E_INVALID if id is held or was consumed before. */
+RBX_API RBX_MUST_CHECK int rbx_prekeys_add_onetime(rbx_prekeys *pk, uint32_t id,
+                                                   const uint8_t *sk /* 32 or NULL */)
+    RBX_NONNULL(1);
+/* Erase a signed or one-time prekey (rotation). \return RBX_E_UNKNOWN_PREKEY. */
+RBX_API RBX_MUST_CHECK int rbx_prekeys_remove_signed(rbx_prekeys *pk, uint32_t id) RBX_NONNULL(1);
+RBX_API RBX_MUST_CHECK int rbx_prekeys_remove_onetime(rbx_prekeys *pk, uint32_t id) RBX_NONNULL(1);
+/* Number of unconsumed one-time prekeys. */
+RBX_API size_t rbx_prekeys_onetime_count(const rbx_prekeys *pk) RBX_NONNULL(1);
+
+/* Encode a bundle for signed prekey spk_id and, if with_onetime and one is
+ * left, the lowest unconsumed one-time prekey (which stays held until a first
+ * message consumes it). \return RBX_E_UNKNOWN_PREKEY, RBX_E_BUFFER. */
+#define RBX_BUNDLE_MAXBYTES 192U
+RBX_API RBX_MUST_CHECK int rbx_prekeys_bundle(uint8_t *out, size_t outcap, size_t *outlen,
+                                              const rbx_prekeys *pk, uint32_t spk_id,
+                                              int with_onetime) RBX_NONNULL(1, 3, 4);
+
+/* A parsed and verified prekey bundle (public data only). */
+typedef struct rbx_bundle {
+    uint8_t identity[RBX_PUBLICKEYBYTES];
+    uint32_t signed_prekey_id;
+    uint8_t signed_prekey[RBX_PUBLICKEYBYTES];
+    uint8_t signature[RBX_SIGNATUREBYTES];
+    int has_onetime;
+    uint32_t onetime_prekey_id;
+    uint8_t onetime_prekey[RBX_PUBLICKEYBYTES];
+} rbx_bundle;
+
+/* Parse a bundle and verify its XEdDSA signature.
+ * \return RBX_E_MALFORMED, RBX_E_VERSION, RBX_E_KEY (non-canonical or
+ *         low-order key), RBX_E_SIGNATURE. */
+RBX_API RBX_MUST_CHECK int rbx_bundle_parse(rbx_bundle *b, const uint8_t *in, size_t len)
+    RBX_NONNULL(1, 2);
+
+/* ---------------------------------------------------------------- sessions */
+
+typedef struct rbx_session rbx_session;
+
+/* KDF profiles (PROTOCOL.md "KDF profiles"). SIGNAL uses Signal's info
+ * strings so the constructions can be checked against libsignal's vectors;
+ * it is not wire-compatible with libsignal. */
+#define RBX_PROFILE_DEFAULT 0U
+#define RBX_PROFILE_SIGNAL 1U
+
+/* Session options, fixed by the initiator at handshake time. */
+typedef struct rbx_session_opts {
+    unsigned profile;          /* RBX_PROFILE_* */
+    int header_encryption;     /* DR spec section 4: 0 off, 1 on */
+} rbx_session_opts;
+
+/* Initiator (X3DH, Alice): verify nothing more (b came from rbx_bundle_parse),
+ * run X3DH against the bundle and set up the ratchet. Every message encrypted
+ * before the first reply decrypts is a PreKeyMessage carrying IK_A, EK_A and
+ * the prekey ids. opts == NULL means defaults.
+ * \return RBX_E_KEY (pk/sk mismatch, low-order DH), RBX_E_INVALID, RBX_E_NOMEM. */
+RBX_API RBX_MUST_CHECK int rbx_session_initiate(rbx_session **out,
+                                                const uint8_t identity_pk[RBX_PUBLICKEYBYTES],
+                                                const uint8_t identity_sk[RBX_SECRETKEYBYTES],
+                                                const rbx_bundle *b,
+                                                const rbx_session_opts *opts)
+    RBX_NONNULL(1, 2, 3, 4);
+
+/* What a first message claims, before anything is authenticated. Lets a
+ * store load the right prekeys; nothing here may be trusted or pinned. */
+typedef struct rbx_prekey_info {
+    uint8_t initiator_identity[RBX_PUBLICKEYBYTES];
+    uint8_t base_key[RBX_PUBLICKEYBYTES];
+    uint32_t signed_prekey_id;
+    int has_onetime;
+    uint32_t onetime_prekey_id;
+} rbx_prekey_info;
+
+/* Is this wire message a PreKeyMessage? Returns 1 if so (and fills info if
+ * non-NULL), 0 if it is a normal message, or a negative RBX_E_* code. */
+RBX_API RBX_MUST_CHECK int rbx_message_prekey_info(rbx_prekey_info *info,
+                                                   const uint8_t *in, size_t len)
+    RBX_NONNULL(2);
+
+/* Responder (X3DH, Bob): recompute X3DH for a PreKeyMessage, decrypt its
+ * ratchet message, and only after authentication consume the one-time
+ * prekey from pk and return the session. pinned: the identity pinned for
+ * this contact, or NULL for a new contact; compared after authentication.
+ * On success *consumed_onetime is the consumed id or UINT32_MAX for none.
+ * \return RBX_E_AUTH, RBX_E_MALFORMED, RBX_E_VERSION, RBX_E_UNKNOWN_PREKEY,
+ *         RBX_E_PREKEY_REUSED, RBX_E_KEY, RBX_E_IDENTITY_CHANGED,
+ *         RBX_E_BUFFER, RBX_E_NOMEM. pk is unchanged on every error. */
+RBX_API RBX_MUST_CHECK int rbx_session_accept(rbx_session **out,
+                                              uint8_t *pt, size_t ptcap, size_t *ptlen,
+                                              uint32_t *consumed_onetime,
+                                              rbx_prekeys *pk,
+                                              const uint8_t *pinned /* 32 or NULL */,
+                                              const uint8_t *in, size_t len)
+    RBX_NONNULL(1, 2, 4, 5, 6, 8);
+
+RBX_API void rbx_session_free(rbx_session *s);
+
+/* Upper bound of the wire size of a message with ptlen bytes of plaintext. */
+RBX_API size_t rbx_session_wire_size(const rbx_session *s, size_t ptlen) RBX_NONNULL(1);
+
+/* DR spec 3.4 RatchetEncrypt. The session advances on success only.
+ * \return RBX_E_BUFFER (outcap < rbx_session_wire_size), RBX_E_TOO_BIG,
+ *         RBX_E_STATE (responder before its first received message, or
+ *         poisoned), RBX_E_LIMIT (counter exhausted). */
+RBX_API RBX_MUST_CHECK int rbx_session_encrypt(rbx_session *s,
+                                               uint8_t *out, size_t outcap, size_t *outlen,
+                                               const uint8_t *pt, size_t ptlen)
+    RBX_NONNULL(1, 2, 4);
+
+/* DR spec 3.5 RatchetDecrypt (and 4 with header encryption). Works on a copy
+ * of the state and commits it only when the message authenticated: on every
+ * error the session is byte-identical to before. A PreKeyMessage for this
+ * session (the initiator's messages before a reply) is accepted here too.
+ * ptcap >= len always suffices.
+ * \return RBX_E_AUTH, RBX_E_MALFORMED, RBX_E_VERSION, RBX_E_REPLAY,
+ *         RBX_E_LIMIT, RBX_E_KEY, RBX_E_BUFFER, RBX_E_NOMEM, RBX_E_STATE. */
+RBX_API RBX_MUST_CHECK int rbx_session_decrypt(rbx_session *s,
+                                               uint8_t *pt, size_t ptcap, size_t *ptlen,
+                                               const uint8_t *in, size_t len)
+    RBX_NONNULL(1, 2, 4, 5);
+
+/* Serialise the whole session (secrets included: encrypt it at rest) to a
+ * versioned blob. Call with out == NULL to learn the size.
+ * \return RBX_E_BUFFER. Caller wipes the blob. */
+RBX_API RBX_MUST_CHECK int rbx_session_serialize(uint8_t *out, size_t outcap, size_t *outlen,
+                                                 const rbx_session *s) RBX_NONNULL(3, 4);
+
+/* \return RBX_E_MALFORMED (truncated, oversized, trailing bytes, any field
+ *         out of range), RBX_E_VERSION, RBX_E_NOMEM. */
+RBX_API RBX_MUST_CHECK int rbx_session_deserialize(rbx_session **out,
+                                                   const uint8_t *in, size_t len)
+    RBX_NONNULL(1, 2);
+
+/* Public facts about a session, for status displays and the simulator. */
+typedef struct rbx_session_info {
+    uint8_t own_identity[RBX_PUBLICKEYBYTES];
+    uint8_t peer_identity[RBX_PUBLICKEYBYTES];
+    int initiator;              /* 1 if this side sent the first message */
+    int header_encryption;
+    unsigned profile;
+    int awaiting_reply;         /* initiator still sending PreKeyMessages */
+    uint32_t send_count;        /* Ns: messages in the current sending chain */
+    uint32_t recv_count;        /* Nr */
+    uint32_t prev_send_count;   /* PN */
+    uint32_t dh_steps;          /* receiving DH ratchet steps so far */
+    size_t skipped_keys;        /* stored skipped message keys */
+    size_t skipped_chains;      /* distinct chains those belong to */
+} rbx_session_info;
+
+RBX_API void rbx_session_get_info(rbx_session_info *info, const rbx_session *s)
+    RBX_NONNULL(1, 2);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* RATCHETBOX_H */

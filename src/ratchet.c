@@ -1,0 +1,511 @@
+/* SPDX-License-Identifier: MIT
+ * The Double Ratchet (Signal spec revision 3, sections 3 and 4) in memory.
+ * Pure protocol code: no I/O, no storage; the only randomness is the ratchet
+ * key pair of each DH step and the header-encryption nonce, both from
+ * libsodium's RNG. */
+#include <stdlib.h>
+
+#include "session.h"
+#include "wire.h"
+
+/* ------------------------------------------------------------ object */
+
+rbx_session *rbx__session_alloc(void)
+{
+    return calloc(1, sizeof(rbx_session));
+}
+
+void rbx_session_free(rbx_session *s)
+{
+    if (s == NULL) return;
+    if (s->skipped != NULL) {
+        WIPE_BUF(s->skipped, s->capskipped * sizeof *s->skipped);
+        free(s->skipped);
+    }
+    WIPE_BUF(s, sizeof *s);
+    free(s);
+}
+
+int rbx__session_reserve(rbx_session *s, size_t total)
+{
+    void *p = s->skipped;
+    int rc = rbx__grow(&p, &s->capskipped, s->nskipped, total, sizeof *s->skipped);
+    s->skipped = p;
+    return rc;
+}
+
+size_t rbx_session_wire_size(const rbx_session *s, size_t ptlen)
+{
+    (void)s;
+    return RBX_PREKEY_PREFIX_MAX + RBX_MSG_PREFIX_MAX + ptlen + RBX_AEAD_TAGBYTES;
+}
+
+static const rbx__profile *profile_of(const rbx_session *s)
+{
+    return rbx__profile_get(s->profile);
+}
+
+static void header_encode(uint8_t h[RBX_HEADERBYTES], const uint8_t dh[32], uint32_t pn,
+                          uint32_t n)
+{
+    memcpy(h, dh, 32);
+    rbx__store32_be(h + 32, pn);
+    rbx__store32_be(h + 36, n);
+}
+
+/* ------------------------------------------------------------ AEAD */
+
+/* XChaCha20-Poly1305 of a message body under a message key (PROTOCOL.md
+ * "Message encryption"); ad = AD || header bytes. */
+static void body_encrypt(uint8_t *ct, const uint8_t *pt, size_t ptlen, const uint8_t mk[32],
+                         const uint8_t *ad, size_t adlen, const rbx__profile *p)
+{
+    uint8_t key[32], nonce[24];
+    rbx__message_keys(key, nonce, mk, p);
+    crypto_aead_xchacha20poly1305_ietf_encrypt(ct, NULL, pt, ptlen, ad, adlen, NULL, nonce, key);
+    WIPE(key);
+    WIPE(nonce);
+}
+
+static int body_decrypt(uint8_t *pt, const uint8_t *ct, size_t ctlen, const uint8_t mk[32],
+                        const uint8_t *ad, size_t adlen, const rbx__profile *p)
+{
+    uint8_t key[32], nonce[24];
+    rbx__message_keys(key, nonce, mk, p);
+    int rc = crypto_aead_xchacha20poly1305_ietf_decrypt(pt, NULL, NULL, ct, ctlen, ad, adlen,
+                                                        nonce, key);
+    WIPE(key);
+    WIPE(nonce);
+    if (rc != 0) {
+        WIPE_BUF(pt, ctlen - RBX_AEAD_TAGBYTES);
+        return RBX_E_AUTH;
+    }
+    return 0;
+}
+
+/* DR spec 4.2 HENCRYPT: random 24-byte nonce, since a header key encrypts a
+ * whole chain of headers. The session AD binds the header to the session. */
+static void header_seal(uint8_t out[RBX_ENC_HEADERBYTES], const uint8_t hk[32],
+                        const uint8_t h[RBX_HEADERBYTES], const uint8_t ad[64])
+{
+    randombytes_buf(out, 24);
+    crypto_aead_xchacha20poly1305_ietf_encrypt(out + 24, NULL, h, RBX_HEADERBYTES, ad, 64,
+                                               NULL, out, hk);
+}
+
+static int header_open(uint8_t h[RBX_HEADERBYTES], const uint8_t hk[32],
+                       const uint8_t enc[RBX_ENC_HEADERBYTES], const uint8_t ad[64])
+{
+    return crypto_aead_xchacha20poly1305_ietf_decrypt(h, NULL, NULL, enc + 24,
+                                                      RBX_ENC_HEADERBYTES - 24, ad, 64, enc,
+                                                      hk) == 0
+               ? 0
+               : RBX_E_AUTH;
+}
+
+/* ------------------------------------------------------------ encrypt */
+
+int rbx_session_encrypt(rbx_session *s, uint8_t *out, size_t outcap, size_t *outlen,
+                        const uint8_t *pt, size_t ptlen)
+{
+    *outlen = 0;
+    if (pt == NULL && ptlen != 0) return RBX_E_INVALID;
+    if (s->poisoned) return RBX_E_STATE;
+    if (ptlen > RBX_MAX_PLAINTEXT) return RBX_E_TOO_BIG;
+    /* DR spec 3.3: the responder has no sending chain until it receives. */
+    if (!(s->st.flags & RBX_HAS_CKS)) return RBX_E_STATE;
+    if (s->st.ns == UINT32_MAX) return RBX_E_LIMIT;
+
+    const rbx__profile *p = profile_of(s);
+    uint8_t ck_next[32], mk[32], header[RBX_HEADERBYTES];
+    uint8_t ad[64 + RBX_ENC_HEADERBYTES];
+    uint8_t prefix[RBX_MSG_PREFIX_MAX], pprefix[RBX_PREKEY_PREFIX_MAX];
+    size_t adlen, plen, pplen = 0;
+    int rc = 0;
+
+    rbx__kdf_ck(ck_next, mk, s->st.cks);
+    header_encode(header, s->st.dhs_pk, s->st.pn, s->st.ns);
+    memcpy(ad, s->ad, 64);
+    rbx__msg m = { .ctlen = ptlen + RBX_AEAD_TAGBYTES };
+    if (s->header_encryption) {
+        header_seal(ad + 64, s->st.hks, header, s->ad);
+        m.enc_header = ad + 64;
+        adlen = 64 + RBX_ENC_HEADERBYTES;
+    } else {
+        memcpy(ad + 64, header, RBX_HEADERBYTES);
+        m.ratchet_key = s->st.dhs_pk;
+        m.counter = s->st.ns;
+        m.previous_counter = s->st.pn;
+        adlen = 64 + RBX_HEADERBYTES;
+    }
+    plen = rbx__msg_prefix(prefix, &m);
+    if (s->awaiting_reply) {
+        rbx__prekey_msg pm = {
+            .identity_key = s->ad,
+            .base_key = s->base_key,
+            .signed_prekey_id = s->signed_prekey_id,
+            .has_onetime = s->has_onetime,
+            .onetime_prekey_id = s->onetime_prekey_id,
+            .profile = s->profile,
+            .header_encryption = s->header_encryption,
+            .messagelen = plen + m.ctlen,
+        };
+        pplen = rbx__prekey_prefix(pprefix, &pm);
+    }
+    size_t total = pplen + plen + m.ctlen;
+    if (outcap < total) {
+        rc = RBX_E_BUFFER;
+        goto cleanup;
+    }
+    memcpy(out, pprefix, pplen);
+    memcpy(out + pplen, prefix, plen);
+    body_encrypt(out + pplen + plen, pt, ptlen, mk, ad, adlen, p);
+
+    memcpy(s->st.cks, ck_next, 32);
+    s->st.ns++;
+    *outlen = total;
+cleanup:
+    WIPE(ck_next);
+    WIPE(mk);
+    WIPE(header);
+    return rc;
+}
+
+/* ------------------------------------------------------------ decrypt */
+
+/* Skipped keys computed while decrypting, committed only on success. */
+typedef struct pending {
+    rbx__skipped *e;
+    size_t n, cap;
+} pending;
+
+static void pending_free(pending *pd)
+{
+    if (pd->e != NULL) {
+        WIPE_BUF(pd->e, pd->cap * sizeof *pd->e);
+        free(pd->e);
+    }
+    memset(pd, 0, sizeof *pd);
+}
+
+/* DR spec 3.5 SkipMessageKeys on the working copy st. */
+static int skip_keys(rbx__state *st, pending *pd, uint32_t until, int he)
+{
+    if (until <= st->nr) return 0;
+    if (until - st->nr > RBX_MAX_SKIP) return RBX_E_LIMIT;
+    if (!(st->flags & RBX_HAS_CKR)) return 0;
+    size_t need = pd->n + (until - st->nr);
+    if (need > pd->cap) {
+        /* At most two grows per message (PN chain, then the new chain). */
+        pending bigger = { malloc(need * sizeof *pd->e), pd->n, need };
+        if (bigger.e == NULL) return RBX_E_NOMEM;
+        if (pd->n) memcpy(bigger.e, pd->e, pd->n * sizeof *pd->e);
+        pending_free(pd);
+        *pd = bigger;
+    }
+    while (st->nr < until) {
+        rbx__skipped *k = &pd->e[pd->n++];
+        memcpy(k->chain, he ? st->hkr : st->dhr, 32);
+        k->n = st->nr;
+        k->step = st->dh_steps;
+        rbx__kdf_ck(st->ckr, k->mk, st->ckr);
+        st->nr++;
+    }
+    return 0;
+}
+
+static void remember_chain(rbx__state *st)
+{
+    if (!(st->flags & RBX_HAS_DHR)) return;
+    if (st->nrecent == RBX_RECENT_CHAINS) {
+        memmove(st->recent[0], st->recent[1], (RBX_RECENT_CHAINS - 1) * 32);
+        st->nrecent--;
+    }
+    memcpy(st->recent[st->nrecent++], st->dhr, 32);
+}
+
+/* DR spec 3.5 / 4.3 DHRatchet on the working copy. */
+static int dh_ratchet(rbx__state *st, const uint8_t dh[32], const rbx__profile *p)
+{
+    uint8_t secret[32];
+    int rc;
+    st->pn = st->ns;
+    st->ns = 0;
+    st->nr = 0;
+    memcpy(st->hks, st->nhks, 32);
+    memcpy(st->hkr, st->nhkr, 32);
+    st->flags |= RBX_HAS_HKS | RBX_HAS_HKR;
+    remember_chain(st);
+    memcpy(st->dhr, dh, 32);
+    st->flags |= RBX_HAS_DHR;
+    if ((rc = rbx__dh(secret, st->dhs_sk, st->dhr)) != 0) goto out;
+    rbx__kdf_rk(st->rk, st->ckr, st->nhkr, st->rk, secret, p);
+    st->flags |= RBX_HAS_CKR;
+    if ((rc = rbx__keypair(st->dhs_pk, st->dhs_sk)) != 0) goto out;
+    if ((rc = rbx__dh(secret, st->dhs_sk, st->dhr)) != 0) goto out;
+    rbx__kdf_rk(st->rk, st->cks, st->nhks, st->rk, secret, p);
+    st->flags |= RBX_HAS_CKS;
+    if (st->dh_steps == UINT32_MAX) rc = RBX_E_LIMIT;
+    st->dh_steps++;
+out:
+    WIPE(secret);
+    return rc;
+}
+
+static int is_recent(const rbx__state *st, const uint8_t dh[32])
+{
+    for (uint32_t i = 0; i < st->nrecent; i++)
+        if (memcmp(st->recent[i], dh, 32) == 0) return 1;
+    return 0;
+}
+
+/* Skipped-key bookkeeping after a DH step: keys older than
+ * RBX_SKIPPED_KEY_MAX_AGE steps expire, and if more than
+ * RBX_MAX_RECEIVING_CHAINS chains hold keys the oldest chains are evicted.
+ * With apply == 0 only counts what would remain, so that the limit is checked
+ * before anything changes. */
+#define CHAIN_SLOTS (RBX_MAX_RECEIVING_CHAINS + 3U)
+
+static int chain_index(uint8_t (*chains)[32], size_t *nchains, const uint8_t c[32])
+{
+    for (size_t i = 0; i < *nchains; i++)
+        if (memcmp(chains[i], c, 32) == 0) return (int)i;
+    memcpy(chains[*nchains], c, 32);
+    return (int)(*nchains)++;
+}
+
+static size_t settle_skipped(rbx_session *s, const pending *pd, uint32_t dh_steps, int apply)
+{
+    uint8_t chains[CHAIN_SLOTS][32];
+    size_t nchains = 0, kept = 0;
+    /* Existing entries span at most RBX_MAX_RECEIVING_CHAINS chains and one
+     * message adds at most two, so CHAIN_SLOTS always suffices. */
+    for (size_t i = 0; i < s->nskipped; i++)
+        if (dh_steps - s->skipped[i].step <= RBX_SKIPPED_KEY_MAX_AGE)
+            (void)chain_index(chains, &nchains, s->skipped[i].chain);
+    for (size_t i = 0; i < pd->n; i++) (void)chain_index(chains, &nchains, pd->e[i].chain);
+    size_t evict = nchains > RBX_MAX_RECEIVING_CHAINS ? nchains - RBX_MAX_RECEIVING_CHAINS : 0;
+
+    for (size_t i = 0; i < s->nskipped; i++) {
+        rbx__skipped *k = &s->skipped[i];
+        int keep = dh_steps - k->step <= RBX_SKIPPED_KEY_MAX_AGE &&
+                   (size_t)chain_index(chains, &nchains, k->chain) >= evict;
+        if (keep) {
+            if (apply && kept != i) s->skipped[kept] = *k;
+            kept++;
+        }
+    }
+    for (size_t i = 0; i < pd->n; i++) {
+        if ((size_t)chain_index(chains, &nchains, pd->e[i].chain) < evict) continue;
+        if (apply) s->skipped[kept] = pd->e[i];
+        kept++;
+    }
+    if (apply) {
+        if (s->nskipped > kept)
+            WIPE_BUF(&s->skipped[kept], (s->nskipped - kept) * sizeof *s->skipped);
+        s->nskipped = kept;
+    }
+    WIPE(chains);
+    return kept;
+}
+
+static void skipped_remove(rbx_session *s, size_t idx)
+{
+    memmove(&s->skipped[idx], &s->skipped[idx + 1],
+            (s->nskipped - idx - 1) * sizeof *s->skipped);
+    s->nskipped--;
+    WIPE(s->skipped[s->nskipped]);
+}
+
+static long skipped_find(const rbx_session *s, const uint8_t chain[32], uint32_t n)
+{
+    for (size_t i = 0; i < s->nskipped; i++)
+        if (s->skipped[i].n == n && memcmp(s->skipped[i].chain, chain, 32) == 0)
+            return (long)i;
+    return -1;
+}
+
+/* DR spec 4.3: the header key that opens this header among the stored
+ * skipped-key chains; distinct keys only, so a forgery costs at most
+ * RBX_MAX_RECEIVING_CHAINS header trials. */
+static long skipped_header(const rbx_session *s, uint8_t h[RBX_HEADERBYTES],
+                           const uint8_t enc[RBX_ENC_HEADERBYTES])
+{
+    for (size_t i = 0; i < s->nskipped; i++) {
+        int seen = 0;
+        for (size_t j = 0; j < i && !seen; j++)
+            seen = memcmp(s->skipped[j].chain, s->skipped[i].chain, 32) == 0;
+        if (!seen && header_open(h, s->skipped[i].chain, enc, s->ad) == 0) return (long)i;
+    }
+    return -1;
+}
+
+int rbx__ratchet_decrypt(rbx_session *s, uint8_t *pt, size_t ptcap, size_t *ptlen,
+                         const uint8_t *in, size_t len)
+{
+    const rbx__profile *p = profile_of(s);
+    rbx__msg m;
+    rbx__state tmp;
+    pending pd = { 0 };
+    uint8_t header[RBX_HEADERBYTES], ad[64 + RBX_ENC_HEADERBYTES], mk[32];
+    size_t adlen;
+    int rc;
+
+    if ((rc = rbx__msg_parse(&m, in, len)) != 0) return rc;
+    if ((m.enc_header != NULL) != (s->header_encryption != 0)) return RBX_E_MALFORMED;
+    size_t outlen = m.ctlen - RBX_AEAD_TAGBYTES;
+    if (ptcap < outlen) return RBX_E_BUFFER;
+
+    memcpy(ad, s->ad, 64);
+    int dh_step;
+    if (m.enc_header != NULL) {
+        memcpy(ad + 64, m.enc_header, RBX_ENC_HEADERBYTES);
+        adlen = 64 + RBX_ENC_HEADERBYTES;
+        long i = skipped_header(s, header, m.enc_header);
+        int current = i >= 0 && (s->st.flags & RBX_HAS_HKR) &&
+                      memcmp(s->skipped[i].chain, s->st.hkr, 32) == 0;
+        if (i >= 0) {
+            long k = skipped_find(s, s->skipped[i].chain, rbx__load32_be(header + 36));
+            if (k >= 0) {
+                rc = body_decrypt(pt, m.ct, m.ctlen, s->skipped[k].mk, ad, adlen, p);
+                if (rc != 0) return rc;
+                skipped_remove(s, (size_t)k);
+                goto done;
+            }
+            /* An old chain's header whose key is gone; in the current chain
+             * the message may simply be newer than the skipped ones. */
+            if (!current) return RBX_E_REPLAY;
+            dh_step = 0;
+        } else if ((s->st.flags & RBX_HAS_HKR) &&
+                   header_open(header, s->st.hkr, m.enc_header, s->ad) == 0)
+            dh_step = 0;
+        else if (header_open(header, s->st.nhkr, m.enc_header, s->ad) == 0)
+            dh_step = 1;
+        else
+            return RBX_E_AUTH;
+    } else {
+        header_encode(header, m.ratchet_key, m.previous_counter, m.counter);
+        memcpy(ad + 64, header, RBX_HEADERBYTES);
+        adlen = 64 + RBX_HEADERBYTES;
+        long k = skipped_find(s, m.ratchet_key, m.counter);
+        if (k >= 0) {
+            if ((rc = body_decrypt(pt, m.ct, m.ctlen, s->skipped[k].mk, ad, adlen, p)) != 0)
+                return rc;
+            skipped_remove(s, (size_t)k);
+            goto done;
+        }
+        dh_step = !((s->st.flags & RBX_HAS_DHR) && memcmp(m.ratchet_key, s->st.dhr, 32) == 0);
+        if (dh_step && is_recent(&s->st, m.ratchet_key)) return RBX_E_REPLAY;
+    }
+
+    const uint8_t *dh = header;
+    uint32_t pn = rbx__load32_be(header + 32), n = rbx__load32_be(header + 36);
+    if (!dh_step && n < s->st.nr) {
+        rc = RBX_E_REPLAY;
+        goto fail;
+    }
+    tmp = s->st;
+    if (dh_step) {
+        if ((rc = skip_keys(&tmp, &pd, pn, s->header_encryption)) != 0) goto fail;
+        if ((rc = dh_ratchet(&tmp, dh, p)) != 0) goto fail;
+    }
+    if ((rc = skip_keys(&tmp, &pd, n, s->header_encryption)) != 0) goto fail;
+    if (!(tmp.flags & RBX_HAS_CKR) || tmp.nr == UINT32_MAX) {
+        rc = RBX_E_AUTH;
+        goto fail;
+    }
+    /* Limits are decided before the AEAD so that nothing is half-applied. */
+    size_t remaining = settle_skipped(s, &pd, tmp.dh_steps, 0);
+    if (remaining > RBX_MAX_SKIPPED_KEYS) {
+        rc = RBX_E_LIMIT;
+        goto fail;
+    }
+    if ((rc = rbx__session_reserve(s, s->nskipped + pd.n)) != 0) goto fail;
+    rbx__kdf_ck(tmp.ckr, mk, tmp.ckr);
+    tmp.nr++;
+    if ((rc = body_decrypt(pt, m.ct, m.ctlen, mk, ad, adlen, p)) != 0) goto fail;
+
+    /* DR spec 3.5: commit only now. */
+    (void)settle_skipped(s, &pd, tmp.dh_steps, 1);
+    s->st = tmp;
+done:
+    s->awaiting_reply = 0;
+    *ptlen = outlen;
+    rc = 0;
+fail:
+    WIPE(tmp);
+    WIPE(mk);
+    WIPE(header);
+    pending_free(&pd);
+    return rc;
+}
+
+int rbx_session_decrypt(rbx_session *s, uint8_t *pt, size_t ptcap, size_t *ptlen,
+                        const uint8_t *in, size_t len)
+{
+    *ptlen = 0;
+    if (s->poisoned) return RBX_E_STATE;
+    int rc = rbx__ratchet_decrypt(s, pt, ptcap, ptlen, in, len);
+    if (rc != RBX_E_MALFORMED) return rc;
+    /* Not a Message: maybe one more of the initiator's PreKeyMessages. */
+    rbx__prekey_msg pm;
+    if (rbx__prekey_parse(&pm, in, len) != 0) return RBX_E_MALFORMED;
+    if (s->initiator || sodium_memcmp(pm.base_key, s->base_key, 32) != 0 ||
+        sodium_memcmp(pm.identity_key, s->ad, 32) != 0)
+        return RBX_E_STATE;
+    return rbx__ratchet_decrypt(s, pt, ptcap, ptlen, pm.message, pm.messagelen);
+}
+
+/* ------------------------------------------------------------ init */
+
+int rbx__ratchet_init_alice(rbx_session *s, const uint8_t sk96[RBX_KDF_OUTBYTES],
+                            const uint8_t bob_spk[32])
+{
+    /* DR spec 3.3 / 4.3 RatchetInitAliceHE. */
+    rbx__state *st = &s->st;
+    uint8_t secret[32];
+    int rc;
+    memcpy(st->dhr, bob_spk, 32);
+    if ((rc = rbx__keypair(st->dhs_pk, st->dhs_sk)) != 0) return rc;
+    if ((rc = rbx__dh(secret, st->dhs_sk, st->dhr)) != 0) return rc;
+    rbx__kdf_rk(st->rk, st->cks, st->nhks, sk96, secret, profile_of(s));
+    memcpy(st->hks, sk96 + 32, 32);
+    memcpy(st->nhkr, sk96 + 64, 32);
+    st->flags = RBX_HAS_DHR | RBX_HAS_CKS | RBX_HAS_HKS;
+    WIPE(secret);
+    return 0;
+}
+
+void rbx__ratchet_init_bob(rbx_session *s, const uint8_t sk96[RBX_KDF_OUTBYTES],
+                           const uint8_t spk_pk[32], const uint8_t spk_sk[32])
+{
+    /* DR spec 3.3 / 4.3 RatchetInitBobHE. */
+    rbx__state *st = &s->st;
+    memcpy(st->dhs_pk, spk_pk, 32);
+    memcpy(st->dhs_sk, spk_sk, 32);
+    memcpy(st->rk, sk96, 32);
+    memcpy(st->nhks, sk96 + 64, 32);
+    memcpy(st->nhkr, sk96 + 32, 32);
+    st->flags = 0;
+}
+
+void rbx_session_get_info(rbx_session_info *info, const rbx_session *s)
+{
+    memset(info, 0, sizeof *info);
+    memcpy(info->own_identity, s->initiator ? s->ad : s->ad + 32, 32);
+    memcpy(info->peer_identity, s->initiator ? s->ad + 32 : s->ad, 32);
+    info->initiator = s->initiator;
+    info->header_encryption = s->header_encryption;
+    info->profile = s->profile;
+    info->awaiting_reply = s->awaiting_reply;
+    info->send_count = s->st.ns;
+    info->recv_count = s->st.nr;
+    info->prev_send_count = s->st.pn;
+    info->dh_steps = s->st.dh_steps;
+    info->skipped_keys = s->nskipped;
+    uint8_t chains[CHAIN_SLOTS][32];
+    size_t nchains = 0;
+    for (size_t i = 0; i < s->nskipped && nchains < CHAIN_SLOTS; i++)
+        (void)chain_index(chains, &nchains, s->skipped[i].chain);
+    info->skipped_chains = nchains;
+}

@@ -1,0 +1,21 @@
+/* SPDX-License-Identifier: MIT
+ * XEdDSA (Signal's XEdDSA spec, sections 2.3 and 3) through libxeddsa, in the
+ * spec form: the Edwards public key is taken with sign bit 0, so signatures
+ * never carry libsignal's sign bit in byte 63 (CONTEXT section 3). */
+#ifndef RBX_SIGN_H
+#define RBX_SIGN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Sign msg with an X25519 secret key (clamped or not: libxeddsa clamps). */
+void rbx__xeddsa_sign(uint8_t sig[64], const uint8_t sk[32], const uint8_t *msg, size_t len);
+/* 0 or RBX_E_SIGNATURE. */
+int rbx__xeddsa_verify(const uint8_t sig[64], const uint8_t pk[32], const uint8_t *msg,
+                       size_t len);
+
+/* The signed-prekey statement: "ratchetbox-spk-v1" || be32(id) || spk. */
+#define RBX_SPK_STATEMENT_BYTES (17U + 4U + 32U)
+void rbx__spk_statement(uint8_t out[RBX_SPK_STATEMENT_BYTES], uint32_t id, const uint8_t spk[32]);
+
+#endif

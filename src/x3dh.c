@@ -1,0 +1,379 @@
+/* SPDX-License-Identifier: MIT
+ * X3DH (Signal's X3DH spec, revision 1) whose identity key is the product's
+ * box key pair: prekeys, bundles, and the initiator's and responder's side. */
+#include <stdlib.h>
+
+#include "session.h"
+#include "sign.h"
+#include "wire.h"
+
+typedef struct spk_entry {
+    uint32_t id;
+    uint8_t pk[32], sk[32], sig[64];
+} spk_entry;
+
+typedef struct opk_entry {
+    uint32_t id;
+    uint8_t pk[32], sk[32];
+} opk_entry;
+
+struct rbx_prekeys {
+    uint8_t ik_pk[32], ik_sk[32];
+    spk_entry *spk;
+    size_t nspk, capspk;
+    opk_entry *opk;
+    size_t nopk, capopk;
+    uint32_t *used; /* consumed one-time prekey ids */
+    size_t nused, capused;
+};
+
+/* ------------------------------------------------------------ prekeys */
+
+static int keypair_matches(const uint8_t pk[32], const uint8_t sk[32])
+{
+    uint8_t check[32];
+    int ok = crypto_scalarmult_base(check, sk) == 0 && sodium_memcmp(check, pk, 32) == 0;
+    WIPE(check);
+    return ok;
+}
+
+int rbx_prekeys_new(rbx_prekeys **out, const uint8_t identity_pk[32],
+                    const uint8_t identity_sk[32])
+{
+    *out = NULL;
+    if (!keypair_matches(identity_pk, identity_sk) || !rbx__pk_is_valid(identity_pk))
+        return RBX_E_KEY;
+    rbx_prekeys *pk = calloc(1, sizeof *pk);
+    if (pk == NULL) return RBX_E_NOMEM;
+    memcpy(pk->ik_pk, identity_pk, 32);
+    memcpy(pk->ik_sk, identity_sk, 32);
+    *out = pk;
+    return 0;
+}
+
+void rbx_prekeys_free(rbx_prekeys *pk)
+{
+    if (pk == NULL) return;
+    if (pk->spk != NULL) WIPE_BUF(pk->spk, pk->capspk * sizeof *pk->spk);
+    if (pk->opk != NULL) WIPE_BUF(pk->opk, pk->capopk * sizeof *pk->opk);
+    free(pk->spk);
+    free(pk->opk);
+    free(pk->used);
+    WIPE_BUF(pk, sizeof *pk);
+    free(pk);
+}
+
+static spk_entry *find_spk(const rbx_prekeys *pk, uint32_t id)
+{
+    for (size_t i = 0; i < pk->nspk; i++)
+        if (pk->spk[i].id == id) return &pk->spk[i];
+    return NULL;
+}
+
+static opk_entry *find_opk(const rbx_prekeys *pk, uint32_t id)
+{
+    for (size_t i = 0; i < pk->nopk; i++)
+        if (pk->opk[i].id == id) return &pk->opk[i];
+    return NULL;
+}
+
+static int opk_was_used(const rbx_prekeys *pk, uint32_t id)
+{
+    for (size_t i = 0; i < pk->nused; i++)
+        if (pk->used[i] == id) return 1;
+    return 0;
+}
+
+/* A key pair from sk, or a fresh one when sk is NULL. */
+static int load_or_generate(uint8_t pub[32], uint8_t sec[32], const uint8_t *sk)
+{
+    if (sk == NULL) return rbx__keypair(pub, sec);
+    memcpy(sec, sk, 32);
+    if (crypto_scalarmult_base(pub, sec) != 0 || !rbx__pk_is_valid(pub)) return RBX_E_KEY;
+    return 0;
+}
+
+int rbx_prekeys_add_signed(rbx_prekeys *pk, uint32_t id, const uint8_t *sk)
+{
+    if (find_spk(pk, id) != NULL) return RBX_E_INVALID;
+    void *arr = pk->spk;
+    int rc = rbx__grow(&arr, &pk->capspk, pk->nspk, pk->nspk + 1, sizeof *pk->spk);
+    pk->spk = arr;
+    if (rc != 0) return rc;
+    spk_entry *e = &pk->spk[pk->nspk];
+    e->id = id;
+    if ((rc = load_or_generate(e->pk, e->sk, sk)) != 0) {
+        WIPE_BUF(e, sizeof *e);
+        return rc;
+    }
+    uint8_t statement[RBX_SPK_STATEMENT_BYTES];
+    rbx__spk_statement(statement, id, e->pk);
+    rbx__xeddsa_sign(e->sig, pk->ik_sk, statement, sizeof statement);
+    pk->nspk++;
+    return 0;
+}
+
+int rbx_prekeys_add_onetime(rbx_prekeys *pk, uint32_t id, const uint8_t *sk)
+{
+    if (find_opk(pk, id) != NULL || opk_was_used(pk, id)) return RBX_E_INVALID;
+    void *arr = pk->opk;
+    int rc = rbx__grow(&arr, &pk->capopk, pk->nopk, pk->nopk + 1, sizeof *pk->opk);
+    pk->opk = arr;
+    if (rc != 0) return rc;
+    opk_entry *e = &pk->opk[pk->nopk];
+    e->id = id;
+    if ((rc = load_or_generate(e->pk, e->sk, sk)) != 0) {
+        WIPE_BUF(e, sizeof *e);
+        return rc;
+    }
+    pk->nopk++;
+    return 0;
+}
+
+int rbx_prekeys_remove_signed(rbx_prekeys *pk, uint32_t id)
+{
+    spk_entry *e = find_spk(pk, id);
+    if (e == NULL) return RBX_E_UNKNOWN_PREKEY;
+    size_t i = (size_t)(e - pk->spk);
+    memmove(e, e + 1, (pk->nspk - i - 1) * sizeof *e);
+    pk->nspk--;
+    WIPE(pk->spk[pk->nspk]);
+    return 0;
+}
+
+static void opk_erase(rbx_prekeys *pk, opk_entry *e)
+{
+    size_t i = (size_t)(e - pk->opk);
+    memmove(e, e + 1, (pk->nopk - i - 1) * sizeof *e);
+    pk->nopk--;
+    WIPE(pk->opk[pk->nopk]);
+}
+
+int rbx_prekeys_remove_onetime(rbx_prekeys *pk, uint32_t id)
+{
+    opk_entry *e = find_opk(pk, id);
+    if (e == NULL) return RBX_E_UNKNOWN_PREKEY;
+    opk_erase(pk, e);
+    return 0;
+}
+
+size_t rbx_prekeys_onetime_count(const rbx_prekeys *pk) { return pk->nopk; }
+
+/* ------------------------------------------------------------ bundles */
+
+int rbx_prekeys_bundle(uint8_t *out, size_t outcap, size_t *outlen, const rbx_prekeys *pk,
+                       uint32_t spk_id, int with_onetime)
+{
+    *outlen = 0;
+    const spk_entry *spk = find_spk(pk, spk_id);
+    if (spk == NULL) return RBX_E_UNKNOWN_PREKEY;
+    const opk_entry *opk = NULL;
+    for (size_t i = 0; with_onetime && i < pk->nopk; i++)
+        if (opk == NULL || pk->opk[i].id < opk->id) opk = &pk->opk[i];
+
+    /* protobuf-c wants mutable pointers; these are public values. */
+    uint8_t ik[32], spk_pk[32], sig[64], opk_pk[32];
+    memcpy(ik, pk->ik_pk, 32);
+    memcpy(spk_pk, spk->pk, 32);
+    memcpy(sig, spk->sig, 64);
+    Rbx__Wire__PreKeyBundle b = RBX__WIRE__PRE_KEY_BUNDLE__INIT;
+    b.version = RBX_WIRE_VERSION;
+    b.identity_key = (ProtobufCBinaryData){ 32, ik };
+    b.signed_prekey_id = spk->id;
+    b.signed_prekey = (ProtobufCBinaryData){ 32, spk_pk };
+    b.signed_prekey_signature = (ProtobufCBinaryData){ 64, sig };
+    if (opk != NULL) {
+        memcpy(opk_pk, opk->pk, 32);
+        b.has_one_time_prekey_id = b.has_one_time_prekey = 1;
+        b.one_time_prekey_id = opk->id;
+        b.one_time_prekey = (ProtobufCBinaryData){ 32, opk_pk };
+    }
+    size_t n = rbx__wire__pre_key_bundle__get_packed_size(&b);
+    if (n > outcap) return RBX_E_BUFFER;
+    *outlen = rbx__wire__pre_key_bundle__pack(&b, out);
+    return 0;
+}
+
+int rbx_bundle_parse(rbx_bundle *out, const uint8_t *in, size_t len)
+{
+    memset(out, 0, sizeof *out);
+    if (len > RBX_BUNDLE_MAXBYTES) return RBX_E_MALFORMED;
+    Rbx__Wire__PreKeyBundle *w = rbx__wire__pre_key_bundle__unpack(NULL, len, in);
+    if (w == NULL) return RBX_E_MALFORMED;
+    int rc = RBX_E_MALFORMED;
+    uint8_t again[RBX_BUNDLE_MAXBYTES];
+    if (w->version != RBX_WIRE_VERSION) {
+        rc = RBX_E_VERSION;
+        goto out;
+    }
+    if (w->identity_key.len != 32 || w->signed_prekey.len != 32 ||
+        w->signed_prekey_signature.len != 64 ||
+        w->has_one_time_prekey_id != w->has_one_time_prekey ||
+        (w->has_one_time_prekey && w->one_time_prekey.len != 32))
+        goto out;
+    /* Canonical form only (see wire.h). */
+    if (rbx__wire__pre_key_bundle__get_packed_size(w) != len) goto out;
+    rbx__wire__pre_key_bundle__pack(w, again);
+    if (memcmp(again, in, len) != 0) goto out;
+
+    rbx_bundle b = { 0 };
+    memcpy(b.identity, w->identity_key.data, 32);
+    b.signed_prekey_id = w->signed_prekey_id;
+    memcpy(b.signed_prekey, w->signed_prekey.data, 32);
+    memcpy(b.signature, w->signed_prekey_signature.data, 64);
+    if (w->has_one_time_prekey) {
+        b.has_onetime = 1;
+        b.onetime_prekey_id = w->one_time_prekey_id;
+        memcpy(b.onetime_prekey, w->one_time_prekey.data, 32);
+    }
+    rc = RBX_E_KEY;
+    if (!rbx__pk_is_valid(b.identity) || !rbx__pk_is_valid(b.signed_prekey) ||
+        (b.has_onetime && !rbx__pk_is_valid(b.onetime_prekey)))
+        goto out;
+    uint8_t statement[RBX_SPK_STATEMENT_BYTES];
+    rbx__spk_statement(statement, b.signed_prekey_id, b.signed_prekey);
+    if ((rc = rbx__xeddsa_verify(b.signature, b.identity, statement, sizeof statement)) != 0)
+        goto out;
+    *out = b;
+out:
+    rbx__wire__pre_key_bundle__free_unpacked(w, NULL);
+    return rc;
+}
+
+/* ------------------------------------------------------------ handshake */
+
+static int check_opts(const rbx_session_opts *o)
+{
+    if (o == NULL) return 0;
+    if (rbx__profile_get(o->profile) == NULL) return RBX_E_INVALID;
+    if (o->header_encryption != 0 && o->header_encryption != 1) return RBX_E_INVALID;
+    return 0;
+}
+
+int rbx_session_initiate(rbx_session **out, const uint8_t identity_pk[32],
+                         const uint8_t identity_sk[32], const rbx_bundle *b,
+                         const rbx_session_opts *opts)
+{
+    *out = NULL;
+    int rc = check_opts(opts);
+    if (rc != 0) return rc;
+    rbx_session *s = rbx__session_alloc();
+    if (s == NULL) return RBX_E_NOMEM;
+    uint8_t ek_sk[32], dh[4 * 32], sk96[RBX_KDF_OUTBYTES];
+    size_t ndh = b->has_onetime ? 4 : 3;
+
+    s->initiator = 1;
+    s->awaiting_reply = 1;
+    s->profile = (uint8_t)(opts ? opts->profile : RBX_PROFILE_DEFAULT);
+    s->header_encryption = (uint8_t)(opts ? opts->header_encryption : 0);
+    s->signed_prekey_id = b->signed_prekey_id;
+    s->has_onetime = (uint8_t)(b->has_onetime != 0);
+    s->onetime_prekey_id = b->has_onetime ? b->onetime_prekey_id : 0;
+    memcpy(s->ad, identity_pk, 32);
+    memcpy(s->ad + 32, b->identity, 32);
+
+    /* X3DH 3.3: DH1 = DH(IK_A, SPK_B), DH2 = DH(EK_A, IK_B),
+     * DH3 = DH(EK_A, SPK_B), DH4 = DH(EK_A, OPK_B). */
+    if ((rc = rbx__keypair(s->base_key, ek_sk)) != 0 ||
+        (rc = rbx__dh(dh, identity_sk, b->signed_prekey)) != 0 ||
+        (rc = rbx__dh(dh + 32, ek_sk, b->identity)) != 0 ||
+        (rc = rbx__dh(dh + 64, ek_sk, b->signed_prekey)) != 0 ||
+        (b->has_onetime && (rc = rbx__dh(dh + 96, ek_sk, b->onetime_prekey)) != 0))
+        goto out;
+    rbx__x3dh_kdf(sk96, dh, ndh * 32, rbx__profile_get(s->profile));
+    if ((rc = rbx__ratchet_init_alice(s, sk96, b->signed_prekey)) != 0) goto out;
+    *out = s;
+    s = NULL;
+out:
+    WIPE(ek_sk);
+    WIPE(dh);
+    WIPE(sk96);
+    rbx_session_free(s);
+    return rc;
+}
+
+int rbx_message_prekey_info(rbx_prekey_info *info, const uint8_t *in, size_t len)
+{
+    rbx__msg m;
+    rbx__prekey_msg pm;
+    if (info != NULL) memset(info, 0, sizeof *info);
+    if (rbx__msg_parse(&m, in, len) == 0) return 0;
+    int rc = rbx__prekey_parse(&pm, in, len);
+    if (rc != 0) return rc;
+    if (info != NULL) {
+        memcpy(info->initiator_identity, pm.identity_key, 32);
+        memcpy(info->base_key, pm.base_key, 32);
+        info->signed_prekey_id = pm.signed_prekey_id;
+        info->has_onetime = pm.has_onetime;
+        info->onetime_prekey_id = pm.onetime_prekey_id;
+    }
+    return 1;
+}
+
+int rbx_session_accept(rbx_session **out, uint8_t *pt, size_t ptcap, size_t *ptlen,
+                       uint32_t *consumed_onetime, rbx_prekeys *pk, const uint8_t *pinned,
+                       const uint8_t *in, size_t len)
+{
+    *out = NULL;
+    *ptlen = 0;
+    *consumed_onetime = UINT32_MAX;
+    rbx__prekey_msg pm;
+    int rc = rbx__prekey_parse(&pm, in, len);
+    if (rc != 0) return rc;
+
+    const spk_entry *spk = find_spk(pk, pm.signed_prekey_id);
+    if (spk == NULL) return RBX_E_UNKNOWN_PREKEY;
+    opk_entry *opk = NULL;
+    if (pm.has_onetime && (opk = find_opk(pk, pm.onetime_prekey_id)) == NULL)
+        return opk_was_used(pk, pm.onetime_prekey_id) ? RBX_E_PREKEY_REUSED
+                                                      : RBX_E_UNKNOWN_PREKEY;
+    /* Room to remember the consumed id, so the commit below cannot fail. */
+    void *used = pk->used;
+    rc = rbx__grow(&used, &pk->capused, pk->nused, pk->nused + 1, sizeof *pk->used);
+    pk->used = used;
+    if (rc != 0) return rc;
+
+    rbx_session *s = rbx__session_alloc();
+    if (s == NULL) return RBX_E_NOMEM;
+    uint8_t dh[4 * 32], sk96[RBX_KDF_OUTBYTES];
+    size_t ndh = opk != NULL ? 4 : 3;
+    s->initiator = 0;
+    s->profile = (uint8_t)pm.profile;
+    s->header_encryption = (uint8_t)pm.header_encryption;
+    s->signed_prekey_id = pm.signed_prekey_id;
+    s->has_onetime = (uint8_t)(opk != NULL);
+    s->onetime_prekey_id = opk != NULL ? opk->id : 0;
+    memcpy(s->ad, pm.identity_key, 32);
+    memcpy(s->ad + 32, pk->ik_pk, 32);
+    memcpy(s->base_key, pm.base_key, 32);
+
+    if ((rc = rbx__dh(dh, spk->sk, pm.identity_key)) != 0 ||
+        (rc = rbx__dh(dh + 32, pk->ik_sk, pm.base_key)) != 0 ||
+        (rc = rbx__dh(dh + 64, spk->sk, pm.base_key)) != 0 ||
+        (opk != NULL && (rc = rbx__dh(dh + 96, opk->sk, pm.base_key)) != 0))
+        goto out;
+    rbx__x3dh_kdf(sk96, dh, ndh * 32, rbx__profile_get(s->profile));
+    rbx__ratchet_init_bob(s, sk96, spk->pk, spk->sk);
+    if ((rc = rbx__ratchet_decrypt(s, pt, ptcap, ptlen, pm.message, pm.messagelen)) != 0)
+        goto out;
+    /* Authenticated: only now compare with the pinned identity (unlike
+     * libsignal-protocol-c, which pins before authenticating). */
+    if (pinned != NULL && sodium_memcmp(pinned, pm.identity_key, 32) != 0) {
+        WIPE_BUF(pt, *ptlen);
+        *ptlen = 0;
+        rc = RBX_E_IDENTITY_CHANGED;
+        goto out;
+    }
+    if (opk != NULL) {
+        pk->used[pk->nused++] = opk->id;
+        *consumed_onetime = opk->id;
+        opk_erase(pk, opk);
+    }
+    *out = s;
+    s = NULL;
+out:
+    WIPE(dh);
+    WIPE(sk96);
+    rbx_session_free(s);
+    return rc;
+}

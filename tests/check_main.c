@@ -1,0 +1,26 @@
+/* SPDX-License-Identifier: MIT
+ * One runner for every Check suite. CK_RUN_SUITE / CK_RUN_CASE select. */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "testutil.h"
+
+int main(void)
+{
+    if (rbx_init() != 0) {
+        fprintf(stderr, "rbx_init failed\n");
+        return 1;
+    }
+    SRunner *sr = srunner_create(suite_kdf());
+    srunner_add_suite(sr, suite_keys());
+    srunner_add_suite(sr, suite_baseline());
+    srunner_add_suite(sr, suite_wire());
+    srunner_add_suite(sr, suite_x3dh());
+    srunner_add_suite(sr, suite_ratchet());
+    srunner_add_suite(sr, suite_security());
+    srunner_add_suite(sr, suite_vectors());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

@@ -1,0 +1,160 @@
+/* SPDX-License-Identifier: MIT */
+#include "testutil.h"
+
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static char *trim(char *s)
+{
+    while (*s == ' ' || *s == '\t') s++;
+    size_t n = strlen(s);
+    while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r' || s[n - 1] == '\n'))
+        s[--n] = '\0';
+    return s;
+}
+
+tv_file *tv_load(const char *relpath)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s", RBX_SRCDIR, relpath);
+    FILE *fp = fopen(path, "r");
+    ck_assert_msg(fp != NULL, "cannot open %s", path);
+    tv_file *f = calloc(1, sizeof *f);
+    ck_assert_ptr_nonnull(f);
+    char *line = NULL;
+    size_t cap = 0;
+    tv_block *cur = NULL;
+    while (getline(&line, &cap, fp) >= 0) {
+        char *t = trim(line);
+        if (t[0] == '#') continue;
+        if (t[0] == '\0') {
+            cur = NULL;
+            continue;
+        }
+        char *eq = strchr(t, '=');
+        ck_assert_msg(eq != NULL, "%s: line without '=': %s", path, t);
+        *eq = '\0';
+        if (cur == NULL) {
+            f->blocks = realloc(f->blocks, (f->nblocks + 1) * sizeof *f->blocks);
+            ck_assert_ptr_nonnull(f->blocks);
+            cur = &f->blocks[f->nblocks++];
+            memset(cur, 0, sizeof *cur);
+        }
+        cur->fields = realloc(cur->fields, (cur->nfields + 1) * sizeof *cur->fields);
+        ck_assert_ptr_nonnull(cur->fields);
+        cur->fields[cur->nfields].name = strdup(trim(t));
+        cur->fields[cur->nfields].value = strdup(trim(eq + 1));
+        cur->nfields++;
+    }
+    free(line);
+    fclose(fp);
+    ck_assert_msg(f->nblocks > 0, "%s: no blocks", path);
+    return f;
+}
+
+void tv_free(tv_file *f)
+{
+    if (f == NULL) return;
+    for (size_t i = 0; i < f->nblocks; i++) {
+        for (size_t j = 0; j < f->blocks[i].nfields; j++) {
+            free(f->blocks[i].fields[j].name);
+            free(f->blocks[i].fields[j].value);
+        }
+        free(f->blocks[i].fields);
+    }
+    free(f->blocks);
+    free(f);
+}
+
+const char *tv_get(const tv_block *b, const char *name)
+{
+    for (size_t i = 0; i < b->nfields; i++)
+        if (strcmp(b->fields[i].name, name) == 0) return b->fields[i].value;
+    return NULL;
+}
+
+const tv_block *tv_case(const tv_file *f, const char *name)
+{
+    for (size_t i = 0; i < f->nblocks; i++) {
+        const char *c = tv_get(&f->blocks[i], "case");
+        if (c != NULL && strcmp(c, name) == 0) return &f->blocks[i];
+    }
+    return NULL;
+}
+
+size_t tv_hex(const tv_block *b, const char *name, uint8_t *out, size_t cap)
+{
+    const char *v = tv_get(b, name);
+    ck_assert_msg(v != NULL, "vector field %s missing", name);
+    size_t len = 0;
+    const char *end = NULL;
+    ck_assert_msg(sodium_hex2bin(out, cap, v, strlen(v), NULL, &len, &end) == 0 && *end == '\0',
+                  "vector field %s: bad hex or longer than %zu", name, cap);
+    return len;
+}
+
+void tv_hexn(const tv_block *b, const char *name, uint8_t *out, size_t len)
+{
+    size_t got = tv_hex(b, name, out, len);
+    ck_assert_msg(got == len, "vector field %s: %zu bytes, want %zu", name, got, len);
+}
+
+char *tu_hex(const uint8_t *buf, size_t len)
+{
+    char *s = malloc(2 * len + 1);
+    ck_assert_ptr_nonnull(s);
+    sodium_bin2hex(s, 2 * len + 1, buf, len);
+    return s;
+}
+
+/* ---- deterministic RNG (tests, vectors and simulations only) ---- */
+
+static uint8_t det_key[randombytes_SEEDBYTES];
+static uint64_t det_counter;
+
+static const char *det_name(void) { return "ratchetbox-test-deterministic"; }
+
+static void det_buf(void *buf, size_t size)
+{
+    /* A fresh 32-byte seed per call: BLAKE2b(key, counter), then the
+     * deterministic ChaCha20 stream of libsodium. */
+    uint8_t seed[randombytes_SEEDBYTES];
+    uint8_t ctr[8];
+    for (int i = 0; i < 8; i++) ctr[i] = (uint8_t)(det_counter >> (8 * i));
+    det_counter++;
+    crypto_generichash(seed, sizeof seed, ctr, sizeof ctr, det_key, sizeof det_key);
+    randombytes_buf_deterministic(buf, size, seed);
+    sodium_memzero(seed, sizeof seed);
+}
+
+static uint32_t det_random(void)
+{
+    uint32_t r;
+    det_buf(&r, sizeof r);
+    return r;
+}
+
+static struct randombytes_implementation det_impl = {
+    .implementation_name = det_name,
+    .random = det_random,
+    .stir = NULL,
+    .uniform = NULL,
+    .buf = det_buf,
+    .close = NULL,
+};
+
+void tu_rng_seed(uint64_t seed)
+{
+    uint8_t s[8];
+    for (int i = 0; i < 8; i++) s[i] = (uint8_t)(seed >> (8 * i));
+    crypto_generichash(det_key, sizeof det_key, s, sizeof s, NULL, 0);
+    det_counter = 0;
+    randombytes_set_implementation(&det_impl);
+}
+
+void tu_rng_system(void)
+{
+    randombytes_set_implementation(&randombytes_sysrandom_implementation);
+}

@@ -1,0 +1,65 @@
+/* SPDX-License-Identifier: MIT
+ * Test helpers: known-answer vector files (tests/vectors/README.md format) and
+ * a seeded deterministic RNG installed through libsodium's
+ * randombytes_set_implementation, so the library itself has no RNG parameter. */
+#ifndef RBX_TESTUTIL_H
+#define RBX_TESTUTIL_H
+
+#include <check.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ratchetbox.h"
+
+#ifndef RBX_SRCDIR
+#define RBX_SRCDIR "."
+#endif
+
+typedef struct tv_field {
+    char *name;
+    char *value;
+} tv_field;
+
+typedef struct tv_block {
+    tv_field *fields;
+    size_t nfields;
+} tv_block;
+
+typedef struct tv_file {
+    tv_block *blocks;
+    size_t nblocks;
+} tv_file;
+
+/* Load RBX_SRCDIR/relpath; aborts the test (ck_abort) on I/O or format errors. */
+tv_file *tv_load(const char *relpath);
+void tv_free(tv_file *f);
+/* Block whose "case" field equals name; NULL if none. */
+const tv_block *tv_case(const tv_file *f, const char *name);
+/* Field value or NULL. */
+const char *tv_get(const tv_block *b, const char *name);
+/* Hex field decoded into out; returns the decoded length; aborts the test if
+ * the field is missing, not hex, or longer than cap. */
+size_t tv_hex(const tv_block *b, const char *name, uint8_t *out, size_t cap);
+/* Hex field that must be exactly len bytes. */
+void tv_hexn(const tv_block *b, const char *name, uint8_t *out, size_t len);
+
+/* Deterministic RNG: every randombytes_buf in this process now comes from a
+ * ChaCha20 stream keyed by seed (randombytes_buf_deterministic, counter as
+ * nonce). tu_rng_system() restores the system RNG. */
+void tu_rng_seed(uint64_t seed);
+void tu_rng_system(void);
+
+/* Lowercase hex of buf into a static-per-call malloc'ed string (caller frees). */
+char *tu_hex(const uint8_t *buf, size_t len);
+
+/* Every suite, one per tests/test_<module>.c. */
+Suite *suite_kdf(void);
+Suite *suite_keys(void);
+Suite *suite_baseline(void);
+Suite *suite_wire(void);
+Suite *suite_x3dh(void);
+Suite *suite_ratchet(void);
+Suite *suite_security(void);
+Suite *suite_vectors(void);
+
+#endif
