@@ -83,7 +83,7 @@ $(STATIC): $(LIB_OBJ)
 	ar rcs $@ $^
 
 $(SHARED): $(LIB_OBJ)
-	$(CC) $(ALLCFLAGS) -shared -Wl,-soname,$(SONAME) -Wl,-z,relro,-z,now -o $@ $^ $(LIBS)
+	$(CC) $(ALLCFLAGS) $(LDFLAGS) -shared -Wl,-soname,$(SONAME) -Wl,-z,relro,-z,now -o $@ $^ $(LIBS)
 
 $(B)/libratchetbox.so: $(SHARED)
 	ln -sf $(SONAME) $@
@@ -94,19 +94,19 @@ $(B)/tobj/%.o: tests/%.c include/ratchetbox.h $(wildcard tests/*.h) $(wildcard s
 	$(CC) $(ALLCFLAGS) -DRBX_SRCDIR='"$(CURDIR)"' -c -o $@ $<
 
 $(B)/check_rbx: $(TEST_OBJ) $(STATIC)
-	$(CC) $(ALLCFLAGS) -o $@ $(TEST_OBJ) $(STATIC) $(LIBS) $(CHECK_LIBS)
+	$(CC) $(ALLCFLAGS) $(LDFLAGS) -o $@ $(TEST_OBJ) $(STATIC) $(LIBS) $(CHECK_LIBS)
 
 $(B)/demo: src/cli/demo.c $(STATIC)
-	$(CC) $(ALLCFLAGS) -o $@ $< $(STATIC) $(LIBS)
+	$(CC) $(ALLCFLAGS) $(LDFLAGS) -o $@ $< $(STATIC) $(LIBS)
 
 $(B)/bench: bench/bench.c $(STATIC)
-	$(CC) $(ALLCFLAGS) -o $@ $< $(STATIC) $(LIBS)
+	$(CC) $(ALLCFLAGS) $(LDFLAGS) -o $@ $< $(STATIC) $(LIBS)
 
 # The README's C example, extracted between its markers and run as a test.
 $(B)/readme_example: README.md $(STATIC)
 	@mkdir -p $(B)
 	sed -n '/<!-- example-begin -->/,/<!-- example-end -->/p' README.md | sed '1,2d;$$d' | sed '$$d' > $(B)/readme_example.c
-	$(CC) $(ALLCFLAGS) -o $@ $(B)/readme_example.c $(STATIC) $(LIBS)
+	$(CC) $(ALLCFLAGS) $(LDFLAGS) -o $@ $(B)/readme_example.c $(STATIC) $(LIBS)
 
 check-run: $(B)/check_rbx $(B)/readme_example
 	$(B)/check_rbx
@@ -143,7 +143,7 @@ install: $(STATIC) $(SHARED)
 	install -m 0755 $(SHARED) $(DESTDIR)$(LIBDIR)/$(SONAME)
 	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libratchetbox.so
 	sed -e 's|@PREFIX@|$(PREFIX)|; s|@LIBDIR@|$(LIBDIR)|; s|@INCDIR@|$(INCDIR)|; s|@VERSION@|$(VERSION)|' \
-	    ratchetbox.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/ratchetbox.pc
+	    src/ratchetbox.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/ratchetbox.pc
 
 uninstall:
 	rm -f $(DESTDIR)$(INCDIR)/ratchetbox.h $(DESTDIR)$(LIBDIR)/libratchetbox.a \

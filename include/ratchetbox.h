@@ -207,7 +207,7 @@ RBX_API void rbx_prekeys_free(rbx_prekeys *pk);
 RBX_API RBX_MUST_CHECK int rbx_prekeys_add_signed(rbx_prekeys *pk, uint32_t id,
                                                   const uint8_t *sk /* 32 or NULL */)
     RBX_NONNULL(1);
-/* Generate (sk == NULL) or add a one-time prekey under id.
+/* Generate (sk == NULL) or add a one-time prekey under id (not RBX_NO_PREKEY).
  * \return RBX_E_INVALID if id is held or was consumed before. */
 RBX_API RBX_MUST_CHECK int rbx_prekeys_add_onetime(rbx_prekeys *pk, uint32_t id,
                                                    const uint8_t *sk /* 32 or NULL */)
@@ -218,13 +218,20 @@ RBX_API RBX_MUST_CHECK int rbx_prekeys_remove_onetime(rbx_prekeys *pk, uint32_t 
 /* Number of unconsumed one-time prekeys. */
 RBX_API size_t rbx_prekeys_onetime_count(const rbx_prekeys *pk) RBX_NONNULL(1);
 
-/* Encode a bundle for signed prekey spk_id and, if with_onetime and one is
- * left, the lowest unconsumed one-time prekey (which stays held until a first
- * message consumes it). \return RBX_E_UNKNOWN_PREKEY, RBX_E_BUFFER. */
+/* Ids of the unconsumed one-time prekeys, ascending; returns how many there
+ * are (at most cap are written). */
+RBX_API size_t rbx_prekeys_onetime_ids(uint32_t *ids, size_t cap, const rbx_prekeys *pk)
+    RBX_NONNULL(3);
+
+/* Encode a bundle for signed prekey spk_id and one-time prekey onetime_id, or
+ * none with RBX_NO_PREKEY. The caller hands each one-time prekey to one
+ * initiator only; it stays held until a first message consumes it.
+ * \return RBX_E_UNKNOWN_PREKEY, RBX_E_BUFFER. */
+#define RBX_NO_PREKEY UINT32_MAX
 #define RBX_BUNDLE_MAXBYTES 192U
 RBX_API RBX_MUST_CHECK int rbx_prekeys_bundle(uint8_t *out, size_t outcap, size_t *outlen,
                                               const rbx_prekeys *pk, uint32_t spk_id,
-                                              int with_onetime) RBX_NONNULL(1, 3, 4);
+                                              uint32_t onetime_id) RBX_NONNULL(1, 3, 4);
 
 /* A parsed and verified prekey bundle (public data only). */
 typedef struct rbx_bundle {

@@ -214,28 +214,30 @@ static int skip_keys(rbx__state *st, pending *pd, uint32_t until, int he)
     return 0;
 }
 
-static void remember_chain(rbx__state *st)
+/* Remember the receiving chain being replaced: its ratchet key, or with
+ * header encryption its header key (the only thing that identifies it). */
+static void remember_chain(rbx__state *st, int he)
 {
-    if (!(st->flags & RBX_HAS_DHR)) return;
+    if (!(st->flags & (he ? RBX_HAS_HKR : RBX_HAS_DHR))) return;
     if (st->nrecent == RBX_RECENT_CHAINS) {
         memmove(st->recent[0], st->recent[1], (RBX_RECENT_CHAINS - 1) * 32);
         st->nrecent--;
     }
-    memcpy(st->recent[st->nrecent++], st->dhr, 32);
+    memcpy(st->recent[st->nrecent++], he ? st->hkr : st->dhr, 32);
 }
 
 /* DR spec 3.5 / 4.3 DHRatchet on the working copy. */
-static int dh_ratchet(rbx__state *st, const uint8_t dh[32], const rbx__profile *p)
+static int dh_ratchet(rbx__state *st, const uint8_t dh[32], const rbx__profile *p, int he)
 {
     uint8_t secret[32];
     int rc;
+    remember_chain(st, he);
     st->pn = st->ns;
     st->ns = 0;
     st->nr = 0;
     memcpy(st->hks, st->nhks, 32);
     memcpy(st->hkr, st->nhkr, 32);
     st->flags |= RBX_HAS_HKS | RBX_HAS_HKR;
-    remember_chain(st);
     memcpy(st->dhr, dh, 32);
     st->flags |= RBX_HAS_DHR;
     if ((rc = rbx__dh(secret, st->dhs_sk, st->dhr)) != 0) goto out;
@@ -257,6 +259,17 @@ static int is_recent(const rbx__state *st, const uint8_t dh[32])
     for (uint32_t i = 0; i < st->nrecent; i++)
         if (memcmp(st->recent[i], dh, 32) == 0) return 1;
     return 0;
+}
+
+/* With header encryption: does a remembered old header key open it? */
+static int is_recent_header(const rbx_session *s, const uint8_t enc[RBX_ENC_HEADERBYTES])
+{
+    uint8_t h[RBX_HEADERBYTES];
+    int found = 0;
+    for (uint32_t i = 0; i < s->st.nrecent && !found; i++)
+        found = header_open(h, s->st.recent[i], enc, s->ad) == 0;
+    WIPE(h);
+    return found;
 }
 
 /* Skipped-key bookkeeping after a DH step: keys older than
@@ -382,7 +395,7 @@ int rbx__ratchet_decrypt(rbx_session *s, uint8_t *pt, size_t ptcap, size_t *ptle
         else if (header_open(header, s->st.nhkr, m.enc_header, s->ad) == 0)
             dh_step = 1;
         else
-            return RBX_E_AUTH;
+            return is_recent_header(s, m.enc_header) ? RBX_E_REPLAY : RBX_E_AUTH;
     } else {
         header_encode(header, m.ratchet_key, m.previous_counter, m.counter);
         memcpy(ad + 64, header, RBX_HEADERBYTES);
@@ -407,7 +420,7 @@ int rbx__ratchet_decrypt(rbx_session *s, uint8_t *pt, size_t ptcap, size_t *ptle
     tmp = s->st;
     if (dh_step) {
         if ((rc = skip_keys(&tmp, &pd, pn, s->header_encryption)) != 0) goto fail;
-        if ((rc = dh_ratchet(&tmp, dh, p)) != 0) goto fail;
+        if ((rc = dh_ratchet(&tmp, dh, p, s->header_encryption)) != 0) goto fail;
     }
     if ((rc = skip_keys(&tmp, &pd, n, s->header_encryption)) != 0) goto fail;
     if (!(tmp.flags & RBX_HAS_CKR) || tmp.nr == UINT32_MAX) {
@@ -450,9 +463,15 @@ int rbx_session_decrypt(rbx_session *s, uint8_t *pt, size_t ptcap, size_t *ptlen
     /* Not a Message: maybe one more of the initiator's PreKeyMessages. */
     rbx__prekey_msg pm;
     if (rbx__prekey_parse(&pm, in, len) != 0) return RBX_E_MALFORMED;
-    if (s->initiator || sodium_memcmp(pm.base_key, s->base_key, 32) != 0 ||
-        sodium_memcmp(pm.identity_key, s->ad, 32) != 0)
-        return RBX_E_STATE;
+    /* Another base key is another session: rbx_session_accept's business. */
+    if (s->initiator || sodium_memcmp(pm.base_key, s->base_key, 32) != 0) return RBX_E_STATE;
+    /* The handshake fields were authenticated when the session was accepted;
+     * a copy that differs in any of them has been tampered with. */
+    if (sodium_memcmp(pm.identity_key, s->ad, 32) != 0 ||
+        pm.signed_prekey_id != s->signed_prekey_id || pm.has_onetime != s->has_onetime ||
+        (pm.has_onetime && pm.onetime_prekey_id != s->onetime_prekey_id) ||
+        pm.profile != s->profile || pm.header_encryption != s->header_encryption)
+        return RBX_E_AUTH;
     return rbx__ratchet_decrypt(s, pt, ptcap, ptlen, pm.message, pm.messagelen);
 }
 

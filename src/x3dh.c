@@ -115,7 +115,8 @@ int rbx_prekeys_add_signed(rbx_prekeys *pk, uint32_t id, const uint8_t *sk)
 
 int rbx_prekeys_add_onetime(rbx_prekeys *pk, uint32_t id, const uint8_t *sk)
 {
-    if (find_opk(pk, id) != NULL || opk_was_used(pk, id)) return RBX_E_INVALID;
+    if (id == RBX_NO_PREKEY || find_opk(pk, id) != NULL || opk_was_used(pk, id))
+        return RBX_E_INVALID;
     void *arr = pk->opk;
     int rc = rbx__grow(&arr, &pk->capopk, pk->nopk, pk->nopk + 1, sizeof *pk->opk);
     pk->opk = arr;
@@ -161,15 +162,34 @@ size_t rbx_prekeys_onetime_count(const rbx_prekeys *pk) { return pk->nopk; }
 
 /* ------------------------------------------------------------ bundles */
 
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return (x > y) - (x < y);
+}
+
+size_t rbx_prekeys_onetime_ids(uint32_t *ids, size_t cap, const rbx_prekeys *pk)
+{
+    size_t n = pk->nopk < cap ? pk->nopk : cap;
+    if (ids == NULL) return pk->nopk;
+    uint32_t *all = malloc((pk->nopk ? pk->nopk : 1) * sizeof *all);
+    if (all == NULL) return 0;
+    for (size_t i = 0; i < pk->nopk; i++) all[i] = pk->opk[i].id;
+    qsort(all, pk->nopk, sizeof *all, cmp_u32);
+    memcpy(ids, all, n * sizeof *ids);
+    free(all);
+    return pk->nopk;
+}
+
 int rbx_prekeys_bundle(uint8_t *out, size_t outcap, size_t *outlen, const rbx_prekeys *pk,
-                       uint32_t spk_id, int with_onetime)
+                       uint32_t spk_id, uint32_t onetime_id)
 {
     *outlen = 0;
     const spk_entry *spk = find_spk(pk, spk_id);
     if (spk == NULL) return RBX_E_UNKNOWN_PREKEY;
     const opk_entry *opk = NULL;
-    for (size_t i = 0; with_onetime && i < pk->nopk; i++)
-        if (opk == NULL || pk->opk[i].id < opk->id) opk = &pk->opk[i];
+    if (onetime_id != RBX_NO_PREKEY && (opk = find_opk(pk, onetime_id)) == NULL)
+        return RBX_E_UNKNOWN_PREKEY;
 
     /* protobuf-c wants mutable pointers; these are public values. */
     uint8_t ik[32], spk_pk[32], sig[64], opk_pk[32];

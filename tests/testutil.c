@@ -114,6 +114,25 @@ char *tu_hex(const uint8_t *buf, size_t len)
 static uint8_t det_key[randombytes_SEEDBYTES];
 static uint64_t det_counter;
 
+static int det_logging;
+static uint8_t det_log[4096];
+static size_t det_loglen;
+
+void tu_rng_log(int on)
+{
+    det_logging = on;
+    det_loglen = 0;
+}
+
+size_t tu_rng_log_take(uint8_t *out, size_t cap)
+{
+    size_t n = det_loglen;
+    ck_assert_uint_le(n, cap);
+    memcpy(out, det_log, n);
+    det_loglen = 0;
+    return n;
+}
+
 static const char *det_name(void) { return "ratchetbox-test-deterministic"; }
 
 static void det_buf(void *buf, size_t size)
@@ -127,6 +146,11 @@ static void det_buf(void *buf, size_t size)
     crypto_generichash(seed, sizeof seed, ctr, sizeof ctr, det_key, sizeof det_key);
     randombytes_buf_deterministic(buf, size, seed);
     sodium_memzero(seed, sizeof seed);
+    if (det_logging) {
+        ck_assert_uint_le(det_loglen + size, sizeof det_log);
+        memcpy(det_log + det_loglen, buf, size);
+        det_loglen += size;
+    }
 }
 
 static uint32_t det_random(void)
@@ -157,4 +181,86 @@ void tu_rng_seed(uint64_t seed)
 void tu_rng_system(void)
 {
     randombytes_set_implementation(&randombytes_sysrandom_implementation);
+}
+
+/* ---- sessions ---- */
+
+void tu_pair(rbx_session **alice, rbx_session **bob, const rbx_session_opts *opts)
+{
+    uint8_t apk[32], ask[32], bpk[32], bsk[32], bundle[RBX_BUNDLE_MAXBYTES], pt[16];
+    size_t blen, ptlen;
+    uint32_t used;
+    rbx_prekeys *pk;
+    rbx_bundle b;
+    tu_msg m;
+    ck_assert_int_eq(rbx_keypair_generate(apk, ask), 0);
+    ck_assert_int_eq(rbx_keypair_generate(bpk, bsk), 0);
+    ck_assert_int_eq(rbx_prekeys_new(&pk, bpk, bsk), 0);
+    ck_assert_int_eq(rbx_prekeys_add_signed(pk, 1, NULL), 0);
+    ck_assert_int_eq(rbx_prekeys_add_onetime(pk, 100, NULL), 0);
+    ck_assert_int_eq(rbx_prekeys_bundle(bundle, sizeof bundle, &blen, pk, 1, 100), 0);
+    ck_assert_int_eq(rbx_bundle_parse(&b, bundle, blen), 0);
+    ck_assert_int_eq(rbx_session_initiate(alice, apk, ask, &b, opts), 0);
+    tu_send(&m, *alice, "hello", 5);
+    ck_assert_int_eq(rbx_session_accept(bob, pt, sizeof pt, &ptlen, &used, pk, NULL, m.wire, m.len), 0);
+    ck_assert_uint_eq(ptlen, 5);
+    ck_assert_mem_eq(pt, "hello", 5);
+    ck_assert_uint_eq(used, 100);
+    free(m.wire);
+    rbx_prekeys_free(pk);
+    sodium_memzero(ask, sizeof ask);
+    sodium_memzero(bsk, sizeof bsk);
+}
+
+void tu_send(tu_msg *m, rbx_session *s, const void *pt, size_t ptlen)
+{
+    size_t cap = rbx_session_wire_size(s, ptlen);
+    memset(m, 0, sizeof *m);
+    m->wire = malloc(cap);
+    ck_assert_ptr_nonnull(m->wire);
+    int rc = rbx_session_encrypt(s, m->wire, cap, &m->len, pt, ptlen);
+    ck_assert_msg(rc == 0, "encrypt: %s", rbx_strerror(rc));
+}
+
+int tu_recv(rbx_session *s, const tu_msg *m, const void *want, size_t wantlen)
+{
+    uint8_t *pt = malloc(m->len + 1);
+    size_t ptlen = 12345;
+    ck_assert_ptr_nonnull(pt);
+    int rc = rbx_session_decrypt(s, pt, m->len, &ptlen, m->wire, m->len);
+    if (rc == 0 && want != NULL) {
+        ck_assert_uint_eq(ptlen, wantlen);
+        ck_assert_mem_eq(pt, want, wantlen);
+    }
+    if (rc != 0) ck_assert_uint_eq(ptlen, 0);
+    free(pt);
+    return rc;
+}
+
+uint8_t *tu_blob(const rbx_session *s, size_t *len)
+{
+    ck_assert_int_eq(rbx_session_serialize(NULL, 0, len, s), 0);
+    uint8_t *b = malloc(*len);
+    ck_assert_ptr_nonnull(b);
+    ck_assert_int_eq(rbx_session_serialize(b, *len, len, s), 0);
+    return b;
+}
+
+void tu_assert_state(const rbx_session *s, const uint8_t *blob, size_t len)
+{
+    size_t n;
+    uint8_t *now = tu_blob(s, &n);
+    ck_assert_uint_eq(n, len);
+    ck_assert_msg(memcmp(now, blob, len) == 0, "session state changed");
+    free(now);
+}
+
+rbx_session *tu_clone(const rbx_session *s)
+{
+    size_t n;
+    uint8_t *b = tu_blob(s, &n);
+    rbx_session *c;
+    ck_assert_int_eq(rbx_session_deserialize(&c, b, n), 0);
+    free(b);
+    return c;
 }

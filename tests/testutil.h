@@ -48,6 +48,10 @@ void tv_hexn(const tv_block *b, const char *name, uint8_t *out, size_t len);
  * nonce). tu_rng_system() restores the system RNG. */
 void tu_rng_seed(uint64_t seed);
 void tu_rng_system(void);
+/* While logging is on, every byte the deterministic RNG hands out is also
+ * appended to a log; tu_rng_log_take returns it and clears it. */
+void tu_rng_log(int on);
+size_t tu_rng_log_take(uint8_t *out, size_t cap);
 
 /* Lowercase hex of buf into a static-per-call malloc'ed string (caller frees). */
 char *tu_hex(const uint8_t *buf, size_t len);
@@ -63,3 +67,34 @@ Suite *suite_security(void);
 Suite *suite_vectors(void);
 
 #endif
+
+/* ---- sessions ---- */
+
+/* A wire message owned by the test. */
+typedef struct tu_msg {
+    uint8_t *wire;
+    size_t len;
+    uint32_t index;       /* the sender's message number in the test */
+    int from_alice;
+} tu_msg;
+
+/* Handshake: Alice initiates against a fresh Bob bundle (with a one-time
+ * prekey), sends "hello", Bob accepts. Identity keys are returned if the
+ * pointers are not NULL. */
+void tu_pair(rbx_session **alice, rbx_session **bob, const rbx_session_opts *opts);
+
+/* Encrypt pt; aborts the test on error. Caller frees m->wire. */
+void tu_send(tu_msg *m, rbx_session *s, const void *pt, size_t ptlen);
+
+/* Decrypt and return the error code; on success the plaintext must equal
+ * want (if want != NULL). */
+int tu_recv(rbx_session *s, const tu_msg *m, const void *want, size_t wantlen);
+
+/* Serialized session, malloc'ed; for byte-identical state comparisons. */
+uint8_t *tu_blob(const rbx_session *s, size_t *len);
+
+/* Abort the test unless s serializes to exactly blob. */
+void tu_assert_state(const rbx_session *s, const uint8_t *blob, size_t len);
+
+/* Deep copy through the blob. */
+rbx_session *tu_clone(const rbx_session *s);

@@ -1,0 +1,513 @@
+/* SPDX-License-Identifier: MIT
+ * The Double Ratchet: long conversations with loss, reordering and
+ * duplicates; limits at their exact boundaries; tampering; the session blob.
+ * Every refusal is checked to leave the session byte-identical. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "session.h"
+#include "testutil.h"
+
+/* A small deterministic PRNG for the test's own choices (xorshift64*), so a
+ * failing run can be replayed; the library keeps using libsodium's RNG. */
+static uint64_t prng_state;
+static uint32_t prng(void)
+{
+    prng_state ^= prng_state >> 12;
+    prng_state ^= prng_state << 25;
+    prng_state ^= prng_state >> 27;
+    return (uint32_t)((prng_state * 2685821657736338717ULL) >> 32);
+}
+
+static const rbx_session_opts opts_clear = { RBX_PROFILE_DEFAULT, 0 };
+static const rbx_session_opts opts_he = { RBX_PROFILE_DEFAULT, 1 };
+static const rbx_session_opts opts_signal = { RBX_PROFILE_SIGNAL, 0 };
+
+static const rbx_session_opts *opts_for(int i)
+{
+    return i == 0 ? &opts_clear : i == 1 ? &opts_he : &opts_signal;
+}
+
+/* Plaintext of message i: its number, then filler of a varying length. */
+static size_t make_pt(uint8_t *buf, uint32_t i)
+{
+    size_t len = 4 + (i * 7919U) % 300U;
+    memset(buf, (int)(i & 0xff), len);
+    buf[0] = (uint8_t)(i >> 24), buf[1] = (uint8_t)(i >> 16), buf[2] = (uint8_t)(i >> 8);
+    buf[3] = (uint8_t)i;
+    return len;
+}
+
+/* 10,000 messages, random direction changes, 10% loss, each message delayed
+ * by 0..8 sends (so reordered inside that window), 5% delivered twice: every
+ * delivered message decrypts exactly once to its plaintext; every duplicate
+ * is refused with the state unchanged. */
+START_TEST(conversation_10000)
+{
+    enum { N = 10000, WINDOW = 8 };
+    typedef struct flight {
+        tu_msg m;
+        unsigned due;
+    } flight;
+    rbx_session *a, *b;
+    tu_pair(&a, &b, opts_for(_i));
+    prng_state = 0x9e3779b97f4a7c15ULL + (uint64_t)_i;
+    int alice_turn = 1; /* Bob has received "hello": either may speak */
+    flight air[WINDOW * 2 + 2];
+    size_t nair = 0;
+    unsigned delivered = 0, lost = 0, dups = 0, late = 0;
+    uint8_t pt[512];
+
+    for (unsigned now = 0; now < N + WINDOW + 1; now++) {
+        if (now < N) {
+            if (prng() % 7 == 0) alice_turn = !alice_turn;
+            tu_msg m;
+            size_t len = make_pt(pt, now);
+            tu_send(&m, alice_turn ? a : b, pt, len);
+            m.index = now;
+            m.from_alice = alice_turn;
+            if (prng() % 10 == 0) {
+                free(m.wire);
+                lost++;
+            } else {
+                air[nair].m = m;
+                air[nair++].due = now + prng() % (WINDOW + 1);
+            }
+        }
+        /* Deliver everything due, in random order among them. */
+        for (;;) {
+            size_t due[WINDOW * 2 + 2], ndue = 0;
+            for (size_t i = 0; i < nair; i++)
+                if (air[i].due <= now) due[ndue++] = i;
+            if (ndue == 0) break;
+            size_t k = due[prng() % ndue];
+            tu_msg m = air[k].m;
+            air[k] = air[--nair];
+            rbx_session *rx = m.from_alice ? b : a;
+            size_t len = make_pt(pt, m.index);
+            int rc = tu_recv(rx, &m, pt, len);
+            ck_assert_msg(rc == 0, "message %u: %s", m.index, rbx_strerror(rc));
+            delivered++;
+            late += m.index + 1 < now;
+            if (prng() % 20 == 0) {
+                size_t blen;
+                uint8_t *before = tu_blob(rx, &blen);
+                ck_assert_int_eq(tu_recv(rx, &m, NULL, 0), RBX_E_REPLAY);
+                tu_assert_state(rx, before, blen);
+                free(before);
+                dups++;
+            }
+            free(m.wire);
+        }
+    }
+    ck_assert_uint_eq(nair, 0);
+    ck_assert_uint_eq(delivered + lost, N);
+    ck_assert_uint_gt(lost, N / 20);
+    ck_assert_uint_gt(late, N / 5);
+    ck_assert_uint_gt(dups, 100);
+    rbx_session_info ia, ib;
+    rbx_session_get_info(&ia, a);
+    rbx_session_get_info(&ib, b);
+    ck_assert_uint_gt(ia.dh_steps + ib.dh_steps, 500);
+    ck_assert_uint_le(ia.skipped_chains, RBX_MAX_RECEIVING_CHAINS);
+    ck_assert_uint_le(ib.skipped_keys, RBX_MAX_SKIPPED_KEYS);
+    rbx_session_free(a);
+    rbx_session_free(b);
+}
+END_TEST
+
+/* Send n messages from s; keep them all. */
+static tu_msg *send_many(rbx_session *s, size_t n)
+{
+    tu_msg *m = calloc(n, sizeof *m);
+    ck_assert_ptr_nonnull(m);
+    for (size_t i = 0; i < n; i++) {
+        uint8_t pt[8];
+        rbx__store32_be(pt, (uint32_t)i);
+        tu_send(&m[i], s, pt, 4);
+        m[i].index = (uint32_t)i;
+    }
+    return m;
+}
+
+static void free_many(tu_msg *m, size_t n)
+{
+    for (size_t i = 0; i < n; i++) free(m[i].wire);
+    free(m);
+}
+
+static void expect_refused(rbx_session *s, const tu_msg *m, int want)
+{
+    size_t blen;
+    uint8_t *before = tu_blob(s, &blen);
+    ck_assert_int_eq(tu_recv(s, m, NULL, 0), want);
+    tu_assert_state(s, before, blen);
+    free(before);
+}
+
+/* Reply from `from` to `to` and deliver it, so `to` takes a DH step. */
+static void turn(rbx_session *from, rbx_session *to)
+{
+    tu_msg m;
+    tu_send(&m, from, "turn", 4);
+    ck_assert_int_eq(tu_recv(to, &m, "turn", 4), 0);
+    free(m.wire);
+}
+
+START_TEST(limit_forward_jump)
+{
+    rbx_session *a, *b;
+    tu_pair(&a, &b, opts_for(_i));
+    /* Message RBX_MAX_SKIP + 1 (index RBX_MAX_SKIP + 1) needs one skip too many. */
+    tu_msg *m = send_many(a, RBX_MAX_SKIP + 2);
+    expect_refused(b, &m[RBX_MAX_SKIP + 1], RBX_E_LIMIT);
+    /* Exactly RBX_MAX_SKIP skipped keys: accepted. */
+    uint8_t want[4];
+    rbx__store32_be(want, RBX_MAX_SKIP);
+    ck_assert_int_eq(tu_recv(b, &m[RBX_MAX_SKIP], want, 4), 0);
+    rbx_session_info info;
+    rbx_session_get_info(&info, b);
+    ck_assert_uint_eq(info.skipped_keys, RBX_MAX_SKIP);
+    /* Every skipped one still opens, once. */
+    for (uint32_t i = 0; i < RBX_MAX_SKIP; i += 97) {
+        rbx__store32_be(want, i);
+        ck_assert_int_eq(tu_recv(b, &m[i], want, 4), 0);
+        expect_refused(b, &m[i], RBX_E_REPLAY);
+    }
+    free_many(m, RBX_MAX_SKIP + 2);
+    rbx_session_free(a);
+    rbx_session_free(b);
+}
+END_TEST
+
+START_TEST(limit_stored_keys)
+{
+    rbx_session *a, *b;
+    tu_pair(&a, &b, opts_for(_i));
+    /* Two chains with RBX_MAX_SKIP skipped keys each: exactly the limit. */
+    _Static_assert(2 * RBX_MAX_SKIP == RBX_MAX_SKIPPED_KEYS, "test assumes 2 full jumps");
+    tu_msg *m1 = send_many(a, RBX_MAX_SKIP + 1);
+    ck_assert_int_eq(tu_recv(b, &m1[RBX_MAX_SKIP], NULL, 0), 0);
+    turn(b, a);
+    tu_msg *m2 = send_many(a, RBX_MAX_SKIP + 1);
+    ck_assert_int_eq(tu_recv(b, &m2[RBX_MAX_SKIP], NULL, 0), 0);
+    rbx_session_info info;
+    rbx_session_get_info(&info, b);
+    ck_assert_uint_eq(info.skipped_keys, RBX_MAX_SKIPPED_KEYS);
+    /* One more skipped key, in the same chain or after a DH step: refused. */
+    tu_msg *m3 = send_many(a, 2);
+    expect_refused(b, &m3[1], RBX_E_LIMIT);
+    ck_assert_int_eq(tu_recv(b, &m3[0], NULL, 0), 0); /* no skip needed: fine */
+    ck_assert_int_eq(tu_recv(b, &m3[1], NULL, 0), 0);
+    turn(b, a);
+    tu_msg *m4 = send_many(a, 2);
+    expect_refused(b, &m4[1], RBX_E_LIMIT);
+    /* Consuming one stored key makes room for exactly one. */
+    ck_assert_int_eq(tu_recv(b, &m1[5], NULL, 0), 0);
+    ck_assert_int_eq(tu_recv(b, &m4[1], NULL, 0), 0);
+    rbx_session_get_info(&info, b);
+    ck_assert_uint_eq(info.skipped_keys, RBX_MAX_SKIPPED_KEYS);
+    ck_assert_int_eq(tu_recv(b, &m4[0], NULL, 0), 0);
+    free_many(m1, RBX_MAX_SKIP + 1);
+    free_many(m2, RBX_MAX_SKIP + 1);
+    free_many(m3, 2);
+    free_many(m4, 2);
+    rbx_session_free(a);
+    rbx_session_free(b);
+}
+END_TEST
+
+/* Skipped keys in RBX_MAX_RECEIVING_CHAINS + 1 chains: the oldest chain's keys
+ * are evicted, the others still open. */
+START_TEST(evict_oldest_chain)
+{
+    rbx_session *a, *b;
+    tu_pair(&a, &b, opts_for(_i));
+    tu_msg *lost[RBX_MAX_RECEIVING_CHAINS + 1];
+    for (size_t c = 0; c <= RBX_MAX_RECEIVING_CHAINS; c++) {
+        lost[c] = send_many(a, 2);
+        ck_assert_int_eq(tu_recv(b, &lost[c][1], NULL, 0), 0);
+        turn(b, a);
+        rbx_session_info info;
+        rbx_session_get_info(&info, b);
+        ck_assert_uint_eq(info.skipped_keys, c < RBX_MAX_RECEIVING_CHAINS ? c + 1 : RBX_MAX_RECEIVING_CHAINS);
+        ck_assert_uint_eq(info.skipped_chains, info.skipped_keys);
+    }
+    /* Chain 0 was evicted; the chain is still remembered: RBX_E_REPLAY. */
+    expect_refused(b, &lost[0][0], RBX_E_REPLAY);
+    for (size_t c = 1; c <= RBX_MAX_RECEIVING_CHAINS; c++)
+        ck_assert_int_eq(tu_recv(b, &lost[c][0], NULL, 0), 0);
+    for (size_t c = 0; c <= RBX_MAX_RECEIVING_CHAINS; c++) free_many(lost[c], 2);
+    rbx_session_free(a);
+    rbx_session_free(b);
+}
+END_TEST
+
+/* A skipped key lives RBX_SKIPPED_KEY_MAX_AGE receiving DH steps, no more. */
+START_TEST(expire_after_steps)
+{
+    rbx_session *a, *b;
+    tu_pair(&a, &b, opts_for(_i));
+    tu_msg *m = send_many(a, 2);
+    ck_assert_int_eq(tu_recv(b, &m[1], NULL, 0), 0);
+    turn(b, a);
+    /* Bob's steps so far: 1 (the skipped key was stored at step 1). */
+    for (unsigned i = 0; i < RBX_SKIPPED_KEY_MAX_AGE - 1; i++) {
+        turn(a, b);
+        turn(b, a);
+    }
+    rbx_session_info info;
+    rbx_session_get_info(&info, b);
+    ck_assert_uint_eq(info.dh_steps, RBX_SKIPPED_KEY_MAX_AGE);
+    ck_assert_uint_eq(info.skipped_keys, 1);
+    rbx_session *b_old = tu_clone(b);
+    turn(a, b); /* step MAX_AGE + 1: age MAX_AGE, kept */
+    rbx_session_get_info(&info, b);
+    ck_assert_uint_eq(info.skipped_keys, 1);
+    ck_assert_int_eq(tu_recv(b_old, &m[0], NULL, 0), 0);
+    turn(b, a);
+    turn(a, b); /* age MAX_AGE + 1: expired */
+    rbx_session_get_info(&info, b);
+    ck_assert_uint_eq(info.skipped_keys, 0);
+    /* Far older than the remembered chains: indistinguishable from a forgery. */
+    expect_refused(b, &m[0], RBX_E_AUTH);
+    free_many(m, 2);
+    rbx_session_free(b_old);
+    rbx_session_free(a);
+    rbx_session_free(b);
+}
+END_TEST
+
+/* Every single-bit flip and every truncation of a message is refused and the
+ * receiver stays byte-identical; the untouched message then still opens. */
+START_TEST(tamper_every_bit)
+{
+    /* _i % 3: mode; _i / 3: 0 = Alice still sends PreKeyMessages, 1 = after a reply */
+    rbx_session *a, *b;
+    tu_pair(&a, &b, opts_for(_i % 3));
+    if (_i / 3) turn(b, a);
+    tu_msg m0, m;
+    tu_send(&m0, a, "zero", 4);
+    ck_assert_int_eq(tu_recv(b, &m0, "zero", 4), 0);
+    tu_send(&m, a, "attack at dawn, bring snacks", 28);
+    size_t blen;
+    uint8_t *before = tu_blob(b, &blen);
+    uint8_t *pt = malloc(m.len);
+    for (size_t bit = 0; bit < m.len * 8; bit++) {
+        m.wire[bit / 8] ^= (uint8_t)(1U << (bit % 8));
+        size_t ptlen = 99;
+        int rc = rbx_session_decrypt(b, pt, m.len, &ptlen, m.wire, m.len);
+        ck_assert_msg(rc == RBX_E_AUTH || rc == RBX_E_MALFORMED || rc == RBX_E_VERSION ||
+                          rc == RBX_E_REPLAY || rc == RBX_E_LIMIT || rc == RBX_E_KEY ||
+                          rc == RBX_E_STATE,
+                      "bit %zu: %d", bit, rc);
+        ck_assert_uint_eq(ptlen, 0);
+        m.wire[bit / 8] ^= (uint8_t)(1U << (bit % 8));
+    }
+    tu_assert_state(b, before, blen);
+    for (size_t len = 0; len < m.len; len++) {
+        size_t ptlen = 99;
+        int rc = rbx_session_decrypt(b, pt, m.len, &ptlen, m.wire, len);
+        ck_assert_msg(rc == RBX_E_MALFORMED || rc == RBX_E_AUTH, "len %zu: %d", len, rc);
+    }
+    /* One byte appended. */
+    uint8_t *longer = malloc(m.len + 1);
+    memcpy(longer, m.wire, m.len);
+    longer[m.len] = 0;
+    size_t ptlen;
+    ck_assert_int_eq(rbx_session_decrypt(b, pt, m.len, &ptlen, longer, m.len + 1), RBX_E_MALFORMED);
+    tu_assert_state(b, before, blen);
+    ck_assert_int_eq(tu_recv(b, &m, "attack at dawn, bring snacks", 28), 0);
+    free(longer);
+    free(pt);
+    free(before);
+    free(m0.wire);
+    free(m.wire);
+    rbx_session_free(a);
+    rbx_session_free(b);
+}
+END_TEST
+
+/* A message of another session, and a session whose AD differs. */
+START_TEST(other_session_and_wrong_ad)
+{
+    rbx_session *a, *b, *c, *d;
+    tu_pair(&a, &b, opts_for(_i));
+    tu_pair(&c, &d, opts_for(_i));
+    turn(b, a);
+    turn(d, c);
+    tu_msg m;
+    tu_send(&m, c, "for d", 5);
+    expect_refused(b, &m, RBX_E_AUTH);
+    ck_assert_int_eq(tu_recv(d, &m, "for d", 5), 0);
+    free(m.wire);
+
+    tu_send(&m, a, "for b", 5);
+    /* Same keys, different AD: change one byte of Bob's copy of IK_A. */
+    rbx_session *wrong = tu_clone(b);
+    wrong->ad[0] ^= 1;
+    expect_refused(wrong, &m, RBX_E_AUTH);
+    ck_assert_int_eq(tu_recv(b, &m, "for b", 5), 0);
+    free(m.wire);
+    rbx_session_free(wrong);
+    rbx_session_free(a);
+    rbx_session_free(b);
+    rbx_session_free(c);
+    rbx_session_free(d);
+}
+END_TEST
+
+START_TEST(responder_cannot_send_first_and_sizes)
+{
+    rbx_session *a, *b;
+    tu_pair(&a, &b, opts_for(_i));
+    uint8_t out[256], big[1];
+    size_t outlen = 7;
+    /* Too small a buffer: refused, nothing advanced. */
+    size_t blen;
+    uint8_t *before = tu_blob(a, &blen);
+    ck_assert_int_eq(rbx_session_encrypt(a, out, 10, &outlen, (const uint8_t *)"x", 1), RBX_E_BUFFER);
+    ck_assert_uint_eq(outlen, 0);
+    ck_assert_int_eq(rbx_session_encrypt(a, out, sizeof out, &outlen, big, RBX_MAX_PLAINTEXT + 1),
+                     RBX_E_TOO_BIG);
+    ck_assert_int_eq(rbx_session_encrypt(a, out, sizeof out, &outlen, NULL, 3), RBX_E_INVALID);
+    tu_assert_state(a, before, blen);
+    free(before);
+    /* An empty message is fine. */
+    tu_msg m;
+    tu_send(&m, a, NULL, 0);
+    ck_assert_int_eq(tu_recv(b, &m, "", 0), 0);
+    free(m.wire);
+    /* Decrypt into too small a buffer: refused, state unchanged. */
+    tu_send(&m, a, "twelve bytes", 12);
+    before = tu_blob(b, &blen);
+    size_t ptlen = 5;
+    ck_assert_int_eq(rbx_session_decrypt(b, out, 11, &ptlen, m.wire, m.len), RBX_E_BUFFER);
+    ck_assert_uint_eq(ptlen, 0);
+    tu_assert_state(b, before, blen);
+    free(before);
+    ck_assert_int_eq(tu_recv(b, &m, "twelve bytes", 12), 0);
+    free(m.wire);
+    /* Wire overhead of a normal message (PROTOCOL.md "Wire format"). */
+    turn(b, a);
+    tu_send(&m, a, "0123456789012345678901234567890123456789012345678901234567890123", 64);
+    ck_assert_uint_eq(m.len - 64, _i == 1 ? 102 : 58);
+    free(m.wire);
+    rbx_session_free(a);
+    rbx_session_free(b);
+}
+END_TEST
+
+START_TEST(max_size_message)
+{
+    rbx_session *a, *b;
+    tu_pair(&a, &b, opts_for(_i));
+    uint8_t *pt = malloc(RBX_MAX_PLAINTEXT);
+    randombytes_buf(pt, RBX_MAX_PLAINTEXT);
+    tu_msg m;
+    tu_send(&m, a, pt, RBX_MAX_PLAINTEXT);
+    ck_assert_uint_le(m.len, rbx_session_wire_size(a, RBX_MAX_PLAINTEXT));
+    ck_assert_uint_le(m.len, RBX_MAX_WIRE);
+    ck_assert_int_eq(tu_recv(b, &m, pt, RBX_MAX_PLAINTEXT), 0);
+    free(m.wire);
+    free(pt);
+    rbx_session_free(a);
+    rbx_session_free(b);
+}
+END_TEST
+
+/* ------------------------------------------------------------ blob */
+
+START_TEST(blob_round_trip)
+{
+    rbx_session *a, *b;
+    tu_pair(&a, &b, opts_for(_i));
+    tu_msg *m = send_many(a, 6);
+    ck_assert_int_eq(tu_recv(b, &m[5], NULL, 0), 0); /* 5 skipped keys */
+    size_t n1, n2;
+    uint8_t *blob = tu_blob(b, &n1);
+    rbx_session *c;
+    ck_assert_int_eq(rbx_session_deserialize(&c, blob, n1), 0);
+    uint8_t *again = tu_blob(c, &n2);
+    ck_assert_uint_eq(n1, n2);
+    ck_assert_mem_eq(blob, again, n1);
+    /* The copy works like the original. */
+    ck_assert_int_eq(tu_recv(c, &m[2], NULL, 0), 0);
+    turn(c, a);
+    turn(a, c);
+    free(again);
+    free(blob);
+    free_many(m, 6);
+    rbx_session_free(c);
+    rbx_session_free(a);
+    rbx_session_free(b);
+}
+END_TEST
+
+START_TEST(blob_garbage)
+{
+    rbx_session *a, *b, *c;
+    tu_pair(&a, &b, &opts_he);
+    tu_msg *m = send_many(a, 4);
+    ck_assert_int_eq(tu_recv(b, &m[3], NULL, 0), 0);
+    size_t n;
+    uint8_t *blob = tu_blob(b, &n);
+    uint8_t *buf = malloc(n + 100);
+    /* Every truncation and an extra byte. */
+    for (size_t len = 0; len < n; len++) {
+        memcpy(buf, blob, len);
+        c = (rbx_session *)1;
+        int rc = rbx_session_deserialize(&c, buf, len);
+        ck_assert_msg(rc == RBX_E_MALFORMED, "len %zu: %d", len, rc);
+        ck_assert_ptr_null(c);
+    }
+    memcpy(buf, blob, n);
+    buf[n] = 0;
+    ck_assert_int_eq(rbx_session_deserialize(&c, buf, n + 1), RBX_E_MALFORMED);
+    /* Oversized: more skipped entries than the limit. */
+    ck_assert_int_eq(rbx_session_deserialize(&c, buf, n + 72), RBX_E_MALFORMED);
+    /* A newer version. */
+    buf[4] = 2;
+    ck_assert_int_eq(rbx_session_deserialize(&c, buf, n), RBX_E_VERSION);
+    buf[4] = 1;
+    /* Out-of-range flags: each one-byte field in the header. */
+    for (size_t off = 5; off < 11; off++) {
+        memcpy(buf, blob, n);
+        buf[off] = 7;
+        ck_assert_int_eq(rbx_session_deserialize(&c, buf, n), RBX_E_MALFORMED);
+    }
+    /* Random bytes with the right magic and length. */
+    for (int i = 0; i < 200; i++) {
+        randombytes_buf(buf, n);
+        memcpy(buf, "RBXS\x01", 5);
+        ck_assert_int_eq(rbx_session_deserialize(&c, buf, n), RBX_E_MALFORMED);
+    }
+    free(buf);
+    free(blob);
+    free_many(m, 4);
+    rbx_session_free(a);
+    rbx_session_free(b);
+}
+END_TEST
+
+Suite *suite_ratchet(void)
+{
+    Suite *s = suite_create("ratchet");
+    TCase *tc = tcase_create("ratchet");
+    tcase_set_timeout(tc, 120);
+    /* _i: 0 clear headers, 1 header encryption, 2 signal profile */
+    tcase_add_loop_test(tc, conversation_10000, 0, 3);
+    tcase_add_loop_test(tc, limit_forward_jump, 0, 2);
+    tcase_add_loop_test(tc, limit_stored_keys, 0, 2);
+    tcase_add_loop_test(tc, evict_oldest_chain, 0, 2);
+    tcase_add_loop_test(tc, expire_after_steps, 0, 2);
+    tcase_add_loop_test(tc, tamper_every_bit, 0, 6);
+    tcase_add_loop_test(tc, other_session_and_wrong_ad, 0, 2);
+    tcase_add_loop_test(tc, responder_cannot_send_first_and_sizes, 0, 2);
+    tcase_add_loop_test(tc, max_size_message, 0, 2);
+    tcase_add_loop_test(tc, blob_round_trip, 0, 2);
+    tcase_add_test(tc, blob_garbage);
+    suite_add_tcase(s, tc);
+    return s;
+}
