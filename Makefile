@@ -45,7 +45,7 @@ STATIC    := $(B)/libratchetbox.a
 SONAME    := libratchetbox.so.$(SOMAJOR)
 SHARED    := $(B)/$(SONAME)
 
-.PHONY: all deps check check-run check-san symbols readme-example demo bench \
+.PHONY: all deps check check-run symbols install-test demo bench \
         install uninstall clean vectors
 
 all: $(STATIC) $(SHARED) $(B)/libratchetbox.so $(B)/demo $(B)/bench
@@ -116,7 +116,18 @@ check: deps
 	$(MAKE) --no-print-directory check-run
 	$(MAKE) --no-print-directory B=build-san OPT=-O1 CFLAGS="-O1 -g $(SAN)" \
 	    LDFLAGS="$(SAN)" check-run
-	$(MAKE) --no-print-directory symbols
+	$(MAKE) --no-print-directory symbols install-test
+
+# Install into a staging directory and build the README example against the
+# installed header, shared library and ratchetbox.pc.
+install-test: $(B)/readme_example
+	rm -rf $(B)/stage
+	$(MAKE) --no-print-directory install DESTDIR=$(CURDIR)/$(B)/stage PREFIX=/usr
+	PKG_CONFIG_SYSROOT_DIR=$(CURDIR)/$(B)/stage PKG_CONFIG_PATH=$(CURDIR)/$(B)/stage/usr/lib/pkgconfig \
+	    sh -c '$(CC) -std=c11 $(WARN) -o $(B)/stage/example $(B)/readme_example.c \
+	    $$($(PKG_CONFIG) --cflags --libs ratchetbox)'
+	LD_LIBRARY_PATH=$(CURDIR)/$(B)/stage/usr/lib $(B)/stage/example
+	readelf -d $(B)/stage/usr/lib/$(SONAME) | grep -q 'SONAME.*\[$(SONAME)\]'
 
 # Exported ABI must equal the checked-in list (libsodium test/symbols).
 symbols: $(SHARED)

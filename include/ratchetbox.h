@@ -131,8 +131,8 @@ RBX_API void rbx_fingerprint(char out[RBX_FINGERPRINT_HEXBYTES],
 RBX_API void rbx_key_to_base64(char out[RBX_KEY_B64BYTES],
                                const uint8_t pk[RBX_PUBLICKEYBYTES]) RBX_NONNULL(1, 2);
 
-/* Decode a 32-byte key from standard padded base64 (exactly 44 chars).
- * \return RBX_E_MALFORMED otherwise. */
+/* Decode a 32-byte key (public or secret) from standard padded base64
+ * (exactly 44 chars). \return RBX_E_MALFORMED otherwise, with key zeroed. */
 RBX_API RBX_MUST_CHECK int rbx_key_from_base64(uint8_t key[RBX_PUBLICKEYBYTES],
                                                const char *b64, size_t b64len)
     RBX_NONNULL(1, 2);
@@ -148,9 +148,11 @@ RBX_API RBX_MUST_CHECK int rbx_key_from_base64(uint8_t key[RBX_PUBLICKEYBYTES],
 #define RBX_BASELINE_B64LEN(ptlen) ((((size_t)(ptlen) + RBX_BOXMACBYTES + 2U) / 3U) * 4U + 1U)
 
 /* Seal one message with a fresh random nonce (a full X25519, as today).
+ * On error content and nonce are zeroed.
  * \return RBX_E_BUFFER if content_cap < RBX_BASELINE_B64LEN(ptlen),
  *         RBX_E_TOO_BIG if ptlen > RBX_MAX_PLAINTEXT, RBX_E_KEY on a
- *         low-order peer key. */
+ *         low-order peer key, RBX_E_INVALID if pt is NULL with ptlen > 0,
+ *         RBX_E_NOMEM. */
 RBX_API RBX_MUST_CHECK int rbx_baseline_seal(char *content, size_t content_cap,
                                              char nonce[RBX_NONCE_B64BYTES],
                                              const uint8_t *pt, size_t ptlen,
@@ -159,9 +161,10 @@ RBX_API RBX_MUST_CHECK int rbx_baseline_seal(char *content, size_t content_cap,
     RBX_NONNULL(1, 3, 6, 7);
 
 /* Open one envelope. nonce == NULL marks a plaintext row: content is copied
- * to pt unchanged. *ptlen is set to 0 on every error.
+ * to pt unchanged. *ptlen is set to 0 on every error. pt may overlap content.
  * \return RBX_E_MALFORMED for bad base64 or lengths, RBX_E_AUTH for a bad tag,
- *         RBX_E_BUFFER if ptcap is too small, RBX_E_KEY on a low-order key. */
+ *         RBX_E_BUFFER if ptcap is too small, RBX_E_KEY on a low-order key,
+ *         RBX_E_TOO_BIG above the RBX_MAX_PLAINTEXT cap, RBX_E_NOMEM. */
 RBX_API RBX_MUST_CHECK int rbx_baseline_open(uint8_t *pt, size_t ptcap, size_t *ptlen,
                                              const char *content, size_t content_len,
                                              const char *nonce, size_t nonce_len,
@@ -266,8 +269,9 @@ typedef struct rbx_session_opts {
     int header_encryption;     /* DR spec section 4: 0 off, 1 on */
 } rbx_session_opts;
 
-/* Initiator (X3DH, Alice): verify nothing more (b came from rbx_bundle_parse),
- * run X3DH against the bundle and set up the ratchet. Every message encrypted
+/* Initiator (X3DH, Alice): b must come from rbx_bundle_parse (which verified
+ * it); identity_pk must belong to identity_sk (not re-checked here, to keep a
+ * scalar multiplication off the handshake). Runs X3DH and sets up the ratchet. Every message encrypted
  * before the first reply decrypts is a PreKeyMessage carrying IK_A, EK_A and
  * the prekey ids. opts == NULL means defaults.
  * \return RBX_E_KEY (pk/sk mismatch, low-order DH), RBX_E_INVALID, RBX_E_NOMEM. */
@@ -315,7 +319,10 @@ RBX_API void rbx_session_free(rbx_session *s);
 /* Upper bound of the wire size of a message with ptlen bytes of plaintext. */
 RBX_API size_t rbx_session_wire_size(const rbx_session *s, size_t ptlen) RBX_NONNULL(1);
 
-/* DR spec 3.4 RatchetEncrypt. The session advances on success only.
+/* DR spec 3.4 RatchetEncrypt. The session advances on success only; pt and
+ * out must not overlap. Before the initiator has decrypted a reply, the
+ * output is a PreKeyMessage (76 bytes more). With a store, persist the
+ * advanced session before releasing out (a crash must not reuse a key).
  * \return RBX_E_BUFFER (outcap < rbx_session_wire_size), RBX_E_TOO_BIG,
  *         RBX_E_STATE (responder before its first received message, or
  *         poisoned), RBX_E_LIMIT (counter exhausted). */

@@ -36,27 +36,6 @@ _Static_assert(RBX_BASELINE_B64LEN(0U) ==
                    sodium_base64_ENCODED_LEN(RBX_MAX_PLAINTEXT + RBX_BOXMACBYTES, B64_VARIANT),
                "RBX_BASELINE_B64LEN matches libsodium's base64 length");
 
-/* Strict standard base64: no ignore set and no end pointer, so whitespace,
- * a missing '=' or trailing bytes fail, and libsodium rejects non-zero
- * padding bits. libsodium 1.0.18 where char is signed also decodes every
- * byte >= 0x80 as a base64 digit (all 128 of them, checked on Debian 12),
- * which would give one envelope many spellings: such bytes are refused
- * first. */
-static int b64_decode(uint8_t *bin, size_t bincap, size_t *binlen, const char *b64,
-                      size_t b64len)
-{
-    unsigned char high = 0;
-
-    for (size_t i = 0; i < b64len; i++) {
-        high |= (unsigned char)b64[i];
-    }
-    if ((high & 0x80U) != 0U) {
-        *binlen = 0;
-        return -1;
-    }
-    return sodium_base642bin(bin, bincap, b64, b64len, NULL, binlen, NULL, B64_VARIANT);
-}
-
 /* Stands in for a NULL plaintext of length 0, so libsodium never sees NULL. */
 static const uint8_t empty_plaintext[1];
 
@@ -154,7 +133,7 @@ static int baseline_open(uint8_t *pt, size_t ptcap, size_t *ptlen, const char *c
         goto done;
     }
     if (nonce_len != NONCE_B64LEN ||
-        b64_decode(n, sizeof(n), &nlen, nonce, nonce_len) != 0 ||
+        rbx__base64_decode(n, sizeof(n), &nlen, nonce, nonce_len) != 0 ||
         nlen != sizeof(n)) {
         ret = RBX_E_MALFORMED;
         goto done;
@@ -167,7 +146,7 @@ static int baseline_open(uint8_t *pt, size_t ptcap, size_t *ptlen, const char *c
         ret = RBX_E_NOMEM;
         goto done;
     }
-    if (b64_decode(ct, ctcap, &ctlen, content, content_len) != 0 || ctlen < RBX_BOXMACBYTES) {
+    if (rbx__base64_decode(ct, ctcap, &ctlen, content, content_len) != 0 || ctlen < RBX_BOXMACBYTES) {
         ret = RBX_E_MALFORMED;
         goto done;
     }

@@ -44,6 +44,16 @@ int rbx__pk_is_valid(const uint8_t pk[32]);
 /* Fresh X25519 key pair from libsodium's RNG. */
 int rbx__keypair(uint8_t pk[32], uint8_t sk[32]);
 
+/* 1 if pk is the public key of sk (crypto_scalarmult_base clamps its own
+ * copy of the scalar, so an unclamped box secret key matches), else 0. */
+int rbx__keypair_matches(const uint8_t pk[32], const uint8_t sk[32]);
+
+/* Strict standard padded base64 (sodium_base64_VARIANT_ORIGINAL): no
+ * whitespace, no missing '=', no trailing bytes, zero padding bits, and no
+ * byte >= 0x80. Returns 0 or -1; *binlen is 0 on error. */
+int rbx__base64_decode(uint8_t *bin, size_t bincap, size_t *binlen, const char *b64,
+                       size_t b64len);
+
 /* Grow an array that holds secrets to at least need elements of elem bytes:
  * a new block, copy, wipe and free the old (realloc could leave copies).
  * 0 or RBX_E_NOMEM, in which case nothing changed. */

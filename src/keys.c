@@ -30,49 +30,13 @@ _Static_assert(RBX_FINGERPRINT_HEXBYTES == 2U * RBX_FINGERPRINTBYTES + 1U,
 _Static_assert(RBX_FINGERPRINTBYTES <= crypto_hash_sha256_BYTES, "fingerprint is a hash prefix");
 _Static_assert(JSON_LEN + 1U <= RBX_KEYPAIR_JSONBYTES, "RBX_KEYPAIR_JSONBYTES holds the JSON");
 
-/* Strict standard base64: no ignore set and no end pointer, so whitespace,
- * a missing '=' or trailing bytes fail, and libsodium rejects non-zero
- * padding bits. libsodium 1.0.18 where char is signed also decodes every
- * byte >= 0x80 as a base64 digit (all 128 of them, checked on Debian 12),
- * which would give one key many spellings: such bytes are refused first,
- * by OR-ing all bytes rather than branching on each (secret) one. */
-static int b64_decode(uint8_t *bin, size_t bincap, size_t *binlen, const char *b64,
-                      size_t b64len)
-{
-    unsigned char high = 0;
-
-    for (size_t i = 0; i < b64len; i++) {
-        high |= (unsigned char)b64[i];
-    }
-    if ((high & 0x80U) != 0U) {
-        *binlen = 0;
-        return -1;
-    }
-    return sodium_base642bin(bin, bincap, b64, b64len, NULL, binlen, NULL, B64_VARIANT);
-}
-
-/* RBX_OK if pk is the public key of sk. crypto_scalarmult_base clamps its own
- * copy of the scalar, so an unclamped sk matches the key libsodium gave it. */
-static int keypair_matches(const uint8_t pk[RBX_PUBLICKEYBYTES],
-                           const uint8_t sk[RBX_SECRETKEYBYTES])
-{
-    uint8_t derived[RBX_PUBLICKEYBYTES];
-    int ret = RBX_E_KEY;
-
-    if (crypto_scalarmult_base(derived, sk) == 0 && crypto_verify_32(derived, pk) == 0) {
-        ret = RBX_OK;
-    }
-    WIPE(derived);
-    return ret;
-}
-
 /* Check and publish a decoded pair. Works from copies so that the outputs
  * may alias the input; on error both outputs are zero. */
 static int keypair_commit(uint8_t pk[RBX_PUBLICKEYBYTES], uint8_t sk[RBX_SECRETKEYBYTES],
                           const uint8_t tpk[RBX_PUBLICKEYBYTES],
                           const uint8_t tsk[RBX_SECRETKEYBYTES])
 {
-    int ret = keypair_matches(tpk, tsk);
+    int ret = rbx__keypair_matches(tpk, tsk) ? RBX_OK : RBX_E_KEY;
 
     if (ret == RBX_OK) {
         memcpy(pk, tpk, RBX_PUBLICKEYBYTES);
@@ -126,7 +90,7 @@ int rbx_key_from_base64(uint8_t key[RBX_PUBLICKEYBYTES], const char *b64, size_t
     int ret = RBX_E_MALFORMED;
 
     /* A 33-byte decode overflows tmp (ERANGE); a 31-byte one is caught here. */
-    if (b64len == KEY_B64LEN && b64_decode(tmp, sizeof(tmp), &binlen, b64, b64len) == 0 &&
+    if (b64len == KEY_B64LEN && rbx__base64_decode(tmp, sizeof(tmp), &binlen, b64, b64len) == 0 &&
         binlen == sizeof(tmp)) {
         memcpy(key, tmp, sizeof(tmp));
         ret = RBX_OK;

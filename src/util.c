@@ -90,6 +90,31 @@ int rbx__pk_is_valid(const uint8_t pk[32])
     return 1;
 }
 
+int rbx__keypair_matches(const uint8_t pk[32], const uint8_t sk[32])
+{
+    uint8_t derived[32];
+    int ok = crypto_scalarmult_base(derived, sk) == 0 && crypto_verify_32(derived, pk) == 0;
+    WIPE(derived);
+    return ok;
+}
+
+/* libsodium 1.0.18 (where char is signed) decodes every byte >= 0x80 as a
+ * base64 digit, which would give one key or envelope many spellings; such
+ * bytes are refused first, by OR-ing all bytes rather than branching on each
+ * (possibly secret) one. */
+int rbx__base64_decode(uint8_t *bin, size_t bincap, size_t *binlen, const char *b64,
+                       size_t b64len)
+{
+    unsigned char high = 0;
+    for (size_t i = 0; i < b64len; i++) high |= (unsigned char)b64[i];
+    if ((high & 0x80U) != 0U) {
+        *binlen = 0;
+        return -1;
+    }
+    return sodium_base642bin(bin, bincap, b64, b64len, NULL, binlen, NULL,
+                             sodium_base64_VARIANT_ORIGINAL);
+}
+
 int rbx__keypair(uint8_t pk[32], uint8_t sk[32])
 {
     return crypto_box_keypair(pk, sk) == 0 ? 0 : RBX_E_KEY;

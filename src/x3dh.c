@@ -29,19 +29,11 @@ struct rbx_prekeys {
 
 /* ------------------------------------------------------------ prekeys */
 
-static int keypair_matches(const uint8_t pk[32], const uint8_t sk[32])
-{
-    uint8_t check[32];
-    int ok = crypto_scalarmult_base(check, sk) == 0 && sodium_memcmp(check, pk, 32) == 0;
-    WIPE(check);
-    return ok;
-}
-
 int rbx_prekeys_new(rbx_prekeys **out, const uint8_t identity_pk[32],
                     const uint8_t identity_sk[32])
 {
     *out = NULL;
-    if (!keypair_matches(identity_pk, identity_sk) || !rbx__pk_is_valid(identity_pk))
+    if (!rbx__keypair_matches(identity_pk, identity_sk) || !rbx__pk_is_valid(identity_pk))
         return RBX_E_KEY;
     rbx_prekeys *pk = calloc(1, sizeof *pk);
     if (pk == NULL) return RBX_E_NOMEM;
