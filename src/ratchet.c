@@ -344,11 +344,12 @@ static long skipped_find(const rbx_session *s, const uint8_t chain[32], uint32_t
 static long skipped_header(const rbx_session *s, uint8_t h[RBX_HEADERBYTES],
                            const uint8_t enc[RBX_ENC_HEADERBYTES])
 {
+    /* Entries of one chain are contiguous (only ever appended a chain at a
+     * time; state.c checks it on load), so a new chain starts where the
+     * chain differs from the previous entry's. */
     for (size_t i = 0; i < s->nskipped; i++) {
-        int seen = 0;
-        for (size_t j = 0; j < i && !seen; j++)
-            seen = memcmp(s->skipped[j].chain, s->skipped[i].chain, 32) == 0;
-        if (!seen && header_open(h, s->skipped[i].chain, enc, s->ad) == 0) return (long)i;
+        if (i > 0 && memcmp(s->skipped[i - 1].chain, s->skipped[i].chain, 32) == 0) continue;
+        if (header_open(h, s->skipped[i].chain, enc, s->ad) == 0) return (long)i;
     }
     return -1;
 }
@@ -416,6 +417,20 @@ int rbx__ratchet_decrypt(rbx_session *s, uint8_t *pt, size_t ptcap, size_t *ptle
     if (!dh_step && n < s->st.nr) {
         rc = RBX_E_REPLAY;
         goto fail;
+    }
+    if (!dh_step && n == s->st.nr && (s->st.flags & RBX_HAS_CKR) && n != UINT32_MAX) {
+        /* The common case, the next message of the current chain: only CKr
+         * and Nr change, so no copy of the whole state is needed. */
+        uint8_t ck_next[32];
+        rbx__kdf_ck(ck_next, mk, s->st.ckr);
+        rc = body_decrypt(pt, m.ct, m.ctlen, mk, ad, adlen, p);
+        if (rc == 0) {
+            memcpy(s->st.ckr, ck_next, 32);
+            s->st.nr++;
+        }
+        WIPE(ck_next);
+        if (rc != 0) goto fail;
+        goto done;
     }
     tmp = s->st;
     if (dh_step) {

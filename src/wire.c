@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 #include "wire.h"
 
+#include <stdlib.h>
+
 #include "internal.h"
 #include "kdf.h"
 
@@ -82,11 +84,41 @@ static int check_canonical(const uint8_t *in, size_t len, const uint8_t *prefix,
     return 0;
 }
 
+/* protobuf-c allocates the unpacked message and copies every bytes field.
+ * Messages up to a few KiB unpack into a stack arena instead of the heap:
+ * parsing is on the per-message path, and a malloc/free pair costs about as
+ * much as one SHA-256 block. Larger ones fall back to malloc. */
+typedef struct arena {
+    uint8_t buf[4096];
+    size_t used;
+} arena;
+
+static void *arena_alloc(void *data, size_t size)
+{
+    arena *a = data;
+    size_t need = (size + 15U) & ~(size_t)15U;
+    if (need >= size && need <= sizeof a->buf - a->used) {
+        void *p = a->buf + a->used;
+        a->used += need;
+        return p;
+    }
+    return malloc(size);
+}
+
+static void arena_free(void *data, void *p)
+{
+    arena *a = data;
+    if ((uint8_t *)p < a->buf || (uint8_t *)p >= a->buf + sizeof a->buf) free(p);
+}
+
 int rbx__msg_parse(rbx__msg *m, const uint8_t *in, size_t len)
 {
     memset(m, 0, sizeof *m);
     if (len > RBX_MAX_WIRE) return RBX_E_TOO_BIG;
-    Rbx__Wire__Message *w = rbx__wire__message__unpack(NULL, len, in);
+    _Alignas(16) arena a;
+    a.used = 0;
+    ProtobufCAllocator alloc = { arena_alloc, arena_free, &a };
+    Rbx__Wire__Message *w = rbx__wire__message__unpack(&alloc, len, in);
     if (w == NULL) return RBX_E_MALFORMED;
     int rc = RBX_E_MALFORMED;
     if (w->version != RBX_WIRE_VERSION) {
@@ -119,7 +151,7 @@ int rbx__msg_parse(rbx__msg *m, const uint8_t *in, size_t len)
     else m->enc_header = in + FIRST_FIELD_OFFSET;
     m->ct = in + plen;
 out:
-    rbx__wire__message__free_unpacked(w, NULL);
+    rbx__wire__message__free_unpacked(w, &alloc);
     return rc;
 }
 
