@@ -25,10 +25,10 @@ WARN      := -Wall -Wextra -Werror -Wshadow -Wpointer-arith -Wcast-qual \
 OPT       ?= -O2
 BASECFLAGS := -std=c11 -D_POSIX_C_SOURCE=200809L -fPIC -fvisibility=hidden \
              $(WARN) -Iinclude -Isrc -Isrc/compat -Ibuild/proto \
-             $(shell $(PKG_CONFIG) --cflags libsodium libprotobuf-c 2>/dev/null)
+             $(shell $(PKG_CONFIG) --cflags libsodium libprotobuf-c sqlite3 2>/dev/null)
 CFLAGS    ?= $(OPT) -g
 ALLCFLAGS := $(BASECFLAGS) $(CFLAGS)
-LIBS      := $(shell $(PKG_CONFIG) --libs libsodium libprotobuf-c 2>/dev/null) -lxeddsa
+LIBS      := $(shell $(PKG_CONFIG) --libs libsodium libprotobuf-c sqlite3 2>/dev/null) -lxeddsa
 CHECK_LIBS := $(shell $(PKG_CONFIG) --libs check 2>/dev/null)
 
 B         ?= build

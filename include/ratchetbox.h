@@ -75,7 +75,14 @@ enum {
     RBX_E_TOO_BIG = -13,          /* plaintext or message above RBX_MAX_* */
     RBX_E_BUFFER = -14,           /* output buffer too small */
     RBX_E_STATE = -15,            /* not possible in this state (or poisoned) */
-    RBX_E_COUNT_ = 16             /* number of codes, keep last */
+    RBX_E_IO = -16,               /* storage error: file system or SQLite */
+    RBX_E_CORRUPT = -17,          /* database or key file damaged or tampered with */
+    RBX_E_STORAGE_KEY = -18,      /* the storage key does not open this database */
+    RBX_E_SCHEMA = -19,           /* database written by a newer ratchetbox */
+    RBX_E_ROLLBACK = -20,         /* database older than its generation record */
+    RBX_E_EXISTS = -21,           /* already there (identity, contact) */
+    RBX_E_NOT_FOUND = -22,        /* no such identity, contact or session */
+    RBX_E_COUNT_ = 23             /* number of codes, keep last */
 };
 
 /* Initialise libsodium and libxeddsa. Idempotent and thread-safe.
@@ -373,6 +380,142 @@ typedef struct rbx_session_info {
 
 RBX_API void rbx_session_get_info(rbx_session_info *info, const rbx_session *s)
     RBX_NONNULL(1, 2);
+
+
+/* ---------------------------------------------------------------- store */
+
+/* Durable state in one SQLite database (PROTOCOL.md "State and storage"):
+ * the identity, prekeys, contacts with their pinned identities, one session
+ * per (contact, device), an outbox and an inbox. Every secret is encrypted
+ * at rest with XChaCha20-Poly1305 under a 32-byte storage key, with
+ * associated data binding table, row and generation. A handle is for one
+ * thread; any number of processes may open the same database. */
+typedef struct rbx_store rbx_store;
+
+/* Forward secrecy at rest (SECURITY.md "At rest"). */
+#define RBX_STORE_BOUNDED 0   /* erase point every erase_commits commits or erase_seconds (default) */
+#define RBX_STORE_STRICT 1    /* erase point at every commit */
+
+#define RBX_STORE_ERASE_COMMITS 64U  /* bounded-mode defaults */
+#define RBX_STORE_ERASE_SECONDS 10U
+#define RBX_NAME_MAX 64U             /* contact names: 1..63 bytes of UTF-8, no control bytes */
+#define RBX_STORAGE_KEYBYTES 32U
+
+typedef struct rbx_store_opts {
+    int create;                  /* 1: create the database, key file and generation file */
+    int mode;                    /* RBX_STORE_BOUNDED or RBX_STORE_STRICT */
+    unsigned erase_commits;      /* bounded mode; 0 = RBX_STORE_ERASE_COMMITS */
+    unsigned erase_seconds;      /* bounded mode; 0 = RBX_STORE_ERASE_SECONDS */
+    const char *key_path;        /* storage key file (mode 0600); NULL = <db>.key */
+    const uint8_t *storage_key;  /* or the key itself, 32 bytes (keychain); wins over key_path */
+    const char *generation_path; /* rollback sidecar; NULL = <db>.gen */
+} rbx_store_opts;
+
+/* Open (or with opts->create, create) a store. opts == NULL: open existing,
+ * bounded mode. A rolled-back database opens, but its sessions refuse to
+ * encrypt with RBX_E_ROLLBACK until rbx_store_reset_session.
+ * \return RBX_E_IO, RBX_E_CORRUPT (not a ratchetbox database, bad key file),
+ *         RBX_E_STORAGE_KEY, RBX_E_SCHEMA, RBX_E_NOT_FOUND (no database and
+ *         create == 0), RBX_E_EXISTS (create == 1 and a key file exists for a
+ *         database that does not), RBX_E_NOMEM. Nothing is written on error. */
+RBX_API RBX_MUST_CHECK int rbx_store_open(rbx_store **out, const char *db_path,
+                                          const rbx_store_opts *opts) RBX_NONNULL(1, 2);
+
+/* Close, with a final erase point. NULL-safe; wipes the storage key. */
+RBX_API void rbx_store_close(rbx_store *st);
+
+/* Create the identity: import pk/sk (the product's box key pair) or, with
+ * both NULL, generate one. \return RBX_E_EXISTS, RBX_E_KEY (mismatch). */
+RBX_API RBX_MUST_CHECK int rbx_store_identity_create(rbx_store *st, const uint8_t *pk,
+                                                     const uint8_t *sk) RBX_NONNULL(1);
+/* The identity public key. \return RBX_E_NOT_FOUND. */
+RBX_API RBX_MUST_CHECK int rbx_store_identity(rbx_store *st, uint8_t pk[RBX_PUBLICKEYBYTES])
+    RBX_NONNULL(1, 2);
+
+/* A fresh bundle: the newest signed prekey (made if none) and one one-time
+ * prekey never offered before (the pool is refilled to `onetime` when it is
+ * below a tenth of it; 0 = no one-time prekey). \return RBX_E_NOT_FOUND (no
+ * identity), RBX_E_BUFFER. */
+RBX_API RBX_MUST_CHECK int rbx_store_bundle(rbx_store *st, uint8_t *out, size_t outcap,
+                                            size_t *outlen, unsigned onetime) RBX_NONNULL(1, 2, 4);
+
+/* Record a contact device from its bundle (verified, identity pinned).
+ * \return RBX_E_EXISTS, RBX_E_INVALID (name), rbx_bundle_parse's errors. */
+RBX_API RBX_MUST_CHECK int rbx_store_add_contact(rbx_store *st, const char *name, uint32_t device,
+                                                 const uint8_t *bundle, size_t len)
+    RBX_NONNULL(1, 2, 4);
+
+/* Encrypt one message to (name, device) in one transaction: load, advance,
+ * store the new state and the ciphertext in the outbox, commit, and only then
+ * return the ciphertext and its outbox id. The first message to a contact
+ * runs X3DH from its bundle. opts: header encryption etc. for a new session.
+ * \return RBX_E_NOT_FOUND, RBX_E_ROLLBACK, RBX_E_BUFFER, RBX_E_IO and the
+ *         session's errors. */
+RBX_API RBX_MUST_CHECK int rbx_store_encrypt(rbx_store *st, uint8_t *out, size_t outcap,
+                                             size_t *outlen, uint64_t *outbox_id,
+                                             const char *name, uint32_t device,
+                                             const uint8_t *pt, size_t ptlen,
+                                             const rbx_session_opts *opts)
+    RBX_NONNULL(1, 2, 4, 5, 6);
+
+/* Encrypt n messages to one contact in one transaction (streamed output).
+ * Ciphertext i is out + offsets[i] with length lens[i]; all or nothing.
+ * \return as rbx_store_encrypt; RBX_E_BUFFER if outcap is too small. */
+RBX_API RBX_MUST_CHECK int rbx_store_encrypt_batch(rbx_store *st, uint8_t *out, size_t outcap,
+                                                   size_t *offsets, size_t *lens,
+                                                   uint64_t *outbox_ids, const char *name,
+                                                   uint32_t device, const uint8_t *const *pts,
+                                                   const size_t *ptlens, size_t n,
+                                                   const rbx_session_opts *opts)
+    RBX_NONNULL(1, 2, 4, 5, 6, 7);
+
+/* About a received message. */
+typedef struct rbx_received {
+    char name[RBX_NAME_MAX];      /* contact name (a new peer: its fingerprint) */
+    uint32_t device;
+    uint8_t peer_identity[RBX_PUBLICKEYBYTES];
+    uint64_t inbox_id;
+    int new_contact;              /* 1: first message of an unknown identity */
+    int redelivered;              /* 1: already accepted; plaintext from the inbox */
+} rbx_received;
+
+/* Decrypt one message. name == NULL is allowed for a PreKeyMessage (the
+ * contact is found by identity, or created once the message authenticated).
+ * On success the new state and the plaintext (in the inbox) are committed
+ * together; on any error nothing changes. A redelivered message that is
+ * still in the inbox returns the stored plaintext with redelivered = 1; after
+ * rbx_store_ack_inbox the ratchet refuses it (RBX_E_REPLAY).
+ * \return RBX_E_NOT_FOUND, RBX_E_IDENTITY_CHANGED, RBX_E_IO and the session's errors. */
+RBX_API RBX_MUST_CHECK int rbx_store_decrypt(rbx_store *st, uint8_t *pt, size_t ptcap,
+                                             size_t *ptlen, rbx_received *info,
+                                             const char *name, uint32_t device,
+                                             const uint8_t *in, size_t len)
+    RBX_NONNULL(1, 2, 4, 5, 8);
+
+/* Oldest unacknowledged outbox entry (to re-send after a crash, byte-identical).
+ * \return RBX_E_NOT_FOUND when the outbox is empty, RBX_E_BUFFER. */
+RBX_API RBX_MUST_CHECK int rbx_store_outbox_next(rbx_store *st, uint8_t *out, size_t outcap,
+                                                 size_t *outlen, uint64_t *outbox_id,
+                                                 char name[RBX_NAME_MAX], uint32_t *device)
+    RBX_NONNULL(1, 2, 4, 5, 6, 7);
+
+/* Delete a delivered outbox entry / a consumed inbox entry (erased with the
+ * store's at-rest guarantee). \return RBX_E_NOT_FOUND. */
+RBX_API RBX_MUST_CHECK int rbx_store_ack_outbox(rbx_store *st, uint64_t id) RBX_NONNULL(1);
+RBX_API RBX_MUST_CHECK int rbx_store_ack_inbox(rbx_store *st, uint64_t id) RBX_NONNULL(1);
+
+/* Forget the session with (name, device): the next encrypt starts a new
+ * X3DH from a fresh bundle (rbx_store_add_contact again). Clears a rollback. */
+RBX_API RBX_MUST_CHECK int rbx_store_reset_session(rbx_store *st, const char *name,
+                                                   uint32_t device) RBX_NONNULL(1, 2);
+
+/* Force an erase point now (checkpoint and truncate the write-ahead log). */
+RBX_API RBX_MUST_CHECK int rbx_store_erase_now(rbx_store *st) RBX_NONNULL(1);
+
+/* Session facts for (name, device). \return RBX_E_NOT_FOUND. */
+RBX_API RBX_MUST_CHECK int rbx_store_session_info(rbx_store *st, rbx_session_info *info,
+                                                  uint64_t *generation, const char *name,
+                                                  uint32_t device) RBX_NONNULL(1, 2, 3, 4);
 
 #ifdef __cplusplus
 }

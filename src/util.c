@@ -5,7 +5,7 @@
 
 #include "internal.h"
 
-_Static_assert(RBX_E_COUNT_ == 16, "update the error string table");
+_Static_assert(RBX_E_COUNT_ == 23, "update the error string table");
 
 static const char *const rbx_errors[RBX_E_COUNT_] = {
     "success",
@@ -24,6 +24,13 @@ static const char *const rbx_errors[RBX_E_COUNT_] = {
     "input too large",
     "output buffer too small",
     "operation not possible in this state",
+    "storage error",
+    "database or key file damaged",
+    "wrong storage key",
+    "database written by a newer version",
+    "database rolled back: re-establish the session",
+    "already exists",
+    "not found",
 };
 
 const char *rbx_strerror(int code)

@@ -173,6 +173,33 @@ size_t rbx_prekeys_onetime_ids(uint32_t *ids, size_t cap, const rbx_prekeys *pk)
     return pk->nopk;
 }
 
+int rbx__bundle_encode(uint8_t *out, size_t outcap, size_t *outlen, const uint8_t ik_pk[32],
+                       uint32_t spk_id, const uint8_t spk_pk[32], const uint8_t sig[64],
+                       uint32_t opk_id, const uint8_t *opk_pk)
+{
+    /* protobuf-c wants mutable pointers; these are public values. */
+    uint8_t ik[32], spk[32], sg[64], opk[32];
+    memcpy(ik, ik_pk, 32);
+    memcpy(spk, spk_pk, 32);
+    memcpy(sg, sig, 64);
+    Rbx__Wire__PreKeyBundle b = RBX__WIRE__PRE_KEY_BUNDLE__INIT;
+    b.version = RBX_WIRE_VERSION;
+    b.identity_key = (ProtobufCBinaryData){ 32, ik };
+    b.signed_prekey_id = spk_id;
+    b.signed_prekey = (ProtobufCBinaryData){ 32, spk };
+    b.signed_prekey_signature = (ProtobufCBinaryData){ 64, sg };
+    if (opk_id != RBX_NO_PREKEY) {
+        memcpy(opk, opk_pk, 32);
+        b.has_one_time_prekey_id = b.has_one_time_prekey = 1;
+        b.one_time_prekey_id = opk_id;
+        b.one_time_prekey = (ProtobufCBinaryData){ 32, opk };
+    }
+    *outlen = 0;
+    if (rbx__wire__pre_key_bundle__get_packed_size(&b) > outcap) return RBX_E_BUFFER;
+    *outlen = rbx__wire__pre_key_bundle__pack(&b, out);
+    return 0;
+}
+
 int rbx_prekeys_bundle(uint8_t *out, size_t outcap, size_t *outlen, const rbx_prekeys *pk,
                        uint32_t spk_id, uint32_t onetime_id)
 {
@@ -182,28 +209,8 @@ int rbx_prekeys_bundle(uint8_t *out, size_t outcap, size_t *outlen, const rbx_pr
     const opk_entry *opk = NULL;
     if (onetime_id != RBX_NO_PREKEY && (opk = find_opk(pk, onetime_id)) == NULL)
         return RBX_E_UNKNOWN_PREKEY;
-
-    /* protobuf-c wants mutable pointers; these are public values. */
-    uint8_t ik[32], spk_pk[32], sig[64], opk_pk[32];
-    memcpy(ik, pk->ik_pk, 32);
-    memcpy(spk_pk, spk->pk, 32);
-    memcpy(sig, spk->sig, 64);
-    Rbx__Wire__PreKeyBundle b = RBX__WIRE__PRE_KEY_BUNDLE__INIT;
-    b.version = RBX_WIRE_VERSION;
-    b.identity_key = (ProtobufCBinaryData){ 32, ik };
-    b.signed_prekey_id = spk->id;
-    b.signed_prekey = (ProtobufCBinaryData){ 32, spk_pk };
-    b.signed_prekey_signature = (ProtobufCBinaryData){ 64, sig };
-    if (opk != NULL) {
-        memcpy(opk_pk, opk->pk, 32);
-        b.has_one_time_prekey_id = b.has_one_time_prekey = 1;
-        b.one_time_prekey_id = opk->id;
-        b.one_time_prekey = (ProtobufCBinaryData){ 32, opk_pk };
-    }
-    size_t n = rbx__wire__pre_key_bundle__get_packed_size(&b);
-    if (n > outcap) return RBX_E_BUFFER;
-    *outlen = rbx__wire__pre_key_bundle__pack(&b, out);
-    return 0;
+    return rbx__bundle_encode(out, outcap, outlen, pk->ik_pk, spk->id, spk->pk, spk->sig,
+                              onetime_id, opk != NULL ? opk->pk : NULL);
 }
 
 int rbx_bundle_parse(rbx_bundle *out, const uint8_t *in, size_t len)

@@ -1,0 +1,1408 @@
+/* SPDX-License-Identifier: MIT
+ * The SQLite store: durable, crash-safe, concurrent and forward-secure at rest
+ * (PROTOCOL.md "State and storage"). Everything that changes ratchet state
+ * runs in one BEGIN IMMEDIATE transaction: load, advance, store, commit, and
+ * only then is a ciphertext or plaintext handed out. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "session.h"
+#include "sign.h"
+#include "store.h"
+
+#define BUSY_TIMEOUT_MS 15000
+#define SIDECAR_BYTES (4U + 8U + 16U)
+#define SIDECAR_MAGIC "RBXG"
+
+struct rbx_store {
+    sqlite3 *db;
+    uint8_t key[RBX_STORAGE_KEYBYTES];
+    uint8_t store_id[16];
+    int mode;
+    unsigned erase_commits, erase_seconds;
+    unsigned commits_since_erase;
+    time_t last_erase;
+    int sidecar_fd;
+};
+
+sqlite3 *rbx__store_db(rbx_store *st) { return st->db; }
+const uint8_t *rbx__store_key(const rbx_store *st) { return st->key; }
+
+/* ------------------------------------------------------------ row crypto */
+
+/* AD = "rbx-row-v1" || table || 0 || be64(rowkey) || be64(generation) || column || 0:
+ * a row cannot be moved to another table, row, generation or column. */
+static size_t row_ad(uint8_t ad[128], const char *table, int64_t rowkey, int64_t gen,
+                     const char *column)
+{
+    size_t n = 0, tl = strlen(table), cl = strlen(column);
+    memcpy(ad, "rbx-row-v1", 10), n = 10;
+    memcpy(ad + n, table, tl + 1), n += tl + 1;
+    for (int i = 7; i >= 0; i--) ad[n++] = (uint8_t)((uint64_t)rowkey >> (8 * i));
+    for (int i = 7; i >= 0; i--) ad[n++] = (uint8_t)((uint64_t)gen >> (8 * i));
+    memcpy(ad + n, column, cl + 1), n += cl + 1;
+    return n;
+}
+
+static uint8_t *row_seal(size_t *outlen, const uint8_t key[32], const char *table, int64_t rowkey,
+                         int64_t gen, const char *column, const uint8_t *pt, size_t ptlen)
+{
+    uint8_t ad[128];
+    size_t adlen = row_ad(ad, table, rowkey, gen, column);
+    uint8_t *out = malloc(ptlen + RBX_ROW_OVERHEAD);
+    if (out == NULL || ptlen > UINT32_MAX) {
+        free(out);
+        return NULL;
+    }
+    memcpy(out, RBX_ROW_MAGIC, 4);
+    rbx__store32_be(out + 4, (uint32_t)ptlen);
+    randombytes_buf(out + 8, 24);
+    crypto_aead_xchacha20poly1305_ietf_encrypt(out + 32, NULL, pt, ptlen, ad, adlen, NULL,
+                                               out + 8, key);
+    *outlen = ptlen + RBX_ROW_OVERHEAD;
+    return out;
+}
+
+int rbx__row_open(uint8_t *out, size_t outcap, size_t *outlen, const uint8_t key[32],
+                  const char *table, int64_t rowkey, int64_t gen, const char *column,
+                  const uint8_t *in, size_t len)
+{
+    uint8_t ad[128];
+    *outlen = 0;
+    if (len < RBX_ROW_OVERHEAD || memcmp(in, RBX_ROW_MAGIC, 4) != 0 ||
+        rbx__load32_be(in + 4) != len - RBX_ROW_OVERHEAD)
+        return RBX_E_CORRUPT;
+    if (outcap < len - RBX_ROW_OVERHEAD) return RBX_E_BUFFER;
+    size_t adlen = row_ad(ad, table, rowkey, gen, column);
+    if (crypto_aead_xchacha20poly1305_ietf_decrypt(out, NULL, NULL, in + 32, len - 32, ad, adlen,
+                                                   in + 8, key) != 0)
+        return RBX_E_CORRUPT;
+    *outlen = len - RBX_ROW_OVERHEAD;
+    return 0;
+}
+
+/* ------------------------------------------------------------ SQL helpers */
+
+static int sql_err(int rc)
+{
+    switch (rc) {
+    case SQLITE_OK:
+    case SQLITE_DONE:
+    case SQLITE_ROW:
+        return 0;
+    case SQLITE_NOMEM:
+        return RBX_E_NOMEM;
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB:
+        return RBX_E_CORRUPT;
+    default:
+        return RBX_E_IO;
+    }
+}
+
+static int exec(rbx_store *st, const char *sql)
+{
+    return sql_err(sqlite3_exec(st->db, sql, NULL, NULL, NULL));
+}
+
+static int prep(rbx_store *st, sqlite3_stmt **s, const char *sql)
+{
+    /* Statements are prepared per call: SQLite caches the parse in its page
+     * cache, and the store is not the hot path's CPU cost (fsync is). */
+    return sql_err(sqlite3_prepare_v2(st->db, sql, -1, s, NULL));
+}
+
+/* A single-row query's step: 1 row, 0 none, < 0 error. */
+static int step_row(sqlite3_stmt *s)
+{
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) return 1;
+    if (rc == SQLITE_DONE) return 0;
+    return sql_err(rc);
+}
+
+static int meta_get(rbx_store *st, const char *k, int64_t *v)
+{
+    sqlite3_stmt *s;
+    int rc = prep(st, &s, "SELECT v FROM meta WHERE k = ?1");
+    if (rc != 0) return rc;
+    sqlite3_bind_text(s, 1, k, -1, SQLITE_STATIC);
+    rc = step_row(s);
+    if (rc == 1) *v = sqlite3_column_int64(s, 0);
+    sqlite3_finalize(s);
+    return rc == 1 ? 0 : rc == 0 ? RBX_E_CORRUPT : rc;
+}
+
+/* Next store generation: every committed change gets a fresh one. */
+static int next_generation(rbx_store *st, int64_t *gen)
+{
+    sqlite3_stmt *s;
+    int rc = prep(st, &s, "UPDATE meta SET v = v + 1 WHERE k = 'generation' RETURNING v");
+    if (rc != 0) return rc;
+    rc = step_row(s);
+    if (rc == 1) *gen = sqlite3_column_int64(s, 0);
+    sqlite3_finalize(s);
+    return rc == 1 ? 0 : rc == 0 ? RBX_E_CORRUPT : rc;
+}
+
+/* ------------------------------------------------------------ rollback sidecar */
+
+static void sidecar_encode(uint8_t out[SIDECAR_BYTES], const rbx_store *st, int64_t gen)
+{
+    uint8_t mackey[32];
+    memcpy(out, SIDECAR_MAGIC, 4);
+    for (int i = 0; i < 8; i++) out[4 + i] = (uint8_t)((uint64_t)gen >> (56 - 8 * i));
+    crypto_generichash(mackey, sizeof mackey, (const uint8_t *)"rbx-sidecar-key", 15, st->key, 32);
+    crypto_generichash_state h;
+    crypto_generichash_init(&h, mackey, sizeof mackey, 16);
+    crypto_generichash_update(&h, st->store_id, sizeof st->store_id);
+    crypto_generichash_update(&h, out, 12);
+    crypto_generichash_final(&h, out + 12, 16);
+    WIPE(mackey);
+    WIPE(h);
+}
+
+/* Stored generation, -1 for an empty (new or lost) sidecar, RBX_E_CORRUPT. */
+static int sidecar_read(rbx_store *st, int64_t *gen)
+{
+    uint8_t buf[SIDECAR_BYTES], want[SIDECAR_BYTES];
+    ssize_t n = pread(st->sidecar_fd, buf, sizeof buf, 0);
+    if (n == 0) {
+        *gen = -1;
+        return 0;
+    }
+    if (n != (ssize_t)sizeof buf) return RBX_E_CORRUPT;
+    int64_t g = 0;
+    for (int i = 0; i < 8; i++) g = (int64_t)(((uint64_t)g << 8) | buf[4 + i]);
+    sidecar_encode(want, st, g);
+    if (sodium_memcmp(buf, want, sizeof buf) != 0 || g < 0) return RBX_E_CORRUPT;
+    *gen = g;
+    return 0;
+}
+
+/* Raise the sidecar to gen (never lower it), under an exclusive lock so that
+ * concurrent processes leave the maximum. Called after COMMIT and before the
+ * caller gets the ciphertext: every released ciphertext's generation is then
+ * covered, and a crash can only leave the sidecar behind the database, never
+ * ahead of it. */
+static int sidecar_raise(rbx_store *st, int64_t gen, int sync)
+{
+    int rc = 0;
+    int64_t cur;
+    while (flock(st->sidecar_fd, LOCK_EX) != 0)
+        if (errno != EINTR) return RBX_E_IO;
+    if ((rc = sidecar_read(st, &cur)) == 0 && cur < gen) {
+        uint8_t buf[SIDECAR_BYTES];
+        sidecar_encode(buf, st, gen);
+        if (pwrite(st->sidecar_fd, buf, sizeof buf, 0) != (ssize_t)sizeof buf) rc = RBX_E_IO;
+    }
+    if (rc == 0 && sync && fdatasync(st->sidecar_fd) != 0) rc = RBX_E_IO;
+    (void)flock(st->sidecar_fd, LOCK_UN);
+    return rc;
+}
+
+/* ------------------------------------------------------------ transactions */
+
+static int begin(rbx_store *st)
+{
+    /* busy_timeout makes BEGIN IMMEDIATE wait for other writers; the loop is
+     * for the rare SQLITE_BUSY it still returns (a reader upgrading). */
+    for (int tries = 0;; tries++) {
+        int rc = sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+        if (rc == SQLITE_OK) return 0;
+        if ((rc & 0xff) != SQLITE_BUSY || tries == 100) return sql_err(rc);
+        sqlite3_sleep(10);
+    }
+}
+
+static void rollback_tx(rbx_store *st)
+{
+    (void)sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+/* The erase point: copy the write-ahead log into the database and truncate
+ * it to zero bytes. With secure_delete the freed cells and pages are zeroed,
+ * so no earlier version of any row survives in any file. */
+static int erase_point(rbx_store *st)
+{
+    int rc = SQLITE_BUSY;
+    for (int tries = 0; tries < 50 && (rc & 0xff) == SQLITE_BUSY; tries++) {
+        rc = sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+        if ((rc & 0xff) == SQLITE_BUSY) sqlite3_sleep(10);
+    }
+    st->commits_since_erase = 0;
+    st->last_erase = time(NULL);
+    return sql_err(rc);
+}
+
+/* COMMIT, raise the sidecar, and take an erase point when the mode asks. */
+static int commit(rbx_store *st, int64_t gen)
+{
+    int rc = sql_err(sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL));
+    if (rc != 0) {
+        rollback_tx(st);
+        return rc;
+    }
+    int strict = st->mode == RBX_STORE_STRICT;
+    st->commits_since_erase++;
+    int erase = strict || st->commits_since_erase >= st->erase_commits ||
+                time(NULL) - st->last_erase >= (time_t)st->erase_seconds;
+    if (erase && (rc = erase_point(st)) != 0) return rc;
+    if (gen > 0 && (rc = sidecar_raise(st, gen, erase)) != 0) return rc;
+    return 0;
+}
+
+/* ------------------------------------------------------------ schema */
+
+static const char schema_v1[] =
+    "CREATE TABLE meta (k TEXT PRIMARY KEY, v ANY NOT NULL) STRICT;"
+    "CREATE TABLE identity (id INTEGER PRIMARY KEY CHECK (id = 1), pk BLOB NOT NULL,"
+    "  sk BLOB NOT NULL) STRICT;"
+    "CREATE TABLE signed_prekeys (id INTEGER PRIMARY KEY, pk BLOB NOT NULL, sk BLOB NOT NULL,"
+    "  sig BLOB NOT NULL, created INTEGER NOT NULL) STRICT;"
+    "CREATE TABLE onetime_prekeys (id INTEGER PRIMARY KEY, pk BLOB NOT NULL, sk BLOB,"
+    "  offered INTEGER NOT NULL DEFAULT 0) STRICT;"
+    "CREATE TABLE contacts (id INTEGER PRIMARY KEY, name TEXT NOT NULL, device INTEGER NOT NULL,"
+    "  identity BLOB NOT NULL, bundle BLOB, UNIQUE (name, device)) STRICT;"
+    "CREATE INDEX contacts_identity ON contacts (identity);"
+    "CREATE TABLE sessions (contact INTEGER PRIMARY KEY REFERENCES contacts (id),"
+    "  generation INTEGER NOT NULL, rolled_back INTEGER NOT NULL DEFAULT 0,"
+    "  base_key BLOB NOT NULL, state BLOB NOT NULL) STRICT;"
+    "CREATE TABLE outbox (id INTEGER PRIMARY KEY, contact INTEGER NOT NULL REFERENCES contacts (id),"
+    "  wire BLOB NOT NULL, created INTEGER NOT NULL) STRICT;"
+    "CREATE TABLE inbox (id INTEGER PRIMARY KEY, contact INTEGER NOT NULL REFERENCES contacts (id),"
+    "  digest BLOB NOT NULL UNIQUE, generation INTEGER NOT NULL, pt BLOB NOT NULL,"
+    "  created INTEGER NOT NULL) STRICT;";
+
+/* Forward migrations: migrations[v] takes a database from version v to v + 1.
+ * Version 0 is an empty database. */
+static const char *const migrations[RBX_SCHEMA_VERSION] = { schema_v1 };
+
+static int create_meta(rbx_store *st)
+{
+    uint8_t check[RBX_ROW_OVERHEAD + 32], zero[32] = { 0 };
+    size_t n;
+    uint8_t *kc = row_seal(&n, st->key, "meta", 0, 0, "keycheck", zero, sizeof zero);
+    if (kc == NULL) return RBX_E_NOMEM;
+    memcpy(check, kc, n);
+    free(kc);
+    randombytes_buf(st->store_id, sizeof st->store_id);
+    sqlite3_stmt *s;
+    int rc = prep(st, &s,
+                  "INSERT INTO meta (k, v) VALUES ('keycheck', ?1), ('store_id', ?2),"
+                  " ('generation', 0), ('created', ?3)");
+    if (rc != 0) return rc;
+    sqlite3_bind_blob(s, 1, check, (int)n, SQLITE_TRANSIENT);
+    sqlite3_bind_blob(s, 2, st->store_id, sizeof st->store_id, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(s, 3, (int64_t)time(NULL));
+    rc = step_row(s);
+    sqlite3_finalize(s);
+    return rc < 0 ? rc : 0;
+}
+
+static int migrate(rbx_store *st, int create)
+{
+    int64_t version, appid;
+    int rc = begin(st);
+    if (rc != 0) return rc;
+    sqlite3_stmt *s;
+    if ((rc = prep(st, &s, "PRAGMA user_version")) != 0) goto fail;
+    rc = step_row(s);
+    version = sqlite3_column_int64(s, 0);
+    sqlite3_finalize(s);
+    if (rc != 1) goto fail;
+    if ((rc = prep(st, &s, "PRAGMA application_id")) != 0) goto fail;
+    rc = step_row(s);
+    appid = sqlite3_column_int64(s, 0);
+    sqlite3_finalize(s);
+    if (rc != 1) goto fail;
+    if (version == 0) {
+        /* Empty, or someone else's database. */
+        if ((rc = prep(st, &s, "SELECT count(*) FROM sqlite_schema")) != 0) goto fail;
+        rc = step_row(s);
+        int64_t objects = sqlite3_column_int64(s, 0);
+        sqlite3_finalize(s);
+        if (rc != 1) goto fail;
+        if (objects != 0 || appid != 0) {
+            rc = RBX_E_CORRUPT;
+            goto fail;
+        }
+        if (!create) {
+            rc = RBX_E_NOT_FOUND;
+            goto fail;
+        }
+    } else if (appid != RBX_APPLICATION_ID) {
+        rc = RBX_E_CORRUPT;
+        goto fail;
+    }
+    if (version > RBX_SCHEMA_VERSION) {
+        rc = RBX_E_SCHEMA;
+        goto fail;
+    }
+    for (int64_t v = version; v < RBX_SCHEMA_VERSION; v++)
+        if ((rc = exec(st, migrations[v])) != 0) goto fail;
+    if (version == 0 && (rc = create_meta(st)) != 0) goto fail;
+    char pragma[96];
+    snprintf(pragma, sizeof pragma, "PRAGMA user_version = %d; PRAGMA application_id = %d",
+             RBX_SCHEMA_VERSION, RBX_APPLICATION_ID);
+    if (version != RBX_SCHEMA_VERSION && (rc = exec(st, pragma)) != 0) goto fail;
+    return sql_err(sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL));
+fail:
+    rollback_tx(st);
+    return rc;
+}
+
+/* ------------------------------------------------------------ open / close */
+
+static char *path_with(const char *base, const char *suffix)
+{
+    size_t n = strlen(base) + strlen(suffix) + 1;
+    char *p = malloc(n);
+    if (p != NULL) snprintf(p, n, "%s%s", base, suffix);
+    return p;
+}
+
+/* Read exactly 32 bytes, or create the file (0600, O_EXCL) with fresh ones. */
+static int key_file(uint8_t key[32], const char *path, int create)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0 && errno == ENOENT && create) {
+        fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd < 0) return RBX_E_IO;
+        randombytes_buf(key, 32);
+        int ok = write(fd, key, 32) == 32 && fsync(fd) == 0;
+        ok = close(fd) == 0 && ok;
+        if (!ok) {
+            WIPE_BUF(key, 32);
+            (void)unlink(path);
+            return RBX_E_IO;
+        }
+        return 0;
+    }
+    if (fd < 0) return errno == ENOENT ? RBX_E_NOT_FOUND : RBX_E_IO;
+    uint8_t buf[33];
+    ssize_t n = read(fd, buf, sizeof buf);
+    close(fd);
+    int rc = n == 32 ? 0 : n < 0 ? RBX_E_IO : RBX_E_CORRUPT;
+    if (rc == 0) memcpy(key, buf, 32);
+    WIPE(buf);
+    return rc;
+}
+
+static int check_key_and_load(rbx_store *st)
+{
+    sqlite3_stmt *s;
+    int rc = prep(st, &s, "SELECT (SELECT v FROM meta WHERE k = 'keycheck'),"
+                          " (SELECT v FROM meta WHERE k = 'store_id')");
+    if (rc != 0) return rc;
+    if ((rc = step_row(s)) == 1) {
+        const uint8_t *kc = sqlite3_column_blob(s, 0);
+        size_t kclen = (size_t)sqlite3_column_bytes(s, 0);
+        const uint8_t *id = sqlite3_column_blob(s, 1);
+        uint8_t zero[32];
+        size_t n;
+        rc = RBX_E_CORRUPT;
+        if (kc != NULL && id != NULL && sqlite3_column_bytes(s, 1) == 16 &&
+            sqlite3_column_type(s, 0) == SQLITE_BLOB) {
+            memcpy(st->store_id, id, 16);
+            rc = rbx__row_open(zero, sizeof zero, &n, st->key, "meta", 0, 0, "keycheck", kc, kclen);
+            rc = rc == RBX_E_CORRUPT ? RBX_E_STORAGE_KEY : rc;
+            if (rc == 0 && (n != 32 || !sodium_is_zero(zero, 32))) rc = RBX_E_CORRUPT;
+        }
+    } else if (rc == 0) {
+        rc = RBX_E_CORRUPT;
+    }
+    sqlite3_finalize(s);
+    return rc;
+}
+
+/* Compare the database with its sidecar; mark every session rolled back if
+ * the database is older than what was already released. */
+static int check_rollback(rbx_store *st)
+{
+    int64_t dbgen, sidegen;
+    int rc = meta_get(st, "generation", &dbgen);
+    if (rc != 0) return rc;
+    if ((rc = sidecar_read(st, &sidegen)) != 0) return rc;
+    /* A lost sidecar on a used database could hide a rollback: be safe. */
+    int rolled = sidegen > dbgen || (sidegen < 0 && dbgen > 0);
+    if (rolled) {
+        if ((rc = begin(st)) != 0) return rc;
+        sqlite3_stmt *s;
+        if ((rc = exec(st, "UPDATE sessions SET rolled_back = 1")) != 0 ||
+            (rc = prep(st, &s, "UPDATE meta SET v = ?1 WHERE k = 'generation'")) != 0) {
+            rollback_tx(st);
+            return rc;
+        }
+        int64_t newgen = (sidegen > dbgen ? sidegen : dbgen) + 1;
+        sqlite3_bind_int64(s, 1, newgen);
+        rc = step_row(s);
+        sqlite3_finalize(s);
+        if (rc < 0) {
+            rollback_tx(st);
+            return rc;
+        }
+        return commit(st, newgen);
+    }
+    if (sidegen < 0) return sidecar_raise(st, dbgen, 1);
+    return 0;
+}
+
+int rbx_store_open(rbx_store **out, const char *db_path, const rbx_store_opts *opts)
+{
+    *out = NULL;
+    rbx_store_opts o = { 0 };
+    if (opts != NULL) o = *opts;
+    if (o.mode != RBX_STORE_BOUNDED && o.mode != RBX_STORE_STRICT) return RBX_E_INVALID;
+    rbx_store *st = calloc(1, sizeof *st);
+    if (st == NULL) return RBX_E_NOMEM;
+    st->sidecar_fd = -1;
+    st->mode = o.mode;
+    st->erase_commits = o.erase_commits ? o.erase_commits : RBX_STORE_ERASE_COMMITS;
+    st->erase_seconds = o.erase_seconds ? o.erase_seconds : RBX_STORE_ERASE_SECONDS;
+    st->last_erase = time(NULL);
+    char *keypath = o.key_path ? NULL : path_with(db_path, ".key");
+    char *genpath = o.generation_path ? NULL : path_with(db_path, ".gen");
+    int rc = RBX_E_NOMEM, db_exists = access(db_path, F_OK) == 0, created_key = 0;
+    if ((!o.key_path && !keypath) || (!o.generation_path && !genpath)) goto fail;
+    const char *kp = o.key_path ? o.key_path : keypath;
+    const char *gp = o.generation_path ? o.generation_path : genpath;
+
+    if (!db_exists && !o.create) {
+        rc = RBX_E_NOT_FOUND;
+        goto fail;
+    }
+    if (o.storage_key != NULL) {
+        memcpy(st->key, o.storage_key, 32);
+    } else {
+        if (!db_exists && access(kp, F_OK) == 0) {
+            rc = RBX_E_EXISTS; /* a key without its database: refuse to guess */
+            goto fail;
+        }
+        if ((rc = key_file(st->key, kp, !db_exists)) != 0) goto fail;
+        created_key = !db_exists;
+    }
+    if (!db_exists) {
+        /* Create it 0600 first: SQLite would use 0644, and its -wal and -shm
+         * files take the database's permissions. */
+        int fd = open(db_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd < 0 || close(fd) != 0) {
+            rc = RBX_E_IO;
+            goto fail;
+        }
+    }
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;
+    if (sqlite3_open_v2(db_path, &st->db, flags, NULL) != SQLITE_OK) {
+        rc = RBX_E_IO;
+        goto fail;
+    }
+    sqlite3_busy_timeout(st->db, BUSY_TIMEOUT_MS);
+    sqlite3_extended_result_codes(st->db, 1);
+    /* secure_delete: freed cells and pages are zeroed (CONTEXT section 3).
+     * WAL + synchronous=FULL: one fdatasync per commit, durable on return. */
+    if ((rc = exec(st, "PRAGMA secure_delete = ON; PRAGMA foreign_keys = ON;"
+                       " PRAGMA temp_store = MEMORY; PRAGMA synchronous = FULL")) != 0)
+        goto fail;
+    sqlite3_stmt *s;
+    if ((rc = prep(st, &s, "PRAGMA journal_mode = WAL")) != 0) goto fail;
+    rc = step_row(s);
+    int wal = rc == 1 && strcmp((const char *)sqlite3_column_text(s, 0), "wal") == 0;
+    sqlite3_finalize(s);
+    if (rc < 0 || !wal) {
+        rc = rc < 0 ? rc : RBX_E_IO;
+        goto fail;
+    }
+    if ((rc = migrate(st, !db_exists)) != 0) goto fail;
+    if ((rc = check_key_and_load(st)) != 0) goto fail;
+    st->sidecar_fd = open(gp, O_RDWR | O_CLOEXEC | O_NOFOLLOW | (o.create ? O_CREAT : 0), 0600);
+    if (st->sidecar_fd < 0) {
+        /* A used database whose sidecar is gone is treated as rolled back. */
+        if (errno != ENOENT ||
+            (st->sidecar_fd = open(gp, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600)) < 0) {
+            rc = RBX_E_IO;
+            goto fail;
+        }
+    }
+    if ((rc = check_rollback(st)) != 0) goto fail;
+    free(keypath);
+    free(genpath);
+    *out = st;
+    return 0;
+fail:
+    if (st->db != NULL) sqlite3_close(st->db);
+    if (st->sidecar_fd >= 0) close(st->sidecar_fd);
+    if (!db_exists && access(db_path, F_OK) == 0) {
+        /* Nothing half-created is left behind. */
+        (void)unlink(db_path);
+        char *w = path_with(db_path, "-wal"), *m = path_with(db_path, "-shm");
+        if (w) (void)unlink(w);
+        if (m) (void)unlink(m);
+        free(w);
+        free(m);
+    }
+    if (created_key && keypath != NULL) (void)unlink(keypath);
+    free(keypath);
+    free(genpath);
+    WIPE_BUF(st, sizeof *st);
+    free(st);
+    return rc;
+}
+
+void rbx_store_close(rbx_store *st)
+{
+    if (st == NULL) return;
+    (void)erase_point(st);
+    sqlite3_close(st->db);
+    if (st->sidecar_fd >= 0) {
+        (void)fdatasync(st->sidecar_fd);
+        close(st->sidecar_fd);
+    }
+    WIPE_BUF(st, sizeof *st);
+    free(st);
+}
+
+int rbx_store_erase_now(rbx_store *st) { return erase_point(st); }
+
+/* ------------------------------------------------------------ secrets in rows */
+
+/* Bind a sealed secret as parameter i. */
+static int bind_sealed(rbx_store *st, sqlite3_stmt *s, int i, const char *table, int64_t rowkey,
+                       int64_t gen, const char *column, const uint8_t *pt, size_t ptlen)
+{
+    size_t n;
+    uint8_t *c = row_seal(&n, st->key, table, rowkey, gen, column, pt, ptlen);
+    if (c == NULL) return RBX_E_NOMEM;
+    int rc = sql_err(sqlite3_bind_blob(s, i, c, (int)n, free));
+    return rc;
+}
+
+/* Open column col of the current row into a fresh malloc'ed buffer. */
+static int column_open(rbx_store *st, uint8_t **out, size_t *outlen, sqlite3_stmt *s, int col,
+                       const char *table, int64_t rowkey, int64_t gen, const char *column)
+{
+    const uint8_t *c = sqlite3_column_blob(s, col);
+    size_t n = (size_t)sqlite3_column_bytes(s, col);
+    *out = NULL;
+    *outlen = 0;
+    if (c == NULL || sqlite3_column_type(s, col) != SQLITE_BLOB || n < RBX_ROW_OVERHEAD)
+        return RBX_E_CORRUPT;
+    uint8_t *p = malloc(n - RBX_ROW_OVERHEAD + 1);
+    if (p == NULL) return RBX_E_NOMEM;
+    int rc = rbx__row_open(p, n, outlen, st->key, table, rowkey, gen, column, c, n);
+    if (rc != 0) {
+        free(p);
+        return rc;
+    }
+    *out = p;
+    return 0;
+}
+
+static void free_secret(uint8_t *p, size_t n)
+{
+    if (p == NULL) return;
+    WIPE_BUF(p, n);
+    free(p);
+}
+
+/* A 32-byte secret column. */
+static int column_key(rbx_store *st, uint8_t key[32], sqlite3_stmt *s, int col, const char *table,
+                      int64_t rowkey, const char *column)
+{
+    uint8_t *p;
+    size_t n;
+    int rc = column_open(st, &p, &n, s, col, table, rowkey, 0, column);
+    if (rc != 0) return rc;
+    if (n == 32) memcpy(key, p, 32);
+    free_secret(p, n);
+    return n == 32 ? 0 : RBX_E_CORRUPT;
+}
+
+/* ------------------------------------------------------------ identity */
+
+static int load_identity(rbx_store *st, uint8_t pk[32], uint8_t sk[32])
+{
+    sqlite3_stmt *s;
+    int rc = prep(st, &s, "SELECT pk, sk FROM identity WHERE id = 1");
+    if (rc != 0) return rc;
+    rc = step_row(s);
+    if (rc == 1) {
+        rc = RBX_E_CORRUPT;
+        if (sqlite3_column_bytes(s, 0) == 32 && sqlite3_column_type(s, 0) == SQLITE_BLOB) {
+            memcpy(pk, sqlite3_column_blob(s, 0), 32);
+            rc = sk == NULL ? 0 : column_key(st, sk, s, 1, "identity", 1, "sk");
+            if (rc == 0 && sk != NULL && !rbx__keypair_matches(pk, sk)) rc = RBX_E_CORRUPT;
+        }
+    } else if (rc == 0) {
+        rc = RBX_E_NOT_FOUND;
+    }
+    sqlite3_finalize(s);
+    if (rc != 0 && sk != NULL) WIPE_BUF(sk, 32);
+    return rc;
+}
+
+int rbx_store_identity(rbx_store *st, uint8_t pk[32])
+{
+    return load_identity(st, pk, NULL);
+}
+
+int rbx_store_identity_create(rbx_store *st, const uint8_t *pk, const uint8_t *sk)
+{
+    uint8_t npk[32], nsk[32];
+    int rc;
+    if ((pk == NULL) != (sk == NULL)) return RBX_E_INVALID;
+    if (pk == NULL) {
+        if ((rc = rbx_keypair_generate(npk, nsk)) != 0) return rc;
+    } else {
+        memcpy(npk, pk, 32);
+        memcpy(nsk, sk, 32);
+        if (!rbx__keypair_matches(npk, nsk) || !rbx__pk_is_valid(npk)) {
+            rc = RBX_E_KEY;
+            goto out;
+        }
+    }
+    if ((rc = begin(st)) != 0) goto out;
+    sqlite3_stmt *s;
+    if ((rc = prep(st, &s, "INSERT INTO identity (id, pk, sk) VALUES (1, ?1, ?2)")) != 0) {
+        rollback_tx(st);
+        goto out;
+    }
+    sqlite3_bind_blob(s, 1, npk, 32, SQLITE_TRANSIENT);
+    rc = bind_sealed(st, s, 2, "identity", 1, 0, "sk", nsk, 32);
+    if (rc == 0) {
+        int r = sqlite3_step(s);
+        rc = (r & 0xff) == SQLITE_CONSTRAINT ? RBX_E_EXISTS : sql_err(r);
+    }
+    sqlite3_finalize(s);
+    if (rc != 0) {
+        rollback_tx(st);
+        goto out;
+    }
+    rc = commit(st, 0);
+out:
+    WIPE(nsk);
+    return rc;
+}
+
+/* ------------------------------------------------------------ prekeys */
+
+static int insert_signed_prekey(rbx_store *st, const uint8_t ik_sk[32], int64_t *id_out)
+{
+    uint8_t pk[32], sk[32], sig[64], statement[RBX_SPK_STATEMENT_BYTES];
+    sqlite3_stmt *s;
+    int rc = prep(st, &s, "SELECT coalesce(max(id), 0) + 1 FROM signed_prekeys");
+    if (rc != 0) return rc;
+    rc = step_row(s);
+    int64_t id = sqlite3_column_int64(s, 0);
+    sqlite3_finalize(s);
+    if (rc != 1) return rc < 0 ? rc : RBX_E_CORRUPT;
+    if (id >= (int64_t)RBX_NO_PREKEY) return RBX_E_LIMIT;
+    if ((rc = rbx__keypair(pk, sk)) != 0) return rc;
+    rbx__spk_statement(statement, (uint32_t)id, pk);
+    rbx__xeddsa_sign(sig, ik_sk, statement, sizeof statement);
+    if ((rc = prep(st, &s, "INSERT INTO signed_prekeys (id, pk, sk, sig, created)"
+                           " VALUES (?1, ?2, ?3, ?4, ?5)")) != 0)
+        goto out;
+    sqlite3_bind_int64(s, 1, id);
+    sqlite3_bind_blob(s, 2, pk, 32, SQLITE_TRANSIENT);
+    rc = bind_sealed(st, s, 3, "signed_prekeys", id, 0, "sk", sk, 32);
+    sqlite3_bind_blob(s, 4, sig, 64, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(s, 5, (int64_t)time(NULL));
+    if (rc == 0) rc = step_row(s) < 0 ? RBX_E_IO : 0;
+    sqlite3_finalize(s);
+    *id_out = id;
+out:
+    WIPE(sk);
+    return rc;
+}
+
+static int refill_onetime(rbx_store *st, unsigned target)
+{
+    sqlite3_stmt *s;
+    int rc = prep(st, &s, "SELECT count(*), coalesce(max(id), 0) FROM onetime_prekeys"
+                          " WHERE 1");
+    if (rc != 0) return rc;
+    rc = step_row(s);
+    int64_t maxid = sqlite3_column_int64(s, 1);
+    sqlite3_finalize(s);
+    if (rc != 1) return rc < 0 ? rc : RBX_E_CORRUPT;
+    if ((rc = prep(st, &s, "SELECT count(*) FROM onetime_prekeys WHERE offered = 0")) != 0)
+        return rc;
+    rc = step_row(s);
+    int64_t fresh = sqlite3_column_int64(s, 0);
+    sqlite3_finalize(s);
+    if (rc != 1) return rc < 0 ? rc : RBX_E_CORRUPT;
+    if (fresh * 10 >= (int64_t)target && fresh > 0) return 0;
+    if ((rc = prep(st, &s, "INSERT INTO onetime_prekeys (id, pk, sk) VALUES (?1, ?2, ?3)")) != 0)
+        return rc;
+    for (int64_t i = fresh; i < (int64_t)target && rc == 0; i++) {
+        uint8_t pk[32], sk[32];
+        int64_t id = ++maxid;
+        if (id >= (int64_t)RBX_NO_PREKEY) {
+            rc = RBX_E_LIMIT;
+            break;
+        }
+        if ((rc = rbx__keypair(pk, sk)) == 0) {
+            sqlite3_bind_int64(s, 1, id);
+            sqlite3_bind_blob(s, 2, pk, 32, SQLITE_TRANSIENT);
+            rc = bind_sealed(st, s, 3, "onetime_prekeys", id, 0, "sk", sk, 32);
+            if (rc == 0) rc = step_row(s) < 0 ? RBX_E_IO : 0;
+            sqlite3_reset(s);
+        }
+        WIPE(sk);
+    }
+    sqlite3_finalize(s);
+    return rc;
+}
+
+/* Public columns of one row: 32-byte key and optionally a 64-byte signature. */
+static int load_public(rbx_store *st, const char *sql, int64_t id, uint8_t pk[32], uint8_t *sig)
+{
+    sqlite3_stmt *s;
+    int rc = prep(st, &s, sql);
+    if (rc != 0) return rc;
+    sqlite3_bind_int64(s, 1, id);
+    rc = step_row(s);
+    if (rc == 1) {
+        rc = sqlite3_column_bytes(s, 0) == 32 && (sig == NULL || sqlite3_column_bytes(s, 1) == 64)
+                 ? 0
+                 : RBX_E_CORRUPT;
+        if (rc == 0) {
+            memcpy(pk, sqlite3_column_blob(s, 0), 32);
+            if (sig != NULL) memcpy(sig, sqlite3_column_blob(s, 1), 64);
+        }
+    } else if (rc == 0) {
+        rc = RBX_E_NOT_FOUND;
+    }
+    sqlite3_finalize(s);
+    return rc;
+}
+
+/* An id from a one-column query, 0 when there is no row. */
+static int query_id(rbx_store *st, const char *sql, int64_t *id)
+{
+    sqlite3_stmt *s;
+    int rc = prep(st, &s, sql);
+    if (rc != 0) return rc;
+    rc = step_row(s);
+    *id = rc == 1 ? sqlite3_column_int64(s, 0) : 0;
+    sqlite3_finalize(s);
+    return rc < 0 ? rc : 0;
+}
+
+int rbx_store_bundle(rbx_store *st, uint8_t *out, size_t outcap, size_t *outlen, unsigned onetime)
+{
+    uint8_t ik_pk[32], ik_sk[32], spk_pk[32], sig[64], opk_pk[32];
+    int64_t spk_id = 0, opk_id = 0;
+    *outlen = 0;
+    int rc = begin(st);
+    if (rc != 0) return rc;
+    if ((rc = load_identity(st, ik_pk, ik_sk)) != 0 ||
+        (rc = query_id(st, "SELECT max(id) FROM signed_prekeys", &spk_id)) != 0)
+        goto fail;
+    if (spk_id == 0 && (rc = insert_signed_prekey(st, ik_sk, &spk_id)) != 0) goto fail;
+    if (onetime > 0 &&
+        ((rc = refill_onetime(st, onetime)) != 0 ||
+         (rc = query_id(st, "UPDATE onetime_prekeys SET offered = 1 WHERE id ="
+                            " (SELECT min(id) FROM onetime_prekeys WHERE offered = 0)"
+                            " RETURNING id", &opk_id)) != 0))
+        goto fail;
+    if ((rc = load_public(st, "SELECT pk, sig FROM signed_prekeys WHERE id = ?1", spk_id, spk_pk,
+                          sig)) != 0 ||
+        (opk_id > 0 &&
+         (rc = load_public(st, "SELECT pk FROM onetime_prekeys WHERE id = ?1", opk_id, opk_pk,
+                           NULL)) != 0))
+        goto fail;
+    if ((rc = rbx__bundle_encode(out, outcap, outlen, ik_pk, (uint32_t)spk_id, spk_pk, sig,
+                                 opk_id > 0 ? (uint32_t)opk_id : RBX_NO_PREKEY, opk_pk)) != 0)
+        goto fail;
+    WIPE(ik_sk);
+    return commit(st, 0);
+fail:
+    rollback_tx(st);
+    WIPE(ik_sk);
+    *outlen = 0;
+    return rc;
+}
+
+/* ------------------------------------------------------------ contacts */
+
+typedef struct contact {
+    int64_t id;
+    char name[RBX_NAME_MAX];
+    uint32_t device;
+    uint8_t identity[32];
+    uint8_t bundle[RBX_BUNDLE_MAXBYTES];
+    size_t bundlelen; /* 0: none */
+} contact;
+
+/* 1..63 bytes, no control bytes: names reach terminals and logs. */
+static int name_ok(const char *name)
+{
+    size_t n = strnlen(name, RBX_NAME_MAX);
+    if (n == 0 || n >= RBX_NAME_MAX) return 0;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)name[i] < 0x20 || name[i] == 0x7f) return 0;
+    return 1;
+}
+
+static int contact_row(contact *c, sqlite3_stmt *s)
+{
+    const unsigned char *name = sqlite3_column_text(s, 1);
+    int64_t device = sqlite3_column_int64(s, 2);
+    if (name == NULL || !name_ok((const char *)name) || device < 0 || device > UINT32_MAX ||
+        sqlite3_column_bytes(s, 3) != 32 || sqlite3_column_bytes(s, 4) > (int)RBX_BUNDLE_MAXBYTES)
+        return RBX_E_CORRUPT;
+    c->id = sqlite3_column_int64(s, 0);
+    snprintf(c->name, sizeof c->name, "%s", (const char *)name);
+    c->device = (uint32_t)device;
+    memcpy(c->identity, sqlite3_column_blob(s, 3), 32);
+    c->bundlelen = (size_t)sqlite3_column_bytes(s, 4);
+    if (c->bundlelen) memcpy(c->bundle, sqlite3_column_blob(s, 4), c->bundlelen);
+    return 0;
+}
+
+#define CONTACT_COLS "SELECT id, name, device, identity, bundle FROM contacts "
+
+static int find_contact(rbx_store *st, contact *c, const char *name, uint32_t device)
+{
+    sqlite3_stmt *s;
+    if (!name_ok(name)) return RBX_E_INVALID;
+    int rc = prep(st, &s, CONTACT_COLS "WHERE name = ?1 AND device = ?2");
+    if (rc != 0) return rc;
+    sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, device);
+    rc = step_row(s);
+    rc = rc == 1 ? contact_row(c, s) : rc == 0 ? RBX_E_NOT_FOUND : rc;
+    sqlite3_finalize(s);
+    return rc;
+}
+
+static int find_contact_by_identity(rbx_store *st, contact *c, const uint8_t identity[32])
+{
+    sqlite3_stmt *s;
+    int rc = prep(st, &s, CONTACT_COLS "WHERE identity = ?1 ORDER BY id LIMIT 1");
+    if (rc != 0) return rc;
+    sqlite3_bind_blob(s, 1, identity, 32, SQLITE_STATIC);
+    rc = step_row(s);
+    rc = rc == 1 ? contact_row(c, s) : rc == 0 ? RBX_E_NOT_FOUND : rc;
+    sqlite3_finalize(s);
+    return rc;
+}
+
+static int insert_contact(rbx_store *st, contact *c)
+{
+    sqlite3_stmt *s;
+    int rc = prep(st, &s, "INSERT INTO contacts (name, device, identity, bundle)"
+                          " VALUES (?1, ?2, ?3, ?4) RETURNING id");
+    if (rc != 0) return rc;
+    sqlite3_bind_text(s, 1, c->name, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, c->device);
+    sqlite3_bind_blob(s, 3, c->identity, 32, SQLITE_STATIC);
+    if (c->bundlelen) sqlite3_bind_blob(s, 4, c->bundle, (int)c->bundlelen, SQLITE_STATIC);
+    int r = sqlite3_step(s);
+    if (r == SQLITE_ROW) c->id = sqlite3_column_int64(s, 0);
+    rc = (r & 0xff) == SQLITE_CONSTRAINT ? RBX_E_EXISTS : sql_err(r);
+    sqlite3_finalize(s);
+    return rc;
+}
+
+int rbx_store_add_contact(rbx_store *st, const char *name, uint32_t device, const uint8_t *bundle,
+                          size_t len)
+{
+    rbx_bundle b;
+    contact c = { 0 }, old;
+    if (!name_ok(name)) return RBX_E_INVALID;
+    int rc = rbx_bundle_parse(&b, bundle, len);
+    if (rc != 0) return rc;
+    if ((rc = begin(st)) != 0) return rc;
+    snprintf(c.name, sizeof c.name, "%s", name);
+    c.device = device;
+    memcpy(c.identity, b.identity, 32);
+    memcpy(c.bundle, bundle, len);
+    c.bundlelen = len;
+    rc = find_contact(st, &old, name, device);
+    if (rc == RBX_E_NOT_FOUND) {
+        rc = insert_contact(st, &c);
+    } else if (rc == 0) {
+        /* A known contact gets a new bundle only for the pinned identity and
+         * only when it has no session (after a reset). */
+        int64_t has_session;
+        sqlite3_stmt *s;
+        if (sodium_memcmp(old.identity, b.identity, 32) != 0) {
+            rc = RBX_E_IDENTITY_CHANGED;
+        } else if ((rc = prep(st, &s, "SELECT count(*) FROM sessions WHERE contact = ?1")) == 0) {
+            sqlite3_bind_int64(s, 1, old.id);
+            rc = step_row(s) == 1 ? 0 : RBX_E_IO;
+            has_session = sqlite3_column_int64(s, 0);
+            sqlite3_finalize(s);
+            if (rc == 0 && has_session) rc = RBX_E_EXISTS;
+            if (rc == 0 && (rc = prep(st, &s, "UPDATE contacts SET bundle = ?1 WHERE id = ?2")) == 0) {
+                sqlite3_bind_blob(s, 1, bundle, (int)len, SQLITE_STATIC);
+                sqlite3_bind_int64(s, 2, old.id);
+                rc = step_row(s) < 0 ? RBX_E_IO : 0;
+                sqlite3_finalize(s);
+            }
+        }
+    }
+    if (rc != 0) {
+        rollback_tx(st);
+        return rc;
+    }
+    return commit(st, 0);
+}
+
+/* ------------------------------------------------------------ sessions */
+
+typedef struct stored_session {
+    rbx_session *s;
+    int64_t generation;
+    int rolled_back;
+    int exists;
+} stored_session;
+
+static int load_session(rbx_store *st, stored_session *ss, int64_t contact_id)
+{
+    sqlite3_stmt *s;
+    memset(ss, 0, sizeof *ss);
+    int rc = prep(st, &s, "SELECT generation, rolled_back, state FROM sessions WHERE contact = ?1");
+    if (rc != 0) return rc;
+    sqlite3_bind_int64(s, 1, contact_id);
+    rc = step_row(s);
+    if (rc == 1) {
+        uint8_t *blob;
+        size_t n;
+        ss->exists = 1;
+        ss->generation = sqlite3_column_int64(s, 0);
+        ss->rolled_back = sqlite3_column_int64(s, 1) != 0;
+        rc = column_open(st, &blob, &n, s, 2, "sessions", contact_id, ss->generation, "state");
+        if (rc == 0) {
+            rc = rbx_session_deserialize(&ss->s, blob, n);
+            if (rc == RBX_E_MALFORMED || rc == RBX_E_VERSION) rc = RBX_E_CORRUPT;
+            free_secret(blob, n);
+        }
+    }
+    sqlite3_finalize(s);
+    return rc < 0 ? rc : 0;
+}
+
+/* rolled_back: keep the flag of a session restored from an old copy; only a
+ * new handshake (or rbx_store_reset_session) clears it. */
+static int save_session(rbx_store *st, int64_t contact_id, const rbx_session *sess, int64_t gen,
+                        int rolled_back)
+{
+    size_t n;
+    int rc = rbx_session_serialize(NULL, 0, &n, sess);
+    if (rc != 0) return rc;
+    uint8_t *blob = malloc(n);
+    if (blob == NULL) return RBX_E_NOMEM;
+    if ((rc = rbx_session_serialize(blob, n, &n, sess)) != 0) goto out;
+    sqlite3_stmt *s;
+    if ((rc = prep(st, &s, "INSERT OR REPLACE INTO sessions (contact, generation, rolled_back,"
+                           " base_key, state) VALUES (?1, ?2, ?5, ?3, ?4)")) != 0)
+        goto out;
+    sqlite3_bind_int64(s, 5, rolled_back);
+    sqlite3_bind_int64(s, 1, contact_id);
+    sqlite3_bind_int64(s, 2, gen);
+    sqlite3_bind_blob(s, 3, sess->base_key, 32, SQLITE_STATIC);
+    rc = bind_sealed(st, s, 4, "sessions", contact_id, gen, "state", blob, n);
+    if (rc == 0) rc = step_row(s) < 0 ? RBX_E_IO : 0;
+    sqlite3_finalize(s);
+out:
+    free_secret(blob, n);
+    return rc;
+}
+
+int rbx__store_load_session(rbx_store *st, rbx_session **out, const char *name, uint32_t device)
+{
+    contact c;
+    stored_session ss;
+    *out = NULL;
+    int rc = find_contact(st, &c, name, device);
+    if (rc == 0) rc = load_session(st, &ss, c.id);
+    if (rc == 0 && !ss.exists) rc = RBX_E_NOT_FOUND;
+    if (rc == 0) *out = ss.s;
+    return rc;
+}
+
+int rbx_store_session_info(rbx_store *st, rbx_session_info *info, uint64_t *generation,
+                           const char *name, uint32_t device)
+{
+    contact c;
+    stored_session ss;
+    memset(info, 0, sizeof *info);
+    int rc = find_contact(st, &c, name, device);
+    if (rc == 0) rc = load_session(st, &ss, c.id);
+    if (rc == 0 && !ss.exists) rc = RBX_E_NOT_FOUND;
+    if (rc != 0) return rc;
+    rbx_session_get_info(info, ss.s);
+    *generation = (uint64_t)ss.generation;
+    rbx_session_free(ss.s);
+    return 0;
+}
+
+int rbx_store_reset_session(rbx_store *st, const char *name, uint32_t device)
+{
+    contact c;
+    int rc = begin(st);
+    if (rc != 0) return rc;
+    sqlite3_stmt *s;
+    if ((rc = find_contact(st, &c, name, device)) == 0 &&
+        (rc = prep(st, &s, "DELETE FROM sessions WHERE contact = ?1")) == 0) {
+        sqlite3_bind_int64(s, 1, c.id);
+        rc = step_row(s) < 0 ? RBX_E_IO : sqlite3_changes(st->db) == 1 ? 0 : RBX_E_NOT_FOUND;
+        sqlite3_finalize(s);
+    }
+    if (rc != 0) {
+        rollback_tx(st);
+        return rc;
+    }
+    return commit(st, 0);
+}
+
+/* ------------------------------------------------------------ encrypt */
+
+/* The contact's session, or a new one from its stored bundle (X3DH). */
+static int session_for_sending(rbx_store *st, stored_session *ss, int *fresh, const contact *c,
+                               const rbx_session_opts *opts)
+{
+    int rc = load_session(st, ss, c->id);
+    *fresh = 0;
+    if (rc != 0) return rc;
+    if (ss->exists) return ss->rolled_back ? RBX_E_ROLLBACK : 0;
+    if (c->bundlelen == 0) return RBX_E_NOT_FOUND;
+    rbx_bundle b;
+    uint8_t ik_pk[32], ik_sk[32];
+    if ((rc = rbx_bundle_parse(&b, c->bundle, c->bundlelen)) != 0) return RBX_E_CORRUPT;
+    if (sodium_memcmp(b.identity, c->identity, 32) != 0) return RBX_E_CORRUPT;
+    if ((rc = load_identity(st, ik_pk, ik_sk)) != 0) return rc;
+    rc = rbx_session_initiate(&ss->s, ik_pk, ik_sk, &b, opts);
+    WIPE(ik_sk);
+    *fresh = rc == 0;
+    return rc;
+}
+
+static int outbox_insert(rbx_store *st, uint64_t *id, int64_t contact_id, const uint8_t *wire,
+                         size_t len)
+{
+    sqlite3_stmt *s;
+    int rc = prep(st, &s, "INSERT INTO outbox (contact, wire, created) VALUES (?1, ?2, ?3)"
+                          " RETURNING id");
+    if (rc != 0) return rc;
+    sqlite3_bind_int64(s, 1, contact_id);
+    sqlite3_bind_blob(s, 2, wire, (int)len, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 3, (int64_t)time(NULL));
+    rc = step_row(s);
+    if (rc == 1) *id = (uint64_t)sqlite3_column_int64(s, 0);
+    sqlite3_finalize(s);
+    return rc == 1 ? 0 : rc == 0 ? RBX_E_IO : rc;
+}
+
+int rbx_store_encrypt_batch(rbx_store *st, uint8_t *out, size_t outcap, size_t *offsets,
+                            size_t *lens, uint64_t *ids, const char *name, uint32_t device,
+                            const uint8_t *const *pts, const size_t *ptlens, size_t n,
+                            const rbx_session_opts *opts)
+{
+    contact c;
+    stored_session ss = { 0 };
+    int fresh = 0;
+    int64_t gen;
+    size_t used = 0;
+    for (size_t i = 0; i < n; i++) offsets[i] = lens[i] = 0, ids[i] = 0;
+    int rc = begin(st);
+    if (rc != 0) return rc;
+    if ((rc = find_contact(st, &c, name, device)) != 0 ||
+        (rc = session_for_sending(st, &ss, &fresh, &c, opts)) != 0 ||
+        (rc = next_generation(st, &gen)) != 0)
+        goto fail;
+    for (size_t i = 0; i < n; i++) {
+        if ((rc = rbx_session_encrypt(ss.s, out + used, outcap - used, &lens[i], pts[i],
+                                      ptlens[i])) != 0 ||
+            (rc = outbox_insert(st, &ids[i], c.id, out + used, lens[i])) != 0)
+            goto fail;
+        offsets[i] = used;
+        used += lens[i];
+    }
+    if ((rc = save_session(st, c.id, ss.s, gen, 0)) != 0) goto fail;
+    if (fresh) {
+        /* The one-time prekey in the bundle is spent: drop the bundle. */
+        sqlite3_stmt *s;
+        if ((rc = prep(st, &s, "UPDATE contacts SET bundle = NULL WHERE id = ?1")) != 0) goto fail;
+        sqlite3_bind_int64(s, 1, c.id);
+        rc = step_row(s) < 0 ? RBX_E_IO : 0;
+        sqlite3_finalize(s);
+        if (rc != 0) goto fail;
+    }
+    rbx_session_free(ss.s);
+    ss.s = NULL;
+    /* The advanced state is durable before any ciphertext leaves. */
+    if ((rc = commit(st, gen)) != 0) goto wipe;
+    return 0;
+fail:
+    rollback_tx(st);
+    rbx_session_free(ss.s);
+wipe:
+    WIPE_BUF(out, used);
+    for (size_t i = 0; i < n; i++) offsets[i] = lens[i] = 0, ids[i] = 0;
+    return rc;
+}
+
+int rbx_store_encrypt(rbx_store *st, uint8_t *out, size_t outcap, size_t *outlen,
+                      uint64_t *outbox_id, const char *name, uint32_t device, const uint8_t *pt,
+                      size_t ptlen, const rbx_session_opts *opts)
+{
+    size_t off;
+    static const uint8_t empty[1];
+    const uint8_t *pts[1] = { pt != NULL ? pt : empty };
+    if (pt == NULL && ptlen != 0) return RBX_E_INVALID;
+    return rbx_store_encrypt_batch(st, out, outcap, &off, outlen, outbox_id, name, device, pts,
+                                   &ptlen, 1, opts);
+}
+
+int rbx_store_outbox_next(rbx_store *st, uint8_t *out, size_t outcap, size_t *outlen,
+                          uint64_t *outbox_id, char name[RBX_NAME_MAX], uint32_t *device)
+{
+    sqlite3_stmt *s;
+    *outlen = 0;
+    int rc = prep(st, &s, "SELECT o.id, o.wire, c.name, c.device FROM outbox o"
+                          " JOIN contacts c ON c.id = o.contact ORDER BY o.id LIMIT 1");
+    if (rc != 0) return rc;
+    rc = step_row(s);
+    if (rc == 1) {
+        size_t n = (size_t)sqlite3_column_bytes(s, 1);
+        const unsigned char *nm = sqlite3_column_text(s, 2);
+        if (nm == NULL || !name_ok((const char *)nm)) {
+            rc = RBX_E_CORRUPT;
+        } else if (n > outcap) {
+            rc = RBX_E_BUFFER;
+        } else {
+            memcpy(out, sqlite3_column_blob(s, 1), n);
+            *outlen = n;
+            *outbox_id = (uint64_t)sqlite3_column_int64(s, 0);
+            snprintf(name, RBX_NAME_MAX, "%s", (const char *)nm);
+            *device = (uint32_t)sqlite3_column_int64(s, 3);
+            rc = 0;
+        }
+    } else if (rc == 0) {
+        rc = RBX_E_NOT_FOUND;
+    }
+    sqlite3_finalize(s);
+    return rc;
+}
+
+static int delete_by_id(rbx_store *st, const char *sql, uint64_t id)
+{
+    sqlite3_stmt *s;
+    int rc = begin(st);
+    if (rc != 0) return rc;
+    if ((rc = prep(st, &s, sql)) == 0) {
+        sqlite3_bind_int64(s, 1, (int64_t)id);
+        rc = step_row(s) < 0 ? RBX_E_IO : sqlite3_changes(st->db) == 1 ? 0 : RBX_E_NOT_FOUND;
+        sqlite3_finalize(s);
+    }
+    if (rc != 0) {
+        rollback_tx(st);
+        return rc;
+    }
+    return commit(st, 0);
+}
+
+int rbx_store_ack_outbox(rbx_store *st, uint64_t id)
+{
+    return delete_by_id(st, "DELETE FROM outbox WHERE id = ?1", id);
+}
+
+int rbx_store_ack_inbox(rbx_store *st, uint64_t id)
+{
+    return delete_by_id(st, "DELETE FROM inbox WHERE id = ?1", id);
+}
+
+/* ------------------------------------------------------------ decrypt */
+
+static void fill_received(rbx_received *info, const contact *c, uint64_t inbox_id, int new_contact,
+                          int redelivered)
+{
+    snprintf(info->name, sizeof info->name, "%s", c->name);
+    info->device = c->device;
+    memcpy(info->peer_identity, c->identity, 32);
+    info->inbox_id = inbox_id;
+    info->new_contact = new_contact;
+    info->redelivered = redelivered;
+}
+
+/* A message already accepted and still in the inbox: its plaintext again. */
+static int inbox_lookup(rbx_store *st, uint8_t *pt, size_t ptcap, size_t *ptlen,
+                        rbx_received *info, const uint8_t digest[32])
+{
+    sqlite3_stmt *s;
+    int rc = prep(st, &s, "SELECT i.id, i.generation, i.pt, " "c.id, c.name, c.device, c.identity, c.bundle"
+                          " FROM inbox i JOIN contacts c ON c.id = i.contact WHERE i.digest = ?1");
+    if (rc != 0) return rc;
+    sqlite3_bind_blob(s, 1, digest, 32, SQLITE_STATIC);
+    rc = step_row(s);
+    if (rc == 1) {
+        contact c;
+        const uint8_t *blob = sqlite3_column_blob(s, 2);
+        size_t n = (size_t)sqlite3_column_bytes(s, 2);
+        int64_t id = sqlite3_column_int64(s, 0);
+        c.id = sqlite3_column_int64(s, 3);
+        rc = RBX_E_CORRUPT;
+        if (blob != NULL && sqlite3_column_bytes(s, 6) == 32) {
+            const unsigned char *nm = sqlite3_column_text(s, 4);
+            if (nm != NULL && name_ok((const char *)nm)) {
+                snprintf(c.name, sizeof c.name, "%s", (const char *)nm);
+                c.device = (uint32_t)sqlite3_column_int64(s, 5);
+                memcpy(c.identity, sqlite3_column_blob(s, 6), 32);
+                rc = rbx__row_open(pt, ptcap, ptlen, st->key, "inbox", id,
+                                   sqlite3_column_int64(s, 1), "pt", blob, n);
+                if (rc == 0) fill_received(info, &c, (uint64_t)id, 0, 1);
+            }
+        }
+    } else if (rc == 0) {
+        rc = RBX_E_NOT_FOUND;
+    }
+    sqlite3_finalize(s);
+    return rc;
+}
+
+/* The responder's keys for one first message, from the tables. */
+static int load_prekeys(rbx_store *st, rbx_prekeys **out, const rbx_prekey_info *pi)
+{
+    uint8_t ik_pk[32], ik_sk[32], sk[32];
+    sqlite3_stmt *s;
+    *out = NULL;
+    int rc = load_identity(st, ik_pk, ik_sk);
+    if (rc != 0) return rc;
+    if ((rc = rbx_prekeys_new(out, ik_pk, ik_sk)) != 0) goto out;
+    if ((rc = prep(st, &s, "SELECT sk FROM signed_prekeys WHERE id = ?1")) != 0) goto out;
+    sqlite3_bind_int64(s, 1, pi->signed_prekey_id);
+    rc = step_row(s);
+    rc = rc == 1 ? column_key(st, sk, s, 0, "signed_prekeys", pi->signed_prekey_id, "sk")
+                 : rc == 0 ? RBX_E_UNKNOWN_PREKEY : rc;
+    sqlite3_finalize(s);
+    if (rc == 0) rc = rbx_prekeys_add_signed(*out, pi->signed_prekey_id, sk);
+    if (rc != 0 || !pi->has_onetime) goto out;
+    if ((rc = prep(st, &s, "SELECT sk FROM onetime_prekeys WHERE id = ?1")) != 0) goto out;
+    sqlite3_bind_int64(s, 1, pi->onetime_prekey_id);
+    rc = step_row(s);
+    if (rc == 1 && sqlite3_column_type(s, 0) == SQLITE_NULL) rc = RBX_E_PREKEY_REUSED;
+    else if (rc == 1) rc = column_key(st, sk, s, 0, "onetime_prekeys", pi->onetime_prekey_id, "sk");
+    else if (rc == 0) rc = RBX_E_UNKNOWN_PREKEY;
+    sqlite3_finalize(s);
+    if (rc == 0) rc = rbx_prekeys_add_onetime(*out, pi->onetime_prekey_id, sk);
+out:
+    WIPE(ik_sk);
+    WIPE(sk);
+    if (rc != 0) {
+        rbx_prekeys_free(*out);
+        *out = NULL;
+    }
+    return rc;
+}
+
+int rbx_store_decrypt(rbx_store *st, uint8_t *pt, size_t ptcap, size_t *ptlen, rbx_received *info,
+                      const char *name, uint32_t device, const uint8_t *in, size_t len)
+{
+    uint8_t digest[32];
+    rbx_prekey_info pi;
+    contact c = { 0 };
+    stored_session ss = { 0 };
+    rbx_prekeys *pre = NULL;
+    int have_contact = 0, new_contact = 0, rc;
+    int64_t gen;
+    *ptlen = 0;
+    memset(info, 0, sizeof *info);
+    if (name != NULL && !name_ok(name)) return RBX_E_INVALID;
+    int kind = rbx_message_prekey_info(&pi, in, len);
+    if (kind < 0) return kind;
+    if (kind == 0 && name == NULL) return RBX_E_INVALID;
+    crypto_generichash(digest, sizeof digest, in, len, NULL, 0);
+    if ((rc = begin(st)) != 0) return rc;
+
+    rc = inbox_lookup(st, pt, ptcap, ptlen, info, digest);
+    if (rc != RBX_E_NOT_FOUND) goto fail_or_done; /* redelivered (0) or an error */
+
+    rc = name != NULL ? find_contact(st, &c, name, device)
+                      : find_contact_by_identity(st, &c, pi.initiator_identity);
+    if (rc != 0 && rc != RBX_E_NOT_FOUND) goto fail;
+    have_contact = rc == 0;
+    if (have_contact && (rc = load_session(st, &ss, c.id)) != 0) goto fail;
+    if (ss.exists && (kind == 0 || sodium_memcmp(ss.s->base_key, pi.base_key, 32) == 0)) {
+        rc = rbx_session_decrypt(ss.s, pt, ptcap, ptlen, in, len);
+    } else if (kind == 1) {
+        uint32_t consumed;
+        rbx_session *fresh = NULL;
+        if ((rc = load_prekeys(st, &pre, &pi)) != 0) goto fail;
+        rc = rbx_session_accept(&fresh, pt, ptcap, ptlen, &consumed, pre,
+                                have_contact ? c.identity : NULL, in, len);
+        if (rc != 0) goto fail;
+        rbx_session_free(ss.s);
+        ss.s = fresh;
+        ss.rolled_back = 0; /* a new handshake */
+        if (!have_contact) {
+            if (name != NULL) snprintf(c.name, sizeof c.name, "%s", name);
+            else rbx_fingerprint(c.name, pi.initiator_identity);
+            c.device = device;
+            memcpy(c.identity, pi.initiator_identity, 32);
+            c.bundlelen = 0;
+            if ((rc = insert_contact(st, &c)) != 0) goto fail;
+            new_contact = 1;
+        }
+        if (consumed != UINT32_MAX) {
+            /* The one-time prekey's secret is erased; its id stays, so a
+             * second use is told apart from an unknown id. */
+            sqlite3_stmt *s;
+            if ((rc = prep(st, &s, "UPDATE onetime_prekeys SET sk = NULL, offered = 1 WHERE id = ?1")) != 0)
+                goto fail;
+            sqlite3_bind_int64(s, 1, consumed);
+            rc = step_row(s) < 0 ? RBX_E_IO : 0;
+            sqlite3_finalize(s);
+        }
+    } else {
+        rc = RBX_E_NOT_FOUND;
+    }
+    if (rc != 0) goto fail;
+
+    if ((rc = next_generation(st, &gen)) != 0 ||
+        (rc = save_session(st, c.id, ss.s, gen, ss.rolled_back)) != 0)
+        goto fail;
+    sqlite3_stmt *s;
+    if ((rc = prep(st, &s, "INSERT INTO inbox (id, contact, digest, generation, pt, created)"
+                           " VALUES (?1, ?2, ?3, ?1, ?4, ?5)")) != 0)
+        goto fail;
+    sqlite3_bind_int64(s, 1, gen);
+    sqlite3_bind_int64(s, 2, c.id);
+    sqlite3_bind_blob(s, 3, digest, 32, SQLITE_STATIC);
+    rc = bind_sealed(st, s, 4, "inbox", gen, gen, "pt", pt, *ptlen);
+    sqlite3_bind_int64(s, 5, (int64_t)time(NULL));
+    if (rc == 0) rc = step_row(s) < 0 ? RBX_E_IO : 0;
+    sqlite3_finalize(s);
+    if (rc != 0) goto fail;
+    rbx_session_free(ss.s);
+    rbx_prekeys_free(pre);
+    if ((rc = commit(st, gen)) != 0) {
+        WIPE_BUF(pt, *ptlen);
+        *ptlen = 0;
+        return rc;
+    }
+    fill_received(info, &c, (uint64_t)gen, new_contact, 0);
+    return 0;
+fail_or_done:
+    if (rc == 0) {
+        rollback_tx(st);
+        return 0;
+    }
+fail:
+    rollback_tx(st);
+    rbx_session_free(ss.s);
+    rbx_prekeys_free(pre);
+    if (*ptlen) WIPE_BUF(pt, *ptlen);
+    *ptlen = 0;
+    memset(info, 0, sizeof *info);
+    return rc;
+}
