@@ -1,0 +1,481 @@
+/* SPDX-License-Identifier: MIT
+ * Forward secrecy at rest (issue: "Forward secrecy at rest"). A thief copies
+ * Bob's state directory (database, -wal, -shm, key file, sidecar) right after
+ * Bob received message k, and attacks the copy with the storage key:
+ *  (a) every version of the database the files still hold (the main file,
+ *      and the main file plus the write-ahead log cut after each of its
+ *      commit frames) is opened, each session state decrypted, and every
+ *      recorded ciphertext tried with the library's own decrypt;
+ *  (b) a raw scan of every byte of every file for consumed chain and message
+ *      keys, in clear and inside every sealed record found in the bytes.
+ * The opened set must equal what Bob's own states since the last erase point
+ * open (the test records them through a test hook): in strict mode only the
+ * current state, i.e. only messages whose keys are still legitimately held
+ * as skipped keys; in bounded mode also the states since the last erase. */
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "session.h"
+#include "store.h"
+#include "testutil.h"
+
+enum { N = 30, ERASE_EVERY = 8, MAX_STATES = 128 };
+
+static char *join(const char *dir, const char *name)
+{
+    char *p = malloc(strlen(dir) + strlen(name) + 2);
+    ck_assert_ptr_nonnull(p);
+    sprintf(p, "%s/%s", dir, name);
+    return p;
+}
+
+static uint8_t *slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    *len = 0;
+    if (f == NULL) return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    uint8_t *b = malloc((size_t)n + 1);
+    ck_assert_ptr_nonnull(b);
+    ck_assert_uint_eq(fread(b, 1, (size_t)n, f), (size_t)n);
+    fclose(f);
+    *len = (size_t)n;
+    return b;
+}
+
+static void spit(const char *path, const uint8_t *b, size_t len)
+{
+    FILE *f = fopen(path, "wb");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_uint_eq(fwrite(b, 1, len, f), len);
+    ck_assert_int_eq(fclose(f), 0);
+}
+
+static void rm_rf(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (d == NULL) return;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.') continue;
+        char *p = join(dir, e->d_name);
+        struct stat sb;
+        if (stat(p, &sb) == 0 && S_ISDIR(sb.st_mode)) rm_rf(p);
+        else unlink(p);
+        free(p);
+    }
+    closedir(d);
+    rmdir(dir);
+}
+
+static const char *const FILES[] = { "db", "db-wal", "db-shm", "db.key", "db.gen" };
+
+/* The thief's copy of a live state directory: plain file reads. */
+static void copy_dir(const char *from, const char *to)
+{
+    mkdir(to, 0700);
+    for (size_t i = 0; i < sizeof FILES / sizeof FILES[0]; i++) {
+        char *a = join(from, FILES[i]), *b = join(to, FILES[i]);
+        size_t n;
+        uint8_t *buf = slurp(a, &n);
+        if (buf != NULL) spit(b, buf, n);
+        free(buf);
+        free(a);
+        free(b);
+    }
+}
+
+typedef struct world {
+    char dir[64], adir[80], bdir[80];
+    rbx_store *alice, *bob;
+    /* Alice -> Bob ciphertexts in send order. */
+    tu_msg msg[N];
+    /* Bob's session after each of his commits since the erase reset. */
+    uint8_t *states[MAX_STATES];
+    size_t statelen[MAX_STATES];
+    size_t nstates;
+    size_t last_erase_state; /* index of the state in the main file at the last erase */
+    unsigned commits;        /* Bob's commits since the last erase */
+    uint64_t inbox[N];       /* Bob's inbox id per message, 0 if not received */
+} world;
+
+static void record_bob(world *w)
+{
+    rbx_session *s;
+    ck_assert_int_eq(rbx__store_load_session(w->bob, &s, "alice", 1), 0);
+    ck_assert_uint_lt(w->nstates, MAX_STATES);
+    w->states[w->nstates] = tu_blob(s, &w->statelen[w->nstates]);
+    w->nstates++;
+    rbx_session_free(s);
+}
+
+/* One commit by Bob: mirror the store's bounded-mode erase counting. */
+static void bob_committed(world *w, int bounded)
+{
+    record_bob(w);
+    w->commits++;
+    if (!bounded || w->commits == ERASE_EVERY) {
+        w->commits = 0;
+        w->last_erase_state = w->nstates - 1;
+    }
+}
+
+static void alice_send(world *w, int i)
+{
+    uint8_t out[512];
+    size_t len;
+    uint64_t id;
+    char text[16];
+    int n = snprintf(text, sizeof text, "m%02d", i);
+    ck_assert_int_eq(rbx_store_encrypt(w->alice, out, sizeof out, &len, &id, "bob", 1,
+                                       (const uint8_t *)text, (size_t)n, NULL),
+                     0);
+    w->msg[i].wire = malloc(len);
+    memcpy(w->msg[i].wire, out, len);
+    w->msg[i].len = len;
+    w->msg[i].index = (uint32_t)i;
+}
+
+static void bob_receive(world *w, int i, int bounded)
+{
+    uint8_t pt[64];
+    size_t ptlen;
+    rbx_received r;
+    ck_assert_int_eq(rbx_store_decrypt(w->bob, pt, sizeof pt, &ptlen, &r, "alice", 1,
+                                       w->msg[i].wire, w->msg[i].len),
+                     0);
+    ck_assert_uint_eq(ptlen, 3);
+    w->inbox[i] = r.inbox_id;
+    bob_committed(w, bounded);
+}
+
+/* Bob's application consumed messages 0..9: their inbox rows are deleted. */
+static void bob_acks(world *w, int bounded)
+{
+    for (int i = 0; i < 10; i++) {
+        if (w->inbox[i] == 0) continue;
+        ck_assert_int_eq(rbx_store_ack_inbox(w->bob, w->inbox[i]), 0);
+        bob_committed(w, bounded);
+    }
+}
+
+static void bob_reply(world *w, int bounded)
+{
+    uint8_t out[512], pt[64];
+    size_t len, ptlen;
+    uint64_t id;
+    rbx_received r;
+    ck_assert_int_eq(rbx_store_encrypt(w->bob, out, sizeof out, &len, &id, "alice", 1,
+                                       (const uint8_t *)"ok", 2, NULL),
+                     0);
+    bob_committed(w, bounded);
+    ck_assert_int_eq(rbx_store_decrypt(w->alice, pt, sizeof pt, &ptlen, &r, "bob", 1, out, len), 0);
+}
+
+static void setup(world *w, int bounded)
+{
+    memset(w, 0, sizeof *w);
+    strcpy(w->dir, "/tmp/rbx-atrest-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(w->dir));
+    snprintf(w->adir, sizeof w->adir, "%s/alice", w->dir);
+    snprintf(w->bdir, sizeof w->bdir, "%s/bob", w->dir);
+    mkdir(w->adir, 0700);
+    mkdir(w->bdir, 0700);
+    char *adb = join(w->adir, "db"), *bdb = join(w->bdir, "db");
+    rbx_store_opts ao = { .create = 1 };
+    rbx_store_opts bo = { .create = 1, .mode = bounded ? RBX_STORE_BOUNDED : RBX_STORE_STRICT,
+                          .erase_commits = ERASE_EVERY, .erase_seconds = 100000 };
+    ck_assert_int_eq(rbx_store_open(&w->alice, adb, &ao), 0);
+    ck_assert_int_eq(rbx_store_open(&w->bob, bdb, &bo), 0);
+    free(adb);
+    free(bdb);
+    ck_assert_int_eq(rbx_store_identity_create(w->alice, NULL, NULL), 0);
+    ck_assert_int_eq(rbx_store_identity_create(w->bob, NULL, NULL), 0);
+    uint8_t bundle[RBX_BUNDLE_MAXBYTES], pt[64];
+    size_t blen, ptlen, len;
+    ck_assert_int_eq(rbx_store_bundle(w->bob, bundle, sizeof bundle, &blen, 10), 0);
+    ck_assert_int_eq(rbx_store_add_contact(w->alice, "bob", 1, bundle, blen), 0);
+    /* Handshake and one reply, so that Alice's messages are plain Messages
+     * and the one-time prekey is gone before the experiment starts. */
+    uint8_t out[512];
+    uint64_t id;
+    rbx_received r;
+    ck_assert_int_eq(rbx_store_encrypt(w->alice, out, sizeof out, &len, &id, "bob", 1,
+                                       (const uint8_t *)"hi", 2, NULL),
+                     0);
+    ck_assert_int_eq(rbx_store_decrypt(w->bob, pt, sizeof pt, &ptlen, &r, "alice", 1, out, len), 0);
+    ck_assert_int_eq(r.new_contact, 1); /* created under the name Bob gave */
+    ck_assert_int_eq(rbx_store_encrypt(w->bob, out, sizeof out, &len, &id, "alice", 1,
+                                       (const uint8_t *)"yo", 2, NULL),
+                     0);
+    ck_assert_int_eq(rbx_store_decrypt(w->alice, pt, sizeof pt, &ptlen, &r, "bob", 1, out, len), 0);
+    ck_assert_int_eq(rbx_store_erase_now(w->bob), 0);
+    record_bob(w);
+    w->last_erase_state = 0;
+}
+
+/* Every version of the database the copied files hold, as session blobs. */
+typedef struct versions {
+    uint8_t *blob[MAX_STATES * 2];
+    size_t len[MAX_STATES * 2];
+    size_t n;
+} versions;
+
+static void read_sessions(versions *v, const char *db, const uint8_t key[32])
+{
+    sqlite3 *h;
+    sqlite3_stmt *s;
+    ck_assert_int_eq(sqlite3_open_v2(db, &h, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_prepare_v2(h, "SELECT contact, generation, state FROM sessions", -1,
+                                        &s, NULL),
+                     SQLITE_OK);
+    while (sqlite3_step(s) == SQLITE_ROW) {
+        size_t n = (size_t)sqlite3_column_bytes(s, 2), outlen;
+        uint8_t *out = malloc(n);
+        ck_assert_int_eq(rbx__row_open(out, n, &outlen, key, "sessions", sqlite3_column_int64(s, 0),
+                                       sqlite3_column_int64(s, 1), "state",
+                                       sqlite3_column_blob(s, 2), n),
+                         0);
+        ck_assert_uint_lt(v->n, MAX_STATES * 2);
+        v->blob[v->n] = out;
+        v->len[v->n++] = outlen;
+    }
+    sqlite3_finalize(s);
+    sqlite3_close(h);
+}
+
+static uint32_t be32(const uint8_t *p) { return rbx__load32_be(p); }
+
+static void database_versions(versions *v, const char *copy, const uint8_t key[32])
+{
+    size_t dblen, wallen;
+    char *dbp = join(copy, "db"), *walp = join(copy, "db-wal");
+    uint8_t *db = slurp(dbp, &dblen), *wal = slurp(walp, &wallen);
+    char scratch[160];
+    snprintf(scratch, sizeof scratch, "%s.v", copy);
+    mkdir(scratch, 0700);
+    char *sdb = join(scratch, "db"), *swal = join(scratch, "db-wal"), *sshm = join(scratch, "db-shm");
+    /* The main file alone, then cut after each commit frame of the log. */
+    size_t cuts[4096], ncuts = 0;
+    cuts[ncuts++] = 0;
+    if (wal != NULL && wallen >= 32) {
+        uint32_t page = be32(wal + 8);
+        for (size_t off = 32; off + 24 + page <= wallen; off += 24 + page)
+            if (be32(wal + off + 4) != 0 && ncuts < 4096) cuts[ncuts++] = off + 24 + page;
+    }
+    for (size_t c = 0; c < ncuts; c++) {
+        unlink(sshm);
+        unlink(swal);
+        spit(sdb, db, dblen);
+        if (cuts[c] > 0) spit(swal, wal, cuts[c]);
+        read_sessions(v, sdb, key);
+    }
+    free(db);
+    free(wal);
+    free(dbp);
+    free(walp);
+    free(sdb);
+    free(swal);
+    free(sshm);
+    rm_rf(scratch);
+}
+
+/* Which of msg[0..upto] one of these states opens. */
+static void try_all(int *opened, uint8_t *const *blobs, const size_t *lens, size_t nblobs,
+                    const world *w, int upto)
+{
+    for (int j = 0; j <= upto; j++) {
+        opened[j] = 0;
+        for (size_t b = 0; b < nblobs && !opened[j]; b++) {
+            rbx_session *s;
+            ck_assert_int_eq(rbx_session_deserialize(&s, blobs[b], lens[b]), 0);
+            opened[j] = tu_recv(s, &w->msg[j], NULL, 0) == 0;
+            rbx_session_free(s);
+        }
+    }
+}
+
+/* Keys that were in some earlier state of Bob's but are not in the current one. */
+typedef struct keyset {
+    uint8_t k[MAX_STATES * 64][32];
+    size_t n;
+} keyset;
+
+static int has_key(const keyset *ks, const uint8_t *k)
+{
+    for (size_t i = 0; i < ks->n; i++)
+        if (memcmp(ks->k[i], k, 32) == 0) return 1;
+    return 0;
+}
+
+static void add_state_keys(keyset *ks, const uint8_t *blob, size_t len)
+{
+    rbx_session *s;
+    ck_assert_int_eq(rbx_session_deserialize(&s, blob, len), 0);
+    const uint8_t *keys[] = { s->st.rk, s->st.ckr, s->st.cks, s->st.dhs_sk };
+    for (size_t i = 0; i < 4; i++)
+        if (!sodium_is_zero(keys[i], 32) && !has_key(ks, keys[i]) && ks->n < MAX_STATES * 64)
+            memcpy(ks->k[ks->n++], keys[i], 32);
+    for (size_t i = 0; i < s->nskipped; i++)
+        if (!has_key(ks, s->skipped[i].mk) && ks->n < MAX_STATES * 64)
+            memcpy(ks->k[ks->n++], s->skipped[i].mk, 32);
+    rbx_session_free(s);
+}
+
+static int mem_has(const uint8_t *hay, size_t n, const uint8_t k[32])
+{
+    for (size_t i = 0; i + 32 <= n; i++)
+        if (hay[i] == k[0] && memcmp(hay + i, k, 32) == 0) return 1;
+    return 0;
+}
+
+/* (b): consumed keys in clear anywhere, or inside any sealed record that the
+ * storage key opens under any binding of the sessions table. */
+static size_t raw_scan(const char *copy, const keyset *consumed, const uint8_t key[32], int64_t maxgen)
+{
+    size_t found = 0;
+    for (size_t f = 0; f < sizeof FILES / sizeof FILES[0]; f++) {
+        char *p = join(copy, FILES[f]);
+        size_t n;
+        uint8_t *b = slurp(p, &n);
+        free(p);
+        if (b == NULL) continue;
+        for (size_t i = 0; i < consumed->n; i++) found += mem_has(b, n, consumed->k[i]);
+        for (size_t off = 0; off + RBX_ROW_OVERHEAD <= n; off++) {
+            if (memcmp(b + off, RBX_ROW_MAGIC, 4) != 0) continue;
+            size_t len = be32(b + off + 4) + RBX_ROW_OVERHEAD;
+            if (len > n - off) continue;
+            uint8_t *pt = malloc(len);
+            size_t ptlen;
+            for (int64_t g = 0; g <= maxgen; g++) {
+                if (rbx__row_open(pt, len, &ptlen, key, "sessions", 1, g, "state", b + off, len) == 0)
+                    for (size_t i = 0; i < consumed->n; i++) found += mem_has(pt, ptlen, consumed->k[i]);
+                /* Acknowledged inbox rows are deleted data: their plaintext
+                 * ("m00".."m09") must not come back either. */
+                if (rbx__row_open(pt, len, &ptlen, key, "inbox", g, g, "pt", b + off, len) == 0 &&
+                    ptlen == 3 && pt[0] == 'm' && pt[1] == '0')
+                    found++;
+            }
+            free(pt);
+        }
+        free(b);
+    }
+    return found;
+}
+
+START_TEST(thief_copies_state_directory)
+{
+    int bounded = _i;
+    world w;
+    setup(&w, bounded);
+    /* Alice sends 30; Bob replies after 10 and 20 (DH steps); m05 and
+     * m12..m14 arrive late (skipped keys, consumed later: the stored state
+     * grows and shrinks); m25 never arrives (a skipped key still held
+     * legitimately). Snapshot after Bob received m27. */
+    for (int i = 0; i < N; i++) {
+        alice_send(&w, i);
+        if (i == 5 || i == 25 || (i >= 12 && i <= 14)) continue;
+        bob_receive(&w, i, bounded);
+        if (i == 8) bob_receive(&w, 5, bounded);
+        if (i == 17)
+            for (int late = 14; late >= 12; late--) bob_receive(&w, late, bounded);
+        if (i == 18) bob_acks(&w, bounded);
+        if (i == 10 || i == 20) bob_reply(&w, bounded);
+        if (i == 27) break;
+    }
+    const int k = 27;
+    char copy[96];
+    snprintf(copy, sizeof copy, "%s/thief", w.dir);
+    copy_dir(w.bdir, copy);
+
+    /* (a) */
+    uint8_t key[32];
+    size_t keylen;
+    char *kp = join(copy, "db.key");
+    uint8_t *kb = slurp(kp, &keylen);
+    ck_assert_uint_eq(keylen, 32);
+    memcpy(key, kb, 32);
+    free(kb);
+    free(kp);
+    versions v = { 0 };
+    database_versions(&v, copy, key);
+    int opened[N], expected[N];
+    try_all(opened, v.blob, v.len, v.n, &w, k);
+    try_all(expected, &w.states[w.last_erase_state], &w.statelen[w.last_erase_state],
+            w.nstates - w.last_erase_state, &w, k);
+    int nopened = 0;
+    for (int j = 0; j <= k; j++) {
+        ck_assert_msg(opened[j] == expected[j], "%s: m%02d opened %d expected %d",
+                      bounded ? "bounded" : "strict", j, opened[j], expected[j]);
+        nopened += opened[j];
+    }
+    /* m25 is a skipped key Bob still holds: readable in both modes. */
+    ck_assert_int_eq(opened[25], 1);
+    if (!bounded) {
+        ck_assert_int_eq(nopened, 1);
+        ck_assert_uint_eq(v.n, 1); /* strict: no older version anywhere */
+    } else {
+        /* The erase points fall every 8 commits: something since the last
+         * one is readable, nothing before it. */
+        ck_assert_int_gt(nopened, 1);
+        ck_assert_int_eq(opened[0], 0);
+    }
+
+    /* (b) */
+    keyset *consumed = calloc(1, sizeof *consumed), *current = calloc(1, sizeof *current);
+    add_state_keys(current, w.states[w.nstates - 1], w.statelen[w.nstates - 1]);
+    for (size_t i = 0; i + 1 < w.nstates; i++) {
+        rbx_session *s;
+        ck_assert_int_eq(rbx_session_deserialize(&s, w.states[i], w.statelen[i]), 0);
+        const uint8_t *keys[] = { s->st.rk, s->st.ckr, s->st.cks, s->st.dhs_sk };
+        for (size_t j = 0; j < 4; j++)
+            if (!sodium_is_zero(keys[j], 32) && !has_key(current, keys[j]) && !has_key(consumed, keys[j]))
+                memcpy(consumed->k[consumed->n++], keys[j], 32);
+        for (size_t j = 0; j < s->nskipped; j++)
+            if (!has_key(current, s->skipped[j].mk) && !has_key(consumed, s->skipped[j].mk))
+                memcpy(consumed->k[consumed->n++], s->skipped[j].mk, 32);
+        rbx_session_free(s);
+    }
+    ck_assert_uint_gt(consumed->n, 30); /* every chain key step, root keys, ratchet secrets */
+    uint64_t gen;
+    rbx_session_info info;
+    ck_assert_int_eq(rbx_store_session_info(w.bob, &info, &gen, "alice", 1), 0);
+    if (!bounded) {
+        ck_assert_uint_eq(raw_scan(copy, consumed, key, (int64_t)gen), 0);
+    } else {
+        /* Bounded: the log still holds recent states; after an erase point
+         * nothing consumed is left. */
+        ck_assert_uint_gt(raw_scan(copy, consumed, key, (int64_t)gen), 0);
+        ck_assert_int_eq(rbx_store_erase_now(w.bob), 0);
+        char copy2[96];
+        snprintf(copy2, sizeof copy2, "%s/thief2", w.dir);
+        copy_dir(w.bdir, copy2);
+        ck_assert_uint_eq(raw_scan(copy2, consumed, key, (int64_t)gen), 0);
+    }
+    free(consumed);
+    free(current);
+    for (size_t i = 0; i < v.n; i++) free(v.blob[i]);
+    for (size_t i = 0; i < w.nstates; i++) free(w.states[i]);
+    for (int i = 0; i < N; i++) free(w.msg[i].wire);
+    rbx_store_close(w.alice);
+    rbx_store_close(w.bob);
+    rm_rf(w.dir);
+}
+END_TEST
+
+Suite *suite_atrest(void)
+{
+    Suite *s = suite_create("atrest");
+    TCase *tc = tcase_create("atrest");
+    tcase_set_timeout(tc, 120);
+    tcase_add_loop_test(tc, thief_copies_state_directory, 0, 2);
+    suite_add_tcase(s, tc);
+    return s;
+}
