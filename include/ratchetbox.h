@@ -281,7 +281,7 @@ typedef struct rbx_session_opts {
  * scalar multiplication off the handshake). Runs X3DH and sets up the ratchet. Every message encrypted
  * before the first reply decrypts is a PreKeyMessage carrying IK_A, EK_A and
  * the prekey ids. opts == NULL means defaults.
- * \return RBX_E_KEY (pk/sk mismatch, low-order DH), RBX_E_INVALID, RBX_E_NOMEM. */
+ * \return RBX_E_KEY (low-order DH result), RBX_E_INVALID (opts), RBX_E_NOMEM. */
 RBX_API RBX_MUST_CHECK int rbx_session_initiate(rbx_session **out,
                                                 const uint8_t identity_pk[RBX_PUBLICKEYBYTES],
                                                 const uint8_t identity_sk[RBX_SECRETKEYBYTES],
@@ -310,9 +310,10 @@ RBX_API RBX_MUST_CHECK int rbx_message_prekey_info(rbx_prekey_info *info,
  * prekey from pk and return the session. pinned: the identity pinned for
  * this contact, or NULL for a new contact; compared after authentication.
  * On success *consumed_onetime is the consumed id or UINT32_MAX for none.
- * \return RBX_E_AUTH, RBX_E_MALFORMED, RBX_E_VERSION, RBX_E_UNKNOWN_PREKEY,
- *         RBX_E_PREKEY_REUSED, RBX_E_KEY, RBX_E_IDENTITY_CHANGED,
- *         RBX_E_BUFFER, RBX_E_NOMEM. pk is unchanged on every error. */
+ * \return RBX_E_AUTH, RBX_E_MALFORMED, RBX_E_VERSION, RBX_E_TOO_BIG,
+ *         RBX_E_UNKNOWN_PREKEY, RBX_E_PREKEY_REUSED, RBX_E_KEY, RBX_E_LIMIT,
+ *         RBX_E_IDENTITY_CHANGED, RBX_E_BUFFER, RBX_E_NOMEM. pk is unchanged on
+ *         every error. */
 RBX_API RBX_MUST_CHECK int rbx_session_accept(rbx_session **out,
                                               uint8_t *pt, size_t ptcap, size_t *ptlen,
                                               uint32_t *consumed_onetime,
@@ -331,8 +332,8 @@ RBX_API size_t rbx_session_wire_size(const rbx_session *s, size_t ptlen) RBX_NON
  * output is a PreKeyMessage (76 bytes more). With a store, persist the
  * advanced session before releasing out (a crash must not reuse a key).
  * \return RBX_E_BUFFER (outcap < rbx_session_wire_size), RBX_E_TOO_BIG,
- *         RBX_E_STATE (responder before its first received message, or
- *         poisoned), RBX_E_LIMIT (counter exhausted). */
+ *         RBX_E_INVALID (pt NULL with ptlen > 0), RBX_E_STATE (no sending
+ *         chain, or a poisoned session), RBX_E_LIMIT (counter exhausted). */
 RBX_API RBX_MUST_CHECK int rbx_session_encrypt(rbx_session *s,
                                                uint8_t *out, size_t outcap, size_t *outlen,
                                                const uint8_t *pt, size_t ptlen)
@@ -343,8 +344,9 @@ RBX_API RBX_MUST_CHECK int rbx_session_encrypt(rbx_session *s,
  * error the session is byte-identical to before. A PreKeyMessage for this
  * session (the initiator's messages before a reply) is accepted here too.
  * ptcap >= len always suffices.
- * \return RBX_E_AUTH, RBX_E_MALFORMED, RBX_E_VERSION, RBX_E_REPLAY,
- *         RBX_E_LIMIT, RBX_E_KEY, RBX_E_BUFFER, RBX_E_NOMEM, RBX_E_STATE. */
+ * \return RBX_E_AUTH, RBX_E_MALFORMED, RBX_E_VERSION, RBX_E_TOO_BIG,
+ *         RBX_E_REPLAY, RBX_E_LIMIT, RBX_E_KEY, RBX_E_BUFFER, RBX_E_NOMEM,
+ *         RBX_E_STATE (a PreKeyMessage of another session). */
 RBX_API RBX_MUST_CHECK int rbx_session_decrypt(rbx_session *s,
                                                uint8_t *pt, size_t ptcap, size_t *ptlen,
                                                const uint8_t *in, size_t len)

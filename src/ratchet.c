@@ -226,7 +226,7 @@ static void remember_chain(rbx__state *st, int he)
     memcpy(st->recent[st->nrecent++], he ? st->hkr : st->dhr, 32);
 }
 
-/* DR spec 3.5 / 4.3 DHRatchet on the working copy. */
+/* DR spec 3.5 / 4.6 DHRatchet on the working copy. */
 static int dh_ratchet(rbx__state *st, const uint8_t dh[32], const rbx__profile *p, int he)
 {
     uint8_t secret[32];
@@ -330,6 +330,13 @@ static void skipped_remove(rbx_session *s, size_t idx)
     WIPE(s->skipped[s->nskipped]);
 }
 
+static int skipped_has_chain(const rbx_session *s, const uint8_t chain[32])
+{
+    for (size_t i = 0; i < s->nskipped; i++)
+        if (memcmp(s->skipped[i].chain, chain, 32) == 0) return 1;
+    return 0;
+}
+
 static long skipped_find(const rbx_session *s, const uint8_t chain[32], uint32_t n)
 {
     for (size_t i = 0; i < s->nskipped; i++)
@@ -338,7 +345,7 @@ static long skipped_find(const rbx_session *s, const uint8_t chain[32], uint32_t
     return -1;
 }
 
-/* DR spec 4.3: the header key that opens this header among the stored
+/* DR spec 4.6: the header key that opens this header among the stored
  * skipped-key chains; distinct keys only, so a forgery costs at most
  * RBX_MAX_RECEIVING_CHAINS header trials. */
 static long skipped_header(const rbx_session *s, uint8_t h[RBX_HEADERBYTES],
@@ -409,7 +416,11 @@ int rbx__ratchet_decrypt(rbx_session *s, uint8_t *pt, size_t ptcap, size_t *ptle
             goto done;
         }
         dh_step = !((s->st.flags & RBX_HAS_DHR) && memcmp(m.ratchet_key, s->st.dhr, 32) == 0);
-        if (dh_step && is_recent(&s->st, m.ratchet_key)) return RBX_E_REPLAY;
+        /* A new chain needs a ratchet key never seen before: an old one
+         * (remembered, or still filing skipped keys) is a replay, and would
+         * split that chain's skipped keys in two. */
+        if (dh_step && (is_recent(&s->st, m.ratchet_key) || skipped_has_chain(s, m.ratchet_key)))
+            return RBX_E_REPLAY;
     }
 
     const uint8_t *dh = header;
@@ -438,8 +449,12 @@ int rbx__ratchet_decrypt(rbx_session *s, uint8_t *pt, size_t ptcap, size_t *ptle
         if ((rc = dh_ratchet(&tmp, dh, p, s->header_encryption)) != 0) goto fail;
     }
     if ((rc = skip_keys(&tmp, &pd, n, s->header_encryption)) != 0) goto fail;
-    if (!(tmp.flags & RBX_HAS_CKR) || tmp.nr == UINT32_MAX) {
+    if (!(tmp.flags & RBX_HAS_CKR)) {
         rc = RBX_E_AUTH;
+        goto fail;
+    }
+    if (tmp.nr == UINT32_MAX) {
+        rc = RBX_E_LIMIT;
         goto fail;
     }
     /* Limits are decided before the AEAD so that nothing is half-applied. */
@@ -495,7 +510,7 @@ int rbx_session_decrypt(rbx_session *s, uint8_t *pt, size_t ptcap, size_t *ptlen
 int rbx__ratchet_init_alice(rbx_session *s, const uint8_t sk96[RBX_KDF_OUTBYTES],
                             const uint8_t bob_spk[32])
 {
-    /* DR spec 3.3 / 4.3 RatchetInitAliceHE. */
+    /* DR spec 3.3 / 4.4 RatchetInitAliceHE. */
     rbx__state *st = &s->st;
     uint8_t secret[32];
     int rc;
@@ -513,7 +528,7 @@ int rbx__ratchet_init_alice(rbx_session *s, const uint8_t sk96[RBX_KDF_OUTBYTES]
 void rbx__ratchet_init_bob(rbx_session *s, const uint8_t sk96[RBX_KDF_OUTBYTES],
                            const uint8_t spk_pk[32], const uint8_t spk_sk[32])
 {
-    /* DR spec 3.3 / 4.3 RatchetInitBobHE. */
+    /* DR spec 3.3 / 4.4 RatchetInitBobHE. */
     rbx__state *st = &s->st;
     memcpy(st->dhs_pk, spk_pk, 32);
     memcpy(st->dhs_sk, spk_sk, 32);

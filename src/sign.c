@@ -21,7 +21,7 @@ int rbx__xeddsa_verify(const uint8_t sig[64], const uint8_t pk[32], const uint8_
                        size_t len)
 {
     uint8_t ed[32];
-    /* XEdDSA 2.6: reject u >= p and s >= 2^253 before converting; the latter
+    /* XEdDSA spec, xeddsa_verify: reject u >= p and s >= 2^253 before converting; the latter
      * is what refuses libsignal's sign-bit form (CONTEXT section 3). Low-order
      * u is refused too: no identity key may be one. */
     if (!rbx__pk_is_valid(pk) || (sig[63] & 0xe0) != 0 || len > UINT32_MAX)

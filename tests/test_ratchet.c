@@ -279,6 +279,42 @@ START_TEST(expire_after_steps)
 }
 END_TEST
 
+/* A ratchet key that still files skipped keys but left the remembered
+ * chains: a message naming it with a counter that was never skipped is a
+ * replay (it would otherwise split that chain's stored keys), and the state
+ * stays loadable. */
+START_TEST(old_ratchet_key_reused)
+{
+    rbx_session *a, *b;
+    tu_pair(&a, &b, &opts_clear);
+    turn(b, a); /* Alice now sends plain Messages */
+    tu_msg *m = send_many(a, 3);
+    ck_assert_int_eq(tu_recv(b, &m[2], NULL, 0), 0); /* m0, m1 skipped */
+    for (unsigned i = 0; i < RBX_RECENT_CHAINS + 2; i++) {
+        turn(b, a);
+        turn(a, b);
+    }
+    rbx_session_info info;
+    rbx_session_get_info(&info, b);
+    ck_assert_uint_eq(info.skipped_keys, 2);
+    /* m2 with its counter raised to 7: same ratchet key, never skipped. */
+    size_t blen;
+    uint8_t *before = tu_blob(b, &blen);
+    ck_assert_uint_eq(m[2].wire[36], 0x18);
+    m[2].wire[37] = 7;
+    ck_assert_int_eq(tu_recv(b, &m[2], NULL, 0), RBX_E_REPLAY);
+    tu_assert_state(b, before, blen);
+    rbx_session *c = tu_clone(b);
+    ck_assert_int_eq(tu_recv(c, &m[0], NULL, 0), 0);
+    ck_assert_int_eq(tu_recv(c, &m[1], NULL, 0), 0);
+    free(before);
+    free_many(m, 3);
+    rbx_session_free(c);
+    rbx_session_free(a);
+    rbx_session_free(b);
+}
+END_TEST
+
 /* Every single-bit flip and every truncation of a message is refused and the
  * receiver stays byte-identical; the untouched message then still opens. */
 START_TEST(tamper_every_bit)
@@ -502,6 +538,7 @@ Suite *suite_ratchet(void)
     tcase_add_loop_test(tc, limit_stored_keys, 0, 2);
     tcase_add_loop_test(tc, evict_oldest_chain, 0, 2);
     tcase_add_loop_test(tc, expire_after_steps, 0, 2);
+    tcase_add_test(tc, old_ratchet_key_reused);
     tcase_add_loop_test(tc, tamper_every_bit, 0, 6);
     tcase_add_loop_test(tc, other_session_and_wrong_ad, 0, 2);
     tcase_add_loop_test(tc, responder_cannot_send_first_and_sizes, 0, 2);
