@@ -269,7 +269,7 @@ static const char schema_v1[] =
     "CREATE TABLE onetime_prekeys (id INTEGER PRIMARY KEY, pk BLOB NOT NULL, sk BLOB,"
     "  offered INTEGER NOT NULL DEFAULT 0) STRICT;"
     "CREATE TABLE contacts (id INTEGER PRIMARY KEY, name TEXT NOT NULL, device INTEGER NOT NULL,"
-    "  identity BLOB NOT NULL, bundle BLOB, UNIQUE (name, device)) STRICT;"
+    "  identity BLOB NOT NULL, pin BLOB, bundle BLOB, UNIQUE (name, device)) STRICT;"
     "CREATE INDEX contacts_identity ON contacts (identity);"
     "CREATE TABLE sessions (contact INTEGER PRIMARY KEY REFERENCES contacts (id),"
     "  generation INTEGER NOT NULL, rolled_back INTEGER NOT NULL DEFAULT 0,"
@@ -306,45 +306,36 @@ static int create_meta(rbx_store *st)
     return rc < 0 ? rc : 0;
 }
 
-static int migrate(rbx_store *st, int create)
+/* What is in an existing file, read without writing anything: a failed open
+ * must leave a foreign, newer or damaged database byte-identical. */
+static int identify(rbx_store *st, int64_t *version)
 {
-    int64_t version, appid;
+    int64_t appid = 0, objects = 0;
+    sqlite3_stmt *s;
+    int rc = prep(st, &s, "SELECT (SELECT user_version FROM pragma_user_version),"
+                          " (SELECT application_id FROM pragma_application_id),"
+                          " (SELECT count(*) FROM sqlite_schema)");
+    if (rc != 0) return rc;
+    if ((rc = step_row(s)) == 1) {
+        *version = sqlite3_column_int64(s, 0);
+        appid = sqlite3_column_int64(s, 1);
+        objects = sqlite3_column_int64(s, 2);
+    }
+    sqlite3_finalize(s);
+    if (rc != 1) return rc == 0 ? RBX_E_CORRUPT : rc;
+    /* ratchetbox creates and initialises a database in one call, so an
+     * existing one is never empty or unmarked. */
+    if (appid != RBX_APPLICATION_ID || *version <= 0 || objects == 0) return RBX_E_CORRUPT;
+    if (*version > RBX_SCHEMA_VERSION) return RBX_E_SCHEMA;
+    return 0;
+}
+
+/* Bring the schema from version to RBX_SCHEMA_VERSION in one transaction;
+ * version 0 is a database this call just created. */
+static int migrate(rbx_store *st, int64_t version)
+{
     int rc = begin(st);
     if (rc != 0) return rc;
-    sqlite3_stmt *s;
-    if ((rc = prep(st, &s, "PRAGMA user_version")) != 0) goto fail;
-    rc = step_row(s);
-    version = sqlite3_column_int64(s, 0);
-    sqlite3_finalize(s);
-    if (rc != 1) goto fail;
-    if ((rc = prep(st, &s, "PRAGMA application_id")) != 0) goto fail;
-    rc = step_row(s);
-    appid = sqlite3_column_int64(s, 0);
-    sqlite3_finalize(s);
-    if (rc != 1) goto fail;
-    if (version == 0) {
-        /* Empty, or someone else's database. */
-        if ((rc = prep(st, &s, "SELECT count(*) FROM sqlite_schema")) != 0) goto fail;
-        rc = step_row(s);
-        int64_t objects = sqlite3_column_int64(s, 0);
-        sqlite3_finalize(s);
-        if (rc != 1) goto fail;
-        if (objects != 0 || appid != 0) {
-            rc = RBX_E_CORRUPT;
-            goto fail;
-        }
-        if (!create) {
-            rc = RBX_E_NOT_FOUND;
-            goto fail;
-        }
-    } else if (appid != RBX_APPLICATION_ID) {
-        rc = RBX_E_CORRUPT;
-        goto fail;
-    }
-    if (version > RBX_SCHEMA_VERSION) {
-        rc = RBX_E_SCHEMA;
-        goto fail;
-    }
     for (int64_t v = version; v < RBX_SCHEMA_VERSION; v++)
         if ((rc = exec(st, migrations[v])) != 0) goto fail;
     if (version == 0 && (rc = create_meta(st)) != 0) goto fail;
@@ -422,6 +413,40 @@ static int check_key_and_load(rbx_store *st)
     return rc;
 }
 
+static const char *state_column(int rolled_back);
+static int column_open(rbx_store *st, uint8_t **out, size_t *outlen, sqlite3_stmt *s, int col,
+                       const char *table, int64_t rowkey, int64_t gen, const char *column);
+static int bind_sealed(rbx_store *st, sqlite3_stmt *s, int i, const char *table, int64_t rowkey,
+                       int64_t gen, const char *column, const uint8_t *pt, size_t ptlen);
+static void free_secret(uint8_t *p, size_t n);
+
+/* Reseal every unmarked session with the rollback mark in its binding. */
+static int mark_rolled_back(rbx_store *st)
+{
+    sqlite3_stmt *sel, *upd;
+    int rc = prep(st, &sel, "SELECT contact, generation, state FROM sessions WHERE rolled_back = 0");
+    if (rc != 0) return rc;
+    if ((rc = prep(st, &upd, "UPDATE sessions SET rolled_back = 1, state = ?1 WHERE contact = ?2")) != 0) {
+        sqlite3_finalize(sel);
+        return rc;
+    }
+    while (rc == 0 && (rc = step_row(sel)) == 1) {
+        int64_t id = sqlite3_column_int64(sel, 0), gen = sqlite3_column_int64(sel, 1);
+        uint8_t *blob;
+        size_t n;
+        if ((rc = column_open(st, &blob, &n, sel, 2, "sessions", id, gen, state_column(0))) != 0)
+            break;
+        rc = bind_sealed(st, upd, 1, "sessions", id, gen, state_column(1), blob, n);
+        free_secret(blob, n);
+        sqlite3_bind_int64(upd, 2, id);
+        if (rc == 0) rc = step_row(upd) < 0 ? RBX_E_IO : 0;
+        sqlite3_reset(upd);
+    }
+    sqlite3_finalize(sel);
+    sqlite3_finalize(upd);
+    return rc < 0 ? rc : 0;
+}
+
 /* Compare the database with its sidecar; mark every session rolled back if
  * the database is older than what was already released. */
 static int check_rollback(rbx_store *st)
@@ -434,9 +459,12 @@ static int check_rollback(rbx_store *st)
     int rolled = sidegen > dbgen || (sidegen < 0 && dbgen > 0);
     if (rolled) {
         if ((rc = begin(st)) != 0) return rc;
+        if ((rc = mark_rolled_back(st)) != 0) {
+            rollback_tx(st);
+            return rc;
+        }
         sqlite3_stmt *s;
-        if ((rc = exec(st, "UPDATE sessions SET rolled_back = 1")) != 0 ||
-            (rc = prep(st, &s, "UPDATE meta SET v = ?1 WHERE k = 'generation'")) != 0) {
+        if ((rc = prep(st, &s, "UPDATE meta SET v = ?1 WHERE k = 'generation'")) != 0) {
             rollback_tx(st);
             return rc;
         }
@@ -498,6 +526,11 @@ int rbx_store_open(rbx_store **out, const char *db_path, const rbx_store_opts *o
         }
     }
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;
+    struct stat sb;
+    if (db_exists && (stat(db_path, &sb) != 0 || sb.st_size == 0)) {
+        rc = RBX_E_CORRUPT; /* a used database truncated to nothing */
+        goto fail;
+    }
     if (sqlite3_open_v2(db_path, &st->db, flags, NULL) != SQLITE_OK) {
         rc = RBX_E_IO;
         goto fail;
@@ -505,10 +538,15 @@ int rbx_store_open(rbx_store **out, const char *db_path, const rbx_store_opts *o
     sqlite3_busy_timeout(st->db, BUSY_TIMEOUT_MS);
     sqlite3_extended_result_codes(st->db, 1);
     /* secure_delete: freed cells and pages are zeroed (CONTEXT section 3).
-     * WAL + synchronous=FULL: one fdatasync per commit, durable on return. */
+     * WAL + synchronous=FULL: one fdatasync per commit, durable on return.
+     * These only set connection state; nothing is written yet. */
     if ((rc = exec(st, "PRAGMA secure_delete = ON; PRAGMA foreign_keys = ON;"
                        " PRAGMA temp_store = MEMORY; PRAGMA synchronous = FULL")) != 0)
         goto fail;
+    int64_t version = 0;
+    if (db_exists && ((rc = identify(st, &version)) != 0 || (rc = check_key_and_load(st)) != 0))
+        goto fail;
+    /* Ours (or new) and the key is right: only now may anything be written. */
     sqlite3_stmt *s;
     if ((rc = prep(st, &s, "PRAGMA journal_mode = WAL")) != 0) goto fail;
     rc = step_row(s);
@@ -518,8 +556,8 @@ int rbx_store_open(rbx_store **out, const char *db_path, const rbx_store_opts *o
         rc = rc < 0 ? rc : RBX_E_IO;
         goto fail;
     }
-    if ((rc = migrate(st, !db_exists)) != 0) goto fail;
-    if ((rc = check_key_and_load(st)) != 0) goto fail;
+    if (version < RBX_SCHEMA_VERSION && (rc = migrate(st, version)) != 0) goto fail;
+    if (!db_exists && (rc = check_key_and_load(st)) != 0) goto fail;
     st->sidecar_fd = open(gp, O_RDWR | O_CLOEXEC | O_NOFOLLOW | (o.create ? O_CREAT : 0), 0600);
     if (st->sidecar_fd < 0) {
         /* A used database whose sidecar is gone is treated as rolled back. */
@@ -851,7 +889,18 @@ static int name_ok(const char *name)
     return 1;
 }
 
-static int contact_row(contact *c, sqlite3_stmt *s)
+/* The pin seals identity || be32(device) || name to the row: without the
+ * storage key nobody can re-pin a contact or swap names between rows. */
+static size_t pin_value(uint8_t out[32 + 4 + RBX_NAME_MAX], const contact *c)
+{
+    size_t n = strlen(c->name);
+    memcpy(out, c->identity, 32);
+    rbx__store32_be(out + 32, c->device);
+    memcpy(out + 36, c->name, n);
+    return 36 + n;
+}
+
+static int contact_row(rbx_store *st, contact *c, sqlite3_stmt *s)
 {
     const unsigned char *name = sqlite3_column_text(s, 1);
     int64_t device = sqlite3_column_int64(s, 2);
@@ -864,10 +913,15 @@ static int contact_row(contact *c, sqlite3_stmt *s)
     memcpy(c->identity, sqlite3_column_blob(s, 3), 32);
     c->bundlelen = (size_t)sqlite3_column_bytes(s, 4);
     if (c->bundlelen) memcpy(c->bundle, sqlite3_column_blob(s, 4), c->bundlelen);
-    return 0;
+    uint8_t want[32 + 4 + RBX_NAME_MAX], *got;
+    size_t wantlen = pin_value(want, c), gotlen;
+    int rc = column_open(st, &got, &gotlen, s, 5, "contacts", c->id, 0, "pin");
+    if (rc == 0 && (gotlen != wantlen || memcmp(got, want, wantlen) != 0)) rc = RBX_E_CORRUPT;
+    free_secret(got, gotlen);
+    return rc;
 }
 
-#define CONTACT_COLS "SELECT id, name, device, identity, bundle FROM contacts "
+#define CONTACT_COLS "SELECT id, name, device, identity, bundle, pin FROM contacts "
 
 static int find_contact(rbx_store *st, contact *c, const char *name, uint32_t device)
 {
@@ -878,7 +932,7 @@ static int find_contact(rbx_store *st, contact *c, const char *name, uint32_t de
     sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
     sqlite3_bind_int64(s, 2, device);
     rc = step_row(s);
-    rc = rc == 1 ? contact_row(c, s) : rc == 0 ? RBX_E_NOT_FOUND : rc;
+    rc = rc == 1 ? contact_row(st, c, s) : rc == 0 ? RBX_E_NOT_FOUND : rc;
     sqlite3_finalize(s);
     return rc;
 }
@@ -890,7 +944,7 @@ static int find_contact_by_identity(rbx_store *st, contact *c, const uint8_t ide
     if (rc != 0) return rc;
     sqlite3_bind_blob(s, 1, identity, 32, SQLITE_STATIC);
     rc = step_row(s);
-    rc = rc == 1 ? contact_row(c, s) : rc == 0 ? RBX_E_NOT_FOUND : rc;
+    rc = rc == 1 ? contact_row(st, c, s) : rc == 0 ? RBX_E_NOT_FOUND : rc;
     sqlite3_finalize(s);
     return rc;
 }
@@ -908,6 +962,14 @@ static int insert_contact(rbx_store *st, contact *c)
     int r = sqlite3_step(s);
     if (r == SQLITE_ROW) c->id = sqlite3_column_int64(s, 0);
     rc = (r & 0xff) == SQLITE_CONSTRAINT ? RBX_E_EXISTS : sql_err(r);
+    sqlite3_finalize(s);
+    if (rc != 0) return rc;
+    uint8_t pin[32 + 4 + RBX_NAME_MAX];
+    size_t pinlen = pin_value(pin, c);
+    if ((rc = prep(st, &s, "UPDATE contacts SET pin = ?1 WHERE id = ?2")) != 0) return rc;
+    rc = bind_sealed(st, s, 1, "contacts", c->id, 0, "pin", pin, pinlen);
+    sqlite3_bind_int64(s, 2, c->id);
+    if (rc == 0) rc = step_row(s) < 0 ? RBX_E_IO : 0;
     sqlite3_finalize(s);
     return rc;
 }
@@ -959,6 +1021,13 @@ int rbx_store_add_contact(rbx_store *st, const char *name, uint32_t device, cons
 
 /* ------------------------------------------------------------ sessions */
 
+/* The rollback mark is part of the state's binding: clearing it without the
+ * storage key makes the state unreadable instead of usable. */
+static const char *state_column(int rolled_back)
+{
+    return rolled_back ? "state/rolled-back" : "state";
+}
+
 typedef struct stored_session {
     rbx_session *s;
     int64_t generation;
@@ -980,7 +1049,8 @@ static int load_session(rbx_store *st, stored_session *ss, int64_t contact_id)
         ss->exists = 1;
         ss->generation = sqlite3_column_int64(s, 0);
         ss->rolled_back = sqlite3_column_int64(s, 1) != 0;
-        rc = column_open(st, &blob, &n, s, 2, "sessions", contact_id, ss->generation, "state");
+        rc = column_open(st, &blob, &n, s, 2, "sessions", contact_id, ss->generation,
+                         state_column(ss->rolled_back));
         if (rc == 0) {
             rc = rbx_session_deserialize(&ss->s, blob, n);
             if (rc == RBX_E_MALFORMED || rc == RBX_E_VERSION) rc = RBX_E_CORRUPT;
@@ -1010,7 +1080,7 @@ static int save_session(rbx_store *st, int64_t contact_id, const rbx_session *se
     sqlite3_bind_int64(s, 1, contact_id);
     sqlite3_bind_int64(s, 2, gen);
     sqlite3_bind_blob(s, 3, sess->base_key, 32, SQLITE_STATIC);
-    rc = bind_sealed(st, s, 4, "sessions", contact_id, gen, "state", blob, n);
+    rc = bind_sealed(st, s, 4, "sessions", contact_id, gen, state_column(rolled_back), blob, n);
     if (rc == 0) rc = step_row(s) < 0 ? RBX_E_IO : 0;
     sqlite3_finalize(s);
 out:
