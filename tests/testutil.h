@@ -65,6 +65,7 @@ Suite *suite_x3dh(void);
 Suite *suite_ratchet(void);
 Suite *suite_security(void);
 Suite *suite_vectors(void);
+Suite *suite_store(void);
 Suite *suite_atrest(void);
 
 #endif
