@@ -1206,23 +1206,13 @@ int rbx_store_session_info(rbx_store *st, rbx_session_info *info, uint64_t *gene
     return 0;
 }
 
+static int delete_by_id(rbx_store *st, const char *sql, uint64_t id);
+
 int rbx_store_reset_session(rbx_store *st, const char *name, uint32_t device)
 {
     contact c;
-    int rc = begin(st);
-    if (rc != 0) return rc;
-    sqlite3_stmt *s;
-    if ((rc = find_contact(st, &c, name, device)) == 0 &&
-        (rc = prep(st, &s, "DELETE FROM sessions WHERE contact = ?1")) == 0) {
-        sqlite3_bind_int64(s, 1, c.id);
-        rc = step_row(s) < 0 ? RBX_E_IO : sqlite3_changes(st->db) == 1 ? 0 : RBX_E_NOT_FOUND;
-        done(st, s);
-    }
-    if (rc != 0) {
-        rollback_tx(st);
-        return rc;
-    }
-    return commit(st, 0);
+    int rc = find_contact(st, &c, name, device);
+    return rc != 0 ? rc : delete_by_id(st, "DELETE FROM sessions WHERE contact = ?1", (uint64_t)c.id);
 }
 
 /* ------------------------------------------------------------ encrypt */
