@@ -46,7 +46,7 @@ SONAME    := libratchetbox.so.$(SOMAJOR)
 SHARED    := $(B)/$(SONAME)
 
 .PHONY: all deps check check-run symbols install-test demo bench \
-        install uninstall clean vectors
+        install uninstall clean vectors crashtest
 
 all: $(STATIC) $(SHARED) $(B)/libratchetbox.so $(B)/demo $(B)/bench
 
@@ -133,6 +133,10 @@ install-test: $(B)/readme_example
 symbols: $(SHARED)
 	nm -D --defined-only $(SHARED) | awk '$$2 == "T" { print $$3 }' | sort > $(B)/symbols.txt
 	diff -u tests/symbols.txt $(B)/symbols.txt
+
+# The kill harness of tests/test_durability.c at length (make check runs 200 kills).
+crashtest: $(B)/check_rbx
+	RBX_CRASH_KILLS=5000 CK_RUN_SUITE=durability CK_RUN_CASE=crash CK_DEFAULT_TIMEOUT=3600 $(B)/check_rbx
 
 # Regenerate spec/vectors from seeded transcripts (the tests re-derive them).
 vectors: $(B)/check_rbx

@@ -66,6 +66,7 @@ Suite *suite_ratchet(void);
 Suite *suite_security(void);
 Suite *suite_vectors(void);
 Suite *suite_store(void);
+Suite *suite_durability(void);
 Suite *suite_atrest(void);
 
 #endif
