@@ -6,6 +6,7 @@ VERSION   := 0.1.0
 SOMAJOR   := 0
 PREFIX    ?= /usr/local
 LIBDIR    ?= $(PREFIX)/lib
+BINDIR    ?= $(PREFIX)/bin
 INCDIR    ?= $(PREFIX)/include
 DESTDIR   ?=
 
@@ -38,6 +39,8 @@ LIB_SRC   := $(wildcard src/*.c)
 PROTO     := proto/ratchetbox.proto
 PROTO_C   := $(B)/proto/ratchetbox.pb-c.c
 LIB_OBJ   := $(LIB_SRC:src/%.c=$(B)/obj/%.o) $(B)/obj/ratchetbox.pb-c.o
+# The rbx tool.
+CLI_SRC   := $(wildcard src/cli/*.c)
 TEST_SRC  := $(wildcard tests/*.c)
 TEST_OBJ  := $(TEST_SRC:tests/%.c=$(B)/tobj/%.o)
 
@@ -48,7 +51,7 @@ SHARED    := $(B)/$(SONAME)
 .PHONY: all deps check check-run symbols install-test demo bench \
         install uninstall clean vectors crashtest
 
-all: $(STATIC) $(SHARED) $(B)/libratchetbox.so $(B)/demo $(B)/bench
+all: $(STATIC) $(SHARED) $(B)/libratchetbox.so $(B)/rbx $(B)/bench
 
 # ------------------------------------------------------------------ deps
 deps:
@@ -96,8 +99,8 @@ $(B)/tobj/%.o: tests/%.c include/ratchetbox.h $(wildcard tests/*.h) $(wildcard s
 $(B)/check_rbx: $(TEST_OBJ) $(STATIC)
 	$(CC) $(ALLCFLAGS) $(LDFLAGS) -o $@ $(TEST_OBJ) $(STATIC) $(LIBS) $(CHECK_LIBS)
 
-$(B)/demo: src/cli/demo.c $(STATIC)
-	$(CC) $(ALLCFLAGS) $(LDFLAGS) -o $@ $< $(STATIC) $(LIBS)
+$(B)/rbx: $(CLI_SRC) $(wildcard src/cli/*.h) include/ratchetbox.h $(STATIC)
+	$(CC) $(ALLCFLAGS) $(LDFLAGS) -o $@ $(CLI_SRC) $(STATIC) $(LIBS)
 
 $(B)/bench: bench/bench.c $(STATIC)
 	$(CC) $(ALLCFLAGS) $(LDFLAGS) -o $@ $< $(STATIC) $(LIBS)
@@ -114,8 +117,9 @@ check-run: $(B)/check_rbx $(B)/readme_example
 
 check: deps
 	$(MAKE) --no-print-directory check-run
+	$(MAKE) --no-print-directory check-cli
 	$(MAKE) --no-print-directory B=build-san OPT=-O1 CFLAGS="-O1 -g $(SAN)" \
-	    LDFLAGS="$(SAN)" check-run
+	    LDFLAGS="$(SAN)" check-run check-cli
 	$(MAKE) --no-print-directory symbols install-test
 
 # Install into a staging directory and build the README example against the
@@ -138,21 +142,34 @@ symbols: $(SHARED)
 crashtest: $(B)/check_rbx
 	RBX_CRASH_KILLS=5000 CK_RUN_SUITE=durability CK_RUN_CASE=crash CK_DEFAULT_TIMEOUT=3600 $(B)/check_rbx
 
+# make demo's helpers (tests/cli/, outside the Check runner): boxtool makes
+# the product's key files and today's envelopes; thief attacks a copied state.
+DEMO_TOOLS := $(B)/tools/boxtool $(B)/tools/thief
+$(B)/tools/%: tests/cli/%.c $(STATIC) $(wildcard src/*.h)
+	@mkdir -p $(@D)
+	$(CC) $(ALLCFLAGS) $(LDFLAGS) -o $@ $< $(STATIC) $(LIBS)
+
+# The rbx command-line suite (every verb and exit code, the demo in quick mode, rbx sim).
+.PHONY: check-cli install-man uninstall-man
+check-cli: $(B)/rbx $(DEMO_TOOLS)
+	RBX=$(B)/rbx TOOLS=$(B)/tools bash tests/cli/test_cli.sh
+
 # Regenerate spec/vectors from seeded transcripts (the tests re-derive them).
 vectors: $(B)/check_rbx
 	RBX_WRITE_VECTORS=1 CK_RUN_CASE=vectors $(B)/check_rbx
 
 demo: deps
-	$(MAKE) --no-print-directory $(B)/demo
-	$(B)/demo
+	$(MAKE) --no-print-directory $(B)/rbx $(DEMO_TOOLS)
+	RBX=$(B)/rbx TOOLS=$(B)/tools bash src/cli/demo.sh
 
 bench: deps
 	$(MAKE) --no-print-directory $(B)/bench
 	$(B)/bench
 
 # ------------------------------------------------------------------ install
-install: $(STATIC) $(SHARED)
-	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCDIR) $(DESTDIR)$(LIBDIR)/pkgconfig
+install: $(STATIC) $(SHARED) $(B)/rbx
+	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCDIR) $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(BINDIR)
+	install -m 0755 $(B)/rbx $(DESTDIR)$(BINDIR)/rbx
 	install -m 0644 include/ratchetbox.h $(DESTDIR)$(INCDIR)/ratchetbox.h
 	install -m 0644 $(STATIC) $(DESTDIR)$(LIBDIR)/libratchetbox.a
 	install -m 0755 $(SHARED) $(DESTDIR)$(LIBDIR)/$(SONAME)
@@ -160,7 +177,17 @@ install: $(STATIC) $(SHARED)
 	sed -e 's|@PREFIX@|$(PREFIX)|; s|@LIBDIR@|$(LIBDIR)|; s|@INCDIR@|$(INCDIR)|; s|@VERSION@|$(VERSION)|' \
 	    src/ratchetbox.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/ratchetbox.pc
 
+MANDIR    ?= $(PREFIX)/share/man
+install: install-man
+install-man:
+	install -d $(DESTDIR)$(MANDIR)/man1
+	install -m 0644 src/cli/rbx.1 $(DESTDIR)$(MANDIR)/man1/rbx.1
+uninstall: uninstall-man
+uninstall-man:
+	rm -f $(DESTDIR)$(MANDIR)/man1/rbx.1
+
 uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/rbx
 	rm -f $(DESTDIR)$(INCDIR)/ratchetbox.h $(DESTDIR)$(LIBDIR)/libratchetbox.a \
 	      $(DESTDIR)$(LIBDIR)/$(SONAME) $(DESTDIR)$(LIBDIR)/libratchetbox.so \
 	      $(DESTDIR)$(LIBDIR)/pkgconfig/ratchetbox.pc

@@ -519,6 +519,47 @@ RBX_API RBX_MUST_CHECK int rbx_store_session_info(rbx_store *st, rbx_session_inf
                                                   uint64_t *generation, const char *name,
                                                   uint32_t device) RBX_NONNULL(1, 2, 3, 4);
 
+/* The contact device pinned to an identity key (the oldest one if several
+ * rows share it), for a transport that names senders by identity.
+ * \return RBX_E_NOT_FOUND (name is then "" and *device 0), RBX_E_CORRUPT,
+ *         RBX_E_IO. */
+RBX_API RBX_MUST_CHECK int rbx_store_contact_by_identity(rbx_store *st, char name[RBX_NAME_MAX],
+                                                         uint32_t *device,
+                                                         const uint8_t identity[RBX_PUBLICKEYBYTES])
+    RBX_NONNULL(1, 2, 3, 4);
+
+/* Public facts about one contact device (no secrets), for status displays. */
+typedef struct rbx_contact_info {
+    char name[RBX_NAME_MAX];
+    uint32_t device;
+    uint8_t identity[RBX_PUBLICKEYBYTES]; /* pinned */
+    int has_bundle;               /* a bundle is held for the next handshake */
+    int has_session;              /* 0: no session yet; the fields below are 0 */
+    int rolled_back;              /* session restored from an old copy (encrypt refuses) */
+    uint64_t generation;          /* of the stored session */
+    rbx_session_info session;
+} rbx_contact_info;
+
+/* List contact devices in the order they were added: writes the first
+ * min(cap, *count) entries of out (out may be NULL when cap is 0) and sets
+ * *count to the number of contacts, all read in one snapshot.
+ * \return RBX_E_CORRUPT, RBX_E_IO, RBX_E_NOMEM; *count is 0 on error. */
+RBX_API RBX_MUST_CHECK int rbx_store_contacts(rbx_store *st, rbx_contact_info *out, size_t cap,
+                                              size_t *count) RBX_NONNULL(1, 4);
+
+/* Prekey pool facts. signed_prekey_id 0: none made yet. */
+typedef struct rbx_prekey_stats {
+    uint32_t signed_prekey_id;    /* newest signed prekey */
+    int64_t signed_prekey_created; /* its creation time, Unix seconds */
+    size_t onetime_unoffered;     /* one-time prekeys not yet put in a bundle */
+    size_t onetime_outstanding;   /* offered, not yet consumed */
+    size_t onetime_consumed;      /* consumed (secret erased, id kept) */
+} rbx_prekey_stats;
+
+/* \return RBX_E_IO, RBX_E_CORRUPT. */
+RBX_API RBX_MUST_CHECK int rbx_store_prekey_stats(rbx_store *st, rbx_prekey_stats *out)
+    RBX_NONNULL(1, 2);
+
 #ifdef __cplusplus
 }
 #endif

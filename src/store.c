@@ -1206,6 +1206,103 @@ int rbx_store_session_info(rbx_store *st, rbx_session_info *info, uint64_t *gene
     return 0;
 }
 
+int rbx_store_contact_by_identity(rbx_store *st, char name[RBX_NAME_MAX], uint32_t *device,
+                                  const uint8_t identity[32])
+{
+    contact c;
+    name[0] = '\0';
+    *device = 0;
+    int rc = find_contact_by_identity(st, &c, identity);
+    if (rc != 0) return rc;
+    snprintf(name, RBX_NAME_MAX, "%s", c.name);
+    *device = c.device;
+    return 0;
+}
+
+static int contact_info(rbx_store *st, rbx_contact_info *ci, const contact *c)
+{
+    stored_session ss;
+    memset(ci, 0, sizeof *ci);
+    snprintf(ci->name, sizeof ci->name, "%s", c->name);
+    ci->device = c->device;
+    memcpy(ci->identity, c->identity, 32);
+    ci->has_bundle = c->bundlelen > 0;
+    int rc = load_session(st, &ss, c->id);
+    if (rc != 0 || !ss.exists) return rc;
+    ci->has_session = 1;
+    ci->rolled_back = ss.rolled_back;
+    ci->generation = (uint64_t)ss.generation;
+    rbx_session_get_info(&ci->session, ss.s);
+    rbx_session_free(ss.s);
+    return 0;
+}
+
+int rbx_store_contacts(rbx_store *st, rbx_contact_info *out, size_t cap, size_t *count)
+{
+    sqlite3_stmt *s;
+    contact c;
+    size_t n = 0;
+    *count = 0;
+    if (out == NULL && cap > 0) return RBX_E_INVALID;
+    /* One read transaction: the listing is one snapshot even while other
+     * processes send and receive. */
+    int rc = exec(st, "BEGIN");
+    if (rc != 0) return rc;
+    if ((rc = prep(st, &s, CONTACT_COLS "ORDER BY id")) != 0) goto out;
+    while ((rc = step_row(s)) == 1) {
+        if (n < cap && ((rc = contact_row(st, &c, s)) != 0 ||
+                        (rc = contact_info(st, &out[n], &c)) != 0))
+            break;
+        n++;
+    }
+    done(st, s);
+out:
+    rollback_tx(st);
+    if (rc < 0) {
+        if (out != NULL) memset(out, 0, cap * sizeof *out);
+        return rc;
+    }
+    *count = n;
+    return 0;
+}
+
+int rbx_store_prekey_stats(rbx_store *st, rbx_prekey_stats *out)
+{
+    sqlite3_stmt *s;
+    memset(out, 0, sizeof *out);
+    int rc = exec(st, "BEGIN");
+    if (rc != 0) return rc;
+    if ((rc = prep(st, &s, "SELECT id, created FROM signed_prekeys ORDER BY id DESC LIMIT 1")) != 0)
+        goto out;
+    rc = step_row(s);
+    if (rc == 1) {
+        int64_t id = sqlite3_column_int64(s, 0);
+        if (id <= 0 || id >= (int64_t)RBX_NO_PREKEY) rc = RBX_E_CORRUPT;
+        out->signed_prekey_id = (uint32_t)id;
+        out->signed_prekey_created = sqlite3_column_int64(s, 1);
+    }
+    done(st, s);
+    if (rc < 0) goto out;
+    if ((rc = prep(st, &s, "SELECT coalesce(sum(offered = 0), 0),"
+                           " coalesce(sum(offered != 0 AND sk IS NOT NULL), 0),"
+                           " coalesce(sum(sk IS NULL), 0) FROM onetime_prekeys")) != 0)
+        goto out;
+    rc = step_row(s);
+    if (rc == 1) {
+        out->onetime_unoffered = (size_t)sqlite3_column_int64(s, 0);
+        out->onetime_outstanding = (size_t)sqlite3_column_int64(s, 1);
+        out->onetime_consumed = (size_t)sqlite3_column_int64(s, 2);
+    }
+    done(st, s);
+out:
+    rollback_tx(st);
+    if (rc < 0) {
+        memset(out, 0, sizeof *out);
+        return rc;
+    }
+    return 0;
+}
+
 static int delete_by_id(rbx_store *st, const char *sql, uint64_t id);
 
 int rbx_store_reset_session(rbx_store *st, const char *name, uint32_t device)

@@ -359,7 +359,7 @@ typedef struct rbuf {
 static uint64_t rb_uint(rbuf *r, int bytes)
 {
     uint64_t v = 0;
-    ck_assert_msg(r->n >= (size_t)bytes, "log record too short");
+    if (r->n < (size_t)bytes) ck_abort_msg("log record too short");
     for (int i = 0; i < bytes; i++) v |= (uint64_t)r->p[i] << (8 * i);
     r->p += bytes;
     r->n -= (size_t)bytes;
@@ -368,7 +368,7 @@ static uint64_t rb_uint(rbuf *r, int bytes)
 
 static const uint8_t *rb_bytes(rbuf *r, size_t n)
 {
-    ck_assert_msg(r->n >= n, "log record too short");
+    if (r->n < n) ck_abort_msg("log record too short");
     const uint8_t *p = r->p;
     r->p += n;
     r->n -= n;
@@ -614,24 +614,26 @@ static _Noreturn void crash_child(const char *pa, const char *pb, const char *lo
     int rc;
     if ((rc = rbx_store_open(&c.st[0], pa, &o)) != 0) child_fail(&c, "open alice", rc);
     if ((rc = rbx_store_open(&c.st[1], pb, &o)) != 0) child_fail(&c, "open bob", rc);
+    /* Per iteration Alice sends 0.30 messages and Bob 0.18, and the network
+     * offers 0.35 and 0.22 deliveries: the outboxes stay short. */
     for (;;) {
         unsigned r = (unsigned)(prng(&c.rng) % 100);
-        if (r < 25) {
+        if (r < 15) {
             child_send(&c, 0, 0);
+        } else if (r < 20) {
+            child_send(&c, 0, 1); /* 2..4 messages */
         } else if (r < 32) {
-            child_send(&c, 0, 1);
-        } else if (r < 50) {
             /* Bob answers once he has a session (from Alice's first message). */
             rbx_session_info si;
             uint64_t gen;
             rc = rbx_store_session_info(c.st[1], &si, &gen, "alice", 1);
-            if (rc == 0) child_send(&c, 1, r >= 45);
+            if (rc == 0) child_send(&c, 1, r >= 29);
             else if (rc != RBX_E_NOT_FOUND) child_fail(&c, "session_info", rc);
-        } else if (r < 70) {
+        } else if (r < 67) {
             child_deliver(&c, 0);
-        } else if (r < 88) {
+        } else if (r < 89) {
             child_deliver(&c, 1);
-        } else if (r < 91) {
+        } else if (r < 92) {
             child_duplicate(&c);
         } else {
             child_ack_inbox(&c);
@@ -920,11 +922,13 @@ static void crash_check_round(model *md, const char *pa, const char *pb, int log
     open_pair(st, pa, pb, round);
     scan_outbox(md, st[0], 0, round);
     scan_outbox(md, st[1], 1, round);
+    /* Every ck_assert appends to Check's message file: none in per-message
+     * loops that run every round. */
     for (size_t i = 0; i < md->n; i++)
-        ck_assert_msg(md->m[i].outbox_round == round || accepted_msg(&md->m[i]),
-                      "round %u: message %zu (direction %d, %s) left the outbox but was never "
-                      "decrypted", round, i, md->m[i].dir,
-                      md->m[i].logged ? "returned by encrypt" : "found in the outbox");
+        if (md->m[i].outbox_round != round && !accepted_msg(&md->m[i]))
+            ck_abort_msg("round %u: message %zu (direction %d, %s) left the outbox but was never "
+                         "decrypted", round, i, md->m[i].dir,
+                         md->m[i].logged ? "returned by encrypt" : "found in the outbox");
     char when[32];
     snprintf(when, sizeof when, "round %u", round);
     for (size_t i = 0; i < md->npending; i++) {

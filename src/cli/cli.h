@@ -1,0 +1,101 @@
+/* SPDX-License-Identifier: MIT
+ * The rbx tool: one <verb>_main per subcommand (wireguard-tools `wg`), and the
+ * few helpers they share (src/cli/util.c). Nothing here is library API. */
+#ifndef RBX_CLI_H
+#define RBX_CLI_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "ratchetbox.h"
+
+/* Exit codes (sysexits.h), listed by `rbx help`. */
+#define CLI_OK 0         /* EX_OK */
+#define CLI_USAGE 64     /* EX_USAGE: bad command line, bad contact name */
+#define CLI_DATAERR 65   /* EX_DATAERR: rejected or malformed message or bundle */
+#define CLI_NOINPUT 66   /* EX_NOINPUT: missing file, unknown contact, no identity */
+#define CLI_SOFTWARE 70  /* EX_SOFTWARE: internal error, out of memory */
+#define CLI_CANTCREAT 73 /* EX_CANTCREAT: identity or contact exists, cannot create DIR */
+#define CLI_IOERR 74     /* EX_IOERR: storage error, cannot write output */
+
+/* Transport line: base64(CLI_TRANSPORT_VERSION || sender identity || wire). */
+#define CLI_TRANSPORT_VERSION 0x01U
+#define CLI_TRANSPORT_HEADER (1U + RBX_PUBLICKEYBYTES)
+/* Wire overhead above the plaintext (RBX_MAX_WIRE's margin). */
+#define CLI_WIRE_OVERHEAD (RBX_MAX_WIRE - RBX_MAX_PLAINTEXT)
+#define CLI_B64LEN(n) ((((size_t)(n) + 2U) / 3U) * 4U)
+/* Longest transport line (without newline) and bundle line accepted. */
+#define CLI_TRANSPORT_MAXCHARS CLI_B64LEN(CLI_TRANSPORT_HEADER + RBX_MAX_WIRE)
+#define CLI_BUNDLE_MAXCHARS CLI_B64LEN(RBX_BUNDLE_MAXBYTES)
+/* Messages per transaction in --stream mode. */
+#define CLI_STREAM_BATCH 64U
+#define CLI_DEFAULT_ONETIME 100U
+#define CLI_MAX_ONETIME 10000U
+
+/* Subcommands. */
+int init_main(int argc, char **argv);
+int id_main(int argc, char **argv);
+int bundle_main(int argc, char **argv);
+int add_main(int argc, char **argv);
+int send_main(int argc, char **argv);
+int recv_main(int argc, char **argv);
+int status_main(int argc, char **argv);
+int sim_main(int argc, char **argv); /* src/cli/sim.c */
+
+/* The state directory chosen by --dir, $RBX_DIR or the default (rbx.c). */
+extern const char *cli_dir;
+
+/* "rbx: <verb>: <message>" on stderr. */
+void cli_err(const char *verb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The exit code for an RBX_E_* code. */
+int cli_exit_code(int rc);
+/* Report rc with context and return its exit code. */
+int cli_fail(const char *verb, const char *what, int rc);
+
+/* Open the store in cli_dir; create (DIR 0700, database, key) only for init.
+ * Returns an exit code, having reported any error. */
+int cli_open_store(rbx_store **st, const char *verb, int create);
+/* The database path in cli_dir (static buffer). */
+const char *cli_db_path(void);
+
+/* Read all of FILE, or stdin for NULL or "-", refusing more than cap bytes
+ * (65) and missing files (66). *buf is malloc'd (one extra byte for a NUL);
+ * the caller wipes and frees it. Returns an exit code, having reported. */
+int cli_read_all(const char *verb, const char *path, uint8_t **buf, size_t *len, size_t cap);
+/* Open FILE or stdin for NULL or "-" as a file descriptor (66 if missing). */
+int cli_open_input(const char *verb, const char *path, int *fd);
+
+/* Decode one line of standard base64 (surrounding whitespace ignored) into
+ * out (outcap bytes). Returns 0 or RBX_E_MALFORMED / RBX_E_TOO_BIG. */
+int cli_b64_decode(uint8_t *out, size_t outcap, size_t *outlen, const char *in, size_t inlen);
+/* Standard base64 of in, malloc'd and NUL-terminated; NULL if out of memory. */
+char *cli_b64_encode(const uint8_t *in, size_t len);
+
+/* A JSON string literal (quotes included), escaped per RFC 8259. */
+void cli_json_str(FILE *f, const char *s);
+
+/* Parse an unsigned decimal in [min, max]; 0 on success, -1 otherwise. */
+int cli_parse_u32(uint32_t *out, const char *s, uint32_t min, uint32_t max);
+
+/* flush stdout and report a write error (74); 0 on success. */
+int cli_flush_stdout(const char *verb);
+
+/* A line reader over a file descriptor, for --stream. */
+typedef struct cli_lines {
+    int fd;
+    uint8_t *buf;
+    size_t cap, start, end;
+    int eof;
+    size_t lineno;
+} cli_lines;
+int cli_lines_init(cli_lines *r, int fd, size_t maxline);
+void cli_lines_free(cli_lines *r);
+/* Next line without its newline (a last line without one counts): 1 and
+ * (*line, *len), 0 at end of input, RBX_E_TOO_BIG for a line above maxline,
+ * RBX_E_IO on a read error. The line is valid until the next call. */
+int cli_lines_next(cli_lines *r, const uint8_t **line, size_t *len);
+/* Is another line available without blocking? */
+int cli_lines_pending(cli_lines *r);
+
+#endif

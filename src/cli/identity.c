@@ -1,0 +1,134 @@
+/* SPDX-License-Identifier: MIT
+ * rbx init, rbx id: the identity is the product's box key pair. */
+#include <getopt.h>
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+/* The product's JSON key file is ~150 bytes; anything near this is not one. */
+#define KEYFILE_MAX 4096U
+#define RAW_KEYPAIR_BYTES (RBX_PUBLICKEYBYTES + RBX_SECRETKEYBYTES)
+
+static const char init_usage[] =
+    "Usage: rbx init [--import FILE|-] [--json]\n"
+    "Create the identity in DIR (made 0700). With --import, read the product's box\n"
+    "key pair from FILE or stdin: its JSON {\"publicKey\",\"secretKey\"} or exactly 64\n"
+    "raw bytes (public key then secret key). Refuses (73) if an identity exists.\n"
+    "Prints the public key and fingerprint, as rbx id.\n";
+
+static const char id_usage[] =
+    "Usage: rbx id [--json]\n"
+    "Print this identity's public key (base64) and fingerprint.\n";
+
+static int print_identity(const char *verb, const uint8_t pk[RBX_PUBLICKEYBYTES], int json)
+{
+    char b64[RBX_KEY_B64BYTES], fp[RBX_FINGERPRINT_HEXBYTES];
+    rbx_key_to_base64(b64, pk);
+    rbx_fingerprint(fp, pk);
+    if (json)
+        printf("{\"public_key\":\"%s\",\"fingerprint\":\"%s\"}\n", b64, fp);
+    else
+        printf("%s %s\n", b64, fp);
+    return cli_flush_stdout(verb);
+}
+
+/* Decode an imported key pair; the caller wipes pk/sk. */
+static int import_keypair(uint8_t pk[32], uint8_t sk[32], const char *path)
+{
+    uint8_t *buf;
+    size_t len;
+    int ec = cli_read_all("init", path, &buf, &len, KEYFILE_MAX);
+    if (ec != CLI_OK) return ec;
+    int rc = len == RAW_KEYPAIR_BYTES ? rbx_keypair_from_raw(pk, sk, buf, len)
+                                      : rbx_keypair_from_json(pk, sk, (const char *)buf, len);
+    sodium_memzero(buf, len);
+    free(buf);
+    if (rc != 0) {
+        cli_err("init", "%s: not a box key pair (JSON or 64 raw bytes): %s",
+                path && strcmp(path, "-") ? path : "stdin", rbx_strerror(rc));
+        return cli_exit_code(rc);
+    }
+    return CLI_OK;
+}
+
+int init_main(int argc, char **argv)
+{
+    static const struct option opts[] = { { "import", required_argument, NULL, 'i' },
+                                          { "json", no_argument, NULL, 'j' },
+                                          { "help", no_argument, NULL, 'h' },
+                                          { NULL, 0, NULL, 0 } };
+    const char *import = NULL;
+    int json = 0, c, ec;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'i': import = optarg; break;
+        case 'j': json = 1; break;
+        case 'h': fputs(init_usage, stdout); return cli_flush_stdout("init");
+        default:
+            cli_err("init", "bad option '%s'", argv[optind - 1]);
+            fputs(init_usage, stderr);
+            return CLI_USAGE;
+        }
+    }
+    if (optind != argc) {
+        cli_err("init", "unexpected argument '%s'", argv[optind]);
+        fputs(init_usage, stderr);
+        return CLI_USAGE;
+    }
+    uint8_t pk[32], sk[32];
+    rbx_store *st;
+    /* Read and check the key before anything is created on disk. */
+    if (import != NULL && (ec = import_keypair(pk, sk, import)) != CLI_OK) goto out;
+    if ((ec = cli_open_store(&st, "init", 1)) != CLI_OK) goto out;
+    int rc = rbx_store_identity_create(st, import ? pk : NULL, import ? sk : NULL);
+    if (rc == 0) rc = rbx_store_identity(st, pk);
+    rbx_store_close(st);
+    if (rc == RBX_E_EXISTS) {
+        cli_err("init", "an identity already exists in %s; refusing to replace it", cli_dir);
+        ec = CLI_CANTCREAT;
+    } else if (rc != 0) {
+        ec = cli_fail("init", "cannot create the identity", rc);
+    } else {
+        ec = print_identity("init", pk, json);
+    }
+out:
+    sodium_memzero(sk, sizeof sk);
+    return ec;
+}
+
+int id_main(int argc, char **argv)
+{
+    static const struct option opts[] = { { "json", no_argument, NULL, 'j' },
+                                          { "help", no_argument, NULL, 'h' },
+                                          { NULL, 0, NULL, 0 } };
+    int json = 0, c, ec;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'j': json = 1; break;
+        case 'h': fputs(id_usage, stdout); return cli_flush_stdout("id");
+        default:
+            cli_err("id", "bad option '%s'", argv[optind - 1]);
+            fputs(id_usage, stderr);
+            return CLI_USAGE;
+        }
+    }
+    if (optind != argc) {
+        cli_err("id", "unexpected argument '%s'", argv[optind]);
+        return CLI_USAGE;
+    }
+    uint8_t pk[32];
+    rbx_store *st;
+    if ((ec = cli_open_store(&st, "id", 0)) != CLI_OK) return ec;
+    int rc = rbx_store_identity(st, pk);
+    rbx_store_close(st);
+    if (rc == RBX_E_NOT_FOUND) {
+        cli_err("id", "no identity in %s: run rbx init", cli_dir);
+        return CLI_NOINPUT;
+    }
+    if (rc != 0) return cli_fail("id", NULL, rc);
+    return print_identity("id", pk, json);
+}

@@ -1,0 +1,472 @@
+/* SPDX-License-Identifier: MIT
+ * rbx send, rbx recv: messages as transport lines,
+ *   base64(0x01 || sender identity public key (32) || wire message).
+ * The identity is clear metadata (a relay sees it, as it sees the sender
+ * today); the receiver uses it only to pick the contact, and the ratchet
+ * authenticates the message itself. */
+#include <getopt.h>
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+static const char send_usage[] =
+    "Usage: rbx send NAME [FILE|-] [--device D] [--header-encryption] [--stream] [--json]\n"
+    "Encrypt the whole input (at most 1 MiB) as one message to contact NAME,\n"
+    "device D (default 1), and print it as one transport line. The first message\n"
+    "to a contact carries the handshake; --header-encryption applies to a new\n"
+    "session. --stream: one message per input line (without its newline), up to\n"
+    "64 lines per transaction. --json: {\"to\",\"device\",\"kind\",\"line\"} per message.\n";
+
+static const char recv_usage[] =
+    "Usage: rbx recv [FILE|-] [--stream] [--json]\n"
+    "Decrypt one transport line; write the plaintext to stdout and \"from NAME\"\n"
+    "to stderr. A first message from an unknown identity creates a contact named\n"
+    "by its fingerprint, once it authenticates. --stream: one transport line in,\n"
+    "one plaintext line out (\"from\" only for a new contact or a redelivery); a\n"
+    "rejected line is reported with its number and skipped (exit 65 at the end).\n"
+    "--json: {\"from\",\"device\",\"new_contact\",\"redelivered\",\"plaintext_b64\"}\n"
+    "per message on stdout instead of the plaintext.\n";
+
+/* ------------------------------------------------------------ send */
+
+typedef struct sender {
+    const char *name;
+    uint32_t device;
+    int json;
+    uint8_t identity[RBX_PUBLICKEYBYTES];
+    rbx_session_opts opts;
+} sender;
+
+/* Print one message as a transport line (not yet flushed). */
+static int emit(const sender *sd, const uint8_t *wire, size_t wlen)
+{
+    uint8_t *buf = malloc(CLI_TRANSPORT_HEADER + wlen);
+    if (buf == NULL) return cli_fail("send", NULL, RBX_E_NOMEM);
+    buf[0] = CLI_TRANSPORT_VERSION;
+    memcpy(buf + 1, sd->identity, RBX_PUBLICKEYBYTES);
+    memcpy(buf + CLI_TRANSPORT_HEADER, wire, wlen);
+    char *line = cli_b64_encode(buf, CLI_TRANSPORT_HEADER + wlen);
+    free(buf);
+    if (line == NULL) return cli_fail("send", NULL, RBX_E_NOMEM);
+    if (sd->json) {
+        int prekey = rbx_message_prekey_info(NULL, wire, wlen) == 1;
+        fputs("{\"to\":", stdout);
+        cli_json_str(stdout, sd->name);
+        printf(",\"device\":%u,\"kind\":\"%s\",\"line\":\"%s\"}\n", sd->device,
+               prekey ? "prekey" : "message", line);
+    } else {
+        fputs(line, stdout);
+        fputc('\n', stdout);
+    }
+    free(line);
+    return CLI_OK;
+}
+
+static int encrypt_error(const sender *sd, int rc)
+{
+    if (rc == RBX_E_NOT_FOUND) {
+        cli_err("send", "unknown contact %s device %u (or no bundle: rbx add)", sd->name, sd->device);
+        return CLI_NOINPUT;
+    }
+    if (rc == RBX_E_INVALID) {
+        cli_err("send", "bad contact name");
+        return CLI_USAGE;
+    }
+    if (rc == RBX_E_ROLLBACK) {
+        cli_err("send", "the state was rolled back; this session may not send again");
+        return CLI_IOERR;
+    }
+    return cli_fail("send", NULL, rc);
+}
+
+/* Encrypt n messages in one transaction, print them, flush, then ack. */
+static int send_batch(rbx_store *st, const sender *sd, const uint8_t *const *pts,
+                      const size_t *lens, size_t n)
+{
+    size_t outcap = 0, offs[CLI_STREAM_BATCH], wlens[CLI_STREAM_BATCH];
+    uint64_t ids[CLI_STREAM_BATCH];
+    for (size_t i = 0; i < n; i++) outcap += lens[i] + CLI_WIRE_OVERHEAD;
+    uint8_t *out = malloc(outcap);
+    if (out == NULL) return cli_fail("send", NULL, RBX_E_NOMEM);
+    int ec = CLI_OK, rc;
+    offs[0] = 0;
+    if (n == 1)
+        rc = rbx_store_encrypt(st, out, outcap, &wlens[0], &ids[0], sd->name, sd->device, pts[0],
+                               lens[0], &sd->opts);
+    else
+        rc = rbx_store_encrypt_batch(st, out, outcap, offs, wlens, ids, sd->name, sd->device, pts,
+                                     lens, n, &sd->opts);
+    if (rc != 0) {
+        ec = encrypt_error(sd, rc);
+        goto out;
+    }
+    for (size_t i = 0; i < n && ec == CLI_OK; i++) ec = emit(sd, out + offs[i], wlens[i]);
+    if (ec == CLI_OK) ec = cli_flush_stdout("send");
+    /* Only a message that reached stdout leaves the outbox. */
+    for (size_t i = 0; i < n && ec == CLI_OK; i++)
+        if ((rc = rbx_store_ack_outbox(st, ids[i])) != 0)
+            ec = cli_fail("send", "sent, but cannot acknowledge the outbox entry", rc);
+out:
+    free(out);
+    return ec;
+}
+
+static int send_stream(rbx_store *st, const sender *sd, int fd)
+{
+    cli_lines r;
+    uint8_t *arena = NULL;
+    size_t arenacap = 0;
+    int ec = CLI_OK, done = 0;
+    if (cli_lines_init(&r, fd, RBX_MAX_PLAINTEXT) != 0) return cli_fail("send", NULL, RBX_E_NOMEM);
+    while (!done && ec == CLI_OK) {
+        size_t n = 0, used = 0, offs[CLI_STREAM_BATCH], lens[CLI_STREAM_BATCH];
+        const uint8_t *pts[CLI_STREAM_BATCH];
+        /* Batch what is already there; never wait for a full batch. */
+        while (n < CLI_STREAM_BATCH && (n == 0 || cli_lines_pending(&r))) {
+            const uint8_t *line;
+            size_t len;
+            int rc = cli_lines_next(&r, &line, &len);
+            if (rc == 0) {
+                done = 1;
+                break;
+            }
+            if (rc < 0) {
+                if (rc == RBX_E_TOO_BIG)
+                    cli_err("send", "line %zu: longer than %u bytes", r.lineno, RBX_MAX_PLAINTEXT);
+                else
+                    cli_err("send", "line %zu: cannot read input", r.lineno);
+                ec = rc == RBX_E_TOO_BIG ? CLI_DATAERR : CLI_IOERR;
+                done = 1;
+                break;
+            }
+            if (used + len + 1 > arenacap) {
+                size_t nc = (used + len + 1) * 2;
+                uint8_t *na = malloc(nc);
+                if (na == NULL) {
+                    ec = cli_fail("send", NULL, RBX_E_NOMEM);
+                    done = 1;
+                    break;
+                }
+                if (arena != NULL) {
+                    memcpy(na, arena, used);
+                    sodium_memzero(arena, arenacap);
+                    free(arena);
+                }
+                arena = na;
+                arenacap = nc;
+            }
+            memcpy(arena + used, line, len);
+            offs[n] = used;
+            lens[n++] = len;
+            used += len;
+        }
+        for (size_t i = 0; i < n; i++) pts[i] = arena + offs[i];
+        if (n > 0) {
+            /* Lines read before an input error still go out. */
+            int bec = send_batch(st, sd, pts, lens, n);
+            if (bec != CLI_OK) ec = bec;
+        }
+    }
+    if (arena != NULL) sodium_memzero(arena, arenacap);
+    free(arena);
+    cli_lines_free(&r);
+    return ec;
+}
+
+int send_main(int argc, char **argv)
+{
+    static const struct option opts[] = { { "device", required_argument, NULL, 'd' },
+                                          { "header-encryption", no_argument, NULL, 'e' },
+                                          { "stream", no_argument, NULL, 's' },
+                                          { "json", no_argument, NULL, 'j' },
+                                          { "help", no_argument, NULL, 'h' },
+                                          { NULL, 0, NULL, 0 } };
+    sender sd = { 0 };
+    int stream = 0, c, ec;
+    sd.device = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'd':
+            if (cli_parse_u32(&sd.device, optarg, 0, UINT32_MAX) != 0) {
+                cli_err("send", "--device: expected a number 0..%u", UINT32_MAX);
+                return CLI_USAGE;
+            }
+            break;
+        case 'e': sd.opts.header_encryption = 1; break;
+        case 's': stream = 1; break;
+        case 'j': sd.json = 1; break;
+        case 'h': fputs(send_usage, stdout); return cli_flush_stdout("send");
+        default:
+            cli_err("send", "bad option '%s'", argv[optind - 1]);
+            fputs(send_usage, stderr);
+            return CLI_USAGE;
+        }
+    }
+    if (argc - optind < 1 || argc - optind > 2) {
+        cli_err("send", "expected NAME [FILE|-]");
+        fputs(send_usage, stderr);
+        return CLI_USAGE;
+    }
+    sd.name = argv[optind];
+    const char *path = argc - optind == 2 ? argv[optind + 1] : NULL;
+    rbx_store *st;
+    int fd = -1, rc;
+    uint8_t *pt = NULL;
+    size_t ptlen = 0;
+    /* Input first: a missing file is 66 whatever the state. */
+    if (stream) ec = cli_open_input("send", path, &fd);
+    else ec = cli_read_all("send", path, &pt, &ptlen, RBX_MAX_PLAINTEXT);
+    if (ec != CLI_OK) return ec;
+    if ((ec = cli_open_store(&st, "send", 0)) != CLI_OK) goto out;
+    if ((rc = rbx_store_identity(st, sd.identity)) != 0) {
+        ec = rc == RBX_E_NOT_FOUND ? (cli_err("send", "no identity in %s: run rbx init", cli_dir),
+                                      CLI_NOINPUT)
+                                   : cli_fail("send", NULL, rc);
+    } else if (stream) {
+        ec = send_stream(st, &sd, fd);
+    } else {
+        const uint8_t *p = pt;
+        ec = send_batch(st, &sd, &p, &ptlen, 1);
+    }
+    rbx_store_close(st);
+out:
+    if (pt != NULL) sodium_memzero(pt, ptlen);
+    free(pt);
+    if (fd > STDIN_FILENO) close(fd);
+    return ec;
+}
+
+/* ------------------------------------------------------------ recv */
+
+typedef struct receiver {
+    int json, stream;
+    size_t lineno;
+    uint8_t *buf; /* decoded transport line */
+    uint8_t *pt;
+    size_t cap;
+    rbx_received last; /* the last message decrypted */
+} receiver;
+
+#define RECV_CAP (CLI_TRANSPORT_HEADER + RBX_MAX_WIRE)
+
+/* Report an error for the current message ("line N: " in --stream). */
+static void recv_err(const receiver *rv, const char *what, const char *detail)
+{
+    if (rv->stream) cli_err("recv", "line %zu: %s%s%s", rv->lineno, what, detail ? ": " : "",
+                            detail ? detail : "");
+    else cli_err("recv", "%s%s%s", what, detail ? ": " : "", detail ? detail : "");
+}
+
+/* Decrypt one transport line and write its output (not yet flushed). On
+ * success *ack is the inbox entry to acknowledge once the output is out. */
+static int recv_one(rbx_store *st, receiver *rv, const char *text, size_t textlen, uint64_t *ack)
+{
+    size_t len, ptlen;
+    rbx_prekey_info pi;
+    rbx_received info;
+    char name[RBX_NAME_MAX], fp[RBX_FINGERPRINT_HEXBYTES];
+    uint32_t device;
+    *ack = 0;
+    int rc = cli_b64_decode(rv->buf, RECV_CAP, &len, text, textlen);
+    if (rc != 0) {
+        recv_err(rv, "malformed transport line", rc == RBX_E_TOO_BIG ? "too big" : "bad base64");
+        return CLI_DATAERR;
+    }
+    if (len <= CLI_TRANSPORT_HEADER || rv->buf[0] != CLI_TRANSPORT_VERSION) {
+        recv_err(rv, "malformed transport line",
+                 len <= CLI_TRANSPORT_HEADER ? "too short" : "unknown version");
+        return CLI_DATAERR;
+    }
+    const uint8_t *sender_pk = rv->buf + 1, *wire = rv->buf + CLI_TRANSPORT_HEADER;
+    size_t wlen = len - CLI_TRANSPORT_HEADER;
+    int kind = rbx_message_prekey_info(&pi, wire, wlen);
+    if (kind < 0) {
+        recv_err(rv, "rejected", rbx_strerror(kind));
+        return cli_exit_code(kind);
+    }
+    if (kind == 1 && sodium_memcmp(pi.initiator_identity, sender_pk, RBX_PUBLICKEYBYTES) != 0) {
+        recv_err(rv, "rejected", "sender identity does not match the handshake");
+        return CLI_DATAERR;
+    }
+    rbx_fingerprint(fp, sender_pk);
+    rc = rbx_store_contact_by_identity(st, name, &device, sender_pk);
+    if (rc == RBX_E_NOT_FOUND && kind == 0) {
+        recv_err(rv, "unknown sender", fp);
+        return CLI_NOINPUT;
+    }
+    if (rc != 0 && rc != RBX_E_NOT_FOUND) {
+        recv_err(rv, "cannot look up the sender", rbx_strerror(rc));
+        return cli_exit_code(rc);
+    }
+    int known = rc == 0;
+    rc = rbx_store_decrypt(st, rv->pt, rv->cap, &ptlen, &info, known ? name : NULL,
+                           known ? device : 1, wire, wlen);
+    if (rc == RBX_E_NOT_FOUND) {
+        recv_err(rv, "no session with the sender", fp);
+        return CLI_NOINPUT;
+    }
+    if (rc != 0) {
+        recv_err(rv, "rejected", rbx_strerror(rc));
+        return cli_exit_code(rc);
+    }
+    int ec = CLI_OK;
+    if (rv->json) {
+        char *b64 = cli_b64_encode(rv->pt, ptlen);
+        if (b64 == NULL) {
+            ec = cli_fail("recv", NULL, RBX_E_NOMEM);
+        } else {
+            fputs("{\"from\":", stdout);
+            cli_json_str(stdout, info.name);
+            printf(",\"device\":%u,\"new_contact\":%s,\"redelivered\":%s,\"plaintext_b64\":\"%s\"}\n",
+                   info.device, info.new_contact ? "true" : "false",
+                   info.redelivered ? "true" : "false", b64);
+            free(b64);
+        }
+    } else {
+        if (ptlen > 0) fwrite(rv->pt, 1, ptlen, stdout);
+        if (rv->stream) fputc('\n', stdout);
+    }
+    /* Who sent it: in a stream only news (one message: recv_main, once
+     * the plaintext is out). */
+    if (ec == CLI_OK && rv->stream && (info.new_contact || info.redelivered))
+        cli_err("recv", "line %zu: from %s%s%s", rv->lineno, info.name,
+                info.new_contact ? " (new contact)" : "", info.redelivered ? " (redelivered)" : "");
+    rv->last = info;
+    sodium_memzero(rv->pt, ptlen);
+    if (ec == CLI_OK) *ack = info.inbox_id;
+    return ec;
+}
+
+static int ack_all(rbx_store *st, const uint64_t *ids, size_t n)
+{
+    if (cli_flush_stdout("recv") != CLI_OK) return CLI_IOERR;
+    for (size_t i = 0; i < n; i++) {
+        int rc = rbx_store_ack_inbox(st, ids[i]);
+        if (rc != 0) return cli_fail("recv", "cannot acknowledge the inbox entry", rc);
+    }
+    return CLI_OK;
+}
+
+static int is_blank(const uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (p[i] != ' ' && p[i] != '\t' && p[i] != '\r') return 0;
+    return 1;
+}
+
+static int recv_stream(rbx_store *st, receiver *rv, int fd)
+{
+    cli_lines r;
+    uint64_t ids[CLI_STREAM_BATCH];
+    size_t n = 0;
+    int rejected = 0, ec = CLI_OK;
+    if (cli_lines_init(&r, fd, CLI_TRANSPORT_MAXCHARS + 1) != 0)
+        return cli_fail("recv", NULL, RBX_E_NOMEM);
+    for (;;) {
+        const uint8_t *line;
+        size_t len;
+        uint64_t id;
+        int rc = cli_lines_next(&r, &line, &len);
+        if (rc == 0) break;
+        rv->lineno = r.lineno;
+        if (rc == RBX_E_TOO_BIG) {
+            recv_err(rv, "malformed transport line", "too long");
+            rejected = 1;
+            break; /* the rest of that line cannot be found */
+        }
+        if (rc < 0) {
+            recv_err(rv, "cannot read input", NULL);
+            ec = CLI_IOERR;
+            break;
+        }
+        if (is_blank(line, len)) continue;
+        int one = recv_one(st, rv, (const char *)line, len, &id);
+        if (one == CLI_OK) {
+            ids[n++] = id;
+        } else if (one == CLI_DATAERR || one == CLI_NOINPUT) {
+            rejected = 1; /* reported; go on with the next line */
+        } else {
+            ec = one; /* storage or output trouble: stop */
+            break;
+        }
+        /* Output goes out (and entries are acked) when the input pauses. */
+        if (n == CLI_STREAM_BATCH || !cli_lines_pending(&r)) {
+            if ((ec = ack_all(st, ids, n)) != CLI_OK) break;
+            n = 0;
+        }
+    }
+    if (ec == CLI_OK && n > 0) ec = ack_all(st, ids, n);
+    cli_lines_free(&r);
+    return ec != CLI_OK ? ec : rejected ? CLI_DATAERR : CLI_OK;
+}
+
+int recv_main(int argc, char **argv)
+{
+    static const struct option opts[] = { { "stream", no_argument, NULL, 's' },
+                                          { "json", no_argument, NULL, 'j' },
+                                          { "help", no_argument, NULL, 'h' },
+                                          { NULL, 0, NULL, 0 } };
+    receiver rv = { 0 };
+    int c, ec;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 's': rv.stream = 1; break;
+        case 'j': rv.json = 1; break;
+        case 'h': fputs(recv_usage, stdout); return cli_flush_stdout("recv");
+        default:
+            cli_err("recv", "bad option '%s'", argv[optind - 1]);
+            fputs(recv_usage, stderr);
+            return CLI_USAGE;
+        }
+    }
+    if (argc - optind > 1) {
+        cli_err("recv", "expected [FILE|-]");
+        fputs(recv_usage, stderr);
+        return CLI_USAGE;
+    }
+    const char *path = argc - optind == 1 ? argv[optind] : NULL;
+    rbx_store *st = NULL;
+    uint8_t *text = NULL;
+    size_t textlen = 0;
+    int fd = -1;
+    if (rv.stream) ec = cli_open_input("recv", path, &fd);
+    else ec = cli_read_all("recv", path, &text, &textlen, CLI_TRANSPORT_MAXCHARS + 16);
+    if (ec != CLI_OK) return ec;
+    rv.cap = RECV_CAP;
+    rv.buf = malloc(RECV_CAP);
+    rv.pt = malloc(RECV_CAP);
+    if (rv.buf == NULL || rv.pt == NULL) {
+        ec = cli_fail("recv", NULL, RBX_E_NOMEM);
+        goto out;
+    }
+    if ((ec = cli_open_store(&st, "recv", 0)) != CLI_OK) goto out;
+    uint8_t me[RBX_PUBLICKEYBYTES];
+    int rc = rbx_store_identity(st, me);
+    if (rc != 0) {
+        ec = rc == RBX_E_NOT_FOUND ? (cli_err("recv", "no identity in %s: run rbx init", cli_dir),
+                                      CLI_NOINPUT)
+                                   : cli_fail("recv", NULL, rc);
+    } else if (rv.stream) {
+        ec = recv_stream(st, &rv, fd);
+    } else {
+        uint64_t id;
+        ec = recv_one(st, &rv, (const char *)text, textlen, &id);
+        if (ec == CLI_OK) ec = ack_all(st, &id, 1);
+        if (ec == CLI_OK)
+            cli_err("recv", "from %s%s%s", rv.last.name, rv.last.new_contact ? " (new contact)" : "",
+                    rv.last.redelivered ? " (redelivered)" : "");
+    }
+    rbx_store_close(st);
+out:
+    if (rv.pt != NULL) sodium_memzero(rv.pt, RECV_CAP);
+    free(rv.pt);
+    free(rv.buf);
+    free(text);
+    if (fd > STDIN_FILENO) close(fd);
+    return ec;
+}

@@ -1,0 +1,159 @@
+/* SPDX-License-Identifier: MIT
+ * rbx status: identity, storage, prekeys, and every contact's session. */
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+
+static const char status_usage[] =
+    "Usage: rbx status [--json]\n"
+    "Show the identity, the storage mode, the prekey pool and, per contact device:\n"
+    "fingerprint, session (yes/no), header encryption, send/recv/previous chain\n"
+    "counters, DH ratchet steps, stored skipped keys, awaiting a first reply,\n"
+    "state generation and rollback mark. --json: one object on one line.\n";
+
+static const char *yes_no(int v) { return v ? "yes" : "no"; }
+static const char *jbool(int v) { return v ? "true" : "false"; }
+
+/* "3d", "5h", "12m", "40s": coarse ages are all a status needs. */
+static void age(char out[24], int64_t created, int64_t now)
+{
+    int64_t a = now > created ? now - created : 0;
+    if (a >= 86400) snprintf(out, 24, "%lldd", (long long)(a / 86400));
+    else if (a >= 3600) snprintf(out, 24, "%lldh", (long long)(a / 3600));
+    else if (a >= 60) snprintf(out, 24, "%lldm", (long long)(a / 60));
+    else snprintf(out, 24, "%llds", (long long)a);
+}
+
+static void print_text(const uint8_t me[32], const rbx_prekey_stats *ps, const rbx_contact_info *cs,
+                       size_t n, int64_t now)
+{
+    char b64[RBX_KEY_B64BYTES], fp[RBX_FINGERPRINT_HEXBYTES], a[24];
+    rbx_key_to_base64(b64, me);
+    rbx_fingerprint(fp, me);
+    printf("identity: %s %s\n", fp, b64);
+    printf("storage: %s, bounded (erase point every %u commits or %u s)\n", cli_db_path(),
+           RBX_STORE_ERASE_COMMITS, RBX_STORE_ERASE_SECONDS);
+    if (ps->signed_prekey_id == 0) {
+        printf("signed prekey: none yet (made by rbx bundle)\n");
+    } else {
+        age(a, ps->signed_prekey_created, now);
+        printf("signed prekey: #%u, age %s\n", ps->signed_prekey_id, a);
+    }
+    printf("one-time prekeys: %zu unoffered, %zu offered, %zu consumed\n", ps->onetime_unoffered,
+           ps->onetime_outstanding, ps->onetime_consumed);
+    printf("contacts: %zu\n", n);
+    if (n == 0) return;
+    printf("%-20s %6s %-16s %-7s %-3s %6s %6s %6s %5s %7s %-8s %10s %s\n", "NAME", "DEVICE",
+           "FINGERPRINT", "SESSION", "HE", "SEND", "RECV", "PREV", "DH", "SKIPPED", "AWAITING",
+           "GENERATION", "ROLLED-BACK");
+    for (size_t i = 0; i < n; i++) {
+        const rbx_contact_info *c = &cs[i];
+        const rbx_session_info *s = &c->session;
+        rbx_fingerprint(fp, c->identity);
+        if (!c->has_session) {
+            printf("%-20s %6u %-16s %-7s %-3s %6s %6s %6s %5s %7s %-8s %10s %s\n", c->name, c->device,
+                   fp, "no", "-", "-", "-", "-", "-", "-", "-", "-", "-");
+            continue;
+        }
+        printf("%-20s %6u %-16s %-7s %-3s %6u %6u %6u %5u %7zu %-8s %10llu %s\n", c->name,
+               c->device, fp, "yes", s->header_encryption ? "on" : "off", s->send_count,
+               s->recv_count, s->prev_send_count, s->dh_steps, s->skipped_keys,
+               yes_no(s->awaiting_reply), (unsigned long long)c->generation,
+               yes_no(c->rolled_back));
+    }
+}
+
+static void print_json(const uint8_t me[32], const rbx_prekey_stats *ps, const rbx_contact_info *cs,
+                       size_t n, int64_t now)
+{
+    char b64[RBX_KEY_B64BYTES], fp[RBX_FINGERPRINT_HEXBYTES];
+    rbx_key_to_base64(b64, me);
+    rbx_fingerprint(fp, me);
+    printf("{\"identity\":{\"public_key\":\"%s\",\"fingerprint\":\"%s\"},", b64, fp);
+    fputs("\"storage\":{\"path\":", stdout);
+    cli_json_str(stdout, cli_db_path());
+    printf(",\"mode\":\"bounded\",\"erase_commits\":%u,\"erase_seconds\":%u},",
+           RBX_STORE_ERASE_COMMITS, RBX_STORE_ERASE_SECONDS);
+    printf("\"prekeys\":{\"signed_prekey_id\":%u,\"signed_prekey_age_seconds\":%lld,"
+           "\"onetime_unoffered\":%zu,\"onetime_offered\":%zu,\"onetime_consumed\":%zu},",
+           ps->signed_prekey_id,
+           ps->signed_prekey_id ? (long long)(now - ps->signed_prekey_created) : -1LL,
+           ps->onetime_unoffered, ps->onetime_outstanding, ps->onetime_consumed);
+    fputs("\"contacts\":[", stdout);
+    for (size_t i = 0; i < n; i++) {
+        const rbx_contact_info *c = &cs[i];
+        const rbx_session_info *s = &c->session;
+        rbx_fingerprint(fp, c->identity);
+        fputs(i ? ",{\"name\":" : "{\"name\":", stdout);
+        cli_json_str(stdout, c->name);
+        printf(",\"device\":%u,\"fingerprint\":\"%s\",\"session\":%s", c->device, fp,
+               jbool(c->has_session));
+        if (c->has_session)
+            printf(",\"initiator\":%s,\"header_encryption\":%s,\"send\":%u,\"recv\":%u,\"prev\":%u,"
+                   "\"dh_steps\":%u,\"skipped_keys\":%zu,\"skipped_chains\":%zu,"
+                   "\"awaiting_reply\":%s,\"generation\":%llu,\"rolled_back\":%s",
+                   jbool(s->initiator), jbool(s->header_encryption), s->send_count, s->recv_count,
+                   s->prev_send_count, s->dh_steps, s->skipped_keys, s->skipped_chains,
+                   jbool(s->awaiting_reply), (unsigned long long)c->generation,
+                   jbool(c->rolled_back));
+        fputs("}", stdout);
+    }
+    fputs("]}\n", stdout);
+}
+
+int status_main(int argc, char **argv)
+{
+    static const struct option opts[] = { { "json", no_argument, NULL, 'j' },
+                                          { "help", no_argument, NULL, 'h' },
+                                          { NULL, 0, NULL, 0 } };
+    int json = 0, c, ec;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'j': json = 1; break;
+        case 'h': fputs(status_usage, stdout); return cli_flush_stdout("status");
+        default:
+            cli_err("status", "bad option '%s'", argv[optind - 1]);
+            fputs(status_usage, stderr);
+            return CLI_USAGE;
+        }
+    }
+    if (optind != argc) {
+        cli_err("status", "unexpected argument '%s'", argv[optind]);
+        return CLI_USAGE;
+    }
+    rbx_store *st;
+    uint8_t me[RBX_PUBLICKEYBYTES];
+    rbx_prekey_stats ps;
+    rbx_contact_info *cs = NULL;
+    size_t n = 0, cap = 0;
+    if ((ec = cli_open_store(&st, "status", 0)) != CLI_OK) return ec;
+    int rc = rbx_store_identity(st, me);
+    if (rc == RBX_E_NOT_FOUND) {
+        cli_err("status", "no identity in %s: run rbx init", cli_dir);
+        ec = CLI_NOINPUT;
+        goto out;
+    }
+    if (rc == 0) rc = rbx_store_prekey_stats(st, &ps);
+    /* Size, then fill; a contact added in between is picked up by the retry. */
+    while (rc == 0 && (rc = rbx_store_contacts(st, cs, cap, &n)) == 0 && n > cap) {
+        free(cs);
+        cap = n + 4;
+        if ((cs = calloc(cap, sizeof *cs)) == NULL) rc = RBX_E_NOMEM;
+    }
+    if (rc != 0) {
+        ec = cli_fail("status", NULL, rc);
+        goto out;
+    }
+    int64_t now = (int64_t)time(NULL);
+    if (json) print_json(me, &ps, cs, n, now);
+    else print_text(me, &ps, cs, n, now);
+    ec = cli_flush_stdout("status");
+out:
+    free(cs);
+    rbx_store_close(st);
+    return ec;
+}

@@ -1,0 +1,323 @@
+/* SPDX-License-Identifier: MIT
+ * Helpers shared by the rbx subcommands: errors and exit codes, the state
+ * directory, bounded input, base64, JSON strings, a line reader. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+#define READ_CHUNK 65536U
+
+void cli_err(const char *verb, const char *fmt, ...)
+{
+    va_list ap;
+    fputs("rbx: ", stderr);
+    if (verb != NULL) fprintf(stderr, "%s: ", verb);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+int cli_exit_code(int rc)
+{
+    switch (rc) {
+    case RBX_OK:
+        return CLI_OK;
+    case RBX_E_INVALID:
+        return CLI_USAGE;
+    case RBX_E_MALFORMED:
+    case RBX_E_VERSION:
+    case RBX_E_AUTH:
+    case RBX_E_SIGNATURE:
+    case RBX_E_KEY:
+    case RBX_E_UNKNOWN_PREKEY:
+    case RBX_E_PREKEY_REUSED:
+    case RBX_E_IDENTITY_CHANGED:
+    case RBX_E_REPLAY:
+    case RBX_E_LIMIT:
+    case RBX_E_TOO_BIG:
+    case RBX_E_STATE:
+        return CLI_DATAERR;
+    case RBX_E_NOT_FOUND:
+        return CLI_NOINPUT;
+    case RBX_E_EXISTS:
+        return CLI_CANTCREAT;
+    case RBX_E_IO:
+    case RBX_E_CORRUPT:
+    case RBX_E_STORAGE_KEY:
+    case RBX_E_SCHEMA:
+    case RBX_E_ROLLBACK:
+        return CLI_IOERR;
+    default: /* RBX_E_NOMEM, RBX_E_BUFFER */
+        return CLI_SOFTWARE;
+    }
+}
+
+int cli_fail(const char *verb, const char *what, int rc)
+{
+    if (what != NULL) cli_err(verb, "%s: %s", what, rbx_strerror(rc));
+    else cli_err(verb, "%s", rbx_strerror(rc));
+    return cli_exit_code(rc);
+}
+
+/* ------------------------------------------------------------ state directory */
+
+static char db_path[PATH_MAX];
+
+const char *cli_db_path(void)
+{
+    return db_path;
+}
+
+/* mkdir -p with 0700 for every directory it makes. */
+static int make_dirs(const char *dir)
+{
+    char p[PATH_MAX];
+    size_t n = strlen(dir);
+    if (n == 0 || n >= sizeof p) return -1;
+    memcpy(p, dir, n + 1);
+    for (size_t i = 1; i <= n; i++) {
+        if (p[i] != '/' && p[i] != '\0') continue;
+        char c = p[i];
+        p[i] = '\0';
+        if (mkdir(p, 0700) != 0 && errno != EEXIST) return -1;
+        p[i] = c;
+    }
+    struct stat sb;
+    return stat(dir, &sb) == 0 && S_ISDIR(sb.st_mode) ? 0 : -1;
+}
+
+int cli_open_store(rbx_store **st, const char *verb, int create)
+{
+    *st = NULL;
+    int n = snprintf(db_path, sizeof db_path, "%s/state.db", cli_dir);
+    if (n < 0 || (size_t)n >= sizeof db_path) {
+        cli_err(verb, "state directory path too long");
+        return CLI_USAGE;
+    }
+    if (create && make_dirs(cli_dir) != 0) {
+        cli_err(verb, "cannot create %s: %s", cli_dir, strerror(errno));
+        return CLI_CANTCREAT;
+    }
+    rbx_store_opts o = { 0 };
+    o.create = create;
+    int rc = rbx_store_open(st, db_path, &o);
+    if (rc == RBX_E_NOT_FOUND) {
+        cli_err(verb, "no identity in %s: run rbx init", cli_dir);
+        return CLI_NOINPUT;
+    }
+    if (rc == RBX_E_EXISTS) {
+        cli_err(verb, "%s.key exists without its database; refusing to replace it", db_path);
+        return CLI_CANTCREAT;
+    }
+    if (rc != 0) {
+        cli_err(verb, "cannot open %s: %s", db_path, rbx_strerror(rc));
+        return cli_exit_code(rc);
+    }
+    return CLI_OK;
+}
+
+/* ------------------------------------------------------------ input */
+
+int cli_open_input(const char *verb, const char *path, int *fd)
+{
+    if (path == NULL || strcmp(path, "-") == 0) {
+        *fd = STDIN_FILENO;
+        return CLI_OK;
+    }
+    *fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (*fd >= 0) return CLI_OK;
+    cli_err(verb, "%s: %s", path, strerror(errno));
+    return errno == ENOENT || errno == ENOTDIR ? CLI_NOINPUT : CLI_IOERR;
+}
+
+/* read(2), not stdio: a key file's bytes are in no buffer but ours, which
+ * the caller wipes. */
+int cli_read_all(const char *verb, const char *path, uint8_t **buf, size_t *len, size_t cap)
+{
+    int fd, ec = cli_open_input(verb, path, &fd);
+    size_t n = 0, bufcap = cap < READ_CHUNK ? cap + 2 : READ_CHUNK;
+    uint8_t *b = NULL;
+    *buf = NULL;
+    *len = 0;
+    if (ec != CLI_OK) return ec;
+    if ((b = malloc(bufcap)) == NULL) {
+        ec = cli_fail(verb, NULL, RBX_E_NOMEM);
+        goto out;
+    }
+    for (;;) {
+        if (n + 1 >= bufcap) { /* keep room for one byte past cap and a NUL */
+            size_t nc = bufcap * 2 > cap + 2 ? cap + 2 : bufcap * 2;
+            uint8_t *nb = malloc(nc);
+            if (nb == NULL) {
+                ec = cli_fail(verb, NULL, RBX_E_NOMEM);
+                goto out;
+            }
+            memcpy(nb, b, n);
+            sodium_memzero(b, bufcap);
+            free(b);
+            b = nb;
+            bufcap = nc;
+        }
+        ssize_t r = read(fd, b + n, bufcap - 1 - n);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) {
+            cli_err(verb, "read %s: %s", path ? path : "stdin", strerror(errno));
+            ec = CLI_IOERR;
+            goto out;
+        }
+        if (r == 0) break;
+        n += (size_t)r;
+        if (n > cap) {
+            cli_err(verb, "input larger than %zu bytes", cap);
+            ec = CLI_DATAERR;
+            goto out;
+        }
+    }
+    b[n] = 0;
+    *buf = b;
+    *len = n;
+    b = NULL;
+out:
+    if (b != NULL) {
+        sodium_memzero(b, bufcap);
+        free(b);
+    }
+    if (fd != STDIN_FILENO) close(fd);
+    return ec;
+}
+
+/* ------------------------------------------------------------ encodings */
+
+static int is_space(uint8_t c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+int cli_b64_decode(uint8_t *out, size_t outcap, size_t *outlen, const char *in, size_t inlen)
+{
+    const char *end;
+    *outlen = 0;
+    while (inlen > 0 && is_space((uint8_t)in[0])) in++, inlen--;
+    while (inlen > 0 && is_space((uint8_t)in[inlen - 1])) inlen--;
+    if (inlen == 0 || inlen % 4 != 0) return RBX_E_MALFORMED;
+    if (inlen / 4 * 3 - (in[inlen - 1] == '=') - (in[inlen - 2] == '=') > outcap) return RBX_E_TOO_BIG;
+    if (sodium_base642bin(out, outcap, in, inlen, NULL, outlen, &end,
+                          sodium_base64_VARIANT_ORIGINAL) != 0 ||
+        end != in + inlen) {
+        *outlen = 0;
+        return RBX_E_MALFORMED;
+    }
+    return 0;
+}
+
+char *cli_b64_encode(const uint8_t *in, size_t len)
+{
+    size_t n = sodium_base64_encoded_len(len, sodium_base64_VARIANT_ORIGINAL);
+    char *s = malloc(n);
+    if (s != NULL) sodium_bin2base64(s, n, in, len, sodium_base64_VARIANT_ORIGINAL);
+    return s;
+}
+
+void cli_json_str(FILE *f, const char *s)
+{
+    static const char hex[] = "0123456789abcdef";
+    fputc('"', f);
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') {
+            fputc('\\', f);
+            fputc(c, f);
+        } else if (c == '\n') {
+            fputs("\\n", f);
+        } else if (c < 0x20 || c == 0x7f) {
+            fprintf(f, "\\u00%c%c", hex[c >> 4], hex[c & 15]);
+        } else {
+            fputc(c, f);
+        }
+    }
+    fputc('"', f);
+}
+
+int cli_parse_u32(uint32_t *out, const char *s, uint32_t min, uint32_t max)
+{
+    char *end;
+    if (s[0] < '0' || s[0] > '9') return -1;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno != 0 || *end != '\0' || v < min || v > max) return -1;
+    *out = (uint32_t)v;
+    return 0;
+}
+
+int cli_flush_stdout(const char *verb)
+{
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        cli_err(verb, "cannot write output: %s", strerror(errno));
+        return CLI_IOERR;
+    }
+    return CLI_OK;
+}
+
+/* ------------------------------------------------------------ line reader */
+
+int cli_lines_init(cli_lines *r, int fd, size_t maxline)
+{
+    memset(r, 0, sizeof *r);
+    r->fd = fd;
+    r->cap = maxline + 1 + READ_CHUNK;
+    r->buf = malloc(r->cap);
+    return r->buf != NULL ? 0 : RBX_E_NOMEM;
+}
+
+void cli_lines_free(cli_lines *r)
+{
+    if (r->buf != NULL) sodium_memzero(r->buf, r->cap);
+    free(r->buf);
+    r->buf = NULL;
+}
+
+int cli_lines_next(cli_lines *r, const uint8_t **line, size_t *len)
+{
+    size_t maxline = r->cap - 1 - READ_CHUNK;
+    for (;;) {
+        uint8_t *nl = memchr(r->buf + r->start, '\n', r->end - r->start);
+        if (nl != NULL || (r->eof && r->start < r->end)) {
+            size_t n = nl != NULL ? (size_t)(nl - (r->buf + r->start)) : r->end - r->start;
+            *line = r->buf + r->start;
+            *len = n;
+            r->start += n + (nl != NULL);
+            r->lineno++;
+            return n > maxline ? RBX_E_TOO_BIG : 1;
+        }
+        if (r->eof) return 0;
+        if (r->end - r->start > maxline) {
+            r->lineno++;
+            return RBX_E_TOO_BIG;
+        }
+        memmove(r->buf, r->buf + r->start, r->end - r->start);
+        r->end -= r->start;
+        r->start = 0;
+        ssize_t got = read(r->fd, r->buf + r->end, r->cap - r->end);
+        if (got < 0 && errno == EINTR) continue;
+        if (got < 0) return RBX_E_IO;
+        if (got == 0) r->eof = 1;
+        r->end += (size_t)got;
+    }
+}
+
+int cli_lines_pending(cli_lines *r)
+{
+    if (r->eof || memchr(r->buf + r->start, '\n', r->end - r->start) != NULL) return 1;
+    struct pollfd p = { .fd = r->fd, .events = POLLIN };
+    return poll(&p, 1, 0) > 0;
+}

@@ -1,0 +1,268 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# The rbx command-line suite (issue 4 section 4), run by make check-cli:
+# every verb and exit code, hostile inputs, two concurrent senders, the demo
+# in quick mode, and rbx sim against SECURITY.md's exposure table. Ends with
+# "N passed, M failed" and exits non-zero on any failure.
+#
+# Environment: RBX (build/rbx), TOOLS (build/tools), CLI_TEST_DIR.
+set -uo pipefail
+
+RBX=${RBX:-build/rbx}
+TOOLS=${TOOLS:-build/tools}
+T=${CLI_TEST_DIR:-build/cli-test}
+case "$RBX" in /*) ;; *) RBX="$PWD/$RBX" ;; esac
+case "$TOOLS" in /*) ;; *) TOOLS="$PWD/$TOOLS" ;; esac
+rm -rf "$T"
+mkdir -p "$T"
+T=$(cd "$T" && pwd)
+passed=0 failed=0
+export RBX_DIR="$T/unset-default" HOME="$T/home"
+
+ok() { passed=$((passed + 1)); }
+bad() { failed=$((failed + 1)); echo "FAIL: $*"; }
+check() { if eval "$2"; then ok; else bad "$1 [$2]"; fi; }
+
+# run NAME WANT_RC [args...]: run rbx; stdout in $T/out, stderr in $T/err.
+# On an error exit, stderr must be exactly one line "rbx: <verb>: ...".
+n=0
+run() {
+    local name=$1 want=$2; shift 2
+    n=$((n + 1))
+    "$RBX" "$@" > "$T/out" 2> "$T/err" < "${STDIN:-/dev/null}"
+    local rc=$?
+    cat "$T/out" "$T/err" >> "$T/all-output"
+    if [ "$rc" != "$want" ]; then bad "$name: exit $rc, want $want: $(head -c 300 "$T/err")"; return 1; fi
+    if [ "$want" != 0 ] && [ "$want" != 64 ]; then
+        if [ "$(wc -l < "$T/err")" != 1 ] || ! grep -q '^rbx: [a-z]*: ' "$T/err"; then
+            bad "$name: error output is not one 'rbx: <verb>: ...' line: $(head -c 300 "$T/err")"; return 1
+        fi
+    fi
+    ok
+}
+A=(--dir "$T/alice") B=(--dir "$T/bob") C=(--dir "$T/carol")
+
+# Byte surgery on a transport or bundle line (base64 in, base64 out).
+b64_bytes() { base64 -d | od -An -v -tu1 | tr -s ' \n' '\n' | grep -v '^$'; }
+bytes_b64() { while read -r b; do printf "\\$(printf '%03o' "$b")"; done | base64 -w0; echo; }
+flip() { b64_bytes | awk -v at="$1" '{ if (NR - 1 == at) $0 = ($0 % 2) ? $0 - 1 : $0 + 1; print }' | bytes_b64; }
+
+# ------------------------------------------------------------------ help, usage (64)
+run "help" 0 help
+check "help lists the exit codes" 'grep -q 64 "$T/out" && grep -q 65 "$T/out" && grep -q 66 "$T/out" && grep -q 73 "$T/out" && grep -q 74 "$T/out"'
+run "version" 0 version
+check "version is x.y.z" 'grep -Eq "[0-9]+\.[0-9]+\.[0-9]+" "$T/out"'
+run "send --help" 0 send --help
+run "unknown verb" 64 frobnicate
+run "no verb" 64
+run "--dir without a value" 64 --dir
+run "send without NAME" 64 "${A[@]}" send
+run "unknown option" 64 "${A[@]}" id --bogus
+run "bundle --one-time abc" 64 "${A[@]}" bundle --one-time abc
+
+# ------------------------------------------------------------------ init, id (0, 66, 73, 65)
+run "id before init" 66 "${A[@]}" id
+run "init (generate)" 0 "${A[@]}" init
+run "init again" 73 "${A[@]}" init
+check "state dir is private" '[ "$(stat -c %a "$T/alice/state.db.key")" = 600 ]'
+"$TOOLS/boxtool" keygen "$T/bob.json"
+run "init --import JSON" 0 "${B[@]}" init --import "$T/bob.json"
+run "id" 0 "${B[@]}" id
+check "id prints the imported key and a fingerprint" '[ "$(cut -d" " -f1 "$T/out")" = "$("$TOOLS/boxtool" pk "$T/bob.json")" ] && grep -Eq "^[A-Za-z0-9+/=]{44} [0-9a-f]{16}$" "$T/out"'
+BOB_FP=$(cut -d' ' -f2 "$T/out")
+run "id --json" 0 "${B[@]}" id --json
+check "id --json has the fingerprint" 'grep -q "\"$BOB_FP\"" "$T/out"'
+# 64 raw bytes (public key then secret key) from stdin.
+"$TOOLS/boxtool" keygen "$T/carol.json"
+raw_b64() { sed -n "s/.*\"$1\" *: *\"\([^\"]*\)\".*/\1/p" "$T/carol.json" | base64 -d; }
+{ raw_b64 publicKey; raw_b64 secretKey; } > "$T/carol.raw"
+STDIN="$T/carol.raw" run "init --import - (64 raw bytes)" 0 "${C[@]}" init --import -
+run "id after raw import" 0 "${C[@]}" id
+check "raw import kept the key" '[ "$(cut -d" " -f1 "$T/out")" = "$("$TOOLS/boxtool" pk "$T/carol.json")" ]'
+head -c 63 "$T/carol.raw" > "$T/short.raw"
+run "init --import 63 bytes" 65 --dir "$T/x1" init --import "$T/short.raw"
+echo '{"publicKey": "AAAA", "secretKey": "BBBB"}' > "$T/badkey.json"
+run "init --import bad JSON" 65 --dir "$T/x2" init --import "$T/badkey.json"
+run "init --import missing file" 66 --dir "$T/x3" init --import "$T/nope.json"
+RBX_DIR="$T/viaenv" run "RBX_DIR selects the directory" 0 init
+check "RBX_DIR state created" '[ -f "$T/viaenv/state.db" ]'
+(unset RBX_DIR; "$RBX" init > /dev/null 2>&1)
+check "default dir is ~/.local/share/ratchetbox" '[ -f "$HOME/.local/share/ratchetbox/state.db" ]'
+
+# ------------------------------------------------------------------ bundle, add (0, 65, 66, 73)
+run "bundle" 0 "${B[@]}" bundle
+check "bundle is one base64 line" '[ "$(wc -l < "$T/out")" = 1 ] && grep -Eq "^[A-Za-z0-9+/]+=*$" "$T/out"'
+cp "$T/out" "$T/bob.bundle"
+run "bundle --one-time 5 --json" 0 "${B[@]}" bundle --one-time 5 --json
+check "bundle --json is an object" 'grep -q "^{.*}$" "$T/out"'
+run "alice bundle" 0 "${A[@]}" bundle; cp "$T/out" "$T/alice.bundle"
+run "carol bundle" 0 "${C[@]}" bundle; cp "$T/out" "$T/carol.bundle"
+run "bundle without identity" 66 --dir "$T/x4" bundle
+run "add" 0 "${A[@]}" add bob "$T/bob.bundle"
+run "add again before any session (refreshes the bundle)" 0 "${A[@]}" add bob "$T/bob.bundle"
+run "add a name pinned to another identity" 65 "${A[@]}" add bob "$T/carol.bundle"
+STDIN="$T/alice.bundle" run "add from stdin" 0 "${B[@]}" add alice -
+run "add carol" 0 "${A[@]}" add carol "$T/carol.bundle"
+run "add missing file" 66 "${A[@]}" add dave "$T/nope.bundle"
+head -c 120 /dev/urandom > "$T/random.bin"
+run "add random bytes" 65 "${A[@]}" add dave "$T/random.bin"
+head -c 50 "$T/bob.bundle" > "$T/trunc.bundle"
+run "add truncated base64" 65 "${A[@]}" add dave "$T/trunc.bundle"
+# Flip a byte inside the signature (protobuf field 5: tag 0x2a, length 0x40).
+sig_at=$(base64 -d < "$T/bob.bundle" | od -An -v -tu1 | tr -s ' \n' '\n' | grep -v '^$' |
+         awk '{ b[NR - 1] = $1 } END { for (i = 0; i + 1 < NR; i++) if (b[i] == 42 && b[i + 1] == 64) { print i + 10; exit } }')
+flip "$sig_at" < "$T/bob.bundle" > "$T/badsig.bundle"
+run "add bundle with a bad signature" 65 "${A[@]}" add dave "$T/badsig.bundle"
+check "bad signature is reported as such" 'grep -qi signature "$T/err"'
+run "add with a bad name" 64 "${A[@]}" add "" "$T/bob.bundle"
+
+# ------------------------------------------------------------------ send, recv (0, 65, 66)
+printf 'hello bob' > "$T/m1"
+run "send (first message: handshake)" 0 "${A[@]}" send bob "$T/m1"
+cp "$T/out" "$T/l1"
+check "send prints one line" '[ "$(wc -l < "$T/l1")" = 1 ]'
+run "add again once a session exists" 73 "${A[@]}" add bob "$T/bob.bundle"
+run "send to an unknown contact" 66 "${A[@]}" send nobody "$T/m1"
+run "send a missing file" 66 "${A[@]}" send bob "$T/nope"
+run "recv" 0 "${B[@]}" recv "$T/l1"
+check "recv prints the plaintext" '[ "$(cat "$T/out")" = "hello bob" ]'
+check "recv names the sender on stderr" 'grep -q "^rbx: recv: from alice" "$T/err"'
+run "replay" 65 "${B[@]}" recv "$T/l1"
+STDIN="$T/m1" run "reply from stdin" 0 "${B[@]}" send alice -
+cp "$T/out" "$T/l2"
+run "recv --json" 0 "${A[@]}" recv --json "$T/l2"
+check "recv --json fields" 'grep -q "\"from\":\"bob\"" "$T/out" && grep -q "\"new_contact\":false" "$T/out" && [ "$(sed -n "s/.*\"plaintext_b64\":\"\([^\"]*\)\".*/\1/p" "$T/out" | base64 -d)" = "hello bob" ]'
+run "send 2" 0 "${A[@]}" send bob "$T/m1"; cp "$T/out" "$T/l3"
+run "recv random bytes" 65 "${B[@]}" recv "$T/random.bin"
+head -c 40 "$T/l3" > "$T/l3.trunc"
+run "recv truncated base64" 65 "${B[@]}" recv "$T/l3.trunc"
+len=$(base64 -d < "$T/l3" | wc -c)
+flip $((len - 3)) < "$T/l3" > "$T/l3.tampered"
+run "recv a tampered byte" 65 "${B[@]}" recv "$T/l3.tampered"
+run "recv the untampered message after the forgery" 0 "${B[@]}" recv "$T/l3"
+run "recv missing file" 66 "${B[@]}" recv "$T/nope"
+# A message for someone else: carol knows alice (a session of her own).
+run "carol adds alice" 0 "${C[@]}" add alice "$T/alice.bundle"
+printf 'for carol' | "$RBX" "${A[@]}" send carol - > "$T/lc"
+run "carol reads hers" 0 "${C[@]}" recv "$T/lc"
+run "send 3" 0 "${A[@]}" send bob "$T/m1"; cp "$T/out" "$T/l4"
+run "a message for bob, at carol" 65 "${C[@]}" recv "$T/l4"
+run "bob still reads it" 0 "${B[@]}" recv "$T/l4"
+# A handshake for bob at carol (who does not hold bob's prekeys).
+"$TOOLS/boxtool" keygen "$T/dave.json"
+"$RBX" --dir "$T/dave" init --import "$T/dave.json" > /dev/null 2>&1
+"$RBX" "${B[@]}" bundle > "$T/bob2.bundle"
+"$RBX" --dir "$T/dave" add bob "$T/bob2.bundle" > /dev/null 2>&1
+printf 'hi' | "$RBX" --dir "$T/dave" send bob - > "$T/ld" 2> /dev/null
+run "a handshake for bob, at carol" 65 "${C[@]}" recv "$T/ld"
+run "unknown sender (not a handshake)" 66 --dir "$T/viaenv" recv "$T/l4"
+run "bob accepts dave (new contact)" 0 "${B[@]}" recv --json "$T/ld"
+check "new contact is named by fingerprint" 'grep -q "\"new_contact\":true" "$T/out"'
+
+# ------------------------------------------------------------------ stream
+for i in 1 2 3 4 5; do echo "delta $i"; done > "$T/deltas"
+STDIN="$T/deltas" run "send --stream" 0 "${A[@]}" send --stream bob
+cp "$T/out" "$T/stream.lines"
+check "one line per message" '[ "$(wc -l < "$T/stream.lines")" = 5 ]'
+STDIN="$T/stream.lines" run "recv --stream" 0 "${B[@]}" recv --stream
+check "recv --stream: one plaintext line per line" 'cmp -s "$T/out" "$T/deltas"'
+{ echo "second $RANDOM"; echo "third"; } > "$T/d2"
+"$RBX" "${A[@]}" send --stream bob < "$T/d2" > "$T/s2"
+{ sed -n 1p "$T/s2"; echo "not base64!"; sed -n 2p "$T/s2"; } > "$T/mixed"
+STDIN="$T/mixed" run "recv --stream skips a bad line, exits 65" 65 "${B[@]}" recv --stream
+check "the good lines were read" '[ "$(grep -c . "$T/out")" = 2 ] && grep -q "^third$" "$T/out"'
+
+# ------------------------------------------------------------------ two senders at once
+printf 'concurrent one' > "$T/c1"; printf 'concurrent two' > "$T/c2"
+"$RBX" "${A[@]}" send bob "$T/c1" > "$T/cl1" 2> "$T/ce1" & p1=$!
+"$RBX" "${A[@]}" send bob "$T/c2" > "$T/cl2" 2> "$T/ce2" & p2=$!
+wait "$p1"; r1=$?; wait "$p2"; r2=$?
+check "two concurrent sends both succeed" '[ "$r1" = 0 ] && [ "$r2" = 0 ]'
+check "two concurrent sends differ" '! cmp -s "$T/cl1" "$T/cl2"'
+run "peer reads concurrent send 2" 0 "${B[@]}" recv "$T/cl2"
+check "plaintext 2" '[ "$(cat "$T/out")" = "concurrent two" ]'
+run "peer reads concurrent send 1" 0 "${B[@]}" recv "$T/cl1"
+check "plaintext 1" '[ "$(cat "$T/out")" = "concurrent one" ]'
+
+# ------------------------------------------------------------------ status, storage errors (74)
+run "status" 0 "${A[@]}" status
+check "status lists contacts" 'grep -q bob "$T/out" && grep -q carol "$T/out"'
+run "status --json" 0 "${A[@]}" status --json
+check "status --json has session facts" 'grep -q "\"dh_steps\":" "$T/out" && grep -q "\"skipped_keys\":" "$T/out" && grep -q "\"header_encryption\":false" "$T/out"'
+run "status without identity" 66 --dir "$T/x5" status
+cp -a "$T/bob" "$T/broken"
+head -c 8192 /dev/urandom > "$T/broken/state.db"
+rm -f "$T/broken/state.db-wal" "$T/broken/state.db-shm"
+run "a damaged database" 74 --dir "$T/broken" id
+cp -a "$T/bob" "$T/wrongkey"
+head -c 32 /dev/urandom > "$T/wrongkey/state.db.key"
+run "a wrong storage key" 74 --dir "$T/wrongkey" status
+run "send --header-encryption on a new session" 0 "${C[@]}" send alice --header-encryption "$T/m1"
+
+# ------------------------------------------------------------------ secrets
+for f in "$T/bob.json" "$T/carol.json" "$T/dave.json"; do
+    sk=$(sed -n 's/.*"secretKey" *: *"\([^"]*\)".*/\1/p' "$f")
+    check "secret key never printed ($(basename "$f"))" '! grep -qF "$sk" "$T/all-output"'
+done
+
+# ------------------------------------------------------------------ rbx sim vs SECURITY.md section 3
+jnum() { grep -o "\"$1\":[0-9a-z]*" "$T/out" | head -n 1 | cut -d: -f2; }
+sim_checks() {
+    local label=$1 k=$2
+    local n hp rah base rk lost late sk
+    n=$(jnum messages); hp=$(jnum healing_point); rah=$(jnum read_after_healing)
+    base=$(grep -o '"baseline":{"read":[0-9]*' "$T/out" | grep -o '[0-9]*$')
+    rk=$(jnum read_up_to_k); lost=$(jnum lost); late=$(jnum late); sk=$(jnum skipped_keys)
+    check "$label: baseline reads every message" '[ "$base" = "$n" ]'
+    check "$label: a healing point after K" '[ "$hp" != null ] && [ "$hp" -gt "$k" ]'
+    check "$label: nothing readable after healing" '[ "$rah" = 0 ]'
+    check "$label: before K only undelivered messages" '[ "$rk" -le $((lost + late)) ]'
+    check "$label: before K at least the messages of the stored skipped keys" '[ "$rk" -ge "$sk" ]'
+    if grep -q '"prediction_mismatches"' "$T/out"; then
+        check "$label: real decryption equals the table's prediction" '[ "$(jnum prediction_mismatches)" = 0 ]'
+    fi
+}
+run "sim: perfect network" 0 sim --messages 200 --loss 0 --reorder 0 --switch 0.2 --compromise bob@100 --seed 1 --json
+sim_checks "sim perfect" 100
+check "sim perfect: nothing before K (all delivered)" '[ "$(jnum read_up_to_k)" = 0 ] && [ "$(jnum skipped_keys)" = 0 ]'
+check "sim perfect: some exposure after K" '[ "$(grep -o "\"ratchetbox\":{\"read\":[0-9]*" "$T/out" | grep -o "[0-9]*$")" -ge 1 ]'
+cp "$T/out" "$T/sim1"
+run "sim: same seed again" 0 sim --messages 200 --loss 0 --reorder 0 --switch 0.2 --compromise bob@100 --seed 1 --json
+check "sim is deterministic for a seed" 'cmp -s "$T/out" "$T/sim1"'
+run "sim: lossy network" 0 sim --messages 300 --loss 0.1 --reorder 0.1 --switch 0.2 --compromise bob@150 --seed 7 --json
+sim_checks "sim lossy" 150
+check "sim lossy: the thief holds skipped keys at K" '[ "$(jnum skipped_keys)" -ge 1 ]'
+run "sim: alice, header encryption" 0 sim --messages 200 --loss 0.05 --reorder 0.1 --switch 0.3 --compromise alice@80 --header-encryption --seed 3 --json
+sim_checks "sim alice+HE" 80
+run "sim: real stores" 0 sim --messages 60 --loss 0.05 --reorder 0.1 --switch 0.3 --compromise bob@30 --store --seed 5 --json
+sim_checks "sim --store" 30
+run "sim: active attacker" 0 sim --messages 120 --loss 0 --reorder 0 --switch 0.3 --compromise bob@60 --active --seed 2 --json
+check "sim --active: the forgery is accepted" 'grep -q "\"forgery\":{\"accepted\":true" "$T/out"'
+check "sim --active: no healing (DR spec 6.2)" 'grep -q "\"healed\":false" "$T/out"'
+run "sim: text output" 0 sim --messages 50 --compromise bob@25 --seed 1
+check "sim text names the healing" 'grep -qi "heal\|unreadable\|nothing" "$T/out"'
+run "sim: bad --compromise" 64 sim --messages 50 --compromise eve@3
+run "sim: K beyond N" 64 sim --messages 50 --compromise bob@51
+
+# ------------------------------------------------------------------ the manual
+MAN="$(dirname "$0")/../../src/cli/rbx.1"
+for v in init id bundle add send recv status sim version help; do
+    check "rbx.1 documents $v" 'grep -q "^\.B $v\b" "$MAN"'
+done
+for c in 64 65 66 73 74; do check "rbx.1 documents exit $c" 'grep -q "^\.B $c$" "$MAN"'; done
+if command -v groff > /dev/null; then
+    check "rbx.1 renders without warnings" '[ -z "$(groff -man -Tutf8 -ww -z "$MAN" 2>&1)" ]'
+fi
+
+# ------------------------------------------------------------------ make demo, quick mode
+if DEMO_QUICK=1 DEMO_DIR="$T/demo" RBX="$RBX" TOOLS="$TOOLS" timeout 60 bash "$(dirname "$0")/../../src/cli/demo.sh" > "$T/demo.out" 2>&1; then
+    ok
+else
+    bad "demo (quick mode): $(tail -n 5 "$T/demo.out")"
+fi
+check "demo shows healing" 'grep -q "from there on nothing" "$T/demo.out"'
+check "demo shows the relay's rows" '[ "$(grep -c "^   #[0-9]* *t=" "$T/demo.out")" = 3 ]'
+check "demo finishes in under 30 s" '[ "$(sed -n "s/^Done in \([0-9]*\) ms.*/\1/p" "$T/demo.out")" -lt 30000 ]'
+
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ]
