@@ -81,6 +81,10 @@ int cli_parse_u32(uint32_t *out, const char *s, uint32_t min, uint32_t max);
 /* flush stdout and report a write error (74); 0 on success. */
 int cli_flush_stdout(const char *verb);
 
+/* Options of a verb that takes only --json and --help, and no argument.
+ * Returns -1 to go on, or the exit code to return now. */
+int cli_json_only(int argc, char **argv, const char *verb, const char *usage, int *json);
+
 /* A line reader over a file descriptor, for --stream. */
 typedef struct cli_lines {
     int fd;

@@ -101,25 +101,8 @@ out:
 
 int id_main(int argc, char **argv)
 {
-    static const struct option opts[] = { { "json", no_argument, NULL, 'j' },
-                                          { "help", no_argument, NULL, 'h' },
-                                          { NULL, 0, NULL, 0 } };
-    int json = 0, c, ec;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        switch (c) {
-        case 'j': json = 1; break;
-        case 'h': fputs(id_usage, stdout); return cli_flush_stdout("id");
-        default:
-            cli_err("id", "bad option '%s'", argv[optind - 1]);
-            fputs(id_usage, stderr);
-            return CLI_USAGE;
-        }
-    }
-    if (optind != argc) {
-        cli_err("id", "unexpected argument '%s'", argv[optind]);
-        return CLI_USAGE;
-    }
+    int json, ec = cli_json_only(argc, argv, "id", id_usage, &json);
+    if (ec >= 0) return ec;
     uint8_t pk[32];
     rbx_store *st;
     if ((ec = cli_open_store(&st, "id", 0)) != CLI_OK) return ec;

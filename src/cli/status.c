@@ -106,25 +106,8 @@ static void print_json(const uint8_t me[32], const rbx_prekey_stats *ps, const r
 
 int status_main(int argc, char **argv)
 {
-    static const struct option opts[] = { { "json", no_argument, NULL, 'j' },
-                                          { "help", no_argument, NULL, 'h' },
-                                          { NULL, 0, NULL, 0 } };
-    int json = 0, c, ec;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        switch (c) {
-        case 'j': json = 1; break;
-        case 'h': fputs(status_usage, stdout); return cli_flush_stdout("status");
-        default:
-            cli_err("status", "bad option '%s'", argv[optind - 1]);
-            fputs(status_usage, stderr);
-            return CLI_USAGE;
-        }
-    }
-    if (optind != argc) {
-        cli_err("status", "unexpected argument '%s'", argv[optind]);
-        return CLI_USAGE;
-    }
+    int json, ec = cli_json_only(argc, argv, "status", status_usage, &json);
+    if (ec >= 0) return ec;
     rbx_store *st;
     uint8_t me[RBX_PUBLICKEYBYTES];
     rbx_prekey_stats ps;

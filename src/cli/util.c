@@ -12,6 +12,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <getopt.h>
+
 #include "cli.h"
 
 #define READ_CHUNK 65536U
@@ -320,4 +322,29 @@ int cli_lines_pending(cli_lines *r)
     if (r->eof || memchr(r->buf + r->start, '\n', r->end - r->start) != NULL) return 1;
     struct pollfd p = { .fd = r->fd, .events = POLLIN };
     return poll(&p, 1, 0) > 0;
+}
+
+int cli_json_only(int argc, char **argv, const char *verb, const char *usage, int *json)
+{
+    static const struct option opts[] = { { "json", no_argument, NULL, 'j' },
+                                          { "help", no_argument, NULL, 'h' },
+                                          { NULL, 0, NULL, 0 } };
+    int c;
+    *json = 0;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'j': *json = 1; break;
+        case 'h': fputs(usage, stdout); return cli_flush_stdout(verb);
+        default:
+            cli_err(verb, "bad option '%s'", argv[optind - 1]);
+            fputs(usage, stderr);
+            return CLI_USAGE;
+        }
+    }
+    if (optind != argc) {
+        cli_err(verb, "unexpected argument '%s'", argv[optind]);
+        return CLI_USAGE;
+    }
+    return -1;
 }
