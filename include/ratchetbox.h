@@ -486,7 +486,8 @@ typedef struct rbx_received {
  * On success the new state and the plaintext (in the inbox) are committed
  * together; on any error nothing changes. A redelivered message that is
  * still in the inbox returns the stored plaintext with redelivered = 1; after
- * rbx_store_ack_inbox the ratchet refuses it (RBX_E_REPLAY).
+ * rbx_store_ack_inbox the ratchet refuses it (RBX_E_REPLAY, or RBX_E_AUTH once
+ * its chain is older than the last 8: PROTOCOL.md section 12).
  * \return RBX_E_NOT_FOUND, RBX_E_IDENTITY_CHANGED, RBX_E_IO and the session's errors. */
 RBX_API RBX_MUST_CHECK int rbx_store_decrypt(rbx_store *st, uint8_t *pt, size_t ptcap,
                                              size_t *ptlen, rbx_received *info,

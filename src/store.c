@@ -303,16 +303,22 @@ static int erase_point(rbx_store *st)
         rc = sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
         if ((rc & 0xff) == SQLITE_BUSY) sqlite3_sleep(10);
     }
+    rc = sql_err(rc);
+    if (rc != 0) return rc; /* not erased: the next commit tries again */
     st->commits_since_erase = 0;
     st->last_erase = time(NULL);
-    rc = sql_err(rc);
     /* Strict mode erases after every commit: a prefill per commit would
      * cost more than the growth it avoids. */
     if (rc == 0 && st->mode == RBX_STORE_BOUNDED && !st->closing) rc = wal_prefill(st);
     return rc;
 }
 
-/* COMMIT, raise the sidecar, and take an erase point when the mode asks. */
+/* COMMIT, raise the sidecar, and take an erase point when the mode asks.
+ * After a successful COMMIT the change is durable whatever follows: an
+ * erase point that fails (a reader holding the log) is retried at the next
+ * commit in bounded mode; in strict mode the error is returned, because the
+ * promise of that mode was not kept; the caller then finds the committed
+ * ciphertext in the outbox, or the plaintext through redelivery. */
 static int commit(rbx_store *st, int64_t gen)
 {
     int rc = sql_err(sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL));
@@ -324,9 +330,9 @@ static int commit(rbx_store *st, int64_t gen)
     st->commits_since_erase++;
     int erase = strict || st->commits_since_erase >= st->erase_commits ||
                 time(NULL) - st->last_erase >= (time_t)st->erase_seconds;
-    if (erase && (rc = erase_point(st)) != 0) return rc;
-    if (gen > 0 && (rc = sidecar_raise(st, gen, erase)) != 0) return rc;
-    return 0;
+    int erased = erase && erase_point(st) == 0;
+    if (gen > 0 && (rc = sidecar_raise(st, gen, erased)) != 0) return rc;
+    return strict && !erased ? RBX_E_IO : 0;
 }
 
 /* ------------------------------------------------------------ schema */
@@ -1415,8 +1421,15 @@ int rbx_store_outbox_next(rbx_store *st, uint8_t *out, size_t outcap, size_t *ou
                           uint64_t *outbox_id, char name[RBX_NAME_MAX], uint32_t *device)
 {
     sqlite3_stmt *s;
+    int64_t gen;
     *outlen = 0;
-    int rc = prep(st, &s, "SELECT o.id, o.wire, c.name, c.device FROM outbox o"
+    /* An outbox entry may be left by a process that died between its COMMIT
+     * and raising the generation record: raise it now, before releasing,
+     * so that every released ciphertext stays covered (P 15.6). */
+    int rc = meta_get(st, "generation", &gen);
+    if (rc == 0) rc = sidecar_raise(st, gen, 1);
+    if (rc != 0) return rc;
+    rc = prep(st, &s, "SELECT o.id, o.wire, c.name, c.device FROM outbox o"
                           " JOIN contacts c ON c.id = o.contact ORDER BY o.id LIMIT 1");
     if (rc != 0) return rc;
     rc = step_row(s);
