@@ -225,10 +225,14 @@ int rbx_bundle_parse(rbx_bundle *out, const uint8_t *in, size_t len)
         rc = RBX_E_VERSION;
         goto out;
     }
+    /* protobuf-c keeps unknown fields and packs them back at the end, so the
+     * re-encoding below would not notice a trailing one. RBX_NO_PREKEY is
+     * never a real one-time prekey id. */
     if (w->identity_key.len != 32 || w->signed_prekey.len != 32 ||
-        w->signed_prekey_signature.len != 64 ||
+        w->signed_prekey_signature.len != 64 || w->base.n_unknown_fields != 0 ||
         w->has_one_time_prekey_id != w->has_one_time_prekey ||
-        (w->has_one_time_prekey && w->one_time_prekey.len != 32))
+        (w->has_one_time_prekey && (w->one_time_prekey.len != 32 ||
+                                    w->one_time_prekey_id == RBX_NO_PREKEY)))
         goto out;
     /* Canonical form only (see wire.h). */
     if (rbx__wire__pre_key_bundle__get_packed_size(w) != len) goto out;

@@ -68,6 +68,7 @@ Suite *suite_vectors(void);
 Suite *suite_store(void);
 Suite *suite_durability(void);
 Suite *suite_atrest(void);
+Suite *suite_badinput(void);
 
 #endif
 
