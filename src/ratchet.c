@@ -279,10 +279,12 @@ static int is_recent_header(const rbx_session *s, const uint8_t enc[RBX_ENC_HEAD
  * before anything changes. */
 #define CHAIN_SLOTS (RBX_MAX_RECEIVING_CHAINS + 3U)
 
+/* Chain ids are header keys with header encryption: secret, so compared in
+ * constant time throughout (sodium_memcmp), like every key. */
 static int chain_index(uint8_t (*chains)[32], size_t *nchains, const uint8_t c[32])
 {
     for (size_t i = 0; i < *nchains; i++)
-        if (memcmp(chains[i], c, 32) == 0) return (int)i;
+        if (sodium_memcmp(chains[i], c, 32) == 0) return (int)i;
     memcpy(chains[*nchains], c, 32);
     return (int)(*nchains)++;
 }
@@ -333,14 +335,14 @@ static void skipped_remove(rbx_session *s, size_t idx)
 static int skipped_has_chain(const rbx_session *s, const uint8_t chain[32])
 {
     for (size_t i = 0; i < s->nskipped; i++)
-        if (memcmp(s->skipped[i].chain, chain, 32) == 0) return 1;
+        if (sodium_memcmp(s->skipped[i].chain, chain, 32) == 0) return 1;
     return 0;
 }
 
 static long skipped_find(const rbx_session *s, const uint8_t chain[32], uint32_t n)
 {
     for (size_t i = 0; i < s->nskipped; i++)
-        if (s->skipped[i].n == n && memcmp(s->skipped[i].chain, chain, 32) == 0)
+        if (s->skipped[i].n == n && sodium_memcmp(s->skipped[i].chain, chain, 32) == 0)
             return (long)i;
     return -1;
 }
@@ -355,7 +357,7 @@ static long skipped_header(const rbx_session *s, uint8_t h[RBX_HEADERBYTES],
      * time; state.c checks it on load), so a new chain starts where the
      * chain differs from the previous entry's. */
     for (size_t i = 0; i < s->nskipped; i++) {
-        if (i > 0 && memcmp(s->skipped[i - 1].chain, s->skipped[i].chain, 32) == 0) continue;
+        if (i > 0 && sodium_memcmp(s->skipped[i - 1].chain, s->skipped[i].chain, 32) == 0) continue;
         if (header_open(h, s->skipped[i].chain, enc, s->ad) == 0) return (long)i;
     }
     return -1;
@@ -384,7 +386,7 @@ int rbx__ratchet_decrypt(rbx_session *s, uint8_t *pt, size_t ptcap, size_t *ptle
         adlen = 64 + RBX_ENC_HEADERBYTES;
         long i = skipped_header(s, header, m.enc_header);
         int current = i >= 0 && (s->st.flags & RBX_HAS_HKR) &&
-                      memcmp(s->skipped[i].chain, s->st.hkr, 32) == 0;
+                      sodium_memcmp(s->skipped[i].chain, s->st.hkr, 32) == 0;
         if (i >= 0) {
             long k = skipped_find(s, s->skipped[i].chain, rbx__load32_be(header + 36));
             if (k >= 0) {

@@ -127,12 +127,12 @@ static int state_valid(const rbx_session *s)
     for (size_t i = 0; i < s->nskipped; i++) {
         const rbx__skipped *k = &s->skipped[i];
         if (k->step > st->dh_steps) return 0;
-        if (i > 0 && memcmp(s->skipped[i - 1].chain, k->chain, 32) == 0) {
+        if (i > 0 && sodium_memcmp(s->skipped[i - 1].chain, k->chain, 32) == 0) {
             if (k->n <= s->skipped[i - 1].n) return 0;
             continue;
         }
         for (size_t j = 0; j < i; j++)
-            if (memcmp(s->skipped[j].chain, k->chain, 32) == 0) return 0;
+            if (sodium_memcmp(s->skipped[j].chain, k->chain, 32) == 0) return 0;
         if (++nchains > RBX_MAX_RECEIVING_CHAINS) return 0;
     }
     return 1;
