@@ -321,7 +321,10 @@ static int erase_point(rbx_store *st)
  * ciphertext in the outbox, or the plaintext through redelivery. */
 static int commit(rbx_store *st, int64_t gen)
 {
-    int rc = sql_err(sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL));
+    /* Every state-changing commit takes a fresh generation (P 15.4), so that
+     * a restored copy missing any of them is seen (P 15.6). */
+    int rc = gen > 0 ? 0 : next_generation(st, &gen);
+    if (rc == 0) rc = sql_err(sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL));
     if (rc != 0) {
         rollback_tx(st);
         return rc;
@@ -331,7 +334,7 @@ static int commit(rbx_store *st, int64_t gen)
     int erase = strict || st->commits_since_erase >= st->erase_commits ||
                 time(NULL) - st->last_erase >= (time_t)st->erase_seconds;
     int erased = erase && erase_point(st) == 0;
-    if (gen > 0 && (rc = sidecar_raise(st, gen, erased)) != 0) return rc;
+    if ((rc = sidecar_raise(st, gen, erased)) != 0) return rc;
     return strict && !erased ? RBX_E_IO : 0;
 }
 
@@ -587,10 +590,35 @@ int rbx_store_open(rbx_store **out, const char *db_path, const rbx_store_opts *o
     st->last_erase = time(NULL);
     char *keypath = o.key_path ? NULL : path_with(db_path, ".key");
     char *genpath = o.generation_path ? NULL : path_with(db_path, ".gen");
-    int rc = RBX_E_NOMEM, db_exists = access(db_path, F_OK) == 0, created_key = 0;
+    int rc = RBX_E_NOMEM, db_exists = 0, created_key = 0, created_db = 0;
+    struct stat sb;
     if ((!o.key_path && !keypath) || (!o.generation_path && !genpath)) goto fail;
     const char *kp = o.key_path ? o.key_path : keypath;
     const char *gp = o.generation_path ? o.generation_path : genpath;
+
+    /* Creation is serialised on the generation record's lock: two processes
+     * creating the same store at once must not both create (or one delete
+     * what the other made), and an opener must not see a half-made file. */
+    if (o.create) {
+        st->sidecar_fd = open(gp, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (st->sidecar_fd < 0) {
+            rc = RBX_E_IO;
+            goto fail;
+        }
+        while (flock(st->sidecar_fd, LOCK_EX) != 0)
+            if (errno != EINTR) {
+                rc = RBX_E_IO;
+                goto fail;
+            }
+    } else if (stat(db_path, &sb) == 0 && sb.st_size == 0) {
+        int fd = open(gp, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (fd >= 0) {
+            /* Wait for a creator that holds the lock, then look again. */
+            while (flock(fd, LOCK_SH) != 0 && errno == EINTR) {}
+            close(fd);
+        }
+    }
+    db_exists = access(db_path, F_OK) == 0;
 
     if (!db_exists && !o.create) {
         rc = RBX_E_NOT_FOUND;
@@ -613,13 +641,13 @@ int rbx_store_open(rbx_store **out, const char *db_path, const rbx_store_opts *o
         /* Create it 0600 first: SQLite would use 0644, and its -wal and -shm
          * files take the database's permissions. */
         int fd = open(db_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+        created_db = fd >= 0;
         if (fd < 0 || close(fd) != 0) {
             rc = RBX_E_IO;
             goto fail;
         }
     }
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;
-    struct stat sb;
     if (db_exists && (stat(db_path, &sb) != 0 || sb.st_size == 0)) {
         rc = RBX_E_CORRUPT; /* a used database truncated to nothing */
         goto fail;
@@ -651,7 +679,7 @@ int rbx_store_open(rbx_store **out, const char *db_path, const rbx_store_opts *o
     }
     if (version < RBX_SCHEMA_VERSION && (rc = migrate(st, version)) != 0) goto fail;
     if (!db_exists && (rc = check_key_and_load(st)) != 0) goto fail;
-    st->sidecar_fd = open(gp, O_RDWR | O_CLOEXEC | O_NOFOLLOW | (o.create ? O_CREAT : 0), 0600);
+    if (st->sidecar_fd < 0) st->sidecar_fd = open(gp, O_RDWR | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (st->sidecar_fd < 0) {
         /* A used database whose sidecar is gone is treated as rolled back. */
         if (errno != ENOENT ||
@@ -660,6 +688,8 @@ int rbx_store_open(rbx_store **out, const char *db_path, const rbx_store_opts *o
             goto fail;
         }
     }
+    /* check_rollback takes the lock again and releases it: that also ends
+     * the creation lock. */
     if ((rc = check_rollback(st)) != 0) goto fail;
     free(keypath);
     free(genpath);
@@ -669,8 +699,9 @@ fail:
     finalize_all(st);
     if (st->db != NULL) sqlite3_close(st->db);
     if (st->sidecar_fd >= 0) close(st->sidecar_fd);
-    if (!db_exists && access(db_path, F_OK) == 0) {
-        /* Nothing half-created is left behind. */
+    if (created_db) {
+        /* Nothing half-created is left behind; what another process made
+         * is never touched. */
         (void)unlink(db_path);
         char *w = path_with(db_path, "-wal"), *m = path_with(db_path, "-shm");
         if (w) (void)unlink(w);
@@ -1375,11 +1406,13 @@ int rbx_store_encrypt_batch(rbx_store *st, uint8_t *out, size_t outcap, size_t *
         goto fail;
     for (size_t i = 0; i < n; i++) {
         if ((rc = rbx_session_encrypt(ss.s, out + used, outcap - used, &lens[i], pts[i],
-                                      ptlens[i])) != 0 ||
-            (rc = outbox_insert(st, &ids[i], c.id, out + used, lens[i])) != 0)
+                                      ptlens[i])) != 0)
             goto fail;
+        /* Counted before anything else can fail: a ciphertext whose state
+         * is rolled back must not stay in out (its key will be used again). */
         offsets[i] = used;
         used += lens[i];
+        if ((rc = outbox_insert(st, &ids[i], c.id, out + offsets[i], lens[i])) != 0) goto fail;
     }
     if ((rc = save_session(st, c.id, ss.s, gen, 0)) != 0) goto fail;
     if (fresh) {

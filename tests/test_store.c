@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -1676,6 +1677,79 @@ START_TEST(schema_v1_fixture)
 }
 END_TEST
 
+
+/* A storage error after the ratchet advanced in memory (here an outbox
+ * insert that fails, as a full disk would): no ciphertext may be left in
+ * the caller's buffer, since the rolled-back state will use that key again. */
+START_TEST(failed_encrypt_leaves_no_ciphertext)
+{
+    peer alice, bob;
+    msg m;
+    peer_new(&alice, "alice");
+    peer_new(&bob, "bob");
+    introduce(&alice, "bob", 1, &bob);
+    tx(&m, &alice, "bob", 1, "first");
+    ck_assert_int_eq(sqlite3_exec(rbx__store_db(alice.st),
+                                  "CREATE TEMP TRIGGER full BEFORE INSERT ON main.outbox "
+                                  "BEGIN SELECT RAISE(ABORT, 'disk full'); END",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    uint8_t out[WIRECAP];
+    size_t outlen = 5;
+    uint64_t id = 5;
+    memset(out, 0, sizeof out);
+    ck_assert_int_eq(rbx_store_encrypt(alice.st, out, sizeof out, &outlen, &id, "bob", 1,
+                                       (const uint8_t *)"second", 6, NULL),
+                     RBX_E_IO);
+    ck_assert_uint_eq(outlen, 0);
+    ck_assert_int_eq(sodium_is_zero(out, sizeof out), 1);
+    ck_assert_int_eq(sqlite3_exec(rbx__store_db(alice.st), "DROP TRIGGER temp.full", NULL, NULL,
+                                  NULL),
+                     SQLITE_OK);
+    tx(&m, &alice, "bob", 1, "third");
+    peer_close(&alice);
+    peer_close(&bob);
+}
+END_TEST
+
+/* Two processes create the same store at once, many times: both succeed,
+ * one database results, and nobody deletes what the other made. */
+START_TEST(concurrent_create)
+{
+    for (int round = 0; round < 20; round++) {
+        char db[PATHCAP], name[32];
+        snprintf(name, sizeof name, "race%d.db", round);
+        path_of(db, name);
+        pid_t kids[2];
+        for (int k = 0; k < 2; k++) {
+            kids[k] = fork();
+            ck_assert_int_ge(kids[k], 0);
+            if (kids[k] == 0) {
+                rbx_store *st;
+                rbx_store_opts o = { .create = 1 };
+                int rc = rbx_store_open(&st, db, &o);
+                if (rc == 0) {
+                    int r2 = rbx_store_identity_create(st, NULL, NULL);
+                    rc = r2 == RBX_E_EXISTS ? 0 : r2;
+                    rbx_store_close(st);
+                }
+                _exit(rc == 0 ? 0 : 100 - rc);
+            }
+        }
+        for (int k = 0; k < 2; k++) {
+            int status;
+            ck_assert_int_eq(waitpid(kids[k], &status, 0), kids[k]);
+            ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+                          "round %d: a creator failed (%d)", round, WEXITSTATUS(status));
+        }
+        rbx_store *st = store_open(db, 0);
+        uint8_t pk[RBX_PUBLICKEYBYTES];
+        ck_assert_int_eq(rbx_store_identity(st, pk), 0);
+        rbx_store_close(st);
+    }
+}
+END_TEST
+
 /* Every test case: a root directory for the run, a fresh one per test. */
 static void store_fixtures(TCase *tc)
 {
@@ -1703,6 +1777,8 @@ Suite *suite_store(void)
     tcase_add_test(tc, conversation);
     tcase_add_test(tc, first_message_authenticated_first);
     tcase_add_test(tc, batch);
+    tcase_add_test(tc, failed_encrypt_leaves_no_ciphertext);
+    tcase_add_test(tc, concurrent_create);
     tcase_add_test(tc, two_devices);
     tcase_add_test(tc, identity_pinning);
     tcase_add_test(tc, onetime_prekey_reuse);

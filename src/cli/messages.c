@@ -324,6 +324,7 @@ static int recv_one(rbx_store *st, receiver *rv, const char *text, size_t textle
             printf(",\"device\":%u,\"new_contact\":%s,\"redelivered\":%s,\"plaintext_b64\":\"%s\"}\n",
                    info.device, info.new_contact ? "true" : "false",
                    info.redelivered ? "true" : "false", b64);
+            sodium_memzero(b64, strlen(b64)); /* the plaintext, encoded */
             free(b64);
         }
     } else {
