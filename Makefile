@@ -42,7 +42,8 @@ LIB_OBJ   := $(LIB_SRC:src/%.c=$(B)/obj/%.o) $(B)/obj/ratchetbox.pb-c.o
 # The rbx tool.
 CLI_SRC   := $(wildcard src/cli/*.c)
 TEST_SRC  := $(wildcard tests/*.c)
-TEST_OBJ  := $(TEST_SRC:tests/%.c=$(B)/tobj/%.o)
+# The tests' deterministic RNG is the one rbx sim uses (src/cli/detrng.c).
+TEST_OBJ  := $(TEST_SRC:tests/%.c=$(B)/tobj/%.o) $(B)/tobj/detrng.o
 
 STATIC    := $(B)/libratchetbox.a
 SONAME    := libratchetbox.so.$(SOMAJOR)
@@ -95,6 +96,10 @@ $(B)/libratchetbox.so: $(SHARED)
 $(B)/tobj/%.o: tests/%.c include/ratchetbox.h $(wildcard tests/*.h) $(wildcard src/*.h) $(B)/proto/ratchetbox.pb-c.h
 	@mkdir -p $(@D)
 	$(CC) $(ALLCFLAGS) -DRBX_SRCDIR='"$(CURDIR)"' -c -o $@ $<
+
+$(B)/tobj/detrng.o: src/cli/detrng.c src/cli/detrng.h
+	@mkdir -p $(@D)
+	$(CC) $(ALLCFLAGS) -c -o $@ $<
 
 $(B)/check_rbx: $(TEST_OBJ) $(STATIC)
 	$(CC) $(ALLCFLAGS) $(LDFLAGS) -o $@ $(TEST_OBJ) $(STATIC) $(LIBS) $(CHECK_LIBS)
@@ -210,7 +215,7 @@ FUZZ_TARGETS := fuzz_bundle fuzz_prekey_message fuzz_message fuzz_session_blob \
 FUZZ_SAN  := -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 FUZZ_CFLAGS := $(filter-out -fPIC,$(BASECFLAGS)) -g -O1 $(FUZZ_SAN)
 FUZZ_OBJ  := $(LIB_SRC:src/%.c=$(B)/fuzzobj/%.o) $(B)/fuzzobj/ratchetbox.pb-c.o \
-             $(B)/fuzzobj/fuzz_common.o
+             $(B)/fuzzobj/fuzz_common.o $(B)/fuzzobj/cli/detrng.o
 FUZZ_BIN  := $(FUZZ_TARGETS:%=$(B)/fuzz/%)
 .SECONDARY: $(FUZZ_TARGETS:%=$(B)/fuzzobj/%.o) $(FUZZ_OBJ)
 .PHONY: fuzz fuzz-check fuzz-build fuzz-corpus

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 #include "testutil.h"
 
+#include "cli/detrng.h"
+
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -111,8 +113,6 @@ char *tu_hex(const uint8_t *buf, size_t len)
 
 /* ---- deterministic RNG (tests, vectors and simulations only) ---- */
 
-static uint8_t det_key[randombytes_SEEDBYTES];
-static uint64_t det_counter;
 
 static int det_logging;
 static uint8_t det_log[4096];
@@ -133,54 +133,26 @@ size_t tu_rng_log_take(uint8_t *out, size_t cap)
     return n;
 }
 
-static const char *det_name(void) { return "ratchetbox-test-deterministic"; }
-
-static void det_buf(void *buf, size_t size)
+static void det_tap(const void *buf, size_t size)
 {
-    /* A fresh 32-byte seed per call: BLAKE2b(key, counter), then the
-     * deterministic ChaCha20 stream of libsodium. */
-    uint8_t seed[randombytes_SEEDBYTES];
-    uint8_t ctr[8];
-    for (int i = 0; i < 8; i++) ctr[i] = (uint8_t)(det_counter >> (8 * i));
-    det_counter++;
-    crypto_generichash(seed, sizeof seed, ctr, sizeof ctr, det_key, sizeof det_key);
-    randombytes_buf_deterministic(buf, size, seed);
-    sodium_memzero(seed, sizeof seed);
-    if (det_logging) {
-        ck_assert_uint_le(det_loglen + size, sizeof det_log);
-        memcpy(det_log + det_loglen, buf, size);
-        det_loglen += size;
-    }
+    if (!det_logging) return;
+    ck_assert_uint_le(det_loglen + size, sizeof det_log);
+    memcpy(det_log + det_loglen, buf, size);
+    det_loglen += size;
 }
-
-static uint32_t det_random(void)
-{
-    uint32_t r;
-    det_buf(&r, sizeof r);
-    return r;
-}
-
-static struct randombytes_implementation det_impl = {
-    .implementation_name = det_name,
-    .random = det_random,
-    .stir = NULL,
-    .uniform = NULL,
-    .buf = det_buf,
-    .close = NULL,
-};
 
 void tu_rng_seed(uint64_t seed)
 {
-    uint8_t s[8];
-    for (int i = 0; i < 8; i++) s[i] = (uint8_t)(seed >> (8 * i));
-    crypto_generichash(det_key, sizeof det_key, s, sizeof s, NULL, 0);
-    det_counter = 0;
-    randombytes_set_implementation(&det_impl);
+    /* The spec/vectors files depend on this derivation: keep it. */
+    uint8_t s8[8], key[32];
+    for (int i = 0; i < 8; i++) s8[i] = (uint8_t)(seed >> (8 * i));
+    crypto_generichash(key, sizeof key, s8, sizeof s8, NULL, 0);
+    rbx_detrng_install_key(key, det_tap);
 }
 
 void tu_rng_system(void)
 {
-    randombytes_set_implementation(&randombytes_sysrandom_implementation);
+    rbx_detrng_uninstall();
 }
 
 /* ---- sessions ---- */

@@ -20,6 +20,7 @@ static void derive_key(uint8_t key[32], uint64_t seed, const char *domain)
 
 static uint8_t lib_key[32];
 static uint64_t lib_counter;
+static void (*lib_tap)(const void *buf, size_t len);
 
 static const char *lib_name(void) { return "rbx-sim-deterministic"; }
 
@@ -34,6 +35,7 @@ static void lib_buf(void *out, size_t size)
     crypto_generichash(seed, sizeof seed, ctr, sizeof ctr, lib_key, sizeof lib_key);
     randombytes_buf_deterministic(out, size, seed);
     sodium_memzero(seed, sizeof seed);
+    if (lib_tap != NULL) lib_tap(out, size);
 }
 
 static uint32_t lib_random(void)
@@ -53,11 +55,20 @@ static struct randombytes_implementation lib_impl = {
     .close = NULL,
 };
 
+void rbx_detrng_install_key(const uint8_t key[32], void (*tap)(const void *buf, size_t len))
+{
+    memcpy(lib_key, key, sizeof lib_key);
+    lib_counter = 0;
+    lib_tap = tap;
+    (void)randombytes_set_implementation(&lib_impl);
+}
+
 void rbx_detrng_install(uint64_t seed)
 {
-    derive_key(lib_key, seed, DOMAIN_LIBRARY);
-    lib_counter = 0;
-    (void)randombytes_set_implementation(&lib_impl);
+    uint8_t key[32];
+    derive_key(key, seed, DOMAIN_LIBRARY);
+    rbx_detrng_install_key(key, NULL);
+    sodium_memzero(key, sizeof key);
 }
 
 void rbx_detrng_uninstall(void)
@@ -65,6 +76,7 @@ void rbx_detrng_uninstall(void)
     (void)randombytes_set_implementation(&randombytes_sysrandom_implementation);
     sodium_memzero(lib_key, sizeof lib_key);
     lib_counter = 0;
+    lib_tap = NULL;
 }
 
 /* ------------------------------------------------------------ schedule */

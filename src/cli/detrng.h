@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT
- * Deterministic randomness for the simulator only (STYLE.md "API" 8: a
+ * Deterministic randomness for the simulator, the tests' vectors and the
+ * fuzzers, one implementation for all three (STYLE.md "API" 8: a
  * deterministic RNG hook for tests, vectors and simulations, never a
  * parameter of the production API).
  *
@@ -20,6 +21,9 @@
 /* Replace libsodium's RNG by a ChaCha20 stream keyed from seed. Call before
  * any key is generated; rbx_detrng_uninstall() restores the system RNG. */
 void rbx_detrng_install(uint64_t seed);
+/* The same from a 32-byte key (the tests' vectors and the fuzzers derive
+ * their own); tap, if not NULL, sees every byte handed out (vector logs). */
+void rbx_detrng_install_key(const uint8_t key[32], void (*tap)(const void *buf, size_t len));
 void rbx_detrng_uninstall(void);
 
 /* The schedule stream. */

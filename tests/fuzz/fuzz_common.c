@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 #include "fuzz.h"
 
+#include "cli/detrng.h"
+
 #include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -29,55 +31,23 @@ void fz_debug(const char *fmt, ...)
     fputc('\n', stderr);
 }
 
-/* ---- deterministic RNG (as tests/testutil.c: BLAKE2b(key, counter) seeds
- * libsodium's deterministic ChaCha20 stream, one seed per call) ---- */
-
-static uint8_t det_key[randombytes_SEEDBYTES];
-static uint64_t det_counter;
-
-static const char *det_name(void) { return "ratchetbox-fuzz-deterministic"; }
-
-static void det_buf(void *buf, size_t size)
-{
-    uint8_t seed[randombytes_SEEDBYTES], ctr[8];
-    for (int i = 0; i < 8; i++) ctr[i] = (uint8_t)(det_counter >> (8 * i));
-    det_counter++;
-    crypto_generichash(seed, sizeof seed, ctr, sizeof ctr, det_key, sizeof det_key);
-    randombytes_buf_deterministic(buf, size, seed);
-    sodium_memzero(seed, sizeof seed);
-}
-
-static uint32_t det_random(void)
-{
-    uint32_t r;
-    det_buf(&r, sizeof r);
-    return r;
-}
-
-static struct randombytes_implementation det_impl = {
-    .implementation_name = det_name,
-    .random = det_random,
-    .stir = NULL,
-    .uniform = NULL,
-    .buf = det_buf,
-    .close = NULL,
-};
+/* ---- deterministic RNG: src/cli/detrng.c, keyed per input ---- */
 
 void fz_rng_seed(const char *label, const uint8_t *data, size_t size)
 {
     crypto_generichash_state h;
-    crypto_generichash_init(&h, NULL, 0, sizeof det_key);
+    uint8_t key[32];
+    crypto_generichash_init(&h, NULL, 0, sizeof key);
     crypto_generichash_update(&h, (const uint8_t *)label, strlen(label));
     if (size > 0) crypto_generichash_update(&h, data, size);
-    crypto_generichash_final(&h, det_key, sizeof det_key);
-    det_counter = 0;
+    crypto_generichash_final(&h, key, sizeof key);
+    rbx_detrng_install_key(key, NULL);
 }
 
 void fz_init(void)
 {
     static int done;
     if (done) return;
-    if (randombytes_set_implementation(&det_impl) != 0) fz_fail(__FILE__, __LINE__, "rng");
     FZ_CHECK(rbx_init() == 0);
     fz_rng_seed("init", NULL, 0);
     done = 1;
