@@ -126,7 +126,9 @@ static int state_valid(const rbx_session *s)
     size_t nchains = 0;
     for (size_t i = 0; i < s->nskipped; i++) {
         const rbx__skipped *k = &s->skipped[i];
-        if (k->step > st->dh_steps) return 0;
+        /* Not from the future, and not past its expiry (ratchet.c settles at
+         * every DH step, so a stored entry is never older than that). */
+        if (k->step > st->dh_steps || st->dh_steps - k->step > RBX_SKIPPED_KEY_MAX_AGE) return 0;
         if (i > 0 && sodium_memcmp(s->skipped[i - 1].chain, k->chain, 32) == 0) {
             if (k->n <= s->skipped[i - 1].n) return 0;
             continue;

@@ -934,7 +934,9 @@ static int load_public(rbx_store *st, const char *sql, int64_t id, uint8_t pk[32
     sqlite3_bind_int64(s, 1, id);
     rc = step_row(s);
     if (rc == 1) {
-        rc = sqlite3_column_bytes(s, 0) == 32 && (sig == NULL || sqlite3_column_bytes(s, 1) == 64)
+        rc = sqlite3_column_type(s, 0) == SQLITE_BLOB && sqlite3_column_bytes(s, 0) == 32 &&
+                     (sig == NULL || (sqlite3_column_type(s, 1) == SQLITE_BLOB &&
+                                      sqlite3_column_bytes(s, 1) == 64))
                  ? 0
                  : RBX_E_CORRUPT;
         if (rc == 0) {
@@ -1469,7 +1471,9 @@ int rbx_store_outbox_next(rbx_store *st, uint8_t *out, size_t outcap, size_t *ou
     if (rc == 1) {
         size_t n = (size_t)sqlite3_column_bytes(s, 1);
         const unsigned char *nm = sqlite3_column_text(s, 2);
-        if (nm == NULL || !name_ok((const char *)nm)) {
+        /* Rows are outside input: any type, any length. */
+        if (nm == NULL || !name_ok((const char *)nm) || sqlite3_column_type(s, 1) != SQLITE_BLOB ||
+            n == 0) {
             rc = RBX_E_CORRUPT;
         } else if (n > outcap) {
             rc = RBX_E_BUFFER;
