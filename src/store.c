@@ -1067,6 +1067,15 @@ static int contact_row(rbx_store *st, contact *c, sqlite3_stmt *s)
 
 #define CONTACT_COLS "SELECT id, name, device, identity, bundle, pin FROM contacts "
 
+/* Run a bound CONTACT_COLS query for one contact. */
+static int contact_query(rbx_store *st, contact *c, sqlite3_stmt *s)
+{
+    int rc = step_row(s);
+    rc = rc == 1 ? contact_row(st, c, s) : rc == 0 ? RBX_E_NOT_FOUND : rc;
+    done(st, s);
+    return rc;
+}
+
 static int find_contact(rbx_store *st, contact *c, const char *name, uint32_t device)
 {
     sqlite3_stmt *s;
@@ -1075,10 +1084,7 @@ static int find_contact(rbx_store *st, contact *c, const char *name, uint32_t de
     if (rc != 0) return rc;
     sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
     sqlite3_bind_int64(s, 2, device);
-    rc = step_row(s);
-    rc = rc == 1 ? contact_row(st, c, s) : rc == 0 ? RBX_E_NOT_FOUND : rc;
-    done(st, s);
-    return rc;
+    return contact_query(st, c, s);
 }
 
 static int find_contact_by_identity(rbx_store *st, contact *c, const uint8_t identity[32])
@@ -1087,10 +1093,16 @@ static int find_contact_by_identity(rbx_store *st, contact *c, const uint8_t ide
     int rc = prep(st, &s, CONTACT_COLS "WHERE identity = ?1 ORDER BY id LIMIT 1");
     if (rc != 0) return rc;
     sqlite3_bind_blob(s, 1, identity, 32, SQLITE_STATIC);
-    rc = step_row(s);
-    rc = rc == 1 ? contact_row(st, c, s) : rc == 0 ? RBX_E_NOT_FOUND : rc;
-    done(st, s);
-    return rc;
+    return contact_query(st, c, s);
+}
+
+static int find_contact_by_id(rbx_store *st, contact *c, int64_t id)
+{
+    sqlite3_stmt *s;
+    int rc = prep(st, &s, CONTACT_COLS "WHERE id = ?1");
+    if (rc != 0) return rc;
+    sqlite3_bind_int64(s, 1, id);
+    return contact_query(st, c, s);
 }
 
 static int insert_contact(rbx_store *st, contact *c)
@@ -1552,34 +1564,32 @@ static int inbox_lookup(rbx_store *st, uint8_t *pt, size_t ptcap, size_t *ptlen,
                         rbx_received *info, const uint8_t digest[32])
 {
     sqlite3_stmt *s;
-    int rc = prep(st, &s, "SELECT i.id, i.generation, i.pt, " "c.id, c.name, c.device, c.identity, c.bundle"
-                          " FROM inbox i JOIN contacts c ON c.id = i.contact WHERE i.digest = ?1");
+    contact c;
+    int64_t id = 0;
+    int rc = prep(st, &s, "SELECT id, generation, pt, contact FROM inbox WHERE digest = ?1");
     if (rc != 0) return rc;
     sqlite3_bind_blob(s, 1, digest, 32, SQLITE_STATIC);
     rc = step_row(s);
     if (rc == 1) {
-        contact c;
-        const uint8_t *blob = sqlite3_column_blob(s, 2);
-        size_t n = (size_t)sqlite3_column_bytes(s, 2);
-        int64_t id = sqlite3_column_int64(s, 0);
+        id = sqlite3_column_int64(s, 0);
         c.id = sqlite3_column_int64(s, 3);
-        rc = RBX_E_CORRUPT;
-        if (blob != NULL && sqlite3_column_bytes(s, 6) == 32) {
-            const unsigned char *nm = sqlite3_column_text(s, 4);
-            if (nm != NULL && name_ok((const char *)nm)) {
-                snprintf(c.name, sizeof c.name, "%s", (const char *)nm);
-                c.device = (uint32_t)sqlite3_column_int64(s, 5);
-                memcpy(c.identity, sqlite3_column_blob(s, 6), 32);
-                rc = rbx__row_open(pt, ptcap, ptlen, st->key, "inbox", id,
-                                   sqlite3_column_int64(s, 1), "pt", blob, n);
-                if (rc == 0) fill_received(info, &c, (uint64_t)id, 0, 1);
-            }
-        }
+        rc = sqlite3_column_type(s, 2) != SQLITE_BLOB
+                 ? RBX_E_CORRUPT
+                 : rbx__row_open(pt, ptcap, ptlen, st->key, "inbox", id,
+                                 sqlite3_column_int64(s, 1), "pt", sqlite3_column_blob(s, 2),
+                                 (size_t)sqlite3_column_bytes(s, 2));
     } else if (rc == 0) {
         rc = RBX_E_NOT_FOUND;
     }
     done(st, s);
-    return rc;
+    /* The sender as the contacts table has it, pin checked. */
+    if (rc == 0 && (rc = find_contact_by_id(st, &c, c.id)) == 0)
+        fill_received(info, &c, (uint64_t)id, 0, 1);
+    if (rc != 0 && *ptlen) {
+        WIPE_BUF(pt, *ptlen);
+        *ptlen = 0;
+    }
+    return rc == RBX_E_NOT_FOUND && id != 0 ? RBX_E_CORRUPT : rc;
 }
 
 /* The responder's keys for one first message, from the tables. */

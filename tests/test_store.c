@@ -283,6 +283,21 @@ static int rx(peer *p, rbx_received *info, const char *name, uint32_t device, co
     return rx_raw(p, info, name, device, m->wire, m->len, want);
 }
 
+/* Two fresh stores that have exchanged one message each way: Alice knows
+ * Bob as ("bob", 1), Bob knows Alice under her fingerprint. */
+static void pair_talking(peer *alice, peer *bob)
+{
+    msg m;
+    rbx_received info;
+    peer_new(alice, "alice");
+    peer_new(bob, "bob");
+    introduce(alice, "bob", 1, bob);
+    tx(&m, alice, "bob", 1, "a0");
+    ck_assert_int_eq(rx(bob, &info, NULL, 1, &m, "a0"), 0);
+    tx(&m, bob, alice->fp, 1, "b0");
+    ck_assert_int_eq(rx(alice, &info, "bob", 1, &m, "b0"), 0);
+}
+
 /* Encrypt to (name, device) expecting a refusal; out must stay empty. */
 static int tx_fails(peer *from, const char *to, uint32_t device)
 {
@@ -1098,13 +1113,7 @@ START_TEST(rollback_restored_copy)
     msg m;
     rbx_received info;
     char live[PATHCAP], bak[PATHCAP];
-    peer_new(&alice, "alice");
-    peer_new(&bob, "bob");
-    introduce(&alice, "bob", 1, &bob);
-    tx(&m, &alice, "bob", 1, "a0");
-    ck_assert_int_eq(rx(&bob, &info, NULL, 1, &m, "a0"), 0);
-    tx(&m, &bob, alice.fp, 1, "b0");
-    ck_assert_int_eq(rx(&alice, &info, "bob", 1, &m, "b0"), 0);
+    pair_talking(&alice, &bob);
     tx(&m, &alice, "bob", 1, "a1");
     ck_assert_int_eq(rx(&bob, &info, alice.fp, 1, &m, "a1"), 0);
 
@@ -1192,13 +1201,7 @@ START_TEST(rollback_lost_generation)
     msg m;
     rbx_received info;
     char genpath[PATHCAP];
-    peer_new(&alice, "alice");
-    peer_new(&bob, "bob");
-    introduce(&alice, "bob", 1, &bob);
-    tx(&m, &alice, "bob", 1, "a0");
-    ck_assert_int_eq(rx(&bob, &info, NULL, 1, &m, "a0"), 0);
-    tx(&m, &bob, alice.fp, 1, "b0");
-    ck_assert_int_eq(rx(&alice, &info, "bob", 1, &m, "b0"), 0);
+    pair_talking(&alice, &bob);
     peer_close(&alice);
     side_path(genpath, &alice, ".gen");
     ck_assert_int_eq(unlink(genpath), 0);
@@ -1278,13 +1281,7 @@ START_TEST(bad_files)
     rbx_received info;
     char key[PATHCAP], gen[PATHCAP], wal[PATHCAP], shm[PATHCAP], path[PATHCAP];
     uint8_t other[RBX_STORAGE_KEYBYTES];
-    peer_new(&alice, "alice");
-    peer_new(&bob, "bob");
-    introduce(&alice, "bob", 1, &bob);
-    tx(&m, &alice, "bob", 1, "a0");
-    ck_assert_int_eq(rx(&bob, &info, NULL, 1, &m, "a0"), 0);
-    tx(&m, &bob, alice.fp, 1, "b0");
-    ck_assert_int_eq(rx(&alice, &info, "bob", 1, &m, "b0"), 0);
+    pair_talking(&alice, &bob);
     peer_close(&alice);
     peer_close(&bob);
     side_path(key, &alice, ".key");
