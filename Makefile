@@ -107,9 +107,6 @@ $(B)/check_rbx: $(TEST_OBJ) $(STATIC)
 $(B)/rbx: $(CLI_SRC) $(wildcard src/cli/*.h) include/ratchetbox.h $(STATIC)
 	$(CC) $(ALLCFLAGS) $(LDFLAGS) -o $@ $(CLI_SRC) $(STATIC) $(LIBS)
 
-$(B)/bench: bench/bench.c $(STATIC)
-	$(CC) $(ALLCFLAGS) $(LDFLAGS) -o $@ $< $(STATIC) $(LIBS)
-
 # The README's C example, extracted between its markers and run as a test.
 $(B)/readme_example: README.md $(STATIC)
 	@mkdir -p $(B)
@@ -169,9 +166,8 @@ demo: deps
 	$(MAKE) --no-print-directory $(B)/rbx $(DEMO_TOOLS)
 	RBX=$(B)/rbx TOOLS=$(B)/tools bash src/cli/demo.sh
 
-bench: deps
-	$(MAKE) --no-print-directory $(B)/bench
-	$(B)/bench
+# The benchmark suite's rules (bench, bench-quick and the peer programs).
+include bench/bench.mk
 
 # ------------------------------------------------------------------ install
 install: $(STATIC) $(SHARED) $(B)/rbx
