@@ -82,7 +82,13 @@ enum {
     RBX_E_ROLLBACK = -20,         /* database older than its generation record */
     RBX_E_EXISTS = -21,           /* already there (identity, contact) */
     RBX_E_NOT_FOUND = -22,        /* no such identity, contact or session */
-    RBX_E_COUNT_ = 23             /* number of codes, keep last */
+    RBX_E_CHAIN = -23,            /* rotation records do not link up (hash, key or sequence gap) */
+    RBX_E_STALE = -24,            /* rotation replayed or rolled back to an older key or sequence */
+    RBX_E_UNCERTIFIED = -25,      /* key not certified by the contact's organisation root */
+    RBX_E_REVOKED = -26,          /* key revoked by the contact's organisation root */
+    RBX_E_EXPIRED = -27,          /* signed prekey or certificate past its policy age */
+    RBX_E_POLICY = -28,           /* policy value out of range or inconsistent */
+    RBX_E_COUNT_ = 29             /* number of codes, keep last */
 };
 
 /* Initialise libsodium and libxeddsa. Idempotent and thread-safe.

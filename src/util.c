@@ -5,7 +5,7 @@
 
 #include "internal.h"
 
-_Static_assert(RBX_E_COUNT_ == 23, "update the error string table");
+_Static_assert(RBX_E_COUNT_ == 29, "update the error string table");
 
 static const char *const rbx_errors[RBX_E_COUNT_] = {
     "success",
@@ -31,6 +31,12 @@ static const char *const rbx_errors[RBX_E_COUNT_] = {
     "database rolled back: re-establish the session",
     "already exists",
     "not found",
+    "rotation records do not form a chain",
+    "rotation replayed or rolled back",
+    "key not certified by the organisation",
+    "key revoked by the organisation",
+    "key past its allowed age",
+    "policy value out of range",
 };
 
 const char *rbx_strerror(int code)

@@ -48,6 +48,12 @@ int cli_exit_code(int rc)
     case RBX_E_LIMIT:
     case RBX_E_TOO_BIG:
     case RBX_E_STATE:
+    case RBX_E_CHAIN:
+    case RBX_E_STALE:
+    case RBX_E_UNCERTIFIED:
+    case RBX_E_REVOKED:
+    case RBX_E_EXPIRED:
+    case RBX_E_POLICY:
         return CLI_DATAERR;
     case RBX_E_NOT_FOUND:
         return CLI_NOINPUT;
