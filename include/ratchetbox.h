@@ -417,6 +417,10 @@ typedef struct rbx_store_opts {
     const char *key_path;        /* storage key file (mode 0600); NULL = <db>.key */
     const uint8_t *storage_key;  /* or the key itself, 32 bytes (keychain); wins over key_path */
     const char *generation_path; /* rollback sidecar; NULL = <db>.gen */
+    /* The store's clock for policy times (prekey ages, grace windows,
+     * retention, audit times), Unix seconds; NULL = time(). Tests inject one. */
+    int64_t (*clock)(void *ctx);
+    void *clock_ctx;
 } rbx_store_opts;
 
 /* Open (or with opts->create, create) a store. opts == NULL: open existing,
@@ -566,6 +570,81 @@ typedef struct rbx_prekey_stats {
 /* \return RBX_E_IO, RBX_E_CORRUPT. */
 RBX_API RBX_MUST_CHECK int rbx_store_prekey_stats(rbx_store *st, rbx_prekey_stats *out)
     RBX_NONNULL(1, 2);
+
+/* ---------------------------------------------------------------- policy */
+
+/* One policy per store (PROTOCOL.md "Policy"): rotation intervals, grace
+ * window, retention, archive, storage mode and skipped-key limits. Times are
+ * in seconds. rbx_policy_default fills the named defaults below. */
+typedef struct rbx_policy {
+    uint64_t spk_rotate;          /* make a new signed prekey when the newest is this old */
+    uint64_t spk_max_age;         /* initiators refuse a signed prekey older than this */
+    uint64_t spk_keep;            /* secrets of replaced signed prekeys are erased after this */
+    uint32_t onetime_low;         /* replenish one-time prekeys below this many unoffered */
+    uint32_t onetime_batch;       /* ... up to this many */
+    uint64_t identity_grace;      /* old identity and sessions kept after a rotation */
+    int archive;                  /* 1: archive sent and received plaintext (history) */
+    uint64_t archive_retention;   /* split epochs are kept read-only this long; shred erases after */
+    int storage_mode;             /* RBX_STORE_BOUNDED or RBX_STORE_STRICT (a floor: strict wins) */
+    uint32_t max_skip;            /* <= RBX_MAX_SKIP */
+    uint32_t max_skipped_keys;    /* <= RBX_MAX_SKIPPED_KEYS */
+} rbx_policy;
+
+#define RBX_DAY 86400U
+#define RBX_POLICY_SPK_ROTATE (2U * RBX_DAY)
+#define RBX_POLICY_SPK_MAX_AGE (14U * RBX_DAY)
+#define RBX_POLICY_SPK_KEEP (30U * RBX_DAY)
+#define RBX_POLICY_ONETIME_LOW 10U
+#define RBX_POLICY_ONETIME_BATCH 100U
+#define RBX_POLICY_IDENTITY_GRACE (7U * RBX_DAY)
+#define RBX_POLICY_ARCHIVE_RETENTION (365U * RBX_DAY)
+
+RBX_API void rbx_policy_default(rbx_policy *p) RBX_NONNULL(1);
+/* \return 0 or RBX_E_POLICY with *field (if field != NULL) naming the first
+ *         bad key. */
+RBX_API RBX_MUST_CHECK int rbx_policy_validate(const rbx_policy *p, const char **field)
+    RBX_NONNULL(1);
+/* Set one key from text: integers with an optional unit s, m, h or d for
+ * times; on/off; bounded/strict. The policy is unchanged on error.
+ * \return RBX_E_NOT_FOUND (no such key), RBX_E_POLICY (bad value). */
+RBX_API RBX_MUST_CHECK int rbx_policy_set(rbx_policy *p, const char *key, const char *value)
+    RBX_NONNULL(1, 2, 3);
+/* The i-th key name (NULL past the last) and a key's value as text. */
+RBX_API const char *rbx_policy_key(size_t i);
+RBX_API RBX_MUST_CHECK int rbx_policy_format(char *out, size_t outcap, const rbx_policy *p,
+                                             const char *key) RBX_NONNULL(1, 3, 4);
+/* The store's policy (defaults until one is set). \return RBX_E_CORRUPT, RBX_E_IO. */
+RBX_API RBX_MUST_CHECK int rbx_store_policy(rbx_store *st, rbx_policy *p) RBX_NONNULL(1, 2);
+/* Validate and store a policy (audited). \return RBX_E_POLICY, RBX_E_IO. */
+RBX_API RBX_MUST_CHECK int rbx_store_set_policy(rbx_store *st, const rbx_policy *p)
+    RBX_NONNULL(1, 2);
+
+/* ---------------------------------------------------------------- audit log */
+
+/* Append-only, hash-chained plaintext metadata (PROTOCOL.md "Audit log"):
+ * hash_i = BLAKE2b-256("rbx-audit-v1" || hash_{i-1} || be64(seq) || be64(time)
+ * || event || 0 || detail || 0); the newest (seq, hash) is also kept sealed
+ * under the storage key, so that deleting the newest events is seen too. */
+#define RBX_AUDIT_EVENT_MAX 32U
+#define RBX_AUDIT_DETAIL_MAX 256U
+typedef struct rbx_audit_event {
+    uint64_t seq;                 /* 1, 2, ... */
+    int64_t time;                 /* Unix seconds (the store's clock) */
+    char event[RBX_AUDIT_EVENT_MAX];   /* e.g. "identity rotated" */
+    char detail[RBX_AUDIT_DETAIL_MAX]; /* fingerprints, names, counts; never secrets */
+    uint8_t hash[32];
+} rbx_audit_event;
+
+/* Call cb for every event in order (cb returns non-zero to stop; that value
+ * is returned). \return RBX_E_CORRUPT, RBX_E_IO. */
+RBX_API RBX_MUST_CHECK int rbx_store_audit(rbx_store *st,
+                                           int (*cb)(const rbx_audit_event *e, void *ctx),
+                                           void *ctx) RBX_NONNULL(1, 2);
+/* Recompute the chain. *count = events checked; *bad_seq = first event that
+ * does not verify (0 when the chain holds or when events were removed at the
+ * end). \return 0, or RBX_E_CORRUPT (edited, inserted or deleted events). */
+RBX_API RBX_MUST_CHECK int rbx_store_audit_verify(rbx_store *st, uint64_t *count,
+                                                  uint64_t *bad_seq) RBX_NONNULL(1, 2, 3);
 
 #ifdef __cplusplus
 }

@@ -33,6 +33,17 @@ static inline uint32_t rbx__load32_be(const uint8_t in[4])
            (uint32_t)in[3];
 }
 
+static inline void rbx__store64_be(uint8_t out[8], uint64_t v)
+{
+    rbx__store32_be(out, (uint32_t)(v >> 32));
+    rbx__store32_be(out + 4, (uint32_t)v);
+}
+
+static inline uint64_t rbx__load64_be(const uint8_t in[8])
+{
+    return ((uint64_t)rbx__load32_be(in) << 32) | rbx__load32_be(in + 4);
+}
+
 /* X25519 with the checks the protocol needs: the peer key must be canonical
  * (u < 2^255 - 19) and the result must not be all-zero (low-order input).
  * Returns 0 or RBX_E_KEY; out is zeroed on error. */

@@ -12,7 +12,18 @@
 
 rbx_session *rbx__session_alloc(void)
 {
-    return calloc(1, sizeof(rbx_session));
+    rbx_session *s = calloc(1, sizeof(rbx_session));
+    if (s != NULL) {
+        s->max_skip = RBX_MAX_SKIP;
+        s->max_skipped = RBX_MAX_SKIPPED_KEYS;
+    }
+    return s;
+}
+
+void rbx__session_limit(rbx_session *s, uint32_t max_skip, uint32_t max_skipped)
+{
+    if (max_skip != 0 && max_skip < s->max_skip) s->max_skip = max_skip;
+    if (max_skipped != 0 && max_skipped < s->max_skipped) s->max_skipped = max_skipped;
 }
 
 void rbx_session_free(rbx_session *s)
@@ -189,10 +200,10 @@ static void pending_free(pending *pd)
 }
 
 /* DR spec 3.5 SkipMessageKeys on the working copy st. */
-static int skip_keys(rbx__state *st, pending *pd, uint32_t until, int he)
+static int skip_keys(rbx__state *st, pending *pd, uint32_t until, int he, uint32_t max_skip)
 {
     if (until <= st->nr) return 0;
-    if (until - st->nr > RBX_MAX_SKIP) return RBX_E_LIMIT;
+    if (until - st->nr > max_skip) return RBX_E_LIMIT;
     if (!(st->flags & RBX_HAS_CKR)) return 0;
     size_t need = pd->n + (until - st->nr);
     if (need > pd->cap) {
@@ -447,10 +458,10 @@ int rbx__ratchet_decrypt(rbx_session *s, uint8_t *pt, size_t ptcap, size_t *ptle
     }
     tmp = s->st;
     if (dh_step) {
-        if ((rc = skip_keys(&tmp, &pd, pn, s->header_encryption)) != 0) goto fail;
+        if ((rc = skip_keys(&tmp, &pd, pn, s->header_encryption, s->max_skip)) != 0) goto fail;
         if ((rc = dh_ratchet(&tmp, dh, p, s->header_encryption)) != 0) goto fail;
     }
-    if ((rc = skip_keys(&tmp, &pd, n, s->header_encryption)) != 0) goto fail;
+    if ((rc = skip_keys(&tmp, &pd, n, s->header_encryption, s->max_skip)) != 0) goto fail;
     if (!(tmp.flags & RBX_HAS_CKR)) {
         rc = RBX_E_AUTH;
         goto fail;
@@ -461,7 +472,7 @@ int rbx__ratchet_decrypt(rbx_session *s, uint8_t *pt, size_t ptcap, size_t *ptle
     }
     /* Limits are decided before the AEAD so that nothing is half-applied. */
     size_t remaining = settle_skipped(s, &pd, tmp.dh_steps, 0);
-    if (remaining > RBX_MAX_SKIPPED_KEYS) {
+    if (remaining > s->max_skipped) {
         rc = RBX_E_LIMIT;
         goto fail;
     }

@@ -56,7 +56,13 @@ struct rbx_session {
     rbx__state st;
     rbx__skipped *skipped;        /* insertion order: oldest first */
     size_t nskipped, capskipped;
+    /* Limits in force (not serialised): RBX_MAX_SKIP and RBX_MAX_SKIPPED_KEYS
+     * unless a store policy lowers them (rbx__session_limit). */
+    uint32_t max_skip, max_skipped;
 };
+
+/* Lower the skipped-key limits of a loaded session (0 = keep). */
+void rbx__session_limit(rbx_session *s, uint32_t max_skip, uint32_t max_skipped);
 
 /* Allocation and wiping. */
 rbx_session *rbx__session_alloc(void);

@@ -32,6 +32,10 @@ struct rbx_store {
     uint8_t sidecar_key[32];
     int closing;
     int page_size;
+    int opened_mode;               /* the caller's mode; the policy may raise it */
+    uint32_t max_skip, max_skipped; /* policy limits for loaded sessions */
+    int64_t (*clock)(void *ctx);
+    void *clock_ctx;
     struct {
         const char *sql;
         sqlite3_stmt *stmt;
@@ -40,6 +44,18 @@ struct rbx_store {
 };
 
 sqlite3 *rbx__store_db(rbx_store *st) { return st->db; }
+
+int64_t rbx__st_now(const rbx_store *st)
+{
+    return st->clock != NULL ? st->clock(st->clock_ctx) : (int64_t)time(NULL);
+}
+
+void rbx__st_apply_policy(rbx_store *st, const rbx_policy *p)
+{
+    st->mode = p->storage_mode == RBX_STORE_STRICT ? RBX_STORE_STRICT : st->opened_mode;
+    st->max_skip = p->max_skip;
+    st->max_skipped = p->max_skipped_keys;
+}
 const uint8_t *rbx__store_key(const rbx_store *st) { return st->key; }
 
 /* ------------------------------------------------------------ row crypto */
@@ -97,7 +113,7 @@ int rbx__row_open(uint8_t *out, size_t outcap, size_t *outlen, const uint8_t key
 
 /* ------------------------------------------------------------ SQL helpers */
 
-static int sql_err(int rc)
+int rbx__sql_err(int rc)
 {
     switch (rc) {
     case SQLITE_OK:
@@ -114,16 +130,16 @@ static int sql_err(int rc)
     }
 }
 
-static int exec(rbx_store *st, const char *sql)
+int rbx__st_exec(rbx_store *st, const char *sql)
 {
-    return sql_err(sqlite3_exec(st->db, sql, NULL, NULL, NULL));
+    return rbx__sql_err(sqlite3_exec(st->db, sql, NULL, NULL, NULL));
 }
 
 /* Prepared statements are cached per handle, keyed by the address of their
  * SQL text (always a string literal here): preparing costs 4-8 us each,
  * about 28 us per store call, a third of its CPU time (bench/README.md).
- * done() resets a statement for its next use instead of finalising it. */
-static int prep(rbx_store *st, sqlite3_stmt **s, const char *sql)
+ * rbx__st_done() resets a statement for its next use instead of finalising it. */
+int rbx__st_prep(rbx_store *st, sqlite3_stmt **s, const char *sql)
 {
     size_t i;
     for (i = 0; i < st->nstmts; i++)
@@ -131,15 +147,15 @@ static int prep(rbx_store *st, sqlite3_stmt **s, const char *sql)
             *s = st->stmts[i].stmt;
             return 0;
         }
-    int rc = sql_err(sqlite3_prepare_v3(st->db, sql, -1, SQLITE_PREPARE_PERSISTENT, s, NULL));
-    if (rc != 0 || i == RBX_COUNTOF(st->stmts)) return rc; /* full: used uncached, see done() */
+    int rc = rbx__sql_err(sqlite3_prepare_v3(st->db, sql, -1, SQLITE_PREPARE_PERSISTENT, s, NULL));
+    if (rc != 0 || i == RBX_COUNTOF(st->stmts)) return rc; /* full: used uncached, see rbx__st_done() */
     st->stmts[i].sql = sql;
     st->stmts[i].stmt = *s;
     st->nstmts++;
     return 0;
 }
 
-static void done(rbx_store *st, sqlite3_stmt *s)
+void rbx__st_done(rbx_store *st, sqlite3_stmt *s)
 {
     for (size_t i = 0; i < st->nstmts; i++)
         if (st->stmts[i].stmt == s) {
@@ -157,35 +173,35 @@ static void finalize_all(rbx_store *st)
 }
 
 /* A single-row query's step: 1 row, 0 none, < 0 error. */
-static int step_row(sqlite3_stmt *s)
+int rbx__st_step(sqlite3_stmt *s)
 {
     int rc = sqlite3_step(s);
     if (rc == SQLITE_ROW) return 1;
     if (rc == SQLITE_DONE) return 0;
-    return sql_err(rc);
+    return rbx__sql_err(rc);
 }
 
-static int meta_get(rbx_store *st, const char *k, int64_t *v)
+int rbx__st_meta_get(rbx_store *st, const char *k, int64_t *v)
 {
     sqlite3_stmt *s;
-    int rc = prep(st, &s, "SELECT v FROM meta WHERE k = ?1");
+    int rc = rbx__st_prep(st, &s, "SELECT v FROM meta WHERE k = ?1");
     if (rc != 0) return rc;
     sqlite3_bind_text(s, 1, k, -1, SQLITE_STATIC);
-    rc = step_row(s);
+    rc = rbx__st_step(s);
     if (rc == 1) *v = sqlite3_column_int64(s, 0);
-    done(st, s);
+    rbx__st_done(st, s);
     return rc == 1 ? 0 : rc == 0 ? RBX_E_CORRUPT : rc;
 }
 
 /* Next store generation: every committed change gets a fresh one. */
-static int next_generation(rbx_store *st, int64_t *gen)
+int rbx__st_next_generation(rbx_store *st, int64_t *gen)
 {
     sqlite3_stmt *s;
-    int rc = prep(st, &s, "UPDATE meta SET v = v + 1 WHERE k = 'generation' RETURNING v");
+    int rc = rbx__st_prep(st, &s, "UPDATE meta SET v = v + 1 WHERE k = 'generation' RETURNING v");
     if (rc != 0) return rc;
-    rc = step_row(s);
+    rc = rbx__st_step(s);
     if (rc == 1) *gen = sqlite3_column_int64(s, 0);
-    done(st, s);
+    rbx__st_done(st, s);
     return rc == 1 ? 0 : rc == 0 ? RBX_E_CORRUPT : rc;
 }
 
@@ -244,19 +260,19 @@ static int sidecar_raise(rbx_store *st, int64_t gen, int sync)
 
 /* ------------------------------------------------------------ transactions */
 
-static int begin(rbx_store *st)
+int rbx__st_begin(rbx_store *st)
 {
     /* busy_timeout makes BEGIN IMMEDIATE wait for other writers; the loop is
      * for the rare SQLITE_BUSY it still returns (a reader upgrading). */
     for (int tries = 0;; tries++) {
         int rc = sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
         if (rc == SQLITE_OK) return 0;
-        if ((rc & 0xff) != SQLITE_BUSY || tries == 100) return sql_err(rc);
+        if ((rc & 0xff) != SQLITE_BUSY || tries == 100) return rbx__sql_err(rc);
         sqlite3_sleep(10);
     }
 }
 
-static void rollback_tx(rbx_store *st)
+void rbx__st_rollback(rbx_store *st)
 {
     (void)sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
 }
@@ -281,7 +297,7 @@ static int wal_prefill(rbx_store *st)
 {
     sqlite3_file *wal = NULL;
     sqlite3_int64 size = -1;
-    int rc = begin(st);
+    int rc = rbx__st_begin(st);
     if (rc != 0) return rc;
     if (sqlite3_file_control(st->db, "main", SQLITE_FCNTL_JOURNAL_POINTER, &wal) == SQLITE_OK &&
         wal != NULL && wal->pMethods != NULL && wal->pMethods->xFileSize(wal, &size) == SQLITE_OK &&
@@ -292,22 +308,22 @@ static int wal_prefill(rbx_store *st)
         if (want > 8 << 20) want = 8 << 20;
         for (sqlite3_int64 off = 0; off < want && rc == 0; off += (sqlite3_int64)sizeof zeros) {
             int n = (int)(want - off < (sqlite3_int64)sizeof zeros ? want - off : (sqlite3_int64)sizeof zeros);
-            rc = sql_err(wal->pMethods->xWrite(wal, zeros, n, off));
+            rc = rbx__sql_err(wal->pMethods->xWrite(wal, zeros, n, off));
         }
-        if (rc == 0) rc = sql_err(wal->pMethods->xSync(wal, SQLITE_SYNC_NORMAL));
+        if (rc == 0) rc = rbx__sql_err(wal->pMethods->xSync(wal, SQLITE_SYNC_NORMAL));
     }
-    rollback_tx(st);
+    rbx__st_rollback(st);
     return rc;
 }
 
-static int erase_point(rbx_store *st)
+int rbx__st_erase_point(rbx_store *st)
 {
     int rc = SQLITE_BUSY;
     for (int tries = 0; tries < 50 && (rc & 0xff) == SQLITE_BUSY; tries++) {
         rc = sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
         if ((rc & 0xff) == SQLITE_BUSY) sqlite3_sleep(10);
     }
-    rc = sql_err(rc);
+    rc = rbx__sql_err(rc);
     if (rc != 0) return rc; /* not erased: the next commit tries again */
     st->commits_since_erase = 0;
     st->last_erase = time(NULL);
@@ -323,21 +339,21 @@ static int erase_point(rbx_store *st)
  * commit in bounded mode; in strict mode the error is returned, because the
  * promise of that mode was not kept; the caller then finds the committed
  * ciphertext in the outbox, or the plaintext through redelivery. */
-static int commit(rbx_store *st, int64_t gen)
+int rbx__st_commit(rbx_store *st, int64_t gen)
 {
     /* Every state-changing commit takes a fresh generation (P 15.4), so that
      * a restored copy missing any of them is seen (P 15.6). */
-    int rc = gen > 0 ? 0 : next_generation(st, &gen);
-    if (rc == 0) rc = sql_err(sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL));
+    int rc = gen > 0 ? 0 : rbx__st_next_generation(st, &gen);
+    if (rc == 0) rc = rbx__sql_err(sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL));
     if (rc != 0) {
-        rollback_tx(st);
+        rbx__st_rollback(st);
         return rc;
     }
     int strict = st->mode == RBX_STORE_STRICT;
     st->commits_since_erase++;
     int erase = strict || st->commits_since_erase >= st->erase_commits ||
                 time(NULL) - st->last_erase >= (time_t)st->erase_seconds;
-    int erased = erase && erase_point(st) == 0;
+    int erased = erase && rbx__st_erase_point(st) == 0;
     if ((rc = sidecar_raise(st, gen, erased)) != 0) return rc;
     return strict && !erased ? RBX_E_IO : 0;
 }
@@ -364,9 +380,43 @@ static const char schema_v1[] =
     "  digest BLOB NOT NULL UNIQUE, generation INTEGER NOT NULL, pt BLOB NOT NULL,"
     "  created INTEGER NOT NULL) STRICT;";
 
+/* Version 2 (issue 6): policy, audit log, identity rotation (old identities
+ * and their records, the identity that signed each prekey and started each
+ * session, sessions kept for a grace window, contacts' rotation chain tips,
+ * earlier keys and organisation roots), organisation keys and revocations,
+ * and the history archive with its epoch keys. */
+static const char schema_v2[] =
+    "CREATE TABLE policy (k TEXT PRIMARY KEY, v ANY NOT NULL) STRICT;"
+    "CREATE TABLE audit (seq INTEGER PRIMARY KEY, time INTEGER NOT NULL, event TEXT NOT NULL,"
+    "  detail TEXT NOT NULL, hash BLOB NOT NULL) STRICT;"
+    "CREATE TABLE old_identities (seq INTEGER PRIMARY KEY, pk BLOB NOT NULL, sk BLOB,"
+    "  retired INTEGER NOT NULL, grace_until INTEGER NOT NULL) STRICT;"
+    "CREATE TABLE rotations (seq INTEGER PRIMARY KEY, record BLOB NOT NULL) STRICT;"
+    "ALTER TABLE signed_prekeys ADD COLUMN ik INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE sessions ADD COLUMN ik INTEGER NOT NULL DEFAULT 0;"
+    "CREATE TABLE retired_sessions (id INTEGER PRIMARY KEY,"
+    "  contact INTEGER NOT NULL REFERENCES contacts (id), base_key BLOB NOT NULL,"
+    "  until INTEGER NOT NULL, state BLOB NOT NULL) STRICT;"
+    "ALTER TABLE contacts ADD COLUMN rot_seq INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE contacts ADD COLUMN rot_hash BLOB;"
+    "ALTER TABLE contacts ADD COLUMN org BLOB;"
+    "CREATE TABLE contact_keys (contact INTEGER NOT NULL REFERENCES contacts (id),"
+    "  identity BLOB NOT NULL, retired INTEGER NOT NULL, PRIMARY KEY (contact, identity)) STRICT;"
+    "CREATE TABLE org (id INTEGER PRIMARY KEY CHECK (id = 1), pk BLOB NOT NULL,"
+    "  sk BLOB NOT NULL) STRICT;"
+    "CREATE TABLE certificate (id INTEGER PRIMARY KEY CHECK (id = 1), cert BLOB NOT NULL) STRICT;"
+    "CREATE TABLE revocations (org BLOB NOT NULL, identity BLOB NOT NULL, record BLOB NOT NULL,"
+    "  PRIMARY KEY (org, identity)) STRICT;"
+    "CREATE TABLE archive_epochs (epoch INTEGER PRIMARY KEY, key BLOB, created INTEGER NOT NULL,"
+    "  retain_until INTEGER, state INTEGER NOT NULL) STRICT;"
+    "CREATE TABLE archive (id INTEGER PRIMARY KEY, session BLOB NOT NULL, seq INTEGER NOT NULL,"
+    "  epoch INTEGER NOT NULL, peer TEXT NOT NULL, direction INTEGER NOT NULL,"
+    "  created INTEGER NOT NULL, ct BLOB NOT NULL, UNIQUE (session, seq)) STRICT;"
+    "CREATE INDEX archive_epoch ON archive (epoch);";
+
 /* Forward migrations: migrations[v] takes a database from version v to v + 1.
  * Version 0 is an empty database. */
-static const char *const migrations[RBX_SCHEMA_VERSION] = { schema_v1 };
+static const char *const migrations[RBX_SCHEMA_VERSION] = { schema_v1, schema_v2 };
 
 static int create_meta(rbx_store *st)
 {
@@ -378,15 +428,15 @@ static int create_meta(rbx_store *st)
     free(kc);
     randombytes_buf(st->store_id, sizeof st->store_id);
     sqlite3_stmt *s;
-    int rc = prep(st, &s,
+    int rc = rbx__st_prep(st, &s,
                   "INSERT INTO meta (k, v) VALUES ('keycheck', ?1), ('store_id', ?2),"
                   " ('generation', 0), ('created', ?3)");
     if (rc != 0) return rc;
     sqlite3_bind_blob(s, 1, check, (int)n, SQLITE_TRANSIENT);
     sqlite3_bind_blob(s, 2, st->store_id, sizeof st->store_id, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(s, 3, (int64_t)time(NULL));
-    rc = step_row(s);
-    done(st, s);
+    sqlite3_bind_int64(s, 3, rbx__st_now(st));
+    rc = rbx__st_step(s);
+    rbx__st_done(st, s);
     return rc < 0 ? rc : 0;
 }
 
@@ -396,16 +446,16 @@ static int identify(rbx_store *st, int64_t *version)
 {
     int64_t appid = 0, objects = 0;
     sqlite3_stmt *s;
-    int rc = prep(st, &s, "SELECT (SELECT user_version FROM pragma_user_version),"
+    int rc = rbx__st_prep(st, &s, "SELECT (SELECT user_version FROM pragma_user_version),"
                           " (SELECT application_id FROM pragma_application_id),"
                           " (SELECT count(*) FROM sqlite_schema)");
     if (rc != 0) return rc;
-    if ((rc = step_row(s)) == 1) {
+    if ((rc = rbx__st_step(s)) == 1) {
         *version = sqlite3_column_int64(s, 0);
         appid = sqlite3_column_int64(s, 1);
         objects = sqlite3_column_int64(s, 2);
     }
-    done(st, s);
+    rbx__st_done(st, s);
     if (rc != 1) return rc == 0 ? RBX_E_CORRUPT : rc;
     /* ratchetbox creates and initialises a database in one call, so an
      * existing one is never empty or unmarked. */
@@ -418,18 +468,22 @@ static int identify(rbx_store *st, int64_t *version)
  * version 0 is a database this call just created. */
 static int migrate(rbx_store *st, int64_t version)
 {
-    int rc = begin(st);
+    int rc = rbx__st_begin(st);
     if (rc != 0) return rc;
     for (int64_t v = version; v < RBX_SCHEMA_VERSION; v++)
-        if ((rc = exec(st, migrations[v])) != 0) goto fail;
+        if ((rc = rbx__st_exec(st, migrations[v])) != 0) goto fail;
     if (version == 0 && (rc = create_meta(st)) != 0) goto fail;
+    if (version < 2 && ((rc = rbx__audit_init(st)) != 0 ||
+                        (rc = rbx__audit(st, version == 0 ? "store created" : "store migrated",
+                                         "schema %d", RBX_SCHEMA_VERSION)) != 0))
+        goto fail;
     char pragma[96];
     snprintf(pragma, sizeof pragma, "PRAGMA user_version = %d; PRAGMA application_id = %d",
              RBX_SCHEMA_VERSION, RBX_APPLICATION_ID);
-    if (version != RBX_SCHEMA_VERSION && (rc = exec(st, pragma)) != 0) goto fail;
-    return sql_err(sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL));
+    if (version != RBX_SCHEMA_VERSION && (rc = rbx__st_exec(st, pragma)) != 0) goto fail;
+    return rbx__sql_err(sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL));
 fail:
-    rollback_tx(st);
+    rbx__st_rollback(st);
     return rc;
 }
 
@@ -473,10 +527,10 @@ static int key_file(uint8_t key[32], const char *path, int create)
 static int check_key_and_load(rbx_store *st)
 {
     sqlite3_stmt *s;
-    int rc = prep(st, &s, "SELECT (SELECT v FROM meta WHERE k = 'keycheck'),"
+    int rc = rbx__st_prep(st, &s, "SELECT (SELECT v FROM meta WHERE k = 'keycheck'),"
                           " (SELECT v FROM meta WHERE k = 'store_id')");
     if (rc != 0) return rc;
-    if ((rc = step_row(s)) == 1) {
+    if ((rc = rbx__st_step(s)) == 1) {
         const uint8_t *kc = sqlite3_column_blob(s, 0);
         size_t kclen = (size_t)sqlite3_column_bytes(s, 0);
         const uint8_t *id = sqlite3_column_blob(s, 1);
@@ -493,41 +547,36 @@ static int check_key_and_load(rbx_store *st)
     } else if (rc == 0) {
         rc = RBX_E_CORRUPT;
     }
-    done(st, s);
+    rbx__st_done(st, s);
     return rc;
 }
 
 static const char *state_column(int rolled_back);
-static int column_open(rbx_store *st, uint8_t **out, size_t *outlen, sqlite3_stmt *s, int col,
-                       const char *table, int64_t rowkey, int64_t gen, const char *column);
-static int bind_sealed(rbx_store *st, sqlite3_stmt *s, int i, const char *table, int64_t rowkey,
-                       int64_t gen, const char *column, const uint8_t *pt, size_t ptlen);
-static void free_secret(uint8_t *p, size_t n);
 
 /* Reseal every unmarked session with the rollback mark in its binding. */
 static int mark_rolled_back(rbx_store *st)
 {
     sqlite3_stmt *sel, *upd;
-    int rc = prep(st, &sel, "SELECT contact, generation, state FROM sessions WHERE rolled_back = 0");
+    int rc = rbx__st_prep(st, &sel, "SELECT contact, generation, state FROM sessions WHERE rolled_back = 0");
     if (rc != 0) return rc;
-    if ((rc = prep(st, &upd, "UPDATE sessions SET rolled_back = 1, state = ?1 WHERE contact = ?2")) != 0) {
-        done(st, sel);
+    if ((rc = rbx__st_prep(st, &upd, "UPDATE sessions SET rolled_back = 1, state = ?1 WHERE contact = ?2")) != 0) {
+        rbx__st_done(st, sel);
         return rc;
     }
-    while (rc == 0 && (rc = step_row(sel)) == 1) {
+    while (rc == 0 && (rc = rbx__st_step(sel)) == 1) {
         int64_t id = sqlite3_column_int64(sel, 0), gen = sqlite3_column_int64(sel, 1);
         uint8_t *blob;
         size_t n;
-        if ((rc = column_open(st, &blob, &n, sel, 2, "sessions", id, gen, state_column(0))) != 0)
+        if ((rc = rbx__st_column_open(st, &blob, &n, sel, 2, "sessions", id, gen, state_column(0))) != 0)
             break;
-        rc = bind_sealed(st, upd, 1, "sessions", id, gen, state_column(1), blob, n);
-        free_secret(blob, n);
+        rc = rbx__st_bind_sealed(st, upd, 1, "sessions", id, gen, state_column(1), blob, n);
+        rbx__st_free_secret(blob, n);
         sqlite3_bind_int64(upd, 2, id);
-        if (rc == 0) rc = step_row(upd) < 0 ? RBX_E_IO : 0;
+        if (rc == 0) rc = rbx__st_step(upd) < 0 ? RBX_E_IO : 0;
         sqlite3_reset(upd);
     }
-    done(st, sel);
-    done(st, upd);
+    rbx__st_done(st, sel);
+    rbx__st_done(st, upd);
     return rc < 0 ? rc : 0;
 }
 
@@ -537,29 +586,32 @@ static int check_rollback_locked(rbx_store *st)
 {
     int64_t dbgen = 0, sidegen = 0;
     int rc = sidecar_read(st, &sidegen);
-    if (rc != 0 || (rc = meta_get(st, "generation", &dbgen)) != 0) return rc;
+    if (rc != 0 || (rc = rbx__st_meta_get(st, "generation", &dbgen)) != 0) return rc;
     /* A lost sidecar on a used database could hide a rollback: be safe. */
     int rolled = sidegen > dbgen || (sidegen < 0 && dbgen > 0);
     if (rolled) {
-        if ((rc = begin(st)) != 0) return rc;
+        if ((rc = rbx__st_begin(st)) != 0) return rc;
         if ((rc = mark_rolled_back(st)) != 0) {
-            rollback_tx(st);
+            rbx__st_rollback(st);
             return rc;
         }
         sqlite3_stmt *s;
-        if ((rc = prep(st, &s, "UPDATE meta SET v = ?1 WHERE k = 'generation'")) != 0) {
-            rollback_tx(st);
+        if ((rc = rbx__st_prep(st, &s, "UPDATE meta SET v = ?1 WHERE k = 'generation'")) != 0) {
+            rbx__st_rollback(st);
             return rc;
         }
         int64_t newgen = (sidegen > dbgen ? sidegen : dbgen) + 1;
         sqlite3_bind_int64(s, 1, newgen);
-        rc = step_row(s);
-        done(st, s);
+        rc = rbx__st_step(s);
+        rbx__st_done(st, s);
+        if (rc >= 0)
+            rc = rbx__audit(st, "rollback detected", "database generation %lld, record %lld",
+                            (long long)dbgen, (long long)sidegen);
         if (rc < 0) {
-            rollback_tx(st);
+            rbx__st_rollback(st);
             return rc;
         }
-        return commit(st, newgen);
+        return rbx__st_commit(st, newgen);
     }
     if (sidegen < 0) return sidecar_raise(st, dbgen, 1);
     return 0;
@@ -588,7 +640,11 @@ int rbx_store_open(rbx_store **out, const char *db_path, const rbx_store_opts *o
     rbx_store *st = calloc(1, sizeof *st);
     if (st == NULL) return RBX_E_NOMEM;
     st->sidecar_fd = -1;
-    st->mode = o.mode;
+    st->mode = st->opened_mode = o.mode;
+    st->clock = o.clock;
+    st->clock_ctx = o.clock_ctx;
+    st->max_skip = RBX_MAX_SKIP;
+    st->max_skipped = RBX_MAX_SKIPPED_KEYS;
     st->erase_commits = o.erase_commits ? o.erase_commits : RBX_STORE_ERASE_COMMITS;
     st->erase_seconds = o.erase_seconds ? o.erase_seconds : RBX_STORE_ERASE_SECONDS;
     st->last_erase = time(NULL);
@@ -665,7 +721,7 @@ int rbx_store_open(rbx_store **out, const char *db_path, const rbx_store_opts *o
     /* secure_delete: freed cells and pages are zeroed (CONTEXT section 3).
      * WAL + synchronous=FULL: one fdatasync per commit, durable on return.
      * These only set connection state; nothing is written yet. */
-    if ((rc = exec(st, "PRAGMA secure_delete = ON; PRAGMA foreign_keys = ON;"
+    if ((rc = rbx__st_exec(st, "PRAGMA secure_delete = ON; PRAGMA foreign_keys = ON;"
                        " PRAGMA temp_store = MEMORY; PRAGMA synchronous = FULL")) != 0)
         goto fail;
     int64_t version = 0;
@@ -676,21 +732,21 @@ int rbx_store_open(rbx_store **out, const char *db_path, const rbx_store_opts *o
      * and on this workload (one ~800-byte session row, one small outbox or
      * inbox row) smaller pages mean fewer bytes per fdatasync (1 KiB was
      * about as fast but made a 100,000-session store 1.4x slower). */
-    if (!db_exists && (rc = exec(st, "PRAGMA page_size = " RBX_STR(RBX_PAGE_SIZE))) != 0) goto fail;
+    if (!db_exists && (rc = rbx__st_exec(st, "PRAGMA page_size = " RBX_STR(RBX_PAGE_SIZE))) != 0) goto fail;
     sqlite3_stmt *s;
-    if ((rc = prep(st, &s, "PRAGMA journal_mode = WAL")) != 0) goto fail;
-    rc = step_row(s);
+    if ((rc = rbx__st_prep(st, &s, "PRAGMA journal_mode = WAL")) != 0) goto fail;
+    rc = rbx__st_step(s);
     int wal = rc == 1 && strcmp((const char *)sqlite3_column_text(s, 0), "wal") == 0;
-    done(st, s);
+    rbx__st_done(st, s);
     if (rc < 0 || !wal) {
         rc = rc < 0 ? rc : RBX_E_IO;
         goto fail;
     }
     if (version < RBX_SCHEMA_VERSION && (rc = migrate(st, version)) != 0) goto fail;
-    if ((rc = prep(st, &s, "PRAGMA page_size")) != 0) goto fail;
-    rc = step_row(s);
+    if ((rc = rbx__st_prep(st, &s, "PRAGMA page_size")) != 0) goto fail;
+    rc = rbx__st_step(s);
     st->page_size = rc == 1 ? sqlite3_column_int(s, 0) : 4096;
-    done(st, s);
+    rbx__st_done(st, s);
     if (rc < 0) goto fail;
     if (st->page_size < 512 || st->page_size > 65536) st->page_size = 4096;
     if (!db_exists && (rc = check_key_and_load(st)) != 0) goto fail;
@@ -706,6 +762,9 @@ int rbx_store_open(rbx_store **out, const char *db_path, const rbx_store_opts *o
     /* check_rollback takes the lock again and releases it: that also ends
      * the creation lock. */
     if ((rc = check_rollback(st)) != 0) goto fail;
+    rbx_policy pol;
+    if ((rc = rbx_store_policy(st, &pol)) != 0) goto fail;
+    rbx__st_apply_policy(st, &pol);
     free(keypath);
     free(genpath);
     *out = st;
@@ -736,7 +795,7 @@ void rbx_store_close(rbx_store *st)
 {
     if (st == NULL) return;
     st->closing = 1;
-    (void)erase_point(st);
+    (void)rbx__st_erase_point(st);
     finalize_all(st);
     sqlite3_close(st->db);
     if (st->sidecar_fd >= 0) {
@@ -747,23 +806,23 @@ void rbx_store_close(rbx_store *st)
     free(st);
 }
 
-int rbx_store_erase_now(rbx_store *st) { return erase_point(st); }
+int rbx_store_erase_now(rbx_store *st) { return rbx__st_erase_point(st); }
 
 /* ------------------------------------------------------------ secrets in rows */
 
 /* Bind a sealed secret as parameter i. */
-static int bind_sealed(rbx_store *st, sqlite3_stmt *s, int i, const char *table, int64_t rowkey,
+int rbx__st_bind_sealed(rbx_store *st, sqlite3_stmt *s, int i, const char *table, int64_t rowkey,
                        int64_t gen, const char *column, const uint8_t *pt, size_t ptlen)
 {
     size_t n;
     uint8_t *c = row_seal(&n, st->key, table, rowkey, gen, column, pt, ptlen);
     if (c == NULL) return RBX_E_NOMEM;
-    int rc = sql_err(sqlite3_bind_blob(s, i, c, (int)n, free));
+    int rc = rbx__sql_err(sqlite3_bind_blob(s, i, c, (int)n, free));
     return rc;
 }
 
 /* Open column col of the current row into a fresh malloc'ed buffer. */
-static int column_open(rbx_store *st, uint8_t **out, size_t *outlen, sqlite3_stmt *s, int col,
+int rbx__st_column_open(rbx_store *st, uint8_t **out, size_t *outlen, sqlite3_stmt *s, int col,
                        const char *table, int64_t rowkey, int64_t gen, const char *column)
 {
     const uint8_t *c = sqlite3_column_blob(s, col);
@@ -783,7 +842,7 @@ static int column_open(rbx_store *st, uint8_t **out, size_t *outlen, sqlite3_stm
     return 0;
 }
 
-static void free_secret(uint8_t *p, size_t n)
+void rbx__st_free_secret(uint8_t *p, size_t n)
 {
     if (p == NULL) return;
     WIPE_BUF(p, n);
@@ -791,44 +850,44 @@ static void free_secret(uint8_t *p, size_t n)
 }
 
 /* A 32-byte secret column. */
-static int column_key(rbx_store *st, uint8_t key[32], sqlite3_stmt *s, int col, const char *table,
+int rbx__st_column_key(rbx_store *st, uint8_t key[32], sqlite3_stmt *s, int col, const char *table,
                       int64_t rowkey, const char *column)
 {
     uint8_t *p;
     size_t n;
-    int rc = column_open(st, &p, &n, s, col, table, rowkey, 0, column);
+    int rc = rbx__st_column_open(st, &p, &n, s, col, table, rowkey, 0, column);
     if (rc != 0) return rc;
     if (n == 32) memcpy(key, p, 32);
-    free_secret(p, n);
+    rbx__st_free_secret(p, n);
     return n == 32 ? 0 : RBX_E_CORRUPT;
 }
 
 /* ------------------------------------------------------------ identity */
 
-static int load_identity(rbx_store *st, uint8_t pk[32], uint8_t sk[32])
+int rbx__st_load_identity(rbx_store *st, uint8_t pk[32], uint8_t sk[32])
 {
     sqlite3_stmt *s;
-    int rc = prep(st, &s, "SELECT pk, sk FROM identity WHERE id = 1");
+    int rc = rbx__st_prep(st, &s, "SELECT pk, sk FROM identity WHERE id = 1");
     if (rc != 0) return rc;
-    rc = step_row(s);
+    rc = rbx__st_step(s);
     if (rc == 1) {
         rc = RBX_E_CORRUPT;
         if (sqlite3_column_bytes(s, 0) == 32 && sqlite3_column_type(s, 0) == SQLITE_BLOB) {
             memcpy(pk, sqlite3_column_blob(s, 0), 32);
-            rc = sk == NULL ? 0 : column_key(st, sk, s, 1, "identity", 1, "sk");
+            rc = sk == NULL ? 0 : rbx__st_column_key(st, sk, s, 1, "identity", 1, "sk");
             if (rc == 0 && sk != NULL && !rbx__keypair_matches(pk, sk)) rc = RBX_E_CORRUPT;
         }
     } else if (rc == 0) {
         rc = RBX_E_NOT_FOUND;
     }
-    done(st, s);
+    rbx__st_done(st, s);
     if (rc != 0 && sk != NULL) WIPE_BUF(sk, 32);
     return rc;
 }
 
 int rbx_store_identity(rbx_store *st, uint8_t pk[32])
 {
-    return load_identity(st, pk, NULL);
+    return rbx__st_load_identity(st, pk, NULL);
 }
 
 int rbx_store_identity_create(rbx_store *st, const uint8_t *pk, const uint8_t *sk)
@@ -846,24 +905,24 @@ int rbx_store_identity_create(rbx_store *st, const uint8_t *pk, const uint8_t *s
             goto out;
         }
     }
-    if ((rc = begin(st)) != 0) goto out;
+    if ((rc = rbx__st_begin(st)) != 0) goto out;
     sqlite3_stmt *s;
-    if ((rc = prep(st, &s, "INSERT INTO identity (id, pk, sk) VALUES (1, ?1, ?2)")) != 0) {
-        rollback_tx(st);
+    if ((rc = rbx__st_prep(st, &s, "INSERT INTO identity (id, pk, sk) VALUES (1, ?1, ?2)")) != 0) {
+        rbx__st_rollback(st);
         goto out;
     }
     sqlite3_bind_blob(s, 1, npk, 32, SQLITE_TRANSIENT);
-    rc = bind_sealed(st, s, 2, "identity", 1, 0, "sk", nsk, 32);
+    rc = rbx__st_bind_sealed(st, s, 2, "identity", 1, 0, "sk", nsk, 32);
     if (rc == 0) {
         int r = sqlite3_step(s);
-        rc = (r & 0xff) == SQLITE_CONSTRAINT ? RBX_E_EXISTS : sql_err(r);
+        rc = (r & 0xff) == SQLITE_CONSTRAINT ? RBX_E_EXISTS : rbx__sql_err(r);
     }
-    done(st, s);
+    rbx__st_done(st, s);
     if (rc != 0) {
-        rollback_tx(st);
+        rbx__st_rollback(st);
         goto out;
     }
-    rc = commit(st, 0);
+    rc = rbx__st_commit(st, 0);
 out:
     WIPE(nsk);
     return rc;
@@ -875,26 +934,26 @@ static int insert_signed_prekey(rbx_store *st, const uint8_t ik_sk[32], int64_t 
 {
     uint8_t pk[32], sk[32], sig[64], statement[RBX_SPK_STATEMENT_BYTES];
     sqlite3_stmt *s;
-    int rc = prep(st, &s, "SELECT coalesce(max(id), 0) + 1 FROM signed_prekeys");
+    int rc = rbx__st_prep(st, &s, "SELECT coalesce(max(id), 0) + 1 FROM signed_prekeys");
     if (rc != 0) return rc;
-    rc = step_row(s);
+    rc = rbx__st_step(s);
     int64_t id = sqlite3_column_int64(s, 0);
-    done(st, s);
+    rbx__st_done(st, s);
     if (rc != 1) return rc < 0 ? rc : RBX_E_CORRUPT;
     if (id >= (int64_t)RBX_NO_PREKEY) return RBX_E_LIMIT;
     if ((rc = rbx__keypair(pk, sk)) != 0) return rc;
     rbx__spk_statement(statement, (uint32_t)id, pk);
     rbx__xeddsa_sign(sig, ik_sk, statement, sizeof statement);
-    if ((rc = prep(st, &s, "INSERT INTO signed_prekeys (id, pk, sk, sig, created)"
+    if ((rc = rbx__st_prep(st, &s, "INSERT INTO signed_prekeys (id, pk, sk, sig, created)"
                            " VALUES (?1, ?2, ?3, ?4, ?5)")) != 0)
         goto out;
     sqlite3_bind_int64(s, 1, id);
     sqlite3_bind_blob(s, 2, pk, 32, SQLITE_TRANSIENT);
-    rc = bind_sealed(st, s, 3, "signed_prekeys", id, 0, "sk", sk, 32);
+    rc = rbx__st_bind_sealed(st, s, 3, "signed_prekeys", id, 0, "sk", sk, 32);
     sqlite3_bind_blob(s, 4, sig, 64, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(s, 5, (int64_t)time(NULL));
-    if (rc == 0) rc = step_row(s) < 0 ? RBX_E_IO : 0;
-    done(st, s);
+    sqlite3_bind_int64(s, 5, rbx__st_now(st));
+    if (rc == 0) rc = rbx__st_step(s) < 0 ? RBX_E_IO : 0;
+    rbx__st_done(st, s);
     *id_out = id;
 out:
     WIPE(sk);
@@ -904,21 +963,21 @@ out:
 static int refill_onetime(rbx_store *st, unsigned target)
 {
     sqlite3_stmt *s;
-    int rc = prep(st, &s, "SELECT count(*), coalesce(max(id), 0) FROM onetime_prekeys"
+    int rc = rbx__st_prep(st, &s, "SELECT count(*), coalesce(max(id), 0) FROM onetime_prekeys"
                           " WHERE 1");
     if (rc != 0) return rc;
-    rc = step_row(s);
+    rc = rbx__st_step(s);
     int64_t maxid = sqlite3_column_int64(s, 1);
-    done(st, s);
+    rbx__st_done(st, s);
     if (rc != 1) return rc < 0 ? rc : RBX_E_CORRUPT;
-    if ((rc = prep(st, &s, "SELECT count(*) FROM onetime_prekeys WHERE offered = 0")) != 0)
+    if ((rc = rbx__st_prep(st, &s, "SELECT count(*) FROM onetime_prekeys WHERE offered = 0")) != 0)
         return rc;
-    rc = step_row(s);
+    rc = rbx__st_step(s);
     int64_t fresh = sqlite3_column_int64(s, 0);
-    done(st, s);
+    rbx__st_done(st, s);
     if (rc != 1) return rc < 0 ? rc : RBX_E_CORRUPT;
     if (fresh * 10 >= (int64_t)target && fresh > 0) return 0;
-    if ((rc = prep(st, &s, "INSERT INTO onetime_prekeys (id, pk, sk) VALUES (?1, ?2, ?3)")) != 0)
+    if ((rc = rbx__st_prep(st, &s, "INSERT INTO onetime_prekeys (id, pk, sk) VALUES (?1, ?2, ?3)")) != 0)
         return rc;
     for (int64_t i = fresh; i < (int64_t)target && rc == 0; i++) {
         uint8_t pk[32], sk[32];
@@ -930,13 +989,13 @@ static int refill_onetime(rbx_store *st, unsigned target)
         if ((rc = rbx__keypair(pk, sk)) == 0) {
             sqlite3_bind_int64(s, 1, id);
             sqlite3_bind_blob(s, 2, pk, 32, SQLITE_TRANSIENT);
-            rc = bind_sealed(st, s, 3, "onetime_prekeys", id, 0, "sk", sk, 32);
-            if (rc == 0) rc = step_row(s) < 0 ? RBX_E_IO : 0;
+            rc = rbx__st_bind_sealed(st, s, 3, "onetime_prekeys", id, 0, "sk", sk, 32);
+            if (rc == 0) rc = rbx__st_step(s) < 0 ? RBX_E_IO : 0;
             sqlite3_reset(s);
         }
         WIPE(sk);
     }
-    done(st, s);
+    rbx__st_done(st, s);
     return rc;
 }
 
@@ -944,10 +1003,10 @@ static int refill_onetime(rbx_store *st, unsigned target)
 static int load_public(rbx_store *st, const char *sql, int64_t id, uint8_t pk[32], uint8_t *sig)
 {
     sqlite3_stmt *s;
-    int rc = prep(st, &s, sql);
+    int rc = rbx__st_prep(st, &s, sql);
     if (rc != 0) return rc;
     sqlite3_bind_int64(s, 1, id);
-    rc = step_row(s);
+    rc = rbx__st_step(s);
     if (rc == 1) {
         rc = sqlite3_column_type(s, 0) == SQLITE_BLOB && sqlite3_column_bytes(s, 0) == 32 &&
                      (sig == NULL || (sqlite3_column_type(s, 1) == SQLITE_BLOB &&
@@ -961,7 +1020,7 @@ static int load_public(rbx_store *st, const char *sql, int64_t id, uint8_t pk[32
     } else if (rc == 0) {
         rc = RBX_E_NOT_FOUND;
     }
-    done(st, s);
+    rbx__st_done(st, s);
     return rc;
 }
 
@@ -969,11 +1028,11 @@ static int load_public(rbx_store *st, const char *sql, int64_t id, uint8_t pk[32
 static int query_id(rbx_store *st, const char *sql, int64_t *id)
 {
     sqlite3_stmt *s;
-    int rc = prep(st, &s, sql);
+    int rc = rbx__st_prep(st, &s, sql);
     if (rc != 0) return rc;
-    rc = step_row(s);
+    rc = rbx__st_step(s);
     *id = rc == 1 ? sqlite3_column_int64(s, 0) : 0;
-    done(st, s);
+    rbx__st_done(st, s);
     return rc < 0 ? rc : 0;
 }
 
@@ -982,9 +1041,9 @@ int rbx_store_bundle(rbx_store *st, uint8_t *out, size_t outcap, size_t *outlen,
     uint8_t ik_pk[32], ik_sk[32], spk_pk[32], sig[64], opk_pk[32];
     int64_t spk_id = 0, opk_id = 0;
     *outlen = 0;
-    int rc = begin(st);
+    int rc = rbx__st_begin(st);
     if (rc != 0) return rc;
-    if ((rc = load_identity(st, ik_pk, ik_sk)) != 0 ||
+    if ((rc = rbx__st_load_identity(st, ik_pk, ik_sk)) != 0 ||
         (rc = query_id(st, "SELECT max(id) FROM signed_prekeys", &spk_id)) != 0)
         goto fail;
     if (spk_id == 0 && (rc = insert_signed_prekey(st, ik_sk, &spk_id)) != 0) goto fail;
@@ -1004,9 +1063,9 @@ int rbx_store_bundle(rbx_store *st, uint8_t *out, size_t outcap, size_t *outlen,
                                  opk_id > 0 ? (uint32_t)opk_id : RBX_NO_PREKEY, opk_pk)) != 0)
         goto fail;
     WIPE(ik_sk);
-    return commit(st, 0);
+    return rbx__st_commit(st, 0);
 fail:
-    rollback_tx(st);
+    rbx__st_rollback(st);
     WIPE(ik_sk);
     *outlen = 0;
     return rc;
@@ -1059,9 +1118,9 @@ static int contact_row(rbx_store *st, contact *c, sqlite3_stmt *s)
     if (c->bundlelen) memcpy(c->bundle, sqlite3_column_blob(s, 4), c->bundlelen);
     uint8_t want[32 + 4 + RBX_NAME_MAX], *got;
     size_t wantlen = pin_value(want, c), gotlen;
-    int rc = column_open(st, &got, &gotlen, s, 5, "contacts", c->id, 0, "pin");
+    int rc = rbx__st_column_open(st, &got, &gotlen, s, 5, "contacts", c->id, 0, "pin");
     if (rc == 0 && (gotlen != wantlen || memcmp(got, want, wantlen) != 0)) rc = RBX_E_CORRUPT;
-    free_secret(got, gotlen);
+    rbx__st_free_secret(got, gotlen);
     return rc;
 }
 
@@ -1070,9 +1129,9 @@ static int contact_row(rbx_store *st, contact *c, sqlite3_stmt *s)
 /* Run a bound CONTACT_COLS query for one contact. */
 static int contact_query(rbx_store *st, contact *c, sqlite3_stmt *s)
 {
-    int rc = step_row(s);
+    int rc = rbx__st_step(s);
     rc = rc == 1 ? contact_row(st, c, s) : rc == 0 ? RBX_E_NOT_FOUND : rc;
-    done(st, s);
+    rbx__st_done(st, s);
     return rc;
 }
 
@@ -1080,7 +1139,7 @@ static int find_contact(rbx_store *st, contact *c, const char *name, uint32_t de
 {
     sqlite3_stmt *s;
     if (!name_ok(name)) return RBX_E_INVALID;
-    int rc = prep(st, &s, CONTACT_COLS "WHERE name = ?1 AND device = ?2");
+    int rc = rbx__st_prep(st, &s, CONTACT_COLS "WHERE name = ?1 AND device = ?2");
     if (rc != 0) return rc;
     sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
     sqlite3_bind_int64(s, 2, device);
@@ -1090,7 +1149,7 @@ static int find_contact(rbx_store *st, contact *c, const char *name, uint32_t de
 static int find_contact_by_identity(rbx_store *st, contact *c, const uint8_t identity[32])
 {
     sqlite3_stmt *s;
-    int rc = prep(st, &s, CONTACT_COLS "WHERE identity = ?1 ORDER BY id LIMIT 1");
+    int rc = rbx__st_prep(st, &s, CONTACT_COLS "WHERE identity = ?1 ORDER BY id LIMIT 1");
     if (rc != 0) return rc;
     sqlite3_bind_blob(s, 1, identity, 32, SQLITE_STATIC);
     return contact_query(st, c, s);
@@ -1099,7 +1158,7 @@ static int find_contact_by_identity(rbx_store *st, contact *c, const uint8_t ide
 static int find_contact_by_id(rbx_store *st, contact *c, int64_t id)
 {
     sqlite3_stmt *s;
-    int rc = prep(st, &s, CONTACT_COLS "WHERE id = ?1");
+    int rc = rbx__st_prep(st, &s, CONTACT_COLS "WHERE id = ?1");
     if (rc != 0) return rc;
     sqlite3_bind_int64(s, 1, id);
     return contact_query(st, c, s);
@@ -1108,7 +1167,7 @@ static int find_contact_by_id(rbx_store *st, contact *c, int64_t id)
 static int insert_contact(rbx_store *st, contact *c)
 {
     sqlite3_stmt *s;
-    int rc = prep(st, &s, "INSERT INTO contacts (name, device, identity, bundle)"
+    int rc = rbx__st_prep(st, &s, "INSERT INTO contacts (name, device, identity, bundle)"
                           " VALUES (?1, ?2, ?3, ?4) RETURNING id");
     if (rc != 0) return rc;
     sqlite3_bind_text(s, 1, c->name, -1, SQLITE_STATIC);
@@ -1117,16 +1176,16 @@ static int insert_contact(rbx_store *st, contact *c)
     if (c->bundlelen) sqlite3_bind_blob(s, 4, c->bundle, (int)c->bundlelen, SQLITE_STATIC);
     int r = sqlite3_step(s);
     if (r == SQLITE_ROW) c->id = sqlite3_column_int64(s, 0);
-    rc = (r & 0xff) == SQLITE_CONSTRAINT ? RBX_E_EXISTS : sql_err(r);
-    done(st, s);
+    rc = (r & 0xff) == SQLITE_CONSTRAINT ? RBX_E_EXISTS : rbx__sql_err(r);
+    rbx__st_done(st, s);
     if (rc != 0) return rc;
     uint8_t pin[32 + 4 + RBX_NAME_MAX];
     size_t pinlen = pin_value(pin, c);
-    if ((rc = prep(st, &s, "UPDATE contacts SET pin = ?1 WHERE id = ?2")) != 0) return rc;
-    rc = bind_sealed(st, s, 1, "contacts", c->id, 0, "pin", pin, pinlen);
+    if ((rc = rbx__st_prep(st, &s, "UPDATE contacts SET pin = ?1 WHERE id = ?2")) != 0) return rc;
+    rc = rbx__st_bind_sealed(st, s, 1, "contacts", c->id, 0, "pin", pin, pinlen);
     sqlite3_bind_int64(s, 2, c->id);
-    if (rc == 0) rc = step_row(s) < 0 ? RBX_E_IO : 0;
-    done(st, s);
+    if (rc == 0) rc = rbx__st_step(s) < 0 ? RBX_E_IO : 0;
+    rbx__st_done(st, s);
     return rc;
 }
 
@@ -1138,7 +1197,7 @@ int rbx_store_add_contact(rbx_store *st, const char *name, uint32_t device, cons
     if (!name_ok(name)) return RBX_E_INVALID;
     int rc = rbx_bundle_parse(&b, bundle, len);
     if (rc != 0) return rc;
-    if ((rc = begin(st)) != 0) return rc;
+    if ((rc = rbx__st_begin(st)) != 0) return rc;
     snprintf(c.name, sizeof c.name, "%s", name);
     c.device = device;
     memcpy(c.identity, b.identity, 32);
@@ -1154,25 +1213,25 @@ int rbx_store_add_contact(rbx_store *st, const char *name, uint32_t device, cons
         sqlite3_stmt *s;
         if (sodium_memcmp(old.identity, b.identity, 32) != 0) {
             rc = RBX_E_IDENTITY_CHANGED;
-        } else if ((rc = prep(st, &s, "SELECT count(*) FROM sessions WHERE contact = ?1")) == 0) {
+        } else if ((rc = rbx__st_prep(st, &s, "SELECT count(*) FROM sessions WHERE contact = ?1")) == 0) {
             sqlite3_bind_int64(s, 1, old.id);
-            rc = step_row(s) == 1 ? 0 : RBX_E_IO;
+            rc = rbx__st_step(s) == 1 ? 0 : RBX_E_IO;
             has_session = sqlite3_column_int64(s, 0);
-            done(st, s);
+            rbx__st_done(st, s);
             if (rc == 0 && has_session) rc = RBX_E_EXISTS;
-            if (rc == 0 && (rc = prep(st, &s, "UPDATE contacts SET bundle = ?1 WHERE id = ?2")) == 0) {
+            if (rc == 0 && (rc = rbx__st_prep(st, &s, "UPDATE contacts SET bundle = ?1 WHERE id = ?2")) == 0) {
                 sqlite3_bind_blob(s, 1, bundle, (int)len, SQLITE_STATIC);
                 sqlite3_bind_int64(s, 2, old.id);
-                rc = step_row(s) < 0 ? RBX_E_IO : 0;
-                done(st, s);
+                rc = rbx__st_step(s) < 0 ? RBX_E_IO : 0;
+                rbx__st_done(st, s);
             }
         }
     }
     if (rc != 0) {
-        rollback_tx(st);
+        rbx__st_rollback(st);
         return rc;
     }
-    return commit(st, 0);
+    return rbx__st_commit(st, 0);
 }
 
 /* ------------------------------------------------------------ sessions */
@@ -1195,25 +1254,26 @@ static int load_session(rbx_store *st, stored_session *ss, int64_t contact_id)
 {
     sqlite3_stmt *s;
     memset(ss, 0, sizeof *ss);
-    int rc = prep(st, &s, "SELECT generation, rolled_back, state FROM sessions WHERE contact = ?1");
+    int rc = rbx__st_prep(st, &s, "SELECT generation, rolled_back, state FROM sessions WHERE contact = ?1");
     if (rc != 0) return rc;
     sqlite3_bind_int64(s, 1, contact_id);
-    rc = step_row(s);
+    rc = rbx__st_step(s);
     if (rc == 1) {
         uint8_t *blob;
         size_t n;
         ss->exists = 1;
         ss->generation = sqlite3_column_int64(s, 0);
         ss->rolled_back = sqlite3_column_int64(s, 1) != 0;
-        rc = column_open(st, &blob, &n, s, 2, "sessions", contact_id, ss->generation,
+        rc = rbx__st_column_open(st, &blob, &n, s, 2, "sessions", contact_id, ss->generation,
                          state_column(ss->rolled_back));
         if (rc == 0) {
             rc = rbx_session_deserialize(&ss->s, blob, n);
             if (rc == RBX_E_MALFORMED || rc == RBX_E_VERSION) rc = RBX_E_CORRUPT;
-            free_secret(blob, n);
+            if (rc == 0) rbx__session_limit(ss->s, st->max_skip, st->max_skipped);
+            rbx__st_free_secret(blob, n);
         }
     }
-    done(st, s);
+    rbx__st_done(st, s);
     return rc < 0 ? rc : 0;
 }
 
@@ -1229,18 +1289,18 @@ static int save_session(rbx_store *st, int64_t contact_id, const rbx_session *se
     if (blob == NULL) return RBX_E_NOMEM;
     if ((rc = rbx_session_serialize(blob, n, &n, sess)) != 0) goto out;
     sqlite3_stmt *s;
-    if ((rc = prep(st, &s, "INSERT OR REPLACE INTO sessions (contact, generation, rolled_back,"
+    if ((rc = rbx__st_prep(st, &s, "INSERT OR REPLACE INTO sessions (contact, generation, rolled_back,"
                            " base_key, state) VALUES (?1, ?2, ?5, ?3, ?4)")) != 0)
         goto out;
     sqlite3_bind_int64(s, 5, rolled_back);
     sqlite3_bind_int64(s, 1, contact_id);
     sqlite3_bind_int64(s, 2, gen);
     sqlite3_bind_blob(s, 3, sess->base_key, 32, SQLITE_STATIC);
-    rc = bind_sealed(st, s, 4, "sessions", contact_id, gen, state_column(rolled_back), blob, n);
-    if (rc == 0) rc = step_row(s) < 0 ? RBX_E_IO : 0;
-    done(st, s);
+    rc = rbx__st_bind_sealed(st, s, 4, "sessions", contact_id, gen, state_column(rolled_back), blob, n);
+    if (rc == 0) rc = rbx__st_step(s) < 0 ? RBX_E_IO : 0;
+    rbx__st_done(st, s);
 out:
-    free_secret(blob, n);
+    rbx__st_free_secret(blob, n);
     return rc;
 }
 
@@ -1312,18 +1372,18 @@ int rbx_store_contacts(rbx_store *st, rbx_contact_info *out, size_t cap, size_t 
     if (out == NULL && cap > 0) return RBX_E_INVALID;
     /* One read transaction: the listing is one snapshot even while other
      * processes send and receive. */
-    int rc = exec(st, "BEGIN");
+    int rc = rbx__st_exec(st, "BEGIN");
     if (rc != 0) return rc;
-    if ((rc = prep(st, &s, CONTACT_COLS "ORDER BY id")) != 0) goto out;
-    while ((rc = step_row(s)) == 1) {
+    if ((rc = rbx__st_prep(st, &s, CONTACT_COLS "ORDER BY id")) != 0) goto out;
+    while ((rc = rbx__st_step(s)) == 1) {
         if (n < cap && ((rc = contact_row(st, &c, s)) != 0 ||
                         (rc = contact_info(st, &out[n], &c)) != 0))
             break;
         n++;
     }
-    done(st, s);
+    rbx__st_done(st, s);
 out:
-    rollback_tx(st);
+    rbx__st_rollback(st);
     if (rc < 0) {
         if (out != NULL) memset(out, 0, cap * sizeof *out);
         return rc;
@@ -1336,32 +1396,32 @@ int rbx_store_prekey_stats(rbx_store *st, rbx_prekey_stats *out)
 {
     sqlite3_stmt *s;
     memset(out, 0, sizeof *out);
-    int rc = exec(st, "BEGIN");
+    int rc = rbx__st_exec(st, "BEGIN");
     if (rc != 0) return rc;
-    if ((rc = prep(st, &s, "SELECT id, created FROM signed_prekeys ORDER BY id DESC LIMIT 1")) != 0)
+    if ((rc = rbx__st_prep(st, &s, "SELECT id, created FROM signed_prekeys ORDER BY id DESC LIMIT 1")) != 0)
         goto out;
-    rc = step_row(s);
+    rc = rbx__st_step(s);
     if (rc == 1) {
         int64_t id = sqlite3_column_int64(s, 0);
         if (id <= 0 || id >= (int64_t)RBX_NO_PREKEY) rc = RBX_E_CORRUPT;
         out->signed_prekey_id = (uint32_t)id;
         out->signed_prekey_created = sqlite3_column_int64(s, 1);
     }
-    done(st, s);
+    rbx__st_done(st, s);
     if (rc < 0) goto out;
-    if ((rc = prep(st, &s, "SELECT coalesce(sum(offered = 0), 0),"
+    if ((rc = rbx__st_prep(st, &s, "SELECT coalesce(sum(offered = 0), 0),"
                            " coalesce(sum(offered != 0 AND sk IS NOT NULL), 0),"
                            " coalesce(sum(sk IS NULL), 0) FROM onetime_prekeys")) != 0)
         goto out;
-    rc = step_row(s);
+    rc = rbx__st_step(s);
     if (rc == 1) {
         out->onetime_unoffered = (size_t)sqlite3_column_int64(s, 0);
         out->onetime_outstanding = (size_t)sqlite3_column_int64(s, 1);
         out->onetime_consumed = (size_t)sqlite3_column_int64(s, 2);
     }
-    done(st, s);
+    rbx__st_done(st, s);
 out:
-    rollback_tx(st);
+    rbx__st_rollback(st);
     if (rc < 0) {
         memset(out, 0, sizeof *out);
         return rc;
@@ -1393,7 +1453,7 @@ static int session_for_sending(rbx_store *st, stored_session *ss, int *fresh, co
     uint8_t ik_pk[32], ik_sk[32];
     if ((rc = rbx_bundle_parse(&b, c->bundle, c->bundlelen)) != 0) return RBX_E_CORRUPT;
     if (sodium_memcmp(b.identity, c->identity, 32) != 0) return RBX_E_CORRUPT;
-    if ((rc = load_identity(st, ik_pk, ik_sk)) != 0) return rc;
+    if ((rc = rbx__st_load_identity(st, ik_pk, ik_sk)) != 0) return rc;
     rc = rbx_session_initiate(&ss->s, ik_pk, ik_sk, &b, opts);
     WIPE(ik_sk);
     *fresh = rc == 0;
@@ -1404,15 +1464,15 @@ static int outbox_insert(rbx_store *st, uint64_t *id, int64_t contact_id, const 
                          size_t len)
 {
     sqlite3_stmt *s;
-    int rc = prep(st, &s, "INSERT INTO outbox (contact, wire, created) VALUES (?1, ?2, ?3)"
+    int rc = rbx__st_prep(st, &s, "INSERT INTO outbox (contact, wire, created) VALUES (?1, ?2, ?3)"
                           " RETURNING id");
     if (rc != 0) return rc;
     sqlite3_bind_int64(s, 1, contact_id);
     sqlite3_bind_blob(s, 2, wire, (int)len, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 3, (int64_t)time(NULL));
-    rc = step_row(s);
+    sqlite3_bind_int64(s, 3, rbx__st_now(st));
+    rc = rbx__st_step(s);
     if (rc == 1) *id = (uint64_t)sqlite3_column_int64(s, 0);
-    done(st, s);
+    rbx__st_done(st, s);
     return rc == 1 ? 0 : rc == 0 ? RBX_E_IO : rc;
 }
 
@@ -1427,11 +1487,11 @@ int rbx_store_encrypt_batch(rbx_store *st, uint8_t *out, size_t outcap, size_t *
     int64_t gen;
     size_t used = 0;
     for (size_t i = 0; i < n; i++) offsets[i] = lens[i] = 0, ids[i] = 0;
-    int rc = begin(st);
+    int rc = rbx__st_begin(st);
     if (rc != 0) return rc;
     if ((rc = find_contact(st, &c, name, device)) != 0 ||
         (rc = session_for_sending(st, &ss, &fresh, &c, opts)) != 0 ||
-        (rc = next_generation(st, &gen)) != 0)
+        (rc = rbx__st_next_generation(st, &gen)) != 0)
         goto fail;
     for (size_t i = 0; i < n; i++) {
         if ((rc = rbx_session_encrypt(ss.s, out + used, outcap - used, &lens[i], pts[i],
@@ -1447,19 +1507,19 @@ int rbx_store_encrypt_batch(rbx_store *st, uint8_t *out, size_t outcap, size_t *
     if (fresh) {
         /* The one-time prekey in the bundle is spent: drop the bundle. */
         sqlite3_stmt *s;
-        if ((rc = prep(st, &s, "UPDATE contacts SET bundle = NULL WHERE id = ?1")) != 0) goto fail;
+        if ((rc = rbx__st_prep(st, &s, "UPDATE contacts SET bundle = NULL WHERE id = ?1")) != 0) goto fail;
         sqlite3_bind_int64(s, 1, c.id);
-        rc = step_row(s) < 0 ? RBX_E_IO : 0;
-        done(st, s);
+        rc = rbx__st_step(s) < 0 ? RBX_E_IO : 0;
+        rbx__st_done(st, s);
         if (rc != 0) goto fail;
     }
     rbx_session_free(ss.s);
     ss.s = NULL;
     /* The advanced state is durable before any ciphertext leaves. */
-    if ((rc = commit(st, gen)) != 0) goto wipe;
+    if ((rc = rbx__st_commit(st, gen)) != 0) goto wipe;
     return 0;
 fail:
-    rollback_tx(st);
+    rbx__st_rollback(st);
     rbx_session_free(ss.s);
 wipe:
     WIPE_BUF(out, used);
@@ -1488,13 +1548,13 @@ int rbx_store_outbox_next(rbx_store *st, uint8_t *out, size_t outcap, size_t *ou
     /* An outbox entry may be left by a process that died between its COMMIT
      * and raising the generation record: raise it now, before releasing,
      * so that every released ciphertext stays covered (P 15.6). */
-    int rc = meta_get(st, "generation", &gen);
+    int rc = rbx__st_meta_get(st, "generation", &gen);
     if (rc == 0) rc = sidecar_raise(st, gen, 1);
     if (rc != 0) return rc;
-    rc = prep(st, &s, "SELECT o.id, o.wire, c.name, c.device FROM outbox o"
+    rc = rbx__st_prep(st, &s, "SELECT o.id, o.wire, c.name, c.device FROM outbox o"
                           " JOIN contacts c ON c.id = o.contact ORDER BY o.id LIMIT 1");
     if (rc != 0) return rc;
-    rc = step_row(s);
+    rc = rbx__st_step(s);
     if (rc == 1) {
         size_t n = (size_t)sqlite3_column_bytes(s, 1);
         const unsigned char *nm = sqlite3_column_text(s, 2);
@@ -1515,25 +1575,25 @@ int rbx_store_outbox_next(rbx_store *st, uint8_t *out, size_t outcap, size_t *ou
     } else if (rc == 0) {
         rc = RBX_E_NOT_FOUND;
     }
-    done(st, s);
+    rbx__st_done(st, s);
     return rc;
 }
 
 static int delete_by_id(rbx_store *st, const char *sql, uint64_t id)
 {
     sqlite3_stmt *s;
-    int rc = begin(st);
+    int rc = rbx__st_begin(st);
     if (rc != 0) return rc;
-    if ((rc = prep(st, &s, sql)) == 0) {
+    if ((rc = rbx__st_prep(st, &s, sql)) == 0) {
         sqlite3_bind_int64(s, 1, (int64_t)id);
-        rc = step_row(s) < 0 ? RBX_E_IO : sqlite3_changes(st->db) == 1 ? 0 : RBX_E_NOT_FOUND;
-        done(st, s);
+        rc = rbx__st_step(s) < 0 ? RBX_E_IO : sqlite3_changes(st->db) == 1 ? 0 : RBX_E_NOT_FOUND;
+        rbx__st_done(st, s);
     }
     if (rc != 0) {
-        rollback_tx(st);
+        rbx__st_rollback(st);
         return rc;
     }
-    return commit(st, 0);
+    return rbx__st_commit(st, 0);
 }
 
 int rbx_store_ack_outbox(rbx_store *st, uint64_t id)
@@ -1566,10 +1626,10 @@ static int inbox_lookup(rbx_store *st, uint8_t *pt, size_t ptcap, size_t *ptlen,
     sqlite3_stmt *s;
     contact c;
     int64_t id = 0;
-    int rc = prep(st, &s, "SELECT id, generation, pt, contact FROM inbox WHERE digest = ?1");
+    int rc = rbx__st_prep(st, &s, "SELECT id, generation, pt, contact FROM inbox WHERE digest = ?1");
     if (rc != 0) return rc;
     sqlite3_bind_blob(s, 1, digest, 32, SQLITE_STATIC);
-    rc = step_row(s);
+    rc = rbx__st_step(s);
     if (rc == 1) {
         id = sqlite3_column_int64(s, 0);
         c.id = sqlite3_column_int64(s, 3);
@@ -1581,7 +1641,7 @@ static int inbox_lookup(rbx_store *st, uint8_t *pt, size_t ptcap, size_t *ptlen,
     } else if (rc == 0) {
         rc = RBX_E_NOT_FOUND;
     }
-    done(st, s);
+    rbx__st_done(st, s);
     /* The sender as the contacts table has it, pin checked. */
     if (rc == 0 && (rc = find_contact_by_id(st, &c, c.id)) == 0)
         fill_received(info, &c, (uint64_t)id, 0, 1);
@@ -1598,24 +1658,24 @@ static int load_prekeys(rbx_store *st, rbx_prekeys **out, const rbx_prekey_info 
     uint8_t ik_pk[32], ik_sk[32], sk[32];
     sqlite3_stmt *s;
     *out = NULL;
-    int rc = load_identity(st, ik_pk, ik_sk);
+    int rc = rbx__st_load_identity(st, ik_pk, ik_sk);
     if (rc != 0) return rc;
     if ((rc = rbx_prekeys_new(out, ik_pk, ik_sk)) != 0) goto out;
-    if ((rc = prep(st, &s, "SELECT sk FROM signed_prekeys WHERE id = ?1")) != 0) goto out;
+    if ((rc = rbx__st_prep(st, &s, "SELECT sk FROM signed_prekeys WHERE id = ?1")) != 0) goto out;
     sqlite3_bind_int64(s, 1, pi->signed_prekey_id);
-    rc = step_row(s);
-    rc = rc == 1 ? column_key(st, sk, s, 0, "signed_prekeys", pi->signed_prekey_id, "sk")
+    rc = rbx__st_step(s);
+    rc = rc == 1 ? rbx__st_column_key(st, sk, s, 0, "signed_prekeys", pi->signed_prekey_id, "sk")
                  : rc == 0 ? RBX_E_UNKNOWN_PREKEY : rc;
-    done(st, s);
+    rbx__st_done(st, s);
     if (rc == 0) rc = rbx_prekeys_add_signed(*out, pi->signed_prekey_id, sk);
     if (rc != 0 || !pi->has_onetime) goto out;
-    if ((rc = prep(st, &s, "SELECT sk FROM onetime_prekeys WHERE id = ?1")) != 0) goto out;
+    if ((rc = rbx__st_prep(st, &s, "SELECT sk FROM onetime_prekeys WHERE id = ?1")) != 0) goto out;
     sqlite3_bind_int64(s, 1, pi->onetime_prekey_id);
-    rc = step_row(s);
+    rc = rbx__st_step(s);
     if (rc == 1 && sqlite3_column_type(s, 0) == SQLITE_NULL) rc = RBX_E_PREKEY_REUSED;
-    else if (rc == 1) rc = column_key(st, sk, s, 0, "onetime_prekeys", pi->onetime_prekey_id, "sk");
+    else if (rc == 1) rc = rbx__st_column_key(st, sk, s, 0, "onetime_prekeys", pi->onetime_prekey_id, "sk");
     else if (rc == 0) rc = RBX_E_UNKNOWN_PREKEY;
-    done(st, s);
+    rbx__st_done(st, s);
     if (rc == 0) rc = rbx_prekeys_add_onetime(*out, pi->onetime_prekey_id, sk);
 out:
     WIPE(ik_sk);
@@ -1644,7 +1704,7 @@ int rbx_store_decrypt(rbx_store *st, uint8_t *pt, size_t ptcap, size_t *ptlen, r
     if (kind < 0) return kind;
     if (kind == 0 && name == NULL) return RBX_E_INVALID;
     crypto_generichash(digest, sizeof digest, in, len, NULL, 0);
-    if ((rc = begin(st)) != 0) return rc;
+    if ((rc = rbx__st_begin(st)) != 0) return rc;
 
     rc = inbox_lookup(st, pt, ptcap, ptlen, info, digest);
     if (rc != RBX_E_NOT_FOUND) goto fail_or_done; /* redelivered (0) or an error */
@@ -1679,35 +1739,35 @@ int rbx_store_decrypt(rbx_store *st, uint8_t *pt, size_t ptcap, size_t *ptlen, r
             /* The one-time prekey's secret is erased; its id stays, so a
              * second use is told apart from an unknown id. */
             sqlite3_stmt *s;
-            if ((rc = prep(st, &s, "UPDATE onetime_prekeys SET sk = NULL, offered = 1 WHERE id = ?1")) != 0)
+            if ((rc = rbx__st_prep(st, &s, "UPDATE onetime_prekeys SET sk = NULL, offered = 1 WHERE id = ?1")) != 0)
                 goto fail;
             sqlite3_bind_int64(s, 1, consumed);
-            rc = step_row(s) < 0 ? RBX_E_IO : 0;
-            done(st, s);
+            rc = rbx__st_step(s) < 0 ? RBX_E_IO : 0;
+            rbx__st_done(st, s);
         }
     } else {
         rc = RBX_E_NOT_FOUND;
     }
     if (rc != 0) goto fail;
 
-    if ((rc = next_generation(st, &gen)) != 0 ||
+    if ((rc = rbx__st_next_generation(st, &gen)) != 0 ||
         (rc = save_session(st, c.id, ss.s, gen, ss.rolled_back)) != 0)
         goto fail;
     sqlite3_stmt *s;
-    if ((rc = prep(st, &s, "INSERT INTO inbox (id, contact, digest, generation, pt, created)"
+    if ((rc = rbx__st_prep(st, &s, "INSERT INTO inbox (id, contact, digest, generation, pt, created)"
                            " VALUES (?1, ?2, ?3, ?1, ?4, ?5)")) != 0)
         goto fail;
     sqlite3_bind_int64(s, 1, gen);
     sqlite3_bind_int64(s, 2, c.id);
     sqlite3_bind_blob(s, 3, digest, 32, SQLITE_STATIC);
-    rc = bind_sealed(st, s, 4, "inbox", gen, gen, "pt", pt, *ptlen);
-    sqlite3_bind_int64(s, 5, (int64_t)time(NULL));
-    if (rc == 0) rc = step_row(s) < 0 ? RBX_E_IO : 0;
-    done(st, s);
+    rc = rbx__st_bind_sealed(st, s, 4, "inbox", gen, gen, "pt", pt, *ptlen);
+    sqlite3_bind_int64(s, 5, rbx__st_now(st));
+    if (rc == 0) rc = rbx__st_step(s) < 0 ? RBX_E_IO : 0;
+    rbx__st_done(st, s);
     if (rc != 0) goto fail;
     rbx_session_free(ss.s);
     rbx_prekeys_free(pre);
-    if ((rc = commit(st, gen)) != 0) {
+    if ((rc = rbx__st_commit(st, gen)) != 0) {
         WIPE_BUF(pt, *ptlen);
         *ptlen = 0;
         return rc;
@@ -1716,11 +1776,11 @@ int rbx_store_decrypt(rbx_store *st, uint8_t *pt, size_t ptcap, size_t *ptlen, r
     return 0;
 fail_or_done:
     if (rc == 0) {
-        rollback_tx(st);
+        rbx__st_rollback(st);
         return 0;
     }
 fail:
-    rollback_tx(st);
+    rbx__st_rollback(st);
     rbx_session_free(ss.s);
     rbx_prekeys_free(pre);
     if (*ptlen) WIPE_BUF(pt, *ptlen);

@@ -7,7 +7,7 @@
 
 #include "ratchetbox.h"
 
-#define RBX_SCHEMA_VERSION 1
+#define RBX_SCHEMA_VERSION 2
 #define RBX_APPLICATION_ID 0x52425831 /* "RBX1" */
 
 /* Encrypted row values: "RBE1" || be32(plaintext length) || nonce || ct || tag. */
@@ -26,5 +26,48 @@ int rbx__store_load_session(rbx_store *st, rbx_session **out, const char *name, 
 int rbx__row_open(uint8_t *out, size_t outcap, size_t *outlen, const uint8_t key[32],
                   const char *table, int64_t rowkey, int64_t generation, const char *column,
                   const uint8_t *in, size_t len);
+
+/* ------------------------------------------------------------ for the store's modules
+ * (policy.c, audit.c, rotate.c, archive.c): one handle, one transaction at a time. */
+
+int rbx__sql_err(int sqlite_rc);
+int rbx__st_exec(rbx_store *st, const char *sql);
+/* Cached prepared statement for a string-literal SQL text; rbx__st_done resets it. */
+int rbx__st_prep(rbx_store *st, sqlite3_stmt **s, const char *sql);
+void rbx__st_done(rbx_store *st, sqlite3_stmt *s);
+/* 1 row, 0 done, < 0 error. */
+int rbx__st_step(sqlite3_stmt *s);
+int rbx__st_meta_get(rbx_store *st, const char *k, int64_t *v);
+int rbx__st_next_generation(rbx_store *st, int64_t *gen);
+/* BEGIN IMMEDIATE; ROLLBACK; COMMIT with a fresh generation (gen 0) or the
+ * given one, the sidecar raised and the erase point the mode asks for. */
+int rbx__st_begin(rbx_store *st);
+void rbx__st_rollback(rbx_store *st);
+int rbx__st_commit(rbx_store *st, int64_t gen);
+/* Checkpoint and truncate the log: no earlier version of a row survives. */
+int rbx__st_erase_point(rbx_store *st);
+/* Sealed columns: bound to (table, rowkey, generation, column). */
+int rbx__st_bind_sealed(rbx_store *st, sqlite3_stmt *s, int i, const char *table, int64_t rowkey,
+                        int64_t gen, const char *column, const uint8_t *pt, size_t ptlen);
+int rbx__st_column_open(rbx_store *st, uint8_t **out, size_t *outlen, sqlite3_stmt *s, int col,
+                        const char *table, int64_t rowkey, int64_t gen, const char *column);
+int rbx__st_column_key(rbx_store *st, uint8_t key[32], sqlite3_stmt *s, int col,
+                       const char *table, int64_t rowkey, const char *column);
+void rbx__st_free_secret(uint8_t *p, size_t n);
+/* The current identity (sk may be NULL). */
+int rbx__st_load_identity(rbx_store *st, uint8_t pk[32], uint8_t sk[32]);
+/* The store's clock (rbx_store_opts.clock), Unix seconds. */
+int64_t rbx__st_now(const rbx_store *st);
+
+/* Policy (policy.c): read inside a transaction; apply to the open handle. */
+int rbx__st_policy(rbx_store *st, rbx_policy *p);
+void rbx__st_apply_policy(rbx_store *st, const rbx_policy *p);
+
+/* Audit (audit.c): append inside the caller's transaction, or in its own. */
+int rbx__audit_init(rbx_store *st);
+int rbx__audit(rbx_store *st, const char *event, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+int rbx__audit_alone(rbx_store *st, const char *event, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 #endif

@@ -1250,8 +1250,8 @@ static const struct {
     [BAD_TRUNC_HALF] = { "database truncated to half", RBX_E_CORRUPT },
     [BAD_RANDOM] = { "database replaced by random bytes", RBX_E_CORRUPT },
     [BAD_FOREIGN] = { "someone else's SQLite database", RBX_E_CORRUPT },
-    [BAD_NEWER] = { "user_version 2", RBX_E_SCHEMA },
-    [BAD_NEWER_JOURNAL] = { "user_version 2, rollback journal", RBX_E_SCHEMA },
+    [BAD_NEWER] = { "user_version 3", RBX_E_SCHEMA },
+    [BAD_NEWER_JOURNAL] = { "user_version 3, rollback journal", RBX_E_SCHEMA },
     [BAD_OTHER_STORE_DB] = { "another store's database", RBX_E_STORAGE_KEY },
     [BAD_KEY_OTHER] = { "key file with other bytes", RBX_E_STORAGE_KEY },
     [BAD_KEY_OPTION] = { "other storage_key option", RBX_E_STORAGE_KEY },
@@ -1318,11 +1318,11 @@ START_TEST(bad_files)
         sqlite_exec_file(alice.db, "CREATE TABLE notes (body TEXT); INSERT INTO notes VALUES ('x');");
         break;
     case BAD_NEWER:
-        sqlite_exec_file(alice.db, "PRAGMA user_version = 2");
+        sqlite_exec_file(alice.db, "PRAGMA user_version = 3");
         break;
     case BAD_NEWER_JOURNAL:
         /* a newer version may not use WAL; the file must stay as it is */
-        sqlite_exec_file(alice.db, "PRAGMA journal_mode = DELETE; PRAGMA user_version = 2");
+        sqlite_exec_file(alice.db, "PRAGMA journal_mode = DELETE; PRAGMA user_version = 3");
         break;
     case BAD_OTHER_STORE_DB:
         copy_file(bob.db, alice.db);
@@ -1622,7 +1622,12 @@ START_TEST(schema_v1_fixture)
     spit(path, gen, genlen);
 
     alice.st = store_open(alice.db, 0);
-    ck_assert_int_eq(q_int(alice.st, "PRAGMA user_version"), 1);
+    /* Opened means migrated to the current schema, with the audit log begun. */
+    ck_assert_int_eq(q_int(alice.st, "PRAGMA user_version"), 2);
+    uint64_t events, bad;
+    ck_assert_int_eq(rbx_store_audit_verify(alice.st, &events, &bad), 0);
+    ck_assert_uint_eq(events, 1);
+    ck_assert_int_eq(q_int(alice.st, "SELECT count(*) FROM audit WHERE event = 'store migrated'"), 1);
     uint8_t pk[32];
     ck_assert_int_eq(rbx_store_identity(alice.st, pk), 0);
     ck_assert_mem_eq(pk, id, 32);

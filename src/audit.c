@@ -1,0 +1,192 @@
+/* SPDX-License-Identifier: MIT
+ * The audit log (PROTOCOL.md "Audit log"): plaintext metadata events, each
+ * hashed with the one before; the newest (seq, hash) is sealed under the
+ * storage key in meta, so that cutting events off the end is seen as well as
+ * editing, inserting or deleting one in the middle. Events are appended in
+ * the transaction of the change they record. */
+#include <stdarg.h>
+#include <stdio.h>
+
+#include "internal.h"
+#include "store.h"
+
+#define HEAD_BYTES (8U + 32U)
+
+static void event_hash(uint8_t out[32], const uint8_t prev[32], uint64_t seq, int64_t t,
+                       const char *event, const char *detail)
+{
+    uint8_t be[16];
+    crypto_generichash_state h;
+    rbx__store64_be(be, seq);
+    rbx__store64_be(be + 8, (uint64_t)t);
+    crypto_generichash_init(&h, NULL, 0, 32);
+    crypto_generichash_update(&h, (const uint8_t *)"rbx-audit-v1", 12);
+    crypto_generichash_update(&h, prev, 32);
+    crypto_generichash_update(&h, be, sizeof be);
+    crypto_generichash_update(&h, (const uint8_t *)event, strlen(event) + 1);
+    crypto_generichash_update(&h, (const uint8_t *)detail, strlen(detail) + 1);
+    crypto_generichash_final(&h, out, 32);
+}
+
+/* The sealed head: be64(seq) || hash, or seq 0 and zeros before any event. */
+static int head_get(rbx_store *st, uint64_t *seq, uint8_t hash[32])
+{
+    sqlite3_stmt *s;
+    uint8_t *p = NULL;
+    size_t n = 0;
+    int rc = rbx__st_prep(st, &s, "SELECT v FROM meta WHERE k = 'audit_head'");
+    if (rc != 0) return rc;
+    rc = rbx__st_step(s);
+    if (rc == 1) rc = rbx__st_column_open(st, &p, &n, s, 0, "meta", 0, 0, "audit_head");
+    else if (rc == 0) rc = RBX_E_CORRUPT; /* every v2 store has one */
+    rbx__st_done(st, s);
+    if (rc == 0 && n != HEAD_BYTES) rc = RBX_E_CORRUPT;
+    if (rc == 0) {
+        *seq = rbx__load64_be(p);
+        memcpy(hash, p + 8, 32);
+    }
+    rbx__st_free_secret(p, n);
+    return rc;
+}
+
+static int head_put(rbx_store *st, uint64_t seq, const uint8_t hash[32])
+{
+    uint8_t v[HEAD_BYTES];
+    sqlite3_stmt *s;
+    rbx__store64_be(v, seq);
+    memcpy(v + 8, hash, 32);
+    int rc = rbx__st_prep(st, &s, "INSERT OR REPLACE INTO meta (k, v) VALUES ('audit_head', ?1)");
+    if (rc != 0) return rc;
+    rc = rbx__st_bind_sealed(st, s, 1, "meta", 0, 0, "audit_head", v, sizeof v);
+    if (rc == 0) rc = rbx__st_step(s) < 0 ? RBX_E_IO : 0;
+    rbx__st_done(st, s);
+    return rc;
+}
+
+int rbx__audit_init(rbx_store *st)
+{
+    static const uint8_t zero[32];
+    return head_put(st, 0, zero);
+}
+
+/* Control bytes would reach terminals: replaced, never passed on. */
+static void clean(char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f) *s = '?';
+}
+
+int rbx__audit(rbx_store *st, const char *event, const char *fmt, ...)
+{
+    char detail[RBX_AUDIT_DETAIL_MAX];
+    uint8_t prev[32], hash[32];
+    uint64_t seq;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(detail, sizeof detail, fmt, ap);
+    va_end(ap);
+    clean(detail);
+    int rc = head_get(st, &seq, prev);
+    if (rc != 0) return rc;
+    int64_t t = rbx__st_now(st);
+    event_hash(hash, prev, seq + 1, t, event, detail);
+    sqlite3_stmt *s;
+    if ((rc = rbx__st_prep(st, &s, "INSERT INTO audit (seq, time, event, detail, hash)"
+                                   " VALUES (?1, ?2, ?3, ?4, ?5)")) != 0)
+        return rc;
+    sqlite3_bind_int64(s, 1, (sqlite3_int64)(seq + 1));
+    sqlite3_bind_int64(s, 2, t);
+    sqlite3_bind_text(s, 3, event, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 4, detail, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_blob(s, 5, hash, 32, SQLITE_STATIC);
+    rc = rbx__st_step(s) < 0 ? RBX_E_IO : 0;
+    rbx__st_done(st, s);
+    return rc != 0 ? rc : head_put(st, seq + 1, hash);
+}
+
+int rbx__audit_alone(rbx_store *st, const char *event, const char *fmt, ...)
+{
+    char detail[RBX_AUDIT_DETAIL_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(detail, sizeof detail, fmt, ap);
+    va_end(ap);
+    int rc = rbx__st_begin(st);
+    if (rc != 0) return rc;
+    if ((rc = rbx__audit(st, event, "%s", detail)) != 0) {
+        rbx__st_rollback(st);
+        return rc;
+    }
+    return rbx__st_commit(st, 0);
+}
+
+/* Walk the rows in order, checking each link; cb may be NULL (verify). */
+static int walk(rbx_store *st, int (*cb)(const rbx_audit_event *, void *), void *ctx,
+                uint64_t *count, uint64_t *bad_seq)
+{
+    sqlite3_stmt *s;
+    uint8_t prev[32] = { 0 }, head[32];
+    uint64_t expect = 1, head_seq;
+    rbx_audit_event e;
+    int stop = 0;
+    *count = 0;
+    *bad_seq = 0;
+    int rc = head_get(st, &head_seq, head);
+    if (rc != 0) return rc;
+    if ((rc = rbx__st_prep(st, &s, "SELECT seq, time, event, detail, hash FROM audit ORDER BY seq")) != 0)
+        return rc;
+    while ((rc = rbx__st_step(s)) == 1) {
+        const char *ev = (const char *)sqlite3_column_text(s, 2);
+        const char *de = (const char *)sqlite3_column_text(s, 3);
+        memset(&e, 0, sizeof e);
+        e.seq = (uint64_t)sqlite3_column_int64(s, 0);
+        e.time = sqlite3_column_int64(s, 1);
+        int ok = ev != NULL && de != NULL && e.seq == expect &&
+                 (size_t)sqlite3_column_bytes(s, 2) < sizeof e.event &&
+                 (size_t)sqlite3_column_bytes(s, 3) < sizeof e.detail &&
+                 sqlite3_column_type(s, 4) == SQLITE_BLOB && sqlite3_column_bytes(s, 4) == 32;
+        if (ok) {
+            memcpy(e.event, ev, (size_t)sqlite3_column_bytes(s, 2));
+            memcpy(e.detail, de, (size_t)sqlite3_column_bytes(s, 3));
+            event_hash(e.hash, prev, e.seq, e.time, e.event, e.detail);
+            ok = sodium_memcmp(e.hash, sqlite3_column_blob(s, 4), 32) == 0;
+        }
+        if (!ok) {
+            *bad_seq = expect;
+            rc = RBX_E_CORRUPT;
+            break;
+        }
+        memcpy(prev, e.hash, 32);
+        expect++;
+        (*count)++;
+        if (cb != NULL && (stop = cb(&e, ctx)) != 0) break;
+    }
+    rbx__st_done(st, s);
+    if (rc < 0) return rc;
+    if (stop != 0) return stop;
+    /* The end of the chain must be the sealed head. */
+    if (*count != head_seq || sodium_memcmp(prev, head, 32) != 0) {
+        *bad_seq = *count < head_seq ? 0 : head_seq + 1;
+        return RBX_E_CORRUPT;
+    }
+    return 0;
+}
+
+int rbx_store_audit(rbx_store *st, int (*cb)(const rbx_audit_event *e, void *ctx), void *ctx)
+{
+    uint64_t count, bad;
+    int rc = rbx__st_begin(st);
+    if (rc != 0) return rc;
+    rc = walk(st, cb, ctx, &count, &bad);
+    rbx__st_rollback(st);
+    return rc;
+}
+
+int rbx_store_audit_verify(rbx_store *st, uint64_t *count, uint64_t *bad_seq)
+{
+    int rc = rbx__st_begin(st);
+    if (rc != 0) return rc;
+    rc = walk(st, NULL, NULL, count, bad_seq);
+    rbx__st_rollback(st);
+    return rc;
+}

@@ -1,0 +1,243 @@
+/* SPDX-License-Identifier: MIT
+ * The store policy (PROTOCOL.md "Policy"): one table of keys, each with its
+ * kind, range and default, used to parse, format, validate and store. */
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "internal.h"
+#include "store.h"
+
+enum kind { K_SECONDS, K_COUNT, K_BOOL, K_MODE };
+
+typedef struct key {
+    const char *name;
+    enum kind kind;
+    size_t off;  /* offset in rbx_policy */
+    int wide;    /* 1: uint64_t, 0: uint32_t or int */
+    uint64_t min, max;
+} key;
+
+#define U64(f) offsetof(rbx_policy, f), 1
+#define U32(f) offsetof(rbx_policy, f), 0
+static const key keys[] = {
+    { "spk_rotate", K_SECONDS, U64(spk_rotate), 60, 365ULL * RBX_DAY },
+    { "spk_max_age", K_SECONDS, U64(spk_max_age), 60, 365ULL * RBX_DAY },
+    { "spk_keep", K_SECONDS, U64(spk_keep), 60, 3650ULL * RBX_DAY },
+    { "onetime_low", K_COUNT, U32(onetime_low), 1, 10000 },
+    { "onetime_batch", K_COUNT, U32(onetime_batch), 1, 10000 },
+    { "identity_grace", K_SECONDS, U64(identity_grace), 0, 365ULL * RBX_DAY },
+    { "archive", K_BOOL, U32(archive), 0, 1 },
+    { "archive_retention", K_SECONDS, U64(archive_retention), 0, 100ULL * 365 * RBX_DAY },
+    { "storage_mode", K_MODE, U32(storage_mode), 0, 1 },
+    { "max_skip", K_COUNT, U32(max_skip), 1, RBX_MAX_SKIP },
+    { "max_skipped_keys", K_COUNT, U32(max_skipped_keys), 1, RBX_MAX_SKIPPED_KEYS },
+};
+
+_Static_assert(sizeof(int) == sizeof(uint32_t), "int fields are read as uint32_t");
+
+static uint64_t get(const rbx_policy *p, const key *k)
+{
+    const char *b = (const char *)p + k->off;
+    if (k->wide) return *(const uint64_t *)(const void *)b;
+    return *(const uint32_t *)(const void *)b;
+}
+
+static void put(rbx_policy *p, const key *k, uint64_t v)
+{
+    char *b = (char *)p + k->off;
+    if (k->wide) *(uint64_t *)(void *)b = v;
+    else *(uint32_t *)(void *)b = (uint32_t)v;
+}
+
+static const key *find(const char *name)
+{
+    for (size_t i = 0; i < RBX_COUNTOF(keys); i++)
+        if (strcmp(keys[i].name, name) == 0) return &keys[i];
+    return NULL;
+}
+
+void rbx_policy_default(rbx_policy *p)
+{
+    memset(p, 0, sizeof *p);
+    p->spk_rotate = RBX_POLICY_SPK_ROTATE;
+    p->spk_max_age = RBX_POLICY_SPK_MAX_AGE;
+    p->spk_keep = RBX_POLICY_SPK_KEEP;
+    p->onetime_low = RBX_POLICY_ONETIME_LOW;
+    p->onetime_batch = RBX_POLICY_ONETIME_BATCH;
+    p->identity_grace = RBX_POLICY_IDENTITY_GRACE;
+    p->archive = 0;
+    p->archive_retention = RBX_POLICY_ARCHIVE_RETENTION;
+    p->storage_mode = RBX_STORE_BOUNDED;
+    p->max_skip = RBX_MAX_SKIP;
+    p->max_skipped_keys = RBX_MAX_SKIPPED_KEYS;
+}
+
+int rbx_policy_validate(const rbx_policy *p, const char **field)
+{
+    const char *bad = NULL;
+    for (size_t i = 0; i < RBX_COUNTOF(keys) && bad == NULL; i++) {
+        uint64_t v = get(p, &keys[i]);
+        if (v < keys[i].min || v > keys[i].max) bad = keys[i].name;
+    }
+    /* Orders that make the schedule coherent: a prekey is replaced before
+     * initiators refuse it, and its secret outlives the refusal age (late
+     * first messages); one batch lifts the pool above its low mark. */
+    if (bad == NULL && p->spk_max_age < p->spk_rotate) bad = "spk_max_age";
+    if (bad == NULL && p->spk_keep < p->spk_max_age) bad = "spk_keep";
+    if (bad == NULL && p->onetime_batch < p->onetime_low) bad = "onetime_batch";
+    if (bad == NULL && p->max_skipped_keys < p->max_skip) bad = "max_skipped_keys";
+    if (field != NULL) *field = bad;
+    return bad == NULL ? 0 : RBX_E_POLICY;
+}
+
+const char *rbx_policy_key(size_t i)
+{
+    return i < RBX_COUNTOF(keys) ? keys[i].name : NULL;
+}
+
+/* Digits with an optional unit; no sign, no spaces, no overflow. */
+static int parse_number(uint64_t *out, const char *s, int units)
+{
+    uint64_t v = 0, mult = 1;
+    size_t i = 0;
+    if (s[0] < '0' || s[0] > '9') return RBX_E_POLICY;
+    for (; s[i] >= '0' && s[i] <= '9'; i++) {
+        if (v > (UINT64_MAX - 9) / 10) return RBX_E_POLICY;
+        v = v * 10 + (uint64_t)(s[i] - '0');
+    }
+    if (s[i] != '\0') {
+        if (!units || s[i + 1] != '\0') return RBX_E_POLICY;
+        switch (s[i]) {
+        case 's': mult = 1; break;
+        case 'm': mult = 60; break;
+        case 'h': mult = 3600; break;
+        case 'd': mult = RBX_DAY; break;
+        default: return RBX_E_POLICY;
+        }
+    }
+    if (v > UINT64_MAX / mult) return RBX_E_POLICY;
+    *out = v * mult;
+    return 0;
+}
+
+int rbx_policy_set(rbx_policy *p, const char *name, const char *value)
+{
+    const key *k = find(name);
+    uint64_t v;
+    if (k == NULL) return RBX_E_NOT_FOUND;
+    switch (k->kind) {
+    case K_BOOL:
+        if (strcmp(value, "on") == 0) v = 1;
+        else if (strcmp(value, "off") == 0) v = 0;
+        else return RBX_E_POLICY;
+        break;
+    case K_MODE:
+        if (strcmp(value, "bounded") == 0) v = RBX_STORE_BOUNDED;
+        else if (strcmp(value, "strict") == 0) v = RBX_STORE_STRICT;
+        else return RBX_E_POLICY;
+        break;
+    default:
+        if (parse_number(&v, value, k->kind == K_SECONDS) != 0) return RBX_E_POLICY;
+    }
+    if (v < k->min || v > k->max) return RBX_E_POLICY;
+    put(p, k, v);
+    return 0;
+}
+
+int rbx_policy_format(char *out, size_t outcap, const rbx_policy *p, const char *name)
+{
+    const key *k = find(name);
+    if (k == NULL) return RBX_E_NOT_FOUND;
+    uint64_t v = get(p, k);
+    int n;
+    if (k->kind == K_BOOL) n = snprintf(out, outcap, "%s", v ? "on" : "off");
+    else if (k->kind == K_MODE) n = snprintf(out, outcap, "%s", v ? "strict" : "bounded");
+    else if (k->kind == K_SECONDS && v != 0 && v % RBX_DAY == 0)
+        n = snprintf(out, outcap, "%llud", (unsigned long long)(v / RBX_DAY));
+    else if (k->kind == K_SECONDS && v != 0 && v % 3600 == 0)
+        n = snprintf(out, outcap, "%lluh", (unsigned long long)(v / 3600));
+    else if (k->kind == K_SECONDS) n = snprintf(out, outcap, "%llus", (unsigned long long)v);
+    else n = snprintf(out, outcap, "%llu", (unsigned long long)v);
+    return n < 0 || (size_t)n >= outcap ? RBX_E_BUFFER : 0;
+}
+
+/* ------------------------------------------------------------ in the store */
+
+/* Rows are outside input: a value of the wrong type or out of range is
+ * corruption, not a policy. */
+int rbx__st_policy(rbx_store *st, rbx_policy *p)
+{
+    sqlite3_stmt *s;
+    rbx_policy q;
+    rbx_policy_default(&q);
+    int rc = rbx__st_prep(st, &s, "SELECT k, v FROM policy");
+    if (rc != 0) return rc;
+    while ((rc = rbx__st_step(s)) == 1) {
+        const char *name = (const char *)sqlite3_column_text(s, 0);
+        const key *k = name != NULL ? find(name) : NULL;
+        sqlite3_int64 v = sqlite3_column_int64(s, 1);
+        if (k == NULL || sqlite3_column_type(s, 1) != SQLITE_INTEGER || v < 0 ||
+            (uint64_t)v < k->min || (uint64_t)v > k->max) {
+            rc = RBX_E_CORRUPT;
+            break;
+        }
+        put(&q, k, (uint64_t)v);
+    }
+    rbx__st_done(st, s);
+    if (rc < 0) return rc;
+    if (rbx_policy_validate(&q, NULL) != 0) return RBX_E_CORRUPT;
+    *p = q;
+    return 0;
+}
+
+int rbx_store_policy(rbx_store *st, rbx_policy *p)
+{
+    int rc = rbx__st_begin(st);
+    if (rc != 0) return rc;
+    rc = rbx__st_policy(st, p);
+    rbx__st_rollback(st);
+    return rc;
+}
+
+int rbx_store_set_policy(rbx_store *st, const rbx_policy *p)
+{
+    const char *field;
+    rbx_policy old;
+    char changed[RBX_AUDIT_DETAIL_MAX] = "";
+    size_t used = 0;
+    int rc = rbx_policy_validate(p, &field);
+    if (rc != 0) return rc;
+    if ((rc = rbx__st_begin(st)) != 0) return rc;
+    if ((rc = rbx__st_policy(st, &old)) != 0) goto fail;
+    sqlite3_stmt *s;
+    if ((rc = rbx__st_prep(st, &s, "INSERT OR REPLACE INTO policy (k, v) VALUES (?1, ?2)")) != 0)
+        goto fail;
+    for (size_t i = 0; i < RBX_COUNTOF(keys) && rc == 0; i++) {
+        uint64_t v = get(p, &keys[i]);
+        if (v == get(&old, &keys[i])) continue;
+        sqlite3_bind_text(s, 1, keys[i].name, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(s, 2, (sqlite3_int64)v);
+        rc = rbx__st_step(s) < 0 ? RBX_E_IO : 0;
+        sqlite3_reset(s);
+        char val[32];
+        if (rc == 0 && rbx_policy_format(val, sizeof val, p, keys[i].name) == 0) {
+            int n = snprintf(changed + used, sizeof changed - used, "%s%s=%s", used ? " " : "",
+                             keys[i].name, val);
+            if (n > 0 && (size_t)n < sizeof changed - used) used += (size_t)n;
+        }
+    }
+    rbx__st_done(st, s);
+    if (rc != 0) goto fail;
+    if (used == 0) {
+        rbx__st_rollback(st); /* nothing changed: nothing to record */
+        return 0;
+    }
+    if ((rc = rbx__audit(st, "policy changed", "%s", changed)) != 0) goto fail;
+    if ((rc = rbx__st_commit(st, 0)) == 0) rbx__st_apply_policy(st, p);
+    return rc;
+fail:
+    rbx__st_rollback(st);
+    return rc;
+}
