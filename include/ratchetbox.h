@@ -571,6 +571,87 @@ typedef struct rbx_prekey_stats {
 RBX_API RBX_MUST_CHECK int rbx_store_prekey_stats(rbx_store *st, rbx_prekey_stats *out)
     RBX_NONNULL(1, 2);
 
+/* ---------------------------------------------------------------- rotation in the store */
+
+/* Prekey upkeep by policy (PROTOCOL.md "Rotation"): a new signed prekey when
+ * the newest is spk_rotate old (or with force); secrets of replaced signed
+ * prekeys erased spk_keep after their replacement; one-time prekeys topped
+ * up by onetime_batch when fewer than onetime_low are unoffered; old
+ * identities and the sessions kept for them erased when their grace window
+ * ends. Runs in rbx_store_bundle and rbx_store_maintain; every change is
+ * audited and erased secrets leave the files at the following erase point,
+ * which rbx_store_maintain takes at once. */
+typedef struct rbx_maintain_result {
+    uint32_t signed_prekey_made;  /* id of a new signed prekey, 0 if none */
+    size_t signed_prekeys_erased;
+    size_t onetime_made;
+    size_t old_identities_erased;
+    size_t sessions_retired;      /* old-identity or grace-window sessions erased */
+} rbx_maintain_result;
+RBX_API RBX_MUST_CHECK int rbx_store_maintain(rbx_store *st, int force_signed_prekey,
+                                              rbx_maintain_result *res) RBX_NONNULL(1);
+
+/* Rotate the identity: a new box key pair (imported, or generated with both
+ * NULL), a rotation record signed by the old and the new key chained to the
+ * previous one, a new signed prekey, all in one transaction. The old secret
+ * key stays for the policy's identity_grace (first messages and sessions made
+ * under it still work), then rbx_store_maintain erases it. A certificate held
+ * for the old key is dropped (the new key needs its own). reason: 0..63
+ * bytes, no control bytes. \return RBX_E_NOT_FOUND (no identity),
+ * RBX_E_INVALID (reason), RBX_E_KEY, RBX_E_LIMIT, RBX_E_IO. */
+RBX_API RBX_MUST_CHECK int rbx_store_rotate_identity(rbx_store *st, const char *reason,
+                                                     const uint8_t *new_pk, const uint8_t *new_sk,
+                                                     uint8_t out_pk[RBX_PUBLICKEYBYTES])
+    RBX_NONNULL(1, 2, 5);
+
+/* Our rotation records, oldest first: writes up to cap (records may be NULL
+ * when cap is 0) into buf back to back, lens[i] each; *n = how many exist.
+ * \return RBX_E_BUFFER, RBX_E_IO. */
+RBX_API RBX_MUST_CHECK int rbx_store_rotations(rbx_store *st, uint8_t *buf, size_t bufcap,
+                                               size_t *lens, size_t cap, size_t *n)
+    RBX_NONNULL(1, 6);
+
+/* rbx_store_add_contact, bound to an organisation root (org != NULL): the
+ * bundle must carry a certificate of its identity by org, now and after every
+ * rotation, and the identity must not be revoked. For a known contact whose
+ * bundle names a new identity, the bundle's rotation records must lead from
+ * the pinned key (rbx_bundle_chain_verify); the new key is then pinned, the
+ * session moves to the grace window (old messages still decrypt for the
+ * policy's identity_grace) and the next encrypt starts a new X3DH. A refusal
+ * is audited. \return as rbx_store_add_contact, and RBX_E_IDENTITY_CHANGED,
+ * RBX_E_CHAIN, RBX_E_STALE, RBX_E_SIGNATURE, RBX_E_UNCERTIFIED,
+ * RBX_E_REVOKED, RBX_E_EXPIRED (signed prekey older than spk_max_age). */
+RBX_API RBX_MUST_CHECK int rbx_store_add_contact_org(rbx_store *st, const char *name,
+                                                     uint32_t device, const uint8_t *bundle,
+                                                     size_t len, const uint8_t *org)
+    RBX_NONNULL(1, 2, 4);
+
+/* Organisation root held in this store (an administrator's device). */
+RBX_API RBX_MUST_CHECK int rbx_store_org_init(rbx_store *st, uint8_t org_pk[RBX_PUBLICKEYBYTES])
+    RBX_NONNULL(1, 2);
+/* \return RBX_E_NOT_FOUND when this store holds no organisation key. */
+RBX_API RBX_MUST_CHECK int rbx_store_org_key(rbx_store *st, uint8_t org_pk[RBX_PUBLICKEYBYTES])
+    RBX_NONNULL(1, 2);
+/* Certify a device identity until expires (0 = no end). */
+RBX_API RBX_MUST_CHECK int rbx_store_org_certify(rbx_store *st, uint8_t *out, size_t outcap,
+                                                 size_t *outlen,
+                                                 const uint8_t identity[RBX_PUBLICKEYBYTES],
+                                                 uint64_t expires) RBX_NONNULL(1, 2, 4, 5);
+/* Revoke a device identity; the revocation is also applied to this store. */
+RBX_API RBX_MUST_CHECK int rbx_store_org_revoke(rbx_store *st, uint8_t *out, size_t outcap,
+                                                size_t *outlen,
+                                                const uint8_t identity[RBX_PUBLICKEYBYTES],
+                                                const char *reason) RBX_NONNULL(1, 2, 4, 5, 6);
+/* Apply a revocation from an organisation: contacts bound to it with that
+ * identity lose their sessions (erased) and refuse to encrypt with
+ * RBX_E_REVOKED. \return rbx_org_revocation_parse's errors. */
+RBX_API RBX_MUST_CHECK int rbx_store_add_revocation(rbx_store *st, const uint8_t *rev, size_t len)
+    RBX_NONNULL(1, 2);
+/* Our own certificate, carried in our bundles. \return RBX_E_UNCERTIFIED if
+ * it does not certify our current identity, RBX_E_EXPIRED. */
+RBX_API RBX_MUST_CHECK int rbx_store_set_certificate(rbx_store *st, const uint8_t *cert, size_t len)
+    RBX_NONNULL(1, 2);
+
 /* ---------------------------------------------------------------- policy */
 
 /* One policy per store (PROTOCOL.md "Policy"): rotation intervals, grace
