@@ -14,6 +14,7 @@ const char *cli_dir;
 
 static int help_main(int argc, char **argv);
 static int version_main(int argc, char **argv);
+static int rotate_shim_main(int argc, char **argv);
 
 static const struct {
     const char *verb;
@@ -27,6 +28,8 @@ static const struct {
     { "send", send_main, "send NAME [FILE|-] [--device D] [--header-encryption] [--stream] [--json]" },
     { "recv", recv_main, "recv [FILE|-] [--stream] [--json]   decrypt a message" },
     { "status", status_main, "status [--json]                     identity, storage, contacts, sessions" },
+    { "rotate", rotate_shim_main, "rotate identity|prekeys [options]   rotate keys (rbx rotate identity --help)" },
+    { "org", org_main, "org init|show|certify|revoke|install-cert|import-revocation  organisation root" },
     { "sim", sim_main, "sim [options]                       compromise simulator (rbx sim --help)" },
     { "version", version_main, "version                             print the version" },
     { "help", help_main, "help                                this text" },
@@ -64,6 +67,13 @@ static int help_main(int argc, char **argv)
     (void)argv;
     usage(stdout);
     return cli_flush_stdout("help");
+}
+
+/* Until src/cli/rotate.c's rotate_main (which adds `rotate archive`) is
+ * merged: `rbx rotate identity|prekeys` straight to keyrot.c. */
+static int rotate_shim_main(int argc, char **argv)
+{
+    return rotate_key_main(argc - 1, argv + 1);
 }
 
 static int version_main(int argc, char **argv)
