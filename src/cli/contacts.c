@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT
  * rbx bundle, rbx add: publishing a prekey bundle and recording a contact's. */
 #include <getopt.h>
+#include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli.h"
 
@@ -11,13 +13,22 @@ static const char bundle_usage[] =
     "Print a prekey bundle (identity, signed prekey, one one-time prekey never\n"
     "offered before) as one line of base64. The one-time pool is refilled to N\n"
     "(default 100, 0 = a bundle without a one-time prekey) when it runs low.\n"
-    "Give each bundle to one peer.\n";
+    "Give each bundle to one peer. Does the policy's prekey upkeep first (as rbx\n"
+    "rotate prekeys, without forcing a new signed prekey) and says on stderr what\n"
+    "it changed, if anything. The bundle carries our rotation records and our\n"
+    "organisation certificate, if any.\n";
 
 static const char add_usage[] =
-    "Usage: rbx add NAME [FILE|-] [--device D] [--json]\n"
+    "Usage: rbx add NAME [FILE|-] [--device D] [--org ORG_PUBKEY_B64] [--json]\n"
     "Record contact NAME (1-63 bytes, no control characters), device D (default 1),\n"
     "from one line of base64 bundle read from FILE or stdin. The signature is\n"
-    "verified and the identity pinned. Prints NAME, device and fingerprint.\n";
+    "verified and the identity pinned. Prints NAME, device and fingerprint.\n"
+    "Adding a known contact's bundle again: with a new identity key, the bundle's\n"
+    "rotation records must lead from the pinned key, each signed by both keys;\n"
+    "the new key is then pinned, the old sessions kept for the grace window and the\n"
+    "next send starts a new session. Any other new key is refused (65, identity\n"
+    "changed). --org: the contact must carry a certificate of its key by that\n"
+    "organisation root, now and after every rotation, and not be revoked.\n";
 
 int bundle_main(int argc, char **argv)
 {
@@ -51,9 +62,14 @@ int bundle_main(int argc, char **argv)
     uint8_t b[RBX_BUNDLE_MAXBYTES];
     size_t blen;
     rbx_store *st;
+    rbx_maintain_result res;
+    memset(&res, 0, sizeof res);
     if ((ec = cli_open_store(&st, "bundle", 0)) != CLI_OK) return ec;
-    int rc = rbx_store_bundle(st, b, sizeof b, &blen, onetime);
+    /* rbx_store_bundle does this upkeep too; done first, it can be reported. */
+    int rc = rbx_store_maintain(st, 0, &res);
+    if (rc == 0) rc = rbx_store_bundle(st, b, sizeof b, &blen, onetime);
     rbx_store_close(st);
+    if (rc == 0) cli_report_maintenance("bundle", &res);
     if (rc == RBX_E_NOT_FOUND) {
         cli_err("bundle", "no identity in %s: run rbx init", cli_dir);
         return CLI_NOINPUT;
@@ -67,13 +83,88 @@ int bundle_main(int argc, char **argv)
     return cli_flush_stdout("bundle");
 }
 
+/* The identity pinned for (name, device), if the contact exists: 1, 0 if
+ * not, or a negative RBX_E_* code. */
+static int pinned_identity(rbx_store *st, uint8_t pinned[RBX_PUBLICKEYBYTES], const char *name,
+                           uint32_t device)
+{
+    rbx_contact_info *cs = NULL;
+    size_t n = 0, cap = 0;
+    int rc, found = 0;
+    /* Size, then fill; a contact added in between is picked up by the retry. */
+    while ((rc = rbx_store_contacts(st, cs, cap, &n)) == 0 && n > cap) {
+        free(cs);
+        cap = n + 4;
+        if ((cs = calloc(cap, sizeof *cs)) == NULL) return RBX_E_NOMEM;
+    }
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        if (cs[i].device != device || strcmp(cs[i].name, name) != 0) continue;
+        memcpy(pinned, cs[i].identity, RBX_PUBLICKEYBYTES);
+        found = 1;
+        break;
+    }
+    free(cs);
+    return rc != 0 ? rc : found;
+}
+
+/* A refused bundle: say why, in words a user can act on. */
+static int add_refused(int rc, const char *name, uint32_t device, const uint8_t *pinned,
+                       const uint8_t bundle_identity[RBX_PUBLICKEYBYTES], const char *org_b64)
+{
+    char pfp[RBX_FINGERPRINT_HEXBYTES] = "-", bfp[RBX_FINGERPRINT_HEXBYTES];
+    if (pinned != NULL) rbx_fingerprint(pfp, pinned);
+    rbx_fingerprint(bfp, bundle_identity);
+    switch (rc) {
+    case RBX_E_INVALID:
+        cli_err("add", "bad contact name (1-%u bytes, no control characters)", RBX_NAME_MAX - 1);
+        return CLI_USAGE;
+    case RBX_E_EXISTS:
+        cli_err("add", "contact %s device %u exists and has a session", name, device);
+        return CLI_CANTCREAT;
+    case RBX_E_IDENTITY_CHANGED:
+        cli_err("add", "%s device %u: identity changed: pinned %s, bundle %s, and no rotation "
+                "chain from the pinned key; refused (check the new fingerprint out of band)",
+                name, device, pfp, bfp);
+        return CLI_DATAERR;
+    case RBX_E_CHAIN:
+        cli_err("add", "%s device %u: broken rotation chain from %s to %s (records do not link); "
+                "refused", name, device, pfp, bfp);
+        return CLI_DATAERR;
+    case RBX_E_STALE:
+        cli_err("add", "%s device %u: rotation replayed or rolled back (sequence not newer than "
+                "the pinned one); refused", name, device);
+        return CLI_DATAERR;
+    case RBX_E_SIGNATURE:
+        cli_err("add", "%s device %u: bad signature (on the bundle, a rotation record signed by "
+                "one key only, or a certificate); refused", name, device);
+        return CLI_DATAERR;
+    case RBX_E_UNCERTIFIED:
+        cli_err("add", "%s device %u: key %s not certified by organisation %s; refused", name,
+                device, bfp, org_b64 ? org_b64 : "(bound)");
+        return CLI_DATAERR;
+    case RBX_E_REVOKED:
+        cli_err("add", "%s device %u: key %s revoked by its organisation; refused", name, device,
+                bfp);
+        return CLI_DATAERR;
+    case RBX_E_EXPIRED:
+        cli_err("add", "%s device %u: expired (the certificate, or a signed prekey older than "
+                "the policy's spk_max_age); refused", name, device);
+        return CLI_DATAERR;
+    default:
+        return cli_fail("add", "bad bundle", rc);
+    }
+}
+
 int add_main(int argc, char **argv)
 {
     static const struct option opts[] = { { "device", required_argument, NULL, 'd' },
+                                          { "org", required_argument, NULL, 'o' },
                                           { "json", no_argument, NULL, 'j' },
                                           { "help", no_argument, NULL, 'h' },
                                           { NULL, 0, NULL, 0 } };
     uint32_t device = 1;
+    const char *org_b64 = NULL;
+    uint8_t org[RBX_PUBLICKEYBYTES];
     int json = 0, c, ec;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -81,6 +172,13 @@ int add_main(int argc, char **argv)
         case 'd':
             if (cli_parse_u32(&device, optarg, 0, UINT32_MAX) != 0) {
                 cli_err("add", "--device: expected a number 0..%u", UINT32_MAX);
+                return CLI_USAGE;
+            }
+            break;
+        case 'o':
+            org_b64 = optarg;
+            if (rbx_key_from_base64(org, optarg, strlen(optarg)) != 0) {
+                cli_err("add", "--org: '%s' is not a public key (44 characters of base64)", optarg);
                 return CLI_USAGE;
             }
             break;
@@ -98,41 +196,47 @@ int add_main(int argc, char **argv)
         return CLI_USAGE;
     }
     const char *name = argv[optind], *path = argc - optind == 2 ? argv[optind + 1] : NULL;
-    uint8_t *text, b[RBX_BUNDLE_MAXBYTES];
-    size_t textlen, blen;
+    uint8_t b[RBX_BUNDLE_MAXBYTES], pinned[RBX_PUBLICKEYBYTES];
+    size_t blen;
     rbx_bundle parsed;
     rbx_store *st;
-    /* base64 line plus slack for CR/LF and spaces */
-    if ((ec = cli_read_all("add", path, &text, &textlen, CLI_BUNDLE_MAXCHARS + 16)) != CLI_OK)
-        return ec;
-    int rc = cli_b64_decode(b, sizeof b, &blen, (const char *)text, textlen);
-    free(text);
-    if (rc == 0) rc = rbx_bundle_parse(&parsed, b, blen);
-    if (rc != 0) return cli_fail("add", "bad bundle", rc);
+    rbx_policy pol;
+    memset(&parsed, 0, sizeof parsed);
+    memset(pinned, 0, sizeof pinned);
+    if ((ec = cli_read_b64("add", "bad bundle", path, b, sizeof b, &blen)) != CLI_OK) return ec;
+    int rc = rbx_bundle_parse(&parsed, b, blen);
+    if (rc != 0) return add_refused(rc, name, device, NULL, parsed.identity, org_b64);
     if ((ec = cli_open_store(&st, "add", 0)) != CLI_OK) return ec;
-    rc = rbx_store_add_contact(st, name, device, b, blen);
+    int known = pinned_identity(st, pinned, name, device);
+    rc = known < 0 ? known : 0;
+    if (rc == 0 && org_b64 != NULL) rc = rbx_store_add_contact_org(st, name, device, b, blen, org);
+    else if (rc == 0) rc = rbx_store_add_contact(st, name, device, b, blen);
+    if (rc == 0) rc = rbx_store_policy(st, &pol);
     rbx_store_close(st);
-    if (rc == RBX_E_INVALID) {
-        cli_err("add", "bad contact name (1-%u bytes, no control characters)", RBX_NAME_MAX - 1);
-        return CLI_USAGE;
-    }
-    if (rc == RBX_E_EXISTS) {
-        cli_err("add", "contact %s device %u exists and has a session", name, device);
-        return CLI_CANTCREAT;
-    }
-    if (rc == RBX_E_IDENTITY_CHANGED) {
-        cli_err("add", "contact %s device %u is pinned to another identity", name, device);
-        return CLI_DATAERR;
-    }
-    if (rc != 0) return cli_fail("add", NULL, rc);
-    char fp[RBX_FINGERPRINT_HEXBYTES];
+    if (rc != 0) return add_refused(rc, name, device, known == 1 ? pinned : NULL, parsed.identity,
+                                    org_b64);
+    int rotated = known == 1 && sodium_memcmp(pinned, parsed.identity, RBX_PUBLICKEYBYTES) != 0;
+    /* The old sessions stay for our policy's identity_grace from now. */
+    int64_t until = (int64_t)time(NULL) + (int64_t)pol.identity_grace;
+    char fp[RBX_FINGERPRINT_HEXBYTES], pfp[RBX_FINGERPRINT_HEXBYTES], when[CLI_TIME_CHARS];
     rbx_fingerprint(fp, parsed.identity);
+    rbx_fingerprint(pfp, pinned);
+    cli_time_str(when, until);
     if (json) {
         fputs("{\"name\":", stdout);
         cli_json_str(stdout, name);
-        printf(",\"device\":%u,\"fingerprint\":\"%s\"}\n", device, fp);
+        printf(",\"device\":%u,\"fingerprint\":\"%s\"", device, fp);
+        if (org_b64 != NULL) printf(",\"org\":\"%s\"", org_b64);
+        if (rotated)
+            printf(",\"rotated\":{\"from\":\"%s\",\"old_sessions_until\":%lld}", pfp,
+                   (long long)until);
+        fputs("}\n", stdout);
     } else {
         printf("%s %u %s\n", name, device, fp);
+        if (rotated)
+            printf("%s: identity rotated, fingerprint %s -> %s; old sessions kept until %s\n",
+                   name, pfp, fp, when);
+        if (org_b64 != NULL) printf("%s: bound to organisation %s\n", name, org_b64);
     }
     return cli_flush_stdout("add");
 }
