@@ -549,6 +549,10 @@ typedef struct rbx_contact_info {
     int rolled_back;              /* session restored from an old copy (encrypt refuses) */
     uint64_t generation;          /* of the stored session */
     rbx_session_info session;
+    uint64_t rotation_seq;        /* sequence of the peer's rotation record pinned, 0: none */
+    int has_org;                  /* bound to an organisation root */
+    uint8_t org[RBX_PUBLICKEYBYTES];
+    size_t grace_sessions;        /* earlier sessions still accepted (grace window) */
 } rbx_contact_info;
 
 /* List contact devices in the order they were added: writes the first
