@@ -27,12 +27,6 @@ static inline void rbx__store32_be(uint8_t out[4], uint32_t v)
     out[3] = (uint8_t)v;
 }
 
-static inline void rbx__store64_be(uint8_t out[8], uint64_t v)
-{
-    rbx__store32_be(out, (uint32_t)(v >> 32));
-    rbx__store32_be(out + 4, (uint32_t)v);
-}
-
 static inline uint32_t rbx__load32_be(const uint8_t in[4])
 {
     return ((uint32_t)in[0] << 24) | ((uint32_t)in[1] << 16) | ((uint32_t)in[2] << 8) |
