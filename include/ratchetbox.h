@@ -2,8 +2,8 @@
  * SPDX-License-Identifier: MIT
  *
  * The one public header. Sections: errors and init, keys, baseline (today's
- * long-lived box envelope), prekeys and bundles, sessions (handshake and
- * ratchet). spec/PROTOCOL.md is the normative description of every byte.
+ * long-lived box envelope), prekeys and bundles, rotation and organisation
+ * roots, sessions (handshake and ratchet). spec/PROTOCOL.md is the normative description of every byte.
  *
  * Conventions (all functions):
  *  - return 0 or a negative RBX_E_* code; rbx_strerror() names it;
@@ -244,7 +244,8 @@ RBX_API size_t rbx_prekeys_onetime_ids(uint32_t *ids, size_t cap, const rbx_prek
  * initiator only; it stays held until a first message consumes it.
  * \return RBX_E_UNKNOWN_PREKEY, RBX_E_BUFFER. */
 #define RBX_NO_PREKEY UINT32_MAX
-#define RBX_BUNDLE_MAXBYTES 192U
+/* A bundle with 8 rotation records and a certificate fits (PROTOCOL.md 9.4). */
+#define RBX_BUNDLE_MAXBYTES 4096U
 RBX_API RBX_MUST_CHECK int rbx_prekeys_bundle(uint8_t *out, size_t outcap, size_t *outlen,
                                               const rbx_prekeys *pk, uint32_t spk_id,
                                               uint32_t onetime_id) RBX_NONNULL(1, 3, 4);
@@ -258,12 +259,175 @@ typedef struct rbx_bundle {
     int has_onetime;
     uint32_t onetime_prekey_id;
     uint8_t onetime_prekey[RBX_PUBLICKEYBYTES];
+    uint64_t signed_prekey_created; /* Unix seconds; 0 = not stated (v1 statement) */
+    size_t chain_len;               /* rotation records carried, <= RBX_CHAIN_MAX */
+    int has_certificate;            /* an organisation certificate is carried */
 } rbx_bundle;
 
-/* Parse a bundle and verify its XEdDSA signature.
- * \return RBX_E_MALFORMED, RBX_E_VERSION, RBX_E_KEY (non-canonical or
- *         low-order key), RBX_E_SIGNATURE. */
+/* Parse a bundle and verify its XEdDSA signature: over the v1 statement, or
+ * the v2 statement when the bundle states the signed prekey's creation time.
+ * Every carried rotation record is parsed and both its signatures verified
+ * (as rbx_rotation_parse), and the certificate as rbx_org_cert_parse; how the
+ * records link up is rbx_bundle_chain_verify's job. b is zeroed on error.
+ * \return RBX_E_MALFORMED (also: more than RBX_CHAIN_MAX records),
+ *         RBX_E_VERSION, RBX_E_KEY (non-canonical or low-order key),
+ *         RBX_E_SIGNATURE (the bundle's, a record's or the certificate's). */
 RBX_API RBX_MUST_CHECK int rbx_bundle_parse(rbx_bundle *b, const uint8_t *in, size_t len)
+    RBX_NONNULL(1, 2);
+
+/* ---------------------------------------------------------------- rotation and organisation roots */
+
+/* An identity key hands over to its successor with a rotation record that
+ * both keys sign; records form a hash chain (PROTOCOL.md "Rotation records").
+ * An organisation root key certifies identity keys and can revoke them.
+ * Everything here is public data: no secret outlives a call, the secret keys
+ * passed in are only read, and the caller wipes them. */
+
+#define RBX_REASON_MAX 64U          /* reasons: 0..63 bytes, none < 0x20 or 0x7f, + NUL */
+#define RBX_CHAIN_MAX 8U            /* rotation records a bundle carries (the newest) */
+#define RBX_ROTATION_MAXBYTES 336U  /* longest encoded record (all integers 64-bit) */
+#define RBX_CERT_MAXBYTES 192U
+#define RBX_REVOCATION_MAXBYTES 256U
+#define RBX_HASHBYTES 32U           /* rbx_rotation_hash: BLAKE2b-256 */
+#define RBX_CLOCK_SKEW 300U         /* seconds a certificate may be dated ahead */
+
+typedef struct rbx_rotation {
+    uint64_t sequence;                          /* 1, 2, ... */
+    uint8_t old_identity[RBX_PUBLICKEYBYTES];
+    uint8_t new_identity[RBX_PUBLICKEYBYTES];
+    uint64_t created;                           /* Unix seconds */
+    uint64_t old_valid_until;                   /* end of the old key's grace window */
+    char reason[RBX_REASON_MAX];                /* NUL-terminated */
+    uint8_t previous_hash[RBX_HASHBYTES];       /* of the record before; zeros for sequence 1 */
+} rbx_rotation;
+
+/* Encode r signed by both keys (XEdDSA, two fresh random nonces). old_sk and
+ * new_sk are read only; the caller wipes them.
+ * \return RBX_E_KEY if a secret key does not match its public key in r, a
+ *         public key is invalid, or new == old; RBX_E_INVALID for sequence
+ *         0 or a reason that is not NUL-terminated within RBX_REASON_MAX,
+ *         longer than 63 bytes or holds a byte < 0x20 or 0x7f; RBX_E_BUFFER
+ *         if outcap is too small (RBX_ROTATION_MAXBYTES always suffices). */
+RBX_API RBX_MUST_CHECK int rbx_rotation_sign(uint8_t *out, size_t outcap, size_t *outlen,
+                                             const rbx_rotation *r,
+                                             const uint8_t old_sk[RBX_SECRETKEYBYTES],
+                                             const uint8_t new_sk[RBX_SECRETKEYBYTES])
+    RBX_NONNULL(1, 3, 4, 5, 6);
+
+/* Parse a record and verify BOTH signatures. r is zeroed on error.
+ * \return RBX_E_MALFORMED (not canonical, unknown field, bad lengths or
+ *         reason, longer than RBX_ROTATION_MAXBYTES), RBX_E_VERSION,
+ *         RBX_E_KEY (non-canonical or low-order key, old == new),
+ *         RBX_E_SIGNATURE (either signature bad: signed by one key only). */
+RBX_API RBX_MUST_CHECK int rbx_rotation_parse(rbx_rotation *r, const uint8_t *in, size_t len)
+    RBX_NONNULL(1, 2);
+
+/* BLAKE2b-256 (crypto_generichash, no key) of an encoded record: the value
+ * the next record's previous_hash holds. */
+RBX_API void rbx_rotation_hash(uint8_t out[RBX_HASHBYTES], const uint8_t *record, size_t len)
+    RBX_NONNULL(1);
+
+/* Where a contact's chain stands: its identity key, the sequence of the
+ * record that introduced it (0: pinned without a record) and that record's
+ * hash (ignored when sequence is 0). */
+typedef struct rbx_chain_tip {
+    uint8_t identity[RBX_PUBLICKEYBYTES];
+    uint64_t sequence;
+    uint8_t hash[RBX_HASHBYTES];
+} rbx_chain_tip;
+
+/* Verify records (oldest first, records[i] of lens[i] bytes) that lead from
+ * `pinned` to `target` (PROTOCOL.md "Chain verification"). On success *tip is
+ * the new pin: pinned itself when target is pinned->identity, else the last
+ * record's new identity, sequence and hash; *old_valid_until is the grace
+ * window of the pinned key (0 when target is the pinned key). On error *tip
+ * and *old_valid_until are zeroed. records may be NULL when n is 0.
+ * \return RBX_E_IDENTITY_CHANGED (no records and target != pinned, or no
+ *         record starts at the pinned key), RBX_E_CHAIN (records do not link:
+ *         sequence, previous hash or key, a key repeated, or the last new
+ *         key is not target), RBX_E_STALE (the record after the pinned key
+ *         has a sequence <= pinned->sequence: replayed or rolled back),
+ *         RBX_E_LIMIT (n > RBX_CHAIN_MAX), RBX_E_INVALID (records or lens
+ *         NULL with n > 0), or a record's rbx_rotation_parse error. */
+RBX_API RBX_MUST_CHECK int rbx_chain_verify(rbx_chain_tip *tip, uint64_t *old_valid_until,
+                                            const rbx_chain_tip *pinned,
+                                            const uint8_t target[RBX_PUBLICKEYBYTES],
+                                            const uint8_t *const *records, const size_t *lens,
+                                            size_t n)
+    RBX_NONNULL(1, 2, 3, 4);
+
+/* rbx_bundle_parse, then rbx_chain_verify with the bundle's records and its
+ * identity key as target. \return the errors of both. */
+RBX_API RBX_MUST_CHECK int rbx_bundle_chain_verify(rbx_chain_tip *tip, uint64_t *old_valid_until,
+                                                   const rbx_chain_tip *pinned,
+                                                   const uint8_t *bundle, size_t len)
+    RBX_NONNULL(1, 2, 3, 4);
+
+/* Copy the bundle's organisation certificate (the bundle is parsed and
+ * verified first; check the copy with rbx_org_cert_check).
+ * \return the errors of rbx_bundle_parse, RBX_E_NOT_FOUND if it carries
+ *         none, RBX_E_BUFFER (RBX_CERT_MAXBYTES always suffices). */
+RBX_API RBX_MUST_CHECK int rbx_bundle_certificate(uint8_t *out, size_t outcap, size_t *outlen,
+                                                  const uint8_t *bundle, size_t len)
+    RBX_NONNULL(1, 3, 4);
+
+typedef struct rbx_org_cert {
+    uint8_t org[RBX_PUBLICKEYBYTES];
+    uint8_t identity[RBX_PUBLICKEYBYTES];
+    uint64_t created;                /* Unix seconds */
+    uint64_t expires;                /* Unix seconds; 0 = none */
+} rbx_org_cert;
+
+/* The organisation key org_pk/org_sk certifies identity from created until
+ * expires (0: no expiry). org_sk is read only; the caller wipes it.
+ * \return RBX_E_KEY (org_sk does not match org_pk, or an invalid key),
+ *         RBX_E_INVALID (expires != 0 and expires <= created), RBX_E_BUFFER
+ *         (RBX_CERT_MAXBYTES always suffices). */
+RBX_API RBX_MUST_CHECK int rbx_org_certify(uint8_t *out, size_t outcap, size_t *outlen,
+                                           const uint8_t org_pk[RBX_PUBLICKEYBYTES],
+                                           const uint8_t org_sk[RBX_SECRETKEYBYTES],
+                                           const uint8_t identity[RBX_PUBLICKEYBYTES],
+                                           uint64_t created, uint64_t expires)
+    RBX_NONNULL(1, 3, 4, 5, 6);
+
+/* Parse a certificate and verify its signature by c->org (whether that org
+ * is trusted is the caller's question: rbx_org_cert_check). c is zeroed on
+ * error. \return RBX_E_MALFORMED, RBX_E_VERSION, RBX_E_KEY, RBX_E_SIGNATURE. */
+RBX_API RBX_MUST_CHECK int rbx_org_cert_parse(rbx_org_cert *c, const uint8_t *in, size_t len)
+    RBX_NONNULL(1, 2);
+
+/* 0 if `in` certifies identity under org at time now.
+ * \return RBX_E_UNCERTIFIED (does not parse or verify, another org, another
+ *         identity), RBX_E_EXPIRED (now >= expires, or created later than
+ *         now + RBX_CLOCK_SKEW). */
+RBX_API RBX_MUST_CHECK int rbx_org_cert_check(const uint8_t org[RBX_PUBLICKEYBYTES],
+                                              const uint8_t identity[RBX_PUBLICKEYBYTES],
+                                              uint64_t now, const uint8_t *in, size_t len)
+    RBX_NONNULL(1, 2, 4);
+
+typedef struct rbx_org_revocation {
+    uint8_t org[RBX_PUBLICKEYBYTES];
+    uint8_t identity[RBX_PUBLICKEYBYTES];
+    uint64_t revoked_at;             /* Unix seconds */
+    char reason[RBX_REASON_MAX];     /* NUL-terminated */
+} rbx_org_revocation;
+
+/* The organisation key withdraws identity as of revoked_at. org_sk is read
+ * only; the caller wipes it.
+ * \return RBX_E_KEY (org_sk does not match org_pk, or an invalid key),
+ *         RBX_E_INVALID (reason longer than 63 bytes or with a byte < 0x20 or
+ *         0x7f), RBX_E_BUFFER (RBX_REVOCATION_MAXBYTES always suffices). */
+RBX_API RBX_MUST_CHECK int rbx_org_revoke(uint8_t *out, size_t outcap, size_t *outlen,
+                                          const uint8_t org_pk[RBX_PUBLICKEYBYTES],
+                                          const uint8_t org_sk[RBX_SECRETKEYBYTES],
+                                          const uint8_t identity[RBX_PUBLICKEYBYTES],
+                                          uint64_t revoked_at, const char *reason)
+    RBX_NONNULL(1, 3, 4, 5, 6, 8);
+
+/* Parse a revocation and verify its signature by r->org. r is zeroed on
+ * error. \return RBX_E_MALFORMED, RBX_E_VERSION, RBX_E_KEY, RBX_E_SIGNATURE. */
+RBX_API RBX_MUST_CHECK int rbx_org_revocation_parse(rbx_org_revocation *r, const uint8_t *in,
+                                                    size_t len)
     RBX_NONNULL(1, 2);
 
 /* ---------------------------------------------------------------- sessions */
@@ -549,6 +713,10 @@ typedef struct rbx_contact_info {
     int rolled_back;              /* session restored from an old copy (encrypt refuses) */
     uint64_t generation;          /* of the stored session */
     rbx_session_info session;
+    uint64_t rotation_seq;        /* sequence of the peer's rotation record pinned, 0: none */
+    int has_org;                  /* bound to an organisation root */
+    uint8_t org[RBX_PUBLICKEYBYTES];
+    size_t grace_sessions;        /* earlier sessions still accepted (grace window) */
 } rbx_contact_info;
 
 /* List contact devices in the order they were added: writes the first
