@@ -83,10 +83,9 @@ int bundle_main(int argc, char **argv)
     return cli_flush_stdout("bundle");
 }
 
-/* The identity pinned for (name, device), if the contact exists: 1, 0 if
- * not, or a negative RBX_E_* code. */
-static int pinned_identity(rbx_store *st, uint8_t pinned[RBX_PUBLICKEYBYTES], const char *name,
-                           uint32_t device)
+/* The contact (name, device), if it exists: 1, 0 if not, or a negative
+ * RBX_E_* code. */
+static int find_contact(rbx_store *st, rbx_contact_info *out, const char *name, uint32_t device)
 {
     rbx_contact_info *cs = NULL;
     size_t n = 0, cap = 0;
@@ -99,12 +98,21 @@ static int pinned_identity(rbx_store *st, uint8_t pinned[RBX_PUBLICKEYBYTES], co
     }
     for (size_t i = 0; rc == 0 && i < n; i++) {
         if (cs[i].device != device || strcmp(cs[i].name, name) != 0) continue;
-        memcpy(pinned, cs[i].identity, RBX_PUBLICKEYBYTES);
+        *out = cs[i];
         found = 1;
         break;
     }
     free(cs);
     return rc != 0 ? rc : found;
+}
+
+/* The organisation a known contact is bound to, as base64 (static buffer). */
+static const char *bound_org(const rbx_contact_info *c, int known)
+{
+    static char b64[RBX_KEY_B64BYTES];
+    if (known != 1 || !c->has_org) return NULL;
+    rbx_key_to_base64(b64, c->org);
+    return b64;
 }
 
 /* A refused bundle: say why, in words a user can act on. */
@@ -140,7 +148,7 @@ static int add_refused(int rc, const char *name, uint32_t device, const uint8_t 
         return CLI_DATAERR;
     case RBX_E_UNCERTIFIED:
         cli_err("add", "%s device %u: key %s not certified by organisation %s; refused", name,
-                device, bfp, org_b64 ? org_b64 : "(bound)");
+                device, bfp, org_b64 ? org_b64 : "(the contact's)");
         return CLI_DATAERR;
     case RBX_E_REVOKED:
         cli_err("add", "%s device %u: key %s revoked by its organisation; refused", name, device,
@@ -199,22 +207,27 @@ int add_main(int argc, char **argv)
     uint8_t b[RBX_BUNDLE_MAXBYTES], pinned[RBX_PUBLICKEYBYTES];
     size_t blen;
     rbx_bundle parsed;
+    rbx_contact_info before, after;
     rbx_store *st;
     rbx_policy pol;
     memset(&parsed, 0, sizeof parsed);
     memset(pinned, 0, sizeof pinned);
+    memset(&before, 0, sizeof before);
     if ((ec = cli_read_b64("add", "bad bundle", path, b, sizeof b, &blen)) != CLI_OK) return ec;
     int rc = rbx_bundle_parse(&parsed, b, blen);
     if (rc != 0) return add_refused(rc, name, device, NULL, parsed.identity, org_b64);
     if ((ec = cli_open_store(&st, "add", 0)) != CLI_OK) return ec;
-    int known = pinned_identity(st, pinned, name, device);
+    int known = find_contact(st, &before, name, device);
     rc = known < 0 ? known : 0;
+    if (known == 1) memcpy(pinned, before.identity, RBX_PUBLICKEYBYTES);
     if (rc == 0 && org_b64 != NULL) rc = rbx_store_add_contact_org(st, name, device, b, blen, org);
     else if (rc == 0) rc = rbx_store_add_contact(st, name, device, b, blen);
     if (rc == 0) rc = rbx_store_policy(st, &pol);
+    if (rc == 0 && (rc = find_contact(st, &after, name, device)) == 0) rc = RBX_E_STATE;
+    if (rc == 1) rc = 0;
     rbx_store_close(st);
     if (rc != 0) return add_refused(rc, name, device, known == 1 ? pinned : NULL, parsed.identity,
-                                    org_b64);
+                                    org_b64 ? org_b64 : bound_org(&before, known));
     int rotated = known == 1 && sodium_memcmp(pinned, parsed.identity, RBX_PUBLICKEYBYTES) != 0;
     /* The old sessions stay for our policy's identity_grace from now. */
     int64_t until = (int64_t)time(NULL) + (int64_t)pol.identity_grace;
@@ -222,11 +235,14 @@ int add_main(int argc, char **argv)
     rbx_fingerprint(fp, parsed.identity);
     rbx_fingerprint(pfp, pinned);
     cli_time_str(when, until);
+    char org_text[RBX_KEY_B64BYTES];
+    if (after.has_org) rbx_key_to_base64(org_text, after.org);
     if (json) {
         fputs("{\"name\":", stdout);
         cli_json_str(stdout, name);
-        printf(",\"device\":%u,\"fingerprint\":\"%s\"", device, fp);
-        if (org_b64 != NULL) printf(",\"org\":\"%s\"", org_b64);
+        printf(",\"device\":%u,\"fingerprint\":\"%s\",\"rotation_sequence\":%llu", device, fp,
+               (unsigned long long)after.rotation_seq);
+        if (after.has_org) printf(",\"org\":\"%s\"", org_text);
         if (rotated)
             printf(",\"rotated\":{\"from\":\"%s\",\"old_sessions_until\":%lld}", pfp,
                    (long long)until);
@@ -234,9 +250,10 @@ int add_main(int argc, char **argv)
     } else {
         printf("%s %u %s\n", name, device, fp);
         if (rotated)
-            printf("%s: identity rotated, fingerprint %s -> %s; old sessions kept until %s\n",
-                   name, pfp, fp, when);
-        if (org_b64 != NULL) printf("%s: bound to organisation %s\n", name, org_b64);
+            printf("%s: identity rotated (sequence %llu), fingerprint %s -> %s; old sessions kept "
+                   "until %s\n",
+                   name, (unsigned long long)after.rotation_seq, pfp, fp, when);
+        if (after.has_org) printf("%s: bound to organisation %s (certificate verified)\n", name, org_text);
     }
     return cli_flush_stdout("add");
 }

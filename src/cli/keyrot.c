@@ -76,6 +76,29 @@ void cli_report_maintenance(const char *verb, const rbx_maintain_result *r)
     fputc('\n', stderr);
 }
 
+/* Our newest rotation record, parsed (the one just made). */
+static int newest_record(rbx_store *st, rbx_rotation *r)
+{
+    size_t n, *lens = NULL;
+    uint8_t *buf = NULL;
+    int rc = rbx_store_rotations(st, NULL, 0, NULL, 0, &n);
+    if (rc == 0 && n == 0) rc = RBX_E_STATE;
+    if (rc == 0 && ((lens = calloc(n, sizeof *lens)) == NULL ||
+                    (buf = malloc(n * RBX_ROTATION_MAXBYTES)) == NULL))
+        rc = RBX_E_NOMEM;
+    size_t got = 0;
+    if (rc == 0) rc = rbx_store_rotations(st, buf, n * RBX_ROTATION_MAXBYTES, lens, n, &got);
+    if (rc == 0 && got != n) rc = RBX_E_STATE; /* another rotation in between */
+    if (rc == 0) {
+        size_t off = 0;
+        for (size_t i = 0; i + 1 < n; i++) off += lens[i];
+        rc = rbx_rotation_parse(r, buf + off, lens[n - 1]);
+    }
+    free(lens);
+    free(buf);
+    return rc;
+}
+
 static void print_key_json(const char *member, const uint8_t pk[RBX_PUBLICKEYBYTES])
 {
     char b64[RBX_KEY_B64BYTES], fp[RBX_FINGERPRINT_HEXBYTES];
@@ -114,8 +137,7 @@ static int rotate_identity(int argc, char **argv)
     uint8_t pk[RBX_PUBLICKEYBYTES], sk[RBX_SECRETKEYBYTES], old_pk[RBX_PUBLICKEYBYTES],
         new_pk[RBX_PUBLICKEYBYTES];
     rbx_store *st = NULL;
-    rbx_policy pol;
-    size_t seq = 0;
+    rbx_rotation rec;
     /* Read and check the new key before the store is touched. */
     if (import != NULL && (ec = cli_import_keypair("rotate", pk, sk, import)) != CLI_OK) goto out;
     if ((ec = cli_open_store(&st, "rotate", 0)) != CLI_OK) goto out;
@@ -142,15 +164,13 @@ static int rotate_identity(int argc, char **argv)
         ec = CLI_DATAERR;
         goto out;
     }
-    if (rc == 0) rc = rbx_store_rotations(st, NULL, 0, NULL, 0, &seq);
-    if (rc == 0) rc = rbx_store_policy(st, &pol);
+    if (rc == 0) rc = newest_record(st, &rec);
     if (rc != 0) {
         ec = cli_fail("rotate", "cannot rotate the identity", rc);
         goto out;
     }
-    /* The store keeps the old key for identity_grace from now (its clock is
-     * time() in rbx). */
-    int64_t until = (int64_t)time(NULL) + (int64_t)pol.identity_grace;
+    uint64_t seq = rec.sequence;
+    int64_t until = (int64_t)rec.old_valid_until;
     char ofp[RBX_FINGERPRINT_HEXBYTES], nfp[RBX_FINGERPRINT_HEXBYTES], when[CLI_TIME_CHARS],
         nb64[RBX_KEY_B64BYTES];
     rbx_fingerprint(ofp, old_pk);
@@ -158,7 +178,7 @@ static int rotate_identity(int argc, char **argv)
     rbx_key_to_base64(nb64, new_pk);
     cli_time_str(when, until);
     if (json) {
-        printf("{\"sequence\":%zu,\"reason\":", seq);
+        printf("{\"sequence\":%llu,\"reason\":", (unsigned long long)seq);
         cli_json_str(stdout, reason);
         fputc(',', stdout);
         print_key_json("old", old_pk);
@@ -166,7 +186,8 @@ static int rotate_identity(int argc, char **argv)
         print_key_json("new", new_pk);
         printf(",\"old_valid_until\":%lld}\n", (long long)until);
     } else {
-        printf("identity rotated: sequence %zu, fingerprint %s -> %s\n", seq, ofp, nfp);
+        printf("identity rotated: sequence %llu, fingerprint %s -> %s\n", (unsigned long long)seq,
+               ofp, nfp);
         printf("new public key: %s\n", nb64);
         printf("old key and its sessions kept until %s (grace window)\n", when);
         printf("contacts accept the new key when they re-add our bundle (rbx bundle);\n"

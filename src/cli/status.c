@@ -13,7 +13,9 @@ static const char status_usage[] =
     "fingerprint, session (yes/no), header encryption, send/recv/previous chain\n"
     "counters, DH ratchet steps, stored skipped keys, awaiting a first reply,\n"
     "state generation and rollback mark. Also how many times the identity was\n"
-    "rotated and the signed prekey's age against the policy (rotate, refuse).\n"
+    "rotated and the signed prekey's age against the policy (rotate, refuse);\n"
+    "per contact: the rotation sequence of its pinned key, sessions kept for the\n"
+    "grace window after its rotation, and the organisation it is bound to.\n"
     "--json: one object on one line.\n";
 
 static const char *yes_no(int v) { return v ? "yes" : "no"; }
@@ -69,23 +71,26 @@ static void print_text(const status_facts *f, const rbx_contact_info *cs, size_t
            ps->onetime_outstanding, ps->onetime_consumed);
     printf("contacts: %zu\n", n);
     if (n == 0) return;
-    printf("%-20s %6s %-16s %-7s %-3s %6s %6s %6s %5s %7s %-8s %10s %s\n", "NAME", "DEVICE",
-           "FINGERPRINT", "SESSION", "HE", "SEND", "RECV", "PREV", "DH", "SKIPPED", "AWAITING",
-           "GENERATION", "ROLLED-BACK");
+    printf("%-20s %6s %-16s %-7s %-3s %6s %6s %6s %5s %7s %-8s %10s %-11s %8s %5s %s\n", "NAME",
+           "DEVICE", "FINGERPRINT", "SESSION", "HE", "SEND", "RECV", "PREV", "DH", "SKIPPED",
+           "AWAITING", "GENERATION", "ROLLED-BACK", "ROTATION", "GRACE", "ORG");
     for (size_t i = 0; i < n; i++) {
         const rbx_contact_info *c = &cs[i];
         const rbx_session_info *s = &c->session;
+        char ofp[RBX_FINGERPRINT_HEXBYTES] = "-";
         rbx_fingerprint(fp, c->identity);
+        if (c->has_org) rbx_fingerprint(ofp, c->org);
         if (!c->has_session) {
-            printf("%-20s %6u %-16s %-7s %-3s %6s %6s %6s %5s %7s %-8s %10s %s\n", c->name, c->device,
-                   fp, "no", "-", "-", "-", "-", "-", "-", "-", "-", "-");
-            continue;
+            printf("%-20s %6u %-16s %-7s %-3s %6s %6s %6s %5s %7s %-8s %10s %-11s", c->name,
+                   c->device, fp, "no", "-", "-", "-", "-", "-", "-", "-", "-", "-");
+        } else {
+            printf("%-20s %6u %-16s %-7s %-3s %6u %6u %6u %5u %7zu %-8s %10llu %-11s", c->name,
+                   c->device, fp, "yes", s->header_encryption ? "on" : "off", s->send_count,
+                   s->recv_count, s->prev_send_count, s->dh_steps, s->skipped_keys,
+                   yes_no(s->awaiting_reply), (unsigned long long)c->generation,
+                   yes_no(c->rolled_back));
         }
-        printf("%-20s %6u %-16s %-7s %-3s %6u %6u %6u %5u %7zu %-8s %10llu %s\n", c->name,
-               c->device, fp, "yes", s->header_encryption ? "on" : "off", s->send_count,
-               s->recv_count, s->prev_send_count, s->dh_steps, s->skipped_keys,
-               yes_no(s->awaiting_reply), (unsigned long long)c->generation,
-               yes_no(c->rolled_back));
+        printf(" %8llu %5zu %s\n", (unsigned long long)c->rotation_seq, c->grace_sessions, ofp);
     }
 }
 
@@ -115,8 +120,15 @@ static void print_json(const status_facts *f, const rbx_contact_info *cs, size_t
         rbx_fingerprint(fp, c->identity);
         fputs(i ? ",{\"name\":" : "{\"name\":", stdout);
         cli_json_str(stdout, c->name);
-        printf(",\"device\":%u,\"fingerprint\":\"%s\",\"session\":%s", c->device, fp,
-               jbool(c->has_session));
+        printf(",\"device\":%u,\"fingerprint\":\"%s\",\"rotation_sequence\":%llu,"
+               "\"grace_sessions\":%zu",
+               c->device, fp, (unsigned long long)c->rotation_seq, c->grace_sessions);
+        if (c->has_org) {
+            char ob64[RBX_KEY_B64BYTES];
+            rbx_key_to_base64(ob64, c->org);
+            printf(",\"org\":\"%s\"", ob64);
+        }
+        printf(",\"session\":%s", jbool(c->has_session));
         if (c->has_session)
             printf(",\"initiator\":%s,\"header_encryption\":%s,\"send\":%u,\"recv\":%u,\"prev\":%u,"
                    "\"dh_steps\":%u,\"skipped_keys\":%zu,\"skipped_chains\":%zu,"
