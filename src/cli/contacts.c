@@ -65,8 +65,9 @@ int bundle_main(int argc, char **argv)
     rbx_maintain_result res;
     memset(&res, 0, sizeof res);
     if ((ec = cli_open_store(&st, "bundle", 0)) != CLI_OK) return ec;
-    /* rbx_store_bundle does this upkeep too; done first, it can be reported. */
-    int rc = rbx_store_maintain(st, 0, &res);
+    /* rbx_store_bundle does this upkeep too; done first, it can be reported
+     * (not with --one-time 0, which must not refill the one-time pool). */
+    int rc = onetime > 0 ? rbx_store_maintain(st, 0, &res) : 0;
     if (rc == 0) rc = rbx_store_bundle(st, b, sizeof b, &blen, onetime);
     rbx_store_close(st);
     if (rc == 0) cli_report_maintenance("bundle", &res);

@@ -15,16 +15,6 @@
 
 #include "cli.h"
 
-#ifdef RBX_CERT_MAXBYTES
-#define CLI_CERT_MAXBYTES RBX_CERT_MAXBYTES
-#else
-#define CLI_CERT_MAXBYTES 512U
-#endif
-#ifdef RBX_REVOCATION_MAXBYTES
-#define CLI_REVOCATION_MAXBYTES RBX_REVOCATION_MAXBYTES
-#else
-#define CLI_REVOCATION_MAXBYTES 512U
-#endif
 /* --expires: at most 100 years. */
 #define CLI_MAX_EXPIRY_DAYS 36500U
 
@@ -261,7 +251,7 @@ static int org_certify(int argc, char **argv)
     int ec = parse_statement_args(&a, argc, argv, 1);
     if (ec >= 0) return ec;
     rbx_store *st;
-    uint8_t cert[CLI_CERT_MAXBYTES];
+    uint8_t cert[RBX_CERT_MAXBYTES];
     size_t len;
     int64_t expires = a.days ? (int64_t)time(NULL) + (int64_t)a.days * RBX_DAY : 0;
     if ((ec = cli_open_store(&st, "org", 0)) != CLI_OK) return ec;
@@ -278,7 +268,7 @@ static int org_revoke(int argc, char **argv)
     int ec = parse_statement_args(&a, argc, argv, 0);
     if (ec >= 0) return ec;
     rbx_store *st;
-    uint8_t rev[CLI_REVOCATION_MAXBYTES];
+    uint8_t rev[RBX_REVOCATION_MAXBYTES];
     size_t len;
     if ((ec = cli_open_store(&st, "org", 0)) != CLI_OK) return ec;
     int rc = rbx_store_org_revoke(st, rev, sizeof rev, &len, a.identity, a.reason);
@@ -316,7 +306,7 @@ static int org_install_cert(int argc, char **argv)
     const char *path;
     int ec = one_input(argc, argv, &path);
     if (ec >= 0) return ec;
-    uint8_t cert[CLI_CERT_MAXBYTES], me[RBX_PUBLICKEYBYTES];
+    uint8_t cert[RBX_CERT_MAXBYTES], me[RBX_PUBLICKEYBYTES];
     size_t len;
     rbx_store *st;
     if ((ec = cli_read_b64("org", "bad certificate", path, cert, sizeof cert, &len)) != CLI_OK)
@@ -340,7 +330,13 @@ static int org_install_cert(int argc, char **argv)
         return CLI_DATAERR;
     }
     if (rc != 0) return cli_fail("org", "bad certificate", rc);
-    printf("certificate installed for %s: our bundles carry it\n", fp);
+    rbx_org_cert cc;
+    char ofp[RBX_FINGERPRINT_HEXBYTES], when[CLI_TIME_CHARS];
+    if (rbx_org_cert_parse(&cc, cert, len) != 0) return cli_fail("org", "bad certificate", RBX_E_STATE);
+    rbx_fingerprint(ofp, cc.org);
+    if (cc.expires != 0) cli_time_str(when, (int64_t)cc.expires);
+    printf("certificate installed: %s certified by organisation %s until %s; our bundles carry it\n",
+           fp, ofp, cc.expires != 0 ? when : "no end");
     return cli_flush_stdout("org");
 }
 
@@ -349,7 +345,7 @@ static int org_import_revocation(int argc, char **argv)
     const char *path;
     int ec = one_input(argc, argv, &path);
     if (ec >= 0) return ec;
-    uint8_t rev[CLI_REVOCATION_MAXBYTES];
+    uint8_t rev[RBX_REVOCATION_MAXBYTES];
     size_t len;
     rbx_store *st;
     if ((ec = cli_read_b64("org", "bad revocation", path, rev, sizeof rev, &len)) != CLI_OK)
@@ -358,7 +354,14 @@ static int org_import_revocation(int argc, char **argv)
     int rc = rbx_store_add_revocation(st, rev, len);
     rbx_store_close(st);
     if (rc != 0) return cli_fail("org", "bad revocation", rc);
-    printf("revocation applied\n");
+    rbx_org_revocation rv;
+    char ifp[RBX_FINGERPRINT_HEXBYTES], ofp[RBX_FINGERPRINT_HEXBYTES];
+    if (rbx_org_revocation_parse(&rv, rev, len) != 0) return cli_fail("org", "bad revocation", RBX_E_STATE);
+    rbx_fingerprint(ifp, rv.identity);
+    rbx_fingerprint(ofp, rv.org);
+    printf("revocation applied: %s revoked by organisation %s (%s); contacts bound to it with\n"
+           "that key lost their sessions and refuse to send\n",
+           ifp, ofp, rv.reason[0] ? rv.reason : "no reason given");
     return cli_flush_stdout("org");
 }
 
