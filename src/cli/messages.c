@@ -279,7 +279,8 @@ static void recv_err(const receiver *rv, const char *what, const char *detail)
 
 /* A normal message from an identity no contact is pinned to: try the
  * contacts that hold grace-window sessions (a peer rotated its identity, and
- * this was sent before). 0 on success, RBX_E_NOT_FOUND if none opens it. */
+ * this was sent before). 0 on success, RBX_E_NOT_FOUND if there is no such
+ * contact, else the error of the last one tried. */
 static int grace_decrypt(rbx_store *st, receiver *rv, const uint8_t *wire, size_t wlen,
                          size_t *ptlen, rbx_received *info)
 {
@@ -291,12 +292,15 @@ static int grace_decrypt(rbx_store *st, receiver *rv, const uint8_t *wire, size_
         cap = n + 4;
         if ((cs = calloc(cap, sizeof *cs)) == NULL) return RBX_E_NOMEM;
     }
+    /* None tried: an unknown sender. Tried and none opened it: rejected (a
+     * forgery, or a replay: the store does not tell those apart here). */
     int found = RBX_E_NOT_FOUND;
-    for (size_t i = 0; rc == 0 && i < n && found != 0; i++)
-        if (cs[i].grace_sessions > 0 &&
-            rbx_store_decrypt(st, rv->pt, rv->cap, ptlen, info, cs[i].name, cs[i].device, wire,
-                              wlen) == 0)
-            found = 0;
+    for (size_t i = 0; rc == 0 && i < n && found != 0; i++) {
+        if (cs[i].grace_sessions == 0) continue;
+        int d = rbx_store_decrypt(st, rv->pt, rv->cap, ptlen, info, cs[i].name, cs[i].device,
+                                  wire, wlen);
+        if (d == 0 || found == RBX_E_NOT_FOUND || found == RBX_E_AUTH) found = d;
+    }
     free(cs);
     return rc != 0 ? rc : found;
 }
