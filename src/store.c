@@ -394,6 +394,8 @@ static const char schema_v2[] =
     "  retired INTEGER NOT NULL, grace_until INTEGER NOT NULL) STRICT;"
     "CREATE TABLE rotations (seq INTEGER PRIMARY KEY, record BLOB NOT NULL) STRICT;"
     "ALTER TABLE signed_prekeys ADD COLUMN ik INTEGER NOT NULL DEFAULT 0;"
+    /* 1: the signature covers the creation time (the v2 statement). */
+    "ALTER TABLE signed_prekeys ADD COLUMN stated INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE sessions ADD COLUMN ik INTEGER NOT NULL DEFAULT 0;"
     "CREATE TABLE retired_sessions (id INTEGER PRIMARY KEY,"
     "  contact INTEGER NOT NULL REFERENCES contacts (id), base_key BLOB NOT NULL,"
@@ -963,8 +965,8 @@ int rbx__st_insert_signed_prekey(rbx_store *st, const uint8_t ik_sk[32], int64_t
     if ((rc = rbx__keypair(pk, sk)) != 0) return rc;
     rbx__spk_statement_v2(statement, (uint32_t)id, (uint64_t)now, pk);
     rbx__xeddsa_sign(sig, ik_sk, statement, sizeof statement);
-    if ((rc = rbx__st_prep(st, &s, "INSERT INTO signed_prekeys (id, pk, sk, sig, created, ik)"
-                           " VALUES (?1, ?2, ?3, ?4, ?5, ?6)")) != 0)
+    if ((rc = rbx__st_prep(st, &s, "INSERT INTO signed_prekeys (id, pk, sk, sig, created, ik, stated)"
+                           " VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1)")) != 0)
         goto out;
     sqlite3_bind_int64(s, 1, id);
     sqlite3_bind_blob(s, 2, pk, 32, SQLITE_TRANSIENT);
@@ -1066,6 +1068,7 @@ int rbx_store_bundle(rbx_store *st, uint8_t *out, size_t outcap, size_t *outlen,
     const uint8_t *recp[RBX_CHAIN_MAX];
     size_t reclens[RBX_CHAIN_MAX], nrec = 0, certlen = 0;
     int64_t spk_id = 0, opk_id = 0, spk_created = 0;
+    int stated = 0;
     rbx_maintain_result mr;
     *outlen = 0;
     int rc = rbx__st_begin(st);
@@ -1073,7 +1076,7 @@ int rbx_store_bundle(rbx_store *st, uint8_t *out, size_t outcap, size_t *outlen,
     /* Policy upkeep first: the bundle then offers a prekey that is in date. */
     if ((rc = rbx__st_maintain(st, 0, onetime > 0, &mr)) != 0 ||
         (rc = rbx__st_load_identity(st, ik_pk, ik_sk)) != 0 ||
-        (rc = rbx__st_current_spk(st, &spk_id, &spk_created)) != 0)
+        (rc = rbx__st_current_spk(st, &spk_id, &spk_created, &stated)) != 0)
         goto fail;
     if (onetime > 0 &&
         (rc = query_id(st, "UPDATE onetime_prekeys SET offered = 1 WHERE id ="
@@ -1089,7 +1092,7 @@ int rbx_store_bundle(rbx_store *st, uint8_t *out, size_t outcap, size_t *outlen,
         (rc = rbx__st_certificate(st, cert, sizeof cert, &certlen)) != 0)
         goto fail;
     if ((rc = rbx__bundle_encode_ext(out, outcap, outlen, ik_pk, (uint32_t)spk_id, spk_pk, sig,
-                                     (uint64_t)spk_created,
+                                     stated ? (uint64_t)spk_created : 0,
                                      opk_id > 0 ? (uint32_t)opk_id : RBX_NO_PREKEY, opk_pk, recp,
                                      reclens, nrec, certlen ? cert : NULL, certlen)) != 0)
         goto fail;
