@@ -191,11 +191,7 @@ int rbx_store_maintain(rbx_store *st, int force_signed_prekey, rbx_maintain_resu
 
 static int reason_ok(const char *r)
 {
-    size_t n = strnlen(r, RBX_REASON_MAX);
-    if (n >= RBX_REASON_MAX) return 0;
-    for (size_t i = 0; i < n; i++)
-        if ((unsigned char)r[i] < 0x20 || r[i] == 0x7f) return 0;
-    return 1;
+    return rbx__reason_ok(r, strnlen(r, RBX_REASON_MAX));
 }
 
 int rbx_store_rotate_identity(rbx_store *st, const char *reason, const uint8_t *new_pk,

@@ -1297,6 +1297,40 @@ static int org_accepts(rbx_store *st, const uint8_t org[32], const uint8_t *bund
     return is_revoked(st, org, identity);
 }
 
+/* Record the pinned key and every key a bundle's chain passes through. */
+static int remember_keys(rbx_store *st, const contact *c, const uint8_t *bundle, size_t len,
+                         const uint8_t current[32], int64_t now)
+{
+    rbx_bundle b;
+    Rbx__Wire__PreKeyBundle *w;
+    sqlite3_stmt *s;
+    int rc = rbx__bundle_parse_wire(&b, &w, bundle, len);
+    if (rc != 0) return rc;
+    if ((rc = rbx__st_prep(st, &s, "INSERT OR IGNORE INTO contact_keys (contact, identity, retired)"
+                                   " VALUES (?1, ?2, ?3)")) != 0)
+        goto out;
+    for (size_t i = 0; i <= 2 * w->n_rotation && rc == 0; i++) {
+        rbx_rotation r;
+        const uint8_t *key = c->identity;
+        if (i > 0) {
+            if ((rc = rbx_rotation_parse(&r, w->rotation[(i - 1) / 2].data,
+                                         w->rotation[(i - 1) / 2].len)) != 0)
+                break;
+            key = (i - 1) % 2 == 0 ? r.old_identity : r.new_identity;
+        }
+        if (sodium_memcmp(key, current, 32) == 0) continue;
+        sqlite3_bind_int64(s, 1, c->id);
+        sqlite3_bind_blob(s, 2, key, 32, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(s, 3, now);
+        rc = rbx__st_step(s) < 0 ? RBX_E_IO : 0;
+        sqlite3_reset(s);
+    }
+    rbx__st_done(st, s);
+out:
+    rbx__wire__pre_key_bundle__free_unpacked(w, NULL);
+    return rc;
+}
+
 /* A known contact's bundle names a new identity: accept it only through a
  * rotation chain from the pinned key (and the organisation root, if bound). */
 static int contact_rotated(rbx_store *st, contact *c, const rbx_bundle *b, const uint8_t *bundle,
@@ -1321,14 +1355,9 @@ static int contact_rotated(rbx_store *st, contact *c, const rbx_bundle *b, const
     if (c->has_rot_hash) memcpy(pinned.hash, c->rot_hash, 32);
     if ((rc = rbx_bundle_chain_verify(&tip, &valid_until, &pinned, bundle, len)) != 0) return rc;
     if (c->has_org && (rc = org_accepts(st, c->org, bundle, len, b->identity)) != 0) return rc;
-    if ((rc = rbx__st_prep(st, &s, "INSERT INTO contact_keys (contact, identity, retired)"
-                                   " VALUES (?1, ?2, ?3)")) != 0)
-        return rc;
-    sqlite3_bind_int64(s, 1, c->id);
-    sqlite3_bind_blob(s, 2, c->identity, 32, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 3, now);
-    rc = rbx__st_step(s) < 0 ? RBX_E_IO : 0;
-    rbx__st_done(st, s);
+    /* Every key of the chain but the new one is now behind this contact:
+     * a bundle naming any of them later is a replay. */
+    if ((rc = remember_keys(st, c, bundle, len, b->identity, now)) != 0) return rc;
     /* Messages in flight under the old session still decrypt for the grace
      * window; the next encrypt starts a new X3DH with the new key. */
     if (rc == 0) rc = retire_session(st, c->id, now + (int64_t)pol->identity_grace);

@@ -16,6 +16,8 @@
 
 extern char g_root[64];
 extern char g_dir[96];
+/* The clock of every store opened here: Unix seconds, 0 = the real time. */
+extern int64_t g_now;
 
 typedef struct peer {
     char db[DIRCAP];
