@@ -28,14 +28,15 @@ static int exec_changes(rbx_store *st, const char *sql, const int64_t *v, size_t
     return rc;
 }
 
-/* The newest signed prekey of the identity in force: id and creation time. */
-int rbx__st_current_spk(rbx_store *st, int64_t *id, int64_t *created)
+/* The newest signed prekey of the identity in force: id, creation time and
+ * whether its signature states that time (made before schema 2: not). */
+int rbx__st_current_spk(rbx_store *st, int64_t *id, int64_t *created, int *stated)
 {
     int64_t ik;
     sqlite3_stmt *s;
     int rc = rbx__st_identity_seq(st, &ik);
     if (rc != 0) return rc;
-    if ((rc = rbx__st_prep(st, &s, "SELECT id, created FROM signed_prekeys WHERE ik = ?1"
+    if ((rc = rbx__st_prep(st, &s, "SELECT id, created, stated FROM signed_prekeys WHERE ik = ?1"
                                    " ORDER BY id DESC LIMIT 1")) != 0)
         return rc;
     sqlite3_bind_int64(s, 1, ik);
@@ -43,6 +44,7 @@ int rbx__st_current_spk(rbx_store *st, int64_t *id, int64_t *created)
     if (rc == 1) {
         *id = sqlite3_column_int64(s, 0);
         *created = sqlite3_column_int64(s, 1);
+        *stated = sqlite3_column_int64(s, 2) != 0;
         rc = *id > 0 && *id < (int64_t)RBX_NO_PREKEY ? 0 : RBX_E_CORRUPT;
     } else if (rc == 0) {
         rc = RBX_E_NOT_FOUND;
@@ -106,6 +108,7 @@ int rbx__st_maintain(rbx_store *st, int force_spk, int onetime, rbx_maintain_res
 {
     rbx_policy pol;
     int64_t ik, spk_id = 0, spk_created = 0, now = rbx__st_now(st);
+    int stated;
     uint8_t ik_pk[32], ik_sk[32];
     size_t n;
     memset(res, 0, sizeof *res);
@@ -113,7 +116,7 @@ int rbx__st_maintain(rbx_store *st, int force_spk, int onetime, rbx_maintain_res
     if (rc != 0 || (rc = rbx__st_identity_seq(st, &ik)) != 0) return rc;
 
     /* A signed prekey for the identity in force, replaced when due. */
-    rc = rbx__st_current_spk(st, &spk_id, &spk_created);
+    rc = rbx__st_current_spk(st, &spk_id, &spk_created, &stated);
     if (rc != 0 && rc != RBX_E_NOT_FOUND) return rc;
     if (rc == RBX_E_NOT_FOUND || force_spk || now - spk_created >= (int64_t)pol.spk_rotate) {
         if ((rc = rbx__st_load_identity(st, ik_pk, ik_sk)) != 0) return rc;
@@ -188,11 +191,7 @@ int rbx_store_maintain(rbx_store *st, int force_signed_prekey, rbx_maintain_resu
 
 static int reason_ok(const char *r)
 {
-    size_t n = strnlen(r, RBX_REASON_MAX);
-    if (n >= RBX_REASON_MAX) return 0;
-    for (size_t i = 0; i < n; i++)
-        if ((unsigned char)r[i] < 0x20 || r[i] == 0x7f) return 0;
-    return 1;
+    return rbx__reason_ok(r, strnlen(r, RBX_REASON_MAX));
 }
 
 int rbx_store_rotate_identity(rbx_store *st, const char *reason, const uint8_t *new_pk,

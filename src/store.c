@@ -394,6 +394,8 @@ static const char schema_v2[] =
     "  retired INTEGER NOT NULL, grace_until INTEGER NOT NULL) STRICT;"
     "CREATE TABLE rotations (seq INTEGER PRIMARY KEY, record BLOB NOT NULL) STRICT;"
     "ALTER TABLE signed_prekeys ADD COLUMN ik INTEGER NOT NULL DEFAULT 0;"
+    /* 1: the signature covers the creation time (the v2 statement). */
+    "ALTER TABLE signed_prekeys ADD COLUMN stated INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE sessions ADD COLUMN ik INTEGER NOT NULL DEFAULT 0;"
     "CREATE TABLE retired_sessions (id INTEGER PRIMARY KEY,"
     "  contact INTEGER NOT NULL REFERENCES contacts (id), base_key BLOB NOT NULL,"
@@ -963,8 +965,8 @@ int rbx__st_insert_signed_prekey(rbx_store *st, const uint8_t ik_sk[32], int64_t
     if ((rc = rbx__keypair(pk, sk)) != 0) return rc;
     rbx__spk_statement_v2(statement, (uint32_t)id, (uint64_t)now, pk);
     rbx__xeddsa_sign(sig, ik_sk, statement, sizeof statement);
-    if ((rc = rbx__st_prep(st, &s, "INSERT INTO signed_prekeys (id, pk, sk, sig, created, ik)"
-                           " VALUES (?1, ?2, ?3, ?4, ?5, ?6)")) != 0)
+    if ((rc = rbx__st_prep(st, &s, "INSERT INTO signed_prekeys (id, pk, sk, sig, created, ik, stated)"
+                           " VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1)")) != 0)
         goto out;
     sqlite3_bind_int64(s, 1, id);
     sqlite3_bind_blob(s, 2, pk, 32, SQLITE_TRANSIENT);
@@ -1066,6 +1068,7 @@ int rbx_store_bundle(rbx_store *st, uint8_t *out, size_t outcap, size_t *outlen,
     const uint8_t *recp[RBX_CHAIN_MAX];
     size_t reclens[RBX_CHAIN_MAX], nrec = 0, certlen = 0;
     int64_t spk_id = 0, opk_id = 0, spk_created = 0;
+    int stated = 0;
     rbx_maintain_result mr;
     *outlen = 0;
     int rc = rbx__st_begin(st);
@@ -1073,7 +1076,7 @@ int rbx_store_bundle(rbx_store *st, uint8_t *out, size_t outcap, size_t *outlen,
     /* Policy upkeep first: the bundle then offers a prekey that is in date. */
     if ((rc = rbx__st_maintain(st, 0, onetime > 0, &mr)) != 0 ||
         (rc = rbx__st_load_identity(st, ik_pk, ik_sk)) != 0 ||
-        (rc = rbx__st_current_spk(st, &spk_id, &spk_created)) != 0)
+        (rc = rbx__st_current_spk(st, &spk_id, &spk_created, &stated)) != 0)
         goto fail;
     if (onetime > 0 &&
         (rc = query_id(st, "UPDATE onetime_prekeys SET offered = 1 WHERE id ="
@@ -1089,7 +1092,7 @@ int rbx_store_bundle(rbx_store *st, uint8_t *out, size_t outcap, size_t *outlen,
         (rc = rbx__st_certificate(st, cert, sizeof cert, &certlen)) != 0)
         goto fail;
     if ((rc = rbx__bundle_encode_ext(out, outcap, outlen, ik_pk, (uint32_t)spk_id, spk_pk, sig,
-                                     (uint64_t)spk_created,
+                                     stated ? (uint64_t)spk_created : 0,
                                      opk_id > 0 ? (uint32_t)opk_id : RBX_NO_PREKEY, opk_pk, recp,
                                      reclens, nrec, certlen ? cert : NULL, certlen)) != 0)
         goto fail;
@@ -1294,6 +1297,40 @@ static int org_accepts(rbx_store *st, const uint8_t org[32], const uint8_t *bund
     return is_revoked(st, org, identity);
 }
 
+/* Record the pinned key and every key a bundle's chain passes through. */
+static int remember_keys(rbx_store *st, const contact *c, const uint8_t *bundle, size_t len,
+                         const uint8_t current[32], int64_t now)
+{
+    rbx_bundle b;
+    Rbx__Wire__PreKeyBundle *w;
+    sqlite3_stmt *s;
+    int rc = rbx__bundle_parse_wire(&b, &w, bundle, len);
+    if (rc != 0) return rc;
+    if ((rc = rbx__st_prep(st, &s, "INSERT OR IGNORE INTO contact_keys (contact, identity, retired)"
+                                   " VALUES (?1, ?2, ?3)")) != 0)
+        goto out;
+    for (size_t i = 0; i <= 2 * w->n_rotation && rc == 0; i++) {
+        rbx_rotation r;
+        const uint8_t *key = c->identity;
+        if (i > 0) {
+            if ((rc = rbx_rotation_parse(&r, w->rotation[(i - 1) / 2].data,
+                                         w->rotation[(i - 1) / 2].len)) != 0)
+                break;
+            key = (i - 1) % 2 == 0 ? r.old_identity : r.new_identity;
+        }
+        if (sodium_memcmp(key, current, 32) == 0) continue;
+        sqlite3_bind_int64(s, 1, c->id);
+        sqlite3_bind_blob(s, 2, key, 32, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(s, 3, now);
+        rc = rbx__st_step(s) < 0 ? RBX_E_IO : 0;
+        sqlite3_reset(s);
+    }
+    rbx__st_done(st, s);
+out:
+    rbx__wire__pre_key_bundle__free_unpacked(w, NULL);
+    return rc;
+}
+
 /* A known contact's bundle names a new identity: accept it only through a
  * rotation chain from the pinned key (and the organisation root, if bound). */
 static int contact_rotated(rbx_store *st, contact *c, const rbx_bundle *b, const uint8_t *bundle,
@@ -1318,14 +1355,9 @@ static int contact_rotated(rbx_store *st, contact *c, const rbx_bundle *b, const
     if (c->has_rot_hash) memcpy(pinned.hash, c->rot_hash, 32);
     if ((rc = rbx_bundle_chain_verify(&tip, &valid_until, &pinned, bundle, len)) != 0) return rc;
     if (c->has_org && (rc = org_accepts(st, c->org, bundle, len, b->identity)) != 0) return rc;
-    if ((rc = rbx__st_prep(st, &s, "INSERT INTO contact_keys (contact, identity, retired)"
-                                   " VALUES (?1, ?2, ?3)")) != 0)
-        return rc;
-    sqlite3_bind_int64(s, 1, c->id);
-    sqlite3_bind_blob(s, 2, c->identity, 32, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 3, now);
-    rc = rbx__st_step(s) < 0 ? RBX_E_IO : 0;
-    rbx__st_done(st, s);
+    /* Every key of the chain but the new one is now behind this contact:
+     * a bundle naming any of them later is a replay. */
+    if ((rc = remember_keys(st, c, bundle, len, b->identity, now)) != 0) return rc;
     /* Messages in flight under the old session still decrypt for the grace
      * window; the next encrypt starts a new X3DH with the new key. */
     if (rc == 0) rc = retire_session(st, c->id, now + (int64_t)pol->identity_grace);

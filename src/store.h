@@ -64,7 +64,7 @@ int rbx__st_identity_seq(rbx_store *st, int64_t *seq);
 int rbx__st_insert_signed_prekey(rbx_store *st, const uint8_t ik_sk[32], int64_t ik_seq,
                                  int64_t *id_out);
 int rbx__st_refill_onetime(rbx_store *st, unsigned low, unsigned batch, size_t *made);
-int rbx__st_current_spk(rbx_store *st, int64_t *id, int64_t *created);
+int rbx__st_current_spk(rbx_store *st, int64_t *id, int64_t *created, int *stated);
 int rbx__st_chain(rbx_store *st, uint8_t *buf, size_t cap, const uint8_t **recs, size_t *lens,
                   size_t *n);
 int rbx__st_certificate(rbx_store *st, uint8_t *out, size_t cap, size_t *len);

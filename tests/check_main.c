@@ -24,6 +24,7 @@ int main(void)
     srunner_add_suite(sr, suite_atrest());
     srunner_add_suite(sr, suite_badinput());
     srunner_add_suite(sr, suite_rotation());
+    srunner_add_suite(sr, suite_rotate());
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);

@@ -70,6 +70,7 @@ Suite *suite_durability(void);
 Suite *suite_atrest(void);
 Suite *suite_badinput(void);
 Suite *suite_rotation(void);
+Suite *suite_rotate(void);
 
 #endif
 
