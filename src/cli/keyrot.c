@@ -164,9 +164,12 @@ static int rotate_identity(int argc, char **argv)
         ec = CLI_DATAERR;
         goto out;
     }
-    if (rc == 0) rc = newest_record(st, &rec);
     if (rc != 0) {
         ec = cli_fail("rotate", "cannot rotate the identity", rc);
+        goto out;
+    }
+    if ((rc = newest_record(st, &rec)) != 0) {
+        ec = cli_fail("rotate", "rotated, but cannot read the rotation record back", rc);
         goto out;
     }
     uint64_t seq = rec.sequence;
