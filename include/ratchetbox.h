@@ -608,10 +608,11 @@ RBX_API RBX_MUST_CHECK int rbx_store_identity_create(rbx_store *st, const uint8_
 RBX_API RBX_MUST_CHECK int rbx_store_identity(rbx_store *st, uint8_t pk[RBX_PUBLICKEYBYTES])
     RBX_NONNULL(1, 2);
 
-/* A fresh bundle: the newest signed prekey (made if none) and one one-time
- * prekey never offered before (the pool is refilled to `onetime` when it is
- * below a tenth of it; 0 = no one-time prekey). \return RBX_E_NOT_FOUND (no
- * identity), RBX_E_BUFFER. */
+/* A fresh bundle, after the policy's upkeep (rbx_store_maintain): the newest
+ * signed prekey of the identity in force with its creation time, one one-time
+ * prekey never offered before (onetime > 0; 0 = none; the pool follows the
+ * policy's onetime_low and onetime_batch), our newest rotation records and our
+ * certificate. \return RBX_E_NOT_FOUND (no identity), RBX_E_BUFFER. */
 RBX_API RBX_MUST_CHECK int rbx_store_bundle(rbx_store *st, uint8_t *out, size_t outcap,
                                             size_t *outlen, unsigned onetime) RBX_NONNULL(1, 2, 4);
 

@@ -1810,13 +1810,23 @@ out:
     return 0;
 }
 
-static int delete_by_id(rbx_store *st, const char *sql, uint64_t id);
-
 int rbx_store_reset_session(rbx_store *st, const char *name, uint32_t device)
 {
     contact c;
-    int rc = find_contact(st, &c, name, device);
-    return rc != 0 ? rc : delete_by_id(st, "DELETE FROM sessions WHERE contact = ?1", (uint64_t)c.id);
+    sqlite3_stmt *s;
+    int rc = rbx__st_begin(st);
+    if (rc != 0) return rc;
+    if ((rc = find_contact(st, &c, name, device)) != 0) goto fail;
+    if ((rc = rbx__st_prep(st, &s, "DELETE FROM sessions WHERE contact = ?1")) != 0) goto fail;
+    sqlite3_bind_int64(s, 1, c.id);
+    rc = rbx__st_step(s) < 0 ? RBX_E_IO : sqlite3_changes(st->db) == 1 ? 0 : RBX_E_NOT_FOUND;
+    rbx__st_done(st, s);
+    if (rc == 0) rc = rbx__audit(st, "session retired", "%s/%u: reset", c.name, c.device);
+    if (rc != 0) goto fail;
+    return rbx__st_commit(st, 0);
+fail:
+    rbx__st_rollback(st);
+    return rc;
 }
 
 /* ------------------------------------------------------------ encrypt */
