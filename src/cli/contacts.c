@@ -11,8 +11,9 @@
 static const char bundle_usage[] =
     "Usage: rbx bundle [--one-time N] [--json]\n"
     "Print a prekey bundle (identity, signed prekey, one one-time prekey never\n"
-    "offered before) as one line of base64. The one-time pool is refilled to N\n"
-    "(default 100, 0 = a bundle without a one-time prekey) when it runs low.\n"
+    "offered before) as one line of base64; N = 0: a bundle without a one-time\n"
+    "prekey (default 100: with one). The pool follows the policy: topped up by\n"
+    "onetime_batch (100) when fewer than onetime_low (10) are unoffered.\n"
     "Give each bundle to one peer. Does the policy's prekey upkeep first (as rbx\n"
     "rotate prekeys, without forcing a new signed prekey) and says on stderr what\n"
     "it changed, if anything. The bundle carries our rotation records and our\n"
