@@ -696,7 +696,8 @@ RBX_API RBX_MUST_CHECK int rbx_store_session_info(rbx_store *st, rbx_session_inf
                                                   uint32_t device) RBX_NONNULL(1, 2, 3, 4);
 
 /* The contact device pinned to an identity key (the oldest one if several
- * rows share it), for a transport that names senders by identity.
+ * rows share it), or that had it before a rotation still in its grace
+ * window, for a transport that names senders by identity.
  * \return RBX_E_NOT_FOUND (name is then "" and *device 0), RBX_E_CORRUPT,
  *         RBX_E_IO. */
 RBX_API RBX_MUST_CHECK int rbx_store_contact_by_identity(rbx_store *st, char name[RBX_NAME_MAX],
@@ -816,6 +817,13 @@ RBX_API RBX_MUST_CHECK int rbx_store_org_revoke(rbx_store *st, uint8_t *out, siz
  * RBX_E_REVOKED. \return rbx_org_revocation_parse's errors. */
 RBX_API RBX_MUST_CHECK int rbx_store_add_revocation(rbx_store *st, const uint8_t *rev, size_t len)
     RBX_NONNULL(1, 2);
+/* Our installed certificate. \return RBX_E_NOT_FOUND, RBX_E_BUFFER. */
+RBX_API RBX_MUST_CHECK int rbx_store_certificate(rbx_store *st, uint8_t *out, size_t outcap,
+                                                 size_t *outlen) RBX_NONNULL(1, 2, 4);
+/* Revocations this store applies, oldest organisation and key first: writes
+ * min(cap, *count) entries (out may be NULL when cap is 0). */
+RBX_API RBX_MUST_CHECK int rbx_store_revocations(rbx_store *st, rbx_org_revocation *out,
+                                                 size_t cap, size_t *count) RBX_NONNULL(1, 4);
 /* Our own certificate, carried in our bundles. \return RBX_E_UNCERTIFIED if
  * it does not certify our current identity, RBX_E_EXPIRED. */
 RBX_API RBX_MUST_CHECK int rbx_store_set_certificate(rbx_store *st, const uint8_t *cert, size_t len)

@@ -525,3 +525,48 @@ fail:
     rbx__st_rollback(st);
     return rc;
 }
+
+int rbx_store_certificate(rbx_store *st, uint8_t *out, size_t outcap, size_t *outlen)
+{
+    uint8_t cert[RBX_CERT_MAXBYTES];
+    size_t n;
+    *outlen = 0;
+    int rc = rbx__st_exec(st, "BEGIN");
+    if (rc != 0) return rc;
+    rc = rbx__st_certificate(st, cert, sizeof cert, &n);
+    rbx__st_rollback(st);
+    if (rc == 0 && n == 0) rc = RBX_E_NOT_FOUND;
+    if (rc == 0 && n > outcap) rc = RBX_E_BUFFER;
+    if (rc != 0) return rc;
+    memcpy(out, cert, n);
+    *outlen = n;
+    return 0;
+}
+
+int rbx_store_revocations(rbx_store *st, rbx_org_revocation *out, size_t cap, size_t *count)
+{
+    sqlite3_stmt *s;
+    size_t n = 0;
+    *count = 0;
+    if (out == NULL && cap > 0) return RBX_E_INVALID;
+    int rc = rbx__st_exec(st, "BEGIN");
+    if (rc != 0) return rc;
+    if ((rc = rbx__st_prep(st, &s, "SELECT record FROM revocations ORDER BY org, identity")) != 0)
+        goto out;
+    while ((rc = rbx__st_step(s)) == 1) {
+        /* Rows are outside input: each record is verified again. */
+        if (n < cap && (sqlite3_column_type(s, 0) != SQLITE_BLOB ||
+                        rbx_org_revocation_parse(&out[n], sqlite3_column_blob(s, 0),
+                                                 (size_t)sqlite3_column_bytes(s, 0)) != 0)) {
+            rc = RBX_E_CORRUPT;
+            break;
+        }
+        n++;
+    }
+    rbx__st_done(st, s);
+out:
+    rbx__st_rollback(st);
+    if (rc < 0) return rc;
+    *count = n;
+    return 0;
+}

@@ -1222,6 +1222,32 @@ static int find_contact_by_identity(rbx_store *st, contact *c, const uint8_t ide
     return contact_query(st, c, s);
 }
 
+static int find_contact_by_id(rbx_store *st, contact *c, int64_t id);
+
+/* The contact that had `identity` before a rotation it made less than the
+ * grace window ago (0 and *until = end of that window), RBX_E_NOT_FOUND. */
+static int find_contact_by_old_key(rbx_store *st, contact *c, const uint8_t identity[32],
+                                   int64_t only_id, int64_t *until)
+{
+    rbx_policy pol;
+    sqlite3_stmt *s;
+    int64_t id = 0, retired = 0;
+    int rc = rbx__st_policy(st, &pol);
+    if (rc != 0) return rc;
+    if ((rc = rbx__st_prep(st, &s, "SELECT contact, retired FROM contact_keys WHERE identity = ?1"
+                                   " AND (?2 = 0 OR contact = ?2) ORDER BY retired DESC LIMIT 1")) != 0)
+        return rc;
+    sqlite3_bind_blob(s, 1, identity, 32, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, only_id);
+    rc = rbx__st_step(s);
+    if (rc == 1) id = sqlite3_column_int64(s, 0), retired = sqlite3_column_int64(s, 1);
+    rbx__st_done(st, s);
+    if (rc < 0) return rc;
+    *until = retired + (int64_t)pol.identity_grace;
+    if (rc == 0 || *until <= rbx__st_now(st)) return RBX_E_NOT_FOUND;
+    return find_contact_by_id(st, c, id);
+}
+
 static int find_contact_by_id(rbx_store *st, contact *c, int64_t id)
 {
     sqlite3_stmt *s;
@@ -1567,24 +1593,18 @@ int rbx__store_load_session(rbx_store *st, rbx_session **out, const char *name, 
  * still in flight (PROTOCOL.md "Rotation"): at most this many per contact. */
 #define GRACE_SESSIONS 2
 
-/* Move the contact's session (if any) to the grace table until `until`; a
- * rolled-back one is dropped instead. */
-static int retire_session(rbx_store *st, int64_t contact_id, int64_t until)
+/* Keep a session in the grace table until `until` (at most GRACE_SESSIONS
+ * per contact, the oldest dropped). */
+static int grace_insert(rbx_store *st, int64_t contact_id, const rbx_session *sess, int64_t until)
 {
-    stored_session ss;
     sqlite3_stmt *s;
     size_t n = 0;
     uint8_t *blob = NULL;
-    int rc = load_session(st, &ss, contact_id);
-    if (rc != 0 || !ss.exists) return rc;
-    if (ss.rolled_back) goto drop;
-    if ((rc = rbx_session_serialize(NULL, 0, &n, ss.s)) != 0) goto out;
-    if ((blob = malloc(n)) == NULL) {
-        rc = RBX_E_NOMEM;
-        goto out;
-    }
-    if ((rc = rbx_session_serialize(blob, n, &n, ss.s)) != 0) goto out;
     int64_t id;
+    int rc = rbx_session_serialize(NULL, 0, &n, sess);
+    if (rc != 0) return rc;
+    if ((blob = malloc(n)) == NULL) return RBX_E_NOMEM;
+    if ((rc = rbx_session_serialize(blob, n, &n, sess)) != 0) goto out;
     if ((rc = rbx__st_prep(st, &s, "SELECT coalesce(max(id), 0) + 1 FROM retired_sessions")) != 0)
         goto out;
     rc = rbx__st_step(s) == 1 ? 0 : RBX_E_IO;
@@ -1596,7 +1616,7 @@ static int retire_session(rbx_store *st, int64_t contact_id, int64_t until)
         goto out;
     sqlite3_bind_int64(s, 1, id);
     sqlite3_bind_int64(s, 2, contact_id);
-    sqlite3_bind_blob(s, 3, ss.s->base_key, 32, SQLITE_STATIC);
+    sqlite3_bind_blob(s, 3, sess->base_key, 32, SQLITE_STATIC);
     sqlite3_bind_int64(s, 4, until);
     rc = rbx__st_bind_sealed(st, s, 5, "retired_sessions", id, 0, "state", blob, n);
     if (rc == 0) rc = rbx__st_step(s) < 0 ? RBX_E_IO : 0;
@@ -1610,15 +1630,26 @@ static int retire_session(rbx_store *st, int64_t contact_id, int64_t until)
     sqlite3_bind_int64(s, 2, GRACE_SESSIONS);
     rc = rbx__st_step(s) < 0 ? RBX_E_IO : 0;
     rbx__st_done(st, s);
-    if (rc != 0) goto out;
-drop:
+out:
+    rbx__st_free_secret(blob, n);
+    return rc;
+}
+
+/* Move the contact's session (if any) to the grace table until `until`; a
+ * rolled-back one is dropped instead. */
+static int retire_session(rbx_store *st, int64_t contact_id, int64_t until)
+{
+    stored_session ss;
+    sqlite3_stmt *s;
+    int rc = load_session(st, &ss, contact_id);
+    if (rc != 0 || !ss.exists) return rc;
+    if (!ss.rolled_back && (rc = grace_insert(st, contact_id, ss.s, until)) != 0) goto out;
     if ((rc = rbx__st_prep(st, &s, "DELETE FROM sessions WHERE contact = ?1")) == 0) {
         sqlite3_bind_int64(s, 1, contact_id);
         rc = rbx__st_step(s) < 0 ? RBX_E_IO : 0;
         rbx__st_done(st, s);
     }
 out:
-    rbx__st_free_secret(blob, n);
     rbx_session_free(ss.s);
     return rc;
 }
@@ -1626,13 +1657,15 @@ out:
 /* Try the contact's grace-window sessions (newest first) on a message the
  * current session could not take; on success the advanced state is written
  * back (inside the caller's transaction). kind 1: only the session whose
- * base key the PreKeyMessage names. RBX_E_NOT_FOUND if none decrypts. */
+ * base key the PreKeyMessage names. If none decrypts: RBX_E_REPLAY when one
+ * of them had already used the message's key, else RBX_E_NOT_FOUND. */
 static int grace_decrypt(rbx_store *st, int64_t contact_id, int kind, const uint8_t base_key[32],
                          uint8_t *pt, size_t ptcap, size_t *ptlen, const uint8_t *in, size_t len)
 {
     sqlite3_stmt *s;
     int64_t ids[GRACE_SESSIONS];
     size_t k = 0;
+    int replay = 0;
     int rc = rbx__st_prep(st, &s, "SELECT id FROM retired_sessions WHERE contact = ?1 AND until > ?2"
                                   " ORDER BY id DESC LIMIT ?3");
     if (rc != 0) return rc;
@@ -1678,10 +1711,11 @@ static int grace_decrypt(rbx_store *st, int64_t contact_id, int kind, const uint
             return rc;
         }
         rbx_session_free(sess);
+        replay |= rc == RBX_E_REPLAY;
         if (*ptlen) WIPE_BUF(pt, *ptlen);
         *ptlen = 0;
     }
-    return RBX_E_NOT_FOUND;
+    return replay ? RBX_E_REPLAY : RBX_E_NOT_FOUND;
 }
 
 int rbx_store_session_info(rbx_store *st, rbx_session_info *info, uint64_t *generation,
@@ -1704,9 +1738,12 @@ int rbx_store_contact_by_identity(rbx_store *st, char name[RBX_NAME_MAX], uint32
                                   const uint8_t identity[32])
 {
     contact c;
+    int64_t until;
     name[0] = '\0';
     *device = 0;
     int rc = find_contact_by_identity(st, &c, identity);
+    /* A key the contact rotated away from, within its grace window. */
+    if (rc == RBX_E_NOT_FOUND) rc = find_contact_by_old_key(st, &c, identity, 0, &until);
     if (rc != 0) return rc;
     snprintf(name, RBX_NAME_MAX, "%s", c.name);
     *device = c.device;
@@ -2129,7 +2166,8 @@ int rbx_store_decrypt(rbx_store *st, uint8_t *pt, size_t ptcap, size_t *ptlen, r
     contact c = { 0 };
     stored_session ss = { 0 };
     rbx_prekeys *pre = NULL;
-    int have_contact = 0, new_contact = 0, in_grace = 0, rc;
+    int have_contact = 0, new_contact = 0, in_grace = 0, old_key = 0, rc;
+    int64_t old_key_until = 0;
     int64_t gen;
     *ptlen = 0;
     memset(info, 0, sizeof *info);
@@ -2145,15 +2183,30 @@ int rbx_store_decrypt(rbx_store *st, uint8_t *pt, size_t ptcap, size_t *ptlen, r
 
     rc = name != NULL ? find_contact(st, &c, name, device)
                       : find_contact_by_identity(st, &c, pi.initiator_identity);
+    /* A first message under a key the peer has since rotated away from,
+     * still in its grace window: a session for the grace table. */
+    if (kind == 1 && rc != 0 && rc != RBX_E_NOT_FOUND) goto fail;
+    if (kind == 1 && (rc == RBX_E_NOT_FOUND ||
+                      sodium_memcmp(c.identity, pi.initiator_identity, 32) != 0)) {
+        int r = find_contact_by_old_key(st, &c, pi.initiator_identity, rc == 0 ? c.id : 0,
+                                        &old_key_until);
+        if (r != 0 && r != RBX_E_NOT_FOUND) {
+            rc = r;
+            goto fail;
+        }
+        if (r == 0) rc = 0, old_key = 1;
+    }
     if (rc != 0 && rc != RBX_E_NOT_FOUND) goto fail;
     have_contact = rc == 0;
     if (have_contact && (rc = load_session(st, &ss, c.id)) != 0) goto fail;
     if (ss.exists && (kind == 0 || sodium_memcmp(ss.s->base_key, pi.base_key, 32) == 0)) {
         rc = rbx_session_decrypt(ss.s, pt, ptcap, ptlen, in, len);
         /* Sent under a session that a rotation or a new handshake replaced. */
-        if (rc == RBX_E_AUTH &&
-            grace_decrypt(st, c.id, kind, pi.base_key, pt, ptcap, ptlen, in, len) == 0)
-            rc = 0, in_grace = 1;
+        if (rc == RBX_E_AUTH) {
+            int r = grace_decrypt(st, c.id, kind, pi.base_key, pt, ptcap, ptlen, in, len);
+            if (r == 0 || r == RBX_E_REPLAY) rc = r;
+            in_grace = r == 0;
+        }
     } else if (have_contact && (rc = grace_decrypt(st, c.id, kind, pi.base_key, pt, ptcap, ptlen,
                                                    in, len)) != RBX_E_NOT_FOUND) {
         in_grace = rc == 0;
@@ -2163,11 +2216,22 @@ int rbx_store_decrypt(rbx_store *st, uint8_t *pt, size_t ptcap, size_t *ptlen, r
         rbx_policy pol;
         if ((rc = load_prekeys(st, &pre, &pi, &ss.ik)) != 0) goto fail;
         rc = rbx_session_accept(&fresh, pt, ptcap, ptlen, &consumed, pre,
-                                have_contact ? c.identity : NULL, in, len);
+                                old_key ? pi.initiator_identity : have_contact ? c.identity : NULL,
+                                in, len);
         if (rc != 0) goto fail;
+        if (old_key) {
+            /* Under the peer's old key: kept beside the current session for
+             * what is left of that key's grace window, never in its place. */
+            rc = grace_insert(st, c.id, fresh, old_key_until);
+            rbx_session_free(fresh);
+            if (rc != 0) goto fail;
+            in_grace = 1;
+        }
         /* The session this handshake replaces keeps taking its messages in
          * flight for the grace window. */
-        if (ss.exists && ((rc = rbx__st_policy(st, &pol)) != 0 ||
+        if (old_key) {
+            /* nothing replaced */
+        } else if (ss.exists && ((rc = rbx__st_policy(st, &pol)) != 0 ||
                           (rc = retire_session(st, c.id, rbx__st_now(st) +
                                                              (int64_t)pol.identity_grace)) != 0))
             goto fail;

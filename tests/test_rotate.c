@@ -203,6 +203,40 @@ START_TEST(forged_and_truncated_records)
 }
 END_TEST
 
+/* A first message the peer sent under its old key before rotating, delivered
+ * after we followed the rotation: kept beside the new key's session for the
+ * rest of the grace window, under the same contact (not a new one). */
+START_TEST(first_message_under_old_key)
+{
+    peer alice, bob;
+    msg m1, m2, m3;
+    rbx_received info;
+    peer_new(&alice, "alice");
+    peer_new(&bob, "bob");
+    introduce(&alice, "bob", 1, &bob);
+    introduce(&bob, "alice", 1, &alice);
+    tx(&m1, &bob, "alice", 1, "first, under the old key");
+    tx(&m2, &bob, "alice", 1, "second, same session");
+    rotate(&bob, "in flight");
+    ck_assert_int_eq(readd(&alice, "bob", &bob), 0);
+    ck_assert_int_eq(rx(&alice, &info, NULL, 1, &m2, "second, same session"), 0);
+    ck_assert_str_eq(info.name, "bob");
+    ck_assert_int_eq(info.new_contact, 0);
+    ck_assert_int_eq(rx(&alice, &info, NULL, 1, &m1, "first, under the old key"), 0);
+    ck_assert_str_eq(info.name, "bob");
+    ck_assert_int_eq(q_int(alice.st, "SELECT count(*) FROM contacts"), 1);
+    ck_assert_uint_eq(contact_of(&alice, "bob").grace_sessions, 1);
+    /* A replay of it is a replay, not a forgery. */
+    ck_assert_int_eq(rbx_store_ack_inbox(alice.st, info.inbox_id), 0);
+    ck_assert_int_eq(rx(&alice, &info, NULL, 1, &m1, NULL), RBX_E_REPLAY);
+    /* The current contact is Bob's new key; Alice's next message uses it. */
+    tx(&m3, &alice, "bob", 1, "to the new key");
+    ck_assert_int_eq(rx(&bob, &info, "alice", 1, &m3, "to the new key"), 0);
+    peer_close(&alice);
+    peer_close(&bob);
+}
+END_TEST
+
 /* ------------------------------------------------------------ grace window */
 
 START_TEST(grace_window_ends)
@@ -550,6 +584,7 @@ Suite *suite_rotate(void)
     tcase_add_test(tc, rotation_in_flight);
     tcase_add_test(tc, offline_across_two_rotations);
     tcase_add_test(tc, forged_and_truncated_records);
+    tcase_add_test(tc, first_message_under_old_key);
     tcase_add_test(tc, grace_window_ends);
     tcase_add_test(tc, prekey_schedule);
     tcase_add_test(tc, org_root_refuses_thief);

@@ -277,34 +277,6 @@ static void recv_err(const receiver *rv, const char *what, const char *detail)
     else cli_err("recv", "%s%s%s", what, detail ? ": " : "", detail ? detail : "");
 }
 
-/* A normal message from an identity no contact is pinned to: try the
- * contacts that hold grace-window sessions (a peer rotated its identity, and
- * this was sent before). 0 on success, RBX_E_NOT_FOUND if there is no such
- * contact, else the error of the last one tried. */
-static int grace_decrypt(rbx_store *st, receiver *rv, const uint8_t *wire, size_t wlen,
-                         size_t *ptlen, rbx_received *info)
-{
-    rbx_contact_info *cs = NULL;
-    size_t n = 0, cap = 0;
-    int rc;
-    while ((rc = rbx_store_contacts(st, cs, cap, &n)) == 0 && n > cap) {
-        free(cs);
-        cap = n + 4;
-        if ((cs = calloc(cap, sizeof *cs)) == NULL) return RBX_E_NOMEM;
-    }
-    /* None tried: an unknown sender. Tried and none opened it: rejected (a
-     * forgery, or a replay: the store does not tell those apart here). */
-    int found = RBX_E_NOT_FOUND;
-    for (size_t i = 0; rc == 0 && i < n && found != 0; i++) {
-        if (cs[i].grace_sessions == 0) continue;
-        int d = rbx_store_decrypt(st, rv->pt, rv->cap, ptlen, info, cs[i].name, cs[i].device,
-                                  wire, wlen);
-        if (d == 0 || found == RBX_E_NOT_FOUND || found == RBX_E_AUTH) found = d;
-    }
-    free(cs);
-    return rc != 0 ? rc : found;
-}
-
 /* Decrypt one transport line and write its output (not yet flushed). On
  * success *ack is the inbox entry to acknowledge once the output is out. */
 static int recv_one(rbx_store *st, receiver *rv, const char *text, size_t textlen, uint64_t *ack)
@@ -337,16 +309,11 @@ static int recv_one(rbx_store *st, receiver *rv, const char *text, size_t textle
         return CLI_DATAERR;
     }
     rbx_fingerprint(fp, sender_pk);
+    /* Also finds a contact by a key it rotated away from (grace window). */
     rc = rbx_store_contact_by_identity(st, name, &device, sender_pk);
     if (rc == RBX_E_NOT_FOUND && kind == 0) {
-        /* Sent under a key the contact has since rotated away from: the
-         * store keeps its old sessions for the grace window, but looks
-         * contacts up by their current key only. */
-        rc = grace_decrypt(st, rv, wire, wlen, &ptlen, &info);
-        if (rc == RBX_E_NOT_FOUND) {
-            recv_err(rv, "unknown sender", fp);
-            return CLI_NOINPUT;
-        }
+        recv_err(rv, "unknown sender", fp);
+        return CLI_NOINPUT;
     } else if (rc != 0 && rc != RBX_E_NOT_FOUND) {
         recv_err(rv, "cannot look up the sender", rbx_strerror(rc));
         return cli_exit_code(rc);

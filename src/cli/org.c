@@ -126,22 +126,60 @@ static int org_show(int argc, char **argv)
     int json, ec = cli_json_only(argc, argv, "org", org_usage, &json);
     if (ec >= 0) return ec;
     rbx_store *st;
-    uint8_t org[RBX_PUBLICKEYBYTES];
+    uint8_t org[RBX_PUBLICKEYBYTES], cert[RBX_CERT_MAXBYTES];
+    rbx_org_revocation revs[64];
+    rbx_org_cert c;
+    size_t certlen = 0, nrev = 0;
     if ((ec = cli_open_store(&st, "org", 0)) != CLI_OK) return ec;
     int rc = rbx_store_org_key(st, org);
+    int crc = rbx_store_certificate(st, cert, sizeof cert, &certlen);
+    int rrc = rbx_store_revocations(st, revs, 64, &nrev);
     rbx_store_close(st);
     if (rc != 0 && rc != RBX_E_NOT_FOUND) return cli_fail("org", NULL, rc);
-    char b64[RBX_KEY_B64BYTES], fp[RBX_FINGERPRINT_HEXBYTES];
+    if (crc != 0 && crc != RBX_E_NOT_FOUND) return cli_fail("org", "certificate", crc);
+    if (rrc != 0) return cli_fail("org", "revocations", rrc);
+    if (crc == 0 && (crc = rbx_org_cert_parse(&c, cert, certlen)) != 0)
+        return cli_fail("org", "certificate", crc);
+    char b64[RBX_KEY_B64BYTES], fp[RBX_FINGERPRINT_HEXBYTES], cfp[RBX_FINGERPRINT_HEXBYTES];
+    char until[CLI_TIME_CHARS] = "no end";
     if (rc == 0) {
         rbx_key_to_base64(b64, org);
         rbx_fingerprint(fp, org);
     }
+    if (crc == 0) {
+        rbx_fingerprint(cfp, c.org);
+        if (c.expires != 0) cli_time_str(until, (int64_t)c.expires);
+    }
     if (json) {
-        if (rc == 0) printf("{\"org_key\":{\"public_key\":\"%s\",\"fingerprint\":\"%s\"}}\n", b64, fp);
-        else printf("{\"org_key\":null}\n");
+        if (rc == 0) printf("{\"org_key\":{\"public_key\":\"%s\",\"fingerprint\":\"%s\"}", b64, fp);
+        else printf("{\"org_key\":null");
+        if (crc == 0) printf(",\"certificate\":{\"organisation\":\"%s\",\"expires\":%llu}", cfp,
+                             (unsigned long long)c.expires);
+        else printf(",\"certificate\":null");
+        printf(",\"revocations\":[");
+        for (size_t i = 0; i < nrev && i < 64; i++) {
+            char ofp[RBX_FINGERPRINT_HEXBYTES], ifp[RBX_FINGERPRINT_HEXBYTES];
+            rbx_fingerprint(ofp, revs[i].org);
+            rbx_fingerprint(ifp, revs[i].identity);
+            printf("%s{\"organisation\":\"%s\",\"identity\":\"%s\",\"revoked_at\":%llu,\"reason\":",
+                   i ? "," : "", ofp, ifp, (unsigned long long)revs[i].revoked_at);
+            cli_json_str(stdout, revs[i].reason);
+            printf("}");
+        }
+        printf("]}\n");
     } else {
         if (rc == 0) printf("organisation key: %s %s (held here: this store certifies and revokes)\n", b64, fp);
         else printf("organisation key: none held here\n");
+        if (crc == 0) printf("our certificate: by organisation %s, until %s\n", cfp, until);
+        else printf("our certificate: none\n");
+        printf("revocations: %zu\n", nrev);
+        for (size_t i = 0; i < nrev && i < 64; i++) {
+            char ofp[RBX_FINGERPRINT_HEXBYTES], ifp[RBX_FINGERPRINT_HEXBYTES], when[CLI_TIME_CHARS];
+            rbx_fingerprint(ofp, revs[i].org);
+            rbx_fingerprint(ifp, revs[i].identity);
+            cli_time_str(when, (int64_t)revs[i].revoked_at);
+            printf("  %s revoked by %s at %s: %s\n", ifp, ofp, when, revs[i].reason);
+        }
     }
     return cli_flush_stdout("org");
 }
