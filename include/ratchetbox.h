@@ -640,9 +640,13 @@ typedef struct rbx_audit_event {
 RBX_API RBX_MUST_CHECK int rbx_store_audit(rbx_store *st,
                                            int (*cb)(const rbx_audit_event *e, void *ctx),
                                            void *ctx) RBX_NONNULL(1, 2);
-/* Recompute the chain. *count = events checked; *bad_seq = first event that
- * does not verify (0 when the chain holds or when events were removed at the
- * end). \return 0, or RBX_E_CORRUPT (edited, inserted or deleted events). */
+/* Recompute the chain. *count = events that verify, in order from the
+ * first; *bad_seq = the first event that does not verify: edited, moved,
+ * missing (a deleted row is reported at its seq), or past the sealed head
+ * (appended without the storage key); 0 when the chain holds, and 0 with
+ * RBX_E_CORRUPT when every row verifies but events were removed at the end.
+ * \return 0, or RBX_E_CORRUPT (also when the sealed head is missing or does
+ * not open), RBX_E_IO. */
 RBX_API RBX_MUST_CHECK int rbx_store_audit_verify(rbx_store *st, uint64_t *count,
                                                   uint64_t *bad_seq) RBX_NONNULL(1, 2, 3);
 

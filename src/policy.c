@@ -158,6 +158,8 @@ int rbx_policy_format(char *out, size_t outcap, const rbx_policy *p, const char 
         n = snprintf(out, outcap, "%llud", (unsigned long long)(v / RBX_DAY));
     else if (k->kind == K_SECONDS && v != 0 && v % 3600 == 0)
         n = snprintf(out, outcap, "%lluh", (unsigned long long)(v / 3600));
+    else if (k->kind == K_SECONDS && v != 0 && v % 60 == 0)
+        n = snprintf(out, outcap, "%llum", (unsigned long long)(v / 60));
     else if (k->kind == K_SECONDS) n = snprintf(out, outcap, "%llus", (unsigned long long)v);
     else n = snprintf(out, outcap, "%llu", (unsigned long long)v);
     return n < 0 || (size_t)n >= outcap ? RBX_E_BUFFER : 0;
@@ -175,10 +177,12 @@ int rbx__st_policy(rbx_store *st, rbx_policy *p)
     int rc = rbx__st_prep(st, &s, "SELECT k, v FROM policy");
     if (rc != 0) return rc;
     while ((rc = rbx__st_step(s)) == 1) {
+        /* The type first: after a conversion sqlite3_column_type is undefined. */
+        int type = sqlite3_column_type(s, 1);
         const char *name = (const char *)sqlite3_column_text(s, 0);
         const key *k = name != NULL ? find(name) : NULL;
-        sqlite3_int64 v = sqlite3_column_int64(s, 1);
-        if (k == NULL || sqlite3_column_type(s, 1) != SQLITE_INTEGER || v < 0 ||
+        sqlite3_int64 v = type == SQLITE_INTEGER ? sqlite3_column_int64(s, 1) : -1;
+        if (k == NULL || type != SQLITE_INTEGER || v < 0 ||
             (uint64_t)v < k->min || (uint64_t)v > k->max) {
             rc = RBX_E_CORRUPT;
             break;
@@ -194,7 +198,8 @@ int rbx__st_policy(rbx_store *st, rbx_policy *p)
 
 int rbx_store_policy(rbx_store *st, rbx_policy *p)
 {
-    int rc = rbx__st_begin(st);
+    /* A read transaction: reading the policy never waits for writers. */
+    int rc = rbx__st_exec(st, "BEGIN");
     if (rc != 0) return rc;
     rc = rbx__st_policy(st, p);
     rbx__st_rollback(st);
@@ -235,7 +240,11 @@ int rbx_store_set_policy(rbx_store *st, const rbx_policy *p)
         return 0;
     }
     if ((rc = rbx__audit(st, "policy changed", "%s", changed)) != 0) goto fail;
-    if ((rc = rbx__st_commit(st, 0)) == 0) rbx__st_apply_policy(st, p);
+    rc = rbx__st_commit(st, 0);
+    /* In strict mode a commit can fail after COMMIT (the erase point): the
+     * policy in force is then whatever the database holds. */
+    if (rc == 0) rbx__st_apply_policy(st, p);
+    else if (rbx_store_policy(st, &old) == 0) rbx__st_apply_policy(st, &old);
     return rc;
 fail:
     rbx__st_rollback(st);
