@@ -613,6 +613,11 @@ RBX_API RBX_MUST_CHECK int rbx_policy_set(rbx_policy *p, const char *key, const 
 RBX_API const char *rbx_policy_key(size_t i);
 RBX_API RBX_MUST_CHECK int rbx_policy_format(char *out, size_t outcap, const rbx_policy *p,
                                              const char *key) RBX_NONNULL(1, 3, 4);
+/* What a key accepts, as one line of text for error messages, e.g.
+ * "a time from 1m to 365d (unit s, m, h or d), at least spk_rotate".
+ * \return RBX_E_NOT_FOUND (no such key), RBX_E_BUFFER (128 bytes suffice). */
+RBX_API RBX_MUST_CHECK int rbx_policy_describe(char *out, size_t outcap, const char *key)
+    RBX_NONNULL(1, 3);
 /* The store's policy (defaults until one is set). \return RBX_E_CORRUPT, RBX_E_IO. */
 RBX_API RBX_MUST_CHECK int rbx_store_policy(rbx_store *st, rbx_policy *p) RBX_NONNULL(1, 2);
 /* Validate and store a policy (audited). \return RBX_E_POLICY, RBX_E_IO. */

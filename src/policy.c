@@ -74,6 +74,19 @@ void rbx_policy_default(rbx_policy *p)
     p->max_skipped_keys = RBX_MAX_SKIPPED_KEYS;
 }
 
+/* Orders that make the schedule coherent: a prekey is replaced before
+ * initiators refuse it, and its secret outlives the refusal age (late first
+ * messages); one batch lifts the pool above its low mark; the store may hold
+ * at least one whole jump of skipped keys. Each pair: key >= floor. */
+static const struct {
+    const char *key, *floor;
+} relations[] = {
+    { "spk_max_age", "spk_rotate" },
+    { "spk_keep", "spk_max_age" },
+    { "onetime_batch", "onetime_low" },
+    { "max_skipped_keys", "max_skip" },
+};
+
 int rbx_policy_validate(const rbx_policy *p, const char **field)
 {
     const char *bad = NULL;
@@ -81,13 +94,10 @@ int rbx_policy_validate(const rbx_policy *p, const char **field)
         uint64_t v = get(p, &keys[i]);
         if (v < keys[i].min || v > keys[i].max) bad = keys[i].name;
     }
-    /* Orders that make the schedule coherent: a prekey is replaced before
-     * initiators refuse it, and its secret outlives the refusal age (late
-     * first messages); one batch lifts the pool above its low mark. */
-    if (bad == NULL && p->spk_max_age < p->spk_rotate) bad = "spk_max_age";
-    if (bad == NULL && p->spk_keep < p->spk_max_age) bad = "spk_keep";
-    if (bad == NULL && p->onetime_batch < p->onetime_low) bad = "onetime_batch";
-    if (bad == NULL && p->max_skipped_keys < p->max_skip) bad = "max_skipped_keys";
+    for (size_t i = 0; i < RBX_COUNTOF(relations) && bad == NULL; i++) {
+        const key *k = find(relations[i].key), *f = find(relations[i].floor);
+        if (k != NULL && f != NULL && get(p, k) < get(p, f)) bad = k->name;
+    }
     if (field != NULL) *field = bad;
     return bad == NULL ? 0 : RBX_E_POLICY;
 }
@@ -146,22 +156,53 @@ int rbx_policy_set(rbx_policy *p, const char *name, const char *value)
     return 0;
 }
 
+/* A value as text: times in the largest unit that divides them. */
+static int format_value(char *out, size_t outcap, const key *k, uint64_t v)
+{
+    int n;
+    unsigned long long u = (unsigned long long)v;
+    if (k->kind == K_BOOL) n = snprintf(out, outcap, "%s", v ? "on" : "off");
+    else if (k->kind == K_MODE) n = snprintf(out, outcap, "%s", v ? "strict" : "bounded");
+    else if (k->kind == K_SECONDS && v != 0 && v % RBX_DAY == 0) n = snprintf(out, outcap, "%llud", u / RBX_DAY);
+    else if (k->kind == K_SECONDS && v != 0 && v % 3600 == 0) n = snprintf(out, outcap, "%lluh", u / 3600);
+    else if (k->kind == K_SECONDS && v != 0 && v % 60 == 0) n = snprintf(out, outcap, "%llum", u / 60);
+    else if (k->kind == K_SECONDS) n = snprintf(out, outcap, "%llus", u);
+    else n = snprintf(out, outcap, "%llu", u);
+    return n < 0 || (size_t)n >= outcap ? RBX_E_BUFFER : 0;
+}
+
 int rbx_policy_format(char *out, size_t outcap, const rbx_policy *p, const char *name)
 {
     const key *k = find(name);
     if (k == NULL) return RBX_E_NOT_FOUND;
-    uint64_t v = get(p, k);
+    return format_value(out, outcap, k, get(p, k));
+}
+
+int rbx_policy_describe(char *out, size_t outcap, const char *name)
+{
+    const key *k = find(name);
+    char lo[24], hi[24];
+    size_t used;
     int n;
-    if (k->kind == K_BOOL) n = snprintf(out, outcap, "%s", v ? "on" : "off");
-    else if (k->kind == K_MODE) n = snprintf(out, outcap, "%s", v ? "strict" : "bounded");
-    else if (k->kind == K_SECONDS && v != 0 && v % RBX_DAY == 0)
-        n = snprintf(out, outcap, "%llud", (unsigned long long)(v / RBX_DAY));
-    else if (k->kind == K_SECONDS && v != 0 && v % 3600 == 0)
-        n = snprintf(out, outcap, "%lluh", (unsigned long long)(v / 3600));
-    else if (k->kind == K_SECONDS && v != 0 && v % 60 == 0)
-        n = snprintf(out, outcap, "%llum", (unsigned long long)(v / 60));
-    else if (k->kind == K_SECONDS) n = snprintf(out, outcap, "%llus", (unsigned long long)v);
-    else n = snprintf(out, outcap, "%llu", (unsigned long long)v);
+    if (k == NULL) return RBX_E_NOT_FOUND;
+    (void)format_value(lo, sizeof lo, k, k->min);
+    (void)format_value(hi, sizeof hi, k, k->max);
+    switch (k->kind) {
+    case K_SECONDS: n = snprintf(out, outcap, "a time from %s to %s (unit s, m, h or d)", lo, hi); break;
+    case K_COUNT: n = snprintf(out, outcap, "a whole number from %s to %s", lo, hi); break;
+    case K_BOOL: n = snprintf(out, outcap, "on or off"); break;
+    default: n = snprintf(out, outcap, "bounded or strict"); break;
+    }
+    for (size_t i = 0; i < RBX_COUNTOF(relations) && n >= 0 && (size_t)n < outcap; i++) {
+        used = (size_t)n;
+        if (strcmp(relations[i].key, name) == 0)
+            n = snprintf(out + used, outcap - used, ", at least %s", relations[i].floor);
+        else if (strcmp(relations[i].floor, name) == 0)
+            n = snprintf(out + used, outcap - used, ", at most %s", relations[i].key);
+        else
+            continue;
+        n = n < 0 ? n : (int)used + n;
+    }
     return n < 0 || (size_t)n >= outcap ? RBX_E_BUFFER : 0;
 }
 

@@ -300,6 +300,29 @@ START_TEST(format_buffer)
 }
 END_TEST
 
+START_TEST(describe)
+{
+    char buf[128];
+    ck_assert_int_eq(rbx_policy_describe(buf, sizeof buf, "spk_max_age"), 0);
+    ck_assert_str_eq(buf, "a time from 1m to 365d (unit s, m, h or d), at least spk_rotate, "
+                          "at most spk_keep");
+    ck_assert_int_eq(rbx_policy_describe(buf, sizeof buf, "identity_grace"), 0);
+    ck_assert_str_eq(buf, "a time from 0s to 365d (unit s, m, h or d)");
+    ck_assert_int_eq(rbx_policy_describe(buf, sizeof buf, "max_skip"), 0);
+    ck_assert_str_eq(buf, "a whole number from 1 to 1000, at most max_skipped_keys");
+    ck_assert_int_eq(rbx_policy_describe(buf, sizeof buf, "onetime_batch"), 0);
+    ck_assert_str_eq(buf, "a whole number from 1 to 10000, at least onetime_low");
+    ck_assert_int_eq(rbx_policy_describe(buf, sizeof buf, "archive"), 0);
+    ck_assert_str_eq(buf, "on or off");
+    ck_assert_int_eq(rbx_policy_describe(buf, sizeof buf, "storage_mode"), 0);
+    ck_assert_str_eq(buf, "bounded or strict");
+    ck_assert_int_eq(rbx_policy_describe(buf, sizeof buf, "nope"), RBX_E_NOT_FOUND);
+    ck_assert_int_eq(rbx_policy_describe(buf, 40, "spk_max_age"), RBX_E_BUFFER);
+    for (size_t i = 0; i < NKEYS; i++)
+        ck_assert_int_eq(rbx_policy_describe(buf, sizeof buf, key_names[i]), 0);
+}
+END_TEST
+
 /* Every key out of range in the struct: validate names that key. */
 START_TEST(validate_ranges)
 {
@@ -688,6 +711,7 @@ Suite *suite_policy(void)
     tcase_add_loop_test(tc, set_refuses, 0, (int)(sizeof bad / sizeof bad[0]));
     tcase_add_test(tc, unknown_key);
     tcase_add_test(tc, format_buffer);
+    tcase_add_test(tc, describe);
     tcase_add_loop_test(tc, validate_ranges, 0, (int)NKEYS);
     tcase_add_test(tc, validate_relations);
     suite_add_tcase(s, tc);
