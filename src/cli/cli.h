@@ -42,6 +42,8 @@ int send_main(int argc, char **argv);
 int recv_main(int argc, char **argv);
 int status_main(int argc, char **argv);
 int sim_main(int argc, char **argv); /* src/cli/sim.c */
+int policy_main(int argc, char **argv); /* src/cli/policy.c */
+int audit_main(int argc, char **argv);  /* src/cli/audit.c */
 
 /* The state directory chosen by --dir, $RBX_DIR or the default (rbx.c). */
 extern const char *cli_dir;

@@ -27,6 +27,8 @@ static const struct {
     { "send", send_main, "send NAME [FILE|-] [--device D] [--header-encryption] [--stream] [--json]" },
     { "recv", recv_main, "recv [FILE|-] [--stream] [--json]   decrypt a message" },
     { "status", status_main, "status [--json]                     identity, storage, contacts, sessions" },
+    { "policy", policy_main, "policy [set K V...|load FILE|-|defaults] [--json]  show or change the policy" },
+    { "audit", audit_main, "audit [--verify] [--json]           the audit log, or check its hash chain" },
     { "sim", sim_main, "sim [options]                       compromise simulator (rbx sim --help)" },
     { "version", version_main, "version                             print the version" },
     { "help", help_main, "help                                this text" },
