@@ -208,12 +208,71 @@ int rbx_policy_describe(char *out, size_t outcap, const char *name)
 
 /* ------------------------------------------------------------ in the store */
 
-/* Rows are outside input: a value of the wrong type or out of range is
+/* The policy's seal: its rows are plaintext (readable by any tool), so the
+ * whole policy is also kept sealed in meta ("policy"), bound to that name
+ * (PROTOCOL.md 15.3). Someone who can write the file but lacks the storage
+ * key cannot weaken a key (strict to bounded, a longer grace) unseen. */
+#define SEAL_MAGIC "rbx-policy-v1"
+#define SEAL_BYTES (sizeof SEAL_MAGIC - 1 + RBX_COUNTOF(keys) * 8U)
+
+static void seal_encode(uint8_t out[SEAL_BYTES], const rbx_policy *p)
+{
+    memcpy(out, SEAL_MAGIC, sizeof SEAL_MAGIC - 1);
+    for (size_t i = 0; i < RBX_COUNTOF(keys); i++)
+        rbx__store64_be(out + sizeof SEAL_MAGIC - 1 + 8 * i, get(p, &keys[i]));
+}
+
+static int seal_put(rbx_store *st, const rbx_policy *p)
+{
+    uint8_t v[SEAL_BYTES];
+    sqlite3_stmt *s;
+    seal_encode(v, p);
+    int rc = rbx__st_prep(st, &s, "INSERT OR REPLACE INTO meta (k, v) VALUES ('policy', ?1)");
+    if (rc != 0) return rc;
+    rc = rbx__st_bind_sealed(st, s, 1, "meta", 0, 0, "policy", v, sizeof v);
+    if (rc == 0) rc = rbx__st_step(s) < 0 ? RBX_E_IO : 0;
+    rbx__st_done(st, s);
+    return rc;
+}
+
+/* 0 if the seal matches q; with no seal, q must be the untouched defaults
+ * of a store whose policy was never changed. */
+static int seal_check(rbx_store *st, const rbx_policy *q, int has_rows)
+{
+    uint8_t want[SEAL_BYTES], *got = NULL;
+    size_t n = 0;
+    sqlite3_stmt *s;
+    int rc = rbx__st_prep(st, &s, "SELECT v FROM meta WHERE k = 'policy'");
+    if (rc != 0) return rc;
+    rc = rbx__st_step(s);
+    if (rc == 1) rc = rbx__st_column_open(st, &got, &n, s, 0, "meta", 0, 0, "policy");
+    else if (rc == 0) rc = 1; /* no seal */
+    rbx__st_done(st, s);
+    if (rc == 0) {
+        seal_encode(want, q);
+        rc = n == sizeof want && memcmp(got, want, n) == 0 ? 0 : RBX_E_CORRUPT;
+        rbx__st_free_secret(got, n);
+        return rc;
+    }
+    if (rc < 0) return rc;
+    /* No seal: rows without one were not written here; and a store whose
+     * policy was changed (the audit log says so) lost its seal. */
+    if (has_rows) return RBX_E_CORRUPT;
+    if ((rc = rbx__st_prep(st, &s, "SELECT 1 FROM audit WHERE event = 'policy changed' LIMIT 1")) != 0)
+        return rc;
+    rc = rbx__st_step(s);
+    rbx__st_done(st, s);
+    return rc == 0 ? 0 : rc == 1 ? RBX_E_CORRUPT : rc;
+}
+
+/* Rows are outside input: a value of the wrong type or out of range, an
+ * unknown key, a broken relation or a policy that is not the sealed one is
  * corruption, not a policy. */
 int rbx__st_policy(rbx_store *st, rbx_policy *p)
 {
     sqlite3_stmt *s;
     rbx_policy q;
+    int has_rows = 0;
     rbx_policy_default(&q);
     int rc = rbx__st_prep(st, &s, "SELECT k, v FROM policy");
     if (rc != 0) return rc;
@@ -229,10 +288,12 @@ int rbx__st_policy(rbx_store *st, rbx_policy *p)
             break;
         }
         put(&q, k, (uint64_t)v);
+        has_rows = 1;
     }
     rbx__st_done(st, s);
     if (rc < 0) return rc;
     if (rbx_policy_validate(&q, NULL) != 0) return RBX_E_CORRUPT;
+    if ((rc = seal_check(st, &q, has_rows)) != 0) return rc;
     *p = q;
     return 0;
 }
@@ -280,7 +341,9 @@ int rbx_store_set_policy(rbx_store *st, const rbx_policy *p)
         rbx__st_rollback(st); /* nothing changed: nothing to record */
         return 0;
     }
-    if ((rc = rbx__audit(st, "policy changed", "%s", changed)) != 0) goto fail;
+    if ((rc = seal_put(st, p)) != 0 ||
+        (rc = rbx__audit(st, "policy changed", "%s", changed)) != 0)
+        goto fail;
     rc = rbx__st_commit(st, 0);
     /* In strict mode a commit can fail after COMMIT (the erase point): the
      * policy in force is then whatever the database holds. */

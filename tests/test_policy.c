@@ -501,6 +501,14 @@ static const char *const tampered[] = {
     "INSERT INTO policy VALUES ('spk_max_age', 3600)", /* below spk_rotate (2d) */
     "INSERT INTO policy VALUES ('max_skipped_keys', 5)", /* below max_skip (1000) */
     "UPDATE policy SET v = 5000 WHERE k = 'onetime_low'", /* above onetime_batch (100) */
+    /* Valid values that are not the sealed policy. */
+    "UPDATE policy SET v = 11 WHERE k = 'onetime_low'",
+    "INSERT INTO policy VALUES ('archive', 1)",
+    "DELETE FROM policy",
+    "DELETE FROM meta WHERE k = 'policy'",
+    "DELETE FROM policy; DELETE FROM meta WHERE k = 'policy'", /* the audit log says it was set */
+    "UPDATE meta SET v = (SELECT v FROM meta WHERE k = 'keycheck') WHERE k = 'policy'",
+    "UPDATE meta SET v = substr(v, 1, length(v) - 1) WHERE k = 'policy'",
 };
 
 START_TEST(tampered_row)
@@ -517,6 +525,27 @@ START_TEST(tampered_row)
     rbx_store_opts o = { 0 };
     ck_assert_int_eq(rbx_store_open(&st, db, &o), RBX_E_CORRUPT);
     ck_assert_ptr_null(st);
+}
+END_TEST
+
+/* A store whose policy was never set has neither rows nor seal: a row
+ * added behind its back is refused too. */
+START_TEST(unsealed_row)
+{
+    char db[PATHCAP];
+    rbx_policy p, d;
+    db_path(db, "a");
+    g_now = T0;
+    rbx_store *st = open_at(db, 1);
+    rbx_store_close(st);
+    st = open_at(db, 0); /* never set: the defaults, unsealed */
+    ck_assert_int_eq(rbx_store_policy(st, &p), 0);
+    rbx_policy_default(&d);
+    ck_assert_mem_eq(&p, &d, sizeof p);
+    rbx_store_close(st);
+    sql_on_file(db, "INSERT INTO policy VALUES ('storage_mode', 0)");
+    rbx_store_opts o = { 0 };
+    ck_assert_int_eq(rbx_store_open(&st, db, &o), RBX_E_CORRUPT);
 }
 END_TEST
 
@@ -721,6 +750,7 @@ Suite *suite_policy(void)
     tcase_add_test(tc, store_persists);
     tcase_add_test(tc, store_all_keys_detail);
     tcase_add_loop_test(tc, tampered_row, 0, (int)(sizeof tampered / sizeof tampered[0]));
+    tcase_add_test(tc, unsealed_row);
     tcase_add_test(tc, strict_mode);
     tcase_add_test(tc, max_skip_limits_sessions);
     tcase_add_test(tc, max_skipped_keys_limits_sessions);
