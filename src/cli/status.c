@@ -14,6 +14,9 @@ static const char status_usage[] =
     "counters, DH ratchet steps, stored skipped keys, awaiting a first reply,\n"
     "state generation and rollback mark. --json: one object on one line.\n";
 
+/* The store runs strict when its policy says so (rbx policy). */
+static int g_strict;
+
 static const char *yes_no(int v) { return v ? "yes" : "no"; }
 static const char *jbool(int v) { return v ? "true" : "false"; }
 
@@ -34,8 +37,9 @@ static void print_text(const uint8_t me[32], const rbx_prekey_stats *ps, const r
     rbx_key_to_base64(b64, me);
     rbx_fingerprint(fp, me);
     printf("identity: %s %s\n", fp, b64);
-    printf("storage: %s, bounded (erase point every %u commits or %u s)\n", cli_db_path(),
-           RBX_STORE_ERASE_COMMITS, RBX_STORE_ERASE_SECONDS);
+    if (g_strict) printf("storage: %s, strict (erase point at every commit, policy)\n", cli_db_path());
+    else printf("storage: %s, bounded (erase point every %u commits or %u s)\n", cli_db_path(),
+                RBX_STORE_ERASE_COMMITS, RBX_STORE_ERASE_SECONDS);
     if (ps->signed_prekey_id == 0) {
         printf("signed prekey: none yet (made by rbx bundle)\n");
     } else {
@@ -75,8 +79,9 @@ static void print_json(const uint8_t me[32], const rbx_prekey_stats *ps, const r
     printf("{\"identity\":{\"public_key\":\"%s\",\"fingerprint\":\"%s\"},", b64, fp);
     fputs("\"storage\":{\"path\":", stdout);
     cli_json_str(stdout, cli_db_path());
-    printf(",\"mode\":\"bounded\",\"erase_commits\":%u,\"erase_seconds\":%u},",
-           RBX_STORE_ERASE_COMMITS, RBX_STORE_ERASE_SECONDS);
+    printf(",\"mode\":\"%s\",\"erase_commits\":%u,\"erase_seconds\":%u},",
+           g_strict ? "strict" : "bounded", g_strict ? 1U : RBX_STORE_ERASE_COMMITS,
+           g_strict ? 0U : RBX_STORE_ERASE_SECONDS);
     printf("\"prekeys\":{\"signed_prekey_id\":%u,\"signed_prekey_age_seconds\":%lld,"
            "\"onetime_unoffered\":%zu,\"onetime_offered\":%zu,\"onetime_consumed\":%zu},",
            ps->signed_prekey_id,
@@ -120,6 +125,9 @@ int status_main(int argc, char **argv)
         ec = CLI_NOINPUT;
         goto out;
     }
+    rbx_policy pol;
+    if (rc == 0) rc = rbx_store_policy(st, &pol);
+    if (rc == 0) g_strict = pol.storage_mode == RBX_STORE_STRICT;
     if (rc == 0) rc = rbx_store_prekey_stats(st, &ps);
     /* Size, then fill; a contact added in between is picked up by the retry. */
     while (rc == 0 && (rc = rbx_store_contacts(st, cs, cap, &n)) == 0 && n > cap) {

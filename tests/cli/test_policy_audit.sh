@@ -101,6 +101,13 @@ run "set, all or nothing" 65 "${A[@]}" policy set max_skip 20 archive maybe
 run "policy unchanged by refused sets" 0 "${A[@]}" policy
 check "nothing was stored" 'cmp -s "$T/out" "$T/policy.now"'
 
+run "status: bounded" 0 "${A[@]}" status
+check "status shows the bounded mode" 'grep -q "^storage: .*, bounded" "$T/out"'
+run "set strict" 0 "${A[@]}" policy set storage_mode strict
+run "status: strict" 0 "${A[@]}" status --json
+check "status shows the policy's strict mode" 'grep -q "\"mode\":\"strict\"" "$T/out"'
+run "set bounded" 0 "${A[@]}" policy set storage_mode bounded
+
 # ------------------------------------------------------------------ load
 cat > "$T/p1" <<'EOF'
 # a policy for tests
@@ -146,8 +153,8 @@ run "defaults with an argument" 64 "${A[@]}" policy defaults now
 run "audit" 0 "${A[@]}" audit
 EVENTS=$(wc -l < "$T/out")
 check "audit: store created first" 'head -n 1 "$T/out" | grep -Eq "^ +1  [0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z  store created +schema 2$"'
-# created, two sets, one load, defaults; the load of an unchanged policy records nothing
-check "audit: one event per change" '[ "$EVENTS" = 5 ]'
+# created, four sets, one load, defaults; the load of an unchanged policy records nothing
+check "audit: one event per change" '[ "$EVENTS" = 7 ]'
 check "audit: the set is recorded" 'sed -n 2p "$T/out" | grep -q "policy changed.*spk_rotate=36h max_skip=10"'
 run "audit --json" 0 "${A[@]}" audit --json
 check "audit --json: one object per event" '[ "$(grep -c "^{\"seq\":[0-9]*,\"time\":\"[0-9T:Z-]*\",\"unix_time\":[0-9]*,\"event\":\"[a-z ]*\",\"detail\":\".*\"}$" "$T/out")" = "$EVENTS" ]'
