@@ -177,8 +177,9 @@ int policy_main(int argc, char **argv)
         }
     }
     const char *sub = nargs > 0 ? args[0] : "show";
-    if (strcmp(sub, "show") == 0 && nargs <= 1) {
-        ec = CLI_OK;
+    if (strcmp(sub, "show") == 0) {
+        ec = nargs <= 1 ? CLI_OK : CLI_USAGE;
+        if (ec != CLI_OK) cli_err("policy", "show takes no argument");
     } else if (strcmp(sub, "set") == 0) {
         ec = nargs >= 3 && nargs % 2 == 1 ? CLI_OK : CLI_USAGE;
         if (ec != CLI_OK) cli_err("policy", "set takes KEY VALUE pairs");

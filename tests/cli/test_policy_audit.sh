@@ -83,6 +83,7 @@ check "unknown key is named" 'err_has "rbx: policy: unknown policy key '"'"'bogu
 run "set without a value" 64 "${A[@]}" policy set max_skip
 run "set without keys" 64 "${A[@]}" policy set
 run "unknown subcommand" 64 "${A[@]}" policy frob
+run "show with an argument" 64 "${A[@]}" policy show max_skip
 run "bad option" 64 "${A[@]}" policy --frob
 run "set max_skip 0" 65 "${A[@]}" policy set max_skip 0
 check "range in the message" 'err_has "rbx: policy: max_skip: must be a whole number from 1 to 1000" && err_has "(got '"'"'0'"'"')"'
