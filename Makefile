@@ -158,6 +158,7 @@ $(B)/tools/%: tests/cli/%.c $(STATIC) $(wildcard src/*.h)
 check-cli: $(B)/rbx $(DEMO_TOOLS)
 	RBX=$(B)/rbx TOOLS=$(B)/tools bash tests/cli/test_cli.sh
 	RBX=$(B)/rbx TOOLS=$(B)/tools bash tests/cli/test_rotation.sh
+	RBX=$(B)/rbx TOOLS=$(B)/tools bash tests/cli/test_policy_audit.sh
 
 # Regenerate spec/vectors from seeded transcripts (the tests re-derive them).
 vectors: $(B)/check_rbx

@@ -871,6 +871,11 @@ RBX_API RBX_MUST_CHECK int rbx_policy_set(rbx_policy *p, const char *key, const 
 RBX_API const char *rbx_policy_key(size_t i);
 RBX_API RBX_MUST_CHECK int rbx_policy_format(char *out, size_t outcap, const rbx_policy *p,
                                              const char *key) RBX_NONNULL(1, 3, 4);
+/* What a key accepts, as one line of text for error messages, e.g.
+ * "a time from 1m to 365d (unit s, m, h or d), at least spk_rotate".
+ * \return RBX_E_NOT_FOUND (no such key), RBX_E_BUFFER (128 bytes suffice). */
+RBX_API RBX_MUST_CHECK int rbx_policy_describe(char *out, size_t outcap, const char *key)
+    RBX_NONNULL(1, 3);
 /* The store's policy (defaults until one is set). \return RBX_E_CORRUPT, RBX_E_IO. */
 RBX_API RBX_MUST_CHECK int rbx_store_policy(rbx_store *st, rbx_policy *p) RBX_NONNULL(1, 2);
 /* Validate and store a policy (audited). \return RBX_E_POLICY, RBX_E_IO. */
@@ -898,9 +903,13 @@ typedef struct rbx_audit_event {
 RBX_API RBX_MUST_CHECK int rbx_store_audit(rbx_store *st,
                                            int (*cb)(const rbx_audit_event *e, void *ctx),
                                            void *ctx) RBX_NONNULL(1, 2);
-/* Recompute the chain. *count = events checked; *bad_seq = first event that
- * does not verify (0 when the chain holds or when events were removed at the
- * end). \return 0, or RBX_E_CORRUPT (edited, inserted or deleted events). */
+/* Recompute the chain. *count = events that verify, in order from the
+ * first; *bad_seq = the first event that does not verify: edited, moved,
+ * missing (a deleted row is reported at its seq), or past the sealed head
+ * (appended without the storage key); 0 when the chain holds, and 0 with
+ * RBX_E_CORRUPT when every row verifies but events were removed at the end.
+ * \return 0, or RBX_E_CORRUPT (also when the sealed head is missing or does
+ * not open), RBX_E_IO. */
 RBX_API RBX_MUST_CHECK int rbx_store_audit_verify(rbx_store *st, uint64_t *count,
                                                   uint64_t *bad_seq) RBX_NONNULL(1, 2, 3);
 

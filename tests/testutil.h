@@ -71,6 +71,8 @@ Suite *suite_atrest(void);
 Suite *suite_badinput(void);
 Suite *suite_rotation(void);
 Suite *suite_rotate(void);
+Suite *suite_policy(void);
+Suite *suite_audit(void);
 
 #endif
 

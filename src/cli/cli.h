@@ -52,6 +52,8 @@ int org_main(int argc, char **argv); /* rbx org init|show|certify|revoke|... */
  * prekeys", only when something changed (src/cli/keyrot.c). */
 int cli_maintenance_changed(const rbx_maintain_result *r);
 void cli_report_maintenance(const char *verb, const rbx_maintain_result *r);
+int policy_main(int argc, char **argv); /* src/cli/policy.c */
+int audit_main(int argc, char **argv);  /* src/cli/audit.c */
 
 /* The state directory chosen by --dir, $RBX_DIR or the default (rbx.c). */
 extern const char *cli_dir;

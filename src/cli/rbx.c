@@ -30,6 +30,8 @@ static const struct {
     { "status", status_main, "status [--json]                     identity, storage, contacts, sessions" },
     { "rotate", rotate_shim_main, "rotate identity|prekeys [options]   rotate keys (rbx rotate identity --help)" },
     { "org", org_main, "org init|show|certify|revoke|install-cert|import-revocation  organisation root" },
+    { "policy", policy_main, "policy [set K V...|load FILE|-|defaults] [--json]  show or change the policy" },
+    { "audit", audit_main, "audit [--verify] [--json]           the audit log, or check its hash chain" },
     { "sim", sim_main, "sim [options]                       compromise simulator (rbx sim --help)" },
     { "version", version_main, "version                             print the version" },
     { "help", help_main, "help                                this text" },

@@ -56,8 +56,12 @@ static void print_text(const status_facts *f, const rbx_contact_info *cs, size_t
     printf("identity: %s %s\n", fp, b64);
     if (f->rotations == 0) printf("identity rotations: none (the original key)\n");
     else printf("identity rotations: %zu (sequence of the current key)\n", f->rotations);
-    printf("storage: %s, bounded (erase point every %u commits or %u s)\n", cli_db_path(),
-           RBX_STORE_ERASE_COMMITS, RBX_STORE_ERASE_SECONDS);
+    /* The store runs strict when its policy says so (rbx policy). */
+    if (f->pol.storage_mode == RBX_STORE_STRICT)
+        printf("storage: %s, strict (erase point at every commit, policy)\n", cli_db_path());
+    else
+        printf("storage: %s, bounded (erase point every %u commits or %u s)\n", cli_db_path(),
+               RBX_STORE_ERASE_COMMITS, RBX_STORE_ERASE_SECONDS);
     if (ps->signed_prekey_id == 0) {
         printf("signed prekey: none yet (made by rbx bundle)\n");
     } else {
@@ -98,14 +102,16 @@ static void print_json(const status_facts *f, const rbx_contact_info *cs, size_t
 {
     char b64[RBX_KEY_B64BYTES], fp[RBX_FINGERPRINT_HEXBYTES];
     const rbx_prekey_stats *ps = &f->ps;
+    int strict = f->pol.storage_mode == RBX_STORE_STRICT;
     rbx_key_to_base64(b64, f->me);
     rbx_fingerprint(fp, f->me);
     printf("{\"identity\":{\"public_key\":\"%s\",\"fingerprint\":\"%s\",\"rotations\":%zu},", b64,
            fp, f->rotations);
     fputs("\"storage\":{\"path\":", stdout);
     cli_json_str(stdout, cli_db_path());
-    printf(",\"mode\":\"bounded\",\"erase_commits\":%u,\"erase_seconds\":%u},",
-           RBX_STORE_ERASE_COMMITS, RBX_STORE_ERASE_SECONDS);
+    printf(",\"mode\":\"%s\",\"erase_commits\":%u,\"erase_seconds\":%u},",
+           strict ? "strict" : "bounded", strict ? 1U : RBX_STORE_ERASE_COMMITS,
+           strict ? 0U : RBX_STORE_ERASE_SECONDS);
     printf("\"prekeys\":{\"signed_prekey_id\":%u,\"signed_prekey_age_seconds\":%lld,"
            "\"signed_prekey_rotate_seconds\":%llu,\"signed_prekey_max_age_seconds\":%llu,"
            "\"onetime_unoffered\":%zu,\"onetime_offered\":%zu,\"onetime_consumed\":%zu},",
