@@ -265,8 +265,13 @@ int rbx__bundle_parse_wire(rbx_bundle *out, Rbx__Wire__PreKeyBundle **wout, cons
         (w->has_one_time_prekey && (w->one_time_prekey.len != 32 ||
                                     w->one_time_prekey_id == RBX_NO_PREKEY)) ||
         (w->has_signed_prekey_created && w->signed_prekey_created == 0) ||
-        w->n_rotation > RBX_CHAIN_MAX)
+        w->n_rotation > RBX_CHAIN_MAX ||
+        (w->has_org_certificate && w->org_certificate.len == 0))
         goto out;
+    /* An empty bytes field comes back from protobuf-c with data NULL, which
+     * the record and certificate parsers must not be handed. */
+    for (size_t i = 0; i < w->n_rotation; i++)
+        if (w->rotation[i].len == 0) goto out;
     /* Canonical form only (see wire.h). */
     if (rbx__wire__pre_key_bundle__get_packed_size(w) != len) goto out;
     rbx__wire__pre_key_bundle__pack(w, again);

@@ -668,6 +668,16 @@ START_TEST(bundle_with_chain)
     n2 = rbx__wire__pre_key_bundle__pack(w, again);
     ck_assert_int_eq(rbx_bundle_parse(&b, again, n2), RBX_E_MALFORMED);
     w->signed_prekey_created = 1700002500U;
+    /* Empty record and empty certificate fields (protobuf-c: data NULL). */
+    ProtobufCBinaryData keep_cert = w->org_certificate, keep_rec = w->rotation[0];
+    w->org_certificate = (ProtobufCBinaryData){ 0, NULL };
+    n2 = rbx__wire__pre_key_bundle__pack(w, again);
+    ck_assert_int_eq(rbx_bundle_parse(&b, again, n2), RBX_E_MALFORMED);
+    w->org_certificate = keep_cert;
+    w->rotation[0] = (ProtobufCBinaryData){ 0, NULL };
+    n2 = rbx__wire__pre_key_bundle__pack(w, again);
+    ck_assert_int_eq(rbx_bundle_parse(&b, again, n2), RBX_E_MALFORMED);
+    w->rotation[0] = keep_rec;
     /* A record damaged inside the bundle. */
     w->rotation[1].data[w->rotation[1].len - 1] ^= 1;
     n2 = rbx__wire__pre_key_bundle__pack(w, again);
