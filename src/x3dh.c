@@ -190,8 +190,12 @@ int rbx__bundle_encode_ext(uint8_t *out, size_t outcap, size_t *outlen, const ui
 {
     *outlen = 0;
     if (nrecords > RBX_CHAIN_MAX || (nrecords > 0 && (records == NULL || lens == NULL)) ||
-        (opk_id != RBX_NO_PREKEY && opk_pk == NULL))
+        (opk_id != RBX_NO_PREKEY && opk_pk == NULL) || (cert != NULL && certlen == 0))
         return RBX_E_INVALID;
+    /* What the parser would refuse is not written (empty fields, see
+     * rbx__bundle_parse_wire). */
+    for (size_t i = 0; i < nrecords; i++)
+        if (records[i] == NULL || lens[i] == 0) return RBX_E_INVALID;
     /* protobuf-c wants mutable pointers; these are public values, and
      * packing only reads them. */
     uint8_t ik[32], spk[32], sg[64], opk[32];

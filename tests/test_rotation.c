@@ -786,6 +786,18 @@ START_TEST(bundle_limits)
     w->rotation = keep;
     w->n_rotation = RBX_CHAIN_MAX;
     rbx__wire__pre_key_bundle__free_unpacked(w, NULL);
+    /* Fields the parser would refuse are not written. */
+    size_t l0 = 0;
+    ck_assert_int_eq(rbx__bundle_encode_ext(buf, sizeof buf, &n9, all[RBX_CHAIN_MAX].pk, 7, spk_pk,
+                                            sig, 0, RBX_NO_PREKEY, NULL, p, &l0, 1, NULL, 0),
+                     RBX_E_INVALID);
+    ck_assert_int_eq(rbx__bundle_encode_ext(buf, sizeof buf, &n9, all[RBX_CHAIN_MAX].pk, 7, spk_pk,
+                                            sig, 0, RBX_NO_PREKEY, NULL, NULL, NULL, 0, cert, 0),
+                     RBX_E_INVALID);
+    ck_assert_int_eq(rbx__bundle_encode_ext(buf, sizeof buf, &n9, all[RBX_CHAIN_MAX].pk, 7, spk_pk,
+                                            sig, 0, 5, NULL, NULL, NULL, 0, NULL, 0),
+                     RBX_E_INVALID);
+    ck_assert_uint_eq(n9, 0);
     ck_assert_int_eq(rbx__bundle_encode_ext(buf, 100, &n9, all[RBX_CHAIN_MAX].pk, 7, spk_pk, sig, 0,
                                             RBX_NO_PREKEY, NULL, p, l, 1, NULL, 0), RBX_E_BUFFER);
     ck_assert_uint_eq(n9, 0);
