@@ -18,7 +18,8 @@
  * is verified here: the caller hands in what it verified or made.
  * opk_id RBX_NO_PREKEY: no one-time prekey (opk may be NULL).
  * \return RBX_E_BUFFER (*outlen 0), RBX_E_INVALID (nrecords > RBX_CHAIN_MAX,
- *         records or lens NULL with nrecords > 0). */
+ *         records or lens NULL with nrecords > 0, an empty or NULL record,
+ *         cert non-NULL with certlen 0, opk NULL with an opk_id). */
 int rbx__bundle_encode_ext(uint8_t *out, size_t outcap, size_t *outlen, const uint8_t ik[32],
                            uint32_t spk_id, const uint8_t spk[32], const uint8_t sig[64],
                            uint64_t spk_created, uint32_t opk_id, const uint8_t *opk,

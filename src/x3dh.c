@@ -190,8 +190,12 @@ int rbx__bundle_encode_ext(uint8_t *out, size_t outcap, size_t *outlen, const ui
 {
     *outlen = 0;
     if (nrecords > RBX_CHAIN_MAX || (nrecords > 0 && (records == NULL || lens == NULL)) ||
-        (opk_id != RBX_NO_PREKEY && opk_pk == NULL))
+        (opk_id != RBX_NO_PREKEY && opk_pk == NULL) || (cert != NULL && certlen == 0))
         return RBX_E_INVALID;
+    /* What the parser would refuse is not written (empty fields, see
+     * rbx__bundle_parse_wire). */
+    for (size_t i = 0; i < nrecords; i++)
+        if (records[i] == NULL || lens[i] == 0) return RBX_E_INVALID;
     /* protobuf-c wants mutable pointers; these are public values, and
      * packing only reads them. */
     uint8_t ik[32], spk[32], sg[64], opk[32];
@@ -265,8 +269,13 @@ int rbx__bundle_parse_wire(rbx_bundle *out, Rbx__Wire__PreKeyBundle **wout, cons
         (w->has_one_time_prekey && (w->one_time_prekey.len != 32 ||
                                     w->one_time_prekey_id == RBX_NO_PREKEY)) ||
         (w->has_signed_prekey_created && w->signed_prekey_created == 0) ||
-        w->n_rotation > RBX_CHAIN_MAX)
+        w->n_rotation > RBX_CHAIN_MAX ||
+        (w->has_org_certificate && w->org_certificate.len == 0))
         goto out;
+    /* An empty bytes field comes back from protobuf-c with data NULL, which
+     * the record and certificate parsers must not be handed. */
+    for (size_t i = 0; i < w->n_rotation; i++)
+        if (w->rotation[i].len == 0) goto out;
     /* Canonical form only (see wire.h). */
     if (rbx__wire__pre_key_bundle__get_packed_size(w) != len) goto out;
     rbx__wire__pre_key_bundle__pack(w, again);

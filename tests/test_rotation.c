@@ -668,6 +668,16 @@ START_TEST(bundle_with_chain)
     n2 = rbx__wire__pre_key_bundle__pack(w, again);
     ck_assert_int_eq(rbx_bundle_parse(&b, again, n2), RBX_E_MALFORMED);
     w->signed_prekey_created = 1700002500U;
+    /* Empty record and empty certificate fields (protobuf-c: data NULL). */
+    ProtobufCBinaryData keep_cert = w->org_certificate, keep_rec = w->rotation[0];
+    w->org_certificate = (ProtobufCBinaryData){ 0, NULL };
+    n2 = rbx__wire__pre_key_bundle__pack(w, again);
+    ck_assert_int_eq(rbx_bundle_parse(&b, again, n2), RBX_E_MALFORMED);
+    w->org_certificate = keep_cert;
+    w->rotation[0] = (ProtobufCBinaryData){ 0, NULL };
+    n2 = rbx__wire__pre_key_bundle__pack(w, again);
+    ck_assert_int_eq(rbx_bundle_parse(&b, again, n2), RBX_E_MALFORMED);
+    w->rotation[0] = keep_rec;
     /* A record damaged inside the bundle. */
     w->rotation[1].data[w->rotation[1].len - 1] ^= 1;
     n2 = rbx__wire__pre_key_bundle__pack(w, again);
@@ -776,6 +786,18 @@ START_TEST(bundle_limits)
     w->rotation = keep;
     w->n_rotation = RBX_CHAIN_MAX;
     rbx__wire__pre_key_bundle__free_unpacked(w, NULL);
+    /* Fields the parser would refuse are not written. */
+    size_t l0 = 0;
+    ck_assert_int_eq(rbx__bundle_encode_ext(buf, sizeof buf, &n9, all[RBX_CHAIN_MAX].pk, 7, spk_pk,
+                                            sig, 0, RBX_NO_PREKEY, NULL, p, &l0, 1, NULL, 0),
+                     RBX_E_INVALID);
+    ck_assert_int_eq(rbx__bundle_encode_ext(buf, sizeof buf, &n9, all[RBX_CHAIN_MAX].pk, 7, spk_pk,
+                                            sig, 0, RBX_NO_PREKEY, NULL, NULL, NULL, 0, cert, 0),
+                     RBX_E_INVALID);
+    ck_assert_int_eq(rbx__bundle_encode_ext(buf, sizeof buf, &n9, all[RBX_CHAIN_MAX].pk, 7, spk_pk,
+                                            sig, 0, 5, NULL, NULL, NULL, 0, NULL, 0),
+                     RBX_E_INVALID);
+    ck_assert_uint_eq(n9, 0);
     ck_assert_int_eq(rbx__bundle_encode_ext(buf, 100, &n9, all[RBX_CHAIN_MAX].pk, 7, spk_pk, sig, 0,
                                             RBX_NO_PREKEY, NULL, p, l, 1, NULL, 0), RBX_E_BUFFER);
     ck_assert_uint_eq(n9, 0);
@@ -1162,6 +1184,83 @@ START_TEST(rotation_vectors)
 }
 END_TEST
 
+/* The committed rotation.json on its own: every listed encoding parses and
+ * verifies, the hashes and links are the listed ones, the chain of the
+ * bundle leads from A to C. A minimal reader: the n-th `"name": "hex"`. */
+static size_t js_get_hex(const char *text, const char *name, size_t nth, uint8_t *out, size_t cap)
+{
+    char key[64];
+    snprintf(key, sizeof key, "\"%s\": \"", name);
+    const char *p = text;
+    for (size_t i = 0; i <= nth; i++) {
+        p = strstr(p, key);
+        ck_assert_msg(p != NULL, "rotation.json: no %s #%zu", name, nth);
+        p += strlen(key);
+    }
+    const char *end = strchr(p, '"');
+    ck_assert_ptr_nonnull(end);
+    size_t len = 0;
+    ck_assert_int_eq(sodium_hex2bin(out, cap, p, (size_t)(end - p), NULL, &len, NULL), 0);
+    return len;
+}
+
+START_TEST(rotation_vectors_replay)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/spec/vectors/rotation.json", RBX_SRCDIR);
+    FILE *fp = fopen(path, "r");
+    ck_assert_ptr_nonnull(fp);
+    static char text[65536];
+    size_t tn = fread(text, 1, sizeof text - 1, fp);
+    fclose(fp);
+    text[tn] = '\0';
+    uint8_t a[32], c[32], o[32], rec1[RBX_ROTATION_MAXBYTES], rec2[RBX_ROTATION_MAXBYTES];
+    uint8_t h[32], want[32], cert[RBX_CERT_MAXBYTES], rev[RBX_REVOCATION_MAXBYTES];
+    uint8_t bundle[RBX_BUNDLE_MAXBYTES];
+    ck_assert_uint_eq(js_get_hex(text, "a_public", 0, a, 32), 32);
+    ck_assert_uint_eq(js_get_hex(text, "c_public", 0, c, 32), 32);
+    ck_assert_uint_eq(js_get_hex(text, "org_public", 0, o, 32), 32);
+    size_t n1 = js_get_hex(text, "record", 0, rec1, sizeof rec1);
+    size_t n2 = js_get_hex(text, "record", 1, rec2, sizeof rec2);
+    rbx_rotation r1, r2;
+    ck_assert_int_eq(rbx_rotation_parse(&r1, rec1, n1), 0);
+    ck_assert_int_eq(rbx_rotation_parse(&r2, rec2, n2), 0);
+    ck_assert_mem_eq(r1.old_identity, a, 32);
+    ck_assert_mem_eq(r2.new_identity, c, 32);
+    rbx_rotation_hash(h, rec1, n1);
+    js_get_hex(text, "hash", 0, want, 32);
+    ck_assert_mem_eq(h, want, 32);
+    ck_assert_mem_eq(r2.previous_hash, h, 32);
+    rbx_rotation_hash(h, rec2, n2);
+    js_get_hex(text, "hash", 1, want, 32);
+    ck_assert_mem_eq(h, want, 32);
+    /* The listed statement is what both keys signed. */
+    uint8_t st[256];
+    size_t sl = js_get_hex(text, "statement", 0, st, sizeof st);
+    ck_assert_int_eq(rbx__xeddsa_verify(rec1 + n1 - 130, r1.old_identity, st, sl), 0);
+    ck_assert_int_eq(rbx__xeddsa_verify(rec1 + n1 - 64, r1.new_identity, st, sl), 0);
+    size_t cn = js_get_hex(text, "certificate", 0, cert, sizeof cert);
+    ck_assert_int_eq(rbx_org_cert_check(o, c, 1700000000U, cert, cn), 0);
+    size_t vn = js_get_hex(text, "revocation", 0, rev, sizeof rev);
+    rbx_org_revocation rv;
+    ck_assert_int_eq(rbx_org_revocation_parse(&rv, rev, vn), 0);
+    ck_assert_mem_eq(rv.identity, a, 32);
+    ck_assert_str_eq(rv.reason, "key superseded");
+    size_t bn = js_get_hex(text, "bundle", 0, bundle, sizeof bundle);
+    rbx_bundle b;
+    ck_assert_int_eq(rbx_bundle_parse(&b, bundle, bn), 0);
+    ck_assert_uint_eq(b.signed_prekey_created, 1700002500U);
+    ck_assert_uint_eq(b.chain_len, 2);
+    rbx_chain_tip tip, pinned = { 0 };
+    memcpy(pinned.identity, a, 32);
+    uint64_t ovu;
+    ck_assert_int_eq(rbx_bundle_chain_verify(&tip, &ovu, &pinned, bundle, bn), 0);
+    ck_assert_mem_eq(tip.identity, c, 32);
+    ck_assert_mem_eq(tip.hash, h, 32);
+    ck_assert_uint_eq(ovu, r1.old_valid_until);
+}
+END_TEST
+
 Suite *suite_rotation(void)
 {
     Suite *s = suite_create("rotation");
@@ -1183,6 +1282,7 @@ Suite *suite_rotation(void)
      * spec/vectors/rotation.json along with the others. */
     tc = tcase_create("vectors");
     tcase_add_test(tc, rotation_vectors);
+    tcase_add_test(tc, rotation_vectors_replay);
     suite_add_tcase(s, tc);
     return s;
 }
