@@ -1483,6 +1483,7 @@ int rbx_store_encrypt_batch(rbx_store *st, uint8_t *out, size_t outcap, size_t *
 {
     contact c;
     stored_session ss = { 0 };
+    rbx_policy pol;
     int fresh = 0;
     int64_t gen;
     size_t used = 0;
@@ -1491,7 +1492,7 @@ int rbx_store_encrypt_batch(rbx_store *st, uint8_t *out, size_t outcap, size_t *
     if (rc != 0) return rc;
     if ((rc = find_contact(st, &c, name, device)) != 0 ||
         (rc = session_for_sending(st, &ss, &fresh, &c, opts)) != 0 ||
-        (rc = rbx__st_next_generation(st, &gen)) != 0)
+        (rc = rbx__st_next_generation(st, &gen)) != 0 || (rc = rbx__st_policy(st, &pol)) != 0)
         goto fail;
     for (size_t i = 0; i < n; i++) {
         if ((rc = rbx_session_encrypt(ss.s, out + used, outcap - used, &lens[i], pts[i],
@@ -1502,6 +1503,9 @@ int rbx_store_encrypt_batch(rbx_store *st, uint8_t *out, size_t outcap, size_t *
         offsets[i] = used;
         used += lens[i];
         if ((rc = outbox_insert(st, &ids[i], c.id, out + offsets[i], lens[i])) != 0) goto fail;
+        /* History (archive.c): kept in the transaction that sends it. */
+        if (pol.archive && (rc = rbx__archive_add(st, ss.s->base_key, c.name, 1, pts[i], ptlens[i])) != 0)
+            goto fail;
     }
     if ((rc = save_session(st, c.id, ss.s, gen, 0)) != 0) goto fail;
     if (fresh) {
@@ -1765,6 +1769,11 @@ int rbx_store_decrypt(rbx_store *st, uint8_t *pt, size_t ptcap, size_t *ptlen, r
     if (rc == 0) rc = rbx__st_step(s) < 0 ? RBX_E_IO : 0;
     rbx__st_done(st, s);
     if (rc != 0) goto fail;
+    /* History (archive.c): kept in the transaction that accepts it. */
+    rbx_policy pol;
+    if ((rc = rbx__st_policy(st, &pol)) != 0 ||
+        (pol.archive && (rc = rbx__archive_add(st, ss.s->base_key, c.name, 0, pt, *ptlen)) != 0))
+        goto fail;
     rbx_session_free(ss.s);
     rbx_prekeys_free(pre);
     if ((rc = rbx__st_commit(st, gen)) != 0) {
