@@ -23,6 +23,7 @@ int main(void)
     srunner_add_suite(sr, suite_durability());
     srunner_add_suite(sr, suite_atrest());
     srunner_add_suite(sr, suite_badinput());
+    srunner_add_suite(sr, suite_archive());
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);

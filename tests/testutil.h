@@ -69,6 +69,7 @@ Suite *suite_store(void);
 Suite *suite_durability(void);
 Suite *suite_atrest(void);
 Suite *suite_badinput(void);
+Suite *suite_archive(void);
 
 #endif
 
