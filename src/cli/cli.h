@@ -42,6 +42,9 @@ int send_main(int argc, char **argv);
 int recv_main(int argc, char **argv);
 int status_main(int argc, char **argv);
 int sim_main(int argc, char **argv); /* src/cli/sim.c */
+int history_main(int argc, char **argv);        /* src/cli/history.c */
+int import_history_main(int argc, char **argv); /* src/cli/history.c */
+int rotate_main(int argc, char **argv);         /* src/cli/rotate.c */
 
 /* The state directory chosen by --dir, $RBX_DIR or the default (rbx.c). */
 extern const char *cli_dir;
