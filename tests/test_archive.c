@@ -35,6 +35,7 @@
 #include "testutil.h"
 
 #define T0 1800000000LL /* the injected clock's start, Unix seconds */
+#define T0_CLOCK T0
 #define RETENTION 1000U /* policy archive_retention in these tests, seconds */
 #define WIRECAP 2048
 
@@ -62,9 +63,13 @@ static void rm_files(const char *dir)
     closedir(d);
 }
 
+static int64_t g_now;
+
 static void dir_setup(void)
 {
     const char *t = getenv("TMPDIR");
+    g_now = T0_CLOCK;
+    tu_rng_system(); /* an earlier suite in the same process may have seeded it */
     snprintf(g_dir, sizeof g_dir, "%s/rbx-archive-XXXXXX", t != NULL && *t ? t : "/tmp");
     if (mkdtemp(g_dir) == NULL) g_dir[0] = '\0';
 }
@@ -147,7 +152,6 @@ static void copy_store(const char *from, const char *to)
 
 /* ------------------------------------------------------------ stores */
 
-static int64_t g_now = T0;
 
 static int64_t test_clock(void *ctx)
 {
