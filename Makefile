@@ -157,6 +157,8 @@ $(B)/tools/%: tests/cli/%.c $(STATIC) $(wildcard src/*.h)
 .PHONY: check-cli install-man uninstall-man
 check-cli: $(B)/rbx $(DEMO_TOOLS)
 	RBX=$(B)/rbx TOOLS=$(B)/tools bash tests/cli/test_cli.sh
+	RBX=$(B)/rbx TOOLS=$(B)/tools bash tests/cli/test_rotation.sh
+	RBX=$(B)/rbx TOOLS=$(B)/tools bash tests/cli/test_policy_audit.sh
 	RBX=$(B)/rbx TOOLS=$(B)/tools bash tests/cli/test_archive.sh
 
 # Regenerate spec/vectors from seeded transcripts (the tests re-derive them).
@@ -208,7 +210,7 @@ FUZZ_CC   ?= clang
 FUZZ_SECONDS ?= 60
 FUZZ_CHECK_SECONDS ?= 10
 FUZZ_TARGETS := fuzz_bundle fuzz_prekey_message fuzz_message fuzz_session_blob \
-             fuzz_key_import fuzz_baseline fuzz_stateful
+             fuzz_key_import fuzz_baseline fuzz_stateful fuzz_rotation
 FUZZ_SAN  := -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 FUZZ_CFLAGS := $(filter-out -fPIC,$(BASECFLAGS)) -g -O1 $(FUZZ_SAN)
 FUZZ_OBJ  := $(LIB_SRC:src/%.c=$(B)/fuzzobj/%.o) $(B)/fuzzobj/ratchetbox.pb-c.o \

@@ -2,8 +2,8 @@
  * SPDX-License-Identifier: MIT
  *
  * The one public header. Sections: errors and init, keys, baseline (today's
- * long-lived box envelope), prekeys and bundles, sessions (handshake and
- * ratchet). spec/PROTOCOL.md is the normative description of every byte.
+ * long-lived box envelope), prekeys and bundles, rotation and organisation
+ * roots, sessions (handshake and ratchet). spec/PROTOCOL.md is the normative description of every byte.
  *
  * Conventions (all functions):
  *  - return 0 or a negative RBX_E_* code; rbx_strerror() names it;
@@ -244,7 +244,8 @@ RBX_API size_t rbx_prekeys_onetime_ids(uint32_t *ids, size_t cap, const rbx_prek
  * initiator only; it stays held until a first message consumes it.
  * \return RBX_E_UNKNOWN_PREKEY, RBX_E_BUFFER. */
 #define RBX_NO_PREKEY UINT32_MAX
-#define RBX_BUNDLE_MAXBYTES 192U
+/* A bundle with 8 rotation records and a certificate fits (PROTOCOL.md 9.4). */
+#define RBX_BUNDLE_MAXBYTES 4096U
 RBX_API RBX_MUST_CHECK int rbx_prekeys_bundle(uint8_t *out, size_t outcap, size_t *outlen,
                                               const rbx_prekeys *pk, uint32_t spk_id,
                                               uint32_t onetime_id) RBX_NONNULL(1, 3, 4);
@@ -258,12 +259,175 @@ typedef struct rbx_bundle {
     int has_onetime;
     uint32_t onetime_prekey_id;
     uint8_t onetime_prekey[RBX_PUBLICKEYBYTES];
+    uint64_t signed_prekey_created; /* Unix seconds; 0 = not stated (v1 statement) */
+    size_t chain_len;               /* rotation records carried, <= RBX_CHAIN_MAX */
+    int has_certificate;            /* an organisation certificate is carried */
 } rbx_bundle;
 
-/* Parse a bundle and verify its XEdDSA signature.
- * \return RBX_E_MALFORMED, RBX_E_VERSION, RBX_E_KEY (non-canonical or
- *         low-order key), RBX_E_SIGNATURE. */
+/* Parse a bundle and verify its XEdDSA signature: over the v1 statement, or
+ * the v2 statement when the bundle states the signed prekey's creation time.
+ * Every carried rotation record is parsed and both its signatures verified
+ * (as rbx_rotation_parse), and the certificate as rbx_org_cert_parse; how the
+ * records link up is rbx_bundle_chain_verify's job. b is zeroed on error.
+ * \return RBX_E_MALFORMED (also: more than RBX_CHAIN_MAX records),
+ *         RBX_E_VERSION, RBX_E_KEY (non-canonical or low-order key),
+ *         RBX_E_SIGNATURE (the bundle's, a record's or the certificate's). */
 RBX_API RBX_MUST_CHECK int rbx_bundle_parse(rbx_bundle *b, const uint8_t *in, size_t len)
+    RBX_NONNULL(1, 2);
+
+/* ---------------------------------------------------------------- rotation and organisation roots */
+
+/* An identity key hands over to its successor with a rotation record that
+ * both keys sign; records form a hash chain (PROTOCOL.md "Rotation records").
+ * An organisation root key certifies identity keys and can revoke them.
+ * Everything here is public data: no secret outlives a call, the secret keys
+ * passed in are only read, and the caller wipes them. */
+
+#define RBX_REASON_MAX 64U          /* reasons: 0..63 bytes, none < 0x20 or 0x7f, + NUL */
+#define RBX_CHAIN_MAX 8U            /* rotation records a bundle carries (the newest) */
+#define RBX_ROTATION_MAXBYTES 336U  /* longest encoded record (all integers 64-bit) */
+#define RBX_CERT_MAXBYTES 192U
+#define RBX_REVOCATION_MAXBYTES 256U
+#define RBX_HASHBYTES 32U           /* rbx_rotation_hash: BLAKE2b-256 */
+#define RBX_CLOCK_SKEW 300U         /* seconds a certificate may be dated ahead */
+
+typedef struct rbx_rotation {
+    uint64_t sequence;                          /* 1, 2, ... */
+    uint8_t old_identity[RBX_PUBLICKEYBYTES];
+    uint8_t new_identity[RBX_PUBLICKEYBYTES];
+    uint64_t created;                           /* Unix seconds */
+    uint64_t old_valid_until;                   /* end of the old key's grace window */
+    char reason[RBX_REASON_MAX];                /* NUL-terminated */
+    uint8_t previous_hash[RBX_HASHBYTES];       /* of the record before; zeros for sequence 1 */
+} rbx_rotation;
+
+/* Encode r signed by both keys (XEdDSA, two fresh random nonces). old_sk and
+ * new_sk are read only; the caller wipes them.
+ * \return RBX_E_KEY if a secret key does not match its public key in r, a
+ *         public key is invalid, or new == old; RBX_E_INVALID for sequence
+ *         0 or a reason that is not NUL-terminated within RBX_REASON_MAX,
+ *         longer than 63 bytes or holds a byte < 0x20 or 0x7f; RBX_E_BUFFER
+ *         if outcap is too small (RBX_ROTATION_MAXBYTES always suffices). */
+RBX_API RBX_MUST_CHECK int rbx_rotation_sign(uint8_t *out, size_t outcap, size_t *outlen,
+                                             const rbx_rotation *r,
+                                             const uint8_t old_sk[RBX_SECRETKEYBYTES],
+                                             const uint8_t new_sk[RBX_SECRETKEYBYTES])
+    RBX_NONNULL(1, 3, 4, 5, 6);
+
+/* Parse a record and verify BOTH signatures. r is zeroed on error.
+ * \return RBX_E_MALFORMED (not canonical, unknown field, bad lengths or
+ *         reason, longer than RBX_ROTATION_MAXBYTES), RBX_E_VERSION,
+ *         RBX_E_KEY (non-canonical or low-order key, old == new),
+ *         RBX_E_SIGNATURE (either signature bad: signed by one key only). */
+RBX_API RBX_MUST_CHECK int rbx_rotation_parse(rbx_rotation *r, const uint8_t *in, size_t len)
+    RBX_NONNULL(1, 2);
+
+/* BLAKE2b-256 (crypto_generichash, no key) of an encoded record: the value
+ * the next record's previous_hash holds. */
+RBX_API void rbx_rotation_hash(uint8_t out[RBX_HASHBYTES], const uint8_t *record, size_t len)
+    RBX_NONNULL(1);
+
+/* Where a contact's chain stands: its identity key, the sequence of the
+ * record that introduced it (0: pinned without a record) and that record's
+ * hash (ignored when sequence is 0). */
+typedef struct rbx_chain_tip {
+    uint8_t identity[RBX_PUBLICKEYBYTES];
+    uint64_t sequence;
+    uint8_t hash[RBX_HASHBYTES];
+} rbx_chain_tip;
+
+/* Verify records (oldest first, records[i] of lens[i] bytes) that lead from
+ * `pinned` to `target` (PROTOCOL.md "Chain verification"). On success *tip is
+ * the new pin: pinned itself when target is pinned->identity, else the last
+ * record's new identity, sequence and hash; *old_valid_until is the grace
+ * window of the pinned key (0 when target is the pinned key). On error *tip
+ * and *old_valid_until are zeroed. records may be NULL when n is 0.
+ * \return RBX_E_IDENTITY_CHANGED (no records and target != pinned, or no
+ *         record starts at the pinned key), RBX_E_CHAIN (records do not link:
+ *         sequence, previous hash or key, a key repeated, or the last new
+ *         key is not target), RBX_E_STALE (the record after the pinned key
+ *         has a sequence <= pinned->sequence: replayed or rolled back),
+ *         RBX_E_LIMIT (n > RBX_CHAIN_MAX), RBX_E_INVALID (records or lens
+ *         NULL with n > 0), or a record's rbx_rotation_parse error. */
+RBX_API RBX_MUST_CHECK int rbx_chain_verify(rbx_chain_tip *tip, uint64_t *old_valid_until,
+                                            const rbx_chain_tip *pinned,
+                                            const uint8_t target[RBX_PUBLICKEYBYTES],
+                                            const uint8_t *const *records, const size_t *lens,
+                                            size_t n)
+    RBX_NONNULL(1, 2, 3, 4);
+
+/* rbx_bundle_parse, then rbx_chain_verify with the bundle's records and its
+ * identity key as target. \return the errors of both. */
+RBX_API RBX_MUST_CHECK int rbx_bundle_chain_verify(rbx_chain_tip *tip, uint64_t *old_valid_until,
+                                                   const rbx_chain_tip *pinned,
+                                                   const uint8_t *bundle, size_t len)
+    RBX_NONNULL(1, 2, 3, 4);
+
+/* Copy the bundle's organisation certificate (the bundle is parsed and
+ * verified first; check the copy with rbx_org_cert_check).
+ * \return the errors of rbx_bundle_parse, RBX_E_NOT_FOUND if it carries
+ *         none, RBX_E_BUFFER (RBX_CERT_MAXBYTES always suffices). */
+RBX_API RBX_MUST_CHECK int rbx_bundle_certificate(uint8_t *out, size_t outcap, size_t *outlen,
+                                                  const uint8_t *bundle, size_t len)
+    RBX_NONNULL(1, 3, 4);
+
+typedef struct rbx_org_cert {
+    uint8_t org[RBX_PUBLICKEYBYTES];
+    uint8_t identity[RBX_PUBLICKEYBYTES];
+    uint64_t created;                /* Unix seconds */
+    uint64_t expires;                /* Unix seconds; 0 = none */
+} rbx_org_cert;
+
+/* The organisation key org_pk/org_sk certifies identity from created until
+ * expires (0: no expiry). org_sk is read only; the caller wipes it.
+ * \return RBX_E_KEY (org_sk does not match org_pk, or an invalid key),
+ *         RBX_E_INVALID (expires != 0 and expires <= created), RBX_E_BUFFER
+ *         (RBX_CERT_MAXBYTES always suffices). */
+RBX_API RBX_MUST_CHECK int rbx_org_certify(uint8_t *out, size_t outcap, size_t *outlen,
+                                           const uint8_t org_pk[RBX_PUBLICKEYBYTES],
+                                           const uint8_t org_sk[RBX_SECRETKEYBYTES],
+                                           const uint8_t identity[RBX_PUBLICKEYBYTES],
+                                           uint64_t created, uint64_t expires)
+    RBX_NONNULL(1, 3, 4, 5, 6);
+
+/* Parse a certificate and verify its signature by c->org (whether that org
+ * is trusted is the caller's question: rbx_org_cert_check). c is zeroed on
+ * error. \return RBX_E_MALFORMED, RBX_E_VERSION, RBX_E_KEY, RBX_E_SIGNATURE. */
+RBX_API RBX_MUST_CHECK int rbx_org_cert_parse(rbx_org_cert *c, const uint8_t *in, size_t len)
+    RBX_NONNULL(1, 2);
+
+/* 0 if `in` certifies identity under org at time now.
+ * \return RBX_E_UNCERTIFIED (does not parse or verify, another org, another
+ *         identity), RBX_E_EXPIRED (now >= expires, or created later than
+ *         now + RBX_CLOCK_SKEW). */
+RBX_API RBX_MUST_CHECK int rbx_org_cert_check(const uint8_t org[RBX_PUBLICKEYBYTES],
+                                              const uint8_t identity[RBX_PUBLICKEYBYTES],
+                                              uint64_t now, const uint8_t *in, size_t len)
+    RBX_NONNULL(1, 2, 4);
+
+typedef struct rbx_org_revocation {
+    uint8_t org[RBX_PUBLICKEYBYTES];
+    uint8_t identity[RBX_PUBLICKEYBYTES];
+    uint64_t revoked_at;             /* Unix seconds */
+    char reason[RBX_REASON_MAX];     /* NUL-terminated */
+} rbx_org_revocation;
+
+/* The organisation key withdraws identity as of revoked_at. org_sk is read
+ * only; the caller wipes it.
+ * \return RBX_E_KEY (org_sk does not match org_pk, or an invalid key),
+ *         RBX_E_INVALID (reason longer than 63 bytes or with a byte < 0x20 or
+ *         0x7f), RBX_E_BUFFER (RBX_REVOCATION_MAXBYTES always suffices). */
+RBX_API RBX_MUST_CHECK int rbx_org_revoke(uint8_t *out, size_t outcap, size_t *outlen,
+                                          const uint8_t org_pk[RBX_PUBLICKEYBYTES],
+                                          const uint8_t org_sk[RBX_SECRETKEYBYTES],
+                                          const uint8_t identity[RBX_PUBLICKEYBYTES],
+                                          uint64_t revoked_at, const char *reason)
+    RBX_NONNULL(1, 3, 4, 5, 6, 8);
+
+/* Parse a revocation and verify its signature by r->org. r is zeroed on
+ * error. \return RBX_E_MALFORMED, RBX_E_VERSION, RBX_E_KEY, RBX_E_SIGNATURE. */
+RBX_API RBX_MUST_CHECK int rbx_org_revocation_parse(rbx_org_revocation *r, const uint8_t *in,
+                                                    size_t len)
     RBX_NONNULL(1, 2);
 
 /* ---------------------------------------------------------------- sessions */
@@ -444,10 +608,11 @@ RBX_API RBX_MUST_CHECK int rbx_store_identity_create(rbx_store *st, const uint8_
 RBX_API RBX_MUST_CHECK int rbx_store_identity(rbx_store *st, uint8_t pk[RBX_PUBLICKEYBYTES])
     RBX_NONNULL(1, 2);
 
-/* A fresh bundle: the newest signed prekey (made if none) and one one-time
- * prekey never offered before (the pool is refilled to `onetime` when it is
- * below a tenth of it; 0 = no one-time prekey). \return RBX_E_NOT_FOUND (no
- * identity), RBX_E_BUFFER. */
+/* A fresh bundle, after the policy's upkeep (rbx_store_maintain): the newest
+ * signed prekey of the identity in force with its creation time, one one-time
+ * prekey never offered before (onetime > 0; 0 = none; the pool follows the
+ * policy's onetime_low and onetime_batch), our newest rotation records and our
+ * certificate. \return RBX_E_NOT_FOUND (no identity), RBX_E_BUFFER. */
 RBX_API RBX_MUST_CHECK int rbx_store_bundle(rbx_store *st, uint8_t *out, size_t outcap,
                                             size_t *outlen, unsigned onetime) RBX_NONNULL(1, 2, 4);
 
@@ -531,7 +696,8 @@ RBX_API RBX_MUST_CHECK int rbx_store_session_info(rbx_store *st, rbx_session_inf
                                                   uint32_t device) RBX_NONNULL(1, 2, 3, 4);
 
 /* The contact device pinned to an identity key (the oldest one if several
- * rows share it), for a transport that names senders by identity.
+ * rows share it), or that had it before a rotation still in its grace
+ * window, for a transport that names senders by identity.
  * \return RBX_E_NOT_FOUND (name is then "" and *device 0), RBX_E_CORRUPT,
  *         RBX_E_IO. */
 RBX_API RBX_MUST_CHECK int rbx_store_contact_by_identity(rbx_store *st, char name[RBX_NAME_MAX],
@@ -549,6 +715,10 @@ typedef struct rbx_contact_info {
     int rolled_back;              /* session restored from an old copy (encrypt refuses) */
     uint64_t generation;          /* of the stored session */
     rbx_session_info session;
+    uint64_t rotation_seq;        /* sequence of the peer's rotation record pinned, 0: none */
+    int has_org;                  /* bound to an organisation root */
+    uint8_t org[RBX_PUBLICKEYBYTES];
+    size_t grace_sessions;        /* earlier sessions still accepted (grace window) */
 } rbx_contact_info;
 
 /* List contact devices in the order they were added: writes the first
@@ -571,6 +741,93 @@ typedef struct rbx_prekey_stats {
 RBX_API RBX_MUST_CHECK int rbx_store_prekey_stats(rbx_store *st, rbx_prekey_stats *out)
     RBX_NONNULL(1, 2);
 
+/* ---------------------------------------------------------------- rotation in the store */
+
+/* Prekey upkeep by policy (PROTOCOL.md "Rotation"): a new signed prekey when
+ * the newest is spk_rotate old (or with force); secrets of replaced signed
+ * prekeys erased spk_keep after their replacement; one-time prekeys topped
+ * up by onetime_batch when fewer than onetime_low are unoffered; old
+ * identities and the sessions kept for them erased when their grace window
+ * ends. Runs in rbx_store_bundle and rbx_store_maintain; every change is
+ * audited and erased secrets leave the files at the following erase point,
+ * which rbx_store_maintain takes at once. */
+typedef struct rbx_maintain_result {
+    uint32_t signed_prekey_made;  /* id of a new signed prekey, 0 if none */
+    size_t signed_prekeys_erased;
+    size_t onetime_made;
+    size_t old_identities_erased;
+    size_t sessions_retired;      /* old-identity or grace-window sessions erased */
+} rbx_maintain_result;
+RBX_API RBX_MUST_CHECK int rbx_store_maintain(rbx_store *st, int force_signed_prekey,
+                                              rbx_maintain_result *res) RBX_NONNULL(1);
+
+/* Rotate the identity: a new box key pair (imported, or generated with both
+ * NULL), a rotation record signed by the old and the new key chained to the
+ * previous one, a new signed prekey, all in one transaction. The old secret
+ * key stays for the policy's identity_grace (first messages and sessions made
+ * under it still work), then rbx_store_maintain erases it. A certificate held
+ * for the old key is dropped (the new key needs its own). reason: 0..63
+ * bytes, no control bytes. \return RBX_E_NOT_FOUND (no identity),
+ * RBX_E_INVALID (reason), RBX_E_KEY, RBX_E_LIMIT, RBX_E_IO. */
+RBX_API RBX_MUST_CHECK int rbx_store_rotate_identity(rbx_store *st, const char *reason,
+                                                     const uint8_t *new_pk, const uint8_t *new_sk,
+                                                     uint8_t out_pk[RBX_PUBLICKEYBYTES])
+    RBX_NONNULL(1, 2, 5);
+
+/* Our rotation records, oldest first: writes up to cap (records may be NULL
+ * when cap is 0) into buf back to back, lens[i] each; *n = how many exist.
+ * \return RBX_E_BUFFER, RBX_E_IO. */
+RBX_API RBX_MUST_CHECK int rbx_store_rotations(rbx_store *st, uint8_t *buf, size_t bufcap,
+                                               size_t *lens, size_t cap, size_t *n)
+    RBX_NONNULL(1, 6);
+
+/* rbx_store_add_contact, bound to an organisation root (org != NULL): the
+ * bundle must carry a certificate of its identity by org, now and after every
+ * rotation, and the identity must not be revoked. For a known contact whose
+ * bundle names a new identity, the bundle's rotation records must lead from
+ * the pinned key (rbx_bundle_chain_verify); the new key is then pinned, the
+ * session moves to the grace window (old messages still decrypt for the
+ * policy's identity_grace) and the next encrypt starts a new X3DH. A refusal
+ * is audited. \return as rbx_store_add_contact, and RBX_E_IDENTITY_CHANGED,
+ * RBX_E_CHAIN, RBX_E_STALE, RBX_E_SIGNATURE, RBX_E_UNCERTIFIED,
+ * RBX_E_REVOKED, RBX_E_EXPIRED (signed prekey older than spk_max_age). */
+RBX_API RBX_MUST_CHECK int rbx_store_add_contact_org(rbx_store *st, const char *name,
+                                                     uint32_t device, const uint8_t *bundle,
+                                                     size_t len, const uint8_t *org)
+    RBX_NONNULL(1, 2, 4);
+
+/* Organisation root held in this store (an administrator's device). */
+RBX_API RBX_MUST_CHECK int rbx_store_org_init(rbx_store *st, uint8_t org_pk[RBX_PUBLICKEYBYTES])
+    RBX_NONNULL(1, 2);
+/* \return RBX_E_NOT_FOUND when this store holds no organisation key. */
+RBX_API RBX_MUST_CHECK int rbx_store_org_key(rbx_store *st, uint8_t org_pk[RBX_PUBLICKEYBYTES])
+    RBX_NONNULL(1, 2);
+/* Certify a device identity until expires (0 = no end). */
+RBX_API RBX_MUST_CHECK int rbx_store_org_certify(rbx_store *st, uint8_t *out, size_t outcap,
+                                                 size_t *outlen,
+                                                 const uint8_t identity[RBX_PUBLICKEYBYTES],
+                                                 uint64_t expires) RBX_NONNULL(1, 2, 4, 5);
+/* Revoke a device identity; the revocation is also applied to this store. */
+RBX_API RBX_MUST_CHECK int rbx_store_org_revoke(rbx_store *st, uint8_t *out, size_t outcap,
+                                                size_t *outlen,
+                                                const uint8_t identity[RBX_PUBLICKEYBYTES],
+                                                const char *reason) RBX_NONNULL(1, 2, 4, 5, 6);
+/* Apply a revocation from an organisation: contacts bound to it with that
+ * identity lose their sessions (erased) and refuse to encrypt with
+ * RBX_E_REVOKED. \return rbx_org_revocation_parse's errors. */
+RBX_API RBX_MUST_CHECK int rbx_store_add_revocation(rbx_store *st, const uint8_t *rev, size_t len)
+    RBX_NONNULL(1, 2);
+/* Our installed certificate. \return RBX_E_NOT_FOUND, RBX_E_BUFFER. */
+RBX_API RBX_MUST_CHECK int rbx_store_certificate(rbx_store *st, uint8_t *out, size_t outcap,
+                                                 size_t *outlen) RBX_NONNULL(1, 2, 4);
+/* Revocations this store applies, oldest organisation and key first: writes
+ * min(cap, *count) entries (out may be NULL when cap is 0). */
+RBX_API RBX_MUST_CHECK int rbx_store_revocations(rbx_store *st, rbx_org_revocation *out,
+                                                 size_t cap, size_t *count) RBX_NONNULL(1, 4);
+/* Our own certificate, carried in our bundles. \return RBX_E_UNCERTIFIED if
+ * it does not certify our current identity, RBX_E_EXPIRED. */
+RBX_API RBX_MUST_CHECK int rbx_store_set_certificate(rbx_store *st, const uint8_t *cert, size_t len)
+    RBX_NONNULL(1, 2);
 /* ---------------------------------------------------------------- history archive */
 
 /* Session replay (PROTOCOL.md "History archive", spec/drafts/archive.md). With
@@ -706,6 +963,11 @@ RBX_API RBX_MUST_CHECK int rbx_policy_set(rbx_policy *p, const char *key, const 
 RBX_API const char *rbx_policy_key(size_t i);
 RBX_API RBX_MUST_CHECK int rbx_policy_format(char *out, size_t outcap, const rbx_policy *p,
                                              const char *key) RBX_NONNULL(1, 3, 4);
+/* What a key accepts, as one line of text for error messages, e.g.
+ * "a time from 1m to 365d (unit s, m, h or d), at least spk_rotate".
+ * \return RBX_E_NOT_FOUND (no such key), RBX_E_BUFFER (128 bytes suffice). */
+RBX_API RBX_MUST_CHECK int rbx_policy_describe(char *out, size_t outcap, const char *key)
+    RBX_NONNULL(1, 3);
 /* The store's policy (defaults until one is set). \return RBX_E_CORRUPT, RBX_E_IO. */
 RBX_API RBX_MUST_CHECK int rbx_store_policy(rbx_store *st, rbx_policy *p) RBX_NONNULL(1, 2);
 /* Validate and store a policy (audited). \return RBX_E_POLICY, RBX_E_IO. */
@@ -733,9 +995,13 @@ typedef struct rbx_audit_event {
 RBX_API RBX_MUST_CHECK int rbx_store_audit(rbx_store *st,
                                            int (*cb)(const rbx_audit_event *e, void *ctx),
                                            void *ctx) RBX_NONNULL(1, 2);
-/* Recompute the chain. *count = events checked; *bad_seq = first event that
- * does not verify (0 when the chain holds or when events were removed at the
- * end). \return 0, or RBX_E_CORRUPT (edited, inserted or deleted events). */
+/* Recompute the chain. *count = events that verify, in order from the
+ * first; *bad_seq = the first event that does not verify: edited, moved,
+ * missing (a deleted row is reported at its seq), or past the sealed head
+ * (appended without the storage key); 0 when the chain holds, and 0 with
+ * RBX_E_CORRUPT when every row verifies but events were removed at the end.
+ * \return 0, or RBX_E_CORRUPT (also when the sealed head is missing or does
+ * not open), RBX_E_IO. */
 RBX_API RBX_MUST_CHECK int rbx_store_audit_verify(rbx_store *st, uint64_t *count,
                                                   uint64_t *bad_seq) RBX_NONNULL(1, 2, 3);
 

@@ -76,12 +76,27 @@ static void clean(char *s)
         if ((unsigned char)*s < 0x20 || *s == 0x7f) *s = '?';
 }
 
+/* Event names are constants of this library: 1..31 bytes of lowercase
+ * letters, digits, spaces, '-' or '_', so that every event written can be
+ * read back and printed as it is. */
+static int event_ok(const char *event)
+{
+    size_t n = strlen(event);
+    if (n == 0 || n >= RBX_AUDIT_EVENT_MAX) return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!((event[i] >= 'a' && event[i] <= 'z') || (event[i] >= '0' && event[i] <= '9') ||
+              event[i] == ' ' || event[i] == '-' || event[i] == '_'))
+            return 0;
+    return 1;
+}
+
 int rbx__audit(rbx_store *st, const char *event, const char *fmt, ...)
 {
     char detail[RBX_AUDIT_DETAIL_MAX];
     uint8_t prev[32], hash[32];
     uint64_t seq;
     va_list ap;
+    if (!event_ok(event)) return RBX_E_INVALID;
     va_start(ap, fmt);
     vsnprintf(detail, sizeof detail, fmt, ap);
     va_end(ap);
@@ -120,7 +135,11 @@ int rbx__audit_alone(rbx_store *st, const char *event, const char *fmt, ...)
     return rbx__st_commit(st, 0);
 }
 
-/* Walk the rows in order, checking each link; cb may be NULL (verify). */
+/* Walk the rows in order, checking each link; cb may be NULL (verify).
+ * *bad_seq: the first row that does not verify (wrong seq, hash or shape),
+ * the sealed head's seq when the chain was rewritten up to it, the first row
+ * past the sealed head (appended without the storage key), or 0 when the
+ * chain is intact but shorter than the head (events cut off the end). */
 static int walk(rbx_store *st, int (*cb)(const rbx_audit_event *, void *), void *ctx,
                 uint64_t *count, uint64_t *bad_seq)
 {
@@ -138,19 +157,27 @@ static int walk(rbx_store *st, int (*cb)(const rbx_audit_event *, void *), void 
     while ((rc = rbx__st_step(s)) == 1) {
         const char *ev = (const char *)sqlite3_column_text(s, 2);
         const char *de = (const char *)sqlite3_column_text(s, 3);
+        int time_type = sqlite3_column_type(s, 1), hash_type = sqlite3_column_type(s, 4);
         memset(&e, 0, sizeof e);
         e.seq = (uint64_t)sqlite3_column_int64(s, 0);
         e.time = sqlite3_column_int64(s, 1);
-        int ok = ev != NULL && de != NULL && e.seq == expect &&
-                 (size_t)sqlite3_column_bytes(s, 2) < sizeof e.event &&
-                 (size_t)sqlite3_column_bytes(s, 3) < sizeof e.detail &&
-                 sqlite3_column_type(s, 4) == SQLITE_BLOB && sqlite3_column_bytes(s, 4) == 32;
+        size_t evlen = (size_t)sqlite3_column_bytes(s, 2), delen = (size_t)sqlite3_column_bytes(s, 3);
+        /* A NUL inside a value would hide its tail from the hash. */
+        int ok = ev != NULL && de != NULL && e.seq == expect && evlen < sizeof e.event &&
+                 delen < sizeof e.detail && strlen(ev) == evlen && strlen(de) == delen &&
+                 time_type == SQLITE_INTEGER && hash_type == SQLITE_BLOB &&
+                 sqlite3_column_bytes(s, 4) == 32;
         if (ok) {
-            memcpy(e.event, ev, (size_t)sqlite3_column_bytes(s, 2));
-            memcpy(e.detail, de, (size_t)sqlite3_column_bytes(s, 3));
+            memcpy(e.event, ev, evlen);
+            memcpy(e.detail, de, delen);
             event_hash(e.hash, prev, e.seq, e.time, e.event, e.detail);
             ok = sodium_memcmp(e.hash, sqlite3_column_blob(s, 4), 32) == 0;
         }
+        /* Rows past the sealed head were not written with the storage key;
+         * at the head the chain must end in the sealed hash (a chain whose
+         * unkeyed hashes were all recomputed after an edit fails here). */
+        if (ok && (e.seq > head_seq || (e.seq == head_seq && sodium_memcmp(e.hash, head, 32) != 0)))
+            ok = 0;
         if (!ok) {
             *bad_seq = expect;
             rc = RBX_E_CORRUPT;
@@ -164,9 +191,9 @@ static int walk(rbx_store *st, int (*cb)(const rbx_audit_event *, void *), void 
     rbx__st_done(st, s);
     if (rc < 0) return rc;
     if (stop != 0) return stop;
-    /* The end of the chain must be the sealed head. */
-    if (*count != head_seq || sodium_memcmp(prev, head, 32) != 0) {
-        *bad_seq = *count < head_seq ? 0 : head_seq + 1;
+    /* Every row checked up to the head, and the head reached. */
+    if (*count != head_seq) {
+        *bad_seq = 0;
         return RBX_E_CORRUPT;
     }
     return 0;
@@ -175,7 +202,8 @@ static int walk(rbx_store *st, int (*cb)(const rbx_audit_event *, void *), void 
 int rbx_store_audit(rbx_store *st, int (*cb)(const rbx_audit_event *e, void *ctx), void *ctx)
 {
     uint64_t count, bad;
-    int rc = rbx__st_begin(st);
+    /* A read transaction: one snapshot, and writers are not held up. */
+    int rc = rbx__st_exec(st, "BEGIN");
     if (rc != 0) return rc;
     rc = walk(st, cb, ctx, &count, &bad);
     rbx__st_rollback(st);
@@ -184,7 +212,9 @@ int rbx_store_audit(rbx_store *st, int (*cb)(const rbx_audit_event *e, void *ctx
 
 int rbx_store_audit_verify(rbx_store *st, uint64_t *count, uint64_t *bad_seq)
 {
-    int rc = rbx__st_begin(st);
+    *count = 0;
+    *bad_seq = 0;
+    int rc = rbx__st_exec(st, "BEGIN");
     if (rc != 0) return rc;
     rc = walk(st, NULL, NULL, count, bad_seq);
     rbx__st_rollback(st);

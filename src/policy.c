@@ -74,6 +74,19 @@ void rbx_policy_default(rbx_policy *p)
     p->max_skipped_keys = RBX_MAX_SKIPPED_KEYS;
 }
 
+/* Orders that make the schedule coherent: a prekey is replaced before
+ * initiators refuse it, and its secret outlives the refusal age (late first
+ * messages); one batch lifts the pool above its low mark; the store may hold
+ * at least one whole jump of skipped keys. Each pair: key >= floor. */
+static const struct {
+    const char *key, *floor;
+} relations[] = {
+    { "spk_max_age", "spk_rotate" },
+    { "spk_keep", "spk_max_age" },
+    { "onetime_batch", "onetime_low" },
+    { "max_skipped_keys", "max_skip" },
+};
+
 int rbx_policy_validate(const rbx_policy *p, const char **field)
 {
     const char *bad = NULL;
@@ -81,13 +94,10 @@ int rbx_policy_validate(const rbx_policy *p, const char **field)
         uint64_t v = get(p, &keys[i]);
         if (v < keys[i].min || v > keys[i].max) bad = keys[i].name;
     }
-    /* Orders that make the schedule coherent: a prekey is replaced before
-     * initiators refuse it, and its secret outlives the refusal age (late
-     * first messages); one batch lifts the pool above its low mark. */
-    if (bad == NULL && p->spk_max_age < p->spk_rotate) bad = "spk_max_age";
-    if (bad == NULL && p->spk_keep < p->spk_max_age) bad = "spk_keep";
-    if (bad == NULL && p->onetime_batch < p->onetime_low) bad = "onetime_batch";
-    if (bad == NULL && p->max_skipped_keys < p->max_skip) bad = "max_skipped_keys";
+    for (size_t i = 0; i < RBX_COUNTOF(relations) && bad == NULL; i++) {
+        const key *k = find(relations[i].key), *f = find(relations[i].floor);
+        if (k != NULL && f != NULL && get(p, k) < get(p, f)) bad = k->name;
+    }
     if (field != NULL) *field = bad;
     return bad == NULL ? 0 : RBX_E_POLICY;
 }
@@ -146,55 +156,152 @@ int rbx_policy_set(rbx_policy *p, const char *name, const char *value)
     return 0;
 }
 
+/* A value as text: times in the largest unit that divides them. */
+static int format_value(char *out, size_t outcap, const key *k, uint64_t v)
+{
+    int n;
+    unsigned long long u = (unsigned long long)v;
+    if (k->kind == K_BOOL) n = snprintf(out, outcap, "%s", v ? "on" : "off");
+    else if (k->kind == K_MODE) n = snprintf(out, outcap, "%s", v ? "strict" : "bounded");
+    else if (k->kind == K_SECONDS && v != 0 && v % RBX_DAY == 0) n = snprintf(out, outcap, "%llud", u / RBX_DAY);
+    else if (k->kind == K_SECONDS && v != 0 && v % 3600 == 0) n = snprintf(out, outcap, "%lluh", u / 3600);
+    else if (k->kind == K_SECONDS && v != 0 && v % 60 == 0) n = snprintf(out, outcap, "%llum", u / 60);
+    else if (k->kind == K_SECONDS) n = snprintf(out, outcap, "%llus", u);
+    else n = snprintf(out, outcap, "%llu", u);
+    return n < 0 || (size_t)n >= outcap ? RBX_E_BUFFER : 0;
+}
+
 int rbx_policy_format(char *out, size_t outcap, const rbx_policy *p, const char *name)
 {
     const key *k = find(name);
     if (k == NULL) return RBX_E_NOT_FOUND;
-    uint64_t v = get(p, k);
+    return format_value(out, outcap, k, get(p, k));
+}
+
+int rbx_policy_describe(char *out, size_t outcap, const char *name)
+{
+    const key *k = find(name);
+    char lo[24], hi[24];
+    size_t used;
     int n;
-    if (k->kind == K_BOOL) n = snprintf(out, outcap, "%s", v ? "on" : "off");
-    else if (k->kind == K_MODE) n = snprintf(out, outcap, "%s", v ? "strict" : "bounded");
-    else if (k->kind == K_SECONDS && v != 0 && v % RBX_DAY == 0)
-        n = snprintf(out, outcap, "%llud", (unsigned long long)(v / RBX_DAY));
-    else if (k->kind == K_SECONDS && v != 0 && v % 3600 == 0)
-        n = snprintf(out, outcap, "%lluh", (unsigned long long)(v / 3600));
-    else if (k->kind == K_SECONDS) n = snprintf(out, outcap, "%llus", (unsigned long long)v);
-    else n = snprintf(out, outcap, "%llu", (unsigned long long)v);
+    if (k == NULL) return RBX_E_NOT_FOUND;
+    (void)format_value(lo, sizeof lo, k, k->min);
+    (void)format_value(hi, sizeof hi, k, k->max);
+    switch (k->kind) {
+    case K_SECONDS: n = snprintf(out, outcap, "a time from %s to %s (unit s, m, h or d)", lo, hi); break;
+    case K_COUNT: n = snprintf(out, outcap, "a whole number from %s to %s", lo, hi); break;
+    case K_BOOL: n = snprintf(out, outcap, "on or off"); break;
+    default: n = snprintf(out, outcap, "bounded or strict"); break;
+    }
+    for (size_t i = 0; i < RBX_COUNTOF(relations) && n >= 0 && (size_t)n < outcap; i++) {
+        used = (size_t)n;
+        if (strcmp(relations[i].key, name) == 0)
+            n = snprintf(out + used, outcap - used, ", at least %s", relations[i].floor);
+        else if (strcmp(relations[i].floor, name) == 0)
+            n = snprintf(out + used, outcap - used, ", at most %s", relations[i].key);
+        else
+            continue;
+        n = n < 0 ? n : (int)used + n;
+    }
     return n < 0 || (size_t)n >= outcap ? RBX_E_BUFFER : 0;
 }
 
 /* ------------------------------------------------------------ in the store */
 
-/* Rows are outside input: a value of the wrong type or out of range is
+/* The policy's seal: its rows are plaintext (readable by any tool), so the
+ * whole policy is also kept sealed in meta ("policy"), bound to that name
+ * (PROTOCOL.md 15.3). Someone who can write the file but lacks the storage
+ * key cannot weaken a key (strict to bounded, a longer grace) unseen. */
+#define SEAL_MAGIC "rbx-policy-v1"
+#define SEAL_BYTES (sizeof SEAL_MAGIC - 1 + RBX_COUNTOF(keys) * 8U)
+
+static void seal_encode(uint8_t out[SEAL_BYTES], const rbx_policy *p)
+{
+    memcpy(out, SEAL_MAGIC, sizeof SEAL_MAGIC - 1);
+    for (size_t i = 0; i < RBX_COUNTOF(keys); i++)
+        rbx__store64_be(out + sizeof SEAL_MAGIC - 1 + 8 * i, get(p, &keys[i]));
+}
+
+static int seal_put(rbx_store *st, const rbx_policy *p)
+{
+    uint8_t v[SEAL_BYTES];
+    sqlite3_stmt *s;
+    seal_encode(v, p);
+    int rc = rbx__st_prep(st, &s, "INSERT OR REPLACE INTO meta (k, v) VALUES ('policy', ?1)");
+    if (rc != 0) return rc;
+    rc = rbx__st_bind_sealed(st, s, 1, "meta", 0, 0, "policy", v, sizeof v);
+    if (rc == 0) rc = rbx__st_step(s) < 0 ? RBX_E_IO : 0;
+    rbx__st_done(st, s);
+    return rc;
+}
+
+/* 0 if the seal matches q; with no seal, q must be the untouched defaults
+ * of a store whose policy was never changed. */
+static int seal_check(rbx_store *st, const rbx_policy *q, int has_rows)
+{
+    uint8_t want[SEAL_BYTES], *got = NULL;
+    size_t n = 0;
+    sqlite3_stmt *s;
+    int rc = rbx__st_prep(st, &s, "SELECT v FROM meta WHERE k = 'policy'");
+    if (rc != 0) return rc;
+    rc = rbx__st_step(s);
+    if (rc == 1) rc = rbx__st_column_open(st, &got, &n, s, 0, "meta", 0, 0, "policy");
+    else if (rc == 0) rc = 1; /* no seal */
+    rbx__st_done(st, s);
+    if (rc == 0) {
+        seal_encode(want, q);
+        rc = n == sizeof want && memcmp(got, want, n) == 0 ? 0 : RBX_E_CORRUPT;
+        rbx__st_free_secret(got, n);
+        return rc;
+    }
+    if (rc < 0) return rc;
+    /* No seal: rows without one were not written here; and a store whose
+     * policy was changed (the audit log says so) lost its seal. */
+    if (has_rows) return RBX_E_CORRUPT;
+    if ((rc = rbx__st_prep(st, &s, "SELECT 1 FROM audit WHERE event = 'policy changed' LIMIT 1")) != 0)
+        return rc;
+    rc = rbx__st_step(s);
+    rbx__st_done(st, s);
+    return rc == 0 ? 0 : rc == 1 ? RBX_E_CORRUPT : rc;
+}
+
+/* Rows are outside input: a value of the wrong type or out of range, an
+ * unknown key, a broken relation or a policy that is not the sealed one is
  * corruption, not a policy. */
 int rbx__st_policy(rbx_store *st, rbx_policy *p)
 {
     sqlite3_stmt *s;
     rbx_policy q;
+    int has_rows = 0;
     rbx_policy_default(&q);
     int rc = rbx__st_prep(st, &s, "SELECT k, v FROM policy");
     if (rc != 0) return rc;
     while ((rc = rbx__st_step(s)) == 1) {
+        /* The type first: after a conversion sqlite3_column_type is undefined. */
+        int type = sqlite3_column_type(s, 1);
         const char *name = (const char *)sqlite3_column_text(s, 0);
         const key *k = name != NULL ? find(name) : NULL;
-        sqlite3_int64 v = sqlite3_column_int64(s, 1);
-        if (k == NULL || sqlite3_column_type(s, 1) != SQLITE_INTEGER || v < 0 ||
+        sqlite3_int64 v = type == SQLITE_INTEGER ? sqlite3_column_int64(s, 1) : -1;
+        if (k == NULL || type != SQLITE_INTEGER || v < 0 ||
             (uint64_t)v < k->min || (uint64_t)v > k->max) {
             rc = RBX_E_CORRUPT;
             break;
         }
         put(&q, k, (uint64_t)v);
+        has_rows = 1;
     }
     rbx__st_done(st, s);
     if (rc < 0) return rc;
     if (rbx_policy_validate(&q, NULL) != 0) return RBX_E_CORRUPT;
+    if ((rc = seal_check(st, &q, has_rows)) != 0) return rc;
     *p = q;
     return 0;
 }
 
 int rbx_store_policy(rbx_store *st, rbx_policy *p)
 {
-    int rc = rbx__st_begin(st);
+    /* A read transaction: reading the policy never waits for writers. */
+    int rc = rbx__st_exec(st, "BEGIN");
     if (rc != 0) return rc;
     rc = rbx__st_policy(st, p);
     rbx__st_rollback(st);
@@ -234,8 +341,14 @@ int rbx_store_set_policy(rbx_store *st, const rbx_policy *p)
         rbx__st_rollback(st); /* nothing changed: nothing to record */
         return 0;
     }
-    if ((rc = rbx__audit(st, "policy changed", "%s", changed)) != 0) goto fail;
-    if ((rc = rbx__st_commit(st, 0)) == 0) rbx__st_apply_policy(st, p);
+    if ((rc = seal_put(st, p)) != 0 ||
+        (rc = rbx__audit(st, "policy changed", "%s", changed)) != 0)
+        goto fail;
+    rc = rbx__st_commit(st, 0);
+    /* In strict mode a commit can fail after COMMIT (the erase point): the
+     * policy in force is then whatever the database holds. */
+    if (rc == 0) rbx__st_apply_policy(st, p);
+    else if (rbx_store_policy(st, &old) == 0) rbx__st_apply_policy(st, &old);
     return rc;
 fail:
     rbx__st_rollback(st);

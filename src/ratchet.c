@@ -472,7 +472,10 @@ int rbx__ratchet_decrypt(rbx_session *s, uint8_t *pt, size_t ptcap, size_t *ptle
     }
     /* Limits are decided before the AEAD so that nothing is half-applied. */
     size_t remaining = settle_skipped(s, &pd, tmp.dh_steps, 0);
-    if (remaining > s->max_skipped) {
+    /* A message that does not grow the store is never refused: a session
+     * holding more keys than a limit lowered later (store policy) would
+     * otherwise refuse every DH step, and its keys could never age out. */
+    if (remaining > s->max_skipped && remaining > s->nskipped) {
         rc = RBX_E_LIMIT;
         goto fail;
     }

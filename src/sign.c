@@ -36,3 +36,12 @@ void rbx__spk_statement(uint8_t out[RBX_SPK_STATEMENT_BYTES], uint32_t id, const
     rbx__store32_be(out + 17, id);
     memcpy(out + 21, spk, 32);
 }
+
+void rbx__spk_statement_v2(uint8_t out[RBX_SPK_STATEMENT_V2_BYTES], uint32_t id, uint64_t created,
+                           const uint8_t spk[32])
+{
+    memcpy(out, "ratchetbox-spk-v2", 17);
+    rbx__store32_be(out + 17, id);
+    rbx__store64_be(out + 21, created);
+    memcpy(out + 29, spk, 32);
+}

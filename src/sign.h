@@ -18,4 +18,11 @@ int rbx__xeddsa_verify(const uint8_t sig[64], const uint8_t pk[32], const uint8_
 #define RBX_SPK_STATEMENT_BYTES (17U + 4U + 32U)
 void rbx__spk_statement(uint8_t out[RBX_SPK_STATEMENT_BYTES], uint32_t id, const uint8_t spk[32]);
 
+/* The statement of a signed prekey with a stated creation time (bundle field
+ * 8): "ratchetbox-spk-v2" || be32(id) || be64(created) || spk. Its own domain
+ * string, so a v1 signature never verifies as v2 or the reverse. */
+#define RBX_SPK_STATEMENT_V2_BYTES (17U + 4U + 8U + 32U)
+void rbx__spk_statement_v2(uint8_t out[RBX_SPK_STATEMENT_V2_BYTES], uint32_t id, uint64_t created,
+                           const uint8_t spk[32]);
+
 #endif

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "session.h"
+#include "rotation.h"
 #include "sign.h"
 #include "store.h"
 
@@ -393,6 +394,8 @@ static const char schema_v2[] =
     "  retired INTEGER NOT NULL, grace_until INTEGER NOT NULL) STRICT;"
     "CREATE TABLE rotations (seq INTEGER PRIMARY KEY, record BLOB NOT NULL) STRICT;"
     "ALTER TABLE signed_prekeys ADD COLUMN ik INTEGER NOT NULL DEFAULT 0;"
+    /* 1: the signature covers the creation time (the v2 statement). */
+    "ALTER TABLE signed_prekeys ADD COLUMN stated INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE sessions ADD COLUMN ik INTEGER NOT NULL DEFAULT 0;"
     "CREATE TABLE retired_sessions (id INTEGER PRIMARY KEY,"
     "  contact INTEGER NOT NULL REFERENCES contacts (id), base_key BLOB NOT NULL,"
@@ -918,6 +921,9 @@ int rbx_store_identity_create(rbx_store *st, const uint8_t *pk, const uint8_t *s
         rc = (r & 0xff) == SQLITE_CONSTRAINT ? RBX_E_EXISTS : rbx__sql_err(r);
     }
     rbx__st_done(st, s);
+    char fp[RBX_FINGERPRINT_HEXBYTES];
+    rbx_fingerprint(fp, npk);
+    if (rc == 0) rc = rbx__audit(st, "identity created", "%s, %s", fp, pk ? "imported" : "generated");
     if (rc != 0) {
         rbx__st_rollback(st);
         goto out;
@@ -930,56 +936,70 @@ out:
 
 /* ------------------------------------------------------------ prekeys */
 
-static int insert_signed_prekey(rbx_store *st, const uint8_t ik_sk[32], int64_t *id_out)
+/* The identity sequence in force: 0 for the first identity, + 1 per rotation. */
+int rbx__st_identity_seq(rbx_store *st, int64_t *seq)
 {
-    uint8_t pk[32], sk[32], sig[64], statement[RBX_SPK_STATEMENT_BYTES];
+    int rc = rbx__st_meta_get(st, "identity_seq", seq);
+    if (rc == RBX_E_CORRUPT) { /* absent: never rotated */
+        *seq = 0;
+        return 0;
+    }
+    return rc != 0 ? rc : *seq < 0 ? RBX_E_CORRUPT : 0;
+}
+
+/* A new signed prekey of identity ik_seq, with its creation time stated and
+ * signed (PROTOCOL.md "Rotation": the v2 statement). */
+int rbx__st_insert_signed_prekey(rbx_store *st, const uint8_t ik_sk[32], int64_t ik_seq,
+                                 int64_t *id_out)
+{
+    uint8_t pk[32], sk[32], sig[64], statement[RBX_SPK_STATEMENT_V2_BYTES];
     sqlite3_stmt *s;
     int rc = rbx__st_prep(st, &s, "SELECT coalesce(max(id), 0) + 1 FROM signed_prekeys");
     if (rc != 0) return rc;
     rc = rbx__st_step(s);
-    int64_t id = sqlite3_column_int64(s, 0);
+    int64_t id = sqlite3_column_int64(s, 0), now = rbx__st_now(st);
     rbx__st_done(st, s);
     if (rc != 1) return rc < 0 ? rc : RBX_E_CORRUPT;
     if (id >= (int64_t)RBX_NO_PREKEY) return RBX_E_LIMIT;
+    if (now <= 0) return RBX_E_STATE; /* a creation time of 0 means "not stated" */
     if ((rc = rbx__keypair(pk, sk)) != 0) return rc;
-    rbx__spk_statement(statement, (uint32_t)id, pk);
+    rbx__spk_statement_v2(statement, (uint32_t)id, (uint64_t)now, pk);
     rbx__xeddsa_sign(sig, ik_sk, statement, sizeof statement);
-    if ((rc = rbx__st_prep(st, &s, "INSERT INTO signed_prekeys (id, pk, sk, sig, created)"
-                           " VALUES (?1, ?2, ?3, ?4, ?5)")) != 0)
+    if ((rc = rbx__st_prep(st, &s, "INSERT INTO signed_prekeys (id, pk, sk, sig, created, ik, stated)"
+                           " VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1)")) != 0)
         goto out;
     sqlite3_bind_int64(s, 1, id);
     sqlite3_bind_blob(s, 2, pk, 32, SQLITE_TRANSIENT);
     rc = rbx__st_bind_sealed(st, s, 3, "signed_prekeys", id, 0, "sk", sk, 32);
     sqlite3_bind_blob(s, 4, sig, 64, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(s, 5, rbx__st_now(st));
+    sqlite3_bind_int64(s, 5, now);
+    sqlite3_bind_int64(s, 6, ik_seq);
     if (rc == 0) rc = rbx__st_step(s) < 0 ? RBX_E_IO : 0;
     rbx__st_done(st, s);
+    if (rc == 0) rc = rbx__audit(st, "signed prekey created", "id %lld, identity %lld",
+                                 (long long)id, (long long)ik_seq);
     *id_out = id;
 out:
     WIPE(sk);
     return rc;
 }
 
-static int refill_onetime(rbx_store *st, unsigned target)
+/* Top the unoffered one-time prekeys up by batch when fewer than low are left. */
+int rbx__st_refill_onetime(rbx_store *st, unsigned low, unsigned batch, size_t *made)
 {
     sqlite3_stmt *s;
-    int rc = rbx__st_prep(st, &s, "SELECT count(*), coalesce(max(id), 0) FROM onetime_prekeys"
-                          " WHERE 1");
+    *made = 0;
+    int rc = rbx__st_prep(st, &s, "SELECT coalesce(sum(offered = 0), 0), coalesce(max(id), 0)"
+                          " FROM onetime_prekeys");
     if (rc != 0) return rc;
     rc = rbx__st_step(s);
-    int64_t maxid = sqlite3_column_int64(s, 1);
+    int64_t fresh = sqlite3_column_int64(s, 0), maxid = sqlite3_column_int64(s, 1);
     rbx__st_done(st, s);
     if (rc != 1) return rc < 0 ? rc : RBX_E_CORRUPT;
-    if ((rc = rbx__st_prep(st, &s, "SELECT count(*) FROM onetime_prekeys WHERE offered = 0")) != 0)
-        return rc;
-    rc = rbx__st_step(s);
-    int64_t fresh = sqlite3_column_int64(s, 0);
-    rbx__st_done(st, s);
-    if (rc != 1) return rc < 0 ? rc : RBX_E_CORRUPT;
-    if (fresh * 10 >= (int64_t)target && fresh > 0) return 0;
+    if (fresh >= (int64_t)low) return 0;
     if ((rc = rbx__st_prep(st, &s, "INSERT INTO onetime_prekeys (id, pk, sk) VALUES (?1, ?2, ?3)")) != 0)
         return rc;
-    for (int64_t i = fresh; i < (int64_t)target && rc == 0; i++) {
+    for (unsigned i = 0; i < batch && rc == 0; i++) {
         uint8_t pk[32], sk[32];
         int64_t id = ++maxid;
         if (id >= (int64_t)RBX_NO_PREKEY) {
@@ -996,6 +1016,11 @@ static int refill_onetime(rbx_store *st, unsigned target)
         WIPE(sk);
     }
     rbx__st_done(st, s);
+    if (rc == 0) {
+        *made = batch;
+        rc = rbx__audit(st, "prekeys replenished", "%u one-time prekeys, %lld were left", batch,
+                        (long long)fresh);
+    }
     return rc;
 }
 
@@ -1039,31 +1064,47 @@ static int query_id(rbx_store *st, const char *sql, int64_t *id)
 int rbx_store_bundle(rbx_store *st, uint8_t *out, size_t outcap, size_t *outlen, unsigned onetime)
 {
     uint8_t ik_pk[32], ik_sk[32], spk_pk[32], sig[64], opk_pk[32];
-    int64_t spk_id = 0, opk_id = 0;
+    uint8_t recs[RBX_CHAIN_MAX * RBX_ROTATION_MAXBYTES], cert[RBX_CERT_MAXBYTES];
+    const uint8_t *recp[RBX_CHAIN_MAX];
+    size_t reclens[RBX_CHAIN_MAX], nrec = 0, certlen = 0;
+    int64_t spk_id = 0, opk_id = 0, spk_created = 0;
+    int stated = 0;
+    rbx_maintain_result mr;
     *outlen = 0;
     int rc = rbx__st_begin(st);
     if (rc != 0) return rc;
-    if ((rc = rbx__st_load_identity(st, ik_pk, ik_sk)) != 0 ||
-        (rc = query_id(st, "SELECT max(id) FROM signed_prekeys", &spk_id)) != 0)
+    /* Policy upkeep first: the bundle then offers a prekey that is in date. */
+    if ((rc = rbx__st_maintain(st, 0, onetime > 0, &mr)) != 0 ||
+        (rc = rbx__st_load_identity(st, ik_pk, ik_sk)) != 0 ||
+        (rc = rbx__st_current_spk(st, &spk_id, &spk_created, &stated)) != 0)
         goto fail;
-    if (spk_id == 0 && (rc = insert_signed_prekey(st, ik_sk, &spk_id)) != 0) goto fail;
     if (onetime > 0 &&
-        ((rc = refill_onetime(st, onetime)) != 0 ||
-         (rc = query_id(st, "UPDATE onetime_prekeys SET offered = 1 WHERE id ="
-                            " (SELECT min(id) FROM onetime_prekeys WHERE offered = 0)"
-                            " RETURNING id", &opk_id)) != 0))
+        (rc = query_id(st, "UPDATE onetime_prekeys SET offered = 1 WHERE id ="
+                           " (SELECT min(id) FROM onetime_prekeys WHERE offered = 0)"
+                           " RETURNING id", &opk_id)) != 0)
         goto fail;
     if ((rc = load_public(st, "SELECT pk, sig FROM signed_prekeys WHERE id = ?1", spk_id, spk_pk,
                           sig)) != 0 ||
         (opk_id > 0 &&
          (rc = load_public(st, "SELECT pk FROM onetime_prekeys WHERE id = ?1", opk_id, opk_pk,
-                           NULL)) != 0))
+                           NULL)) != 0) ||
+        (rc = rbx__st_chain(st, recs, sizeof recs, recp, reclens, &nrec)) != 0 ||
+        (rc = rbx__st_certificate(st, cert, sizeof cert, &certlen)) != 0)
         goto fail;
-    if ((rc = rbx__bundle_encode(out, outcap, outlen, ik_pk, (uint32_t)spk_id, spk_pk, sig,
-                                 opk_id > 0 ? (uint32_t)opk_id : RBX_NO_PREKEY, opk_pk)) != 0)
+    if ((rc = rbx__bundle_encode_ext(out, outcap, outlen, ik_pk, (uint32_t)spk_id, spk_pk, sig,
+                                     stated ? (uint64_t)spk_created : 0,
+                                     opk_id > 0 ? (uint32_t)opk_id : RBX_NO_PREKEY, opk_pk, recp,
+                                     reclens, nrec, certlen ? cert : NULL, certlen)) != 0)
         goto fail;
     WIPE(ik_sk);
-    return rbx__st_commit(st, 0);
+    if ((rc = rbx__st_commit(st, 0)) != 0) {
+        *outlen = 0;
+        return rc;
+    }
+    /* Erased prekey and identity secrets leave the files now. */
+    if (mr.signed_prekeys_erased || mr.old_identities_erased || mr.sessions_retired)
+        (void)rbx__st_erase_point(st);
+    return 0;
 fail:
     rbx__st_rollback(st);
     WIPE(ik_sk);
@@ -1080,7 +1121,12 @@ typedef struct contact {
     uint8_t identity[32];
     uint8_t bundle[RBX_BUNDLE_MAXBYTES];
     size_t bundlelen; /* 0: none */
+    int64_t rot_seq;  /* the peer's rotation record pinned (0: pinned without one) */
+    int has_rot_hash, has_org;
+    uint8_t rot_hash[32], org[32];
 } contact;
+
+#define PIN_MAX (32 + 4 + RBX_NAME_MAX + 1 + 8 + 1 + 32 + 1 + 32)
 
 /* 1..63 bytes, no control bytes: names reach terminals and logs. */
 static int name_ok(const char *name)
@@ -1093,14 +1139,26 @@ static int name_ok(const char *name)
 }
 
 /* The pin seals identity || be32(device) || name to the row: without the
- * storage key nobody can re-pin a contact or swap names between rows. */
-static size_t pin_value(uint8_t out[32 + 4 + RBX_NAME_MAX], const contact *c)
+ * storage key nobody can re-pin a contact or swap names between rows. A
+ * contact with a rotation chain tip or an organisation root adds
+ * 0 || be64(rot_seq) || [1 || rot_hash | 0] || [1 || org | 0] (a name has no
+ * NUL byte, so the forms cannot be confused), so neither can be removed. */
+static size_t pin_value(uint8_t out[PIN_MAX], const contact *c)
 {
     size_t n = strlen(c->name);
     memcpy(out, c->identity, 32);
     rbx__store32_be(out + 32, c->device);
     memcpy(out + 36, c->name, n);
-    return 36 + n;
+    n += 36;
+    if (c->rot_seq == 0 && !c->has_rot_hash && !c->has_org) return n;
+    out[n++] = 0;
+    rbx__store64_be(out + n, (uint64_t)c->rot_seq);
+    n += 8;
+    out[n++] = (uint8_t)c->has_rot_hash;
+    if (c->has_rot_hash) memcpy(out + n, c->rot_hash, 32), n += 32;
+    out[n++] = (uint8_t)c->has_org;
+    if (c->has_org) memcpy(out + n, c->org, 32), n += 32;
+    return n;
 }
 
 static int contact_row(rbx_store *st, contact *c, sqlite3_stmt *s)
@@ -1116,7 +1174,15 @@ static int contact_row(rbx_store *st, contact *c, sqlite3_stmt *s)
     memcpy(c->identity, sqlite3_column_blob(s, 3), 32);
     c->bundlelen = (size_t)sqlite3_column_bytes(s, 4);
     if (c->bundlelen) memcpy(c->bundle, sqlite3_column_blob(s, 4), c->bundlelen);
-    uint8_t want[32 + 4 + RBX_NAME_MAX], *got;
+    c->rot_seq = sqlite3_column_int64(s, 6);
+    c->has_rot_hash = sqlite3_column_type(s, 7) != SQLITE_NULL;
+    c->has_org = sqlite3_column_type(s, 8) != SQLITE_NULL;
+    if (c->rot_seq < 0 || (c->has_rot_hash && sqlite3_column_bytes(s, 7) != 32) ||
+        (c->has_org && sqlite3_column_bytes(s, 8) != 32))
+        return RBX_E_CORRUPT;
+    if (c->has_rot_hash) memcpy(c->rot_hash, sqlite3_column_blob(s, 7), 32);
+    if (c->has_org) memcpy(c->org, sqlite3_column_blob(s, 8), 32);
+    uint8_t want[PIN_MAX], *got;
     size_t wantlen = pin_value(want, c), gotlen;
     int rc = rbx__st_column_open(st, &got, &gotlen, s, 5, "contacts", c->id, 0, "pin");
     if (rc == 0 && (gotlen != wantlen || memcmp(got, want, wantlen) != 0)) rc = RBX_E_CORRUPT;
@@ -1124,7 +1190,8 @@ static int contact_row(rbx_store *st, contact *c, sqlite3_stmt *s)
     return rc;
 }
 
-#define CONTACT_COLS "SELECT id, name, device, identity, bundle, pin FROM contacts "
+#define CONTACT_COLS \
+    "SELECT id, name, device, identity, bundle, pin, rot_seq, rot_hash, org FROM contacts "
 
 /* Run a bound CONTACT_COLS query for one contact. */
 static int contact_query(rbx_store *st, contact *c, sqlite3_stmt *s)
@@ -1155,6 +1222,32 @@ static int find_contact_by_identity(rbx_store *st, contact *c, const uint8_t ide
     return contact_query(st, c, s);
 }
 
+static int find_contact_by_id(rbx_store *st, contact *c, int64_t id);
+
+/* The contact that had `identity` before a rotation it made less than the
+ * grace window ago (0 and *until = end of that window), RBX_E_NOT_FOUND. */
+static int find_contact_by_old_key(rbx_store *st, contact *c, const uint8_t identity[32],
+                                   int64_t only_id, int64_t *until)
+{
+    rbx_policy pol;
+    sqlite3_stmt *s;
+    int64_t id = 0, retired = 0;
+    int rc = rbx__st_policy(st, &pol);
+    if (rc != 0) return rc;
+    if ((rc = rbx__st_prep(st, &s, "SELECT contact, retired FROM contact_keys WHERE identity = ?1"
+                                   " AND (?2 = 0 OR contact = ?2) ORDER BY retired DESC LIMIT 1")) != 0)
+        return rc;
+    sqlite3_bind_blob(s, 1, identity, 32, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, only_id);
+    rc = rbx__st_step(s);
+    if (rc == 1) id = sqlite3_column_int64(s, 0), retired = sqlite3_column_int64(s, 1);
+    rbx__st_done(st, s);
+    if (rc < 0) return rc;
+    *until = retired + (int64_t)pol.identity_grace;
+    if (rc == 0 || *until <= rbx__st_now(st)) return RBX_E_NOT_FOUND;
+    return find_contact_by_id(st, c, id);
+}
+
 static int find_contact_by_id(rbx_store *st, contact *c, int64_t id)
 {
     sqlite3_stmt *s;
@@ -1164,74 +1257,250 @@ static int find_contact_by_id(rbx_store *st, contact *c, int64_t id)
     return contact_query(st, c, s);
 }
 
+/* Write every pinned column of an existing row and its new pin. */
+static int update_contact(rbx_store *st, const contact *c)
+{
+    uint8_t pin[PIN_MAX];
+    size_t pinlen = pin_value(pin, c);
+    sqlite3_stmt *s;
+    int rc = rbx__st_prep(st, &s, "UPDATE contacts SET identity = ?1, rot_seq = ?2, rot_hash = ?3,"
+                                  " org = ?4, bundle = ?5, pin = ?6 WHERE id = ?7");
+    if (rc != 0) return rc;
+    sqlite3_bind_blob(s, 1, c->identity, 32, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, c->rot_seq);
+    if (c->has_rot_hash) sqlite3_bind_blob(s, 3, c->rot_hash, 32, SQLITE_STATIC);
+    if (c->has_org) sqlite3_bind_blob(s, 4, c->org, 32, SQLITE_STATIC);
+    if (c->bundlelen) sqlite3_bind_blob(s, 5, c->bundle, (int)c->bundlelen, SQLITE_STATIC);
+    rc = rbx__st_bind_sealed(st, s, 6, "contacts", c->id, 0, "pin", pin, pinlen);
+    sqlite3_bind_int64(s, 7, c->id);
+    if (rc == 0) rc = rbx__st_step(s) < 0 ? RBX_E_IO : 0;
+    rbx__st_done(st, s);
+    return rc;
+}
+
 static int insert_contact(rbx_store *st, contact *c)
 {
     sqlite3_stmt *s;
-    int rc = rbx__st_prep(st, &s, "INSERT INTO contacts (name, device, identity, bundle)"
-                          " VALUES (?1, ?2, ?3, ?4) RETURNING id");
+    int rc = rbx__st_prep(st, &s, "INSERT INTO contacts (name, device, identity)"
+                          " VALUES (?1, ?2, ?3) RETURNING id");
     if (rc != 0) return rc;
     sqlite3_bind_text(s, 1, c->name, -1, SQLITE_STATIC);
     sqlite3_bind_int64(s, 2, c->device);
     sqlite3_bind_blob(s, 3, c->identity, 32, SQLITE_STATIC);
-    if (c->bundlelen) sqlite3_bind_blob(s, 4, c->bundle, (int)c->bundlelen, SQLITE_STATIC);
     int r = sqlite3_step(s);
     if (r == SQLITE_ROW) c->id = sqlite3_column_int64(s, 0);
     rc = (r & 0xff) == SQLITE_CONSTRAINT ? RBX_E_EXISTS : rbx__sql_err(r);
     rbx__st_done(st, s);
+    return rc != 0 ? rc : update_contact(st, c);
+}
+
+static int retire_session(rbx_store *st, int64_t contact_id, int64_t until);
+
+/* Whether an organisation has revoked an identity. */
+static int is_revoked(rbx_store *st, const uint8_t org[32], const uint8_t identity[32])
+{
+    sqlite3_stmt *s;
+    int rc = rbx__st_prep(st, &s, "SELECT 1 FROM revocations WHERE org = ?1 AND identity = ?2");
     if (rc != 0) return rc;
-    uint8_t pin[32 + 4 + RBX_NAME_MAX];
-    size_t pinlen = pin_value(pin, c);
-    if ((rc = rbx__st_prep(st, &s, "UPDATE contacts SET pin = ?1 WHERE id = ?2")) != 0) return rc;
-    rc = rbx__st_bind_sealed(st, s, 1, "contacts", c->id, 0, "pin", pin, pinlen);
-    sqlite3_bind_int64(s, 2, c->id);
-    if (rc == 0) rc = rbx__st_step(s) < 0 ? RBX_E_IO : 0;
+    sqlite3_bind_blob(s, 1, org, 32, SQLITE_STATIC);
+    sqlite3_bind_blob(s, 2, identity, 32, SQLITE_STATIC);
+    rc = rbx__st_step(s);
     rbx__st_done(st, s);
+    return rc < 0 ? rc : rc == 1 ? RBX_E_REVOKED : 0;
+}
+
+/* A bundle's identity under an organisation root: certified now, not revoked. */
+static int org_accepts(rbx_store *st, const uint8_t org[32], const uint8_t *bundle, size_t len,
+                       const uint8_t identity[32])
+{
+    uint8_t cert[RBX_CERT_MAXBYTES];
+    size_t certlen;
+    int rc = rbx_bundle_certificate(cert, sizeof cert, &certlen, bundle, len);
+    if (rc == RBX_E_NOT_FOUND || rc == RBX_E_BUFFER) return RBX_E_UNCERTIFIED;
+    if (rc != 0) return rc;
+    if ((rc = rbx_org_cert_check(org, identity, (uint64_t)rbx__st_now(st), cert, certlen)) != 0)
+        return rc;
+    return is_revoked(st, org, identity);
+}
+
+/* Record the pinned key and every key a bundle's chain passes through. */
+static int remember_keys(rbx_store *st, const contact *c, const uint8_t *bundle, size_t len,
+                         const uint8_t current[32], int64_t now)
+{
+    rbx_bundle b;
+    Rbx__Wire__PreKeyBundle *w;
+    sqlite3_stmt *s;
+    int rc = rbx__bundle_parse_wire(&b, &w, bundle, len);
+    if (rc != 0) return rc;
+    if ((rc = rbx__st_prep(st, &s, "INSERT OR IGNORE INTO contact_keys (contact, identity, retired)"
+                                   " VALUES (?1, ?2, ?3)")) != 0)
+        goto out;
+    for (size_t i = 0; i <= 2 * w->n_rotation && rc == 0; i++) {
+        rbx_rotation r;
+        const uint8_t *key = c->identity;
+        if (i > 0) {
+            if ((rc = rbx_rotation_parse(&r, w->rotation[(i - 1) / 2].data,
+                                         w->rotation[(i - 1) / 2].len)) != 0)
+                break;
+            key = (i - 1) % 2 == 0 ? r.old_identity : r.new_identity;
+        }
+        if (sodium_memcmp(key, current, 32) == 0) continue;
+        sqlite3_bind_int64(s, 1, c->id);
+        sqlite3_bind_blob(s, 2, key, 32, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(s, 3, now);
+        rc = rbx__st_step(s) < 0 ? RBX_E_IO : 0;
+        sqlite3_reset(s);
+    }
+    rbx__st_done(st, s);
+out:
+    rbx__wire__pre_key_bundle__free_unpacked(w, NULL);
+    return rc;
+}
+
+/* A known contact's bundle names a new identity: accept it only through a
+ * rotation chain from the pinned key (and the organisation root, if bound). */
+static int contact_rotated(rbx_store *st, contact *c, const rbx_bundle *b, const uint8_t *bundle,
+                           size_t len, const rbx_policy *pol)
+{
+    sqlite3_stmt *s;
+    rbx_chain_tip pinned, tip;
+    uint64_t valid_until;
+    char fp_old[RBX_FINGERPRINT_HEXBYTES], fp_new[RBX_FINGERPRINT_HEXBYTES];
+    int64_t now = rbx__st_now(st);
+    /* An identity this contact had before: a replayed or rolled-back bundle. */
+    int rc = rbx__st_prep(st, &s, "SELECT 1 FROM contact_keys WHERE contact = ?1 AND identity = ?2");
+    if (rc != 0) return rc;
+    sqlite3_bind_int64(s, 1, c->id);
+    sqlite3_bind_blob(s, 2, b->identity, 32, SQLITE_STATIC);
+    rc = rbx__st_step(s);
+    rbx__st_done(st, s);
+    if (rc != 0) return rc < 0 ? rc : RBX_E_STALE;
+    memset(&pinned, 0, sizeof pinned);
+    memcpy(pinned.identity, c->identity, 32);
+    pinned.sequence = (uint64_t)c->rot_seq;
+    if (c->has_rot_hash) memcpy(pinned.hash, c->rot_hash, 32);
+    if ((rc = rbx_bundle_chain_verify(&tip, &valid_until, &pinned, bundle, len)) != 0) return rc;
+    if (c->has_org && (rc = org_accepts(st, c->org, bundle, len, b->identity)) != 0) return rc;
+    /* Every key of the chain but the new one is now behind this contact:
+     * a bundle naming any of them later is a replay. */
+    if ((rc = remember_keys(st, c, bundle, len, b->identity, now)) != 0) return rc;
+    /* Messages in flight under the old session still decrypt for the grace
+     * window; the next encrypt starts a new X3DH with the new key. */
+    if (rc == 0) rc = retire_session(st, c->id, now + (int64_t)pol->identity_grace);
+    if (rc != 0) return rc;
+    rbx_fingerprint(fp_old, c->identity);
+    rbx_fingerprint(fp_new, b->identity);
+    memcpy(c->identity, b->identity, 32);
+    c->rot_seq = (int64_t)tip.sequence;
+    c->has_rot_hash = 1;
+    memcpy(c->rot_hash, tip.hash, 32);
+    memcpy(c->bundle, bundle, len);
+    c->bundlelen = len;
+    if ((rc = update_contact(st, c)) != 0) return rc;
+    return rbx__audit(st, "contact identity rotated", "%s/%u: %s -> %s, sequence %llu", c->name,
+                      c->device, fp_old, fp_new, (unsigned long long)tip.sequence);
+}
+
+static int add_contact(rbx_store *st, const char *name, uint32_t device, const uint8_t *bundle,
+                       size_t len, const uint8_t *org)
+{
+    rbx_bundle b;
+    rbx_policy pol;
+    contact c = { 0 }, old;
+    char fp_old[RBX_FINGERPRINT_HEXBYTES] = "", fp_new[RBX_FINGERPRINT_HEXBYTES];
+    if (!name_ok(name)) return RBX_E_INVALID;
+    if (org != NULL && !rbx__pk_is_valid(org)) return RBX_E_KEY;
+    int rc = rbx_bundle_parse(&b, bundle, len);
+    if (rc != 0) return rc;
+    if ((rc = rbx__st_begin(st)) != 0) return rc;
+    if ((rc = rbx__st_policy(st, &pol)) != 0) goto fail;
+    /* Initiators never use a signed prekey past its policy age. */
+    if (b.signed_prekey_created != 0 &&
+        rbx__st_now(st) - (int64_t)b.signed_prekey_created > (int64_t)pol.spk_max_age) {
+        rc = RBX_E_EXPIRED;
+        goto fail;
+    }
+    rc = find_contact(st, &old, name, device);
+    if (rc == RBX_E_NOT_FOUND) {
+        snprintf(c.name, sizeof c.name, "%s", name);
+        c.device = device;
+        memcpy(c.identity, b.identity, 32);
+        memcpy(c.bundle, bundle, len);
+        c.bundlelen = len;
+        if (org != NULL) {
+            c.has_org = 1;
+            memcpy(c.org, org, 32);
+            if ((rc = org_accepts(st, org, bundle, len, b.identity)) != 0) goto refused;
+        }
+        rbx_fingerprint(fp_new, b.identity);
+        if ((rc = insert_contact(st, &c)) != 0 ||
+            (rc = rbx__audit(st, "contact added", "%s/%u: %s%s", name, device, fp_new,
+                             org != NULL ? ", bound to an organisation root" : "")) != 0)
+            goto fail;
+    } else if (rc == 0) {
+        rbx_fingerprint(fp_old, old.identity);
+        if (org != NULL && old.has_org && sodium_memcmp(org, old.org, 32) != 0) {
+            rc = RBX_E_EXISTS; /* bound to another root: never re-bound silently */
+            goto fail;
+        }
+        if (org != NULL && !old.has_org) {
+            old.has_org = 1;
+            memcpy(old.org, org, 32);
+        }
+        if (sodium_memcmp(old.identity, b.identity, 32) != 0) {
+            if ((rc = contact_rotated(st, &old, &b, bundle, len, &pol)) != 0) goto refused;
+        } else {
+            /* The pinned identity: a new bundle only when there is no
+             * session (after a reset or a peer rotation); binding to a root
+             * needs the key certified. */
+            int64_t has_session;
+            sqlite3_stmt *s;
+            if (old.has_org && (rc = org_accepts(st, old.org, bundle, len, b.identity)) != 0)
+                goto refused;
+            if ((rc = rbx__st_prep(st, &s, "SELECT count(*) FROM sessions WHERE contact = ?1")) != 0)
+                goto fail;
+            sqlite3_bind_int64(s, 1, old.id);
+            rc = rbx__st_step(s) == 1 ? 0 : RBX_E_IO;
+            has_session = sqlite3_column_int64(s, 0);
+            rbx__st_done(st, s);
+            if (rc == 0 && has_session && !(org != NULL && old.has_org)) rc = RBX_E_EXISTS;
+            if (rc != 0) goto fail;
+            if (!has_session) {
+                memcpy(old.bundle, bundle, len);
+                old.bundlelen = len;
+            }
+            if ((rc = update_contact(st, &old)) != 0) goto fail;
+        }
+    } else {
+        goto fail;
+    }
+    return rbx__st_commit(st, 0);
+refused:
+    rbx__st_rollback(st);
+    if (rc == RBX_E_IDENTITY_CHANGED || rc == RBX_E_CHAIN || rc == RBX_E_STALE ||
+        rc == RBX_E_SIGNATURE || rc == RBX_E_UNCERTIFIED || rc == RBX_E_REVOKED ||
+        rc == RBX_E_EXPIRED) {
+        rbx_fingerprint(fp_new, b.identity);
+        /* The refusal itself changes nothing; its record is best effort. */
+        (void)rbx__audit_alone(st, "identity change refused", "%s/%u: %s%s%s: %s", name, device,
+                               fp_old, fp_old[0] ? " -> " : "", fp_new, rbx_strerror(rc));
+    }
+    return rc;
+fail:
+    rbx__st_rollback(st);
     return rc;
 }
 
 int rbx_store_add_contact(rbx_store *st, const char *name, uint32_t device, const uint8_t *bundle,
                           size_t len)
 {
-    rbx_bundle b;
-    contact c = { 0 }, old;
-    if (!name_ok(name)) return RBX_E_INVALID;
-    int rc = rbx_bundle_parse(&b, bundle, len);
-    if (rc != 0) return rc;
-    if ((rc = rbx__st_begin(st)) != 0) return rc;
-    snprintf(c.name, sizeof c.name, "%s", name);
-    c.device = device;
-    memcpy(c.identity, b.identity, 32);
-    memcpy(c.bundle, bundle, len);
-    c.bundlelen = len;
-    rc = find_contact(st, &old, name, device);
-    if (rc == RBX_E_NOT_FOUND) {
-        rc = insert_contact(st, &c);
-    } else if (rc == 0) {
-        /* A known contact gets a new bundle only for the pinned identity and
-         * only when it has no session (after a reset). */
-        int64_t has_session;
-        sqlite3_stmt *s;
-        if (sodium_memcmp(old.identity, b.identity, 32) != 0) {
-            rc = RBX_E_IDENTITY_CHANGED;
-        } else if ((rc = rbx__st_prep(st, &s, "SELECT count(*) FROM sessions WHERE contact = ?1")) == 0) {
-            sqlite3_bind_int64(s, 1, old.id);
-            rc = rbx__st_step(s) == 1 ? 0 : RBX_E_IO;
-            has_session = sqlite3_column_int64(s, 0);
-            rbx__st_done(st, s);
-            if (rc == 0 && has_session) rc = RBX_E_EXISTS;
-            if (rc == 0 && (rc = rbx__st_prep(st, &s, "UPDATE contacts SET bundle = ?1 WHERE id = ?2")) == 0) {
-                sqlite3_bind_blob(s, 1, bundle, (int)len, SQLITE_STATIC);
-                sqlite3_bind_int64(s, 2, old.id);
-                rc = rbx__st_step(s) < 0 ? RBX_E_IO : 0;
-                rbx__st_done(st, s);
-            }
-        }
-    }
-    if (rc != 0) {
-        rbx__st_rollback(st);
-        return rc;
-    }
-    return rbx__st_commit(st, 0);
+    return add_contact(st, name, device, bundle, len, NULL);
+}
+
+int rbx_store_add_contact_org(rbx_store *st, const char *name, uint32_t device,
+                              const uint8_t *bundle, size_t len, const uint8_t *org)
+{
+    return add_contact(st, name, device, bundle, len, org);
 }
 
 /* ------------------------------------------------------------ sessions */
@@ -1246,6 +1515,7 @@ static const char *state_column(int rolled_back)
 typedef struct stored_session {
     rbx_session *s;
     int64_t generation;
+    int64_t ik;       /* our identity sequence when the session began */
     int rolled_back;
     int exists;
 } stored_session;
@@ -1254,7 +1524,8 @@ static int load_session(rbx_store *st, stored_session *ss, int64_t contact_id)
 {
     sqlite3_stmt *s;
     memset(ss, 0, sizeof *ss);
-    int rc = rbx__st_prep(st, &s, "SELECT generation, rolled_back, state FROM sessions WHERE contact = ?1");
+    int rc = rbx__st_prep(st, &s, "SELECT generation, rolled_back, state, ik FROM sessions"
+                                  " WHERE contact = ?1");
     if (rc != 0) return rc;
     sqlite3_bind_int64(s, 1, contact_id);
     rc = rbx__st_step(s);
@@ -1264,6 +1535,7 @@ static int load_session(rbx_store *st, stored_session *ss, int64_t contact_id)
         ss->exists = 1;
         ss->generation = sqlite3_column_int64(s, 0);
         ss->rolled_back = sqlite3_column_int64(s, 1) != 0;
+        ss->ik = sqlite3_column_int64(s, 3);
         rc = rbx__st_column_open(st, &blob, &n, s, 2, "sessions", contact_id, ss->generation,
                          state_column(ss->rolled_back));
         if (rc == 0) {
@@ -1280,7 +1552,7 @@ static int load_session(rbx_store *st, stored_session *ss, int64_t contact_id)
 /* rolled_back: keep the flag of a session restored from an old copy; only a
  * new handshake (or rbx_store_reset_session) clears it. */
 static int save_session(rbx_store *st, int64_t contact_id, const rbx_session *sess, int64_t gen,
-                        int rolled_back)
+                        int rolled_back, int64_t ik)
 {
     size_t n;
     int rc = rbx_session_serialize(NULL, 0, &n, sess);
@@ -1290,9 +1562,10 @@ static int save_session(rbx_store *st, int64_t contact_id, const rbx_session *se
     if ((rc = rbx_session_serialize(blob, n, &n, sess)) != 0) goto out;
     sqlite3_stmt *s;
     if ((rc = rbx__st_prep(st, &s, "INSERT OR REPLACE INTO sessions (contact, generation, rolled_back,"
-                           " base_key, state) VALUES (?1, ?2, ?5, ?3, ?4)")) != 0)
+                           " base_key, state, ik) VALUES (?1, ?2, ?5, ?3, ?4, ?6)")) != 0)
         goto out;
     sqlite3_bind_int64(s, 5, rolled_back);
+    sqlite3_bind_int64(s, 6, ik);
     sqlite3_bind_int64(s, 1, contact_id);
     sqlite3_bind_int64(s, 2, gen);
     sqlite3_bind_blob(s, 3, sess->base_key, 32, SQLITE_STATIC);
@@ -1316,6 +1589,137 @@ int rbx__store_load_session(rbx_store *st, rbx_session **out, const char *name, 
     return rc;
 }
 
+/* Sessions kept after a peer's rotation or a new handshake, for messages
+ * still in flight (PROTOCOL.md "Rotation"): at most this many per contact. */
+#define GRACE_SESSIONS 2
+
+/* Keep a session in the grace table until `until` (at most GRACE_SESSIONS
+ * per contact, the oldest dropped). */
+static int grace_insert(rbx_store *st, int64_t contact_id, const rbx_session *sess, int64_t until)
+{
+    sqlite3_stmt *s;
+    size_t n = 0;
+    uint8_t *blob = NULL;
+    int64_t id;
+    int rc = rbx_session_serialize(NULL, 0, &n, sess);
+    if (rc != 0) return rc;
+    if ((blob = malloc(n)) == NULL) return RBX_E_NOMEM;
+    if ((rc = rbx_session_serialize(blob, n, &n, sess)) != 0) goto out;
+    if ((rc = rbx__st_prep(st, &s, "SELECT coalesce(max(id), 0) + 1 FROM retired_sessions")) != 0)
+        goto out;
+    rc = rbx__st_step(s) == 1 ? 0 : RBX_E_IO;
+    id = sqlite3_column_int64(s, 0);
+    rbx__st_done(st, s);
+    if (rc != 0) goto out;
+    if ((rc = rbx__st_prep(st, &s, "INSERT INTO retired_sessions (id, contact, base_key, until, state)"
+                                   " VALUES (?1, ?2, ?3, ?4, ?5)")) != 0)
+        goto out;
+    sqlite3_bind_int64(s, 1, id);
+    sqlite3_bind_int64(s, 2, contact_id);
+    sqlite3_bind_blob(s, 3, sess->base_key, 32, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 4, until);
+    rc = rbx__st_bind_sealed(st, s, 5, "retired_sessions", id, 0, "state", blob, n);
+    if (rc == 0) rc = rbx__st_step(s) < 0 ? RBX_E_IO : 0;
+    rbx__st_done(st, s);
+    if (rc != 0) goto out;
+    if ((rc = rbx__st_prep(st, &s, "DELETE FROM retired_sessions WHERE contact = ?1 AND id NOT IN"
+                                   " (SELECT id FROM retired_sessions WHERE contact = ?1"
+                                   " ORDER BY id DESC LIMIT ?2)")) != 0)
+        goto out;
+    sqlite3_bind_int64(s, 1, contact_id);
+    sqlite3_bind_int64(s, 2, GRACE_SESSIONS);
+    rc = rbx__st_step(s) < 0 ? RBX_E_IO : 0;
+    rbx__st_done(st, s);
+out:
+    rbx__st_free_secret(blob, n);
+    return rc;
+}
+
+/* Move the contact's session (if any) to the grace table until `until`; a
+ * rolled-back one is dropped instead. */
+static int retire_session(rbx_store *st, int64_t contact_id, int64_t until)
+{
+    stored_session ss;
+    sqlite3_stmt *s;
+    int rc = load_session(st, &ss, contact_id);
+    if (rc != 0 || !ss.exists) return rc;
+    if (!ss.rolled_back && (rc = grace_insert(st, contact_id, ss.s, until)) != 0) goto out;
+    if ((rc = rbx__st_prep(st, &s, "DELETE FROM sessions WHERE contact = ?1")) == 0) {
+        sqlite3_bind_int64(s, 1, contact_id);
+        rc = rbx__st_step(s) < 0 ? RBX_E_IO : 0;
+        rbx__st_done(st, s);
+    }
+out:
+    rbx_session_free(ss.s);
+    return rc;
+}
+
+/* Try the contact's grace-window sessions (newest first) on a message the
+ * current session could not take; on success the advanced state is written
+ * back (inside the caller's transaction). kind 1: only the session whose
+ * base key the PreKeyMessage names. If none decrypts: RBX_E_REPLAY when one
+ * of them had already used the message's key, else RBX_E_NOT_FOUND. */
+static int grace_decrypt(rbx_store *st, int64_t contact_id, int kind, const uint8_t base_key[32],
+                         uint8_t *pt, size_t ptcap, size_t *ptlen, const uint8_t *in, size_t len,
+                         uint8_t used_base[32])
+{
+    sqlite3_stmt *s;
+    int64_t ids[GRACE_SESSIONS];
+    size_t k = 0;
+    int replay = 0;
+    int rc = rbx__st_prep(st, &s, "SELECT id FROM retired_sessions WHERE contact = ?1 AND until > ?2"
+                                  " ORDER BY id DESC LIMIT ?3");
+    if (rc != 0) return rc;
+    sqlite3_bind_int64(s, 1, contact_id);
+    sqlite3_bind_int64(s, 2, rbx__st_now(st));
+    sqlite3_bind_int64(s, 3, GRACE_SESSIONS);
+    while (k < GRACE_SESSIONS && (rc = rbx__st_step(s)) == 1) ids[k++] = sqlite3_column_int64(s, 0);
+    rbx__st_done(st, s);
+    if (rc < 0) return rc;
+    for (size_t i = 0; i < k; i++) {
+        rbx_session *sess = NULL;
+        uint8_t *blob = NULL;
+        size_t n = 0;
+        if ((rc = rbx__st_prep(st, &s, "SELECT state FROM retired_sessions WHERE id = ?1")) != 0)
+            return rc;
+        sqlite3_bind_int64(s, 1, ids[i]);
+        rc = rbx__st_step(s) == 1 ? rbx__st_column_open(st, &blob, &n, s, 0, "retired_sessions",
+                                                         ids[i], 0, "state")
+                                  : RBX_E_CORRUPT;
+        rbx__st_done(st, s);
+        if (rc == 0) rc = rbx_session_deserialize(&sess, blob, n);
+        rbx__st_free_secret(blob, n);
+        if (rc != 0) return rc == RBX_E_MALFORMED || rc == RBX_E_VERSION ? RBX_E_CORRUPT : rc;
+        rbx__session_limit(sess, st->max_skip, st->max_skipped);
+        if (kind == 1 && sodium_memcmp(sess->base_key, base_key, 32) != 0) rc = RBX_E_NOT_FOUND;
+        else rc = rbx_session_decrypt(sess, pt, ptcap, ptlen, in, len);
+        if (rc == 0) {
+            /* Authenticated: store the advanced state. */
+            memcpy(used_base, sess->base_key, 32); /* the archive's session id */
+            n = 0;
+            if ((rc = rbx_session_serialize(NULL, 0, &n, sess)) == 0 &&
+                (blob = malloc(n)) != NULL &&
+                (rc = rbx_session_serialize(blob, n, &n, sess)) == 0 &&
+                (rc = rbx__st_prep(st, &s, "UPDATE retired_sessions SET state = ?1 WHERE id = ?2")) == 0) {
+                rc = rbx__st_bind_sealed(st, s, 1, "retired_sessions", ids[i], 0, "state", blob, n);
+                sqlite3_bind_int64(s, 2, ids[i]);
+                if (rc == 0) rc = rbx__st_step(s) < 0 ? RBX_E_IO : 0;
+                rbx__st_done(st, s);
+            } else if (rc == 0) {
+                rc = RBX_E_NOMEM;
+            }
+            rbx__st_free_secret(blob, n);
+            rbx_session_free(sess);
+            return rc;
+        }
+        rbx_session_free(sess);
+        replay |= rc == RBX_E_REPLAY;
+        if (*ptlen) WIPE_BUF(pt, *ptlen);
+        *ptlen = 0;
+    }
+    return replay ? RBX_E_REPLAY : RBX_E_NOT_FOUND;
+}
+
 int rbx_store_session_info(rbx_store *st, rbx_session_info *info, uint64_t *generation,
                            const char *name, uint32_t device)
 {
@@ -1336,9 +1740,12 @@ int rbx_store_contact_by_identity(rbx_store *st, char name[RBX_NAME_MAX], uint32
                                   const uint8_t identity[32])
 {
     contact c;
+    int64_t until;
     name[0] = '\0';
     *device = 0;
     int rc = find_contact_by_identity(st, &c, identity);
+    /* A key the contact rotated away from, within its grace window. */
+    if (rc == RBX_E_NOT_FOUND) rc = find_contact_by_old_key(st, &c, identity, 0, &until);
     if (rc != 0) return rc;
     snprintf(name, RBX_NAME_MAX, "%s", c.name);
     *device = c.device;
@@ -1353,7 +1760,20 @@ static int contact_info(rbx_store *st, rbx_contact_info *ci, const contact *c)
     ci->device = c->device;
     memcpy(ci->identity, c->identity, 32);
     ci->has_bundle = c->bundlelen > 0;
-    int rc = load_session(st, &ss, c->id);
+    ci->rotation_seq = (uint64_t)c->rot_seq;
+    ci->has_org = c->has_org;
+    if (c->has_org) memcpy(ci->org, c->org, 32);
+    sqlite3_stmt *s;
+    int rc = rbx__st_prep(st, &s, "SELECT count(*) FROM retired_sessions WHERE contact = ?1"
+                                  " AND until > ?2");
+    if (rc != 0) return rc;
+    sqlite3_bind_int64(s, 1, c->id);
+    sqlite3_bind_int64(s, 2, rbx__st_now(st));
+    rc = rbx__st_step(s);
+    ci->grace_sessions = rc == 1 ? (size_t)sqlite3_column_int64(s, 0) : 0;
+    rbx__st_done(st, s);
+    if (rc < 0) return rc;
+    rc = load_session(st, &ss, c->id);
     if (rc != 0 || !ss.exists) return rc;
     ci->has_session = 1;
     ci->rolled_back = ss.rolled_back;
@@ -1429,13 +1849,23 @@ out:
     return 0;
 }
 
-static int delete_by_id(rbx_store *st, const char *sql, uint64_t id);
-
 int rbx_store_reset_session(rbx_store *st, const char *name, uint32_t device)
 {
     contact c;
-    int rc = find_contact(st, &c, name, device);
-    return rc != 0 ? rc : delete_by_id(st, "DELETE FROM sessions WHERE contact = ?1", (uint64_t)c.id);
+    sqlite3_stmt *s;
+    int rc = rbx__st_begin(st);
+    if (rc != 0) return rc;
+    if ((rc = find_contact(st, &c, name, device)) != 0) goto fail;
+    if ((rc = rbx__st_prep(st, &s, "DELETE FROM sessions WHERE contact = ?1")) != 0) goto fail;
+    sqlite3_bind_int64(s, 1, c.id);
+    rc = rbx__st_step(s) < 0 ? RBX_E_IO : sqlite3_changes(st->db) == 1 ? 0 : RBX_E_NOT_FOUND;
+    rbx__st_done(st, s);
+    if (rc == 0) rc = rbx__audit(st, "session retired", "%s/%u: reset", c.name, c.device);
+    if (rc != 0) goto fail;
+    return rbx__st_commit(st, 0);
+fail:
+    rbx__st_rollback(st);
+    return rc;
 }
 
 /* ------------------------------------------------------------ encrypt */
@@ -1447,13 +1877,22 @@ static int session_for_sending(rbx_store *st, stored_session *ss, int *fresh, co
     int rc = load_session(st, ss, c->id);
     *fresh = 0;
     if (rc != 0) return rc;
+    /* A key its organisation revoked gets nothing more. */
+    if (c->has_org && (rc = is_revoked(st, c->org, c->identity)) != 0) return rc;
     if (ss->exists) return ss->rolled_back ? RBX_E_ROLLBACK : 0;
     if (c->bundlelen == 0) return RBX_E_NOT_FOUND;
     rbx_bundle b;
+    rbx_policy pol;
     uint8_t ik_pk[32], ik_sk[32];
     if ((rc = rbx_bundle_parse(&b, c->bundle, c->bundlelen)) != 0) return RBX_E_CORRUPT;
     if (sodium_memcmp(b.identity, c->identity, 32) != 0) return RBX_E_CORRUPT;
-    if ((rc = rbx__st_load_identity(st, ik_pk, ik_sk)) != 0) return rc;
+    if ((rc = rbx__st_policy(st, &pol)) != 0) return rc;
+    if (b.signed_prekey_created != 0 &&
+        rbx__st_now(st) - (int64_t)b.signed_prekey_created > (int64_t)pol.spk_max_age)
+        return RBX_E_EXPIRED; /* held too long: fetch a fresh bundle */
+    if ((rc = rbx__st_identity_seq(st, &ss->ik)) != 0 ||
+        (rc = rbx__st_load_identity(st, ik_pk, ik_sk)) != 0)
+        return rc;
     rc = rbx_session_initiate(&ss->s, ik_pk, ik_sk, &b, opts);
     WIPE(ik_sk);
     *fresh = rc == 0;
@@ -1507,8 +1946,13 @@ int rbx_store_encrypt_batch(rbx_store *st, uint8_t *out, size_t outcap, size_t *
         if (pol.archive && (rc = rbx__archive_add(st, ss.s->base_key, c.name, 1, pts[i], ptlens[i])) != 0)
             goto fail;
     }
-    if ((rc = save_session(st, c.id, ss.s, gen, 0)) != 0) goto fail;
+    if ((rc = save_session(st, c.id, ss.s, gen, 0, ss.ik)) != 0) goto fail;
     if (fresh) {
+        char fp[RBX_FINGERPRINT_HEXBYTES];
+        rbx_fingerprint(fp, c.identity);
+        if ((rc = rbx__audit(st, "session established", "to %s/%u (%s), as initiator", c.name,
+                             c.device, fp)) != 0)
+            goto fail;
         /* The one-time prekey in the bundle is spent: drop the bundle. */
         sqlite3_stmt *s;
         if ((rc = rbx__st_prep(st, &s, "UPDATE contacts SET bundle = NULL WHERE id = ?1")) != 0) goto fail;
@@ -1656,23 +2100,51 @@ static int inbox_lookup(rbx_store *st, uint8_t *pt, size_t ptcap, size_t *ptlen,
     return rc == RBX_E_NOT_FOUND && id != 0 ? RBX_E_CORRUPT : rc;
 }
 
-/* The responder's keys for one first message, from the tables. */
-static int load_prekeys(rbx_store *st, rbx_prekeys **out, const rbx_prekey_info *pi)
+/* The responder's keys for one first message, from the tables: the identity
+ * that signed the named signed prekey (ours, or one still in its grace
+ * window after a rotation; *ik_out says which). */
+static int load_prekeys(rbx_store *st, rbx_prekeys **out, const rbx_prekey_info *pi,
+                        int64_t *ik_out)
 {
     uint8_t ik_pk[32], ik_sk[32], sk[32];
+    int64_t ik = 0, current;
     sqlite3_stmt *s;
     *out = NULL;
-    int rc = rbx__st_load_identity(st, ik_pk, ik_sk);
+    int rc = rbx__st_identity_seq(st, &current);
     if (rc != 0) return rc;
-    if ((rc = rbx_prekeys_new(out, ik_pk, ik_sk)) != 0) goto out;
-    if ((rc = rbx__st_prep(st, &s, "SELECT sk FROM signed_prekeys WHERE id = ?1")) != 0) goto out;
+    if ((rc = rbx__st_prep(st, &s, "SELECT sk, ik FROM signed_prekeys WHERE id = ?1")) != 0) return rc;
     sqlite3_bind_int64(s, 1, pi->signed_prekey_id);
     rc = rbx__st_step(s);
-    rc = rc == 1 ? rbx__st_column_key(st, sk, s, 0, "signed_prekeys", pi->signed_prekey_id, "sk")
-                 : rc == 0 ? RBX_E_UNKNOWN_PREKEY : rc;
+    if (rc == 1) {
+        ik = sqlite3_column_int64(s, 1);
+        rc = rbx__st_column_key(st, sk, s, 0, "signed_prekeys", pi->signed_prekey_id, "sk");
+    } else if (rc == 0) {
+        rc = RBX_E_UNKNOWN_PREKEY;
+    }
     rbx__st_done(st, s);
-    if (rc == 0) rc = rbx_prekeys_add_signed(*out, pi->signed_prekey_id, sk);
-    if (rc != 0 || !pi->has_onetime) goto out;
+    if (rc != 0) goto out;
+    if (ik == current) {
+        rc = rbx__st_load_identity(st, ik_pk, ik_sk);
+    } else {
+        if ((rc = rbx__st_prep(st, &s, "SELECT pk, sk FROM old_identities WHERE seq = ?1"
+                                       " AND grace_until > ?2")) != 0)
+            goto out;
+        sqlite3_bind_int64(s, 1, ik);
+        sqlite3_bind_int64(s, 2, rbx__st_now(st));
+        rc = rbx__st_step(s);
+        if (rc == 1 && sqlite3_column_bytes(s, 0) == 32) {
+            memcpy(ik_pk, sqlite3_column_blob(s, 0), 32);
+            rc = rbx__st_column_key(st, ik_sk, s, 1, "old_identities", ik, "sk");
+            if (rc == 0 && !rbx__keypair_matches(ik_pk, ik_sk)) rc = RBX_E_CORRUPT;
+        } else {
+            rc = rc < 0 ? rc : rc == 1 ? RBX_E_CORRUPT : RBX_E_UNKNOWN_PREKEY; /* grace over */
+        }
+        rbx__st_done(st, s);
+    }
+    if (rc != 0) goto out;
+    if ((rc = rbx_prekeys_new(out, ik_pk, ik_sk)) != 0) goto out;
+    if ((rc = rbx_prekeys_add_signed(*out, pi->signed_prekey_id, sk)) != 0 || !pi->has_onetime)
+        goto out;
     if ((rc = rbx__st_prep(st, &s, "SELECT sk FROM onetime_prekeys WHERE id = ?1")) != 0) goto out;
     sqlite3_bind_int64(s, 1, pi->onetime_prekey_id);
     rc = rbx__st_step(s);
@@ -1684,6 +2156,7 @@ static int load_prekeys(rbx_store *st, rbx_prekeys **out, const rbx_prekey_info 
 out:
     WIPE(ik_sk);
     WIPE(sk);
+    *ik_out = ik;
     if (rc != 0) {
         rbx_prekeys_free(*out);
         *out = NULL;
@@ -1699,7 +2172,9 @@ int rbx_store_decrypt(rbx_store *st, uint8_t *pt, size_t ptcap, size_t *ptlen, r
     contact c = { 0 };
     stored_session ss = { 0 };
     rbx_prekeys *pre = NULL;
-    int have_contact = 0, new_contact = 0, rc;
+    int have_contact = 0, new_contact = 0, in_grace = 0, old_key = 0, rc;
+    uint8_t grace_base[32] = { 0 };
+    int64_t old_key_until = 0;
     int64_t gen;
     *ptlen = 0;
     memset(info, 0, sizeof *info);
@@ -1715,18 +2190,58 @@ int rbx_store_decrypt(rbx_store *st, uint8_t *pt, size_t ptcap, size_t *ptlen, r
 
     rc = name != NULL ? find_contact(st, &c, name, device)
                       : find_contact_by_identity(st, &c, pi.initiator_identity);
+    /* A first message under a key the peer has since rotated away from,
+     * still in its grace window: a session for the grace table. */
+    if (kind == 1 && rc != 0 && rc != RBX_E_NOT_FOUND) goto fail;
+    if (kind == 1 && (rc == RBX_E_NOT_FOUND ||
+                      sodium_memcmp(c.identity, pi.initiator_identity, 32) != 0)) {
+        int r = find_contact_by_old_key(st, &c, pi.initiator_identity, rc == 0 ? c.id : 0,
+                                        &old_key_until);
+        if (r != 0 && r != RBX_E_NOT_FOUND) {
+            rc = r;
+            goto fail;
+        }
+        if (r == 0) rc = 0, old_key = 1;
+    }
     if (rc != 0 && rc != RBX_E_NOT_FOUND) goto fail;
     have_contact = rc == 0;
     if (have_contact && (rc = load_session(st, &ss, c.id)) != 0) goto fail;
     if (ss.exists && (kind == 0 || sodium_memcmp(ss.s->base_key, pi.base_key, 32) == 0)) {
         rc = rbx_session_decrypt(ss.s, pt, ptcap, ptlen, in, len);
+        /* Sent under a session that a rotation or a new handshake replaced. */
+        if (rc == RBX_E_AUTH) {
+            int r = grace_decrypt(st, c.id, kind, pi.base_key, pt, ptcap, ptlen, in, len, grace_base);
+            if (r == 0 || r == RBX_E_REPLAY) rc = r;
+            in_grace = r == 0;
+        }
+    } else if (have_contact && (rc = grace_decrypt(st, c.id, kind, pi.base_key, pt, ptcap, ptlen,
+                                                   in, len, grace_base)) != RBX_E_NOT_FOUND) {
+        in_grace = rc == 0;
     } else if (kind == 1) {
         uint32_t consumed;
         rbx_session *fresh = NULL;
-        if ((rc = load_prekeys(st, &pre, &pi)) != 0) goto fail;
+        rbx_policy pol;
+        if ((rc = load_prekeys(st, &pre, &pi, &ss.ik)) != 0) goto fail;
         rc = rbx_session_accept(&fresh, pt, ptcap, ptlen, &consumed, pre,
-                                have_contact ? c.identity : NULL, in, len);
+                                old_key ? pi.initiator_identity : have_contact ? c.identity : NULL,
+                                in, len);
         if (rc != 0) goto fail;
+        if (old_key) {
+            /* Under the peer's old key: kept beside the current session for
+             * what is left of that key's grace window, never in its place. */
+            rc = grace_insert(st, c.id, fresh, old_key_until);
+            rbx_session_free(fresh);
+            if (rc != 0) goto fail;
+            in_grace = 1;
+        }
+        /* The session this handshake replaces keeps taking its messages in
+         * flight for the grace window. */
+        if (old_key) {
+            /* nothing replaced */
+        } else if (ss.exists && ((rc = rbx__st_policy(st, &pol)) != 0 ||
+                          (rc = retire_session(st, c.id, rbx__st_now(st) +
+                                                             (int64_t)pol.identity_grace)) != 0))
+            goto fail;
         rbx_session_free(ss.s);
         ss.s = fresh;
         ss.rolled_back = 0; /* a new handshake */
@@ -1739,6 +2254,11 @@ int rbx_store_decrypt(rbx_store *st, uint8_t *pt, size_t ptcap, size_t *ptlen, r
             if ((rc = insert_contact(st, &c)) != 0) goto fail;
             new_contact = 1;
         }
+        char fp[RBX_FINGERPRINT_HEXBYTES];
+        rbx_fingerprint(fp, c.identity);
+        if ((rc = rbx__audit(st, "session established", "from %s/%u (%s), as responder%s", c.name,
+                             c.device, fp, new_contact ? ", new contact" : "")) != 0)
+            goto fail;
         if (consumed != UINT32_MAX) {
             /* The one-time prekey's secret is erased; its id stays, so a
              * second use is told apart from an unknown id. */
@@ -1755,7 +2275,7 @@ int rbx_store_decrypt(rbx_store *st, uint8_t *pt, size_t ptcap, size_t *ptlen, r
     if (rc != 0) goto fail;
 
     if ((rc = rbx__st_next_generation(st, &gen)) != 0 ||
-        (rc = save_session(st, c.id, ss.s, gen, ss.rolled_back)) != 0)
+        (!in_grace && (rc = save_session(st, c.id, ss.s, gen, ss.rolled_back, ss.ik)) != 0))
         goto fail;
     sqlite3_stmt *s;
     if ((rc = rbx__st_prep(st, &s, "INSERT INTO inbox (id, contact, digest, generation, pt, created)"
@@ -1769,10 +2289,13 @@ int rbx_store_decrypt(rbx_store *st, uint8_t *pt, size_t ptcap, size_t *ptlen, r
     if (rc == 0) rc = rbx__st_step(s) < 0 ? RBX_E_IO : 0;
     rbx__st_done(st, s);
     if (rc != 0) goto fail;
-    /* History (archive.c): kept in the transaction that accepts it. */
+    /* History (archive.c): kept in the transaction that accepts it, under
+     * the session that decrypted it (a grace session's, or a first
+     * message's base key under the peer's old identity). */
     rbx_policy pol;
+    const uint8_t *session = !in_grace ? ss.s->base_key : kind == 1 ? pi.base_key : grace_base;
     if ((rc = rbx__st_policy(st, &pol)) != 0 ||
-        (pol.archive && (rc = rbx__archive_add(st, ss.s->base_key, c.name, 0, pt, *ptlen)) != 0))
+        (pol.archive && (rc = rbx__archive_add(st, session, c.name, 0, pt, *ptlen)) != 0))
         goto fail;
     rbx_session_free(ss.s);
     rbx_prekeys_free(pre);

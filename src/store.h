@@ -59,6 +59,18 @@ int rbx__st_load_identity(rbx_store *st, uint8_t pk[32], uint8_t sk[32]);
 /* The store's clock (rbx_store_opts.clock), Unix seconds. */
 int64_t rbx__st_now(const rbx_store *st);
 
+/* Prekeys and rotation (store.c, rotate.c), inside a transaction. */
+int rbx__st_identity_seq(rbx_store *st, int64_t *seq);
+int rbx__st_insert_signed_prekey(rbx_store *st, const uint8_t ik_sk[32], int64_t ik_seq,
+                                 int64_t *id_out);
+int rbx__st_refill_onetime(rbx_store *st, unsigned low, unsigned batch, size_t *made);
+int rbx__st_current_spk(rbx_store *st, int64_t *id, int64_t *created, int *stated);
+int rbx__st_chain(rbx_store *st, uint8_t *buf, size_t cap, const uint8_t **recs, size_t *lens,
+                  size_t *n);
+int rbx__st_certificate(rbx_store *st, uint8_t *out, size_t cap, size_t *len);
+/* Policy upkeep (rbx_store_maintain's work); onetime: also top up one-time prekeys. */
+int rbx__st_maintain(rbx_store *st, int force_spk, int onetime, rbx_maintain_result *res);
+
 /* Policy (policy.c): read inside a transaction; apply to the open handle. */
 int rbx__st_policy(rbx_store *st, rbx_policy *p);
 void rbx__st_apply_policy(rbx_store *st, const rbx_policy *p);

@@ -3,6 +3,7 @@
  * box key pair: prekeys, bundles, and the initiator's and responder's side. */
 #include <stdlib.h>
 
+#include "rotation.h"
 #include "session.h"
 #include "sign.h"
 #include "wire.h"
@@ -177,8 +178,28 @@ int rbx__bundle_encode(uint8_t *out, size_t outcap, size_t *outlen, const uint8_
                        uint32_t spk_id, const uint8_t spk_pk[32], const uint8_t sig[64],
                        uint32_t opk_id, const uint8_t *opk_pk)
 {
-    /* protobuf-c wants mutable pointers; these are public values. */
+    return rbx__bundle_encode_ext(out, outcap, outlen, ik_pk, spk_id, spk_pk, sig, 0, opk_id,
+                                  opk_pk, NULL, NULL, 0, NULL, 0);
+}
+
+int rbx__bundle_encode_ext(uint8_t *out, size_t outcap, size_t *outlen, const uint8_t ik_pk[32],
+                           uint32_t spk_id, const uint8_t spk_pk[32], const uint8_t sig[64],
+                           uint64_t spk_created, uint32_t opk_id, const uint8_t *opk_pk,
+                           const uint8_t *const *records, const size_t *lens, size_t nrecords,
+                           const uint8_t *cert, size_t certlen)
+{
+    *outlen = 0;
+    if (nrecords > RBX_CHAIN_MAX || (nrecords > 0 && (records == NULL || lens == NULL)) ||
+        (opk_id != RBX_NO_PREKEY && opk_pk == NULL) || (cert != NULL && certlen == 0))
+        return RBX_E_INVALID;
+    /* What the parser would refuse is not written (empty fields, see
+     * rbx__bundle_parse_wire). */
+    for (size_t i = 0; i < nrecords; i++)
+        if (records[i] == NULL || lens[i] == 0) return RBX_E_INVALID;
+    /* protobuf-c wants mutable pointers; these are public values, and
+     * packing only reads them. */
     uint8_t ik[32], spk[32], sg[64], opk[32];
+    ProtobufCBinaryData recs[RBX_CHAIN_MAX];
     memcpy(ik, ik_pk, 32);
     memcpy(spk, spk_pk, 32);
     memcpy(sg, sig, 64);
@@ -194,7 +215,18 @@ int rbx__bundle_encode(uint8_t *out, size_t outcap, size_t *outlen, const uint8_
         b.one_time_prekey_id = opk_id;
         b.one_time_prekey = (ProtobufCBinaryData){ 32, opk };
     }
-    *outlen = 0;
+    if (spk_created != 0) {
+        b.has_signed_prekey_created = 1;
+        b.signed_prekey_created = spk_created;
+    }
+    for (size_t i = 0; i < nrecords; i++)
+        recs[i] = (ProtobufCBinaryData){ lens[i], (uint8_t *)(uintptr_t)records[i] };
+    b.n_rotation = nrecords;
+    b.rotation = nrecords > 0 ? recs : NULL;
+    if (cert != NULL) {
+        b.has_org_certificate = 1;
+        b.org_certificate = (ProtobufCBinaryData){ certlen, (uint8_t *)(uintptr_t)cert };
+    }
     if (rbx__wire__pre_key_bundle__get_packed_size(&b) > outcap) return RBX_E_BUFFER;
     *outlen = rbx__wire__pre_key_bundle__pack(&b, out);
     return 0;
@@ -213,9 +245,11 @@ int rbx_prekeys_bundle(uint8_t *out, size_t outcap, size_t *outlen, const rbx_pr
                               onetime_id, opk != NULL ? opk->pk : NULL);
 }
 
-int rbx_bundle_parse(rbx_bundle *out, const uint8_t *in, size_t len)
+int rbx__bundle_parse_wire(rbx_bundle *out, Rbx__Wire__PreKeyBundle **wout, const uint8_t *in,
+                           size_t len)
 {
     memset(out, 0, sizeof *out);
+    *wout = NULL;
     if (len > RBX_BUNDLE_MAXBYTES) return RBX_E_MALFORMED;
     Rbx__Wire__PreKeyBundle *w = rbx__wire__pre_key_bundle__unpack(NULL, len, in);
     if (w == NULL) return RBX_E_MALFORMED;
@@ -227,13 +261,21 @@ int rbx_bundle_parse(rbx_bundle *out, const uint8_t *in, size_t len)
     }
     /* protobuf-c keeps unknown fields and packs them back at the end, so the
      * re-encoding below would not notice a trailing one. RBX_NO_PREKEY is
-     * never a real one-time prekey id. */
+     * never a real one-time prekey id. A stated creation time of 0 would be
+     * "not stated" to rbx_bundle: refused, so that the two never meet. */
     if (w->identity_key.len != 32 || w->signed_prekey.len != 32 ||
         w->signed_prekey_signature.len != 64 || w->base.n_unknown_fields != 0 ||
         w->has_one_time_prekey_id != w->has_one_time_prekey ||
         (w->has_one_time_prekey && (w->one_time_prekey.len != 32 ||
-                                    w->one_time_prekey_id == RBX_NO_PREKEY)))
+                                    w->one_time_prekey_id == RBX_NO_PREKEY)) ||
+        (w->has_signed_prekey_created && w->signed_prekey_created == 0) ||
+        w->n_rotation > RBX_CHAIN_MAX ||
+        (w->has_org_certificate && w->org_certificate.len == 0))
         goto out;
+    /* An empty bytes field comes back from protobuf-c with data NULL, which
+     * the record and certificate parsers must not be handed. */
+    for (size_t i = 0; i < w->n_rotation; i++)
+        if (w->rotation[i].len == 0) goto out;
     /* Canonical form only (see wire.h). */
     if (rbx__wire__pre_key_bundle__get_packed_size(w) != len) goto out;
     rbx__wire__pre_key_bundle__pack(w, again);
@@ -249,17 +291,51 @@ int rbx_bundle_parse(rbx_bundle *out, const uint8_t *in, size_t len)
         b.onetime_prekey_id = w->one_time_prekey_id;
         memcpy(b.onetime_prekey, w->one_time_prekey.data, 32);
     }
+    b.signed_prekey_created = w->has_signed_prekey_created ? w->signed_prekey_created : 0;
+    b.chain_len = w->n_rotation;
+    b.has_certificate = w->has_org_certificate != 0;
     rc = RBX_E_KEY;
     if (!rbx__pk_is_valid(b.identity) || !rbx__pk_is_valid(b.signed_prekey) ||
         (b.has_onetime && !rbx__pk_is_valid(b.onetime_prekey)))
         goto out;
-    uint8_t statement[RBX_SPK_STATEMENT_BYTES];
-    rbx__spk_statement(statement, b.signed_prekey_id, b.signed_prekey);
-    if ((rc = rbx__xeddsa_verify(b.signature, b.identity, statement, sizeof statement)) != 0)
-        goto out;
+    /* PROTOCOL.md 5: the v2 statement when field 8 is present, else v1
+     * (bundles from before rotation parse exactly as they did). */
+    if (w->has_signed_prekey_created) {
+        uint8_t statement[RBX_SPK_STATEMENT_V2_BYTES];
+        rbx__spk_statement_v2(statement, b.signed_prekey_id, b.signed_prekey_created,
+                              b.signed_prekey);
+        rc = rbx__xeddsa_verify(b.signature, b.identity, statement, sizeof statement);
+    } else {
+        uint8_t statement[RBX_SPK_STATEMENT_BYTES];
+        rbx__spk_statement(statement, b.signed_prekey_id, b.signed_prekey);
+        rc = rbx__xeddsa_verify(b.signature, b.identity, statement, sizeof statement);
+    }
+    if (rc != 0) goto out;
+    /* Records and certificate are self-signed; their form and signatures are
+     * checked here, their linkage by rbx_bundle_chain_verify and the org's
+     * standing by rbx_org_cert_check. */
+    for (size_t i = 0; i < w->n_rotation; i++) {
+        rbx_rotation r;
+        if ((rc = rbx_rotation_parse(&r, w->rotation[i].data, w->rotation[i].len)) != 0) goto out;
+    }
+    if (w->has_org_certificate) {
+        rbx_org_cert c;
+        if ((rc = rbx_org_cert_parse(&c, w->org_certificate.data, w->org_certificate.len)) != 0)
+            goto out;
+    }
     *out = b;
+    *wout = w;
+    w = NULL;
 out:
-    rbx__wire__pre_key_bundle__free_unpacked(w, NULL);
+    if (w != NULL) rbx__wire__pre_key_bundle__free_unpacked(w, NULL);
+    return rc;
+}
+
+int rbx_bundle_parse(rbx_bundle *out, const uint8_t *in, size_t len)
+{
+    Rbx__Wire__PreKeyBundle *w;
+    int rc = rbx__bundle_parse_wire(out, &w, in, len);
+    if (w != NULL) rbx__wire__pre_key_bundle__free_unpacked(w, NULL);
     return rc;
 }
 

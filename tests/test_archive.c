@@ -450,6 +450,48 @@ static int stop_at_two(const rbx_history_entry *e, void *ctx)
     return ++*n == 2 ? 42 : 0;
 }
 
+/* A message in flight when its session was replaced decrypts under the
+ * retired session (grace window): it is archived under that session's id. */
+START_TEST(archive_grace_session)
+{
+    peer a, b;
+    msg m0, old1, fresh;
+    hist h = { .n = 0 };
+    uint8_t bundle[RBX_BUNDLE_MAXBYTES];
+    size_t blen;
+    peer_new(&a, "alice.db");
+    peer_new(&b, "bob.db");
+    set_archive(b.st, "on", RETENTION);
+    introduce(&a, "bob", &b);
+    tx(&m0, &a, "bob", "first");
+    rx(&b, "alice", &m0, "first", 0);
+    tx(&m0, &b, "alice", "reply");          /* Alice's next messages are normal ones */
+    ck_assert_int_eq(rbx_store_decrypt(a.st, (uint8_t[64]){ 0 }, 64, &blen, &(rbx_received){ 0 },
+                                       "bob", 1, m0.wire, m0.len), 0);
+    tx(&old1, &a, "bob", "in flight");      /* delayed */
+    /* Alice starts over: a new handshake replaces Bob's session. */
+    ck_assert_int_eq(rbx_store_reset_session(a.st, "bob", 1), 0);
+    ck_assert_int_eq(rbx_store_bundle(b.st, bundle, sizeof bundle, &blen, 10), 0);
+    ck_assert_int_eq(rbx_store_add_contact(a.st, "bob", 1, bundle, blen), 0);
+    tx(&fresh, &a, "bob", "new session");
+    rx(&b, "alice", &fresh, "new session", 0);
+    rx(&b, "alice", &old1, "in flight", 0);  /* under the retired session */
+    ck_assert_int_eq(history(b.st, NULL, &h), 0);
+    ck_assert_uint_eq(h.n, 4);
+    ck_assert_str_eq(h.e[0].text, "first");
+    ck_assert_str_eq(h.e[1].text, "reply");
+    ck_assert_str_eq(h.e[2].text, "new session");
+    ck_assert_str_eq(h.e[3].text, "in flight");
+    ck_assert_mem_eq(h.e[3].session, h.e[0].session, 32);
+    ck_assert_mem_ne(h.e[2].session, h.e[0].session, 32);
+    ck_assert_uint_eq(h.e[3].seq, 3);        /* first, reply, in flight */
+    ck_assert_uint_eq(h.e[2].seq, 1);
+    rbx_store_close(a.st);
+    rbx_store_close(b.st);
+    hist_free(&h);
+}
+END_TEST
+
 /* ------------------------------------------------------------ 2. AD binding */
 
 /* n entries "entry i" in fresh session ids s1 (even i) and s2 (odd i). */
@@ -1153,6 +1195,7 @@ Suite *suite_archive(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, archive_off_keeps_nothing);
     tcase_add_test(tc, archive_both_directions);
+    tcase_add_test(tc, archive_grace_session);
     tcase_add_test(tc, associated_data_binding);
     tcase_add_test(tc, reencrypt_erases_old_keys);
     tcase_add_test(tc, split_then_shred);

@@ -69,6 +69,10 @@ Suite *suite_store(void);
 Suite *suite_durability(void);
 Suite *suite_atrest(void);
 Suite *suite_badinput(void);
+Suite *suite_rotation(void);
+Suite *suite_rotate(void);
+Suite *suite_policy(void);
+Suite *suite_audit(void);
 Suite *suite_archive(void);
 
 #endif

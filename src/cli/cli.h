@@ -42,6 +42,18 @@ int send_main(int argc, char **argv);
 int recv_main(int argc, char **argv);
 int status_main(int argc, char **argv);
 int sim_main(int argc, char **argv); /* src/cli/sim.c */
+/* rbx rotate identity|prekeys (src/cli/keyrot.c): argv[0] is "identity" or
+ * "prekeys"; called by the rotate verb's dispatcher. */
+int rotate_key_main(int argc, char **argv);
+int org_main(int argc, char **argv); /* rbx org init|show|certify|revoke|... */
+
+/* Prekey upkeep (rbx_store_maintain) as rbx bundle, recv and rotate report
+ * it: a line on stderr, "rbx: VERB: made signed prekey 3; 100 one-time
+ * prekeys", only when something changed (src/cli/keyrot.c). */
+int cli_maintenance_changed(const rbx_maintain_result *r);
+void cli_report_maintenance(const char *verb, const rbx_maintain_result *r);
+int policy_main(int argc, char **argv); /* src/cli/policy.c */
+int audit_main(int argc, char **argv);  /* src/cli/audit.c */
 int history_main(int argc, char **argv);        /* src/cli/history.c */
 int import_history_main(int argc, char **argv); /* src/cli/history.c */
 int rotate_main(int argc, char **argv);         /* src/cli/rotate.c */
@@ -66,12 +78,22 @@ const char *cli_db_path(void);
  * (65) and missing files (66). *buf is malloc'd (one extra byte for a NUL);
  * the caller wipes and frees it. Returns an exit code, having reported. */
 int cli_read_all(const char *verb, const char *path, uint8_t **buf, size_t *len, size_t cap);
+/* Read a box key pair (the product's JSON key file, or 64 raw bytes: public
+ * then secret key) from FILE or stdin, for init --import and rotate identity
+ * --import. The caller wipes sk. Returns an exit code, having reported. */
+int cli_import_keypair(const char *verb, uint8_t pk[RBX_PUBLICKEYBYTES],
+                       uint8_t sk[RBX_SECRETKEYBYTES], const char *path);
 /* Open FILE or stdin for NULL or "-" as a file descriptor (66 if missing). */
 int cli_open_input(const char *verb, const char *path, int *fd);
 
 /* Decode one line of standard base64 (surrounding whitespace ignored) into
  * out (outcap bytes). Returns 0 or RBX_E_MALFORMED / RBX_E_TOO_BIG. */
 int cli_b64_decode(uint8_t *out, size_t outcap, size_t *outlen, const char *in, size_t inlen);
+/* Read one base64 line (a bundle, certificate or revocation) from FILE or
+ * stdin and decode it into out. what names it in errors ("bad certificate").
+ * Returns an exit code, having reported. */
+int cli_read_b64(const char *verb, const char *what, const char *path, uint8_t *out,
+                 size_t outcap, size_t *outlen);
 /* Standard base64 of in, malloc'd and NUL-terminated; NULL if out of memory. */
 char *cli_b64_encode(const uint8_t *in, size_t len);
 
@@ -80,6 +102,10 @@ void cli_json_str(FILE *f, const char *s);
 
 /* Parse an unsigned decimal in [min, max]; 0 on success, -1 otherwise. */
 int cli_parse_u32(uint32_t *out, const char *s, uint32_t min, uint32_t max);
+
+/* A Unix time as "2026-12-06 14:03 UTC" (out: CLI_TIME_CHARS). */
+#define CLI_TIME_CHARS 32U
+void cli_time_str(char out[CLI_TIME_CHARS], int64_t t);
 
 /* flush stdout and report a write error (74); 0 on success. */
 int cli_flush_stdout(const char *verb);

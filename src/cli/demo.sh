@@ -108,11 +108,21 @@ echo "   agent machine: fingerprint ${FP[agent]}   phone: fingerprint ${FP[phone
 echo "   (rbx init --import box-key.json: the same key that encrypts today's messages)"
 echo
 echo "2. Each device publishes a prekey bundle on the relay; each adds the other as a contact."
-rbx agent bundle > "$W/relay/agent.bundle"
-rbx phone bundle > "$W/relay/phone.bundle"
+# The first bundle also makes the first signed prekey and 100 one-time
+# prekeys, which rbx bundle reports on stderr: kept out of the narrative.
+rbx agent bundle > "$W/relay/agent.bundle" 2> "$W/tmp/err" || { cat "$W/tmp/err" >&2; die "bundle failed"; }
+rbx phone bundle > "$W/relay/phone.bundle" 2> "$W/tmp/err" || { cat "$W/tmp/err" >&2; die "bundle failed"; }
 rbx phone add agent "$W/relay/agent.bundle" > /dev/null
 rbx agent add phone "$W/relay/phone.bundle" > /dev/null
 echo "   the bundle is public (a signed, short-lived key); the phone checks its signature."
+# History (act 6 rotates the archive): archiving is a policy, off by default.
+# (rbx policy comes with the history work; without it there is no archive.)
+HAVE_POLICY=0
+if "$RBX" policy --help > /dev/null 2>&1; then
+    HAVE_POLICY=1
+    for who in agent phone; do rbx "$who" policy set archive on > /dev/null; done
+    echo "   both devices keep a history archive of what they send and read (rbx policy set archive on)."
+fi
 echo
 
 # ------------------------------------------------------------------ replay
@@ -289,6 +299,59 @@ echo "   Today's scheme: $fut_bl of $fut_n. One stolen key file opens every mess
 [ "$past_bl" = "$past_n" ] && [ "$fut_bl" = "$fut_n" ] || { failures=$((failures + 1)); echo "   !! the baseline thief should read everything" >&2; }
 [ "$lost_read" = "${#LOST[@]}" ] || { failures=$((failures + 1)); echo "   !! the lost message should be readable" >&2; }
 [ "$heal" != 0 ] && [ "$after_heal" = 0 ] || { failures=$((failures + 1)); echo "   !! no clean healing point" >&2; }
+
+# ------------------------------------------------------------------ rotation
+# Issue 6: the phone replaces its identity key on schedule; the agent follows
+# the signed rotation chain from the key it pinned in act 2; a message in
+# flight under the old session still decrypts; the next message starts a new
+# session under the new key. Then the archive's key rotates.
+echo
+echo "6. Rotation. The phone replaces its identity key (a scheduled rotation), while one of the"
+echo "   agent's messages is still on the relay."
+printf 'in flight: sent to the old key' | rbx agent send phone - > "$W/tmp/inflight"
+rbx phone rotate identity --reason "scheduled" --json > "$W/tmp/rot.json"
+read -r NEWPK NEWFP < <(rbx phone id)
+rot_seq=$(json_num "$W/tmp/rot.json" sequence)
+rot_until=$(json_num "$W/tmp/rot.json" old_valid_until)
+grep -q "\"old\":{[^}]*\"fingerprint\":\"${FP[phone]}\"}" "$W/tmp/rot.json" &&
+    grep -q "\"new\":{[^}]*\"fingerprint\":\"$NEWFP\"}" "$W/tmp/rot.json" && [ "$rot_seq" = 1 ] &&
+    [ "$NEWFP" != "${FP[phone]}" ] || { failures=$((failures + 1)); echo "   !! rbx rotate identity did not report the rotation" >&2; }
+echo "   rbx rotate identity --reason scheduled: fingerprint ${FP[phone]} -> $NEWFP, sequence $rot_seq."
+echo "   A rotation record (old key, new key, time, reason, hash of the previous record) is signed"
+echo "   by BOTH keys; the old key stays $(( (rot_until - $(date +%s) + 3600) / 86400 )) days for messages already on their way."
+rbx phone bundle > "$W/relay/phone-2.bundle" 2> "$W/tmp/err" || { cat "$W/tmp/err" >&2; die "bundle failed"; }
+rbx agent add phone "$W/relay/phone-2.bundle" > "$W/tmp/readd" 2> "$W/tmp/err" || { cat "$W/tmp/err" >&2; die "the agent refused the phone's rotated bundle"; }
+readd=$(sed -n 2p "$W/tmp/readd")
+case "$readd" in
+    "phone: identity rotated (sequence 1), fingerprint ${FP[phone]} -> $NEWFP; old sessions kept until "*) ;;
+    *) failures=$((failures + 1)); echo "   !! the agent did not follow the rotation: $readd" >&2 ;;
+esac
+echo "   The agent fetches the phone's new bundle from the relay; it carries the record, and the agent"
+echo "   checks it from the key it pinned in step 2 (rbx add):"
+echo "     $readd"
+rbx phone recv "$W/tmp/inflight" > "$W/tmp/pt" 2> "$W/tmp/err" || { cat "$W/tmp/err" >&2; die "the in-flight message did not decrypt"; }
+[ "$(cat "$W/tmp/pt")" = "in flight: sent to the old key" ] || { failures=$((failures + 1)); echo "   !! the in-flight message was not read" >&2; }
+echo "   The message in flight under the old session arrives: the phone reads it (grace window)."
+printf 'first message under the new key' | rbx agent send --json phone - > "$W/tmp/next.json"
+sed -n 's/.*"line":"\([^"]*\)".*/\1/p' "$W/tmp/next.json" > "$W/tmp/next"
+rbx phone recv "$W/tmp/next" > "$W/tmp/pt" 2> "$W/tmp/err" || { cat "$W/tmp/err" >&2; die "the first message under the new key did not decrypt"; }
+grep -q '"kind":"prekey"' "$W/tmp/next.json" && [ "$(cat "$W/tmp/pt")" = "first message under the new key" ] ||
+    { failures=$((failures + 1)); echo "   !! the next message did not start a new session" >&2; }
+printf 'reply from the new key' | rbx phone send agent - > "$W/tmp/reply"
+rbx agent recv "$W/tmp/reply" > "$W/tmp/pt" 2> "$W/tmp/err" || { cat "$W/tmp/err" >&2; die "the reply under the new key did not decrypt"; }
+[ "$(cat "$W/tmp/pt")" = "reply from the new key" ] || { failures=$((failures + 1)); echo "   !! the reply was not read" >&2; }
+echo "   The agent's next message starts a new session (a new X3DH handshake with the new key); the"
+echo "   phone reads it and replies from its new key. The old key and the sessions made under it"
+echo "   are erased when the grace window ends (rbx bundle and rbx recv do the upkeep)."
+# The archive's turn (rbx rotate archive comes with the history work).
+if "$RBX" rotate archive --help > /dev/null 2>&1; then
+    echo "   Then the phone's history archive gets a new key; the archive is re-encrypted under it:"
+    rbx phone rotate archive --mode reencrypt > "$W/tmp/arch" 2> "$W/tmp/err" ||
+        { failures=$((failures + 1)); cat "$W/tmp/err" >&2; echo "   !! rbx rotate archive failed" >&2; }
+    sed 's/^/     /' "$W/tmp/arch"
+else
+    echo "   (rbx rotate archive is not in this build: the archive's rotation is skipped.)"
+fi
 end_ns=$(date +%s%N)
 echo
 echo "Done in $(( (end_ns - start_ns) / 1000000 )) ms. Files: $W (agent/, phone/, relay/, stolen/, thief.tsv)."

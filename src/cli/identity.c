@@ -34,19 +34,19 @@ static int print_identity(const char *verb, const uint8_t pk[RBX_PUBLICKEYBYTES]
     return cli_flush_stdout(verb);
 }
 
-/* Decode an imported key pair; the caller wipes pk/sk. */
-static int import_keypair(uint8_t pk[32], uint8_t sk[32], const char *path)
+int cli_import_keypair(const char *verb, uint8_t pk[RBX_PUBLICKEYBYTES],
+                       uint8_t sk[RBX_SECRETKEYBYTES], const char *path)
 {
     uint8_t *buf;
     size_t len;
-    int ec = cli_read_all("init", path, &buf, &len, KEYFILE_MAX);
+    int ec = cli_read_all(verb, path, &buf, &len, KEYFILE_MAX);
     if (ec != CLI_OK) return ec;
     int rc = len == RAW_KEYPAIR_BYTES ? rbx_keypair_from_raw(pk, sk, buf, len)
                                       : rbx_keypair_from_json(pk, sk, (const char *)buf, len);
     sodium_memzero(buf, len);
     free(buf);
     if (rc != 0) {
-        cli_err("init", "%s: not a box key pair (JSON or 64 raw bytes): %s",
+        cli_err(verb, "%s: not a box key pair (JSON or 64 raw bytes): %s",
                 path && strcmp(path, "-") ? path : "stdin", rbx_strerror(rc));
         return cli_exit_code(rc);
     }
@@ -81,7 +81,7 @@ int init_main(int argc, char **argv)
     uint8_t pk[32], sk[32];
     rbx_store *st;
     /* Read and check the key before anything is created on disk. */
-    if (import != NULL && (ec = import_keypair(pk, sk, import)) != CLI_OK) goto out;
+    if (import != NULL && (ec = cli_import_keypair("init", pk, sk, import)) != CLI_OK) goto out;
     if ((ec = cli_open_store(&st, "init", 1)) != CLI_OK) goto out;
     int rc = rbx_store_identity_create(st, import ? pk : NULL, import ? sk : NULL);
     if (rc == 0) rc = rbx_store_identity(st, pk);

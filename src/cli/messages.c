@@ -28,7 +28,8 @@ static const char recv_usage[] =
     "one plaintext line out (\"from\" only for a new contact or a redelivery); a\n"
     "rejected line is reported with its number and skipped (exit 65 at the end).\n"
     "--json: {\"from\",\"device\",\"new_contact\",\"redelivered\",\"plaintext_b64\"}\n"
-    "per message on stdout instead of the plaintext.\n";
+    "per message on stdout instead of the plaintext. Then does the policy's prekey\n"
+    "upkeep (as rbx bundle) and says on stderr what it changed, if anything.\n";
 
 /* ------------------------------------------------------------ send */
 
@@ -74,6 +75,21 @@ static int encrypt_error(const sender *sd, int rc)
     if (rc == RBX_E_INVALID) {
         cli_err("send", "bad contact name");
         return CLI_USAGE;
+    }
+    if (rc == RBX_E_REVOKED) {
+        cli_err("send", "%s device %u: key revoked by its organisation; not sending", sd->name,
+                sd->device);
+        return CLI_DATAERR;
+    }
+    if (rc == RBX_E_UNCERTIFIED) {
+        cli_err("send", "%s device %u: key not certified by its organisation; not sending",
+                sd->name, sd->device);
+        return CLI_DATAERR;
+    }
+    if (rc == RBX_E_EXPIRED) {
+        cli_err("send", "%s device %u: its signed prekey is past the policy's spk_max_age; "
+                "ask for a fresh bundle (rbx add)", sd->name, sd->device);
+        return CLI_DATAERR;
     }
     if (rc == RBX_E_ROLLBACK) {
         cli_err("send", "the state was rolled back; this session may not send again");
@@ -293,18 +309,19 @@ static int recv_one(rbx_store *st, receiver *rv, const char *text, size_t textle
         return CLI_DATAERR;
     }
     rbx_fingerprint(fp, sender_pk);
+    /* Also finds a contact by a key it rotated away from (grace window). */
     rc = rbx_store_contact_by_identity(st, name, &device, sender_pk);
     if (rc == RBX_E_NOT_FOUND && kind == 0) {
         recv_err(rv, "unknown sender", fp);
         return CLI_NOINPUT;
-    }
-    if (rc != 0 && rc != RBX_E_NOT_FOUND) {
+    } else if (rc != 0 && rc != RBX_E_NOT_FOUND) {
         recv_err(rv, "cannot look up the sender", rbx_strerror(rc));
         return cli_exit_code(rc);
+    } else {
+        int known = rc == 0;
+        rc = rbx_store_decrypt(st, rv->pt, rv->cap, &ptlen, &info, known ? name : NULL,
+                               known ? device : 1, wire, wlen);
     }
-    int known = rc == 0;
-    rc = rbx_store_decrypt(st, rv->pt, rv->cap, &ptlen, &info, known ? name : NULL,
-                           known ? device : 1, wire, wlen);
     if (rc == RBX_E_NOT_FOUND) {
         recv_err(rv, "no session with the sender", fp);
         return CLI_NOINPUT;
@@ -461,6 +478,17 @@ int recv_main(int argc, char **argv)
         if (ec == CLI_OK)
             cli_err("recv", "from %s%s%s", rv.last.name, rv.last.new_contact ? " (new contact)" : "",
                     rv.last.redelivered ? " (redelivered)" : "");
+    }
+    if (rc == 0 && (ec == CLI_OK || ec == CLI_DATAERR || ec == CLI_NOINPUT)) {
+        /* Prekey upkeep once the messages are in: a first message may have
+         * used the last one-time prekeys; old identities leave after their
+         * grace window. */
+        rbx_maintain_result res;
+        memset(&res, 0, sizeof res);
+        rc = rbx_store_maintain(st, 0, &res);
+        /* After a rejection, stderr keeps its one error line. */
+        if (rc == 0 && ec == CLI_OK) cli_report_maintenance("recv", &res);
+        else if (rc != 0 && ec == CLI_OK) ec = cli_fail("recv", "prekey upkeep", rc);
     }
     rbx_store_close(st);
 out:

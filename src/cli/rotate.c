@@ -1,13 +1,17 @@
 /* SPDX-License-Identifier: MIT
- * rbx rotate WHAT: key rotation, one branch per kind of key. `archive`
- * rotates the history archive's epoch keys (spec/drafts/archive.md). */
+ * rbx rotate WHAT: key rotation, one branch per kind of key: identity and
+ * prekeys (src/cli/keyrot.c), archive (the history archive's epoch keys,
+ * spec/drafts/archive.md). */
 #include <getopt.h>
 #include <string.h>
 
 #include "cli.h"
 
 static const char rotate_usage[] =
-    "Usage: rbx rotate archive --mode reencrypt|split|shred [--json]\n"
+    "Usage: rbx rotate identity [--reason TEXT] [--import FILE|-] [--json]\n"
+    "       rbx rotate prekeys [--json]\n"
+    "       rbx rotate archive --mode reencrypt|split|shred [--json]\n"
+    "identity and prekeys: rbx rotate identity --help. archive:\n"
     "Rotate the history archive's epoch keys (rbx history reads the archive):\n"
     "  reencrypt  fresh epoch keys, every readable entry rewrapped, old keys erased\n"
     "  split      a new epoch for new messages; the old one stays readable until\n"
@@ -76,12 +80,13 @@ static int rotate_archive(int argc, char **argv)
     return cli_flush_stdout("rotate");
 }
 
-/* One entry per kind of key; identity and prekeys come with identity
- * rotation. */
+/* One entry per kind of key. */
 static const struct {
     const char *what;
     int (*run)(int argc, char **argv);
 } kinds[] = {
+    { "identity", rotate_key_main }, /* src/cli/keyrot.c: argv[0] is the kind */
+    { "prekeys", rotate_key_main },
     { "archive", rotate_archive },
 };
 
@@ -92,16 +97,13 @@ int rotate_main(int argc, char **argv)
         return cli_flush_stdout("rotate");
     }
     if (argc < 2) {
-        cli_err("rotate", "what to rotate? (archive)");
+        cli_err("rotate", "what to rotate? (identity, prekeys or archive)");
         fputs(rotate_usage, stderr);
         return CLI_USAGE;
     }
     for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
         if (strcmp(argv[1], kinds[i].what) == 0) return kinds[i].run(argc - 1, argv + 1);
-    if (strcmp(argv[1], "identity") == 0 || strcmp(argv[1], "prekeys") == 0)
-        cli_err("rotate", "rotate %s: not yet available in this build", argv[1]);
-    else
-        cli_err("rotate", "unknown key kind '%s' (archive)", argv[1]);
+    cli_err("rotate", "unknown key kind '%s' (identity, prekeys or archive)", argv[1]);
     fputs(rotate_usage, stderr);
     return CLI_USAGE;
 }

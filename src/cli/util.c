@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <getopt.h>
@@ -228,6 +229,23 @@ int cli_b64_decode(uint8_t *out, size_t outcap, size_t *outlen, const char *in, 
     return 0;
 }
 
+int cli_read_b64(const char *verb, const char *what, const char *path, uint8_t *out,
+                 size_t outcap, size_t *outlen)
+{
+    uint8_t *text;
+    size_t textlen;
+    /* base64 of outcap bytes plus slack for CR/LF and spaces */
+    int ec = cli_read_all(verb, path, &text, &textlen, CLI_B64LEN(outcap) + 16);
+    if (ec != CLI_OK) return ec;
+    int rc = cli_b64_decode(out, outcap, outlen, (const char *)text, textlen);
+    free(text);
+    if (rc != 0) {
+        cli_err(verb, "%s: %s", what, rc == RBX_E_TOO_BIG ? "too long" : "not one line of base64");
+        return CLI_DATAERR;
+    }
+    return CLI_OK;
+}
+
 char *cli_b64_encode(const uint8_t *in, size_t len)
 {
     size_t n = sodium_base64_encoded_len(len, sodium_base64_VARIANT_ORIGINAL);
@@ -265,6 +283,14 @@ int cli_parse_u32(uint32_t *out, const char *s, uint32_t min, uint32_t max)
     if (errno != 0 || *end != '\0' || v < min || v > max) return -1;
     *out = (uint32_t)v;
     return 0;
+}
+
+void cli_time_str(char out[CLI_TIME_CHARS], int64_t t)
+{
+    time_t tt = (time_t)t;
+    struct tm tm;
+    if (gmtime_r(&tt, &tm) == NULL || strftime(out, CLI_TIME_CHARS, "%Y-%m-%d %H:%M UTC", &tm) == 0)
+        snprintf(out, CLI_TIME_CHARS, "@%lld", (long long)t);
 }
 
 int cli_flush_stdout(const char *verb)

@@ -138,8 +138,8 @@ check "still there" '[ "$(grep -c "from the phone\|from the agent\|a plaintext r
 
 # ------------------------------------------------------------------ rotate archive
 run "rotate without a kind" 64 "${B[@]}" rotate
-run "rotate identity: not yet" 64 "${B[@]}" rotate identity
-check "rotate identity says not yet" 'grep -q "not yet" "$T/err"'
+run "rotate an unknown kind" 64 "${B[@]}" rotate everything
+check "rotate names the kinds" 'grep -q "identity, prekeys or archive" "$T/err"'
 run "rotate archive without --mode" 64 "${B[@]}" rotate archive
 run "rotate archive --mode bogus" 64 "${B[@]}" rotate archive --mode bogus
 run "rotate archive --mode split" 0 "${B[@]}" rotate archive --mode split --json

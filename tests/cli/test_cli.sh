@@ -261,6 +261,7 @@ else
     bad "demo (quick mode): $(tail -n 5 "$T/demo.out")"
 fi
 check "demo shows healing" 'grep -q "from there on nothing" "$T/demo.out"'
+check "demo shows the identity rotation" 'grep -q "^     phone: identity rotated (sequence 1), fingerprint " "$T/demo.out"'
 check "demo shows the relay's rows" '[ "$(grep -c "^   #[0-9]* *t=" "$T/demo.out")" = 3 ]'
 check "demo finishes in under 30 s" '[ "$(sed -n "s/^Done in \([0-9]*\) ms.*/\1/p" "$T/demo.out")" -lt 30000 ]'
 

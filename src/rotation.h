@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: MIT
+ * Rotation records, organisation certificates and revocations (PROTOCOL.md
+ * "Rotation records"), and the bundle fields that carry them: internal
+ * entry points for x3dh.c and the store. */
+#ifndef RBX_ROTATION_H
+#define RBX_ROTATION_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "internal.h"
+#include "ratchetbox.pb-c.h"
+
+/* Encode a PreKeyBundle with the optional fields of PROTOCOL.md 9.4:
+ * spk_created (0: absent, sig is over the v1 statement; else sig is over the
+ * v2 statement), nrecords encoded rotation records (oldest first, at most
+ * RBX_CHAIN_MAX) and an encoded org certificate (cert NULL: none). Nothing
+ * is verified here: the caller hands in what it verified or made.
+ * opk_id RBX_NO_PREKEY: no one-time prekey (opk may be NULL).
+ * \return RBX_E_BUFFER (*outlen 0), RBX_E_INVALID (nrecords > RBX_CHAIN_MAX,
+ *         records or lens NULL with nrecords > 0, an empty or NULL record,
+ *         cert non-NULL with certlen 0, opk NULL with an opk_id). */
+int rbx__bundle_encode_ext(uint8_t *out, size_t outcap, size_t *outlen, const uint8_t ik[32],
+                           uint32_t spk_id, const uint8_t spk[32], const uint8_t sig[64],
+                           uint64_t spk_created, uint32_t opk_id, const uint8_t *opk,
+                           const uint8_t *const *records, const size_t *lens, size_t nrecords,
+                           const uint8_t *cert, size_t certlen);
+
+/* rbx_bundle_parse that also hands back the unpacked message on success
+ * (caller frees with rbx__wire__pre_key_bundle__free_unpacked); *w is NULL
+ * on error. */
+int rbx__bundle_parse_wire(rbx_bundle *b, Rbx__Wire__PreKeyBundle **w, const uint8_t *in,
+                           size_t len);
+
+/* 1 if s (len bytes) is a valid reason: at most 63 bytes, none < 0x20 or 0x7f. */
+int rbx__reason_ok(const char *s, size_t len);
+
+#endif

@@ -1,0 +1,595 @@
+/* SPDX-License-Identifier: MIT
+ * Rotation through the store (PROTOCOL.md "Rotation"): identity rotation with
+ * messages in flight both ways, a peer offline across two rotations, refused
+ * chains, the grace window and the prekey schedule under an injected clock,
+ * organisation roots against a thief with a stolen key, and SIGKILL during
+ * each rotation. */
+#include <signal.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "storeutil.h"
+#include "testutil.h"
+
+#define T0 1800000000 /* 2027-01-15, the injected clock's start */
+#define DAY 86400
+
+/* ------------------------------------------------------------ helpers */
+
+static void rotate(peer *p, const char *reason)
+{
+    uint8_t pk[32];
+    int rc = rbx_store_rotate_identity(p->st, reason, NULL, NULL, pk);
+    ck_assert_msg(rc == 0, "rotate %s: %s", p->db, rbx_strerror(rc));
+    ck_assert_mem_ne(pk, p->pk, 32);
+    memcpy(p->pk, pk, 32);
+    rbx_fingerprint(p->fp, p->pk);
+    uint8_t now[32];
+    ck_assert_int_eq(rbx_store_identity(p->st, now), 0);
+    ck_assert_mem_eq(now, pk, 32);
+}
+
+static int readd(peer *a, const char *name, peer *b)
+{
+    uint8_t bundle[RBX_BUNDLE_MAXBYTES];
+    size_t n = fresh_bundle(bundle, b);
+    return rbx_store_add_contact(a->st, name, 1, bundle, n);
+}
+
+static rbx_contact_info contact_of(peer *p, const char *name)
+{
+    rbx_contact_info all[8];
+    size_t n;
+    ck_assert_int_eq(rbx_store_contacts(p->st, all, 8, &n), 0);
+    for (size_t i = 0; i < n && i < 8; i++)
+        if (strcmp(all[i].name, name) == 0) return all[i];
+    ck_abort_msg("no contact %s", name);
+    return all[0];
+}
+
+static int64_t events(peer *p, const char *event)
+{
+    char sql[160];
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM audit WHERE event = '%s'", event);
+    return q_int(p->st, sql);
+}
+
+/* ------------------------------------------------------------ identity */
+
+START_TEST(rotation_in_flight)
+{
+    peer alice, bob;
+    msg a[4], b[4], m;
+    rbx_received info;
+    uint8_t old_bob[32];
+    pair_talking(&alice, &bob);
+    memcpy(old_bob, bob.pk, 32);
+
+    /* Messages in flight both ways under the old session. */
+    tx(&a[0], &alice, "bob", 1, "a1 old");
+    tx(&a[1], &alice, "bob", 1, "a2 old");
+    tx(&b[0], &bob, alice.fp, 1, "b1 old");
+    tx(&b[1], &bob, alice.fp, 1, "b2 old");
+
+    rotate(&bob, "scheduled");
+    ck_assert_int_eq(q_int(bob.st, "SELECT count(*) FROM rotations"), 1);
+    ck_assert_int_eq(q_int(bob.st, "SELECT count(*) FROM old_identities WHERE sk IS NOT NULL"), 1);
+    ck_assert_int_eq(events(&bob, "identity rotated"), 1);
+    /* Bob keeps using the old session until Alice moves. */
+    tx(&b[2], &bob, alice.fp, 1, "b3 after rotation, old session");
+
+    /* Alice verifies the chain from the key she pinned and moves. */
+    uint8_t bundle[RBX_BUNDLE_MAXBYTES];
+    size_t n = fresh_bundle(bundle, &bob);
+    rbx_bundle pb;
+    ck_assert_int_eq(rbx_bundle_parse(&pb, bundle, n), 0);
+    ck_assert_uint_eq(pb.chain_len, 1);
+    ck_assert_mem_eq(pb.identity, bob.pk, 32);
+    ck_assert_uint_eq(pb.signed_prekey_created != 0, 1);
+    ck_assert_int_eq(rbx_store_add_contact(alice.st, "bob", 1, bundle, n), 0);
+    rbx_contact_info ci = contact_of(&alice, "bob");
+    ck_assert_mem_eq(ci.identity, bob.pk, 32);
+    ck_assert_uint_eq(ci.rotation_seq, 1);
+    ck_assert_int_eq(ci.has_session, 0);
+    ck_assert_uint_eq(ci.grace_sessions, 1);
+    ck_assert_int_eq(events(&alice, "contact identity rotated"), 1);
+
+    /* Alice's next message starts a new session with Bob's new key. */
+    tx(&a[2], &alice, "bob", 1, "a3 new session");
+    tx(&a[3], &alice, "bob", 1, "a4 new session");
+    /* Delivered in reverse, across the switch, on both sides. */
+    ck_assert_int_eq(rx(&bob, &info, NULL, 1, &a[3], "a4 new session"), 0);
+    ck_assert_int_eq(rx(&alice, &info, "bob", 1, &b[2], "b3 after rotation, old session"), 0);
+    ck_assert_int_eq(rx(&bob, &info, alice.fp, 1, &a[1], "a2 old"), 0);
+    ck_assert_int_eq(rx(&alice, &info, "bob", 1, &b[1], "b2 old"), 0);
+    ck_assert_int_eq(rx(&bob, &info, NULL, 1, &a[2], "a3 new session"), 0);
+    ck_assert_int_eq(rx(&bob, &info, alice.fp, 1, &a[0], "a1 old"), 0);
+    ck_assert_int_eq(rx(&alice, &info, "bob", 1, &b[0], "b1 old"), 0);
+    /* Bob answers on the new session; Alice reads it under the new key. */
+    tx(&m, &bob, alice.fp, 1, "b4 new session");
+    ck_assert_int_eq(rx(&alice, &info, "bob", 1, &m, "b4 new session"), 0);
+    ck_assert_mem_eq(info.peer_identity, bob.pk, 32);
+    ck_assert_mem_ne(info.peer_identity, old_bob, 32);
+    peer_close(&alice);
+    peer_close(&bob);
+}
+END_TEST
+
+START_TEST(offline_across_two_rotations)
+{
+    peer alice, bob, carol;
+    uint8_t b1[RBX_BUNDLE_MAXBYTES], b2[RBX_BUNDLE_MAXBYTES], b3[RBX_BUNDLE_MAXBYTES];
+    msg m;
+    rbx_received info;
+    pair_talking(&alice, &bob);
+    size_t n1 = fresh_bundle(b1, &bob); /* under the first key */
+    rotate(&bob, "first");
+    size_t n2 = fresh_bundle(b2, &bob); /* chain of one */
+    rotate(&bob, "second");
+    size_t n3 = fresh_bundle(b3, &bob); /* chain of two */
+    rbx_bundle pb;
+    ck_assert_int_eq(rbx_bundle_parse(&pb, b3, n3), 0);
+    ck_assert_uint_eq(pb.chain_len, 2);
+
+    /* Alice was offline for both: the chain of two leads from her pin. */
+    ck_assert_int_eq(rbx_store_add_contact(alice.st, "bob", 1, b3, n3), 0);
+    ck_assert_uint_eq(contact_of(&alice, "bob").rotation_seq, 2);
+    tx(&m, &alice, "bob", 1, "back online");
+    ck_assert_int_eq(rx(&bob, &info, NULL, 1, &m, "back online"), 0);
+
+    /* The older bundles now are replays of keys she moved away from. */
+    ck_assert_int_eq(rbx_store_add_contact(alice.st, "bob", 1, b2, n2), RBX_E_STALE);
+    ck_assert_int_eq(rbx_store_add_contact(alice.st, "bob", 1, b1, n1), RBX_E_STALE);
+    /* A key never chained to her pin is an identity change. */
+    peer_new(&carol, "carol");
+    ck_assert_int_eq(readd(&alice, "bob", &carol), RBX_E_IDENTITY_CHANGED);
+    ck_assert_int_eq(events(&alice, "identity change refused"), 3);
+    ck_assert_mem_eq(contact_of(&alice, "bob").identity, bob.pk, 32);
+
+    /* Someone who pinned Bob's middle key follows the second record only. */
+    peer dave;
+    peer_new(&dave, "dave");
+    ck_assert_int_eq(rbx_store_add_contact(dave.st, "bob", 1, b2, n2), 0);
+    ck_assert_int_eq(rbx_store_add_contact(dave.st, "bob", 1, b3, n3), 0);
+    ck_assert_mem_eq(contact_of(&dave, "bob").identity, bob.pk, 32);
+    peer_close(&alice);
+    peer_close(&bob);
+    peer_close(&carol);
+    peer_close(&dave);
+}
+END_TEST
+
+/* Byte surgery on a bundle's records is refused before anything changes. */
+START_TEST(forged_and_truncated_records)
+{
+    peer alice, bob;
+    uint8_t bundle[RBX_BUNDLE_MAXBYTES];
+    pair_talking(&alice, &bob);
+    uint8_t first[32];
+    memcpy(first, bob.pk, 32);
+    rotate(&bob, "forge me");
+    size_t n = fresh_bundle(bundle, &bob);
+    char *before = store_dump(alice.st);
+
+    /* Every single-bit change in the record region (from its old key on):
+     * a signature fails, or the bytes no longer parse; never accepted. */
+    size_t at = find(bundle, n, first, 32);
+    int signature = 0;
+    for (size_t i = at; i < n && i < at + 200; i++) {
+        bundle[i] ^= 0x01;
+        int rc = rbx_store_add_contact(alice.st, "bob", 1, bundle, n);
+        bundle[i] ^= 0x01;
+        ck_assert_msg(rc == RBX_E_SIGNATURE || rc == RBX_E_MALFORMED || rc == RBX_E_KEY ||
+                          rc == RBX_E_VERSION,
+                      "byte %zu: %s", i - at, rbx_strerror(rc));
+        signature += rc == RBX_E_SIGNATURE;
+    }
+    ck_assert_int_gt(signature, 100);
+    /* Truncated anywhere: never accepted. */
+    for (size_t cut = 1; cut < n; cut += 7)
+        ck_assert_int_ne(rbx_store_add_contact(alice.st, "bob", 1, bundle, cut), 0);
+    assert_unchanged(alice.st, before);
+    free(before);
+    ck_assert_mem_eq(contact_of(&alice, "bob").identity, first, 32);
+    /* The untouched bundle is still good. */
+    ck_assert_int_eq(rbx_store_add_contact(alice.st, "bob", 1, bundle, n), 0);
+    peer_close(&alice);
+    peer_close(&bob);
+}
+END_TEST
+
+/* A first message the peer sent under its old key before rotating, delivered
+ * after we followed the rotation: kept beside the new key's session for the
+ * rest of the grace window, under the same contact (not a new one). */
+START_TEST(first_message_under_old_key)
+{
+    peer alice, bob;
+    msg m1, m2, m3;
+    rbx_received info;
+    peer_new(&alice, "alice");
+    peer_new(&bob, "bob");
+    introduce(&alice, "bob", 1, &bob);
+    introduce(&bob, "alice", 1, &alice);
+    tx(&m1, &bob, "alice", 1, "first, under the old key");
+    tx(&m2, &bob, "alice", 1, "second, same session");
+    rotate(&bob, "in flight");
+    ck_assert_int_eq(readd(&alice, "bob", &bob), 0);
+    ck_assert_int_eq(rx(&alice, &info, NULL, 1, &m2, "second, same session"), 0);
+    ck_assert_str_eq(info.name, "bob");
+    ck_assert_int_eq(info.new_contact, 0);
+    ck_assert_int_eq(rx(&alice, &info, NULL, 1, &m1, "first, under the old key"), 0);
+    ck_assert_str_eq(info.name, "bob");
+    ck_assert_int_eq(q_int(alice.st, "SELECT count(*) FROM contacts"), 1);
+    ck_assert_uint_eq(contact_of(&alice, "bob").grace_sessions, 1);
+    /* A replay of it is a replay, not a forgery. */
+    ck_assert_int_eq(rbx_store_ack_inbox(alice.st, info.inbox_id), 0);
+    ck_assert_int_eq(rx(&alice, &info, NULL, 1, &m1, NULL), RBX_E_REPLAY);
+    /* The current contact is Bob's new key; Alice's next message uses it. */
+    tx(&m3, &alice, "bob", 1, "to the new key");
+    ck_assert_int_eq(rx(&bob, &info, "alice", 1, &m3, "to the new key"), 0);
+    peer_close(&alice);
+    peer_close(&bob);
+}
+END_TEST
+
+/* ------------------------------------------------------------ grace window */
+
+START_TEST(grace_window_ends)
+{
+    peer alice, bob;
+    msg late, m;
+    rbx_received info;
+    rbx_maintain_result mr;
+    g_now = T0;
+    pair_talking(&alice, &bob);
+    tx(&late, &alice, "bob", 1, "sent before the rotation, delivered late");
+    size_t oldsk_len;
+    rotate(&bob, "grace");
+    uint8_t *oldsk = q_blob(bob.st, "SELECT sk FROM old_identities", &oldsk_len);
+    ck_assert_int_eq(readd(&alice, "bob", &bob), 0);
+    tx(&m, &alice, "bob", 1, "new session");
+    ck_assert_int_eq(rx(&bob, &info, NULL, 1, &m, "new session"), 0);
+
+    /* Within the window nothing is erased. */
+    g_now = T0 + 7 * DAY - 1;
+    ck_assert_int_eq(rbx_store_maintain(bob.st, 0, &mr), 0);
+    ck_assert_uint_eq(mr.old_identities_erased, 0);
+    /* At its end (policy identity_grace = 7 days) the old key and the
+     * sessions kept for it are erased, from every file. */
+    g_now = T0 + 7 * DAY;
+    ck_assert_int_eq(rbx_store_maintain(bob.st, 0, &mr), 0);
+    ck_assert_uint_eq(mr.old_identities_erased, 1);
+    ck_assert_uint_ge(mr.sessions_retired, 1);
+    ck_assert_int_eq(q_int(bob.st, "SELECT count(*) FROM old_identities"), 0);
+    ck_assert_int_eq(q_int(bob.st, "SELECT count(*) FROM retired_sessions"), 0);
+    ck_assert_int_eq(events(&bob, "old identity erased"), 1);
+    const char *sfx[] = { "", "-wal", "-shm" };
+    for (size_t i = 0; i < 3; i++) {
+        char path[PATHCAP];
+        size_t flen;
+        side_path(path, &bob, sfx[i]);
+        uint8_t *f = slurp(path, &flen);
+        if (f != NULL) ck_assert_msg(!contains(f, flen, oldsk, oldsk_len), "old key in %s", path);
+        free(f);
+    }
+    free(oldsk);
+    /* The late message has nothing left to decrypt it. */
+    ck_assert_int_ne(rx(&bob, &info, NULL, 1, &late, NULL), 0);
+    /* The new session is untouched. */
+    tx(&m, &bob, alice.fp, 1, "still here");
+    ck_assert_int_eq(rx(&alice, &info, "bob", 1, &m, "still here"), 0);
+    peer_close(&alice);
+    peer_close(&bob);
+    g_now = 0;
+}
+END_TEST
+
+/* ------------------------------------------------------------ prekeys */
+
+START_TEST(prekey_schedule)
+{
+    peer alice, bob, carol;
+    uint8_t old_bundle[RBX_BUNDLE_MAXBYTES], bundle[RBX_BUNDLE_MAXBYTES];
+    rbx_prekey_stats ps;
+    rbx_maintain_result mr;
+    rbx_bundle pb;
+    msg m;
+    rbx_received info;
+    g_now = T0;
+    peer_new(&bob, "bob");
+    peer_new(&alice, "alice");
+    peer_new(&carol, "carol");
+    size_t oldn = fresh_bundle(old_bundle, &bob);
+    ck_assert_int_eq(rbx_bundle_parse(&pb, old_bundle, oldn), 0);
+    ck_assert_uint_eq(pb.signed_prekey_id, 1);
+    ck_assert_uint_eq(pb.signed_prekey_created, T0);
+    /* One batch of 100 one-time prekeys, one of them offered. */
+    ck_assert_int_eq(rbx_store_prekey_stats(bob.st, &ps), 0);
+    ck_assert_uint_eq(ps.onetime_unoffered, 99);
+
+    /* Rotated every 2 days. */
+    g_now = T0 + 2 * DAY - 1;
+    size_t n = fresh_bundle(bundle, &bob);
+    ck_assert_int_eq(rbx_bundle_parse(&pb, bundle, n), 0);
+    ck_assert_uint_eq(pb.signed_prekey_id, 1);
+    g_now = T0 + 2 * DAY;
+    n = fresh_bundle(bundle, &bob);
+    ck_assert_int_eq(rbx_bundle_parse(&pb, bundle, n), 0);
+    ck_assert_uint_eq(pb.signed_prekey_id, 2);
+    ck_assert_uint_eq(pb.signed_prekey_created, T0 + 2 * DAY);
+
+    /* Initiators refuse a signed prekey older than 14 days, at add and at
+     * the first send. */
+    g_now = T0 + 14 * DAY;
+    ck_assert_int_eq(rbx_store_add_contact(alice.st, "bob", 1, old_bundle, oldn), 0);
+    g_now = T0 + 14 * DAY + 1;
+    ck_assert_int_eq(rbx_store_add_contact(carol.st, "bob", 1, old_bundle, oldn), RBX_E_EXPIRED);
+    ck_assert_int_eq(tx_fails(&alice, "bob", 1), RBX_E_EXPIRED);
+
+    /* A late first message under the replaced prekey is accepted for 30 days
+     * after its replacement (T0 + 2 days) ... */
+    g_now = T0 + 13 * DAY;
+    ck_assert_int_eq(rbx_store_add_contact(carol.st, "bob", 1, old_bundle, oldn), 0);
+    tx(&m, &carol, "bob", 1, "late first message");
+    g_now = T0 + 32 * DAY - 1;
+    ck_assert_int_eq(rbx_store_maintain(bob.st, 0, &mr), 0);
+    ck_assert_uint_eq(mr.signed_prekeys_erased, 0);
+    ck_assert_uint_eq(mr.signed_prekey_made, 3); /* prekey 2 is 30 days old: due */
+    /* ... and then erased. */
+    g_now = T0 + 32 * DAY;
+    ck_assert_int_eq(rbx_store_maintain(bob.st, 0, &mr), 0);
+    ck_assert_uint_eq(mr.signed_prekeys_erased, 1);
+    ck_assert_uint_eq(mr.signed_prekey_made, 0);
+    ck_assert_int_eq(q_int(bob.st, "SELECT count(*) FROM signed_prekeys WHERE id = 1"), 0);
+    ck_assert_int_eq(rx(&bob, &info, NULL, 1, &m, NULL), RBX_E_UNKNOWN_PREKEY);
+
+    /* One-time prekeys: topped up by 100 when fewer than 10 are unoffered. */
+    for (int i = 0; i < 87; i++) (void)fresh_bundle(bundle, &bob);
+    ck_assert_int_eq(rbx_store_prekey_stats(bob.st, &ps), 0);
+    ck_assert_uint_eq(ps.onetime_unoffered, 10);
+    (void)fresh_bundle(bundle, &bob);
+    ck_assert_int_eq(rbx_store_prekey_stats(bob.st, &ps), 0);
+    ck_assert_uint_eq(ps.onetime_unoffered, 9);
+    (void)fresh_bundle(bundle, &bob);
+    ck_assert_int_eq(rbx_store_prekey_stats(bob.st, &ps), 0);
+    ck_assert_uint_eq(ps.onetime_unoffered, 108);
+    ck_assert_int_eq(events(&bob, "prekeys replenished"), 2);
+
+    /* rbx rotate prekeys: a new signed prekey now. */
+    ck_assert_int_eq(rbx_store_maintain(bob.st, 1, &mr), 0);
+    ck_assert_uint_eq(mr.signed_prekey_made, 4);
+    peer_close(&alice);
+    peer_close(&bob);
+    peer_close(&carol);
+    g_now = 0;
+}
+END_TEST
+
+/* ------------------------------------------------------------ organisation */
+
+START_TEST(org_root_refuses_thief)
+{
+    peer org, alice, bob;
+    uint8_t org_pk[32], cert[RBX_CERT_MAXBYTES], rev[RBX_REVOCATION_MAXBYTES];
+    uint8_t bundle[RBX_BUNDLE_MAXBYTES];
+    size_t certlen, revlen, n;
+    msg m;
+    rbx_received info;
+    peer_new(&org, "org");
+    peer_new(&alice, "alice");
+    peer_new(&bob, "bob");
+    ck_assert_int_eq(rbx_store_org_init(org.st, org_pk), 0);
+    ck_assert_int_eq(rbx_store_org_init(org.st, org_pk), RBX_E_EXISTS);
+
+    /* Uncertified: refused by a contact bound to the root. */
+    n = fresh_bundle(bundle, &bob);
+    ck_assert_int_eq(rbx_store_add_contact_org(alice.st, "bob", 1, bundle, n, org_pk),
+                     RBX_E_UNCERTIFIED);
+    /* A certificate for another key does not install. */
+    ck_assert_int_eq(rbx_store_org_certify(org.st, cert, sizeof cert, &certlen, alice.pk, 0), 0);
+    ck_assert_int_eq(rbx_store_set_certificate(bob.st, cert, certlen), RBX_E_UNCERTIFIED);
+    ck_assert_int_eq(rbx_store_org_certify(org.st, cert, sizeof cert, &certlen, bob.pk, 0), 0);
+    ck_assert_int_eq(rbx_store_set_certificate(bob.st, cert, certlen), 0);
+    n = fresh_bundle(bundle, &bob);
+    ck_assert_int_eq(rbx_store_add_contact_org(alice.st, "bob", 1, bundle, n, org_pk), 0);
+    ck_assert_int_eq(contact_of(&alice, "bob").has_org, 1);
+    tx(&m, &alice, "bob", 1, "certified");
+    ck_assert_int_eq(rx(&bob, &info, NULL, 1, &m, "certified"), 0);
+
+    /* A thief copies Bob's store (key file included) and rotates to a key
+     * of his own: the dual-signed record is valid, the root never certified
+     * the new key. */
+    peer thief;
+    memset(&thief, 0, sizeof thief);
+    snprintf(thief.db, sizeof thief.db, "%s/thief.db", g_dir);
+    ck_assert_int_eq(rbx_store_erase_now(bob.st), 0);
+    const char *sfx[] = { "", ".key", ".gen" };
+    for (size_t i = 0; i < 3; i++) {
+        char from[PATHCAP], to[PATHCAP];
+        side_path(from, &bob, sfx[i]);
+        side_path(to, &thief, sfx[i]);
+        copy_file(from, to);
+    }
+    thief.st = store_open(thief.db, 0);
+    memcpy(thief.pk, bob.pk, 32);
+    rotate(&thief, "not bob");
+    n = fresh_bundle(bundle, &thief);
+    ck_assert_int_eq(rbx_store_add_contact(alice.st, "bob", 1, bundle, n), RBX_E_UNCERTIFIED);
+    /* Bob's stolen certificate does not cover the thief's key either. */
+    ck_assert_int_eq(rbx_store_set_certificate(thief.st, cert, certlen), RBX_E_UNCERTIFIED);
+    ck_assert_mem_eq(contact_of(&alice, "bob").identity, bob.pk, 32);
+
+    /* Bob's real rotation, certified again, is accepted. */
+    rotate(&bob, "after the theft");
+    ck_assert_int_eq(rbx_store_org_certify(org.st, cert, sizeof cert, &certlen, bob.pk, 0), 0);
+    ck_assert_int_eq(rbx_store_set_certificate(bob.st, cert, certlen), 0);
+    n = fresh_bundle(bundle, &bob);
+    ck_assert_int_eq(rbx_store_add_contact(alice.st, "bob", 1, bundle, n), 0);
+    tx(&m, &alice, "bob", 1, "to the new key");
+    ck_assert_int_eq(rx(&bob, &info, NULL, 1, &m, "to the new key"), 0);
+
+    /* Revoked: sessions erased, nothing more is sent or accepted. */
+    ck_assert_int_eq(rbx_store_org_revoke(org.st, rev, sizeof rev, &revlen, bob.pk, "lost phone"), 0);
+    rev[revlen - 1] ^= 1;
+    ck_assert_int_eq(rbx_store_add_revocation(alice.st, rev, revlen), RBX_E_SIGNATURE);
+    rev[revlen - 1] ^= 1;
+    ck_assert_int_eq(rbx_store_add_revocation(alice.st, rev, revlen), 0);
+    ck_assert_int_eq(tx_fails(&alice, "bob", 1), RBX_E_REVOKED);
+    ck_assert_int_eq(rbx_store_add_contact(alice.st, "bob", 1, bundle, n), RBX_E_REVOKED);
+    ck_assert_int_eq(contact_of(&alice, "bob").has_session, 0);
+    ck_assert_int_eq(events(&alice, "identity revoked"), 1);
+    peer_close(&org);
+    peer_close(&alice);
+    peer_close(&bob);
+    peer_close(&thief);
+}
+END_TEST
+
+START_TEST(org_certificate_expires)
+{
+    peer org, alice, bob;
+    uint8_t org_pk[32], cert[RBX_CERT_MAXBYTES], bundle[RBX_BUNDLE_MAXBYTES];
+    size_t certlen;
+    g_now = T0;
+    peer_new(&org, "org");
+    peer_new(&alice, "alice");
+    peer_new(&bob, "bob");
+    ck_assert_int_eq(rbx_store_org_init(org.st, org_pk), 0);
+    ck_assert_int_eq(rbx_store_org_certify(org.st, cert, sizeof cert, &certlen, bob.pk,
+                                           T0 + 10 * DAY), 0);
+    ck_assert_int_eq(rbx_store_set_certificate(bob.st, cert, certlen), 0);
+    size_t n = fresh_bundle(bundle, &bob);
+    /* The signed prekey (14 days) is in date; the certificate is not. */
+    g_now = T0 + 10 * DAY;
+    ck_assert_int_eq(rbx_store_add_contact_org(alice.st, "bob", 1, bundle, n, org_pk),
+                     RBX_E_EXPIRED);
+    ck_assert_int_eq(rbx_store_set_certificate(bob.st, cert, certlen), RBX_E_EXPIRED);
+    g_now = T0 + 10 * DAY - 1;
+    ck_assert_int_eq(rbx_store_add_contact_org(alice.st, "bob", 1, bundle, n, org_pk), 0);
+    peer_close(&org);
+    peer_close(&alice);
+    peer_close(&bob);
+    g_now = 0;
+}
+END_TEST
+
+/* ------------------------------------------------------------ SIGKILL */
+
+/* The store after a kill: the identity in force is the last record's new key
+ * (or the first key with no record), the records chain from the first key,
+ * every old key is in the grace table, and a bundle verifies from the pin. */
+static void check_consistent(peer *p, const uint8_t first[32], size_t *rotations)
+{
+    uint8_t buf[64 * RBX_ROTATION_MAXBYTES], pk[32];
+    size_t lens[64], n;
+    const uint8_t *recs[64];
+    ck_assert_int_eq(rbx_store_rotations(p->st, buf, sizeof buf, lens, 64, &n), 0);
+    ck_assert_uint_le(n, 64);
+    size_t off = 0;
+    for (size_t i = 0; i < n; i++) recs[i] = buf + off, off += lens[i];
+    ck_assert_int_eq(rbx_store_identity(p->st, pk), 0);
+    /* rbx_chain_verify takes at most RBX_CHAIN_MAX records: walk in steps. */
+    rbx_chain_tip pinned = { 0 }, tip;
+    uint64_t until;
+    memcpy(pinned.identity, first, 32);
+    for (size_t i = 0; i < n; i += RBX_CHAIN_MAX) {
+        size_t k = n - i < RBX_CHAIN_MAX ? n - i : RBX_CHAIN_MAX;
+        rbx_rotation last;
+        ck_assert_int_eq(rbx_rotation_parse(&last, recs[i + k - 1], lens[i + k - 1]), 0);
+        ck_assert_int_eq(rbx_chain_verify(&tip, &until, &pinned, last.new_identity, recs + i,
+                                          lens + i, k), 0);
+        pinned = tip;
+    }
+    ck_assert_mem_eq(pinned.identity, pk, 32);
+    ck_assert_int_eq(q_int(p->st, "SELECT count(*) FROM old_identities"), (int64_t)n);
+    ck_assert_int_ge(q_int(p->st, "SELECT count(*) FROM signed_prekeys WHERE ik ="
+                                  " (SELECT coalesce((SELECT v FROM meta WHERE k = 'identity_seq'), 0))"),
+                     1);
+    uint8_t bundle[RBX_BUNDLE_MAXBYTES];
+    size_t bn = fresh_bundle(bundle, p);
+    rbx_bundle b;
+    ck_assert_int_eq(rbx_bundle_parse(&b, bundle, bn), 0);
+    ck_assert_mem_eq(b.identity, pk, 32);
+    *rotations = n;
+}
+
+START_TEST(sigkill_during_rotation)
+{
+    peer alice, bob;
+    msg m[40];
+    rbx_received info;
+    uint8_t first[32];
+    size_t sent = 0, got = 0, rotations = 0, kills = 0;
+    uint64_t seed = (uint64_t)time(NULL) ^ (uint64_t)getpid();
+    srand((unsigned)seed);
+    pair_talking(&alice, &bob);
+    memcpy(first, bob.pk, 32);
+    for (int round = 0; round < 30; round++) {
+        /* A message from Alice in flight across every kill. */
+        if (sent < 40) tx(&m[sent], &alice, "bob", 1, "in flight"), sent++;
+        peer_close(&bob);
+        fflush(NULL);
+        pid_t pid = fork();
+        ck_assert_int_ge(pid, 0);
+        if (pid == 0) {
+            rbx_store *st = NULL;
+            rbx_store_opts o = { 0 };
+            if (rbx_store_open(&st, bob.db, &o) != 0) _exit(2);
+            for (;;) {
+                uint8_t pk[32];
+                rbx_maintain_result mr;
+                if (rbx_store_rotate_identity(st, "kill me", NULL, NULL, pk) != 0) _exit(3);
+                if (rbx_store_maintain(st, 1, &mr) != 0) _exit(4);
+            }
+        }
+        struct timespec ts = { 0, (long)(rand() % 4000) * 1000L };
+        nanosleep(&ts, NULL);
+        kill(pid, SIGKILL);
+        int status;
+        ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+        ck_assert_msg(WIFSIGNALED(status), "seed %llu: child exited %d", (unsigned long long)seed,
+                      WEXITSTATUS(status));
+        kills++;
+        bob.st = store_open(bob.db, 0);
+        check_consistent(&bob, first, &rotations);
+        if (rotations > 40) break;
+    }
+    /* Nothing lost: every message Alice sent decrypts (grace window). */
+    for (size_t i = 0; i < sent; i++)
+        if (rx(&bob, &info, alice.fp, 1, &m[i], "in flight") == 0) got++;
+    ck_assert_msg(got == sent, "seed %llu: %zu of %zu decrypted after %zu kills, %zu rotations",
+                  (unsigned long long)seed, got, sent, kills, rotations);
+    /* Alice follows the whole chain (the bundle carries the newest 8). */
+    if (rotations <= RBX_CHAIN_MAX) {
+        ck_assert_int_eq(readd(&alice, "bob", &bob), 0);
+        ck_assert_uint_eq(contact_of(&alice, "bob").rotation_seq, rotations);
+    }
+    peer_close(&alice);
+    peer_close(&bob);
+}
+END_TEST
+
+Suite *suite_rotate(void)
+{
+    Suite *s = suite_create("rotate");
+    TCase *tc = tcase_create("identity");
+    tcase_add_unchecked_fixture(tc, root_setup, root_teardown);
+    tcase_add_checked_fixture(tc, dir_setup, dir_teardown);
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, rotation_in_flight);
+    tcase_add_test(tc, offline_across_two_rotations);
+    tcase_add_test(tc, forged_and_truncated_records);
+    tcase_add_test(tc, first_message_under_old_key);
+    tcase_add_test(tc, grace_window_ends);
+    tcase_add_test(tc, prekey_schedule);
+    tcase_add_test(tc, org_root_refuses_thief);
+    tcase_add_test(tc, org_certificate_expires);
+    tcase_add_test(tc, sigkill_during_rotation);
+    suite_add_tcase(s, tc);
+    return s;
+}
