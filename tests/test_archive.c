@@ -896,6 +896,19 @@ START_TEST(import_baseline_rows)
     path_in(db, sizeof db, g_dir, "s.db");
     rbx_store *st = store_open(db, 1);
     ck_assert_int_eq(rbx_store_identity_create(st, NULL, NULL), 0); /* not the box key */
+    /* The phone is a contact now (its ratchetbox identity is its box key):
+     * its rows are filed under the contact's name. */
+    {
+        char pdb[600];
+        uint8_t bundle[RBX_BUNDLE_MAXBYTES];
+        size_t blen;
+        path_in(pdb, sizeof pdb, g_dir, "phone.db");
+        rbx_store *ph = store_open(pdb, 1);
+        ck_assert_int_eq(rbx_store_identity_create(ph, peer_pk, peer_sk), 0);
+        ck_assert_int_eq(rbx_store_bundle(ph, bundle, sizeof bundle, &blen, 10), 0);
+        ck_assert_int_eq(rbx_store_add_contact(st, "phone", 1, bundle, blen), 0);
+        rbx_store_close(ph);
+    }
     /* A key pair that does not match: nothing happens. */
     ck_assert_int_eq(rbx_store_import_history(st, peer_pk, my_sk, rows, n, rc, &imported), RBX_E_KEY);
     ck_assert_uint_eq(imported, 0);
@@ -921,7 +934,11 @@ START_TEST(import_baseline_rows)
     ck_assert_int_eq(h.e[3].created, T0 - 50);
     for (size_t i = 0; i < 3; i++) ck_assert_mem_eq(h.e[i].session, s1, 32);
     ck_assert_mem_eq(h.e[3].session, s2, 32);
-    for (size_t i = 0; i < 4; i++) ck_assert_str_eq(h.e[i].peer, peer_fp);
+    for (size_t i = 0; i < 4; i++) ck_assert_str_eq(h.e[i].peer, "phone");
+    ck_assert_int_eq(history(st, "phone", &h), 0);
+    ck_assert_uint_eq(h.n, 4);
+    ck_assert_int_eq(history(st, peer_fp, &h), 0);
+    ck_assert_uint_eq(h.n, 0);
 
     /* Again: nothing twice. */
     ck_assert_int_eq(rbx_store_import_history(st, my_pk, my_sk, rows, n, rc, &imported), 0);
