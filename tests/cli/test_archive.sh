@@ -54,7 +54,7 @@ run "history --archive with a NAME" 64 "${A[@]}" history bob --archive on
 run "history --archive on (alice)" 0 "${A[@]}" history --archive on
 check "--archive on says so" '[ "$(cat "$T/out")" = "archive on" ]'
 run "history --archive on (bob)" 0 "${B[@]}" history --archive on
-"$RBX" "${B[@]}" bundle > "$T/bob.bundle"
+"$RBX" "${B[@]}" bundle > "$T/bob.bundle" 2> /dev/null
 run "alice adds bob" 0 "${A[@]}" add bob "$T/bob.bundle"
 printf 'hello bob' > "$T/m1"
 run "send 1" 0 "${A[@]}" send bob "$T/m1"; cp "$T/out" "$T/l1"
