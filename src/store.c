@@ -404,7 +404,7 @@ static const char schema_v2[] =
     "ALTER TABLE contacts ADD COLUMN rot_hash BLOB;"
     "ALTER TABLE contacts ADD COLUMN org BLOB;"
     "CREATE TABLE contact_keys (contact INTEGER NOT NULL REFERENCES contacts (id),"
-    "  identity BLOB NOT NULL, retired INTEGER NOT NULL, PRIMARY KEY (contact, identity)) STRICT;"
+    "  identity BLOB NOT NULL, until INTEGER NOT NULL, PRIMARY KEY (contact, identity)) STRICT;"
     "CREATE TABLE org (id INTEGER PRIMARY KEY CHECK (id = 1), pk BLOB NOT NULL,"
     "  sk BLOB NOT NULL) STRICT;"
     "CREATE TABLE certificate (id INTEGER PRIMARY KEY CHECK (id = 1), cert BLOB NOT NULL) STRICT;"
@@ -1224,28 +1224,25 @@ static int find_contact_by_identity(rbx_store *st, contact *c, const uint8_t ide
 
 static int find_contact_by_id(rbx_store *st, contact *c, int64_t id);
 
-/* The contact that had `identity` before a rotation it made less than the
- * grace window ago (0 and *until = end of that window), RBX_E_NOT_FOUND. */
+/* The contact that had `identity` before a rotation whose grace window is
+ * still open (0, *until = its end), or RBX_E_NOT_FOUND. */
 static int find_contact_by_old_key(rbx_store *st, contact *c, const uint8_t identity[32],
                                    int64_t only_id, int64_t *until)
 {
-    rbx_policy pol;
     sqlite3_stmt *s;
-    int64_t id = 0, retired = 0;
-    int rc = rbx__st_policy(st, &pol);
+    int64_t id = 0;
+    int rc = rbx__st_prep(st, &s, "SELECT contact, until FROM contact_keys WHERE identity = ?1"
+                                  " AND (?2 = 0 OR contact = ?2) AND until > ?3"
+                                  " ORDER BY until DESC LIMIT 1");
     if (rc != 0) return rc;
-    if ((rc = rbx__st_prep(st, &s, "SELECT contact, retired FROM contact_keys WHERE identity = ?1"
-                                   " AND (?2 = 0 OR contact = ?2) ORDER BY retired DESC LIMIT 1")) != 0)
-        return rc;
     sqlite3_bind_blob(s, 1, identity, 32, SQLITE_STATIC);
     sqlite3_bind_int64(s, 2, only_id);
+    sqlite3_bind_int64(s, 3, rbx__st_now(st));
     rc = rbx__st_step(s);
-    if (rc == 1) id = sqlite3_column_int64(s, 0), retired = sqlite3_column_int64(s, 1);
+    if (rc == 1) id = sqlite3_column_int64(s, 0), *until = sqlite3_column_int64(s, 1);
     rbx__st_done(st, s);
     if (rc < 0) return rc;
-    *until = retired + (int64_t)pol.identity_grace;
-    if (rc == 0 || *until <= rbx__st_now(st)) return RBX_E_NOT_FOUND;
-    return find_contact_by_id(st, c, id);
+    return rc == 0 ? RBX_E_NOT_FOUND : find_contact_by_id(st, c, id);
 }
 
 static int find_contact_by_id(rbx_store *st, contact *c, int64_t id)
@@ -1309,6 +1306,18 @@ static int is_revoked(rbx_store *st, const uint8_t org[32], const uint8_t identi
     return rc < 0 ? rc : rc == 1 ? RBX_E_REVOKED : 0;
 }
 
+/* Whether any organisation this store follows revoked an identity. */
+static int revoked_anywhere(rbx_store *st, const uint8_t identity[32])
+{
+    sqlite3_stmt *s;
+    int rc = rbx__st_prep(st, &s, "SELECT 1 FROM revocations WHERE identity = ?1");
+    if (rc != 0) return rc;
+    sqlite3_bind_blob(s, 1, identity, 32, SQLITE_STATIC);
+    rc = rbx__st_step(s);
+    rbx__st_done(st, s);
+    return rc < 0 ? rc : rc == 1 ? RBX_E_REVOKED : 0;
+}
+
 /* A bundle's identity under an organisation root: certified now, not revoked. */
 static int org_accepts(rbx_store *st, const uint8_t org[32], const uint8_t *bundle, size_t len,
                        const uint8_t identity[32])
@@ -1323,31 +1332,27 @@ static int org_accepts(rbx_store *st, const uint8_t org[32], const uint8_t *bund
     return is_revoked(st, org, identity);
 }
 
-/* Record the pinned key and every key a bundle's chain passes through. */
+/* Record every key a bundle's chain passes through (the pinned one among
+ * them), each usable for messages in flight until its record's
+ * old_valid_until, but never longer than our own grace window. */
 static int remember_keys(rbx_store *st, const contact *c, const uint8_t *bundle, size_t len,
-                         const uint8_t current[32], int64_t now)
+                         int64_t max_until)
 {
     rbx_bundle b;
     Rbx__Wire__PreKeyBundle *w;
     sqlite3_stmt *s;
     int rc = rbx__bundle_parse_wire(&b, &w, bundle, len);
     if (rc != 0) return rc;
-    if ((rc = rbx__st_prep(st, &s, "INSERT OR IGNORE INTO contact_keys (contact, identity, retired)"
+    if ((rc = rbx__st_prep(st, &s, "INSERT OR IGNORE INTO contact_keys (contact, identity, until)"
                                    " VALUES (?1, ?2, ?3)")) != 0)
         goto out;
-    for (size_t i = 0; i <= 2 * w->n_rotation && rc == 0; i++) {
+    for (size_t i = 0; i < w->n_rotation && rc == 0; i++) {
         rbx_rotation r;
-        const uint8_t *key = c->identity;
-        if (i > 0) {
-            if ((rc = rbx_rotation_parse(&r, w->rotation[(i - 1) / 2].data,
-                                         w->rotation[(i - 1) / 2].len)) != 0)
-                break;
-            key = (i - 1) % 2 == 0 ? r.old_identity : r.new_identity;
-        }
-        if (sodium_memcmp(key, current, 32) == 0) continue;
+        if ((rc = rbx_rotation_parse(&r, w->rotation[i].data, w->rotation[i].len)) != 0) break;
+        int64_t until = r.old_valid_until > (uint64_t)max_until ? max_until : (int64_t)r.old_valid_until;
         sqlite3_bind_int64(s, 1, c->id);
-        sqlite3_bind_blob(s, 2, key, 32, SQLITE_TRANSIENT);
-        sqlite3_bind_int64(s, 3, now);
+        sqlite3_bind_blob(s, 2, r.old_identity, 32, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(s, 3, until);
         rc = rbx__st_step(s) < 0 ? RBX_E_IO : 0;
         sqlite3_reset(s);
     }
@@ -1381,12 +1386,17 @@ static int contact_rotated(rbx_store *st, contact *c, const rbx_bundle *b, const
     if (c->has_rot_hash) memcpy(pinned.hash, c->rot_hash, 32);
     if ((rc = rbx_bundle_chain_verify(&tip, &valid_until, &pinned, bundle, len)) != 0) return rc;
     if (c->has_org && (rc = org_accepts(st, c->org, bundle, len, b->identity)) != 0) return rc;
+    /* The grace window: what the record states for the pinned key, at
+     * most our policy's identity_grace from now. */
+    int64_t until = now + (int64_t)pol->identity_grace;
+    if (valid_until < (uint64_t)until) until = (int64_t)valid_until;
     /* Every key of the chain but the new one is now behind this contact:
      * a bundle naming any of them later is a replay. */
-    if ((rc = remember_keys(st, c, bundle, len, b->identity, now)) != 0) return rc;
+    if ((rc = remember_keys(st, c, bundle, len, now + (int64_t)pol->identity_grace)) != 0)
+        return rc;
     /* Messages in flight under the old session still decrypt for the grace
      * window; the next encrypt starts a new X3DH with the new key. */
-    if (rc == 0) rc = retire_session(st, c->id, now + (int64_t)pol->identity_grace);
+    if (rc == 0) rc = retire_session(st, c->id, until);
     if (rc != 0) return rc;
     rbx_fingerprint(fp_old, c->identity);
     rbx_fingerprint(fp_new, b->identity);
@@ -2221,6 +2231,8 @@ int rbx_store_decrypt(rbx_store *st, uint8_t *pt, size_t ptcap, size_t *ptlen, r
         uint32_t consumed;
         rbx_session *fresh = NULL;
         rbx_policy pol;
+        /* A key an organisation we follow revoked starts nothing. */
+        if ((rc = revoked_anywhere(st, pi.initiator_identity)) != 0) goto fail;
         if ((rc = load_prekeys(st, &pre, &pi, &ss.ik)) != 0) goto fail;
         rc = rbx_session_accept(&fresh, pt, ptcap, ptlen, &consumed, pre,
                                 old_key ? pi.initiator_identity : have_contact ? c.identity : NULL,
@@ -2233,18 +2245,19 @@ int rbx_store_decrypt(rbx_store *st, uint8_t *pt, size_t ptcap, size_t *ptlen, r
             rbx_session_free(fresh);
             if (rc != 0) goto fail;
             in_grace = 1;
+        } else {
+            /* The session this handshake replaces keeps taking its messages
+             * in flight for the grace window. */
+            if (ss.exists && ((rc = rbx__st_policy(st, &pol)) != 0 ||
+                              (rc = retire_session(st, c.id, rbx__st_now(st) +
+                                                                 (int64_t)pol.identity_grace)) != 0)) {
+                rbx_session_free(fresh);
+                goto fail;
+            }
+            rbx_session_free(ss.s);
+            ss.s = fresh;
+            ss.rolled_back = 0; /* a new handshake */
         }
-        /* The session this handshake replaces keeps taking its messages in
-         * flight for the grace window. */
-        if (old_key) {
-            /* nothing replaced */
-        } else if (ss.exists && ((rc = rbx__st_policy(st, &pol)) != 0 ||
-                          (rc = retire_session(st, c.id, rbx__st_now(st) +
-                                                             (int64_t)pol.identity_grace)) != 0))
-            goto fail;
-        rbx_session_free(ss.s);
-        ss.s = fresh;
-        ss.rolled_back = 0; /* a new handshake */
         if (!have_contact) {
             if (name != NULL) snprintf(c.name, sizeof c.name, "%s", name);
             else rbx_fingerprint(c.name, pi.initiator_identity);

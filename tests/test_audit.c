@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT
- * The audit log (include/ratchetbox.h "audit log", spec/drafts/policy-audit.md):
+ * The audit log (include/ratchetbox.h "audit log", spec/PROTOCOL.md section 19):
  * the events a store records with the injected clock's times, the hash
  * formula recomputed here from the spec text, and every edit of the file
  * that verification must catch, with the event it names. */

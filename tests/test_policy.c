@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT
- * The store policy (include/ratchetbox.h "policy", spec/drafts/policy-audit.md):
+ * The store policy (include/ratchetbox.h "policy", spec/PROTOCOL.md section 18):
  * defaults, text parsing and formatting of every key, every range and
  * cross-key relation, and in a store: persistence, the audit event of a
  * change, tampered rows refused at open, strict storage mode and the

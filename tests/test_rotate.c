@@ -289,6 +289,34 @@ START_TEST(grace_window_ends)
 }
 END_TEST
 
+/* The grace window a peer grants is the one its record states (when shorter
+ * than ours): Bob's policy keeps old keys 1 day, Alice's 7. */
+START_TEST(record_grace_is_honoured)
+{
+    peer alice, bob;
+    msg late1, late2;
+    rbx_received info;
+    rbx_policy pol;
+    g_now = T0;
+    pair_talking(&alice, &bob);
+    ck_assert_int_eq(rbx_store_policy(bob.st, &pol), 0);
+    ck_assert_int_eq(rbx_policy_set(&pol, "identity_grace", "1d"), 0);
+    ck_assert_int_eq(rbx_store_set_policy(bob.st, &pol), 0);
+    tx(&late1, &bob, alice.fp, 1, "late one");
+    tx(&late2, &bob, alice.fp, 1, "late two");
+    rotate(&bob, "short grace");
+    ck_assert_int_eq(readd(&alice, "bob", &bob), 0);
+    g_now = T0 + DAY - 1;
+    ck_assert_int_eq(rx(&alice, &info, "bob", 1, &late1, "late one"), 0);
+    g_now = T0 + DAY;
+    /* No current session yet, and the grace session is over. */
+    ck_assert_int_eq(rx(&alice, &info, "bob", 1, &late2, NULL), RBX_E_NOT_FOUND);
+    peer_close(&alice);
+    peer_close(&bob);
+    g_now = 0;
+}
+END_TEST
+
 /* ------------------------------------------------------------ prekeys */
 
 START_TEST(prekey_schedule)
@@ -443,6 +471,11 @@ START_TEST(org_root_refuses_thief)
     ck_assert_int_eq(rbx_store_add_contact(alice.st, "bob", 1, bundle, n), RBX_E_REVOKED);
     ck_assert_int_eq(contact_of(&alice, "bob").has_session, 0);
     ck_assert_int_eq(events(&alice, "identity revoked"), 1);
+    /* A new handshake from the revoked key is refused as well. */
+    ck_assert_int_eq(rbx_store_reset_session(bob.st, alice.fp, 1), 0);
+    introduce(&bob, alice.fp, 1, &alice);
+    tx(&m, &bob, alice.fp, 1, "revoked, trying again");
+    ck_assert_int_eq(rx(&alice, &info, NULL, 1, &m, NULL), RBX_E_REVOKED);
     peer_close(&org);
     peer_close(&alice);
     peer_close(&bob);
@@ -586,6 +619,7 @@ Suite *suite_rotate(void)
     tcase_add_test(tc, forged_and_truncated_records);
     tcase_add_test(tc, first_message_under_old_key);
     tcase_add_test(tc, grace_window_ends);
+    tcase_add_test(tc, record_grace_is_honoured);
     tcase_add_test(tc, prekey_schedule);
     tcase_add_test(tc, org_root_refuses_thief);
     tcase_add_test(tc, org_certificate_expires);

@@ -1105,7 +1105,7 @@ START_TEST(rotation_vectors)
                    "rbx_keypair_generate draws them (sk = 32 RNG bytes, pk = X25519(sk, 9)); "
                    "`rng` lists the XEdDSA nonce bytes Z each signature consumed (64 per "
                    "signature, old key first). Normative description: spec/PROTOCOL.md "
-                   "(draft: spec/drafts/rotation-records.md).\",\n",
+                   "section 16.\",\n",
               VEC_SEED);
     sb_printf(&sb, "  \"seed\": %u,\n  \"keys\": {\n", VEC_SEED);
     static const char *const names[NKEYS] = { "a", "b", "c", "d", "e", "x", "org" };
