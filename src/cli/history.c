@@ -43,16 +43,41 @@ typedef struct printer {
     size_t n;
 } printer;
 
-/* Control bytes and backslashes escaped: plaintext reaches a terminal. */
+/* Length of a well-formed UTF-8 sequence at p (RFC 3629: no overlong
+ * forms, no surrogates, at most U+10FFFF) that is not a C1 control
+ * (U+0080..U+009F, which terminals obey as escapes); 0 otherwise. */
+static size_t utf8_printable(const uint8_t *p, size_t n)
+{
+    uint32_t cp;
+    size_t len;
+    if (p[0] >= 0xc2 && p[0] <= 0xdf) len = 2, cp = p[0] & 0x1fU;
+    else if (p[0] >= 0xe0 && p[0] <= 0xef) len = 3, cp = p[0] & 0x0fU;
+    else if (p[0] >= 0xf0 && p[0] <= 0xf4) len = 4, cp = p[0] & 0x07U;
+    else return 0;
+    if (len > n) return 0;
+    for (size_t i = 1; i < len; i++) {
+        if ((p[i] & 0xc0) != 0x80) return 0;
+        cp = (cp << 6) | (p[i] & 0x3fU);
+    }
+    if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+        (cp >= 0xd800 && cp <= 0xdfff) || cp <= 0x9f)
+        return 0;
+    return len;
+}
+
+/* Control characters (C0, DEL, C1), bytes that are not UTF-8, and
+ * backslashes escaped: plaintext from a peer reaches a terminal. */
 static void put_text(const uint8_t *p, size_t n)
 {
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n;) {
         uint8_t c = p[i];
-        if (c == '\\') fputs("\\\\", stdout);
-        else if (c == '\n') fputs("\\n", stdout);
-        else if (c == '\t') fputs("\\t", stdout);
-        else if (c < 0x20 || c == 0x7f) printf("\\x%02x", c);
-        else putchar(c);
+        size_t u = c >= 0x80 ? utf8_printable(p + i, n - i) : 0;
+        if (u > 0) fwrite(p + i, 1, u, stdout), i += u;
+        else if (c == '\\') fputs("\\\\", stdout), i++;
+        else if (c == '\n') fputs("\\n", stdout), i++;
+        else if (c == '\t') fputs("\\t", stdout), i++;
+        else if (c < 0x20 || c >= 0x7f) printf("\\x%02x", c), i++;
+        else putchar(c), i++;
     }
 }
 

@@ -155,6 +155,12 @@ run "rotate archive --mode reencrypt" 0 "${B[@]}" rotate archive --mode reencryp
 check "reencrypt: every entry rewrapped, two keys erased" '[ "$(cat "$T/out")" = "archive reencrypt: active epoch 4, 6 entries rewrapped, 2 epoch keys erased, 0 entries unrecoverable" ]'
 run "history after reencrypt" 0 "${B[@]}" history
 check "all six readable" '[ "$(wc -l < "$T/out")" = 6 ] && ! grep -q unavailable "$T/out" && grep -q " 3:1 from the phone$" "$T/out" && grep -q " 4:3 after the split$" "$T/out"'
+# UTF-8 passes; a C1 control (U+009B, CSI), a raw 0x9b byte and ESC are escaped.
+printf 'caf\xc3\xa9 \xe2\x82\xac \xc2\x9b[31m \x9b \x1b[2J' | "$RBX" "${A[@]}" send bob - > "$T/l5"
+run "recv a message with escapes" 0 "${B[@]}" recv "$T/l5"
+run "history escapes terminal controls" 0 "${B[@]}" history
+check "UTF-8 kept, controls escaped" 'tail -n 1 "$T/out" | grep -Fq "café € \xc2\x9b[31m \x9b \x1b[2J"'
+check "no raw ESC or CSI in the output" '! grep -q "$(printf "\x1b")" "$T/out" && ! LC_ALL=C grep -q "$(printf "\x9b")" "$T/out"'
 run "history --help" 0 history --help
 run "rotate --help" 0 rotate --help
 run "import-history --help" 0 import-history --help
