@@ -21,10 +21,11 @@ static const char history_usage[] =
     "       rbx history --archive on|off\n"
     "Print the archived messages (of contact NAME, or all), oldest first, one per\n"
     "line: time (UTC), sent/received, contact, epoch:sequence and the plaintext\n"
-    "(control bytes escaped). An entry whose epoch key was shredded shows as\n"
-    "[unavailable]. --json: {\"id\",\"time\",\"direction\",\"peer\",\"session\",\"seq\",\n"
-    "\"epoch\",\"available\",\"plaintext_b64\"} per entry. --archive on|off sets the\n"
-    "policy key `archive`: whether sent and received messages are archived.\n";
+    "(control characters and bytes that are not UTF-8 escaped as \\xNN). An entry\n"
+    "whose epoch key was shredded shows as [unavailable: epoch key shredded].\n"
+    "--json: {\"id\",\"time\",\"direction\",\"peer\",\"session\",\"seq\",\"epoch\",\n"
+    "\"available\",\"plaintext_b64\"} per entry. --archive on|off sets the policy\n"
+    "key `archive`: whether sent and received messages are archived.\n";
 
 static const char import_usage[] =
     "Usage: rbx import-history FILE|- --key KEYFILE [--json]\n"
