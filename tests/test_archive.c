@@ -813,6 +813,17 @@ START_TEST(split_then_shred)
     /* And the erased key is in no file, raw or sealed. */
     ck_assert(!store_files_hold(db, k1, 32));
     ck_assert(!store_files_hold(db, sealed1, sl1));
+    /* A reencrypt afterwards rewraps what is readable; shredded stays so. */
+    ck_assert_int_eq(rbx_store_rotate_archive(st, RBX_ARCHIVE_REENCRYPT, &res), 0);
+    ck_assert_uint_eq(res.new_epoch, 3);
+    ck_assert_uint_eq(res.rewrapped, 4);
+    ck_assert_uint_eq(res.epochs_erased, 1);
+    ck_assert_int_eq(history(st, NULL, &h), 0);
+    ck_assert_uint_eq(h.n, 10);
+    for (int i = 0; i < 10; i++) {
+        ck_assert_int_eq(h.e[i].available, i >= 6);
+        ck_assert_uint_eq(h.e[i].epoch, i >= 6 ? 3 : 1);
+    }
     rbx_store_close(st);
     ck_assert(!store_files_hold(db, sealed1, sl1));
     /* Split with no active epoch yet makes one; shred of an empty archive. */
