@@ -427,6 +427,16 @@ START_TEST(archive_both_directions)
     ck_assert_int_eq(history(a.st, "carol", &h), 0);
     ck_assert_uint_eq(h.n, 0);
     ck_assert_int_eq(rbx_store_history(a.st, "", collect, &h), RBX_E_INVALID);
+    ck_assert_int_eq(rbx_store_history(a.st, "bo\nb", collect, &h), RBX_E_INVALID);
+    {
+        char longname[RBX_NAME_MAX + 1];
+        memset(longname, 'x', RBX_NAME_MAX);
+        longname[RBX_NAME_MAX] = '\0';
+        ck_assert_int_eq(rbx_store_history(a.st, longname, collect, &h), RBX_E_INVALID);
+        longname[RBX_NAME_MAX - 1] = '\0'; /* 63 bytes: a valid name, no entries */
+        ck_assert_int_eq(history(a.st, longname, &h), 0);
+        ck_assert_uint_eq(h.n, 0);
+    }
     /* The callback's stop value comes back. */
     ck_assert_int_eq(q_int(a.st, "SELECT count(*) FROM archive"), 4);
     ck_assert_int_eq(q_int(a.st, "SELECT count(*) FROM archive_epochs WHERE state = 0"), 1);
