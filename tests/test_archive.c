@@ -3,6 +3,8 @@
  *  - archive off keeps nothing; on, both directions of a conversation between
  *    two stores come back in order with their exact plaintexts, the same
  *    session id (the ratchet base key) on both sides and seq 1, 2, 3...;
+ *  - a message that arrives under a session a new handshake replaced (grace
+ *    window) is archived under that old session's id;
  *  - the associated data binds session, sequence and epoch: an entry moved
  *    to another one, or edited, is reported as RBX_E_CORRUPT;
  *  - reencrypt: new epochs, every entry readable, and the old epoch keys
@@ -437,7 +439,6 @@ START_TEST(archive_both_directions)
         ck_assert_int_eq(history(a.st, longname, &h), 0);
         ck_assert_uint_eq(h.n, 0);
     }
-    /* The callback's stop value comes back. */
     ck_assert_int_eq(q_int(a.st, "SELECT count(*) FROM archive"), 4);
     ck_assert_int_eq(q_int(a.st, "SELECT count(*) FROM archive_epochs WHERE state = 0"), 1);
     /* Archive off again: nothing more is kept. */
