@@ -830,7 +830,7 @@ RBX_API RBX_MUST_CHECK int rbx_store_set_certificate(rbx_store *st, const uint8_
     RBX_NONNULL(1, 2);
 /* ---------------------------------------------------------------- history archive */
 
-/* Session replay (PROTOCOL.md "History archive", spec/drafts/archive.md). With
+/* Session replay (PROTOCOL.md section 17 "History archive"). With
  * the policy key `archive` on, the plaintext of every message the store
  * encrypts or decrypts is kept, in the same transaction, under an epoch key:
  * XChaCha20-Poly1305, associated data "rbx-archive-v1" || session (32) ||

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT
- * The history archive (spec/drafts/archive.md): plaintext of sent and
+ * The history archive (PROTOCOL.md section 17): plaintext of sent and
  * received messages kept for session replay under rotatable epoch keys, the
  * three rotation modes (reencrypt, split, shred) and the import of the
  * product's long-lived box history. Runs inside the store's transactions

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT
- * The history archive (spec/drafts/archive.md) through the public API:
+ * The history archive (PROTOCOL.md section 17) through the public API:
  *  - archive off keeps nothing; on, both directions of a conversation between
  *    two stores come back in order with their exact plaintexts, the same
  *    session id (the ratchet base key) on both sides and seq 1, 2, 3...;

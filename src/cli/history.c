@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT
  * rbx history: session replay from the archive (and switching archiving on
  * or off); rbx import-history: the product's stored rows, opened with the old
- * box key, moved into the archive (spec/drafts/archive.md "Import"). */
+ * box key, moved into the archive (PROTOCOL.md 17.6). */
 #include <getopt.h>
 #include <jansson.h>
 #include <sodium.h>

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT
  * rbx rotate WHAT: key rotation, one branch per kind of key: identity and
  * prekeys (src/cli/keyrot.c), archive (the history archive's epoch keys,
- * spec/drafts/archive.md). */
+ * PROTOCOL.md 17.5). */
 #include <getopt.h>
 #include <string.h>
 
