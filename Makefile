@@ -17,7 +17,7 @@ PKG_CONFIG ?= pkg-config
 # Debian 12 packages this project needs (make deps installs the missing ones).
 DEB_PKGS  := pkg-config libsodium-dev libsqlite3-dev check libxeddsa-dev \
              libprotobuf-c-dev protobuf-c-compiler \
-             libsignal-protocol-c-dev libolm-dev libssl-dev gnuplot-nox
+             libsignal-protocol-c-dev libolm-dev libssl-dev gnuplot-nox libjansson-dev
 PC_PKGS   := libsodium sqlite3 check libprotobuf-c
 
 WARN      := -Wall -Wextra -Werror -Wshadow -Wpointer-arith -Wcast-qual \
@@ -105,7 +105,7 @@ $(B)/check_rbx: $(TEST_OBJ) $(STATIC)
 	$(CC) $(ALLCFLAGS) $(LDFLAGS) -o $@ $(TEST_OBJ) $(STATIC) $(LIBS) $(CHECK_LIBS)
 
 $(B)/rbx: $(CLI_SRC) $(wildcard src/cli/*.h) include/ratchetbox.h $(STATIC)
-	$(CC) $(ALLCFLAGS) $(LDFLAGS) -o $@ $(CLI_SRC) $(STATIC) $(LIBS)
+	$(CC) $(ALLCFLAGS) $(LDFLAGS) -o $@ $(CLI_SRC) $(STATIC) $(LIBS) $(shell $(PKG_CONFIG) --libs jansson 2>/dev/null || echo -ljansson)
 
 # The README's C example, extracted between its markers and run as a test.
 $(B)/readme_example: README.md $(STATIC)
@@ -159,6 +159,7 @@ check-cli: $(B)/rbx $(DEMO_TOOLS)
 	RBX=$(B)/rbx TOOLS=$(B)/tools bash tests/cli/test_cli.sh
 	RBX=$(B)/rbx TOOLS=$(B)/tools bash tests/cli/test_rotation.sh
 	RBX=$(B)/rbx TOOLS=$(B)/tools bash tests/cli/test_policy_audit.sh
+	RBX=$(B)/rbx TOOLS=$(B)/tools bash tests/cli/test_archive.sh
 
 # Regenerate spec/vectors from seeded transcripts (the tests re-derive them).
 vectors: $(B)/check_rbx

@@ -828,6 +828,98 @@ RBX_API RBX_MUST_CHECK int rbx_store_revocations(rbx_store *st, rbx_org_revocati
  * it does not certify our current identity, RBX_E_EXPIRED. */
 RBX_API RBX_MUST_CHECK int rbx_store_set_certificate(rbx_store *st, const uint8_t *cert, size_t len)
     RBX_NONNULL(1, 2);
+/* ---------------------------------------------------------------- history archive */
+
+/* Session replay (PROTOCOL.md section 17 "History archive"). With
+ * the policy key `archive` on, the plaintext of every message the store
+ * encrypts or decrypts is kept, in the same transaction, under an epoch key:
+ * XChaCha20-Poly1305, associated data "rbx-archive-v1" || session (32) ||
+ * be64(seq) || be64(epoch). Epoch keys are random, sealed under the storage
+ * key, and rotated by rbx_store_rotate_archive. Clear metadata per entry:
+ * peer name, direction, time, session id, sequence and epoch. */
+
+typedef struct rbx_history_entry {
+    uint64_t id;                  /* row id, increasing in archive order */
+    char peer[RBX_NAME_MAX];      /* contact name (imported rows: contact or fingerprint) */
+    int direction;                /* 1 sent, 0 received */
+    uint8_t session[32];          /* ratchet base key, or the baseline session id */
+    uint64_t seq;                 /* per session: 1, 2, ... (imported: the row's sequence) */
+    uint64_t epoch;
+    int64_t created;              /* Unix seconds (store clock; imported: the row's time) */
+    const uint8_t *pt;            /* valid during the callback only; NULL if unavailable */
+    size_t ptlen;
+    int available;                /* 1 readable; 0 its epoch key was shredded (pt NULL) */
+} rbx_history_entry;
+
+/* Call cb for every archived entry (of contact `peer`, or all with NULL),
+ * oldest first (by time, then id), in one read snapshot. cb returns non-zero
+ * to stop, and that value is returned; cb must not call the store. The
+ * plaintext is wiped after each callback.
+ * \return RBX_E_INVALID (bad name), RBX_E_CORRUPT (an entry that does not
+ *         authenticate under its epoch key: edited, or moved to another
+ *         session, sequence or epoch; the walk stops there), RBX_E_IO,
+ *         RBX_E_NOMEM. */
+RBX_API RBX_MUST_CHECK int rbx_store_history(rbx_store *st, const char *peer,
+                                             int (*cb)(const rbx_history_entry *e, void *ctx),
+                                             void *ctx) RBX_NONNULL(1, 3);
+
+#define RBX_ARCHIVE_REENCRYPT 0 /* new keys, every readable entry rewrapped, old keys erased */
+#define RBX_ARCHIVE_SPLIT 1     /* new active epoch; the old one read-only until retention */
+#define RBX_ARCHIVE_SHRED 2     /* erase read-only epoch keys past their retention */
+
+typedef struct rbx_archive_result {
+    uint64_t new_epoch;           /* the active epoch afterwards (0: none yet) */
+    uint64_t rewrapped;           /* entries re-encrypted (reencrypt) */
+    uint64_t epochs_erased;       /* epoch keys erased (reencrypt, shred) */
+    uint64_t entries_unrecoverable; /* entries whose key was erased by this call (shred) */
+} rbx_archive_result;
+
+/* Rotate the archive keys in one transaction (all or nothing), audited as
+ * "archive rotated" or "archive shredded". reencrypt: every readable epoch
+ * gets a fresh key under a new epoch number with the same state and
+ * retention, its entries are rewrapped, and the old key is erased. split: the
+ * active epoch becomes read-only until now + policy archive_retention, and a
+ * new active epoch takes new entries. shred: every read-only epoch whose
+ * retention date has passed (store clock) loses its key; its entries stay as
+ * unrecoverable ciphertext. After a reencrypt or shred that erased a key an
+ * erase point is taken, so the old key is in no file.
+ * \return RBX_E_INVALID (mode), RBX_E_CORRUPT (an entry does not
+ *         authenticate; nothing changed), RBX_E_IO (also: committed, but the
+ *         erase point failed; rbx_store_erase_now retries), RBX_E_NOMEM. */
+RBX_API RBX_MUST_CHECK int rbx_store_rotate_archive(rbx_store *st, int mode,
+                                                    rbx_archive_result *res) RBX_NONNULL(1, 3);
+
+/* One stored row of the product's history (CONTEXT section 1). */
+typedef struct rbx_import_row {
+    const uint8_t *peer_pk;       /* 32 bytes: the other party's box public key */
+    const char *session_id;       /* the product's session id, or NULL */
+    size_t session_id_len;
+    uint64_t sequence;            /* the product's sequence number (<= INT64_MAX) */
+    int64_t timestamp;            /* Unix seconds */
+    int outgoing;                 /* 1 sent by the key's owner, 0 received or unknown */
+    const char *content;          /* content_encrypted (base64), or the plaintext */
+    size_t content_len;
+    const char *nonce;            /* encryption_nonce (base64); NULL = plaintext row */
+    size_t nonce_len;
+} rbx_import_row;
+
+/* Open every row with the old box key (box_pk, box_sk) and archive the ones
+ * that open, all in one transaction, audited as "history imported". A row's
+ * session is BLAKE2b-256("rbx-baseline-session" || min(pk) || max(pk) ||
+ * session_id) of the two box public keys; its sequence is the row's. row_rc[i]
+ * is 0 (imported) or the row's error: RBX_E_MALFORMED (missing field, bad
+ * base64, nonce length, sequence above INT64_MAX), RBX_E_AUTH, RBX_E_KEY
+ * (low-order peer key), RBX_E_TOO_BIG, RBX_E_EXISTS (this session and
+ * sequence are archived already: importing again adds nothing). Works
+ * whatever the policy's `archive` says. Plaintexts are wiped.
+ * \return RBX_E_KEY (box_pk does not match box_sk), RBX_E_IO, RBX_E_CORRUPT,
+ *         RBX_E_NOMEM; then nothing is imported and *imported is 0. */
+RBX_API RBX_MUST_CHECK int rbx_store_import_history(rbx_store *st,
+                                                    const uint8_t box_pk[RBX_PUBLICKEYBYTES],
+                                                    const uint8_t box_sk[RBX_SECRETKEYBYTES],
+                                                    const rbx_import_row *rows, size_t n,
+                                                    int *row_rc, size_t *imported)
+    RBX_NONNULL(1, 2, 3, 7);
 
 /* ---------------------------------------------------------------- policy */
 

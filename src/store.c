@@ -1670,7 +1670,8 @@ out:
  * base key the PreKeyMessage names. If none decrypts: RBX_E_REPLAY when one
  * of them had already used the message's key, else RBX_E_NOT_FOUND. */
 static int grace_decrypt(rbx_store *st, int64_t contact_id, int kind, const uint8_t base_key[32],
-                         uint8_t *pt, size_t ptcap, size_t *ptlen, const uint8_t *in, size_t len)
+                         uint8_t *pt, size_t ptcap, size_t *ptlen, const uint8_t *in, size_t len,
+                         uint8_t used_base[32])
 {
     sqlite3_stmt *s;
     int64_t ids[GRACE_SESSIONS];
@@ -1704,6 +1705,7 @@ static int grace_decrypt(rbx_store *st, int64_t contact_id, int kind, const uint
         else rc = rbx_session_decrypt(sess, pt, ptcap, ptlen, in, len);
         if (rc == 0) {
             /* Authenticated: store the advanced state. */
+            memcpy(used_base, sess->base_key, 32); /* the archive's session id */
             n = 0;
             if ((rc = rbx_session_serialize(NULL, 0, &n, sess)) == 0 &&
                 (blob = malloc(n)) != NULL &&
@@ -1930,6 +1932,7 @@ int rbx_store_encrypt_batch(rbx_store *st, uint8_t *out, size_t outcap, size_t *
 {
     contact c;
     stored_session ss = { 0 };
+    rbx_policy pol;
     int fresh = 0;
     int64_t gen;
     size_t used = 0;
@@ -1938,7 +1941,7 @@ int rbx_store_encrypt_batch(rbx_store *st, uint8_t *out, size_t outcap, size_t *
     if (rc != 0) return rc;
     if ((rc = find_contact(st, &c, name, device)) != 0 ||
         (rc = session_for_sending(st, &ss, &fresh, &c, opts)) != 0 ||
-        (rc = rbx__st_next_generation(st, &gen)) != 0)
+        (rc = rbx__st_next_generation(st, &gen)) != 0 || (rc = rbx__st_policy(st, &pol)) != 0)
         goto fail;
     for (size_t i = 0; i < n; i++) {
         if ((rc = rbx_session_encrypt(ss.s, out + used, outcap - used, &lens[i], pts[i],
@@ -1949,6 +1952,9 @@ int rbx_store_encrypt_batch(rbx_store *st, uint8_t *out, size_t outcap, size_t *
         offsets[i] = used;
         used += lens[i];
         if ((rc = outbox_insert(st, &ids[i], c.id, out + offsets[i], lens[i])) != 0) goto fail;
+        /* History (archive.c): kept in the transaction that sends it. */
+        if (pol.archive && (rc = rbx__archive_add(st, ss.s->base_key, c.name, 1, pts[i], ptlens[i])) != 0)
+            goto fail;
     }
     if ((rc = save_session(st, c.id, ss.s, gen, 0, ss.ik)) != 0) goto fail;
     if (fresh) {
@@ -2177,6 +2183,7 @@ int rbx_store_decrypt(rbx_store *st, uint8_t *pt, size_t ptcap, size_t *ptlen, r
     stored_session ss = { 0 };
     rbx_prekeys *pre = NULL;
     int have_contact = 0, new_contact = 0, in_grace = 0, old_key = 0, rc;
+    uint8_t grace_base[32] = { 0 };
     int64_t old_key_until = 0;
     int64_t gen;
     *ptlen = 0;
@@ -2213,12 +2220,12 @@ int rbx_store_decrypt(rbx_store *st, uint8_t *pt, size_t ptcap, size_t *ptlen, r
         rc = rbx_session_decrypt(ss.s, pt, ptcap, ptlen, in, len);
         /* Sent under a session that a rotation or a new handshake replaced. */
         if (rc == RBX_E_AUTH) {
-            int r = grace_decrypt(st, c.id, kind, pi.base_key, pt, ptcap, ptlen, in, len);
+            int r = grace_decrypt(st, c.id, kind, pi.base_key, pt, ptcap, ptlen, in, len, grace_base);
             if (r == 0 || r == RBX_E_REPLAY) rc = r;
             in_grace = r == 0;
         }
     } else if (have_contact && (rc = grace_decrypt(st, c.id, kind, pi.base_key, pt, ptcap, ptlen,
-                                                   in, len)) != RBX_E_NOT_FOUND) {
+                                                   in, len, grace_base)) != RBX_E_NOT_FOUND) {
         in_grace = rc == 0;
     } else if (kind == 1) {
         uint32_t consumed;
@@ -2295,6 +2302,14 @@ int rbx_store_decrypt(rbx_store *st, uint8_t *pt, size_t ptcap, size_t *ptlen, r
     if (rc == 0) rc = rbx__st_step(s) < 0 ? RBX_E_IO : 0;
     rbx__st_done(st, s);
     if (rc != 0) goto fail;
+    /* History (archive.c): kept in the transaction that accepts it, under
+     * the session that decrypted it (a grace session's, or a first
+     * message's base key under the peer's old identity). */
+    rbx_policy pol;
+    const uint8_t *session = !in_grace ? ss.s->base_key : kind == 1 ? pi.base_key : grace_base;
+    if ((rc = rbx__st_policy(st, &pol)) != 0 ||
+        (pol.archive && (rc = rbx__archive_add(st, session, c.name, 0, pt, *ptlen)) != 0))
+        goto fail;
     rbx_session_free(ss.s);
     rbx_prekeys_free(pre);
     if ((rc = rbx__st_commit(st, gen)) != 0) {

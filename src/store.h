@@ -82,4 +82,12 @@ int rbx__audit(rbx_store *st, const char *event, const char *fmt, ...)
 int rbx__audit_alone(rbx_store *st, const char *event, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* History archive (archive.c). Inside the caller's transaction, when the
+ * policy has archive on: one entry for pt under the active epoch (made if
+ * there is none). direction: 0 received, 1 sent. */
+int rbx__archive_add(rbx_store *st, const uint8_t session[32], const char *peer, int direction,
+                     const uint8_t *pt, size_t len);
+/* Tests: the key of an epoch that still has one (RBX_E_NOT_FOUND otherwise). */
+int rbx__archive_epoch_key(rbx_store *st, uint64_t epoch, uint8_t key[32]);
+
 #endif

@@ -73,6 +73,7 @@ Suite *suite_rotation(void);
 Suite *suite_rotate(void);
 Suite *suite_policy(void);
 Suite *suite_audit(void);
+Suite *suite_archive(void);
 
 #endif
 

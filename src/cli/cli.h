@@ -54,6 +54,9 @@ int cli_maintenance_changed(const rbx_maintain_result *r);
 void cli_report_maintenance(const char *verb, const rbx_maintain_result *r);
 int policy_main(int argc, char **argv); /* src/cli/policy.c */
 int audit_main(int argc, char **argv);  /* src/cli/audit.c */
+int history_main(int argc, char **argv);        /* src/cli/history.c */
+int import_history_main(int argc, char **argv); /* src/cli/history.c */
+int rotate_main(int argc, char **argv);         /* src/cli/rotate.c */
 
 /* The state directory chosen by --dir, $RBX_DIR or the default (rbx.c). */
 extern const char *cli_dir;

@@ -14,7 +14,6 @@ const char *cli_dir;
 
 static int help_main(int argc, char **argv);
 static int version_main(int argc, char **argv);
-static int rotate_shim_main(int argc, char **argv);
 
 static const struct {
     const char *verb;
@@ -28,7 +27,9 @@ static const struct {
     { "send", send_main, "send NAME [FILE|-] [--device D] [--header-encryption] [--stream] [--json]" },
     { "recv", recv_main, "recv [FILE|-] [--stream] [--json]   decrypt a message" },
     { "status", status_main, "status [--json]                     identity, storage, contacts, sessions" },
-    { "rotate", rotate_shim_main, "rotate identity|prekeys [options]   rotate keys (rbx rotate identity --help)" },
+    { "history", history_main, "history [NAME] [--json] | --archive on|off   archived messages (session replay)" },
+    { "import-history", import_history_main, "import-history FILE|- --key KEYFILE [--json]  the product's stored rows into the archive" },
+    { "rotate", rotate_main, "rotate identity|prekeys|archive [options]  rotate keys (rbx rotate --help)" },
     { "org", org_main, "org init|show|certify|revoke|install-cert|import-revocation  organisation root" },
     { "policy", policy_main, "policy [set K V...|load FILE|-|defaults] [--json]  show or change the policy" },
     { "audit", audit_main, "audit [--verify] [--json]           the audit log, or check its hash chain" },
@@ -69,13 +70,6 @@ static int help_main(int argc, char **argv)
     (void)argv;
     usage(stdout);
     return cli_flush_stdout("help");
-}
-
-/* Until src/cli/rotate.c's rotate_main (which adds `rotate archive`) is
- * merged: `rbx rotate identity|prekeys` straight to keyrot.c. */
-static int rotate_shim_main(int argc, char **argv)
-{
-    return rotate_key_main(argc - 1, argv + 1);
 }
 
 static int version_main(int argc, char **argv)
