@@ -116,13 +116,8 @@ rbx phone add agent "$W/relay/agent.bundle" > /dev/null
 rbx agent add phone "$W/relay/phone.bundle" > /dev/null
 echo "   the bundle is public (a signed, short-lived key); the phone checks its signature."
 # History (act 6 rotates the archive): archiving is a policy, off by default.
-# (rbx policy comes with the history work; without it there is no archive.)
-HAVE_POLICY=0
-if "$RBX" policy --help > /dev/null 2>&1; then
-    HAVE_POLICY=1
-    for who in agent phone; do rbx "$who" policy set archive on > /dev/null; done
-    echo "   both devices keep a history archive of what they send and read (rbx policy set archive on)."
-fi
+for who in agent phone; do rbx "$who" policy set archive on > /dev/null; done
+echo "   both devices keep a history archive of what they send and read (rbx policy set archive on)."
 echo
 
 # ------------------------------------------------------------------ replay
@@ -343,14 +338,22 @@ rbx agent recv "$W/tmp/reply" > "$W/tmp/pt" 2> "$W/tmp/err" || { cat "$W/tmp/err
 echo "   The agent's next message starts a new session (a new X3DH handshake with the new key); the"
 echo "   phone reads it and replies from its new key. The old key and the sessions made under it"
 echo "   are erased when the grace window ends (rbx bundle and rbx recv do the upkeep)."
-# The archive's turn (rbx rotate archive comes with the history work).
-if "$RBX" rotate archive --help > /dev/null 2>&1; then
-    echo "   Then the phone's history archive gets a new key; the archive is re-encrypted under it:"
-    rbx phone rotate archive --mode reencrypt > "$W/tmp/arch" 2> "$W/tmp/err" ||
-        { failures=$((failures + 1)); cat "$W/tmp/err" >&2; echo "   !! rbx rotate archive failed" >&2; }
-    sed 's/^/     /' "$W/tmp/arch"
+# The archive's turn: a new epoch key, every entry rewrapped, the old key erased.
+rbx phone history > "$W/tmp/hist-before" || die "rbx history failed"
+before=$(wc -l < "$W/tmp/hist-before")
+echo "   Then the phone's history archive (${before} messages of this session) gets a new key; every"
+echo "   entry is re-encrypted under it and the old key is erased from every file:"
+rbx phone rotate archive --mode reencrypt > "$W/tmp/arch" 2> "$W/tmp/err" ||
+    { failures=$((failures + 1)); cat "$W/tmp/err" >&2; echo "   !! rbx rotate archive failed" >&2; }
+sed 's/^/     /' "$W/tmp/arch"
+rbx phone history > "$W/tmp/hist-after" || die "rbx history failed after the rotation"
+# Lines are "time direction peer epoch:seq text": all but the epoch must match.
+no_epoch() { sed -E 's/^([^ ]+ +[^ ]+ +[^ ]+ +)[0-9]+:/\1/' "$1"; }
+if [ "$before" -gt 0 ] && grep -q ' 2:1 ' "$W/tmp/hist-after" &&
+        cmp -s <(no_epoch "$W/tmp/hist-before") <(no_epoch "$W/tmp/hist-after"); then
+    echo "   rbx history reads the same ${before} messages back under the new key."
 else
-    echo "   (rbx rotate archive is not in this build: the archive's rotation is skipped.)"
+    failures=$((failures + 1)); echo "   !! the history changed across the archive rotation" >&2
 fi
 end_ns=$(date +%s%N)
 echo
