@@ -37,6 +37,13 @@ typedef struct cmp_impl {
     /* Serialized session of B (the receiver in one-direction cases), bytes. */
     size_t (*state_size)(void *p);
     void (*close)(void *p);
+    /* Optional (NULL: not provided). enc_many: n messages A -> B at once,
+     * untimed preparation only (plaintext i at pts + i * len, wire i at
+     * wires + i * slot). worst_forgery: put B's session in the state where a
+     * forged message costs it the most (libsignal: 40 archived states). */
+    int (*enc_many)(void *p, const uint8_t *pts, size_t len, unsigned n, uint8_t *wires,
+                    size_t slot, size_t *wlens);
+    int (*worst_forgery)(void *p);
 } cmp_impl;
 
 /* Implementations, defined in impl_rbx.c, peer_signal.c and peer_olm.c. */

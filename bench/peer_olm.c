@@ -131,6 +131,13 @@ static int load(opair *p, int b)
     size_t len;
     if (d == NULL) return 0;
     if (cmp_db_get(d, 1, &blob, &len) != 1) return -1;
+    /* a fresh session object, as an application loading a session makes one */
+    olm_clear_session(s);
+    s = olm_session(p->mem[b ? 3 : 2]);
+    if (b)
+        p->sb = s;
+    else
+        p->sa = s;
     size_t r = olm_unpickle_session(s, p->pickle_key, sizeof p->pickle_key, blob, len);
     free(blob);
     return r == olm_error() ? -1 : 0;
@@ -257,6 +264,6 @@ static void olm_close_pair(void *vp)
 }
 
 const cmp_impl impl_olm = { "olm", "crypto", 1, 0, olm_open_mem, olm_setup, olm_enc, olm_dec,
-                            olm_state, olm_close_pair };
+                            olm_state, olm_close_pair, NULL, NULL };
 const cmp_impl impl_olm_sqlite = { "olm-sqlite", "durable", 1, 0, olm_open_db, olm_setup, olm_enc,
-                                   olm_dec, olm_state, olm_close_pair };
+                                   olm_dec, olm_state, olm_close_pair, NULL, NULL };

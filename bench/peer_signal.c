@@ -452,6 +452,34 @@ typedef struct sig_pair {
     int a_got_reply;  /* A's messages are PreKeySignalMessages until then */
 } sig_pair;
 
+/* B's one-time prekey pk_id (its signed prekey made the first time) and the
+ * bundle A fetches; untimed, as for every peer. */
+static void make_bundle(sig_pair *p, uint32_t pk_id)
+{
+    signal_protocol_key_helper_pre_key_list_node *head = NULL;
+    session_signed_pre_key *spk = NULL;
+    CMP_CHECK(signal_protocol_key_helper_generate_pre_keys(&head, pk_id, 1, g_ctx) == 0);
+    session_pre_key *pk = signal_protocol_key_helper_key_list_element(head);
+    CMP_CHECK(signal_protocol_pre_key_store_key(p->b.store, pk) == 0);
+    if (p->b.spk_rec == NULL) {
+        CMP_CHECK(signal_protocol_key_helper_generate_signed_pre_key(&spk, p->b.id, SPK_ID, 1,
+                                                                     g_ctx) == 0);
+        CMP_CHECK(signal_protocol_signed_pre_key_store_key(p->b.store, spk) == 0);
+    } else {
+        CMP_CHECK(signal_protocol_signed_pre_key_load_key(p->b.store, &spk, SPK_ID) == 0);
+    }
+    SIGNAL_UNREF(p->bundle);
+    CMP_CHECK(session_pre_key_bundle_create(
+                  &p->bundle, p->b.reg_id, 1, session_pre_key_get_id(pk),
+                  ec_key_pair_get_public(session_pre_key_get_key_pair(pk)), SPK_ID,
+                  ec_key_pair_get_public(session_signed_pre_key_get_key_pair(spk)),
+                  session_signed_pre_key_get_signature(spk),
+                  session_signed_pre_key_get_signature_len(spk),
+                  ratchet_identity_key_pair_get_public(p->b.id)) == 0);
+    signal_protocol_key_helper_key_list_free(head);
+    SIGNAL_UNREF(spk);
+}
+
 static void *sig_open_common(const char *dir, unsigned idx, int durable)
 {
     char pa[CMP_PATH_CAP], pb[CMP_PATH_CAP];
@@ -467,24 +495,7 @@ static void *sig_open_common(const char *dir, unsigned idx, int durable)
     p->addr_a = (signal_protocol_address){ "a", 1, 1 };
     p->addr_b = (signal_protocol_address){ "b", 1, 1 };
 
-    /* B's prekeys and the bundle A fetches (untimed, as for every peer). */
-    signal_protocol_key_helper_pre_key_list_node *head = NULL;
-    session_signed_pre_key *spk = NULL;
-    CMP_CHECK(signal_protocol_key_helper_generate_pre_keys(&head, PK_START, 1, g_ctx) == 0);
-    session_pre_key *pk = signal_protocol_key_helper_key_list_element(head);
-    CMP_CHECK(signal_protocol_pre_key_store_key(p->b.store, pk) == 0);
-    CMP_CHECK(signal_protocol_key_helper_generate_signed_pre_key(&spk, p->b.id, SPK_ID, 1, g_ctx) ==
-              0);
-    CMP_CHECK(signal_protocol_signed_pre_key_store_key(p->b.store, spk) == 0);
-    CMP_CHECK(session_pre_key_bundle_create(
-                  &p->bundle, p->b.reg_id, 1, session_pre_key_get_id(pk),
-                  ec_key_pair_get_public(session_pre_key_get_key_pair(pk)), SPK_ID,
-                  ec_key_pair_get_public(session_signed_pre_key_get_key_pair(spk)),
-                  session_signed_pre_key_get_signature(spk),
-                  session_signed_pre_key_get_signature_len(spk),
-                  ratchet_identity_key_pair_get_public(p->b.id)) == 0);
-    signal_protocol_key_helper_key_list_free(head);
-    SIGNAL_UNREF(spk);
+    make_bundle(p, PK_START);
     return p;
 }
 static void *sig_open(const char *dir, unsigned idx) { return sig_open_common(dir, idx, 0); }
@@ -567,6 +578,33 @@ static int sig_setup(void *vp, size_t *first_len)
     return 0;
 }
 
+/* libsignal keeps up to 40 archived session states per contact and tries
+ * every one on a message the current state rejects (CONTEXT section 4): A
+ * starts a new session 41 times (a new bundle each time), B accepts each,
+ * then B replies so that A sends normal messages again. */
+#define ARCHIVED_STATES 41U
+static int sig_worst(void *vp)
+{
+    sig_pair *p = vp;
+    uint8_t pt[FIRST_PT], out[FIRST_PT + 64], wire[512];
+    size_t wlen, plen;
+    memset(pt, 'w', sizeof pt);
+    for (unsigned i = 0; i < ARCHIVED_STATES; i++) {
+        session_builder *sb = NULL;
+        make_bundle(p, PK_START + 1 + i);
+        if (session_builder_create(&sb, p->a.store, &p->addr_b, g_ctx) != 0) return -1;
+        int rc = session_builder_process_pre_key_bundle(sb, p->bundle);
+        session_builder_free(sb);
+        if (rc != 0) return -1;
+        p->a_got_reply = 0;
+        if (sig_enc(p, 0, pt, sizeof pt, wire, sizeof wire, &wlen) != 0) return -1;
+        if (sig_dec(p, 0, wire, wlen, out, sizeof out, &plen) != 0) return -1;
+    }
+    if (sig_enc(p, 1, pt, sizeof pt, wire, sizeof wire, &wlen) != 0) return -1;
+    if (sig_dec(p, 1, wire, wlen, out, sizeof out, &plen) != 0) return -1;
+    return plen == sizeof pt && memcmp(out, pt, plen) == 0 ? 0 : -1;
+}
+
 static size_t sig_state(void *vp)
 {
     sig_pair *p = vp;
@@ -592,6 +630,6 @@ static void sig_close(void *vp)
 }
 
 const cmp_impl impl_signal = { "libsignal", "crypto", 1, 0, sig_open, sig_setup, sig_enc,
-                               sig_dec, sig_state, sig_close };
+                               sig_dec, sig_state, sig_close, NULL, sig_worst };
 const cmp_impl impl_signal_sqlite = { "libsignal-sqlite", "durable", 1, 0, sig_open_db, sig_setup,
-                                      sig_enc, sig_dec, sig_state, sig_close };
+                                      sig_enc, sig_dec, sig_state, sig_close, NULL, sig_worst };
