@@ -989,18 +989,27 @@ int main(int argc, char **argv)
 
     double t0 = now_us();
     header();
-    case_sizes();
-    case_pingpong_setup();
-    case_reverse();
-    case_forged();
-    case_state();
-    case_trace(outdir, 1);
-    case_trace(outdir, FANOUT);
+    double sec[7], ts = now_us();
+#define SECTION(i, call)                                                                      \
+    do {                                                                                      \
+        call;                                                                                 \
+        sec[i] = (now_us() - ts) / 1e6;                                                       \
+        ts = now_us();                                                                        \
+    } while (0)
+    SECTION(0, case_sizes());
+    SECTION(1, case_pingpong_setup());
+    SECTION(2, case_reverse());
+    SECTION(3, case_forged());
+    SECTION(4, case_state());
+    SECTION(5, case_trace(outdir, 1));
+    SECTION(6, case_trace(outdir, FANOUT));
     progress("");
     if (progress_on) fprintf(stderr, "\r\033[K");
     print_table();
     print_targets();
     write_results(outdir);
-    printf("\nrun time %.1f s; results in %s\n", (now_us() - t0) / 1e6, outdir);
+    printf("\nrun time %.1f s (one-way %.1f, ping-pong + setup %.1f, reversed %.1f, forged %.1f, "
+           "state %.1f, trace %.1f, fan-out %.1f); results in %s\n",
+           (now_us() - t0) / 1e6, sec[0], sec[1], sec[2], sec[3], sec[4], sec[5], sec[6], outdir);
     return EXIT_SUCCESS;
 }
