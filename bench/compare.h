@@ -59,6 +59,9 @@ void cmp_die(const char *what, const char *file, int line);
         if (!(cond)) cmp_die(#cond, __FILE__, __LINE__);                                      \
     } while (0)
 void *cmp_xmalloc(size_t n);
+double cmp_now_us(void);
+/* peer_signal.c: HMAC-SHA256 of 64 bytes, libsodium and OpenSSL, us each. */
+void cmp_hmac_reference(double *sodium_us, double *openssl_us, unsigned n);
 void cmp_path(char *out, const char *dir, const char *impl, unsigned idx, const char *who);
 
 /* SQLite with the durability of ratchetbox's bounded mode: WAL,
