@@ -1,9 +1,47 @@
 # Benchmark rules, included by the top-level Makefile (bench/README.md).
 # SPDX-License-Identifier: MIT
+#
+# build/bench          ratchetbox against the floor of its primitives and the store
+#                      against a raw fdatasync (bench/bench.c)
+# build/bench-compare  every implementation in one run: today's box envelope,
+#                      ratchetbox in memory and in its store, libsignal-protocol-c
+#                      2.3.3 and libolm 3.2.13 (bench/compare.c + adapters)
+#
+# make bench        both programs, then the plots; results in bench/results/
+# make bench-quick  every implementation and case at tiny counts (a harness check,
+#                   no timing asserted), results in $(B)/bench-quick/ only
+#
+# The peers are linked by build/bench-compare only, never by the library or rbx
+# (libsignal-protocol-c is GPLv3). Their headers come in with -isystem so that
+# our warning flags (-Werror included) apply to our code only.
+
+BENCH_RESULTS := bench/results
+CMP_SRC   := bench/compare.c bench/impl_rbx.c bench/peer_signal.c bench/peer_olm.c
+PEER_CFLAGS := $(patsubst -I%,-isystem %,$(shell $(PKG_CONFIG) --cflags libsignal-protocol-c olm libcrypto 2>/dev/null))
+PEER_LIBS := $(shell $(PKG_CONFIG) --libs libsignal-protocol-c olm libcrypto 2>/dev/null)
+
+.PHONY: bench-quick bench-plots
 
 $(B)/bench: bench/bench.c $(STATIC)
 	$(CC) $(ALLCFLAGS) $(LDFLAGS) -o $@ $< $(STATIC) $(LIBS)
 
+$(B)/bench-compare: $(CMP_SRC) bench/compare.h include/ratchetbox.h src/store.h $(STATIC)
+	$(CC) $(ALLCFLAGS) $(PEER_CFLAGS) $(LDFLAGS) -o $@ $(CMP_SRC) $(STATIC) $(LIBS) $(PEER_LIBS)
+
+# Outputs are written to a temporary name first so that a failed run leaves
+# the checked-in results alone (and make fails).
 bench: deps
-	$(MAKE) --no-print-directory $(B)/bench
-	$(B)/bench
+	$(MAKE) --no-print-directory $(B)/bench $(B)/bench-compare
+	@mkdir -p $(BENCH_RESULTS)
+	$(B)/bench > $(B)/bench-floors.txt
+	mv $(B)/bench-floors.txt $(BENCH_RESULTS)/floors.txt
+	$(B)/bench-compare --out $(BENCH_RESULTS) > $(B)/bench-latest.txt
+	mv $(B)/bench-latest.txt $(BENCH_RESULTS)/latest.txt
+	cat $(BENCH_RESULTS)/latest.txt
+	gnuplot -e "dir='$(BENCH_RESULTS)'" bench/plot.gp
+
+bench-quick: $(B)/bench-compare
+	@rm -rf $(B)/bench-quick && mkdir -p $(B)/bench-quick
+	$(B)/bench-compare --quick --out $(B)/bench-quick --tmp $(B) > $(B)/bench-quick/latest.txt
+	gnuplot -e "dir='$(B)/bench-quick'" bench/plot.gp
+	@echo "bench-quick: every implementation round-tripped in every case; output in $(B)/bench-quick/"
