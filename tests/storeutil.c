@@ -169,7 +169,7 @@ void assert_file(const char *path, const uint8_t *want, size_t wantlen)
 
 int64_t g_now;
 
-static int64_t test_clock(void *ctx)
+int64_t store_test_clock(void *ctx)
 {
     (void)ctx;
     return g_now != 0 ? g_now : (int64_t)time(NULL);
@@ -180,7 +180,7 @@ rbx_store *store_open(const char *db, int create)
     rbx_store_opts o = { 0 };
     rbx_store *st = NULL;
     o.create = create;
-    o.clock = test_clock;
+    o.clock = store_test_clock;
     int rc = rbx_store_open(&st, db, &o);
     ck_assert_msg(rc == 0, "open %s: %s", db, rbx_strerror(rc));
     ck_assert_ptr_nonnull(st);

@@ -34,88 +34,28 @@
 
 #include "session.h"
 #include "store.h"
+#include "storeutil.h"
 #include "testutil.h"
 
 #define T0 1800000000LL /* the injected clock's start, Unix seconds */
 #define T0_CLOCK T0
 #define RETENTION 1000U /* policy archive_retention in these tests, seconds */
-#define WIRECAP 2048
 
 /* ------------------------------------------------------------ scratch directory */
 
-static char g_dir[512];
-
-static void rm_files(const char *dir)
+/* storeutil's directory per test, and each test starts at T0 with the
+ * system RNG (an earlier suite in the same process may have seeded it). */
+static void archive_setup(void)
 {
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    char p[1024];
-    if (d == NULL) return;
-    while ((e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
-        snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
-        struct stat sb;
-        if (lstat(p, &sb) == 0 && S_ISDIR(sb.st_mode)) {
-            rm_files(p);
-            (void)rmdir(p);
-        } else {
-            (void)unlink(p);
-        }
-    }
-    closedir(d);
-}
-
-static int64_t g_now;
-
-static void dir_setup(void)
-{
-    const char *t = getenv("TMPDIR");
+    dir_setup();
     g_now = T0_CLOCK;
-    tu_rng_system(); /* an earlier suite in the same process may have seeded it */
-    snprintf(g_dir, sizeof g_dir, "%s/rbx-archive-XXXXXX", t != NULL && *t ? t : "/tmp");
-    if (mkdtemp(g_dir) == NULL) g_dir[0] = '\0';
-}
-
-static void dir_teardown(void)
-{
-    if (g_dir[0] == '\0') return;
-    rm_files(g_dir);
-    (void)rmdir(g_dir);
-    g_dir[0] = '\0';
+    tu_rng_system();
 }
 
 static void path_in(char *out, size_t cap, const char *dir, const char *name)
 {
     int n = snprintf(out, cap, "%s/%s", dir, name);
     ck_assert(n > 0 && (size_t)n < cap);
-}
-
-static uint8_t *slurp(const char *path, size_t *len)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    *len = 0;
-    if (fd < 0) return NULL;
-    struct stat sb;
-    ck_assert_int_eq(fstat(fd, &sb), 0);
-    uint8_t *b = malloc((size_t)sb.st_size + 1);
-    ck_assert_ptr_nonnull(b);
-    size_t got = 0;
-    while (got < (size_t)sb.st_size) {
-        ssize_t r = read(fd, b + got, (size_t)sb.st_size - got);
-        ck_assert_int_gt(r, 0);
-        got += (size_t)r;
-    }
-    close(fd);
-    *len = got;
-    return b;
-}
-
-static void spit(const char *path, const uint8_t *b, size_t len)
-{
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    ck_assert_int_ge(fd, 0);
-    ck_assert_int_eq(write(fd, b, len), (ssize_t)len);
-    ck_assert_int_eq(close(fd), 0);
 }
 
 static const char *const SIDE_FILES[] = { "", "-wal", "-shm", ".key", ".gen" };
@@ -155,23 +95,6 @@ static void copy_store(const char *from, const char *to)
 /* ------------------------------------------------------------ stores */
 
 
-static int64_t test_clock(void *ctx)
-{
-    return *(const int64_t *)ctx;
-}
-
-static rbx_store *store_open(const char *db, int create)
-{
-    rbx_store_opts o = { 0 };
-    rbx_store *st = NULL;
-    o.create = create;
-    o.clock = test_clock;
-    o.clock_ctx = &g_now;
-    int rc = rbx_store_open(&st, db, &o);
-    ck_assert_msg(rc == 0, "open %s: %s", db, rbx_strerror(rc));
-    return st;
-}
-
 static void set_archive(rbx_store *st, const char *on, unsigned retention)
 {
     rbx_policy p;
@@ -183,45 +106,18 @@ static void set_archive(rbx_store *st, const char *on, unsigned retention)
     ck_assert_int_eq(rbx_store_set_policy(st, &p), 0);
 }
 
-typedef struct peer {
-    char db[600];
-    rbx_store *st;
-    uint8_t pk[32];
-    char fp[RBX_FINGERPRINT_HEXBYTES];
-} peer;
-
-static void peer_new(peer *p, const char *name)
+/* Device 1 of a contact (storeutil's introduce and tx). */
+static void introduce1(peer *a, const char *name, peer *b)
 {
-    memset(p, 0, sizeof *p);
-    path_in(p->db, sizeof p->db, g_dir, name);
-    p->st = store_open(p->db, 1);
-    ck_assert_int_eq(rbx_store_identity_create(p->st, NULL, NULL), 0);
-    ck_assert_int_eq(rbx_store_identity(p->st, p->pk), 0);
-    rbx_fingerprint(p->fp, p->pk);
+    introduce(a, name, 1, b);
 }
 
-static void introduce(peer *a, const char *name, peer *b)
+static void tx1(msg *m, peer *from, const char *to, const char *text)
 {
-    uint8_t bundle[RBX_BUNDLE_MAXBYTES];
-    size_t n;
-    ck_assert_int_eq(rbx_store_bundle(b->st, bundle, sizeof bundle, &n, 10), 0);
-    ck_assert_int_eq(rbx_store_add_contact(a->st, name, 1, bundle, n), 0);
+    tx(m, from, to, 1, text);
 }
 
-typedef struct msg {
-    uint8_t wire[WIRECAP];
-    size_t len;
-} msg;
-
-static void tx(msg *m, peer *from, const char *to, const char *text)
-{
-    uint64_t id;
-    int rc = rbx_store_encrypt(from->st, m->wire, sizeof m->wire, &m->len, &id, to, 1,
-                               (const uint8_t *)text, strlen(text), NULL);
-    ck_assert_msg(rc == 0, "encrypt: %s", rbx_strerror(rc));
-}
-
-static void rx(peer *p, const char *name, const msg *m, const char *want, int redelivered)
+static void rx_ok(peer *p, const char *name, const msg *m, const char *want, int redelivered)
 {
     uint8_t pt[WIRECAP];
     size_t ptlen;
@@ -234,23 +130,6 @@ static void rx(peer *p, const char *name, const msg *m, const char *want, int re
 }
 
 /* ------------------------------------------------------------ SQL views */
-
-static int64_t q_int(rbx_store *st, const char *sql)
-{
-    sqlite3_stmt *s;
-    ck_assert_int_eq(sqlite3_prepare_v2(rbx__store_db(st), sql, -1, &s, NULL), SQLITE_OK);
-    ck_assert_int_eq(sqlite3_step(s), SQLITE_ROW);
-    int64_t v = sqlite3_column_int64(s, 0);
-    sqlite3_finalize(s);
-    return v;
-}
-
-static void q_exec(rbx_store *st, const char *sql)
-{
-    char *err = NULL;
-    int rc = sqlite3_exec(rbx__store_db(st), sql, NULL, NULL, &err);
-    ck_assert_msg(rc == SQLITE_OK, "%s: %s", sql, err ? err : "?");
-}
 
 /* The sealed key of an epoch exactly as stored; *len 0 when it is NULL. */
 static uint8_t *sealed_epoch_key(rbx_store *st, int64_t epoch, size_t *len)
@@ -346,11 +225,11 @@ START_TEST(archive_off_keeps_nothing)
     hist h = { .n = 0 };
     peer_new(&a, "alice.db");
     peer_new(&b, "bob.db");
-    introduce(&a, "bob", &b);
-    tx(&m, &a, "bob", "not kept");
-    rx(&b, "alice", &m, "not kept", 0);
-    tx(&m, &b, "alice", "nor this");
-    rx(&a, "bob", &m, "nor this", 0);
+    introduce1(&a, "bob", &b);
+    tx1(&m, &a, "bob", "not kept");
+    rx_ok(&b, "alice", &m, "not kept", 0);
+    tx1(&m, &b, "alice", "nor this");
+    rx_ok(&a, "bob", &m, "nor this", 0);
     ck_assert_int_eq(q_int(a.st, "SELECT count(*) FROM archive"), 0);
     ck_assert_int_eq(q_int(b.st, "SELECT count(*) FROM archive"), 0);
     ck_assert_int_eq(q_int(a.st, "SELECT count(*) FROM archive_epochs"), 0);
@@ -371,10 +250,10 @@ START_TEST(archive_both_directions)
     peer_new(&b, "bob.db");
     set_archive(a.st, "on", RETENTION);
     set_archive(b.st, "on", RETENTION);
-    introduce(&a, "bob", &b);
-    tx(&m1, &a, "bob", "hello bob");           /* the handshake message */
-    rx(&b, "alice", &m1, "hello bob", 0);
-    rx(&b, "alice", &m1, "hello bob", 1);      /* redelivery: not archived again */
+    introduce1(&a, "bob", &b);
+    tx1(&m1, &a, "bob", "hello bob");           /* the handshake message */
+    rx_ok(&b, "alice", &m1, "hello bob", 0);
+    rx_ok(&b, "alice", &m1, "hello bob", 1);      /* redelivery: not archived again */
     /* A batch of two in one transaction. */
     {
         uint8_t out[2 * WIRECAP];
@@ -390,11 +269,11 @@ START_TEST(archive_both_directions)
         memcpy(m3.wire, out + offs[1], lens[1]);
         m3.len = lens[1];
     }
-    rx(&b, "alice", &m3, "third!", 0);         /* out of order */
-    rx(&b, "alice", &m2, "second", 0);
+    rx_ok(&b, "alice", &m3, "third!", 0);         /* out of order */
+    rx_ok(&b, "alice", &m2, "second", 0);
     g_now = T0 + 5;
-    tx(&m4, &b, "alice", "hi alice");
-    rx(&a, "bob", &m4, "hi alice", 0);
+    tx1(&m4, &b, "alice", "hi alice");
+    rx_ok(&a, "bob", &m4, "hi alice", 0);
     g_now = T0;
 
     ck_assert_int_eq(history(a.st, NULL, &h), 0);
@@ -443,7 +322,7 @@ START_TEST(archive_both_directions)
     ck_assert_int_eq(q_int(a.st, "SELECT count(*) FROM archive_epochs WHERE state = 0"), 1);
     /* Archive off again: nothing more is kept. */
     set_archive(a.st, "off", RETENTION);
-    tx(&m1, &a, "bob", "unkept");
+    tx1(&m1, &a, "bob", "unkept");
     ck_assert_int_eq(q_int(a.st, "SELECT count(*) FROM archive"), 4);
     /* The plaintexts are nowhere in clear. */
     rbx_store_close(a.st);
@@ -473,20 +352,20 @@ START_TEST(archive_grace_session)
     peer_new(&a, "alice.db");
     peer_new(&b, "bob.db");
     set_archive(b.st, "on", RETENTION);
-    introduce(&a, "bob", &b);
-    tx(&m0, &a, "bob", "first");
-    rx(&b, "alice", &m0, "first", 0);
-    tx(&m0, &b, "alice", "reply");          /* Alice's next messages are normal ones */
+    introduce1(&a, "bob", &b);
+    tx1(&m0, &a, "bob", "first");
+    rx_ok(&b, "alice", &m0, "first", 0);
+    tx1(&m0, &b, "alice", "reply");          /* Alice's next messages are normal ones */
     ck_assert_int_eq(rbx_store_decrypt(a.st, (uint8_t[64]){ 0 }, 64, &blen, &(rbx_received){ 0 },
                                        "bob", 1, m0.wire, m0.len), 0);
-    tx(&old1, &a, "bob", "in flight");      /* delayed */
+    tx1(&old1, &a, "bob", "in flight");      /* delayed */
     /* Alice starts over: a new handshake replaces Bob's session. */
     ck_assert_int_eq(rbx_store_reset_session(a.st, "bob", 1), 0);
     ck_assert_int_eq(rbx_store_bundle(b.st, bundle, sizeof bundle, &blen, 10), 0);
     ck_assert_int_eq(rbx_store_add_contact(a.st, "bob", 1, bundle, blen), 0);
-    tx(&fresh, &a, "bob", "new session");
-    rx(&b, "alice", &fresh, "new session", 0);
-    rx(&b, "alice", &old1, "in flight", 0);  /* under the retired session */
+    tx1(&fresh, &a, "bob", "new session");
+    rx_ok(&b, "alice", &fresh, "new session", 0);
+    rx_ok(&b, "alice", &old1, "in flight", 0);  /* under the retired session */
     ck_assert_int_eq(history(b.st, NULL, &h), 0);
     ck_assert_uint_eq(h.n, 4);
     ck_assert_str_eq(h.e[0].text, "first");
@@ -1033,8 +912,7 @@ static _Noreturn void kill_child(const char *db, int mode)
     rbx_store_opts o = { 0 };
     rbx_store *st;
     rbx_archive_result res;
-    o.clock = test_clock;
-    o.clock_ctx = &g_now;
+    o.clock = store_test_clock;
     int rc = rbx_store_open(&st, db, &o);
     if (rc == 0) rc = rbx_store_rotate_archive(st, mode, &res);
     rbx_store_close(st);
@@ -1230,7 +1108,8 @@ Suite *suite_archive(void)
 {
     Suite *s = suite_create("archive");
     TCase *tc = tcase_create("archive");
-    tcase_add_checked_fixture(tc, dir_setup, dir_teardown);
+    tcase_add_unchecked_fixture(tc, root_setup, root_teardown);
+    tcase_add_checked_fixture(tc, archive_setup, dir_teardown);
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, archive_off_keeps_nothing);
     tcase_add_test(tc, archive_both_directions);
@@ -1241,7 +1120,8 @@ Suite *suite_archive(void)
     tcase_add_test(tc, import_baseline_rows);
     suite_add_tcase(s, tc);
     tc = tcase_create("crash");
-    tcase_add_checked_fixture(tc, dir_setup, dir_teardown);
+    tcase_add_unchecked_fixture(tc, root_setup, root_teardown);
+    tcase_add_checked_fixture(tc, archive_setup, dir_teardown);
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, kill_reencrypt);
     tcase_add_test(tc, kill_split);

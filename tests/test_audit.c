@@ -13,81 +13,16 @@
 #include <unistd.h>
 
 #include "store.h"
+#include "storeutil.h"
 #include "testutil.h"
 
-#define PATHCAP 512
 #define T0 1800000000LL
 
 /* ------------------------------------------------------------ directories */
 
-static char g_root[64];
-static char g_dir[96];
-
-static void rm_tree(const char *path)
-{
-    struct stat sb;
-    if (lstat(path, &sb) != 0) return;
-    if (S_ISDIR(sb.st_mode)) {
-        DIR *d = opendir(path);
-        if (d != NULL) {
-            struct dirent *e;
-            while ((e = readdir(d)) != NULL) {
-                char sub[PATHCAP];
-                if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
-                snprintf(sub, sizeof sub, "%s/%s", path, e->d_name);
-                rm_tree(sub);
-            }
-            closedir(d);
-        }
-        (void)rmdir(path);
-    } else {
-        (void)unlink(path);
-    }
-}
-
-static void root_setup(void)
-{
-    snprintf(g_root, sizeof g_root, "/tmp/rbx-audit-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(g_root));
-}
-
-static void root_teardown(void)
-{
-    if (g_root[0] != '\0') rm_tree(g_root);
-    g_root[0] = '\0';
-}
-
-static void dir_setup(void)
-{
-    snprintf(g_dir, sizeof g_dir, "%s/test-XXXXXX", g_root);
-    ck_assert_ptr_nonnull(mkdtemp(g_dir));
-}
-
-static void dir_teardown(void)
-{
-    if (g_dir[0] != '\0') rm_tree(g_dir);
-    g_dir[0] = '\0';
-}
 
 /* ------------------------------------------------------------ stores */
 
-static int64_t g_now;
-static int64_t test_clock(void *ctx)
-{
-    (void)ctx;
-    return g_now;
-}
-
-static rbx_store *open_at(const char *db, int create)
-{
-    rbx_store_opts o = { 0 };
-    rbx_store *st = NULL;
-    o.create = create;
-    o.clock = test_clock;
-    int rc = rbx_store_open(&st, db, &o);
-    ck_assert_msg(rc == 0, "open %s: %s", db, rbx_strerror(rc));
-    return st;
-}
 
 static void db_path(char out[PATHCAP], const char *name)
 {
@@ -107,16 +42,6 @@ static void raw_exec(sqlite3 *h, const char *sql)
     ck_assert_msg(rc == SQLITE_OK, "%s: %s", sql, sqlite3_errmsg(h));
 }
 
-static void copy_file(const char *from, const char *to)
-{
-    FILE *in = fopen(from, "rb"), *out = fopen(to, "wb");
-    char buf[8192];
-    size_t n;
-    ck_assert(in != NULL && out != NULL);
-    while ((n = fread(buf, 1, sizeof buf, in)) > 0) ck_assert_uint_eq(fwrite(buf, 1, n, out), n);
-    ck_assert_int_eq(fclose(in), 0);
-    ck_assert_int_eq(fclose(out), 0);
-}
 
 /* One policy change: max_skip = v (an event "policy changed" at g_now). */
 static void change(rbx_store *st, unsigned v)
@@ -133,7 +58,7 @@ static void five_events(char db[PATHCAP])
 {
     db_path(db, "a");
     g_now = T0;
-    rbx_store *st = open_at(db, 1);
+    rbx_store *st = store_open(db, 1);
     for (unsigned i = 1; i <= 4; i++) {
         g_now = T0 + 10 * (int64_t)i;
         change(st, 100 + i);
@@ -148,15 +73,15 @@ static void five_events(char db[PATHCAP])
 static void spec_hash(uint8_t out[32], const uint8_t prev[32], uint64_t seq, int64_t t,
                       const char *event, const char *detail)
 {
-    uint8_t msg[12 + 32 + 16 + RBX_AUDIT_EVENT_MAX + RBX_AUDIT_DETAIL_MAX];
+    uint8_t buf[12 + 32 + 16 + RBX_AUDIT_EVENT_MAX + RBX_AUDIT_DETAIL_MAX];
     size_t n = 0, el = strlen(event) + 1, dl = strlen(detail) + 1;
-    memcpy(msg, "rbx-audit-v1", 12), n = 12;
-    memcpy(msg + n, prev, 32), n += 32;
-    for (int i = 7; i >= 0; i--) msg[n++] = (uint8_t)(seq >> (8 * i));
-    for (int i = 7; i >= 0; i--) msg[n++] = (uint8_t)((uint64_t)t >> (8 * i));
-    memcpy(msg + n, event, el), n += el;
-    memcpy(msg + n, detail, dl), n += dl;
-    crypto_generichash(out, 32, msg, n, NULL, 0);
+    memcpy(buf, "rbx-audit-v1", 12), n = 12;
+    memcpy(buf + n, prev, 32), n += 32;
+    for (int i = 7; i >= 0; i--) buf[n++] = (uint8_t)(seq >> (8 * i));
+    for (int i = 7; i >= 0; i--) buf[n++] = (uint8_t)((uint64_t)t >> (8 * i));
+    memcpy(buf + n, event, el), n += el;
+    memcpy(buf + n, detail, dl), n += dl;
+    crypto_generichash(out, 32, buf, n, NULL, 0);
 }
 
 typedef struct seen {
@@ -180,7 +105,7 @@ START_TEST(events_and_times)
     uint64_t count = 99, bad = 99;
     uint8_t prev[32] = { 0 }, want[32];
     five_events(db);
-    rbx_store *st = open_at(db, 0);
+    rbx_store *st = store_open(db, 0);
     ck_assert_int_eq(rbx_store_audit(st, collect, &s), 0);
     ck_assert_uint_eq(s.n, 5);
     ck_assert_uint_eq(s.e[0].seq, 1);
@@ -228,7 +153,7 @@ START_TEST(internal_append)
     uint64_t count, bad;
     db_path(db, "a");
     g_now = T0;
-    rbx_store *st = open_at(db, 1);
+    rbx_store *st = store_open(db, 1);
     g_now = T0 + 1;
     ck_assert_int_eq(rbx__audit_alone(st, "test event", "a\nb\x7f%s", "\x1b[31m"), 0);
     memset(longd, 'x', sizeof longd - 1);
@@ -385,7 +310,7 @@ START_TEST(tampered)
     }
     ck_assert_int_eq(sqlite3_close(h), SQLITE_OK);
 
-    rbx_store *st = open_at(db, 0);
+    rbx_store *st = store_open(db, 0);
     uint64_t count = 99, bad = 99;
     ck_assert_msg(rbx_store_audit_verify(st, &count, &bad) == RBX_E_CORRUPT, "%s: not seen",
                   cases[c].name);
@@ -419,12 +344,12 @@ START_TEST(rollback_recorded)
     snprintf(copy, sizeof copy, "%s.copy", db);
     copy_file(db, copy);
     g_now = T0 + 100;
-    rbx_store *st = open_at(db, 0);
+    rbx_store *st = store_open(db, 0);
     change(st, 200);
     rbx_store_close(st);
     copy_file(copy, db); /* the generation record stays ahead */
     g_now = T0 + 200;
-    st = open_at(db, 0);
+    st = store_open(db, 0);
     ck_assert_int_eq(rbx_store_audit(st, collect, &s), 0);
     ck_assert_uint_eq(s.n, 6);
     ck_assert_str_eq(s.e[4].detail, "max_skip=104");

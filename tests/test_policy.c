@@ -13,83 +13,16 @@
 #include <unistd.h>
 
 #include "store.h"
+#include "storeutil.h"
 #include "testutil.h"
 
-#define PATHCAP 512
-#define WIRECAP 1024
 #define T0 1800000000LL
 
 /* ------------------------------------------------------------ directories */
 
-static char g_root[64];
-static char g_dir[96];
-
-static void rm_tree(const char *path)
-{
-    struct stat sb;
-    if (lstat(path, &sb) != 0) return;
-    if (S_ISDIR(sb.st_mode)) {
-        DIR *d = opendir(path);
-        if (d != NULL) {
-            struct dirent *e;
-            while ((e = readdir(d)) != NULL) {
-                char sub[PATHCAP];
-                if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
-                snprintf(sub, sizeof sub, "%s/%s", path, e->d_name);
-                rm_tree(sub);
-            }
-            closedir(d);
-        }
-        (void)rmdir(path);
-    } else {
-        (void)unlink(path);
-    }
-}
-
-static void root_setup(void)
-{
-    snprintf(g_root, sizeof g_root, "/tmp/rbx-policy-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(g_root));
-}
-
-static void root_teardown(void)
-{
-    if (g_root[0] != '\0') rm_tree(g_root);
-    g_root[0] = '\0';
-}
-
-static void dir_setup(void)
-{
-    snprintf(g_dir, sizeof g_dir, "%s/test-XXXXXX", g_root);
-    ck_assert_ptr_nonnull(mkdtemp(g_dir));
-}
-
-static void dir_teardown(void)
-{
-    if (g_dir[0] != '\0') rm_tree(g_dir);
-    g_dir[0] = '\0';
-}
 
 /* ------------------------------------------------------------ stores */
 
-/* The injected clock: every reading is the value set by the test. */
-static int64_t g_now;
-static int64_t test_clock(void *ctx)
-{
-    (void)ctx;
-    return g_now;
-}
-
-static rbx_store *open_at(const char *db, int create)
-{
-    rbx_store_opts o = { 0 };
-    rbx_store *st = NULL;
-    o.create = create;
-    o.clock = test_clock;
-    int rc = rbx_store_open(&st, db, &o);
-    ck_assert_msg(rc == 0, "open %s: %s", db, rbx_strerror(rc));
-    return st;
-}
 
 static void db_path(char out[PATHCAP], const char *name)
 {
@@ -408,7 +341,7 @@ START_TEST(store_persists)
     rbx_policy p, d, got;
     db_path(db, "a");
     g_now = T0;
-    rbx_store *st = open_at(db, 1);
+    rbx_store *st = store_open(db, 1);
     rbx_policy_default(&d);
     ck_assert_int_eq(rbx_store_policy(st, &p), 0);
     ck_assert_mem_eq(&p, &d, sizeof p);
@@ -449,7 +382,7 @@ START_TEST(store_persists)
     g_now = T0 + 120;
     ck_assert_int_eq(rbx_store_set_policy(st, &p), 0);
     rbx_store_close(st);
-    st = open_at(db, 0);
+    st = store_open(db, 0);
     ck_assert_int_eq(rbx_store_policy(st, &got), 0);
     ck_assert_mem_eq(&got, &p, sizeof p);
     ck_assert_int_eq(rbx_store_audit(st, last_event_cb, &e), 0);
@@ -466,7 +399,7 @@ START_TEST(store_all_keys_detail)
     char db[PATHCAP];
     db_path(db, "a");
     g_now = T0;
-    rbx_store *st = open_at(db, 1);
+    rbx_store *st = store_open(db, 1);
     static const char *const kv[] = {
         "spk_rotate", "31535999s", "spk_max_age", "31535999s", "spk_keep", "315359999s",
         "onetime_low", "9999", "onetime_batch", "9999", "identity_grace", "31535999s",
@@ -517,7 +450,7 @@ START_TEST(tampered_row)
     char db[PATHCAP];
     db_path(db, "a");
     g_now = T0;
-    rbx_store *st = open_at(db, 1);
+    rbx_store *st = store_open(db, 1);
     static const char *const kv[] = { "onetime_low", "20" };
     set_keys(st, kv, 2);
     rbx_store_close(st);
@@ -536,9 +469,9 @@ START_TEST(unsealed_row)
     rbx_policy p, d;
     db_path(db, "a");
     g_now = T0;
-    rbx_store *st = open_at(db, 1);
+    rbx_store *st = store_open(db, 1);
     rbx_store_close(st);
-    st = open_at(db, 0); /* never set: the defaults, unsealed */
+    st = store_open(db, 0); /* never set: the defaults, unsealed */
     ck_assert_int_eq(rbx_store_policy(st, &p), 0);
     rbx_policy_default(&d);
     ck_assert_mem_eq(&p, &d, sizeof p);
@@ -565,7 +498,7 @@ START_TEST(strict_mode)
     db_path(db, "a");
     snprintf(wal, sizeof wal, "%s-wal", db);
     g_now = T0;
-    rbx_store *st = open_at(db, 1);
+    rbx_store *st = store_open(db, 1);
     ck_assert_int_eq(rbx_store_identity_create(st, NULL, NULL), 0);
     ck_assert_int_eq(rbx_store_bundle(st, bundle, sizeof bundle, &n, 5), 0);
     ck_assert_int_gt(file_size(wal), 0); /* bounded: frames (or the prefill) remain */
@@ -576,7 +509,7 @@ START_TEST(strict_mode)
     ck_assert_int_eq(file_size(wal), 0);
     rbx_store_close(st);
 
-    st = open_at(db, 0);
+    st = store_open(db, 0);
     ck_assert_int_eq(rbx_store_bundle(st, bundle, sizeof bundle, &n, 5), 0);
     ck_assert_int_eq(file_size(wal), 0);
 
@@ -591,42 +524,15 @@ END_TEST
 
 /* ------------------------------------------------------------ skipped-key limits */
 
-typedef struct peer {
-    char db[PATHCAP];
-    rbx_store *st;
-    uint8_t pk[RBX_PUBLICKEYBYTES];
-    char fp[RBX_FINGERPRINT_HEXBYTES];
-} peer;
-
-typedef struct msg {
-    uint8_t wire[WIRECAP];
-    size_t len;
-} msg;
-
-static void peer_new(peer *p, const char *name)
+/* One message to or from device 1 of a contact (storeutil's tx and rx). */
+static void tx1(msg *m, peer *from, const char *to, const char *text)
 {
-    memset(p, 0, sizeof *p);
-    db_path(p->db, name);
-    p->st = open_at(p->db, 1);
-    ck_assert_int_eq(rbx_store_identity_create(p->st, NULL, NULL), 0);
-    ck_assert_int_eq(rbx_store_identity(p->st, p->pk), 0);
-    rbx_fingerprint(p->fp, p->pk);
+    tx(m, from, to, 1, text);
 }
 
-static void tx(msg *m, peer *from, const char *to, const char *text)
+static int rx1(peer *p, const char *from, const msg *m)
 {
-    uint64_t id;
-    int rc = rbx_store_encrypt(from->st, m->wire, sizeof m->wire, &m->len, &id, to, 1,
-                               (const uint8_t *)text, strlen(text), NULL);
-    ck_assert_msg(rc == 0, "encrypt: %s", rbx_strerror(rc));
-}
-
-static int rx(peer *p, const char *from, const msg *m)
-{
-    uint8_t pt[WIRECAP];
-    size_t ptlen;
-    rbx_received info;
-    return rbx_store_decrypt(p->st, pt, sizeof pt, &ptlen, &info, from, 1, m->wire, m->len);
+    return rx(p, NULL, from, 1, m, NULL);
 }
 
 /* Alice and Bob with one message each way; Bob knows Alice as "alice". */
@@ -641,10 +547,10 @@ static void pair(peer *alice, peer *bob)
     ck_assert_int_eq(rbx_store_add_contact(alice->st, "bob", 1, bundle, n), 0);
     ck_assert_int_eq(rbx_store_bundle(alice->st, bundle, sizeof bundle, &n, 10), 0);
     ck_assert_int_eq(rbx_store_add_contact(bob->st, "alice", 1, bundle, n), 0);
-    tx(&m, alice, "bob", "a0");
-    ck_assert_int_eq(rx(bob, "alice", &m), 0);
-    tx(&m, bob, "alice", "b0");
-    ck_assert_int_eq(rx(alice, "bob", &m), 0);
+    tx1(&m, alice, "bob", "a0");
+    ck_assert_int_eq(rx1(bob, "alice", &m), 0);
+    tx1(&m, bob, "alice", "b0");
+    ck_assert_int_eq(rx1(alice, "bob", &m), 0);
 }
 
 /* max_skip = 10 on the receiver: a jump over 10 keys works, over 11 is
@@ -658,27 +564,27 @@ START_TEST(max_skip_limits_sessions)
     pair(&alice, &bob);
     for (int i = 1; i < 24; i++) {
         snprintf(text, sizeof text, "a%d", i);
-        tx(&m[i], &alice, "bob", text);
+        tx1(&m[i], &alice, "bob", text);
     }
     static const char *const kv[] = { "max_skip", "10" };
     set_keys(bob.st, kv, 2);
     /* Bob expects a1: a12 skips a1..a11 (11 keys), a11 skips 10. */
-    ck_assert_int_eq(rx(&bob, "alice", &m[12]), RBX_E_LIMIT);
-    ck_assert_int_eq(rx(&bob, "alice", &m[11]), 0);
+    ck_assert_int_eq(rx1(&bob, "alice", &m[12]), RBX_E_LIMIT);
+    ck_assert_int_eq(rx1(&bob, "alice", &m[11]), 0);
     /* Now at a12: a23 skips 11, a22 skips 10. After a reopen as well. */
     rbx_store_close(bob.st);
-    bob.st = open_at(bob.db, 0);
-    ck_assert_int_eq(rx(&bob, "alice", &m[23]), RBX_E_LIMIT);
-    ck_assert_int_eq(rx(&bob, "alice", &m[22]), 0);
+    bob.st = store_open(bob.db, 0);
+    ck_assert_int_eq(rx1(&bob, "alice", &m[23]), RBX_E_LIMIT);
+    ck_assert_int_eq(rx1(&bob, "alice", &m[22]), 0);
     /* Skipped keys are still there to use. */
-    ck_assert_int_eq(rx(&bob, "alice", &m[5]), 0);
-    ck_assert_int_eq(rx(&bob, "alice", &m[15]), 0);
+    ck_assert_int_eq(rx1(&bob, "alice", &m[5]), 0);
+    ck_assert_int_eq(rx1(&bob, "alice", &m[15]), 0);
     /* The default limit takes the jump of 11 that was refused. */
     msg more[13];
-    for (int i = 0; i < 13; i++) tx(&more[i], &alice, "bob", "x");
+    for (int i = 0; i < 13; i++) tx1(&more[i], &alice, "bob", "x");
     static const char *const kv2[] = { "max_skip", "1000" };
     set_keys(bob.st, kv2, 2);
-    ck_assert_int_eq(rx(&bob, "alice", &more[11]), 0);
+    ck_assert_int_eq(rx1(&bob, "alice", &more[11]), 0);
     rbx_store_close(alice.st);
     rbx_store_close(bob.st);
 }
@@ -693,8 +599,8 @@ START_TEST(max_skipped_keys_limits_sessions)
     msg m[12], r, n1, n2;
     g_now = T0;
     pair(&alice, &bob);
-    for (int i = 1; i < 12; i++) tx(&m[i], &alice, "bob", "a");
-    ck_assert_int_eq(rx(&bob, "alice", &m[11]), 0); /* 10 keys stored */
+    for (int i = 1; i < 12; i++) tx1(&m[i], &alice, "bob", "a");
+    ck_assert_int_eq(rx1(&bob, "alice", &m[11]), 0); /* 10 keys stored */
     rbx_session_info info;
     uint64_t gen;
     ck_assert_int_eq(rbx_store_session_info(bob.st, &info, &gen, "alice", 1), 0);
@@ -703,21 +609,21 @@ START_TEST(max_skipped_keys_limits_sessions)
     static const char *const kv[] = { "max_skip", "5", "max_skipped_keys", "5" };
     set_keys(bob.st, kv, 4);
     /* Bob replies; Alice's answer is a DH step adding no key. */
-    tx(&r, &bob, "alice", "b1");
-    ck_assert_int_eq(rx(&alice, "bob", &r), 0);
-    tx(&n1, &alice, "bob", "c0");
-    tx(&n2, &alice, "bob", "c1");
-    ck_assert_int_eq(rx(&bob, "alice", &n1), 0);
-    ck_assert_int_eq(rx(&bob, "alice", &m[3]), 0);
-    ck_assert_int_eq(rx(&bob, "alice", &n2), 0);
+    tx1(&r, &bob, "alice", "b1");
+    ck_assert_int_eq(rx1(&alice, "bob", &r), 0);
+    tx1(&n1, &alice, "bob", "c0");
+    tx1(&n2, &alice, "bob", "c1");
+    ck_assert_int_eq(rx1(&bob, "alice", &n1), 0);
+    ck_assert_int_eq(rx1(&bob, "alice", &m[3]), 0);
+    ck_assert_int_eq(rx1(&bob, "alice", &n2), 0);
     ck_assert_int_eq(rbx_store_session_info(bob.st, &info, &gen, "alice", 1), 0);
     ck_assert_uint_eq(info.skipped_keys, 9);
 
     /* A message that would add a key to a store above the limit is refused. */
     msg c[3];
-    for (int i = 0; i < 3; i++) tx(&c[i], &alice, "bob", "c");
-    ck_assert_int_eq(rx(&bob, "alice", &c[1]), RBX_E_LIMIT);
-    ck_assert_int_eq(rx(&bob, "alice", &c[0]), 0);
+    for (int i = 0; i < 3; i++) tx1(&c[i], &alice, "bob", "c");
+    ck_assert_int_eq(rx1(&bob, "alice", &c[1]), RBX_E_LIMIT);
+    ck_assert_int_eq(rx1(&bob, "alice", &c[0]), 0);
     rbx_store_close(alice.st);
     rbx_store_close(bob.st);
 }
