@@ -4,6 +4,7 @@
 #include "cli/detrng.h"
 
 #include <sodium.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -235,4 +236,48 @@ rbx_session *tu_clone(const rbx_session *s)
     ck_assert_int_eq(rbx_session_deserialize(&c, b, n), 0);
     free(b);
     return c;
+}
+
+void tu_sb_printf(tu_sbuf *b, const char *fmt, ...)
+{
+    va_list ap;
+    for (;;) {
+        va_start(ap, fmt);
+        int k = vsnprintf(b->p + b->n, b->cap - b->n, fmt, ap);
+        va_end(ap);
+        ck_assert_int_ge(k, 0);
+        if ((size_t)k < b->cap - b->n) {
+            b->n += (size_t)k;
+            return;
+        }
+        b->cap = (b->cap + (size_t)k + 1) * 2;
+        b->p = realloc(b->p, b->cap);
+        ck_assert_ptr_nonnull(b->p);
+    }
+}
+
+void tu_settle_vector(const char *name, tu_sbuf *b)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/spec/vectors/%s", RBX_SRCDIR, name);
+    const char *w = getenv("RBX_WRITE_VECTORS");
+    if (w != NULL && strcmp(w, "1") == 0) {
+        FILE *fp = fopen(path, "w");
+        ck_assert_ptr_nonnull(fp);
+        ck_assert_uint_eq(fwrite(b->p, 1, b->n, fp), b->n);
+        ck_assert_int_eq(fclose(fp), 0);
+    } else {
+        FILE *fp = fopen(path, "r");
+        ck_assert_msg(fp != NULL, "missing %s (make vectors)", path);
+        char *have = malloc(b->n + 2);
+        ck_assert_ptr_nonnull(have);
+        size_t got = fread(have, 1, b->n + 1, fp);
+        fclose(fp);
+        ck_assert_msg(got == b->n && memcmp(have, b->p, b->n) == 0,
+                      "%s differs from what the code derives now", path);
+        free(have);
+    }
+    free(b->p);
+    b->p = NULL;
+    b->n = b->cap = 0;
 }

@@ -56,6 +56,16 @@ size_t tu_rng_log_take(uint8_t *out, size_t cap);
 /* Lowercase hex of buf into a static-per-call malloc'ed string (caller frees). */
 char *tu_hex(const uint8_t *buf, size_t len);
 
+/* A growing text buffer for generated vector files. */
+typedef struct tu_sbuf {
+    char *p;
+    size_t n, cap;
+} tu_sbuf;
+void tu_sb_printf(tu_sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* RBX_WRITE_VECTORS=1: write b to spec/vectors/<name>; otherwise the file
+ * must equal b byte for byte ("make vectors" regenerates). Frees b->p. */
+void tu_settle_vector(const char *name, tu_sbuf *b);
+
 /* Every suite, one per tests/test_<module>.c. */
 Suite *suite_kdf(void);
 Suite *suite_keys(void);
