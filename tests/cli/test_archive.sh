@@ -9,34 +9,12 @@
 # Environment: RBX (build/rbx), TOOLS (build/tools), CLI_TEST_DIR.
 set -uo pipefail
 
-RBX=${RBX:-build/rbx}
-TOOLS=${TOOLS:-build/tools}
-T=${CLI_TEST_DIR:-build/cli-test}-archive
-case "$RBX" in /*) ;; *) RBX="$PWD/$RBX" ;; esac
-case "$TOOLS" in /*) ;; *) TOOLS="$PWD/$TOOLS" ;; esac
-rm -rf "$T"
-mkdir -p "$T"
-T=$(cd "$T" && pwd)
-passed=0 failed=0
-export RBX_DIR="$T/unset-default" HOME="$T/home"
+. "$(dirname "$0")/lib.sh"
+cli_begin "${CLI_TEST_DIR:-build/cli-test}-archive"
 
-ok() { passed=$((passed + 1)); }
-bad() { failed=$((failed + 1)); echo "FAIL: $*"; }
-check() { if eval "$2"; then ok; else bad "$1 [$2]"; fi; }
-
-# run NAME WANT_RC [args...]: stdout in $T/out, stderr in $T/err. Every
-# stderr line of a failing run reads "rbx: <verb>: ...".
-run() {
-    local name=$1 want=$2; shift 2
-    "$RBX" "$@" > "$T/out" 2> "$T/err" < "${STDIN:-/dev/null}"
-    local rc=$?
-    cat "$T/out" "$T/err" >> "$T/all-output"
-    if [ "$rc" != "$want" ]; then bad "$name: exit $rc, want $want: $(head -c 300 "$T/err")"; return 1; fi
-    if [ "$want" != 0 ] && [ "$want" != 64 ] && grep -qv '^rbx: [a-z-]*: ' "$T/err"; then
-        bad "$name: error output not in 'rbx: <verb>: ...' lines: $(head -c 300 "$T/err")"; return 1
-    fi
-    ok
-}
+# Errors may span lines here (import-history reports each bad line).
+ERR_LINES=many
+run() { rbx_run "$@"; }
 A=(--dir "$T/alice") B=(--dir "$T/bob")
 jfield() { sed -n "s/.*\"$1\":\\([^,}]*\\).*/\\1/p" "$T/out" | head -n 1; }
 
@@ -172,5 +150,4 @@ for v in history 'import\\-history' rotate; do
 done
 check "the old secret key was never printed" '! grep -qF "$sk" "$T/all-output"'
 
-echo "$passed passed, $failed failed"
-[ "$failed" = 0 ]
+cli_end

@@ -8,44 +8,12 @@
 # Environment: RBX (build/rbx), TOOLS (build/tools), CLI_TEST_DIR.
 set -uo pipefail
 
-RBX=${RBX:-build/rbx}
-TOOLS=${TOOLS:-build/tools}
-T=${CLI_TEST_DIR:-build/cli-test}
-case "$RBX" in /*) ;; *) RBX="$PWD/$RBX" ;; esac
-case "$TOOLS" in /*) ;; *) TOOLS="$PWD/$TOOLS" ;; esac
-rm -rf "$T"
-mkdir -p "$T"
-T=$(cd "$T" && pwd)
-passed=0 failed=0
-export RBX_DIR="$T/unset-default" HOME="$T/home"
+. "$(dirname "$0")/lib.sh"
+cli_begin "${CLI_TEST_DIR:-build/cli-test}"
 
-ok() { passed=$((passed + 1)); }
-bad() { failed=$((failed + 1)); echo "FAIL: $*"; }
-check() { if eval "$2"; then ok; else bad "$1 [$2]"; fi; }
-
-# run NAME WANT_RC [args...]: run rbx; stdout in $T/out, stderr in $T/err.
-# On an error exit, stderr must be exactly one line "rbx: <verb>: ...".
-n=0
-run() {
-    local name=$1 want=$2; shift 2
-    n=$((n + 1))
-    "$RBX" "$@" > "$T/out" 2> "$T/err" < "${STDIN:-/dev/null}"
-    local rc=$?
-    cat "$T/out" "$T/err" >> "$T/all-output"
-    if [ "$rc" != "$want" ]; then bad "$name: exit $rc, want $want: $(head -c 300 "$T/err")"; return 1; fi
-    if [ "$want" != 0 ] && [ "$want" != 64 ]; then
-        if [ "$(wc -l < "$T/err")" != 1 ] || ! grep -q '^rbx: [a-z]*: ' "$T/err"; then
-            bad "$name: error output is not one 'rbx: <verb>: ...' line: $(head -c 300 "$T/err")"; return 1
-        fi
-    fi
-    ok
-}
+run() { rbx_run "$@"; }
 A=(--dir "$T/alice") B=(--dir "$T/bob") C=(--dir "$T/carol")
 
-# Byte surgery on a transport or bundle line (base64 in, base64 out).
-b64_bytes() { base64 -d | od -An -v -tu1 | tr -s ' \n' '\n' | grep -v '^$'; }
-bytes_b64() { while read -r b; do printf "\\$(printf '%03o' "$b")"; done | base64 -w0; echo; }
-flip() { b64_bytes | awk -v at="$1" '{ if (NR - 1 == at) $0 = ($0 % 2) ? $0 - 1 : $0 + 1; print }' | bytes_b64; }
 
 # ------------------------------------------------------------------ help, usage (64)
 run "help" 0 help
@@ -265,5 +233,4 @@ check "demo shows the identity rotation" 'grep -q "^     phone: identity rotated
 check "demo shows the relay's rows" '[ "$(grep -c "^   #[0-9]* *t=" "$T/demo.out")" = 3 ]'
 check "demo finishes in under 30 s" '[ "$(sed -n "s/^Done in \([0-9]*\) ms.*/\1/p" "$T/demo.out")" -lt 30000 ]'
 
-echo "$passed passed, $failed failed"
-[ "$failed" = 0 ]
+cli_end

@@ -9,33 +9,10 @@
 # Environment: RBX (build/rbx), TOOLS (build/tools, unused here), CLI_TEST_DIR.
 set -uo pipefail
 
-RBX=${RBX:-build/rbx}
-T=${CLI_TEST_DIR:-build/cli-test-policy}
-case "$RBX" in /*) ;; *) RBX="$PWD/$RBX" ;; esac
-rm -rf "$T"
-mkdir -p "$T"
-T=$(cd "$T" && pwd)
-passed=0 failed=0
-export RBX_DIR="$T/unset-default" HOME="$T/home"
+. "$(dirname "$0")/lib.sh"
+cli_begin "${CLI_TEST_DIR:-build/cli-test-policy}"
 
-ok() { passed=$((passed + 1)); }
-bad() { failed=$((failed + 1)); echo "FAIL: $*"; }
-check() { if eval "$2"; then ok; else bad "$1 [$2]"; fi; }
-
-# run NAME WANT_RC [args...]: stdout in $T/out, stderr in $T/err. On an error
-# exit other than 64, stderr must be exactly one line "rbx: <verb>: ...".
-run() {
-    local name=$1 want=$2; shift 2
-    "$RBX" "$@" > "$T/out" 2> "$T/err" < "${STDIN:-/dev/null}"
-    local rc=$?
-    if [ "$rc" != "$want" ]; then bad "$name: exit $rc, want $want: $(head -c 300 "$T/err")"; return 1; fi
-    if [ "$want" != 0 ] && [ "$want" != 64 ]; then
-        if [ "$(wc -l < "$T/err")" != 1 ] || ! grep -q '^rbx: [a-z]*: ' "$T/err"; then
-            bad "$name: error output is not one 'rbx: <verb>: ...' line: $(head -c 300 "$T/err")"; return 1
-        fi
-    fi
-    ok
-}
+run() { rbx_run "$@"; }
 err_has() { grep -qF -- "$1" "$T/err"; }
 A=(--dir "$T/a")
 
@@ -211,5 +188,4 @@ for k in spk_rotate spk_max_age spk_keep onetime_low onetime_batch identity_grac
     check "rbx.1 documents $k" 'grep -q "^\.BR.*\b$k\b" "$MAN"'
 done
 
-echo "$passed passed, $failed failed"
-[ "$failed" = 0 ]
+cli_end

@@ -11,35 +11,13 @@
 # Environment: RBX (build/rbx), TOOLS (build/tools), ROT_TEST_DIR.
 set -uo pipefail
 
-RBX=${RBX:-build/rbx}
-TOOLS=${TOOLS:-build/tools}
-T=${ROT_TEST_DIR:-build/rotation-test}
-case "$RBX" in /*) ;; *) RBX="$PWD/$RBX" ;; esac
-case "$TOOLS" in /*) ;; *) TOOLS="$PWD/$TOOLS" ;; esac
-rm -rf "$T"
-mkdir -p "$T"
-T=$(cd "$T" && pwd)
-passed=0 failed=0
-export RBX_DIR="$T/unset-default" HOME="$T/home"
+. "$(dirname "$0")/lib.sh"
+cli_begin "${ROT_TEST_DIR:-build/rotation-test}"
 
-ok() { passed=$((passed + 1)); }
-bad() { failed=$((failed + 1)); echo "FAIL: $*"; }
-check() { if eval "$2"; then ok; else bad "$1 [$2]"; fi; }
-
-# run NAME WANT_RC WHO [args...]: rbx in $T/WHO; stdout in $T/out, stderr in
-# $T/err. On an error exit other than 64, stderr is one "rbx: <verb>: ..." line.
+# run NAME WANT_RC WHO [args...]: rbx_run in the state directory $T/WHO.
 run() {
     local name=$1 want=$2 who=$3; shift 3
-    "$RBX" --dir "$T/$who" "$@" > "$T/out" 2> "$T/err" < "${STDIN:-/dev/null}"
-    local rc=$?
-    cat "$T/out" "$T/err" >> "$T/all-output"
-    if [ "$rc" != "$want" ]; then bad "$name: exit $rc, want $want: $(head -c 300 "$T/err")"; return 1; fi
-    if [ "$want" != 0 ] && [ "$want" != 64 ]; then
-        if [ "$(wc -l < "$T/err")" != 1 ] || ! grep -q '^rbx: [a-z]*: ' "$T/err"; then
-            bad "$name: error output is not one 'rbx: <verb>: ...' line: $(head -c 300 "$T/err")"; return 1
-        fi
-    fi
-    ok
+    rbx_run "$name" "$want" --dir "$T/$who" "$@"
 }
 # Quiet helpers for set-up steps (their failures show up in later checks).
 rbx() { local who=$1; shift; "$RBX" --dir "$T/$who" "$@"; }
@@ -49,10 +27,6 @@ pk_of() { rbx "$1" id | cut -d' ' -f1; }
 jfield() { sed -n "s/.*\"$1\":\"\\{0,1\\}\([^\",}]*\).*/\1/p" "$T/out" | head -n 1; }
 DATE_RE='[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2} UTC'
 
-# Byte surgery on a base64 line.
-b64_bytes() { base64 -d | od -An -v -tu1 | tr -s ' \n' '\n' | grep -v '^$'; }
-bytes_b64() { while read -r b; do printf "\\$(printf '%03o' "$b")"; done | base64 -w0; echo; }
-flip() { b64_bytes | awk -v at="$1" '{ if (NR - 1 == at) $0 = ($0 % 2) ? $0 - 1 : $0 + 1; print }' | bytes_b64; }
 
 # ------------------------------------------------------------------ set-up
 for who in agent phone; do "$TOOLS/boxtool" keygen "$T/$who.json"; done
@@ -270,5 +244,4 @@ for v in "rotate identity" "rotate prekeys" "org init" "org certify" "org revoke
     check "rbx.1 documents $v" 'grep -q "^\.B $v\b" "$T/rbx.1.txt"'
 done
 
-echo "$passed passed, $failed failed"
-[ "$failed" = 0 ]
+cli_end

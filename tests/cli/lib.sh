@@ -1,0 +1,59 @@
+# SPDX-License-Identifier: MIT
+# Sourced by the rbx command-line suites (tests/cli/test_*.sh): a fresh test
+# directory, the pass/fail counters, check, and rbx_run with the rules every
+# suite holds rbx to (exit code; error output as "rbx: <verb>: ..." lines).
+
+# cli_begin DIR: RBX and TOOLS made absolute, DIR emptied and made absolute
+# as $T, counters at zero, and no default state directory or HOME to fall
+# back on.
+cli_begin() {
+    RBX=${RBX:-build/rbx}
+    TOOLS=${TOOLS:-build/tools}
+    case "$RBX" in /*) ;; *) RBX="$PWD/$RBX" ;; esac
+    case "$TOOLS" in /*) ;; *) TOOLS="$PWD/$TOOLS" ;; esac
+    T=$1
+    rm -rf "$T"
+    mkdir -p "$T"
+    T=$(cd "$T" && pwd)
+    passed=0 failed=0
+    export RBX_DIR="$T/unset-default" HOME="$T/home"
+}
+
+ok() { passed=$((passed + 1)); }
+bad() { failed=$((failed + 1)); echo "FAIL: $*"; }
+check() { if eval "$2"; then ok; else bad "$1 [$2]"; fi; }
+
+# rbx_run NAME WANT_RC [args...]: rbx with args (stdin from $STDIN or
+# /dev/null); stdout in $T/out, stderr in $T/err, both also appended to
+# $T/all-output. On an error exit other than 64 (usage), stderr must be
+# exactly one line "rbx: <verb>: ..."; with ERR_LINES=many, one or more.
+rbx_run() {
+    local name=$1 want=$2; shift 2
+    "$RBX" "$@" > "$T/out" 2> "$T/err" < "${STDIN:-/dev/null}"
+    local rc=$?
+    cat "$T/out" "$T/err" >> "$T/all-output"
+    if [ "$rc" != "$want" ]; then bad "$name: exit $rc, want $want: $(head -c 300 "$T/err")"; return 1; fi
+    if [ "$want" != 0 ] && [ "$want" != 64 ]; then
+        if [ "${ERR_LINES:-one}" = many ]; then
+            if [ ! -s "$T/err" ] || grep -qv '^rbx: [a-z-]*: ' "$T/err"; then
+                bad "$name: error output not in 'rbx: <verb>: ...' lines: $(head -c 300 "$T/err")"; return 1
+            fi
+        elif [ "$(wc -l < "$T/err")" != 1 ] || ! grep -q '^rbx: [a-z-]*: ' "$T/err"; then
+            bad "$name: error output is not one 'rbx: <verb>: ...' line: $(head -c 300 "$T/err")"; return 1
+        fi
+    fi
+    ok
+}
+
+# Byte surgery on a transport or bundle line: b64_bytes and bytes_b64
+# convert base64 to one decimal byte per line and back; flip N changes the
+# lowest bit of byte N (0-based).
+b64_bytes() { base64 -d | od -An -v -tu1 | tr -s ' \n' '\n' | grep -v '^$'; }
+bytes_b64() { while read -r b; do printf "\\$(printf '%03o' "$b")"; done | base64 -w0; echo; }
+flip() { b64_bytes | awk -v at="$1" '{ if (NR - 1 == at) $0 = ($0 % 2) ? $0 - 1 : $0 + 1; print }' | bytes_b64; }
+
+# The last line of every suite: "N passed, M failed", and its exit status.
+cli_end() {
+    echo "$passed passed, $failed failed"
+    [ "$failed" = 0 ]
+}
