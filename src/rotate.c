@@ -344,21 +344,7 @@ out:
 
 static int load_org(rbx_store *st, uint8_t pk[32], uint8_t *sk)
 {
-    sqlite3_stmt *s;
-    int rc = rbx__st_prep(st, &s, "SELECT pk, sk FROM org WHERE id = 1");
-    if (rc != 0) return rc;
-    rc = rbx__st_step(s);
-    if (rc == 1) {
-        rc = sqlite3_column_bytes(s, 0) == 32 ? 0 : RBX_E_CORRUPT;
-        if (rc == 0) memcpy(pk, sqlite3_column_blob(s, 0), 32);
-        if (rc == 0 && sk != NULL) rc = rbx__st_column_key(st, sk, s, 1, "org", 1, "sk");
-        if (rc == 0 && sk != NULL && !rbx__keypair_matches(pk, sk)) rc = RBX_E_CORRUPT;
-    } else if (rc == 0) {
-        rc = RBX_E_NOT_FOUND;
-    }
-    rbx__st_done(st, s);
-    if (rc != 0 && sk != NULL) WIPE_BUF(sk, 32);
-    return rc;
+    return rbx__st_load_keypair(st, "SELECT pk, sk FROM org WHERE id = 1", "org", pk, sk);
 }
 
 int rbx_store_org_init(rbx_store *st, uint8_t org_pk[32])

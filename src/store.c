@@ -867,17 +867,21 @@ int rbx__st_column_key(rbx_store *st, uint8_t key[32], sqlite3_stmt *s, int col,
 
 /* ------------------------------------------------------------ identity */
 
-int rbx__st_load_identity(rbx_store *st, uint8_t pk[32], uint8_t sk[32])
+/* A key pair row: `sql` selects (pk, sk) of row 1 of `table` (sk sealed under
+ * table/1/0/"sk"); sk NULL: the public key only. RBX_E_NOT_FOUND if no row,
+ * RBX_E_CORRUPT if the two do not belong together. */
+int rbx__st_load_keypair(rbx_store *st, const char *sql, const char *table, uint8_t pk[32],
+                         uint8_t *sk)
 {
     sqlite3_stmt *s;
-    int rc = rbx__st_prep(st, &s, "SELECT pk, sk FROM identity WHERE id = 1");
+    int rc = rbx__st_prep(st, &s, sql);
     if (rc != 0) return rc;
     rc = rbx__st_step(s);
     if (rc == 1) {
         rc = RBX_E_CORRUPT;
         if (sqlite3_column_bytes(s, 0) == 32 && sqlite3_column_type(s, 0) == SQLITE_BLOB) {
             memcpy(pk, sqlite3_column_blob(s, 0), 32);
-            rc = sk == NULL ? 0 : rbx__st_column_key(st, sk, s, 1, "identity", 1, "sk");
+            rc = sk == NULL ? 0 : rbx__st_column_key(st, sk, s, 1, table, 1, "sk");
             if (rc == 0 && sk != NULL && !rbx__keypair_matches(pk, sk)) rc = RBX_E_CORRUPT;
         }
     } else if (rc == 0) {
@@ -886,6 +890,11 @@ int rbx__st_load_identity(rbx_store *st, uint8_t pk[32], uint8_t sk[32])
     rbx__st_done(st, s);
     if (rc != 0 && sk != NULL) WIPE_BUF(sk, 32);
     return rc;
+}
+
+int rbx__st_load_identity(rbx_store *st, uint8_t pk[32], uint8_t sk[32])
+{
+    return rbx__st_load_keypair(st, "SELECT pk, sk FROM identity WHERE id = 1", "identity", pk, sk);
 }
 
 int rbx_store_identity(rbx_store *st, uint8_t pk[32])

@@ -875,23 +875,6 @@ END_TEST
 
 enum { KILLS = 50, ENTRIES_PER_EPOCH = 300, PAD = 150 };
 
-static uint64_t prng(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
-static uint64_t env_u64(const char *name, uint64_t dflt)
-{
-    const char *v = getenv(name);
-    if (v == NULL || *v == '\0') return dflt;
-    char *end;
-    unsigned long long x = strtoull(v, &end, 10);
-    return *end == '\0' ? (uint64_t)x : dflt;
-}
-
 static double now_us(void)
 {
     struct timespec ts;
@@ -1008,10 +991,10 @@ static void kill_loop(int mode, const char *label)
     char work[600], pristine[600];
     uint8_t oldkeys[3][32], *sealed[3];
     size_t sealedlen[3];
-    unsigned kills = (unsigned)env_u64("RBX_ARCHIVE_KILLS", KILLS);
+    unsigned kills = (unsigned)tu_env_u64("RBX_ARCHIVE_KILLS", KILLS);
     const char *pre = getenv("LD_PRELOAD");
     if (pre != NULL && strstr(pre, "vgpreload") != NULL && kills > 5) kills = 5; /* valgrind */
-    uint64_t seed = env_u64("RBX_ARCHIVE_SEED", 0x61726368697665ULL) + (uint64_t)mode, rng = seed;
+    uint64_t seed = tu_env_u64("RBX_ARCHIVE_SEED", 0x61726368697665ULL) + (uint64_t)mode, rng = seed;
     tu_rng_system();
     ck_assert_msg(g_dir[0] != '\0', "no scratch directory");
     path_in(work, sizeof work, g_dir, "work.db");
@@ -1060,7 +1043,7 @@ static void kill_loop(int mode, const char *label)
     unsigned n_old = 0, n_new = 0;
     for (unsigned round = 1; round <= kills; round++) {
         copy_store(pristine, work);
-        unsigned delay = 1 + (unsigned)(prng(&rng) % (uint64_t)(full_us * 1.5 + 1));
+        unsigned delay = 1 + (unsigned)(tu_splitmix64(&rng) % (uint64_t)(full_us * 1.5 + 1));
         int ec = run_child(work, mode, delay, &killed);
         ck_assert_msg(killed || ec == 0, "seed %llu round %u: child exit %d",
                       (unsigned long long)seed, round, ec);

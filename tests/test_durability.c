@@ -88,24 +88,6 @@ static void sleep_us(unsigned us)
     }
 }
 
-/* splitmix64: the seeded schedule (kill delays, the children's actions). */
-static uint64_t prng(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
-static uint64_t env_u64(const char *name, uint64_t dflt)
-{
-    const char *v = getenv(name);
-    if (v == NULL || *v == '\0') return dflt;
-    char *end;
-    unsigned long long x = strtoull(v, &end, 10);
-    return *end == '\0' ? (uint64_t)x : dflt;
-}
-
 static void path_in(char *out, size_t cap, const char *dir, const char *name)
 {
     int n = snprintf(out, cap, "%s/%s", dir, name);
@@ -465,9 +447,9 @@ static void child_send(child_ctx *c, int dir, int batch)
     const uint8_t *pp[BATCH_MAX];
     size_t ptl[BATCH_MAX], off[BATCH_MAX], len[BATCH_MAX];
     uint64_t ids[BATCH_MAX];
-    size_t n = batch ? 2 + (size_t)(prng(&c->rng) % (BATCH_MAX - 1)) : 1;
+    size_t n = batch ? 2 + (size_t)(tu_splitmix64(&c->rng) % (BATCH_MAX - 1)) : 1;
     for (size_t j = 0; j < n; j++) {
-        ptl[j] = make_pt(pts[j], dir, c->round, c->seq++, (size_t)(prng(&c->rng) % 200));
+        ptl[j] = make_pt(pts[j], dir, c->round, c->seq++, (size_t)(tu_splitmix64(&c->rng) % 200));
         pp[j] = pts[j];
     }
     int rc;
@@ -550,7 +532,8 @@ static void child_deliver(child_ctx *c, int dir)
     char nm[RBX_NAME_MAX];
     uint32_t dev;
     int rc = RBX_E_NOT_FOUND;
-    if (prng(&c->rng) % 4 == 0) rc = outbox_pick(c->st[dir], wire, &wl, &oid, (unsigned)(prng(&c->rng) % 8));
+    if (tu_splitmix64(&c->rng) % 4 == 0)
+        rc = outbox_pick(c->st[dir], wire, &wl, &oid, (unsigned)(tu_splitmix64(&c->rng) % 8));
     if (rc == RBX_E_NOT_FOUND)
         rc = rbx_store_outbox_next(c->st[dir], wire, sizeof wire, &wl, &oid, nm, &dev);
     if (rc == RBX_E_NOT_FOUND) return;
@@ -563,7 +546,7 @@ static void child_deliver(child_ctx *c, int dir)
         a->dir = dir;
     }
     if ((rc = rbx_store_ack_outbox(c->st[dir], oid)) != 0) child_fail(c, "ack_outbox", rc);
-    size_t j = c->nsent < 8 ? c->nsent++ : (size_t)(prng(&c->rng) % 8);
+    size_t j = c->nsent < 8 ? c->nsent++ : (size_t)(tu_splitmix64(&c->rng) % 8);
     memcpy(c->sent[j].wire, wire, wl);
     c->sent[j].len = wl;
     c->sent[j].dir = dir;
@@ -576,7 +559,7 @@ static void child_duplicate(child_ctx *c)
     uint8_t digest[32];
     uint64_t inbox_id;
     if (c->nsent == 0) return;
-    size_t j = (size_t)(prng(&c->rng) % c->nsent);
+    size_t j = (size_t)(tu_splitmix64(&c->rng) % c->nsent);
     (void)child_decrypt(c, c->sent[j].dir, c->sent[j].wire, c->sent[j].len, &inbox_id, digest);
 }
 
@@ -584,7 +567,7 @@ static void child_duplicate(child_ctx *c)
 static void child_ack_inbox(child_ctx *c)
 {
     if (c->nacc == 0) return;
-    size_t j = (size_t)(prng(&c->rng) % c->nacc);
+    size_t j = (size_t)(tu_splitmix64(&c->rng) % c->nacc);
     accepted a = c->acc[j];
     c->acc[j] = c->acc[--c->nacc];
     wbuf w;
@@ -609,15 +592,15 @@ static _Noreturn void crash_child(const char *pa, const char *pb, const char *lo
     /* Both at-rest modes; small erase intervals put checkpoints (erase
      * points) under the kills too. */
     rbx_store_opts o = { 0 };
-    o.mode = prng(&c.rng) % 2 ? RBX_STORE_STRICT : RBX_STORE_BOUNDED;
-    o.erase_commits = 1 + (unsigned)(prng(&c.rng) % 16);
+    o.mode = tu_splitmix64(&c.rng) % 2 ? RBX_STORE_STRICT : RBX_STORE_BOUNDED;
+    o.erase_commits = 1 + (unsigned)(tu_splitmix64(&c.rng) % 16);
     int rc;
     if ((rc = rbx_store_open(&c.st[0], pa, &o)) != 0) child_fail(&c, "open alice", rc);
     if ((rc = rbx_store_open(&c.st[1], pb, &o)) != 0) child_fail(&c, "open bob", rc);
     /* Per iteration Alice sends 0.30 messages and Bob 0.18, and the network
      * offers 0.35 and 0.22 deliveries: the outboxes stay short. */
     for (;;) {
-        unsigned r = (unsigned)(prng(&c.rng) % 100);
+        unsigned r = (unsigned)(tu_splitmix64(&c.rng) % 100);
         if (r < 15) {
             child_send(&c, 0, 0);
         } else if (r < 20) {
@@ -946,7 +929,7 @@ static void crash_check_round(model *md, const char *pa, const char *pb, int log
         md->acks++;
     }
     md->npending = 0;
-    unsigned full = (unsigned)env_u64("RBX_CRASH_FULLCHECK", 0);
+    unsigned full = (unsigned)tu_env_u64("RBX_CRASH_FULLCHECK", 0);
     if (full != 0 && round % full == 0)
         for (size_t i = 0; i < md->n; i++)
             if (accepted_msg(&md->m[i])) (void)check_inbox(md, st, &md->m[i], when);
@@ -998,8 +981,8 @@ START_TEST(crash_kill_loop)
 {
     char pa[1024], pb[1024], logpath[1024];
     const char *dir = scratch_dir();
-    unsigned kills = (unsigned)env_u64("RBX_CRASH_KILLS", CRASH_KILLS);
-    uint64_t seed = env_u64("RBX_CRASH_SEED", 0x72627864757261ULL), rng = seed;
+    unsigned kills = (unsigned)tu_env_u64("RBX_CRASH_KILLS", CRASH_KILLS);
+    uint64_t seed = tu_env_u64("RBX_CRASH_SEED", 0x72627864757261ULL), rng = seed;
     model md;
     memset(&md, 0, sizeof md);
     tu_rng_system();
@@ -1012,8 +995,8 @@ START_TEST(crash_kill_loop)
     off_t logoff = 0;
     double t0 = now_s();
     for (unsigned round = 1; round <= kills; round++) {
-        uint64_t child_seed = prng(&rng);
-        unsigned delay = (unsigned)(prng(&rng) % (CRASH_DELAY_US + 1));
+        uint64_t child_seed = tu_splitmix64(&rng);
+        unsigned delay = (unsigned)(tu_splitmix64(&rng) % (CRASH_DELAY_US + 1));
         pid_t pid = fork();
         ck_assert_int_ge(pid, 0);
         if (pid == 0) crash_child(pa, pb, logpath, child_seed, round);
@@ -1361,7 +1344,7 @@ START_TEST(open_while_writing)
     const char *dir = scratch_dir();
     uint8_t wire[WIRE_MAX];
     size_t wl;
-    uint64_t oid, rng = env_u64("RBX_CRASH_SEED", 0x72627864757261ULL);
+    uint64_t oid, rng = tu_env_u64("RBX_CRASH_SEED", 0x72627864757261ULL);
     rbx_store *a;
     int go[2], done[2], status;
     tu_rng_system();
@@ -1410,7 +1393,7 @@ START_TEST(open_while_writing)
     for (i = 0; i < OPEN_STOPS; i++) {
         char c = 'x';
         ck_assert_int_eq(write(go[1], &c, 1), 1);
-        sleep_us((unsigned)(prng(&rng) % 400));
+        sleep_us((unsigned)(tu_splitmix64(&rng) % 400));
         (void)kill(opener, SIGSTOP);
         sleep_us(2000);
         (void)kill(opener, SIGCONT);
@@ -1446,7 +1429,7 @@ Suite *suite_durability(void)
     TCase *tc = tcase_create("crash");
     /* The default run (200 kills) takes well under 60 s; a long run set by
      * RBX_CRASH_KILLS gets about half a second per kill. */
-    uint64_t kills = env_u64("RBX_CRASH_KILLS", CRASH_KILLS);
+    uint64_t kills = tu_env_u64("RBX_CRASH_KILLS", CRASH_KILLS);
     tcase_set_timeout(tc, kills > CRASH_KILLS ? (double)kills * 0.5 + 120 : 120);
     tcase_add_unchecked_fixture(tc, tmp_setup, tmp_teardown);
     tcase_add_test(tc, crash_kill_loop);

@@ -281,3 +281,20 @@ void tu_settle_vector(const char *name, tu_sbuf *b)
     b->p = NULL;
     b->n = b->cap = 0;
 }
+
+uint64_t tu_splitmix64(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+uint64_t tu_env_u64(const char *name, uint64_t dflt)
+{
+    const char *v = getenv(name);
+    if (v == NULL || *v == '\0') return dflt;
+    char *end;
+    unsigned long long x = strtoull(v, &end, 10);
+    return *end == '\0' ? (uint64_t)x : dflt;
+}

@@ -56,6 +56,11 @@ size_t tu_rng_log_take(uint8_t *out, size_t cap);
 /* Lowercase hex of buf into a static-per-call malloc'ed string (caller frees). */
 char *tu_hex(const uint8_t *buf, size_t len);
 
+/* splitmix64 for seeded schedules (kill delays, child actions): advances *s. */
+uint64_t tu_splitmix64(uint64_t *s);
+/* An unsigned decimal environment variable, or dflt if unset or not a number. */
+uint64_t tu_env_u64(const char *name, uint64_t dflt);
+
 /* A growing text buffer for generated vector files. */
 typedef struct tu_sbuf {
     char *p;
