@@ -400,15 +400,20 @@ int rbx__ratchet_decrypt(rbx_session *s, uint8_t *pt, size_t ptcap, size_t *ptle
                       sodium_memcmp(s->skipped[i].chain, s->st.hkr, 32) == 0;
         if (i >= 0) {
             long k = skipped_find(s, s->skipped[i].chain, rbx__load32_be(header + 36));
+            /* From here on header holds an opened (secret) header: leave
+             * through fail, which wipes it. */
             if (k >= 0) {
                 rc = body_decrypt(pt, m.ct, m.ctlen, s->skipped[k].mk, ad, adlen, p);
-                if (rc != 0) return rc;
+                if (rc != 0) goto fail;
                 skipped_remove(s, (size_t)k);
                 goto done;
             }
             /* An old chain's header whose key is gone; in the current chain
              * the message may simply be newer than the skipped ones. */
-            if (!current) return RBX_E_REPLAY;
+            if (!current) {
+                rc = RBX_E_REPLAY;
+                goto fail;
+            }
             dh_step = 0;
         } else if ((s->st.flags & RBX_HAS_HKR) &&
                    header_open(header, s->st.hkr, m.enc_header, s->ad) == 0)
@@ -573,4 +578,6 @@ void rbx_session_get_info(rbx_session_info *info, const rbx_session *s)
     for (size_t i = 0; i < s->nskipped && nchains < CHAIN_SLOTS; i++)
         (void)chain_index(chains, &nchains, s->skipped[i].chain);
     info->skipped_chains = nchains;
+    /* Header keys with header encryption. */
+    WIPE(chains);
 }
