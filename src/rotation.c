@@ -119,22 +119,19 @@ int rbx_rotation_parse(rbx_rotation *out, const uint8_t *in, size_t len)
     Rbx__Wire__RotationRecord *w = rbx__wire__rotation_record__unpack(NULL, len, in);
     if (w == NULL) return RBX_E_MALFORMED;
     int rc = RBX_E_MALFORMED;
-    uint8_t again[RBX_ROTATION_MAXBYTES], statement[ROT_STATEMENT_MAX];
+    uint8_t statement[ROT_STATEMENT_MAX];
     if (w->version != RBX_WIRE_VERSION) {
         rc = RBX_E_VERSION;
         goto out;
     }
-    /* Unknown fields: see rbx_bundle_parse. A reason with a NUL inside is
-     * cut short by protobuf-c and caught by the re-encoding. */
+    /* A reason with a NUL inside is cut short by protobuf-c and caught by
+     * the re-encoding. */
     size_t rlen = strlen(w->reason);
     if (w->old_identity.len != 32 || w->new_identity.len != 32 ||
         w->previous_hash.len != 32 || w->old_signature.len != 64 ||
-        w->new_signature.len != 64 || w->base.n_unknown_fields != 0 ||
-        !rbx__reason_ok(w->reason, rlen) || w->sequence == 0)
+        w->new_signature.len != 64 || !rbx__reason_ok(w->reason, rlen) || w->sequence == 0 ||
+        !rbx__wire_canonical(&w->base, in, len))
         goto out;
-    if (rbx__wire__rotation_record__get_packed_size(w) != len) goto out;
-    rbx__wire__rotation_record__pack(w, again);
-    if (memcmp(again, in, len) != 0) goto out;
 
     rbx_rotation r = { 0 };
     r.sequence = w->sequence;
@@ -318,17 +315,14 @@ int rbx_org_cert_parse(rbx_org_cert *out, const uint8_t *in, size_t len)
     Rbx__Wire__OrgCertificate *w = rbx__wire__org_certificate__unpack(NULL, len, in);
     if (w == NULL) return RBX_E_MALFORMED;
     int rc = RBX_E_MALFORMED;
-    uint8_t again[RBX_CERT_MAXBYTES], statement[CERT_STATEMENT_BYTES];
+    uint8_t statement[CERT_STATEMENT_BYTES];
     if (w->version != RBX_WIRE_VERSION) {
         rc = RBX_E_VERSION;
         goto out;
     }
     if (w->org_key.len != 32 || w->identity_key.len != 32 || w->signature.len != 64 ||
-        w->base.n_unknown_fields != 0 || (w->expires != 0 && w->expires <= w->created))
+        (w->expires != 0 && w->expires <= w->created) || !rbx__wire_canonical(&w->base, in, len))
         goto out;
-    if (rbx__wire__org_certificate__get_packed_size(w) != len) goto out;
-    rbx__wire__org_certificate__pack(w, again);
-    if (memcmp(again, in, len) != 0) goto out;
     rbx_org_cert c;
     memcpy(c.org, w->org_key.data, 32);
     memcpy(c.identity, w->identity_key.data, 32);
@@ -415,18 +409,15 @@ int rbx_org_revocation_parse(rbx_org_revocation *out, const uint8_t *in, size_t 
     Rbx__Wire__OrgRevocation *w = rbx__wire__org_revocation__unpack(NULL, len, in);
     if (w == NULL) return RBX_E_MALFORMED;
     int rc = RBX_E_MALFORMED;
-    uint8_t again[RBX_REVOCATION_MAXBYTES], statement[REVOKE_STATEMENT_MAX];
+    uint8_t statement[REVOKE_STATEMENT_MAX];
     if (w->version != RBX_WIRE_VERSION) {
         rc = RBX_E_VERSION;
         goto out;
     }
     size_t rlen = strlen(w->reason);
     if (w->org_key.len != 32 || w->identity_key.len != 32 || w->signature.len != 64 ||
-        w->base.n_unknown_fields != 0 || !rbx__reason_ok(w->reason, rlen))
+        !rbx__reason_ok(w->reason, rlen) || !rbx__wire_canonical(&w->base, in, len))
         goto out;
-    if (rbx__wire__org_revocation__get_packed_size(w) != len) goto out;
-    rbx__wire__org_revocation__pack(w, again);
-    if (memcmp(again, in, len) != 0) goto out;
     rbx_org_revocation r = { 0 };
     memcpy(r.org, w->org_key.data, 32);
     memcpy(r.identity, w->identity_key.data, 32);

@@ -84,6 +84,34 @@ static int check_canonical(const uint8_t *in, size_t len, const uint8_t *prefix,
     return 0;
 }
 
+/* The re-encoding is compared with the input as protobuf-c produces it, so
+ * no buffer of the largest message is needed. */
+typedef struct cmp_buffer {
+    ProtobufCBuffer base;
+    const uint8_t *in;
+    size_t len, off;
+    int same;
+} cmp_buffer;
+
+static void cmp_append(ProtobufCBuffer *b, size_t len, const uint8_t *data)
+{
+    cmp_buffer *c = (cmp_buffer *)b;
+    if (len == 0 || !c->same) return;
+    if (len > c->len - c->off || memcmp(c->in + c->off, data, len) != 0) {
+        c->same = 0;
+        return;
+    }
+    c->off += len;
+}
+
+int rbx__wire_canonical(const ProtobufCMessage *m, const uint8_t *in, size_t len)
+{
+    if (m->n_unknown_fields != 0) return 0;
+    cmp_buffer c = { { cmp_append }, in, len, 0, 1 };
+    protobuf_c_message_pack_to_buffer(m, &c.base);
+    return c.same && c.off == len;
+}
+
 /* protobuf-c allocates the unpacked message and copies every bytes field.
  * Messages up to a few KiB unpack into a stack arena instead of the heap:
  * parsing is on the per-message path, and a malloc/free pair costs about as

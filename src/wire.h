@@ -49,6 +49,12 @@ size_t rbx__msg_prefix(uint8_t *out, const rbx__msg *m);
 
 size_t rbx__prekey_prefix(uint8_t *out, const rbx__prekey_msg *m);
 
+/* 1 if the unpacked message m is the canonical form of in (len bytes): no
+ * unknown fields, and re-encoding it gives in back byte for byte. Unknown
+ * fields need their own check: protobuf-c keeps them and packs them back
+ * at the end, so a trailing one would re-encode to the same bytes. */
+int rbx__wire_canonical(const ProtobufCMessage *m, const uint8_t *in, size_t len);
+
 /* Parsers: 0, RBX_E_MALFORMED or RBX_E_VERSION. */
 int rbx__msg_parse(rbx__msg *m, const uint8_t *in, size_t len);
 int rbx__prekey_parse(rbx__prekey_msg *m, const uint8_t *in, size_t len);

@@ -254,17 +254,14 @@ int rbx__bundle_parse_wire(rbx_bundle *out, Rbx__Wire__PreKeyBundle **wout, cons
     Rbx__Wire__PreKeyBundle *w = rbx__wire__pre_key_bundle__unpack(NULL, len, in);
     if (w == NULL) return RBX_E_MALFORMED;
     int rc = RBX_E_MALFORMED;
-    uint8_t again[RBX_BUNDLE_MAXBYTES];
     if (w->version != RBX_WIRE_VERSION) {
         rc = RBX_E_VERSION;
         goto out;
     }
-    /* protobuf-c keeps unknown fields and packs them back at the end, so the
-     * re-encoding below would not notice a trailing one. RBX_NO_PREKEY is
-     * never a real one-time prekey id. A stated creation time of 0 would be
+    /* RBX_NO_PREKEY is never a real one-time prekey id. A stated creation time of 0 would be
      * "not stated" to rbx_bundle: refused, so that the two never meet. */
     if (w->identity_key.len != 32 || w->signed_prekey.len != 32 ||
-        w->signed_prekey_signature.len != 64 || w->base.n_unknown_fields != 0 ||
+        w->signed_prekey_signature.len != 64 ||
         w->has_one_time_prekey_id != w->has_one_time_prekey ||
         (w->has_one_time_prekey && (w->one_time_prekey.len != 32 ||
                                     w->one_time_prekey_id == RBX_NO_PREKEY)) ||
@@ -277,9 +274,7 @@ int rbx__bundle_parse_wire(rbx_bundle *out, Rbx__Wire__PreKeyBundle **wout, cons
     for (size_t i = 0; i < w->n_rotation; i++)
         if (w->rotation[i].len == 0) goto out;
     /* Canonical form only (see wire.h). */
-    if (rbx__wire__pre_key_bundle__get_packed_size(w) != len) goto out;
-    rbx__wire__pre_key_bundle__pack(w, again);
-    if (memcmp(again, in, len) != 0) goto out;
+    if (!rbx__wire_canonical(&w->base, in, len)) goto out;
 
     rbx_bundle b = { 0 };
     memcpy(b.identity, w->identity_key.data, 32);
