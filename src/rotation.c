@@ -169,9 +169,11 @@ static int key_eq(const uint8_t a[32], const uint8_t b[32])
     return sodium_memcmp(a, b, 32) == 0;
 }
 
-int rbx_chain_verify(rbx_chain_tip *tip, uint64_t *old_valid_until, const rbx_chain_tip *pinned,
-                     const uint8_t target[32], const uint8_t *const *records, const size_t *lens,
-                     size_t n)
+/* rbx_chain_verify on records that are parsed here (parsed 0) or were parsed
+ * and verified already into r (parsed 1). */
+static int chain_check(rbx_chain_tip *tip, uint64_t *old_valid_until, const rbx_chain_tip *pinned,
+                       const uint8_t target[32], const uint8_t *const *records,
+                       const size_t *lens, size_t n, rbx_rotation r[RBX_CHAIN_MAX], int parsed)
 {
     memset(tip, 0, sizeof *tip);
     *old_valid_until = 0;
@@ -185,13 +187,12 @@ int rbx_chain_verify(rbx_chain_tip *tip, uint64_t *old_valid_until, const rbx_ch
     }
     /* Rule 2: every record parses and verifies, and each links to the one
      * before it by sequence, hash and key. */
-    rbx_rotation r[RBX_CHAIN_MAX];
     uint8_t hash[RBX_CHAIN_MAX][32];
     static const uint8_t zero[32];
     int rc;
     for (size_t i = 0; i < n; i++) {
         if (records[i] == NULL) return RBX_E_INVALID;
-        if ((rc = rbx_rotation_parse(&r[i], records[i], lens[i])) != 0) return rc;
+        if (!parsed && (rc = rbx_rotation_parse(&r[i], records[i], lens[i])) != 0) return rc;
         rbx_rotation_hash(hash[i], records[i], lens[i]);
         if (r[i].sequence == 1 && !key_eq(r[i].previous_hash, zero)) return RBX_E_CHAIN;
         if (i == 0) continue;
@@ -230,6 +231,14 @@ int rbx_chain_verify(rbx_chain_tip *tip, uint64_t *old_valid_until, const rbx_ch
     return 0;
 }
 
+int rbx_chain_verify(rbx_chain_tip *tip, uint64_t *old_valid_until, const rbx_chain_tip *pinned,
+                     const uint8_t target[32], const uint8_t *const *records, const size_t *lens,
+                     size_t n)
+{
+    rbx_rotation r[RBX_CHAIN_MAX];
+    return chain_check(tip, old_valid_until, pinned, target, records, lens, n, r, 0);
+}
+
 int rbx_bundle_chain_verify(rbx_chain_tip *tip, uint64_t *old_valid_until,
                             const rbx_chain_tip *pinned, const uint8_t *bundle, size_t len)
 {
@@ -237,7 +246,10 @@ int rbx_bundle_chain_verify(rbx_chain_tip *tip, uint64_t *old_valid_until,
     *old_valid_until = 0;
     rbx_bundle b;
     Rbx__Wire__PreKeyBundle *w;
-    int rc = rbx__bundle_parse_wire(&b, &w, bundle, len);
+    rbx_rotation r[RBX_CHAIN_MAX];
+    /* The bundle parser verifies every record: its results are used, not
+     * parsed and verified a second time (two XEdDSA checks a record). */
+    int rc = rbx__bundle_parse_records(&b, &w, r, bundle, len);
     if (rc != 0) return rc;
     const uint8_t *recs[RBX_CHAIN_MAX];
     size_t lens[RBX_CHAIN_MAX];
@@ -245,7 +257,7 @@ int rbx_bundle_chain_verify(rbx_chain_tip *tip, uint64_t *old_valid_until,
         recs[i] = w->rotation[i].data;
         lens[i] = w->rotation[i].len;
     }
-    rc = rbx_chain_verify(tip, old_valid_until, pinned, b.identity, recs, lens, w->n_rotation);
+    rc = chain_check(tip, old_valid_until, pinned, b.identity, recs, lens, w->n_rotation, r, 1);
     rbx__wire__pre_key_bundle__free_unpacked(w, NULL);
     return rc;
 }

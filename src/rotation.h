@@ -32,6 +32,11 @@ int rbx__bundle_encode_ext(uint8_t *out, size_t outcap, size_t *outlen, const ui
 int rbx__bundle_parse_wire(rbx_bundle *b, Rbx__Wire__PreKeyBundle **w, const uint8_t *in,
                            size_t len);
 
+/* rbx__bundle_parse_wire that also hands back the parsed rotation records
+ * (w->n_rotation of them, in recs unless NULL), which it verifies anyway. */
+int rbx__bundle_parse_records(rbx_bundle *b, Rbx__Wire__PreKeyBundle **w,
+                              rbx_rotation recs[RBX_CHAIN_MAX], const uint8_t *in, size_t len);
+
 /* 1 if s (len bytes) is a valid reason: at most 63 bytes, none < 0x20 or 0x7f. */
 int rbx__reason_ok(const char *s, size_t len);
 

@@ -245,8 +245,8 @@ int rbx_prekeys_bundle(uint8_t *out, size_t outcap, size_t *outlen, const rbx_pr
                               onetime_id, opk != NULL ? opk->pk : NULL);
 }
 
-int rbx__bundle_parse_wire(rbx_bundle *out, Rbx__Wire__PreKeyBundle **wout, const uint8_t *in,
-                           size_t len)
+int rbx__bundle_parse_records(rbx_bundle *out, Rbx__Wire__PreKeyBundle **wout,
+                              rbx_rotation recs[RBX_CHAIN_MAX], const uint8_t *in, size_t len)
 {
     memset(out, 0, sizeof *out);
     *wout = NULL;
@@ -312,6 +312,7 @@ int rbx__bundle_parse_wire(rbx_bundle *out, Rbx__Wire__PreKeyBundle **wout, cons
     for (size_t i = 0; i < w->n_rotation; i++) {
         rbx_rotation r;
         if ((rc = rbx_rotation_parse(&r, w->rotation[i].data, w->rotation[i].len)) != 0) goto out;
+        if (recs != NULL) recs[i] = r;
     }
     if (w->has_org_certificate) {
         rbx_org_cert c;
@@ -324,6 +325,12 @@ int rbx__bundle_parse_wire(rbx_bundle *out, Rbx__Wire__PreKeyBundle **wout, cons
 out:
     if (w != NULL) rbx__wire__pre_key_bundle__free_unpacked(w, NULL);
     return rc;
+}
+
+int rbx__bundle_parse_wire(rbx_bundle *out, Rbx__Wire__PreKeyBundle **wout, const uint8_t *in,
+                           size_t len)
+{
+    return rbx__bundle_parse_records(out, wout, NULL, in, len);
 }
 
 int rbx_bundle_parse(rbx_bundle *out, const uint8_t *in, size_t len)
