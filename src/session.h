@@ -75,11 +75,6 @@ int rbx__ratchet_init_alice(rbx_session *s, const uint8_t sk96[RBX_KDF_OUTBYTES]
 void rbx__ratchet_init_bob(rbx_session *s, const uint8_t sk96[RBX_KDF_OUTBYTES],
                            const uint8_t spk_pk[32], const uint8_t spk_sk[32]);
 
-/* Encode a PreKeyBundle from its public parts (opk_id RBX_NO_PREKEY: none). */
-int rbx__bundle_encode(uint8_t *out, size_t outcap, size_t *outlen, const uint8_t ik_pk[32],
-                       uint32_t spk_id, const uint8_t spk_pk[32], const uint8_t sig[64],
-                       uint32_t opk_id, const uint8_t *opk_pk);
-
 /* Decrypt one encoded Message (not a PreKeyMessage) and commit on success. */
 int rbx__ratchet_decrypt(rbx_session *s, uint8_t *pt, size_t ptcap, size_t *ptlen,
                          const uint8_t *in, size_t len);

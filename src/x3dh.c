@@ -174,14 +174,6 @@ size_t rbx_prekeys_onetime_ids(uint32_t *ids, size_t cap, const rbx_prekeys *pk)
     return pk->nopk;
 }
 
-int rbx__bundle_encode(uint8_t *out, size_t outcap, size_t *outlen, const uint8_t ik_pk[32],
-                       uint32_t spk_id, const uint8_t spk_pk[32], const uint8_t sig[64],
-                       uint32_t opk_id, const uint8_t *opk_pk)
-{
-    return rbx__bundle_encode_ext(out, outcap, outlen, ik_pk, spk_id, spk_pk, sig, 0, opk_id,
-                                  opk_pk, NULL, NULL, 0, NULL, 0);
-}
-
 int rbx__bundle_encode_ext(uint8_t *out, size_t outcap, size_t *outlen, const uint8_t ik_pk[32],
                            uint32_t spk_id, const uint8_t spk_pk[32], const uint8_t sig[64],
                            uint64_t spk_created, uint32_t opk_id, const uint8_t *opk_pk,
@@ -241,8 +233,9 @@ int rbx_prekeys_bundle(uint8_t *out, size_t outcap, size_t *outlen, const rbx_pr
     const opk_entry *opk = NULL;
     if (onetime_id != RBX_NO_PREKEY && (opk = find_opk(pk, onetime_id)) == NULL)
         return RBX_E_UNKNOWN_PREKEY;
-    return rbx__bundle_encode(out, outcap, outlen, pk->ik_pk, spk->id, spk->pk, spk->sig,
-                              onetime_id, opk != NULL ? opk->pk : NULL);
+    return rbx__bundle_encode_ext(out, outcap, outlen, pk->ik_pk, spk->id, spk->pk, spk->sig, 0,
+                                  onetime_id, opk != NULL ? opk->pk : NULL, NULL, NULL, 0, NULL,
+                                  0);
 }
 
 int rbx__bundle_parse_records(rbx_bundle *out, Rbx__Wire__PreKeyBundle **wout,
