@@ -288,17 +288,16 @@ int rbx__bundle_parse_records(rbx_bundle *out, Rbx__Wire__PreKeyBundle **wout,
         goto out;
     /* PROTOCOL.md 5: the v2 statement when field 8 is present, else v1
      * (bundles from before rotation parse exactly as they did). */
+    uint8_t statement[RBX_SPK_STATEMENT_V2_BYTES];
+    size_t slen = RBX_SPK_STATEMENT_BYTES;
     if (w->has_signed_prekey_created) {
-        uint8_t statement[RBX_SPK_STATEMENT_V2_BYTES];
         rbx__spk_statement_v2(statement, b.signed_prekey_id, b.signed_prekey_created,
                               b.signed_prekey);
-        rc = rbx__xeddsa_verify(b.signature, b.identity, statement, sizeof statement);
+        slen = RBX_SPK_STATEMENT_V2_BYTES;
     } else {
-        uint8_t statement[RBX_SPK_STATEMENT_BYTES];
         rbx__spk_statement(statement, b.signed_prekey_id, b.signed_prekey);
-        rc = rbx__xeddsa_verify(b.signature, b.identity, statement, sizeof statement);
     }
-    if (rc != 0) goto out;
+    if ((rc = rbx__xeddsa_verify(b.signature, b.identity, statement, slen)) != 0) goto out;
     /* Records and certificate are self-signed; their form and signatures are
      * checked here, their linkage by rbx_bundle_chain_verify and the org's
      * standing by rbx_org_cert_check. */
