@@ -291,38 +291,43 @@ static int is_recent_header(const rbx_session *s, const uint8_t enc[RBX_ENC_HEAD
 #define CHAIN_SLOTS (RBX_MAX_RECEIVING_CHAINS + 3U)
 
 /* Chain ids are header keys with header encryption: secret, so compared in
- * constant time throughout (sodium_memcmp), like every key. */
-static int chain_index(uint8_t (*chains)[32], size_t *nchains, const uint8_t c[32])
+ * constant time throughout (sodium_memcmp), like every key. The entries of
+ * one chain are contiguous (see skipped_header), so the chain of the
+ * previous lookup (*last, -1 for none) is tried first: about one comparison
+ * per entry instead of one per chain. */
+static int chain_index(uint8_t (*chains)[32], size_t *nchains, int *last, const uint8_t c[32])
 {
+    if (*last >= 0 && sodium_memcmp(chains[*last], c, 32) == 0) return *last;
     for (size_t i = 0; i < *nchains; i++)
-        if (sodium_memcmp(chains[i], c, 32) == 0) return (int)i;
+        if (sodium_memcmp(chains[i], c, 32) == 0) return *last = (int)i;
     memcpy(chains[*nchains], c, 32);
-    return (int)(*nchains)++;
+    return *last = (int)(*nchains)++;
 }
 
 static size_t settle_skipped(rbx_session *s, const pending *pd, uint32_t dh_steps, int apply)
 {
     uint8_t chains[CHAIN_SLOTS][32];
     size_t nchains = 0, kept = 0;
+    int last = -1;
     /* Existing entries span at most RBX_MAX_RECEIVING_CHAINS chains and one
      * message adds at most two, so CHAIN_SLOTS always suffices. */
     for (size_t i = 0; i < s->nskipped; i++)
         if (dh_steps - s->skipped[i].step <= RBX_SKIPPED_KEY_MAX_AGE)
-            (void)chain_index(chains, &nchains, s->skipped[i].chain);
-    for (size_t i = 0; i < pd->n; i++) (void)chain_index(chains, &nchains, pd->e[i].chain);
+            (void)chain_index(chains, &nchains, &last, s->skipped[i].chain);
+    for (size_t i = 0; i < pd->n; i++) (void)chain_index(chains, &nchains, &last, pd->e[i].chain);
     size_t evict = nchains > RBX_MAX_RECEIVING_CHAINS ? nchains - RBX_MAX_RECEIVING_CHAINS : 0;
 
     for (size_t i = 0; i < s->nskipped; i++) {
         rbx__skipped *k = &s->skipped[i];
         int keep = dh_steps - k->step <= RBX_SKIPPED_KEY_MAX_AGE &&
-                   (size_t)chain_index(chains, &nchains, k->chain) >= evict;
+                   (size_t)chain_index(chains, &nchains, &last, k->chain) >= evict;
         if (keep) {
             if (apply && kept != i) s->skipped[kept] = *k;
             kept++;
         }
     }
     for (size_t i = 0; i < pd->n; i++) {
-        if ((size_t)chain_index(chains, &nchains, pd->e[i].chain) < evict) continue;
+        if ((size_t)chain_index(chains, &nchains, &last, pd->e[i].chain) < evict) continue;
         if (apply) s->skipped[kept] = pd->e[i];
         kept++;
     }
@@ -575,8 +580,9 @@ void rbx_session_get_info(rbx_session_info *info, const rbx_session *s)
     info->skipped_keys = s->nskipped;
     uint8_t chains[CHAIN_SLOTS][32];
     size_t nchains = 0;
+    int last = -1;
     for (size_t i = 0; i < s->nskipped && nchains < CHAIN_SLOTS; i++)
-        (void)chain_index(chains, &nchains, s->skipped[i].chain);
+        (void)chain_index(chains, &nchains, &last, s->skipped[i].chain);
     info->skipped_chains = nchains;
     /* Header keys with header encryption. */
     WIPE(chains);
