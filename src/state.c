@@ -123,7 +123,7 @@ static int state_valid(const rbx_session *s)
     /* Skipped keys are stored a chain at a time, counters rising (ratchet.c
      * only appends): so chains are contiguous runs, at most
      * RBX_MAX_RECEIVING_CHAINS of them, and no (chain, n) repeats. */
-    size_t nchains = 0;
+    size_t start[RBX_MAX_RECEIVING_CHAINS], nchains = 0; /* first entry of each run */
     for (size_t i = 0; i < s->nskipped; i++) {
         const rbx__skipped *k = &s->skipped[i];
         /* Not from the future, and not past its expiry (ratchet.c settles at
@@ -133,9 +133,11 @@ static int state_valid(const rbx_session *s)
             if (k->n <= s->skipped[i - 1].n) return 0;
             continue;
         }
-        for (size_t j = 0; j < i; j++)
-            if (sodium_memcmp(s->skipped[j].chain, k->chain, 32) == 0) return 0;
-        if (++nchains > RBX_MAX_RECEIVING_CHAINS) return 0;
+        /* A new run: its chain must not be an earlier run's. */
+        for (size_t j = 0; j < nchains; j++)
+            if (sodium_memcmp(s->skipped[start[j]].chain, k->chain, 32) == 0) return 0;
+        if (nchains == RBX_MAX_RECEIVING_CHAINS) return 0;
+        start[nchains++] = i;
     }
     return 1;
 }
