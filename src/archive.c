@@ -135,34 +135,39 @@ static int epochs_load(rbx_store *st, epochs *es)
     return 0;
 }
 
-/* A new epoch numbered after every existing one, with a fresh key. */
+/* A new epoch numbered after every existing one, with a fresh key, copied
+ * to key unless the caller needs only the number (key NULL). */
 static int epoch_new(rbx_store *st, int state, int64_t retain_until, int64_t *epoch,
-                     uint8_t key[32])
+                     uint8_t *key)
 {
     sqlite3_stmt *s;
+    uint8_t k[32];
     int rc = rbx__st_prep(st, &s, "SELECT coalesce(max(epoch), 0) + 1 FROM archive_epochs");
     if (rc != 0) return rc;
     rc = rbx__st_step(s);
     *epoch = sqlite3_column_int64(s, 0);
     rbx__st_done(st, s);
     if (rc != 1) return rc < 0 ? rc : RBX_E_CORRUPT;
-    randombytes_buf(key, 32);
     if ((rc = rbx__st_prep(st, &s, "INSERT INTO archive_epochs (epoch, key, created, retain_until,"
                                    " state) VALUES (?1, ?2, ?3, ?4, ?5)")) != 0)
         return rc;
+    randombytes_buf(k, sizeof k);
     sqlite3_bind_int64(s, 1, *epoch);
-    rc = rbx__st_bind_sealed(st, s, 2, "archive_epochs", *epoch, 0, "key", key, 32);
+    rc = rbx__st_bind_sealed(st, s, 2, "archive_epochs", *epoch, 0, "key", k, sizeof k);
     sqlite3_bind_int64(s, 3, rbx__st_now(st));
     if (retain_until >= 0) sqlite3_bind_int64(s, 4, retain_until);
     sqlite3_bind_int(s, 5, state);
     if (rc == 0) rc = rbx__st_step(s) < 0 ? RBX_E_IO : 0;
     rbx__st_done(st, s);
+    if (rc == 0 && key != NULL) memcpy(key, k, sizeof k);
+    WIPE(k);
     return rc;
 }
 
-/* The active epoch and its key; made if there is none and create is set
- * (*epoch 0 otherwise). */
-static int epoch_active(rbx_store *st, int64_t *epoch, uint8_t key[32], int create)
+/* The active epoch (*epoch 0 if there is none) and, unless key is NULL, its
+ * key; with create set, an active epoch is made if there is none. The rotate
+ * modes need only the number: the key is then not unsealed at all. */
+static int epoch_active(rbx_store *st, int64_t *epoch, uint8_t *key, int create)
 {
     sqlite3_stmt *s;
     *epoch = 0;
@@ -172,7 +177,7 @@ static int epoch_active(rbx_store *st, int64_t *epoch, uint8_t key[32], int crea
     rc = rbx__st_step(s);
     if (rc == 1) {
         *epoch = sqlite3_column_int64(s, 0);
-        rc = rbx__st_column_key(st, key, s, 1, "archive_epochs", *epoch, "key");
+        rc = key == NULL ? 0 : rbx__st_column_key(st, key, s, 1, "archive_epochs", *epoch, "key");
     }
     rbx__st_done(st, s);
     if (rc < 0) return rc;
@@ -420,7 +425,7 @@ static int rotate_reencrypt(rbx_store *st, rbx_archive_result *res, char *detail
         if (e->state == EPOCH_ACTIVE) active = to;
         res->epochs_erased++;
     }
-    if (rc == 0 && active == 0) rc = epoch_new(st, EPOCH_ACTIVE, -1, &active, key);
+    if (rc == 0 && active == 0) rc = epoch_new(st, EPOCH_ACTIVE, -1, &active, NULL);
     WIPE(key);
     epochs_free(&es);
     if (rc != 0) return rc;
@@ -435,11 +440,9 @@ static int rotate_reencrypt(rbx_store *st, rbx_archive_result *res, char *detail
 static int rotate_split(rbx_store *st, rbx_archive_result *res, char *detail, size_t cap)
 {
     rbx_policy pol;
-    uint8_t key[32];
     int64_t old, now = rbx__st_now(st), until, epoch;
     int rc = rbx__st_policy(st, &pol);
-    if (rc == 0) rc = epoch_active(st, &old, key, 0);
-    WIPE(key);
+    if (rc == 0) rc = epoch_active(st, &old, NULL, 0);
     if (rc != 0) return rc;
     until = pol.archive_retention > (uint64_t)(INT64_MAX - now) ? INT64_MAX
                                                                 : now + (int64_t)pol.archive_retention;
@@ -454,9 +457,7 @@ static int rotate_split(rbx_store *st, rbx_archive_result *res, char *detail, si
         rbx__st_done(st, s);
         if (rc != 0) return rc;
     }
-    rc = epoch_new(st, EPOCH_ACTIVE, -1, &epoch, key);
-    WIPE(key);
-    if (rc != 0) return rc;
+    if ((rc = epoch_new(st, EPOCH_ACTIVE, -1, &epoch, NULL)) != 0) return rc;
     res->new_epoch = (uint64_t)epoch;
     snprintf(detail, cap, "mode split: epoch %lld read-only until %lld, active epoch %lld",
              (long long)old, (long long)(old != 0 ? until : 0), (long long)epoch);
@@ -467,9 +468,7 @@ static int rotate_shred(rbx_store *st, rbx_archive_result *res, char *detail, si
 {
     sqlite3_stmt *s;
     int64_t now = rbx__st_now(st), first = 0, last = 0, active;
-    uint8_t key[32];
-    int rc = epoch_active(st, &active, key, 0);
-    WIPE(key);
+    int rc = epoch_active(st, &active, NULL, 0);
     if (rc != 0) return rc;
     res->new_epoch = (uint64_t)active;
     /* Read-only epochs only: the active one holds the newest messages. */
