@@ -331,21 +331,15 @@ int rbx_store_history(rbx_store *st, const char *peer,
         }
         if (ep->state != EPOCH_ERASED) {
             ptlen = r.ctlen - ENTRY_OVERHEAD;
-            if ((pt = malloc(ptlen + 1)) == NULL) {
-                rc = RBX_E_NOMEM;
-                break;
-            }
-            if ((rc = entry_open(pt, ep->key, r.e.session, r.e.seq, r.e.epoch, r.ct, r.ctlen)) != 0) {
-                free(pt);
-                break;
-            }
+            rc = (pt = malloc(ptlen + 1)) == NULL ? RBX_E_NOMEM
+                 : entry_open(pt, ep->key, r.e.session, r.e.seq, r.e.epoch, r.ct, r.ctlen);
             r.e.pt = pt;
             r.e.ptlen = ptlen;
             r.e.available = 1;
         }
-        stop = cb(&r.e, ctx);
+        if (rc == 0) stop = cb(&r.e, ctx);
         rbx__st_free_secret(pt, ptlen);
-        if (stop != 0) break;
+        if (rc != 0 || stop != 0) break;
     }
     rbx__st_done(st, s);
 out_keys:
@@ -393,7 +387,7 @@ static int rewrap_epoch(rbx_store *st, const epoch_row *from, int64_t to, const 
             sqlite3_bind_int64(upd, 3, last);
             rc = rbx__st_step(upd) < 0 ? RBX_E_IO : 0;
             sqlite3_reset(upd);
-            (*count)++;
+            if (rc == 0) (*count)++;
         }
         free(ct);
         if (rc != 0) break;
@@ -410,7 +404,7 @@ static int rotate_reencrypt(rbx_store *st, rbx_archive_result *res, char *detail
     int64_t first = 0, last = 0, active = 0;
     int rc = epochs_load(st, &es);
     if (rc != 0) return rc;
-    for (size_t i = 0; i < es.n && rc == 0; i++) {
+    for (size_t i = 0; i < es.n; i++) {
         const epoch_row *e = &es.e[i];
         int64_t to;
         if (e->state == EPOCH_ERASED) continue;
@@ -572,8 +566,8 @@ static int peer_lookup(rbx_store *st, peer_cache *pc, const uint8_t peer_pk[32],
     return 0;
 }
 
-/* One row: 0 imported, a row error (> RBX_E_COUNT_ never: all negative),
- * or *fatal set for a storage error. */
+/* One row: 0 imported, or its error code; *fatal is set when the error is
+ * the store's (storage, memory) rather than the row's, and ends the import. */
 static int import_row(rbx_store *st, peer_cache *pc, const uint8_t box_pk[32],
                       const uint8_t box_sk[32], int64_t epoch, const uint8_t key[32],
                       const rbx_import_row *r, int *fatal)
@@ -627,32 +621,28 @@ int rbx_store_import_history(rbx_store *st, const uint8_t box_pk[32], const uint
     if (!rbx__keypair_matches(box_pk, box_sk)) return RBX_E_KEY;
     int rc = rbx__st_begin(st);
     if (rc != 0) return rc;
-    if ((rc = epoch_active(st, &epoch, key, 1)) != 0) goto fail;
+    if ((rc = epoch_active(st, &epoch, key, 1)) != 0) goto out;
     for (size_t i = 0; i < n; i++) {
         row_rc[i] = import_row(st, &pc, box_pk, box_sk, epoch, key, &rows[i], &fatal);
         if (fatal) {
             rc = row_rc[i];
-            goto fail;
+            goto out;
         }
         if (row_rc[i] == 0) ok++;
         else if (row_rc[i] == RBX_E_EXISTS) exists++;
         else bad++;
     }
-    if ((rc = rbx__audit(st, "history imported", "%zu rows: %zu imported, %zu already there, "
-                         "%zu rejected; epoch %lld", n, ok, exists, bad, (long long)epoch)) != 0)
-        goto fail;
+    rc = rbx__audit(st, "history imported", "%zu rows: %zu imported, %zu already there, "
+                    "%zu rejected; epoch %lld", n, ok, exists, bad, (long long)epoch);
+out:
     WIPE(key);
     WIPE(pc);
-    if ((rc = rbx__st_commit(st, 0)) != 0) {
+    if (rc == 0) rc = rbx__st_commit(st, 0);
+    else rbx__st_rollback(st);
+    if (rc != 0) {
         for (size_t i = 0; i < n; i++) row_rc[i] = 0;
         return rc;
     }
     *imported = ok;
     return 0;
-fail:
-    rbx__st_rollback(st);
-    WIPE(key);
-    WIPE(pc);
-    for (size_t i = 0; i < n; i++) row_rc[i] = 0;
-    return rc;
 }
