@@ -314,7 +314,7 @@ int rbx_store_set_policy(rbx_store *st, const rbx_policy *p)
     const char *field;
     rbx_policy old;
     char changed[RBX_AUDIT_DETAIL_MAX] = "";
-    size_t used = 0;
+    size_t used = 0, nchanged = 0;
     int rc = rbx_policy_validate(p, &field);
     if (rc != 0) return rc;
     if ((rc = rbx__st_begin(st)) != 0) return rc;
@@ -329,8 +329,9 @@ int rbx_store_set_policy(rbx_store *st, const rbx_policy *p)
         sqlite3_bind_int64(s, 2, (sqlite3_int64)v);
         rc = rbx__st_step(s) < 0 ? RBX_E_IO : 0;
         sqlite3_reset(s);
+        nchanged++;
         char val[32];
-        if (rc == 0 && rbx_policy_format(val, sizeof val, p, keys[i].name) == 0) {
+        if (rc == 0 && format_value(val, sizeof val, &keys[i], v) == 0) {
             int n = snprintf(changed + used, sizeof changed - used, "%s%s=%s", used ? " " : "",
                              keys[i].name, val);
             if (n > 0 && (size_t)n < sizeof changed - used) used += (size_t)n;
@@ -338,7 +339,7 @@ int rbx_store_set_policy(rbx_store *st, const rbx_policy *p)
     }
     rbx__st_done(st, s);
     if (rc != 0) goto fail;
-    if (used == 0) {
+    if (nchanged == 0) {
         rbx__st_rollback(st); /* nothing changed: nothing to record */
         return 0;
     }
