@@ -135,34 +135,39 @@ static int epochs_load(rbx_store *st, epochs *es)
     return 0;
 }
 
-/* A new epoch numbered after every existing one, with a fresh key. */
+/* A new epoch numbered after every existing one, with a fresh key, copied
+ * to key unless the caller needs only the number (key NULL). */
 static int epoch_new(rbx_store *st, int state, int64_t retain_until, int64_t *epoch,
-                     uint8_t key[32])
+                     uint8_t *key)
 {
     sqlite3_stmt *s;
+    uint8_t k[32];
     int rc = rbx__st_prep(st, &s, "SELECT coalesce(max(epoch), 0) + 1 FROM archive_epochs");
     if (rc != 0) return rc;
     rc = rbx__st_step(s);
     *epoch = sqlite3_column_int64(s, 0);
     rbx__st_done(st, s);
     if (rc != 1) return rc < 0 ? rc : RBX_E_CORRUPT;
-    randombytes_buf(key, 32);
     if ((rc = rbx__st_prep(st, &s, "INSERT INTO archive_epochs (epoch, key, created, retain_until,"
                                    " state) VALUES (?1, ?2, ?3, ?4, ?5)")) != 0)
         return rc;
+    randombytes_buf(k, sizeof k);
     sqlite3_bind_int64(s, 1, *epoch);
-    rc = rbx__st_bind_sealed(st, s, 2, "archive_epochs", *epoch, 0, "key", key, 32);
+    rc = rbx__st_bind_sealed(st, s, 2, "archive_epochs", *epoch, 0, "key", k, sizeof k);
     sqlite3_bind_int64(s, 3, rbx__st_now(st));
     if (retain_until >= 0) sqlite3_bind_int64(s, 4, retain_until);
     sqlite3_bind_int(s, 5, state);
     if (rc == 0) rc = rbx__st_step(s) < 0 ? RBX_E_IO : 0;
     rbx__st_done(st, s);
+    if (rc == 0 && key != NULL) memcpy(key, k, sizeof k);
+    WIPE(k);
     return rc;
 }
 
-/* The active epoch and its key; made if there is none and create is set
- * (*epoch 0 otherwise). */
-static int epoch_active(rbx_store *st, int64_t *epoch, uint8_t key[32], int create)
+/* The active epoch (*epoch 0 if there is none) and, unless key is NULL, its
+ * key; with create set, an active epoch is made if there is none. The rotate
+ * modes need only the number: the key is then not unsealed at all. */
+static int epoch_active(rbx_store *st, int64_t *epoch, uint8_t *key, int create)
 {
     sqlite3_stmt *s;
     *epoch = 0;
@@ -172,7 +177,7 @@ static int epoch_active(rbx_store *st, int64_t *epoch, uint8_t key[32], int crea
     rc = rbx__st_step(s);
     if (rc == 1) {
         *epoch = sqlite3_column_int64(s, 0);
-        rc = rbx__st_column_key(st, key, s, 1, "archive_epochs", *epoch, "key");
+        rc = key == NULL ? 0 : rbx__st_column_key(st, key, s, 1, "archive_epochs", *epoch, "key");
     }
     rbx__st_done(st, s);
     if (rc < 0) return rc;
@@ -326,21 +331,15 @@ int rbx_store_history(rbx_store *st, const char *peer,
         }
         if (ep->state != EPOCH_ERASED) {
             ptlen = r.ctlen - ENTRY_OVERHEAD;
-            if ((pt = malloc(ptlen + 1)) == NULL) {
-                rc = RBX_E_NOMEM;
-                break;
-            }
-            if ((rc = entry_open(pt, ep->key, r.e.session, r.e.seq, r.e.epoch, r.ct, r.ctlen)) != 0) {
-                free(pt);
-                break;
-            }
+            rc = (pt = malloc(ptlen + 1)) == NULL ? RBX_E_NOMEM
+                 : entry_open(pt, ep->key, r.e.session, r.e.seq, r.e.epoch, r.ct, r.ctlen);
             r.e.pt = pt;
             r.e.ptlen = ptlen;
             r.e.available = 1;
         }
-        stop = cb(&r.e, ctx);
+        if (rc == 0) stop = cb(&r.e, ctx);
         rbx__st_free_secret(pt, ptlen);
-        if (stop != 0) break;
+        if (rc != 0 || stop != 0) break;
     }
     rbx__st_done(st, s);
 out_keys:
@@ -388,7 +387,7 @@ static int rewrap_epoch(rbx_store *st, const epoch_row *from, int64_t to, const 
             sqlite3_bind_int64(upd, 3, last);
             rc = rbx__st_step(upd) < 0 ? RBX_E_IO : 0;
             sqlite3_reset(upd);
-            (*count)++;
+            if (rc == 0) (*count)++;
         }
         free(ct);
         if (rc != 0) break;
@@ -405,7 +404,7 @@ static int rotate_reencrypt(rbx_store *st, rbx_archive_result *res, char *detail
     int64_t first = 0, last = 0, active = 0;
     int rc = epochs_load(st, &es);
     if (rc != 0) return rc;
-    for (size_t i = 0; i < es.n && rc == 0; i++) {
+    for (size_t i = 0; i < es.n; i++) {
         const epoch_row *e = &es.e[i];
         int64_t to;
         if (e->state == EPOCH_ERASED) continue;
@@ -420,7 +419,7 @@ static int rotate_reencrypt(rbx_store *st, rbx_archive_result *res, char *detail
         if (e->state == EPOCH_ACTIVE) active = to;
         res->epochs_erased++;
     }
-    if (rc == 0 && active == 0) rc = epoch_new(st, EPOCH_ACTIVE, -1, &active, key);
+    if (rc == 0 && active == 0) rc = epoch_new(st, EPOCH_ACTIVE, -1, &active, NULL);
     WIPE(key);
     epochs_free(&es);
     if (rc != 0) return rc;
@@ -435,11 +434,9 @@ static int rotate_reencrypt(rbx_store *st, rbx_archive_result *res, char *detail
 static int rotate_split(rbx_store *st, rbx_archive_result *res, char *detail, size_t cap)
 {
     rbx_policy pol;
-    uint8_t key[32];
     int64_t old, now = rbx__st_now(st), until, epoch;
     int rc = rbx__st_policy(st, &pol);
-    if (rc == 0) rc = epoch_active(st, &old, key, 0);
-    WIPE(key);
+    if (rc == 0) rc = epoch_active(st, &old, NULL, 0);
     if (rc != 0) return rc;
     until = pol.archive_retention > (uint64_t)(INT64_MAX - now) ? INT64_MAX
                                                                 : now + (int64_t)pol.archive_retention;
@@ -454,9 +451,7 @@ static int rotate_split(rbx_store *st, rbx_archive_result *res, char *detail, si
         rbx__st_done(st, s);
         if (rc != 0) return rc;
     }
-    rc = epoch_new(st, EPOCH_ACTIVE, -1, &epoch, key);
-    WIPE(key);
-    if (rc != 0) return rc;
+    if ((rc = epoch_new(st, EPOCH_ACTIVE, -1, &epoch, NULL)) != 0) return rc;
     res->new_epoch = (uint64_t)epoch;
     snprintf(detail, cap, "mode split: epoch %lld read-only until %lld, active epoch %lld",
              (long long)old, (long long)(old != 0 ? until : 0), (long long)epoch);
@@ -467,9 +462,7 @@ static int rotate_shred(rbx_store *st, rbx_archive_result *res, char *detail, si
 {
     sqlite3_stmt *s;
     int64_t now = rbx__st_now(st), first = 0, last = 0, active;
-    uint8_t key[32];
-    int rc = epoch_active(st, &active, key, 0);
-    WIPE(key);
+    int rc = epoch_active(st, &active, NULL, 0);
     if (rc != 0) return rc;
     res->new_epoch = (uint64_t)active;
     /* Read-only epochs only: the active one holds the newest messages. */
@@ -573,8 +566,8 @@ static int peer_lookup(rbx_store *st, peer_cache *pc, const uint8_t peer_pk[32],
     return 0;
 }
 
-/* One row: 0 imported, a row error (> RBX_E_COUNT_ never: all negative),
- * or *fatal set for a storage error. */
+/* One row: 0 imported, or its error code; *fatal is set when the error is
+ * the store's (storage, memory) rather than the row's, and ends the import. */
 static int import_row(rbx_store *st, peer_cache *pc, const uint8_t box_pk[32],
                       const uint8_t box_sk[32], int64_t epoch, const uint8_t key[32],
                       const rbx_import_row *r, int *fatal)
@@ -628,32 +621,28 @@ int rbx_store_import_history(rbx_store *st, const uint8_t box_pk[32], const uint
     if (!rbx__keypair_matches(box_pk, box_sk)) return RBX_E_KEY;
     int rc = rbx__st_begin(st);
     if (rc != 0) return rc;
-    if ((rc = epoch_active(st, &epoch, key, 1)) != 0) goto fail;
+    if ((rc = epoch_active(st, &epoch, key, 1)) != 0) goto out;
     for (size_t i = 0; i < n; i++) {
         row_rc[i] = import_row(st, &pc, box_pk, box_sk, epoch, key, &rows[i], &fatal);
         if (fatal) {
             rc = row_rc[i];
-            goto fail;
+            goto out;
         }
         if (row_rc[i] == 0) ok++;
         else if (row_rc[i] == RBX_E_EXISTS) exists++;
         else bad++;
     }
-    if ((rc = rbx__audit(st, "history imported", "%zu rows: %zu imported, %zu already there, "
-                         "%zu rejected; epoch %lld", n, ok, exists, bad, (long long)epoch)) != 0)
-        goto fail;
+    rc = rbx__audit(st, "history imported", "%zu rows: %zu imported, %zu already there, "
+                    "%zu rejected; epoch %lld", n, ok, exists, bad, (long long)epoch);
+out:
     WIPE(key);
     WIPE(pc);
-    if ((rc = rbx__st_commit(st, 0)) != 0) {
+    if (rc == 0) rc = rbx__st_commit(st, 0);
+    else rbx__st_rollback(st);
+    if (rc != 0) {
         for (size_t i = 0; i < n; i++) row_rc[i] = 0;
         return rc;
     }
     *imported = ok;
     return 0;
-fail:
-    rbx__st_rollback(st);
-    WIPE(key);
-    WIPE(pc);
-    for (size_t i = 0; i < n; i++) row_rc[i] = 0;
-    return rc;
 }

@@ -52,7 +52,7 @@ int rbx__dh(uint8_t out[32], const uint8_t sk[32], const uint8_t pk[32]);
 /* 1 if pk is a canonical u-coordinate that is not of low order, else 0. */
 int rbx__pk_is_valid(const uint8_t pk[32]);
 
-/* Fresh X25519 key pair from libsodium's RNG. */
+/* Fresh X25519 key pair from libsodium's RNG; both zeroed on error. */
 int rbx__keypair(uint8_t pk[32], uint8_t sk[32]);
 
 /* 1 if pk is the public key of sk (crypto_scalarmult_base clamps its own

@@ -50,12 +50,7 @@ static int keypair_commit(uint8_t pk[RBX_PUBLICKEYBYTES], uint8_t sk[RBX_SECRETK
 
 int rbx_keypair_generate(uint8_t pk[RBX_PUBLICKEYBYTES], uint8_t sk[RBX_SECRETKEYBYTES])
 {
-    if (crypto_box_keypair(pk, sk) != 0) {
-        WIPE_BUF(pk, RBX_PUBLICKEYBYTES);
-        WIPE_BUF(sk, RBX_SECRETKEYBYTES);
-        return RBX_E_KEY;
-    }
-    return RBX_OK;
+    return rbx__keypair(pk, sk);
 }
 
 int rbx_keypair_from_raw(uint8_t pk[RBX_PUBLICKEYBYTES], uint8_t sk[RBX_SECRETKEYBYTES],

@@ -21,6 +21,7 @@ typedef struct key {
 
 #define U64(f) offsetof(rbx_policy, f), 1
 #define U32(f) offsetof(rbx_policy, f), 0
+/* In the order of PROTOCOL.md 18.1, which the seal encodes (so fixed). */
 static const key keys[] = {
     { "spk_rotate", K_SECONDS, U64(spk_rotate), 60, 365ULL * RBX_DAY },
     { "spk_max_age", K_SECONDS, U64(spk_max_age), 60, 365ULL * RBX_DAY },
@@ -77,14 +78,16 @@ void rbx_policy_default(rbx_policy *p)
 /* Orders that make the schedule coherent: a prekey is replaced before
  * initiators refuse it, and its secret outlives the refusal age (late first
  * messages); one batch lifts the pool above its low mark; the store may hold
- * at least one whole jump of skipped keys. Each pair: key >= floor. */
+ * at least one whole jump of skipped keys. Each pair: key >= floor, in the
+ * order of 18.3; entries of keys[] rather than names, because validation
+ * runs on every policy read of the store's encrypt and decrypt. */
 static const struct {
-    const char *key, *floor;
+    const key *key, *floor;
 } relations[] = {
-    { "spk_max_age", "spk_rotate" },
-    { "spk_keep", "spk_max_age" },
-    { "onetime_batch", "onetime_low" },
-    { "max_skipped_keys", "max_skip" },
+    { &keys[1], &keys[0] },  /* spk_max_age >= spk_rotate */
+    { &keys[2], &keys[1] },  /* spk_keep >= spk_max_age */
+    { &keys[4], &keys[3] },  /* onetime_batch >= onetime_low */
+    { &keys[10], &keys[9] }, /* max_skipped_keys >= max_skip */
 };
 
 int rbx_policy_validate(const rbx_policy *p, const char **field)
@@ -94,10 +97,8 @@ int rbx_policy_validate(const rbx_policy *p, const char **field)
         uint64_t v = get(p, &keys[i]);
         if (v < keys[i].min || v > keys[i].max) bad = keys[i].name;
     }
-    for (size_t i = 0; i < RBX_COUNTOF(relations) && bad == NULL; i++) {
-        const key *k = find(relations[i].key), *f = find(relations[i].floor);
-        if (k != NULL && f != NULL && get(p, k) < get(p, f)) bad = k->name;
-    }
+    for (size_t i = 0; i < RBX_COUNTOF(relations) && bad == NULL; i++)
+        if (get(p, relations[i].key) < get(p, relations[i].floor)) bad = relations[i].key->name;
     if (field != NULL) *field = bad;
     return bad == NULL ? 0 : RBX_E_POLICY;
 }
@@ -195,10 +196,10 @@ int rbx_policy_describe(char *out, size_t outcap, const char *name)
     }
     for (size_t i = 0; i < RBX_COUNTOF(relations) && n >= 0 && (size_t)n < outcap; i++) {
         used = (size_t)n;
-        if (strcmp(relations[i].key, name) == 0)
-            n = snprintf(out + used, outcap - used, ", at least %s", relations[i].floor);
-        else if (strcmp(relations[i].floor, name) == 0)
-            n = snprintf(out + used, outcap - used, ", at most %s", relations[i].key);
+        if (relations[i].key == k)
+            n = snprintf(out + used, outcap - used, ", at least %s", relations[i].floor->name);
+        else if (relations[i].floor == k)
+            n = snprintf(out + used, outcap - used, ", at most %s", relations[i].key->name);
         else
             continue;
         n = n < 0 ? n : (int)used + n;
@@ -313,7 +314,7 @@ int rbx_store_set_policy(rbx_store *st, const rbx_policy *p)
     const char *field;
     rbx_policy old;
     char changed[RBX_AUDIT_DETAIL_MAX] = "";
-    size_t used = 0;
+    size_t used = 0, nchanged = 0;
     int rc = rbx_policy_validate(p, &field);
     if (rc != 0) return rc;
     if ((rc = rbx__st_begin(st)) != 0) return rc;
@@ -328,8 +329,9 @@ int rbx_store_set_policy(rbx_store *st, const rbx_policy *p)
         sqlite3_bind_int64(s, 2, (sqlite3_int64)v);
         rc = rbx__st_step(s) < 0 ? RBX_E_IO : 0;
         sqlite3_reset(s);
+        nchanged++;
         char val[32];
-        if (rc == 0 && rbx_policy_format(val, sizeof val, p, keys[i].name) == 0) {
+        if (rc == 0 && format_value(val, sizeof val, &keys[i], v) == 0) {
             int n = snprintf(changed + used, sizeof changed - used, "%s%s=%s", used ? " " : "",
                              keys[i].name, val);
             if (n > 0 && (size_t)n < sizeof changed - used) used += (size_t)n;
@@ -337,7 +339,7 @@ int rbx_store_set_policy(rbx_store *st, const rbx_policy *p)
     }
     rbx__st_done(st, s);
     if (rc != 0) goto fail;
-    if (used == 0) {
+    if (nchanged == 0) {
         rbx__st_rollback(st); /* nothing changed: nothing to record */
         return 0;
     }

@@ -130,7 +130,12 @@ int rbx__base64_decode(uint8_t *bin, size_t bincap, size_t *binlen, const char *
 
 int rbx__keypair(uint8_t pk[32], uint8_t sk[32])
 {
-    return crypto_box_keypair(pk, sk) == 0 ? 0 : RBX_E_KEY;
+    if (crypto_box_keypair(pk, sk) != 0) {
+        WIPE_BUF(pk, 32);
+        WIPE_BUF(sk, 32);
+        return RBX_E_KEY;
+    }
+    return 0;
 }
 
 int rbx__grow(void **p, size_t *cap, size_t n, size_t need, size_t elem)
