@@ -1570,29 +1570,37 @@ static int load_session(rbx_store *st, stored_session *ss, int64_t contact_id)
 
 /* rolled_back: keep the flag of a session restored from an old copy; only a
  * new handshake (or rbx_store_reset_session) clears it. */
+/* Bind a session's state, serialized and sealed, as parameter i; the
+ * serialized plaintext is wiped before this returns. */
+static int bind_session(rbx_store *st, sqlite3_stmt *s, int i, const char *table, int64_t rowkey,
+                        int64_t gen, const char *column, const rbx_session *sess)
+{
+    size_t cap, n;
+    uint8_t *blob;
+    int rc = rbx_session_serialize(NULL, 0, &cap, sess);
+    if (rc != 0) return rc;
+    if ((blob = malloc(cap)) == NULL) return RBX_E_NOMEM;
+    if ((rc = rbx_session_serialize(blob, cap, &n, sess)) == 0)
+        rc = rbx__st_bind_sealed(st, s, i, table, rowkey, gen, column, blob, n);
+    rbx__st_free_secret(blob, cap);
+    return rc;
+}
+
 static int save_session(rbx_store *st, int64_t contact_id, const rbx_session *sess, int64_t gen,
                         int rolled_back, int64_t ik)
 {
-    size_t n;
-    int rc = rbx_session_serialize(NULL, 0, &n, sess);
-    if (rc != 0) return rc;
-    uint8_t *blob = malloc(n);
-    if (blob == NULL) return RBX_E_NOMEM;
-    if ((rc = rbx_session_serialize(blob, n, &n, sess)) != 0) goto out;
     sqlite3_stmt *s;
-    if ((rc = rbx__st_prep(st, &s, "INSERT OR REPLACE INTO sessions (contact, generation, rolled_back,"
-                           " base_key, state, ik) VALUES (?1, ?2, ?5, ?3, ?4, ?6)")) != 0)
-        goto out;
+    int rc = rbx__st_prep(st, &s, "INSERT OR REPLACE INTO sessions (contact, generation, rolled_back,"
+                          " base_key, state, ik) VALUES (?1, ?2, ?5, ?3, ?4, ?6)");
+    if (rc != 0) return rc;
     sqlite3_bind_int64(s, 5, rolled_back);
     sqlite3_bind_int64(s, 6, ik);
     sqlite3_bind_int64(s, 1, contact_id);
     sqlite3_bind_int64(s, 2, gen);
     sqlite3_bind_blob(s, 3, sess->base_key, 32, SQLITE_STATIC);
-    rc = rbx__st_bind_sealed(st, s, 4, "sessions", contact_id, gen, state_column(rolled_back), blob, n);
+    rc = bind_session(st, s, 4, "sessions", contact_id, gen, state_column(rolled_back), sess);
     if (rc == 0) rc = rbx__st_step(s) < 0 ? RBX_E_IO : 0;
     rbx__st_done(st, s);
-out:
-    rbx__st_free_secret(blob, n);
     return rc;
 }
 
@@ -1617,40 +1625,32 @@ int rbx__store_load_session(rbx_store *st, rbx_session **out, const char *name, 
 static int grace_insert(rbx_store *st, int64_t contact_id, const rbx_session *sess, int64_t until)
 {
     sqlite3_stmt *s;
-    size_t n = 0;
-    uint8_t *blob = NULL;
     int64_t id;
-    int rc = rbx_session_serialize(NULL, 0, &n, sess);
+    int rc = rbx__st_prep(st, &s, "SELECT coalesce(max(id), 0) + 1 FROM retired_sessions");
     if (rc != 0) return rc;
-    if ((blob = malloc(n)) == NULL) return RBX_E_NOMEM;
-    if ((rc = rbx_session_serialize(blob, n, &n, sess)) != 0) goto out;
-    if ((rc = rbx__st_prep(st, &s, "SELECT coalesce(max(id), 0) + 1 FROM retired_sessions")) != 0)
-        goto out;
     rc = rbx__st_step(s) == 1 ? 0 : RBX_E_IO;
     id = sqlite3_column_int64(s, 0);
     rbx__st_done(st, s);
-    if (rc != 0) goto out;
+    if (rc != 0) return rc;
     if ((rc = rbx__st_prep(st, &s, "INSERT INTO retired_sessions (id, contact, base_key, until, state)"
                                    " VALUES (?1, ?2, ?3, ?4, ?5)")) != 0)
-        goto out;
+        return rc;
     sqlite3_bind_int64(s, 1, id);
     sqlite3_bind_int64(s, 2, contact_id);
     sqlite3_bind_blob(s, 3, sess->base_key, 32, SQLITE_STATIC);
     sqlite3_bind_int64(s, 4, until);
-    rc = rbx__st_bind_sealed(st, s, 5, "retired_sessions", id, 0, "state", blob, n);
+    rc = bind_session(st, s, 5, "retired_sessions", id, 0, "state", sess);
     if (rc == 0) rc = rbx__st_step(s) < 0 ? RBX_E_IO : 0;
     rbx__st_done(st, s);
-    if (rc != 0) goto out;
+    if (rc != 0) return rc;
     if ((rc = rbx__st_prep(st, &s, "DELETE FROM retired_sessions WHERE contact = ?1 AND id NOT IN"
                                    " (SELECT id FROM retired_sessions WHERE contact = ?1"
                                    " ORDER BY id DESC LIMIT ?2)")) != 0)
-        goto out;
+        return rc;
     sqlite3_bind_int64(s, 1, contact_id);
     sqlite3_bind_int64(s, 2, GRACE_SESSIONS);
     rc = rbx__st_step(s) < 0 ? RBX_E_IO : 0;
     rbx__st_done(st, s);
-out:
-    rbx__st_free_secret(blob, n);
     return rc;
 }
 
@@ -1683,60 +1683,48 @@ static int grace_decrypt(rbx_store *st, int64_t contact_id, int kind, const uint
                          uint8_t used_base[32])
 {
     sqlite3_stmt *s;
-    int64_t ids[GRACE_SESSIONS];
-    size_t k = 0;
+    rbx_session *sess = NULL;
+    int64_t id = 0;
     int replay = 0;
-    int rc = rbx__st_prep(st, &s, "SELECT id FROM retired_sessions WHERE contact = ?1 AND until > ?2"
-                                  " ORDER BY id DESC LIMIT ?3");
+    int rc = rbx__st_prep(st, &s, "SELECT id, state FROM retired_sessions WHERE contact = ?1"
+                                  " AND until > ?2 ORDER BY id DESC LIMIT ?3");
     if (rc != 0) return rc;
     sqlite3_bind_int64(s, 1, contact_id);
     sqlite3_bind_int64(s, 2, rbx__st_now(st));
     sqlite3_bind_int64(s, 3, GRACE_SESSIONS);
-    while (k < GRACE_SESSIONS && (rc = rbx__st_step(s)) == 1) ids[k++] = sqlite3_column_int64(s, 0);
-    rbx__st_done(st, s);
-    if (rc < 0) return rc;
-    for (size_t i = 0; i < k; i++) {
-        rbx_session *sess = NULL;
-        uint8_t *blob = NULL;
-        size_t n = 0;
-        if ((rc = rbx__st_prep(st, &s, "SELECT state FROM retired_sessions WHERE id = ?1")) != 0)
-            return rc;
-        sqlite3_bind_int64(s, 1, ids[i]);
-        rc = rbx__st_step(s) == 1 ? rbx__st_column_open(st, &blob, &n, s, 0, "retired_sessions",
-                                                         ids[i], 0, "state")
-                                  : RBX_E_CORRUPT;
-        rbx__st_done(st, s);
+    while ((rc = rbx__st_step(s)) == 1) {
+        uint8_t *blob;
+        size_t n;
+        id = sqlite3_column_int64(s, 0);
+        rc = rbx__st_column_open(st, &blob, &n, s, 1, "retired_sessions", id, 0, "state");
         if (rc == 0) rc = rbx_session_deserialize(&sess, blob, n);
         rbx__st_free_secret(blob, n);
-        if (rc != 0) return rc == RBX_E_MALFORMED || rc == RBX_E_VERSION ? RBX_E_CORRUPT : rc;
+        if (rc != 0) {
+            rc = rc == RBX_E_MALFORMED || rc == RBX_E_VERSION ? RBX_E_CORRUPT : rc;
+            break;
+        }
         rbx__session_limit(sess, st->max_skip, st->max_skipped);
         if (kind == 1 && sodium_memcmp(sess->base_key, base_key, 32) != 0) rc = RBX_E_NOT_FOUND;
         else rc = rbx_session_decrypt(sess, pt, ptcap, ptlen, in, len);
-        if (rc == 0) {
-            /* Authenticated: store the advanced state. */
-            memcpy(used_base, sess->base_key, 32); /* the archive's session id */
-            n = 0;
-            if ((rc = rbx_session_serialize(NULL, 0, &n, sess)) == 0 &&
-                (blob = malloc(n)) != NULL &&
-                (rc = rbx_session_serialize(blob, n, &n, sess)) == 0 &&
-                (rc = rbx__st_prep(st, &s, "UPDATE retired_sessions SET state = ?1 WHERE id = ?2")) == 0) {
-                rc = rbx__st_bind_sealed(st, s, 1, "retired_sessions", ids[i], 0, "state", blob, n);
-                sqlite3_bind_int64(s, 2, ids[i]);
-                if (rc == 0) rc = rbx__st_step(s) < 0 ? RBX_E_IO : 0;
-                rbx__st_done(st, s);
-            } else if (rc == 0) {
-                rc = RBX_E_NOMEM;
-            }
-            rbx__st_free_secret(blob, n);
-            rbx_session_free(sess);
-            return rc;
-        }
+        if (rc == 0) break; /* authenticated: sess is the advanced state */
         rbx_session_free(sess);
+        sess = NULL;
         replay |= rc == RBX_E_REPLAY;
         if (*ptlen) WIPE_BUF(pt, *ptlen);
         *ptlen = 0;
     }
-    return replay ? RBX_E_REPLAY : RBX_E_NOT_FOUND;
+    rbx__st_done(st, s);
+    if (sess == NULL) return rc < 0 ? rc : replay ? RBX_E_REPLAY : RBX_E_NOT_FOUND;
+    /* Store the advanced state (inside the caller's transaction). */
+    memcpy(used_base, sess->base_key, 32); /* the archive's session id */
+    if ((rc = rbx__st_prep(st, &s, "UPDATE retired_sessions SET state = ?1 WHERE id = ?2")) == 0) {
+        rc = bind_session(st, s, 1, "retired_sessions", id, 0, "state", sess);
+        sqlite3_bind_int64(s, 2, id);
+        if (rc == 0) rc = rbx__st_step(s) < 0 ? RBX_E_IO : 0;
+        rbx__st_done(st, s);
+    }
+    rbx_session_free(sess);
+    return rc;
 }
 
 int rbx_store_session_info(rbx_store *st, rbx_session_info *info, uint64_t *generation,
