@@ -1405,8 +1405,7 @@ static int contact_rotated(rbx_store *st, contact *c, const rbx_bundle *b, const
         return rc;
     /* Messages in flight under the old session still decrypt for the grace
      * window; the next encrypt starts a new X3DH with the new key. */
-    if (rc == 0) rc = retire_session(st, c->id, until);
-    if (rc != 0) return rc;
+    if ((rc = retire_session(st, c->id, until)) != 0) return rc;
     rbx_fingerprint(fp_old, c->identity);
     rbx_fingerprint(fp_new, b->identity);
     memcpy(c->identity, b->identity, 32);
