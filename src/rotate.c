@@ -206,17 +206,8 @@ int rbx_store_rotate_identity(rbx_store *st, const char *reason, const uint8_t *
     sqlite3_stmt *s;
     int rc;
     memset(out_pk, 0, 32);
-    if (!reason_ok(reason) || (new_pk == NULL) != (new_sk == NULL)) return RBX_E_INVALID;
-    if (new_pk == NULL) {
-        if ((rc = rbx_keypair_generate(npk, nsk)) != 0) return rc;
-    } else {
-        memcpy(npk, new_pk, 32);
-        memcpy(nsk, new_sk, 32);
-        if (!rbx__keypair_matches(npk, nsk) || !rbx__pk_is_valid(npk)) {
-            rc = RBX_E_KEY;
-            goto out;
-        }
-    }
+    if (!reason_ok(reason)) return RBX_E_INVALID;
+    if ((rc = rbx__st_keypair_in(npk, nsk, new_pk, new_sk)) != 0) return rc;
     if (now <= 0) {
         rc = RBX_E_STATE;
         goto out;

@@ -902,21 +902,23 @@ int rbx_store_identity(rbx_store *st, uint8_t pk[32])
     return rbx__st_load_identity(st, pk, NULL);
 }
 
+int rbx__st_keypair_in(uint8_t pk_out[32], uint8_t sk_out[32], const uint8_t *pk,
+                       const uint8_t *sk)
+{
+    if ((pk == NULL) != (sk == NULL)) return RBX_E_INVALID;
+    if (pk == NULL) return rbx_keypair_generate(pk_out, sk_out);
+    memcpy(pk_out, pk, 32);
+    memcpy(sk_out, sk, 32);
+    if (rbx__keypair_matches(pk_out, sk_out) && rbx__pk_is_valid(pk_out)) return 0;
+    WIPE_BUF(sk_out, 32);
+    return RBX_E_KEY;
+}
+
 int rbx_store_identity_create(rbx_store *st, const uint8_t *pk, const uint8_t *sk)
 {
     uint8_t npk[32], nsk[32];
-    int rc;
-    if ((pk == NULL) != (sk == NULL)) return RBX_E_INVALID;
-    if (pk == NULL) {
-        if ((rc = rbx_keypair_generate(npk, nsk)) != 0) return rc;
-    } else {
-        memcpy(npk, pk, 32);
-        memcpy(nsk, sk, 32);
-        if (!rbx__keypair_matches(npk, nsk) || !rbx__pk_is_valid(npk)) {
-            rc = RBX_E_KEY;
-            goto out;
-        }
-    }
+    int rc = rbx__st_keypair_in(npk, nsk, pk, sk);
+    if (rc != 0) return rc;
     if ((rc = rbx__st_begin(st)) != 0) goto out;
     sqlite3_stmt *s;
     if ((rc = rbx__st_prep(st, &s, "INSERT INTO identity (id, pk, sk) VALUES (1, ?1, ?2)")) != 0) {
