@@ -415,27 +415,25 @@ static int apply_revocation(rbx_store *st, const rbx_org_revocation *rv, const u
     rc = rbx__st_step(s) < 0 ? RBX_E_IO : 0;
     rbx__st_done(st, s);
     if (rc != 0) return rc;
-    size_t gone = 0, gone2 = 0;
-    if ((rc = rbx__st_prep(st, &s, "DELETE FROM sessions WHERE contact IN (SELECT id FROM contacts"
-                                   " WHERE org = ?1 AND identity = ?2)")) != 0)
-        return rc;
-    sqlite3_bind_blob(s, 1, rv->org, 32, SQLITE_STATIC);
-    sqlite3_bind_blob(s, 2, rv->identity, 32, SQLITE_STATIC);
-    rc = rbx__st_step(s) < 0 ? RBX_E_IO : 0;
-    gone = (size_t)sqlite3_changes(rbx__store_db(st));
-    rbx__st_done(st, s);
-    if (rc != 0) return rc;
-    if ((rc = rbx__st_prep(st, &s, "DELETE FROM retired_sessions WHERE contact IN (SELECT id FROM"
-                                   " contacts WHERE org = ?1 AND identity = ?2)")) != 0)
-        return rc;
-    sqlite3_bind_blob(s, 1, rv->org, 32, SQLITE_STATIC);
-    sqlite3_bind_blob(s, 2, rv->identity, 32, SQLITE_STATIC);
-    rc = rbx__st_step(s) < 0 ? RBX_E_IO : 0;
-    gone2 = (size_t)sqlite3_changes(rbx__store_db(st));
-    rbx__st_done(st, s);
-    if (rc != 0) return rc;
+    /* The contact's session and its grace-window sessions go alike. */
+    static const char *const cut[] = {
+        "DELETE FROM sessions WHERE contact IN (SELECT id FROM contacts"
+        " WHERE org = ?1 AND identity = ?2)",
+        "DELETE FROM retired_sessions WHERE contact IN (SELECT id FROM contacts"
+        " WHERE org = ?1 AND identity = ?2)",
+    };
+    size_t gone = 0;
+    for (size_t i = 0; i < RBX_COUNTOF(cut); i++) {
+        if ((rc = rbx__st_prep(st, &s, cut[i])) != 0) return rc;
+        sqlite3_bind_blob(s, 1, rv->org, 32, SQLITE_STATIC);
+        sqlite3_bind_blob(s, 2, rv->identity, 32, SQLITE_STATIC);
+        rc = rbx__st_step(s) < 0 ? RBX_E_IO : 0;
+        gone += (size_t)sqlite3_changes(rbx__store_db(st));
+        rbx__st_done(st, s);
+        if (rc != 0) return rc;
+    }
     rbx_fingerprint(fp, rv->identity);
-    return rbx__audit(st, "identity revoked", "%s, %zu sessions erased, %s", fp, gone + gone2,
+    return rbx__audit(st, "identity revoked", "%s, %zu sessions erased, %s", fp, gone,
                       rv->reason);
 }
 
