@@ -342,19 +342,11 @@ int rbx_store_org_init(rbx_store *st, uint8_t org_pk[32])
 {
     uint8_t pk[32], sk[32];
     char fp[RBX_FINGERPRINT_HEXBYTES];
-    sqlite3_stmt *s;
     int rc = rbx_keypair_generate(pk, sk);
     if (rc != 0) return rc;
     if ((rc = rbx__st_begin(st)) != 0) goto out;
-    if ((rc = rbx__st_prep(st, &s, "INSERT INTO org (id, pk, sk) VALUES (1, ?1, ?2)")) == 0) {
-        sqlite3_bind_blob(s, 1, pk, 32, SQLITE_STATIC);
-        rc = rbx__st_bind_sealed(st, s, 2, "org", 1, 0, "sk", sk, 32);
-        if (rc == 0) {
-            int r = sqlite3_step(s);
-            rc = (r & 0xff) == SQLITE_CONSTRAINT ? RBX_E_EXISTS : rbx__sql_err(r);
-        }
-        rbx__st_done(st, s);
-    }
+    rc = rbx__st_insert_keypair(st, "INSERT INTO org (id, pk, sk) VALUES (1, ?1, ?2)", "org", pk,
+                                sk);
     rbx_fingerprint(fp, pk);
     if (rc == 0) rc = rbx__audit(st, "organisation created", "root %s", fp);
     if (rc != 0) {

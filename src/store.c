@@ -892,6 +892,22 @@ int rbx__st_load_keypair(rbx_store *st, const char *sql, const char *table, uint
     return rc;
 }
 
+int rbx__st_insert_keypair(rbx_store *st, const char *sql, const char *table, const uint8_t pk[32],
+                           const uint8_t sk[32])
+{
+    sqlite3_stmt *s;
+    int rc = rbx__st_prep(st, &s, sql);
+    if (rc != 0) return rc;
+    sqlite3_bind_blob(s, 1, pk, 32, SQLITE_TRANSIENT);
+    rc = rbx__st_bind_sealed(st, s, 2, table, 1, 0, "sk", sk, 32);
+    if (rc == 0) {
+        int r = sqlite3_step(s);
+        rc = (r & 0xff) == SQLITE_CONSTRAINT ? RBX_E_EXISTS : rbx__sql_err(r);
+    }
+    rbx__st_done(st, s);
+    return rc;
+}
+
 int rbx__st_load_identity(rbx_store *st, uint8_t pk[32], uint8_t sk[32])
 {
     return rbx__st_load_keypair(st, "SELECT pk, sk FROM identity WHERE id = 1", "identity", pk, sk);
@@ -920,18 +936,8 @@ int rbx_store_identity_create(rbx_store *st, const uint8_t *pk, const uint8_t *s
     int rc = rbx__st_keypair_in(npk, nsk, pk, sk);
     if (rc != 0) return rc;
     if ((rc = rbx__st_begin(st)) != 0) goto out;
-    sqlite3_stmt *s;
-    if ((rc = rbx__st_prep(st, &s, "INSERT INTO identity (id, pk, sk) VALUES (1, ?1, ?2)")) != 0) {
-        rbx__st_rollback(st);
-        goto out;
-    }
-    sqlite3_bind_blob(s, 1, npk, 32, SQLITE_TRANSIENT);
-    rc = rbx__st_bind_sealed(st, s, 2, "identity", 1, 0, "sk", nsk, 32);
-    if (rc == 0) {
-        int r = sqlite3_step(s);
-        rc = (r & 0xff) == SQLITE_CONSTRAINT ? RBX_E_EXISTS : rbx__sql_err(r);
-    }
-    rbx__st_done(st, s);
+    rc = rbx__st_insert_keypair(st, "INSERT INTO identity (id, pk, sk) VALUES (1, ?1, ?2)",
+                                "identity", npk, nsk);
     char fp[RBX_FINGERPRINT_HEXBYTES];
     rbx_fingerprint(fp, npk);
     if (rc == 0) rc = rbx__audit(st, "identity created", "%s, %s", fp, pk ? "imported" : "generated");
