@@ -1239,7 +1239,14 @@ static int find_contact_by_identity(rbx_store *st, contact *c, const uint8_t ide
     return contact_query(st, c, s);
 }
 
-static int find_contact_by_id(rbx_store *st, contact *c, int64_t id);
+static int find_contact_by_id(rbx_store *st, contact *c, int64_t id)
+{
+    sqlite3_stmt *s;
+    int rc = rbx__st_prep(st, &s, CONTACT_COLS "WHERE id = ?1");
+    if (rc != 0) return rc;
+    sqlite3_bind_int64(s, 1, id);
+    return contact_query(st, c, s);
+}
 
 /* The contact that had `identity` before a rotation whose grace window is
  * still open (0, *until = its end), or RBX_E_NOT_FOUND. */
@@ -1260,15 +1267,6 @@ static int find_contact_by_old_key(rbx_store *st, contact *c, const uint8_t iden
     rbx__st_done(st, s);
     if (rc < 0) return rc;
     return rc == 0 ? RBX_E_NOT_FOUND : find_contact_by_id(st, c, id);
-}
-
-static int find_contact_by_id(rbx_store *st, contact *c, int64_t id)
-{
-    sqlite3_stmt *s;
-    int rc = rbx__st_prep(st, &s, CONTACT_COLS "WHERE id = ?1");
-    if (rc != 0) return rc;
-    sqlite3_bind_int64(s, 1, id);
-    return contact_query(st, c, s);
 }
 
 /* Write every pinned column of an existing row and its new pin. */
