@@ -2223,7 +2223,9 @@ int rbx_store_decrypt(rbx_store *st, uint8_t *pt, size_t ptcap, size_t *ptlen, r
         /* Sent under a session that a rotation or a new handshake replaced. */
         if (rc == RBX_E_AUTH) {
             int r = grace_decrypt(st, c.id, kind, pi.base_key, pt, ptcap, ptlen, in, len, grace_base);
-            if (r == 0 || r == RBX_E_REPLAY) rc = r;
+            /* None took it: the current session's answer stands. A storage
+             * error is not a forgery: it is returned, as below. */
+            if (r != RBX_E_NOT_FOUND) rc = r;
             in_grace = r == 0;
         }
     } else if (have_contact && (rc = grace_decrypt(st, c.id, kind, pi.base_key, pt, ptcap, ptlen,
