@@ -141,9 +141,9 @@ int rbx__st_maintain(rbx_store *st, int force_spk, int onetime, rbx_maintain_res
                          res->signed_prekeys_erased, (unsigned long long)pol.spk_keep)) != 0)
         return rc;
 
-    if (onetime && (rc = rbx__st_refill_onetime(st, pol.onetime_low, pol.onetime_batch, &n)) != 0)
+    if (onetime && (rc = rbx__st_refill_onetime(st, pol.onetime_low, pol.onetime_batch,
+                                                 &res->onetime_made)) != 0)
         return rc;
-    if (onetime) res->onetime_made = n;
 
     /* The grace window after an identity rotation: then the old secret key
      * and the sessions made under it go; so do sessions kept after a peer's
