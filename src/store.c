@@ -834,9 +834,10 @@ int rbx__st_column_open(rbx_store *st, uint8_t **out, size_t *outlen, sqlite3_st
     *outlen = 0;
     if (c == NULL || sqlite3_column_type(s, col) != SQLITE_BLOB || n < RBX_ROW_OVERHEAD)
         return RBX_E_CORRUPT;
-    uint8_t *p = malloc(n - RBX_ROW_OVERHEAD + 1);
+    size_t cap = n - RBX_ROW_OVERHEAD + 1; /* + 1: never malloc(0) */
+    uint8_t *p = malloc(cap);
     if (p == NULL) return RBX_E_NOMEM;
-    int rc = rbx__row_open(p, n, outlen, st->key, table, rowkey, gen, column, c, n);
+    int rc = rbx__row_open(p, cap, outlen, st->key, table, rowkey, gen, column, c, n);
     if (rc != 0) {
         free(p);
         return rc;
