@@ -80,11 +80,12 @@ static uint8_t *row_seal(size_t *outlen, const uint8_t key[32], const char *tabl
 {
     uint8_t ad[128];
     size_t adlen = row_ad(ad, table, rowkey, gen, column);
-    uint8_t *out = malloc(ptlen + RBX_ROW_OVERHEAD);
-    if (out == NULL || ptlen > UINT32_MAX) {
-        free(out);
-        return NULL;
-    }
+    /* The length is stored as be32, and the sum must not wrap: both checked
+     * before the sum is formed. */
+    uint8_t *out = ptlen <= UINT32_MAX && ptlen <= SIZE_MAX - RBX_ROW_OVERHEAD
+                       ? malloc(ptlen + RBX_ROW_OVERHEAD)
+                       : NULL;
+    if (out == NULL) return NULL;
     memcpy(out, RBX_ROW_MAGIC, 4);
     rbx__store32_be(out + 4, (uint32_t)ptlen);
     randombytes_buf(out + 8, 24);
