@@ -449,8 +449,14 @@ int rbx_store_org_revoke(rbx_store *st, uint8_t *out, size_t outcap, size_t *out
         *outlen = 0;
         return rc;
     }
-    if ((rc = rbx__st_commit(st, 0)) != 0) *outlen = 0;
-    return rc;
+    if ((rc = rbx__st_commit(st, 0)) != 0) {
+        *outlen = 0;
+        return rc;
+    }
+    /* The erased sessions leave the files now, as in rbx_store_add_revocation;
+     * the record is committed and handed out whatever this returns. */
+    (void)rbx__st_erase_point(st);
+    return 0;
 }
 
 int rbx_store_add_revocation(rbx_store *st, const uint8_t *rev, size_t len)
