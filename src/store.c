@@ -1886,7 +1886,7 @@ fail:
 
 /* The contact's session, or a new one from its stored bundle (X3DH). */
 static int session_for_sending(rbx_store *st, stored_session *ss, int *fresh, const contact *c,
-                               const rbx_session_opts *opts)
+                               const rbx_policy *pol, const rbx_session_opts *opts)
 {
     int rc = load_session(st, ss, c->id);
     *fresh = 0;
@@ -1896,13 +1896,11 @@ static int session_for_sending(rbx_store *st, stored_session *ss, int *fresh, co
     if (ss->exists) return ss->rolled_back ? RBX_E_ROLLBACK : 0;
     if (c->bundlelen == 0) return RBX_E_NOT_FOUND;
     rbx_bundle b;
-    rbx_policy pol;
     uint8_t ik_pk[32], ik_sk[32];
     if ((rc = rbx_bundle_parse(&b, c->bundle, c->bundlelen)) != 0) return RBX_E_CORRUPT;
     if (sodium_memcmp(b.identity, c->identity, 32) != 0) return RBX_E_CORRUPT;
-    if ((rc = rbx__st_policy(st, &pol)) != 0) return rc;
     if (b.signed_prekey_created != 0 &&
-        rbx__st_now(st) - (int64_t)b.signed_prekey_created > (int64_t)pol.spk_max_age)
+        rbx__st_now(st) - (int64_t)b.signed_prekey_created > (int64_t)pol->spk_max_age)
         return RBX_E_EXPIRED; /* held too long: fetch a fresh bundle */
     if ((rc = rbx__st_identity_seq(st, &ss->ik)) != 0 ||
         (rc = rbx__st_load_identity(st, ik_pk, ik_sk)) != 0)
@@ -1943,9 +1941,10 @@ int rbx_store_encrypt_batch(rbx_store *st, uint8_t *out, size_t outcap, size_t *
     for (size_t i = 0; i < n; i++) offsets[i] = lens[i] = 0, ids[i] = 0;
     int rc = rbx__st_begin(st);
     if (rc != 0) return rc;
-    if ((rc = find_contact(st, &c, name, device)) != 0 ||
-        (rc = session_for_sending(st, &ss, &fresh, &c, opts)) != 0 ||
-        (rc = rbx__st_next_generation(st, &gen)) != 0 || (rc = rbx__st_policy(st, &pol)) != 0)
+    /* The policy is read once per call: a new session's bundle age, the archive. */
+    if ((rc = find_contact(st, &c, name, device)) != 0 || (rc = rbx__st_policy(st, &pol)) != 0 ||
+        (rc = session_for_sending(st, &ss, &fresh, &c, &pol, opts)) != 0 ||
+        (rc = rbx__st_next_generation(st, &gen)) != 0)
         goto fail;
     for (size_t i = 0; i < n; i++) {
         if ((rc = rbx_session_encrypt(ss.s, out + used, outcap - used, &lens[i], pts[i],
