@@ -312,6 +312,11 @@ int rbx_store_rotations(rbx_store *st, uint8_t *buf, size_t bufcap, size_t *lens
     if ((rc = rbx__st_prep(st, &s, "SELECT record FROM rotations ORDER BY seq")) != 0) goto out;
     while ((rc = rbx__st_step(s)) == 1) {
         size_t len = (size_t)sqlite3_column_bytes(s, 0);
+        /* Rows are outside input: checked as rbx__st_chain checks them. */
+        if (sqlite3_column_type(s, 0) != SQLITE_BLOB || len == 0 || len > RBX_ROTATION_MAXBYTES) {
+            rc = RBX_E_CORRUPT;
+            break;
+        }
         if (k < cap) {
             if (buf == NULL || lens == NULL || len > bufcap - used) {
                 rc = RBX_E_BUFFER;
