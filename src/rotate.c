@@ -141,9 +141,9 @@ int rbx__st_maintain(rbx_store *st, int force_spk, int onetime, rbx_maintain_res
                          res->signed_prekeys_erased, (unsigned long long)pol.spk_keep)) != 0)
         return rc;
 
-    if (onetime && (rc = rbx__st_refill_onetime(st, pol.onetime_low, pol.onetime_batch, &n)) != 0)
+    if (onetime && (rc = rbx__st_refill_onetime(st, pol.onetime_low, pol.onetime_batch,
+                                                 &res->onetime_made)) != 0)
         return rc;
-    if (onetime) res->onetime_made = n;
 
     /* The grace window after an identity rotation: then the old secret key
      * and the sessions made under it go; so do sessions kept after a peer's
@@ -206,17 +206,8 @@ int rbx_store_rotate_identity(rbx_store *st, const char *reason, const uint8_t *
     sqlite3_stmt *s;
     int rc;
     memset(out_pk, 0, 32);
-    if (!reason_ok(reason) || (new_pk == NULL) != (new_sk == NULL)) return RBX_E_INVALID;
-    if (new_pk == NULL) {
-        if ((rc = rbx_keypair_generate(npk, nsk)) != 0) return rc;
-    } else {
-        memcpy(npk, new_pk, 32);
-        memcpy(nsk, new_sk, 32);
-        if (!rbx__keypair_matches(npk, nsk) || !rbx__pk_is_valid(npk)) {
-            rc = RBX_E_KEY;
-            goto out;
-        }
-    }
+    if (!reason_ok(reason)) return RBX_E_INVALID;
+    if ((rc = rbx__st_keypair_in(npk, nsk, new_pk, new_sk)) != 0) return rc;
     if (now <= 0) {
         rc = RBX_E_STATE;
         goto out;
@@ -321,6 +312,11 @@ int rbx_store_rotations(rbx_store *st, uint8_t *buf, size_t bufcap, size_t *lens
     if ((rc = rbx__st_prep(st, &s, "SELECT record FROM rotations ORDER BY seq")) != 0) goto out;
     while ((rc = rbx__st_step(s)) == 1) {
         size_t len = (size_t)sqlite3_column_bytes(s, 0);
+        /* Rows are outside input: checked as rbx__st_chain checks them. */
+        if (sqlite3_column_type(s, 0) != SQLITE_BLOB || len == 0 || len > RBX_ROTATION_MAXBYTES) {
+            rc = RBX_E_CORRUPT;
+            break;
+        }
         if (k < cap) {
             if (buf == NULL || lens == NULL || len > bufcap - used) {
                 rc = RBX_E_BUFFER;
@@ -351,19 +347,11 @@ int rbx_store_org_init(rbx_store *st, uint8_t org_pk[32])
 {
     uint8_t pk[32], sk[32];
     char fp[RBX_FINGERPRINT_HEXBYTES];
-    sqlite3_stmt *s;
     int rc = rbx_keypair_generate(pk, sk);
     if (rc != 0) return rc;
     if ((rc = rbx__st_begin(st)) != 0) goto out;
-    if ((rc = rbx__st_prep(st, &s, "INSERT INTO org (id, pk, sk) VALUES (1, ?1, ?2)")) == 0) {
-        sqlite3_bind_blob(s, 1, pk, 32, SQLITE_STATIC);
-        rc = rbx__st_bind_sealed(st, s, 2, "org", 1, 0, "sk", sk, 32);
-        if (rc == 0) {
-            int r = sqlite3_step(s);
-            rc = (r & 0xff) == SQLITE_CONSTRAINT ? RBX_E_EXISTS : rbx__sql_err(r);
-        }
-        rbx__st_done(st, s);
-    }
+    rc = rbx__st_insert_keypair(st, "INSERT INTO org (id, pk, sk) VALUES (1, ?1, ?2)", "org", pk,
+                                sk);
     rbx_fingerprint(fp, pk);
     if (rc == 0) rc = rbx__audit(st, "organisation created", "root %s", fp);
     if (rc != 0) {
@@ -424,27 +412,25 @@ static int apply_revocation(rbx_store *st, const rbx_org_revocation *rv, const u
     rc = rbx__st_step(s) < 0 ? RBX_E_IO : 0;
     rbx__st_done(st, s);
     if (rc != 0) return rc;
-    size_t gone = 0, gone2 = 0;
-    if ((rc = rbx__st_prep(st, &s, "DELETE FROM sessions WHERE contact IN (SELECT id FROM contacts"
-                                   " WHERE org = ?1 AND identity = ?2)")) != 0)
-        return rc;
-    sqlite3_bind_blob(s, 1, rv->org, 32, SQLITE_STATIC);
-    sqlite3_bind_blob(s, 2, rv->identity, 32, SQLITE_STATIC);
-    rc = rbx__st_step(s) < 0 ? RBX_E_IO : 0;
-    gone = (size_t)sqlite3_changes(rbx__store_db(st));
-    rbx__st_done(st, s);
-    if (rc != 0) return rc;
-    if ((rc = rbx__st_prep(st, &s, "DELETE FROM retired_sessions WHERE contact IN (SELECT id FROM"
-                                   " contacts WHERE org = ?1 AND identity = ?2)")) != 0)
-        return rc;
-    sqlite3_bind_blob(s, 1, rv->org, 32, SQLITE_STATIC);
-    sqlite3_bind_blob(s, 2, rv->identity, 32, SQLITE_STATIC);
-    rc = rbx__st_step(s) < 0 ? RBX_E_IO : 0;
-    gone2 = (size_t)sqlite3_changes(rbx__store_db(st));
-    rbx__st_done(st, s);
-    if (rc != 0) return rc;
+    /* The contact's session and its grace-window sessions go alike. */
+    static const char *const cut[] = {
+        "DELETE FROM sessions WHERE contact IN (SELECT id FROM contacts"
+        " WHERE org = ?1 AND identity = ?2)",
+        "DELETE FROM retired_sessions WHERE contact IN (SELECT id FROM contacts"
+        " WHERE org = ?1 AND identity = ?2)",
+    };
+    size_t gone = 0;
+    for (size_t i = 0; i < RBX_COUNTOF(cut); i++) {
+        if ((rc = rbx__st_prep(st, &s, cut[i])) != 0) return rc;
+        sqlite3_bind_blob(s, 1, rv->org, 32, SQLITE_STATIC);
+        sqlite3_bind_blob(s, 2, rv->identity, 32, SQLITE_STATIC);
+        rc = rbx__st_step(s) < 0 ? RBX_E_IO : 0;
+        gone += (size_t)sqlite3_changes(rbx__store_db(st));
+        rbx__st_done(st, s);
+        if (rc != 0) return rc;
+    }
     rbx_fingerprint(fp, rv->identity);
-    return rbx__audit(st, "identity revoked", "%s, %zu sessions erased, %s", fp, gone + gone2,
+    return rbx__audit(st, "identity revoked", "%s, %zu sessions erased, %s", fp, gone,
                       rv->reason);
 }
 
@@ -468,8 +454,14 @@ int rbx_store_org_revoke(rbx_store *st, uint8_t *out, size_t outcap, size_t *out
         *outlen = 0;
         return rc;
     }
-    if ((rc = rbx__st_commit(st, 0)) != 0) *outlen = 0;
-    return rc;
+    if ((rc = rbx__st_commit(st, 0)) != 0) {
+        *outlen = 0;
+        return rc;
+    }
+    /* The erased sessions leave the files now, as in rbx_store_add_revocation;
+     * the record is committed and handed out whatever this returns. */
+    (void)rbx__st_erase_point(st);
+    return 0;
 }
 
 int rbx_store_add_revocation(rbx_store *st, const uint8_t *rev, size_t len)

@@ -80,11 +80,12 @@ static uint8_t *row_seal(size_t *outlen, const uint8_t key[32], const char *tabl
 {
     uint8_t ad[128];
     size_t adlen = row_ad(ad, table, rowkey, gen, column);
-    uint8_t *out = malloc(ptlen + RBX_ROW_OVERHEAD);
-    if (out == NULL || ptlen > UINT32_MAX) {
-        free(out);
-        return NULL;
-    }
+    /* The length is stored as be32, and the sum must not wrap: both checked
+     * before the sum is formed. */
+    uint8_t *out = ptlen <= UINT32_MAX && ptlen <= SIZE_MAX - RBX_ROW_OVERHEAD
+                       ? malloc(ptlen + RBX_ROW_OVERHEAD)
+                       : NULL;
+    if (out == NULL) return NULL;
     memcpy(out, RBX_ROW_MAGIC, 4);
     rbx__store32_be(out + 4, (uint32_t)ptlen);
     randombytes_buf(out + 8, 24);
@@ -834,9 +835,10 @@ int rbx__st_column_open(rbx_store *st, uint8_t **out, size_t *outlen, sqlite3_st
     *outlen = 0;
     if (c == NULL || sqlite3_column_type(s, col) != SQLITE_BLOB || n < RBX_ROW_OVERHEAD)
         return RBX_E_CORRUPT;
-    uint8_t *p = malloc(n - RBX_ROW_OVERHEAD + 1);
+    size_t cap = n - RBX_ROW_OVERHEAD + 1; /* + 1: never malloc(0) */
+    uint8_t *p = malloc(cap);
     if (p == NULL) return RBX_E_NOMEM;
-    int rc = rbx__row_open(p, n, outlen, st->key, table, rowkey, gen, column, c, n);
+    int rc = rbx__row_open(p, cap, outlen, st->key, table, rowkey, gen, column, c, n);
     if (rc != 0) {
         free(p);
         return rc;
@@ -892,6 +894,22 @@ int rbx__st_load_keypair(rbx_store *st, const char *sql, const char *table, uint
     return rc;
 }
 
+int rbx__st_insert_keypair(rbx_store *st, const char *sql, const char *table, const uint8_t pk[32],
+                           const uint8_t sk[32])
+{
+    sqlite3_stmt *s;
+    int rc = rbx__st_prep(st, &s, sql);
+    if (rc != 0) return rc;
+    sqlite3_bind_blob(s, 1, pk, 32, SQLITE_TRANSIENT);
+    rc = rbx__st_bind_sealed(st, s, 2, table, 1, 0, "sk", sk, 32);
+    if (rc == 0) {
+        int r = sqlite3_step(s);
+        rc = (r & 0xff) == SQLITE_CONSTRAINT ? RBX_E_EXISTS : rbx__sql_err(r);
+    }
+    rbx__st_done(st, s);
+    return rc;
+}
+
 int rbx__st_load_identity(rbx_store *st, uint8_t pk[32], uint8_t sk[32])
 {
     return rbx__st_load_keypair(st, "SELECT pk, sk FROM identity WHERE id = 1", "identity", pk, sk);
@@ -902,34 +920,26 @@ int rbx_store_identity(rbx_store *st, uint8_t pk[32])
     return rbx__st_load_identity(st, pk, NULL);
 }
 
+int rbx__st_keypair_in(uint8_t pk_out[32], uint8_t sk_out[32], const uint8_t *pk,
+                       const uint8_t *sk)
+{
+    if ((pk == NULL) != (sk == NULL)) return RBX_E_INVALID;
+    if (pk == NULL) return rbx_keypair_generate(pk_out, sk_out);
+    memcpy(pk_out, pk, 32);
+    memcpy(sk_out, sk, 32);
+    if (rbx__keypair_matches(pk_out, sk_out) && rbx__pk_is_valid(pk_out)) return 0;
+    WIPE_BUF(sk_out, 32);
+    return RBX_E_KEY;
+}
+
 int rbx_store_identity_create(rbx_store *st, const uint8_t *pk, const uint8_t *sk)
 {
     uint8_t npk[32], nsk[32];
-    int rc;
-    if ((pk == NULL) != (sk == NULL)) return RBX_E_INVALID;
-    if (pk == NULL) {
-        if ((rc = rbx_keypair_generate(npk, nsk)) != 0) return rc;
-    } else {
-        memcpy(npk, pk, 32);
-        memcpy(nsk, sk, 32);
-        if (!rbx__keypair_matches(npk, nsk) || !rbx__pk_is_valid(npk)) {
-            rc = RBX_E_KEY;
-            goto out;
-        }
-    }
+    int rc = rbx__st_keypair_in(npk, nsk, pk, sk);
+    if (rc != 0) return rc;
     if ((rc = rbx__st_begin(st)) != 0) goto out;
-    sqlite3_stmt *s;
-    if ((rc = rbx__st_prep(st, &s, "INSERT INTO identity (id, pk, sk) VALUES (1, ?1, ?2)")) != 0) {
-        rbx__st_rollback(st);
-        goto out;
-    }
-    sqlite3_bind_blob(s, 1, npk, 32, SQLITE_TRANSIENT);
-    rc = rbx__st_bind_sealed(st, s, 2, "identity", 1, 0, "sk", nsk, 32);
-    if (rc == 0) {
-        int r = sqlite3_step(s);
-        rc = (r & 0xff) == SQLITE_CONSTRAINT ? RBX_E_EXISTS : rbx__sql_err(r);
-    }
-    rbx__st_done(st, s);
+    rc = rbx__st_insert_keypair(st, "INSERT INTO identity (id, pk, sk) VALUES (1, ?1, ?2)",
+                                "identity", npk, nsk);
     char fp[RBX_FINGERPRINT_HEXBYTES];
     rbx_fingerprint(fp, npk);
     if (rc == 0) rc = rbx__audit(st, "identity created", "%s, %s", fp, pk ? "imported" : "generated");
@@ -1231,7 +1241,14 @@ static int find_contact_by_identity(rbx_store *st, contact *c, const uint8_t ide
     return contact_query(st, c, s);
 }
 
-static int find_contact_by_id(rbx_store *st, contact *c, int64_t id);
+static int find_contact_by_id(rbx_store *st, contact *c, int64_t id)
+{
+    sqlite3_stmt *s;
+    int rc = rbx__st_prep(st, &s, CONTACT_COLS "WHERE id = ?1");
+    if (rc != 0) return rc;
+    sqlite3_bind_int64(s, 1, id);
+    return contact_query(st, c, s);
+}
 
 /* The contact that had `identity` before a rotation whose grace window is
  * still open (0, *until = its end), or RBX_E_NOT_FOUND. */
@@ -1252,15 +1269,6 @@ static int find_contact_by_old_key(rbx_store *st, contact *c, const uint8_t iden
     rbx__st_done(st, s);
     if (rc < 0) return rc;
     return rc == 0 ? RBX_E_NOT_FOUND : find_contact_by_id(st, c, id);
-}
-
-static int find_contact_by_id(rbx_store *st, contact *c, int64_t id)
-{
-    sqlite3_stmt *s;
-    int rc = rbx__st_prep(st, &s, CONTACT_COLS "WHERE id = ?1");
-    if (rc != 0) return rc;
-    sqlite3_bind_int64(s, 1, id);
-    return contact_query(st, c, s);
 }
 
 /* Write every pinned column of an existing row and its new pin. */
@@ -1405,8 +1413,7 @@ static int contact_rotated(rbx_store *st, contact *c, const rbx_bundle *b, const
         return rc;
     /* Messages in flight under the old session still decrypt for the grace
      * window; the next encrypt starts a new X3DH with the new key. */
-    if (rc == 0) rc = retire_session(st, c->id, until);
-    if (rc != 0) return rc;
+    if ((rc = retire_session(st, c->id, until)) != 0) return rc;
     rbx_fingerprint(fp_old, c->identity);
     rbx_fingerprint(fp_new, b->identity);
     memcpy(c->identity, b->identity, 32);
@@ -1570,29 +1577,37 @@ static int load_session(rbx_store *st, stored_session *ss, int64_t contact_id)
 
 /* rolled_back: keep the flag of a session restored from an old copy; only a
  * new handshake (or rbx_store_reset_session) clears it. */
+/* Bind a session's state, serialized and sealed, as parameter i; the
+ * serialized plaintext is wiped before this returns. */
+static int bind_session(rbx_store *st, sqlite3_stmt *s, int i, const char *table, int64_t rowkey,
+                        int64_t gen, const char *column, const rbx_session *sess)
+{
+    size_t cap, n;
+    uint8_t *blob;
+    int rc = rbx_session_serialize(NULL, 0, &cap, sess);
+    if (rc != 0) return rc;
+    if ((blob = malloc(cap)) == NULL) return RBX_E_NOMEM;
+    if ((rc = rbx_session_serialize(blob, cap, &n, sess)) == 0)
+        rc = rbx__st_bind_sealed(st, s, i, table, rowkey, gen, column, blob, n);
+    rbx__st_free_secret(blob, cap);
+    return rc;
+}
+
 static int save_session(rbx_store *st, int64_t contact_id, const rbx_session *sess, int64_t gen,
                         int rolled_back, int64_t ik)
 {
-    size_t n;
-    int rc = rbx_session_serialize(NULL, 0, &n, sess);
-    if (rc != 0) return rc;
-    uint8_t *blob = malloc(n);
-    if (blob == NULL) return RBX_E_NOMEM;
-    if ((rc = rbx_session_serialize(blob, n, &n, sess)) != 0) goto out;
     sqlite3_stmt *s;
-    if ((rc = rbx__st_prep(st, &s, "INSERT OR REPLACE INTO sessions (contact, generation, rolled_back,"
-                           " base_key, state, ik) VALUES (?1, ?2, ?5, ?3, ?4, ?6)")) != 0)
-        goto out;
+    int rc = rbx__st_prep(st, &s, "INSERT OR REPLACE INTO sessions (contact, generation, rolled_back,"
+                          " base_key, state, ik) VALUES (?1, ?2, ?5, ?3, ?4, ?6)");
+    if (rc != 0) return rc;
     sqlite3_bind_int64(s, 5, rolled_back);
     sqlite3_bind_int64(s, 6, ik);
     sqlite3_bind_int64(s, 1, contact_id);
     sqlite3_bind_int64(s, 2, gen);
     sqlite3_bind_blob(s, 3, sess->base_key, 32, SQLITE_STATIC);
-    rc = rbx__st_bind_sealed(st, s, 4, "sessions", contact_id, gen, state_column(rolled_back), blob, n);
+    rc = bind_session(st, s, 4, "sessions", contact_id, gen, state_column(rolled_back), sess);
     if (rc == 0) rc = rbx__st_step(s) < 0 ? RBX_E_IO : 0;
     rbx__st_done(st, s);
-out:
-    rbx__st_free_secret(blob, n);
     return rc;
 }
 
@@ -1617,40 +1632,32 @@ int rbx__store_load_session(rbx_store *st, rbx_session **out, const char *name, 
 static int grace_insert(rbx_store *st, int64_t contact_id, const rbx_session *sess, int64_t until)
 {
     sqlite3_stmt *s;
-    size_t n = 0;
-    uint8_t *blob = NULL;
     int64_t id;
-    int rc = rbx_session_serialize(NULL, 0, &n, sess);
+    int rc = rbx__st_prep(st, &s, "SELECT coalesce(max(id), 0) + 1 FROM retired_sessions");
     if (rc != 0) return rc;
-    if ((blob = malloc(n)) == NULL) return RBX_E_NOMEM;
-    if ((rc = rbx_session_serialize(blob, n, &n, sess)) != 0) goto out;
-    if ((rc = rbx__st_prep(st, &s, "SELECT coalesce(max(id), 0) + 1 FROM retired_sessions")) != 0)
-        goto out;
     rc = rbx__st_step(s) == 1 ? 0 : RBX_E_IO;
     id = sqlite3_column_int64(s, 0);
     rbx__st_done(st, s);
-    if (rc != 0) goto out;
+    if (rc != 0) return rc;
     if ((rc = rbx__st_prep(st, &s, "INSERT INTO retired_sessions (id, contact, base_key, until, state)"
                                    " VALUES (?1, ?2, ?3, ?4, ?5)")) != 0)
-        goto out;
+        return rc;
     sqlite3_bind_int64(s, 1, id);
     sqlite3_bind_int64(s, 2, contact_id);
     sqlite3_bind_blob(s, 3, sess->base_key, 32, SQLITE_STATIC);
     sqlite3_bind_int64(s, 4, until);
-    rc = rbx__st_bind_sealed(st, s, 5, "retired_sessions", id, 0, "state", blob, n);
+    rc = bind_session(st, s, 5, "retired_sessions", id, 0, "state", sess);
     if (rc == 0) rc = rbx__st_step(s) < 0 ? RBX_E_IO : 0;
     rbx__st_done(st, s);
-    if (rc != 0) goto out;
+    if (rc != 0) return rc;
     if ((rc = rbx__st_prep(st, &s, "DELETE FROM retired_sessions WHERE contact = ?1 AND id NOT IN"
                                    " (SELECT id FROM retired_sessions WHERE contact = ?1"
                                    " ORDER BY id DESC LIMIT ?2)")) != 0)
-        goto out;
+        return rc;
     sqlite3_bind_int64(s, 1, contact_id);
     sqlite3_bind_int64(s, 2, GRACE_SESSIONS);
     rc = rbx__st_step(s) < 0 ? RBX_E_IO : 0;
     rbx__st_done(st, s);
-out:
-    rbx__st_free_secret(blob, n);
     return rc;
 }
 
@@ -1683,60 +1690,48 @@ static int grace_decrypt(rbx_store *st, int64_t contact_id, int kind, const uint
                          uint8_t used_base[32])
 {
     sqlite3_stmt *s;
-    int64_t ids[GRACE_SESSIONS];
-    size_t k = 0;
+    rbx_session *sess = NULL;
+    int64_t id = 0;
     int replay = 0;
-    int rc = rbx__st_prep(st, &s, "SELECT id FROM retired_sessions WHERE contact = ?1 AND until > ?2"
-                                  " ORDER BY id DESC LIMIT ?3");
+    int rc = rbx__st_prep(st, &s, "SELECT id, state FROM retired_sessions WHERE contact = ?1"
+                                  " AND until > ?2 ORDER BY id DESC LIMIT ?3");
     if (rc != 0) return rc;
     sqlite3_bind_int64(s, 1, contact_id);
     sqlite3_bind_int64(s, 2, rbx__st_now(st));
     sqlite3_bind_int64(s, 3, GRACE_SESSIONS);
-    while (k < GRACE_SESSIONS && (rc = rbx__st_step(s)) == 1) ids[k++] = sqlite3_column_int64(s, 0);
-    rbx__st_done(st, s);
-    if (rc < 0) return rc;
-    for (size_t i = 0; i < k; i++) {
-        rbx_session *sess = NULL;
-        uint8_t *blob = NULL;
-        size_t n = 0;
-        if ((rc = rbx__st_prep(st, &s, "SELECT state FROM retired_sessions WHERE id = ?1")) != 0)
-            return rc;
-        sqlite3_bind_int64(s, 1, ids[i]);
-        rc = rbx__st_step(s) == 1 ? rbx__st_column_open(st, &blob, &n, s, 0, "retired_sessions",
-                                                         ids[i], 0, "state")
-                                  : RBX_E_CORRUPT;
-        rbx__st_done(st, s);
+    while ((rc = rbx__st_step(s)) == 1) {
+        uint8_t *blob;
+        size_t n;
+        id = sqlite3_column_int64(s, 0);
+        rc = rbx__st_column_open(st, &blob, &n, s, 1, "retired_sessions", id, 0, "state");
         if (rc == 0) rc = rbx_session_deserialize(&sess, blob, n);
         rbx__st_free_secret(blob, n);
-        if (rc != 0) return rc == RBX_E_MALFORMED || rc == RBX_E_VERSION ? RBX_E_CORRUPT : rc;
+        if (rc != 0) {
+            rc = rc == RBX_E_MALFORMED || rc == RBX_E_VERSION ? RBX_E_CORRUPT : rc;
+            break;
+        }
         rbx__session_limit(sess, st->max_skip, st->max_skipped);
         if (kind == 1 && sodium_memcmp(sess->base_key, base_key, 32) != 0) rc = RBX_E_NOT_FOUND;
         else rc = rbx_session_decrypt(sess, pt, ptcap, ptlen, in, len);
-        if (rc == 0) {
-            /* Authenticated: store the advanced state. */
-            memcpy(used_base, sess->base_key, 32); /* the archive's session id */
-            n = 0;
-            if ((rc = rbx_session_serialize(NULL, 0, &n, sess)) == 0 &&
-                (blob = malloc(n)) != NULL &&
-                (rc = rbx_session_serialize(blob, n, &n, sess)) == 0 &&
-                (rc = rbx__st_prep(st, &s, "UPDATE retired_sessions SET state = ?1 WHERE id = ?2")) == 0) {
-                rc = rbx__st_bind_sealed(st, s, 1, "retired_sessions", ids[i], 0, "state", blob, n);
-                sqlite3_bind_int64(s, 2, ids[i]);
-                if (rc == 0) rc = rbx__st_step(s) < 0 ? RBX_E_IO : 0;
-                rbx__st_done(st, s);
-            } else if (rc == 0) {
-                rc = RBX_E_NOMEM;
-            }
-            rbx__st_free_secret(blob, n);
-            rbx_session_free(sess);
-            return rc;
-        }
+        if (rc == 0) break; /* authenticated: sess is the advanced state */
         rbx_session_free(sess);
+        sess = NULL;
         replay |= rc == RBX_E_REPLAY;
         if (*ptlen) WIPE_BUF(pt, *ptlen);
         *ptlen = 0;
     }
-    return replay ? RBX_E_REPLAY : RBX_E_NOT_FOUND;
+    rbx__st_done(st, s);
+    if (sess == NULL) return rc < 0 ? rc : replay ? RBX_E_REPLAY : RBX_E_NOT_FOUND;
+    /* Store the advanced state (inside the caller's transaction). */
+    memcpy(used_base, sess->base_key, 32); /* the archive's session id */
+    if ((rc = rbx__st_prep(st, &s, "UPDATE retired_sessions SET state = ?1 WHERE id = ?2")) == 0) {
+        rc = bind_session(st, s, 1, "retired_sessions", id, 0, "state", sess);
+        sqlite3_bind_int64(s, 2, id);
+        if (rc == 0) rc = rbx__st_step(s) < 0 ? RBX_E_IO : 0;
+        rbx__st_done(st, s);
+    }
+    rbx_session_free(sess);
+    return rc;
 }
 
 int rbx_store_session_info(rbx_store *st, rbx_session_info *info, uint64_t *generation,
@@ -1891,7 +1886,7 @@ fail:
 
 /* The contact's session, or a new one from its stored bundle (X3DH). */
 static int session_for_sending(rbx_store *st, stored_session *ss, int *fresh, const contact *c,
-                               const rbx_session_opts *opts)
+                               const rbx_policy *pol, const rbx_session_opts *opts)
 {
     int rc = load_session(st, ss, c->id);
     *fresh = 0;
@@ -1901,13 +1896,11 @@ static int session_for_sending(rbx_store *st, stored_session *ss, int *fresh, co
     if (ss->exists) return ss->rolled_back ? RBX_E_ROLLBACK : 0;
     if (c->bundlelen == 0) return RBX_E_NOT_FOUND;
     rbx_bundle b;
-    rbx_policy pol;
     uint8_t ik_pk[32], ik_sk[32];
     if ((rc = rbx_bundle_parse(&b, c->bundle, c->bundlelen)) != 0) return RBX_E_CORRUPT;
     if (sodium_memcmp(b.identity, c->identity, 32) != 0) return RBX_E_CORRUPT;
-    if ((rc = rbx__st_policy(st, &pol)) != 0) return rc;
     if (b.signed_prekey_created != 0 &&
-        rbx__st_now(st) - (int64_t)b.signed_prekey_created > (int64_t)pol.spk_max_age)
+        rbx__st_now(st) - (int64_t)b.signed_prekey_created > (int64_t)pol->spk_max_age)
         return RBX_E_EXPIRED; /* held too long: fetch a fresh bundle */
     if ((rc = rbx__st_identity_seq(st, &ss->ik)) != 0 ||
         (rc = rbx__st_load_identity(st, ik_pk, ik_sk)) != 0)
@@ -1948,9 +1941,10 @@ int rbx_store_encrypt_batch(rbx_store *st, uint8_t *out, size_t outcap, size_t *
     for (size_t i = 0; i < n; i++) offsets[i] = lens[i] = 0, ids[i] = 0;
     int rc = rbx__st_begin(st);
     if (rc != 0) return rc;
-    if ((rc = find_contact(st, &c, name, device)) != 0 ||
-        (rc = session_for_sending(st, &ss, &fresh, &c, opts)) != 0 ||
-        (rc = rbx__st_next_generation(st, &gen)) != 0 || (rc = rbx__st_policy(st, &pol)) != 0)
+    /* The policy is read once per call: a new session's bundle age, the archive. */
+    if ((rc = find_contact(st, &c, name, device)) != 0 || (rc = rbx__st_policy(st, &pol)) != 0 ||
+        (rc = session_for_sending(st, &ss, &fresh, &c, &pol, opts)) != 0 ||
+        (rc = rbx__st_next_generation(st, &gen)) != 0)
         goto fail;
     for (size_t i = 0; i < n; i++) {
         if ((rc = rbx_session_encrypt(ss.s, out + used, outcap - used, &lens[i], pts[i],
@@ -2230,7 +2224,9 @@ int rbx_store_decrypt(rbx_store *st, uint8_t *pt, size_t ptcap, size_t *ptlen, r
         /* Sent under a session that a rotation or a new handshake replaced. */
         if (rc == RBX_E_AUTH) {
             int r = grace_decrypt(st, c.id, kind, pi.base_key, pt, ptcap, ptlen, in, len, grace_base);
-            if (r == 0 || r == RBX_E_REPLAY) rc = r;
+            /* None took it: the current session's answer stands. A storage
+             * error is not a forgery: it is returned, as below. */
+            if (r != RBX_E_NOT_FOUND) rc = r;
             in_grace = r == 0;
         }
     } else if (have_contact && (rc = grace_decrypt(st, c.id, kind, pi.base_key, pt, ptcap, ptlen,

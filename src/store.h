@@ -57,7 +57,16 @@ void rbx__st_free_secret(uint8_t *p, size_t n);
 /* A key pair row (row 1 of table; sk may be NULL), and the current identity. */
 int rbx__st_load_keypair(rbx_store *st, const char *sql, const char *table, uint8_t pk[32],
                          uint8_t *sk);
+/* Insert row 1 of such a table (`sql` takes ?1 pk and ?2 the sealed sk);
+ * RBX_E_EXISTS if it has one. */
+int rbx__st_insert_keypair(rbx_store *st, const char *sql, const char *table, const uint8_t pk[32],
+                           const uint8_t sk[32]);
 int rbx__st_load_identity(rbx_store *st, uint8_t pk[32], uint8_t sk[32]);
+/* A new identity's key pair: the caller's (pk and sk; RBX_E_KEY unless they
+ * belong together and pk is valid) or, both NULL, a fresh one; only one
+ * NULL: RBX_E_INVALID. sk_out is wiped on error. */
+int rbx__st_keypair_in(uint8_t pk_out[32], uint8_t sk_out[32], const uint8_t *pk,
+                       const uint8_t *sk);
 /* The store's clock (rbx_store_opts.clock), Unix seconds. */
 int64_t rbx__st_now(const rbx_store *st);
 
