@@ -79,8 +79,8 @@ const char *cli_db_path(void);
  * the caller wipes and frees it. Returns an exit code, having reported. */
 int cli_read_all(const char *verb, const char *path, uint8_t **buf, size_t *len, size_t cap);
 /* Read a box key pair (the product's JSON key file, or 64 raw bytes: public
- * then secret key) from FILE or stdin, for init --import and rotate identity
- * --import. The caller wipes sk. Returns an exit code, having reported. */
+ * then secret key) from FILE or stdin, for init --import, rotate identity
+ * --import and import-history --key. The caller wipes sk. Returns an exit code, having reported. */
 int cli_import_keypair(const char *verb, uint8_t pk[RBX_PUBLICKEYBYTES],
                        uint8_t sk[RBX_SECRETKEYBYTES], const char *path);
 /* Open FILE or stdin for NULL or "-" as a file descriptor (66 if missing). */

@@ -11,8 +11,6 @@
 
 #include "cli.h"
 
-#define KEYFILE_MAX 4096U
-#define RAW_KEYPAIR_BYTES (RBX_PUBLICKEYBYTES + RBX_SECRETKEYBYTES)
 /* The whole export is read and imported in one transaction. */
 #define IMPORT_MAX (256U * 1024U * 1024U)
 
@@ -272,23 +270,6 @@ static const char *row_reason(int rc)
     }
 }
 
-static int read_keypair(uint8_t pk[32], uint8_t sk[32], const char *path)
-{
-    uint8_t *buf;
-    size_t len;
-    int ec = cli_read_all("import-history", path, &buf, &len, KEYFILE_MAX);
-    if (ec != CLI_OK) return ec;
-    int rc = len == RAW_KEYPAIR_BYTES ? rbx_keypair_from_raw(pk, sk, buf, len)
-                                      : rbx_keypair_from_json(pk, sk, (const char *)buf, len);
-    sodium_memzero(buf, len);
-    free(buf);
-    if (rc != 0) {
-        cli_err("import-history", "%s: not a box key pair: %s", path, rbx_strerror(rc));
-        return cli_exit_code(rc);
-    }
-    return CLI_OK;
-}
-
 static int is_blank(const char *p, size_t n)
 {
     for (size_t i = 0; i < n; i++)
@@ -322,14 +303,14 @@ int import_history_main(int argc, char **argv)
         fputs(import_usage, stderr);
         return CLI_USAGE;
     }
-    uint8_t pk[32], sk[32], *buf = NULL;
+    uint8_t pk[RBX_PUBLICKEYBYTES], sk[RBX_SECRETKEYBYTES], *buf = NULL;
     size_t len = 0, nrows = 0, cap = 0, lines = 0, rejected = 0, already = 0, imported = 0;
     rbx_import_row *rows = NULL;
     parsed *ps = NULL;
     int *rcs = NULL;
     rbx_store *st = NULL;
     json_set_alloc_funcs(wipe_malloc, wipe_free);
-    if ((ec = read_keypair(pk, sk, keyfile)) != CLI_OK) goto out;
+    if ((ec = cli_import_keypair("import-history", pk, sk, keyfile)) != CLI_OK) goto out;
     if ((ec = cli_read_all("import-history", input, &buf, &len, IMPORT_MAX)) != CLI_OK) goto out;
     /* Parse every line first: a bad line is reported and skipped. */
     for (size_t pos = 0; pos < len;) {

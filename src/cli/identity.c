@@ -78,7 +78,7 @@ int init_main(int argc, char **argv)
         fputs(init_usage, stderr);
         return CLI_USAGE;
     }
-    uint8_t pk[32], sk[32];
+    uint8_t pk[RBX_PUBLICKEYBYTES], sk[RBX_SECRETKEYBYTES];
     rbx_store *st;
     /* Read and check the key before anything is created on disk. */
     if (import != NULL && (ec = cli_import_keypair("init", pk, sk, import)) != CLI_OK) goto out;
@@ -103,7 +103,7 @@ int id_main(int argc, char **argv)
 {
     int json, ec = cli_json_only(argc, argv, "id", id_usage, &json);
     if (ec >= 0) return ec;
-    uint8_t pk[32];
+    uint8_t pk[RBX_PUBLICKEYBYTES];
     rbx_store *st;
     if ((ec = cli_open_store(&st, "id", 0)) != CLI_OK) return ec;
     int rc = rbx_store_identity(st, pk);
