@@ -4,6 +4,7 @@
 #ifndef RBX_CLI_H
 #define RBX_CLI_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -63,6 +64,7 @@ extern const char *cli_dir;
 
 /* "rbx: <verb>: <message>" on stderr. */
 void cli_err(const char *verb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void cli_verr(const char *verb, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 /* The exit code for an RBX_E_* code. */
 int cli_exit_code(int rc);
 /* Report rc with context and return its exit code. */

@@ -19,15 +19,20 @@
 
 #define READ_CHUNK 65536U
 
+void cli_verr(const char *verb, const char *fmt, va_list ap)
+{
+    fputs("rbx: ", stderr);
+    if (verb != NULL) fprintf(stderr, "%s: ", verb);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+}
+
 void cli_err(const char *verb, const char *fmt, ...)
 {
     va_list ap;
-    fputs("rbx: ", stderr);
-    if (verb != NULL) fprintf(stderr, "%s: ", verb);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    cli_verr(verb, fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
 }
 
 int cli_exit_code(int rc)
