@@ -43,9 +43,10 @@ int send_main(int argc, char **argv);
 int recv_main(int argc, char **argv);
 int status_main(int argc, char **argv);
 int sim_main(int argc, char **argv); /* src/cli/sim.c */
-/* rbx rotate identity|prekeys (src/cli/keyrot.c): argv[0] is "identity" or
- * "prekeys"; called by the rotate verb's dispatcher. */
-int rotate_key_main(int argc, char **argv);
+/* rbx rotate identity, rbx rotate prekeys (src/cli/keyrot.c): argv[0] is
+ * the kind; called by the rotate verb's dispatcher (src/cli/rotate.c). */
+int rotate_identity_main(int argc, char **argv);
+int rotate_prekeys_main(int argc, char **argv);
 int org_main(int argc, char **argv); /* rbx org init|show|certify|revoke|... */
 
 /* Prekey upkeep (rbx_store_maintain) as rbx bundle, recv and rotate report

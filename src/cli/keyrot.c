@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT
  * rbx rotate identity, rbx rotate prekeys: key rotation (issue 6 sections 1
  * and 3), and the prekey upkeep report that rbx bundle and rbx recv share.
- * src/cli/rotate.c dispatches `rbx rotate VERB` here for these two. */
+ * src/cli/rotate.c dispatches `rbx rotate identity|prekeys` here. */
 #include <getopt.h>
 #include <sodium.h>
 #include <stdlib.h>
@@ -29,10 +29,6 @@ static const char rotate_prekeys_usage[] =
     "top up one-time prekeys below onetime_low (10) by onetime_batch (100), and\n"
     "erase old identities and their sessions past their grace window. rbx bundle\n"
     "and rbx recv do the same upkeep (without forcing a signed prekey).\n";
-
-static const char rotate_usage[] =
-    "Usage: rbx rotate identity [--reason TEXT] [--import FILE|-] [--json]\n"
-    "       rbx rotate prekeys [--json]\n";
 
 int cli_maintenance_changed(const rbx_maintain_result *r)
 {
@@ -107,7 +103,7 @@ static void print_key_json(const char *member, const uint8_t pk[RBX_PUBLICKEYBYT
     printf("\"%s\":{\"public_key\":\"%s\",\"fingerprint\":\"%s\"}", member, b64, fp);
 }
 
-static int rotate_identity(int argc, char **argv)
+int rotate_identity_main(int argc, char **argv)
 {
     static const struct option opts[] = { { "reason", required_argument, NULL, 'r' },
                                           { "import", required_argument, NULL, 'i' },
@@ -204,7 +200,7 @@ out:
     return ec;
 }
 
-static int rotate_prekeys(int argc, char **argv)
+int rotate_prekeys_main(int argc, char **argv)
 {
     int json, ec = cli_json_only(argc, argv, "rotate", rotate_prekeys_usage, &json);
     if (ec >= 0) return ec;
@@ -238,14 +234,4 @@ static int rotate_prekeys(int argc, char **argv)
         printf("old sessions retired: %zu\n", res.sessions_retired);
     }
     return cli_flush_stdout("rotate");
-}
-
-int rotate_key_main(int argc, char **argv)
-{
-    optind = 0; /* the dispatcher may have run getopt already: start afresh */
-    if (argc >= 1 && strcmp(argv[0], "identity") == 0) return rotate_identity(argc, argv);
-    if (argc >= 1 && strcmp(argv[0], "prekeys") == 0) return rotate_prekeys(argc, argv);
-    cli_err("rotate", "expected identity or prekeys");
-    fputs(rotate_usage, stderr);
-    return CLI_USAGE;
 }

@@ -85,8 +85,8 @@ static const struct {
     const char *what;
     int (*run)(int argc, char **argv);
 } kinds[] = {
-    { "identity", rotate_key_main }, /* src/cli/keyrot.c: argv[0] is the kind */
-    { "prekeys", rotate_key_main },
+    { "identity", rotate_identity_main }, /* src/cli/keyrot.c */
+    { "prekeys", rotate_prekeys_main },
     { "archive", rotate_archive },
 };
 
