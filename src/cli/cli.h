@@ -74,6 +74,11 @@ int cli_fail(const char *verb, const char *what, int rc);
 /* Open the store in cli_dir; create (DIR 0700, database, key) only for init.
  * Returns an exit code, having reported any error. */
 int cli_open_store(rbx_store **st, const char *verb, int create);
+/* "no identity in DIR: run rbx init"; returns 66. */
+int cli_no_identity(const char *verb);
+/* Our identity public key (rbx_store_identity). Returns an exit code,
+ * having reported (66: no identity). */
+int cli_identity(rbx_store *st, const char *verb, uint8_t pk[RBX_PUBLICKEYBYTES]);
 /* The database path in cli_dir (static buffer). */
 const char *cli_db_path(void);
 

@@ -72,10 +72,7 @@ int bundle_main(int argc, char **argv)
     if (rc == 0) rc = rbx_store_bundle(st, b, sizeof b, &blen, onetime);
     rbx_store_close(st);
     if (rc == 0) cli_report_maintenance("bundle", &res);
-    if (rc == RBX_E_NOT_FOUND) {
-        cli_err("bundle", "no identity in %s: run rbx init", cli_dir);
-        return CLI_NOINPUT;
-    }
+    if (rc == RBX_E_NOT_FOUND) return cli_no_identity("bundle");
     if (rc != 0) return cli_fail("bundle", NULL, rc);
     char *line = cli_b64_encode(b, blen);
     if (line == NULL) return cli_fail("bundle", NULL, RBX_E_NOMEM);

@@ -106,12 +106,7 @@ int id_main(int argc, char **argv)
     uint8_t pk[RBX_PUBLICKEYBYTES];
     rbx_store *st;
     if ((ec = cli_open_store(&st, "id", 0)) != CLI_OK) return ec;
-    int rc = rbx_store_identity(st, pk);
+    ec = cli_identity(st, "id", pk);
     rbx_store_close(st);
-    if (rc == RBX_E_NOT_FOUND) {
-        cli_err("id", "no identity in %s: run rbx init", cli_dir);
-        return CLI_NOINPUT;
-    }
-    if (rc != 0) return cli_fail("id", NULL, rc);
-    return print_identity("id", pk, json);
+    return ec != CLI_OK ? ec : print_identity("id", pk, json);
 }

@@ -137,19 +137,13 @@ int rotate_identity_main(int argc, char **argv)
     /* Read and check the new key before the store is touched. */
     if (import != NULL && (ec = cli_import_keypair("rotate", pk, sk, import)) != CLI_OK) goto out;
     if ((ec = cli_open_store(&st, "rotate", 0)) != CLI_OK) goto out;
-    rc = rbx_store_identity(st, old_pk);
-    if (rc == RBX_E_NOT_FOUND) {
-        cli_err("rotate", "no identity in %s: run rbx init", cli_dir);
-        ec = CLI_NOINPUT;
-        goto out;
-    }
-    if (rc == 0 && import != NULL && sodium_memcmp(pk, old_pk, RBX_PUBLICKEYBYTES) == 0) {
+    if ((ec = cli_identity(st, "rotate", old_pk)) != CLI_OK) goto out;
+    if (import != NULL && sodium_memcmp(pk, old_pk, RBX_PUBLICKEYBYTES) == 0) {
         cli_err("rotate", "the imported key pair is the current identity");
         ec = CLI_DATAERR;
         goto out;
     }
-    if (rc == 0)
-        rc = rbx_store_rotate_identity(st, reason, import ? pk : NULL, import ? sk : NULL, new_pk);
+    rc = rbx_store_rotate_identity(st, reason, import ? pk : NULL, import ? sk : NULL, new_pk);
     if (rc == RBX_E_INVALID) {
         cli_err("rotate", "bad --reason (0-63 bytes, no control characters)");
         ec = CLI_USAGE;
@@ -210,13 +204,11 @@ int rotate_prekeys_main(int argc, char **argv)
     uint8_t me[RBX_PUBLICKEYBYTES];
     memset(&res, 0, sizeof res);
     if ((ec = cli_open_store(&st, "rotate", 0)) != CLI_OK) return ec;
-    int rc = rbx_store_identity(st, me);
-    if (rc == RBX_E_NOT_FOUND) {
+    if ((ec = cli_identity(st, "rotate", me)) != CLI_OK) {
         rbx_store_close(st);
-        cli_err("rotate", "no identity in %s: run rbx init", cli_dir);
-        return CLI_NOINPUT;
+        return ec;
     }
-    if (rc == 0) rc = rbx_store_maintain(st, 1, &res);
+    int rc = rbx_store_maintain(st, 1, &res);
     if (rc == 0) rc = rbx_store_prekey_stats(st, &ps);
     rbx_store_close(st);
     if (rc != 0) return cli_fail("rotate", "cannot rotate the prekeys", rc);

@@ -230,7 +230,7 @@ int send_main(int argc, char **argv)
     sd.name = argv[optind];
     const char *path = argc - optind == 2 ? argv[optind + 1] : NULL;
     rbx_store *st;
-    int fd = -1, rc;
+    int fd = -1;
     uint8_t *pt = NULL;
     size_t ptlen = 0;
     /* Input first: a missing file is 66 whatever the state. */
@@ -238,15 +238,9 @@ int send_main(int argc, char **argv)
     else ec = cli_read_all("send", path, &pt, &ptlen, RBX_MAX_PLAINTEXT);
     if (ec != CLI_OK) return ec;
     if ((ec = cli_open_store(&st, "send", 0)) != CLI_OK) goto out;
-    if ((rc = rbx_store_identity(st, sd.identity)) != 0) {
-        ec = rc == RBX_E_NOT_FOUND ? (cli_err("send", "no identity in %s: run rbx init", cli_dir),
-                                      CLI_NOINPUT)
-                                   : cli_fail("send", NULL, rc);
-    } else if (stream) {
-        ec = send_stream(st, &sd, fd);
-    } else {
+    if ((ec = cli_identity(st, "send", sd.identity)) == CLI_OK) {
         const uint8_t *p = pt;
-        ec = send_batch(st, &sd, &p, &ptlen, 1);
+        ec = stream ? send_stream(st, &sd, fd) : send_batch(st, &sd, &p, &ptlen, 1);
     }
     rbx_store_close(st);
 out:
@@ -464,14 +458,10 @@ int recv_main(int argc, char **argv)
     }
     if ((ec = cli_open_store(&st, "recv", 0)) != CLI_OK) goto out;
     uint8_t me[RBX_PUBLICKEYBYTES];
-    int rc = rbx_store_identity(st, me);
-    if (rc != 0) {
-        ec = rc == RBX_E_NOT_FOUND ? (cli_err("recv", "no identity in %s: run rbx init", cli_dir),
-                                      CLI_NOINPUT)
-                                   : cli_fail("recv", NULL, rc);
-    } else if (rv.stream) {
+    int have_identity = (ec = cli_identity(st, "recv", me)) == CLI_OK;
+    if (have_identity && rv.stream) {
         ec = recv_stream(st, &rv, fd);
-    } else {
+    } else if (have_identity) {
         uint64_t id;
         ec = recv_one(st, &rv, (const char *)text, textlen, &id);
         if (ec == CLI_OK) ec = ack_all(st, &id, 1);
@@ -479,13 +469,13 @@ int recv_main(int argc, char **argv)
             cli_err("recv", "from %s%s%s", rv.last.name, rv.last.new_contact ? " (new contact)" : "",
                     rv.last.redelivered ? " (redelivered)" : "");
     }
-    if (rc == 0 && (ec == CLI_OK || ec == CLI_DATAERR || ec == CLI_NOINPUT)) {
+    if (have_identity && (ec == CLI_OK || ec == CLI_DATAERR || ec == CLI_NOINPUT)) {
         /* Prekey upkeep once the messages are in: a first message may have
          * used the last one-time prekeys; old identities leave after their
          * grace window. */
         rbx_maintain_result res;
         memset(&res, 0, sizeof res);
-        rc = rbx_store_maintain(st, 0, &res);
+        int rc = rbx_store_maintain(st, 0, &res);
         /* After a rejection, stderr keeps its one error line. */
         if (rc == 0 && ec == CLI_OK) cli_report_maintenance("recv", &res);
         else if (rc != 0 && ec == CLI_OK) ec = cli_fail("recv", "prekey upkeep", rc);

@@ -350,14 +350,10 @@ static int org_install_cert(int argc, char **argv)
     if ((ec = cli_read_b64("org", "bad certificate", path, cert, sizeof cert, &len)) != CLI_OK)
         return ec;
     if ((ec = cli_open_store(&st, "org", 0)) != CLI_OK) return ec;
-    int rc = rbx_store_identity(st, me);
-    if (rc == 0) rc = rbx_store_set_certificate(st, cert, len);
+    int rc = (ec = cli_identity(st, "org", me)) == CLI_OK ? rbx_store_set_certificate(st, cert, len) : 0;
     rbx_store_close(st);
+    if (ec != CLI_OK) return ec;
     char fp[RBX_FINGERPRINT_HEXBYTES];
-    if (rc == RBX_E_NOT_FOUND) {
-        cli_err("org", "no identity in %s: run rbx init", cli_dir);
-        return CLI_NOINPUT;
-    }
     rbx_fingerprint(fp, me);
     if (rc == RBX_E_UNCERTIFIED) {
         cli_err("org", "this certificate is not for our identity %s (after a rotation, ask for a new one)", fp);

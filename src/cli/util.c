@@ -125,10 +125,7 @@ int cli_open_store(rbx_store **st, const char *verb, int create)
     rbx_store_opts o = { 0 };
     o.create = create;
     int rc = rbx_store_open(st, db_path, &o);
-    if (rc == RBX_E_NOT_FOUND) {
-        cli_err(verb, "no identity in %s: run rbx init", cli_dir);
-        return CLI_NOINPUT;
-    }
+    if (rc == RBX_E_NOT_FOUND) return cli_no_identity(verb);
     if (rc == RBX_E_EXISTS) {
         cli_err(verb, "%s.key exists without its database; refusing to replace it", db_path);
         return CLI_CANTCREAT;
@@ -138,6 +135,19 @@ int cli_open_store(rbx_store **st, const char *verb, int create)
         return cli_exit_code(rc);
     }
     return CLI_OK;
+}
+
+int cli_no_identity(const char *verb)
+{
+    cli_err(verb, "no identity in %s: run rbx init", cli_dir);
+    return CLI_NOINPUT;
+}
+
+int cli_identity(rbx_store *st, const char *verb, uint8_t pk[RBX_PUBLICKEYBYTES])
+{
+    int rc = rbx_store_identity(st, pk);
+    if (rc == RBX_E_NOT_FOUND) return cli_no_identity(verb);
+    return rc != 0 ? cli_fail(verb, NULL, rc) : CLI_OK;
 }
 
 /* ------------------------------------------------------------ input */
