@@ -70,16 +70,11 @@ int audit_main(int argc, char **argv)
     int json = 0, verify = 0, c, ec;
     rbx_store *st;
     uint64_t count = 0, bad = 0;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, opts, "audit", audit_usage, &ec)) != -1) {
         switch (c) {
         case 'j': json = 1; break;
         case 'v': verify = 1; break;
-        case 'h': fputs(audit_usage, stdout); return cli_flush_stdout("audit");
-        default:
-            cli_err("audit", "bad option '%s'", argv[optind - 1]);
-            fputs(audit_usage, stderr);
-            return CLI_USAGE;
+        default: return ec; /* --help, or a bad option */
         }
     }
     if (optind != argc) {

@@ -4,6 +4,7 @@
 #ifndef RBX_CLI_H
 #define RBX_CLI_H
 
+#include <getopt.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -117,6 +118,13 @@ void cli_time_str(char out[CLI_TIME_CHARS], int64_t t);
 
 /* flush stdout and report a write error (74); 0 on success. */
 int cli_flush_stdout(const char *verb);
+
+/* getopt_long over opts (which lists "help" as 'h'), answering --help (the
+ * usage on stdout) and a bad option (reported, the usage on stderr) itself:
+ * then 0, and *ec is the exit code to return. Otherwise what getopt_long
+ * returns: an option's val, or -1 after the last option. */
+int cli_getopt(int argc, char **argv, const struct option *opts, const char *verb,
+               const char *usage, int *ec);
 
 /* Options of a verb that takes only --json and --help, and no argument.
  * Returns -1 to go on, or the exit code to return now. */

@@ -39,8 +39,7 @@ int bundle_main(int argc, char **argv)
                                           { NULL, 0, NULL, 0 } };
     uint32_t onetime = CLI_DEFAULT_ONETIME;
     int json = 0, c, ec;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, opts, "bundle", bundle_usage, &ec)) != -1) {
         switch (c) {
         case 'n':
             if (cli_parse_u32(&onetime, optarg, 0, CLI_MAX_ONETIME) != 0) {
@@ -49,11 +48,7 @@ int bundle_main(int argc, char **argv)
             }
             break;
         case 'j': json = 1; break;
-        case 'h': fputs(bundle_usage, stdout); return cli_flush_stdout("bundle");
-        default:
-            cli_err("bundle", "bad option '%s'", argv[optind - 1]);
-            fputs(bundle_usage, stderr);
-            return CLI_USAGE;
+        default: return ec; /* --help, or a bad option */
         }
     }
     if (optind != argc) {
@@ -173,8 +168,7 @@ int add_main(int argc, char **argv)
     const char *org_b64 = NULL;
     uint8_t org[RBX_PUBLICKEYBYTES];
     int json = 0, c, ec;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, opts, "add", add_usage, &ec)) != -1) {
         switch (c) {
         case 'd':
             if (cli_parse_u32(&device, optarg, 0, UINT32_MAX) != 0) {
@@ -190,11 +184,7 @@ int add_main(int argc, char **argv)
             }
             break;
         case 'j': json = 1; break;
-        case 'h': fputs(add_usage, stdout); return cli_flush_stdout("add");
-        default:
-            cli_err("add", "bad option '%s'", argv[optind - 1]);
-            fputs(add_usage, stderr);
-            return CLI_USAGE;
+        default: return ec; /* --help, or a bad option */
         }
     }
     if (argc - optind < 1 || argc - optind > 2) {

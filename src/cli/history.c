@@ -144,16 +144,11 @@ int history_main(int argc, char **argv)
     printer pr = { 0, 0 };
     const char *archive = NULL, *name = NULL;
     int c, ec;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, opts, "history", history_usage, &ec)) != -1) {
         switch (c) {
         case 'j': pr.json = 1; break;
         case 'a': archive = optarg; break;
-        case 'h': fputs(history_usage, stdout); return cli_flush_stdout("history");
-        default:
-            cli_err("history", "bad option '%s'", argv[optind - 1]);
-            fputs(history_usage, stderr);
-            return CLI_USAGE;
+        default: return ec; /* --help, or a bad option */
         }
     }
     if (optind < argc) name = argv[optind++];
@@ -285,16 +280,11 @@ int import_history_main(int argc, char **argv)
                                           { NULL, 0, NULL, 0 } };
     const char *keyfile = NULL, *input = NULL;
     int json = 0, c, ec;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, opts, "import-history", import_usage, &ec)) != -1) {
         switch (c) {
         case 'k': keyfile = optarg; break;
         case 'j': json = 1; break;
-        case 'h': fputs(import_usage, stdout); return cli_flush_stdout("import-history");
-        default:
-            cli_err("import-history", "bad option '%s'", argv[optind - 1]);
-            fputs(import_usage, stderr);
-            return CLI_USAGE;
+        default: return ec; /* --help, or a bad option */
         }
     }
     if (optind < argc) input = argv[optind++];

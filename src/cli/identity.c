@@ -61,16 +61,11 @@ int init_main(int argc, char **argv)
                                           { NULL, 0, NULL, 0 } };
     const char *import = NULL;
     int json = 0, c, ec;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, opts, "init", init_usage, &ec)) != -1) {
         switch (c) {
         case 'i': import = optarg; break;
         case 'j': json = 1; break;
-        case 'h': fputs(init_usage, stdout); return cli_flush_stdout("init");
-        default:
-            cli_err("init", "bad option '%s'", argv[optind - 1]);
-            fputs(init_usage, stderr);
-            return CLI_USAGE;
+        default: return ec; /* --help, or a bad option */
         }
     }
     if (optind != argc) {

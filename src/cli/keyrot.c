@@ -112,17 +112,12 @@ int rotate_identity_main(int argc, char **argv)
                                           { NULL, 0, NULL, 0 } };
     const char *reason = "manual", *import = NULL;
     int json = 0, c, ec, rc;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, opts, "rotate", rotate_identity_usage, &ec)) != -1) {
         switch (c) {
         case 'r': reason = optarg; break;
         case 'i': import = optarg; break;
         case 'j': json = 1; break;
-        case 'h': fputs(rotate_identity_usage, stdout); return cli_flush_stdout("rotate");
-        default:
-            cli_err("rotate", "bad option '%s'", argv[optind - 1]);
-            fputs(rotate_identity_usage, stderr);
-            return CLI_USAGE;
+        default: return ec; /* --help, or a bad option */
         }
     }
     if (optind != argc) {

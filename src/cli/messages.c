@@ -203,8 +203,7 @@ int send_main(int argc, char **argv)
     sender sd = { 0 };
     int stream = 0, c, ec;
     sd.device = 1;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, opts, "send", send_usage, &ec)) != -1) {
         switch (c) {
         case 'd':
             if (cli_parse_u32(&sd.device, optarg, 0, UINT32_MAX) != 0) {
@@ -215,11 +214,7 @@ int send_main(int argc, char **argv)
         case 'e': sd.opts.header_encryption = 1; break;
         case 's': stream = 1; break;
         case 'j': sd.json = 1; break;
-        case 'h': fputs(send_usage, stdout); return cli_flush_stdout("send");
-        default:
-            cli_err("send", "bad option '%s'", argv[optind - 1]);
-            fputs(send_usage, stderr);
-            return CLI_USAGE;
+        default: return ec; /* --help, or a bad option */
         }
     }
     if (argc - optind < 1 || argc - optind > 2) {
@@ -424,16 +419,11 @@ int recv_main(int argc, char **argv)
                                           { NULL, 0, NULL, 0 } };
     receiver rv = { 0 };
     int c, ec;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, opts, "recv", recv_usage, &ec)) != -1) {
         switch (c) {
         case 's': rv.stream = 1; break;
         case 'j': rv.json = 1; break;
-        case 'h': fputs(recv_usage, stdout); return cli_flush_stdout("recv");
-        default:
-            cli_err("recv", "bad option '%s'", argv[optind - 1]);
-            fputs(recv_usage, stderr);
-            return CLI_USAGE;
+        default: return ec; /* --help, or a bad option */
         }
     }
     if (argc - optind > 1) {

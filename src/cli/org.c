@@ -206,11 +206,10 @@ static int parse_statement_args(org_args *a, int argc, char **argv, int certify)
                                            { "json", no_argument, NULL, 'j' },
                                            { "help", no_argument, NULL, 'h' },
                                            { NULL, 0, NULL, 0 } };
-    int c;
+    int c, ec;
     memset(a, 0, sizeof *a);
     a->reason = "";
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "", certify ? copts : ropts, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, certify ? copts : ropts, "org", org_usage, &ec)) != -1) {
         switch (c) {
         case 'b': a->bundle = optarg; break;
         case 'e':
@@ -222,8 +221,7 @@ static int parse_statement_args(org_args *a, int argc, char **argv, int certify)
         case 'r': a->reason = optarg; break;
         case 'o': a->out = optarg; break;
         case 'j': a->json = 1; break;
-        case 'h': fputs(org_usage, stdout); return cli_flush_stdout("org");
-        default: return usage_error("bad option", argv[optind - 1]);
+        default: return ec; /* --help, or a bad option */
         }
     }
     int want = a->bundle != NULL ? 0 : 1;
@@ -238,7 +236,7 @@ static int parse_statement_args(org_args *a, int argc, char **argv, int certify)
     uint8_t b[RBX_BUNDLE_MAXBYTES];
     size_t blen;
     rbx_bundle parsed;
-    int ec = cli_read_b64("org", "bad bundle", a->bundle, b, sizeof b, &blen);
+    ec = cli_read_b64("org", "bad bundle", a->bundle, b, sizeof b, &blen);
     if (ec != CLI_OK) return ec;
     int rc = rbx_bundle_parse(&parsed, b, blen);
     if (rc != 0) return cli_fail("org", "bad bundle", rc);
@@ -323,17 +321,10 @@ static int org_revoke(int argc, char **argv)
 /* install-cert and import-revocation: one FILE|- argument. */
 static int one_input(int argc, char **argv, const char **path)
 {
-    int c;
     static const struct option opts[] = { { "help", no_argument, NULL, 'h' },
                                           { NULL, 0, NULL, 0 } };
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        if (c == 'h') {
-            fputs(org_usage, stdout);
-            return cli_flush_stdout("org");
-        }
-        return usage_error("bad option", argv[optind - 1]);
-    }
+    int ec;
+    if (cli_getopt(argc, argv, opts, "org", org_usage, &ec) != -1) return ec; /* --help, or a bad option */
     if (argc - optind > 1) return usage_error("unexpected argument", argv[optind + 1]);
     *path = argc - optind == 1 ? argv[optind] : NULL;
     return -1;

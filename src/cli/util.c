@@ -371,23 +371,36 @@ int cli_lines_pending(cli_lines *r)
     return poll(&p, 1, 0) > 0;
 }
 
+int cli_getopt(int argc, char **argv, const struct option *opts, const char *verb,
+               const char *usage, int *ec)
+{
+    opterr = 0; /* reported here, with the verb */
+    int c = getopt_long(argc, argv, "", opts, NULL);
+    *ec = CLI_OK;
+    if (c == 'h') {
+        fputs(usage, stdout);
+        *ec = cli_flush_stdout(verb);
+        return 0;
+    }
+    if (c == '?') {
+        cli_err(verb, "bad option '%s'", argv[optind - 1]);
+        fputs(usage, stderr);
+        *ec = CLI_USAGE;
+        return 0;
+    }
+    return c;
+}
+
 int cli_json_only(int argc, char **argv, const char *verb, const char *usage, int *json)
 {
     static const struct option opts[] = { { "json", no_argument, NULL, 'j' },
                                           { "help", no_argument, NULL, 'h' },
                                           { NULL, 0, NULL, 0 } };
-    int c;
+    int c, ec;
     *json = 0;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        switch (c) {
-        case 'j': *json = 1; break;
-        case 'h': fputs(usage, stdout); return cli_flush_stdout(verb);
-        default:
-            cli_err(verb, "bad option '%s'", argv[optind - 1]);
-            fputs(usage, stderr);
-            return CLI_USAGE;
-        }
+    while ((c = cli_getopt(argc, argv, opts, verb, usage, &ec)) != -1) {
+        if (c != 'j') return ec; /* --help, or a bad option */
+        *json = 1;
     }
     if (optind != argc) {
         cli_err(verb, "unexpected argument '%s'", argv[optind]);
