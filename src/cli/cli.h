@@ -95,6 +95,9 @@ int cli_import_keypair(const char *verb, uint8_t pk[RBX_PUBLICKEYBYTES],
 /* Open FILE or stdin for NULL or "-" as a file descriptor (66 if missing). */
 int cli_open_input(const char *verb, const char *path, int *fd);
 
+/* A line (without its newline) of only spaces, tabs and CRs, or empty. */
+int cli_is_blank(const void *line, size_t len);
+
 /* Decode one line of standard base64 (surrounding whitespace ignored) into
  * out (outcap bytes). Returns 0 or RBX_E_MALFORMED / RBX_E_TOO_BIG. */
 int cli_b64_decode(uint8_t *out, size_t outcap, size_t *outlen, const char *in, size_t inlen);

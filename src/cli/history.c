@@ -265,13 +265,6 @@ static const char *row_reason(int rc)
     }
 }
 
-static int is_blank(const char *p, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (p[i] != ' ' && p[i] != '\t' && p[i] != '\r') return 0;
-    return 1;
-}
-
 int import_history_main(int argc, char **argv)
 {
     static const struct option opts[] = { { "key", required_argument, NULL, 'k' },
@@ -309,7 +302,7 @@ int import_history_main(int argc, char **argv)
         size_t n = nl != NULL ? (size_t)(nl - line) : len - pos;
         pos += n + (nl != NULL);
         lines++;
-        if (is_blank(line, n)) continue;
+        if (cli_is_blank(line, n)) continue;
         if (nrows == cap) {
             size_t nc = cap ? cap * 2 : 64;
             rbx_import_row *nr = realloc(rows, nc * sizeof *rows);

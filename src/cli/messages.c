@@ -358,13 +358,6 @@ static int ack_all(rbx_store *st, const uint64_t *ids, size_t n)
     return CLI_OK;
 }
 
-static int is_blank(const uint8_t *p, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (p[i] != ' ' && p[i] != '\t' && p[i] != '\r') return 0;
-    return 1;
-}
-
 static int recv_stream(rbx_store *st, receiver *rv, int fd)
 {
     cli_lines r;
@@ -390,7 +383,7 @@ static int recv_stream(rbx_store *st, receiver *rv, int fd)
             ec = CLI_IOERR;
             break;
         }
-        if (is_blank(line, len)) continue;
+        if (cli_is_blank(line, len)) continue;
         int one = recv_one(st, rv, (const char *)line, len, &id);
         if (one == CLI_OK) {
             ids[n++] = id;

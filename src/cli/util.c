@@ -227,6 +227,14 @@ static int is_space(uint8_t c)
     return c == ' ' || c == '\t' || c == '\r' || c == '\n';
 }
 
+int cli_is_blank(const void *line, size_t len)
+{
+    const uint8_t *p = line;
+    for (size_t i = 0; i < len; i++)
+        if (p[i] != ' ' && p[i] != '\t' && p[i] != '\r') return 0;
+    return 1;
+}
+
 int cli_b64_decode(uint8_t *out, size_t outcap, size_t *outlen, const char *in, size_t inlen)
 {
     const char *end;
