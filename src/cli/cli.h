@@ -118,6 +118,9 @@ int cli_parse_u32(uint32_t *out, const char *s, uint32_t min, uint32_t max);
 /* A Unix time as "2026-12-06 14:03 UTC" (out: CLI_TIME_CHARS). */
 #define CLI_TIME_CHARS 32U
 void cli_time_str(char out[CLI_TIME_CHARS], int64_t t);
+/* The same as ISO 8601, "2026-12-06T14:03:09Z" (audit and history lines).
+ * A time no calendar holds: "@<seconds>". */
+void cli_time_iso(char out[CLI_TIME_CHARS], int64_t t);
 
 /* flush stdout and report a write error (74); 0 on success. */
 int cli_flush_stdout(const char *verb);

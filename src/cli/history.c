@@ -7,7 +7,6 @@
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "cli.h"
 
@@ -83,11 +82,6 @@ static void put_text(const uint8_t *p, size_t n)
 static int print_entry(const rbx_history_entry *e, void *ctx)
 {
     printer *pr = ctx;
-    char when[32];
-    time_t t = (time_t)e->created;
-    struct tm tm;
-    if (gmtime_r(&t, &tm) == NULL || strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-        snprintf(when, sizeof when, "%lld", (long long)e->created);
     pr->n++;
     if (pr->json) {
         char sess[65];
@@ -107,6 +101,8 @@ static int print_entry(const rbx_history_entry *e, void *ctx)
         }
         fputs("}\n", stdout);
     } else {
+        char when[CLI_TIME_CHARS];
+        cli_time_iso(when, e->created);
         printf("%s %-8s %s %llu:%llu ", when, e->direction ? "sent" : "received", e->peer,
                (unsigned long long)e->epoch, (unsigned long long)e->seq);
         if (e->available) put_text(e->pt, e->ptlen);

@@ -308,12 +308,25 @@ int cli_parse_u32(uint32_t *out, const char *s, uint32_t min, uint32_t max)
     return 0;
 }
 
-void cli_time_str(char out[CLI_TIME_CHARS], int64_t t)
+static void time_fmt(char out[CLI_TIME_CHARS], int64_t t, int iso)
 {
     time_t tt = (time_t)t;
     struct tm tm;
-    if (gmtime_r(&tt, &tm) == NULL || strftime(out, CLI_TIME_CHARS, "%Y-%m-%d %H:%M UTC", &tm) == 0)
-        snprintf(out, CLI_TIME_CHARS, "@%lld", (long long)t);
+    size_t n = 0;
+    if ((int64_t)tt == t && gmtime_r(&tt, &tm) != NULL)
+        n = iso ? strftime(out, CLI_TIME_CHARS, "%Y-%m-%dT%H:%M:%SZ", &tm)
+                : strftime(out, CLI_TIME_CHARS, "%Y-%m-%d %H:%M UTC", &tm);
+    if (n == 0) snprintf(out, CLI_TIME_CHARS, "@%lld", (long long)t);
+}
+
+void cli_time_str(char out[CLI_TIME_CHARS], int64_t t)
+{
+    time_fmt(out, t, 0);
+}
+
+void cli_time_iso(char out[CLI_TIME_CHARS], int64_t t)
+{
+    time_fmt(out, t, 1);
 }
 
 int cli_flush_stdout(const char *verb)
