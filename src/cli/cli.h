@@ -80,6 +80,9 @@ int cli_no_identity(const char *verb);
 /* Our identity public key (rbx_store_identity). Returns an exit code,
  * having reported (66: no identity). */
 int cli_identity(rbx_store *st, const char *verb, uint8_t pk[RBX_PUBLICKEYBYTES]);
+/* Every contact device (rbx_store_contacts), in *out (malloc'd, NULL if
+ * none; the caller frees it), *n of them. Returns 0 or an RBX_E_* code. */
+int cli_contacts(rbx_store *st, rbx_contact_info **out, size_t *n);
 /* The database path in cli_dir (static buffer). */
 const char *cli_db_path(void);
 

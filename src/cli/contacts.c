@@ -81,15 +81,9 @@ int bundle_main(int argc, char **argv)
  * RBX_E_* code. */
 static int find_contact(rbx_store *st, rbx_contact_info *out, const char *name, uint32_t device)
 {
-    rbx_contact_info *cs = NULL;
-    size_t n = 0, cap = 0;
-    int rc, found = 0;
-    /* Size, then fill; a contact added in between is picked up by the retry. */
-    while ((rc = rbx_store_contacts(st, cs, cap, &n)) == 0 && n > cap) {
-        free(cs);
-        cap = n + 4;
-        if ((cs = calloc(cap, sizeof *cs)) == NULL) return RBX_E_NOMEM;
-    }
+    rbx_contact_info *cs;
+    size_t n;
+    int found = 0, rc = cli_contacts(st, &cs, &n);
     for (size_t i = 0; rc == 0 && i < n; i++) {
         if (cs[i].device != device || strcmp(cs[i].name, name) != 0) continue;
         *out = cs[i];

@@ -150,6 +150,29 @@ int cli_identity(rbx_store *st, const char *verb, uint8_t pk[RBX_PUBLICKEYBYTES]
     return rc != 0 ? cli_fail(verb, NULL, rc) : CLI_OK;
 }
 
+int cli_contacts(rbx_store *st, rbx_contact_info **out, size_t *n)
+{
+    rbx_contact_info *cs = NULL;
+    size_t cap = 0;
+    int rc;
+    /* Size, then fill; a contact added in between is picked up by the retry. */
+    while ((rc = rbx_store_contacts(st, cs, cap, n)) == 0 && *n > cap) {
+        free(cs);
+        cap = *n + 4;
+        if ((cs = calloc(cap, sizeof *cs)) == NULL) {
+            rc = RBX_E_NOMEM;
+            break;
+        }
+    }
+    if (rc != 0) {
+        free(cs);
+        cs = NULL;
+        *n = 0;
+    }
+    *out = cs;
+    return rc;
+}
+
 /* ------------------------------------------------------------ input */
 
 int cli_open_input(const char *verb, const char *path, int *fd)
