@@ -297,21 +297,22 @@ static int recv_one(rbx_store *st, receiver *rv, const char *text, size_t textle
         recv_err(rv, "rejected", "sender identity does not match the handshake");
         return CLI_DATAERR;
     }
-    rbx_fingerprint(fp, sender_pk);
     /* Also finds a contact by a key it rotated away from (grace window). */
     rc = rbx_store_contact_by_identity(st, name, &device, sender_pk);
     if (rc == RBX_E_NOT_FOUND && kind == 0) {
+        rbx_fingerprint(fp, sender_pk);
         recv_err(rv, "unknown sender", fp);
         return CLI_NOINPUT;
-    } else if (rc != 0 && rc != RBX_E_NOT_FOUND) {
+    }
+    if (rc != 0 && rc != RBX_E_NOT_FOUND) {
         recv_err(rv, "cannot look up the sender", rbx_strerror(rc));
         return cli_exit_code(rc);
-    } else {
-        int known = rc == 0;
-        rc = rbx_store_decrypt(st, rv->pt, rv->cap, &ptlen, &info, known ? name : NULL,
-                               known ? device : 1, wire, wlen);
     }
+    int known = rc == 0;
+    rc = rbx_store_decrypt(st, rv->pt, rv->cap, &ptlen, &info, known ? name : NULL,
+                           known ? device : 1, wire, wlen);
     if (rc == RBX_E_NOT_FOUND) {
+        rbx_fingerprint(fp, sender_pk);
         recv_err(rv, "no session with the sender", fp);
         return CLI_NOINPUT;
     }
