@@ -209,8 +209,9 @@ typedef struct parsed {
 /* One line into a row; NULL on success or the reason it is refused. */
 static const char *parse_row(rbx_import_row *r, parsed *p, const char *line, size_t len)
 {
-    json_error_t err;
-    json_t *o = json_loadb(line, len, JSON_REJECT_DUPLICATES, &err), *v;
+    /* No json_error_t: its text quotes the line, a plaintext row's content
+     * among them, into a buffer no one wipes (and the reason given is ours). */
+    json_t *o = json_loadb(line, len, JSON_REJECT_DUPLICATES, NULL), *v;
     memset(r, 0, sizeof *r);
     p->obj = o;
     if (o == NULL) return "not valid JSON";
