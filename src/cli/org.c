@@ -17,6 +17,8 @@
 
 /* --expires: at most 100 years. */
 #define CLI_MAX_EXPIRY_DAYS 36500U
+/* rbx org show lists this many revocations (and counts them all). */
+#define SHOW_REVOCATIONS 64U
 
 static const char org_usage[] =
     "Usage: rbx org init [--json]\n"
@@ -127,13 +129,13 @@ static int org_show(int argc, char **argv)
     if (ec >= 0) return ec;
     rbx_store *st;
     uint8_t org[RBX_PUBLICKEYBYTES], cert[RBX_CERT_MAXBYTES];
-    rbx_org_revocation revs[64];
+    rbx_org_revocation revs[SHOW_REVOCATIONS];
     rbx_org_cert c;
     size_t certlen = 0, nrev = 0;
     if ((ec = cli_open_store(&st, "org", 0)) != CLI_OK) return ec;
     int rc = rbx_store_org_key(st, org);
     int crc = rbx_store_certificate(st, cert, sizeof cert, &certlen);
-    int rrc = rbx_store_revocations(st, revs, 64, &nrev);
+    int rrc = rbx_store_revocations(st, revs, SHOW_REVOCATIONS, &nrev);
     rbx_store_close(st);
     if (rc != 0 && rc != RBX_E_NOT_FOUND) return cli_fail("org", NULL, rc);
     if (crc != 0 && crc != RBX_E_NOT_FOUND) return cli_fail("org", "certificate", crc);
@@ -142,6 +144,7 @@ static int org_show(int argc, char **argv)
         return cli_fail("org", "certificate", crc);
     char b64[RBX_KEY_B64BYTES], fp[RBX_FINGERPRINT_HEXBYTES], cfp[RBX_FINGERPRINT_HEXBYTES];
     char until[CLI_TIME_CHARS] = "no end";
+    size_t shown = nrev < SHOW_REVOCATIONS ? nrev : SHOW_REVOCATIONS;
     if (rc == 0) {
         rbx_key_to_base64(b64, org);
         rbx_fingerprint(fp, org);
@@ -157,7 +160,7 @@ static int org_show(int argc, char **argv)
                              (unsigned long long)c.expires);
         else printf(",\"certificate\":null");
         printf(",\"revocations\":[");
-        for (size_t i = 0; i < nrev && i < 64; i++) {
+        for (size_t i = 0; i < shown; i++) {
             char ofp[RBX_FINGERPRINT_HEXBYTES], ifp[RBX_FINGERPRINT_HEXBYTES];
             rbx_fingerprint(ofp, revs[i].org);
             rbx_fingerprint(ifp, revs[i].identity);
@@ -173,7 +176,7 @@ static int org_show(int argc, char **argv)
         if (crc == 0) printf("our certificate: by organisation %s, until %s\n", cfp, until);
         else printf("our certificate: none\n");
         printf("revocations: %zu\n", nrev);
-        for (size_t i = 0; i < nrev && i < 64; i++) {
+        for (size_t i = 0; i < shown; i++) {
             char ofp[RBX_FINGERPRINT_HEXBYTES], ifp[RBX_FINGERPRINT_HEXBYTES], when[CLI_TIME_CHARS];
             rbx_fingerprint(ofp, revs[i].org);
             rbx_fingerprint(ifp, revs[i].identity);
