@@ -4,7 +4,6 @@
  * --verify, which recomputes its hash chain against the sealed head. */
 #include <getopt.h>
 #include <string.h>
-#include <time.h>
 
 #include "cli.h"
 
@@ -16,21 +15,11 @@ static const char audit_usage[] =
     "\"audit log: N events, chain verified\", or exits 65 naming the first event\n"
     "that does not verify, or saying that events were removed at the end.\n";
 
-/* ISO 8601 UTC, or the raw number if the time does not fit a calendar. */
-static void utc(char out[32], int64_t t)
-{
-    struct tm tm;
-    time_t tt = (time_t)t;
-    if ((int64_t)tt != t || gmtime_r(&tt, &tm) == NULL ||
-        strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-        snprintf(out, 32, "@%lld", (long long)t);
-}
-
 static int print_event(const rbx_audit_event *e, void *ctx)
 {
     int json = *(const int *)ctx;
-    char when[32];
-    utc(when, e->time);
+    char when[CLI_TIME_CHARS];
+    cli_time_iso(when, e->time);
     if (json) {
         printf("{\"seq\":%llu,\"time\":\"%s\",\"unix_time\":%lld,\"event\":",
                (unsigned long long)e->seq, when, (long long)e->time);
@@ -70,16 +59,11 @@ int audit_main(int argc, char **argv)
     int json = 0, verify = 0, c, ec;
     rbx_store *st;
     uint64_t count = 0, bad = 0;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, opts, "audit", audit_usage, &ec)) != -1) {
         switch (c) {
         case 'j': json = 1; break;
         case 'v': verify = 1; break;
-        case 'h': fputs(audit_usage, stdout); return cli_flush_stdout("audit");
-        default:
-            cli_err("audit", "bad option '%s'", argv[optind - 1]);
-            fputs(audit_usage, stderr);
-            return CLI_USAGE;
+        default: return ec; /* --help, or a bad option */
         }
     }
     if (optind != argc) {

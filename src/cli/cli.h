@@ -4,6 +4,8 @@
 #ifndef RBX_CLI_H
 #define RBX_CLI_H
 
+#include <getopt.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -42,9 +44,10 @@ int send_main(int argc, char **argv);
 int recv_main(int argc, char **argv);
 int status_main(int argc, char **argv);
 int sim_main(int argc, char **argv); /* src/cli/sim.c */
-/* rbx rotate identity|prekeys (src/cli/keyrot.c): argv[0] is "identity" or
- * "prekeys"; called by the rotate verb's dispatcher. */
-int rotate_key_main(int argc, char **argv);
+/* rbx rotate identity, rbx rotate prekeys (src/cli/keyrot.c): argv[0] is
+ * the kind; called by the rotate verb's dispatcher (src/cli/rotate.c). */
+int rotate_identity_main(int argc, char **argv);
+int rotate_prekeys_main(int argc, char **argv);
 int org_main(int argc, char **argv); /* rbx org init|show|certify|revoke|... */
 
 /* Prekey upkeep (rbx_store_maintain) as rbx bundle, recv and rotate report
@@ -63,6 +66,7 @@ extern const char *cli_dir;
 
 /* "rbx: <verb>: <message>" on stderr. */
 void cli_err(const char *verb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void cli_verr(const char *verb, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 /* The exit code for an RBX_E_* code. */
 int cli_exit_code(int rc);
 /* Report rc with context and return its exit code. */
@@ -71,6 +75,14 @@ int cli_fail(const char *verb, const char *what, int rc);
 /* Open the store in cli_dir; create (DIR 0700, database, key) only for init.
  * Returns an exit code, having reported any error. */
 int cli_open_store(rbx_store **st, const char *verb, int create);
+/* "no identity in DIR: run rbx init"; returns 66. */
+int cli_no_identity(const char *verb);
+/* Our identity public key (rbx_store_identity). Returns an exit code,
+ * having reported (66: no identity). */
+int cli_identity(rbx_store *st, const char *verb, uint8_t pk[RBX_PUBLICKEYBYTES]);
+/* Every contact device (rbx_store_contacts), in *out (malloc'd, NULL if
+ * none; the caller frees it), *n of them. Returns 0 or an RBX_E_* code. */
+int cli_contacts(rbx_store *st, rbx_contact_info **out, size_t *n);
 /* The database path in cli_dir (static buffer). */
 const char *cli_db_path(void);
 
@@ -79,12 +91,15 @@ const char *cli_db_path(void);
  * the caller wipes and frees it. Returns an exit code, having reported. */
 int cli_read_all(const char *verb, const char *path, uint8_t **buf, size_t *len, size_t cap);
 /* Read a box key pair (the product's JSON key file, or 64 raw bytes: public
- * then secret key) from FILE or stdin, for init --import and rotate identity
- * --import. The caller wipes sk. Returns an exit code, having reported. */
+ * then secret key) from FILE or stdin, for init --import, rotate identity
+ * --import and import-history --key. The caller wipes sk. Returns an exit code, having reported. */
 int cli_import_keypair(const char *verb, uint8_t pk[RBX_PUBLICKEYBYTES],
                        uint8_t sk[RBX_SECRETKEYBYTES], const char *path);
 /* Open FILE or stdin for NULL or "-" as a file descriptor (66 if missing). */
 int cli_open_input(const char *verb, const char *path, int *fd);
+
+/* A line (without its newline) of only spaces, tabs and CRs, or empty. */
+int cli_is_blank(const void *line, size_t len);
 
 /* Decode one line of standard base64 (surrounding whitespace ignored) into
  * out (outcap bytes). Returns 0 or RBX_E_MALFORMED / RBX_E_TOO_BIG. */
@@ -106,9 +121,19 @@ int cli_parse_u32(uint32_t *out, const char *s, uint32_t min, uint32_t max);
 /* A Unix time as "2026-12-06 14:03 UTC" (out: CLI_TIME_CHARS). */
 #define CLI_TIME_CHARS 32U
 void cli_time_str(char out[CLI_TIME_CHARS], int64_t t);
+/* The same as ISO 8601, "2026-12-06T14:03:09Z" (audit and history lines).
+ * A time no calendar holds: "@<seconds>". */
+void cli_time_iso(char out[CLI_TIME_CHARS], int64_t t);
 
 /* flush stdout and report a write error (74); 0 on success. */
 int cli_flush_stdout(const char *verb);
+
+/* getopt_long over opts (which lists "help" as 'h'), answering --help (the
+ * usage on stdout) and a bad option (reported, the usage on stderr) itself:
+ * then 0, and *ec is the exit code to return. Otherwise what getopt_long
+ * returns: an option's val, or -1 after the last option. */
+int cli_getopt(int argc, char **argv, const struct option *opts, const char *verb,
+               const char *usage, int *ec);
 
 /* Options of a verb that takes only --json and --help, and no argument.
  * Returns -1 to go on, or the exit code to return now. */

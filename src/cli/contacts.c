@@ -39,8 +39,7 @@ int bundle_main(int argc, char **argv)
                                           { NULL, 0, NULL, 0 } };
     uint32_t onetime = CLI_DEFAULT_ONETIME;
     int json = 0, c, ec;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, opts, "bundle", bundle_usage, &ec)) != -1) {
         switch (c) {
         case 'n':
             if (cli_parse_u32(&onetime, optarg, 0, CLI_MAX_ONETIME) != 0) {
@@ -49,11 +48,7 @@ int bundle_main(int argc, char **argv)
             }
             break;
         case 'j': json = 1; break;
-        case 'h': fputs(bundle_usage, stdout); return cli_flush_stdout("bundle");
-        default:
-            cli_err("bundle", "bad option '%s'", argv[optind - 1]);
-            fputs(bundle_usage, stderr);
-            return CLI_USAGE;
+        default: return ec; /* --help, or a bad option */
         }
     }
     if (optind != argc) {
@@ -72,10 +67,7 @@ int bundle_main(int argc, char **argv)
     if (rc == 0) rc = rbx_store_bundle(st, b, sizeof b, &blen, onetime);
     rbx_store_close(st);
     if (rc == 0) cli_report_maintenance("bundle", &res);
-    if (rc == RBX_E_NOT_FOUND) {
-        cli_err("bundle", "no identity in %s: run rbx init", cli_dir);
-        return CLI_NOINPUT;
-    }
+    if (rc == RBX_E_NOT_FOUND) return cli_no_identity("bundle");
     if (rc != 0) return cli_fail("bundle", NULL, rc);
     char *line = cli_b64_encode(b, blen);
     if (line == NULL) return cli_fail("bundle", NULL, RBX_E_NOMEM);
@@ -89,15 +81,9 @@ int bundle_main(int argc, char **argv)
  * RBX_E_* code. */
 static int find_contact(rbx_store *st, rbx_contact_info *out, const char *name, uint32_t device)
 {
-    rbx_contact_info *cs = NULL;
-    size_t n = 0, cap = 0;
-    int rc, found = 0;
-    /* Size, then fill; a contact added in between is picked up by the retry. */
-    while ((rc = rbx_store_contacts(st, cs, cap, &n)) == 0 && n > cap) {
-        free(cs);
-        cap = n + 4;
-        if ((cs = calloc(cap, sizeof *cs)) == NULL) return RBX_E_NOMEM;
-    }
+    rbx_contact_info *cs;
+    size_t n;
+    int found = 0, rc = cli_contacts(st, &cs, &n);
     for (size_t i = 0; rc == 0 && i < n; i++) {
         if (cs[i].device != device || strcmp(cs[i].name, name) != 0) continue;
         *out = cs[i];
@@ -176,8 +162,7 @@ int add_main(int argc, char **argv)
     const char *org_b64 = NULL;
     uint8_t org[RBX_PUBLICKEYBYTES];
     int json = 0, c, ec;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, opts, "add", add_usage, &ec)) != -1) {
         switch (c) {
         case 'd':
             if (cli_parse_u32(&device, optarg, 0, UINT32_MAX) != 0) {
@@ -193,11 +178,7 @@ int add_main(int argc, char **argv)
             }
             break;
         case 'j': json = 1; break;
-        case 'h': fputs(add_usage, stdout); return cli_flush_stdout("add");
-        default:
-            cli_err("add", "bad option '%s'", argv[optind - 1]);
-            fputs(add_usage, stderr);
-            return CLI_USAGE;
+        default: return ec; /* --help, or a bad option */
         }
     }
     if (argc - optind < 1 || argc - optind > 2) {

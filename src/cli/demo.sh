@@ -25,6 +25,10 @@ TAB=$(printf '\t')
 start_ns=$(date +%s%N)
 
 die() { echo "demo: $*" >&2; exit 1; }
+# A result that contradicts SECURITY.md: reported, counted, the demo goes on.
+fail() { failures=$((failures + 1)); echo "   !! $*" >&2; }
+# A step that failed: its stderr (kept in $W/tmp/err), then stop.
+die_err() { cat "$W/tmp/err" >&2; die "$@"; }
 for p in "$RBX" "$TOOLS/boxtool" "$TOOLS/thief"; do [ -x "$p" ] || die "missing $p (run make demo)"; done
 [ -r "$TRACE" ] || die "missing $TRACE"
 
@@ -110,8 +114,8 @@ echo
 echo "2. Each device publishes a prekey bundle on the relay; each adds the other as a contact."
 # The first bundle also makes the first signed prekey and 100 one-time
 # prekeys, which rbx bundle reports on stderr: kept out of the narrative.
-rbx agent bundle > "$W/relay/agent.bundle" 2> "$W/tmp/err" || { cat "$W/tmp/err" >&2; die "bundle failed"; }
-rbx phone bundle > "$W/relay/phone.bundle" 2> "$W/tmp/err" || { cat "$W/tmp/err" >&2; die "bundle failed"; }
+rbx agent bundle > "$W/relay/agent.bundle" 2> "$W/tmp/err" || die_err "bundle failed"
+rbx phone bundle > "$W/relay/phone.bundle" 2> "$W/tmp/err" || die_err "bundle failed"
 rbx phone add agent "$W/relay/agent.bundle" > /dev/null
 rbx agent add phone "$W/relay/phone.bundle" > /dev/null
 echo "   the bundle is public (a signed, short-lived key); the phone checks its signature."
@@ -135,12 +139,12 @@ deliver() {
     local i
     for i in "$@"; do printf '%s\n' "${LINE[$i]}"; done > "$W/tmp/in"
     if [ $# -gt 1 ]; then
-        rbx "$to" recv --stream < "$W/tmp/in" > "$W/tmp/pt" 2> "$W/tmp/err" || { cat "$W/tmp/err" >&2; die "recv --stream failed"; }
+        rbx "$to" recv --stream < "$W/tmp/in" > "$W/tmp/pt" 2> "$W/tmp/err" || die_err "recv --stream failed"
         for i in "$@"; do printf '%s\n' "${TXT[$i]}"; done > "$W/tmp/want"
-        cmp -s "$W/tmp/pt" "$W/tmp/want" || { failures=$((failures + 1)); echo "   !! $to did not read what was sent" >&2; }
+        cmp -s "$W/tmp/pt" "$W/tmp/want" || fail "$to did not read what was sent"
     else
-        rbx "$to" recv - < "$W/tmp/in" > "$W/tmp/pt" 2> "$W/tmp/err" || { cat "$W/tmp/err" >&2; die "recv failed"; }
-        [ "$(cat "$W/tmp/pt")" = "${TXT[$1]}" ] || { failures=$((failures + 1)); echo "   !! $to did not read message #$1" >&2; }
+        rbx "$to" recv - < "$W/tmp/in" > "$W/tmp/pt" 2> "$W/tmp/err" || die_err "recv failed"
+        [ "$(cat "$W/tmp/pt")" = "${TXT[$1]}" ] || fail "$to did not read message #$1"
     fi
     for i in "$@"; do [ "$phase" = before ] && DELIVERED_BEFORE_K[$i]=1; done
     return 0
@@ -271,7 +275,7 @@ while IFS="$TAB" read -r m dir rb bl _; do
         past_n=$((past_n + 1)) past_rb=$((past_rb + rb)) past_bl=$((past_bl + bl))
         [ -n "${LOST[$m]:-}" ] && lost_read=$((lost_read + rb))
         if [ "$rb" = 1 ] && [ "$dir" = in ] && [ -n "${DELIVERED_BEFORE_K[$m]:-}" ]; then
-            failures=$((failures + 1)); echo "   !! message #$m was already read by the phone, yet the thief read it" >&2
+            fail "message #$m was already read by the phone, yet the thief read it"
         fi
     else
         fut_n=$((fut_n + 1)) fut_rb=$((fut_rb + rb)) fut_bl=$((fut_bl + bl))
@@ -291,9 +295,9 @@ else
     echo "   After the theft: ratchetbox $fut_rb of $fut_n readable: NO HEALING in this turn."
 fi
 echo "   Today's scheme: $fut_bl of $fut_n. One stolen key file opens every message, past and future."
-[ "$past_bl" = "$past_n" ] && [ "$fut_bl" = "$fut_n" ] || { failures=$((failures + 1)); echo "   !! the baseline thief should read everything" >&2; }
-[ "$lost_read" = "${#LOST[@]}" ] || { failures=$((failures + 1)); echo "   !! the lost message should be readable" >&2; }
-[ "$heal" != 0 ] && [ "$after_heal" = 0 ] || { failures=$((failures + 1)); echo "   !! no clean healing point" >&2; }
+[ "$past_bl" = "$past_n" ] && [ "$fut_bl" = "$fut_n" ] || fail "the baseline thief should read everything"
+[ "$lost_read" = "${#LOST[@]}" ] || fail "the lost message should be readable"
+[ "$heal" != 0 ] && [ "$after_heal" = 0 ] || fail "no clean healing point"
 
 # ------------------------------------------------------------------ rotation
 # Issue 6: the phone replaces its identity key on schedule; the agent follows
@@ -310,31 +314,31 @@ rot_seq=$(json_num "$W/tmp/rot.json" sequence)
 rot_until=$(json_num "$W/tmp/rot.json" old_valid_until)
 grep -q "\"old\":{[^}]*\"fingerprint\":\"${FP[phone]}\"}" "$W/tmp/rot.json" &&
     grep -q "\"new\":{[^}]*\"fingerprint\":\"$NEWFP\"}" "$W/tmp/rot.json" && [ "$rot_seq" = 1 ] &&
-    [ "$NEWFP" != "${FP[phone]}" ] || { failures=$((failures + 1)); echo "   !! rbx rotate identity did not report the rotation" >&2; }
+    [ "$NEWFP" != "${FP[phone]}" ] || fail "rbx rotate identity did not report the rotation"
 echo "   rbx rotate identity --reason scheduled: fingerprint ${FP[phone]} -> $NEWFP, sequence $rot_seq."
 echo "   A rotation record (old key, new key, time, reason, hash of the previous record) is signed"
 echo "   by BOTH keys; the old key stays $(( (rot_until - $(date +%s) + 3600) / 86400 )) days for messages already on their way."
-rbx phone bundle > "$W/relay/phone-2.bundle" 2> "$W/tmp/err" || { cat "$W/tmp/err" >&2; die "bundle failed"; }
-rbx agent add phone "$W/relay/phone-2.bundle" > "$W/tmp/readd" 2> "$W/tmp/err" || { cat "$W/tmp/err" >&2; die "the agent refused the phone's rotated bundle"; }
+rbx phone bundle > "$W/relay/phone-2.bundle" 2> "$W/tmp/err" || die_err "bundle failed"
+rbx agent add phone "$W/relay/phone-2.bundle" > "$W/tmp/readd" 2> "$W/tmp/err" || die_err "the agent refused the phone's rotated bundle"
 readd=$(sed -n 2p "$W/tmp/readd")
 case "$readd" in
     "phone: identity rotated (sequence 1), fingerprint ${FP[phone]} -> $NEWFP; old sessions kept until "*) ;;
-    *) failures=$((failures + 1)); echo "   !! the agent did not follow the rotation: $readd" >&2 ;;
+    *) fail "the agent did not follow the rotation: $readd" ;;
 esac
 echo "   The agent fetches the phone's new bundle from the relay; it carries the record, and the agent"
 echo "   checks it from the key it pinned in step 2 (rbx add):"
 echo "     $readd"
-rbx phone recv "$W/tmp/inflight" > "$W/tmp/pt" 2> "$W/tmp/err" || { cat "$W/tmp/err" >&2; die "the in-flight message did not decrypt"; }
-[ "$(cat "$W/tmp/pt")" = "in flight: sent to the old key" ] || { failures=$((failures + 1)); echo "   !! the in-flight message was not read" >&2; }
+rbx phone recv "$W/tmp/inflight" > "$W/tmp/pt" 2> "$W/tmp/err" || die_err "the in-flight message did not decrypt"
+[ "$(cat "$W/tmp/pt")" = "in flight: sent to the old key" ] || fail "the in-flight message was not read"
 echo "   The message in flight under the old session arrives: the phone reads it (grace window)."
 printf 'first message under the new key' | rbx agent send --json phone - > "$W/tmp/next.json"
 sed -n 's/.*"line":"\([^"]*\)".*/\1/p' "$W/tmp/next.json" > "$W/tmp/next"
-rbx phone recv "$W/tmp/next" > "$W/tmp/pt" 2> "$W/tmp/err" || { cat "$W/tmp/err" >&2; die "the first message under the new key did not decrypt"; }
+rbx phone recv "$W/tmp/next" > "$W/tmp/pt" 2> "$W/tmp/err" || die_err "the first message under the new key did not decrypt"
 grep -q '"kind":"prekey"' "$W/tmp/next.json" && [ "$(cat "$W/tmp/pt")" = "first message under the new key" ] ||
-    { failures=$((failures + 1)); echo "   !! the next message did not start a new session" >&2; }
+    fail "the next message did not start a new session"
 printf 'reply from the new key' | rbx phone send agent - > "$W/tmp/reply"
-rbx agent recv "$W/tmp/reply" > "$W/tmp/pt" 2> "$W/tmp/err" || { cat "$W/tmp/err" >&2; die "the reply under the new key did not decrypt"; }
-[ "$(cat "$W/tmp/pt")" = "reply from the new key" ] || { failures=$((failures + 1)); echo "   !! the reply was not read" >&2; }
+rbx agent recv "$W/tmp/reply" > "$W/tmp/pt" 2> "$W/tmp/err" || die_err "the reply under the new key did not decrypt"
+[ "$(cat "$W/tmp/pt")" = "reply from the new key" ] || fail "the reply was not read"
 echo "   The agent's next message starts a new session (a new X3DH handshake with the new key); the"
 echo "   phone reads it and replies from its new key. The old key and the sessions made under it"
 echo "   are erased when the grace window ends (rbx bundle and rbx recv do the upkeep)."
@@ -344,7 +348,7 @@ before=$(wc -l < "$W/tmp/hist-before")
 echo "   Then the phone's history archive (${before} messages of this session) gets a new key; every"
 echo "   entry is re-encrypted under it and the old key is erased from every file:"
 rbx phone rotate archive --mode reencrypt > "$W/tmp/arch" 2> "$W/tmp/err" ||
-    { failures=$((failures + 1)); cat "$W/tmp/err" >&2; echo "   !! rbx rotate archive failed" >&2; }
+    { cat "$W/tmp/err" >&2; fail "rbx rotate archive failed"; }
 sed 's/^/     /' "$W/tmp/arch"
 rbx phone history > "$W/tmp/hist-after" || die "rbx history failed after the rotation"
 # Lines are "time direction peer epoch:seq text": all but the epoch must match.
@@ -353,7 +357,7 @@ if [ "$before" -gt 0 ] && grep -q ' 2:1 ' "$W/tmp/hist-after" &&
         cmp -s <(no_epoch "$W/tmp/hist-before") <(no_epoch "$W/tmp/hist-after"); then
     echo "   rbx history reads the same ${before} messages back under the new key."
 else
-    failures=$((failures + 1)); echo "   !! the history changed across the archive rotation" >&2
+    fail "the history changed across the archive rotation"
 fi
 end_ns=$(date +%s%N)
 echo

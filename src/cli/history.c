@@ -7,12 +7,9 @@
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "cli.h"
 
-#define KEYFILE_MAX 4096U
-#define RAW_KEYPAIR_BYTES (RBX_PUBLICKEYBYTES + RBX_SECRETKEYBYTES)
 /* The whole export is read and imported in one transaction. */
 #define IMPORT_MAX (256U * 1024U * 1024U)
 
@@ -85,11 +82,6 @@ static void put_text(const uint8_t *p, size_t n)
 static int print_entry(const rbx_history_entry *e, void *ctx)
 {
     printer *pr = ctx;
-    char when[32];
-    time_t t = (time_t)e->created;
-    struct tm tm;
-    if (gmtime_r(&t, &tm) == NULL || strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-        snprintf(when, sizeof when, "%lld", (long long)e->created);
     pr->n++;
     if (pr->json) {
         char sess[65];
@@ -109,6 +101,8 @@ static int print_entry(const rbx_history_entry *e, void *ctx)
         }
         fputs("}\n", stdout);
     } else {
+        char when[CLI_TIME_CHARS];
+        cli_time_iso(when, e->created);
         printf("%s %-8s %s %llu:%llu ", when, e->direction ? "sent" : "received", e->peer,
                (unsigned long long)e->epoch, (unsigned long long)e->seq);
         if (e->available) put_text(e->pt, e->ptlen);
@@ -146,16 +140,11 @@ int history_main(int argc, char **argv)
     printer pr = { 0, 0 };
     const char *archive = NULL, *name = NULL;
     int c, ec;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, opts, "history", history_usage, &ec)) != -1) {
         switch (c) {
         case 'j': pr.json = 1; break;
         case 'a': archive = optarg; break;
-        case 'h': fputs(history_usage, stdout); return cli_flush_stdout("history");
-        default:
-            cli_err("history", "bad option '%s'", argv[optind - 1]);
-            fputs(history_usage, stderr);
-            return CLI_USAGE;
+        default: return ec; /* --help, or a bad option */
         }
     }
     if (optind < argc) name = argv[optind++];
@@ -220,8 +209,9 @@ typedef struct parsed {
 /* One line into a row; NULL on success or the reason it is refused. */
 static const char *parse_row(rbx_import_row *r, parsed *p, const char *line, size_t len)
 {
-    json_error_t err;
-    json_t *o = json_loadb(line, len, JSON_REJECT_DUPLICATES, &err), *v;
+    /* No json_error_t: its text quotes the line, a plaintext row's content
+     * among them, into a buffer no one wipes (and the reason given is ours). */
+    json_t *o = json_loadb(line, len, JSON_REJECT_DUPLICATES, NULL), *v;
     memset(r, 0, sizeof *r);
     p->obj = o;
     if (o == NULL) return "not valid JSON";
@@ -272,30 +262,6 @@ static const char *row_reason(int rc)
     }
 }
 
-static int read_keypair(uint8_t pk[32], uint8_t sk[32], const char *path)
-{
-    uint8_t *buf;
-    size_t len;
-    int ec = cli_read_all("import-history", path, &buf, &len, KEYFILE_MAX);
-    if (ec != CLI_OK) return ec;
-    int rc = len == RAW_KEYPAIR_BYTES ? rbx_keypair_from_raw(pk, sk, buf, len)
-                                      : rbx_keypair_from_json(pk, sk, (const char *)buf, len);
-    sodium_memzero(buf, len);
-    free(buf);
-    if (rc != 0) {
-        cli_err("import-history", "%s: not a box key pair: %s", path, rbx_strerror(rc));
-        return cli_exit_code(rc);
-    }
-    return CLI_OK;
-}
-
-static int is_blank(const char *p, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (p[i] != ' ' && p[i] != '\t' && p[i] != '\r') return 0;
-    return 1;
-}
-
 int import_history_main(int argc, char **argv)
 {
     static const struct option opts[] = { { "key", required_argument, NULL, 'k' },
@@ -304,16 +270,11 @@ int import_history_main(int argc, char **argv)
                                           { NULL, 0, NULL, 0 } };
     const char *keyfile = NULL, *input = NULL;
     int json = 0, c, ec;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, opts, "import-history", import_usage, &ec)) != -1) {
         switch (c) {
         case 'k': keyfile = optarg; break;
         case 'j': json = 1; break;
-        case 'h': fputs(import_usage, stdout); return cli_flush_stdout("import-history");
-        default:
-            cli_err("import-history", "bad option '%s'", argv[optind - 1]);
-            fputs(import_usage, stderr);
-            return CLI_USAGE;
+        default: return ec; /* --help, or a bad option */
         }
     }
     if (optind < argc) input = argv[optind++];
@@ -322,14 +283,14 @@ int import_history_main(int argc, char **argv)
         fputs(import_usage, stderr);
         return CLI_USAGE;
     }
-    uint8_t pk[32], sk[32], *buf = NULL;
+    uint8_t pk[RBX_PUBLICKEYBYTES], sk[RBX_SECRETKEYBYTES], *buf = NULL;
     size_t len = 0, nrows = 0, cap = 0, lines = 0, rejected = 0, already = 0, imported = 0;
     rbx_import_row *rows = NULL;
     parsed *ps = NULL;
     int *rcs = NULL;
     rbx_store *st = NULL;
     json_set_alloc_funcs(wipe_malloc, wipe_free);
-    if ((ec = read_keypair(pk, sk, keyfile)) != CLI_OK) goto out;
+    if ((ec = cli_import_keypair("import-history", pk, sk, keyfile)) != CLI_OK) goto out;
     if ((ec = cli_read_all("import-history", input, &buf, &len, IMPORT_MAX)) != CLI_OK) goto out;
     /* Parse every line first: a bad line is reported and skipped. */
     for (size_t pos = 0; pos < len;) {
@@ -338,7 +299,7 @@ int import_history_main(int argc, char **argv)
         size_t n = nl != NULL ? (size_t)(nl - line) : len - pos;
         pos += n + (nl != NULL);
         lines++;
-        if (is_blank(line, n)) continue;
+        if (cli_is_blank(line, n)) continue;
         if (nrows == cap) {
             size_t nc = cap ? cap * 2 : 64;
             rbx_import_row *nr = realloc(rows, nc * sizeof *rows);

@@ -61,16 +61,11 @@ int init_main(int argc, char **argv)
                                           { NULL, 0, NULL, 0 } };
     const char *import = NULL;
     int json = 0, c, ec;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, opts, "init", init_usage, &ec)) != -1) {
         switch (c) {
         case 'i': import = optarg; break;
         case 'j': json = 1; break;
-        case 'h': fputs(init_usage, stdout); return cli_flush_stdout("init");
-        default:
-            cli_err("init", "bad option '%s'", argv[optind - 1]);
-            fputs(init_usage, stderr);
-            return CLI_USAGE;
+        default: return ec; /* --help, or a bad option */
         }
     }
     if (optind != argc) {
@@ -78,7 +73,7 @@ int init_main(int argc, char **argv)
         fputs(init_usage, stderr);
         return CLI_USAGE;
     }
-    uint8_t pk[32], sk[32];
+    uint8_t pk[RBX_PUBLICKEYBYTES], sk[RBX_SECRETKEYBYTES];
     rbx_store *st;
     /* Read and check the key before anything is created on disk. */
     if (import != NULL && (ec = cli_import_keypair("init", pk, sk, import)) != CLI_OK) goto out;
@@ -103,15 +98,10 @@ int id_main(int argc, char **argv)
 {
     int json, ec = cli_json_only(argc, argv, "id", id_usage, &json);
     if (ec >= 0) return ec;
-    uint8_t pk[32];
+    uint8_t pk[RBX_PUBLICKEYBYTES];
     rbx_store *st;
     if ((ec = cli_open_store(&st, "id", 0)) != CLI_OK) return ec;
-    int rc = rbx_store_identity(st, pk);
+    ec = cli_identity(st, "id", pk);
     rbx_store_close(st);
-    if (rc == RBX_E_NOT_FOUND) {
-        cli_err("id", "no identity in %s: run rbx init", cli_dir);
-        return CLI_NOINPUT;
-    }
-    if (rc != 0) return cli_fail("id", NULL, rc);
-    return print_identity("id", pk, json);
+    return ec != CLI_OK ? ec : print_identity("id", pk, json);
 }

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT
  * rbx rotate identity, rbx rotate prekeys: key rotation (issue 6 sections 1
  * and 3), and the prekey upkeep report that rbx bundle and rbx recv share.
- * src/cli/rotate.c dispatches `rbx rotate VERB` here for these two. */
+ * src/cli/rotate.c dispatches `rbx rotate identity|prekeys` here. */
 #include <getopt.h>
 #include <sodium.h>
 #include <stdlib.h>
@@ -29,10 +29,6 @@ static const char rotate_prekeys_usage[] =
     "top up one-time prekeys below onetime_low (10) by onetime_batch (100), and\n"
     "erase old identities and their sessions past their grace window. rbx bundle\n"
     "and rbx recv do the same upkeep (without forcing a signed prekey).\n";
-
-static const char rotate_usage[] =
-    "Usage: rbx rotate identity [--reason TEXT] [--import FILE|-] [--json]\n"
-    "       rbx rotate prekeys [--json]\n";
 
 int cli_maintenance_changed(const rbx_maintain_result *r)
 {
@@ -107,7 +103,7 @@ static void print_key_json(const char *member, const uint8_t pk[RBX_PUBLICKEYBYT
     printf("\"%s\":{\"public_key\":\"%s\",\"fingerprint\":\"%s\"}", member, b64, fp);
 }
 
-static int rotate_identity(int argc, char **argv)
+int rotate_identity_main(int argc, char **argv)
 {
     static const struct option opts[] = { { "reason", required_argument, NULL, 'r' },
                                           { "import", required_argument, NULL, 'i' },
@@ -116,17 +112,12 @@ static int rotate_identity(int argc, char **argv)
                                           { NULL, 0, NULL, 0 } };
     const char *reason = "manual", *import = NULL;
     int json = 0, c, ec, rc;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, opts, "rotate", rotate_identity_usage, &ec)) != -1) {
         switch (c) {
         case 'r': reason = optarg; break;
         case 'i': import = optarg; break;
         case 'j': json = 1; break;
-        case 'h': fputs(rotate_identity_usage, stdout); return cli_flush_stdout("rotate");
-        default:
-            cli_err("rotate", "bad option '%s'", argv[optind - 1]);
-            fputs(rotate_identity_usage, stderr);
-            return CLI_USAGE;
+        default: return ec; /* --help, or a bad option */
         }
     }
     if (optind != argc) {
@@ -141,19 +132,13 @@ static int rotate_identity(int argc, char **argv)
     /* Read and check the new key before the store is touched. */
     if (import != NULL && (ec = cli_import_keypair("rotate", pk, sk, import)) != CLI_OK) goto out;
     if ((ec = cli_open_store(&st, "rotate", 0)) != CLI_OK) goto out;
-    rc = rbx_store_identity(st, old_pk);
-    if (rc == RBX_E_NOT_FOUND) {
-        cli_err("rotate", "no identity in %s: run rbx init", cli_dir);
-        ec = CLI_NOINPUT;
-        goto out;
-    }
-    if (rc == 0 && import != NULL && sodium_memcmp(pk, old_pk, RBX_PUBLICKEYBYTES) == 0) {
+    if ((ec = cli_identity(st, "rotate", old_pk)) != CLI_OK) goto out;
+    if (import != NULL && sodium_memcmp(pk, old_pk, RBX_PUBLICKEYBYTES) == 0) {
         cli_err("rotate", "the imported key pair is the current identity");
         ec = CLI_DATAERR;
         goto out;
     }
-    if (rc == 0)
-        rc = rbx_store_rotate_identity(st, reason, import ? pk : NULL, import ? sk : NULL, new_pk);
+    rc = rbx_store_rotate_identity(st, reason, import ? pk : NULL, import ? sk : NULL, new_pk);
     if (rc == RBX_E_INVALID) {
         cli_err("rotate", "bad --reason (0-63 bytes, no control characters)");
         ec = CLI_USAGE;
@@ -204,7 +189,7 @@ out:
     return ec;
 }
 
-static int rotate_prekeys(int argc, char **argv)
+int rotate_prekeys_main(int argc, char **argv)
 {
     int json, ec = cli_json_only(argc, argv, "rotate", rotate_prekeys_usage, &json);
     if (ec >= 0) return ec;
@@ -214,13 +199,11 @@ static int rotate_prekeys(int argc, char **argv)
     uint8_t me[RBX_PUBLICKEYBYTES];
     memset(&res, 0, sizeof res);
     if ((ec = cli_open_store(&st, "rotate", 0)) != CLI_OK) return ec;
-    int rc = rbx_store_identity(st, me);
-    if (rc == RBX_E_NOT_FOUND) {
+    if ((ec = cli_identity(st, "rotate", me)) != CLI_OK) {
         rbx_store_close(st);
-        cli_err("rotate", "no identity in %s: run rbx init", cli_dir);
-        return CLI_NOINPUT;
+        return ec;
     }
-    if (rc == 0) rc = rbx_store_maintain(st, 1, &res);
+    int rc = rbx_store_maintain(st, 1, &res);
     if (rc == 0) rc = rbx_store_prekey_stats(st, &ps);
     rbx_store_close(st);
     if (rc != 0) return cli_fail("rotate", "cannot rotate the prekeys", rc);
@@ -238,14 +221,4 @@ static int rotate_prekeys(int argc, char **argv)
         printf("old sessions retired: %zu\n", res.sessions_retired);
     }
     return cli_flush_stdout("rotate");
-}
-
-int rotate_key_main(int argc, char **argv)
-{
-    optind = 0; /* the dispatcher may have run getopt already: start afresh */
-    if (argc >= 1 && strcmp(argv[0], "identity") == 0) return rotate_identity(argc, argv);
-    if (argc >= 1 && strcmp(argv[0], "prekeys") == 0) return rotate_prekeys(argc, argv);
-    cli_err("rotate", "expected identity or prekeys");
-    fputs(rotate_usage, stderr);
-    return CLI_USAGE;
 }

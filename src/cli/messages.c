@@ -203,8 +203,7 @@ int send_main(int argc, char **argv)
     sender sd = { 0 };
     int stream = 0, c, ec;
     sd.device = 1;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, opts, "send", send_usage, &ec)) != -1) {
         switch (c) {
         case 'd':
             if (cli_parse_u32(&sd.device, optarg, 0, UINT32_MAX) != 0) {
@@ -215,11 +214,7 @@ int send_main(int argc, char **argv)
         case 'e': sd.opts.header_encryption = 1; break;
         case 's': stream = 1; break;
         case 'j': sd.json = 1; break;
-        case 'h': fputs(send_usage, stdout); return cli_flush_stdout("send");
-        default:
-            cli_err("send", "bad option '%s'", argv[optind - 1]);
-            fputs(send_usage, stderr);
-            return CLI_USAGE;
+        default: return ec; /* --help, or a bad option */
         }
     }
     if (argc - optind < 1 || argc - optind > 2) {
@@ -230,7 +225,7 @@ int send_main(int argc, char **argv)
     sd.name = argv[optind];
     const char *path = argc - optind == 2 ? argv[optind + 1] : NULL;
     rbx_store *st;
-    int fd = -1, rc;
+    int fd = -1;
     uint8_t *pt = NULL;
     size_t ptlen = 0;
     /* Input first: a missing file is 66 whatever the state. */
@@ -238,15 +233,9 @@ int send_main(int argc, char **argv)
     else ec = cli_read_all("send", path, &pt, &ptlen, RBX_MAX_PLAINTEXT);
     if (ec != CLI_OK) return ec;
     if ((ec = cli_open_store(&st, "send", 0)) != CLI_OK) goto out;
-    if ((rc = rbx_store_identity(st, sd.identity)) != 0) {
-        ec = rc == RBX_E_NOT_FOUND ? (cli_err("send", "no identity in %s: run rbx init", cli_dir),
-                                      CLI_NOINPUT)
-                                   : cli_fail("send", NULL, rc);
-    } else if (stream) {
-        ec = send_stream(st, &sd, fd);
-    } else {
+    if ((ec = cli_identity(st, "send", sd.identity)) == CLI_OK) {
         const uint8_t *p = pt;
-        ec = send_batch(st, &sd, &p, &ptlen, 1);
+        ec = stream ? send_stream(st, &sd, fd) : send_batch(st, &sd, &p, &ptlen, 1);
     }
     rbx_store_close(st);
 out:
@@ -308,21 +297,22 @@ static int recv_one(rbx_store *st, receiver *rv, const char *text, size_t textle
         recv_err(rv, "rejected", "sender identity does not match the handshake");
         return CLI_DATAERR;
     }
-    rbx_fingerprint(fp, sender_pk);
     /* Also finds a contact by a key it rotated away from (grace window). */
     rc = rbx_store_contact_by_identity(st, name, &device, sender_pk);
     if (rc == RBX_E_NOT_FOUND && kind == 0) {
+        rbx_fingerprint(fp, sender_pk);
         recv_err(rv, "unknown sender", fp);
         return CLI_NOINPUT;
-    } else if (rc != 0 && rc != RBX_E_NOT_FOUND) {
+    }
+    if (rc != 0 && rc != RBX_E_NOT_FOUND) {
         recv_err(rv, "cannot look up the sender", rbx_strerror(rc));
         return cli_exit_code(rc);
-    } else {
-        int known = rc == 0;
-        rc = rbx_store_decrypt(st, rv->pt, rv->cap, &ptlen, &info, known ? name : NULL,
-                               known ? device : 1, wire, wlen);
     }
+    int known = rc == 0;
+    rc = rbx_store_decrypt(st, rv->pt, rv->cap, &ptlen, &info, known ? name : NULL,
+                           known ? device : 1, wire, wlen);
     if (rc == RBX_E_NOT_FOUND) {
+        rbx_fingerprint(fp, sender_pk);
         recv_err(rv, "no session with the sender", fp);
         return CLI_NOINPUT;
     }
@@ -369,13 +359,6 @@ static int ack_all(rbx_store *st, const uint64_t *ids, size_t n)
     return CLI_OK;
 }
 
-static int is_blank(const uint8_t *p, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (p[i] != ' ' && p[i] != '\t' && p[i] != '\r') return 0;
-    return 1;
-}
-
 static int recv_stream(rbx_store *st, receiver *rv, int fd)
 {
     cli_lines r;
@@ -401,7 +384,7 @@ static int recv_stream(rbx_store *st, receiver *rv, int fd)
             ec = CLI_IOERR;
             break;
         }
-        if (is_blank(line, len)) continue;
+        if (cli_is_blank(line, len)) continue;
         int one = recv_one(st, rv, (const char *)line, len, &id);
         if (one == CLI_OK) {
             ids[n++] = id;
@@ -430,16 +413,11 @@ int recv_main(int argc, char **argv)
                                           { NULL, 0, NULL, 0 } };
     receiver rv = { 0 };
     int c, ec;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, opts, "recv", recv_usage, &ec)) != -1) {
         switch (c) {
         case 's': rv.stream = 1; break;
         case 'j': rv.json = 1; break;
-        case 'h': fputs(recv_usage, stdout); return cli_flush_stdout("recv");
-        default:
-            cli_err("recv", "bad option '%s'", argv[optind - 1]);
-            fputs(recv_usage, stderr);
-            return CLI_USAGE;
+        default: return ec; /* --help, or a bad option */
         }
     }
     if (argc - optind > 1) {
@@ -464,14 +442,10 @@ int recv_main(int argc, char **argv)
     }
     if ((ec = cli_open_store(&st, "recv", 0)) != CLI_OK) goto out;
     uint8_t me[RBX_PUBLICKEYBYTES];
-    int rc = rbx_store_identity(st, me);
-    if (rc != 0) {
-        ec = rc == RBX_E_NOT_FOUND ? (cli_err("recv", "no identity in %s: run rbx init", cli_dir),
-                                      CLI_NOINPUT)
-                                   : cli_fail("recv", NULL, rc);
-    } else if (rv.stream) {
+    int have_identity = (ec = cli_identity(st, "recv", me)) == CLI_OK;
+    if (have_identity && rv.stream) {
         ec = recv_stream(st, &rv, fd);
-    } else {
+    } else if (have_identity) {
         uint64_t id;
         ec = recv_one(st, &rv, (const char *)text, textlen, &id);
         if (ec == CLI_OK) ec = ack_all(st, &id, 1);
@@ -479,13 +453,13 @@ int recv_main(int argc, char **argv)
             cli_err("recv", "from %s%s%s", rv.last.name, rv.last.new_contact ? " (new contact)" : "",
                     rv.last.redelivered ? " (redelivered)" : "");
     }
-    if (rc == 0 && (ec == CLI_OK || ec == CLI_DATAERR || ec == CLI_NOINPUT)) {
+    if (have_identity && (ec == CLI_OK || ec == CLI_DATAERR || ec == CLI_NOINPUT)) {
         /* Prekey upkeep once the messages are in: a first message may have
          * used the last one-time prekeys; old identities leave after their
          * grace window. */
         rbx_maintain_result res;
         memset(&res, 0, sizeof res);
-        rc = rbx_store_maintain(st, 0, &res);
+        int rc = rbx_store_maintain(st, 0, &res);
         /* After a rejection, stderr keeps its one error line. */
         if (rc == 0 && ec == CLI_OK) cli_report_maintenance("recv", &res);
         else if (rc != 0 && ec == CLI_OK) ec = cli_fail("recv", "prekey upkeep", rc);

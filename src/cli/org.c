@@ -17,6 +17,8 @@
 
 /* --expires: at most 100 years. */
 #define CLI_MAX_EXPIRY_DAYS 36500U
+/* rbx org show lists this many revocations (and counts them all). */
+#define SHOW_REVOCATIONS 64U
 
 static const char org_usage[] =
     "Usage: rbx org init [--json]\n"
@@ -127,13 +129,13 @@ static int org_show(int argc, char **argv)
     if (ec >= 0) return ec;
     rbx_store *st;
     uint8_t org[RBX_PUBLICKEYBYTES], cert[RBX_CERT_MAXBYTES];
-    rbx_org_revocation revs[64];
+    rbx_org_revocation revs[SHOW_REVOCATIONS];
     rbx_org_cert c;
     size_t certlen = 0, nrev = 0;
     if ((ec = cli_open_store(&st, "org", 0)) != CLI_OK) return ec;
     int rc = rbx_store_org_key(st, org);
     int crc = rbx_store_certificate(st, cert, sizeof cert, &certlen);
-    int rrc = rbx_store_revocations(st, revs, 64, &nrev);
+    int rrc = rbx_store_revocations(st, revs, SHOW_REVOCATIONS, &nrev);
     rbx_store_close(st);
     if (rc != 0 && rc != RBX_E_NOT_FOUND) return cli_fail("org", NULL, rc);
     if (crc != 0 && crc != RBX_E_NOT_FOUND) return cli_fail("org", "certificate", crc);
@@ -142,6 +144,7 @@ static int org_show(int argc, char **argv)
         return cli_fail("org", "certificate", crc);
     char b64[RBX_KEY_B64BYTES], fp[RBX_FINGERPRINT_HEXBYTES], cfp[RBX_FINGERPRINT_HEXBYTES];
     char until[CLI_TIME_CHARS] = "no end";
+    size_t shown = nrev < SHOW_REVOCATIONS ? nrev : SHOW_REVOCATIONS;
     if (rc == 0) {
         rbx_key_to_base64(b64, org);
         rbx_fingerprint(fp, org);
@@ -157,7 +160,7 @@ static int org_show(int argc, char **argv)
                              (unsigned long long)c.expires);
         else printf(",\"certificate\":null");
         printf(",\"revocations\":[");
-        for (size_t i = 0; i < nrev && i < 64; i++) {
+        for (size_t i = 0; i < shown; i++) {
             char ofp[RBX_FINGERPRINT_HEXBYTES], ifp[RBX_FINGERPRINT_HEXBYTES];
             rbx_fingerprint(ofp, revs[i].org);
             rbx_fingerprint(ifp, revs[i].identity);
@@ -173,7 +176,7 @@ static int org_show(int argc, char **argv)
         if (crc == 0) printf("our certificate: by organisation %s, until %s\n", cfp, until);
         else printf("our certificate: none\n");
         printf("revocations: %zu\n", nrev);
-        for (size_t i = 0; i < nrev && i < 64; i++) {
+        for (size_t i = 0; i < shown; i++) {
             char ofp[RBX_FINGERPRINT_HEXBYTES], ifp[RBX_FINGERPRINT_HEXBYTES], when[CLI_TIME_CHARS];
             rbx_fingerprint(ofp, revs[i].org);
             rbx_fingerprint(ifp, revs[i].identity);
@@ -206,11 +209,10 @@ static int parse_statement_args(org_args *a, int argc, char **argv, int certify)
                                            { "json", no_argument, NULL, 'j' },
                                            { "help", no_argument, NULL, 'h' },
                                            { NULL, 0, NULL, 0 } };
-    int c;
+    int c, ec;
     memset(a, 0, sizeof *a);
     a->reason = "";
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "", certify ? copts : ropts, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, certify ? copts : ropts, "org", org_usage, &ec)) != -1) {
         switch (c) {
         case 'b': a->bundle = optarg; break;
         case 'e':
@@ -222,8 +224,7 @@ static int parse_statement_args(org_args *a, int argc, char **argv, int certify)
         case 'r': a->reason = optarg; break;
         case 'o': a->out = optarg; break;
         case 'j': a->json = 1; break;
-        case 'h': fputs(org_usage, stdout); return cli_flush_stdout("org");
-        default: return usage_error("bad option", argv[optind - 1]);
+        default: return ec; /* --help, or a bad option */
         }
     }
     int want = a->bundle != NULL ? 0 : 1;
@@ -238,7 +239,7 @@ static int parse_statement_args(org_args *a, int argc, char **argv, int certify)
     uint8_t b[RBX_BUNDLE_MAXBYTES];
     size_t blen;
     rbx_bundle parsed;
-    int ec = cli_read_b64("org", "bad bundle", a->bundle, b, sizeof b, &blen);
+    ec = cli_read_b64("org", "bad bundle", a->bundle, b, sizeof b, &blen);
     if (ec != CLI_OK) return ec;
     int rc = rbx_bundle_parse(&parsed, b, blen);
     if (rc != 0) return cli_fail("org", "bad bundle", rc);
@@ -323,17 +324,10 @@ static int org_revoke(int argc, char **argv)
 /* install-cert and import-revocation: one FILE|- argument. */
 static int one_input(int argc, char **argv, const char **path)
 {
-    int c;
     static const struct option opts[] = { { "help", no_argument, NULL, 'h' },
                                           { NULL, 0, NULL, 0 } };
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        if (c == 'h') {
-            fputs(org_usage, stdout);
-            return cli_flush_stdout("org");
-        }
-        return usage_error("bad option", argv[optind - 1]);
-    }
+    int ec;
+    if (cli_getopt(argc, argv, opts, "org", org_usage, &ec) != -1) return ec; /* --help, or a bad option */
     if (argc - optind > 1) return usage_error("unexpected argument", argv[optind + 1]);
     *path = argc - optind == 1 ? argv[optind] : NULL;
     return -1;
@@ -350,14 +344,10 @@ static int org_install_cert(int argc, char **argv)
     if ((ec = cli_read_b64("org", "bad certificate", path, cert, sizeof cert, &len)) != CLI_OK)
         return ec;
     if ((ec = cli_open_store(&st, "org", 0)) != CLI_OK) return ec;
-    int rc = rbx_store_identity(st, me);
-    if (rc == 0) rc = rbx_store_set_certificate(st, cert, len);
+    int rc = (ec = cli_identity(st, "org", me)) == CLI_OK ? rbx_store_set_certificate(st, cert, len) : 0;
     rbx_store_close(st);
+    if (ec != CLI_OK) return ec;
     char fp[RBX_FINGERPRINT_HEXBYTES];
-    if (rc == RBX_E_NOT_FOUND) {
-        cli_err("org", "no identity in %s: run rbx init", cli_dir);
-        return CLI_NOINPUT;
-    }
     rbx_fingerprint(fp, me);
     if (rc == RBX_E_UNCERTIFIED) {
         cli_err("org", "this certificate is not for our identity %s (after a rotation, ask for a new one)", fp);

@@ -29,8 +29,7 @@ static int rotate_archive(int argc, char **argv)
                                           { "help", no_argument, NULL, 'h' },
                                           { NULL, 0, NULL, 0 } };
     int mode = -1, json = 0, c, ec;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, opts, "rotate", rotate_usage, &ec)) != -1) {
         switch (c) {
         case 'm':
             for (int i = 0; i < 3; i++)
@@ -41,11 +40,7 @@ static int rotate_archive(int argc, char **argv)
             }
             break;
         case 'j': json = 1; break;
-        case 'h': fputs(rotate_usage, stdout); return cli_flush_stdout("rotate");
-        default:
-            cli_err("rotate", "bad option '%s'", argv[optind - 1]);
-            fputs(rotate_usage, stderr);
-            return CLI_USAGE;
+        default: return ec; /* --help, or a bad option */
         }
     }
     if (optind != argc) {
@@ -85,8 +80,8 @@ static const struct {
     const char *what;
     int (*run)(int argc, char **argv);
 } kinds[] = {
-    { "identity", rotate_key_main }, /* src/cli/keyrot.c: argv[0] is the kind */
-    { "prekeys", rotate_key_main },
+    { "identity", rotate_identity_main }, /* src/cli/keyrot.c */
+    { "prekeys", rotate_prekeys_main },
     { "archive", rotate_archive },
 };
 

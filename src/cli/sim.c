@@ -444,9 +444,10 @@ static int attack(sim *S)
         uint8_t pt[WIRE_CAP];
         size_t ptlen;
         int read = try_open(to_victim ? thief : outgoing, c, t);
+        int pred = predicted(S, c, t, to_victim);
         if (read) r->flags[t] |= RBX_SIM_READ;
-        if (predicted(S, c, t, to_victim)) r->flags[t] |= RBX_SIM_PREDICTED;
-        if (read != predicted(S, c, t, to_victim)) r->mismatches++;
+        if (pred) r->flags[t] |= RBX_SIM_PREDICTED;
+        if (read != pred) r->mismatches++;
         if (to_victim) {
             r->to_victim++;
             r->read_to_victim += (uint32_t)read;
@@ -840,16 +841,13 @@ static const char usage_text[] =
     "Exit status: 0 ok, 64 usage error, 70 internal error, 74 storage error\n"
     "(--store: the temporary directory or a database).\n";
 
-/* One line on stderr, "rbx: sim: <what>" (the format of cli_err, which is
- * not used so that sim.c links without the rest of the tool). */
+/* "rbx: sim: <what>" on stderr; exit 64. */
 static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int usage_error(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    fputs("rbx: sim: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    cli_verr("sim", fmt, ap);
     va_end(ap);
     return CLI_USAGE;
 }
@@ -954,10 +952,9 @@ int sim_main(int argc, char **argv)
         return usage_error("--compromise %s: K is after the last message", who);
     o.compromise_at = (uint32_t)k;
 
-    int rc = rbx_init();
-    if (rc == 0) rc = rbx_sim_run(&o, &r);
+    int rc = rbx_sim_run(&o, &r); /* rbx_init(): rbx.c, before every verb */
     if (rc != 0) {
-        fprintf(stderr, "rbx: sim: %s\n", rbx_strerror(rc));
+        cli_err("sim", "%s", rbx_strerror(rc));
         return rc == RBX_E_IO || rc == RBX_E_CORRUPT || rc == RBX_E_STORAGE_KEY ? CLI_IOERR
                                                                                  : CLI_SOFTWARE;
     }

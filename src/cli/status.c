@@ -155,23 +155,13 @@ int status_main(int argc, char **argv)
     rbx_store *st;
     status_facts f;
     rbx_contact_info *cs = NULL;
-    size_t n = 0, cap = 0;
+    size_t n = 0;
     if ((ec = cli_open_store(&st, "status", 0)) != CLI_OK) return ec;
-    int rc = rbx_store_identity(st, f.me);
-    if (rc == RBX_E_NOT_FOUND) {
-        cli_err("status", "no identity in %s: run rbx init", cli_dir);
-        ec = CLI_NOINPUT;
-        goto out;
-    }
-    if (rc == 0) rc = rbx_store_prekey_stats(st, &f.ps);
+    if ((ec = cli_identity(st, "status", f.me)) != CLI_OK) goto out;
+    int rc = rbx_store_prekey_stats(st, &f.ps);
     if (rc == 0) rc = rbx_store_rotations(st, NULL, 0, NULL, 0, &f.rotations);
     if (rc == 0) rc = rbx_store_policy(st, &f.pol);
-    /* Size, then fill; a contact added in between is picked up by the retry. */
-    while (rc == 0 && (rc = rbx_store_contacts(st, cs, cap, &n)) == 0 && n > cap) {
-        free(cs);
-        cap = n + 4;
-        if ((cs = calloc(cap, sizeof *cs)) == NULL) rc = RBX_E_NOMEM;
-    }
+    if (rc == 0) rc = cli_contacts(st, &cs, &n);
     if (rc != 0) {
         ec = cli_fail("status", NULL, rc);
         goto out;

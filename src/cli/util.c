@@ -19,15 +19,20 @@
 
 #define READ_CHUNK 65536U
 
+void cli_verr(const char *verb, const char *fmt, va_list ap)
+{
+    fputs("rbx: ", stderr);
+    if (verb != NULL) fprintf(stderr, "%s: ", verb);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+}
+
 void cli_err(const char *verb, const char *fmt, ...)
 {
     va_list ap;
-    fputs("rbx: ", stderr);
-    if (verb != NULL) fprintf(stderr, "%s: ", verb);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    cli_verr(verb, fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
 }
 
 int cli_exit_code(int rc)
@@ -120,10 +125,7 @@ int cli_open_store(rbx_store **st, const char *verb, int create)
     rbx_store_opts o = { 0 };
     o.create = create;
     int rc = rbx_store_open(st, db_path, &o);
-    if (rc == RBX_E_NOT_FOUND) {
-        cli_err(verb, "no identity in %s: run rbx init", cli_dir);
-        return CLI_NOINPUT;
-    }
+    if (rc == RBX_E_NOT_FOUND) return cli_no_identity(verb);
     if (rc == RBX_E_EXISTS) {
         cli_err(verb, "%s.key exists without its database; refusing to replace it", db_path);
         return CLI_CANTCREAT;
@@ -133,6 +135,42 @@ int cli_open_store(rbx_store **st, const char *verb, int create)
         return cli_exit_code(rc);
     }
     return CLI_OK;
+}
+
+int cli_no_identity(const char *verb)
+{
+    cli_err(verb, "no identity in %s: run rbx init", cli_dir);
+    return CLI_NOINPUT;
+}
+
+int cli_identity(rbx_store *st, const char *verb, uint8_t pk[RBX_PUBLICKEYBYTES])
+{
+    int rc = rbx_store_identity(st, pk);
+    if (rc == RBX_E_NOT_FOUND) return cli_no_identity(verb);
+    return rc != 0 ? cli_fail(verb, NULL, rc) : CLI_OK;
+}
+
+int cli_contacts(rbx_store *st, rbx_contact_info **out, size_t *n)
+{
+    rbx_contact_info *cs = NULL;
+    size_t cap = 0;
+    int rc;
+    /* Size, then fill; a contact added in between is picked up by the retry. */
+    while ((rc = rbx_store_contacts(st, cs, cap, n)) == 0 && *n > cap) {
+        free(cs);
+        cap = *n + 4;
+        if ((cs = calloc(cap, sizeof *cs)) == NULL) {
+            rc = RBX_E_NOMEM;
+            break;
+        }
+    }
+    if (rc != 0) {
+        free(cs);
+        cs = NULL;
+        *n = 0;
+    }
+    *out = cs;
+    return rc;
 }
 
 /* ------------------------------------------------------------ input */
@@ -212,6 +250,14 @@ static int is_space(uint8_t c)
     return c == ' ' || c == '\t' || c == '\r' || c == '\n';
 }
 
+int cli_is_blank(const void *line, size_t len)
+{
+    const uint8_t *p = line;
+    for (size_t i = 0; i < len; i++)
+        if (p[i] != ' ' && p[i] != '\t' && p[i] != '\r') return 0;
+    return 1;
+}
+
 int cli_b64_decode(uint8_t *out, size_t outcap, size_t *outlen, const char *in, size_t inlen)
 {
     const char *end;
@@ -285,12 +331,25 @@ int cli_parse_u32(uint32_t *out, const char *s, uint32_t min, uint32_t max)
     return 0;
 }
 
-void cli_time_str(char out[CLI_TIME_CHARS], int64_t t)
+static void time_fmt(char out[CLI_TIME_CHARS], int64_t t, int iso)
 {
     time_t tt = (time_t)t;
     struct tm tm;
-    if (gmtime_r(&tt, &tm) == NULL || strftime(out, CLI_TIME_CHARS, "%Y-%m-%d %H:%M UTC", &tm) == 0)
-        snprintf(out, CLI_TIME_CHARS, "@%lld", (long long)t);
+    size_t n = 0;
+    if ((int64_t)tt == t && gmtime_r(&tt, &tm) != NULL)
+        n = iso ? strftime(out, CLI_TIME_CHARS, "%Y-%m-%dT%H:%M:%SZ", &tm)
+                : strftime(out, CLI_TIME_CHARS, "%Y-%m-%d %H:%M UTC", &tm);
+    if (n == 0) snprintf(out, CLI_TIME_CHARS, "@%lld", (long long)t);
+}
+
+void cli_time_str(char out[CLI_TIME_CHARS], int64_t t)
+{
+    time_fmt(out, t, 0);
+}
+
+void cli_time_iso(char out[CLI_TIME_CHARS], int64_t t)
+{
+    time_fmt(out, t, 1);
 }
 
 int cli_flush_stdout(const char *verb)
@@ -356,23 +415,36 @@ int cli_lines_pending(cli_lines *r)
     return poll(&p, 1, 0) > 0;
 }
 
+int cli_getopt(int argc, char **argv, const struct option *opts, const char *verb,
+               const char *usage, int *ec)
+{
+    opterr = 0; /* reported here, with the verb */
+    int c = getopt_long(argc, argv, "", opts, NULL);
+    *ec = CLI_OK;
+    if (c == 'h') {
+        fputs(usage, stdout);
+        *ec = cli_flush_stdout(verb);
+        return 0;
+    }
+    if (c == '?') {
+        cli_err(verb, "bad option '%s'", argv[optind - 1]);
+        fputs(usage, stderr);
+        *ec = CLI_USAGE;
+        return 0;
+    }
+    return c;
+}
+
 int cli_json_only(int argc, char **argv, const char *verb, const char *usage, int *json)
 {
     static const struct option opts[] = { { "json", no_argument, NULL, 'j' },
                                           { "help", no_argument, NULL, 'h' },
                                           { NULL, 0, NULL, 0 } };
-    int c;
+    int c, ec;
     *json = 0;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        switch (c) {
-        case 'j': *json = 1; break;
-        case 'h': fputs(usage, stdout); return cli_flush_stdout(verb);
-        default:
-            cli_err(verb, "bad option '%s'", argv[optind - 1]);
-            fputs(usage, stderr);
-            return CLI_USAGE;
-        }
+    while ((c = cli_getopt(argc, argv, opts, verb, usage, &ec)) != -1) {
+        if (c != 'j') return ec; /* --help, or a bad option */
+        *json = 1;
     }
     if (optind != argc) {
         cli_err(verb, "unexpected argument '%s'", argv[optind]);
