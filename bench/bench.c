@@ -30,7 +30,8 @@
 
 #include "common.h"
 #include "ratchetbox.h"
-#include "store.h" /* rbx__store_db, rbx__store_key, rbx__row_open: the scale fill */
+#include "internal.h" /* rbx__store32_be */
+#include "store.h"    /* rbx__store_db, rbx__st_bind_sealed, rbx__row_open: the scale fill */
 
 #define DEFAULT_REPS 11U
 #define MIN_REPS 7U
@@ -93,11 +94,11 @@ static rbx_prekeys *prekeys_new(const party *bob)
     return pk;
 }
 
-/* A session pair after X3DH, the first message and one reply, so that
- * Alice's messages are normal Messages. *first_overhead: wire bytes of the
- * PreKeyMessage minus its 64-byte plaintext. */
-static void establish(rbx_session **a, rbx_session **b, const rbx_session_opts *opts,
-                      size_t *first_overhead)
+/* A session pair after X3DH and the first message (a PreKeyMessage).
+ * *first_overhead: its wire bytes minus its 64-byte plaintext; *bundle_len:
+ * bytes of the bundle with a one-time prekey. Either may be NULL. */
+static void handshake(rbx_session **a, rbx_session **b, const rbx_session_opts *opts,
+                      size_t *first_overhead, size_t *bundle_len)
 {
     party alice, bob;
     uint8_t bundle[RBX_BUNDLE_MAXBYTES], pt[MSG_SMALL], wire[WIRE_CAP], out[WIRE_CAP];
@@ -110,6 +111,7 @@ static void establish(rbx_session **a, rbx_session **b, const rbx_session_opts *
     rbx_prekeys *pk = prekeys_new(&bob);
     RBX(rbx_prekeys_add_onetime(pk, 7, NULL));
     RBX(rbx_prekeys_bundle(bundle, sizeof bundle, &blen, pk, SPK_ID, 7));
+    if (bundle_len != NULL) *bundle_len = blen;
     RBX(rbx_bundle_parse(&b0, bundle, blen));
     RBX(rbx_session_initiate(a, alice.pk, alice.sk, &b0, opts));
     memset(pt, 'a', sizeof pt);
@@ -118,12 +120,22 @@ static void establish(rbx_session **a, rbx_session **b, const rbx_session_opts *
     if (first_overhead != NULL) *first_overhead = wlen - sizeof pt;
     RBX(rbx_session_accept(b, out, sizeof out, &olen, &consumed, pk, NULL, wire, wlen));
     CMP_CHECK(olen == sizeof pt && consumed == 7);
-    RBX(rbx_session_encrypt(*b, wire, sizeof wire, &wlen, pt, sizeof pt));
-    RBX(rbx_session_decrypt(*a, out, sizeof out, &olen, wire, wlen));
-    CMP_CHECK(olen == sizeof pt);
     rbx_prekeys_free(pk);
     sodium_memzero(&alice, sizeof alice);
     sodium_memzero(&bob, sizeof bob);
+}
+
+/* The handshake and one reply, so that Alice's messages are normal Messages. */
+static void establish(rbx_session **a, rbx_session **b, const rbx_session_opts *opts,
+                      size_t *first_overhead)
+{
+    uint8_t pt[MSG_SMALL], wire[WIRE_CAP], out[WIRE_CAP];
+    size_t wlen, olen;
+    handshake(a, b, opts, first_overhead, NULL);
+    memset(pt, 'a', sizeof pt);
+    RBX(rbx_session_encrypt(*b, wire, sizeof wire, &wlen, pt, sizeof pt));
+    RBX(rbx_session_decrypt(*a, out, sizeof out, &olen, wire, wlen));
+    CMP_CHECK(olen == sizeof pt);
 }
 
 /* ------------------------------------------------------------ ratchet rows */
@@ -628,20 +640,8 @@ static void print_sizes(void)
 
     /* Serialized session: Alice sends, Bob receives, one direction only,
      * everything delivered in order. */
-    party alice, bob;
-    uint8_t bundle[RBX_BUNDLE_MAXBYTES];
     size_t blen, a1, b1;
-    uint32_t consumed;
-    rbx_bundle bd;
-    party_new(&alice);
-    party_new(&bob);
-    rbx_prekeys *pk = prekeys_new(&bob);
-    RBX(rbx_prekeys_add_onetime(pk, 1, NULL));
-    RBX(rbx_prekeys_bundle(bundle, sizeof bundle, &blen, pk, SPK_ID, 1));
-    RBX(rbx_bundle_parse(&bd, bundle, blen));
-    RBX(rbx_session_initiate(&a, alice.pk, alice.sk, &bd, NULL));
-    RBX(rbx_session_encrypt(a, wire, sizeof wire, &wlen, pt, sizeof pt));
-    RBX(rbx_session_accept(&b, out, sizeof out, &olen, &consumed, pk, NULL, wire, wlen));
+    handshake(&a, &b, NULL, NULL, &blen);
     a1 = blob_size(a);
     b1 = blob_size(b);
     for (int i = 1; i < 1000; i++) {
@@ -656,9 +656,6 @@ static void print_sizes(void)
     printf("  prekey bundle with a one-time prekey: %zu bytes\n", blen);
     rbx_session_free(a);
     rbx_session_free(b);
-    rbx_prekeys_free(pk);
-    sodium_memzero(&alice, sizeof alice);
-    sodium_memzero(&bob, sizeof bob);
 }
 
 /* ------------------------------------------------------------ durable: setup */
@@ -1181,33 +1178,7 @@ static void durable_section(unsigned reps)
 
 /* ------------------------------------------------------------ scale */
 
-/* A sealed row value exactly as PROTOCOL.md and store.c lay it out:
- * "RBE1" || be32(len) || nonce24 || XChaCha20-Poly1305(key, pt, AD), with
- * AD = "rbx-row-v1" || table || 0 || be64(rowkey) || be64(generation) ||
- * column || 0. Written here because the store exports no sealing hook;
- * checked against rbx__row_open. Returns the sealed length. */
-static size_t seal_row(uint8_t *out, size_t outcap, const uint8_t key[32], const char *table,
-                       int64_t rowkey, int64_t gen, const char *column, const uint8_t *pt,
-                       size_t ptlen)
-{
-    uint8_t ad[128];
-    size_t n = 0, tl = strlen(table) + 1, cl = strlen(column) + 1;
-    CMP_CHECK(10 + tl + 16 + cl <= sizeof ad && ptlen <= UINT32_MAX &&
-           outcap >= ptlen + RBX_ROW_OVERHEAD);
-    memcpy(ad, "rbx-row-v1", 10), n = 10;
-    memcpy(ad + n, table, tl), n += tl;
-    for (int i = 7; i >= 0; i--) ad[n++] = (uint8_t)((uint64_t)rowkey >> (8 * i));
-    for (int i = 7; i >= 0; i--) ad[n++] = (uint8_t)((uint64_t)gen >> (8 * i));
-    memcpy(ad + n, column, cl), n += cl;
-    memcpy(out, RBX_ROW_MAGIC, 4);
-    for (int i = 0; i < 4; i++) out[4 + i] = (uint8_t)((uint32_t)ptlen >> (24 - 8 * i));
-    randombytes_buf(out + 8, 24);
-    NA(crypto_aead_xchacha20poly1305_ietf_encrypt(out + 32, NULL, pt, ptlen, ad, n, NULL,
-                                                  out + 8, key));
-    return ptlen + RBX_ROW_OVERHEAD;
-}
-
-/* The fill writes rows the way src/store.c does; if the store's row format
+/* The fill writes rows the way src/store.c binds them; if that binding
  * moves on, say so instead of reporting a bare RBX_E_CORRUPT. */
 static void fill_check(int ok, const char *what)
 {
@@ -1225,17 +1196,18 @@ static size_t pin_value(uint8_t out[32 + 4 + RBX_NAME_MAX], const uint8_t identi
     size_t n = strlen(name);
     CMP_CHECK(n < RBX_NAME_MAX);
     memcpy(out, identity, 32);
-    for (int i = 0; i < 4; i++) out[32 + i] = (uint8_t)(device >> (24 - 8 * i));
+    rbx__store32_be(out + 32, device);
     memcpy(out + 36, name, n);
     return 36 + n;
 }
 
 /* Add SCALE_SESSIONS contacts, each with a session, to alice's store in one
  * transaction through the store's own connection. Every session row is a
- * sealed copy of alice's real session with bob (its serialized form), bound
- * to its own contact id and generation, so it loads like any other; every
- * contact gets a random identity and its sealed pin. Both layouts are first
- * checked against the rows the store itself wrote for bob. */
+ * copy of alice's real session with bob (its serialized form), sealed by
+ * the store's own rbx__st_bind_sealed to its own contact id and generation,
+ * so it loads like any other; every contact gets a random identity and its
+ * sealed pin. Both bindings are first checked against the rows the store
+ * itself wrote for bob. */
 static void scale_fill(rbx_store *st)
 {
     sqlite3 *db = rbx__store_db(st);
@@ -1243,18 +1215,17 @@ static void scale_fill(rbx_store *st)
     sqlite3_stmt *ic, *is, *q;
     rbx_session *real;
     uint8_t base_key[32], ident[32], pin[32 + 4 + RBX_NAME_MAX];
-    uint8_t sealed_pin[sizeof pin + RBX_ROW_OVERHEAD], open_pin[sizeof sealed_pin];
-    size_t blen, sealedlen, pinlen, olen;
+    uint8_t open_pin[sizeof pin + RBX_ROW_OVERHEAD];
+    size_t blen, pinlen, olen;
     char name[RBX_NAME_MAX];
 
     RBX(rbx__store_load_session(st, &real, "bob", 1));
     RBX(rbx_session_serialize(NULL, 0, &blen, real));
-    uint8_t *blob = cmp_xmalloc(blen), *sealed = cmp_xmalloc(blen + RBX_ROW_OVERHEAD),
-            *check = cmp_xmalloc(blen + RBX_ROW_OVERHEAD);
+    uint8_t *blob = cmp_xmalloc(blen), *check = cmp_xmalloc(blen + RBX_ROW_OVERHEAD);
     RBX(rbx_session_serialize(blob, blen, &blen, real));
     rbx_session_free(real);
 
-    /* bob's rows as the store wrote them: the layouts the copies follow. */
+    /* bob's rows as the store wrote them: the bindings the copies follow. */
     SQL(db, sqlite3_prepare_v2(db, "SELECT c.id, c.identity, c.pin, s.generation, s.base_key,"
                                    " s.state, (SELECT v FROM meta WHERE k = 'generation')"
                                    " FROM sessions s JOIN contacts c ON c.id = s.contact"
@@ -1294,25 +1265,16 @@ static void scale_fill(rbx_store *st)
         CMP_CHECK(n > 0 && (size_t)n < sizeof name);
         randombytes_buf(ident, sizeof ident);
         pinlen = pin_value(pin, ident, 1, name);
-        size_t spl = seal_row(sealed_pin, sizeof sealed_pin, key, "contacts", id, 0, "pin", pin,
-                              pinlen);
         SQL(db, sqlite3_bind_int64(ic, 1, id));
         SQL(db, sqlite3_bind_text(ic, 2, name, n, SQLITE_STATIC));
         SQL(db, sqlite3_bind_blob(ic, 3, ident, sizeof ident, SQLITE_STATIC));
-        SQL(db, sqlite3_bind_blob(ic, 4, sealed_pin, (int)spl, SQLITE_STATIC));
+        RBX(rbx__st_bind_sealed(st, ic, 4, "contacts", id, 0, "pin", pin, pinlen));
         SQL_DONE(db, sqlite3_step(ic));
         SQL(db, sqlite3_reset(ic));
-        sealedlen = seal_row(sealed, blen + RBX_ROW_OVERHEAD, key, "sessions", id, gen, "state",
-                             blob, blen);
-        if (i == 0) {
-            RBX(rbx__row_open(check, blen + RBX_ROW_OVERHEAD, &olen, key, "sessions", id, gen,
-                              "state", sealed, sealedlen));
-            CMP_CHECK(olen == blen && memcmp(check, blob, blen) == 0);
-        }
         SQL(db, sqlite3_bind_int64(is, 1, id));
         SQL(db, sqlite3_bind_int64(is, 2, gen));
         SQL(db, sqlite3_bind_blob(is, 3, base_key, sizeof base_key, SQLITE_STATIC));
-        SQL(db, sqlite3_bind_blob(is, 4, sealed, (int)sealedlen, SQLITE_STATIC));
+        RBX(rbx__st_bind_sealed(st, is, 4, "sessions", id, gen, "state", blob, blen));
         SQL_DONE(db, sqlite3_step(is));
         SQL(db, sqlite3_reset(is));
     }
@@ -1328,11 +1290,8 @@ static void scale_fill(rbx_store *st)
     CMP_CHECK(n > 0 && (size_t)n < sizeof name);
     int rc = rbx_store_session_info(st, &info, &g, name, 1);
     fill_check(rc == 0 && g == (uint64_t)gen && info.initiator == 1, "a filled contact/session");
-    sodium_memzero(blob, blen);
-    free(blob);
-    free(sealed);
-    sodium_memzero(check, blen + RBX_ROW_OVERHEAD);
-    free(check);
+    rbx__st_free_secret(blob, blen);
+    rbx__st_free_secret(check, blen + RBX_ROW_OVERHEAD);
 }
 
 static void scale_section(unsigned reps)
