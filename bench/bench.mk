@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: MIT
 #
 # build/bench          ratchetbox against the floor of its primitives and the store
-#                      against a raw fdatasync (bench/bench.c)
+#                      against a raw fdatasync (bench/bench.c; both programs share
+#                      bench/common.c: clock, checks, median, scratch directory)
 # build/bench-compare  every implementation in one run: today's box envelope,
 #                      ratchetbox in memory and in its store, libsignal-protocol-c
 #                      2.3.3 and libolm 3.2.13 (bench/compare.c + adapters)
@@ -16,16 +17,16 @@
 # our warning flags (-Werror included) apply to our code only.
 
 BENCH_RESULTS := bench/results
-CMP_SRC   := bench/compare.c bench/impl_rbx.c bench/peer_signal.c bench/peer_olm.c
+CMP_SRC   := bench/compare.c bench/impl_rbx.c bench/peer_signal.c bench/peer_olm.c bench/common.c
 PEER_CFLAGS := $(patsubst -I%,-isystem %,$(shell $(PKG_CONFIG) --cflags libsignal-protocol-c olm libcrypto 2>/dev/null))
 PEER_LIBS := $(shell $(PKG_CONFIG) --libs libsignal-protocol-c olm libcrypto 2>/dev/null)
 
 .PHONY: bench-quick bench-plots
 
-$(B)/bench: bench/bench.c $(STATIC)
-	$(CC) $(ALLCFLAGS) $(LDFLAGS) -o $@ $< $(STATIC) $(LIBS)
+$(B)/bench: bench/bench.c bench/common.c bench/common.h $(STATIC)
+	$(CC) $(ALLCFLAGS) $(LDFLAGS) -o $@ bench/bench.c bench/common.c $(STATIC) $(LIBS)
 
-$(B)/bench-compare: $(CMP_SRC) bench/compare.h include/ratchetbox.h src/store.h $(STATIC)
+$(B)/bench-compare: $(CMP_SRC) bench/compare.h bench/common.h include/ratchetbox.h src/store.h $(STATIC)
 	$(CC) $(ALLCFLAGS) $(PEER_CFLAGS) $(LDFLAGS) -o $@ $(CMP_SRC) $(STATIC) $(LIBS) $(PEER_LIBS)
 
 # Outputs are written to a temporary name first so that a failed run leaves

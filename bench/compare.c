@@ -17,7 +17,6 @@
  * (DIR/sizes.dat, DIR/cdf-*.dat); the table goes to stdout, progress to
  * stderr when it is a terminal.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <sodium.h>
 #include <sqlite3.h>
@@ -26,7 +25,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/statfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -64,37 +62,16 @@ typedef struct params {
 
 static params P;
 static int quick_mode; /* every implementation in every case, whatever it costs */
-static char tmpdir[CMP_PATH_CAP];
-static int tmpdir_made;
+static const char *tmpdir; /* the SQLite files (cmp_tmpdir_create) */
 static uint8_t *payload;   /* the same plaintext bytes for every implementation */
 static volatile uint8_t sink;
 
 /* ------------------------------------------------------------ helpers */
 
-void cmp_die(const char *what, const char *file, int line)
-{
-    fprintf(stderr, "bench-compare: %s:%d: check failed: %s\n", file, line, what);
-    exit(EXIT_FAILURE);
-}
-
-void *cmp_xmalloc(size_t n)
-{
-    void *p = malloc(n ? n : 1);
-    if (p == NULL) cmp_die("out of memory", __FILE__, __LINE__);
-    return p;
-}
-
 void cmp_path(char *out, const char *dir, const char *impl, unsigned idx, const char *who)
 {
     int n = snprintf(out, CMP_PATH_CAP, "%s/%s-%u-%s.db", dir, impl, idx, who);
     CMP_CHECK(n > 0 && (size_t)n < CMP_PATH_CAP);
-}
-
-double cmp_now_us(void)
-{
-    struct timespec ts;
-    CMP_CHECK(clock_gettime(CLOCK_MONOTONIC, &ts) == 0);
-    return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
 }
 
 #define now_us cmp_now_us
@@ -175,40 +152,6 @@ void cmp_db_close(cmp_db *d)
     free(d);
 }
 
-/* ------------------------------------------------------------ temp dir */
-
-static void tmpdir_remove(void)
-{
-    if (!tmpdir_made) return;
-    tmpdir_made = 0;
-    DIR *d = opendir(tmpdir);
-    if (d == NULL) return;
-    struct dirent *e;
-    char p[CMP_PATH_CAP + 300];
-    while ((e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
-        snprintf(p, sizeof p, "%s/%s", tmpdir, e->d_name);
-        if (unlink(p) != 0) fprintf(stderr, "bench-compare: cannot remove %s\n", p);
-    }
-    closedir(d);
-    if (rmdir(tmpdir) != 0) fprintf(stderr, "bench-compare: cannot remove %s\n", tmpdir);
-}
-
-/* Durable rows need a real disk: fdatasync on tmpfs does nothing. The
- * databases go under build/ (the repository's file system). */
-static void tmpdir_create(const char *parent)
-{
-    struct statfs sf;
-    int n = snprintf(tmpdir, sizeof tmpdir, "%s/compare-tmp-XXXXXX", parent);
-    CMP_CHECK(n > 0 && (size_t)n < sizeof tmpdir);
-    CMP_CHECK(mkdtemp(tmpdir) != NULL);
-    tmpdir_made = 1;
-    CMP_CHECK(atexit(tmpdir_remove) == 0);
-    CMP_CHECK(statfs(tmpdir, &sf) == 0);
-    if (sf.f_type == 0x01021994 || sf.f_type == 0x858458F6)
-        printf("WARNING: %s is in memory (tmpfs): durable rows are not disk numbers\n", tmpdir);
-}
-
 /* ------------------------------------------------------------ results */
 
 typedef struct result {
@@ -224,12 +167,6 @@ typedef struct result {
 static result res[MAX_ROWS];
 static unsigned nres;
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 static double pct(double *sorted, size_t n, double q)
 {
     if (n == 0) return 0.0;
@@ -237,43 +174,36 @@ static double pct(double *sorted, size_t n, double q)
     return sorted[i < n ? i : n - 1];
 }
 
-static result *add_time(const cmp_impl *im, const char *kase, size_t bytes, const double *v,
-                        unsigned reps)
+/* A new row: ok and the percentiles not applicable until set. */
+static result *add_row(const cmp_impl *im, const char *kase, size_t bytes, const char *unit,
+                       unsigned reps)
 {
     CMP_CHECK(nres < MAX_ROWS);
     result *r = &res[nres++];
-    double s[MAX_REPS];
     memset(r, 0, sizeof *r);
     snprintf(r->impl, sizeof r->impl, "%s", im->name);
     snprintf(r->kase, sizeof r->kase, "%s", kase);
-    snprintf(r->unit, sizeof r->unit, "us");
+    snprintf(r->unit, sizeof r->unit, "%s", unit);
     r->kind = im->kind;
     r->bytes = bytes;
-    memcpy(s, v, reps * sizeof *v);
-    qsort(s, reps, sizeof *s, cmp_double);
-    r->med = reps % 2 ? s[reps / 2] : (s[reps / 2 - 1] + s[reps / 2]) / 2.0;
-    r->lo = s[0];
-    r->hi = s[reps - 1];
     r->reps = reps;
     r->ok = -1;
     r->p50 = r->p99 = -1.0;
     return r;
 }
 
+static result *add_time(const cmp_impl *im, const char *kase, size_t bytes, const double *v,
+                        unsigned reps)
+{
+    result *r = add_row(im, kase, bytes, "us", reps);
+    cmp_stats(v, reps, &r->med, &r->lo, &r->hi);
+    return r;
+}
+
 static void add_size(const cmp_impl *im, const char *kase, size_t bytes, double value)
 {
-    CMP_CHECK(nres < MAX_ROWS);
-    result *r = &res[nres++];
-    memset(r, 0, sizeof *r);
-    snprintf(r->impl, sizeof r->impl, "%s", im->name);
-    snprintf(r->kase, sizeof r->kase, "%s", kase);
-    snprintf(r->unit, sizeof r->unit, "bytes");
-    r->kind = im->kind;
-    r->bytes = bytes;
+    result *r = add_row(im, kase, bytes, "bytes", 1);
     r->med = r->lo = r->hi = value;
-    r->reps = 1;
-    r->ok = -1;
-    r->p50 = r->p99 = -1.0;
 }
 
 static const result *find(const char *impl, const char *kase)
@@ -736,7 +666,7 @@ static void case_trace(const char *outdir, unsigned fan)
         }
     for (unsigned i = 0; i < nt; i++) {
         result *r = add_time(ti[i], name, 0, js[i].total, P.reps_long);
-        qsort(js[i].lat, js[i].nlat, sizeof *js[i].lat, cmp_double);
+        cmp_sort(js[i].lat, js[i].nlat);
         r->p50 = pct(js[i].lat, js[i].nlat, 0.50);
         r->p99 = pct(js[i].lat, js[i].nlat, 0.99);
         r->ok = (long)nmsg;
@@ -942,24 +872,10 @@ static int cpu_has_flag(const char *flag)
 
 static void header(void)
 {
-    char date[64], cpu[160] = "unknown", line[256];
+    char date[64], cpu[160];
     time_t t = time(NULL);
     struct tm tm;
-    FILE *f = fopen("/proc/cpuinfo", "r");
-    if (f != NULL) {
-        while (fgets(line, sizeof line, f) != NULL) {
-            if (strncmp(line, "model name", 10) != 0) continue;
-            const char *v = strchr(line, ':');
-            if (v != NULL) {
-                v++;
-                while (*v == ' ') v++;
-                snprintf(cpu, sizeof cpu, "%s", v);
-                cpu[strcspn(cpu, "\n")] = '\0';
-            }
-            break;
-        }
-        fclose(f);
-    }
+    cmp_cpu_model(cpu, sizeof cpu);
     if (gmtime_r(&t, &tm) == NULL || strftime(date, sizeof date, "%Y-%m-%d %H:%M UTC", &tm) == 0)
         snprintf(date, sizeof date, "unknown date");
     printf("ratchetbox %s comparison bench  %s  cpu: %s (%ld online)\n", rbx_version(), date, cpu,
@@ -1009,7 +925,7 @@ int main(int argc, char **argv)
     progress_on = isatty(STDERR_FILENO);
     CMP_CHECK(rbx_init() == 0);
     CMP_CHECK(mkdir(outdir, 0755) == 0 || errno == EEXIST);
-    tmpdir_create(tmpparent);
+    tmpdir = cmp_tmpdir_create(tmpparent, "compare-tmp");
     load_trace(workload);
     payload = cmp_xmalloc(BIGGEST);
     randombytes_buf(payload, BIGGEST);
@@ -1055,11 +971,9 @@ int main(int argc, char **argv)
     print_targets();
     double hs[5], ho[5];
     for (int k = 0; k < 5; k++) cmp_hmac_reference(&hs[k], &ho[k], quick ? 10 : 20000);
-    qsort(hs, 5, sizeof *hs, cmp_double);
-    qsort(ho, 5, sizeof *ho, cmp_double);
     printf("\nreference: one HMAC-SHA256 of 64 bytes (32-byte key), median of 5: libsodium %.3f us "
            "(ratchetbox),\nOpenSSL %.3f us (the libsignal provider; %s)\n",
-           hs[2], ho[2],
+           cmp_median(hs, 5), cmp_median(ho, 5),
            cpu_has_flag("sha_ni") ? "this CPU has the SHA extensions (sha_ni), which OpenSSL uses "
                                     "and libsodium 1.0.18 does not"
                                   : "this CPU has no SHA extensions");

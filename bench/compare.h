@@ -17,8 +17,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common.h"
+
 #define CMP_WIRE_CAP (160U * 1024U) /* 100 KiB plaintext in base64 with headers */
-#define CMP_PATH_CAP 512U
 
 typedef struct cmp_impl {
     const char *name;
@@ -52,16 +53,9 @@ extern const cmp_impl impl_box, impl_afternm, impl_seal, impl_ratchet, impl_ratc
 extern const cmp_impl impl_signal, impl_signal_sqlite;
 extern const cmp_impl impl_olm, impl_olm_sqlite;
 
-/* Shared helpers (compare.c). */
-void cmp_die(const char *what, const char *file, int line);
-#define CMP_CHECK(cond)                                                                       \
-    do {                                                                                      \
-        if (!(cond)) cmp_die(#cond, __FILE__, __LINE__);                                      \
-    } while (0)
-void *cmp_xmalloc(size_t n);
-double cmp_now_us(void);
 /* peer_signal.c: HMAC-SHA256 of 64 bytes, libsodium and OpenSSL, us each. */
 void cmp_hmac_reference(double *sodium_us, double *openssl_us, unsigned n);
+/* compare.c: DIR/IMPL-IDX-WHO.db */
 void cmp_path(char *out, const char *dir, const char *impl, unsigned idx, const char *who);
 
 /* SQLite with the durability of ratchetbox's bounded mode: WAL,

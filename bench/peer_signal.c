@@ -217,14 +217,20 @@ static void global_init(void)
 
 /* ------------------------------------------------------------ stores */
 
+/* A prekey or signed prekey store that holds one record: each party makes
+ * one of each per bundle. */
+typedef struct key_slot {
+    uint32_t id;
+    signal_buffer *rec;
+} key_slot;
+
 typedef struct party {
     signal_protocol_store_context *store;
     ratchet_identity_key_pair *id;
     uint32_t reg_id;
     signal_buffer *session;       /* in memory */
     cmp_db *db;                   /* durable variant: the session row lives here */
-    uint32_t pk_id, spk_id;
-    signal_buffer *pk_rec, *spk_rec;
+    key_slot pk, spk;
     signal_buffer *peer_identity;
 } party;
 
@@ -308,68 +314,35 @@ static int s_delete_all(const char *name, size_t name_len, void *ud)
     return s_delete(NULL, ud);
 }
 
-static int k_load(signal_buffer **record, uint32_t id, void *ud)
+static int slot_load(signal_buffer **record, uint32_t id, void *ud)
 {
-    party *p = ud;
-    if (p->pk_rec == NULL || id != p->pk_id) return SG_ERR_INVALID_KEY_ID;
-    *record = signal_buffer_copy(p->pk_rec);
+    key_slot *k = ud;
+    if (k->rec == NULL || id != k->id) return SG_ERR_INVALID_KEY_ID;
+    *record = signal_buffer_copy(k->rec);
     return *record == NULL ? SG_ERR_NOMEM : SG_SUCCESS;
 }
 
-static int k_store(uint32_t id, uint8_t *record, size_t len, void *ud)
+static int slot_store(uint32_t id, uint8_t *record, size_t len, void *ud)
 {
-    party *p = ud;
-    signal_buffer_bzero_free(p->pk_rec);
-    p->pk_rec = signal_buffer_create(record, len);
-    p->pk_id = id;
-    return p->pk_rec == NULL ? SG_ERR_NOMEM : 0;
+    key_slot *k = ud;
+    signal_buffer_bzero_free(k->rec);
+    k->rec = signal_buffer_create(record, len);
+    k->id = id;
+    return k->rec == NULL ? SG_ERR_NOMEM : 0;
 }
 
-static int k_contains(uint32_t id, void *ud)
+static int slot_contains(uint32_t id, void *ud)
 {
-    party *p = ud;
-    return p->pk_rec != NULL && id == p->pk_id;
+    key_slot *k = ud;
+    return k->rec != NULL && id == k->id;
 }
 
-static int k_remove(uint32_t id, void *ud)
+static int slot_remove(uint32_t id, void *ud)
 {
-    party *p = ud;
-    if (p->pk_rec != NULL && id == p->pk_id) {
-        signal_buffer_bzero_free(p->pk_rec);
-        p->pk_rec = NULL;
-    }
-    return 0;
-}
-
-static int sk_load(signal_buffer **record, uint32_t id, void *ud)
-{
-    party *p = ud;
-    if (p->spk_rec == NULL || id != p->spk_id) return SG_ERR_INVALID_KEY_ID;
-    *record = signal_buffer_copy(p->spk_rec);
-    return *record == NULL ? SG_ERR_NOMEM : SG_SUCCESS;
-}
-
-static int sk_store(uint32_t id, uint8_t *record, size_t len, void *ud)
-{
-    party *p = ud;
-    signal_buffer_bzero_free(p->spk_rec);
-    p->spk_rec = signal_buffer_create(record, len);
-    p->spk_id = id;
-    return p->spk_rec == NULL ? SG_ERR_NOMEM : 0;
-}
-
-static int sk_contains(uint32_t id, void *ud)
-{
-    party *p = ud;
-    return p->spk_rec != NULL && id == p->spk_id;
-}
-
-static int sk_remove(uint32_t id, void *ud)
-{
-    party *p = ud;
-    if (p->spk_rec != NULL && id == p->spk_id) {
-        signal_buffer_bzero_free(p->spk_rec);
-        p->spk_rec = NULL;
+    key_slot *k = ud;
+    if (slot_contains(id, k)) {
+        signal_buffer_bzero_free(k->rec);
+        k->rec = NULL;
     }
     return 0;
 }
@@ -421,9 +394,10 @@ static void party_init(party *p, const char *dbpath)
 
     signal_protocol_session_store ss = { s_load, s_subdevices, s_store, s_contains, s_delete,
                                          s_delete_all, NULL, p };
-    signal_protocol_pre_key_store ks = { k_load, k_store, k_contains, k_remove, NULL, p };
-    signal_protocol_signed_pre_key_store sks = { sk_load, sk_store, sk_contains, sk_remove, NULL,
-                                                 p };
+    signal_protocol_pre_key_store ks = { slot_load, slot_store, slot_contains, slot_remove, NULL,
+                                         &p->pk };
+    signal_protocol_signed_pre_key_store sks = { slot_load, slot_store, slot_contains,
+                                                 slot_remove, NULL, &p->spk };
     signal_protocol_identity_key_store is = { i_keypair, i_regid, i_save, i_trusted, NULL, p };
     CMP_CHECK(signal_protocol_store_context_set_session_store(p->store, &ss) == 0);
     CMP_CHECK(signal_protocol_store_context_set_pre_key_store(p->store, &ks) == 0);
@@ -436,8 +410,8 @@ static void party_free(party *p)
     signal_protocol_store_context_destroy(p->store);
     SIGNAL_UNREF(p->id);
     signal_buffer_bzero_free(p->session);
-    signal_buffer_bzero_free(p->pk_rec);
-    signal_buffer_bzero_free(p->spk_rec);
+    signal_buffer_bzero_free(p->pk.rec);
+    signal_buffer_bzero_free(p->spk.rec);
     signal_buffer_free(p->peer_identity);
     if (p->db != NULL) cmp_db_close(p->db);
 }
@@ -461,7 +435,7 @@ static void make_bundle(sig_pair *p, uint32_t pk_id)
     CMP_CHECK(signal_protocol_key_helper_generate_pre_keys(&head, pk_id, 1, g_ctx) == 0);
     session_pre_key *pk = signal_protocol_key_helper_key_list_element(head);
     CMP_CHECK(signal_protocol_pre_key_store_key(p->b.store, pk) == 0);
-    if (p->b.spk_rec == NULL) {
+    if (p->b.spk.rec == NULL) {
         CMP_CHECK(signal_protocol_key_helper_generate_signed_pre_key(&spk, p->b.id, SPK_ID, 1,
                                                                      g_ctx) == 0);
         CMP_CHECK(signal_protocol_signed_pre_key_store_key(p->b.store, spk) == 0);
@@ -555,25 +529,31 @@ static int sig_dec(void *vp, int to_a, const uint8_t *wire, size_t wlen, uint8_t
     return 0;
 }
 
-/* Bundle processing (signature verify, X3DH) + first encrypt + the
- * responder's PreKeySignalMessage decrypt (consumes the one-time prekey). */
-static int sig_setup(void *vp, size_t *first_len)
+/* A processes B's current bundle (signature verify, X3DH): a new session. */
+static int process_bundle(sig_pair *p)
 {
-    sig_pair *p = vp;
     session_builder *sb = NULL;
-    uint8_t pt[FIRST_PT], out[FIRST_PT + 64], wire[512];
-    size_t wlen, plen;
-    memset(pt, 's', sizeof pt);
     if (session_builder_create(&sb, p->a.store, &p->addr_b, g_ctx) != 0) return -1;
     int rc = session_builder_process_pre_key_bundle(sb, p->bundle);
     session_builder_free(sb);
-    if (rc != 0) return -1;
+    return rc != 0 ? -1 : 0;
+}
+
+/* Bundle processing + first encrypt + the responder's PreKeySignalMessage
+ * decrypt (consumes the one-time prekey). */
+static int sig_setup(void *vp, size_t *first_len)
+{
+    sig_pair *p = vp;
+    uint8_t pt[FIRST_PT], out[FIRST_PT + 64], wire[512];
+    size_t wlen, plen;
+    memset(pt, 's', sizeof pt);
+    if (process_bundle(p) != 0) return -1;
     if (session_cipher_create(&p->ca, p->a.store, &p->addr_b, g_ctx) != 0) return -1;
     if (session_cipher_create(&p->cb, p->b.store, &p->addr_a, g_ctx) != 0) return -1;
     if (sig_enc(p, 0, pt, sizeof pt, wire, sizeof wire, &wlen) != 0) return -1;
     if (sig_dec(p, 0, wire, wlen, out, sizeof out, &plen) != 0) return -1;
     if (plen != sizeof pt || memcmp(out, pt, plen) != 0) return -1;
-    if (k_contains(PK_START, &p->b)) return -1; /* the one-time prekey was consumed */
+    if (slot_contains(PK_START, &p->b.pk)) return -1; /* the one-time prekey was consumed */
     *first_len = wlen;
     return 0;
 }
@@ -590,12 +570,8 @@ static int sig_worst(void *vp)
     size_t wlen, plen;
     memset(pt, 'w', sizeof pt);
     for (unsigned i = 0; i < ARCHIVED_STATES; i++) {
-        session_builder *sb = NULL;
         make_bundle(p, PK_START + 1 + i);
-        if (session_builder_create(&sb, p->a.store, &p->addr_b, g_ctx) != 0) return -1;
-        int rc = session_builder_process_pre_key_bundle(sb, p->bundle);
-        session_builder_free(sb);
-        if (rc != 0) return -1;
+        if (process_bundle(p) != 0) return -1;
         p->a_got_reply = 0;
         if (sig_enc(p, 0, pt, sizeof pt, wire, sizeof wire, &wlen) != 0) return -1;
         if (sig_dec(p, 0, wire, wlen, out, sizeof out, &plen) != 0) return -1;

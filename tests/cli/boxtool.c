@@ -103,6 +103,7 @@ static int seal(const char *keyfile, const char *peer_b64)
         printf("%s\t%s\n", content, nonce);
     }
     if (fflush(stdout) != 0) ret = 74;
+    if (line != NULL) sodium_memzero(line, LINE_MAX_BYTES); /* the last plaintext */
     free(line);
     free(content);
     sodium_memzero(sk, sizeof sk);

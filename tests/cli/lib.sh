@@ -4,8 +4,8 @@
 # suite holds rbx to (exit code; error output as "rbx: <verb>: ..." lines).
 
 # cli_begin DIR: RBX and TOOLS made absolute, DIR emptied and made absolute
-# as $T, counters at zero, and no default state directory or HOME to fall
-# back on.
+# as $T, counters at zero, no default state directory or HOME to fall back
+# on, and $MAN the manual page.
 cli_begin() {
     RBX=${RBX:-build/rbx}
     TOOLS=${TOOLS:-build/tools}
@@ -16,6 +16,7 @@ cli_begin() {
     mkdir -p "$T"
     T=$(cd "$T" && pwd)
     passed=0 failed=0
+    MAN="$(dirname "$0")/../../src/cli/rbx.1"
     export RBX_DIR="$T/unset-default" HOME="$T/home"
 }
 
@@ -51,6 +52,24 @@ rbx_run() {
 b64_bytes() { base64 -d | od -An -v -tu1 | tr -s ' \n' '\n' | grep -v '^$'; }
 bytes_b64() { while read -r b; do printf "\\$(printf '%03o' "$b")"; done | base64 -w0; echo; }
 flip() { b64_bytes | awk -v at="$1" '{ if (NR - 1 == at) $0 = ($0 % 2) ? $0 - 1 : $0 + 1; print }' | bytes_b64; }
+
+# jfield KEY: the value of "KEY" in $T/out (quotes removed; the last on its
+# line, the first such line).
+jfield() { sed -n "s/.*\"$1\":\"\\{0,1\\}\([^\",}]*\).*/\1/p" "$T/out" | head -n 1; }
+
+# keyfile_field NAME FILE: a string field of the product's JSON key file
+# (publicKey, secretKey: base64).
+keyfile_field() { sed -n "s/.*\"$1\" *: *\"\([^\"]*\)\".*/\1/p" "$2"; }
+
+# check_secrets_unprinted FILE...: no key file's secret key appears in
+# anything rbx_run saw.
+check_secrets_unprinted() {
+    local f sk
+    for f in "$@"; do
+        sk=$(keyfile_field secretKey "$f")
+        check "secret key never printed ($(basename "$f"))" '[ -n "$sk" ] && ! grep -qF "$sk" "$T/all-output"'
+    done
+}
 
 # The last line of every suite: "N passed, M failed", and its exit status.
 cli_end() {

@@ -42,8 +42,7 @@ run "id --json" 0 "${B[@]}" id --json
 check "id --json has the fingerprint" 'grep -q "\"$BOB_FP\"" "$T/out"'
 # 64 raw bytes (public key then secret key) from stdin.
 "$TOOLS/boxtool" keygen "$T/carol.json"
-raw_b64() { sed -n "s/.*\"$1\" *: *\"\([^\"]*\)\".*/\1/p" "$T/carol.json" | base64 -d; }
-{ raw_b64 publicKey; raw_b64 secretKey; } > "$T/carol.raw"
+{ keyfile_field publicKey "$T/carol.json" | base64 -d; keyfile_field secretKey "$T/carol.json" | base64 -d; } > "$T/carol.raw"
 STDIN="$T/carol.raw" run "init --import - (64 raw bytes)" 0 "${C[@]}" init --import -
 run "id after raw import" 0 "${C[@]}" id
 check "raw import kept the key" '[ "$(cut -d" " -f1 "$T/out")" = "$("$TOOLS/boxtool" pk "$T/carol.json")" ]'
@@ -77,7 +76,7 @@ run "add random bytes" 65 "${A[@]}" add dave "$T/random.bin"
 head -c 50 "$T/bob.bundle" > "$T/trunc.bundle"
 run "add truncated base64" 65 "${A[@]}" add dave "$T/trunc.bundle"
 # Flip a byte inside the signature (protobuf field 5: tag 0x2a, length 0x40).
-sig_at=$(base64 -d < "$T/bob.bundle" | od -An -v -tu1 | tr -s ' \n' '\n' | grep -v '^$' |
+sig_at=$(b64_bytes < "$T/bob.bundle" |
          awk '{ b[NR - 1] = $1 } END { for (i = 0; i + 1 < NR; i++) if (b[i] == 42 && b[i + 1] == 64) { print i + 10; exit } }')
 flip "$sig_at" < "$T/bob.bundle" > "$T/badsig.bundle"
 run "add bundle with a bad signature" 65 "${A[@]}" add dave "$T/badsig.bundle"
@@ -168,10 +167,7 @@ run "a wrong storage key" 74 --dir "$T/wrongkey" status
 run "send --header-encryption on a new session" 0 "${C[@]}" send alice --header-encryption "$T/m1"
 
 # ------------------------------------------------------------------ secrets
-for f in "$T/bob.json" "$T/carol.json" "$T/dave.json"; do
-    sk=$(sed -n 's/.*"secretKey" *: *"\([^"]*\)".*/\1/p' "$f")
-    check "secret key never printed ($(basename "$f"))" '! grep -qF "$sk" "$T/all-output"'
-done
+check_secrets_unprinted "$T/bob.json" "$T/carol.json" "$T/dave.json"
 
 # ------------------------------------------------------------------ rbx sim vs SECURITY.md section 3
 jnum() { grep -o "\"$1\":[0-9a-z]*" "$T/out" | head -n 1 | cut -d: -f2; }
@@ -213,7 +209,6 @@ run "sim: bad --compromise" 64 sim --messages 50 --compromise eve@3
 run "sim: K beyond N" 64 sim --messages 50 --compromise bob@51
 
 # ------------------------------------------------------------------ the manual
-MAN="$(dirname "$0")/../../src/cli/rbx.1"
 for v in init id bundle add send recv status sim version help; do
     check "rbx.1 documents $v" 'grep -q "^\.B $v\b" "$MAN"'
 done

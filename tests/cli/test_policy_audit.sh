@@ -148,7 +148,9 @@ run "audit bad option" 64 "${A[@]}" audit --frob
 if command -v sqlite3 > /dev/null; then
     DB="$T/a/state.db"
     cp -p "$DB" "$T/saved.db"
-    sqlite3 "$DB" "UPDATE audit SET detail = 'max_skip=11' WHERE seq = 2" || bad "sqlite3 update"
+    # tamper SQL: the saved database back in place, then SQL run on it.
+    tamper() { cp -p "$T/saved.db" "$DB"; sqlite3 "$DB" "$1" || bad "sqlite3: $1"; }
+    tamper "UPDATE audit SET detail = 'max_skip=11' WHERE seq = 2"
     run "verify an edited event" 65 "${A[@]}" audit --verify
     check "edited event named" 'err_has "rbx: audit: audit log: chain broken at event 2"'
     run "list an edited log" 65 "${A[@]}" audit
@@ -157,22 +159,18 @@ if command -v sqlite3 > /dev/null; then
     check "json names it" 'grep -q "\"verified\":false,\"bad_seq\":2" "$T/out"'
     cp -p "$T/saved.db" "$DB"
     run "restored copy verifies" 0 "${A[@]}" audit --verify
-    sqlite3 "$DB" "DELETE FROM audit WHERE seq = (SELECT max(seq) FROM audit)" || bad "sqlite3 delete"
+    tamper "DELETE FROM audit WHERE seq = (SELECT max(seq) FROM audit)"
     run "verify with the last event deleted" 65 "${A[@]}" audit --verify
     check "removal at the end" 'err_has "audit log: $((EVENTS - 1)) events, events removed at the end"'
-    cp -p "$T/saved.db" "$DB"
-    sqlite3 "$DB" "DELETE FROM audit WHERE seq = 3" || bad "sqlite3 delete"
+    tamper "DELETE FROM audit WHERE seq = 3"
     run "verify with a middle event deleted" 65 "${A[@]}" audit --verify
     check "missing event named" 'err_has "chain broken at event 3"'
-    cp -p "$T/saved.db" "$DB"
-    sqlite3 "$DB" "INSERT INTO audit VALUES (99, 0, 'policy changed', 'x', zeroblob(32))" || bad "sqlite3 insert"
+    tamper "INSERT INTO audit VALUES (99, 0, 'policy changed', 'x', zeroblob(32))"
     run "verify with an event appended" 65 "${A[@]}" audit --verify
     check "appended event named" 'err_has "chain broken at event $((EVENTS + 1))"'
-    cp -p "$T/saved.db" "$DB"
-    sqlite3 "$DB" "DELETE FROM audit; DELETE FROM meta WHERE k = 'audit_head'" || bad "sqlite3 delete"
+    tamper "DELETE FROM audit; DELETE FROM meta WHERE k = 'audit_head'"
     run "verify with the log and its head deleted" 65 "${A[@]}" audit --verify
-    cp -p "$T/saved.db" "$DB"
-    sqlite3 "$DB" "INSERT OR REPLACE INTO policy VALUES ('max_skip', 5000)" || bad "sqlite3 policy"
+    tamper "INSERT OR REPLACE INTO policy VALUES ('max_skip', 5000)"
     run "a tampered policy row refuses the store" 74 "${A[@]}" policy
     check "as damaged" 'err_has "rbx: policy: cannot open"'
     cp -p "$T/saved.db" "$DB"
@@ -182,7 +180,6 @@ else
 fi
 
 # ------------------------------------------------------------------ the manual
-MAN="$(dirname "$0")/../../src/cli/rbx.1"
 for v in policy audit; do check "rbx.1 documents $v" 'grep -q "^\.B $v\b" "$MAN"'; done
 for k in spk_rotate spk_max_age spk_keep onetime_low onetime_batch identity_grace archive archive_retention storage_mode max_skip max_skipped_keys; do
     check "rbx.1 documents $k" 'grep -q "^\.BR.*\b$k\b" "$MAN"'

@@ -24,7 +24,6 @@ rbx() { local who=$1; shift; "$RBX" --dir "$T/$who" "$@"; }
 say() { printf '%s' "$2" | rbx "$1" send "$3" - ; }
 fp_of() { rbx "$1" id | cut -d' ' -f2; }
 pk_of() { rbx "$1" id | cut -d' ' -f1; }
-jfield() { sed -n "s/.*\"$1\":\"\\{0,1\\}\([^\",}]*\).*/\1/p" "$T/out" | head -n 1; }
 DATE_RE='[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2} UTC'
 
 
@@ -231,11 +230,7 @@ run "org help" 0 admin org --help
 run "revoke with a bad reason" 64 admin org revoke "$(pk_of agent)" --reason "$(printf 'x\001')"
 
 # ------------------------------------------------------------------ secrets and the manual
-for f in "$T/agent.json" "$T/phone.json" "$T/thief.json"; do
-    sk=$(sed -n 's/.*"secretKey" *: *"\([^"]*\)".*/\1/p' "$f")
-    check "secret key never printed ($(basename "$f"))" '! grep -qF "$sk" "$T/all-output"'
-done
-MAN="$(dirname "$0")/../../src/cli/rbx.1"
+check_secrets_unprinted "$T/agent.json" "$T/phone.json" "$T/thief.json"
 if command -v groff > /dev/null; then
     check "rbx.1 renders without warnings" '[ -z "$(groff -man -Tutf8 -ww -z "$MAN" 2>&1)" ]'
 fi

@@ -128,6 +128,71 @@ static int find_session(rbx_store *st, char name[RBX_NAME_MAX], uint32_t *device
     return rc;
 }
 
+/* The device's own messages: its sending chain as a receiving chain (the
+ * mirror trick of tests/test_security.c). 0 if it has no sending chain. */
+static int mirror(rbx_session *s)
+{
+    if (!(s->st.flags & RBX_HAS_CKS)) return 0;
+    memcpy(s->st.ckr, s->st.cks, 32);
+    memcpy(s->st.dhr, s->st.dhs_pk, 32);
+    memcpy(s->st.hkr, s->st.hks, 32);
+    s->st.nr = s->st.ns;
+    s->st.flags |= RBX_HAS_CKR | RBX_HAS_DHR | RBX_HAS_HKR;
+    s->nskipped = 0;
+    return 1;
+}
+
+/* Two evolving copies of the stolen session (its blob holds secrets). */
+static int copy_twice(rbx_session **a, rbx_session **b, const rbx_session *s)
+{
+    uint8_t *blob = NULL;
+    size_t len = 0;
+    int rc = rbx_session_serialize(NULL, 0, &len, s);
+    if ((rc == 0 || rc == RBX_E_BUFFER) && (blob = malloc(len)) != NULL &&
+        rbx_session_serialize(blob, len, &len, s) == 0 &&
+        rbx_session_deserialize(a, blob, len) == 0 && rbx_session_deserialize(b, blob, len) == 0)
+        rc = 0;
+    else
+        rc = RBX_E_NOMEM;
+    if (blob != NULL) sodium_memzero(blob, len);
+    free(blob);
+    return rc;
+}
+
+/* One relay row: which side sent it, and whether the stolen state and the
+ * stolen box key read it. */
+static void attack_row(char **fld, const uint8_t own_pk[RBX_PUBLICKEYBYTES], rbx_session *in_copy,
+                       rbx_session *out_copy, const envelope *env, size_t ne,
+                       const uint8_t peer[RBX_PUBLICKEYBYTES],
+                       const uint8_t box_sk[RBX_SECRETKEYBYTES])
+{
+    long seq = strtol(fld[0], NULL, 10);
+    size_t b64len = strlen(fld[5]), tlen = 0;
+    uint8_t *t = malloc(b64len + 1), *pt = malloc(b64len + 1);
+    char rb_prev[PREVIEW + 1] = "", bl_prev[PREVIEW + 1] = "";
+    int out = 0, rb = 0, bl;
+    if (t != NULL && pt != NULL &&
+        sodium_base642bin(t, b64len, fld[5], b64len, NULL, &tlen, NULL,
+                          sodium_base64_VARIANT_ORIGINAL) == 0 &&
+        tlen > TRANSPORT_HEADER && t[0] == TRANSPORT_VERSION) {
+        size_t ptlen = 0;
+        out = memcmp(t + 1, own_pk, RBX_PUBLICKEYBYTES) == 0;
+        rbx_session *s = out ? out_copy : in_copy;
+        if (s != NULL && rbx_session_decrypt(s, pt, b64len + 1, &ptlen, t + TRANSPORT_HEADER,
+                                             tlen - TRANSPORT_HEADER) == 0) {
+            rb = 1;
+            preview(rb_prev, pt, ptlen);
+        }
+    }
+    bl = baseline_read(bl_prev, env, ne, seq, peer, box_sk);
+    printf("%ld\t%s\t%d\t%d\t%s\n", seq, out ? "out" : "in", rb, bl, rb ? rb_prev : bl_prev);
+    if (pt != NULL) sodium_memzero(pt, b64len + 1);
+    sodium_memzero(rb_prev, sizeof rb_prev);
+    sodium_memzero(bl_prev, sizeof bl_prev);
+    free(t);
+    free(pt);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 5) {
@@ -139,7 +204,12 @@ int main(int argc, char **argv)
     uint8_t own_pk[RBX_PUBLICKEYBYTES], box_pk[RBX_PUBLICKEYBYTES], box_sk[RBX_SECRETKEYBYTES];
     uint32_t device = 0;
     rbx_store *st = NULL;
-    rbx_session *stolen = NULL;
+    rbx_session *stolen = NULL, *in_copy = NULL, *out_copy = NULL;
+    envelope *env = NULL;
+    size_t ne = 0;
+    FILE *rf = NULL;
+    int ret = 66;
+    sodium_memzero(box_sk, sizeof box_sk);
     snprintf(db, sizeof db, "%s/state.db", argv[1]);
 
     /* The store with the storage key that sits beside it (SECURITY.md 8). */
@@ -150,7 +220,7 @@ int main(int argc, char **argv)
     rbx_store_close(st);
     if (rc != 0) {
         fprintf(stderr, "thief: %s: %s\n", db, rbx_strerror(rc));
-        return 66;
+        goto out;
     }
     /* The product's box key file, copied with the directory. */
     FILE *kf = fopen(argv[2], "rb");
@@ -160,78 +230,38 @@ int main(int argc, char **argv)
     sodium_memzero(keybuf, sizeof keybuf);
     if (rc != 0) {
         fprintf(stderr, "thief: %s: %s\n", argv[2], rbx_strerror(rc));
-        rbx_session_free(stolen);
-        return 66;
+        goto out;
     }
     rbx_session_info info;
     rbx_session_get_info(&info, stolen);
 
-    /* Two evolving copies: the peer's messages, and the device's own (its
-     * sending chain turned into a receiving chain, as in test_security.c). */
-    uint8_t *blob = NULL;
-    size_t bloblen = 0;
-    rbx_session *in_copy = NULL, *out_copy = NULL;
-    rc = rbx_session_serialize(NULL, 0, &bloblen, stolen);
-    if ((rc == 0 || rc == RBX_E_BUFFER) && (blob = malloc(bloblen)) != NULL &&
-        rbx_session_serialize(blob, bloblen, &bloblen, stolen) == 0 &&
-        rbx_session_deserialize(&in_copy, blob, bloblen) == 0 &&
-        rbx_session_deserialize(&out_copy, blob, bloblen) == 0)
-        rc = 0;
-    else
-        rc = RBX_E_NOMEM;
-    if (blob) sodium_memzero(blob, bloblen);
-    free(blob);
-    if (rc != 0) {
+    /* Two evolving copies: the peer's messages, and the device's own. */
+    if (copy_twice(&in_copy, &out_copy, stolen) != 0) {
         fputs("thief: cannot copy the session\n", stderr);
-        return 74;
+        ret = 74;
+        goto out;
     }
-    int mirror_ok = (out_copy->st.flags & RBX_HAS_CKS) != 0;
-    if (mirror_ok) {
-        memcpy(out_copy->st.ckr, out_copy->st.cks, 32);
-        memcpy(out_copy->st.dhr, out_copy->st.dhs_pk, 32);
-        memcpy(out_copy->st.hkr, out_copy->st.hks, 32);
-        out_copy->st.nr = out_copy->st.ns;
-        out_copy->st.flags |= RBX_HAS_CKR | RBX_HAS_DHR | RBX_HAS_HKR;
-        out_copy->nskipped = 0;
+    if (!mirror(out_copy)) {
+        rbx_session_free(out_copy);
+        out_copy = NULL;
     }
 
-    size_t ne = 0;
-    envelope *env = load_baseline(argv[4], &ne);
-    FILE *rf = fopen(argv[3], "r");
+    env = load_baseline(argv[4], &ne);
+    rf = fopen(argv[3], "r");
     if (rf == NULL) {
         fprintf(stderr, "thief: %s: cannot open\n", argv[3]);
-        return 66;
+        goto out;
     }
     char *line = NULL, *fld[6];
     size_t linecap = 0;
     while (getline(&line, &linecap, rf) > 0) {
         if (line[0] == '#' || split(line, fld, 6) != 6) continue;
-        long seq = strtol(fld[0], NULL, 10);
-        size_t b64len = strlen(fld[5]), tlen = 0;
-        uint8_t *t = malloc(b64len + 1), *pt = malloc(b64len + 1);
-        char rb_prev[PREVIEW + 1] = "", bl_prev[PREVIEW + 1] = "";
-        int out = 0, rb = 0, bl;
-        if (t != NULL && pt != NULL &&
-            sodium_base642bin(t, b64len, fld[5], b64len, NULL, &tlen, NULL,
-                              sodium_base64_VARIANT_ORIGINAL) == 0 &&
-            tlen > TRANSPORT_HEADER && t[0] == TRANSPORT_VERSION) {
-            size_t ptlen = 0;
-            out = memcmp(t + 1, own_pk, RBX_PUBLICKEYBYTES) == 0;
-            rbx_session *s = out ? (mirror_ok ? out_copy : NULL) : in_copy;
-            if (s != NULL && rbx_session_decrypt(s, pt, b64len + 1, &ptlen, t + TRANSPORT_HEADER,
-                                                 tlen - TRANSPORT_HEADER) == 0) {
-                rb = 1;
-                preview(rb_prev, pt, ptlen);
-            }
-        }
-        bl = baseline_read(bl_prev, env, ne, seq, info.peer_identity, box_sk);
-        printf("%ld\t%s\t%d\t%d\t%s\n", seq, out ? "out" : "in", rb, bl, rb ? rb_prev : bl_prev);
-        if (pt != NULL) sodium_memzero(pt, b64len + 1);
-        free(t);
-        free(pt);
+        attack_row(fld, own_pk, in_copy, out_copy, env, ne, info.peer_identity, box_sk);
     }
     free(line);
-    fclose(rf);
+    ret = fflush(stdout) == 0 ? 0 : 74;
+out:
+    if (rf != NULL) fclose(rf);
     for (size_t i = 0; i < ne; i++) {
         free(env[i].content);
         free(env[i].nonce);
@@ -241,5 +271,5 @@ int main(int argc, char **argv)
     rbx_session_free(stolen);
     rbx_session_free(in_copy);
     rbx_session_free(out_copy);
-    return fflush(stdout) == 0 ? 0 : 74;
+    return ret;
 }
