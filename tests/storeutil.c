@@ -67,9 +67,21 @@ void dir_teardown(void)
     g_dir[0] = '\0';
 }
 
+void dir_fixtures(TCase *tc, void (*setup)(void), double timeout_s)
+{
+    tcase_add_unchecked_fixture(tc, root_setup, root_teardown);
+    tcase_add_checked_fixture(tc, setup, dir_teardown);
+    tcase_set_timeout(tc, timeout_s);
+}
+
 void path_of(char out[PATHCAP], const char *name)
 {
     snprintf(out, PATHCAP, "%s/%s", g_dir, name);
+}
+
+void db_path(char out[PATHCAP], const char *name)
+{
+    snprintf(out, PATHCAP, "%s/%s.db", g_dir, name);
 }
 
 size_t dir_entries(const char *dir)

@@ -5,6 +5,7 @@
 #ifndef RBX_STOREUTIL_H
 #define RBX_STOREUTIL_H
 
+#include <check.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -39,7 +40,13 @@ void root_setup(void);
 void root_teardown(void);
 void dir_setup(void);
 void dir_teardown(void);
+/* The fixtures of a test case of these suites: the run's root directory
+ * (unchecked, so it goes even when a forked test dies) and, per test, setup
+ * (dir_setup, or a suite's own that calls it) and dir_teardown. */
+void dir_fixtures(TCase *tc, void (*setup)(void), double timeout_s);
 void path_of(char out[PATHCAP], const char *name);
+/* <dir>/<name>.db, the database path peer_new uses. */
+void db_path(char out[PATHCAP], const char *name);
 size_t dir_entries(const char *dir);
 int file_exists(const char *path);
 uint8_t *slurp(const char *path, size_t *len);

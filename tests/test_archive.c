@@ -1091,9 +1091,7 @@ Suite *suite_archive(void)
 {
     Suite *s = suite_create("archive");
     TCase *tc = tcase_create("archive");
-    tcase_add_unchecked_fixture(tc, root_setup, root_teardown);
-    tcase_add_checked_fixture(tc, archive_setup, dir_teardown);
-    tcase_set_timeout(tc, 60);
+    dir_fixtures(tc, archive_setup, 60);
     tcase_add_test(tc, archive_off_keeps_nothing);
     tcase_add_test(tc, archive_both_directions);
     tcase_add_test(tc, archive_grace_session);
@@ -1103,9 +1101,7 @@ Suite *suite_archive(void)
     tcase_add_test(tc, import_baseline_rows);
     suite_add_tcase(s, tc);
     tc = tcase_create("crash");
-    tcase_add_unchecked_fixture(tc, root_setup, root_teardown);
-    tcase_add_checked_fixture(tc, archive_setup, dir_teardown);
-    tcase_set_timeout(tc, 300);
+    dir_fixtures(tc, archive_setup, 300);
     tcase_add_test(tc, kill_reencrypt);
     tcase_add_test(tc, kill_split);
     tcase_add_test(tc, kill_shred);

@@ -18,17 +18,6 @@
 
 #define T0 1800000000LL
 
-/* ------------------------------------------------------------ directories */
-
-
-/* ------------------------------------------------------------ stores */
-
-
-static void db_path(char out[PATHCAP], const char *name)
-{
-    snprintf(out, PATHCAP, "%s/%s.db", g_dir, name);
-}
-
 /* Run SQL on a closed store's file, behind the library's back. */
 static void sql_on_file(const char *db, const char *sql)
 {
@@ -629,13 +618,6 @@ START_TEST(max_skipped_keys_limits_sessions)
 }
 END_TEST
 
-static void fixtures(TCase *tc)
-{
-    tcase_add_unchecked_fixture(tc, root_setup, root_teardown);
-    tcase_add_checked_fixture(tc, dir_setup, dir_teardown);
-    tcase_set_timeout(tc, 60);
-}
-
 Suite *suite_policy(void)
 {
     Suite *s = suite_create("policy");
@@ -652,7 +634,7 @@ Suite *suite_policy(void)
     suite_add_tcase(s, tc);
 
     tc = tcase_create("store");
-    fixtures(tc);
+    dir_fixtures(tc, dir_setup, 60);
     tcase_add_test(tc, store_persists);
     tcase_add_test(tc, store_all_keys_detail);
     tcase_add_loop_test(tc, tampered_row, 0, (int)(sizeof tampered / sizeof tampered[0]));

@@ -640,9 +640,7 @@ Suite *suite_rotate(void)
 {
     Suite *s = suite_create("rotate");
     TCase *tc = tcase_create("identity");
-    tcase_add_unchecked_fixture(tc, root_setup, root_teardown);
-    tcase_add_checked_fixture(tc, dir_setup, dir_teardown);
-    tcase_set_timeout(tc, 120);
+    dir_fixtures(tc, dir_setup, 120);
     tcase_add_test(tc, rotation_in_flight);
     tcase_add_test(tc, offline_across_two_rotations);
     tcase_add_test(tc, forged_and_truncated_records);

@@ -1374,21 +1374,13 @@ START_TEST(concurrent_create)
 }
 END_TEST
 
-/* Every test case: a root directory for the run, a fresh one per test. */
-static void store_fixtures(TCase *tc)
-{
-    tcase_add_unchecked_fixture(tc, root_setup, root_teardown);
-    tcase_add_checked_fixture(tc, dir_setup, dir_teardown);
-    tcase_set_timeout(tc, 60);
-}
-
 Suite *suite_store(void)
 {
     Suite *s = suite_create("store");
     TCase *tc;
 
     tc = tcase_create("lifecycle");
-    store_fixtures(tc);
+    dir_fixtures(tc, dir_setup, 60);
     tcase_add_test(tc, open_missing);
     tcase_add_test(tc, create_and_reopen);
     tcase_add_test(tc, identity_import);
@@ -1397,7 +1389,7 @@ Suite *suite_store(void)
     suite_add_tcase(s, tc);
 
     tc = tcase_create("conversation");
-    store_fixtures(tc);
+    dir_fixtures(tc, dir_setup, 60);
     tcase_add_test(tc, conversation);
     tcase_add_test(tc, first_message_authenticated_first);
     tcase_add_test(tc, batch);
@@ -1410,19 +1402,19 @@ Suite *suite_store(void)
     suite_add_tcase(s, tc);
 
     tc = tcase_create("rollback");
-    store_fixtures(tc);
+    dir_fixtures(tc, dir_setup, 60);
     tcase_add_test(tc, rollback_restored_copy);
     tcase_add_test(tc, rollback_lost_generation);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("bad_input");
-    store_fixtures(tc);
+    dir_fixtures(tc, dir_setup, 60);
     tcase_add_loop_test(tc, bad_files, 0, BAD_COUNT);
     tcase_add_test(tc, tampered_rows);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("fixture");
-    store_fixtures(tc);
+    dir_fixtures(tc, dir_setup, 60);
     tcase_add_test(tc, schema_v1_fixture);
     suite_add_tcase(s, tc);
     return s;
