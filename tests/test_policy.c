@@ -527,15 +527,11 @@ static int rx1(peer *p, const char *from, const msg *m)
 /* Alice and Bob with one message each way; Bob knows Alice as "alice". */
 static void pair(peer *alice, peer *bob)
 {
-    uint8_t bundle[RBX_BUNDLE_MAXBYTES];
-    size_t n;
     msg m;
     peer_new(alice, "alice");
     peer_new(bob, "bob");
-    ck_assert_int_eq(rbx_store_bundle(bob->st, bundle, sizeof bundle, &n, 10), 0);
-    ck_assert_int_eq(rbx_store_add_contact(alice->st, "bob", 1, bundle, n), 0);
-    ck_assert_int_eq(rbx_store_bundle(alice->st, bundle, sizeof bundle, &n, 10), 0);
-    ck_assert_int_eq(rbx_store_add_contact(bob->st, "alice", 1, bundle, n), 0);
+    introduce(alice, "bob", 1, bob);
+    introduce(bob, "alice", 1, alice);
     tx1(&m, alice, "bob", "a0");
     ck_assert_int_eq(rx1(bob, "alice", &m), 0);
     tx1(&m, bob, "alice", "b0");
