@@ -365,9 +365,24 @@ void q_exec(rbx_store *st, const char *sql)
     ck_assert_int_eq(sqlite3_exec(rbx__store_db(st), sql, NULL, NULL, NULL), SQLITE_OK);
 }
 
-/* Every row of every table as one string: "nothing changed" is strcmp == 0. */
-/* Everything but the audit log (and the generation its own commit takes):
- * a refusal may be recorded there and must change nothing else. */
+void db_integrity_ok(const char *path)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *s;
+    ck_assert_int_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+    sqlite3_busy_timeout(db, 5000);
+    ck_assert_int_eq(sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &s, NULL), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_step(s), SQLITE_ROW);
+    const char *res = (const char *)sqlite3_column_text(s, 0);
+    ck_assert_msg(res != NULL && strcmp(res, "ok") == 0, "%s: integrity_check: %s", path,
+                  res != NULL ? res : "(null)");
+    sqlite3_finalize(s);
+    ck_assert_int_eq(sqlite3_close(db), SQLITE_OK);
+}
+
+/* Every row of every table but the audit log (and the generation its own
+ * commit takes) as one string: "nothing changed" is strcmp == 0; a refusal
+ * may be recorded in the log and must change nothing else. */
 char *store_dump(rbx_store *st)
 {
     return q_text(st,

@@ -75,6 +75,8 @@ char *q_text(rbx_store *st, const char *sql);
 uint8_t *q_blob(rbx_store *st, const char *sql, size_t *len);
 void q_set_blob(rbx_store *st, const char *sql, const uint8_t *b, size_t len);
 void q_exec(rbx_store *st, const char *sql);
+/* PRAGMA integrity_check of the database file at path is "ok". */
+void db_integrity_ok(const char *path);
 char *store_dump(rbx_store *st);
 void assert_unchanged(rbx_store *st, const char *before);
 uint64_t session_gen(peer *p, const char *name, uint32_t device, rbx_session_info *info);

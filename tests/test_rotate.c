@@ -598,12 +598,8 @@ START_TEST(sigkill_during_rotation)
         char c;
         ck_assert_msg(read(fds[0], &c, 1) == 1, "seed %llu: the child never rotated",
                       (unsigned long long)seed);
-        struct timespec ts = { 0, (long)(rand() % 3000) * 1000L };
-        nanosleep(&ts, NULL);
-        kill(pid, SIGKILL);
+        int status = tu_kill_child(pid, (unsigned)(rand() % 3000));
         close(fds[0]);
-        int status;
-        ck_assert_int_eq(waitpid(pid, &status, 0), pid);
         ck_assert_msg(WIFSIGNALED(status), "seed %llu: child exited %d", (unsigned long long)seed,
                       WEXITSTATUS(status));
         kills++;

@@ -8,6 +8,7 @@
 #include <check.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "ratchetbox.h"
 
@@ -60,6 +61,16 @@ char *tu_hex(const uint8_t *buf, size_t len);
 uint64_t tu_splitmix64(uint64_t *s);
 /* An unsigned decimal environment variable, or dflt if unset or not a number. */
 uint64_t tu_env_u64(const char *name, uint64_t dflt);
+
+/* Monotonic clock in seconds, and a sleep that resumes after signals. */
+double tu_now_s(void);
+void tu_sleep_us(unsigned us);
+/* "dir/name" into out; aborts the test if it does not fit in cap. */
+void tu_path_in(char *out, size_t cap, const char *dir, const char *name);
+/* Reap child pid and return its wait status (aborts the test if waitpid
+ * fails). tu_kill_child first lets it run for delay_us, then SIGKILLs it. */
+int tu_wait_child(pid_t pid);
+int tu_kill_child(pid_t pid, unsigned delay_us);
 
 /* A growing text buffer for generated vector files. */
 typedef struct tu_sbuf {
