@@ -132,17 +132,10 @@ static void setup_pair(const char *a_path, const char *b_path)
  * length-delimited fields are all Message and PreKeyMessage use. */
 static int pb_varint(uint64_t *v, const uint8_t *p, size_t len, size_t *pos)
 {
-    uint64_t r = 0;
-    for (unsigned shift = 0; shift < 64; shift += 7) {
-        if (*pos >= len) return -1;
-        uint8_t b = p[(*pos)++];
-        r |= (uint64_t)(b & 0x7f) << shift;
-        if ((b & 0x80) == 0) {
-            *v = r;
-            return 0;
-        }
-    }
-    return -1;
+    size_t n;
+    if (*pos >= len || tu_varint_read(p + *pos, len - *pos, v, &n) != 0) return -1;
+    *pos += n;
+    return 0;
 }
 
 /* Field number `field`: 1 found (value in *v, or bytes in *data, *dlen), 0

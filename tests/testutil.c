@@ -337,3 +337,16 @@ int tu_kill_child(pid_t pid, unsigned delay_us)
     ck_assert_int_eq(kill(pid, SIGKILL), 0);
     return tu_wait_child(pid);
 }
+
+int tu_varint_read(const uint8_t *p, size_t n, uint64_t *v, size_t *len)
+{
+    *v = 0;
+    for (size_t i = 0; i < n && i < 10; i++) {
+        *v |= (uint64_t)(p[i] & 0x7f) << (7 * i);
+        if (!(p[i] & 0x80)) {
+            *len = i + 1;
+            return 0;
+        }
+    }
+    return -1;
+}

@@ -62,6 +62,10 @@ uint64_t tu_splitmix64(uint64_t *s);
 /* An unsigned decimal environment variable, or dflt if unset or not a number. */
 uint64_t tu_env_u64(const char *name, uint64_t dflt);
 
+/* The tests' own protobuf varint reader (independent of src/wire.c): the
+ * value and its length in bytes (at most 10); -1 if p[0..n) ends first. */
+int tu_varint_read(const uint8_t *p, size_t n, uint64_t *v, size_t *len);
+
 /* Monotonic clock in seconds, and a sleep that resumes after signals. */
 double tu_now_s(void);
 void tu_sleep_us(unsigned us);
