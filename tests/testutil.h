@@ -118,8 +118,7 @@ typedef struct tu_msg {
 } tu_msg;
 
 /* Handshake: Alice initiates against a fresh Bob bundle (with a one-time
- * prekey), sends "hello", Bob accepts. Identity keys are returned if the
- * pointers are not NULL. */
+ * prekey), sends "hello", Bob accepts. */
 void tu_pair(rbx_session **alice, rbx_session **bob, const rbx_session_opts *opts);
 
 /* Encrypt pt; aborts the test on error. Caller frees m->wire. */
