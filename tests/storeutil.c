@@ -365,6 +365,16 @@ void q_exec(rbx_store *st, const char *sql)
     ck_assert_int_eq(sqlite3_exec(rbx__store_db(st), sql, NULL, NULL, NULL), SQLITE_OK);
 }
 
+void sql_on_file(const char *db, const char *sql)
+{
+    sqlite3 *h;
+    ck_assert_int_eq(sqlite3_open_v2(db, &h, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL),
+                     SQLITE_OK);
+    int rc = sqlite3_exec(h, sql, NULL, NULL, NULL);
+    ck_assert_msg(rc == SQLITE_OK, "%s: %s", sql, sqlite3_errmsg(h));
+    ck_assert_int_eq(sqlite3_close(h), SQLITE_OK);
+}
+
 void db_integrity_ok(const char *path)
 {
     sqlite3 *db = NULL;

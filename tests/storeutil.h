@@ -75,6 +75,9 @@ char *q_text(rbx_store *st, const char *sql);
 uint8_t *q_blob(rbx_store *st, const char *sql, size_t *len);
 void q_set_blob(rbx_store *st, const char *sql, const uint8_t *b, size_t len);
 void q_exec(rbx_store *st, const char *sql);
+/* Run SQL on a closed store's database file (created if missing), behind
+ * the library's back. */
+void sql_on_file(const char *db, const char *sql);
 /* PRAGMA integrity_check of the database file at path is "ok". */
 void db_integrity_ok(const char *path);
 char *store_dump(rbx_store *st);

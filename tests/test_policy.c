@@ -18,16 +18,6 @@
 
 #define T0 1800000000LL
 
-/* Run SQL on a closed store's file, behind the library's back. */
-static void sql_on_file(const char *db, const char *sql)
-{
-    sqlite3 *h;
-    ck_assert_int_eq(sqlite3_open_v2(db, &h, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
-    int rc = sqlite3_exec(h, sql, NULL, NULL, NULL);
-    ck_assert_msg(rc == SQLITE_OK, "%s: %s", sql, sqlite3_errmsg(h));
-    ck_assert_int_eq(sqlite3_close(h), SQLITE_OK);
-}
-
 static void set_keys(rbx_store *st, const char *const *kv, size_t n)
 {
     rbx_policy p;

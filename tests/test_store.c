@@ -885,16 +885,6 @@ static const struct {
     [BAD_GEN_OTHER_STORE] = { "another store's generation record", RBX_E_CORRUPT },
 };
 
-static void sqlite_exec_file(const char *db, const char *sql)
-{
-    sqlite3 *h;
-    ck_assert_int_eq(sqlite3_open_v2(db, &h, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL),
-                     SQLITE_OK);
-    int rc = sqlite3_exec(h, sql, NULL, NULL, NULL);
-    ck_assert_msg(rc == SQLITE_OK, "%s: %s", sql, sqlite3_errmsg(h));
-    ck_assert_int_eq(sqlite3_close(h), SQLITE_OK);
-}
-
 START_TEST(bad_files)
 {
     const int c = _i;
@@ -937,14 +927,14 @@ START_TEST(bad_files)
     }
     case BAD_FOREIGN:
         ck_assert_int_eq(unlink(alice.db), 0);
-        sqlite_exec_file(alice.db, "CREATE TABLE notes (body TEXT); INSERT INTO notes VALUES ('x');");
+        sql_on_file(alice.db, "CREATE TABLE notes (body TEXT); INSERT INTO notes VALUES ('x');");
         break;
     case BAD_NEWER:
-        sqlite_exec_file(alice.db, "PRAGMA user_version = 3");
+        sql_on_file(alice.db, "PRAGMA user_version = 3");
         break;
     case BAD_NEWER_JOURNAL:
         /* a newer version may not use WAL; the file must stay as it is */
-        sqlite_exec_file(alice.db, "PRAGMA journal_mode = DELETE; PRAGMA user_version = 3");
+        sql_on_file(alice.db, "PRAGMA journal_mode = DELETE; PRAGMA user_version = 3");
         break;
     case BAD_OTHER_STORE_DB:
         copy_file(bob.db, alice.db);
@@ -1236,7 +1226,7 @@ START_TEST(schema_v1_fixture)
     snprintf(alice.db, sizeof alice.db, "%s/alice.db", g_dir);
     uint8_t *sql = slurp(RBX_SRCDIR "/" FIXTURE_DIR "/store.sql", &sqllen);
     ck_assert_ptr_nonnull(sql);
-    sqlite_exec_file(alice.db, (const char *)sql);
+    sql_on_file(alice.db, (const char *)sql);
     free(sql);
     side_path(path, &alice, ".key");
     spit(path, key, sizeof key);
