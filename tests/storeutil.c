@@ -67,9 +67,21 @@ void dir_teardown(void)
     g_dir[0] = '\0';
 }
 
+void dir_fixtures(TCase *tc, void (*setup)(void), double timeout_s)
+{
+    tcase_add_unchecked_fixture(tc, root_setup, root_teardown);
+    tcase_add_checked_fixture(tc, setup, dir_teardown);
+    tcase_set_timeout(tc, timeout_s);
+}
+
 void path_of(char out[PATHCAP], const char *name)
 {
     snprintf(out, PATHCAP, "%s/%s", g_dir, name);
+}
+
+void db_path(char out[PATHCAP], const char *name)
+{
+    snprintf(out, PATHCAP, "%s/%s.db", g_dir, name);
 }
 
 size_t dir_entries(const char *dir)
@@ -353,9 +365,34 @@ void q_exec(rbx_store *st, const char *sql)
     ck_assert_int_eq(sqlite3_exec(rbx__store_db(st), sql, NULL, NULL, NULL), SQLITE_OK);
 }
 
-/* Every row of every table as one string: "nothing changed" is strcmp == 0. */
-/* Everything but the audit log (and the generation its own commit takes):
- * a refusal may be recorded there and must change nothing else. */
+void sql_on_file(const char *db, const char *sql)
+{
+    sqlite3 *h;
+    ck_assert_int_eq(sqlite3_open_v2(db, &h, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL),
+                     SQLITE_OK);
+    int rc = sqlite3_exec(h, sql, NULL, NULL, NULL);
+    ck_assert_msg(rc == SQLITE_OK, "%s: %s", sql, sqlite3_errmsg(h));
+    ck_assert_int_eq(sqlite3_close(h), SQLITE_OK);
+}
+
+void db_integrity_ok(const char *path)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *s;
+    ck_assert_int_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+    sqlite3_busy_timeout(db, 5000);
+    ck_assert_int_eq(sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &s, NULL), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_step(s), SQLITE_ROW);
+    const char *res = (const char *)sqlite3_column_text(s, 0);
+    ck_assert_msg(res != NULL && strcmp(res, "ok") == 0, "%s: integrity_check: %s", path,
+                  res != NULL ? res : "(null)");
+    sqlite3_finalize(s);
+    ck_assert_int_eq(sqlite3_close(db), SQLITE_OK);
+}
+
+/* Every row of every table but the audit log (and the generation its own
+ * commit takes) as one string: "nothing changed" is strcmp == 0; a refusal
+ * may be recorded in the log and must change nothing else. */
 char *store_dump(rbx_store *st)
 {
     return q_text(st,

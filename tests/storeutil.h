@@ -5,6 +5,7 @@
 #ifndef RBX_STOREUTIL_H
 #define RBX_STOREUTIL_H
 
+#include <check.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -39,7 +40,13 @@ void root_setup(void);
 void root_teardown(void);
 void dir_setup(void);
 void dir_teardown(void);
+/* The fixtures of a test case of these suites: the run's root directory
+ * (unchecked, so it goes even when a forked test dies) and, per test, setup
+ * (dir_setup, or a suite's own that calls it) and dir_teardown. */
+void dir_fixtures(TCase *tc, void (*setup)(void), double timeout_s);
 void path_of(char out[PATHCAP], const char *name);
+/* <dir>/<name>.db, the database path peer_new uses. */
+void db_path(char out[PATHCAP], const char *name);
 size_t dir_entries(const char *dir);
 int file_exists(const char *path);
 uint8_t *slurp(const char *path, size_t *len);
@@ -68,6 +75,11 @@ char *q_text(rbx_store *st, const char *sql);
 uint8_t *q_blob(rbx_store *st, const char *sql, size_t *len);
 void q_set_blob(rbx_store *st, const char *sql, const uint8_t *b, size_t len);
 void q_exec(rbx_store *st, const char *sql);
+/* Run SQL on a closed store's database file (created if missing), behind
+ * the library's back. */
+void sql_on_file(const char *db, const char *sql);
+/* PRAGMA integrity_check of the database file at path is "ok". */
+void db_integrity_ok(const char *path);
 char *store_dump(rbx_store *st);
 void assert_unchanged(rbx_store *st, const char *before);
 uint64_t session_gen(peer *p, const char *name, uint32_t device, rbx_session_info *info);

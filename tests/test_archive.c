@@ -52,12 +52,6 @@ static void archive_setup(void)
     tu_rng_system();
 }
 
-static void path_in(char *out, size_t cap, const char *dir, const char *name)
-{
-    int n = snprintf(out, cap, "%s/%s", dir, name);
-    ck_assert(n > 0 && (size_t)n < cap);
-}
-
 static const char *const SIDE_FILES[] = { "", "-wal", "-shm", ".key", ".gen" };
 
 /* Does any file of the store at db (database, -wal, -shm, .key, .gen) hold
@@ -415,7 +409,7 @@ START_TEST(associated_data_binding)
     char db[600];
     hist h = { .n = 0 };
     rbx_archive_result res;
-    path_in(db, sizeof db, g_dir, "s.db");
+    path_of(db, "s.db");
     rbx_store *st = store_open(db, 1);
     set_archive(st, "on", RETENTION);
     add_entries(st, 0, 4, 0);            /* epoch 1: ids 1..4 */
@@ -499,7 +493,7 @@ START_TEST(reencrypt_erases_old_keys)
     rbx_archive_result res;
     uint8_t k1[32], k2[32], k3[32], *sealed1, *sealed2;
     size_t sl1, sl2;
-    path_in(db, sizeof db, g_dir, "s.db");
+    path_of(db, "s.db");
     rbx_store *st = store_open(db, 1);
     set_archive(st, "on", RETENTION);
     add_entries(st, 0, 10, 100);
@@ -615,7 +609,7 @@ START_TEST(split_then_shred)
     uint8_t k1[32], k2[32], *sealed1;
     size_t sl1;
     g_now = T0;
-    path_in(db, sizeof db, g_dir, "s.db");
+    path_of(db, "s.db");
     rbx_store *st = store_open(db, 1);
     ck_assert_int_eq(rbx_store_identity_create(st, NULL, NULL), 0);
     set_archive(st, "on", RETENTION);
@@ -718,7 +712,7 @@ START_TEST(split_then_shred)
     ck_assert(!store_files_hold(db, sealed1, sl1));
     /* Split with no active epoch yet makes one; shred of an empty archive. */
     char db2[600];
-    path_in(db2, sizeof db2, g_dir, "t.db");
+    path_of(db2, "t.db");
     st = store_open(db2, 1);
     ck_assert_int_eq(rbx_store_rotate_archive(st, RBX_ARCHIVE_SHRED, &res), 0);
     ck_assert_uint_eq(res.new_epoch, 0);
@@ -794,7 +788,7 @@ START_TEST(import_baseline_rows)
     int rc[sizeof rows / sizeof rows[0]];
     size_t imported = 99;
 
-    path_in(db, sizeof db, g_dir, "s.db");
+    path_of(db, "s.db");
     rbx_store *st = store_open(db, 1);
     ck_assert_int_eq(rbx_store_identity_create(st, NULL, NULL), 0); /* not the box key */
     /* The phone is a contact now (its ratchetbox identity is its box key):
@@ -803,7 +797,7 @@ START_TEST(import_baseline_rows)
         char pdb[600];
         uint8_t bundle[RBX_BUNDLE_MAXBYTES];
         size_t blen;
-        path_in(pdb, sizeof pdb, g_dir, "phone.db");
+        path_of(pdb, "phone.db");
         rbx_store *ph = store_open(pdb, 1);
         ck_assert_int_eq(rbx_store_identity_create(ph, peer_pk, peer_sk), 0);
         ck_assert_int_eq(rbx_store_bundle(ph, bundle, sizeof bundle, &blen, 10), 0);
@@ -875,20 +869,6 @@ END_TEST
 
 enum { KILLS = 50, ENTRIES_PER_EPOCH = 300, PAD = 150 };
 
-static double now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
-}
-
-static void sleep_us(unsigned us)
-{
-    struct timespec ts = { (time_t)(us / 1000000U), (long)(us % 1000000U) * 1000L };
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
-}
-
 /* The child: open, rotate once, close. Exit 0, or 100 + |rc|. */
 static _Noreturn void kill_child(const char *db, int mode)
 {
@@ -908,26 +888,9 @@ static int run_child(const char *db, int mode, unsigned delay, int *killed)
     pid_t pid = fork();
     ck_assert_int_ge(pid, 0);
     if (pid == 0) kill_child(db, mode);
-    if (delay > 0) {
-        sleep_us(delay);
-        (void)kill(pid, SIGKILL);
-    }
-    int status;
-    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    int status = delay > 0 ? tu_kill_child(pid, delay) : tu_wait_child(pid);
     *killed = WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL;
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-static void check_integrity(const char *db)
-{
-    sqlite3 *h;
-    sqlite3_stmt *s;
-    ck_assert_int_eq(sqlite3_open_v2(db, &h, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
-    ck_assert_int_eq(sqlite3_prepare_v2(h, "PRAGMA integrity_check", -1, &s, NULL), SQLITE_OK);
-    ck_assert_int_eq(sqlite3_step(s), SQLITE_ROW);
-    ck_assert_str_eq((const char *)sqlite3_column_text(s, 0), "ok");
-    sqlite3_finalize(s);
-    ck_assert_int_eq(sqlite3_close(h), SQLITE_OK);
 }
 
 /* The epochs as "epoch:state:retain;..." for the old/new comparison. */
@@ -959,7 +922,7 @@ static char *observe(const char *db, uint64_t seed, unsigned round)
     char want[600];
     hist *h = calloc(1, sizeof *h);
     ck_assert_ptr_nonnull(h);
-    check_integrity(db);
+    db_integrity_ok(db);
     rbx_store *st = store_open(db, 0);
     int rc = history(st, NULL, h);
     ck_assert_msg(rc == 0, "seed %llu round %u: history: %s", (unsigned long long)seed, round,
@@ -997,8 +960,8 @@ static void kill_loop(int mode, const char *label)
     uint64_t seed = tu_env_u64("RBX_ARCHIVE_SEED", 0x61726368697665ULL) + (uint64_t)mode, rng = seed;
     tu_rng_system();
     ck_assert_msg(g_dir[0] != '\0', "no scratch directory");
-    path_in(work, sizeof work, g_dir, "work.db");
-    path_in(pristine, sizeof pristine, g_dir, "pristine.db");
+    path_of(work, "work.db");
+    path_of(pristine, "pristine.db");
 
     /* Three epochs: 1 and 2 read-only (retention dates T0 + R and
      * T0 + 50 + R), 3 active, 300 entries each. */
@@ -1028,9 +991,9 @@ static void kill_loop(int mode, const char *label)
     char *new_state = NULL;
     for (int i = 0; i < 3; i++) {
         copy_store(pristine, work);
-        double t = now_us();
+        double t = tu_now_s();
         ck_assert_int_eq(run_child(work, mode, 0, &killed), 0);
-        runs[i] = now_us() - t;
+        runs[i] = (tu_now_s() - t) * 1e6;
         char *st_new = observe(work, seed, 0);
         if (new_state != NULL) ck_assert_str_eq(st_new, new_state);
         free(new_state);
@@ -1091,9 +1054,7 @@ Suite *suite_archive(void)
 {
     Suite *s = suite_create("archive");
     TCase *tc = tcase_create("archive");
-    tcase_add_unchecked_fixture(tc, root_setup, root_teardown);
-    tcase_add_checked_fixture(tc, archive_setup, dir_teardown);
-    tcase_set_timeout(tc, 60);
+    dir_fixtures(tc, archive_setup, 60);
     tcase_add_test(tc, archive_off_keeps_nothing);
     tcase_add_test(tc, archive_both_directions);
     tcase_add_test(tc, archive_grace_session);
@@ -1103,9 +1064,7 @@ Suite *suite_archive(void)
     tcase_add_test(tc, import_baseline_rows);
     suite_add_tcase(s, tc);
     tc = tcase_create("crash");
-    tcase_add_unchecked_fixture(tc, root_setup, root_teardown);
-    tcase_add_checked_fixture(tc, archive_setup, dir_teardown);
-    tcase_set_timeout(tc, 300);
+    dir_fixtures(tc, archive_setup, 300);
     tcase_add_test(tc, kill_reencrypt);
     tcase_add_test(tc, kill_split);
     tcase_add_test(tc, kill_shred);

@@ -12,7 +12,6 @@
  * open (the test records them through a test hook): in strict mode only the
  * current state, i.e. only messages whose keys are still legitimately held
  * as skipped keys; in bounded mode also the states since the last erase. */
-#include <dirent.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +21,7 @@
 
 #include "session.h"
 #include "store.h"
+#include "storeutil.h"
 #include "testutil.h"
 
 enum { N = 30, ERASE_EVERY = 8, MAX_STATES = 128 };
@@ -34,47 +34,6 @@ static char *join(const char *dir, const char *name)
     return p;
 }
 
-static uint8_t *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    *len = 0;
-    if (f == NULL) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *b = malloc((size_t)n + 1);
-    ck_assert_ptr_nonnull(b);
-    ck_assert_uint_eq(fread(b, 1, (size_t)n, f), (size_t)n);
-    fclose(f);
-    *len = (size_t)n;
-    return b;
-}
-
-static void spit(const char *path, const uint8_t *b, size_t len)
-{
-    FILE *f = fopen(path, "wb");
-    ck_assert_ptr_nonnull(f);
-    ck_assert_uint_eq(fwrite(b, 1, len, f), len);
-    ck_assert_int_eq(fclose(f), 0);
-}
-
-static void rm_rf(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (d == NULL) return;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        if (e->d_name[0] == '.') continue;
-        char *p = join(dir, e->d_name);
-        struct stat sb;
-        if (stat(p, &sb) == 0 && S_ISDIR(sb.st_mode)) rm_rf(p);
-        else unlink(p);
-        free(p);
-    }
-    closedir(d);
-    rmdir(dir);
-}
-
 static const char *const FILES[] = { "db", "db-wal", "db-shm", "db.key", "db.gen" };
 
 /* The thief's copy of a live state directory: plain file reads. */
@@ -83,17 +42,14 @@ static void copy_dir(const char *from, const char *to)
     mkdir(to, 0700);
     for (size_t i = 0; i < sizeof FILES / sizeof FILES[0]; i++) {
         char *a = join(from, FILES[i]), *b = join(to, FILES[i]);
-        size_t n;
-        uint8_t *buf = slurp(a, &n);
-        if (buf != NULL) spit(b, buf, n);
-        free(buf);
+        copy_or_remove(a, b);
         free(a);
         free(b);
     }
 }
 
 typedef struct world {
-    char dir[64], adir[80], bdir[80];
+    char adir[PATHCAP], bdir[PATHCAP];
     rbx_store *alice, *bob;
     /* Alice -> Bob ciphertexts in send order. */
     tu_msg msg[N];
@@ -182,10 +138,8 @@ static void bob_reply(world *w, int bounded)
 static void setup(world *w, int bounded)
 {
     memset(w, 0, sizeof *w);
-    strcpy(w->dir, "/tmp/rbx-atrest-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(w->dir));
-    snprintf(w->adir, sizeof w->adir, "%s/alice", w->dir);
-    snprintf(w->bdir, sizeof w->bdir, "%s/bob", w->dir);
+    path_of(w->adir, "alice");
+    path_of(w->bdir, "bob");
     mkdir(w->adir, 0700);
     mkdir(w->bdir, 0700);
     char *adb = join(w->adir, "db"), *bdb = join(w->bdir, "db");
@@ -258,7 +212,7 @@ static void database_versions(versions *v, const char *copy, const uint8_t key[3
     size_t dblen, wallen;
     char *dbp = join(copy, "db"), *walp = join(copy, "db-wal");
     uint8_t *db = slurp(dbp, &dblen), *wal = slurp(walp, &wallen);
-    char scratch[160];
+    char scratch[PATHCAP + 2];
     snprintf(scratch, sizeof scratch, "%s.v", copy);
     mkdir(scratch, 0700);
     char *sdb = join(scratch, "db"), *swal = join(scratch, "db-wal"), *sshm = join(scratch, "db-shm");
@@ -284,7 +238,7 @@ static void database_versions(versions *v, const char *copy, const uint8_t key[3
     free(sdb);
     free(swal);
     free(sshm);
-    rm_rf(scratch);
+    rm_tree(scratch);
 }
 
 /* Which of msg[0..upto] one of these states opens. */
@@ -329,13 +283,6 @@ static void add_state_keys(keyset *ks, const uint8_t *blob, size_t len)
     rbx_session_free(s);
 }
 
-static int mem_has(const uint8_t *hay, size_t n, const uint8_t k[32])
-{
-    for (size_t i = 0; i + 32 <= n; i++)
-        if (hay[i] == k[0] && memcmp(hay + i, k, 32) == 0) return 1;
-    return 0;
-}
-
 /* (b): consumed keys in clear anywhere, or inside any sealed record that the
  * storage key opens under any binding of the sessions table. */
 static size_t raw_scan(const char *copy, const keyset *consumed, const uint8_t key[32], int64_t maxgen)
@@ -347,7 +294,7 @@ static size_t raw_scan(const char *copy, const keyset *consumed, const uint8_t k
         uint8_t *b = slurp(p, &n);
         free(p);
         if (b == NULL) continue;
-        for (size_t i = 0; i < consumed->n; i++) found += mem_has(b, n, consumed->k[i]);
+        for (size_t i = 0; i < consumed->n; i++) found += contains(b, n, consumed->k[i], 32);
         for (size_t off = 0; off + RBX_ROW_OVERHEAD <= n; off++) {
             if (memcmp(b + off, RBX_ROW_MAGIC, 4) != 0) continue;
             size_t len = be32(b + off + 4) + RBX_ROW_OVERHEAD;
@@ -356,7 +303,7 @@ static size_t raw_scan(const char *copy, const keyset *consumed, const uint8_t k
             size_t ptlen;
             for (int64_t g = 0; g <= maxgen; g++) {
                 if (rbx__row_open(pt, len, &ptlen, key, "sessions", 1, g, "state", b + off, len) == 0)
-                    for (size_t i = 0; i < consumed->n; i++) found += mem_has(pt, ptlen, consumed->k[i]);
+                    for (size_t i = 0; i < consumed->n; i++) found += contains(pt, ptlen, consumed->k[i], 32);
                 /* Acknowledged inbox rows are deleted data: their plaintext
                  * ("m00".."m09") must not come back either. */
                 if (rbx__row_open(pt, len, &ptlen, key, "inbox", g, g, "pt", b + off, len) == 0 &&
@@ -391,8 +338,8 @@ START_TEST(thief_copies_state_directory)
         if (i == 27) break;
     }
     const int k = 27;
-    char copy[96];
-    snprintf(copy, sizeof copy, "%s/thief", w.dir);
+    char copy[PATHCAP];
+    path_of(copy, "thief");
     copy_dir(w.bdir, copy);
 
     /* (a) */
@@ -454,8 +401,8 @@ START_TEST(thief_copies_state_directory)
          * nothing consumed is left. */
         ck_assert_uint_gt(raw_scan(copy, consumed, key, (int64_t)gen), 0);
         ck_assert_int_eq(rbx_store_erase_now(w.bob), 0);
-        char copy2[96];
-        snprintf(copy2, sizeof copy2, "%s/thief2", w.dir);
+        char copy2[PATHCAP];
+        path_of(copy2, "thief2");
         copy_dir(w.bdir, copy2);
         ck_assert_uint_eq(raw_scan(copy2, consumed, key, (int64_t)gen), 0);
     }
@@ -466,7 +413,6 @@ START_TEST(thief_copies_state_directory)
     for (int i = 0; i < N; i++) free(w.msg[i].wire);
     rbx_store_close(w.alice);
     rbx_store_close(w.bob);
-    rm_rf(w.dir);
 }
 END_TEST
 
@@ -474,7 +420,7 @@ Suite *suite_atrest(void)
 {
     Suite *s = suite_create("atrest");
     TCase *tc = tcase_create("atrest");
-    tcase_set_timeout(tc, 120);
+    dir_fixtures(tc, dir_setup, 120);
     tcase_add_loop_test(tc, thief_copies_state_directory, 0, 2);
     suite_add_tcase(s, tc);
     return s;

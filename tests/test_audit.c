@@ -18,17 +18,6 @@
 
 #define T0 1800000000LL
 
-/* ------------------------------------------------------------ directories */
-
-
-/* ------------------------------------------------------------ stores */
-
-
-static void db_path(char out[PATHCAP], const char *name)
-{
-    snprintf(out, PATHCAP, "%s/%s.db", g_dir, name);
-}
-
 static sqlite3 *raw_open(const char *db)
 {
     sqlite3 *h;
@@ -361,25 +350,18 @@ START_TEST(rollback_recorded)
 }
 END_TEST
 
-static void fixtures(TCase *tc)
-{
-    tcase_add_unchecked_fixture(tc, root_setup, root_teardown);
-    tcase_add_checked_fixture(tc, dir_setup, dir_teardown);
-    tcase_set_timeout(tc, 60);
-}
-
 Suite *suite_audit(void)
 {
     Suite *s = suite_create("audit");
     TCase *tc = tcase_create("log");
-    fixtures(tc);
+    dir_fixtures(tc, dir_setup, 60);
     tcase_add_test(tc, events_and_times);
     tcase_add_test(tc, internal_append);
     tcase_add_test(tc, rollback_recorded);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("tampered");
-    fixtures(tc);
+    dir_fixtures(tc, dir_setup, 60);
     tcase_add_loop_test(tc, tampered, 0, T_COUNT);
     suite_add_tcase(s, tc);
     return s;

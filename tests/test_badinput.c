@@ -261,19 +261,6 @@ typedef struct pbf {
     uint64_t v;
 } pbf;
 
-static int varint_read(const uint8_t *p, size_t n, uint64_t *v, size_t *len)
-{
-    *v = 0;
-    for (size_t i = 0; i < n && i < 10; i++) {
-        *v |= (uint64_t)(p[i] & 0x7f) << (7 * i);
-        if (!(p[i] & 0x80)) {
-            *len = i + 1;
-            return 0;
-        }
-    }
-    return -1;
-}
-
 static size_t varint_put(uint8_t *out, uint64_t v)
 {
     size_t n = 0;
@@ -292,17 +279,17 @@ static pbf field(const buf *b, uint32_t num, const char *op)
     while (off < b->n) {
         pbf f = { .start = off };
         uint64_t key;
-        ck_assert_msg(varint_read(b->p + off, b->n - off, &key, &f.keylen) == 0, "%s: bad key", op);
+        ck_assert_msg(tu_varint_read(b->p + off, b->n - off, &key, &f.keylen) == 0, "%s: bad key", op);
         f.num = (uint32_t)(key >> 3);
         f.wt = (uint32_t)(key & 7);
         off += f.keylen;
         if (f.wt == 0) {
             f.voff = off;
-            ck_assert_msg(varint_read(b->p + off, b->n - off, &f.v, &f.vlen) == 0, "%s: bad varint", op);
+            ck_assert_msg(tu_varint_read(b->p + off, b->n - off, &f.v, &f.vlen) == 0, "%s: bad varint", op);
         } else {
             ck_assert_msg(f.wt == 2, "%s: wire type %u", op, f.wt);
             f.lenoff = off;
-            ck_assert_msg(varint_read(b->p + off, b->n - off, &f.v, &f.lenlen) == 0, "%s: bad len", op);
+            ck_assert_msg(tu_varint_read(b->p + off, b->n - off, &f.v, &f.lenlen) == 0, "%s: bad len", op);
             f.voff = off + f.lenlen;
             f.vlen = (size_t)f.v;
             ck_assert_msg(f.voff + f.vlen <= b->n, "%s: field overruns", op);

@@ -56,7 +56,7 @@
 #include <unistd.h>
 
 #include "session.h"
-#include "store.h"
+#include "storeutil.h"
 #include "testutil.h"
 
 enum {
@@ -73,26 +73,6 @@ enum {
 };
 
 /* ---------------------------------------------------------------- helpers */
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void sleep_us(unsigned us)
-{
-    struct timespec ts = { (time_t)(us / 1000000U), (long)(us % 1000000U) * 1000L };
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
-}
-
-static void path_in(char *out, size_t cap, const char *dir, const char *name)
-{
-    int n = snprintf(out, cap, "%s/%s", dir, name);
-    ck_assert(n > 0 && (size_t)n < cap);
-}
 
 /* Each test case's scratch directory. Made and removed by an unchecked
  * fixture, in the runner process: it goes away even when a test fails. */
@@ -145,31 +125,6 @@ static void setup_pair(const char *a_path, const char *b_path)
     rbx_store_close(b);
 }
 
-static void check_integrity(const char *path)
-{
-    sqlite3 *db = NULL;
-    sqlite3_stmt *s;
-    ck_assert_int_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
-    sqlite3_busy_timeout(db, 5000);
-    ck_assert_int_eq(sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &s, NULL), SQLITE_OK);
-    ck_assert_int_eq(sqlite3_step(s), SQLITE_ROW);
-    const char *res = (const char *)sqlite3_column_text(s, 0);
-    ck_assert_msg(res != NULL && strcmp(res, "ok") == 0, "%s: integrity_check: %s", path,
-                  res != NULL ? res : "(null)");
-    sqlite3_finalize(s);
-    ck_assert_int_eq(sqlite3_close(db), SQLITE_OK);
-}
-
-static int64_t count_rows(rbx_store *st, const char *sql)
-{
-    sqlite3_stmt *s;
-    ck_assert_int_eq(sqlite3_prepare_v2(rbx__store_db(st), sql, -1, &s, NULL), SQLITE_OK);
-    ck_assert_int_eq(sqlite3_step(s), SQLITE_ROW);
-    int64_t n = sqlite3_column_int64(s, 0);
-    sqlite3_finalize(s);
-    return n;
-}
-
 /* ---------------------------------------------------------------- wire */
 
 /* The test's own reading of the wire (PROTOCOL.md "Wire format"), so the
@@ -177,17 +132,10 @@ static int64_t count_rows(rbx_store *st, const char *sql)
  * length-delimited fields are all Message and PreKeyMessage use. */
 static int pb_varint(uint64_t *v, const uint8_t *p, size_t len, size_t *pos)
 {
-    uint64_t r = 0;
-    for (unsigned shift = 0; shift < 64; shift += 7) {
-        if (*pos >= len) return -1;
-        uint8_t b = p[(*pos)++];
-        r |= (uint64_t)(b & 0x7f) << shift;
-        if ((b & 0x80) == 0) {
-            *v = r;
-            return 0;
-        }
-    }
-    return -1;
+    size_t n;
+    if (*pos >= len || tu_varint_read(p + *pos, len - *pos, v, &n) != 0) return -1;
+    *pos += n;
+    return 0;
 }
 
 /* Field number `field`: 1 found (value in *v, or bytes in *data, *dlen), 0
@@ -223,15 +171,15 @@ static int pb_field(uint64_t *v, const uint8_t **data, size_t *dlen, const uint8
  * PreKeyMessage carries its Message in field 8. */
 static int wire_key_id(uint8_t rk[32], uint32_t *counter, const uint8_t *w, size_t len)
 {
-    const uint8_t *msg = w, *k;
+    const uint8_t *m = w, *k;
     size_t mlen = len, klen;
     uint64_t v;
     int kind = rbx_message_prekey_info(NULL, w, len);
     if (kind < 0) return -1;
-    if (kind == 1 && pb_field(&v, &msg, &mlen, w, len, 8) != 1) return -1;
-    if (pb_field(&v, &k, &klen, msg, mlen, 2) != 1 || klen != 32) return -1;
+    if (kind == 1 && pb_field(&v, &m, &mlen, w, len, 8) != 1) return -1;
+    if (pb_field(&v, &k, &klen, m, mlen, 2) != 1 || klen != 32) return -1;
     memcpy(rk, k, 32);
-    if (pb_field(&v, &k, &klen, msg, mlen, 3) != 1 || v > UINT32_MAX) return -1;
+    if (pb_field(&v, &k, &klen, m, mlen, 3) != 1 || v > UINT32_MAX) return -1;
     *counter = (uint32_t)v;
     return 0;
 }
@@ -899,8 +847,8 @@ static void crash_check_round(model *md, const char *pa, const char *pb, int log
                               unsigned round)
 {
     rbx_store *st[2];
-    check_integrity(pa);
-    check_integrity(pb);
+    db_integrity_ok(pa);
+    db_integrity_ok(pb);
     absorb_log(md, logfd, logoff, round);
     open_pair(st, pa, pb, round);
     scan_outbox(md, st[0], 0, round);
@@ -969,10 +917,10 @@ static void crash_final(model *md, const char *pa, const char *pb, unsigned roun
                       i, m->dir);
         rows[m->dir] += check_inbox(md, st, m, "final check");
     }
-    ck_assert_int_eq(count_rows(st[1], "SELECT count(*) FROM inbox"), rows[0]);
-    ck_assert_int_eq(count_rows(st[0], "SELECT count(*) FROM inbox"), rows[1]);
-    ck_assert_int_eq(count_rows(st[0], "SELECT count(*) FROM outbox"), 0);
-    ck_assert_int_eq(count_rows(st[1], "SELECT count(*) FROM outbox"), 0);
+    ck_assert_int_eq(q_int(st[1], "SELECT count(*) FROM inbox"), rows[0]);
+    ck_assert_int_eq(q_int(st[0], "SELECT count(*) FROM inbox"), rows[1]);
+    ck_assert_int_eq(q_int(st[0], "SELECT count(*) FROM outbox"), 0);
+    ck_assert_int_eq(q_int(st[1], "SELECT count(*) FROM outbox"), 0);
     rbx_store_close(st[0]);
     rbx_store_close(st[1]);
 }
@@ -986,24 +934,21 @@ START_TEST(crash_kill_loop)
     model md;
     memset(&md, 0, sizeof md);
     tu_rng_system();
-    path_in(pa, sizeof pa, dir, "alice.db");
-    path_in(pb, sizeof pb, dir, "bob.db");
-    path_in(logpath, sizeof logpath, dir, "log");
+    tu_path_in(pa, sizeof pa, dir, "alice.db");
+    tu_path_in(pb, sizeof pb, dir, "bob.db");
+    tu_path_in(logpath, sizeof logpath, dir, "log");
     setup_pair(pa, pb);
     int logfd = open(logpath, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     ck_assert_int_ge(logfd, 0);
     off_t logoff = 0;
-    double t0 = now_s();
+    double t0 = tu_now_s();
     for (unsigned round = 1; round <= kills; round++) {
         uint64_t child_seed = tu_splitmix64(&rng);
         unsigned delay = (unsigned)(tu_splitmix64(&rng) % (CRASH_DELAY_US + 1));
         pid_t pid = fork();
         ck_assert_int_ge(pid, 0);
         if (pid == 0) crash_child(pa, pb, logpath, child_seed, round);
-        sleep_us(delay);
-        ck_assert_int_eq(kill(pid, SIGKILL), 0);
-        int status;
-        ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+        int status = tu_kill_child(pid, delay);
         if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGKILL) {
             absorb_log(&md, logfd, &logoff, round); /* reports an 'E' record */
             ck_abort_msg("round %u: the child exited by itself (status %d)", round, status);
@@ -1011,9 +956,9 @@ START_TEST(crash_kill_loop)
         crash_check_round(&md, pa, pb, logfd, &logoff, round);
         if (kills > CRASH_KILLS && round % 500 == 0)
             fprintf(stderr, "durability/crash: %u of %u kills, %.0f s, %zu ciphertexts\n", round,
-                    kills, now_s() - t0, md.n);
+                    kills, tu_now_s() - t0, md.n);
     }
-    double t1 = now_s();
+    double t1 = tu_now_s();
     crash_final(&md, pa, pb, kills + 1);
     size_t logged = 0, per_dir[2] = { 0, 0 };
     for (size_t i = 0; i < md.n; i++) logged += md.m[i].logged, per_dir[md.m[i].dir]++;
@@ -1023,7 +968,7 @@ START_TEST(crash_kill_loop)
             "found only in an outbox), %zu decrypted exactly once, %zu redeliveries from the "
             "inbox, %zu inbox acks, then %zu duplicates refused with RBX_E_REPLAY and %zu with "
             "RBX_E_AUTH (forgotten chains), %zu inbox checks\n",
-            (unsigned long long)seed, kills, t1 - t0, now_s() - t1, md.n, per_dir[0], per_dir[1],
+            (unsigned long long)seed, kills, t1 - t0, tu_now_s() - t1, md.n, per_dir[0], per_dir[1],
             logged, md.outbox_only, md.n, md.redelivered, md.acks, md.replays, md.auth_refusals,
             md.checks);
     /* A run that releases nothing proves nothing. The floor is far below
@@ -1051,17 +996,17 @@ static _Noreturn void conc_writer(const char *pa, const char *outpath, int k)
     static uint8_t wire[WIRE_MAX];
     wbuf w;
     rbx_store *a;
-    double t0 = now_s(), worst = 0;
+    double t0 = tu_now_s(), worst = 0;
     int rc = rbx_store_open(&a, pa, NULL);
     for (int i = 0; i < PER_WRITER && rc == 0; i++) {
         char pt[32];
         size_t wl;
         uint64_t oid;
         int n = snprintf(pt, sizeof pt, "w%d.%d", k, i);
-        double t = now_s();
+        double t = tu_now_s();
         rc = rbx_store_encrypt(a, wire, sizeof wire, &wl, &oid, "bob", 1, (const uint8_t *)pt,
                                (size_t)n, NULL);
-        if (now_s() - t > worst) worst = now_s() - t;
+        if (tu_now_s() - t > worst) worst = tu_now_s() - t;
         if (rc != 0) {
             wb_begin(&w, 'E');
             wb_uint(&w, (uint64_t)i, 4);
@@ -1084,7 +1029,7 @@ static _Noreturn void conc_writer(const char *pa, const char *outpath, int k)
     }
     rbx_store_close(a);
     wb_begin(&w, 'T');
-    wb_uint(&w, (uint64_t)((now_s() - t0) * 1e6), 8);
+    wb_uint(&w, (uint64_t)((tu_now_s() - t0) * 1e6), 8);
     wb_uint(&w, (uint64_t)(worst * 1e6), 8);
     wb_put(fd, &w);
     _exit(0);
@@ -1103,7 +1048,7 @@ static _Noreturn void conc_reader(const char *pb, char outpaths[WRITERS][1024], 
         if ((in[k] = open(outpaths[k], O_RDONLY | O_CLOEXEC)) < 0) _exit(5);
     int rc = rbx_store_open(&b, pb, NULL);
     if (rc != 0) _exit(6);
-    double deadline = now_s() + 300;
+    double deadline = tu_now_s() + 300;
     int total = 0;
     while (total < WRITERS * PER_WRITER) {
         int progress = 0;
@@ -1137,8 +1082,8 @@ static _Noreturn void conc_reader(const char *pb, char outpaths[WRITERS][1024], 
             progress = 1;
         }
         if (!progress) {
-            if (now_s() > deadline) _exit(4);
-            sleep_us(200);
+            if (tu_now_s() > deadline) _exit(4);
+            tu_sleep_us(200);
         }
     }
     rbx_store_close(b);
@@ -1160,20 +1105,20 @@ START_TEST(concurrent_writers)
     pid_t writers[WRITERS], reader;
     htab keys = { 0 }, digests = { 0 };
     tu_rng_system();
-    path_in(pa, sizeof pa, dir, "alice.db");
-    path_in(pb, sizeof pb, dir, "bob.db");
-    path_in(respath, sizeof respath, dir, "results");
+    tu_path_in(pa, sizeof pa, dir, "alice.db");
+    tu_path_in(pb, sizeof pb, dir, "bob.db");
+    tu_path_in(respath, sizeof respath, dir, "results");
     setup_pair(pa, pb);
     int fds[WRITERS + 1];
     for (int k = 0; k <= WRITERS; k++) {
         char name[32];
         snprintf(name, sizeof name, "writer%d", k);
-        if (k < WRITERS) path_in(outpaths[k], sizeof outpaths[k], dir, name);
+        if (k < WRITERS) tu_path_in(outpaths[k], sizeof outpaths[k], dir, name);
         fds[k] = open(k < WRITERS ? outpaths[k] : respath, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
         ck_assert_int_ge(fds[k], 0);
     }
 
-    double t0 = now_s();
+    double t0 = tu_now_s();
     reader = fork();
     ck_assert_int_ge(reader, 0);
     if (reader == 0) conc_reader(pb, outpaths, respath);
@@ -1185,16 +1130,13 @@ START_TEST(concurrent_writers)
     int failed = 0;
     char report[WRITERS][128];
     for (int k = 0; k < WRITERS; k++) {
-        int status;
-        ck_assert_int_eq(waitpid(writers[k], &status, 0), writers[k]);
+        int status = tu_wait_child(writers[k]);
         snprintf(report[k], sizeof report[k], "writer %d: %s", k, exit_text(status, why, sizeof why));
         failed |= !WIFEXITED(status) || WEXITSTATUS(status) != 0;
     }
-    double t_writers = now_s() - t0;
-    int status;
-    if (failed) (void)kill(reader, SIGKILL);
-    ck_assert_int_eq(waitpid(reader, &status, 0), reader);
-    double t_reader = now_s() - t0;
+    double t_writers = tu_now_s() - t0;
+    int status = failed ? tu_kill_child(reader, 0) : tu_wait_child(reader);
+    double t_reader = tu_now_s() - t0;
 
     /* The writers' files: every released ciphertext, or the error a writer met. */
     uint8_t *wires[WRITERS][PER_WRITER] = { { NULL } };
@@ -1300,7 +1242,7 @@ START_TEST(concurrent_writers)
             ck_assert_int_eq(info.redelivered, 1);
             ck_assert_uint_eq(info.inbox_id, inbox[k][i]);
         }
-    ck_assert_int_eq(count_rows(b, "SELECT count(*) FROM inbox"), WRITERS * PER_WRITER);
+    ck_assert_int_eq(q_int(b, "SELECT count(*) FROM inbox"), WRITERS * PER_WRITER);
     rbx_store_close(b);
     ck_assert_int_eq(rbx_store_open(&a, pa, NULL), 0);
     {
@@ -1320,7 +1262,7 @@ START_TEST(concurrent_writers)
         ck_assert_int_eq(n, WRITERS * PER_WRITER);
     }
     rbx_store_close(a);
-    double t_end = now_s() - t0;
+    double t_end = tu_now_s() - t0;
     fprintf(stderr,
             "durability/concurrency: %d writers x %d messages: all encrypted in %.2f s "
             "(%.2f ms per encrypt overall; per writer %.2f/%.2f/%.2f/%.2f s; slowest encrypt "
@@ -1348,8 +1290,8 @@ START_TEST(open_while_writing)
     rbx_store *a;
     int go[2], done[2], status;
     tu_rng_system();
-    path_in(pa, sizeof pa, dir, "alice.db");
-    path_in(pb, sizeof pb, dir, "bob.db");
+    tu_path_in(pa, sizeof pa, dir, "alice.db");
+    tu_path_in(pb, sizeof pb, dir, "bob.db");
     setup_pair(pa, pb);
     ck_assert_int_eq(rbx_store_open(&a, pa, NULL), 0);
     ck_assert_int_eq(rbx_store_encrypt(a, wire, sizeof wire, &wl, &oid, "bob", 1,
@@ -1363,7 +1305,7 @@ START_TEST(open_while_writing)
         while (rc == 0) {
             rc = rbx_store_encrypt(a, wire, sizeof wire, &wl, &oid, "bob", 1, (const uint8_t *)"m",
                                    1, NULL);
-            sleep_us(200); /* leave the opener room for its own transactions */
+            tu_sleep_us(200); /* leave the opener room for its own transactions */
         }
         _exit(-rc); /* 1..22: the RBX_E_* code */
     }
@@ -1386,29 +1328,26 @@ START_TEST(open_while_writing)
     }
     close(go[0]);
     close(done[1]);
-    double t0 = now_s();
+    double t0 = tu_now_s();
     unsigned i;
     int writer_status = 0;
     pid_t writer_gone = 0;
     for (i = 0; i < OPEN_STOPS; i++) {
         char c = 'x';
         ck_assert_int_eq(write(go[1], &c, 1), 1);
-        sleep_us((unsigned)(tu_splitmix64(&rng) % 400));
+        tu_sleep_us((unsigned)(tu_splitmix64(&rng) % 400));
         (void)kill(opener, SIGSTOP);
-        sleep_us(2000);
+        tu_sleep_us(2000);
         (void)kill(opener, SIGCONT);
         if (read(done[0], &c, 1) != 1) break; /* the opener failed */
         if ((writer_gone = waitpid(writer, &writer_status, WNOHANG)) == writer) break;
     }
     close(go[1]);
-    ck_assert_int_eq(waitpid(opener, &status, 0), opener);
+    status = tu_wait_child(opener);
     int opener_rc = WIFEXITED(status) ? -WEXITSTATUS(status) : 0;
     ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "opener after %u opens: %s (%s)", i,
                   exit_text(status, why, sizeof why), rbx_strerror(opener_rc));
-    if (writer_gone != writer) {
-        (void)kill(writer, SIGKILL);
-        ck_assert_int_eq(waitpid(writer, &writer_status, 0), writer);
-    }
+    if (writer_gone != writer) writer_status = tu_kill_child(writer, 0);
     ck_assert_msg(WIFSIGNALED(writer_status), "the writer's encrypt failed after %u concurrent opens: %s",
                   i, WIFEXITED(writer_status) ? rbx_strerror(-WEXITSTATUS(writer_status)) : "?");
     /* And the session was not marked rolled back behind the writer's back. */
@@ -1419,7 +1358,7 @@ START_TEST(open_while_writing)
     rbx_store_close(a);
     close(done[0]);
     fprintf(stderr, "durability/open_race: %u opens preempted while another process encrypted, "
-                    "%.1f s, no false rollback\n", i, now_s() - t0);
+                    "%.1f s, no false rollback\n", i, tu_now_s() - t0);
 }
 END_TEST
 

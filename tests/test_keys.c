@@ -9,11 +9,8 @@
 
 #include "testutil.h"
 
-/* RFC 7748 section 6.1, Alice. Her secret scalar is unclamped as stored
- * (0x77 has the low bits set, 0x2a lacks bit 254), like a libsodium key. */
-#define ALICE_PK_HEX "8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a"
-#define ALICE_SK_HEX "77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a"
-/* Computed once with Python's hashlib and base64 from the hex above. */
+/* RFC 7748 section 6.1, Alice (alice() loads her key pair). Computed once
+ * with Python's hashlib and base64 from her keys: */
 #define ALICE_FINGERPRINT "300c9c9603b92a4b"
 #define ALICE_PK_B64 "hSDwCYkwp1R0i33ctD73Wg2/Og0mOBr066SpjqqbTmo="
 #define ALICE_SK_B64 "dwdtCnMYpX08FsFyUbJmRd9ML4frwJkqsXf7pR25LCo="
@@ -21,12 +18,17 @@
 
 #define B64 sodium_base64_VARIANT_ORIGINAL
 
-static void hex32(uint8_t out[32], const char *hex)
+/* Alice's key pair from tests/vectors/x25519.txt (sk may be NULL). Her
+ * secret scalar is unclamped as stored (0x77 has the low bits set, 0x2a
+ * lacks bit 254), like a libsodium key. */
+static void alice(uint8_t pk[32], uint8_t *sk)
 {
-    size_t len = 0;
-
-    ck_assert_int_eq(sodium_hex2bin(out, 32, hex, strlen(hex), NULL, &len, NULL), 0);
-    ck_assert_uint_eq(len, 32);
+    tv_file *f = tv_load("tests/vectors/x25519.txt");
+    const tv_block *b = tv_case(f, "rfc7748-6.1-diffie-hellman");
+    ck_assert_ptr_nonnull(b);
+    tv_hexn(b, "alice_public", pk, 32);
+    if (sk != NULL) tv_hexn(b, "alice_private", sk, 32);
+    tv_free(f);
 }
 
 /* A fresh key pair straight from libsodium, with its base64 strings. */
@@ -146,8 +148,7 @@ START_TEST(test_json_known_answer)
     uint8_t sk[32];
     char json[RBX_KEYPAIR_JSONBYTES];
 
-    hex32(apk, ALICE_PK_HEX);
-    hex32(ask, ALICE_SK_HEX);
+    alice(apk, ask);
     ck_assert_int_eq(parse(pk, sk, ALICE_JSON), RBX_OK);
     ck_assert_mem_eq(pk, apk, 32);
     ck_assert_mem_eq(sk, ask, 32);
@@ -219,7 +220,7 @@ START_TEST(test_json_length_and_nul)
     char buf[256];
     size_t len = strlen(ALICE_JSON);
 
-    hex32(apk, ALICE_PK_HEX);
+    alice(apk, NULL);
     memcpy(buf, ALICE_JSON, len);
     memcpy(buf + len, "garbage", 8);
     memset(pk, 0, 32);
@@ -461,8 +462,7 @@ START_TEST(test_to_json_buffer)
     uint8_t ask[32];
     char json[RBX_KEYPAIR_JSONBYTES];
 
-    hex32(apk, ALICE_PK_HEX);
-    hex32(ask, ALICE_SK_HEX);
+    alice(apk, ask);
     memset(json, 'x', sizeof(json));
     ck_assert_int_eq(rbx_keypair_to_json(json, RBX_KEYPAIR_JSONBYTES - 1, apk, ask),
                      RBX_E_BUFFER);
@@ -515,8 +515,7 @@ START_TEST(test_raw_known_answer)
     uint8_t apk[32];
     uint8_t ask[32];
 
-    hex32(apk, ALICE_PK_HEX);
-    hex32(ask, ALICE_SK_HEX);
+    alice(apk, ask);
     memcpy(raw, apk, 32);
     memcpy(raw + 32, ask, 32);
     ck_assert_int_eq(rbx_keypair_from_raw(raw, raw + 32, raw, 64), RBX_OK);
@@ -550,7 +549,7 @@ START_TEST(test_fingerprint_known_answer)
     uint8_t apk[32];
     char fp[RBX_FINGERPRINT_HEXBYTES];
 
-    hex32(apk, ALICE_PK_HEX);
+    alice(apk, NULL);
     rbx_fingerprint(fp, apk);
     ck_assert_str_eq(fp, ALICE_FINGERPRINT);
 }
@@ -564,7 +563,7 @@ START_TEST(test_key_base64)
     char buf[64];
     size_t len = strlen(ALICE_PK_B64);
 
-    hex32(apk, ALICE_PK_HEX);
+    alice(apk, NULL);
     rbx_key_to_base64(b64, apk);
     ck_assert_str_eq(b64, ALICE_PK_B64);
     ck_assert_int_eq(rbx_key_from_base64(key, ALICE_PK_B64, len), RBX_OK);

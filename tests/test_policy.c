@@ -18,27 +18,6 @@
 
 #define T0 1800000000LL
 
-/* ------------------------------------------------------------ directories */
-
-
-/* ------------------------------------------------------------ stores */
-
-
-static void db_path(char out[PATHCAP], const char *name)
-{
-    snprintf(out, PATHCAP, "%s/%s.db", g_dir, name);
-}
-
-/* Run SQL on a closed store's file, behind the library's back. */
-static void sql_on_file(const char *db, const char *sql)
-{
-    sqlite3 *h;
-    ck_assert_int_eq(sqlite3_open_v2(db, &h, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
-    int rc = sqlite3_exec(h, sql, NULL, NULL, NULL);
-    ck_assert_msg(rc == SQLITE_OK, "%s: %s", sql, sqlite3_errmsg(h));
-    ck_assert_int_eq(sqlite3_close(h), SQLITE_OK);
-}
-
 static void set_keys(rbx_store *st, const char *const *kv, size_t n)
 {
     rbx_policy p;
@@ -538,15 +517,11 @@ static int rx1(peer *p, const char *from, const msg *m)
 /* Alice and Bob with one message each way; Bob knows Alice as "alice". */
 static void pair(peer *alice, peer *bob)
 {
-    uint8_t bundle[RBX_BUNDLE_MAXBYTES];
-    size_t n;
     msg m;
     peer_new(alice, "alice");
     peer_new(bob, "bob");
-    ck_assert_int_eq(rbx_store_bundle(bob->st, bundle, sizeof bundle, &n, 10), 0);
-    ck_assert_int_eq(rbx_store_add_contact(alice->st, "bob", 1, bundle, n), 0);
-    ck_assert_int_eq(rbx_store_bundle(alice->st, bundle, sizeof bundle, &n, 10), 0);
-    ck_assert_int_eq(rbx_store_add_contact(bob->st, "alice", 1, bundle, n), 0);
+    introduce(alice, "bob", 1, bob);
+    introduce(bob, "alice", 1, alice);
     tx1(&m, alice, "bob", "a0");
     ck_assert_int_eq(rx1(bob, "alice", &m), 0);
     tx1(&m, bob, "alice", "b0");
@@ -629,13 +604,6 @@ START_TEST(max_skipped_keys_limits_sessions)
 }
 END_TEST
 
-static void fixtures(TCase *tc)
-{
-    tcase_add_unchecked_fixture(tc, root_setup, root_teardown);
-    tcase_add_checked_fixture(tc, dir_setup, dir_teardown);
-    tcase_set_timeout(tc, 60);
-}
-
 Suite *suite_policy(void)
 {
     Suite *s = suite_create("policy");
@@ -652,7 +620,7 @@ Suite *suite_policy(void)
     suite_add_tcase(s, tc);
 
     tc = tcase_create("store");
-    fixtures(tc);
+    dir_fixtures(tc, dir_setup, 60);
     tcase_add_test(tc, store_persists);
     tcase_add_test(tc, store_all_keys_detail);
     tcase_add_loop_test(tc, tampered_row, 0, (int)(sizeof tampered / sizeof tampered[0]));

@@ -885,16 +885,6 @@ static const struct {
     [BAD_GEN_OTHER_STORE] = { "another store's generation record", RBX_E_CORRUPT },
 };
 
-static void sqlite_exec_file(const char *db, const char *sql)
-{
-    sqlite3 *h;
-    ck_assert_int_eq(sqlite3_open_v2(db, &h, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL),
-                     SQLITE_OK);
-    int rc = sqlite3_exec(h, sql, NULL, NULL, NULL);
-    ck_assert_msg(rc == SQLITE_OK, "%s: %s", sql, sqlite3_errmsg(h));
-    ck_assert_int_eq(sqlite3_close(h), SQLITE_OK);
-}
-
 START_TEST(bad_files)
 {
     const int c = _i;
@@ -937,14 +927,14 @@ START_TEST(bad_files)
     }
     case BAD_FOREIGN:
         ck_assert_int_eq(unlink(alice.db), 0);
-        sqlite_exec_file(alice.db, "CREATE TABLE notes (body TEXT); INSERT INTO notes VALUES ('x');");
+        sql_on_file(alice.db, "CREATE TABLE notes (body TEXT); INSERT INTO notes VALUES ('x');");
         break;
     case BAD_NEWER:
-        sqlite_exec_file(alice.db, "PRAGMA user_version = 3");
+        sql_on_file(alice.db, "PRAGMA user_version = 3");
         break;
     case BAD_NEWER_JOURNAL:
         /* a newer version may not use WAL; the file must stay as it is */
-        sqlite_exec_file(alice.db, "PRAGMA journal_mode = DELETE; PRAGMA user_version = 3");
+        sql_on_file(alice.db, "PRAGMA journal_mode = DELETE; PRAGMA user_version = 3");
         break;
     case BAD_OTHER_STORE_DB:
         copy_file(bob.db, alice.db);
@@ -1236,7 +1226,7 @@ START_TEST(schema_v1_fixture)
     snprintf(alice.db, sizeof alice.db, "%s/alice.db", g_dir);
     uint8_t *sql = slurp(RBX_SRCDIR "/" FIXTURE_DIR "/store.sql", &sqllen);
     ck_assert_ptr_nonnull(sql);
-    sqlite_exec_file(alice.db, (const char *)sql);
+    sql_on_file(alice.db, (const char *)sql);
     free(sql);
     side_path(path, &alice, ".key");
     spit(path, key, sizeof key);
@@ -1374,21 +1364,13 @@ START_TEST(concurrent_create)
 }
 END_TEST
 
-/* Every test case: a root directory for the run, a fresh one per test. */
-static void store_fixtures(TCase *tc)
-{
-    tcase_add_unchecked_fixture(tc, root_setup, root_teardown);
-    tcase_add_checked_fixture(tc, dir_setup, dir_teardown);
-    tcase_set_timeout(tc, 60);
-}
-
 Suite *suite_store(void)
 {
     Suite *s = suite_create("store");
     TCase *tc;
 
     tc = tcase_create("lifecycle");
-    store_fixtures(tc);
+    dir_fixtures(tc, dir_setup, 60);
     tcase_add_test(tc, open_missing);
     tcase_add_test(tc, create_and_reopen);
     tcase_add_test(tc, identity_import);
@@ -1397,7 +1379,7 @@ Suite *suite_store(void)
     suite_add_tcase(s, tc);
 
     tc = tcase_create("conversation");
-    store_fixtures(tc);
+    dir_fixtures(tc, dir_setup, 60);
     tcase_add_test(tc, conversation);
     tcase_add_test(tc, first_message_authenticated_first);
     tcase_add_test(tc, batch);
@@ -1410,19 +1392,19 @@ Suite *suite_store(void)
     suite_add_tcase(s, tc);
 
     tc = tcase_create("rollback");
-    store_fixtures(tc);
+    dir_fixtures(tc, dir_setup, 60);
     tcase_add_test(tc, rollback_restored_copy);
     tcase_add_test(tc, rollback_lost_generation);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("bad_input");
-    store_fixtures(tc);
+    dir_fixtures(tc, dir_setup, 60);
     tcase_add_loop_test(tc, bad_files, 0, BAD_COUNT);
     tcase_add_test(tc, tampered_rows);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("fixture");
-    store_fixtures(tc);
+    dir_fixtures(tc, dir_setup, 60);
     tcase_add_test(tc, schema_v1_fixture);
     suite_add_tcase(s, tc);
     return s;

@@ -3,11 +3,15 @@
 
 #include "cli/detrng.h"
 
+#include <errno.h>
+#include <signal.h>
 #include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <time.h>
 
 static char *trim(char *s)
 {
@@ -297,4 +301,52 @@ uint64_t tu_env_u64(const char *name, uint64_t dflt)
     char *end;
     unsigned long long x = strtoull(v, &end, 10);
     return *end == '\0' ? (uint64_t)x : dflt;
+}
+
+double tu_now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+void tu_sleep_us(unsigned us)
+{
+    struct timespec ts = { (time_t)(us / 1000000U), (long)(us % 1000000U) * 1000L };
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+}
+
+void tu_path_in(char *out, size_t cap, const char *dir, const char *name)
+{
+    int n = snprintf(out, cap, "%s/%s", dir, name);
+    ck_assert(n > 0 && (size_t)n < cap);
+}
+
+int tu_wait_child(pid_t pid)
+{
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    return status;
+}
+
+int tu_kill_child(pid_t pid, unsigned delay_us)
+{
+    tu_sleep_us(delay_us);
+    /* Not reaped yet, so the pid is ours even if the child already exited. */
+    ck_assert_int_eq(kill(pid, SIGKILL), 0);
+    return tu_wait_child(pid);
+}
+
+int tu_varint_read(const uint8_t *p, size_t n, uint64_t *v, size_t *len)
+{
+    *v = 0;
+    for (size_t i = 0; i < n && i < 10; i++) {
+        *v |= (uint64_t)(p[i] & 0x7f) << (7 * i);
+        if (!(p[i] & 0x80)) {
+            *len = i + 1;
+            return 0;
+        }
+    }
+    return -1;
 }

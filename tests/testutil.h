@@ -8,6 +8,7 @@
 #include <check.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "ratchetbox.h"
 
@@ -61,6 +62,20 @@ uint64_t tu_splitmix64(uint64_t *s);
 /* An unsigned decimal environment variable, or dflt if unset or not a number. */
 uint64_t tu_env_u64(const char *name, uint64_t dflt);
 
+/* The tests' own protobuf varint reader (independent of src/wire.c): the
+ * value and its length in bytes (at most 10); -1 if p[0..n) ends first. */
+int tu_varint_read(const uint8_t *p, size_t n, uint64_t *v, size_t *len);
+
+/* Monotonic clock in seconds, and a sleep that resumes after signals. */
+double tu_now_s(void);
+void tu_sleep_us(unsigned us);
+/* "dir/name" into out; aborts the test if it does not fit in cap. */
+void tu_path_in(char *out, size_t cap, const char *dir, const char *name);
+/* Reap child pid and return its wait status (aborts the test if waitpid
+ * fails). tu_kill_child first lets it run for delay_us, then SIGKILLs it. */
+int tu_wait_child(pid_t pid);
+int tu_kill_child(pid_t pid, unsigned delay_us);
+
 /* A growing text buffer for generated vector files. */
 typedef struct tu_sbuf {
     char *p;
@@ -103,8 +118,7 @@ typedef struct tu_msg {
 } tu_msg;
 
 /* Handshake: Alice initiates against a fresh Bob bundle (with a one-time
- * prekey), sends "hello", Bob accepts. Identity keys are returned if the
- * pointers are not NULL. */
+ * prekey), sends "hello", Bob accepts. */
 void tu_pair(rbx_session **alice, rbx_session **bob, const rbx_session_opts *opts);
 
 /* Encrypt pt; aborts the test on error. Caller frees m->wire. */

@@ -11,8 +11,15 @@
 
 #include "ratchetbox.h"
 
+/* fuzz_common.c defines LLVMFuzzerInitialize for every target: fz_init, then
+ * the target's fz_setup (its fixed keys and sessions), then, when
+ * RBX_FUZZ_GEN names a directory, the target's fz_gen writes its seeds there
+ * and the process exits. Each target defines these two and its
+ * LLVMFuzzerTestOneInput. */
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+void fz_setup(void);
+void fz_gen(void);
 
 /* abort() with a message: libFuzzer reports the input that caused it. */
 #define FZ_CHECK(cond)                                                          \
@@ -56,8 +63,8 @@ rbx_session *fz_load(const fz_blob *b);
 fz_blob fz_save(const rbx_session *s);
 int fz_blob_eq(const fz_blob *a, const fz_blob *b);
 
-/* Seed-corpus generation: when RBX_FUZZ_GEN names a directory, targets write
- * their seeds there (fz_gen_write) and exit from LLVMFuzzerInitialize. */
+/* Seed-corpus generation: when RBX_FUZZ_GEN names a directory, fz_gen writes
+ * the target's seeds there (fz_gen_write) and LLVMFuzzerInitialize exits. */
 const char *fz_gen_dir(void);
 void fz_gen_write(const char *name, const uint8_t *p, size_t n);
 void fz_gen_write2(const char *name, uint8_t prefix, const uint8_t *p, size_t n);

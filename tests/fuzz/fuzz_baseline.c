@@ -27,7 +27,7 @@ static void gen_one(const char *name, uint8_t flags, const char *pt, size_t ptle
     fz_gen_write(name, in, 3 + clen + nlen);
 }
 
-static void gen(void)
+void fz_gen(void)
 {
     static const char msg[] = "{\"type\":\"chat\",\"text\":\"hello from the baseline\"}";
     fz_rng_seed("gen", NULL, 0);
@@ -37,19 +37,13 @@ static void gen(void)
     gen_one("gen-small-ptcap", 4, msg, sizeof msg - 1);
     static const uint8_t plain[] = { 1, 5, 0, 'p', 'l', 'a', 'i', 'n' };
     fz_gen_write("gen-plaintext-row", plain, sizeof plain);
-    exit(0);
 }
 
-int LLVMFuzzerInitialize(int *argc, char ***argv)
+void fz_setup(void)
 {
-    (void)argc;
-    (void)argv;
-    fz_init();
     fz_keypair(me_pk, me_sk, "baseline-me");
     fz_keypair(peer_pk, peer_sk, "baseline-peer");
     FZ_CHECK(rbx_baseline_precompute(shared, peer_pk, me_sk) == 0);
-    if (fz_gen_dir() != NULL) gen();
-    return 0;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

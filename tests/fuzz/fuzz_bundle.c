@@ -2,7 +2,6 @@
  * rbx_bundle_parse on outside bytes. A refused bundle leaves the output
  * zeroed; an accepted one must re-encode to the same bytes (PROTOCOL.md 9.1
  * canonical form) and carry no reserved one-time prekey id. */
-#include <stdlib.h>
 #include <string.h>
 
 #include "fuzz.h"
@@ -15,7 +14,7 @@ static void gen_vec(const char *name, const uint8_t *p, size_t n, void *ctx)
     fz_gen_write(name, p, n);
 }
 
-static void gen(void)
+void fz_gen(void)
 {
     uint8_t out[RBX_BUNDLE_MAXBYTES];
     size_t n;
@@ -27,17 +26,9 @@ static void gen(void)
     rbx_prekeys_free(pk);
     fz_vectors("conversation.txt", "bundle", gen_vec, NULL);
     fz_vectors("header-encryption.txt", "bundle", gen_vec, NULL);
-    exit(0);
 }
 
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-    (void)argc;
-    (void)argv;
-    fz_init();
-    if (fz_gen_dir() != NULL) gen();
-    return 0;
-}
+void fz_setup(void) {}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -53,6 +53,19 @@ void fz_init(void)
     done = 1;
 }
 
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+    (void)argc;
+    (void)argv;
+    fz_init();
+    fz_setup();
+    if (fz_gen_dir() != NULL) {
+        fz_gen();
+        exit(0);
+    }
+    return 0;
+}
+
 void fz_keypair(uint8_t pk[32], uint8_t sk[32], const char *label)
 {
     crypto_generichash(sk, 32, (const uint8_t *)label, strlen(label), NULL, 0);

@@ -36,7 +36,7 @@ static void gen_one(const char *name, unsigned profile, int he, uint32_t opk, si
     rbx_session_free(a);
 }
 
-static void gen(void)
+void fz_gen(void)
 {
     fz_rng_seed("gen", NULL, 0);
     gen_one("gen-default-opk", RBX_PROFILE_DEFAULT, 0, FZ_OPK_FIRST, 5);
@@ -45,19 +45,13 @@ static void gen(void)
     gen_one("gen-signal-opk", RBX_PROFILE_SIGNAL, 0, FZ_OPK_FIRST + 2, 64);
     gen_one("gen-signal-he-noopk", RBX_PROFILE_SIGNAL, 1, RBX_NO_PREKEY, 1);
     fz_vectors("conversation.txt", "wire", gen_vec, NULL);
-    exit(0);
 }
 
-int LLVMFuzzerInitialize(int *argc, char ***argv)
+void fz_setup(void)
 {
-    (void)argc;
-    (void)argv;
-    fz_init();
     prekeys = fz_prekeys();
     uint8_t sk[32];
     fz_keypair(other_identity, sk, "mallory-identity");
-    if (fz_gen_dir() != NULL) gen();
-    return 0;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
