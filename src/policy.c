@@ -236,9 +236,18 @@ static int seal_put(rbx_store *st, const rbx_policy *p)
     return rc;
 }
 
-/* 0 if the seal matches q; with no seal, q must be the untouched defaults
- * of a store whose policy was never changed. */
-static int seal_check(rbx_store *st, const rbx_policy *q, int has_rows)
+/* Every schema-2 store is created (or migrated) with the default policy
+ * sealed, so a missing seal is always damage, and checking costs one row
+ * (not a look through the audit log) on every store call. */
+int rbx__policy_init(rbx_store *st)
+{
+    rbx_policy d;
+    rbx_policy_default(&d);
+    return seal_put(st, &d);
+}
+
+/* 0 if the seal matches q. */
+static int seal_check(rbx_store *st, const rbx_policy *q)
 {
     uint8_t want[SEAL_BYTES], *got = NULL;
     size_t n = 0;
@@ -247,23 +256,13 @@ static int seal_check(rbx_store *st, const rbx_policy *q, int has_rows)
     if (rc != 0) return rc;
     rc = rbx__st_step(s);
     if (rc == 1) rc = rbx__st_column_open(st, &got, &n, s, 0, "meta", 0, 0, "policy");
-    else if (rc == 0) rc = 1; /* no seal */
+    else if (rc == 0) rc = RBX_E_CORRUPT; /* no seal */
     rbx__st_done(st, s);
-    if (rc == 0) {
-        seal_encode(want, q);
-        rc = n == sizeof want && memcmp(got, want, n) == 0 ? 0 : RBX_E_CORRUPT;
-        rbx__st_free_secret(got, n);
-        return rc;
-    }
-    if (rc < 0) return rc;
-    /* No seal: rows without one were not written here; and a store whose
-     * policy was changed (the audit log says so) lost its seal. */
-    if (has_rows) return RBX_E_CORRUPT;
-    if ((rc = rbx__st_prep(st, &s, "SELECT 1 FROM audit WHERE event = 'policy changed' LIMIT 1")) != 0)
-        return rc;
-    rc = rbx__st_step(s);
-    rbx__st_done(st, s);
-    return rc == 0 ? 0 : rc == 1 ? RBX_E_CORRUPT : rc;
+    if (rc != 0) return rc;
+    seal_encode(want, q);
+    rc = n == sizeof want && memcmp(got, want, n) == 0 ? 0 : RBX_E_CORRUPT;
+    rbx__st_free_secret(got, n);
+    return rc;
 }
 
 /* Rows are outside input: a value of the wrong type or out of range, an
@@ -273,7 +272,6 @@ int rbx__st_policy(rbx_store *st, rbx_policy *p)
 {
     sqlite3_stmt *s;
     rbx_policy q;
-    int has_rows = 0;
     rbx_policy_default(&q);
     int rc = rbx__st_prep(st, &s, "SELECT k, v FROM policy");
     if (rc != 0) return rc;
@@ -289,12 +287,11 @@ int rbx__st_policy(rbx_store *st, rbx_policy *p)
             break;
         }
         put(&q, k, (uint64_t)v);
-        has_rows = 1;
     }
     rbx__st_done(st, s);
     if (rc < 0) return rc;
     if (rbx_policy_validate(&q, NULL) != 0) return RBX_E_CORRUPT;
-    if ((rc = seal_check(st, &q, has_rows)) != 0) return rc;
+    if ((rc = seal_check(st, &q)) != 0) return rc;
     *p = q;
     return 0;
 }

@@ -477,7 +477,7 @@ static int migrate(rbx_store *st, int64_t version)
     for (int64_t v = version; v < RBX_SCHEMA_VERSION; v++)
         if ((rc = rbx__st_exec(st, migrations[v])) != 0) goto fail;
     if (version == 0 && (rc = create_meta(st)) != 0) goto fail;
-    if (version < 2 && ((rc = rbx__audit_init(st)) != 0 ||
+    if (version < 2 && ((rc = rbx__audit_init(st)) != 0 || (rc = rbx__policy_init(st)) != 0 ||
                         (rc = rbx__audit(st, version == 0 ? "store created" : "store migrated",
                                          "schema %d", RBX_SCHEMA_VERSION)) != 0))
         goto fail;

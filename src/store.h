@@ -84,6 +84,8 @@ int rbx__st_maintain(rbx_store *st, int force_spk, int onetime, rbx_maintain_res
 
 /* Policy (policy.c): read inside a transaction; apply to the open handle. */
 int rbx__st_policy(rbx_store *st, rbx_policy *p);
+/* Seal the default policy (schema 2 creation and migration). */
+int rbx__policy_init(rbx_store *st);
 void rbx__st_apply_policy(rbx_store *st, const rbx_policy *p);
 
 /* Audit (audit.c): append inside the caller's transaction, or in its own. */

@@ -440,24 +440,30 @@ START_TEST(tampered_row)
 }
 END_TEST
 
-/* A store whose policy was never set has neither rows nor seal: a row
- * added behind its back is refused too. */
+/* A store whose policy was never set has the default policy sealed (made
+ * with the store): a row added behind its back that changes a value is
+ * refused, and so is a store whose seal was removed. */
 START_TEST(unsealed_row)
 {
-    char db[PATHCAP];
+    char db[PATHCAP], db2[PATHCAP];
     rbx_policy p, d;
     db_path(db, "a");
+    db_path(db2, "b");
     g_now = T0;
     rbx_store *st = store_open(db, 1);
     rbx_store_close(st);
-    st = store_open(db, 0); /* never set: the defaults, unsealed */
+    st = store_open(db, 0); /* never set: the defaults */
     ck_assert_int_eq(rbx_store_policy(st, &p), 0);
     rbx_policy_default(&d);
     ck_assert_mem_eq(&p, &d, sizeof p);
     rbx_store_close(st);
-    sql_on_file(db, "INSERT INTO policy VALUES ('storage_mode', 0)");
+    sql_on_file(db, "INSERT INTO policy VALUES ('storage_mode', 1)");
     rbx_store_opts o = { 0 };
     ck_assert_int_eq(rbx_store_open(&st, db, &o), RBX_E_CORRUPT);
+    st = store_open(db2, 1);
+    rbx_store_close(st);
+    sql_on_file(db2, "DELETE FROM meta WHERE k = 'policy'");
+    ck_assert_int_eq(rbx_store_open(&st, db2, &o), RBX_E_CORRUPT);
 }
 END_TEST
 
