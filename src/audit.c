@@ -31,15 +31,10 @@ static void event_hash(uint8_t out[32], const uint8_t prev[32], uint64_t seq, in
 /* The sealed head: be64(seq) || hash, or seq 0 and zeros before any event. */
 static int head_get(rbx_store *st, uint64_t *seq, uint8_t hash[32])
 {
-    sqlite3_stmt *s;
-    uint8_t *p = NULL;
-    size_t n = 0;
-    int rc = rbx__st_prep(st, &s, "SELECT v FROM meta WHERE k = 'audit_head'");
-    if (rc != 0) return rc;
-    rc = rbx__st_step(s);
-    if (rc == 1) rc = rbx__st_column_open(st, &p, &n, s, 0, "meta", 0, 0, "audit_head");
-    else if (rc == 0) rc = RBX_E_CORRUPT; /* every v2 store has one */
-    rbx__st_done(st, s);
+    uint8_t *p;
+    size_t n;
+    int rc = rbx__st_meta_open(st, "audit_head", &p, &n);
+    if (rc == RBX_E_NOT_FOUND) rc = RBX_E_CORRUPT; /* every v2 store has one */
     if (rc == 0 && n != HEAD_BYTES) rc = RBX_E_CORRUPT;
     if (rc == 0) {
         *seq = rbx__load64_be(p);
@@ -52,15 +47,9 @@ static int head_get(rbx_store *st, uint64_t *seq, uint8_t hash[32])
 static int head_put(rbx_store *st, uint64_t seq, const uint8_t hash[32])
 {
     uint8_t v[HEAD_BYTES];
-    sqlite3_stmt *s;
     rbx__store64_be(v, seq);
     memcpy(v + 8, hash, 32);
-    int rc = rbx__st_prep(st, &s, "INSERT OR REPLACE INTO meta (k, v) VALUES ('audit_head', ?1)");
-    if (rc != 0) return rc;
-    rc = rbx__st_bind_sealed(st, s, 1, "meta", 0, 0, "audit_head", v, sizeof v);
-    if (rc == 0) rc = rbx__st_step(s) < 0 ? RBX_E_IO : 0;
-    rbx__st_done(st, s);
-    return rc;
+    return rbx__st_meta_seal(st, "audit_head", v, sizeof v);
 }
 
 int rbx__audit_init(rbx_store *st)

@@ -226,14 +226,8 @@ static void seal_encode(uint8_t out[SEAL_BYTES], const rbx_policy *p)
 static int seal_put(rbx_store *st, const rbx_policy *p)
 {
     uint8_t v[SEAL_BYTES];
-    sqlite3_stmt *s;
     seal_encode(v, p);
-    int rc = rbx__st_prep(st, &s, "INSERT OR REPLACE INTO meta (k, v) VALUES ('policy', ?1)");
-    if (rc != 0) return rc;
-    rc = rbx__st_bind_sealed(st, s, 1, "meta", 0, 0, "policy", v, sizeof v);
-    if (rc == 0) rc = rbx__st_step(s) < 0 ? RBX_E_IO : 0;
-    rbx__st_done(st, s);
-    return rc;
+    return rbx__st_meta_seal(st, "policy", v, sizeof v);
 }
 
 /* Every schema-2 store is created (or migrated) with the default policy
@@ -249,15 +243,10 @@ int rbx__policy_init(rbx_store *st)
 /* 0 if the seal matches q. */
 static int seal_check(rbx_store *st, const rbx_policy *q)
 {
-    uint8_t want[SEAL_BYTES], *got = NULL;
-    size_t n = 0;
-    sqlite3_stmt *s;
-    int rc = rbx__st_prep(st, &s, "SELECT v FROM meta WHERE k = 'policy'");
-    if (rc != 0) return rc;
-    rc = rbx__st_step(s);
-    if (rc == 1) rc = rbx__st_column_open(st, &got, &n, s, 0, "meta", 0, 0, "policy");
-    else if (rc == 0) rc = RBX_E_CORRUPT; /* no seal */
-    rbx__st_done(st, s);
+    uint8_t want[SEAL_BYTES], *got;
+    size_t n;
+    int rc = rbx__st_meta_open(st, "policy", &got, &n);
+    if (rc == RBX_E_NOT_FOUND) return RBX_E_CORRUPT; /* no seal */
     if (rc != 0) return rc;
     seal_encode(want, q);
     rc = n == sizeof want && memcmp(got, want, n) == 0 ? 0 : RBX_E_CORRUPT;

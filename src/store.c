@@ -195,6 +195,37 @@ int rbx__st_meta_get(rbx_store *st, const char *k, int64_t *v)
     return rc == 1 ? 0 : rc == 0 ? RBX_E_CORRUPT : rc;
 }
 
+/* A sealed meta value (the policy seal, the audit head), bound to its key:
+ * meta/0/0/<k> (PROTOCOL.md 15.3). */
+int rbx__st_meta_seal(rbx_store *st, const char *k, const uint8_t *v, size_t n)
+{
+    sqlite3_stmt *s;
+    int rc = rbx__st_prep(st, &s, "INSERT OR REPLACE INTO meta (k, v) VALUES (?1, ?2)");
+    if (rc != 0) return rc;
+    sqlite3_bind_text(s, 1, k, -1, SQLITE_STATIC);
+    rc = rbx__st_bind_sealed(st, s, 2, "meta", 0, 0, k, v, n);
+    if (rc == 0) rc = rbx__st_step(s) < 0 ? RBX_E_IO : 0;
+    rbx__st_done(st, s);
+    return rc;
+}
+
+/* Open a sealed meta value into *v (free with rbx__st_free_secret);
+ * RBX_E_NOT_FOUND if there is none. */
+int rbx__st_meta_open(rbx_store *st, const char *k, uint8_t **v, size_t *n)
+{
+    sqlite3_stmt *s;
+    *v = NULL;
+    *n = 0;
+    int rc = rbx__st_prep(st, &s, "SELECT v FROM meta WHERE k = ?1");
+    if (rc != 0) return rc;
+    sqlite3_bind_text(s, 1, k, -1, SQLITE_STATIC);
+    rc = rbx__st_step(s);
+    if (rc == 1) rc = rbx__st_column_open(st, v, n, s, 0, "meta", 0, 0, k);
+    else if (rc == 0) rc = RBX_E_NOT_FOUND;
+    rbx__st_done(st, s);
+    return rc;
+}
+
 /* Next store generation: every committed change gets a fresh one. */
 int rbx__st_next_generation(rbx_store *st, int64_t *gen)
 {

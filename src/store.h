@@ -54,6 +54,9 @@ int rbx__st_column_open(rbx_store *st, uint8_t **out, size_t *outlen, sqlite3_st
 int rbx__st_column_key(rbx_store *st, uint8_t key[32], sqlite3_stmt *s, int col,
                        const char *table, int64_t rowkey, const char *column);
 void rbx__st_free_secret(uint8_t *p, size_t n);
+/* Sealed meta values, bound to meta/0/0/<k>; open: RBX_E_NOT_FOUND if absent. */
+int rbx__st_meta_seal(rbx_store *st, const char *k, const uint8_t *v, size_t n);
+int rbx__st_meta_open(rbx_store *st, const char *k, uint8_t **v, size_t *n);
 /* A key pair row (row 1 of table; sk may be NULL), and the current identity. */
 int rbx__st_load_keypair(rbx_store *st, const char *sql, const char *table, uint8_t pk[32],
                          uint8_t *sk);
