@@ -305,13 +305,7 @@ int rbx_store_history(rbx_store *st, const char *peer,
     epochs es;
     sqlite3_stmt *s;
     int stop = 0;
-    if (peer != NULL) {
-        /* Contact names: 1..63 bytes, no control bytes (as the store's). */
-        size_t n = strnlen(peer, RBX_NAME_MAX);
-        if (n == 0 || n >= RBX_NAME_MAX) return RBX_E_INVALID;
-        for (size_t i = 0; i < n; i++)
-            if ((unsigned char)peer[i] < 0x20 || peer[i] == 0x7f) return RBX_E_INVALID;
-    }
+    if (peer != NULL && !rbx__st_name_ok(peer)) return RBX_E_INVALID;
     /* One read transaction: one snapshot while other processes write. */
     int rc = rbx__st_exec(st, "BEGIN");
     if (rc != 0) return rc;

@@ -1179,7 +1179,7 @@ typedef struct contact {
 #define PIN_MAX (32 + 4 + RBX_NAME_MAX + 1 + 8 + 1 + 32 + 1 + 32)
 
 /* 1..63 bytes, no control bytes: names reach terminals and logs. */
-static int name_ok(const char *name)
+int rbx__st_name_ok(const char *name)
 {
     size_t n = strnlen(name, RBX_NAME_MAX);
     if (n == 0 || n >= RBX_NAME_MAX) return 0;
@@ -1215,7 +1215,7 @@ static int contact_row(rbx_store *st, contact *c, sqlite3_stmt *s)
 {
     const unsigned char *name = sqlite3_column_text(s, 1);
     int64_t device = sqlite3_column_int64(s, 2);
-    if (name == NULL || !name_ok((const char *)name) || device < 0 || device > UINT32_MAX ||
+    if (name == NULL || !rbx__st_name_ok((const char *)name) || device < 0 || device > UINT32_MAX ||
         sqlite3_column_bytes(s, 3) != 32 || sqlite3_column_bytes(s, 4) > (int)RBX_BUNDLE_MAXBYTES)
         return RBX_E_CORRUPT;
     c->id = sqlite3_column_int64(s, 0);
@@ -1255,7 +1255,7 @@ static int contact_query(rbx_store *st, contact *c, sqlite3_stmt *s)
 static int find_contact(rbx_store *st, contact *c, const char *name, uint32_t device)
 {
     sqlite3_stmt *s;
-    if (!name_ok(name)) return RBX_E_INVALID;
+    if (!rbx__st_name_ok(name)) return RBX_E_INVALID;
     int rc = rbx__st_prep(st, &s, CONTACT_COLS "WHERE name = ?1 AND device = ?2");
     if (rc != 0) return rc;
     sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
@@ -1465,7 +1465,7 @@ static int add_contact(rbx_store *st, const char *name, uint32_t device, const u
     rbx_policy pol;
     contact c = { 0 }, old;
     char fp_old[RBX_FINGERPRINT_HEXBYTES] = "", fp_new[RBX_FINGERPRINT_HEXBYTES];
-    if (!name_ok(name)) return RBX_E_INVALID;
+    if (!rbx__st_name_ok(name)) return RBX_E_INVALID;
     if (org != NULL && !rbx__pk_is_valid(org)) return RBX_E_KEY;
     int rc = rbx_bundle_parse(&b, bundle, len);
     if (rc != 0) return rc;
@@ -2051,7 +2051,7 @@ int rbx_store_outbox_next(rbx_store *st, uint8_t *out, size_t outcap, size_t *ou
         size_t n = (size_t)sqlite3_column_bytes(s, 1);
         const unsigned char *nm = sqlite3_column_text(s, 2);
         /* Rows are outside input: any type, any length. */
-        if (nm == NULL || !name_ok((const char *)nm) || sqlite3_column_type(s, 1) != SQLITE_BLOB ||
+        if (nm == NULL || !rbx__st_name_ok((const char *)nm) || sqlite3_column_type(s, 1) != SQLITE_BLOB ||
             n == 0) {
             rc = RBX_E_CORRUPT;
         } else if (n > outcap) {
@@ -2222,7 +2222,7 @@ int rbx_store_decrypt(rbx_store *st, uint8_t *pt, size_t ptcap, size_t *ptlen, r
     int64_t gen;
     *ptlen = 0;
     memset(info, 0, sizeof *info);
-    if (name != NULL && !name_ok(name)) return RBX_E_INVALID;
+    if (name != NULL && !rbx__st_name_ok(name)) return RBX_E_INVALID;
     int kind = rbx_message_prekey_info(&pi, in, len);
     if (kind < 0) return kind;
     if (kind == 0 && name == NULL) return RBX_E_INVALID;

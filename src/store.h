@@ -54,6 +54,8 @@ int rbx__st_column_open(rbx_store *st, uint8_t **out, size_t *outlen, sqlite3_st
 int rbx__st_column_key(rbx_store *st, uint8_t key[32], sqlite3_stmt *s, int col,
                        const char *table, int64_t rowkey, const char *column);
 void rbx__st_free_secret(uint8_t *p, size_t n);
+/* 1 if a contact name is 1..63 bytes without control bytes (names reach terminals). */
+int rbx__st_name_ok(const char *name);
 /* Sealed meta values, bound to meta/0/0/<k>; open: RBX_E_NOT_FOUND if absent. */
 int rbx__st_meta_seal(rbx_store *st, const char *k, const uint8_t *v, size_t n);
 int rbx__st_meta_open(rbx_store *st, const char *k, uint8_t **v, size_t *n);
