@@ -239,6 +239,19 @@ int rbx_chain_verify(rbx_chain_tip *tip, uint64_t *old_valid_until, const rbx_ch
     return chain_check(tip, old_valid_until, pinned, target, records, lens, n, r, 0);
 }
 
+int rbx__bundle_chain_check(rbx_chain_tip *tip, uint64_t *old_valid_until,
+                            const rbx_chain_tip *pinned, const rbx_bundle *b,
+                            const Rbx__Wire__PreKeyBundle *w, rbx_rotation r[RBX_CHAIN_MAX])
+{
+    const uint8_t *recs[RBX_CHAIN_MAX];
+    size_t lens[RBX_CHAIN_MAX];
+    for (size_t i = 0; i < w->n_rotation; i++) {
+        recs[i] = w->rotation[i].data;
+        lens[i] = w->rotation[i].len;
+    }
+    return chain_check(tip, old_valid_until, pinned, b->identity, recs, lens, w->n_rotation, r, 1);
+}
+
 int rbx_bundle_chain_verify(rbx_chain_tip *tip, uint64_t *old_valid_until,
                             const rbx_chain_tip *pinned, const uint8_t *bundle, size_t len)
 {
@@ -251,13 +264,7 @@ int rbx_bundle_chain_verify(rbx_chain_tip *tip, uint64_t *old_valid_until,
      * parsed and verified a second time (two XEdDSA checks a record). */
     int rc = rbx__bundle_parse_records(&b, &w, r, bundle, len);
     if (rc != 0) return rc;
-    const uint8_t *recs[RBX_CHAIN_MAX];
-    size_t lens[RBX_CHAIN_MAX];
-    for (size_t i = 0; i < w->n_rotation; i++) {
-        recs[i] = w->rotation[i].data;
-        lens[i] = w->rotation[i].len;
-    }
-    rc = chain_check(tip, old_valid_until, pinned, b.identity, recs, lens, w->n_rotation, r, 1);
+    rc = rbx__bundle_chain_check(tip, old_valid_until, pinned, &b, w, r);
     rbx__wire__pre_key_bundle__free_unpacked(w, NULL);
     return rc;
 }

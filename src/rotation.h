@@ -36,6 +36,11 @@ int rbx__bundle_parse_wire(rbx_bundle *b, Rbx__Wire__PreKeyBundle **w, const uin
  * (w->n_rotation of them, in recs unless NULL), which it verifies anyway. */
 int rbx__bundle_parse_records(rbx_bundle *b, Rbx__Wire__PreKeyBundle **w,
                               rbx_rotation recs[RBX_CHAIN_MAX], const uint8_t *in, size_t len);
+/* rbx_bundle_chain_verify on a bundle rbx__bundle_parse_records parsed
+ * (target: the bundle's identity), without parsing it again. */
+int rbx__bundle_chain_check(rbx_chain_tip *tip, uint64_t *old_valid_until,
+                            const rbx_chain_tip *pinned, const rbx_bundle *b,
+                            const Rbx__Wire__PreKeyBundle *w, rbx_rotation r[RBX_CHAIN_MAX]);
 
 /* 1 if s (len bytes) is a valid reason: at most 63 bytes, none < 0x20 or 0x7f. */
 int rbx__reason_ok(const char *s, size_t len);

@@ -1366,53 +1366,49 @@ static int revoked_anywhere(rbx_store *st, const uint8_t identity[32])
     return rc < 0 ? rc : rc == 1 ? RBX_E_REVOKED : 0;
 }
 
+/* A bundle parsed once (rbx__bundle_parse_records: its records and its
+ * certificate verified) for every check add_contact makes. */
+typedef struct parsed_bundle {
+    rbx_bundle b;
+    Rbx__Wire__PreKeyBundle *w;
+    rbx_rotation r[RBX_CHAIN_MAX];
+} parsed_bundle;
+
 /* A bundle's identity under an organisation root: certified now, not revoked. */
-static int org_accepts(rbx_store *st, const uint8_t org[32], const uint8_t *bundle, size_t len,
-                       const uint8_t identity[32])
+static int org_accepts(rbx_store *st, const uint8_t org[32], const parsed_bundle *pb)
 {
-    uint8_t cert[RBX_CERT_MAXBYTES];
-    size_t certlen;
-    int rc = rbx_bundle_certificate(cert, sizeof cert, &certlen, bundle, len);
-    if (rc == RBX_E_NOT_FOUND || rc == RBX_E_BUFFER) return RBX_E_UNCERTIFIED;
-    if (rc != 0) return rc;
-    if ((rc = rbx_org_cert_check(org, identity, (uint64_t)rbx__st_now(st), cert, certlen)) != 0)
-        return rc;
-    return is_revoked(st, org, identity);
+    if (!pb->w->has_org_certificate) return RBX_E_UNCERTIFIED;
+    int rc = rbx_org_cert_check(org, pb->b.identity, (uint64_t)rbx__st_now(st),
+                                pb->w->org_certificate.data, pb->w->org_certificate.len);
+    return rc != 0 ? rc : is_revoked(st, org, pb->b.identity);
 }
 
 /* Record every key a bundle's chain passes through (the pinned one among
  * them), each usable for messages in flight until its record's
  * old_valid_until, but never longer than our own grace window. */
-static int remember_keys(rbx_store *st, const contact *c, const uint8_t *bundle, size_t len,
+static int remember_keys(rbx_store *st, const contact *c, const parsed_bundle *pb,
                          int64_t max_until)
 {
-    rbx_bundle b;
-    Rbx__Wire__PreKeyBundle *w;
     sqlite3_stmt *s;
-    int rc = rbx__bundle_parse_wire(&b, &w, bundle, len);
+    int rc = rbx__st_prep(st, &s, "INSERT OR IGNORE INTO contact_keys (contact, identity, until)"
+                                  " VALUES (?1, ?2, ?3)");
     if (rc != 0) return rc;
-    if ((rc = rbx__st_prep(st, &s, "INSERT OR IGNORE INTO contact_keys (contact, identity, until)"
-                                   " VALUES (?1, ?2, ?3)")) != 0)
-        goto out;
-    for (size_t i = 0; i < w->n_rotation && rc == 0; i++) {
-        rbx_rotation r;
-        if ((rc = rbx_rotation_parse(&r, w->rotation[i].data, w->rotation[i].len)) != 0) break;
-        int64_t until = r.old_valid_until > (uint64_t)max_until ? max_until : (int64_t)r.old_valid_until;
+    for (size_t i = 0; i < pb->w->n_rotation && rc == 0; i++) {
+        const rbx_rotation *r = &pb->r[i];
+        int64_t until = r->old_valid_until > (uint64_t)max_until ? max_until : (int64_t)r->old_valid_until;
         sqlite3_bind_int64(s, 1, c->id);
-        sqlite3_bind_blob(s, 2, r.old_identity, 32, SQLITE_TRANSIENT);
+        sqlite3_bind_blob(s, 2, r->old_identity, 32, SQLITE_STATIC);
         sqlite3_bind_int64(s, 3, until);
         rc = rbx__st_step(s) < 0 ? RBX_E_IO : 0;
         sqlite3_reset(s);
     }
     rbx__st_done(st, s);
-out:
-    rbx__wire__pre_key_bundle__free_unpacked(w, NULL);
     return rc;
 }
 
 /* A known contact's bundle names a new identity: accept it only through a
  * rotation chain from the pinned key (and the organisation root, if bound). */
-static int contact_rotated(rbx_store *st, contact *c, const rbx_bundle *b, const uint8_t *bundle,
+static int contact_rotated(rbx_store *st, contact *c, parsed_bundle *pb, const uint8_t *bundle,
                            size_t len, const rbx_policy *pol)
 {
     sqlite3_stmt *s;
@@ -1424,7 +1420,7 @@ static int contact_rotated(rbx_store *st, contact *c, const rbx_bundle *b, const
     int rc = rbx__st_prep(st, &s, "SELECT 1 FROM contact_keys WHERE contact = ?1 AND identity = ?2");
     if (rc != 0) return rc;
     sqlite3_bind_int64(s, 1, c->id);
-    sqlite3_bind_blob(s, 2, b->identity, 32, SQLITE_STATIC);
+    sqlite3_bind_blob(s, 2, pb->b.identity, 32, SQLITE_STATIC);
     rc = rbx__st_step(s);
     rbx__st_done(st, s);
     if (rc != 0) return rc < 0 ? rc : RBX_E_STALE;
@@ -1432,22 +1428,23 @@ static int contact_rotated(rbx_store *st, contact *c, const rbx_bundle *b, const
     memcpy(pinned.identity, c->identity, 32);
     pinned.sequence = (uint64_t)c->rot_seq;
     if (c->has_rot_hash) memcpy(pinned.hash, c->rot_hash, 32);
-    if ((rc = rbx_bundle_chain_verify(&tip, &valid_until, &pinned, bundle, len)) != 0) return rc;
-    if (c->has_org && (rc = org_accepts(st, c->org, bundle, len, b->identity)) != 0) return rc;
+    if ((rc = rbx__bundle_chain_check(&tip, &valid_until, &pinned, &pb->b, pb->w, pb->r)) != 0)
+        return rc;
+    if (c->has_org && (rc = org_accepts(st, c->org, pb)) != 0) return rc;
     /* The grace window: what the record states for the pinned key, at
      * most our policy's identity_grace from now. */
     int64_t until = now + (int64_t)pol->identity_grace;
     if (valid_until < (uint64_t)until) until = (int64_t)valid_until;
     /* Every key of the chain but the new one is now behind this contact:
      * a bundle naming any of them later is a replay. */
-    if ((rc = remember_keys(st, c, bundle, len, now + (int64_t)pol->identity_grace)) != 0)
+    if ((rc = remember_keys(st, c, pb, now + (int64_t)pol->identity_grace)) != 0)
         return rc;
     /* Messages in flight under the old session still decrypt for the grace
      * window; the next encrypt starts a new X3DH with the new key. */
     if ((rc = retire_session(st, c->id, until)) != 0) return rc;
     rbx_fingerprint(fp_old, c->identity);
-    rbx_fingerprint(fp_new, b->identity);
-    memcpy(c->identity, b->identity, 32);
+    rbx_fingerprint(fp_new, pb->b.identity);
+    memcpy(c->identity, pb->b.identity, 32);
     c->rot_seq = (int64_t)tip.sequence;
     c->has_rot_hash = 1;
     memcpy(c->rot_hash, tip.hash, 32);
@@ -1461,19 +1458,20 @@ static int contact_rotated(rbx_store *st, contact *c, const rbx_bundle *b, const
 static int add_contact(rbx_store *st, const char *name, uint32_t device, const uint8_t *bundle,
                        size_t len, const uint8_t *org)
 {
-    rbx_bundle b;
+    parsed_bundle pb;
     rbx_policy pol;
     contact c = { 0 }, old;
     char fp_old[RBX_FINGERPRINT_HEXBYTES] = "", fp_new[RBX_FINGERPRINT_HEXBYTES];
     if (!rbx__st_name_ok(name)) return RBX_E_INVALID;
     if (org != NULL && !rbx__pk_is_valid(org)) return RBX_E_KEY;
-    int rc = rbx_bundle_parse(&b, bundle, len);
+    int rc = rbx__bundle_parse_records(&pb.b, &pb.w, pb.r, bundle, len);
     if (rc != 0) return rc;
-    if ((rc = rbx__st_begin(st)) != 0) return rc;
+    const rbx_bundle *b = &pb.b;
+    if ((rc = rbx__st_begin(st)) != 0) goto out;
     if ((rc = rbx__st_policy(st, &pol)) != 0) goto fail;
     /* Initiators never use a signed prekey past its policy age. */
-    if (b.signed_prekey_created != 0 &&
-        rbx__st_now(st) - (int64_t)b.signed_prekey_created > (int64_t)pol.spk_max_age) {
+    if (b->signed_prekey_created != 0 &&
+        rbx__st_now(st) - (int64_t)b->signed_prekey_created > (int64_t)pol.spk_max_age) {
         rc = RBX_E_EXPIRED;
         goto fail;
     }
@@ -1481,15 +1479,15 @@ static int add_contact(rbx_store *st, const char *name, uint32_t device, const u
     if (rc == RBX_E_NOT_FOUND) {
         snprintf(c.name, sizeof c.name, "%s", name);
         c.device = device;
-        memcpy(c.identity, b.identity, 32);
+        memcpy(c.identity, b->identity, 32);
         memcpy(c.bundle, bundle, len);
         c.bundlelen = len;
         if (org != NULL) {
             c.has_org = 1;
             memcpy(c.org, org, 32);
-            if ((rc = org_accepts(st, org, bundle, len, b.identity)) != 0) goto refused;
+            if ((rc = org_accepts(st, org, &pb)) != 0) goto refused;
         }
-        rbx_fingerprint(fp_new, b.identity);
+        rbx_fingerprint(fp_new, b->identity);
         if ((rc = insert_contact(st, &c)) != 0 ||
             (rc = rbx__audit(st, "contact added", "%s/%u: %s%s", name, device, fp_new,
                              org != NULL ? ", bound to an organisation root" : "")) != 0)
@@ -1504,15 +1502,15 @@ static int add_contact(rbx_store *st, const char *name, uint32_t device, const u
             old.has_org = 1;
             memcpy(old.org, org, 32);
         }
-        if (sodium_memcmp(old.identity, b.identity, 32) != 0) {
-            if ((rc = contact_rotated(st, &old, &b, bundle, len, &pol)) != 0) goto refused;
+        if (sodium_memcmp(old.identity, b->identity, 32) != 0) {
+            if ((rc = contact_rotated(st, &old, &pb, bundle, len, &pol)) != 0) goto refused;
         } else {
             /* The pinned identity: a new bundle only when there is no
              * session (after a reset or a peer rotation); binding to a root
              * needs the key certified. */
             int64_t has_session;
             sqlite3_stmt *s;
-            if (old.has_org && (rc = org_accepts(st, old.org, bundle, len, b.identity)) != 0)
+            if (old.has_org && (rc = org_accepts(st, old.org, &pb)) != 0)
                 goto refused;
             if ((rc = rbx__st_prep(st, &s, "SELECT count(*) FROM sessions WHERE contact = ?1")) != 0)
                 goto fail;
@@ -1531,20 +1529,23 @@ static int add_contact(rbx_store *st, const char *name, uint32_t device, const u
     } else {
         goto fail;
     }
-    return rbx__st_commit(st, 0);
+    rc = rbx__st_commit(st, 0);
+    goto out;
 refused:
     rbx__st_rollback(st);
     if (rc == RBX_E_IDENTITY_CHANGED || rc == RBX_E_CHAIN || rc == RBX_E_STALE ||
         rc == RBX_E_SIGNATURE || rc == RBX_E_UNCERTIFIED || rc == RBX_E_REVOKED ||
         rc == RBX_E_EXPIRED) {
-        rbx_fingerprint(fp_new, b.identity);
+        rbx_fingerprint(fp_new, b->identity);
         /* The refusal itself changes nothing; its record is best effort. */
         (void)rbx__audit_alone(st, "identity change refused", "%s/%u: %s%s%s: %s", name, device,
                                fp_old, fp_old[0] ? " -> " : "", fp_new, rbx_strerror(rc));
     }
-    return rc;
+    goto out;
 fail:
     rbx__st_rollback(st);
+out:
+    rbx__wire__pre_key_bundle__free_unpacked(pb.w, NULL);
     return rc;
 }
 
