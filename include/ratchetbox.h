@@ -776,7 +776,7 @@ RBX_API RBX_MUST_CHECK int rbx_store_rotate_identity(rbx_store *st, const char *
 
 /* Our rotation records, oldest first: writes up to cap (records may be NULL
  * when cap is 0) into buf back to back, lens[i] each; *n = how many exist.
- * \return RBX_E_BUFFER, RBX_E_IO. */
+ * \return RBX_E_BUFFER, RBX_E_IO, RBX_E_CORRUPT (an empty or oversized record row). */
 RBX_API RBX_MUST_CHECK int rbx_store_rotations(rbx_store *st, uint8_t *buf, size_t bufcap,
                                                size_t *lens, size_t cap, size_t *n)
     RBX_NONNULL(1, 6);

@@ -237,6 +237,54 @@ START_TEST(first_message_under_old_key)
 }
 END_TEST
 
+/* A grace session that is damaged at rest is reported as damage, not as a
+ * forgery: a caller drops forgeries but must not drop a good message whose
+ * state it could not read. */
+START_TEST(damaged_grace_session_is_corrupt)
+{
+    peer alice, bob;
+    msg late;
+    rbx_received info;
+    pair_talking(&alice, &bob);
+    tx(&late, &bob, alice.fp, 1, "in flight across the rotation");
+    rotate(&bob, "damage");
+    ck_assert_int_eq(readd(&alice, "bob", &bob), 0);
+    msg fresh;
+    tx(&fresh, &alice, "bob", 1, "new session");
+    ck_assert_int_eq(q_int(alice.st, "SELECT count(*) FROM retired_sessions"), 1);
+    q_exec(alice.st, "UPDATE retired_sessions SET state = zeroblob(length(state))");
+    char *before = store_dump(alice.st);
+    ck_assert_int_eq(rx(&alice, &info, "bob", 1, &late, NULL), RBX_E_CORRUPT);
+    assert_unchanged(alice.st, before);
+    free(before);
+    peer_close(&alice);
+    peer_close(&bob);
+}
+END_TEST
+
+/* A revocation made by the organisation's own store erases the sessions it
+ * ends from every file at once (an erase point), as an imported one does. */
+START_TEST(org_revoke_erases_at_once)
+{
+    peer org;
+    uint8_t org_pk[32], rev[RBX_REVOCATION_MAXBYTES];
+    size_t revlen;
+    char wal[PATHCAP];
+    peer_new(&org, "org");
+    ck_assert_int_eq(rbx_store_org_init(org.st, org_pk), 0);
+    side_path(wal, &org, "-wal");
+    ck_assert_int_eq(rbx_store_org_revoke(org.st, rev, sizeof rev, &revlen, org.pk, "test"), 0);
+    uint8_t *w;
+    size_t wlen;
+    w = slurp(wal, &wlen);
+    ck_assert_ptr_nonnull(w);
+    /* Truncated, then refilled with zeros (bounded mode's prefill): no frame. */
+    ck_assert_int_eq(sodium_is_zero(w, wlen), 1);
+    free(w);
+    peer_close(&org);
+}
+END_TEST
+
 /* ------------------------------------------------------------ grace window */
 
 START_TEST(grace_window_ends)
@@ -642,6 +690,8 @@ Suite *suite_rotate(void)
     tcase_add_test(tc, offline_across_two_rotations);
     tcase_add_test(tc, forged_and_truncated_records);
     tcase_add_test(tc, first_message_under_old_key);
+    tcase_add_test(tc, damaged_grace_session_is_corrupt);
+    tcase_add_test(tc, org_revoke_erases_at_once);
     tcase_add_test(tc, grace_window_ends);
     tcase_add_test(tc, record_grace_is_honoured);
     tcase_add_test(tc, prekey_schedule);

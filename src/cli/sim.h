@@ -3,7 +3,8 @@
  * conversation between Alice and Bob, a thief who copies one party's state
  * after message K, and the set of messages that thief reads, decided by real
  * decryption attempts with the library (SECURITY.md section 3), next to the
- * long-lived box baseline. Usable from tests through rbx_sim_run. */
+ * long-lived box baseline. rbx_sim_run is the whole simulation (rbx sim and
+ * the command-line suite call it through the tool). */
 #ifndef RBX_CLI_SIM_H
 #define RBX_CLI_SIM_H
 
