@@ -10,6 +10,9 @@
 
 #define POLICY_FILE_MAX 65536U
 #define VALUE_MAX 32U
+/* "FILE:LINE" for error text: the path as given (an open succeeded, so at
+ * most PATH_MAX bytes) and a line number. */
+#define WHERE_MAX (4096U + 24U)
 #define DESCRIBE_MAX 128U
 
 static const char policy_usage[] =
@@ -58,13 +61,13 @@ static int bad_value(const char *where, const char *key, const char *value)
 static int check_whole(const rbx_policy *p, const char *file, const size_t *lines)
 {
     const char *field;
-    char v[VALUE_MAX], where[64];
+    char v[VALUE_MAX], where[WHERE_MAX];
     if (rbx_policy_validate(p, &field) == 0) return CLI_OK;
     if (rbx_policy_format(v, sizeof v, p, field) != 0) snprintf(v, sizeof v, "?");
     const char *w = NULL;
     for (size_t i = 0; file != NULL && rbx_policy_key(i) != NULL; i++)
         if (strcmp(rbx_policy_key(i), field) == 0 && lines[i] != 0) {
-            snprintf(where, sizeof where, "%.40s:%zu", file, lines[i]);
+            snprintf(where, sizeof where, "%s:%zu", file, lines[i]);
             w = where;
         }
     if (file != NULL && w == NULL) w = file;
@@ -99,10 +102,10 @@ static int parse_file(rbx_policy *p, const char *name, char *text, size_t len, s
         return CLI_DATAERR;
     }
     while (line < end) {
-        char *nl = memchr(line, '\n', (size_t)(end - line)), where[64];
+        char *nl = memchr(line, '\n', (size_t)(end - line)), where[WHERE_MAX];
         if (nl != NULL) *nl = '\0';
         lineno++;
-        snprintf(where, sizeof where, "%.40s:%zu", name, lineno);
+        snprintf(where, sizeof where, "%s:%zu", name, lineno);
         char *hash = strchr(line, '#');
         if (hash != NULL) *hash = '\0';
         char *s = trim(line), *eq = strchr(s, '=');

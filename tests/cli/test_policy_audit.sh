@@ -104,7 +104,12 @@ STDIN="$T/show.out" run "load what policy shows, from stdin" 0 "${A[@]}" policy 
 check "show | load is the identity" 'cmp -s "$T/out" "$T/policy.now"'
 printf 'spk_rotate = 1d\n\nmax_skip\n' > "$T/p2"
 run "load: line without =" 65 "${A[@]}" policy load "$T/p2"
-check "line number named" 'err_has "p2:3: expected '"'"'key = value'"'"'"'
+check "line number named with the path as given" 'err_has "$T/p2:3: expected '"'"'key = value'"'"'"'
+# The path is never cut short, however deep the file (CI checks out deep).
+LONGDIR="$T/a-directory-name-long-enough-to-push-the-path-past-any-fixed-width-buffer"
+mkdir -p "$LONGDIR" && cp "$T/p2" "$LONGDIR/p2"
+run "load: line without =, deep path" 65 "${A[@]}" policy load "$LONGDIR/p2"
+check "deep path named in full" 'err_has "$LONGDIR/p2:3: expected '"'"'key = value'"'"'"'
 printf '# x\nfoo = 1\n' > "$T/p3"
 run "load: unknown key" 65 "${A[@]}" policy load "$T/p3"
 check "unknown key with its line" 'err_has ":2: unknown policy key '"'"'foo'"'"'"'
