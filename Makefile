@@ -128,14 +128,16 @@ check: deps
 	$(MAKE) --no-print-directory ct-check valgrind-check
 
 # Install into a staging directory and build the README example against the
-# installed header, shared library and ratchetbox.pc.
+# installed header, shared library and ratchetbox.pc. The sysroot is given
+# relative: pkg-config's output is split on spaces, and the checkout's path
+# may hold one.
 install-test: $(B)/readme_example
 	rm -rf $(B)/stage
-	$(MAKE) --no-print-directory install DESTDIR=$(CURDIR)/$(B)/stage PREFIX=/usr
-	PKG_CONFIG_SYSROOT_DIR=$(CURDIR)/$(B)/stage PKG_CONFIG_PATH=$(CURDIR)/$(B)/stage/usr/lib/pkgconfig \
+	$(MAKE) --no-print-directory install DESTDIR='$(CURDIR)/$(B)/stage' PREFIX=/usr
+	PKG_CONFIG_SYSROOT_DIR=$(B)/stage PKG_CONFIG_PATH=$(B)/stage/usr/lib/pkgconfig \
 	    sh -c '$(CC) -std=c11 $(WARN) -o $(B)/stage/example $(B)/readme_example.c \
 	    $$($(PKG_CONFIG) --cflags --libs ratchetbox)'
-	LD_LIBRARY_PATH=$(CURDIR)/$(B)/stage/usr/lib $(B)/stage/example
+	LD_LIBRARY_PATH='$(CURDIR)/$(B)/stage/usr/lib' $(B)/stage/example
 	readelf -d $(B)/stage/usr/lib/$(SONAME) | grep -q 'SONAME.*\[$(SONAME)\]'
 
 # Exported ABI must equal the checked-in list (libsodium test/symbols).
@@ -175,29 +177,29 @@ include bench/bench.mk
 
 # ------------------------------------------------------------------ install
 install: $(STATIC) $(SHARED) $(B)/rbx
-	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCDIR) $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(BINDIR)
-	install -m 0755 $(B)/rbx $(DESTDIR)$(BINDIR)/rbx
-	install -m 0644 include/ratchetbox.h $(DESTDIR)$(INCDIR)/ratchetbox.h
-	install -m 0644 $(STATIC) $(DESTDIR)$(LIBDIR)/libratchetbox.a
-	install -m 0755 $(SHARED) $(DESTDIR)$(LIBDIR)/$(SONAME)
-	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libratchetbox.so
+	install -d "$(DESTDIR)$(LIBDIR)" "$(DESTDIR)$(INCDIR)" "$(DESTDIR)$(LIBDIR)/pkgconfig" "$(DESTDIR)$(BINDIR)"
+	install -m 0755 $(B)/rbx "$(DESTDIR)$(BINDIR)/rbx"
+	install -m 0644 include/ratchetbox.h "$(DESTDIR)$(INCDIR)/ratchetbox.h"
+	install -m 0644 $(STATIC) "$(DESTDIR)$(LIBDIR)/libratchetbox.a"
+	install -m 0755 $(SHARED) "$(DESTDIR)$(LIBDIR)/$(SONAME)"
+	ln -sf $(SONAME) "$(DESTDIR)$(LIBDIR)/libratchetbox.so"
 	sed -e 's|@PREFIX@|$(PREFIX)|; s|@LIBDIR@|$(LIBDIR)|; s|@INCDIR@|$(INCDIR)|; s|@VERSION@|$(VERSION)|' \
-	    src/ratchetbox.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/ratchetbox.pc
+	    src/ratchetbox.pc.in > "$(DESTDIR)$(LIBDIR)/pkgconfig/ratchetbox.pc"
 
 MANDIR    ?= $(PREFIX)/share/man
 install: install-man
 install-man:
-	install -d $(DESTDIR)$(MANDIR)/man1
-	install -m 0644 src/cli/rbx.1 $(DESTDIR)$(MANDIR)/man1/rbx.1
+	install -d "$(DESTDIR)$(MANDIR)/man1"
+	install -m 0644 src/cli/rbx.1 "$(DESTDIR)$(MANDIR)/man1/rbx.1"
 uninstall: uninstall-man
 uninstall-man:
-	rm -f $(DESTDIR)$(MANDIR)/man1/rbx.1
+	rm -f "$(DESTDIR)$(MANDIR)/man1/rbx.1"
 
 uninstall:
-	rm -f $(DESTDIR)$(BINDIR)/rbx
-	rm -f $(DESTDIR)$(INCDIR)/ratchetbox.h $(DESTDIR)$(LIBDIR)/libratchetbox.a \
-	      $(DESTDIR)$(LIBDIR)/$(SONAME) $(DESTDIR)$(LIBDIR)/libratchetbox.so \
-	      $(DESTDIR)$(LIBDIR)/pkgconfig/ratchetbox.pc
+	rm -f "$(DESTDIR)$(BINDIR)/rbx"
+	rm -f "$(DESTDIR)$(INCDIR)/ratchetbox.h" "$(DESTDIR)$(LIBDIR)/libratchetbox.a" \
+	      "$(DESTDIR)$(LIBDIR)/$(SONAME)" "$(DESTDIR)$(LIBDIR)/libratchetbox.so" \
+	      "$(DESTDIR)$(LIBDIR)/pkgconfig/ratchetbox.pc"
 
 clean:
 	rm -rf build build-san
