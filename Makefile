@@ -24,15 +24,17 @@ WARN      := -Wall -Wextra -Werror -Wshadow -Wpointer-arith -Wcast-qual \
              -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 -Wvla -Wundef \
              -Wwrite-strings -Wnull-dereference -Wimplicit-fallthrough
 OPT       ?= -O2
+# Build directory (make check also builds into build-san); set before the
+# flags below, which name its generated protobuf headers.
+B         ?= build
 BASECFLAGS := -std=c11 -D_POSIX_C_SOURCE=200809L -fPIC -fvisibility=hidden \
-             $(WARN) -Iinclude -Isrc -Isrc/compat -Ibuild/proto \
+             $(WARN) -Iinclude -Isrc -Isrc/compat -I$(B)/proto \
              $(shell $(PKG_CONFIG) --cflags libsodium libprotobuf-c sqlite3 2>/dev/null)
 CFLAGS    ?= $(OPT) -g
 ALLCFLAGS := $(BASECFLAGS) $(CFLAGS)
 LIBS      := $(shell $(PKG_CONFIG) --libs libsodium libprotobuf-c sqlite3 2>/dev/null) -lxeddsa
 CHECK_LIBS := $(shell $(PKG_CONFIG) --libs check 2>/dev/null)
 
-B         ?= build
 SAN       := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 
 LIB_SRC   := $(wildcard src/*.c)
