@@ -207,6 +207,11 @@ run "sim: text output" 0 sim --messages 50 --compromise bob@25 --seed 1
 check "sim text names the healing" 'grep -qi "heal\|unreadable\|nothing" "$T/out"'
 run "sim: bad --compromise" 64 sim --messages 50 --compromise eve@3
 run "sim: K beyond N" 64 sim --messages 50 --compromise bob@51
+# Output that cannot be written is 74 and says so, as for every verb.
+"$RBX" sim --messages 10 --compromise bob@5 > /dev/full 2> "$T/err"; rc=$?
+check "sim: a write error is 74, reported" '[ "$rc" = 74 ] && grep -q "^rbx: sim: cannot write output" "$T/err"'
+"$RBX" sim --help > /dev/full 2> "$T/err"; rc=$?
+check "sim --help: a write error is 74, reported" '[ "$rc" = 74 ] && grep -q "^rbx: sim: cannot write output" "$T/err"'
 
 # ------------------------------------------------------------------ the manual
 for v in init id bundle add send recv status sim version help; do
