@@ -27,9 +27,8 @@
 /* Wire overhead above the plaintext (RBX_MAX_WIRE's margin). */
 #define CLI_WIRE_OVERHEAD (RBX_MAX_WIRE - RBX_MAX_PLAINTEXT)
 #define CLI_B64LEN(n) ((((size_t)(n) + 2U) / 3U) * 4U)
-/* Longest transport line (without newline) and bundle line accepted. */
+/* Longest transport line (without newline) accepted. */
 #define CLI_TRANSPORT_MAXCHARS CLI_B64LEN(CLI_TRANSPORT_HEADER + RBX_MAX_WIRE)
-#define CLI_BUNDLE_MAXCHARS CLI_B64LEN(RBX_BUNDLE_MAXBYTES)
 /* Messages per transaction in --stream mode. */
 #define CLI_STREAM_BATCH 64U
 #define CLI_DEFAULT_ONETIME 100U
@@ -53,7 +52,6 @@ int org_main(int argc, char **argv); /* rbx org init|show|certify|revoke|... */
 /* Prekey upkeep (rbx_store_maintain) as rbx bundle, recv and rotate report
  * it: a line on stderr, "rbx: VERB: made signed prekey 3; 100 one-time
  * prekeys", only when something changed (src/cli/keyrot.c). */
-int cli_maintenance_changed(const rbx_maintain_result *r);
 void cli_report_maintenance(const char *verb, const rbx_maintain_result *r);
 int policy_main(int argc, char **argv); /* src/cli/policy.c */
 int audit_main(int argc, char **argv);  /* src/cli/audit.c */

@@ -30,7 +30,7 @@ static const char rotate_prekeys_usage[] =
     "erase old identities and their sessions past their grace window. rbx bundle\n"
     "and rbx recv do the same upkeep (without forcing a signed prekey).\n";
 
-int cli_maintenance_changed(const rbx_maintain_result *r)
+static int maintenance_changed(const rbx_maintain_result *r)
 {
     return r->signed_prekey_made != 0 || r->signed_prekeys_erased != 0 || r->onetime_made != 0 ||
            r->old_identities_erased != 0 || r->sessions_retired != 0;
@@ -66,7 +66,7 @@ static void maintenance_text(FILE *f, const rbx_maintain_result *r)
 
 void cli_report_maintenance(const char *verb, const rbx_maintain_result *r)
 {
-    if (!cli_maintenance_changed(r)) return;
+    if (!maintenance_changed(r)) return;
     fprintf(stderr, "rbx: %s: ", verb);
     maintenance_text(stderr, r);
     fputc('\n', stderr);

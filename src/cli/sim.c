@@ -839,7 +839,7 @@ static const char usage_text[] =
     "  --active             the thief also injects one forged message after K\n"
     "\n"
     "Exit status: 0 ok, 64 usage error, 70 internal error, 74 storage error\n"
-    "(--store: the temporary directory or a database).\n";
+    "(--store: the temporary directory or a database) or output not written.\n";
 
 /* "rbx: sim: <what>" on stderr; exit 64. */
 static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -892,7 +892,7 @@ int sim_main(int argc, char **argv)
         char name[32];
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             fputs(usage_text, stdout);
-            return 0;
+            return cli_flush_stdout("sim");
         }
         if (strncmp(a, "--", 2) != 0) return usage_error("unexpected argument '%s'", a);
         eq = strchr(a, '=');
@@ -961,5 +961,5 @@ int sim_main(int argc, char **argv)
     if (json) print_json(stdout, &o, &r);
     else print_text(stdout, &o, &r);
     rbx_sim_result_free(&r);
-    return fflush(stdout) == 0 ? 0 : CLI_IOERR;
+    return cli_flush_stdout("sim");
 }

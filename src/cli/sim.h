@@ -67,7 +67,8 @@ typedef struct rbx_sim_result {
 int rbx_sim_run(const rbx_sim_opts *o, rbx_sim_result *r);
 void rbx_sim_result_free(rbx_sim_result *r);
 
-/* `rbx sim` itself: 0, 64 on a usage error, 70/74 on an internal or storage failure. */
+/* `rbx sim` itself: 0, 64 on a usage error, 70/74 on an internal or storage
+ * failure (74 also for output that cannot be written). */
 int sim_main(int argc, char **argv);
 
 #endif

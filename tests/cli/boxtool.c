@@ -65,6 +65,7 @@ static int load_key(uint8_t pk[RBX_PUBLICKEYBYTES], uint8_t sk[RBX_SECRETKEYBYTE
         fprintf(stderr, "boxtool: %s: %s\n", path, strerror(errno));
         return 66;
     }
+    setvbuf(f, NULL, _IONBF, 0); /* the key's bytes only in buf, which is wiped */
     size_t n = fread(buf, 1, sizeof buf, f);
     fclose(f);
     int rc = rbx_keypair_from_json(pk, sk, buf, n);

@@ -17,7 +17,8 @@ A=(--dir "$T/alice") B=(--dir "$T/bob") C=(--dir "$T/carol")
 
 # ------------------------------------------------------------------ help, usage (64)
 run "help" 0 help
-check "help lists the exit codes" 'grep -q 64 "$T/out" && grep -q 65 "$T/out" && grep -q 66 "$T/out" && grep -q 73 "$T/out" && grep -q 74 "$T/out"'
+# (as rows "  64  ...": a bare 64 is also in "base64")
+for c in 64 65 66 70 73 74; do check "help lists exit code $c" 'grep -q "^  $c  [a-z]" "$T/out"'; done
 run "version" 0 version
 check "version is x.y.z" 'grep -Eq "[0-9]+\.[0-9]+\.[0-9]+" "$T/out"'
 run "send --help" 0 send --help
@@ -182,9 +183,7 @@ sim_checks() {
     check "$label: nothing readable after healing" '[ "$rah" = 0 ]'
     check "$label: before K only undelivered messages" '[ "$rk" -le $((lost + late)) ]'
     check "$label: before K at least the messages of the stored skipped keys" '[ "$rk" -ge "$sk" ]'
-    if grep -q '"prediction_mismatches"' "$T/out"; then
-        check "$label: real decryption equals the table's prediction" '[ "$(jnum prediction_mismatches)" = 0 ]'
-    fi
+    check "$label: real decryption equals the table's prediction" '[ "$(jnum prediction_mismatches)" = 0 ]'
 }
 run "sim: perfect network" 0 sim --messages 200 --loss 0 --reorder 0 --switch 0.2 --compromise bob@100 --seed 1 --json
 sim_checks "sim perfect" 100
@@ -204,9 +203,14 @@ run "sim: active attacker" 0 sim --messages 120 --loss 0 --reorder 0 --switch 0.
 check "sim --active: the forgery is accepted" 'grep -q "\"forgery\":{\"accepted\":true" "$T/out"'
 check "sim --active: no healing (DR spec 6.2)" 'grep -q "\"healed\":false" "$T/out"'
 run "sim: text output" 0 sim --messages 50 --compromise bob@25 --seed 1
-check "sim text names the healing" 'grep -qi "heal\|unreadable\|nothing" "$T/out"'
+check "sim text names the healing" 'grep -Eq "\. Healed: from message [0-9]+ on, nothing\.$" "$T/out"'
 run "sim: bad --compromise" 64 sim --messages 50 --compromise eve@3
 run "sim: K beyond N" 64 sim --messages 50 --compromise bob@51
+# Output that cannot be written is 74 and says so, as for every verb.
+"$RBX" sim --messages 10 --compromise bob@5 > /dev/full 2> "$T/err"; rc=$?
+check "sim: a write error is 74, reported" '[ "$rc" = 74 ] && grep -q "^rbx: sim: cannot write output" "$T/err"'
+"$RBX" sim --help > /dev/full 2> "$T/err"; rc=$?
+check "sim --help: a write error is 74, reported" '[ "$rc" = 74 ] && grep -q "^rbx: sim: cannot write output" "$T/err"'
 
 # ------------------------------------------------------------------ the manual
 for v in init id bundle add send recv status sim version help; do

@@ -224,6 +224,7 @@ int main(int argc, char **argv)
     }
     /* The product's box key file, copied with the directory. */
     FILE *kf = fopen(argv[2], "rb");
+    if (kf) setvbuf(kf, NULL, _IONBF, 0); /* the key's bytes only in keybuf, which is wiped */
     size_t kl = kf ? fread(keybuf, 1, sizeof keybuf, kf) : 0;
     if (kf) fclose(kf);
     rc = rbx_keypair_from_json(box_pk, box_sk, keybuf, kl);
