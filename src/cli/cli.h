@@ -86,7 +86,8 @@ const char *cli_db_path(void);
 
 /* Read all of FILE, or stdin for NULL or "-", refusing more than cap bytes
  * (65) and missing files (66). *buf is malloc'd (one extra byte for a NUL);
- * the caller wipes and frees it. Returns an exit code, having reported. */
+ * the caller frees it, and wipes it first when the file held a secret or a
+ * plaintext (key files, import-history rows). Returns an exit code, having reported. */
 int cli_read_all(const char *verb, const char *path, uint8_t **buf, size_t *len, size_t cap);
 /* Read a box key pair (the product's JSON key file, or 64 raw bytes: public
  * then secret key) from FILE or stdin, for init --import, rotate identity

@@ -279,7 +279,8 @@ int import_history_main(int argc, char **argv)
     }
     if (optind < argc) input = argv[optind++];
     if (optind != argc || input == NULL || keyfile == NULL) {
-        cli_err("import-history", optind != argc ? "unexpected argument" : "FILE|- and --key KEYFILE are required");
+        if (optind != argc) cli_err("import-history", "unexpected argument '%s'", argv[optind]);
+        else cli_err("import-history", "FILE|- and --key KEYFILE are required");
         fputs(import_usage, stderr);
         return CLI_USAGE;
     }

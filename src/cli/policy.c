@@ -241,10 +241,7 @@ int policy_main(int argc, char **argv)
     ec = store_and_print(st, &p, json);
 out:
     rbx_store_close(st);
-    if (buf != NULL) {
-        memset(buf, 0, len);
-        free(buf);
-    }
+    free(buf); /* a policy holds no secret */
     free(args);
     return ec;
 }

@@ -84,6 +84,9 @@ row() { # content nonce-json sequence timestamp direction
     row "$C1" "\"$N1\"" 10 1700000360 sideways                   # 10 bad direction
 } > "$T/rows.jsonl"
 run "import-history without --key" 64 "${B[@]}" import-history "$T/rows.jsonl"
+check "the missing option named" 'grep -q "^rbx: import-history: FILE|- and --key KEYFILE are required" "$T/err"'
+run "import-history, a second file" 64 "${B[@]}" import-history "$T/rows.jsonl" extra.jsonl --key "$T/bob.json"
+check "the extra argument named" 'grep -q "^rbx: import-history: unexpected argument '"'"'extra.jsonl'"'"'" "$T/err"'
 run "import-history, missing key file" 66 "${B[@]}" import-history "$T/rows.jsonl" --key "$T/nope.json"
 run "import-history, missing input" 66 "${B[@]}" import-history "$T/nope.jsonl" --key "$T/bob.json"
 run "import-history with bad lines" 65 "${B[@]}" import-history "$T/rows.jsonl" --key "$T/bob.json"
