@@ -437,16 +437,19 @@ static int apply_revocation(rbx_store *st, const rbx_org_revocation *rv, const u
 int rbx_store_org_revoke(rbx_store *st, uint8_t *out, size_t outcap, size_t *outlen,
                          const uint8_t identity[32], const char *reason)
 {
-    uint8_t pk[32], sk[32];
-    rbx_org_revocation rv;
+    uint8_t sk[32];
+    rbx_org_revocation rv = { 0 };
     int64_t now = rbx__st_now(st);
     *outlen = 0;
     if (!reason_ok(reason)) return RBX_E_INVALID;
     int rc = rbx__st_begin(st);
     if (rc != 0) return rc;
-    if ((rc = load_org(st, pk, sk)) == 0 &&
-        (rc = rbx_org_revoke(out, outcap, outlen, pk, sk, identity, (uint64_t)now, reason)) == 0 &&
-        (rc = rbx_org_revocation_parse(&rv, out, *outlen)) == 0)
+    /* The fields of the record just signed: it is not parsed and verified back. */
+    memcpy(rv.identity, identity, 32);
+    rv.revoked_at = (uint64_t)now;
+    snprintf(rv.reason, sizeof rv.reason, "%s", reason);
+    if ((rc = load_org(st, rv.org, sk)) == 0 &&
+        (rc = rbx_org_revoke(out, outcap, outlen, rv.org, sk, identity, rv.revoked_at, reason)) == 0)
         rc = apply_revocation(st, &rv, out, *outlen);
     WIPE(sk);
     if (rc != 0) {
