@@ -221,22 +221,31 @@ int rbx_store_rotate_identity(rbx_store *st, const char *reason, const uint8_t *
         goto fail;
     }
 
-    /* The record: chained to our newest one. */
+    /* The record: chained to our newest one. Its new key must be none that
+     * the records a bundle carries with it name (the newest RBX_CHAIN_MAX - 1
+     * and this one): verifiers refuse a chain with a loop (PROTOCOL.md 16.2
+     * step 4), so every contact would refuse our bundles. */
     memset(&r, 0, sizeof r);
     r.sequence = 1;
-    if ((rc = rbx__st_prep(st, &s, "SELECT seq, record FROM rotations ORDER BY seq DESC LIMIT 1")) != 0)
+    if ((rc = rbx__st_prep(st, &s, "SELECT seq, record FROM rotations ORDER BY seq DESC LIMIT ?1")) != 0)
         goto fail;
-    rc = rbx__st_step(s);
-    if (rc == 1) {
+    sqlite3_bind_int64(s, 1, RBX_CHAIN_MAX - 1);
+    for (size_t k = 0; (rc = rbx__st_step(s)) == 1; k++) {
         rbx_rotation prev;
         size_t plen = (size_t)sqlite3_column_bytes(s, 1);
         const uint8_t *pbytes = sqlite3_column_blob(s, 1);
-        rc = pbytes != NULL && rbx_rotation_parse(&prev, pbytes, plen) == 0 &&
-                     prev.sequence == (uint64_t)sqlite3_column_int64(s, 0) &&
-                     sodium_memcmp(prev.new_identity, old_pk, 32) == 0
-                 ? 0
-                 : RBX_E_CORRUPT;
-        if (rc == 0) {
+        if (pbytes == NULL || rbx_rotation_parse(&prev, pbytes, plen) != 0 ||
+            prev.sequence != (uint64_t)sqlite3_column_int64(s, 0) ||
+            (k == 0 && sodium_memcmp(prev.new_identity, old_pk, 32) != 0)) {
+            rc = RBX_E_CORRUPT;
+            break;
+        }
+        if (sodium_memcmp(prev.old_identity, npk, 32) == 0 ||
+            sodium_memcmp(prev.new_identity, npk, 32) == 0) {
+            rc = RBX_E_KEY;
+            break;
+        }
+        if (k == 0) {
             r.sequence = prev.sequence + 1;
             rbx_rotation_hash(r.previous_hash, pbytes, plen);
         }
