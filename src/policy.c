@@ -297,11 +297,10 @@ int rbx_store_policy(rbx_store *st, rbx_policy *p)
 
 int rbx_store_set_policy(rbx_store *st, const rbx_policy *p)
 {
-    const char *field;
     rbx_policy old;
     char changed[RBX_AUDIT_DETAIL_MAX] = "";
     size_t used = 0, nchanged = 0;
-    int rc = rbx_policy_validate(p, &field);
+    int rc = rbx_policy_validate(p, NULL);
     if (rc != 0) return rc;
     if ((rc = rbx__st_begin(st)) != 0) return rc;
     if ((rc = rbx__st_policy(st, &old)) != 0) goto fail;

@@ -221,22 +221,31 @@ int rbx_store_rotate_identity(rbx_store *st, const char *reason, const uint8_t *
         goto fail;
     }
 
-    /* The record: chained to our newest one. */
+    /* The record: chained to our newest one. Its new key must be none that
+     * the records a bundle carries with it name (the newest RBX_CHAIN_MAX - 1
+     * and this one): verifiers refuse a chain with a loop (PROTOCOL.md 16.2
+     * step 4), so every contact would refuse our bundles. */
     memset(&r, 0, sizeof r);
     r.sequence = 1;
-    if ((rc = rbx__st_prep(st, &s, "SELECT seq, record FROM rotations ORDER BY seq DESC LIMIT 1")) != 0)
+    if ((rc = rbx__st_prep(st, &s, "SELECT seq, record FROM rotations ORDER BY seq DESC LIMIT ?1")) != 0)
         goto fail;
-    rc = rbx__st_step(s);
-    if (rc == 1) {
+    sqlite3_bind_int64(s, 1, RBX_CHAIN_MAX - 1);
+    for (size_t k = 0; (rc = rbx__st_step(s)) == 1; k++) {
         rbx_rotation prev;
         size_t plen = (size_t)sqlite3_column_bytes(s, 1);
         const uint8_t *pbytes = sqlite3_column_blob(s, 1);
-        rc = pbytes != NULL && rbx_rotation_parse(&prev, pbytes, plen) == 0 &&
-                     prev.sequence == (uint64_t)sqlite3_column_int64(s, 0) &&
-                     sodium_memcmp(prev.new_identity, old_pk, 32) == 0
-                 ? 0
-                 : RBX_E_CORRUPT;
-        if (rc == 0) {
+        if (pbytes == NULL || rbx_rotation_parse(&prev, pbytes, plen) != 0 ||
+            prev.sequence != (uint64_t)sqlite3_column_int64(s, 0) ||
+            (k == 0 && sodium_memcmp(prev.new_identity, old_pk, 32) != 0)) {
+            rc = RBX_E_CORRUPT;
+            break;
+        }
+        if (sodium_memcmp(prev.old_identity, npk, 32) == 0 ||
+            sodium_memcmp(prev.new_identity, npk, 32) == 0) {
+            rc = RBX_E_KEY;
+            break;
+        }
+        if (k == 0) {
             r.sequence = prev.sequence + 1;
             rbx_rotation_hash(r.previous_hash, pbytes, plen);
         }
@@ -437,16 +446,19 @@ static int apply_revocation(rbx_store *st, const rbx_org_revocation *rv, const u
 int rbx_store_org_revoke(rbx_store *st, uint8_t *out, size_t outcap, size_t *outlen,
                          const uint8_t identity[32], const char *reason)
 {
-    uint8_t pk[32], sk[32];
-    rbx_org_revocation rv;
+    uint8_t sk[32];
+    rbx_org_revocation rv = { 0 };
     int64_t now = rbx__st_now(st);
     *outlen = 0;
     if (!reason_ok(reason)) return RBX_E_INVALID;
     int rc = rbx__st_begin(st);
     if (rc != 0) return rc;
-    if ((rc = load_org(st, pk, sk)) == 0 &&
-        (rc = rbx_org_revoke(out, outcap, outlen, pk, sk, identity, (uint64_t)now, reason)) == 0 &&
-        (rc = rbx_org_revocation_parse(&rv, out, *outlen)) == 0)
+    /* The fields of the record just signed: it is not parsed and verified back. */
+    memcpy(rv.identity, identity, 32);
+    rv.revoked_at = (uint64_t)now;
+    snprintf(rv.reason, sizeof rv.reason, "%s", reason);
+    if ((rc = load_org(st, rv.org, sk)) == 0 &&
+        (rc = rbx_org_revoke(out, outcap, outlen, rv.org, sk, identity, rv.revoked_at, reason)) == 0)
         rc = apply_revocation(st, &rv, out, *outlen);
     WIPE(sk);
     if (rc != 0) {
@@ -484,12 +496,12 @@ int rbx_store_set_certificate(rbx_store *st, const uint8_t *cert, size_t len)
     uint8_t pk[32];
     char fp[RBX_FINGERPRINT_HEXBYTES];
     sqlite3_stmt *s;
-    if (len > RBX_CERT_MAXBYTES) return RBX_E_MALFORMED;
     int rc = rbx_org_cert_parse(&c, cert, len);
     if (rc != 0) return rc;
     if ((rc = rbx__st_begin(st)) != 0) return rc;
     if ((rc = rbx__st_load_identity(st, pk, NULL)) != 0) goto fail;
-    if ((rc = rbx_org_cert_check(c.org, pk, (uint64_t)rbx__st_now(st), cert, len)) != 0) goto fail;
+    /* Parsed and verified above: checked for our key and the time only. */
+    if ((rc = rbx__org_cert_valid(&c, c.org, pk, (uint64_t)rbx__st_now(st))) != 0) goto fail;
     if ((rc = rbx__st_prep(st, &s, "INSERT OR REPLACE INTO certificate (id, cert) VALUES (1, ?1)")) != 0)
         goto fail;
     sqlite3_bind_blob(s, 1, cert, (int)len, SQLITE_STATIC);

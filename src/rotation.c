@@ -358,19 +358,24 @@ out:
     return rc;
 }
 
+int rbx__org_cert_valid(const rbx_org_cert *c, const uint8_t org[32], const uint8_t identity[32],
+                        uint64_t now)
+{
+    if (!key_eq(c->org, org) || !key_eq(c->identity, identity)) return RBX_E_UNCERTIFIED;
+    /* Dated ahead beyond the skew: made by a clock that is wrong, or for
+     * later use; either way not valid now. */
+    if ((c->expires != 0 && now >= c->expires) ||
+        (c->created > now && c->created - now > RBX_CLOCK_SKEW))
+        return RBX_E_EXPIRED;
+    return 0;
+}
+
 int rbx_org_cert_check(const uint8_t org[32], const uint8_t identity[32], uint64_t now,
                        const uint8_t *in, size_t len)
 {
     rbx_org_cert c;
-    if (rbx_org_cert_parse(&c, in, len) != 0 || !key_eq(c.org, org) ||
-        !key_eq(c.identity, identity))
-        return RBX_E_UNCERTIFIED;
-    /* Dated ahead beyond the skew: made by a clock that is wrong, or for
-     * later use; either way not valid now. */
-    if ((c.expires != 0 && now >= c.expires) ||
-        (c.created > now && c.created - now > RBX_CLOCK_SKEW))
-        return RBX_E_EXPIRED;
-    return 0;
+    if (rbx_org_cert_parse(&c, in, len) != 0) return RBX_E_UNCERTIFIED;
+    return rbx__org_cert_valid(&c, org, identity, now);
 }
 
 static size_t revoke_statement(uint8_t out[REVOKE_STATEMENT_MAX], const rbx_org_revocation *r,

@@ -42,6 +42,11 @@ int rbx__bundle_chain_check(rbx_chain_tip *tip, uint64_t *old_valid_until,
                             const rbx_chain_tip *pinned, const rbx_bundle *b,
                             const Rbx__Wire__PreKeyBundle *w, rbx_rotation r[RBX_CHAIN_MAX]);
 
+/* rbx_org_cert_check on a certificate rbx_org_cert_parse has parsed and
+ * verified (its signature is not checked again). */
+int rbx__org_cert_valid(const rbx_org_cert *c, const uint8_t org[32], const uint8_t identity[32],
+                        uint64_t now);
+
 /* 1 if s (len bytes) is a valid reason: at most 63 bytes, none < 0x20 or 0x7f. */
 int rbx__reason_ok(const char *s, size_t len);
 

@@ -164,6 +164,31 @@ START_TEST(offline_across_two_rotations)
 }
 END_TEST
 
+/* A rotation back to a key our chain names would put a loop in every bundle
+ * (PROTOCOL.md 16.2 step 4): refused, nothing changes, the chain stays valid. */
+START_TEST(rotation_back_to_a_chained_key)
+{
+    peer alice, bob;
+    uint8_t a_pk[32], a_sk[32], b_pk[32], b_sk[32], out[32], bundle[RBX_BUNDLE_MAXBYTES];
+    size_t count;
+    pair_talking(&alice, &bob);
+    ck_assert_int_eq(rbx_keypair_generate(a_pk, a_sk), 0);
+    ck_assert_int_eq(rbx_keypair_generate(b_pk, b_sk), 0);
+    ck_assert_int_eq(rbx_store_rotate_identity(bob.st, "to a", a_pk, a_sk, out), 0);
+    ck_assert_int_eq(rbx_store_rotate_identity(bob.st, "to b", b_pk, b_sk, out), 0);
+    ck_assert_int_eq(rbx_store_rotate_identity(bob.st, "back to a", a_pk, a_sk, out), RBX_E_KEY);
+    ck_assert_int_eq(rbx_store_identity(bob.st, out), 0);
+    ck_assert_mem_eq(out, b_pk, 32);
+    ck_assert_int_eq(rbx_store_rotations(bob.st, NULL, 0, NULL, 0, &count), 0);
+    ck_assert_uint_eq(count, 2);
+    size_t n = fresh_bundle(bundle, &bob);
+    ck_assert_int_eq(rbx_store_add_contact(alice.st, "bob", 1, bundle, n), 0);
+    ck_assert_mem_eq(contact_of(&alice, "bob").identity, b_pk, 32);
+    peer_close(&alice);
+    peer_close(&bob);
+}
+END_TEST
+
 /* Byte surgery on a bundle's records is refused before anything changes. */
 START_TEST(forged_and_truncated_records)
 {
@@ -688,6 +713,7 @@ Suite *suite_rotate(void)
     dir_fixtures(tc, dir_setup, 120);
     tcase_add_test(tc, rotation_in_flight);
     tcase_add_test(tc, offline_across_two_rotations);
+    tcase_add_test(tc, rotation_back_to_a_chained_key);
     tcase_add_test(tc, forged_and_truncated_records);
     tcase_add_test(tc, first_message_under_old_key);
     tcase_add_test(tc, damaged_grace_session_is_corrupt);
