@@ -768,7 +768,9 @@ RBX_API RBX_MUST_CHECK int rbx_store_maintain(rbx_store *st, int force_signed_pr
  * under it still work), then rbx_store_maintain erases it. A certificate held
  * for the old key is dropped (the new key needs its own). reason: 0..63
  * bytes, no control bytes. \return RBX_E_NOT_FOUND (no identity),
- * RBX_E_INVALID (reason), RBX_E_KEY, RBX_E_LIMIT, RBX_E_IO. */
+ * RBX_E_INVALID (reason), RBX_E_KEY (the pair does not match, or the new key
+ * is the current one or is named by one of the RBX_CHAIN_MAX - 1 newest
+ * records: a bundle would carry a loop), RBX_E_LIMIT, RBX_E_IO. */
 RBX_API RBX_MUST_CHECK int rbx_store_rotate_identity(rbx_store *st, const char *reason,
                                                      const uint8_t *new_pk, const uint8_t *new_sk,
                                                      uint8_t out_pk[RBX_PUBLICKEYBYTES])
