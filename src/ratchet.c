@@ -205,15 +205,10 @@ static int skip_keys(rbx__state *st, pending *pd, uint32_t until, int he, uint32
     if (until <= st->nr) return 0;
     if (until - st->nr > max_skip) return RBX_E_LIMIT;
     if (!(st->flags & RBX_HAS_CKR)) return 0;
-    size_t need = pd->n + (until - st->nr);
-    if (need > pd->cap) {
-        /* At most two grows per message (PN chain, then the new chain). */
-        pending bigger = { malloc(need * sizeof *pd->e), pd->n, need };
-        if (bigger.e == NULL) return RBX_E_NOMEM;
-        if (pd->n) memcpy(bigger.e, pd->e, pd->n * sizeof *pd->e);
-        pending_free(pd);
-        *pd = bigger;
-    }
+    void *e = pd->e;
+    int rc = rbx__grow(&e, &pd->cap, pd->n, pd->n + (until - st->nr), sizeof *pd->e);
+    pd->e = e;
+    if (rc != 0) return rc;
     while (st->nr < until) {
         rbx__skipped *k = &pd->e[pd->n++];
         memcpy(k->chain, he ? st->hkr : st->dhr, 32);
