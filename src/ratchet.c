@@ -335,14 +335,6 @@ static size_t settle_skipped(rbx_session *s, const pending *pd, uint32_t dh_step
     return kept;
 }
 
-static void skipped_remove(rbx_session *s, size_t idx)
-{
-    memmove(&s->skipped[idx], &s->skipped[idx + 1],
-            (s->nskipped - idx - 1) * sizeof *s->skipped);
-    s->nskipped--;
-    WIPE(s->skipped[s->nskipped]);
-}
-
 static int skipped_has_chain(const rbx_session *s, const uint8_t chain[32])
 {
     for (size_t i = 0; i < s->nskipped; i++)
@@ -453,7 +445,7 @@ int rbx__ratchet_decrypt(rbx_session *s, uint8_t *pt, size_t ptcap, size_t *ptle
             if (k >= 0) {
                 rc = body_decrypt(pt, m.ct, m.ctlen, s->skipped[k].mk, ad, adlen, p);
                 if (rc != 0) goto fail;
-                skipped_remove(s, (size_t)k);
+                rbx__erase(s->skipped, &s->nskipped, (size_t)k, sizeof *s->skipped);
                 goto done;
             }
             /* An old chain's header whose key is gone; in the current chain
@@ -478,7 +470,7 @@ int rbx__ratchet_decrypt(rbx_session *s, uint8_t *pt, size_t ptcap, size_t *ptle
         if (k >= 0) {
             if ((rc = body_decrypt(pt, m.ct, m.ctlen, s->skipped[k].mk, ad, adlen, p)) != 0)
                 return rc;
-            skipped_remove(s, (size_t)k);
+            rbx__erase(s->skipped, &s->nskipped, (size_t)k, sizeof *s->skipped);
             goto done;
         }
         dh_step = !((s->st.flags & RBX_HAS_DHR) && memcmp(m.ratchet_key, s->st.dhr, 32) == 0);
