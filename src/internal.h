@@ -70,4 +70,8 @@ int rbx__base64_decode(uint8_t *bin, size_t bincap, size_t *binlen, const char *
  * 0 or RBX_E_NOMEM, in which case nothing changed. */
 int rbx__grow(void **p, size_t *cap, size_t n, size_t need, size_t elem);
 
+/* Remove element idx (< *n) of an array that holds secrets: the later ones
+ * move down, *n drops by one and the freed last slot is wiped. */
+void rbx__erase(void *arr, size_t *n, size_t idx, size_t elem);
+
 #endif

@@ -205,15 +205,10 @@ static int skip_keys(rbx__state *st, pending *pd, uint32_t until, int he, uint32
     if (until <= st->nr) return 0;
     if (until - st->nr > max_skip) return RBX_E_LIMIT;
     if (!(st->flags & RBX_HAS_CKR)) return 0;
-    size_t need = pd->n + (until - st->nr);
-    if (need > pd->cap) {
-        /* At most two grows per message (PN chain, then the new chain). */
-        pending bigger = { malloc(need * sizeof *pd->e), pd->n, need };
-        if (bigger.e == NULL) return RBX_E_NOMEM;
-        if (pd->n) memcpy(bigger.e, pd->e, pd->n * sizeof *pd->e);
-        pending_free(pd);
-        *pd = bigger;
-    }
+    void *e = pd->e;
+    int rc = rbx__grow(&e, &pd->cap, pd->n, pd->n + (until - st->nr), sizeof *pd->e);
+    pd->e = e;
+    if (rc != 0) return rc;
     while (st->nr < until) {
         rbx__skipped *k = &pd->e[pd->n++];
         memcpy(k->chain, he ? st->hkr : st->dhr, 32);
@@ -340,14 +335,6 @@ static size_t settle_skipped(rbx_session *s, const pending *pd, uint32_t dh_step
     return kept;
 }
 
-static void skipped_remove(rbx_session *s, size_t idx)
-{
-    memmove(&s->skipped[idx], &s->skipped[idx + 1],
-            (s->nskipped - idx - 1) * sizeof *s->skipped);
-    s->nskipped--;
-    WIPE(s->skipped[s->nskipped]);
-}
-
 static int skipped_has_chain(const rbx_session *s, const uint8_t chain[32])
 {
     for (size_t i = 0; i < s->nskipped; i++)
@@ -379,14 +366,62 @@ static long skipped_header(const rbx_session *s, uint8_t h[RBX_HEADERBYTES],
     return -1;
 }
 
+/* PROTOCOL.md 7.4 D2-D9 and D-COMMIT: everything but the next message of
+ * the current chain, worked out on a copy of the state; any failure leaves s
+ * unchanged. */
+static int ratchet_step(rbx_session *s, uint8_t *pt, const rbx__msg *m, const uint8_t *ad,
+                        size_t adlen, const uint8_t header[RBX_HEADERBYTES], int dh_step,
+                        const rbx__profile *p)
+{
+    rbx__state tmp = s->st;
+    pending pd = { 0 };
+    uint8_t mk[32];
+    uint32_t pn = rbx__load32_be(header + 32), n = rbx__load32_be(header + 36);
+    int he = s->header_encryption, rc;
+
+    if (dh_step) {
+        if ((rc = skip_keys(&tmp, &pd, pn, he, s->max_skip)) != 0) goto out;
+        if ((rc = dh_ratchet(&tmp, header, p, he)) != 0) goto out;
+    }
+    if ((rc = skip_keys(&tmp, &pd, n, he, s->max_skip)) != 0) goto out;
+    if (!(tmp.flags & RBX_HAS_CKR)) {
+        rc = RBX_E_AUTH;
+        goto out;
+    }
+    if (tmp.nr == UINT32_MAX) {
+        rc = RBX_E_LIMIT;
+        goto out;
+    }
+    /* Limits are decided before the AEAD so that nothing is half-applied. */
+    size_t remaining = settle_skipped(s, &pd, tmp.dh_steps, 0);
+    /* A message that does not grow the store is never refused: a session
+     * holding more keys than a limit lowered later (store policy) would
+     * otherwise refuse every DH step, and its keys could never age out. */
+    if (remaining > s->max_skipped && remaining > s->nskipped) {
+        rc = RBX_E_LIMIT;
+        goto out;
+    }
+    if ((rc = rbx__session_reserve(s, s->nskipped + pd.n)) != 0) goto out;
+    rbx__kdf_ck(tmp.ckr, mk, tmp.ckr);
+    tmp.nr++;
+    if ((rc = body_decrypt(pt, m->ct, m->ctlen, mk, ad, adlen, p)) != 0) goto out;
+
+    /* DR spec 3.5: commit only now. */
+    (void)settle_skipped(s, &pd, tmp.dh_steps, 1);
+    s->st = tmp;
+out:
+    WIPE(tmp);
+    WIPE(mk);
+    pending_free(&pd);
+    return rc;
+}
+
 int rbx__ratchet_decrypt(rbx_session *s, uint8_t *pt, size_t ptcap, size_t *ptlen,
                          const uint8_t *in, size_t len)
 {
     const rbx__profile *p = profile_of(s);
     rbx__msg m;
-    rbx__state tmp;
-    pending pd = { 0 };
-    uint8_t header[RBX_HEADERBYTES], ad[64 + RBX_ENC_HEADERBYTES], mk[32];
+    uint8_t header[RBX_HEADERBYTES], ad[64 + RBX_ENC_HEADERBYTES];
     size_t adlen;
     int rc;
 
@@ -410,7 +445,7 @@ int rbx__ratchet_decrypt(rbx_session *s, uint8_t *pt, size_t ptcap, size_t *ptle
             if (k >= 0) {
                 rc = body_decrypt(pt, m.ct, m.ctlen, s->skipped[k].mk, ad, adlen, p);
                 if (rc != 0) goto fail;
-                skipped_remove(s, (size_t)k);
+                rbx__erase(s->skipped, &s->nskipped, (size_t)k, sizeof *s->skipped);
                 goto done;
             }
             /* An old chain's header whose key is gone; in the current chain
@@ -435,7 +470,7 @@ int rbx__ratchet_decrypt(rbx_session *s, uint8_t *pt, size_t ptcap, size_t *ptle
         if (k >= 0) {
             if ((rc = body_decrypt(pt, m.ct, m.ctlen, s->skipped[k].mk, ad, adlen, p)) != 0)
                 return rc;
-            skipped_remove(s, (size_t)k);
+            rbx__erase(s->skipped, &s->nskipped, (size_t)k, sizeof *s->skipped);
             goto done;
         }
         dh_step = !((s->st.flags & RBX_HAS_DHR) && memcmp(m.ratchet_key, s->st.dhr, 32) == 0);
@@ -446,8 +481,7 @@ int rbx__ratchet_decrypt(rbx_session *s, uint8_t *pt, size_t ptcap, size_t *ptle
             return RBX_E_REPLAY;
     }
 
-    const uint8_t *dh = header;
-    uint32_t pn = rbx__load32_be(header + 32), n = rbx__load32_be(header + 36);
+    uint32_t n = rbx__load32_be(header + 36);
     if (!dh_step && n < s->st.nr) {
         rc = RBX_E_REPLAY;
         goto fail;
@@ -455,7 +489,7 @@ int rbx__ratchet_decrypt(rbx_session *s, uint8_t *pt, size_t ptcap, size_t *ptle
     if (!dh_step && n == s->st.nr && (s->st.flags & RBX_HAS_CKR) && n != UINT32_MAX) {
         /* The common case, the next message of the current chain: only CKr
          * and Nr change, so no copy of the whole state is needed. */
-        uint8_t ck_next[32];
+        uint8_t ck_next[32], mk[32];
         rbx__kdf_ck(ck_next, mk, s->st.ckr);
         rc = body_decrypt(pt, m.ct, m.ctlen, mk, ad, adlen, p);
         if (rc == 0) {
@@ -463,49 +497,17 @@ int rbx__ratchet_decrypt(rbx_session *s, uint8_t *pt, size_t ptcap, size_t *ptle
             s->st.nr++;
         }
         WIPE(ck_next);
+        WIPE(mk);
         if (rc != 0) goto fail;
-        goto done;
-    }
-    tmp = s->st;
-    if (dh_step) {
-        if ((rc = skip_keys(&tmp, &pd, pn, s->header_encryption, s->max_skip)) != 0) goto fail;
-        if ((rc = dh_ratchet(&tmp, dh, p, s->header_encryption)) != 0) goto fail;
-    }
-    if ((rc = skip_keys(&tmp, &pd, n, s->header_encryption, s->max_skip)) != 0) goto fail;
-    if (!(tmp.flags & RBX_HAS_CKR)) {
-        rc = RBX_E_AUTH;
+    } else if ((rc = ratchet_step(s, pt, &m, ad, adlen, header, dh_step, p)) != 0) {
         goto fail;
     }
-    if (tmp.nr == UINT32_MAX) {
-        rc = RBX_E_LIMIT;
-        goto fail;
-    }
-    /* Limits are decided before the AEAD so that nothing is half-applied. */
-    size_t remaining = settle_skipped(s, &pd, tmp.dh_steps, 0);
-    /* A message that does not grow the store is never refused: a session
-     * holding more keys than a limit lowered later (store policy) would
-     * otherwise refuse every DH step, and its keys could never age out. */
-    if (remaining > s->max_skipped && remaining > s->nskipped) {
-        rc = RBX_E_LIMIT;
-        goto fail;
-    }
-    if ((rc = rbx__session_reserve(s, s->nskipped + pd.n)) != 0) goto fail;
-    rbx__kdf_ck(tmp.ckr, mk, tmp.ckr);
-    tmp.nr++;
-    if ((rc = body_decrypt(pt, m.ct, m.ctlen, mk, ad, adlen, p)) != 0) goto fail;
-
-    /* DR spec 3.5: commit only now. */
-    (void)settle_skipped(s, &pd, tmp.dh_steps, 1);
-    s->st = tmp;
 done:
     s->awaiting_reply = 0;
     *ptlen = outlen;
     rc = 0;
 fail:
-    WIPE(tmp);
-    WIPE(mk);
     WIPE(header);
-    pending_free(&pd);
     return rc;
 }
 

@@ -102,8 +102,6 @@ static uint32_t get32(reader *r)
     return v;
 }
 
-static int is_zero(const uint8_t *p, size_t n) { return sodium_is_zero(p, n); }
-
 /* Absent values must be all zero: one encoding per state. */
 static int state_valid(const rbx_session *s)
 {
@@ -113,13 +111,13 @@ static int state_valid(const rbx_session *s)
         (s->awaiting_reply && !s->initiator) || (!s->has_onetime && s->onetime_prekey_id != 0))
         return 0;
     if ((st->flags & ~RBX_FLAGS_ALL) != 0 || st->nrecent > RBX_RECENT_CHAINS) return 0;
-    if (!(st->flags & RBX_HAS_DHR) && !is_zero(st->dhr, 32)) return 0;
-    if (!(st->flags & RBX_HAS_CKS) && (!is_zero(st->cks, 32) || st->ns != 0)) return 0;
-    if (!(st->flags & RBX_HAS_CKR) && (!is_zero(st->ckr, 32) || st->nr != 0)) return 0;
-    if (!(st->flags & RBX_HAS_HKS) && !is_zero(st->hks, 32)) return 0;
-    if (!(st->flags & RBX_HAS_HKR) && !is_zero(st->hkr, 32)) return 0;
+    if (!(st->flags & RBX_HAS_DHR) && !sodium_is_zero(st->dhr, 32)) return 0;
+    if (!(st->flags & RBX_HAS_CKS) && (!sodium_is_zero(st->cks, 32) || st->ns != 0)) return 0;
+    if (!(st->flags & RBX_HAS_CKR) && (!sodium_is_zero(st->ckr, 32) || st->nr != 0)) return 0;
+    if (!(st->flags & RBX_HAS_HKS) && !sodium_is_zero(st->hks, 32)) return 0;
+    if (!(st->flags & RBX_HAS_HKR) && !sodium_is_zero(st->hkr, 32)) return 0;
     for (size_t i = st->nrecent; i < RBX_RECENT_CHAINS; i++)
-        if (!is_zero(st->recent[i], 32)) return 0;
+        if (!sodium_is_zero(st->recent[i], 32)) return 0;
     /* Skipped keys are stored a chain at a time, counters rising (ratchet.c
      * only appends): so chains are contiguous runs, at most
      * RBX_MAX_RECEIVING_CHAINS of them, and no (chain, n) repeats. */

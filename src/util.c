@@ -155,3 +155,11 @@ int rbx__grow(void **p, size_t *cap, size_t n, size_t need, size_t elem)
     *cap = c;
     return 0;
 }
+
+void rbx__erase(void *arr, size_t *n, size_t idx, size_t elem)
+{
+    uint8_t *a = arr;
+    memmove(a + idx * elem, a + (idx + 1) * elem, (*n - idx - 1) * elem);
+    (*n)--;
+    WIPE_BUF(a + *n * elem, elem);
+}

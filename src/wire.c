@@ -114,8 +114,9 @@ int rbx__wire_canonical(const ProtobufCMessage *m, const uint8_t *in, size_t len
 
 /* protobuf-c allocates the unpacked message and copies every bytes field.
  * Messages up to a few KiB unpack into a stack arena instead of the heap:
- * parsing is on the per-message path, and a malloc/free pair costs about as
- * much as one SHA-256 block. Larger ones fall back to malloc. */
+ * parsing is on the per-message path (a PreKeyMessage too, for every message
+ * before the first reply), and a malloc/free pair costs about as much as one
+ * SHA-256 block. Larger ones fall back to malloc. */
 typedef struct arena {
     uint8_t buf[4096];
     size_t used;
@@ -187,7 +188,10 @@ int rbx__prekey_parse(rbx__prekey_msg *m, const uint8_t *in, size_t len)
 {
     memset(m, 0, sizeof *m);
     if (len > RBX_MAX_WIRE + RBX_PREKEY_PREFIX_MAX) return RBX_E_TOO_BIG;
-    Rbx__Wire__PreKeyMessage *w = rbx__wire__pre_key_message__unpack(NULL, len, in);
+    _Alignas(16) arena a;
+    a.used = 0;
+    ProtobufCAllocator alloc = { arena_alloc, arena_free, &a };
+    Rbx__Wire__PreKeyMessage *w = rbx__wire__pre_key_message__unpack(&alloc, len, in);
     if (w == NULL) return RBX_E_MALFORMED;
     int rc = RBX_E_MALFORMED;
     if (w->version != RBX_WIRE_VERSION) {
@@ -217,6 +221,6 @@ int rbx__prekey_parse(rbx__prekey_msg *m, const uint8_t *in, size_t len)
     m->base_key = in + FIRST_FIELD_OFFSET + 34;
     m->message = in + plen;
 out:
-    rbx__wire__pre_key_message__free_unpacked(w, NULL);
+    rbx__wire__pre_key_message__free_unpacked(w, &alloc);
     return rc;
 }

@@ -128,19 +128,13 @@ int rbx_prekeys_remove_signed(rbx_prekeys *pk, uint32_t id)
 {
     spk_entry *e = find_spk(pk, id);
     if (e == NULL) return RBX_E_UNKNOWN_PREKEY;
-    size_t i = (size_t)(e - pk->spk);
-    memmove(e, e + 1, (pk->nspk - i - 1) * sizeof *e);
-    pk->nspk--;
-    WIPE(pk->spk[pk->nspk]);
+    rbx__erase(pk->spk, &pk->nspk, (size_t)(e - pk->spk), sizeof *e);
     return 0;
 }
 
 static void opk_erase(rbx_prekeys *pk, opk_entry *e)
 {
-    size_t i = (size_t)(e - pk->opk);
-    memmove(e, e + 1, (pk->nopk - i - 1) * sizeof *e);
-    pk->nopk--;
-    WIPE(pk->opk[pk->nopk]);
+    rbx__erase(pk->opk, &pk->nopk, (size_t)(e - pk->opk), sizeof *e);
 }
 
 int rbx_prekeys_remove_onetime(rbx_prekeys *pk, uint32_t id)
