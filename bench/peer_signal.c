@@ -583,6 +583,7 @@ static size_t sig_state(void *vp)
         uint8_t *blob;
         size_t len;
         CMP_CHECK(cmp_db_get(p->b.db, 1, &blob, &len) == 1);
+        sodium_memzero(blob, len); /* libsignal's record, unencrypted, as s_load wipes it */
         free(blob);
         return len;
     }
