@@ -26,13 +26,9 @@
 
 enum { N = 30, ERASE_EVERY = 8, MAX_STATES = 128 };
 
-static char *join(const char *dir, const char *name)
-{
-    char *p = malloc(strlen(dir) + strlen(name) + 2);
-    ck_assert_ptr_nonnull(p);
-    sprintf(p, "%s/%s", dir, name);
-    return p;
-}
+/* Paths of files in a state directory, whose own path may carry a suffix
+ * (database_versions' scratch copy). */
+enum { JOINCAP = PATHCAP + 16 };
 
 static const char *const FILES[] = { "db", "db-wal", "db-shm", "db.key", "db.gen" };
 
@@ -41,10 +37,10 @@ static void copy_dir(const char *from, const char *to)
 {
     mkdir(to, 0700);
     for (size_t i = 0; i < sizeof FILES / sizeof FILES[0]; i++) {
-        char *a = join(from, FILES[i]), *b = join(to, FILES[i]);
+        char a[JOINCAP], b[JOINCAP];
+        tu_path_in(a, sizeof a, from, FILES[i]);
+        tu_path_in(b, sizeof b, to, FILES[i]);
         copy_or_remove(a, b);
-        free(a);
-        free(b);
     }
 }
 
@@ -142,14 +138,14 @@ static void setup(world *w, int bounded)
     path_of(w->bdir, "bob");
     mkdir(w->adir, 0700);
     mkdir(w->bdir, 0700);
-    char *adb = join(w->adir, "db"), *bdb = join(w->bdir, "db");
+    char adb[JOINCAP], bdb[JOINCAP];
+    tu_path_in(adb, sizeof adb, w->adir, "db");
+    tu_path_in(bdb, sizeof bdb, w->bdir, "db");
     rbx_store_opts ao = { .create = 1 };
     rbx_store_opts bo = { .create = 1, .mode = bounded ? RBX_STORE_BOUNDED : RBX_STORE_STRICT,
                           .erase_commits = ERASE_EVERY, .erase_seconds = 100000 };
     ck_assert_int_eq(rbx_store_open(&w->alice, adb, &ao), 0);
     ck_assert_int_eq(rbx_store_open(&w->bob, bdb, &bo), 0);
-    free(adb);
-    free(bdb);
     ck_assert_int_eq(rbx_store_identity_create(w->alice, NULL, NULL), 0);
     ck_assert_int_eq(rbx_store_identity_create(w->bob, NULL, NULL), 0);
     uint8_t bundle[RBX_BUNDLE_MAXBYTES], pt[64];
@@ -210,12 +206,16 @@ static uint32_t be32(const uint8_t *p) { return rbx__load32_be(p); }
 static void database_versions(versions *v, const char *copy, const uint8_t key[32])
 {
     size_t dblen, wallen;
-    char *dbp = join(copy, "db"), *walp = join(copy, "db-wal");
+    char dbp[JOINCAP], walp[JOINCAP], sdb[JOINCAP], swal[JOINCAP], sshm[JOINCAP];
+    tu_path_in(dbp, sizeof dbp, copy, "db");
+    tu_path_in(walp, sizeof walp, copy, "db-wal");
     uint8_t *db = slurp(dbp, &dblen), *wal = slurp(walp, &wallen);
     char scratch[PATHCAP + 2];
     snprintf(scratch, sizeof scratch, "%s.v", copy);
     mkdir(scratch, 0700);
-    char *sdb = join(scratch, "db"), *swal = join(scratch, "db-wal"), *sshm = join(scratch, "db-shm");
+    tu_path_in(sdb, sizeof sdb, scratch, "db");
+    tu_path_in(swal, sizeof swal, scratch, "db-wal");
+    tu_path_in(sshm, sizeof sshm, scratch, "db-shm");
     /* The main file alone, then cut after each commit frame of the log. */
     size_t cuts[4096], ncuts = 0;
     cuts[ncuts++] = 0;
@@ -233,11 +233,6 @@ static void database_versions(versions *v, const char *copy, const uint8_t key[3
     }
     free(db);
     free(wal);
-    free(dbp);
-    free(walp);
-    free(sdb);
-    free(swal);
-    free(sshm);
     rm_tree(scratch);
 }
 
@@ -289,10 +284,10 @@ static size_t raw_scan(const char *copy, const keyset *consumed, const uint8_t k
 {
     size_t found = 0;
     for (size_t f = 0; f < sizeof FILES / sizeof FILES[0]; f++) {
-        char *p = join(copy, FILES[f]);
+        char p[JOINCAP];
         size_t n;
+        tu_path_in(p, sizeof p, copy, FILES[f]);
         uint8_t *b = slurp(p, &n);
-        free(p);
         if (b == NULL) continue;
         for (size_t i = 0; i < consumed->n; i++) found += contains(b, n, consumed->k[i], 32);
         for (size_t off = 0; off + RBX_ROW_OVERHEAD <= n; off++) {
@@ -345,12 +340,12 @@ START_TEST(thief_copies_state_directory)
     /* (a) */
     uint8_t key[32];
     size_t keylen;
-    char *kp = join(copy, "db.key");
+    char kp[JOINCAP];
+    tu_path_in(kp, sizeof kp, copy, "db.key");
     uint8_t *kb = slurp(kp, &keylen);
     ck_assert_uint_eq(keylen, 32);
     memcpy(key, kb, 32);
     free(kb);
-    free(kp);
     versions v = { 0 };
     database_versions(&v, copy, key);
     int opened[N], expected[N];

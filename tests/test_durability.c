@@ -41,7 +41,6 @@
  *   back.)
  *
  * Children never call Check: they report through their files and exit code. */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -88,17 +87,7 @@ static void tmp_setup(void)
 
 static void tmp_teardown(void)
 {
-    DIR *d = tmp_dir[0] ? opendir(tmp_dir) : NULL;
-    struct dirent *e;
-    char p[1024];
-    if (d == NULL) return;
-    while ((e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
-        int n = snprintf(p, sizeof p, "%s/%s", tmp_dir, e->d_name);
-        if (n > 0 && (size_t)n < sizeof p) (void)unlink(p);
-    }
-    closedir(d);
-    (void)rmdir(tmp_dir);
+    if (tmp_dir[0] != '\0') rm_tree(tmp_dir);
 }
 
 static const char *scratch_dir(void)

@@ -481,6 +481,9 @@ START_TEST(blob_round_trip)
 }
 END_TEST
 
+/* One skipped key in the blob: chain, n, step, key (state.c BLOB_ENTRY). */
+#define BLOB_ENTRY (32U + 4U + 4U + 32U)
+
 START_TEST(blob_garbage)
 {
     rbx_session *a, *b, *c;
@@ -499,10 +502,36 @@ START_TEST(blob_garbage)
         ck_assert_ptr_null(c);
     }
     memcpy(buf, blob, n);
-    buf[n] = 0;
+    memset(buf + n, 0, 100);
     ck_assert_int_eq(rbx_session_deserialize(&c, buf, n + 1), RBX_E_MALFORMED);
-    /* Oversized: more skipped entries than the limit. */
-    ck_assert_int_eq(rbx_session_deserialize(&c, buf, n + 72), RBX_E_MALFORMED);
+    /* A whole skipped entry more than the count announces. */
+    ck_assert_int_eq(rbx_session_deserialize(&c, buf, n + BLOB_ENTRY), RBX_E_MALFORMED);
+    /* Oversized: a blob that is well formed but for holding one skipped key
+     * more than the limit (the last chain continued, counters rising); the
+     * same blob at the limit loads, so only the limit refuses it. */
+    for (size_t extra = 0; extra < 2; extra++) {
+        size_t count = RBX_MAX_SKIPPED_KEYS + extra, fixed = n - b->nskipped * BLOB_ENTRY;
+        size_t biglen = fixed + count * BLOB_ENTRY;
+        const uint8_t *last = blob + n - BLOB_ENTRY;
+        uint8_t *big = malloc(biglen);
+        memcpy(big, blob, n);
+        rbx__store32_be(big + fixed - 4, (uint32_t)count);
+        for (size_t i = b->nskipped; i < count; i++) {
+            uint8_t *e = big + fixed + i * BLOB_ENTRY;
+            memcpy(e, last, BLOB_ENTRY);
+            rbx__store32_be(e + 32, rbx__load32_be(last + 32) + (uint32_t)(i - b->nskipped + 1));
+        }
+        int rc = rbx_session_deserialize(&c, big, biglen);
+        if (extra) {
+            ck_assert_int_eq(rc, RBX_E_MALFORMED);
+            ck_assert_ptr_null(c);
+        } else {
+            ck_assert_int_eq(rc, 0);
+            ck_assert_uint_eq(c->nskipped, RBX_MAX_SKIPPED_KEYS);
+            rbx_session_free(c);
+        }
+        free(big);
+    }
     /* A newer version. */
     buf[4] = 2;
     ck_assert_int_eq(rbx_session_deserialize(&c, buf, n), RBX_E_VERSION);

@@ -111,16 +111,18 @@ START_TEST(exposure_matches_prediction)
     mirror->st.nr = mirror->st.ns;
     mirror->st.flags |= RBX_HAS_CKR | RBX_HAS_DHR | RBX_HAS_HKR;
     mirror->nskipped = 0;
-    int bob_opened = 0, bob_predicted = 0;
+    int bob_opened = 0, bob_sent = 0;
     for (int i = K + 1; i < N; i++) {
         if (r[i].from_alice) continue;
         int want = memcmp(r[i].sender_dhs, st.dhs_pk, 32) == 0;
         int got = tu_recv(mirror, &r[i].m, NULL, 0) == 0;
         ck_assert_msg(got == want, "bob message %d: opened %d, predicted %d", i, got, want);
         bob_opened += got;
-        bob_predicted += want;
+        bob_sent++;
     }
-    ck_assert_int_eq(bob_opened, bob_predicted);
+    /* Informative here too: some of Bob's messages open, later ones do not. */
+    ck_assert_int_gt(bob_opened, 0);
+    ck_assert_int_lt(bob_opened, bob_sent);
 
     /* Baseline: Bob's long-lived secret key opens every message, both ways,
      * past and future. */

@@ -1351,8 +1351,7 @@ START_TEST(concurrent_create)
             }
         }
         for (int k = 0; k < 2; k++) {
-            int status;
-            ck_assert_int_eq(waitpid(kids[k], &status, 0), kids[k]);
+            int status = tu_wait_child(kids[k]);
             ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
                           "round %d: a creator failed (%d)", round, WEXITSTATUS(status));
         }
