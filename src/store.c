@@ -69,8 +69,8 @@ static size_t row_ad(uint8_t ad[128], const char *table, int64_t rowkey, int64_t
     size_t n = 0, tl = strlen(table), cl = strlen(column);
     memcpy(ad, "rbx-row-v1", 10), n = 10;
     memcpy(ad + n, table, tl + 1), n += tl + 1;
-    for (int i = 7; i >= 0; i--) ad[n++] = (uint8_t)((uint64_t)rowkey >> (8 * i));
-    for (int i = 7; i >= 0; i--) ad[n++] = (uint8_t)((uint64_t)gen >> (8 * i));
+    rbx__store64_be(ad + n, (uint64_t)rowkey), n += 8;
+    rbx__store64_be(ad + n, (uint64_t)gen), n += 8;
     memcpy(ad + n, column, cl + 1), n += cl + 1;
     return n;
 }
@@ -243,7 +243,7 @@ int rbx__st_next_generation(rbx_store *st, int64_t *gen)
 static void sidecar_encode(uint8_t out[SIDECAR_BYTES], const rbx_store *st, int64_t gen)
 {
     memcpy(out, SIDECAR_MAGIC, 4);
-    for (int i = 0; i < 8; i++) out[4 + i] = (uint8_t)((uint64_t)gen >> (56 - 8 * i));
+    rbx__store64_be(out + 4, (uint64_t)gen);
     crypto_generichash_state h;
     crypto_generichash_init(&h, st->sidecar_key, sizeof st->sidecar_key, 16);
     crypto_generichash_update(&h, st->store_id, sizeof st->store_id);
@@ -262,8 +262,7 @@ static int sidecar_read(rbx_store *st, int64_t *gen)
         return 0;
     }
     if (n != (ssize_t)sizeof buf) return RBX_E_CORRUPT;
-    int64_t g = 0;
-    for (int i = 0; i < 8; i++) g = (int64_t)(((uint64_t)g << 8) | buf[4 + i]);
+    int64_t g = (int64_t)rbx__load64_be(buf + 4);
     sidecar_encode(want, st, g);
     if (sodium_memcmp(buf, want, sizeof buf) != 0 || g < 0) return RBX_E_CORRUPT;
     *gen = g;
