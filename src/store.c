@@ -1577,6 +1577,23 @@ typedef struct stored_session {
     int exists;
 } stored_session;
 
+/* Open a sealed session state (column col of the current row) under the
+ * handle's policy limits; a state that does not parse is RBX_E_CORRUPT. */
+static int column_session(rbx_store *st, rbx_session **out, sqlite3_stmt *s, int col,
+                          const char *table, int64_t rowkey, int64_t gen, const char *column)
+{
+    uint8_t *blob;
+    size_t n;
+    *out = NULL;
+    int rc = rbx__st_column_open(st, &blob, &n, s, col, table, rowkey, gen, column);
+    if (rc != 0) return rc;
+    rc = rbx_session_deserialize(out, blob, n);
+    rbx__st_free_secret(blob, n);
+    if (rc == RBX_E_MALFORMED || rc == RBX_E_VERSION) return RBX_E_CORRUPT;
+    if (rc == 0) rbx__session_limit(*out, st->max_skip, st->max_skipped);
+    return rc;
+}
+
 static int load_session(rbx_store *st, stored_session *ss, int64_t contact_id)
 {
     sqlite3_stmt *s;
@@ -1587,27 +1604,17 @@ static int load_session(rbx_store *st, stored_session *ss, int64_t contact_id)
     sqlite3_bind_int64(s, 1, contact_id);
     rc = rbx__st_step(s);
     if (rc == 1) {
-        uint8_t *blob;
-        size_t n;
         ss->exists = 1;
         ss->generation = sqlite3_column_int64(s, 0);
         ss->rolled_back = sqlite3_column_int64(s, 1) != 0;
         ss->ik = sqlite3_column_int64(s, 3);
-        rc = rbx__st_column_open(st, &blob, &n, s, 2, "sessions", contact_id, ss->generation,
-                         state_column(ss->rolled_back));
-        if (rc == 0) {
-            rc = rbx_session_deserialize(&ss->s, blob, n);
-            if (rc == RBX_E_MALFORMED || rc == RBX_E_VERSION) rc = RBX_E_CORRUPT;
-            if (rc == 0) rbx__session_limit(ss->s, st->max_skip, st->max_skipped);
-            rbx__st_free_secret(blob, n);
-        }
+        rc = column_session(st, &ss->s, s, 2, "sessions", contact_id, ss->generation,
+                            state_column(ss->rolled_back));
     }
     rbx__st_done(st, s);
     return rc < 0 ? rc : 0;
 }
 
-/* rolled_back: keep the flag of a session restored from an old copy; only a
- * new handshake (or rbx_store_reset_session) clears it. */
 /* Bind a session's state, serialized and sealed, as parameter i; the
  * serialized plaintext is wiped before this returns. */
 static int bind_session(rbx_store *st, sqlite3_stmt *s, int i, const char *table, int64_t rowkey,
@@ -1624,6 +1631,8 @@ static int bind_session(rbx_store *st, sqlite3_stmt *s, int i, const char *table
     return rc;
 }
 
+/* rolled_back: keep the flag of a session restored from an old copy; only a
+ * new handshake (or rbx_store_reset_session) clears it. */
 static int save_session(rbx_store *st, int64_t contact_id, const rbx_session *sess, int64_t gen,
                         int rolled_back, int64_t ik)
 {
@@ -1731,17 +1740,8 @@ static int grace_decrypt(rbx_store *st, int64_t contact_id, int kind, const uint
     sqlite3_bind_int64(s, 2, rbx__st_now(st));
     sqlite3_bind_int64(s, 3, GRACE_SESSIONS);
     while ((rc = rbx__st_step(s)) == 1) {
-        uint8_t *blob;
-        size_t n;
         id = sqlite3_column_int64(s, 0);
-        rc = rbx__st_column_open(st, &blob, &n, s, 1, "retired_sessions", id, 0, "state");
-        if (rc == 0) rc = rbx_session_deserialize(&sess, blob, n);
-        rbx__st_free_secret(blob, n);
-        if (rc != 0) {
-            rc = rc == RBX_E_MALFORMED || rc == RBX_E_VERSION ? RBX_E_CORRUPT : rc;
-            break;
-        }
-        rbx__session_limit(sess, st->max_skip, st->max_skipped);
+        if ((rc = column_session(st, &sess, s, 1, "retired_sessions", id, 0, "state")) != 0) break;
         if (kind == 1 && sodium_memcmp(sess->base_key, base_key, 32) != 0) rc = RBX_E_NOT_FOUND;
         else rc = rbx_session_decrypt(sess, pt, ptcap, ptlen, in, len);
         if (rc == 0) break; /* authenticated: sess is the advanced state */
