@@ -1701,21 +1701,28 @@ static int grace_insert(rbx_store *st, int64_t contact_id, const rbx_session *se
     return rc;
 }
 
-/* Move the contact's session (if any) to the grace table until `until`; a
- * rolled-back one is dropped instead. */
+/* Move the contact's session, as loaded, to the grace table until `until`;
+ * a rolled-back one is dropped instead. */
+static int retire_loaded(rbx_store *st, int64_t contact_id, const stored_session *ss,
+                         int64_t until)
+{
+    sqlite3_stmt *s;
+    int rc;
+    if (!ss->rolled_back && (rc = grace_insert(st, contact_id, ss->s, until)) != 0) return rc;
+    if ((rc = rbx__st_prep(st, &s, "DELETE FROM sessions WHERE contact = ?1")) != 0) return rc;
+    sqlite3_bind_int64(s, 1, contact_id);
+    rc = rbx__st_step(s) < 0 ? RBX_E_IO : 0;
+    rbx__st_done(st, s);
+    return rc;
+}
+
+/* The same for the contact's stored session, if it has one. */
 static int retire_session(rbx_store *st, int64_t contact_id, int64_t until)
 {
     stored_session ss;
-    sqlite3_stmt *s;
     int rc = load_session(st, &ss, contact_id);
     if (rc != 0 || !ss.exists) return rc;
-    if (!ss.rolled_back && (rc = grace_insert(st, contact_id, ss.s, until)) != 0) goto out;
-    if ((rc = rbx__st_prep(st, &s, "DELETE FROM sessions WHERE contact = ?1")) == 0) {
-        sqlite3_bind_int64(s, 1, contact_id);
-        rc = rbx__st_step(s) < 0 ? RBX_E_IO : 0;
-        rbx__st_done(st, s);
-    }
-out:
+    rc = retire_loaded(st, contact_id, &ss, until);
     rbx_session_free(ss.s);
     return rc;
 }
@@ -2285,8 +2292,8 @@ int rbx_store_decrypt(rbx_store *st, uint8_t *pt, size_t ptcap, size_t *ptlen, r
             /* The session this handshake replaces keeps taking its messages
              * in flight for the grace window. */
             if (ss.exists && ((rc = rbx__st_policy(st, &pol)) != 0 ||
-                              (rc = retire_session(st, c.id, rbx__st_now(st) +
-                                                                 (int64_t)pol.identity_grace)) != 0)) {
+                              (rc = retire_loaded(st, c.id, &ss,
+                                                  rbx__st_now(st) + (int64_t)pol.identity_grace)) != 0)) {
                 rbx_session_free(fresh);
                 goto fail;
             }
