@@ -1340,26 +1340,17 @@ static int insert_contact(rbx_store *st, contact *c)
 
 static int retire_session(rbx_store *st, int64_t contact_id, int64_t until);
 
-/* Whether an organisation has revoked an identity. */
-static int is_revoked(rbx_store *st, const uint8_t org[32], const uint8_t identity[32])
+/* RBX_E_REVOKED if the organisation org, or with org NULL any organisation
+ * this store follows, has revoked an identity. */
+static int is_revoked(rbx_store *st, const uint8_t *org, const uint8_t identity[32])
 {
     sqlite3_stmt *s;
-    int rc = rbx__st_prep(st, &s, "SELECT 1 FROM revocations WHERE org = ?1 AND identity = ?2");
-    if (rc != 0) return rc;
-    sqlite3_bind_blob(s, 1, org, 32, SQLITE_STATIC);
-    sqlite3_bind_blob(s, 2, identity, 32, SQLITE_STATIC);
-    rc = rbx__st_step(s);
-    rbx__st_done(st, s);
-    return rc < 0 ? rc : rc == 1 ? RBX_E_REVOKED : 0;
-}
-
-/* Whether any organisation this store follows revoked an identity. */
-static int revoked_anywhere(rbx_store *st, const uint8_t identity[32])
-{
-    sqlite3_stmt *s;
-    int rc = rbx__st_prep(st, &s, "SELECT 1 FROM revocations WHERE identity = ?1");
+    int rc = rbx__st_prep(st, &s, org != NULL
+                                      ? "SELECT 1 FROM revocations WHERE org = ?2 AND identity = ?1"
+                                      : "SELECT 1 FROM revocations WHERE identity = ?1");
     if (rc != 0) return rc;
     sqlite3_bind_blob(s, 1, identity, 32, SQLITE_STATIC);
+    if (org != NULL) sqlite3_bind_blob(s, 2, org, 32, SQLITE_STATIC);
     rc = rbx__st_step(s);
     rbx__st_done(st, s);
     return rc < 0 ? rc : rc == 1 ? RBX_E_REVOKED : 0;
@@ -2275,7 +2266,7 @@ int rbx_store_decrypt(rbx_store *st, uint8_t *pt, size_t ptcap, size_t *ptlen, r
         rbx_session *fresh = NULL;
         rbx_policy pol;
         /* A key an organisation we follow revoked starts nothing. */
-        if ((rc = revoked_anywhere(st, pi.initiator_identity)) != 0) goto fail;
+        if ((rc = is_revoked(st, NULL, pi.initiator_identity)) != 0) goto fail;
         if ((rc = load_prekeys(st, &pre, &pi, &ss.ik)) != 0) goto fail;
         rc = rbx_session_accept(&fresh, pt, ptcap, ptlen, &consumed, pre,
                                 old_key ? pi.initiator_identity : have_contact ? c.identity : NULL,
