@@ -361,8 +361,7 @@ int rbx__st_erase_point(rbx_store *st)
     st->last_erase = time(NULL);
     /* Strict mode erases after every commit: a prefill per commit would
      * cost more than the growth it avoids. */
-    if (rc == 0 && st->mode == RBX_STORE_BOUNDED && !st->closing) rc = wal_prefill(st);
-    return rc;
+    return st->mode == RBX_STORE_BOUNDED && !st->closing ? wal_prefill(st) : 0;
 }
 
 /* COMMIT, raise the sidecar, and take an erase point when the mode asks.
@@ -851,8 +850,7 @@ int rbx__st_bind_sealed(rbx_store *st, sqlite3_stmt *s, int i, const char *table
     size_t n;
     uint8_t *c = row_seal(&n, st->key, table, rowkey, gen, column, pt, ptlen);
     if (c == NULL) return RBX_E_NOMEM;
-    int rc = rbx__sql_err(sqlite3_bind_blob(s, i, c, (int)n, free));
-    return rc;
+    return rbx__sql_err(sqlite3_bind_blob(s, i, c, (int)n, free));
 }
 
 /* Open column col of the current row into a fresh malloc'ed buffer. */
