@@ -37,10 +37,12 @@ struct rbx_store {
     uint32_t max_skip, max_skipped; /* policy limits for loaded sessions */
     int64_t (*clock)(void *ctx);
     void *clock_ctx;
+    /* Room for every SQL text of the store and its modules (about 90), so
+     * that a long-lived handle never prepares a hot statement per call. */
     struct {
         const char *sql;
         sqlite3_stmt *stmt;
-    } stmts[64];
+    } stmts[128];
     size_t nstmts;
 };
 
