@@ -2046,11 +2046,14 @@ int rbx_store_outbox_next(rbx_store *st, uint8_t *out, size_t outcap, size_t *ou
     if (rc != 0) return rc;
     rc = rbx__st_step(s);
     if (rc == 1) {
+        /* Rows are outside input: any type, any length, any device. The
+         * type first: after a conversion sqlite3_column_type is undefined. */
+        int blob = sqlite3_column_type(s, 1) == SQLITE_BLOB;
         size_t n = (size_t)sqlite3_column_bytes(s, 1);
         const unsigned char *nm = sqlite3_column_text(s, 2);
-        /* Rows are outside input: any type, any length. */
-        if (nm == NULL || !rbx__st_name_ok((const char *)nm) || sqlite3_column_type(s, 1) != SQLITE_BLOB ||
-            n == 0) {
+        int64_t dev = sqlite3_column_int64(s, 3);
+        if (!blob || n == 0 || nm == NULL || !rbx__st_name_ok((const char *)nm) || dev < 0 ||
+            dev > UINT32_MAX) {
             rc = RBX_E_CORRUPT;
         } else if (n > outcap) {
             rc = RBX_E_BUFFER;
@@ -2059,7 +2062,7 @@ int rbx_store_outbox_next(rbx_store *st, uint8_t *out, size_t outcap, size_t *ou
             *outlen = n;
             *outbox_id = (uint64_t)sqlite3_column_int64(s, 0);
             snprintf(name, RBX_NAME_MAX, "%s", (const char *)nm);
-            *device = (uint32_t)sqlite3_column_int64(s, 3);
+            *device = (uint32_t)dev;
             rc = 0;
         }
     } else if (rc == 0) {
