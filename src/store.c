@@ -566,14 +566,15 @@ static int check_key_and_load(rbx_store *st)
                           " (SELECT v FROM meta WHERE k = 'store_id')");
     if (rc != 0) return rc;
     if ((rc = rbx__st_step(s)) == 1) {
+        /* The type first: after a conversion sqlite3_column_type is undefined. */
+        int blob = sqlite3_column_type(s, 0) == SQLITE_BLOB;
         const uint8_t *kc = sqlite3_column_blob(s, 0);
         size_t kclen = (size_t)sqlite3_column_bytes(s, 0);
         const uint8_t *id = sqlite3_column_blob(s, 1);
         uint8_t zero[32];
         size_t n;
         rc = RBX_E_CORRUPT;
-        if (kc != NULL && id != NULL && sqlite3_column_bytes(s, 1) == 16 &&
-            sqlite3_column_type(s, 0) == SQLITE_BLOB) {
+        if (blob && kc != NULL && id != NULL && sqlite3_column_bytes(s, 1) == 16) {
             memcpy(st->store_id, id, 16);
             rc = rbx__row_open(zero, sizeof zero, &n, st->key, "meta", 0, 0, "keycheck", kc, kclen);
             rc = rc == RBX_E_CORRUPT ? RBX_E_STORAGE_KEY : rc;
@@ -859,12 +860,13 @@ int rbx__st_bind_sealed(rbx_store *st, sqlite3_stmt *s, int i, const char *table
 int rbx__st_column_open(rbx_store *st, uint8_t **out, size_t *outlen, sqlite3_stmt *s, int col,
                        const char *table, int64_t rowkey, int64_t gen, const char *column)
 {
-    const uint8_t *c = sqlite3_column_blob(s, col);
-    size_t n = (size_t)sqlite3_column_bytes(s, col);
     *out = NULL;
     *outlen = 0;
-    if (c == NULL || sqlite3_column_type(s, col) != SQLITE_BLOB || n < RBX_ROW_OVERHEAD)
-        return RBX_E_CORRUPT;
+    /* The type first: after a conversion sqlite3_column_type is undefined. */
+    if (sqlite3_column_type(s, col) != SQLITE_BLOB) return RBX_E_CORRUPT;
+    const uint8_t *c = sqlite3_column_blob(s, col);
+    size_t n = (size_t)sqlite3_column_bytes(s, col);
+    if (c == NULL || n < RBX_ROW_OVERHEAD) return RBX_E_CORRUPT;
     size_t cap = n - RBX_ROW_OVERHEAD + 1; /* + 1: never malloc(0) */
     uint8_t *p = malloc(cap);
     if (p == NULL) return RBX_E_NOMEM;
@@ -911,7 +913,7 @@ int rbx__st_load_keypair(rbx_store *st, const char *sql, const char *table, uint
     rc = rbx__st_step(s);
     if (rc == 1) {
         rc = RBX_E_CORRUPT;
-        if (sqlite3_column_bytes(s, 0) == 32 && sqlite3_column_type(s, 0) == SQLITE_BLOB) {
+        if (sqlite3_column_type(s, 0) == SQLITE_BLOB && sqlite3_column_bytes(s, 0) == 32) {
             memcpy(pk, sqlite3_column_blob(s, 0), 32);
             rc = sk == NULL ? 0 : rbx__st_column_key(st, sk, s, 1, table, 1, "sk");
             if (rc == 0 && sk != NULL && !rbx__keypair_matches(pk, sk)) rc = RBX_E_CORRUPT;
