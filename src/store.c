@@ -37,10 +37,12 @@ struct rbx_store {
     uint32_t max_skip, max_skipped; /* policy limits for loaded sessions */
     int64_t (*clock)(void *ctx);
     void *clock_ctx;
+    /* Room for every SQL text of the store and its modules (about 90), so
+     * that a long-lived handle never prepares a hot statement per call. */
     struct {
         const char *sql;
         sqlite3_stmt *stmt;
-    } stmts[64];
+    } stmts[128];
     size_t nstmts;
 };
 
@@ -69,8 +71,8 @@ static size_t row_ad(uint8_t ad[128], const char *table, int64_t rowkey, int64_t
     size_t n = 0, tl = strlen(table), cl = strlen(column);
     memcpy(ad, "rbx-row-v1", 10), n = 10;
     memcpy(ad + n, table, tl + 1), n += tl + 1;
-    for (int i = 7; i >= 0; i--) ad[n++] = (uint8_t)((uint64_t)rowkey >> (8 * i));
-    for (int i = 7; i >= 0; i--) ad[n++] = (uint8_t)((uint64_t)gen >> (8 * i));
+    rbx__store64_be(ad + n, (uint64_t)rowkey), n += 8;
+    rbx__store64_be(ad + n, (uint64_t)gen), n += 8;
     memcpy(ad + n, column, cl + 1), n += cl + 1;
     return n;
 }
@@ -243,7 +245,7 @@ int rbx__st_next_generation(rbx_store *st, int64_t *gen)
 static void sidecar_encode(uint8_t out[SIDECAR_BYTES], const rbx_store *st, int64_t gen)
 {
     memcpy(out, SIDECAR_MAGIC, 4);
-    for (int i = 0; i < 8; i++) out[4 + i] = (uint8_t)((uint64_t)gen >> (56 - 8 * i));
+    rbx__store64_be(out + 4, (uint64_t)gen);
     crypto_generichash_state h;
     crypto_generichash_init(&h, st->sidecar_key, sizeof st->sidecar_key, 16);
     crypto_generichash_update(&h, st->store_id, sizeof st->store_id);
@@ -262,8 +264,7 @@ static int sidecar_read(rbx_store *st, int64_t *gen)
         return 0;
     }
     if (n != (ssize_t)sizeof buf) return RBX_E_CORRUPT;
-    int64_t g = 0;
-    for (int i = 0; i < 8; i++) g = (int64_t)(((uint64_t)g << 8) | buf[4 + i]);
+    int64_t g = (int64_t)rbx__load64_be(buf + 4);
     sidecar_encode(want, st, g);
     if (sodium_memcmp(buf, want, sizeof buf) != 0 || g < 0) return RBX_E_CORRUPT;
     *gen = g;
@@ -362,8 +363,7 @@ int rbx__st_erase_point(rbx_store *st)
     st->last_erase = time(NULL);
     /* Strict mode erases after every commit: a prefill per commit would
      * cost more than the growth it avoids. */
-    if (rc == 0 && st->mode == RBX_STORE_BOUNDED && !st->closing) rc = wal_prefill(st);
-    return rc;
+    return st->mode == RBX_STORE_BOUNDED && !st->closing ? wal_prefill(st) : 0;
 }
 
 /* COMMIT, raise the sidecar, and take an erase point when the mode asks.
@@ -566,14 +566,15 @@ static int check_key_and_load(rbx_store *st)
                           " (SELECT v FROM meta WHERE k = 'store_id')");
     if (rc != 0) return rc;
     if ((rc = rbx__st_step(s)) == 1) {
+        /* The type first: after a conversion sqlite3_column_type is undefined. */
+        int blob = sqlite3_column_type(s, 0) == SQLITE_BLOB;
         const uint8_t *kc = sqlite3_column_blob(s, 0);
         size_t kclen = (size_t)sqlite3_column_bytes(s, 0);
         const uint8_t *id = sqlite3_column_blob(s, 1);
         uint8_t zero[32];
         size_t n;
         rc = RBX_E_CORRUPT;
-        if (kc != NULL && id != NULL && sqlite3_column_bytes(s, 1) == 16 &&
-            sqlite3_column_type(s, 0) == SQLITE_BLOB) {
+        if (blob && kc != NULL && id != NULL && sqlite3_column_bytes(s, 1) == 16) {
             memcpy(st->store_id, id, 16);
             rc = rbx__row_open(zero, sizeof zero, &n, st->key, "meta", 0, 0, "keycheck", kc, kclen);
             rc = rc == RBX_E_CORRUPT ? RBX_E_STORAGE_KEY : rc;
@@ -852,20 +853,20 @@ int rbx__st_bind_sealed(rbx_store *st, sqlite3_stmt *s, int i, const char *table
     size_t n;
     uint8_t *c = row_seal(&n, st->key, table, rowkey, gen, column, pt, ptlen);
     if (c == NULL) return RBX_E_NOMEM;
-    int rc = rbx__sql_err(sqlite3_bind_blob(s, i, c, (int)n, free));
-    return rc;
+    return rbx__sql_err(sqlite3_bind_blob(s, i, c, (int)n, free));
 }
 
 /* Open column col of the current row into a fresh malloc'ed buffer. */
 int rbx__st_column_open(rbx_store *st, uint8_t **out, size_t *outlen, sqlite3_stmt *s, int col,
                        const char *table, int64_t rowkey, int64_t gen, const char *column)
 {
-    const uint8_t *c = sqlite3_column_blob(s, col);
-    size_t n = (size_t)sqlite3_column_bytes(s, col);
     *out = NULL;
     *outlen = 0;
-    if (c == NULL || sqlite3_column_type(s, col) != SQLITE_BLOB || n < RBX_ROW_OVERHEAD)
-        return RBX_E_CORRUPT;
+    /* The type first: after a conversion sqlite3_column_type is undefined. */
+    if (sqlite3_column_type(s, col) != SQLITE_BLOB) return RBX_E_CORRUPT;
+    const uint8_t *c = sqlite3_column_blob(s, col);
+    size_t n = (size_t)sqlite3_column_bytes(s, col);
+    if (c == NULL || n < RBX_ROW_OVERHEAD) return RBX_E_CORRUPT;
     size_t cap = n - RBX_ROW_OVERHEAD + 1; /* + 1: never malloc(0) */
     uint8_t *p = malloc(cap);
     if (p == NULL) return RBX_E_NOMEM;
@@ -912,7 +913,7 @@ int rbx__st_load_keypair(rbx_store *st, const char *sql, const char *table, uint
     rc = rbx__st_step(s);
     if (rc == 1) {
         rc = RBX_E_CORRUPT;
-        if (sqlite3_column_bytes(s, 0) == 32 && sqlite3_column_type(s, 0) == SQLITE_BLOB) {
+        if (sqlite3_column_type(s, 0) == SQLITE_BLOB && sqlite3_column_bytes(s, 0) == 32) {
             memcpy(pk, sqlite3_column_blob(s, 0), 32);
             rc = sk == NULL ? 0 : rbx__st_column_key(st, sk, s, 1, table, 1, "sk");
             if (rc == 0 && sk != NULL && !rbx__keypair_matches(pk, sk)) rc = RBX_E_CORRUPT;
@@ -1341,26 +1342,17 @@ static int insert_contact(rbx_store *st, contact *c)
 
 static int retire_session(rbx_store *st, int64_t contact_id, int64_t until);
 
-/* Whether an organisation has revoked an identity. */
-static int is_revoked(rbx_store *st, const uint8_t org[32], const uint8_t identity[32])
+/* RBX_E_REVOKED if the organisation org, or with org NULL any organisation
+ * this store follows, has revoked an identity. */
+static int is_revoked(rbx_store *st, const uint8_t *org, const uint8_t identity[32])
 {
     sqlite3_stmt *s;
-    int rc = rbx__st_prep(st, &s, "SELECT 1 FROM revocations WHERE org = ?1 AND identity = ?2");
-    if (rc != 0) return rc;
-    sqlite3_bind_blob(s, 1, org, 32, SQLITE_STATIC);
-    sqlite3_bind_blob(s, 2, identity, 32, SQLITE_STATIC);
-    rc = rbx__st_step(s);
-    rbx__st_done(st, s);
-    return rc < 0 ? rc : rc == 1 ? RBX_E_REVOKED : 0;
-}
-
-/* Whether any organisation this store follows revoked an identity. */
-static int revoked_anywhere(rbx_store *st, const uint8_t identity[32])
-{
-    sqlite3_stmt *s;
-    int rc = rbx__st_prep(st, &s, "SELECT 1 FROM revocations WHERE identity = ?1");
+    int rc = rbx__st_prep(st, &s, org != NULL
+                                      ? "SELECT 1 FROM revocations WHERE org = ?2 AND identity = ?1"
+                                      : "SELECT 1 FROM revocations WHERE identity = ?1");
     if (rc != 0) return rc;
     sqlite3_bind_blob(s, 1, identity, 32, SQLITE_STATIC);
+    if (org != NULL) sqlite3_bind_blob(s, 2, org, 32, SQLITE_STATIC);
     rc = rbx__st_step(s);
     rbx__st_done(st, s);
     return rc < 0 ? rc : rc == 1 ? RBX_E_REVOKED : 0;
@@ -1578,6 +1570,23 @@ typedef struct stored_session {
     int exists;
 } stored_session;
 
+/* Open a sealed session state (column col of the current row) under the
+ * handle's policy limits; a state that does not parse is RBX_E_CORRUPT. */
+static int column_session(rbx_store *st, rbx_session **out, sqlite3_stmt *s, int col,
+                          const char *table, int64_t rowkey, int64_t gen, const char *column)
+{
+    uint8_t *blob;
+    size_t n;
+    *out = NULL;
+    int rc = rbx__st_column_open(st, &blob, &n, s, col, table, rowkey, gen, column);
+    if (rc != 0) return rc;
+    rc = rbx_session_deserialize(out, blob, n);
+    rbx__st_free_secret(blob, n);
+    if (rc == RBX_E_MALFORMED || rc == RBX_E_VERSION) return RBX_E_CORRUPT;
+    if (rc == 0) rbx__session_limit(*out, st->max_skip, st->max_skipped);
+    return rc;
+}
+
 static int load_session(rbx_store *st, stored_session *ss, int64_t contact_id)
 {
     sqlite3_stmt *s;
@@ -1588,27 +1597,17 @@ static int load_session(rbx_store *st, stored_session *ss, int64_t contact_id)
     sqlite3_bind_int64(s, 1, contact_id);
     rc = rbx__st_step(s);
     if (rc == 1) {
-        uint8_t *blob;
-        size_t n;
         ss->exists = 1;
         ss->generation = sqlite3_column_int64(s, 0);
         ss->rolled_back = sqlite3_column_int64(s, 1) != 0;
         ss->ik = sqlite3_column_int64(s, 3);
-        rc = rbx__st_column_open(st, &blob, &n, s, 2, "sessions", contact_id, ss->generation,
-                         state_column(ss->rolled_back));
-        if (rc == 0) {
-            rc = rbx_session_deserialize(&ss->s, blob, n);
-            if (rc == RBX_E_MALFORMED || rc == RBX_E_VERSION) rc = RBX_E_CORRUPT;
-            if (rc == 0) rbx__session_limit(ss->s, st->max_skip, st->max_skipped);
-            rbx__st_free_secret(blob, n);
-        }
+        rc = column_session(st, &ss->s, s, 2, "sessions", contact_id, ss->generation,
+                            state_column(ss->rolled_back));
     }
     rbx__st_done(st, s);
     return rc < 0 ? rc : 0;
 }
 
-/* rolled_back: keep the flag of a session restored from an old copy; only a
- * new handshake (or rbx_store_reset_session) clears it. */
 /* Bind a session's state, serialized and sealed, as parameter i; the
  * serialized plaintext is wiped before this returns. */
 static int bind_session(rbx_store *st, sqlite3_stmt *s, int i, const char *table, int64_t rowkey,
@@ -1625,6 +1624,8 @@ static int bind_session(rbx_store *st, sqlite3_stmt *s, int i, const char *table
     return rc;
 }
 
+/* rolled_back: keep the flag of a session restored from an old copy; only a
+ * new handshake (or rbx_store_reset_session) clears it. */
 static int save_session(rbx_store *st, int64_t contact_id, const rbx_session *sess, int64_t gen,
                         int rolled_back, int64_t ik)
 {
@@ -1693,21 +1694,28 @@ static int grace_insert(rbx_store *st, int64_t contact_id, const rbx_session *se
     return rc;
 }
 
-/* Move the contact's session (if any) to the grace table until `until`; a
- * rolled-back one is dropped instead. */
+/* Move the contact's session, as loaded, to the grace table until `until`;
+ * a rolled-back one is dropped instead. */
+static int retire_loaded(rbx_store *st, int64_t contact_id, const stored_session *ss,
+                         int64_t until)
+{
+    sqlite3_stmt *s;
+    int rc;
+    if (!ss->rolled_back && (rc = grace_insert(st, contact_id, ss->s, until)) != 0) return rc;
+    if ((rc = rbx__st_prep(st, &s, "DELETE FROM sessions WHERE contact = ?1")) != 0) return rc;
+    sqlite3_bind_int64(s, 1, contact_id);
+    rc = rbx__st_step(s) < 0 ? RBX_E_IO : 0;
+    rbx__st_done(st, s);
+    return rc;
+}
+
+/* The same for the contact's stored session, if it has one. */
 static int retire_session(rbx_store *st, int64_t contact_id, int64_t until)
 {
     stored_session ss;
-    sqlite3_stmt *s;
     int rc = load_session(st, &ss, contact_id);
     if (rc != 0 || !ss.exists) return rc;
-    if (!ss.rolled_back && (rc = grace_insert(st, contact_id, ss.s, until)) != 0) goto out;
-    if ((rc = rbx__st_prep(st, &s, "DELETE FROM sessions WHERE contact = ?1")) == 0) {
-        sqlite3_bind_int64(s, 1, contact_id);
-        rc = rbx__st_step(s) < 0 ? RBX_E_IO : 0;
-        rbx__st_done(st, s);
-    }
-out:
+    rc = retire_loaded(st, contact_id, &ss, until);
     rbx_session_free(ss.s);
     return rc;
 }
@@ -1732,17 +1740,8 @@ static int grace_decrypt(rbx_store *st, int64_t contact_id, int kind, const uint
     sqlite3_bind_int64(s, 2, rbx__st_now(st));
     sqlite3_bind_int64(s, 3, GRACE_SESSIONS);
     while ((rc = rbx__st_step(s)) == 1) {
-        uint8_t *blob;
-        size_t n;
         id = sqlite3_column_int64(s, 0);
-        rc = rbx__st_column_open(st, &blob, &n, s, 1, "retired_sessions", id, 0, "state");
-        if (rc == 0) rc = rbx_session_deserialize(&sess, blob, n);
-        rbx__st_free_secret(blob, n);
-        if (rc != 0) {
-            rc = rc == RBX_E_MALFORMED || rc == RBX_E_VERSION ? RBX_E_CORRUPT : rc;
-            break;
-        }
-        rbx__session_limit(sess, st->max_skip, st->max_skipped);
+        if ((rc = column_session(st, &sess, s, 1, "retired_sessions", id, 0, "state")) != 0) break;
         if (kind == 1 && sodium_memcmp(sess->base_key, base_key, 32) != 0) rc = RBX_E_NOT_FOUND;
         else rc = rbx_session_decrypt(sess, pt, ptcap, ptlen, in, len);
         if (rc == 0) break; /* authenticated: sess is the advanced state */
@@ -2049,11 +2048,14 @@ int rbx_store_outbox_next(rbx_store *st, uint8_t *out, size_t outcap, size_t *ou
     if (rc != 0) return rc;
     rc = rbx__st_step(s);
     if (rc == 1) {
+        /* Rows are outside input: any type, any length, any device. The
+         * type first: after a conversion sqlite3_column_type is undefined. */
+        int blob = sqlite3_column_type(s, 1) == SQLITE_BLOB;
         size_t n = (size_t)sqlite3_column_bytes(s, 1);
         const unsigned char *nm = sqlite3_column_text(s, 2);
-        /* Rows are outside input: any type, any length. */
-        if (nm == NULL || !rbx__st_name_ok((const char *)nm) || sqlite3_column_type(s, 1) != SQLITE_BLOB ||
-            n == 0) {
+        int64_t dev = sqlite3_column_int64(s, 3);
+        if (!blob || n == 0 || nm == NULL || !rbx__st_name_ok((const char *)nm) || dev < 0 ||
+            dev > UINT32_MAX) {
             rc = RBX_E_CORRUPT;
         } else if (n > outcap) {
             rc = RBX_E_BUFFER;
@@ -2062,7 +2064,7 @@ int rbx_store_outbox_next(rbx_store *st, uint8_t *out, size_t outcap, size_t *ou
             *outlen = n;
             *outbox_id = (uint64_t)sqlite3_column_int64(s, 0);
             snprintf(name, RBX_NAME_MAX, "%s", (const char *)nm);
-            *device = (uint32_t)sqlite3_column_int64(s, 3);
+            *device = (uint32_t)dev;
             rc = 0;
         }
     } else if (rc == 0) {
@@ -2269,7 +2271,7 @@ int rbx_store_decrypt(rbx_store *st, uint8_t *pt, size_t ptcap, size_t *ptlen, r
         rbx_session *fresh = NULL;
         rbx_policy pol;
         /* A key an organisation we follow revoked starts nothing. */
-        if ((rc = revoked_anywhere(st, pi.initiator_identity)) != 0) goto fail;
+        if ((rc = is_revoked(st, NULL, pi.initiator_identity)) != 0) goto fail;
         if ((rc = load_prekeys(st, &pre, &pi, &ss.ik)) != 0) goto fail;
         rc = rbx_session_accept(&fresh, pt, ptcap, ptlen, &consumed, pre,
                                 old_key ? pi.initiator_identity : have_contact ? c.identity : NULL,
@@ -2286,8 +2288,8 @@ int rbx_store_decrypt(rbx_store *st, uint8_t *pt, size_t ptcap, size_t *ptlen, r
             /* The session this handshake replaces keeps taking its messages
              * in flight for the grace window. */
             if (ss.exists && ((rc = rbx__st_policy(st, &pol)) != 0 ||
-                              (rc = retire_session(st, c.id, rbx__st_now(st) +
-                                                                 (int64_t)pol.identity_grace)) != 0)) {
+                              (rc = retire_loaded(st, c.id, &ss,
+                                                  rbx__st_now(st) + (int64_t)pol.identity_grace)) != 0)) {
                 rbx_session_free(fresh);
                 goto fail;
             }

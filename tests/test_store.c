@@ -264,6 +264,14 @@ START_TEST(conversation)
     ck_assert_int_eq(rbx_store_outbox_next(alice.st, ob, 4, &oblen, &obid, obname, &obdev),
                      RBX_E_BUFFER);
     ck_assert_uint_eq(oblen, 0);
+    /* A device out of range in the contact's row is corruption, not device 1. */
+    q_exec(alice.st, "UPDATE contacts SET device = device + 4294967296 WHERE name = 'bob'");
+    ck_assert_int_eq(rbx_store_outbox_next(alice.st, ob, sizeof ob, &oblen, &obid, obname, &obdev),
+                     RBX_E_CORRUPT);
+    ck_assert_uint_eq(oblen, 0);
+    q_exec(alice.st, "UPDATE contacts SET device = device - 4294967296 WHERE name = 'bob'");
+    ck_assert_int_eq(rbx_store_outbox_next(alice.st, ob, sizeof ob, &oblen, &obid, obname, &obdev), 0);
+    ck_assert_uint_eq(obdev, 1);
 
     /* An unknown identity becomes a contact named by its fingerprint. */
     ck_assert_int_eq(q_int(bob.st, "SELECT count(*) FROM contacts"), 0);
