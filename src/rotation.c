@@ -262,7 +262,7 @@ int rbx_bundle_chain_verify(rbx_chain_tip *tip, uint64_t *old_valid_until,
     rbx_rotation r[RBX_CHAIN_MAX];
     /* The bundle parser verifies every record: its results are used, not
      * parsed and verified a second time (two XEdDSA checks a record). */
-    int rc = rbx__bundle_parse_records(&b, &w, r, bundle, len);
+    int rc = rbx__bundle_parse_records(&b, &w, r, NULL, bundle, len);
     if (rc != 0) return rc;
     rc = rbx__bundle_chain_check(tip, old_valid_until, pinned, &b, w, r);
     rbx__wire__pre_key_bundle__free_unpacked(w, NULL);

@@ -32,10 +32,12 @@ int rbx__bundle_encode_ext(uint8_t *out, size_t outcap, size_t *outlen, const ui
 int rbx__bundle_parse_wire(rbx_bundle *b, Rbx__Wire__PreKeyBundle **w, const uint8_t *in,
                            size_t len);
 
-/* rbx__bundle_parse_wire that also hands back the parsed rotation records
- * (w->n_rotation of them, in recs unless NULL), which it verifies anyway. */
+/* rbx__bundle_parse_wire that also hands back what it verifies anyway: the
+ * parsed rotation records (w->n_rotation of them, in recs unless NULL) and
+ * the parsed certificate (in cert unless NULL, when w->has_org_certificate). */
 int rbx__bundle_parse_records(rbx_bundle *b, Rbx__Wire__PreKeyBundle **w,
-                              rbx_rotation recs[RBX_CHAIN_MAX], const uint8_t *in, size_t len);
+                              rbx_rotation recs[RBX_CHAIN_MAX], rbx_org_cert *cert,
+                              const uint8_t *in, size_t len);
 /* rbx_bundle_chain_verify on a bundle rbx__bundle_parse_records parsed
  * (target: the bundle's identity), without parsing it again. */
 int rbx__bundle_chain_check(rbx_chain_tip *tip, uint64_t *old_valid_until,

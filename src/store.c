@@ -1364,14 +1364,14 @@ typedef struct parsed_bundle {
     rbx_bundle b;
     Rbx__Wire__PreKeyBundle *w;
     rbx_rotation r[RBX_CHAIN_MAX];
+    rbx_org_cert cert; /* when w->has_org_certificate */
 } parsed_bundle;
 
 /* A bundle's identity under an organisation root: certified now, not revoked. */
 static int org_accepts(rbx_store *st, const uint8_t org[32], const parsed_bundle *pb)
 {
     if (!pb->w->has_org_certificate) return RBX_E_UNCERTIFIED;
-    int rc = rbx_org_cert_check(org, pb->b.identity, (uint64_t)rbx__st_now(st),
-                                pb->w->org_certificate.data, pb->w->org_certificate.len);
+    int rc = rbx__org_cert_valid(&pb->cert, org, pb->b.identity, (uint64_t)rbx__st_now(st));
     return rc != 0 ? rc : is_revoked(st, org, pb->b.identity);
 }
 
@@ -1456,7 +1456,7 @@ static int add_contact(rbx_store *st, const char *name, uint32_t device, const u
     char fp_old[RBX_FINGERPRINT_HEXBYTES] = "", fp_new[RBX_FINGERPRINT_HEXBYTES];
     if (!rbx__st_name_ok(name)) return RBX_E_INVALID;
     if (org != NULL && !rbx__pk_is_valid(org)) return RBX_E_KEY;
-    int rc = rbx__bundle_parse_records(&pb.b, &pb.w, pb.r, bundle, len);
+    int rc = rbx__bundle_parse_records(&pb.b, &pb.w, pb.r, &pb.cert, bundle, len);
     if (rc != 0) return rc;
     const rbx_bundle *b = &pb.b;
     if ((rc = rbx__st_begin(st)) != 0) goto out;

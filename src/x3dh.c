@@ -233,7 +233,8 @@ int rbx_prekeys_bundle(uint8_t *out, size_t outcap, size_t *outlen, const rbx_pr
 }
 
 int rbx__bundle_parse_records(rbx_bundle *out, Rbx__Wire__PreKeyBundle **wout,
-                              rbx_rotation recs[RBX_CHAIN_MAX], const uint8_t *in, size_t len)
+                              rbx_rotation recs[RBX_CHAIN_MAX], rbx_org_cert *cert,
+                              const uint8_t *in, size_t len)
 {
     memset(out, 0, sizeof *out);
     *wout = NULL;
@@ -304,6 +305,7 @@ int rbx__bundle_parse_records(rbx_bundle *out, Rbx__Wire__PreKeyBundle **wout,
         rbx_org_cert c;
         if ((rc = rbx_org_cert_parse(&c, w->org_certificate.data, w->org_certificate.len)) != 0)
             goto out;
+        if (cert != NULL) *cert = c;
     }
     *out = b;
     *wout = w;
@@ -316,7 +318,7 @@ out:
 int rbx__bundle_parse_wire(rbx_bundle *out, Rbx__Wire__PreKeyBundle **wout, const uint8_t *in,
                            size_t len)
 {
-    return rbx__bundle_parse_records(out, wout, NULL, in, len);
+    return rbx__bundle_parse_records(out, wout, NULL, NULL, in, len);
 }
 
 int rbx_bundle_parse(rbx_bundle *out, const uint8_t *in, size_t len)
