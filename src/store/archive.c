@@ -3,12 +3,12 @@
  * received messages kept for session replay under rotatable epoch keys, the
  * three rotation modes (reencrypt, split, shred) and the import of the
  * product's long-lived box history. Runs inside the store's transactions
- * (store.h); epoch keys are sealed rows bound to (archive_epochs, epoch). */
+ * (db.h); epoch keys are sealed rows bound to (archive_epochs, epoch). */
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "internal.h"
-#include "store.h"
+#include "store_int.h"
 
 #define AD_LABEL "rbx-archive-v1"
 #define AD_LABEL_BYTES 14U

@@ -15,36 +15,11 @@
 #include "session.h"
 #include "rotation.h"
 #include "sign.h"
-#include "store.h"
+#include "store_int.h"
 
 #define BUSY_TIMEOUT_MS 15000
 #define SIDECAR_BYTES (4U + 8U + 16U)
 #define SIDECAR_MAGIC "RBXG"
-
-struct rbx_store {
-    sqlite3 *db;
-    uint8_t key[RBX_STORAGE_KEYBYTES];
-    uint8_t store_id[16];
-    int mode;
-    unsigned erase_commits, erase_seconds;
-    unsigned commits_since_erase;
-    time_t last_erase;
-    int sidecar_fd;
-    uint8_t sidecar_key[32];
-    int closing;
-    int page_size;
-    int opened_mode;               /* the caller's mode; the policy may raise it */
-    uint32_t max_skip, max_skipped; /* policy limits for loaded sessions */
-    int64_t (*clock)(void *ctx);
-    void *clock_ctx;
-    /* Room for every SQL text of the store and its modules (about 90), so
-     * that a long-lived handle never prepares a hot statement per call. */
-    struct {
-        const char *sql;
-        sqlite3_stmt *stmt;
-    } stmts[128];
-    size_t nstmts;
-};
 
 sqlite3 *rbx__store_db(rbx_store *st) { return st->db; }
 
@@ -77,8 +52,8 @@ static size_t row_ad(uint8_t ad[128], const char *table, int64_t rowkey, int64_t
     return n;
 }
 
-static uint8_t *row_seal(size_t *outlen, const uint8_t key[32], const char *table, int64_t rowkey,
-                         int64_t gen, const char *column, const uint8_t *pt, size_t ptlen)
+uint8_t *rbx__row_seal(size_t *outlen, const uint8_t key[32], const char *table, int64_t rowkey,
+                       int64_t gen, const char *column, const uint8_t *pt, size_t ptlen)
 {
     uint8_t ad[128];
     size_t adlen = row_ad(ad, table, rowkey, gen, column);
@@ -170,7 +145,7 @@ void rbx__st_done(rbx_store *st, sqlite3_stmt *s)
     sqlite3_finalize(s);
 }
 
-static void finalize_all(rbx_store *st)
+void rbx__st_finalize_all(rbx_store *st)
 {
     for (size_t i = 0; i < st->nstmts; i++) sqlite3_finalize(st->stmts[i].stmt);
     st->nstmts = 0;
@@ -255,7 +230,7 @@ static void sidecar_encode(uint8_t out[SIDECAR_BYTES], const rbx_store *st, int6
 }
 
 /* Stored generation, -1 for an empty (new or lost) sidecar, RBX_E_CORRUPT. */
-static int sidecar_read(rbx_store *st, int64_t *gen)
+int rbx__st_sidecar_read(rbx_store *st, int64_t *gen)
 {
     uint8_t buf[SIDECAR_BYTES], want[SIDECAR_BYTES];
     ssize_t n = pread(st->sidecar_fd, buf, sizeof buf, 0);
@@ -276,13 +251,13 @@ static int sidecar_read(rbx_store *st, int64_t *gen)
  * caller gets the ciphertext: every released ciphertext's generation is then
  * covered, and a crash can only leave the sidecar behind the database, never
  * ahead of it. */
-static int sidecar_raise(rbx_store *st, int64_t gen, int sync)
+int rbx__st_sidecar_raise(rbx_store *st, int64_t gen, int sync)
 {
     int rc = 0;
     int64_t cur;
     while (flock(st->sidecar_fd, LOCK_EX) != 0)
         if (errno != EINTR) return RBX_E_IO;
-    if ((rc = sidecar_read(st, &cur)) == 0 && cur < gen) {
+    if ((rc = rbx__st_sidecar_read(st, &cur)) == 0 && cur < gen) {
         uint8_t buf[SIDECAR_BYTES];
         sidecar_encode(buf, st, gen);
         if (pwrite(st->sidecar_fd, buf, sizeof buf, 0) != (ssize_t)sizeof buf) rc = RBX_E_IO;
@@ -387,7 +362,7 @@ int rbx__st_commit(rbx_store *st, int64_t gen)
     int erase = strict || st->commits_since_erase >= st->erase_commits ||
                 time(NULL) - st->last_erase >= (time_t)st->erase_seconds;
     int erased = erase && rbx__st_erase_point(st) == 0;
-    if ((rc = sidecar_raise(st, gen, erased)) != 0) return rc;
+    if ((rc = rbx__st_sidecar_raise(st, gen, erased)) != 0) return rc;
     return strict && !erased ? RBX_E_IO : 0;
 }
 
@@ -457,7 +432,7 @@ static int create_meta(rbx_store *st)
 {
     uint8_t check[RBX_ROW_OVERHEAD + 32], zero[32] = { 0 };
     size_t n;
-    uint8_t *kc = row_seal(&n, st->key, "meta", 0, 0, "keycheck", zero, sizeof zero);
+    uint8_t *kc = rbx__row_seal(&n, st->key, "meta", 0, 0, "keycheck", zero, sizeof zero);
     if (kc == NULL) return RBX_E_NOMEM;
     memcpy(check, kc, n);
     free(kc);
@@ -590,7 +565,7 @@ static int check_key_and_load(rbx_store *st)
 static const char *state_column(int rolled_back);
 
 /* Reseal every unmarked session with the rollback mark in its binding. */
-static int mark_rolled_back(rbx_store *st)
+int rbx__st_mark_rolled_back(rbx_store *st)
 {
     sqlite3_stmt *sel, *upd;
     int rc = rbx__st_prep(st, &sel, "SELECT contact, generation, state FROM sessions WHERE rolled_back = 0");
@@ -621,13 +596,13 @@ static int mark_rolled_back(rbx_store *st)
 static int check_rollback_locked(rbx_store *st)
 {
     int64_t dbgen = 0, sidegen = 0;
-    int rc = sidecar_read(st, &sidegen);
+    int rc = rbx__st_sidecar_read(st, &sidegen);
     if (rc != 0 || (rc = rbx__st_meta_get(st, "generation", &dbgen)) != 0) return rc;
     /* A lost sidecar on a used database could hide a rollback: be safe. */
     int rolled = sidegen > dbgen || (sidegen < 0 && dbgen > 0);
     if (rolled) {
         if ((rc = rbx__st_begin(st)) != 0) return rc;
-        if ((rc = mark_rolled_back(st)) != 0) {
+        if ((rc = rbx__st_mark_rolled_back(st)) != 0) {
             rbx__st_rollback(st);
             return rc;
         }
@@ -649,7 +624,7 @@ static int check_rollback_locked(rbx_store *st)
         }
         return rbx__st_commit(st, newgen);
     }
-    if (sidegen < 0) return sidecar_raise(st, dbgen, 1);
+    if (sidegen < 0) return rbx__st_sidecar_raise(st, dbgen, 1);
     return 0;
 }
 
@@ -806,7 +781,7 @@ int rbx_store_open(rbx_store **out, const char *db_path, const rbx_store_opts *o
     *out = st;
     return 0;
 fail:
-    finalize_all(st);
+    rbx__st_finalize_all(st);
     if (st->db != NULL) sqlite3_close(st->db);
     if (st->sidecar_fd >= 0) close(st->sidecar_fd);
     if (created_db) {
@@ -832,7 +807,7 @@ void rbx_store_close(rbx_store *st)
     if (st == NULL) return;
     st->closing = 1;
     (void)rbx__st_erase_point(st);
-    finalize_all(st);
+    rbx__st_finalize_all(st);
     sqlite3_close(st->db);
     if (st->sidecar_fd >= 0) {
         (void)fdatasync(st->sidecar_fd);
@@ -851,7 +826,7 @@ int rbx__st_bind_sealed(rbx_store *st, sqlite3_stmt *s, int i, const char *table
                        int64_t gen, const char *column, const uint8_t *pt, size_t ptlen)
 {
     size_t n;
-    uint8_t *c = row_seal(&n, st->key, table, rowkey, gen, column, pt, ptlen);
+    uint8_t *c = rbx__row_seal(&n, st->key, table, rowkey, gen, column, pt, ptlen);
     if (c == NULL) return RBX_E_NOMEM;
     return rbx__sql_err(sqlite3_bind_blob(s, i, c, (int)n, free));
 }
@@ -1165,18 +1140,6 @@ fail:
 
 /* ------------------------------------------------------------ contacts */
 
-typedef struct contact {
-    int64_t id;
-    char name[RBX_NAME_MAX];
-    uint32_t device;
-    uint8_t identity[32];
-    uint8_t bundle[RBX_BUNDLE_MAXBYTES];
-    size_t bundlelen; /* 0: none */
-    int64_t rot_seq;  /* the peer's rotation record pinned (0: pinned without one) */
-    int has_rot_hash, has_org;
-    uint8_t rot_hash[32], org[32];
-} contact;
-
 #define PIN_MAX (32 + 4 + RBX_NAME_MAX + 1 + 8 + 1 + 32 + 1 + 32)
 
 /* 1..63 bytes, no control bytes: names reach terminals and logs. */
@@ -1194,7 +1157,7 @@ int rbx__st_name_ok(const char *name)
  * contact with a rotation chain tip or an organisation root adds
  * 0 || be64(rot_seq) || [1 || rot_hash | 0] || [1 || org | 0] (a name has no
  * NUL byte, so the forms cannot be confused), so neither can be removed. */
-static size_t pin_value(uint8_t out[PIN_MAX], const contact *c)
+static size_t pin_value(uint8_t out[PIN_MAX], const rbx__contact *c)
 {
     size_t n = strlen(c->name);
     memcpy(out, c->identity, 32);
@@ -1212,7 +1175,7 @@ static size_t pin_value(uint8_t out[PIN_MAX], const contact *c)
     return n;
 }
 
-static int contact_row(rbx_store *st, contact *c, sqlite3_stmt *s)
+static int contact_row(rbx_store *st, rbx__contact *c, sqlite3_stmt *s)
 {
     const unsigned char *name = sqlite3_column_text(s, 1);
     int64_t device = sqlite3_column_int64(s, 2);
@@ -1245,7 +1208,7 @@ static int contact_row(rbx_store *st, contact *c, sqlite3_stmt *s)
     "SELECT id, name, device, identity, bundle, pin, rot_seq, rot_hash, org FROM contacts "
 
 /* Run a bound CONTACT_COLS query for one contact. */
-static int contact_query(rbx_store *st, contact *c, sqlite3_stmt *s)
+static int contact_query(rbx_store *st, rbx__contact *c, sqlite3_stmt *s)
 {
     int rc = rbx__st_step(s);
     rc = rc == 1 ? contact_row(st, c, s) : rc == 0 ? RBX_E_NOT_FOUND : rc;
@@ -1253,7 +1216,7 @@ static int contact_query(rbx_store *st, contact *c, sqlite3_stmt *s)
     return rc;
 }
 
-static int find_contact(rbx_store *st, contact *c, const char *name, uint32_t device)
+int rbx__st_find_contact(rbx_store *st, rbx__contact *c, const char *name, uint32_t device)
 {
     sqlite3_stmt *s;
     if (!rbx__st_name_ok(name)) return RBX_E_INVALID;
@@ -1264,7 +1227,7 @@ static int find_contact(rbx_store *st, contact *c, const char *name, uint32_t de
     return contact_query(st, c, s);
 }
 
-static int find_contact_by_identity(rbx_store *st, contact *c, const uint8_t identity[32])
+int rbx__st_find_contact_by_identity(rbx_store *st, rbx__contact *c, const uint8_t identity[32])
 {
     sqlite3_stmt *s;
     int rc = rbx__st_prep(st, &s, CONTACT_COLS "WHERE identity = ?1 ORDER BY id LIMIT 1");
@@ -1273,7 +1236,7 @@ static int find_contact_by_identity(rbx_store *st, contact *c, const uint8_t ide
     return contact_query(st, c, s);
 }
 
-static int find_contact_by_id(rbx_store *st, contact *c, int64_t id)
+int rbx__st_find_contact_by_id(rbx_store *st, rbx__contact *c, int64_t id)
 {
     sqlite3_stmt *s;
     int rc = rbx__st_prep(st, &s, CONTACT_COLS "WHERE id = ?1");
@@ -1284,8 +1247,8 @@ static int find_contact_by_id(rbx_store *st, contact *c, int64_t id)
 
 /* The contact that had `identity` before a rotation whose grace window is
  * still open (0, *until = its end), or RBX_E_NOT_FOUND. */
-static int find_contact_by_old_key(rbx_store *st, contact *c, const uint8_t identity[32],
-                                   int64_t only_id, int64_t *until)
+int rbx__st_find_contact_by_old_key(rbx_store *st, rbx__contact *c, const uint8_t identity[32],
+                                    int64_t only_id, int64_t *until)
 {
     sqlite3_stmt *s;
     int64_t id = 0;
@@ -1300,11 +1263,11 @@ static int find_contact_by_old_key(rbx_store *st, contact *c, const uint8_t iden
     if (rc == 1) id = sqlite3_column_int64(s, 0), *until = sqlite3_column_int64(s, 1);
     rbx__st_done(st, s);
     if (rc < 0) return rc;
-    return rc == 0 ? RBX_E_NOT_FOUND : find_contact_by_id(st, c, id);
+    return rc == 0 ? RBX_E_NOT_FOUND : rbx__st_find_contact_by_id(st, c, id);
 }
 
 /* Write every pinned column of an existing row and its new pin. */
-static int update_contact(rbx_store *st, const contact *c)
+static int update_contact(rbx_store *st, const rbx__contact *c)
 {
     uint8_t pin[PIN_MAX];
     size_t pinlen = pin_value(pin, c);
@@ -1324,7 +1287,7 @@ static int update_contact(rbx_store *st, const contact *c)
     return rc;
 }
 
-static int insert_contact(rbx_store *st, contact *c)
+int rbx__st_insert_contact(rbx_store *st, rbx__contact *c)
 {
     sqlite3_stmt *s;
     int rc = rbx__st_prep(st, &s, "INSERT INTO contacts (name, device, identity)"
@@ -1340,11 +1303,10 @@ static int insert_contact(rbx_store *st, contact *c)
     return rc != 0 ? rc : update_contact(st, c);
 }
 
-static int retire_session(rbx_store *st, int64_t contact_id, int64_t until);
 
 /* RBX_E_REVOKED if the organisation org, or with org NULL any organisation
  * this store follows, has revoked an identity. */
-static int is_revoked(rbx_store *st, const uint8_t *org, const uint8_t identity[32])
+int rbx__st_is_revoked(rbx_store *st, const uint8_t *org, const uint8_t identity[32])
 {
     sqlite3_stmt *s;
     int rc = rbx__st_prep(st, &s, org != NULL
@@ -1372,13 +1334,13 @@ static int org_accepts(rbx_store *st, const uint8_t org[32], const parsed_bundle
 {
     if (!pb->w->has_org_certificate) return RBX_E_UNCERTIFIED;
     int rc = rbx__org_cert_valid(&pb->cert, org, pb->b.identity, (uint64_t)rbx__st_now(st));
-    return rc != 0 ? rc : is_revoked(st, org, pb->b.identity);
+    return rc != 0 ? rc : rbx__st_is_revoked(st, org, pb->b.identity);
 }
 
 /* Record every key a bundle's chain passes through (the pinned one among
  * them), each usable for messages in flight until its record's
  * old_valid_until, but never longer than our own grace window. */
-static int remember_keys(rbx_store *st, const contact *c, const parsed_bundle *pb,
+static int remember_keys(rbx_store *st, const rbx__contact *c, const parsed_bundle *pb,
                          int64_t max_until)
 {
     sqlite3_stmt *s;
@@ -1400,7 +1362,7 @@ static int remember_keys(rbx_store *st, const contact *c, const parsed_bundle *p
 
 /* A known contact's bundle names a new identity: accept it only through a
  * rotation chain from the pinned key (and the organisation root, if bound). */
-static int contact_rotated(rbx_store *st, contact *c, parsed_bundle *pb, const uint8_t *bundle,
+static int contact_rotated(rbx_store *st, rbx__contact *c, parsed_bundle *pb, const uint8_t *bundle,
                            size_t len, const rbx_policy *pol)
 {
     sqlite3_stmt *s;
@@ -1433,7 +1395,7 @@ static int contact_rotated(rbx_store *st, contact *c, parsed_bundle *pb, const u
         return rc;
     /* Messages in flight under the old session still decrypt for the grace
      * window; the next encrypt starts a new X3DH with the new key. */
-    if ((rc = retire_session(st, c->id, until)) != 0) return rc;
+    if ((rc = rbx__st_retire_session(st, c->id, until)) != 0) return rc;
     rbx_fingerprint(fp_old, c->identity);
     rbx_fingerprint(fp_new, pb->b.identity);
     memcpy(c->identity, pb->b.identity, 32);
@@ -1452,7 +1414,7 @@ static int add_contact(rbx_store *st, const char *name, uint32_t device, const u
 {
     parsed_bundle pb;
     rbx_policy pol;
-    contact c = { 0 }, old;
+    rbx__contact c = { 0 }, old;
     char fp_old[RBX_FINGERPRINT_HEXBYTES] = "", fp_new[RBX_FINGERPRINT_HEXBYTES];
     if (!rbx__st_name_ok(name)) return RBX_E_INVALID;
     if (org != NULL && !rbx__pk_is_valid(org)) return RBX_E_KEY;
@@ -1467,7 +1429,7 @@ static int add_contact(rbx_store *st, const char *name, uint32_t device, const u
         rc = RBX_E_EXPIRED;
         goto fail;
     }
-    rc = find_contact(st, &old, name, device);
+    rc = rbx__st_find_contact(st, &old, name, device);
     if (rc == RBX_E_NOT_FOUND) {
         snprintf(c.name, sizeof c.name, "%s", name);
         c.device = device;
@@ -1480,7 +1442,7 @@ static int add_contact(rbx_store *st, const char *name, uint32_t device, const u
             if ((rc = org_accepts(st, org, &pb)) != 0) goto refused;
         }
         rbx_fingerprint(fp_new, b->identity);
-        if ((rc = insert_contact(st, &c)) != 0 ||
+        if ((rc = rbx__st_insert_contact(st, &c)) != 0 ||
             (rc = rbx__audit(st, "contact added", "%s/%u: %s%s", name, device, fp_new,
                              org != NULL ? ", bound to an organisation root" : "")) != 0)
             goto fail;
@@ -1562,14 +1524,6 @@ static const char *state_column(int rolled_back)
     return rolled_back ? "state/rolled-back" : "state";
 }
 
-typedef struct stored_session {
-    rbx_session *s;
-    int64_t generation;
-    int64_t ik;       /* our identity sequence when the session began */
-    int rolled_back;
-    int exists;
-} stored_session;
-
 /* Open a sealed session state (column col of the current row) under the
  * handle's policy limits; a state that does not parse is RBX_E_CORRUPT. */
 static int column_session(rbx_store *st, rbx_session **out, sqlite3_stmt *s, int col,
@@ -1587,7 +1541,7 @@ static int column_session(rbx_store *st, rbx_session **out, sqlite3_stmt *s, int
     return rc;
 }
 
-static int load_session(rbx_store *st, stored_session *ss, int64_t contact_id)
+int rbx__st_load_session(rbx_store *st, rbx__stored_session *ss, int64_t contact_id)
 {
     sqlite3_stmt *s;
     memset(ss, 0, sizeof *ss);
@@ -1626,8 +1580,8 @@ static int bind_session(rbx_store *st, sqlite3_stmt *s, int i, const char *table
 
 /* rolled_back: keep the flag of a session restored from an old copy; only a
  * new handshake (or rbx_store_reset_session) clears it. */
-static int save_session(rbx_store *st, int64_t contact_id, const rbx_session *sess, int64_t gen,
-                        int rolled_back, int64_t ik)
+int rbx__st_save_session(rbx_store *st, int64_t contact_id, const rbx_session *sess, int64_t gen,
+                         int rolled_back, int64_t ik)
 {
     sqlite3_stmt *s;
     int rc = rbx__st_prep(st, &s, "INSERT OR REPLACE INTO sessions (contact, generation, rolled_back,"
@@ -1646,11 +1600,11 @@ static int save_session(rbx_store *st, int64_t contact_id, const rbx_session *se
 
 int rbx__store_load_session(rbx_store *st, rbx_session **out, const char *name, uint32_t device)
 {
-    contact c;
-    stored_session ss;
+    rbx__contact c;
+    rbx__stored_session ss;
     *out = NULL;
-    int rc = find_contact(st, &c, name, device);
-    if (rc == 0) rc = load_session(st, &ss, c.id);
+    int rc = rbx__st_find_contact(st, &c, name, device);
+    if (rc == 0) rc = rbx__st_load_session(st, &ss, c.id);
     if (rc == 0 && !ss.exists) rc = RBX_E_NOT_FOUND;
     if (rc == 0) *out = ss.s;
     return rc;
@@ -1662,7 +1616,7 @@ int rbx__store_load_session(rbx_store *st, rbx_session **out, const char *name, 
 
 /* Keep a session in the grace table until `until` (at most GRACE_SESSIONS
  * per contact, the oldest dropped). */
-static int grace_insert(rbx_store *st, int64_t contact_id, const rbx_session *sess, int64_t until)
+int rbx__st_grace_insert(rbx_store *st, int64_t contact_id, const rbx_session *sess, int64_t until)
 {
     sqlite3_stmt *s;
     int64_t id;
@@ -1696,12 +1650,12 @@ static int grace_insert(rbx_store *st, int64_t contact_id, const rbx_session *se
 
 /* Move the contact's session, as loaded, to the grace table until `until`;
  * a rolled-back one is dropped instead. */
-static int retire_loaded(rbx_store *st, int64_t contact_id, const stored_session *ss,
-                         int64_t until)
+int rbx__st_retire_loaded(rbx_store *st, int64_t contact_id, const rbx__stored_session *ss,
+                          int64_t until)
 {
     sqlite3_stmt *s;
     int rc;
-    if (!ss->rolled_back && (rc = grace_insert(st, contact_id, ss->s, until)) != 0) return rc;
+    if (!ss->rolled_back && (rc = rbx__st_grace_insert(st, contact_id, ss->s, until)) != 0) return rc;
     if ((rc = rbx__st_prep(st, &s, "DELETE FROM sessions WHERE contact = ?1")) != 0) return rc;
     sqlite3_bind_int64(s, 1, contact_id);
     rc = rbx__st_step(s) < 0 ? RBX_E_IO : 0;
@@ -1710,12 +1664,12 @@ static int retire_loaded(rbx_store *st, int64_t contact_id, const stored_session
 }
 
 /* The same for the contact's stored session, if it has one. */
-static int retire_session(rbx_store *st, int64_t contact_id, int64_t until)
+int rbx__st_retire_session(rbx_store *st, int64_t contact_id, int64_t until)
 {
-    stored_session ss;
-    int rc = load_session(st, &ss, contact_id);
+    rbx__stored_session ss;
+    int rc = rbx__st_load_session(st, &ss, contact_id);
     if (rc != 0 || !ss.exists) return rc;
-    rc = retire_loaded(st, contact_id, &ss, until);
+    rc = rbx__st_retire_loaded(st, contact_id, &ss, until);
     rbx_session_free(ss.s);
     return rc;
 }
@@ -1725,9 +1679,9 @@ static int retire_session(rbx_store *st, int64_t contact_id, int64_t until)
  * back (inside the caller's transaction). kind 1: only the session whose
  * base key the PreKeyMessage names. If none decrypts: RBX_E_REPLAY when one
  * of them had already used the message's key, else RBX_E_NOT_FOUND. */
-static int grace_decrypt(rbx_store *st, int64_t contact_id, int kind, const uint8_t base_key[32],
-                         uint8_t *pt, size_t ptcap, size_t *ptlen, const uint8_t *in, size_t len,
-                         uint8_t used_base[32])
+int rbx__st_grace_decrypt(rbx_store *st, int64_t contact_id, int kind, const uint8_t base_key[32],
+                          uint8_t *pt, size_t ptcap, size_t *ptlen, const uint8_t *in, size_t len,
+                          uint8_t used_base[32])
 {
     sqlite3_stmt *s;
     rbx_session *sess = NULL;
@@ -1768,11 +1722,11 @@ static int grace_decrypt(rbx_store *st, int64_t contact_id, int kind, const uint
 int rbx_store_session_info(rbx_store *st, rbx_session_info *info, uint64_t *generation,
                            const char *name, uint32_t device)
 {
-    contact c;
-    stored_session ss;
+    rbx__contact c;
+    rbx__stored_session ss;
     memset(info, 0, sizeof *info);
-    int rc = find_contact(st, &c, name, device);
-    if (rc == 0) rc = load_session(st, &ss, c.id);
+    int rc = rbx__st_find_contact(st, &c, name, device);
+    if (rc == 0) rc = rbx__st_load_session(st, &ss, c.id);
     if (rc == 0 && !ss.exists) rc = RBX_E_NOT_FOUND;
     if (rc != 0) return rc;
     rbx_session_get_info(info, ss.s);
@@ -1784,22 +1738,22 @@ int rbx_store_session_info(rbx_store *st, rbx_session_info *info, uint64_t *gene
 int rbx_store_contact_by_identity(rbx_store *st, char name[RBX_NAME_MAX], uint32_t *device,
                                   const uint8_t identity[32])
 {
-    contact c;
+    rbx__contact c;
     int64_t until;
     name[0] = '\0';
     *device = 0;
-    int rc = find_contact_by_identity(st, &c, identity);
+    int rc = rbx__st_find_contact_by_identity(st, &c, identity);
     /* A key the contact rotated away from, within its grace window. */
-    if (rc == RBX_E_NOT_FOUND) rc = find_contact_by_old_key(st, &c, identity, 0, &until);
+    if (rc == RBX_E_NOT_FOUND) rc = rbx__st_find_contact_by_old_key(st, &c, identity, 0, &until);
     if (rc != 0) return rc;
     snprintf(name, RBX_NAME_MAX, "%s", c.name);
     *device = c.device;
     return 0;
 }
 
-static int contact_info(rbx_store *st, rbx_contact_info *ci, const contact *c)
+static int contact_info(rbx_store *st, rbx_contact_info *ci, const rbx__contact *c)
 {
-    stored_session ss;
+    rbx__stored_session ss;
     memset(ci, 0, sizeof *ci);
     snprintf(ci->name, sizeof ci->name, "%s", c->name);
     ci->device = c->device;
@@ -1818,7 +1772,7 @@ static int contact_info(rbx_store *st, rbx_contact_info *ci, const contact *c)
     ci->grace_sessions = rc == 1 ? (size_t)sqlite3_column_int64(s, 0) : 0;
     rbx__st_done(st, s);
     if (rc < 0) return rc;
-    rc = load_session(st, &ss, c->id);
+    rc = rbx__st_load_session(st, &ss, c->id);
     if (rc != 0 || !ss.exists) return rc;
     ci->has_session = 1;
     ci->rolled_back = ss.rolled_back;
@@ -1831,7 +1785,7 @@ static int contact_info(rbx_store *st, rbx_contact_info *ci, const contact *c)
 int rbx_store_contacts(rbx_store *st, rbx_contact_info *out, size_t cap, size_t *count)
 {
     sqlite3_stmt *s;
-    contact c;
+    rbx__contact c;
     size_t n = 0;
     *count = 0;
     if (out == NULL && cap > 0) return RBX_E_INVALID;
@@ -1896,11 +1850,11 @@ out:
 
 int rbx_store_reset_session(rbx_store *st, const char *name, uint32_t device)
 {
-    contact c;
+    rbx__contact c;
     sqlite3_stmt *s;
     int rc = rbx__st_begin(st);
     if (rc != 0) return rc;
-    if ((rc = find_contact(st, &c, name, device)) != 0) goto fail;
+    if ((rc = rbx__st_find_contact(st, &c, name, device)) != 0) goto fail;
     if ((rc = rbx__st_prep(st, &s, "DELETE FROM sessions WHERE contact = ?1")) != 0) goto fail;
     sqlite3_bind_int64(s, 1, c.id);
     rc = rbx__st_step(s) < 0 ? RBX_E_IO : sqlite3_changes(st->db) == 1 ? 0 : RBX_E_NOT_FOUND;
@@ -1916,14 +1870,14 @@ fail:
 /* ------------------------------------------------------------ encrypt */
 
 /* The contact's session, or a new one from its stored bundle (X3DH). */
-static int session_for_sending(rbx_store *st, stored_session *ss, int *fresh, const contact *c,
+static int session_for_sending(rbx_store *st, rbx__stored_session *ss, int *fresh, const rbx__contact *c,
                                const rbx_policy *pol, const rbx_session_opts *opts)
 {
-    int rc = load_session(st, ss, c->id);
+    int rc = rbx__st_load_session(st, ss, c->id);
     *fresh = 0;
     if (rc != 0) return rc;
     /* A key its organisation revoked gets nothing more. */
-    if (c->has_org && (rc = is_revoked(st, c->org, c->identity)) != 0) return rc;
+    if (c->has_org && (rc = rbx__st_is_revoked(st, c->org, c->identity)) != 0) return rc;
     if (ss->exists) return ss->rolled_back ? RBX_E_ROLLBACK : 0;
     if (c->bundlelen == 0) return RBX_E_NOT_FOUND;
     rbx_bundle b;
@@ -1963,8 +1917,8 @@ int rbx_store_encrypt_batch(rbx_store *st, uint8_t *out, size_t outcap, size_t *
                             const uint8_t *const *pts, const size_t *ptlens, size_t n,
                             const rbx_session_opts *opts)
 {
-    contact c;
-    stored_session ss = { 0 };
+    rbx__contact c;
+    rbx__stored_session ss = { 0 };
     rbx_policy pol;
     int fresh = 0;
     int64_t gen;
@@ -1973,7 +1927,7 @@ int rbx_store_encrypt_batch(rbx_store *st, uint8_t *out, size_t outcap, size_t *
     int rc = rbx__st_begin(st);
     if (rc != 0) return rc;
     /* The policy is read once per call: a new session's bundle age, the archive. */
-    if ((rc = find_contact(st, &c, name, device)) != 0 || (rc = rbx__st_policy(st, &pol)) != 0 ||
+    if ((rc = rbx__st_find_contact(st, &c, name, device)) != 0 || (rc = rbx__st_policy(st, &pol)) != 0 ||
         (rc = session_for_sending(st, &ss, &fresh, &c, &pol, opts)) != 0 ||
         (rc = rbx__st_next_generation(st, &gen)) != 0)
         goto fail;
@@ -1990,7 +1944,7 @@ int rbx_store_encrypt_batch(rbx_store *st, uint8_t *out, size_t outcap, size_t *
         if (pol.archive && (rc = rbx__archive_add(st, ss.s->base_key, c.name, 1, pts[i], ptlens[i])) != 0)
             goto fail;
     }
-    if ((rc = save_session(st, c.id, ss.s, gen, 0, ss.ik)) != 0) goto fail;
+    if ((rc = rbx__st_save_session(st, c.id, ss.s, gen, 0, ss.ik)) != 0) goto fail;
     if (fresh) {
         char fp[RBX_FINGERPRINT_HEXBYTES];
         rbx_fingerprint(fp, c.identity);
@@ -2041,7 +1995,7 @@ int rbx_store_outbox_next(rbx_store *st, uint8_t *out, size_t outcap, size_t *ou
      * and raising the generation record: raise it now, before releasing,
      * so that every released ciphertext stays covered (P 15.6). */
     int rc = rbx__st_meta_get(st, "generation", &gen);
-    if (rc == 0) rc = sidecar_raise(st, gen, 1);
+    if (rc == 0) rc = rbx__st_sidecar_raise(st, gen, 1);
     if (rc != 0) return rc;
     rc = rbx__st_prep(st, &s, "SELECT o.id, o.wire, c.name, c.device FROM outbox o"
                           " JOIN contacts c ON c.id = o.contact ORDER BY o.id LIMIT 1");
@@ -2103,7 +2057,7 @@ int rbx_store_ack_inbox(rbx_store *st, uint64_t id)
 
 /* ------------------------------------------------------------ decrypt */
 
-static void fill_received(rbx_received *info, const contact *c, uint64_t inbox_id, int new_contact,
+static void fill_received(rbx_received *info, const rbx__contact *c, uint64_t inbox_id, int new_contact,
                           int redelivered)
 {
     snprintf(info->name, sizeof info->name, "%s", c->name);
@@ -2119,7 +2073,7 @@ static int inbox_lookup(rbx_store *st, uint8_t *pt, size_t ptcap, size_t *ptlen,
                         rbx_received *info, const uint8_t digest[32])
 {
     sqlite3_stmt *s;
-    contact c;
+    rbx__contact c;
     int64_t id = 0;
     int rc = rbx__st_prep(st, &s, "SELECT id, generation, pt, contact FROM inbox WHERE digest = ?1");
     if (rc != 0) return rc;
@@ -2138,7 +2092,7 @@ static int inbox_lookup(rbx_store *st, uint8_t *pt, size_t ptcap, size_t *ptlen,
     }
     rbx__st_done(st, s);
     /* The sender as the contacts table has it, pin checked. */
-    if (rc == 0 && (rc = find_contact_by_id(st, &c, c.id)) == 0)
+    if (rc == 0 && (rc = rbx__st_find_contact_by_id(st, &c, c.id)) == 0)
         fill_received(info, &c, (uint64_t)id, 0, 1);
     if (rc != 0 && *ptlen) {
         WIPE_BUF(pt, *ptlen);
@@ -2216,8 +2170,8 @@ int rbx_store_decrypt(rbx_store *st, uint8_t *pt, size_t ptcap, size_t *ptlen, r
 {
     uint8_t digest[32];
     rbx_prekey_info pi;
-    contact c = { 0 };
-    stored_session ss = { 0 };
+    rbx__contact c = { 0 };
+    rbx__stored_session ss = { 0 };
     rbx_prekeys *pre = NULL;
     int have_contact = 0, new_contact = 0, in_grace = 0, old_key = 0, rc;
     uint8_t grace_base[32] = { 0 };
@@ -2235,14 +2189,14 @@ int rbx_store_decrypt(rbx_store *st, uint8_t *pt, size_t ptcap, size_t *ptlen, r
     rc = inbox_lookup(st, pt, ptcap, ptlen, info, digest);
     if (rc != RBX_E_NOT_FOUND) goto fail_or_done; /* redelivered (0) or an error */
 
-    rc = name != NULL ? find_contact(st, &c, name, device)
-                      : find_contact_by_identity(st, &c, pi.initiator_identity);
+    rc = name != NULL ? rbx__st_find_contact(st, &c, name, device)
+                      : rbx__st_find_contact_by_identity(st, &c, pi.initiator_identity);
     /* A first message under a key the peer has since rotated away from,
      * still in its grace window: a session for the grace table. */
     if (kind == 1 && rc != 0 && rc != RBX_E_NOT_FOUND) goto fail;
     if (kind == 1 && (rc == RBX_E_NOT_FOUND ||
                       sodium_memcmp(c.identity, pi.initiator_identity, 32) != 0)) {
-        int r = find_contact_by_old_key(st, &c, pi.initiator_identity, rc == 0 ? c.id : 0,
+        int r = rbx__st_find_contact_by_old_key(st, &c, pi.initiator_identity, rc == 0 ? c.id : 0,
                                         &old_key_until);
         if (r != 0 && r != RBX_E_NOT_FOUND) {
             rc = r;
@@ -2252,18 +2206,18 @@ int rbx_store_decrypt(rbx_store *st, uint8_t *pt, size_t ptcap, size_t *ptlen, r
     }
     if (rc != 0 && rc != RBX_E_NOT_FOUND) goto fail;
     have_contact = rc == 0;
-    if (have_contact && (rc = load_session(st, &ss, c.id)) != 0) goto fail;
+    if (have_contact && (rc = rbx__st_load_session(st, &ss, c.id)) != 0) goto fail;
     if (ss.exists && (kind == 0 || sodium_memcmp(ss.s->base_key, pi.base_key, 32) == 0)) {
         rc = rbx_session_decrypt(ss.s, pt, ptcap, ptlen, in, len);
         /* Sent under a session that a rotation or a new handshake replaced. */
         if (rc == RBX_E_AUTH) {
-            int r = grace_decrypt(st, c.id, kind, pi.base_key, pt, ptcap, ptlen, in, len, grace_base);
+            int r = rbx__st_grace_decrypt(st, c.id, kind, pi.base_key, pt, ptcap, ptlen, in, len, grace_base);
             /* None took it: the current session's answer stands. A storage
              * error is not a forgery: it is returned, as below. */
             if (r != RBX_E_NOT_FOUND) rc = r;
             in_grace = r == 0;
         }
-    } else if (have_contact && (rc = grace_decrypt(st, c.id, kind, pi.base_key, pt, ptcap, ptlen,
+    } else if (have_contact && (rc = rbx__st_grace_decrypt(st, c.id, kind, pi.base_key, pt, ptcap, ptlen,
                                                    in, len, grace_base)) != RBX_E_NOT_FOUND) {
         in_grace = rc == 0;
     } else if (kind == 1) {
@@ -2271,7 +2225,7 @@ int rbx_store_decrypt(rbx_store *st, uint8_t *pt, size_t ptcap, size_t *ptlen, r
         rbx_session *fresh = NULL;
         rbx_policy pol;
         /* A key an organisation we follow revoked starts nothing. */
-        if ((rc = is_revoked(st, NULL, pi.initiator_identity)) != 0) goto fail;
+        if ((rc = rbx__st_is_revoked(st, NULL, pi.initiator_identity)) != 0) goto fail;
         if ((rc = load_prekeys(st, &pre, &pi, &ss.ik)) != 0) goto fail;
         rc = rbx_session_accept(&fresh, pt, ptcap, ptlen, &consumed, pre,
                                 old_key ? pi.initiator_identity : have_contact ? c.identity : NULL,
@@ -2280,7 +2234,7 @@ int rbx_store_decrypt(rbx_store *st, uint8_t *pt, size_t ptcap, size_t *ptlen, r
         if (old_key) {
             /* Under the peer's old key: kept beside the current session for
              * what is left of that key's grace window, never in its place. */
-            rc = grace_insert(st, c.id, fresh, old_key_until);
+            rc = rbx__st_grace_insert(st, c.id, fresh, old_key_until);
             rbx_session_free(fresh);
             if (rc != 0) goto fail;
             in_grace = 1;
@@ -2288,7 +2242,7 @@ int rbx_store_decrypt(rbx_store *st, uint8_t *pt, size_t ptcap, size_t *ptlen, r
             /* The session this handshake replaces keeps taking its messages
              * in flight for the grace window. */
             if (ss.exists && ((rc = rbx__st_policy(st, &pol)) != 0 ||
-                              (rc = retire_loaded(st, c.id, &ss,
+                              (rc = rbx__st_retire_loaded(st, c.id, &ss,
                                                   rbx__st_now(st) + (int64_t)pol.identity_grace)) != 0)) {
                 rbx_session_free(fresh);
                 goto fail;
@@ -2303,7 +2257,7 @@ int rbx_store_decrypt(rbx_store *st, uint8_t *pt, size_t ptcap, size_t *ptlen, r
             c.device = device;
             memcpy(c.identity, pi.initiator_identity, 32);
             c.bundlelen = 0;
-            if ((rc = insert_contact(st, &c)) != 0) goto fail;
+            if ((rc = rbx__st_insert_contact(st, &c)) != 0) goto fail;
             new_contact = 1;
         }
         char fp[RBX_FINGERPRINT_HEXBYTES];
@@ -2327,7 +2281,7 @@ int rbx_store_decrypt(rbx_store *st, uint8_t *pt, size_t ptcap, size_t *ptlen, r
     if (rc != 0) goto fail;
 
     if ((rc = rbx__st_next_generation(st, &gen)) != 0 ||
-        (!in_grace && (rc = save_session(st, c.id, ss.s, gen, ss.rolled_back, ss.ik)) != 0))
+        (!in_grace && (rc = rbx__st_save_session(st, c.id, ss.s, gen, ss.rolled_back, ss.ik)) != 0))
         goto fail;
     sqlite3_stmt *s;
     if ((rc = rbx__st_prep(st, &s, "INSERT INTO inbox (id, contact, digest, generation, pt, created)"

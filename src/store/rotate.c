@@ -9,7 +9,7 @@
 #include "internal.h"
 #include "rotation.h"
 #include "sign.h"
-#include "store.h"
+#include "store_int.h"
 
 /* ------------------------------------------------------------ small queries */
 
