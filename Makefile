@@ -53,7 +53,7 @@ STATIC    := $(B)/libratchetbox.a
 SONAME    := libratchetbox.so.$(SOMAJOR)
 SHARED    := $(B)/$(SONAME)
 
-.PHONY: all deps check check-run symbols install-test demo bench \
+.PHONY: all deps check check-run symbols layering install-test demo bench \
         install uninstall clean vectors crashtest
 
 all: $(STATIC) $(SHARED) $(B)/libratchetbox.so $(B)/rbx $(B)/bench
@@ -127,7 +127,7 @@ check: deps
 	$(MAKE) --no-print-directory bench-quick
 	$(MAKE) --no-print-directory B=build-san OPT=-O1 CFLAGS="-O1 -g $(SAN)" \
 	    LDFLAGS="$(SAN)" check-run check-cli
-	$(MAKE) --no-print-directory symbols install-test
+	$(MAKE) --no-print-directory symbols layering install-test
 	$(MAKE) --no-print-directory fuzz-check
 	$(MAKE) --no-print-directory ct-check valgrind-check
 
@@ -148,6 +148,11 @@ install-test: $(B)/readme_example
 symbols: $(SHARED)
 	nm -D --defined-only $(SHARED) | awk '$$2 == "T" { print $$3 }' | sort > $(B)/symbols.txt
 	diff -u tests/symbols.txt $(B)/symbols.txt
+
+# The store's floors call only downward (tests/layering.sh, on the objects).
+STORE_OBJ := $(patsubst src/%.c,$(B)/obj/%.o,$(wildcard src/store/*.c))
+layering: $(STORE_OBJ)
+	sh tests/layering.sh $(B)/obj/store
 
 # The kill harness of tests/test_durability.c at length (make check runs 200 kills).
 crashtest: $(B)/check_rbx
