@@ -513,7 +513,9 @@ int rbx_store_rotate_archive(rbx_store *st, int mode, rbx_archive_result *res)
         return rc;
     }
     /* The erased keys (and the rewrapped ciphertexts) must not survive in
-     * the write-ahead log either (CONTEXT section 3). */
+     * the write-ahead log either: even with secure_delete, a deleted value
+     * stays in the -wal file until a wal_checkpoint(TRUNCATE), which the
+     * erase point takes. */
     return res->epochs_erased > 0 ? rbx__st_erase_point(st) : 0;
 }
 

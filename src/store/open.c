@@ -355,7 +355,10 @@ int rbx_store_open(rbx_store **out, const char *db_path, const rbx_store_opts *o
     }
     sqlite3_busy_timeout(st->db, BUSY_TIMEOUT_MS);
     sqlite3_extended_result_codes(st->db, 1);
-    /* secure_delete: freed cells and pages are zeroed (CONTEXT section 3).
+    /* secure_delete: freed cells and pages are zeroed (Debian's SQLite is
+     * built with it on; set here for any other build). A deleted value still
+     * survives in the -wal file until a wal_checkpoint(TRUNCATE): that is
+     * what erase points are for (db.c).
      * WAL + synchronous=FULL: one fdatasync per commit, durable on return.
      * These only set connection state; nothing is written yet. */
     if ((rc = rbx__st_exec(st, "PRAGMA secure_delete = ON; PRAGMA foreign_keys = ON;"
