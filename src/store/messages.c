@@ -339,7 +339,7 @@ int rbx_store_decrypt(rbx_store *st, uint8_t *pt, size_t ptcap, size_t *ptlen, r
     if (kind == 1 && (rc == RBX_E_NOT_FOUND ||
                       sodium_memcmp(c.identity, pi.initiator_identity, 32) != 0)) {
         int r = rbx__st_find_contact_by_old_key(st, &c, pi.initiator_identity, rc == 0 ? c.id : 0,
-                                        &old_key_until);
+                                                &old_key_until);
         if (r != 0 && r != RBX_E_NOT_FOUND) {
             rc = r;
             goto fail;
@@ -360,7 +360,7 @@ int rbx_store_decrypt(rbx_store *st, uint8_t *pt, size_t ptcap, size_t *ptlen, r
             in_grace = r == 0;
         }
     } else if (have_contact && (rc = rbx__st_grace_decrypt(st, c.id, kind, pi.base_key, pt, ptcap, ptlen,
-                                                   in, len, grace_base)) != RBX_E_NOT_FOUND) {
+                                                           in, len, grace_base)) != RBX_E_NOT_FOUND) {
         in_grace = rc == 0;
     } else if (kind == 1) {
         uint32_t consumed;
@@ -384,8 +384,8 @@ int rbx_store_decrypt(rbx_store *st, uint8_t *pt, size_t ptcap, size_t *ptlen, r
             /* The session this handshake replaces keeps taking its messages
              * in flight for the grace window. */
             if (ss.exists && ((rc = rbx__st_policy(st, &pol)) != 0 ||
-                              (rc = rbx__st_retire_loaded(st, c.id, &ss,
-                                                  rbx__st_now(st) + (int64_t)pol.identity_grace)) != 0)) {
+                              (rc = rbx__st_retire_loaded(st, c.id, &ss, rbx__st_now(st) +
+                                                          (int64_t)pol.identity_grace)) != 0)) {
                 rbx_session_free(fresh);
                 goto fail;
             }
