@@ -37,7 +37,9 @@ CHECK_LIBS := $(shell $(PKG_CONFIG) --libs check 2>/dev/null)
 
 SAN       := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 
-LIB_SRC   := $(wildcard src/*.c)
+LIB_SRC   := $(wildcard src/*.c src/store/*.c)
+# The library's internal headers (src/store/ holds the store's floors).
+INT_H     := $(wildcard src/*.h src/store/*.h)
 PROTO     := proto/ratchetbox.proto
 PROTO_C   := $(B)/proto/ratchetbox.pb-c.c
 LIB_OBJ   := $(LIB_SRC:src/%.c=$(B)/obj/%.o) $(B)/obj/ratchetbox.pb-c.o
@@ -51,7 +53,7 @@ STATIC    := $(B)/libratchetbox.a
 SONAME    := libratchetbox.so.$(SOMAJOR)
 SHARED    := $(B)/$(SONAME)
 
-.PHONY: all deps check check-run symbols install-test demo bench \
+.PHONY: all deps check check-run symbols layering install-test demo bench \
         install uninstall clean vectors crashtest
 
 all: $(STATIC) $(SHARED) $(B)/libratchetbox.so $(B)/rbx $(B)/bench
@@ -80,7 +82,7 @@ $(B)/obj/ratchetbox.pb-c.o: $(PROTO_C)
 	@mkdir -p $(@D)
 	$(CC) $(ALLCFLAGS) -c -o $@ $<
 
-$(B)/obj/%.o: src/%.c include/ratchetbox.h $(wildcard src/*.h) $(B)/proto/ratchetbox.pb-c.h
+$(B)/obj/%.o: src/%.c include/ratchetbox.h $(INT_H) $(B)/proto/ratchetbox.pb-c.h
 	@mkdir -p $(@D)
 	$(CC) $(ALLCFLAGS) -c -o $@ $<
 
@@ -95,7 +97,7 @@ $(B)/libratchetbox.so: $(SHARED)
 	ln -sf $(SONAME) $@
 
 # ------------------------------------------------------------------ tests
-$(B)/tobj/%.o: tests/%.c include/ratchetbox.h $(wildcard tests/*.h) $(wildcard src/*.h) $(B)/proto/ratchetbox.pb-c.h
+$(B)/tobj/%.o: tests/%.c include/ratchetbox.h $(wildcard tests/*.h) $(INT_H) $(B)/proto/ratchetbox.pb-c.h
 	@mkdir -p $(@D)
 	$(CC) $(ALLCFLAGS) -DRBX_SRCDIR='"$(CURDIR)"' -c -o $@ $<
 
@@ -125,7 +127,7 @@ check: deps
 	$(MAKE) --no-print-directory bench-quick
 	$(MAKE) --no-print-directory B=build-san OPT=-O1 CFLAGS="-O1 -g $(SAN)" \
 	    LDFLAGS="$(SAN)" check-run check-cli
-	$(MAKE) --no-print-directory symbols install-test
+	$(MAKE) --no-print-directory symbols layering install-test
 	$(MAKE) --no-print-directory fuzz-check
 	$(MAKE) --no-print-directory ct-check valgrind-check
 
@@ -147,6 +149,11 @@ symbols: $(SHARED)
 	nm -D --defined-only $(SHARED) | awk '$$2 == "T" { print $$3 }' | sort > $(B)/symbols.txt
 	diff -u tests/symbols.txt $(B)/symbols.txt
 
+# The store's floors call only downward (tests/layering.sh, on the objects).
+STORE_OBJ := $(patsubst src/%.c,$(B)/obj/%.o,$(wildcard src/store/*.c))
+layering: $(STORE_OBJ)
+	sh tests/layering.sh $(B)/obj/store
+
 # The kill harness of tests/test_durability.c at length (make check runs 200 kills).
 crashtest: $(B)/check_rbx
 	RBX_CRASH_KILLS=5000 CK_RUN_SUITE=durability CK_RUN_CASE=crash CK_DEFAULT_TIMEOUT=3600 $(B)/check_rbx
@@ -154,7 +161,7 @@ crashtest: $(B)/check_rbx
 # make demo's helpers (tests/cli/, outside the Check runner): boxtool makes
 # the product's key files and today's envelopes; thief attacks a copied state.
 DEMO_TOOLS := $(B)/tools/boxtool $(B)/tools/thief
-$(B)/tools/%: tests/cli/%.c $(STATIC) $(wildcard src/*.h)
+$(B)/tools/%: tests/cli/%.c $(STATIC) $(INT_H)
 	@mkdir -p $(@D)
 	$(CC) $(ALLCFLAGS) $(LDFLAGS) -o $@ $< $(STATIC) $(LIBS)
 
@@ -224,7 +231,7 @@ FUZZ_BIN  := $(FUZZ_TARGETS:%=$(B)/fuzz/%)
 .SECONDARY: $(FUZZ_TARGETS:%=$(B)/fuzzobj/%.o) $(FUZZ_OBJ)
 .PHONY: fuzz fuzz-check fuzz-build fuzz-corpus
 
-$(B)/fuzzobj/%.o: src/%.c include/ratchetbox.h $(wildcard src/*.h) $(B)/proto/ratchetbox.pb-c.h
+$(B)/fuzzobj/%.o: src/%.c include/ratchetbox.h $(INT_H) $(B)/proto/ratchetbox.pb-c.h
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -c -o $@ $<
 
@@ -232,7 +239,7 @@ $(B)/fuzzobj/ratchetbox.pb-c.o: $(PROTO_C)
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -c -o $@ $<
 
-$(B)/fuzzobj/fuzz_%.o: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h include/ratchetbox.h $(wildcard src/*.h) $(B)/proto/ratchetbox.pb-c.h
+$(B)/fuzzobj/fuzz_%.o: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h include/ratchetbox.h $(INT_H) $(B)/proto/ratchetbox.pb-c.h
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -DRBX_SRCDIR='"$(CURDIR)"' -c -o $@ $<
 
@@ -296,7 +303,7 @@ VG_SUITES := $(filter-out $(VG_SLOW_SUITES),$(VG_ALL_SUITES))
 VG_DURABILITY_CASES := concurrency open_race
 .PHONY: ct-check valgrind-check check-full
 
-$(B)/ct_check: tests/ct/ct_check.c $(STATIC) $(wildcard src/*.h)
+$(B)/ct_check: tests/ct/ct_check.c $(STATIC) $(INT_H)
 	$(CC) $(ALLCFLAGS) $(LDFLAGS) -o $@ $< $(STATIC) $(LIBS)
 
 ct-check:

@@ -26,7 +26,7 @@ PEER_LIBS := $(shell $(PKG_CONFIG) --libs libsignal-protocol-c olm libcrypto 2>/
 $(B)/bench: bench/bench.c bench/common.c bench/common.h $(STATIC)
 	$(CC) $(ALLCFLAGS) $(LDFLAGS) -o $@ bench/bench.c bench/common.c $(STATIC) $(LIBS)
 
-$(B)/bench-compare: $(CMP_SRC) bench/compare.h bench/common.h include/ratchetbox.h src/store.h $(STATIC)
+$(B)/bench-compare: $(CMP_SRC) bench/compare.h bench/common.h include/ratchetbox.h $(INT_H) $(STATIC)
 	$(CC) $(ALLCFLAGS) $(PEER_CFLAGS) $(LDFLAGS) -o $@ $(CMP_SRC) $(STATIC) $(LIBS) $(PEER_LIBS)
 
 # Outputs are written to a temporary name first so that a failed run leaves
