@@ -65,7 +65,7 @@ enum {
     RBX_E_MALFORMED = -3,         /* bytes do not parse (wire, blob, JSON, base64) */
     RBX_E_VERSION = -4,           /* unknown version of a wire message or blob */
     RBX_E_AUTH = -5,              /* authentication failed; says nothing more */
-    RBX_E_SIGNATURE = -6,         /* signed prekey signature does not verify */
+    RBX_E_SIGNATURE = -6,         /* a signature (prekey, record, entry, request) does not verify */
     RBX_E_KEY = -7,               /* bad key: low order, all-zero DH, pk/sk mismatch */
     RBX_E_UNKNOWN_PREKEY = -8,    /* signed or one-time prekey id not held */
     RBX_E_PREKEY_REUSED = -9,     /* one-time prekey already consumed */
@@ -82,8 +82,8 @@ enum {
     RBX_E_ROLLBACK = -20,         /* database older than its generation record */
     RBX_E_EXISTS = -21,           /* already there (identity, contact) */
     RBX_E_NOT_FOUND = -22,        /* no such identity, contact or session */
-    RBX_E_CHAIN = -23,            /* rotation records do not link up (hash, key or sequence gap) */
-    RBX_E_STALE = -24,            /* rotation replayed or rolled back to an older key or sequence */
+    RBX_E_CHAIN = -23,            /* rotation records or device-list entries do not link up or break a rule */
+    RBX_E_STALE = -24,            /* rotation or device list replayed or rolled back */
     RBX_E_UNCERTIFIED = -25,      /* key not certified by the contact's organisation root */
     RBX_E_REVOKED = -26,          /* key revoked by the contact's organisation root */
     RBX_E_EXPIRED = -27,          /* signed prekey or certificate past its policy age */
