@@ -560,7 +560,7 @@ RBX_API RBX_MUST_CHECK int rbx_devlist_verify(rbx_devlist *out, const char *user
                                               const uint8_t *org /* 32 or NULL */)
     RBX_NONNULL(1, 2);
 
-/* Request authentication (PROTOCOL.md 20.6). The signature is XEdDSA by the
+/* Request authentication (PROTOCOL.md 20.7). The signature is XEdDSA by the
  * device's current identity key over "ratchetbox-http-auth-v1" || D, where D
  * is BLAKE2b-256 of the domain string, the method, the target (path and query
  * exactly as sent), ts, the nonce, BLAKE2b-256(body), the user and the
@@ -592,7 +592,7 @@ RBX_API RBX_MUST_CHECK int rbx_request_verify(const uint8_t sig[RBX_SIGNATUREBYT
 
 /* A bundle fetched through a server: the device's base bundle (no one-time
  * prekey) and a one-time prekey the server chose, assembled into one bundle
- * (PROTOCOL.md 20.7). base is parsed and verified first (rbx_bundle_parse);
+ * (PROTOCOL.md 20.9). base is parsed and verified first (rbx_bundle_parse);
  * the output is the same bundle with fields 6 and 7 (id, key) in canonical
  * form, so rbx_bundle_parse accepts it. The one-time fields are not covered
  * by the bundle's signature. out may be base (in place).

@@ -189,7 +189,7 @@ int rbx_devlist_entry_parse(rbx_devlist_entry *out, const uint8_t *in, size_t le
     size_t slen = statement(st, &e);
     if ((rc = rbx__xeddsa_verify(w->signature.data, e.signer, st, slen)) != 0) goto out;
     /* Add and rotate name a key that must prove it is held (PROTOCOL.md
-     * 20.3): otherwise a signer could enrol a key it does not hold, or one
+     * 20.2): otherwise a signer could enrol a key it does not hold, or one
      * another user's device holds. */
     if (w->has_subject_signature) {
         subject_statement(sub, st, slen);
@@ -218,7 +218,7 @@ static size_t find_key(const rbx_devlist *l, const uint8_t key[32])
     return l->ndevices;
 }
 
-/* PROTOCOL.md 20.4 steps 6 and 7: may e's signer write to the list l (the
+/* PROTOCOL.md 20.4 steps 7 and 8: may e's signer write to the list l (the
  * state after every earlier entry), and does its op hold? Applies it. */
 static int apply(rbx_devlist *l, const rbx_devlist_entry *e, const uint8_t *org)
 {
@@ -296,7 +296,7 @@ static int verify_log(rbx_devlist *out, const char *user, const uint8_t *const *
         if (strcmp(e.user, user) != 0 || e.seq != (uint64_t)i + 1 || !key_eq(e.prev_hash, prev) ||
             e.created < prev_created)
             return RBX_E_CHAIN;
-        /* Step 7. */
+        /* Steps 7 and 8. */
         if ((rc = apply(out, &e, org)) != 0) return rc;
         rbx_devlist_entry_hash(prev, entries[i], lens[i]);
         prev_created = e.created;

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT
- * Request authentication (PROTOCOL.md 20.6): a device signs each request to
+ * Request authentication (PROTOCOL.md 20.7): a device signs each request to
  * the server with its identity key. The signed statement is the domain
  * string and a 32-byte digest of the request, never bytes the server chose,
  * so a server cannot obtain an identity key's signature over anything else

@@ -337,7 +337,7 @@ int rbx_bundle_with_onetime(uint8_t *out, size_t outcap, size_t *outlen, const u
     Rbx__Wire__PreKeyBundle *w;
     int rc = rbx__bundle_parse_wire(&b, &w, base, baselen);
     if (rc != 0) return rc;
-    /* PROTOCOL.md 20.7: one base bundle, one one-time prekey; a bundle that
+    /* PROTOCOL.md 20.9: one base bundle, one one-time prekey; a bundle that
      * has one already is not a base bundle. */
     if (b.has_onetime || id == RBX_NO_PREKEY) {
         rc = RBX_E_MALFORMED;

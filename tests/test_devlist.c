@@ -821,7 +821,7 @@ END_TEST
 
 /* ------------------------------------------------------------ requests */
 
-/* D and the signed statement, as PROTOCOL.md 20.6 spells them. */
+/* D and the signed statement, as PROTOCOL.md 20.7 spells them. */
 static void req_statement(uint8_t st[55], const char *method, const char *target, uint64_t ts,
                           const uint8_t nonce[16], const uint8_t *body, size_t bodylen,
                           const char *user, uint32_t device)
@@ -1331,7 +1331,7 @@ START_TEST(request_vectors)
                  "vectors) from seed %u; `rng` lists the nonce bytes Z of the signature; "
                  "`body_hash` is BLAKE2b-256(body). Each `negative` case changes one input of "
                  "the request above it and must give RBX_E_SIGNATURE. Normative description: "
-                 "spec/PROTOCOL.md section 20.6.\",\n", REQ_SEED);
+                 "spec/PROTOCOL.md section 20.7.\",\n", REQ_SEED);
     tu_sb_printf(&sb, "  \"seed\": %u,\n", REQ_SEED);
     js_hex(&sb, 2, "a_private", K[KA].sk, 32, 0);
     js_hex(&sb, 2, "a_public", K[KA].pk, 32, 0);
