@@ -3,7 +3,7 @@
  *
  * The one public header. Sections: errors and init, keys, baseline (today's
  * long-lived box envelope), prekeys and bundles, rotation and organisation
- * roots, sessions (handshake and ratchet). spec/PROTOCOL.md is the normative description of every byte.
+ * roots, accounts and device lists, sessions (handshake and ratchet). spec/PROTOCOL.md is the normative description of every byte.
  *
  * Conventions (all functions):
  *  - return 0 or a negative RBX_E_* code; rbx_strerror() names it;
@@ -65,7 +65,7 @@ enum {
     RBX_E_MALFORMED = -3,         /* bytes do not parse (wire, blob, JSON, base64) */
     RBX_E_VERSION = -4,           /* unknown version of a wire message or blob */
     RBX_E_AUTH = -5,              /* authentication failed; says nothing more */
-    RBX_E_SIGNATURE = -6,         /* signed prekey signature does not verify */
+    RBX_E_SIGNATURE = -6,         /* a signature (prekey, record, entry, request) does not verify */
     RBX_E_KEY = -7,               /* bad key: low order, all-zero DH, pk/sk mismatch */
     RBX_E_UNKNOWN_PREKEY = -8,    /* signed or one-time prekey id not held */
     RBX_E_PREKEY_REUSED = -9,     /* one-time prekey already consumed */
@@ -82,8 +82,8 @@ enum {
     RBX_E_ROLLBACK = -20,         /* database older than its generation record */
     RBX_E_EXISTS = -21,           /* already there (identity, contact) */
     RBX_E_NOT_FOUND = -22,        /* no such identity, contact or session */
-    RBX_E_CHAIN = -23,            /* rotation records do not link up (hash, key or sequence gap) */
-    RBX_E_STALE = -24,            /* rotation replayed or rolled back to an older key or sequence */
+    RBX_E_CHAIN = -23,            /* rotation records or device-list entries do not link up or break a rule */
+    RBX_E_STALE = -24,            /* rotation or device list replayed or rolled back */
     RBX_E_UNCERTIFIED = -25,      /* key not certified by the contact's organisation root */
     RBX_E_REVOKED = -26,          /* key revoked by the contact's organisation root */
     RBX_E_EXPIRED = -27,          /* signed prekey or certificate past its policy age */
@@ -429,6 +429,182 @@ RBX_API RBX_MUST_CHECK int rbx_org_revoke(uint8_t *out, size_t outcap, size_t *o
 RBX_API RBX_MUST_CHECK int rbx_org_revocation_parse(rbx_org_revocation *r, const uint8_t *in,
                                                     size_t len)
     RBX_NONNULL(1, 2);
+
+/* ---------------------------------------------------------------- accounts and device lists */
+
+/* A user (account) holds several devices, each with its own identity key
+ * (PROTOCOL.md section 20). The user's device list is a hash-chained log of
+ * signed entries (add, remove, rotate) that every peer verifies itself, from
+ * entry 1 (pinned by its hash on first use) or an organisation root, so a
+ * server that stores and relays it cannot add, swap or hide a device without
+ * the verifier seeing RBX_E_CHAIN, RBX_E_STALE or RBX_E_IDENTITY_CHANGED.
+ * Requests to a server are signed by the device's identity key over a
+ * domain-separated digest (rbx_request_sign). Everything here is a pure
+ * function of its inputs: no I/O, no state, public data only; secret keys
+ * passed in are only read, and the caller wipes them. */
+
+#define RBX_USER_MAX 64U                 /* user ids: 1..63 bytes + NUL (rbx_user_id_ok) */
+#define RBX_DEVLIST_MAX_ENTRIES 1024U    /* entries of one user's log */
+#define RBX_DEVLIST_MAX_DEVICES 64U      /* devices in one list at any time */
+#define RBX_DEVLIST_ENTRY_MAXBYTES 336U  /* longest encoded entry (333 bytes) */
+#define RBX_DEVICE_ID_MAX 0x7fffffffU    /* device ids are 1..2^31-1 */
+#define RBX_REQUEST_NONCEBYTES 16U       /* rbx_request_sign nonce */
+
+/* Entry operations and signer kinds (PROTOCOL.md 20.2). */
+#define RBX_DEVLIST_ADD 1U
+#define RBX_DEVLIST_REMOVE 2U
+#define RBX_DEVLIST_ROTATE 3U
+#define RBX_SIGNER_DEVICE 0U
+#define RBX_SIGNER_ORG 1U
+
+/* 1 if user is a valid user id: 1..63 bytes, the first [a-z0-9], the rest
+ * [a-z0-9._@-], NUL-terminated; else 0 (also for NULL). Ids are compared as
+ * bytes and appear in URL paths unescaped. */
+RBX_API int rbx_user_id_ok(const char *user);
+
+/* The device id of the identity key a device enrolled with:
+ * be32(BLAKE2b-256("ratchetbox-device-id-v1" || ik)[0:4]) & 0x7fffffff,
+ * 1 if that is 0. Always in 1..RBX_DEVICE_ID_MAX. A device keeps its id when
+ * it rotates its identity key (op rotate). */
+RBX_API uint32_t rbx_device_id(const uint8_t ik[RBX_PUBLICKEYBYTES]) RBX_NONNULL(1);
+
+/* One device-list entry (PROTOCOL.md 20.2). */
+typedef struct rbx_devlist_entry {
+    char user[RBX_USER_MAX];                 /* NUL-terminated user id */
+    uint64_t seq;                            /* 1, 2, ... */
+    uint8_t prev_hash[RBX_HASHBYTES];        /* hash of entry seq - 1; zeros for 1 */
+    unsigned op;                             /* RBX_DEVLIST_ADD, _REMOVE, _ROTATE */
+    uint32_t device;                         /* 1..RBX_DEVICE_ID_MAX */
+    uint8_t identity[RBX_PUBLICKEYBYTES];    /* add: the key; remove: its current key; rotate: the new key */
+    uint64_t created;                        /* Unix seconds */
+    unsigned signer_kind;                    /* RBX_SIGNER_DEVICE or RBX_SIGNER_ORG */
+    uint8_t signer[RBX_PUBLICKEYBYTES];      /* the signing key */
+} rbx_devlist_entry;
+
+/* Encode e signed by signer_sk (the secret of e->signer) and, for add and
+ * rotate, by subject_sk (the secret of e->identity: proof of possession);
+ * subject_sk is NULL for remove. Two signatures draw 64 random bytes each,
+ * signer first. Only the entry's own form is checked here, not its place in
+ * a log (rbx_devlist_verify does that).
+ * \return RBX_E_INVALID (user not a valid id, seq 0, op or signer_kind
+ *         unknown, device 0 or above RBX_DEVICE_ID_MAX, subject_sk NULL for
+ *         add or rotate or non-NULL for remove), RBX_E_KEY (identity or
+ *         signer fails the key checks, a secret key that does not match its
+ *         public key), RBX_E_BUFFER (before any randomness is drawn;
+ *         RBX_DEVLIST_ENTRY_MAXBYTES always suffices). *outlen is 0 on error. */
+RBX_API RBX_MUST_CHECK int rbx_devlist_entry_sign(uint8_t *out, size_t outcap, size_t *outlen,
+                                                  const rbx_devlist_entry *e,
+                                                  const uint8_t signer_sk[RBX_SECRETKEYBYTES],
+                                                  const uint8_t *subject_sk /* 32 or NULL */)
+    RBX_NONNULL(1, 3, 4, 5);
+
+/* Parse one entry and verify its signature and, for add and rotate, its
+ * subject signature (PROTOCOL.md 20.3). e is zeroed on error.
+ * \return RBX_E_MALFORMED (longer than RBX_DEVLIST_ENTRY_MAXBYTES, does not
+ *         parse, not canonical, unknown field, bad lengths, bad user id, seq
+ *         0, unknown op or signer kind, device out of range, subject
+ *         signature present for remove or missing for add and rotate),
+ *         RBX_E_VERSION, RBX_E_KEY (identity or signer not canonical or of
+ *         low order), RBX_E_SIGNATURE (either signature). */
+RBX_API RBX_MUST_CHECK int rbx_devlist_entry_parse(rbx_devlist_entry *e, const uint8_t *in,
+                                                   size_t len) RBX_NONNULL(1, 2);
+
+/* BLAKE2b-256 of an encoded entry: the next entry's prev_hash, and what a
+ * verifier pins. */
+RBX_API void rbx_devlist_entry_hash(uint8_t out[RBX_HASHBYTES], const uint8_t *in, size_t len)
+    RBX_NONNULL(1);
+
+/* What a verifier remembers of a user's list: the hash of entry 1 and the
+ * newest (seq, hash) it verified. rbx_devlist.head is the next pin. */
+typedef struct rbx_devlist_pin {
+    uint8_t first_hash[RBX_HASHBYTES];
+    uint64_t seq;                            /* >= 1 */
+    uint8_t hash[RBX_HASHBYTES];             /* of entry seq */
+} rbx_devlist_pin;
+
+typedef struct rbx_devlist_device {
+    uint32_t id;
+    uint8_t identity[RBX_PUBLICKEYBYTES];    /* its current key */
+    uint64_t added_seq;                      /* seq of the entry that added it */
+} rbx_devlist_device;
+
+/* A verified list: the devices after the last entry, in the order they were
+ * added, and the head (first-entry hash, last seq and its hash). */
+typedef struct rbx_devlist {
+    rbx_devlist_pin head;
+    uint64_t head_created;                   /* created of the last entry */
+    size_t ndevices;                         /* 1..RBX_DEVLIST_MAX_DEVICES */
+    rbx_devlist_device devices[RBX_DEVLIST_MAX_DEVICES];
+} rbx_devlist;
+
+/* Verify the whole log of `user`: entries[i] (lens[i] bytes) is the entry
+ * with seq i + 1, from entry 1 to the newest (PROTOCOL.md 20.4). pin NULL:
+ * trust entry 1 on first use; else entry 1 must hash to pin->first_hash and
+ * the log must extend the pinned head. org NULL: no organisation root; else
+ * its 32-byte key, whose signatures (signer_kind 1) are accepted. *out is
+ * zeroed on error. The cost is one or two XEdDSA verifications per entry.
+ * \return RBX_E_INVALID (user not a valid id, entries or lens NULL with
+ *         n > 0, a NULL entry, pin->seq 0), RBX_E_LIMIT (more than
+ *         RBX_DEVLIST_MAX_ENTRIES entries or RBX_DEVLIST_MAX_DEVICES
+ *         devices), RBX_E_STALE (fewer entries than pin->seq: rolled back),
+ *         RBX_E_IDENTITY_CHANGED (entry 1 or the entry at pin->seq hashes to
+ *         something other than the pin: another list, or a fork),
+ *         an entry's rbx_devlist_entry_parse error, RBX_E_CHAIN (an entry of
+ *         another user, a wrong seq or prev_hash, created earlier than the
+ *         entry before, a signer that is neither a current device key nor
+ *         the given org root, or an op rule broken: see PROTOCOL.md 20.4;
+ *         also n == 0 without a pin). */
+RBX_API RBX_MUST_CHECK int rbx_devlist_verify(rbx_devlist *out, const char *user,
+                                              const uint8_t *const *entries, const size_t *lens,
+                                              size_t n, const rbx_devlist_pin *pin,
+                                              const uint8_t *org /* 32 or NULL */)
+    RBX_NONNULL(1, 2);
+
+/* Request authentication (PROTOCOL.md 20.7). The signature is XEdDSA by the
+ * device's current identity key over "ratchetbox-http-auth-v1" || D, where D
+ * is BLAKE2b-256 of the domain string, the method, the target (path and query
+ * exactly as sent), ts, the nonce, BLAKE2b-256(body), the user and the
+ * device. method: 1..255 bytes; target: 1..2^32-1 bytes; strings are
+ * NUL-terminated. body may be NULL when bodylen is 0. sk is only read.
+ * \return RBX_E_INVALID (empty or too long method or target, user not a
+ *         valid id, body NULL with bodylen > 0); sig is zeroed on error. */
+RBX_API RBX_MUST_CHECK int rbx_request_sign(uint8_t sig[RBX_SIGNATUREBYTES], const char *method,
+                                            const char *target, uint64_t ts,
+                                            const uint8_t nonce[RBX_REQUEST_NONCEBYTES],
+                                            const uint8_t *body, size_t bodylen,
+                                            const char *user, uint32_t device,
+                                            const uint8_t sk[RBX_SECRETKEYBYTES])
+    RBX_NONNULL(1, 2, 3, 5, 8, 10);
+
+/* 0 if sig signs the request under pk. Freshness of ts and uniqueness of
+ * the nonce are the server's checks (SERVER.md), not this function's.
+ * \return RBX_E_SIGNATURE (does not verify, pk invalid, or a method, target
+ *         or user that rbx_request_sign refuses), RBX_E_INVALID (body NULL
+ *         with bodylen > 0). */
+RBX_API RBX_MUST_CHECK int rbx_request_verify(const uint8_t sig[RBX_SIGNATUREBYTES],
+                                              const char *method, const char *target,
+                                              uint64_t ts,
+                                              const uint8_t nonce[RBX_REQUEST_NONCEBYTES],
+                                              const uint8_t *body, size_t bodylen,
+                                              const char *user, uint32_t device,
+                                              const uint8_t pk[RBX_PUBLICKEYBYTES])
+    RBX_NONNULL(1, 2, 3, 5, 8, 10);
+
+/* A bundle fetched through a server: the device's base bundle (no one-time
+ * prekey) and a one-time prekey the server chose, assembled into one bundle
+ * (PROTOCOL.md 20.9). base is parsed and verified first (rbx_bundle_parse);
+ * the output is the same bundle with fields 6 and 7 (id, key) in canonical
+ * form, so rbx_bundle_parse accepts it. The one-time fields are not covered
+ * by the bundle's signature. out may be base (in place).
+ * \return rbx_bundle_parse's errors for base, RBX_E_MALFORMED (base already
+ *         carries a one-time prekey, or id is RBX_NO_PREKEY), RBX_E_KEY (key
+ *         not canonical or of low order), RBX_E_BUFFER (RBX_BUNDLE_MAXBYTES
+ *         always suffices). *outlen is 0 on error. */
+RBX_API RBX_MUST_CHECK int rbx_bundle_with_onetime(uint8_t *out, size_t outcap, size_t *outlen,
+                                                   const uint8_t *base, size_t baselen,
+                                                   uint32_t id,
+                                                   const uint8_t key[RBX_PUBLICKEYBYTES])
+    RBX_NONNULL(1, 3, 4, 7);
 
 /* ---------------------------------------------------------------- sessions */
 

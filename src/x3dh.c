@@ -329,6 +329,39 @@ int rbx_bundle_parse(rbx_bundle *out, const uint8_t *in, size_t len)
     return rc;
 }
 
+int rbx_bundle_with_onetime(uint8_t *out, size_t outcap, size_t *outlen, const uint8_t *base,
+                            size_t baselen, uint32_t id, const uint8_t key[32])
+{
+    *outlen = 0;
+    rbx_bundle b;
+    Rbx__Wire__PreKeyBundle *w;
+    int rc = rbx__bundle_parse_wire(&b, &w, base, baselen);
+    if (rc != 0) return rc;
+    /* PROTOCOL.md 20.9: one base bundle, one one-time prekey; a bundle that
+     * has one already is not a base bundle. */
+    if (b.has_onetime || id == RBX_NO_PREKEY) {
+        rc = RBX_E_MALFORMED;
+    } else if (!rbx__pk_is_valid(key)) {
+        rc = RBX_E_KEY;
+    } else {
+        /* w holds copies of every field (protobuf-c copies bytes fields),
+         * so out may be base. */
+        const uint8_t *recs[RBX_CHAIN_MAX];
+        size_t lens[RBX_CHAIN_MAX];
+        for (size_t i = 0; i < w->n_rotation; i++) {
+            recs[i] = w->rotation[i].data;
+            lens[i] = w->rotation[i].len;
+        }
+        rc = rbx__bundle_encode_ext(out, outcap, outlen, b.identity, b.signed_prekey_id,
+                                    b.signed_prekey, b.signature, b.signed_prekey_created, id, key,
+                                    recs, lens, w->n_rotation,
+                                    w->has_org_certificate ? w->org_certificate.data : NULL,
+                                    w->has_org_certificate ? w->org_certificate.len : 0);
+    }
+    rbx__wire__pre_key_bundle__free_unpacked(w, NULL);
+    return rc;
+}
+
 /* ------------------------------------------------------------ handshake */
 
 static int check_opts(const rbx_session_opts *o)

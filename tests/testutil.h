@@ -104,6 +104,7 @@ Suite *suite_rotate(void);
 Suite *suite_policy(void);
 Suite *suite_audit(void);
 Suite *suite_archive(void);
+Suite *suite_devlist(void);
 
 #endif
 
