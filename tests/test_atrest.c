@@ -141,9 +141,10 @@ static void setup(world *w, int bounded)
     char adb[JOINCAP], bdb[JOINCAP];
     tu_path_in(adb, sizeof adb, w->adir, "db");
     tu_path_in(bdb, sizeof bdb, w->bdir, "db");
-    rbx_store_opts ao = { .create = 1 };
-    rbx_store_opts bo = { .create = 1, .mode = bounded ? RBX_STORE_BOUNDED : RBX_STORE_STRICT,
-                          .erase_commits = ERASE_EVERY, .erase_seconds = 100000 };
+    rbx_store_opts ao = store_opts(1), bo = store_opts(1);
+    bo.mode = bounded ? RBX_STORE_BOUNDED : RBX_STORE_STRICT;
+    bo.erase_commits = ERASE_EVERY;
+    bo.erase_seconds = 100000;
     ck_assert_int_eq(rbx_store_open(&w->alice, adb, &ao), 0);
     ck_assert_int_eq(rbx_store_open(&w->bob, bdb, &bo), 0);
     ck_assert_int_eq(rbx_store_identity_create(w->alice, NULL, NULL), 0);
