@@ -88,7 +88,8 @@ enum {
     RBX_E_REVOKED = -26,          /* key revoked by the contact's organisation root */
     RBX_E_EXPIRED = -27,          /* signed prekey or certificate past its policy age */
     RBX_E_POLICY = -28,           /* policy value out of range or inconsistent */
-    RBX_E_COUNT_ = 29             /* number of codes, keep last */
+    RBX_E_TAMPERED = -29,         /* database rows changed, removed, added or put back without the storage key */
+    RBX_E_COUNT_ = 30             /* number of codes, keep last */
 };
 
 /* Initialise libsodium and libxeddsa. Idempotent and thread-safe.
