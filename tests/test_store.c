@@ -661,9 +661,12 @@ START_TEST(onetime_prekey_reuse)
     rbx_received info;
     uint64_t gen;
     rbx_session_info si;
+    uint8_t alice_bundle[RBX_BUNDLE_MAXBYTES];
+    size_t alice_bundle_len;
     peer_new(&alice, "alice");
     peer_new(&bob, "bob");
-    introduce(&alice, "bob", 1, &bob);
+    alice_bundle_len = fresh_bundle(alice_bundle, &bob);
+    ck_assert_int_eq(rbx_store_add_contact(alice.st, "bob", 1, alice_bundle, alice_bundle_len), 0);
     tx(&m, &alice, "bob", 1, "first");
     ck_assert_int_eq(rx(&bob, &info, NULL, 1, &m, "first"), 0);
     uint64_t inbox = info.inbox_id;
@@ -675,13 +678,25 @@ START_TEST(onetime_prekey_reuse)
     ck_assert_int_eq(rx(&bob, &info, NULL, 1, &m, "first"), 0);
     ck_assert_int_eq(info.redelivered, 1);
     ck_assert_int_eq(rbx_store_ack_inbox(bob.st, inbox), 0);
+    /* The same first message again: the handshake was accepted before
+     * (PROTOCOL.md 15.9 D5), whatever became of its session. */
     char *before = store_dump(bob.st);
+    ck_assert_int_eq(rx(&bob, &info, NULL, 1, &m, NULL), RBX_E_REPLAY);
+    ck_assert_int_eq(rx(&bob, &info, alice.fp, 1, &m, NULL), RBX_E_REPLAY);
+    assert_unchanged(bob.st, before);
+    /* Another handshake (another base key) with the same one-time prekey:
+     * Carol was handed the bundle Alice used. */
+    peer carol;
+    peer_new(&carol, "carol");
+    ck_assert_int_eq(rbx_store_add_contact(carol.st, "bob", 1, alice_bundle, alice_bundle_len), 0);
+    tx(&m, &carol, "bob", 1, "me too");
     ck_assert_int_eq(rx(&bob, &info, NULL, 1, &m, NULL), RBX_E_PREKEY_REUSED);
-    ck_assert_int_eq(rx(&bob, &info, alice.fp, 1, &m, NULL), RBX_E_PREKEY_REUSED);
+    ck_assert_int_eq(rx(&bob, &info, carol.fp, 1, &m, NULL), RBX_E_PREKEY_REUSED);
     assert_unchanged(bob.st, before);
     free(before);
     peer_close(&alice);
     peer_close(&bob);
+    peer_close(&carol);
 }
 END_TEST
 
@@ -880,8 +895,8 @@ static const struct {
     [BAD_TRUNC_HALF] = { "database truncated to half", RBX_E_CORRUPT },
     [BAD_RANDOM] = { "database replaced by random bytes", RBX_E_CORRUPT },
     [BAD_FOREIGN] = { "someone else's SQLite database", RBX_E_CORRUPT },
-    [BAD_NEWER] = { "user_version 3", RBX_E_SCHEMA },
-    [BAD_NEWER_JOURNAL] = { "user_version 3, rollback journal", RBX_E_SCHEMA },
+    [BAD_NEWER] = { "user_version 4", RBX_E_SCHEMA },
+    [BAD_NEWER_JOURNAL] = { "user_version 4, rollback journal", RBX_E_SCHEMA },
     [BAD_OTHER_STORE_DB] = { "another store's database", RBX_E_STORAGE_KEY },
     [BAD_KEY_OTHER] = { "key file with other bytes", RBX_E_STORAGE_KEY },
     [BAD_KEY_OPTION] = { "other storage_key option", RBX_E_STORAGE_KEY },
@@ -938,11 +953,11 @@ START_TEST(bad_files)
         sql_on_file(alice.db, "CREATE TABLE notes (body TEXT); INSERT INTO notes VALUES ('x');");
         break;
     case BAD_NEWER:
-        sql_on_file(alice.db, "PRAGMA user_version = 3");
+        sql_on_file(alice.db, "PRAGMA user_version = 4");
         break;
     case BAD_NEWER_JOURNAL:
         /* a newer version may not use WAL; the file must stay as it is */
-        sql_on_file(alice.db, "PRAGMA journal_mode = DELETE; PRAGMA user_version = 3");
+        sql_on_file(alice.db, "PRAGMA journal_mode = DELETE; PRAGMA user_version = 4");
         break;
     case BAD_OTHER_STORE_DB:
         copy_file(bob.db, alice.db);
@@ -1253,7 +1268,7 @@ START_TEST(schema_v1_fixture)
 
     alice.st = store_open(alice.db, 0);
     /* Opened means migrated to the current schema, with the audit log begun. */
-    ck_assert_int_eq(q_int(alice.st, "PRAGMA user_version"), 2);
+    ck_assert_int_eq(q_int(alice.st, "PRAGMA user_version"), RBX_SCHEMA_VERSION);
     uint64_t events, bad;
     ck_assert_int_eq(rbx_store_audit_verify(alice.st, &events, &bad), 0);
     ck_assert_uint_eq(events, 1);

@@ -1,0 +1,396 @@
+/* SPDX-License-Identifier: MIT
+ * The store's integrity floor (PROTOCOL.md 15.8), below db.c: row tags, set
+ * digests, the schema digest and the integrity record's encoding, and the
+ * SQL functions and TEMP triggers through which every row the store writes
+ * is counted. No transaction logic: db.c loads the record at BEGIN and seals
+ * it at COMMIT. This file calls nothing else of the store.
+ *
+ * Set digests are MSet-Add-Hash (Clarke, Devadas, van Dijk, Gassend, Suh,
+ * "Incremental Multiset Hash Functions and Their Application to Memory
+ * Integrity Checking", 2003): the sum modulo 2^256 of a keyed hash of each
+ * row, with the number of rows. Not XOR, under which a row counted twice
+ * cancels out. The terms are never stored: the row tags that are stored are
+ * another keyed hash of the same bytes, and the sums live only in the
+ * sealed record, so someone without the storage key sees no term and
+ * cannot look for rows whose terms add up to another set's. */
+#include <stdio.h>
+#include <string.h>
+
+#include "internal.h"
+#include "integrity.h"
+
+#define TAG_LABEL "rbx-row-tag-v1"
+#define TERM_LABEL "rbx-set-term-v1"
+#define SCHEMA_LABEL "rbx-schema-v1"
+
+static const struct {
+    const char *table, *columns;
+} sets[RBX_SET_COUNT] = {
+    [RBX_SET_IDENTITY] = { "identity", RBX_AUTH_IDENTITY },
+    [RBX_SET_SIGNED_PREKEYS] = { "signed_prekeys", RBX_AUTH_SIGNED_PREKEYS },
+    [RBX_SET_ONETIME_PREKEYS] = { "onetime_prekeys", RBX_AUTH_ONETIME_PREKEYS },
+    [RBX_SET_CONTACTS] = { "contacts", RBX_AUTH_CONTACTS },
+    [RBX_SET_SESSIONS] = { "sessions", RBX_AUTH_SESSIONS },
+    [RBX_SET_INBOX] = { "inbox", RBX_AUTH_INBOX },
+    [RBX_SET_OLD_IDENTITIES] = { "old_identities", RBX_AUTH_OLD_IDENTITIES },
+    [RBX_SET_ROTATIONS] = { "rotations", RBX_AUTH_ROTATIONS },
+    [RBX_SET_RETIRED_SESSIONS] = { "retired_sessions", RBX_AUTH_RETIRED_SESSIONS },
+    [RBX_SET_CONTACT_KEYS] = { "contact_keys", RBX_AUTH_CONTACT_KEYS },
+    [RBX_SET_ORG] = { "org", RBX_AUTH_ORG },
+    [RBX_SET_CERTIFICATE] = { "certificate", RBX_AUTH_CERTIFICATE },
+    [RBX_SET_REVOCATIONS] = { "revocations", RBX_AUTH_REVOCATIONS },
+    [RBX_SET_HANDSHAKES] = { "handshakes", RBX_AUTH_HANDSHAKES },
+    [RBX_SET_ARCHIVE_EPOCHS] = { "archive_epochs", RBX_AUTH_ARCHIVE_EPOCHS },
+};
+
+const char *rbx__set_table(int set)
+{
+    return set >= 0 && set < RBX_SET_COUNT ? sets[set].table : NULL;
+}
+
+const char *rbx__set_columns(int set)
+{
+    return set >= 0 && set < RBX_SET_COUNT ? sets[set].columns : NULL;
+}
+
+static int set_of(const unsigned char *table)
+{
+    if (table != NULL)
+        for (int i = 0; i < RBX_SET_COUNT; i++)
+            if (strcmp(sets[i].table, (const char *)table) == 0) return i;
+    return -1;
+}
+
+void rbx__auth_keys_derive(rbx__auth_keys *k, const uint8_t storage_key[32])
+{
+    crypto_generichash(k->mac, sizeof k->mac, (const uint8_t *)"rbx-row-tag-key", 15, storage_key, 32);
+    crypto_generichash(k->set, sizeof k->set, (const uint8_t *)"rbx-set-term-key", 16, storage_key, 32);
+}
+
+void rbx__auth_hash(uint8_t out[32], const uint8_t *v, size_t n)
+{
+    crypto_generichash(out, 32, v, n, NULL, 0);
+}
+
+/* ------------------------------------------------------------ tags and terms */
+
+/* One SQL value, self-delimiting: a type byte, then be64 for a number, or
+ * be32(length) and the bytes for text and blobs. A value cannot pass for
+ * another of another type (integer 5 is not text "5"). */
+static void absorb(crypto_generichash_state *h, sqlite3_value *v)
+{
+    uint8_t b[9];
+    int type = sqlite3_value_type(v);
+    if (type == SQLITE_INTEGER || type == SQLITE_FLOAT) {
+        uint64_t u;
+        if (type == SQLITE_INTEGER) {
+            u = (uint64_t)sqlite3_value_int64(v);
+        } else {
+            double d = sqlite3_value_double(v);
+            memcpy(&u, &d, sizeof u);
+        }
+        b[0] = type == SQLITE_INTEGER ? 1 : 2;
+        rbx__store64_be(b + 1, u);
+        crypto_generichash_update(h, b, 9);
+    } else if (type == SQLITE_TEXT || type == SQLITE_BLOB) {
+        /* The pointer first, then its length (SQLite's documented order). */
+        const void *p = type == SQLITE_TEXT ? (const void *)sqlite3_value_text(v) : sqlite3_value_blob(v);
+        int n = sqlite3_value_bytes(v);
+        b[0] = type == SQLITE_TEXT ? 3 : 4;
+        rbx__store32_be(b + 1, (uint32_t)n);
+        crypto_generichash_update(h, b, 5);
+        if (p != NULL && n > 0) crypto_generichash_update(h, p, (unsigned long long)n);
+    } else {
+        b[0] = 5;
+        crypto_generichash_update(h, b, 1);
+    }
+}
+
+/* keyed BLAKE2b-256(label || table || 0 || u8(n) || values) */
+static void keyed(uint8_t out[32], const uint8_t key[32], const char *label, int set, int n,
+                  sqlite3_value **v)
+{
+    crypto_generichash_state h;
+    uint8_t count = (uint8_t)n;
+    crypto_generichash_init(&h, key, 32, 32);
+    crypto_generichash_update(&h, (const uint8_t *)label, strlen(label));
+    crypto_generichash_update(&h, (const uint8_t *)sets[set].table, strlen(sets[set].table) + 1);
+    crypto_generichash_update(&h, &count, 1);
+    for (int i = 0; i < n; i++) absorb(&h, v[i]);
+    crypto_generichash_final(&h, out, 32);
+    WIPE(h);
+}
+
+static void sum_add(uint8_t s[32], const uint8_t t[32])
+{
+    unsigned c = 0;
+    for (int i = 0; i < 32; i++) {
+        c += (unsigned)s[i] + t[i];
+        s[i] = (uint8_t)c;
+        c >>= 8;
+    }
+}
+
+static void sum_sub(uint8_t s[32], const uint8_t t[32])
+{
+    int b = 0;
+    for (int i = 0; i < 32; i++) {
+        int d = (int)s[i] - t[i] - b;
+        b = d < 0;
+        s[i] = (uint8_t)(d + (b ? 256 : 0));
+    }
+}
+
+/* ------------------------------------------------------------ SQL functions */
+
+/* The table named by argument 0, or an SQL error. */
+static int fn_set(sqlite3_context *c, sqlite3_value *table)
+{
+    int set = sqlite3_value_type(table) == SQLITE_TEXT ? set_of(sqlite3_value_text(table)) : -1;
+    if (set < 0) sqlite3_result_error(c, "rbx: not an authenticated table", -1);
+    return set;
+}
+
+/* rbx_mac(table, values...): the row tag stored in `mac`. */
+static void fn_mac(sqlite3_context *c, int argc, sqlite3_value **argv)
+{
+    const rbx__auth_ctx *a = sqlite3_user_data(c);
+    uint8_t tag[32];
+    int set = fn_set(c, argv[0]);
+    if (set < 0) return;
+    keyed(tag, a->keys->mac, TAG_LABEL, set, argc - 1, argv + 1);
+    sqlite3_result_blob(c, tag, sizeof tag, SQLITE_TRANSIENT);
+}
+
+/* rbx_mac_ok(table, mac, values...): 1 if mac is the tag of the values
+ * (compared in constant time), 0 otherwise (a NULL or short mac included). */
+static void fn_mac_ok(sqlite3_context *c, int argc, sqlite3_value **argv)
+{
+    const rbx__auth_ctx *a = sqlite3_user_data(c);
+    uint8_t tag[32];
+    int set = fn_set(c, argv[0]);
+    if (set < 0) return;
+    if (!RBX_CHECK_ROW_TAGS) {
+        sqlite3_result_int(c, 1);
+        return;
+    }
+    keyed(tag, a->keys->mac, TAG_LABEL, set, argc - 2, argv + 2);
+    int ok = sqlite3_value_type(argv[1]) == SQLITE_BLOB && sqlite3_value_bytes(argv[1]) == 32 &&
+             sodium_memcmp(sqlite3_value_blob(argv[1]), tag, 32) == 0;
+    sqlite3_result_int(c, ok);
+}
+
+/* rbx_set_add / rbx_set_del(table, values...): a row of the table was
+ * written / removed by the store's own transaction (TEMP triggers). */
+static void fn_set_change(sqlite3_context *c, int argc, sqlite3_value **argv, int add)
+{
+    rbx__auth_ctx *a = sqlite3_user_data(c);
+    uint8_t term[32];
+    int set = fn_set(c, argv[0]);
+    if (set < 0) return;
+    sqlite3_result_null(c);
+    if (!a->live) return;
+    keyed(term, a->keys->set, TERM_LABEL, set, argc - 1, argv + 1);
+    rbx__set *s = &a->record->set[set];
+    if (add) {
+        sum_add(s->sum, term);
+        s->count++;
+    } else {
+        sum_sub(s->sum, term);
+        s->count--;
+    }
+    WIPE(term);
+}
+
+static void fn_set_add(sqlite3_context *c, int argc, sqlite3_value **argv)
+{
+    fn_set_change(c, argc, argv, 1);
+}
+
+static void fn_set_del(sqlite3_context *c, int argc, sqlite3_value **argv)
+{
+    fn_set_change(c, argc, argv, 0);
+}
+
+/* rbx_set_sum(table, values...) over the rows of a table: be64(count) || sum. */
+typedef struct sum_ctx {
+    rbx__set s;
+} sum_ctx;
+
+static void fn_sum_step(sqlite3_context *c, int argc, sqlite3_value **argv)
+{
+    const rbx__auth_ctx *a = sqlite3_user_data(c);
+    sum_ctx *sc = sqlite3_aggregate_context(c, sizeof *sc);
+    uint8_t term[32];
+    if (sc == NULL) {
+        sqlite3_result_error_nomem(c);
+        return;
+    }
+    int set = fn_set(c, argv[0]);
+    if (set < 0) return;
+    keyed(term, a->keys->set, TERM_LABEL, set, argc - 1, argv + 1);
+    sum_add(sc->s.sum, term);
+    sc->s.count++;
+    WIPE(term);
+}
+
+static void fn_sum_final(sqlite3_context *c)
+{
+    sum_ctx *sc = sqlite3_aggregate_context(c, 0); /* NULL: no row */
+    uint8_t out[40] = { 0 };
+    if (sc != NULL) {
+        rbx__store64_be(out, sc->s.count);
+        memcpy(out + 8, sc->s.sum, 32);
+        WIPE(*sc);
+    }
+    sqlite3_result_blob(c, out, sizeof out, SQLITE_TRANSIENT);
+}
+
+int rbx__auth_register(sqlite3 *db, rbx__auth_ctx *ctx)
+{
+    /* DIRECTONLY: a trigger, view, default or check stored in the file
+     * (someone else's schema) cannot call them; the connection's own SQL
+     * and its TEMP triggers can. */
+    const int flags = SQLITE_UTF8 | SQLITE_DIRECTONLY;
+    int rc = sqlite3_create_function(db, "rbx_mac", -1, flags, ctx, fn_mac, NULL, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_create_function(db, "rbx_mac_ok", -1, flags, ctx, fn_mac_ok, NULL, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_create_function(db, "rbx_set_add", -1, flags, ctx, fn_set_add, NULL, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_create_function(db, "rbx_set_del", -1, flags, ctx, fn_set_del, NULL, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_create_function(db, "rbx_set_sum", -1, flags, ctx, NULL, fn_sum_step,
+                                     fn_sum_final);
+    return rc == SQLITE_NOMEM ? RBX_E_NOMEM : rc == SQLITE_OK ? 0 : RBX_E_IO;
+}
+
+/* ------------------------------------------------------------ triggers and scans */
+
+/* "<prefix>c1, <prefix>c2, ..." from "c1, c2, ...". */
+static int prefixed(char *out, size_t cap, const char *columns, const char *prefix)
+{
+    size_t used = 0;
+    const char *p = columns;
+    while (*p != '\0') {
+        size_t n = strcspn(p, ",");
+        int w = snprintf(out + used, cap - used, "%s%s%.*s", used ? ", " : "", prefix, (int)n, p);
+        if (w < 0 || (size_t)w >= cap - used) return RBX_E_BUFFER;
+        used += (size_t)w;
+        p += n;
+        while (*p == ',' || *p == ' ') p++;
+    }
+    return 0;
+}
+
+int rbx__auth_triggers(sqlite3 *db)
+{
+    char sql[2048], new_cols[512], old_cols[512];
+    int rc = 0;
+    for (int i = 0; i < RBX_SET_COUNT && rc == 0; i++) {
+        const char *t = sets[i].table;
+        if ((rc = prefixed(new_cols, sizeof new_cols, sets[i].columns, "NEW.")) != 0 ||
+            (rc = prefixed(old_cols, sizeof old_cols, sets[i].columns, "OLD.")) != 0)
+            break;
+        /* REPLACE deletes fire the delete trigger only with recursive
+         * triggers on, which rbx_store_open sets. An update counts only
+         * when it names an authenticated column. */
+        int n = snprintf(sql, sizeof sql,
+                         "CREATE TEMP TRIGGER rbx_ins_%s AFTER INSERT ON main.%s"
+                         " BEGIN SELECT rbx_set_add('%s', %s); END;"
+                         "CREATE TEMP TRIGGER rbx_del_%s AFTER DELETE ON main.%s"
+                         " BEGIN SELECT rbx_set_del('%s', %s); END;"
+                         "CREATE TEMP TRIGGER rbx_upd_%s AFTER UPDATE OF %s ON main.%s"
+                         " BEGIN SELECT rbx_set_del('%s', %s), rbx_set_add('%s', %s); END;",
+                         t, t, t, new_cols, t, t, t, old_cols, t, sets[i].columns, t, t, old_cols,
+                         t, new_cols);
+        if (n < 0 || (size_t)n >= sizeof sql) {
+            rc = RBX_E_BUFFER;
+            break;
+        }
+        int r = sqlite3_exec(db, sql, NULL, NULL, NULL);
+        rc = r == SQLITE_NOMEM ? RBX_E_NOMEM : r == SQLITE_OK ? 0 : RBX_E_IO;
+    }
+    return rc;
+}
+
+int rbx__auth_sets(sqlite3 *db, rbx__set out[RBX_SET_COUNT])
+{
+    char sql[640];
+    int rc = 0;
+    for (int i = 0; i < RBX_SET_COUNT && rc == 0; i++) {
+        sqlite3_stmt *s;
+        int n = snprintf(sql, sizeof sql, "SELECT rbx_set_sum('%s', %s) FROM main.%s",
+                         sets[i].table, sets[i].columns, sets[i].table);
+        if (n < 0 || (size_t)n >= sizeof sql) return RBX_E_BUFFER;
+        int r = sqlite3_prepare_v2(db, sql, -1, &s, NULL);
+        if (r != SQLITE_OK) return r == SQLITE_NOMEM ? RBX_E_NOMEM : RBX_E_IO;
+        r = sqlite3_step(s);
+        if (r == SQLITE_ROW && sqlite3_column_bytes(s, 0) == 40) {
+            const uint8_t *b = sqlite3_column_blob(s, 0);
+            out[i].count = rbx__load64_be(b);
+            memcpy(out[i].sum, b + 8, 32);
+        } else {
+            rc = r == SQLITE_NOMEM ? RBX_E_NOMEM : r == SQLITE_CORRUPT ? RBX_E_CORRUPT : RBX_E_IO;
+        }
+        sqlite3_finalize(s);
+    }
+    return rc;
+}
+
+int rbx__auth_schema(sqlite3 *db, uint8_t out[32])
+{
+    sqlite3_stmt *s;
+    crypto_generichash_state h;
+    int r = sqlite3_prepare_v2(db, "SELECT type, name, tbl_name, rootpage, sql FROM main.sqlite_schema"
+                                   " ORDER BY type, name", -1, &s, NULL);
+    if (r != SQLITE_OK) return r == SQLITE_NOMEM ? RBX_E_NOMEM : RBX_E_IO;
+    crypto_generichash_init(&h, NULL, 0, 32);
+    crypto_generichash_update(&h, (const uint8_t *)SCHEMA_LABEL, sizeof SCHEMA_LABEL - 1);
+    while ((r = sqlite3_step(s)) == SQLITE_ROW)
+        for (int i = 0; i < 5; i++) absorb(&h, sqlite3_column_value(s, i));
+    sqlite3_finalize(s);
+    crypto_generichash_final(&h, out, 32);
+    if (r != SQLITE_DONE) return r == SQLITE_NOMEM ? RBX_E_NOMEM : r == SQLITE_CORRUPT ? RBX_E_CORRUPT : RBX_E_IO;
+    return 0;
+}
+
+/* ------------------------------------------------------------ the record */
+
+void rbx__integrity_encode(uint8_t out[RBX_INTEGRITY_BYTES], const rbx__integrity *r)
+{
+    uint8_t *p = out;
+    memcpy(p, RBX_INTEGRITY_MAGIC, 16), p += 16;
+    memcpy(p, r->store_id, 16), p += 16;
+    rbx__store64_be(p, (uint64_t)r->generation), p += 8;
+    rbx__store64_be(p, (uint64_t)r->identity_seq), p += 8;
+    memcpy(p, r->schema, 32), p += 32;
+    memcpy(p, r->policy, 32), p += 32;
+    memcpy(p, r->audit_head, 32), p += 32;
+    *p++ = RBX_SET_COUNT;
+    for (int i = 0; i < RBX_SET_COUNT; i++) {
+        rbx__store64_be(p, r->set[i].count), p += 8;
+        memcpy(p, r->set[i].sum, 32), p += 32;
+    }
+}
+
+int rbx__integrity_decode(rbx__integrity *r, const uint8_t *in, size_t len)
+{
+    const uint8_t *p = in;
+    if (len != RBX_INTEGRITY_BYTES || memcmp(p, RBX_INTEGRITY_MAGIC, 16) != 0 ||
+        in[16 + 16 + 8 + 8 + 96] != RBX_SET_COUNT)
+        return RBX_E_CORRUPT;
+    p += 16;
+    memcpy(r->store_id, p, 16), p += 16;
+    r->generation = (int64_t)rbx__load64_be(p), p += 8;
+    r->identity_seq = (int64_t)rbx__load64_be(p), p += 8;
+    memcpy(r->schema, p, 32), p += 32;
+    memcpy(r->policy, p, 32), p += 32;
+    memcpy(r->audit_head, p, 32), p += 32;
+    p++;
+    for (int i = 0; i < RBX_SET_COUNT; i++) {
+        r->set[i].count = rbx__load64_be(p), p += 8;
+        memcpy(r->set[i].sum, p, 32), p += 32;
+    }
+    return r->generation < 0 || r->identity_seq < 0 ? RBX_E_CORRUPT : 0;
+}
