@@ -9,6 +9,7 @@
 #ifndef RBX_STORE_INTEGRITY_H
 #define RBX_STORE_INTEGRITY_H
 
+#include <sodium.h>
 #include <sqlite3.h>
 #include <stdint.h>
 
@@ -40,7 +41,7 @@ enum {
 #define RBX_AUTH_IDENTITY "id, pk, sk"
 #define RBX_AUTH_SIGNED_PREKEYS "id, pk, sk, sig, created, ik, stated"
 #define RBX_AUTH_ONETIME_PREKEYS "id, pk, sk, offered"
-#define RBX_AUTH_CONTACTS "id, name, device, identity, pin, bundle, rot_seq, rot_hash, org"
+#define RBX_AUTH_CONTACTS "id, name, device, identity, bundle, rot_seq, rot_hash, org"
 #define RBX_AUTH_SESSIONS "contact, generation, rolled_back, base_key, ik"
 #define RBX_AUTH_INBOX "id, contact, digest, generation, identity"
 #define RBX_AUTH_OLD_IDENTITIES "seq, pk, sk, retired, grace_until"
@@ -74,10 +75,12 @@ typedef struct rbx__integrity {
 #define RBX_INTEGRITY_MAGIC "rbx-integrity-v1"
 #define RBX_INTEGRITY_BYTES (16U + 16U + 8U + 8U + 32U + 32U + 32U + 1U + RBX_SET_COUNT * 40U)
 
-/* The keys of a store, derived from its storage key. */
+/* The keys of a store, derived from its storage key: the row tags' as
+ * BLAKE2b states that have absorbed key, label and table name, and the two
+ * SipHash keys of the set terms (integrity.c says why SipHash). */
 typedef struct rbx__auth_keys {
-    uint8_t mac[32];  /* row tags */
-    uint8_t set[32];  /* set terms (never stored) */
+    crypto_generichash_state tag[RBX_SET_COUNT]; /* row tags */
+    uint8_t term[2][16];                         /* set terms (never stored) */
 } rbx__auth_keys;
 
 void rbx__auth_keys_derive(rbx__auth_keys *k, const uint8_t storage_key[32]);

@@ -98,7 +98,10 @@ static const char schema_v3[] =
     "ALTER TABLE revocations ADD COLUMN mac BLOB;"
     "ALTER TABLE archive_epochs ADD COLUMN mac BLOB;"
     "CREATE TABLE handshakes (spk INTEGER NOT NULL, base_key BLOB NOT NULL,"
-    "  PRIMARY KEY (spk, base_key)) STRICT, WITHOUT ROWID;";
+    "  PRIMARY KEY (spk, base_key)) STRICT, WITHOUT ROWID;"
+    /* The sessions' set is checked at open from this index alone (contact
+     * is its rowid), without reading any state blob. */
+    "CREATE INDEX sessions_auth ON sessions (generation, rolled_back, base_key, ik);";
 
 /* The row tags of the rows a schema 1 or 2 database already holds. */
 static const char tags_v3[] =
