@@ -167,10 +167,5 @@ void rbx__auth_hash(uint8_t out[32], const uint8_t *v, size_t n);
 #else
 #define RBX_CHECK_AUTH_KEY 1
 #endif
-#if defined(RBX_MUTATE_LOOKUP_KEY)
-#define RBX_CHECK_LOOKUP_KEY 0
-#else
-#define RBX_CHECK_LOOKUP_KEY 1
-#endif
 
 #endif
