@@ -54,7 +54,7 @@ SONAME    := libratchetbox.so.$(SOMAJOR)
 SHARED    := $(B)/$(SONAME)
 
 .PHONY: all deps check check-run symbols layering install-test demo bench \
-        install uninstall clean vectors crashtest
+        install uninstall clean vectors crashtest mutation-check
 
 all: $(STATIC) $(SHARED) $(B)/libratchetbox.so $(B)/rbx $(B)/bench
 
@@ -153,6 +153,41 @@ symbols: $(SHARED)
 STORE_OBJ := $(patsubst src/%.c,$(B)/obj/%.o,$(wildcard src/store/*.c))
 layering: $(STORE_OBJ)
 	sh tests/layering.sh $(B)/obj/store
+
+# make mutation-check: tests/test_integrity.c has one tcase per protection
+# of the store (the RBX_MUTATE_<NAME> flags of src/store/integrity.h). For
+# each, the store's floors are compiled with that flag, which compiles the
+# one protection out, and linked with the normal test objects; every test of
+# the protection's tcase must then fail. Compile-time flags only: a normal
+# build contains no switch. About 2-3 minutes here, so in check-full.
+MUTATIONS := SETS:sets ROW_TAGS:row_tags SCHEMA:schema GENERATION:generation \
+             STORE_ID:store_id META_BINDING:meta_binding HANDSHAKES:handshakes \
+             PREFILTER:prefilter AUTH_KEY:auth_key
+STORE_SRC := $(wildcard src/store/*.c)
+NONSTORE_OBJ := $(filter-out $(B)/obj/store/%,$(LIB_OBJ))
+.PHONY: mutation-check
+mutation-check: $(B)/check_rbx
+	@t0=$$(date +%s); failed=""; \
+	for m in $(MUTATIONS); do \
+	  name=$${m%%:*}; tcase=$${m#*:}; dir=$(B)/mut/$$name; mkdir -p $$dir; \
+	  for f in $(STORE_SRC); do \
+	    $(CC) $(ALLCFLAGS) -DRBX_MUTATE_$$name -c -o $$dir/$$(basename $$f .c).o $$f || exit 1; \
+	  done; \
+	  $(CC) $(ALLCFLAGS) $(LDFLAGS) -o $$dir/check_rbx $(TEST_OBJ) $(NONSTORE_OBJ) $$dir/*.o \
+	      $(LIBS) $(CHECK_LIBS) || exit 1; \
+	  line=$$(CK_RUN_SUITE=integrity CK_RUN_CASE=$$tcase $$dir/check_rbx 2>/dev/null | grep -E '^[0-9]+%: Checks:'); \
+	  c=$$(echo "$$line" | sed -n 's/.*Checks: \([0-9]*\).*/\1/p'); \
+	  f=$$(echo "$$line" | sed -n 's/.*Failures: \([0-9]*\).*/\1/p'); \
+	  e=$$(echo "$$line" | sed -n 's/.*Errors: \([0-9]*\).*/\1/p'); \
+	  if [ -n "$$c" ] && [ "$$c" -gt 0 ] && [ $$((f + e)) -eq "$$c" ]; then \
+	    echo "mutation-check: RBX_MUTATE_$$name: all $$c tests of integrity/$$tcase fail"; \
+	  else \
+	    echo "mutation-check: RBX_MUTATE_$$name: integrity/$$tcase: $$line (every test must fail)"; \
+	    failed="$$failed $$name"; \
+	  fi; \
+	done; \
+	echo "mutation-check: $$(( $$(date +%s) - t0 )) s"; \
+	if [ -n "$$failed" ]; then echo "mutation-check: protections whose tests pass without them:$$failed"; exit 1; fi
 
 # The kill harness of tests/test_durability.c at length (make check runs 200 kills).
 crashtest: $(B)/check_rbx
@@ -330,6 +365,7 @@ valgrind-check: $(B)/check_rbx
 # the fork), Check timeouts stretched for valgrind, durability's crash case
 # again left out (see VG_SUITES).
 check-full: check
+	$(MAKE) --no-print-directory mutation-check
 	@if ! command -v valgrind >/dev/null 2>&1; then \
 	  echo "valgrind not installed: full valgrind pass skipped"; exit 0; fi; \
 	set -e; t0=$$(date +%s); \

@@ -21,8 +21,9 @@
  *   prefilter     retired sessions tried only by a header that can be theirs
  *   auth_key      the key that authenticated is the one reported
  *
- * Not mutation-checked: "indexes" (a lying index meets the pin) and
- * "migration" (schema 2 to 3, killed halfway). */
+ * Not mutation-checked: "record" (the integrity record removed or
+ * damaged), "indexes" (a lying index meets the pin) and "migration"
+ * (schema 2 to 3, killed halfway). */
 #include <signal.h>
 #include <sodium.h>
 #include <stdarg.h>
@@ -30,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -245,6 +247,57 @@ static void world_build(world *w)
                                         " * (SELECT count(*) FROM org)"), 1);
 }
 
+/* The world is built once per test case, in the runner's process (an
+ * unchecked fixture), into a directory of its own, closed; every test
+ * starts from a copy of its files (a fork, or CK_FORK=no, inherits tmpl). */
+static world tmpl;
+static char tmpl_dir[PATHCAP];
+
+static void world_template(void)
+{
+    char saved[sizeof g_dir];
+    memcpy(saved, g_dir, sizeof g_dir);
+    snprintf(g_dir, sizeof g_dir, "%s/world", g_root);
+    ck_assert_int_eq(mkdir(g_dir, 0700), 0);
+    g_now = TEST_T0;
+    world_build(&tmpl);
+    peer *ps[] = { &tmpl.alice, &tmpl.bob, &tmpl.carol, &tmpl.dave, &tmpl.mallory };
+    for (size_t i = 0; i < 5; i++) peer_close(ps[i]);
+    snprintf(tmpl_dir, sizeof tmpl_dir, "%s", g_dir);
+    memcpy(g_dir, saved, sizeof g_dir);
+}
+
+/* A file of the template into this test's directory, path rewritten. */
+static void from_template(char path[], size_t cap)
+{
+    const char *base = strrchr(path, '/');
+    char to[PATHCAP];
+    static const char *const sfx[] = { "", "-wal", "-shm", ".key", ".gen" };
+    ck_assert_ptr_nonnull(base);
+    path_of(to, base + 1);
+    for (size_t i = 0; i < 5; i++) {
+        char a[PATHCAP + 8], b[PATHCAP + 8];
+        snprintf(a, sizeof a, "%s%s", path, sfx[i]);
+        snprintf(b, sizeof b, "%s%s", to, sfx[i]);
+        copy_or_remove(a, b);
+    }
+    snprintf(path, cap, "%s", to);
+}
+
+static void world_load(world *w)
+{
+    *w = tmpl;
+    nreleased = 0;
+    peer *ps[] = { &w->alice, &w->bob, &w->carol, &w->dave, &w->mallory };
+    for (size_t i = 0; i < 5; i++) {
+        from_template(ps[i]->db, sizeof ps[i]->db);
+        ps[i]->st = store_open(ps[i]->db, 0);
+    }
+    from_template(w->v0, sizeof w->v0);
+    from_template(w->vc, sizeof w->vc);
+    from_template(w->v1, sizeof w->v1);
+}
+
 static void world_free(world *w)
 {
     peer_close(&w->alice);
@@ -305,7 +358,6 @@ static const struct {
     { "meta: the integrity record of an older copy",
       "ATTACH '{V1}' AS old; UPDATE meta SET v = (SELECT v FROM old.meta WHERE k = 'integrity')"
       " WHERE k = 'integrity'" },
-    { "meta: the integrity record removed", "DELETE FROM meta WHERE k = 'integrity'" },
 };
 #define N_CLOSED (int)(sizeof closed_edits / sizeof closed_edits[0])
 
@@ -316,7 +368,7 @@ START_TEST(closed_edit)
     msg m;
     rbx_received info;
     char mhex[65], bob[24], carol[24], sql[2048];
-    world_build(&w);
+    world_load(&w);
     /* After v1: the retired session reads carol's message in flight (its
      * inbox entry acknowledged: only the ratchet could refuse it again),
      * and bob's session sends. */
@@ -341,6 +393,27 @@ START_TEST(closed_edit)
     free(before);
     free(after);
     world_free(&w);
+}
+END_TEST
+
+/* The record itself removed (every schema 3 store has one) or replaced by
+ * another sealed value: not a protection that can be compiled out. */
+static const struct {
+    const char *sql;
+    int want;
+} record_edits[] = {
+    { "DELETE FROM meta WHERE k = 'integrity'", RBX_E_TAMPERED },
+    { "UPDATE meta SET v = (SELECT v FROM meta WHERE k = 'keycheck') WHERE k = 'integrity'", RBX_E_CORRUPT },
+    { "UPDATE meta SET v = substr(v, 1, 100) WHERE k = 'integrity'", RBX_E_CORRUPT },
+};
+
+START_TEST(record_edit)
+{
+    peer alice;
+    peer_new(&alice, "alice");
+    peer_close(&alice);
+    sql_on_file(alice.db, record_edits[_i].sql);
+    ck_assert_int_eq(open_rc(alice.db), record_edits[_i].want);
 }
 END_TEST
 
@@ -373,7 +446,7 @@ START_TEST(live_edit)
     char mhex[65];
     rbx_maintain_result mr;
     rbx_archive_result ar;
-    world_build(&w);
+    world_load(&w);
     const char *db = w.alice.db;
     int64_t inbox = inbox_rows(db);
     hex_of(mhex, w.mallory.pk);
@@ -464,7 +537,7 @@ static const char *const schema_edits[] = {
 START_TEST(schema_edit)
 {
     world w;
-    world_build(&w);
+    world_load(&w);
     peer_close(&w.alice);
     sql_on_file(w.alice.db, schema_edits[_i]);
     int rc = open_rc(w.alice.db);
@@ -479,7 +552,7 @@ START_TEST(schema_edit_live)
 {
     world w;
     msg m;
-    world_build(&w);
+    world_load(&w);
     sql_on_file(w.alice.db, "CREATE TRIGGER evil AFTER INSERT ON inbox BEGIN DELETE FROM revocations; END");
     send(&m, &w.bob, "alice", "with a trigger in place");
     ck_assert_int_eq(rx(&w.alice, NULL, "bob", 1, &m, NULL), RBX_E_TAMPERED);
@@ -875,9 +948,11 @@ static int64_t user_version(const char *db)
 /* A schema 2 store (tests/fixtures/store-v2) made big enough that its
  * migration takes a while, killed at random points while it migrates: it
  * opens afterwards either migrated or not, never half, and works. */
+enum { KILLS = 8 };
+
 START_TEST(migration_killed)
 {
-    char db[PATHCAP], key[PATHCAP + 8], gen[PATHCAP + 8];
+    char db[PATHCAP], key[PATHCAP + 8], gen[PATHCAP + 8], tmpl_db[PATHCAP];
     tv_file *f = tv_load("tests/fixtures/store-v2/values.txt");
     const tv_block *v = tv_case(f, "store-v2");
     ck_assert_ptr_nonnull(v);
@@ -891,18 +966,21 @@ START_TEST(migration_killed)
     uint64_t seed = seed0;
     unsigned migrated = 0, not_yet = 0, inside = 0;
     double whole = 0;
+    /* The schema 2 store once, with rows that make its migration long:
+     * 60,000 keys behind a contact. Each round works on a copy. */
+    path_of(tmpl_db, "v2.db");
+    sql_on_file(tmpl_db, (const char *)sql);
+    sql_on_file(tmpl_db, "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 60000)"
+                         " INSERT INTO contact_keys (contact, identity, until) SELECT (SELECT min(id)"
+                         " FROM contacts), randomblob(32), 0 FROM n");
+    int64_t keys = sql_int_on_file(tmpl_db, "SELECT count(*) FROM contact_keys");
     /* Round -1 is not killed: how long the child takes, open and migration,
      * so that the kills of the others land from early in it to past it. */
-    for (int round = -1; round < 12; round++) {
+    for (int round = -1; round < KILLS; round++) {
         char name[32];
-        snprintf(name, sizeof name, "v2-%d.db", round);
+        snprintf(name, sizeof name, "v2-%d.db", round + 1);
         path_of(db, name);
-        sql_on_file(db, (const char *)sql);
-        /* Rows that make the migration long: 60,000 keys behind a contact. */
-        sql_on_file(db, "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 60000)"
-                        " INSERT INTO contact_keys (contact, identity, until) SELECT (SELECT min(id)"
-                        " FROM contacts), randomblob(32), 0 FROM n");
-        int64_t keys = sql_int_on_file(db, "SELECT count(*) FROM contact_keys");
+        copy_db(tmpl_db, db);
         snprintf(key, sizeof key, "%s.key", db);
         snprintf(gen, sizeof gen, "%s.gen", db);
         spit(key, k, sizeof k);
@@ -947,10 +1025,10 @@ START_TEST(migration_killed)
         rbx_store_close(st);
         ck_assert_int_eq(open_rc(db), 0);
     }
-    fprintf(stderr, "integrity/migration: seed %llu, an open with its migration takes %.0f ms; 12 kills"
+    fprintf(stderr, "integrity/migration: seed %llu, an open with its migration takes %.0f ms; %d kills"
                     " in it: %u left the store migrated, %u not (%u of them with the migration's"
                     " uncommitted frames in the log)\n",
-            (unsigned long long)seed0, whole * 1e3, migrated, not_yet, inside);
+            (unsigned long long)seed0, whole * 1e3, KILLS, migrated, not_yet, inside);
     free(sql);
     tv_free(f);
 }
@@ -963,16 +1041,20 @@ Suite *suite_integrity(void)
 
     tc = tcase_create("sets");
     dir_fixtures(tc, dir_setup, 120);
+    tcase_add_unchecked_fixture(tc, world_template, NULL);
     tcase_add_loop_test(tc, closed_edit, 0, N_CLOSED);
+    tcase_add_test(tc, generation_record_put_back);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("row_tags");
     dir_fixtures(tc, dir_setup, 120);
+    tcase_add_unchecked_fixture(tc, world_template, NULL);
     tcase_add_loop_test(tc, live_edit, 0, LIVE_COUNT);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("schema");
     dir_fixtures(tc, dir_setup, 120);
+    tcase_add_unchecked_fixture(tc, world_template, NULL);
     tcase_add_loop_test(tc, schema_edit, 0, (int)(sizeof schema_edits / sizeof schema_edits[0]));
     tcase_add_test(tc, schema_edit_live);
     suite_add_tcase(s, tc);
@@ -980,11 +1062,6 @@ Suite *suite_integrity(void)
     tc = tcase_create("generation");
     dir_fixtures(tc, dir_setup, 60);
     tcase_add_test(tc, generation_raised);
-    suite_add_tcase(s, tc);
-
-    tc = tcase_create("sets_record");
-    dir_fixtures(tc, dir_setup, 60);
-    tcase_add_test(tc, generation_record_put_back);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("store_id");
@@ -1011,6 +1088,11 @@ Suite *suite_integrity(void)
     tc = tcase_create("auth_key");
     dir_fixtures(tc, dir_setup, 60);
     tcase_add_test(tc, old_key_reported);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("record");
+    dir_fixtures(tc, dir_setup, 60);
+    tcase_add_loop_test(tc, record_edit, 0, (int)(sizeof record_edits / sizeof record_edits[0]));
     suite_add_tcase(s, tc);
 
     tc = tcase_create("indexes");
