@@ -260,19 +260,28 @@ int rbx__st_integ(rbx_store *st, rbx__integrity **r)
     return integ_load(st);
 }
 
+/* Written in place: an UPDATE keeps the row's rowid, so meta's key index
+ * is not rewritten with every commit (a REPLACE would add that page to
+ * each commit's log); the first write (migration) inserts it. */
 int rbx__st_integ_write(rbx_store *st)
 {
+    static const char *const sql[] = {
+        "UPDATE meta SET v = ?1 WHERE k = 'integrity'",
+        "INSERT INTO meta (k, v) VALUES ('integrity', ?1)",
+    };
     uint8_t buf[RBX_INTEGRITY_BYTES];
     sqlite3_stmt *s;
+    int rc = 0, done = 0;
     rbx__integrity_encode(buf, &st->integ);
-    int rc = rbx__st_prep(st, &s, "INSERT OR REPLACE INTO meta (k, v) VALUES ('integrity', ?1)");
-    if (rc == 0) {
+    for (size_t i = 0; i < 2 && rc == 0 && !done; i++) {
+        if ((rc = rbx__st_prep(st, &s, sql[i])) != 0) break;
         rc = rbx__st_bind_sealed(st, s, 1, "meta", 0, 0, "integrity", buf, sizeof buf);
         if (rc == 0) rc = rbx__st_step(s) < 0 ? RBX_E_IO : 0;
+        done = rc == 0 && sqlite3_changes(st->db) == 1;
         rbx__st_done(st, s);
     }
     WIPE(buf);
-    return rc;
+    return rc != 0 ? rc : done ? 0 : RBX_E_IO;
 }
 
 int rbx__st_generation(rbx_store *st, int64_t *gen)
@@ -427,6 +436,7 @@ int rbx__st_begin(rbx_store *st)
     int rc = begin_immediate(st);
     if (rc != 0) return rc;
     st->tx_generation = 0;
+    st->auth.failed = 0;
     if ((rc = integ_load(st)) != 0 || (rc = schema_check(st)) != 0) {
         rbx__st_rollback(st);
         return rc;
@@ -511,7 +521,7 @@ int rbx__st_commit(rbx_store *st, int64_t gen)
     if (rc == 0 && (!st->integ_loaded || st->tx_generation != gen)) rc = RBX_E_STATE;
     if (rc == 0) {
         st->auth.live = 0;
-        rc = rbx__st_integ_write(st);
+        rc = st->auth.failed != 0 ? st->auth.failed : rbx__st_integ_write(st);
     }
     if (rc == 0) rc = rbx__sql_err(sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL));
     if (rc != 0) {

@@ -40,7 +40,7 @@ struct rbx_store {
     void *clock_ctx;
     /* Integrity (integrity.c, PROTOCOL.md 15.8): the keys, the record of
      * the write transaction in progress (loaded at BEGIN, sealed at COMMIT;
-     * the TEMP triggers count every row change into it while auth.live),
+     * the preupdate hook counts every row change into it while auth.live),
      * and the schema cookie under which the schema digest last matched. */
     rbx__auth_keys auth_keys;
     rbx__integrity integ;

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT
  * The store's integrity floor (PROTOCOL.md 15.8), below db.c: row tags, set
- * digests, the schema digest and the integrity record's encoding, and the
- * SQL functions and TEMP triggers through which every row the store writes
- * is counted. No transaction logic: db.c loads the record at BEGIN and seals
- * it at COMMIT. This file calls nothing else of the store.
+ * digests, the schema digest and the integrity record's encoding, the SQL
+ * functions of row tags, and the preupdate hook through which every row the
+ * store writes is counted. No transaction logic: db.c loads the record at
+ * BEGIN and seals it at COMMIT. This file calls nothing else of the store.
  *
  * Set digests are MSet-Add-Hash (Clarke, Devadas, van Dijk, Gassend, Suh,
  * "Incremental Multiset Hash Functions and Their Application to Memory
@@ -13,6 +13,11 @@
  * another keyed hash of the same bytes, and the sums live only in the
  * sealed record, so someone without the storage key sees no term and
  * cannot look for rows whose terms add up to another set's. */
+/* The preupdate hook (sqlite3_preupdate_hook and friends) is declared only
+ * with this, and Debian 12's libsqlite3 is built with it (it serves the
+ * session extension); a SQLite without it does not link. */
+#define SQLITE_ENABLE_PREUPDATE_HOOK 1
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -254,41 +259,6 @@ static void fn_mac_ok(sqlite3_context *c, int argc, sqlite3_value **argv)
     sqlite3_result_int(c, ok);
 }
 
-/* rbx_set_add / rbx_set_del(table, values...): a row of the table was
- * written / removed by the store's own transaction (TEMP triggers). */
-static void fn_set_change(sqlite3_context *c, int argc, sqlite3_value **argv, int add)
-{
-    rbx__auth_ctx *a = sqlite3_user_data(c);
-    uint8_t term[32];
-    int set = fn_set(c, argv[0]);
-    if (set < 0) return;
-    sqlite3_result_null(c);
-    if (!a->live) return;
-    if (term_of(term, a->keys, set, argc - 1, argv + 1) != 0) {
-        sqlite3_result_error_nomem(c);
-        return;
-    }
-    rbx__set *s = &a->record->set[set];
-    if (add) {
-        sum_add(s->sum, term);
-        s->count++;
-    } else {
-        sum_sub(s->sum, term);
-        s->count--;
-    }
-    WIPE(term);
-}
-
-static void fn_set_add(sqlite3_context *c, int argc, sqlite3_value **argv)
-{
-    fn_set_change(c, argc, argv, 1);
-}
-
-static void fn_set_del(sqlite3_context *c, int argc, sqlite3_value **argv)
-{
-    fn_set_change(c, argc, argv, 0);
-}
-
 /* rbx_set_sum(table, values...) over the rows of a table: be64(count) || sum. */
 typedef struct sum_ctx {
     rbx__set s;
@@ -329,69 +299,111 @@ static void fn_sum_final(sqlite3_context *c)
 int rbx__auth_register(sqlite3 *db, rbx__auth_ctx *ctx)
 {
     /* DIRECTONLY: a trigger, view, default or check stored in the file
-     * (someone else's schema) cannot call them; the connection's own SQL
-     * and its TEMP triggers can. */
+     * (someone else's schema) cannot call them; only the store's own SQL. */
     const int flags = SQLITE_UTF8 | SQLITE_DIRECTONLY;
     int rc = sqlite3_create_function(db, "rbx_mac", -1, flags, ctx, fn_mac, NULL, NULL);
     if (rc == SQLITE_OK)
         rc = sqlite3_create_function(db, "rbx_mac_ok", -1, flags, ctx, fn_mac_ok, NULL, NULL);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_create_function(db, "rbx_set_add", -1, flags, ctx, fn_set_add, NULL, NULL);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_create_function(db, "rbx_set_del", -1, flags, ctx, fn_set_del, NULL, NULL);
     if (rc == SQLITE_OK)
         rc = sqlite3_create_function(db, "rbx_set_sum", -1, flags, ctx, NULL, fn_sum_step,
                                      fn_sum_final);
     return rc == SQLITE_NOMEM ? RBX_E_NOMEM : rc == SQLITE_OK ? 0 : RBX_E_IO;
 }
 
-/* ------------------------------------------------------------ triggers and scans */
+/* ------------------------------------------------------------ the hook and the scans */
 
-/* "<prefix>c1, <prefix>c2, ..." from "c1, c2, ...". */
-static int prefixed(char *out, size_t cap, const char *columns, const char *prefix)
+/* The preupdate hook: a row of an authenticated table is about to be
+ * inserted, updated or deleted by this connection (the store's own SQL:
+ * the schema digest keeps anyone else's triggers out). Its old row's term
+ * leaves the set, its new row's enters. SQLite calls it for REPLACE's
+ * deletes, for WITHOUT ROWID tables and row by row for a DELETE without
+ * WHERE (the truncate optimisation is off while a hook is set). It reads a
+ * column that ALTER TABLE added after the row was last written as NULL,
+ * not as its default: every migration rewrites the rows it extends. */
+static void preupdate(void *p, sqlite3 *db, int op, const char *zdb, const char *table,
+                      sqlite3_int64 key1, sqlite3_int64 key2)
 {
-    size_t used = 0;
-    const char *p = columns;
-    while (*p != '\0') {
+    rbx__auth_ctx *a = p;
+    sqlite3_value *v[RBX_AUTH_MAX_COLUMNS];
+    uint8_t term[32];
+    (void)key1;
+    (void)key2;
+    if (!a->live || strcmp(zdb, "main") != 0) return;
+    int set = set_of((const unsigned char *)table);
+    if (set < 0) return;
+    rbx__set *s = &a->record->set[set];
+    for (int pass = 0; pass < 2; pass++) {
+        int old = pass == 0;
+        if (old ? op == SQLITE_INSERT : op == SQLITE_DELETE) continue;
+        for (int i = 0; i < a->ncol[set]; i++) {
+            int rc = old ? sqlite3_preupdate_old(db, a->col[set][i], &v[i])
+                         : sqlite3_preupdate_new(db, a->col[set][i], &v[i]);
+            if (rc != SQLITE_OK) {
+                a->failed = rc == SQLITE_NOMEM ? RBX_E_NOMEM : RBX_E_IO;
+                return;
+            }
+        }
+        if (term_of(term, a->keys, set, a->ncol[set], v) != 0) {
+            a->failed = RBX_E_NOMEM;
+            return;
+        }
+        if (old) {
+            sum_sub(s->sum, term);
+            s->count--;
+        } else {
+            sum_add(s->sum, term);
+            s->count++;
+        }
+    }
+    WIPE(term);
+}
+
+/* The position of a column among a set's authenticated columns, or -1. */
+static int auth_index(int set, const char *name)
+{
+    const char *p = sets[set].columns;
+    for (int i = 0; *p != '\0'; i++) {
         size_t n = strcspn(p, ",");
-        int w = snprintf(out + used, cap - used, "%s%s%.*s", used ? ", " : "", prefix, (int)n, p);
-        if (w < 0 || (size_t)w >= cap - used) return RBX_E_BUFFER;
-        used += (size_t)w;
+        if (strlen(name) == n && memcmp(p, name, n) == 0) return i;
         p += n;
         while (*p == ',' || *p == ' ') p++;
     }
-    return 0;
+    return -1;
 }
 
-int rbx__auth_triggers(sqlite3 *db)
+int rbx__auth_hook(sqlite3 *db, rbx__auth_ctx *ctx)
 {
-    char sql[2048], new_cols[512], old_cols[512];
-    int rc = 0;
-    for (int i = 0; i < RBX_SET_COUNT && rc == 0; i++) {
-        const char *t = sets[i].table;
-        if ((rc = prefixed(new_cols, sizeof new_cols, sets[i].columns, "NEW.")) != 0 ||
-            (rc = prefixed(old_cols, sizeof old_cols, sets[i].columns, "OLD.")) != 0)
-            break;
-        /* REPLACE deletes fire the delete trigger only with recursive
-         * triggers on, which rbx_store_open sets. An update counts only
-         * when it names an authenticated column. */
-        int n = snprintf(sql, sizeof sql,
-                         "CREATE TEMP TRIGGER rbx_ins_%s AFTER INSERT ON main.%s"
-                         " BEGIN SELECT rbx_set_add('%s', %s); END;"
-                         "CREATE TEMP TRIGGER rbx_del_%s AFTER DELETE ON main.%s"
-                         " BEGIN SELECT rbx_set_del('%s', %s); END;"
-                         "CREATE TEMP TRIGGER rbx_upd_%s AFTER UPDATE OF %s ON main.%s"
-                         " BEGIN SELECT rbx_set_del('%s', %s), rbx_set_add('%s', %s); END;",
-                         t, t, t, new_cols, t, t, t, old_cols, t, sets[i].columns, t, t, old_cols,
-                         t, new_cols);
-        if (n < 0 || (size_t)n >= sizeof sql) {
-            rc = RBX_E_BUFFER;
-            break;
+    sqlite3_stmt *s;
+    int found[RBX_SET_COUNT] = { 0 }, want[RBX_SET_COUNT];
+    /* Where each authenticated column sits in its table: one query. */
+    int r = sqlite3_prepare_v2(db, "SELECT m.name, p.name, p.cid FROM main.sqlite_schema m,"
+                                   " pragma_table_info(m.name) p WHERE m.type = 'table'", -1, &s, NULL);
+    if (r != SQLITE_OK) return r == SQLITE_NOMEM ? RBX_E_NOMEM : RBX_E_IO;
+    for (int i = 0; i < RBX_SET_COUNT; i++) {
+        want[i] = 0;
+        const char *p = sets[i].columns;
+        while (*p != '\0') {
+            want[i]++;
+            p += strcspn(p, ",");
+            while (*p == ',' || *p == ' ') p++;
         }
-        int r = sqlite3_exec(db, sql, NULL, NULL, NULL);
-        rc = r == SQLITE_NOMEM ? RBX_E_NOMEM : r == SQLITE_OK ? 0 : RBX_E_IO;
+        ctx->ncol[i] = want[i];
     }
-    return rc;
+    while ((r = sqlite3_step(s)) == SQLITE_ROW) {
+        int set = set_of(sqlite3_column_text(s, 0));
+        const char *col = (const char *)sqlite3_column_text(s, 1);
+        int k = set >= 0 && col != NULL ? auth_index(set, col) : -1;
+        if (k < 0 || k >= RBX_AUTH_MAX_COLUMNS) continue;
+        ctx->col[set][k] = sqlite3_column_int(s, 2);
+        found[set]++;
+    }
+    sqlite3_finalize(s);
+    if (r != SQLITE_DONE) return r == SQLITE_NOMEM ? RBX_E_NOMEM : RBX_E_IO;
+    for (int i = 0; i < RBX_SET_COUNT; i++)
+        if (found[i] != want[i] || want[i] > RBX_AUTH_MAX_COLUMNS)
+            return RBX_E_CORRUPT; /* the schema digest matched: cannot happen */
+    sqlite3_preupdate_hook(db, preupdate, ctx);
+    return 0;
 }
 
 int rbx__auth_sets(sqlite3 *db, rbx__set out[RBX_SET_COUNT])

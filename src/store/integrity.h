@@ -37,7 +37,7 @@ enum {
  * tag (the `mac` column, where the table has one) and its set term. SQL of
  * the floors above writes `rbx_mac('<table>', <these values>)` into `mac`
  * and reads `rbx_mac_ok('<table>', mac, <these columns>)` with the same
- * lists; the triggers and the check at open are made from them. */
+ * lists; the preupdate hook and the check at open are made from them. */
 #define RBX_AUTH_IDENTITY "id, pk, sk"
 #define RBX_AUTH_SIGNED_PREKEYS "id, pk, sk, sig, created, ik, stated"
 #define RBX_AUTH_ONETIME_PREKEYS "id, pk, sk, offered"
@@ -93,23 +93,29 @@ int rbx__integrity_decode(rbx__integrity *r, const uint8_t *in, size_t len);
 const char *rbx__set_table(int set);
 const char *rbx__set_columns(int set);
 
-/* What the SQL functions change when a trigger fires: the record of the
+#define RBX_AUTH_MAX_COLUMNS 12
+
+/* What the hook changes when the store writes a row: the record of the
  * transaction in progress, or nothing (live == 0: outside the store's own
- * write transactions, where a change is nobody's the store knows). */
+ * write transactions). failed: a row it could not count (the commit then
+ * refuses). col: where each authenticated column sits in its table. */
 typedef struct rbx__auth_ctx {
     const rbx__auth_keys *keys;
     rbx__integrity *record;
     int live;
+    int failed;
+    int ncol[RBX_SET_COUNT];
+    int col[RBX_SET_COUNT][RBX_AUTH_MAX_COLUMNS];
 } rbx__auth_ctx;
 
-/* Register rbx_mac, rbx_mac_ok, rbx_set_add, rbx_set_del and the aggregate
- * rbx_set_sum on a connection, all SQLITE_DIRECTONLY (never callable from
- * the database's own schema: views, triggers, defaults, checks). */
+/* Register rbx_mac, rbx_mac_ok and the aggregate rbx_set_sum on a
+ * connection, all SQLITE_DIRECTONLY (never callable from the database's own
+ * schema: views, triggers, defaults, checks). */
 int rbx__auth_register(sqlite3 *db, rbx__auth_ctx *ctx);
-/* The TEMP triggers that keep the record's sets in step with every row the
- * connection writes (per connection: not in the file, so nobody can drop
- * or change them without the process). */
-int rbx__auth_triggers(sqlite3 *db);
+/* The preupdate hook that keeps the record's sets in step with every row
+ * the connection writes (per connection: nothing in the file can change
+ * it), once the tables have their schema 3 columns. */
+int rbx__auth_hook(sqlite3 *db, rbx__auth_ctx *ctx);
 /* Every set as the tables hold it now (one scan per table). */
 int rbx__auth_sets(sqlite3 *db, rbx__set sets[RBX_SET_COUNT]);
 /* The digest of the schema as sqlite_schema holds it (type, name, table,

@@ -103,8 +103,17 @@ static const char schema_v3[] =
      * is its rowid), without reading any state blob. */
     "CREATE INDEX sessions_auth ON sessions (generation, rolled_back, base_key, ik);";
 
-/* The row tags of the rows a schema 1 or 2 database already holds. */
+/* The row tags of the rows a schema 1 or 2 database already holds. Every
+ * row of every authenticated table is rewritten (the tags, or a column set
+ * to itself), so that its record holds the columns schema 2 and 3 added
+ * with their defaults: the preupdate hook reads a column missing from a
+ * row's record as NULL (integrity.c). */
 static const char tags_v3[] =
+    "UPDATE identity SET pk = pk;"
+    "UPDATE contacts SET name = name;"
+    "UPDATE rotations SET record = record;"
+    "UPDATE org SET pk = pk;"
+    "UPDATE certificate SET cert = cert;"
     "UPDATE signed_prekeys SET mac = rbx_mac('signed_prekeys', " RBX_AUTH_SIGNED_PREKEYS ");"
     "UPDATE onetime_prekeys SET mac = rbx_mac('onetime_prekeys', " RBX_AUTH_ONETIME_PREKEYS ");"
     "UPDATE sessions SET mac = rbx_mac('sessions', " RBX_AUTH_SESSIONS ");"
@@ -488,13 +497,11 @@ int rbx_store_open(rbx_store **out, const char *db_path, const rbx_store_opts *o
      * what erase points are for (db.c).
      * WAL + synchronous=FULL: one fdatasync per commit, durable on return.
      * These only set connection state; nothing is written yet. */
-    /* recursive_triggers: a REPLACE's delete fires the integrity triggers
-     * too (integrity.c). trusted_schema off: nothing in the file's schema
-     * may call a function that is not harmless (its functions are
-     * DIRECTONLY besides). */
+    /* trusted_schema off: nothing in the file's schema may call a function
+     * that is not harmless (the store's own are DIRECTONLY besides). */
     if ((rc = rbx__st_exec(st, "PRAGMA secure_delete = ON; PRAGMA foreign_keys = ON;"
                        " PRAGMA temp_store = MEMORY; PRAGMA synchronous = FULL;"
-                       " PRAGMA recursive_triggers = ON; PRAGMA trusted_schema = OFF")) != 0)
+                       " PRAGMA trusted_schema = OFF")) != 0)
         goto fail;
     rbx__auth_keys_derive(&st->auth_keys, st->key);
     st->auth.keys = &st->auth_keys;
@@ -527,10 +534,10 @@ int rbx_store_open(rbx_store **out, const char *db_path, const rbx_store_opts *o
     if (st->page_size < 512 || st->page_size > 65536) st->page_size = 4096;
     if (!db_exists && (rc = check_key(st)) != 0) goto fail;
     /* Nothing the file says is used before it matches the record: schema,
-     * then every set (15.8). Only then the TEMP triggers that count the
+     * then every set (15.8). Only then the preupdate hook that counts the
      * store's own changes, and the rollback check, which may write. */
     if ((rc = rbx__st_verify(st)) != 0 || (rc = load_store_id(st)) != 0 ||
-        (rc = rbx__auth_triggers(st->db)) != 0)
+        (rc = rbx__auth_hook(st->db, &st->auth)) != 0)
         goto fail;
     if (st->sidecar_fd < 0) st->sidecar_fd = open(gp, O_RDWR | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (st->sidecar_fd < 0) {
