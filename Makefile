@@ -329,13 +329,18 @@ VG_MEMCHECK := valgrind -q --leak-check=full --errors-for-leak-kinds=definite --
 # Every suite_create() name in tests/, so that a new suite is covered too.
 # Durability's kill harness ("crash") is left out: under valgrind a child is
 # too slow to commit anything before its seeded SIGKILL, so the harness
-# asserts on an empty run; its other two cases run.
-VG_ALL_SUITES := $(filter-out durability,$(shell sed -n 's/.*suite_create("\([A-Za-z0-9_]*\)").*/\1/p' tests/test_*.c))
+# asserts on an empty run; its other two cases run. Integrity runs case by
+# case (VG_INTEGRITY_CASES) in valgrind-check, whole in check-full.
+VG_ALL_SUITES := $(filter-out durability integrity,$(shell sed -n 's/.*suite_create("\([A-Za-z0-9_]*\)").*/\1/p' tests/test_*.c))
 # badinput (345 cases) needs Check's fork mode and takes ~3 min under valgrind
 # that way, which would double make check: it runs in check-full only.
 VG_SLOW_SUITES := badinput
 VG_SUITES := $(filter-out $(VG_SLOW_SUITES),$(VG_ALL_SUITES))
 VG_DURABILITY_CASES := concurrency open_race
+# Integrity's killed migration ("migration") runs 9 opens of a 60,000-row
+# store, about 100 s under valgrind: it runs in check-full only.
+VG_INTEGRITY_CASES := sets row_tags schema generation store_id meta_binding handshakes \
+                      prefilter auth_key record indexes
 .PHONY: ct-check valgrind-check check-full
 
 $(B)/ct_check: tests/ct/ct_check.c $(STATIC) $(INT_H)
@@ -358,6 +363,10 @@ valgrind-check: $(B)/check_rbx
 	  echo "valgrind-check: suite durability, case $$c"; \
 	  CK_FORK=no CK_RUN_SUITE=durability CK_RUN_CASE=$$c $(VG_MEMCHECK) $(B)/check_rbx; \
 	done; \
+	for c in $(VG_INTEGRITY_CASES); do \
+	  echo "valgrind-check: suite integrity, case $$c"; \
+	  CK_FORK=no CK_RUN_SUITE=integrity CK_RUN_CASE=$$c $(VG_MEMCHECK) $(B)/check_rbx; \
+	done; \
 	echo "valgrind-check: passed in $$(( $$(date +%s) - t0 )) s"
 
 # make check, then every suite (badinput included) under memcheck in Check's default fork mode
@@ -377,4 +386,6 @@ check-full: check
 	  echo "check-full: suite durability, case $$c (fork mode)"; \
 	  CK_TIMEOUT_MULTIPLIER=20 CK_RUN_SUITE=durability CK_RUN_CASE=$$c $(VG_MEMCHECK) $(B)/check_rbx; \
 	done; \
+	echo "check-full: suite integrity (fork mode)"; \
+	CK_TIMEOUT_MULTIPLIER=20 CK_RUN_SUITE=integrity $(VG_MEMCHECK) $(B)/check_rbx; \
 	echo "check-full: valgrind fork-mode pass in $$(( $$(date +%s) - t0 )) s"

@@ -991,6 +991,7 @@ START_TEST(migration_killed)
             rbx_store *st;
             rbx_store_opts o = store_opts(0);
             int rc = rbx_store_open(&st, db, &o);
+            rbx_store_close(st);
             _exit(rc == 0 ? 0 : 1);
         }
         if (round < 0) {
