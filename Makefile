@@ -194,8 +194,9 @@ crashtest: $(B)/check_rbx
 	RBX_CRASH_KILLS=5000 CK_RUN_SUITE=durability CK_RUN_CASE=crash CK_DEFAULT_TIMEOUT=3600 $(B)/check_rbx
 
 # make demo's helpers (tests/cli/, outside the Check runner): boxtool makes
-# the product's key files and today's envelopes; thief attacks a copied state.
-DEMO_TOOLS := $(B)/tools/boxtool $(B)/tools/thief
+# the product's key files and today's envelopes; thief attacks a copied state;
+# rawsql changes a closed store behind its back (check-cli).
+DEMO_TOOLS := $(B)/tools/boxtool $(B)/tools/thief $(B)/tools/rawsql
 $(B)/tools/%: tests/cli/%.c $(STATIC) $(INT_H)
 	@mkdir -p $(@D)
 	$(CC) $(ALLCFLAGS) $(LDFLAGS) -o $@ $< $(STATIC) $(LIBS)
