@@ -530,7 +530,7 @@ static const char *const schema_edits[] = {
     "CREATE TRIGGER evil AFTER INSERT ON inbox BEGIN DELETE FROM revocations; END",
     "CREATE VIEW v AS SELECT * FROM contacts",
     "CREATE INDEX contact_keys_until ON contact_keys (until)",
-    "DROP INDEX sessions_auth",
+    "DROP INDEX contacts_identity",
     "CREATE TABLE extra (x)",
 };
 

@@ -206,7 +206,7 @@ int rbx__st_is_revoked(rbx_store *st, const uint8_t *org, const uint8_t identity
     sqlite3_stmt *s;
     /* Absence decides here: read the table itself, not an index (15.8). A
      * revocation row found is a revocation even if its tag is bad: the
-     * safe side; the sets at open see the tampering. */
+     * safe side; the set check at open sees the tampering. */
     int rc = rbx__st_prep(st, &s, org != NULL
                                       ? "SELECT 1 FROM revocations NOT INDEXED WHERE org = ?2 AND identity = ?1"
                                       : "SELECT 1 FROM revocations NOT INDEXED WHERE identity = ?1");

@@ -347,17 +347,15 @@ static int schema_check(rbx_store *st)
 
 int rbx__st_verify(rbx_store *st)
 {
-    rbx__set now[RBX_SET_COUNT];
+    rbx__set now;
     rbx__integrity *r;
     int rc = rbx__st_exec(st, "BEGIN");
     if (rc != 0) return rc;
     st->schema_cookie = -1;
     if ((rc = rbx__st_integ(st, &r)) == 0 && (rc = schema_check(st)) == 0 &&
-        (rc = rbx__auth_sets(st->db, now)) == 0 && RBX_CHECK_SETS) {
-        for (int i = 0; i < RBX_SET_COUNT && rc == 0; i++)
-            if (now[i].count != r->set[i].count || sodium_memcmp(now[i].sum, r->set[i].sum, 32) != 0)
-                rc = RBX_E_TAMPERED;
-    }
+        (rc = rbx__auth_sets(st->db, &now)) == 0 && RBX_CHECK_SETS &&
+        (now.count != r->rows.count || sodium_memcmp(now.sum, r->rows.sum, 32) != 0))
+        rc = RBX_E_TAMPERED;
     rbx__st_rollback(st);
     return rc;
 }
@@ -433,11 +431,29 @@ static int begin_immediate(rbx_store *st)
  * here on every row change is counted into it (15.8). */
 int rbx__st_begin(rbx_store *st)
 {
+    sqlite3_stmt *s;
     int rc = begin_immediate(st);
     if (rc != 0) return rc;
     st->tx_generation = 0;
     st->auth.failed = 0;
-    if ((rc = integ_load(st)) != 0 || (rc = schema_check(st)) != 0) {
+    /* Another connection (another process, or someone else's tool) has
+     * committed since this handle last did: the record, and perhaps the
+     * schema, are not what this handle knows. */
+    if ((rc = rbx__st_prep(st, &s, "PRAGMA data_version")) == 0) {
+        rc = rbx__st_step(s);
+        int64_t dv = rc == 1 ? sqlite3_column_int64(s, 0) : -1;
+        rbx__st_done(st, s);
+        if (rc == 1 && st->integ_cached && dv == st->integ_dv) {
+            st->integ = st->integ_committed;
+            st->integ_loaded = 1;
+            rc = 0;
+        } else if (rc >= 0 && (rc = integ_load(st)) == 0 && (rc = schema_check(st)) == 0) {
+            st->integ_committed = st->integ;
+            st->integ_dv = dv;
+            st->integ_cached = dv >= 0;
+        }
+    }
+    if (rc != 0) {
         rbx__st_rollback(st);
         return rc;
     }
@@ -528,6 +544,7 @@ int rbx__st_commit(rbx_store *st, int64_t gen)
         rbx__st_rollback(st);
         return rc;
     }
+    st->integ_committed = st->integ; /* what the file now holds */
     st->integ_loaded = 0;
     st->tx_generation = 0;
     int strict = st->mode == RBX_STORE_STRICT;

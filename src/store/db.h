@@ -47,6 +47,13 @@ struct rbx_store {
     rbx__auth_ctx auth;
     int integ_loaded;
     int64_t tx_generation;  /* taken by the transaction in progress, 0: none yet */
+    /* The record as this handle last committed it (or read it), and the
+     * PRAGMA data_version then: while no other connection has committed
+     * since, a write transaction starts from this copy instead of opening
+     * the sealed record again (an AEAD and a query per transaction). */
+    rbx__integrity integ_committed;
+    int integ_cached;
+    int64_t integ_dv;
     int64_t schema_cookie;
     /* Sessions the last rbx_store_decrypt tried (PROTOCOL.md 15.9; the
      * tests of the routing pre-filter read it). */

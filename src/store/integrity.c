@@ -331,7 +331,7 @@ static void preupdate(void *p, sqlite3 *db, int op, const char *zdb, const char 
     if (!a->live || strcmp(zdb, "main") != 0) return;
     int set = set_of((const unsigned char *)table);
     if (set < 0) return;
-    rbx__set *s = &a->record->set[set];
+    rbx__set *s = &a->record->rows;
     for (int pass = 0; pass < 2; pass++) {
         int old = pass == 0;
         if (old ? op == SQLITE_INSERT : op == SQLITE_DELETE) continue;
@@ -406,10 +406,11 @@ int rbx__auth_hook(sqlite3 *db, rbx__auth_ctx *ctx)
     return 0;
 }
 
-int rbx__auth_sets(sqlite3 *db, rbx__set out[RBX_SET_COUNT])
+int rbx__auth_sets(sqlite3 *db, rbx__set *out)
 {
     char sql[640];
     int rc = 0;
+    memset(out, 0, sizeof *out);
     for (int i = 0; i < RBX_SET_COUNT && rc == 0; i++) {
         sqlite3_stmt *s;
         int n = snprintf(sql, sizeof sql, "SELECT rbx_set_sum('%s', %s) FROM main.%s",
@@ -420,8 +421,8 @@ int rbx__auth_sets(sqlite3 *db, rbx__set out[RBX_SET_COUNT])
         r = sqlite3_step(s);
         if (r == SQLITE_ROW && sqlite3_column_bytes(s, 0) == 40) {
             const uint8_t *b = sqlite3_column_blob(s, 0);
-            out[i].count = rbx__load64_be(b);
-            memcpy(out[i].sum, b + 8, 32);
+            out->count += rbx__load64_be(b);
+            sum_add(out->sum, b + 8);
         } else {
             rc = r == SQLITE_NOMEM ? RBX_E_NOMEM : r == SQLITE_CORRUPT ? RBX_E_CORRUPT : RBX_E_IO;
         }
@@ -468,19 +469,14 @@ void rbx__integrity_encode(uint8_t out[RBX_INTEGRITY_BYTES], const rbx__integrit
     memcpy(p, r->schema, 32), p += 32;
     memcpy(p, r->policy, 32), p += 32;
     memcpy(p, r->audit_head, 32), p += 32;
-    *p++ = RBX_SET_COUNT;
-    for (int i = 0; i < RBX_SET_COUNT; i++) {
-        rbx__store64_be(p, r->set[i].count), p += 8;
-        memcpy(p, r->set[i].sum, 32), p += 32;
-    }
+    rbx__store64_be(p, r->rows.count), p += 8;
+    memcpy(p, r->rows.sum, 32);
 }
 
 int rbx__integrity_decode(rbx__integrity *r, const uint8_t *in, size_t len)
 {
     const uint8_t *p = in;
-    if (len != RBX_INTEGRITY_BYTES || memcmp(p, RBX_INTEGRITY_MAGIC, 16) != 0 ||
-        in[16 + 16 + 8 + 8 + 96] != RBX_SET_COUNT)
-        return RBX_E_CORRUPT;
+    if (len != RBX_INTEGRITY_BYTES || memcmp(p, RBX_INTEGRITY_MAGIC, 16) != 0) return RBX_E_CORRUPT;
     p += 16;
     memcpy(r->store_id, p, 16), p += 16;
     r->generation = (int64_t)rbx__load64_be(p), p += 8;
@@ -488,10 +484,7 @@ int rbx__integrity_decode(rbx__integrity *r, const uint8_t *in, size_t len)
     memcpy(r->schema, p, 32), p += 32;
     memcpy(r->policy, p, 32), p += 32;
     memcpy(r->audit_head, p, 32), p += 32;
-    p++;
-    for (int i = 0; i < RBX_SET_COUNT; i++) {
-        r->set[i].count = rbx__load64_be(p), p += 8;
-        memcpy(r->set[i].sum, p, 32), p += 32;
-    }
+    r->rows.count = rbx__load64_be(p), p += 8;
+    memcpy(r->rows.sum, p, 32);
     return r->generation < 0 || r->identity_seq < 0 ? RBX_E_CORRUPT : 0;
 }

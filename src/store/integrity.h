@@ -3,7 +3,7 @@
  * row tags, set digests and the integrity record. Without the storage key
  * nobody can make a row, a set of rows or the generation say something the
  * store did not write: every row that decides anything is authenticated
- * with its key columns, and every such table as a whole (a keyed multiset
+ * with its key columns, and all such rows as a whole (a keyed multiset
  * hash with a count, kept in the sealed integrity record, which also holds
  * the store generation). */
 #ifndef RBX_STORE_INTEGRITY_H
@@ -13,7 +13,7 @@
 #include <sqlite3.h>
 #include <stdint.h>
 
-/* The authenticated tables, in the order of the integrity record. */
+/* The authenticated tables. */
 enum {
     RBX_SET_IDENTITY,
     RBX_SET_SIGNED_PREKEYS,
@@ -54,8 +54,10 @@ enum {
 #define RBX_AUTH_HANDSHAKES "spk, base_key"
 #define RBX_AUTH_ARCHIVE_EPOCHS "epoch, key, created, retain_until, state"
 
-/* One table's set digest: how many rows, and the sum modulo 2^256 of their
- * terms (little-endian). */
+/* A set digest: how many rows, and the sum modulo 2^256 of their terms
+ * (little-endian). One over the rows of every authenticated table: a term
+ * names its table, so a row cannot move between tables unseen, and one sum
+ * keeps the record (sealed and opened with every commit) short. */
 typedef struct rbx__set {
     uint64_t count;
     uint8_t sum[32];
@@ -69,11 +71,11 @@ typedef struct rbx__integrity {
     uint8_t schema[32];      /* digest of sqlite_schema */
     uint8_t policy[32];      /* BLAKE2b-256 of the stored policy seal (18.4) */
     uint8_t audit_head[32];  /* BLAKE2b-256 of the stored audit head (19.2) */
-    rbx__set set[RBX_SET_COUNT];
+    rbx__set rows;           /* every authenticated row of every table */
 } rbx__integrity;
 
 #define RBX_INTEGRITY_MAGIC "rbx-integrity-v1"
-#define RBX_INTEGRITY_BYTES (16U + 16U + 8U + 8U + 32U + 32U + 32U + 1U + RBX_SET_COUNT * 40U)
+#define RBX_INTEGRITY_BYTES (16U + 16U + 8U + 8U + 32U + 32U + 32U + 8U + 32U)
 
 /* The keys of a store, derived from its storage key: the row tags' as
  * BLAKE2b states that have absorbed key, label and table name, and the two
@@ -116,8 +118,9 @@ int rbx__auth_register(sqlite3 *db, rbx__auth_ctx *ctx);
  * the connection writes (per connection: nothing in the file can change
  * it), once the tables have their schema 3 columns. */
 int rbx__auth_hook(sqlite3 *db, rbx__auth_ctx *ctx);
-/* Every set as the tables hold it now (one scan per table). */
-int rbx__auth_sets(sqlite3 *db, rbx__set sets[RBX_SET_COUNT]);
+/* The set of every authenticated row as the tables hold them now (one scan
+ * per table). */
+int rbx__auth_sets(sqlite3 *db, rbx__set *out);
 /* The digest of the schema as sqlite_schema holds it (type, name, table,
  * root page, SQL of every object). */
 int rbx__auth_schema(sqlite3 *db, uint8_t out[32]);

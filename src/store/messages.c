@@ -326,7 +326,7 @@ static int load_prekeys(rbx_store *st, rbx_prekeys **out, const rbx_prekey_info 
     sqlite3_bind_int64(s, 1, pi->onetime_prekey_id);
     rc = rbx__st_step(s);
     /* Consumed or not is the tag's to say: a secret put back after its
-     * consumption is refused here as well as by the sets at open. */
+     * consumption is refused here as well as by the set check at open. */
     if (rc == 1 && sqlite3_column_int(s, 1) != 1) rc = RBX_E_TAMPERED;
     else if (rc == 1 && sqlite3_column_type(s, 0) == SQLITE_NULL) rc = RBX_E_PREKEY_REUSED;
     else if (rc == 1) rc = rbx__st_column_key(st, sk, s, 0, "onetime_prekeys", pi->onetime_prekey_id, "sk");
@@ -378,18 +378,23 @@ static void candidates_free(candidates *cs)
     memset(cs, 0, sizeof *cs);
 }
 
-static int candidates_load(rbx_store *st, candidates *cs, int64_t contact_id)
+/* The current session, then (candidates_retired) the retired ones: those
+ * are read only when the current one cannot settle the message alone. */
+static int candidates_current(rbx_store *st, candidates *cs, int64_t contact_id)
 {
-    size_t n = 0;
     memset(cs, 0, sizeof *cs);
     int rc = rbx__st_load_session(st, &cs->c[0], contact_id);
     if (rc != 0) return rc;
     cs->has_current = cs->c[0].exists;
     cs->n = cs->has_current ? 1 : 0;
-    if ((rc = rbx__st_load_retired(st, contact_id, &cs->c[cs->n], MAX_CANDIDATES - cs->n, &n)) != 0) {
-        candidates_free(cs);
-        return rc;
-    }
+    return 0;
+}
+
+static int candidates_retired(rbx_store *st, candidates *cs, int64_t contact_id)
+{
+    size_t n = 0;
+    int rc = rbx__st_load_retired(st, contact_id, &cs->c[cs->n], MAX_CANDIDATES - cs->n, &n);
+    if (rc != 0) return rc;
     cs->n += n;
     return 0;
 }
@@ -418,37 +423,60 @@ static int header_fit(const rbx__stored_session *c, const rbx__msg *m)
     return FIT_NONE;
 }
 
+/* One candidate tries the message: 0 (it took it), or its error, noted in
+ * *first (the first error) and *replay. */
+static int try_one(rbx_store *st, rbx__stored_session *c, int *first, int *replay, uint8_t *pt,
+                   size_t ptcap, size_t *ptlen, const uint8_t *in, size_t len)
+{
+    st->tried++;
+    int rc = rbx_session_decrypt(c->s, pt, ptcap, ptlen, in, len);
+    if (rc == 0) return 0;
+    if (*ptlen) WIPE_BUF(pt, *ptlen);
+    *ptlen = 0;
+    *replay |= rc == RBX_E_REPLAY;
+    if (*first == 0) *first = rc;
+    return rc;
+}
+
 /* D6: a Message through the sessions it can belong to; *which is the one
- * that decrypted it. */
-static int route_message(rbx_store *st, candidates *cs, size_t *which, uint8_t *pt, size_t ptcap,
-                         size_t *ptlen, const uint8_t *in, size_t len)
+ * that decrypted it. The retired sessions are loaded only when the current
+ * one does not settle it: when it knows the ratchet key (or the header is
+ * encrypted) it is the first candidate D6 tries anyway. */
+static int route_message(rbx_store *st, candidates *cs, int64_t contact_id, size_t *which,
+                         uint8_t *pt, size_t ptcap, size_t *ptlen, const uint8_t *in, size_t len)
 {
     rbx__msg m;
-    int fit[MAX_CANDIDATES], chain = 0, replay = 0, first = 0;
+    int fit[MAX_CANDIDATES], chain = 0, replay = 0, first = 0, tried_current = 0;
     int rc = rbx__msg_parse(&m, in, len);
     if (rc != 0) return rc;
-    for (size_t i = 0; i < cs->n; i++) {
-        fit[i] = RBX_CHECK_PREFILTER ? header_fit(&cs->c[i], &m) : FIT_STEP;
-        chain |= fit[i] == FIT_CHAIN;
+    if (cs->has_current) {
+        fit[0] = RBX_CHECK_PREFILTER ? header_fit(&cs->c[0], &m) : FIT_STEP;
+        if (fit[0] == FIT_CHAIN || m.enc_header != NULL) {
+            tried_current = 1;
+            if ((rc = try_one(st, &cs->c[0], &first, &replay, pt, ptcap, ptlen, in, len)) == 0) {
+                *which = 0;
+                return 0;
+            }
+            if (rc == RBX_E_NOMEM) return rc; /* memory is ours, not the message's */
+        }
     }
+    size_t from = cs->n;
+    if ((rc = candidates_retired(st, cs, contact_id)) != 0) return rc;
+    for (size_t i = from; i < cs->n; i++)
+        fit[i] = RBX_CHECK_PREFILTER ? header_fit(&cs->c[i], &m) : FIT_STEP;
+    for (size_t i = 0; i < cs->n; i++) chain |= fit[i] == FIT_CHAIN;
     for (size_t i = 0; i < cs->n; i++) {
         int current = cs->has_current && i == 0;
+        if (current && tried_current) continue;
         /* A ratchet key some session knows belongs to that session only
          * (ratchet keys are fresh); otherwise the current session is the
          * default, and a retired one is tried only if the header fits. */
         if (chain ? fit[i] != FIT_CHAIN : !current && fit[i] == FIT_NONE) continue;
-        st->tried++;
-        rc = rbx_session_decrypt(cs->c[i].s, pt, ptcap, ptlen, in, len);
-        if (rc == 0) {
+        if ((rc = try_one(st, &cs->c[i], &first, &replay, pt, ptcap, ptlen, in, len)) == 0) {
             *which = i;
             return 0;
         }
-        if (*ptlen) WIPE_BUF(pt, *ptlen);
-        *ptlen = 0;
-        /* A storage-independent error of the session; memory is ours. */
         if (rc == RBX_E_NOMEM) return rc;
-        replay |= rc == RBX_E_REPLAY;
-        if (first == 0) first = rc;
     }
     if (replay) return RBX_E_REPLAY;
     return cs->has_current && first != 0 ? first : RBX_E_NOT_FOUND;
@@ -539,11 +567,12 @@ int rbx_store_decrypt(rbx_store *st, uint8_t *pt, size_t ptcap, size_t *ptlen, r
     rc = find_sender(st, &c, &old_key, &old_key_until, name, device, kind, &pi);
     if (rc != 0 && (rc != RBX_E_NOT_FOUND || kind == 0)) goto fail;
     int have_contact = rc == 0;
-    if (have_contact && (rc = candidates_load(st, &cs, c.id)) != 0) goto fail;
+    if (have_contact && (rc = candidates_current(st, &cs, c.id)) != 0) goto fail;
 
     if (kind == 1) {
         /* D5: the session with its base key takes it, and no other. */
-        int found = 0;
+        int found = cs.has_current && sodium_memcmp(cs.c[0].s->base_key, pi.base_key, 32) == 0;
+        if (!found && have_contact && (rc = candidates_retired(st, &cs, c.id)) != 0) goto fail;
         for (size_t i = 0; i < cs.n && !found; i++)
             if (sodium_memcmp(cs.c[i].s->base_key, pi.base_key, 32) == 0) found = 1, which = i;
         if (found) {
@@ -554,7 +583,7 @@ int rbx_store_decrypt(rbx_store *st, uint8_t *pt, size_t ptcap, size_t *ptlen, r
             if ((rc = accept_handshake(st, &fresh, &ik, pt, ptcap, ptlen, &pi, pinned, in, len)) != 0)
                 goto fail;
         }
-    } else if ((rc = route_message(st, &cs, &which, pt, ptcap, ptlen, in, len)) != 0) {
+    } else if ((rc = route_message(st, &cs, c.id, &which, pt, ptcap, ptlen, in, len)) != 0) {
         goto fail; /* D6 */
     }
 

@@ -109,7 +109,7 @@ int rbx__st_certificate(rbx_store *st, uint8_t *out, size_t cap, size_t *len)
 /* Upkeep erases rows by their dates and identity sequence: every row of
  * the tables it chooses from is tag-checked first, the rows it keeps too (a
  * date moved later would keep a secret past its time, 15.8). The sessions
- * it erases by `ik` are checked when loaded and by the sets at open. */
+ * it erases by `ik` are checked when loaded and by the set check at open. */
 static int upkeep_tags_ok(rbx_store *st)
 {
     static const char *const q[] = {

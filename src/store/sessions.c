@@ -114,24 +114,33 @@ static int bind_session(rbx_store *st, sqlite3_stmt *s, int i, const char *table
 }
 
 /* rolled_back: keep the flag of a session restored from an old copy; only a
- * new handshake (or rbx_store_reset_session) clears it. */
+ * new handshake (or rbx_store_reset_session) clears it. The row is updated
+ * in place when it exists (a REPLACE would delete and insert it, and its
+ * index entries with it), else inserted. */
 int rbx__st_save_session(rbx_store *st, int64_t contact_id, const rbx_session *sess, int64_t gen,
                          int rolled_back, int64_t ik)
 {
-    sqlite3_stmt *s;
-    int rc = rbx__st_prep(st, &s, "INSERT OR REPLACE INTO sessions (contact, generation, rolled_back,"
-                          " base_key, state, ik, mac) VALUES (?1, ?2, ?5, ?3, ?4, ?6,"
-                          " rbx_mac('sessions', ?1, ?2, ?5, ?3, ?6))");
-    if (rc != 0) return rc;
-    sqlite3_bind_int64(s, 5, rolled_back);
-    sqlite3_bind_int64(s, 6, ik);
-    sqlite3_bind_int64(s, 1, contact_id);
-    sqlite3_bind_int64(s, 2, gen);
-    sqlite3_bind_blob(s, 3, sess->base_key, 32, SQLITE_STATIC);
-    rc = bind_session(st, s, 4, "sessions", contact_id, gen, state_column(rolled_back), sess);
-    if (rc == 0) rc = rbx__st_step(s) < 0 ? RBX_E_IO : 0;
-    rbx__st_done(st, s);
-    return rc;
+    static const char *const sql[] = {
+        "UPDATE sessions SET generation = ?2, rolled_back = ?5, base_key = ?3, state = ?4, ik = ?6,"
+        " mac = rbx_mac('sessions', ?1, ?2, ?5, ?3, ?6) WHERE contact = ?1",
+        "INSERT INTO sessions (contact, generation, rolled_back, base_key, state, ik, mac)"
+        " VALUES (?1, ?2, ?5, ?3, ?4, ?6, rbx_mac('sessions', ?1, ?2, ?5, ?3, ?6))",
+    };
+    int rc = 0, done = 0;
+    for (size_t i = 0; i < 2 && rc == 0 && !done; i++) {
+        sqlite3_stmt *s;
+        if ((rc = rbx__st_prep(st, &s, sql[i])) != 0) break;
+        sqlite3_bind_int64(s, 5, rolled_back);
+        sqlite3_bind_int64(s, 6, ik);
+        sqlite3_bind_int64(s, 1, contact_id);
+        sqlite3_bind_int64(s, 2, gen);
+        sqlite3_bind_blob(s, 3, sess->base_key, 32, SQLITE_STATIC);
+        rc = bind_session(st, s, 4, "sessions", contact_id, gen, state_column(rolled_back), sess);
+        if (rc == 0) rc = rbx__st_step(s) < 0 ? RBX_E_IO : 0;
+        done = rc == 0 && sqlite3_changes(rbx__store_db(st)) == 1;
+        rbx__st_done(st, s);
+    }
+    return rc != 0 ? rc : done ? 0 : RBX_E_IO;
 }
 
 /* Sessions kept after a peer's rotation or a new handshake, for messages
