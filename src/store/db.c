@@ -353,7 +353,7 @@ int rbx__st_verify(rbx_store *st)
     if (rc != 0) return rc;
     st->schema_cookie = -1;
     if ((rc = rbx__st_integ(st, &r)) == 0 && (rc = schema_check(st)) == 0 &&
-        (rc = rbx__auth_sets(st->db, &now)) == 0 && RBX_CHECK_SETS &&
+        (rc = rbx__auth_sets(st->db, &st->auth_keys, &now)) == 0 && RBX_CHECK_SETS &&
         (now.count != r->rows.count || sodium_memcmp(now.sum, r->rows.sum, 32) != 0))
         rc = RBX_E_TAMPERED;
     rbx__st_rollback(st);

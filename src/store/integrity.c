@@ -28,41 +28,34 @@
 #define TAG_LABEL "rbx-row-tag-v1"
 #define SCHEMA_LABEL "rbx-schema-v1"
 
-static const struct {
-    const char *table, *columns;
-} sets[RBX_SET_COUNT] = {
-    [RBX_SET_IDENTITY] = { "identity", RBX_AUTH_IDENTITY },
-    [RBX_SET_SIGNED_PREKEYS] = { "signed_prekeys", RBX_AUTH_SIGNED_PREKEYS },
-    [RBX_SET_ONETIME_PREKEYS] = { "onetime_prekeys", RBX_AUTH_ONETIME_PREKEYS },
-    [RBX_SET_CONTACTS] = { "contacts", RBX_AUTH_CONTACTS },
-    [RBX_SET_SESSIONS] = { "sessions", RBX_AUTH_SESSIONS },
-    [RBX_SET_INBOX] = { "inbox", RBX_AUTH_INBOX },
-    [RBX_SET_OLD_IDENTITIES] = { "old_identities", RBX_AUTH_OLD_IDENTITIES },
-    [RBX_SET_ROTATIONS] = { "rotations", RBX_AUTH_ROTATIONS },
-    [RBX_SET_RETIRED_SESSIONS] = { "retired_sessions", RBX_AUTH_RETIRED_SESSIONS },
-    [RBX_SET_CONTACT_KEYS] = { "contact_keys", RBX_AUTH_CONTACT_KEYS },
-    [RBX_SET_ORG] = { "org", RBX_AUTH_ORG },
-    [RBX_SET_CERTIFICATE] = { "certificate", RBX_AUTH_CERTIFICATE },
-    [RBX_SET_REVOCATIONS] = { "revocations", RBX_AUTH_REVOCATIONS },
-    [RBX_SET_HANDSHAKES] = { "handshakes", RBX_AUTH_HANDSHAKES },
-    [RBX_SET_ARCHIVE_EPOCHS] = { "archive_epochs", RBX_AUTH_ARCHIVE_EPOCHS },
+static const char *const sets[RBX_SET_COUNT] = {
+    [RBX_SET_IDENTITY] = "identity",
+    [RBX_SET_SIGNED_PREKEYS] = "signed_prekeys",
+    [RBX_SET_ONETIME_PREKEYS] = "onetime_prekeys",
+    [RBX_SET_CONTACTS] = "contacts",
+    [RBX_SET_SESSIONS] = "sessions",
+    [RBX_SET_INBOX] = "inbox",
+    [RBX_SET_OLD_IDENTITIES] = "old_identities",
+    [RBX_SET_ROTATIONS] = "rotations",
+    [RBX_SET_RETIRED_SESSIONS] = "retired_sessions",
+    [RBX_SET_CONTACT_KEYS] = "contact_keys",
+    [RBX_SET_ORG] = "org",
+    [RBX_SET_CERTIFICATE] = "certificate",
+    [RBX_SET_REVOCATIONS] = "revocations",
+    [RBX_SET_HANDSHAKES] = "handshakes",
+    [RBX_SET_ARCHIVE_EPOCHS] = "archive_epochs",
 };
 
 const char *rbx__set_table(int set)
 {
-    return set >= 0 && set < RBX_SET_COUNT ? sets[set].table : NULL;
-}
-
-const char *rbx__set_columns(int set)
-{
-    return set >= 0 && set < RBX_SET_COUNT ? sets[set].columns : NULL;
+    return set >= 0 && set < RBX_SET_COUNT ? sets[set] : NULL;
 }
 
 static int set_of(const unsigned char *table)
 {
     if (table != NULL)
         for (int i = 0; i < RBX_SET_COUNT; i++)
-            if (strcmp(sets[i].table, (const char *)table) == 0) return i;
+            if (strcmp(sets[i], (const char *)table) == 0) return i;
     return -1;
 }
 
@@ -71,7 +64,7 @@ static void prefix(crypto_generichash_state *h, const uint8_t key[32], const cha
 {
     crypto_generichash_init(h, key, 32, 32);
     crypto_generichash_update(h, (const uint8_t *)label, strlen(label));
-    crypto_generichash_update(h, (const uint8_t *)sets[set].table, strlen(sets[set].table) + 1);
+    crypto_generichash_update(h, (const uint8_t *)sets[set], strlen(sets[set]) + 1);
 }
 
 void rbx__auth_keys_derive(rbx__auth_keys *k, const uint8_t storage_key[32])
@@ -98,7 +91,7 @@ void rbx__auth_hash(uint8_t out[32], const uint8_t *v, size_t n)
  * be32(length) and the bytes for text and blobs. A value cannot pass for
  * another of another type (integer 5 is not text "5"). */
 typedef struct enc {
-    uint8_t stack[768];
+    uint8_t stack[2048];
     uint8_t *p;
     size_t n;
 } enc;
@@ -176,15 +169,18 @@ static int tag_of(uint8_t out[32], const rbx__auth_keys *k, int set, int n, sqli
 }
 
 /* A set term: SipHash-2-4 with a 128-bit output under each of two keys,
- * over table || 0 || u8(n) || values: a PRF of 256 bits whose outputs are
- * never stored. SipHash (libsodium's crypto_shorthash_siphashx24) rather
- * than keyed BLAKE2b because the open check computes one per row of every
- * table: about 0.07 us against 0.5 us for a row of a session here
- * (bench/README.md); its 128-bit keys are the security level of a term. */
+ * over table || 0 || u8(n) || values, the values of every column of the
+ * row in table order (its tag and sealed values too: a term changes with
+ * any byte of the row): a PRF of 256 bits whose outputs are never stored.
+ * SipHash (libsodium's crypto_shorthash_siphashx24) rather than keyed
+ * BLAKE2b because the open check computes one per row of every table and
+ * SipHash costs a fraction of BLAKE2b's setup and finalisation on short
+ * inputs (bench/README.md); its 128-bit keys are the security level of a
+ * term. */
 static int term_of(uint8_t out[32], const rbx__auth_keys *k, int set, int n, sqlite3_value **v)
 {
     enc e;
-    const char *t = sets[set].table;
+    const char *t = sets[set];
     int rc = enc_row(&e, t, strlen(t) + 1, n, v);
     if (rc == 0) {
         crypto_shorthash_siphashx24(out, e.p, e.n, k->term[0]);
@@ -259,43 +255,6 @@ static void fn_mac_ok(sqlite3_context *c, int argc, sqlite3_value **argv)
     sqlite3_result_int(c, ok);
 }
 
-/* rbx_set_sum(table, values...) over the rows of a table: be64(count) || sum. */
-typedef struct sum_ctx {
-    rbx__set s;
-} sum_ctx;
-
-static void fn_sum_step(sqlite3_context *c, int argc, sqlite3_value **argv)
-{
-    const rbx__auth_ctx *a = sqlite3_user_data(c);
-    sum_ctx *sc = sqlite3_aggregate_context(c, sizeof *sc);
-    uint8_t term[32];
-    if (sc == NULL) {
-        sqlite3_result_error_nomem(c);
-        return;
-    }
-    int set = fn_set(c, argv[0]);
-    if (set < 0) return;
-    if (term_of(term, a->keys, set, argc - 1, argv + 1) != 0) {
-        sqlite3_result_error_nomem(c);
-        return;
-    }
-    sum_add(sc->s.sum, term);
-    sc->s.count++;
-    WIPE(term);
-}
-
-static void fn_sum_final(sqlite3_context *c)
-{
-    sum_ctx *sc = sqlite3_aggregate_context(c, 0); /* NULL: no row */
-    uint8_t out[40] = { 0 };
-    if (sc != NULL) {
-        rbx__store64_be(out, sc->s.count);
-        memcpy(out + 8, sc->s.sum, 32);
-        WIPE(*sc);
-    }
-    sqlite3_result_blob(c, out, sizeof out, SQLITE_TRANSIENT);
-}
-
 int rbx__auth_register(sqlite3 *db, rbx__auth_ctx *ctx)
 {
     /* DIRECTONLY: a trigger, view, default or check stored in the file
@@ -304,9 +263,6 @@ int rbx__auth_register(sqlite3 *db, rbx__auth_ctx *ctx)
     int rc = sqlite3_create_function(db, "rbx_mac", -1, flags, ctx, fn_mac, NULL, NULL);
     if (rc == SQLITE_OK)
         rc = sqlite3_create_function(db, "rbx_mac_ok", -1, flags, ctx, fn_mac_ok, NULL, NULL);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_create_function(db, "rbx_set_sum", -1, flags, ctx, NULL, fn_sum_step,
-                                     fn_sum_final);
     return rc == SQLITE_NOMEM ? RBX_E_NOMEM : rc == SQLITE_OK ? 0 : RBX_E_IO;
 }
 
@@ -315,11 +271,13 @@ int rbx__auth_register(sqlite3 *db, rbx__auth_ctx *ctx)
 /* The preupdate hook: a row of an authenticated table is about to be
  * inserted, updated or deleted by this connection (the store's own SQL:
  * the schema digest keeps anyone else's triggers out). Its old row's term
- * leaves the set, its new row's enters. SQLite calls it for REPLACE's
- * deletes, for WITHOUT ROWID tables and row by row for a DELETE without
- * WHERE (the truncate optimisation is off while a hook is set). It reads a
- * column that ALTER TABLE added after the row was last written as NULL,
- * not as its default: every migration rewrites the rows it extends. */
+ * leaves the set, its new row's enters: every column of the row, in table
+ * order, as the check at open reads them with SELECT * (no column map, no
+ * query per open). SQLite calls it for REPLACE's deletes, for WITHOUT ROWID
+ * tables and row by row for a DELETE without WHERE (the truncate
+ * optimisation is off while a hook is set). It reads a column that ALTER
+ * TABLE added after the row was last written as NULL, not as its default:
+ * every migration rewrites the rows it extends. */
 static void preupdate(void *p, sqlite3 *db, int op, const char *zdb, const char *table,
                       sqlite3_int64 key1, sqlite3_int64 key2)
 {
@@ -331,19 +289,23 @@ static void preupdate(void *p, sqlite3 *db, int op, const char *zdb, const char 
     if (!a->live || strcmp(zdb, "main") != 0) return;
     int set = set_of((const unsigned char *)table);
     if (set < 0) return;
+    int n = sqlite3_preupdate_count(db);
+    if (n <= 0 || n > RBX_AUTH_MAX_COLUMNS) {
+        a->failed = RBX_E_TAMPERED; /* the schema digest matched: cannot happen */
+        return;
+    }
     rbx__set *s = &a->record->rows;
     for (int pass = 0; pass < 2; pass++) {
         int old = pass == 0;
         if (old ? op == SQLITE_INSERT : op == SQLITE_DELETE) continue;
-        for (int i = 0; i < a->ncol[set]; i++) {
-            int rc = old ? sqlite3_preupdate_old(db, a->col[set][i], &v[i])
-                         : sqlite3_preupdate_new(db, a->col[set][i], &v[i]);
+        for (int i = 0; i < n; i++) {
+            int rc = old ? sqlite3_preupdate_old(db, i, &v[i]) : sqlite3_preupdate_new(db, i, &v[i]);
             if (rc != SQLITE_OK) {
                 a->failed = rc == SQLITE_NOMEM ? RBX_E_NOMEM : RBX_E_IO;
                 return;
             }
         }
-        if (term_of(term, a->keys, set, a->ncol[set], v) != 0) {
+        if (term_of(term, a->keys, set, n, v) != 0) {
             a->failed = RBX_E_NOMEM;
             return;
         }
@@ -358,75 +320,37 @@ static void preupdate(void *p, sqlite3 *db, int op, const char *zdb, const char 
     WIPE(term);
 }
 
-/* The position of a column among a set's authenticated columns, or -1. */
-static int auth_index(int set, const char *name)
-{
-    const char *p = sets[set].columns;
-    for (int i = 0; *p != '\0'; i++) {
-        size_t n = strcspn(p, ",");
-        if (strlen(name) == n && memcmp(p, name, n) == 0) return i;
-        p += n;
-        while (*p == ',' || *p == ' ') p++;
-    }
-    return -1;
-}
-
 int rbx__auth_hook(sqlite3 *db, rbx__auth_ctx *ctx)
 {
-    sqlite3_stmt *s;
-    int found[RBX_SET_COUNT] = { 0 }, want[RBX_SET_COUNT];
-    /* Where each authenticated column sits in its table: one query. */
-    int r = sqlite3_prepare_v2(db, "SELECT m.name, p.name, p.cid FROM main.sqlite_schema m,"
-                                   " pragma_table_info(m.name) p WHERE m.type = 'table'", -1, &s, NULL);
-    if (r != SQLITE_OK) return r == SQLITE_NOMEM ? RBX_E_NOMEM : RBX_E_IO;
-    for (int i = 0; i < RBX_SET_COUNT; i++) {
-        want[i] = 0;
-        const char *p = sets[i].columns;
-        while (*p != '\0') {
-            want[i]++;
-            p += strcspn(p, ",");
-            while (*p == ',' || *p == ' ') p++;
-        }
-        ctx->ncol[i] = want[i];
-    }
-    while ((r = sqlite3_step(s)) == SQLITE_ROW) {
-        int set = set_of(sqlite3_column_text(s, 0));
-        const char *col = (const char *)sqlite3_column_text(s, 1);
-        int k = set >= 0 && col != NULL ? auth_index(set, col) : -1;
-        if (k < 0 || k >= RBX_AUTH_MAX_COLUMNS) continue;
-        ctx->col[set][k] = sqlite3_column_int(s, 2);
-        found[set]++;
-    }
-    sqlite3_finalize(s);
-    if (r != SQLITE_DONE) return r == SQLITE_NOMEM ? RBX_E_NOMEM : RBX_E_IO;
-    for (int i = 0; i < RBX_SET_COUNT; i++)
-        if (found[i] != want[i] || want[i] > RBX_AUTH_MAX_COLUMNS)
-            return RBX_E_CORRUPT; /* the schema digest matched: cannot happen */
     sqlite3_preupdate_hook(db, preupdate, ctx);
     return 0;
 }
 
-int rbx__auth_sets(sqlite3 *db, rbx__set *out)
+int rbx__auth_sets(sqlite3 *db, const rbx__auth_keys *keys, rbx__set *out)
 {
-    char sql[640];
+    char sql[64];
     int rc = 0;
     memset(out, 0, sizeof *out);
     for (int i = 0; i < RBX_SET_COUNT && rc == 0; i++) {
         sqlite3_stmt *s;
-        int n = snprintf(sql, sizeof sql, "SELECT rbx_set_sum('%s', %s) FROM main.%s",
-                         sets[i].table, sets[i].columns, sets[i].table);
-        if (n < 0 || (size_t)n >= sizeof sql) return RBX_E_BUFFER;
+        sqlite3_value *v[RBX_AUTH_MAX_COLUMNS];
+        uint8_t term[32];
+        snprintf(sql, sizeof sql, "SELECT * FROM main.%s", sets[i]);
         int r = sqlite3_prepare_v2(db, sql, -1, &s, NULL);
         if (r != SQLITE_OK) return r == SQLITE_NOMEM ? RBX_E_NOMEM : RBX_E_IO;
-        r = sqlite3_step(s);
-        if (r == SQLITE_ROW && sqlite3_column_bytes(s, 0) == 40) {
-            const uint8_t *b = sqlite3_column_blob(s, 0);
-            out->count += rbx__load64_be(b);
-            sum_add(out->sum, b + 8);
-        } else {
-            rc = r == SQLITE_NOMEM ? RBX_E_NOMEM : r == SQLITE_CORRUPT ? RBX_E_CORRUPT : RBX_E_IO;
+        int n = sqlite3_column_count(s);
+        if (n <= 0 || n > RBX_AUTH_MAX_COLUMNS) rc = RBX_E_TAMPERED;
+        while (rc == 0 && (r = sqlite3_step(s)) == SQLITE_ROW) {
+            for (int c = 0; c < n; c++) v[c] = sqlite3_column_value(s, c);
+            if ((rc = term_of(term, keys, i, n, v)) == 0) {
+                sum_add(out->sum, term);
+                out->count++;
+            }
         }
+        if (rc == 0 && r != SQLITE_DONE)
+            rc = r == SQLITE_NOMEM ? RBX_E_NOMEM : r == SQLITE_CORRUPT ? RBX_E_CORRUPT : RBX_E_IO;
         sqlite3_finalize(s);
+        WIPE(term);
     }
     return rc;
 }

@@ -33,25 +33,19 @@ enum {
     RBX_SET_COUNT
 };
 
-/* The columns each table is authenticated over, in this order, by its row
- * tag (the `mac` column, where the table has one) and its set term. SQL of
- * the floors above writes `rbx_mac('<table>', <these values>)` into `mac`
- * and reads `rbx_mac_ok('<table>', mac, <these columns>)` with the same
- * lists; the preupdate hook and the check at open are made from them. */
-#define RBX_AUTH_IDENTITY "id, pk, sk"
+/* The columns each table's row tag (the `mac` column, where the table has
+ * one) is computed over, in this order. SQL of the floors above writes
+ * `rbx_mac('<table>', <these values>)` into `mac` and reads
+ * `rbx_mac_ok('<table>', mac, <these columns>)` with the same lists. A
+ * row's set term covers every column. */
 #define RBX_AUTH_SIGNED_PREKEYS "id, pk, sk, sig, created, ik, stated"
 #define RBX_AUTH_ONETIME_PREKEYS "id, pk, sk, offered"
-#define RBX_AUTH_CONTACTS "id, name, device, identity, bundle, rot_seq, rot_hash, org"
 #define RBX_AUTH_SESSIONS "contact, generation, rolled_back, base_key, ik"
 #define RBX_AUTH_INBOX "id, contact, digest, generation, identity"
 #define RBX_AUTH_OLD_IDENTITIES "seq, pk, sk, retired, grace_until"
-#define RBX_AUTH_ROTATIONS "seq, record"
 #define RBX_AUTH_RETIRED_SESSIONS "id, contact, base_key, until, generation"
 #define RBX_AUTH_CONTACT_KEYS "contact, identity, until"
-#define RBX_AUTH_ORG "id, pk, sk"
-#define RBX_AUTH_CERTIFICATE "id, cert"
 #define RBX_AUTH_REVOCATIONS "org, identity, record"
-#define RBX_AUTH_HANDSHAKES "spk, base_key"
 #define RBX_AUTH_ARCHIVE_EPOCHS "epoch, key, created, retain_until, state"
 
 /* A set digest: how many rows, and the sum modulo 2^256 of their terms
@@ -91,36 +85,34 @@ void rbx__auth_keys_derive(rbx__auth_keys *k, const uint8_t storage_key[32]);
 void rbx__integrity_encode(uint8_t out[RBX_INTEGRITY_BYTES], const rbx__integrity *r);
 int rbx__integrity_decode(rbx__integrity *r, const uint8_t *in, size_t len);
 
-/* A table's name and its authenticated columns; NULL past the end. */
+/* An authenticated table's name; NULL past the end. */
 const char *rbx__set_table(int set);
-const char *rbx__set_columns(int set);
 
-#define RBX_AUTH_MAX_COLUMNS 12
+/* The most columns an authenticated table has (contacts: 9). */
+#define RBX_AUTH_MAX_COLUMNS 16
 
 /* What the hook changes when the store writes a row: the record of the
  * transaction in progress, or nothing (live == 0: outside the store's own
  * write transactions). failed: a row it could not count (the commit then
- * refuses). col: where each authenticated column sits in its table. */
+ * refuses). */
 typedef struct rbx__auth_ctx {
     const rbx__auth_keys *keys;
     rbx__integrity *record;
     int live;
     int failed;
-    int ncol[RBX_SET_COUNT];
-    int col[RBX_SET_COUNT][RBX_AUTH_MAX_COLUMNS];
 } rbx__auth_ctx;
 
-/* Register rbx_mac, rbx_mac_ok and the aggregate rbx_set_sum on a
- * connection, all SQLITE_DIRECTONLY (never callable from the database's own
- * schema: views, triggers, defaults, checks). */
+/* Register rbx_mac and rbx_mac_ok on a connection, SQLITE_DIRECTONLY
+ * (never callable from the database's own schema: views, triggers,
+ * defaults, checks). */
 int rbx__auth_register(sqlite3 *db, rbx__auth_ctx *ctx);
-/* The preupdate hook that keeps the record's sets in step with every row
- * the connection writes (per connection: nothing in the file can change
- * it), once the tables have their schema 3 columns. */
+/* The preupdate hook that keeps the record's set in step with every row the
+ * connection writes (per connection: nothing in the file can change it),
+ * once the tables have their schema 3 columns. */
 int rbx__auth_hook(sqlite3 *db, rbx__auth_ctx *ctx);
 /* The set of every authenticated row as the tables hold them now (one scan
- * per table). */
-int rbx__auth_sets(sqlite3 *db, rbx__set *out);
+ * per table; every column of a row makes its term). */
+int rbx__auth_sets(sqlite3 *db, const rbx__auth_keys *keys, rbx__set *out);
 /* The digest of the schema as sqlite_schema holds it (type, name, table,
  * root page, SQL of every object). */
 int rbx__auth_schema(sqlite3 *db, uint8_t out[32]);

@@ -253,7 +253,7 @@ static int migrate(rbx_store *st, int64_t version)
         goto fail;
     /* The sets as the tables hold them once tagged; from here on the
      * record of this transaction counts changes (the audit head below). */
-    if ((rc = rbx__auth_sets(rbx__store_db(st), &st->integ.rows)) != 0) goto fail;
+    if ((rc = rbx__auth_sets(rbx__store_db(st), &st->auth_keys, &st->integ.rows)) != 0) goto fail;
     st->auth.live = 1;
     if (version < 2 && ((rc = rbx__audit_init(st)) != 0 || (rc = rbx__policy_init(st)) != 0))
         goto fail;
