@@ -158,13 +158,15 @@ $(B)/tools/%: tests/cli/%.c $(STATIC) $(wildcard src/*.h)
 	@mkdir -p $(@D)
 	$(CC) $(ALLCFLAGS) $(LDFLAGS) -o $@ $< $(STATIC) $(LIBS)
 
-# The rbx command-line suite (every verb and exit code, the demo in quick mode, rbx sim).
+# The rbx command-line suite (every verb and exit code, the demo in quick mode, rbx sim,
+# the README's shell walkthroughs).
 .PHONY: check-cli install-man uninstall-man
 check-cli: $(B)/rbx $(DEMO_TOOLS)
 	RBX=$(B)/rbx TOOLS=$(B)/tools bash tests/cli/test_cli.sh
 	RBX=$(B)/rbx TOOLS=$(B)/tools bash tests/cli/test_rotation.sh
 	RBX=$(B)/rbx TOOLS=$(B)/tools bash tests/cli/test_policy_audit.sh
 	RBX=$(B)/rbx TOOLS=$(B)/tools bash tests/cli/test_archive.sh
+	RBX=$(B)/rbx TOOLS=$(B)/tools bash tests/cli/test_readme.sh
 
 # Regenerate spec/vectors from seeded transcripts (the tests re-derive them).
 vectors: $(B)/check_rbx
