@@ -120,6 +120,7 @@ check-run: $(B)/check_rbx $(B)/readme_example
 	$(B)/readme_example
 
 check: deps
+	$(MAKE) --no-print-directory check-docs
 	$(MAKE) --no-print-directory check-run
 	$(MAKE) --no-print-directory check-cli
 	$(MAKE) --no-print-directory bench-quick
@@ -152,6 +153,13 @@ install-test: $(B)/readme_example
 	@if readelf -d $(B)/stage/example-static | grep NEEDED; then \
 	    echo "install-test: the static example needs the shared libraries above"; exit 1; fi
 	readelf -d $(B)/stage/usr/lib/$(SONAME) | grep -q 'SONAME.*\[$(SONAME)\]'
+
+# The repository stands alone (no file cites notes or paths outside it) and
+# the manual page renders cleanly (tests/docs/check_docs.sh).
+DEB_PKGS  += groff-base mandoc
+.PHONY: check-docs
+check-docs:
+	bash tests/docs/check_docs.sh
 
 # Exported ABI must equal the checked-in list (libsodium test/symbols).
 symbols: $(SHARED)
