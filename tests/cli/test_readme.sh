@@ -129,12 +129,15 @@ assert_org() {
     org=$(r admin org show | sed -n 's/^organisation key: \([^ ]*\) \([0-9a-f]*\) .*/\1/p')
     orgfp=$(r admin org show | sed -n 's/^organisation key: \([^ ]*\) \([0-9a-f]*\) .*/\2/p')
     bobfp=$(fp_of bob)
-    check "org: the admin directory holds the root and no identity" '[ -n "$org" ] && r admin id > /dev/null 2>&1; [ $? = 66 ]'
+    r admin id > /dev/null 2>&1
+    local idrc=$?
+    check "org: the admin directory holds the root and no identity" '[ -n "$org" ] && [ "$idrc" = 66 ]'
     check "org: bob installs his certificate" 'grep -Eqx "certificate installed: $bobfp certified by organisation $orgfp until $DATE_RE; our bundles carry it" "$D/org.out"'
     check "org: alice binds bob to the root" 'grep -qxF "bob: bound to organisation $org (certificate verified)" "$D/org.out"'
     check "org: the revocation reaches alice" 'grep -qx "revocation applied: $bobfp revoked by organisation $orgfp (lost); contacts bound to it with" "$D/org.out"'
     echo "after the revocation" | r alice send bob - > "$D/sent" 2> "$D/send.err"
-    check "org: alice's sends to bob now fail (65)" '[ $? = 65 ] && [ ! -s "$D/sent" ] && [ "$(cat "$D/send.err")" = "rbx: send: bob device 1: key revoked by its organisation; not sending" ]'
+    local sendrc=$?
+    check "org: alice's sends to bob now fail (65)" '[ "$sendrc" = 65 ] && [ ! -s "$D/sent" ] && [ "$(cat "$D/send.err")" = "rbx: send: bob device 1: key revoked by its organisation; not sending" ]'
 }
 
 # The reader's files: the product's key file and two stored rows between bob
