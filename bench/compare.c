@@ -837,9 +837,10 @@ static void print_table(void)
     printf("\nwire size per message in bytes, binary / text (normal messages with small counters,\n"
            "and the first message of a session at 64 B). binary: the message as bytes (the box\n"
            "envelope: the box and its 24-byte nonce). text: what the product stores and sends for\n"
-           "it: baseline-box/-afternm the content_encrypted and encryption_nonce strings (base64);\n"
-           "ratchet rows the line rbx send prints, base64(0x01 || sender identity key || message);\n"
-           "libsignal base64 of its message; olm (unpadded) and baseline-seal their own base64.\n");
+           "it: baseline-box/-afternm the content_encrypted and encryption_nonce strings\n"
+           "(base64); ratchet rows the line rbx send prints, base64(0x01 || sender identity\n"
+           "key || message); libsignal base64 of its message; olm (unpadded) and baseline-seal\n"
+           "their own base64.\n");
     printf("%-23s %13s %13s %13s %13s %13s %15s\n", "impl", "overhead 64 B", "first 64 B",
            "64 B", "1 KiB", "16 KiB", "100 KiB");
     for (unsigned i = 0; i < nimpl; i++) {
@@ -852,12 +853,14 @@ static void print_table(void)
         else
             snprintf(cell, sizeof cell, "-");
         printf(" %13s", cell);
-        const result *bf = find_sized(nm, WIRE_BIN_FIRST, MSG), *tf = find_sized(nm, WIRE_TEXT_FIRST, MSG);
+        const result *bf = find_sized(nm, WIRE_BIN_FIRST, MSG);
+        const result *tf = find_sized(nm, WIRE_TEXT_FIRST, MSG);
         if (bf != NULL && tf != NULL) snprintf(cell, sizeof cell, "%.0f/%.0f", bf->med, tf->med);
         else snprintf(cell, sizeof cell, "-");
         printf(" %13s", cell);
         for (unsigned s = 0; s < sizeof wsz / sizeof wsz[0]; s++) {
-            const result *b = find_sized(nm, WIRE_BIN, wsz[s]), *t = find_sized(nm, WIRE_TEXT, wsz[s]);
+            const result *b = find_sized(nm, WIRE_BIN, wsz[s]);
+            const result *t = find_sized(nm, WIRE_TEXT, wsz[s]);
             if (b != NULL && t != NULL) snprintf(cell, sizeof cell, "%.0f/%.0f", b->med, t->med);
             else snprintf(cell, sizeof cell, "-");
             printf(" %*s", s + 1 < sizeof wsz / sizeof wsz[0] ? 13 : 15, cell);

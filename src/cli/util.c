@@ -126,7 +126,8 @@ int cli_open_store(rbx_store **st, const char *verb, int mode)
     rbx_store_opts o = { 0 };
     o.create = create;
     int rc = rbx_store_open(st, db_path, &o);
-    if (rc == RBX_E_NOT_FOUND) return mode == CLI_STORE_ADMIN ? cli_no_org_key(verb) : cli_no_identity(verb);
+    if (rc == RBX_E_NOT_FOUND)
+        return mode == CLI_STORE_ADMIN ? cli_no_org_key(verb) : cli_no_identity(verb);
     if (rc == RBX_E_EXISTS) {
         cli_err(verb, "%s.key exists without its database; refusing to replace it", db_path);
         return CLI_CANTCREAT;
