@@ -25,12 +25,8 @@ check() { if eval "$2"; then ok; else bad "$1 [$2]"; fi; }
 # The patterns are written so that this file does not match them.
 CASED='(^|[^A-Za-z0-9_])CONTEX[T]([^A-Za-z0-9_]|$)'
 ANYCASE='/wor[k]/|[.][.]/share[d]/|share[d] (folder|workspace|directory)'
-# Citations in files another branch is moving (the store split, which states
-# these facts inline): path and line text, no line number. Remove when merged.
-ALLOW=(
-    'src/archive.c:     * the write-ahead log either (CONTEXT section 3). */'
-    'src/store.c:    /* secure_delete: freed cells and pages are zeroed (CONTEXT section 3).'
-)
+# Lines allowed to match (path:text, no line number); none today.
+ALLOW=()
 if git rev-parse --is-inside-work-tree > /dev/null 2>&1; then
     { git grep -n -I -E -e "$CASED" -- . ':!tests/docs/check_docs.sh'
       git grep -n -I -i -E -e "$ANYCASE" -- . ':!tests/docs/check_docs.sh'; } > "$T/refs"
