@@ -755,7 +755,8 @@ typedef struct rbx_store_opts {
     int create;                  /* 1: create the database, key file and generation file */
     int mode;                    /* RBX_STORE_BOUNDED or RBX_STORE_STRICT */
     unsigned erase_commits;      /* bounded mode; 0 = RBX_STORE_ERASE_COMMITS */
-    unsigned erase_seconds;      /* bounded mode; 0 = RBX_STORE_ERASE_SECONDS */
+    unsigned erase_seconds;      /* bounded mode, elapsed (CLOCK_MONOTONIC) seconds, not the
+                                  * clock below; 0 = RBX_STORE_ERASE_SECONDS */
     const char *key_path;        /* storage key file (mode 0600); NULL = <db>.key */
     const uint8_t *storage_key;  /* or the key itself, 32 bytes (keychain); wins over key_path */
     const char *generation_path; /* rollback sidecar; NULL = <db>.gen */

@@ -28,7 +28,7 @@ START_TEST(open_missing)
 {
     char db[PATHCAP];
     rbx_store *st = NULL;
-    rbx_store_opts o = { 0 };
+    rbx_store_opts o = store_opts(0);
     path_of(db, "db");
     ck_assert_int_eq(rbx_store_open(&st, db, &o), RBX_E_NOT_FOUND);
     ck_assert_ptr_null(st);
@@ -98,7 +98,7 @@ START_TEST(create_and_reopen)
     /* A key file without its database: refuse rather than make a new key. */
     ck_assert_int_eq(unlink(db), 0);
     st = NULL;
-    rbx_store_opts o = { 0 };
+    rbx_store_opts o = store_opts(0);
     o.create = 1;
     ck_assert_int_eq(rbx_store_open(&st, db, &o), RBX_E_EXISTS);
     ck_assert_ptr_null(st);
@@ -155,7 +155,7 @@ START_TEST(storage_key_option)
     char db[PATHCAP], key[PATHCAP], gen[PATHCAP];
     uint8_t skey[RBX_STORAGE_KEYBYTES], pk[32], got[32];
     rbx_store *st = NULL;
-    rbx_store_opts o = { 0 };
+    rbx_store_opts o = store_opts(0);
     path_of(db, "db");
     path_of(key, "db.key");
     path_of(gen, "db.gen");
@@ -195,7 +195,7 @@ START_TEST(key_path_elsewhere)
     uint8_t pk[32], got[32];
     struct stat sb;
     rbx_store *st = NULL;
-    rbx_store_opts o = { 0 };
+    rbx_store_opts o = store_opts(0);
     path_of(db, "db");
     snprintf(other, sizeof other, "%s/keys", g_dir);
     ck_assert_int_eq(mkdir(other, 0700), 0);
@@ -914,7 +914,7 @@ START_TEST(bad_files)
     ck_assert(dbb != NULL && keyb != NULL && genb != NULL);
     ck_assert_uint_gt(dblen, 4096);
 
-    rbx_store_opts o = { 0 };
+    rbx_store_opts o = store_opts(0);
     switch (c) {
     case BAD_TRUNC_0:
         ck_assert_int_eq(truncate(alice.db, 0), 0);
@@ -1241,6 +1241,16 @@ START_TEST(schema_v1_fixture)
     side_path(path, &alice, ".gen");
     spit(path, gen, genlen);
 
+    /* The store's clock stands where the fixture's own records put it: a
+     * minute after its signed prekey was made (one policy spk_rotate later
+     * the upkeep replaces it; on the wall clock that was two days after the
+     * fixture was written, and this test failed from then on). */
+    const int64_t made = sql_int_on_file(alice.db, "SELECT v FROM meta WHERE k = 'created'");
+    const int64_t spk_made = sql_int_on_file(alice.db, "SELECT created FROM signed_prekeys WHERE id = 1");
+    ck_assert_int_eq(sql_int_on_file(alice.db, "SELECT count(*) FROM signed_prekeys"), 1);
+    ck_assert_int_ge(spk_made, made);
+    g_now = spk_made + 60;
+
     alice.st = store_open(alice.db, 0);
     /* Opened means migrated to the current schema, with the audit log begun. */
     ck_assert_int_eq(q_int(alice.st, "PRAGMA user_version"), 2);
@@ -1248,6 +1258,7 @@ START_TEST(schema_v1_fixture)
     ck_assert_int_eq(rbx_store_audit_verify(alice.st, &events, &bad), 0);
     ck_assert_uint_eq(events, 1);
     ck_assert_int_eq(q_int(alice.st, "SELECT count(*) FROM audit WHERE event = 'store migrated'"), 1);
+    ck_assert_int_eq(q_int(alice.st, "SELECT time FROM audit WHERE event = 'store migrated'"), g_now);
     uint8_t pk[32];
     ck_assert_int_eq(rbx_store_identity(alice.st, pk), 0);
     ck_assert_mem_eq(pk, id, 32);
@@ -1294,6 +1305,17 @@ START_TEST(schema_v1_fixture)
     ck_assert_int_eq(rbx_store_ack_outbox(alice.st, obid), 0);
     peer_reopen(&alice);
     tx(&m, &alice, "bob", 1, "and after a reopen");
+    /* The upkeep follows that clock: one spk_rotate (2 days) after the
+     * stored signed prekey was made, a bundle carries a new one. */
+    g_now = spk_made + 2 * 86400 - 1;
+    ck_assert_int_eq(rbx_store_bundle(alice.st, bundle, sizeof bundle, &bn, 0), 0);
+    ck_assert_int_eq(rbx_bundle_parse(&b, bundle, bn), 0);
+    ck_assert_uint_eq(b.signed_prekey_id, 1);
+    g_now = spk_made + 2 * 86400;
+    ck_assert_int_eq(rbx_store_bundle(alice.st, bundle, sizeof bundle, &bn, 0), 0);
+    ck_assert_int_eq(rbx_bundle_parse(&b, bundle, bn), 0);
+    ck_assert_uint_eq(b.signed_prekey_id, 2);
+    ck_assert_uint_eq(b.signed_prekey_created, (uint64_t)g_now);
     peer_close(&alice);
     tv_free(f);
 }
@@ -1348,7 +1370,7 @@ START_TEST(concurrent_create)
             ck_assert_int_ge(kids[k], 0);
             if (kids[k] == 0) {
                 rbx_store *st;
-                rbx_store_opts o = { .create = 1 };
+                rbx_store_opts o = store_opts(1);
                 int rc = rbx_store_open(&st, db, &o);
                 if (rc == 0) {
                     int r2 = rbx_store_identity_create(st, NULL, NULL);
