@@ -28,6 +28,20 @@ out:
     return rc;
 }
 
+/* The device signs its requests to a server with the identity in force
+ * (PROTOCOL.md 20.7); the secret key lives only for this call. */
+int rbx_store_request_sign(rbx_store *st, uint8_t sig[64], const char *method, const char *target,
+                           uint64_t ts, const uint8_t nonce[16], const uint8_t *body,
+                           size_t bodylen, const char *user, uint32_t device)
+{
+    uint8_t pk[32], sk[32];
+    memset(sig, 0, 64);
+    int rc = rbx__st_load_identity(st, pk, sk);
+    if (rc == 0) rc = rbx_request_sign(sig, method, target, ts, nonce, body, bodylen, user, device, sk);
+    WIPE(sk);
+    return rc;
+}
+
 /* ------------------------------------------------------------ prekeys */
 
 /* The identity sequence in force: 0 for the first identity, + 1 per rotation. */
