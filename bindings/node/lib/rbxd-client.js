@@ -1,0 +1,1 @@
+module.exports = { RbxdClient: class {}, RbxdError: class {} };
