@@ -6,6 +6,7 @@
 #include <napi.h>
 #include <sodium.h>
 
+#include <atomic>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -18,6 +19,11 @@ extern "C" {
 }
 
 namespace rbxnode {
+
+// Live counts of what the binding allocates per call, for the leak test
+// (stats() of the addon): secret buffers, and Store calls not yet settled.
+extern std::atomic<long> g_live_secrets;
+extern std::atomic<long> g_live_jobs;
 
 // A malloc'ed byte buffer wiped (sodium_memzero) before it is released:
 // plaintexts, key files, storage keys. Move-only, so that no copy is left
@@ -56,6 +62,7 @@ class SecretBytes {
   size_t capacity() const { return cap_; }
   void set_size(size_t n) { len_ = n <= cap_ ? n : cap_; }
   // Hand the buffer over (to an external ArrayBuffer whose finalizer wipes it).
+  // Its finalizer calls ReleaseTaken.
   uint8_t* Take(size_t* cap) {
     uint8_t* p = p_;
     *cap = cap_;
@@ -63,11 +70,13 @@ class SecretBytes {
     cap_ = len_ = 0;
     return p;
   }
+  static void ReleaseTaken(uint8_t* p, size_t cap) {
+    sodium_memzero(p, cap);
+    std::free(p);
+    g_live_secrets--;
+  }
   void Release() {
-    if (p_ != nullptr) {
-      sodium_memzero(p_, cap_);
-      std::free(p_);
-    }
+    if (p_ != nullptr) ReleaseTaken(p_, cap_);
     p_ = nullptr;
     cap_ = len_ = 0;
   }
@@ -76,6 +85,7 @@ class SecretBytes {
   void Alloc(size_t cap) {
     p_ = static_cast<uint8_t*>(std::malloc(cap ? cap : 1));
     if (p_ == nullptr) throw std::bad_alloc();
+    g_live_secrets++;
     cap_ = cap ? cap : 1;
     len_ = 0;
   }

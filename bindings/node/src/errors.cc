@@ -12,6 +12,9 @@ static_assert(RBX_ERROR_LIST_COUNT == RBX_E_COUNT_ - 1,
 
 namespace rbxnode {
 
+std::atomic<long> g_live_secrets{0};
+std::atomic<long> g_live_jobs{0};
+
 namespace {
 
 struct CodeEntry {
@@ -69,7 +72,16 @@ static Napi::Value ErrorFor(const Napi::CallbackInfo& info) {
   return RbxError(env, info[0].As<Napi::Number>().Int32Value()).Value();
 }
 
+// stats(): what is alive now (the leak test compares it before and after).
+static Napi::Value Stats(const Napi::CallbackInfo& info) {
+  Napi::Object o = Napi::Object::New(info.Env());
+  o.Set("secretBuffers", Napi::Number::New(info.Env(), static_cast<double>(g_live_secrets.load())));
+  o.Set("pendingCalls", Napi::Number::New(info.Env(), static_cast<double>(g_live_jobs.load())));
+  return o;
+}
+
 void InitErrors(Napi::Env env, Napi::Object exports) {
+  exports.Set("stats", Napi::Function::New(env, Stats, "stats"));
   Napi::Object codes = Napi::Object::New(env);
   for (const CodeEntry& c : kCodes) codes.Set(c.name, Napi::Number::New(env, c.value));
   exports.Set("codes", codes);
@@ -148,8 +160,7 @@ Napi::Uint8Array SecretToJs(Napi::Env env, SecretBytes&& s) {
   Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(
       env, p, n,
       [](Napi::Env, void* data, size_t* capp) {
-        sodium_memzero(data, *capp);
-        std::free(data);
+        SecretBytes::ReleaseTaken(static_cast<uint8_t*>(data), *capp);
         delete capp;
       },
       new size_t(cap));

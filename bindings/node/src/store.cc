@@ -29,6 +29,10 @@ constexpr int kBatch = 64;
 size_t WireCap(size_t n) { return n + (RBX_MAX_WIRE - RBX_MAX_PLAINTEXT); }
 
 struct Job {
+  Job() { g_live_jobs++; }
+  ~Job() { g_live_jobs--; }
+  Job(const Job&) = delete;
+  Job& operator=(const Job&) = delete;
   napi_deferred deferred = nullptr;
   int rc = 0;
   bool close = false;
@@ -167,8 +171,8 @@ void StoreWrap::TsfnFinalize(napi_env, void* data, void*) {
 
 Napi::Value StoreWrap::Enqueue(Napi::Env env, std::function<int(rbx_store*)> run,
                                std::function<Napi::Value(Napi::Env)> done, bool close) {
-  Napi::Promise::Deferred d = Napi::Promise::Deferred::New(env);
   if (closed_) {
+    Napi::Promise::Deferred d = Napi::Promise::Deferred::New(env);
     d.Reject(RbxError(env, RBX_E_STATE).Value());
     return d.Promise();
   }
