@@ -800,6 +800,20 @@ RBX_API RBX_MUST_CHECK int rbx_store_request_sign(rbx_store *st, uint8_t sig[RBX
                                                   const char *user, uint32_t device)
     RBX_NONNULL(1, 2, 3, 4, 6, 9);
 
+/* Entry 1 of a new user's device list (PROTOCOL.md 20.3), for a first
+ * enrollment with rbxd (SERVER.md 5.3): op add, seq 1, prev_hash zeros,
+ * device rbx_device_id(identity), signer_kind device, and the store's
+ * identity in force as both the key added and the signer (signature and
+ * subject signature by it), created at the given time. The secret key is
+ * read, used and wiped inside this call.
+ * \return RBX_E_NOT_FOUND (no identity), RBX_E_INVALID (user not a valid
+ *         id), RBX_E_BUFFER (RBX_DEVLIST_ENTRY_MAXBYTES always suffices),
+ *         RBX_E_CORRUPT, RBX_E_IO. *outlen is 0 on error. */
+RBX_API RBX_MUST_CHECK int rbx_store_devlist_first_entry(rbx_store *st, uint8_t *out, size_t outcap,
+                                                         size_t *outlen, const char *user,
+                                                         uint64_t created)
+    RBX_NONNULL(1, 2, 4, 5);
+
 /* A fresh bundle, after the policy's upkeep (rbx_store_maintain): the newest
  * signed prekey of the identity in force with its creation time, one one-time
  * prekey never offered before (onetime > 0; 0 = none; the pool follows the

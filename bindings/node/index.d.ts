@@ -337,6 +337,12 @@ export class Store {
    * Store is the RequestSigner of RbxdClient.
    */
   signRequest(request: import('./lib/rbxd-client').SignedRequest): Promise<Uint8Array>;
+  /**
+   * Entry 1 of a new user's device list, the store's identity adding itself
+   * (rbx_store_devlist_first_entry): what RbxdClient.enroll posts for a
+   * user's first device. created: Unix seconds (default now).
+   */
+  deviceListFirstEntry(user: string, created?: number): Promise<Uint8Array>;
 
   // Multi-device (encrypt to a user, receive from a user, device lists)
   // arrives with the library's accounts client work: those calls will stay

@@ -11,6 +11,7 @@
 // hands each result to the event loop through a thread-safe function as soon
 // as it is ready. The bound keeps a busy Store from holding a pool thread
 // that other work (fs, other Stores) needs.
+#include <ctime>
 #include <deque>
 #include <functional>
 #include <memory>
@@ -119,6 +120,7 @@ class StoreWrap : public Napi::ObjectWrap<StoreWrap> {
   Napi::Value Audit(const Napi::CallbackInfo& info);
   Napi::Value AuditVerify(const Napi::CallbackInfo& info);
   Napi::Value SignRequest(const Napi::CallbackInfo& info);
+  Napi::Value DeviceListFirstEntry(const Napi::CallbackInfo& info);
   Napi::Value Closed(const Napi::CallbackInfo& info) {
     return Napi::Boolean::New(info.Env(), closed_);
   }
@@ -1172,6 +1174,22 @@ Napi::Value StoreWrap::SignRequest(const Napi::CallbackInfo& info) {
       [c](Napi::Env e) -> Napi::Value { return NewBytes(e, c->sig, sizeof c->sig); });
 }
 
+Napi::Value StoreWrap::DeviceListFirstEntry(const Napi::CallbackInfo& info) {
+  std::string user = Str(info[0], "user");
+  uint64_t created = info[1].IsUndefined() ? static_cast<uint64_t>(time(nullptr)) : U64(info[1], "created");
+  auto out = std::make_shared<Blob>();
+  return Enqueue(
+      info.Env(),
+      [out, user, created](rbx_store* st) {
+        out->b.resize(RBX_DEVLIST_ENTRY_MAXBYTES);
+        size_t n = 0;
+        int rc = rbx_store_devlist_first_entry(st, out->b.data(), out->b.size(), &n, user.c_str(), created);
+        out->b.resize(n);
+        return rc;
+      },
+      [out](Napi::Env e) -> Napi::Value { return NewBytes(e, out->b.data(), out->b.size()); });
+}
+
 // ---------------------------------------------------------------- class
 
 Napi::Function StoreWrap::Init(Napi::Env env) {
@@ -1206,7 +1224,8 @@ Napi::Function StoreWrap::Init(Napi::Env env) {
        InstanceMethod<&StoreWrap::SetPolicy>("setPolicy"),
        InstanceMethod<&StoreWrap::Audit>("audit"),
        InstanceMethod<&StoreWrap::AuditVerify>("auditVerify"),
-       InstanceMethod<&StoreWrap::SignRequest>("signRequest")});
+       InstanceMethod<&StoreWrap::SignRequest>("signRequest"),
+       InstanceMethod<&StoreWrap::DeviceListFirstEntry>("deviceListFirstEntry")});
 }
 
 void InitStore(Napi::Env env, Napi::Object exports, AddonData* d) {

@@ -391,7 +391,7 @@ test('policy, setPolicy, audit, auditVerify', async () => {
   await st.close();
 });
 
-test('signRequest: the store signs as its identity; the library verifies', async () => {
+test('signRequest, deviceListFirstEntry: the store signs as its identity; the library verifies', async () => {
   const dir = scratch(true);
   const { st, pk } = await newStore(dir, 'r');
   const req = { method: 'POST', target: '/v1/messages', ts: 1700000000, nonce: crypto.randomBytes(16),
@@ -403,9 +403,17 @@ test('signRequest: the store signs as its identity; the library verifies', async
   assert.equal(rb.verifyRequest({ ...req, target: '/v1/messages?x=1' }, sig, pk), false);
   await rejects(st.signRequest({ ...req, user: 'Not A User' }), 'RBX_E_INVALID');
   assert.throws(() => st.signRequest({ ...req, nonce: new Uint8Array(8) }), { code: 'RBX_E_INVALID' });
+  // Entry 1 of a device list, by the same key (its bytes: PROTOCOL.md 20.2;
+  // the C suite parses and verifies it).
+  const entry = await st.deviceListFirstEntry('alice', 1700000000);
+  assert.ok(entry.length > 150 && entry.length <= 336);
+  assert.notEqual(Buffer.from(entry).indexOf(Buffer.from(pk)), -1);
+  assert.notEqual(Buffer.from(entry).indexOf(Buffer.from('alice')), -1);
+  await rejects(st.deviceListFirstEntry('Alice'), 'RBX_E_INVALID');
   await st.close();
   const empty = await rb.Store.open(path.join(dir, 'e.db'), { create: true });
   await rejects(empty.signRequest(req), 'RBX_E_NOT_FOUND');
+  await rejects(empty.deviceListFirstEntry('alice'), 'RBX_E_NOT_FOUND');
   await empty.close();
 });
 
