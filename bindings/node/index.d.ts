@@ -387,6 +387,17 @@ export class Session {
   encrypt(plaintext: Uint8Array): Uint8Array;
   /** The plaintext in binding memory, wiped when collected. */
   decrypt(wire: Uint8Array): Uint8Array;
+  /**
+   * encrypt without an allocation: the wire message into `out` (at least
+   * wireSize(plaintext.length) bytes); returns its length. RBX_E_BUFFER if
+   * out is too small.
+   */
+  encryptInto(plaintext: Uint8Array, out: Uint8Array): number;
+  /**
+   * decrypt into an array the caller owns, reuses and wipes (at least
+   * wire.length bytes always suffice); returns the plaintext's length.
+   */
+  decryptInto(wire: Uint8Array, out: Uint8Array): number;
   wireSize(plaintextLength: number): number;
   info(): SessionInfo;
   destroy(): void;

@@ -320,6 +320,8 @@ class SessionWrap : public Napi::ObjectWrap<SessionWrap> {
                         StaticMethod<&SessionWrap::Accept>("accept"),
                         InstanceMethod<&SessionWrap::Encrypt>("encrypt"),
                         InstanceMethod<&SessionWrap::Decrypt>("decrypt"),
+                        InstanceMethod<&SessionWrap::EncryptInto>("encryptInto"),
+                        InstanceMethod<&SessionWrap::DecryptInto>("decryptInto"),
                         InstanceMethod<&SessionWrap::WireSize>("wireSize"),
                         InstanceMethod<&SessionWrap::Info>("info"),
                         InstanceMethod<&SessionWrap::Destroy>("destroy")});
@@ -411,6 +413,35 @@ class SessionWrap : public Napi::ObjectWrap<SessionWrap> {
     Check(env, rbx_session_decrypt(s_, pt.data(), pt.capacity(), &n, w.p, w.n));
     pt.set_size(n);
     return SecretToJs(env, std::move(pt));
+  }
+  // The allocation-free forms: into an array the caller owns (and wipes),
+  // for a stream that reuses one buffer. Return the bytes written.
+  static uint8_t* Writable(const Napi::Value& v, size_t* cap) {
+    ByteView b = Bytes(v, "out");
+    *cap = b.n;
+    return const_cast<uint8_t*>(b.p);
+  }
+  Napi::Value EncryptInto(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Live(env);
+    ByteView pt = Bytes(info[0], "plaintext");
+    size_t cap = 0, n = 0;
+    uint8_t* out = Writable(info[1], &cap);
+    if (pt.n > RBX_MAX_PLAINTEXT) throw RbxError(env, RBX_E_TOO_BIG);
+    if (out < pt.p + pt.n && pt.p < out + cap) throw InvalidArg(env, "out overlaps plaintext");
+    static const uint8_t empty[1] = {0};
+    Check(env, rbx_session_encrypt(s_, out, cap, &n, pt.n ? pt.p : empty, pt.n));
+    return Napi::Number::New(env, static_cast<double>(n));
+  }
+  Napi::Value DecryptInto(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Live(env);
+    ByteView w = Bytes(info[0], "wire");
+    size_t cap = 0, n = 0;
+    uint8_t* out = Writable(info[1], &cap);
+    if (out < w.p + w.n && w.p < out + cap) throw InvalidArg(env, "out overlaps wire");
+    Check(env, rbx_session_decrypt(s_, out, cap, &n, w.p, w.n));
+    return Napi::Number::New(env, static_cast<double>(n));
   }
   Napi::Value WireSize(const Napi::CallbackInfo& info) {
     Live(info.Env());

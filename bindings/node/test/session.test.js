@@ -138,6 +138,14 @@ test('Session: X3DH, both directions, header encryption, and each refusal', () =
   throwsCode(() => bs.decrypt(t), 'RBX_E_AUTH');
   assert.equal(dec(bs.decrypt(w3)), 'x');
   throwsCode(() => s.encrypt(new Uint8Array(rb.MAX_PLAINTEXT + 1)), 'RBX_E_TOO_BIG');
+  // The allocation-free forms, and a buffer too small for them.
+  const wbuf = new Uint8Array(s.wireSize(5));
+  const wn = s.encryptInto(enc('into!'), wbuf);
+  const pbuf = new Uint8Array(wn);
+  throwsCode(() => bs.decryptInto(wbuf.subarray(0, wn), new Uint8Array(2)), 'RBX_E_BUFFER');
+  assert.equal(dec(pbuf.subarray(0, bs.decryptInto(wbuf.subarray(0, wn), pbuf))), 'into!');
+  throwsCode(() => s.encryptInto(enc('too long for it'), new Uint8Array(20)), 'RBX_E_BUFFER');
+  throwsCode(() => s.encryptInto(wbuf.subarray(0, 4), wbuf), 'RBX_E_INVALID');
   assert.equal(s.encrypt(new Uint8Array(0)).length > 0, true);
   const info = bs.info();
   assert.deepEqual(info.peerIdentity, alice.publicKey);
