@@ -75,3 +75,28 @@ test('two processes encrypt on one store at once: every message decrypts exactly
   await a2.close();
   await b.st.close();
 });
+
+test('a Store collected without close(), and one left open at exit: no crash, nothing lost', async () => {
+  const dir = scratch(true);
+  const { a, b } = await pair(dir);
+  await a.st.close();
+  const run = promisify(execFile);
+  const { stdout } = await run(process.execPath, [path.join(__dirname, 'fixtures', 'no-close.js'), a.db]);
+  const ids = stdout.trim().split(' ').map(Number);
+  assert.equal(ids.length, 2);
+  const a2 = await rb.Store.open(a.db);
+  const got = [];
+  for (let m = await a2.outboxNext(); m; m = await a2.outboxNext()) {
+    got.push(m.outboxId);
+    if (m.outboxId !== ids[0] && m.outboxId !== ids[1]) {
+      await a2.ackOutbox(m.outboxId); // pair()'s first message
+      continue;
+    }
+    const r = await b.st.decrypt(m.wire, { sender: a.pk });
+    assert.match(dec(r.plaintext), /^from a (dropped store|store left open)$/);
+    await a2.ackOutbox(m.outboxId);
+  }
+  assert.ok(ids.every((id) => got.includes(id)));
+  await a2.close();
+  await b.st.close();
+});
