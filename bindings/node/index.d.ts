@@ -344,6 +344,23 @@ export class Store {
    */
   deviceListFirstEntry(user: string, created?: number): Promise<Uint8Array>;
 
+  /** Make this store an organisation root (an administrator's device); resolves to its public key. */
+  orgInit(): Promise<Uint8Array>;
+  /** The organisation key held here. RBX_E_NOT_FOUND without one. */
+  orgKey(): Promise<Uint8Array>;
+  /** Certify a device identity until `expires` (Unix seconds; 0 or omitted: no end). */
+  orgCertify(identity: Uint8Array, expires?: number): Promise<Uint8Array>;
+  /** Revoke a device identity; applied here too. Resolves to the revocation to hand out. */
+  orgRevoke(identity: Uint8Array, reason?: string): Promise<Uint8Array>;
+  /** Apply an organisation's revocation: bound contacts with that key refuse to encrypt (RBX_E_REVOKED). */
+  addRevocation(revocation: Uint8Array): Promise<void>;
+  /** Install our certificate (carried in our bundles). RBX_E_UNCERTIFIED if it is not of our identity. */
+  setCertificate(certificate: Uint8Array): Promise<void>;
+  /** Our installed certificate. RBX_E_NOT_FOUND without one. */
+  certificate(): Promise<Uint8Array>;
+  /** The revocations this store applies. */
+  revocations(): Promise<{ org: Uint8Array; identity: Uint8Array; revokedAt: number; reason: string }[]>;
+
   // Multi-device (encrypt to a user, receive from a user, device lists)
   // arrives with the library's accounts client work: those calls will stay
   // sans-I/O here (they return envelopes; RbxdClient.send carries them).

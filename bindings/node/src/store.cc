@@ -121,6 +121,14 @@ class StoreWrap : public Napi::ObjectWrap<StoreWrap> {
   Napi::Value AuditVerify(const Napi::CallbackInfo& info);
   Napi::Value SignRequest(const Napi::CallbackInfo& info);
   Napi::Value DeviceListFirstEntry(const Napi::CallbackInfo& info);
+  Napi::Value OrgInit(const Napi::CallbackInfo& info);
+  Napi::Value OrgKey(const Napi::CallbackInfo& info);
+  Napi::Value OrgCertify(const Napi::CallbackInfo& info);
+  Napi::Value OrgRevoke(const Napi::CallbackInfo& info);
+  Napi::Value AddRevocation(const Napi::CallbackInfo& info);
+  Napi::Value SetCertificate(const Napi::CallbackInfo& info);
+  Napi::Value Certificate(const Napi::CallbackInfo& info);
+  Napi::Value Revocations(const Napi::CallbackInfo& info);
   Napi::Value Closed(const Napi::CallbackInfo& info) {
     return Napi::Boolean::New(info.Env(), closed_);
   }
@@ -1190,6 +1198,113 @@ Napi::Value StoreWrap::DeviceListFirstEntry(const Napi::CallbackInfo& info) {
       [out](Napi::Env e) -> Napi::Value { return NewBytes(e, out->b.data(), out->b.size()); });
 }
 
+// ---------------------------------------------------------------- organisation roots
+
+Napi::Value StoreWrap::OrgInit(const Napi::CallbackInfo& info) {
+  auto out = std::make_shared<KeyOut>();
+  return Enqueue(
+      info.Env(), [out](rbx_store* st) { return rbx_store_org_init(st, out->pk); },
+      [out](Napi::Env e) -> Napi::Value { return NewBytes(e, out->pk, 32); });
+}
+
+Napi::Value StoreWrap::OrgKey(const Napi::CallbackInfo& info) {
+  auto out = std::make_shared<KeyOut>();
+  return Enqueue(
+      info.Env(), [out](rbx_store* st) { return rbx_store_org_key(st, out->pk); },
+      [out](Napi::Env e) -> Napi::Value { return NewBytes(e, out->pk, 32); });
+}
+
+Napi::Value StoreWrap::OrgCertify(const Napi::CallbackInfo& info) {
+  ByteView k = BytesN(info[0], 32, "identity");
+  auto id = std::make_shared<std::vector<uint8_t>>(k.p, k.p + 32);
+  uint64_t expires = info[1].IsUndefined() ? 0 : U64(info[1], "expires");
+  auto out = std::make_shared<Blob>();
+  return Enqueue(
+      info.Env(),
+      [id, expires, out](rbx_store* st) {
+        out->b.resize(RBX_CERT_MAXBYTES);
+        size_t n = 0;
+        int rc = rbx_store_org_certify(st, out->b.data(), out->b.size(), &n, id->data(), expires);
+        out->b.resize(n);
+        return rc;
+      },
+      [out](Napi::Env e) -> Napi::Value { return NewBytes(e, out->b.data(), out->b.size()); });
+}
+
+Napi::Value StoreWrap::OrgRevoke(const Napi::CallbackInfo& info) {
+  ByteView k = BytesN(info[0], 32, "identity");
+  auto id = std::make_shared<std::vector<uint8_t>>(k.p, k.p + 32);
+  std::string reason = info[1].IsUndefined() ? std::string() : Str(info[1], "reason");
+  auto out = std::make_shared<Blob>();
+  return Enqueue(
+      info.Env(),
+      [id, reason, out](rbx_store* st) {
+        out->b.resize(RBX_REVOCATION_MAXBYTES);
+        size_t n = 0;
+        int rc = rbx_store_org_revoke(st, out->b.data(), out->b.size(), &n, id->data(), reason.c_str());
+        out->b.resize(n);
+        return rc;
+      },
+      [out](Napi::Env e) -> Napi::Value { return NewBytes(e, out->b.data(), out->b.size()); });
+}
+
+Napi::Value StoreWrap::AddRevocation(const Napi::CallbackInfo& info) {
+  auto rev = std::make_shared<std::vector<uint8_t>>(CopyBytes(info[0], "revocation"));
+  return Enqueue(
+      info.Env(), [rev](rbx_store* st) { return rbx_store_add_revocation(st, rev->data(), rev->size()); },
+      nullptr);
+}
+
+Napi::Value StoreWrap::SetCertificate(const Napi::CallbackInfo& info) {
+  auto cert = std::make_shared<std::vector<uint8_t>>(CopyBytes(info[0], "certificate"));
+  return Enqueue(
+      info.Env(), [cert](rbx_store* st) { return rbx_store_set_certificate(st, cert->data(), cert->size()); },
+      nullptr);
+}
+
+Napi::Value StoreWrap::Certificate(const Napi::CallbackInfo& info) {
+  auto out = std::make_shared<Blob>();
+  return Enqueue(
+      info.Env(),
+      [out](rbx_store* st) {
+        out->b.resize(RBX_CERT_MAXBYTES);
+        size_t n = 0;
+        int rc = rbx_store_certificate(st, out->b.data(), out->b.size(), &n);
+        out->b.resize(n);
+        return rc;
+      },
+      [out](Napi::Env e) -> Napi::Value { return NewBytes(e, out->b.data(), out->b.size()); });
+}
+
+Napi::Value StoreWrap::Revocations(const Napi::CallbackInfo& info) {
+  auto out = std::make_shared<std::vector<rbx_org_revocation>>();
+  return Enqueue(
+      info.Env(),
+      [out](rbx_store* st) {
+        for (;;) {
+          size_t count = 0;
+          int rc = rbx_store_revocations(st, out->empty() ? nullptr : out->data(), out->size(), &count);
+          if (rc != 0) return rc;
+          bool fits = count <= out->size();
+          out->resize(count);
+          if (fits) return 0;
+        }
+      },
+      [out](Napi::Env e) -> Napi::Value {
+        Napi::Array a = Napi::Array::New(e, out->size());
+        for (size_t i = 0; i < out->size(); i++) {
+          const rbx_org_revocation& r = (*out)[i];
+          Napi::Object o = Napi::Object::New(e);
+          o.Set("org", NewBytes(e, r.org, 32));
+          o.Set("identity", NewBytes(e, r.identity, 32));
+          o.Set("revokedAt", Napi::Number::New(e, static_cast<double>(r.revoked_at)));
+          o.Set("reason", Napi::String::New(e, r.reason));
+          a.Set(static_cast<uint32_t>(i), o);
+        }
+        return a;
+      });
+}
+
 // ---------------------------------------------------------------- class
 
 Napi::Function StoreWrap::Init(Napi::Env env) {
@@ -1225,7 +1340,15 @@ Napi::Function StoreWrap::Init(Napi::Env env) {
        InstanceMethod<&StoreWrap::Audit>("audit"),
        InstanceMethod<&StoreWrap::AuditVerify>("auditVerify"),
        InstanceMethod<&StoreWrap::SignRequest>("signRequest"),
-       InstanceMethod<&StoreWrap::DeviceListFirstEntry>("deviceListFirstEntry")});
+       InstanceMethod<&StoreWrap::DeviceListFirstEntry>("deviceListFirstEntry"),
+       InstanceMethod<&StoreWrap::OrgInit>("orgInit"),
+       InstanceMethod<&StoreWrap::OrgKey>("orgKey"),
+       InstanceMethod<&StoreWrap::OrgCertify>("orgCertify"),
+       InstanceMethod<&StoreWrap::OrgRevoke>("orgRevoke"),
+       InstanceMethod<&StoreWrap::AddRevocation>("addRevocation"),
+       InstanceMethod<&StoreWrap::SetCertificate>("setCertificate"),
+       InstanceMethod<&StoreWrap::Certificate>("certificate"),
+       InstanceMethod<&StoreWrap::Revocations>("revocations")});
 }
 
 void InitStore(Napi::Env env, Napi::Object exports, AddonData* d) {

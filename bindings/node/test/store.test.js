@@ -438,3 +438,37 @@ test('limits and rollback: RBX_E_LIMIT past max_skip, RBX_E_ROLLBACK from a rest
   assert.equal((await a3.contacts())[0].rolledBack, true);
   await a3.close();
 });
+
+test('organisation roots: orgInit, orgKey, orgCertify, setCertificate, certificate, orgRevoke, addRevocation, revocations', async () => {
+  const dir = scratch(true);
+  const admin = await rb.Store.open(path.join(dir, 'admin.db'), { create: true });
+  await rejects(admin.orgKey(), 'RBX_E_NOT_FOUND');
+  const org = await admin.orgInit();
+  assert.deepEqual(await admin.orgKey(), org);
+  await rejects(admin.orgInit(), 'RBX_E_EXISTS');
+  const a = await newStore(dir, 'a');
+  const b = await newStore(dir, 'b');
+  const c = await newStore(dir, 'c');
+  await rejects(b.st.certificate(), 'RBX_E_NOT_FOUND');
+  await rejects(b.st.setCertificate(await admin.orgCertify(c.pk)), 'RBX_E_UNCERTIFIED');
+  await rejects(b.st.setCertificate(enc('not a certificate')), 'RBX_E_MALFORMED');
+  const cert = await admin.orgCertify(b.pk, 0);
+  await b.st.setCertificate(cert);
+  assert.deepEqual(await b.st.certificate(), cert);
+  await a.st.addContact('bob', 1, await b.st.bundle(), { org });
+  assert.deepEqual((await a.st.contacts())[0].org, org);
+  await rejects(a.st.addContact('carol', 1, await c.st.bundle(), { org }), 'RBX_E_UNCERTIFIED');
+  await b.st.decrypt((await a.st.encrypt('bob', 1, enc('certified'))).wire, { sender: a.pk });
+  const rev = await admin.orgRevoke(b.pk, 'lost');
+  assert.equal((await admin.revocations()).length, 1);
+  await rejects(a.st.addRevocation(enc('not a revocation')), 'RBX_E_MALFORMED');
+  await a.st.addRevocation(rev);
+  const list = await a.st.revocations();
+  assert.equal(list.length, 1);
+  assert.deepEqual(list[0].identity, b.pk);
+  assert.deepEqual(list[0].org, org);
+  assert.equal(list[0].reason, 'lost');
+  assert.ok(list[0].revokedAt > 0);
+  await rejects(a.st.encrypt('bob', 1, enc('to a revoked key')), 'RBX_E_REVOKED');
+  for (const s of [admin, a.st, b.st, c.st]) await s.close();
+});
