@@ -137,6 +137,7 @@ function benchDir() {
 async function main() {
   const rows = { symC: [], symJs: [], symAlloc: [], durC: [], durSeq: [], durPipe: [] };
   const t0 = Date.now();
+  const load0 = os.loadavg();
   // Warm-up (JIT, page cache) outside the measurements.
   jsSymmetric(2000, 64, true);
   jsSymmetric(2000, 64, false);
@@ -174,6 +175,9 @@ async function main() {
   const lines = [];
   lines.push(`ratchetbox ${rb.version()} Node ${process.version} bench-node  ${new Date().toISOString().slice(0, 16)} UTC  ` +
     `cpu: ${os.cpus()[0].model}  reps: ${REPS} (interleaved)${quick ? '  QUICK' : ''}`);
+  lines.push(`load average at the start and the end: ${load0.map((x) => x.toFixed(1)).join(' ')} / ` +
+    `${os.loadavg().map((x) => x.toFixed(1)).join(' ')} (${os.cpus().length} CPUs): above the CPU count, wake-ups ` +
+    'after fsync wait for a CPU and the durable rows measure that more than the binding');
   lines.push('per message, microseconds (median over the repetitions; min..max in brackets)');
   lines.push('');
   lines.push('case                              C (direct)          Node (binding)         ratio   target');
