@@ -126,6 +126,7 @@ check: deps
 	$(MAKE) --no-print-directory check-run
 	$(MAKE) --no-print-directory check-cli
 	$(MAKE) --no-print-directory check-faketime
+	$(MAKE) --no-print-directory check-node
 	$(MAKE) --no-print-directory bench-quick
 	$(MAKE) --no-print-directory B=build-san OPT=-O1 CFLAGS="-O1 -g $(SAN)" \
 	    LDFLAGS="$(SAN)" check-run check-cli
@@ -231,6 +232,9 @@ demo: deps
 # The benchmark suite's rules (bench, bench-quick and the peer programs).
 include bench/bench.mk
 
+# The Node.js binding (check-node, bench-node).
+include bindings/node/node.mk
+
 # ------------------------------------------------------------------ install
 install: $(STATIC) $(SHARED) $(B)/rbx
 	install -d "$(DESTDIR)$(LIBDIR)" "$(DESTDIR)$(INCDIR)" "$(DESTDIR)$(LIBDIR)/pkgconfig" "$(DESTDIR)$(BINDIR)"
@@ -258,7 +262,7 @@ uninstall:
 	      "$(DESTDIR)$(LIBDIR)/pkgconfig/ratchetbox.pc"
 
 clean:
-	rm -rf build build-san
+	rm -rf build build-san bindings/node/build bindings/node/deps
 
 # ------------------------------------------------------------------ fuzz
 # libFuzzer targets, one per parser of outside bytes (tests/fuzz/README.md).

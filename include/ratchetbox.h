@@ -787,6 +787,34 @@ RBX_API RBX_MUST_CHECK int rbx_store_identity_create(rbx_store *st, const uint8_
 RBX_API RBX_MUST_CHECK int rbx_store_identity(rbx_store *st, uint8_t pk[RBX_PUBLICKEYBYTES])
     RBX_NONNULL(1, 2);
 
+/* rbx_request_sign with the store's identity key in force, so that a
+ * transport (a binding, a client of rbxd) signs requests as this device
+ * without the secret key ever leaving the library: it is read, used and
+ * wiped inside this call. Arguments as rbx_request_sign's; sig is zeroed on
+ * error. \return RBX_E_NOT_FOUND (no identity), RBX_E_INVALID (as
+ *         rbx_request_sign), RBX_E_CORRUPT, RBX_E_IO. */
+RBX_API RBX_MUST_CHECK int rbx_store_request_sign(rbx_store *st, uint8_t sig[RBX_SIGNATUREBYTES],
+                                                  const char *method, const char *target,
+                                                  uint64_t ts,
+                                                  const uint8_t nonce[RBX_REQUEST_NONCEBYTES],
+                                                  const uint8_t *body, size_t bodylen,
+                                                  const char *user, uint32_t device)
+    RBX_NONNULL(1, 2, 3, 4, 6, 9);
+
+/* Entry 1 of a new user's device list (PROTOCOL.md 20.3), for a first
+ * enrollment with rbxd (SERVER.md 5.3): op add, seq 1, prev_hash zeros,
+ * device rbx_device_id(identity), signer_kind device, and the store's
+ * identity in force as both the key added and the signer (signature and
+ * subject signature by it), created at the given time. The secret key is
+ * read, used and wiped inside this call.
+ * \return RBX_E_NOT_FOUND (no identity), RBX_E_INVALID (user not a valid
+ *         id), RBX_E_BUFFER (RBX_DEVLIST_ENTRY_MAXBYTES always suffices),
+ *         RBX_E_CORRUPT, RBX_E_IO. *outlen is 0 on error. */
+RBX_API RBX_MUST_CHECK int rbx_store_devlist_first_entry(rbx_store *st, uint8_t *out, size_t outcap,
+                                                         size_t *outlen, const char *user,
+                                                         uint64_t created)
+    RBX_NONNULL(1, 2, 4, 5);
+
 /* A fresh bundle, after the policy's upkeep (rbx_store_maintain): the newest
  * signed prekey of the identity in force with its creation time, one one-time
  * prekey never offered before (onetime > 0; 0 = none; the pool follows the

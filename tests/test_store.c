@@ -150,6 +150,89 @@ START_TEST(identity_import)
 }
 END_TEST
 
+/* The store signs rbxd requests with its identity in force; the signature
+ * verifies under rbx_store_identity's key (and no other), as
+ * rbx_request_sign's would. */
+START_TEST(request_sign)
+{
+    char db[PATHCAP];
+    uint8_t pk[32], sk[32], got[32], sig[64], sig2[64], nonce[16], zero[64] = { 0 };
+    static const uint8_t body[] = "{\"ids\":[1]}";
+    path_of(db, "db");
+    randombytes_buf(nonce, sizeof nonce);
+    rbx_store *st = store_open(db, 1);
+    memset(sig, 0xa5, sizeof sig);
+    ck_assert_int_eq(rbx_store_request_sign(st, sig, "GET", "/healthz", 1, nonce, NULL, 0, "alice", 7),
+                     RBX_E_NOT_FOUND);
+    ck_assert_mem_eq(sig, zero, 64);
+    ck_assert_int_eq(rbx_keypair_generate(pk, sk), 0);
+    ck_assert_int_eq(rbx_store_identity_create(st, pk, sk), 0);
+    ck_assert_int_eq(rbx_store_identity(st, got), 0);
+    ck_assert_int_eq(rbx_store_request_sign(st, sig, "POST", "/v1/users/alice/devices/7/mailbox/ack",
+                                            1700000000, nonce, body, sizeof body - 1, "alice", 7), 0);
+    ck_assert_int_eq(rbx_request_verify(sig, "POST", "/v1/users/alice/devices/7/mailbox/ack",
+                                        1700000000, nonce, body, sizeof body - 1, "alice", 7, pk), 0);
+    /* The same statement signed with the key directly verifies too (XEdDSA
+     * draws fresh randomness, so the bytes differ). */
+    ck_assert_int_eq(rbx_request_sign(sig2, "POST", "/v1/users/alice/devices/7/mailbox/ack",
+                                      1700000000, nonce, body, sizeof body - 1, "alice", 7, sk), 0);
+    ck_assert_int_eq(rbx_request_verify(sig2, "POST", "/v1/users/alice/devices/7/mailbox/ack",
+                                        1700000000, nonce, body, sizeof body - 1, "alice", 7, got), 0);
+    ck_assert_int_eq(rbx_request_verify(sig, "POST", "/v1/users/alice/devices/7/mailbox/ack",
+                                        1700000001, nonce, body, sizeof body - 1, "alice", 7, pk),
+                     RBX_E_SIGNATURE);
+    memset(sig, 0xa5, sizeof sig);
+    ck_assert_int_eq(rbx_store_request_sign(st, sig, "GET", "/x", 1, nonce, NULL, 0, "Alice", 7),
+                     RBX_E_INVALID);
+    ck_assert_mem_eq(sig, zero, 64);
+    ck_assert_int_eq(rbx_store_request_sign(st, sig, "", "/x", 1, nonce, NULL, 0, "alice", 7),
+                     RBX_E_INVALID);
+    ck_assert_int_eq(rbx_store_request_sign(st, sig, "GET", "/x", 1, nonce, NULL, 3, "alice", 7),
+                     RBX_E_INVALID);
+    rbx_store_close(st);
+    sodium_memzero(sk, sizeof sk);
+}
+END_TEST
+
+/* Entry 1 of a device list made by the store: parses, is the add of its own
+ * identity signed by it, and verifies as a whole log from first use. */
+START_TEST(devlist_first_entry)
+{
+    char db[PATHCAP];
+    uint8_t pk[32], entry[RBX_DEVLIST_ENTRY_MAXBYTES], zero[32] = { 0 };
+    size_t n = 99;
+    rbx_devlist_entry e;
+    rbx_devlist list;
+    path_of(db, "db");
+    rbx_store *st = store_open(db, 1);
+    ck_assert_int_eq(rbx_store_devlist_first_entry(st, entry, sizeof entry, &n, "alice", 1700000000),
+                     RBX_E_NOT_FOUND);
+    ck_assert_uint_eq(n, 0);
+    ck_assert_int_eq(rbx_store_identity_create(st, NULL, NULL), 0);
+    ck_assert_int_eq(rbx_store_identity(st, pk), 0);
+    ck_assert_int_eq(rbx_store_devlist_first_entry(st, entry, sizeof entry, &n, "Alice", 1), RBX_E_INVALID);
+    ck_assert_int_eq(rbx_store_devlist_first_entry(st, entry, 10, &n, "alice", 1), RBX_E_BUFFER);
+    ck_assert_uint_eq(n, 0);
+    ck_assert_int_eq(rbx_store_devlist_first_entry(st, entry, sizeof entry, &n, "alice", 1700000000), 0);
+    ck_assert_int_eq(rbx_devlist_entry_parse(&e, entry, n), 0);
+    ck_assert_str_eq(e.user, "alice");
+    ck_assert_uint_eq(e.seq, 1);
+    ck_assert_uint_eq(e.op, RBX_DEVLIST_ADD);
+    ck_assert_uint_eq(e.device, rbx_device_id(pk));
+    ck_assert_mem_eq(e.identity, pk, 32);
+    ck_assert_mem_eq(e.signer, pk, 32);
+    ck_assert_uint_eq(e.signer_kind, RBX_SIGNER_DEVICE);
+    ck_assert_uint_eq(e.created, 1700000000);
+    ck_assert_mem_eq(e.prev_hash, zero, 32);
+    const uint8_t *entries[1] = { entry };
+    size_t lens[1] = { n };
+    ck_assert_int_eq(rbx_devlist_verify(&list, "alice", entries, lens, 1, NULL, NULL), 0);
+    ck_assert_uint_eq(list.ndevices, 1);
+    ck_assert_mem_eq(list.devices[0].identity, pk, 32);
+    rbx_store_close(st);
+}
+END_TEST
+
 START_TEST(storage_key_option)
 {
     char db[PATHCAP], key[PATHCAP], gen[PATHCAP];
@@ -1403,6 +1486,8 @@ Suite *suite_store(void)
     tcase_add_test(tc, open_missing);
     tcase_add_test(tc, create_and_reopen);
     tcase_add_test(tc, identity_import);
+    tcase_add_test(tc, request_sign);
+    tcase_add_test(tc, devlist_first_entry);
     tcase_add_test(tc, storage_key_option);
     tcase_add_test(tc, key_path_elsewhere);
     suite_add_tcase(s, tc);

@@ -6,6 +6,8 @@
 #   <!-- sh-begin NAME [after=A,B] --> ```sh ... ``` <!-- sh-end -->   run here
 #   <!-- sh-not-run: REASON --> ```sh ... ``` <!-- sh-end -->           shown only
 #   <!-- example-begin --> ```c ... ``` <!-- example-end -->             the C example (make check-run)
+#   <!-- ts-example-begin --> ```ts ... ``` <!-- ts-example-end -->       the TypeScript example
+#                                    (make check-node: bindings/node/test/pack.test.js)
 # Each sh-begin block runs in a new directory, after the blocks named in
 # after= (the walkthroughs the README builds on, in that order), under
 # bash -euo pipefail with inherit_errexit, with build/ on PATH behind a
@@ -39,6 +41,7 @@ state == "out" {
     }
     if ($0 ~ /^<!-- sh-not-run: [^ ].* -->$/) { kind = "skip"; state = "open"; next }
     if ($0 == "<!-- example-begin -->") { state = "example"; next }
+    if ($0 == "<!-- ts-example-begin -->") { state = "tsexample"; next }
     if ($0 ~ /^(```|~~~)/) { fail("a code block without markers (sh-begin NAME or sh-not-run: REASON)"); state = "stray"; next }
     if ($0 ~ /^(    |\t)/ && prev_blank) fail("an indented code block: use a fenced sh block between markers")
     if ($0 ~ /^<!-- sh-/) fail("a malformed marker: " $0)
@@ -46,6 +49,7 @@ state == "out" {
 }
 state == "stray" { if ($0 ~ /^(```|~~~)/) state = "out"; next }
 state == "example" { if ($0 == "<!-- example-end -->") { state = "out"; prev_blank = 0 }; next }
+state == "tsexample" { if ($0 == "<!-- ts-example-end -->") { state = "out"; prev_blank = 0 }; next }
 state == "open" {
     if ($0 != "```sh") { fail("expected a ```sh line after the marker"); state = "out"; next }
     body = ""; state = "body"; next
@@ -71,7 +75,7 @@ END {
 check "README: every code block is marked (sh-begin, sh-not-run or the C example)" '[ ! -s "$T/extract.err" ]'
 [ -s "$T/extract.err" ] && cat "$T/extract.err"
 check "README: the walkthroughs are talk, rotation, org, history" '[ "$(tr "\n" " " < "$T/blocks/order")" = "talk rotation org history " ]'
-check "README: make demo and make check are shown, not run" '[ "$(cat "$T/blocks/skipped" 2>/dev/null)" = 2 ]'
+check "README: make demo, make check and the npm install are shown, not run" '[ "$(cat "$T/blocks/skipped" 2>/dev/null)" = 3 ]'
 
 # The rbx the blocks find first on PATH: the real one, each call's exit status
 # and arguments appended to $RBX_CALL_LOG.
