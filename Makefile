@@ -177,6 +177,9 @@ demo: deps
 # The benchmark suite's rules (bench, bench-quick and the peer programs).
 include bench/bench.mk
 
+# rbxd, the server (build, check-server, bench-server).
+include server/server.mk
+
 # ------------------------------------------------------------------ install
 install: $(STATIC) $(SHARED) $(B)/rbx
 	install -d "$(DESTDIR)$(LIBDIR)" "$(DESTDIR)$(INCDIR)" "$(DESTDIR)$(LIBDIR)/pkgconfig" "$(DESTDIR)$(BINDIR)"
