@@ -36,3 +36,19 @@ $(B)/server/%.o: server/%.c $(SERVER_HDR) include/ratchetbox.h
 
 $(RBXD): $(B)/server/main.o $(B)/server/http.o $(SERVER_OBJ) $(STATIC)
 	$(CC) $(ALLCFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS) $(SERVER_LIBS)
+
+# The server suite: a Check program that starts rbxd processes and talks
+# to them over loopback with libcurl (tests/server/rbxc.c signs requests
+# with the library). tests/server/run.sh runs it on SQLite, then on a
+# throwaway PostgreSQL 15 it starts and stops itself.
+RBXC_PC     := libcurl jansson libpq
+RBXC_CFLAGS := -Itests/server $(patsubst -I%,-isystem %,$(shell $(PKG_CONFIG) --cflags $(RBXC_PC) 2>/dev/null))
+RBXC_LIBS   := $(shell $(PKG_CONFIG) --libs $(RBXC_PC) 2>/dev/null || echo -lcurl -ljansson -lpq) -lpthread
+.PHONY: check-server
+
+$(B)/check_rbxd: tests/server/test_rbxd.c tests/server/rbxc.c tests/server/rbxc.h $(STATIC)
+	$(CC) $(ALLCFLAGS) $(RBXC_CFLAGS) -DRBX_SRCDIR='"$(CURDIR)"' $(LDFLAGS) -o $@ \
+	    tests/server/test_rbxd.c tests/server/rbxc.c $(STATIC) $(LIBS) $(RBXC_LIBS) $(CHECK_LIBS)
+
+check-server: $(RBXD) $(B)/check_rbxd
+	RBXD=$(RBXD) bash tests/server/run.sh $(B)
