@@ -476,7 +476,9 @@ START_TEST(auth_refusals)
     o.sign_body = (const uint8_t *)signed_body;
     o.sign_body_len = strlen(signed_body);
     json_t *otks = rbxc_new_otks(&a, 1);
-    char *real = json_dumps(json_pack("{s:o}", "one_time", otks), JSON_COMPACT);
+    json_t *realj = json_pack("{s:o}", "one_time", otks);
+    char *real = json_dumps(realj, JSON_COMPACT);
+    json_decref(realj);
     rbxc_call(&C, &a, "PUT", kp, real, strlen(real), &o, &r);
     EXPECT(r, 401, "bad_signature");
     rbxc_resp_free(&r);
@@ -518,8 +520,9 @@ START_TEST(auth_refusals)
     uint8_t mid[16];
     mid_of(mid, 7);
     randombytes_buf(nonce, sizeof nonce);
-    char *sb = json_dumps(send_body(mid, "bob", json_pack("[o]", env_for(&b, b.regid, "hello"))),
-                          JSON_COMPACT);
+    json_t *sbj = send_body(mid, "bob", json_pack("[o]", env_for(&b, b.regid, "hello")));
+    char *sb = json_dumps(sbj, JSON_COMPACT);
+    json_decref(sbj);
     rbxc_call(&C, &a, "POST", "/v1/messages", sb, strlen(sb), &o, &r);
     EXPECT(r, 200, NULL);
     rbxc_resp_free(&r);
