@@ -52,3 +52,18 @@ $(B)/check_rbxd: tests/server/test_rbxd.c tests/server/rbxc.c tests/server/rbxc.
 
 check-server: $(RBXD) $(B)/check_rbxd
 	RBXD=$(RBXD) bash tests/server/run.sh $(B)
+
+# The server benchmark (bench/server.c; bench/server.sh runs it on SQLite
+# and on a throwaway PostgreSQL and writes bench/results/server.*).
+.PHONY: bench-server bench-server-quick
+$(B)/bench-server: bench/server.c bench/common.c bench/common.h tests/server/rbxc.c tests/server/rbxc.h \
+                   $(SERVER_OBJ) $(STATIC)
+	$(CC) $(ALLCFLAGS) $(SERVER_CFLAGS) $(RBXC_CFLAGS) -Ibench -DRBX_SRCDIR='"$(CURDIR)"' $(LDFLAGS) -o $@ \
+	    bench/server.c bench/common.c tests/server/rbxc.c $(SERVER_OBJ) $(STATIC) $(LIBS) $(SERVER_LIBS) $(RBXC_LIBS)
+
+bench-server: deps
+	$(MAKE) --no-print-directory $(RBXD) $(B)/bench-server
+	RBXD=$(RBXD) bash bench/server.sh $(B) $(BENCH_RESULTS)
+
+bench-server-quick: $(RBXD) $(B)/bench-server
+	RBXD=$(RBXD) bash bench/server.sh $(B) $(B)/bench-server-quick --quick

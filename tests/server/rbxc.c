@@ -97,6 +97,8 @@ int64_t rbxc_clock_get(const char *dir)
     return v;
 }
 
+int rbxc_use_test_clock = 1;
+
 int rbxc_server_start(rbxc_server *s, const char *dir, const char *db, const char *const *extra)
 {
     memset(s, 0, sizeof s[0]);
@@ -107,7 +109,7 @@ int rbxc_server_start(rbxc_server *s, const char *dir, const char *db, const cha
     snprintf(ready, sizeof ready, "%s/ready.%u.%d", dir, seq, (int)getpid());
     snprintf(s->log, sizeof s->log, "%s/rbxd.%u.log", dir, seq++);
     snprintf(clock, sizeof clock, "%s/clock", dir);
-    if (access(clock, F_OK) != 0) rbxc_clock_set(dir, 1700000000);
+    if (rbxc_use_test_clock && access(clock, F_OK) != 0) rbxc_clock_set(dir, 1700000000);
     unlink(ready);
     const char *bin = getenv("RBXD");
     char binbuf[1024];
@@ -122,8 +124,10 @@ int rbxc_server_start(rbxc_server *s, const char *dir, const char *db, const cha
     argv[n++] = "127.0.0.1:0";
     argv[n++] = "--ready-file";
     argv[n++] = ready;
-    argv[n++] = "--test-clock";
-    argv[n++] = clock;
+    if (rbxc_use_test_clock) {
+        argv[n++] = "--test-clock";
+        argv[n++] = clock;
+    }
     argv[n++] = "--log";
     argv[n++] = getenv("RBXD_TEST_LOG") ? "requests" : "errors";
     /* A database password (if any) must not be in argv: db goes in a file. */

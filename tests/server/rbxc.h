@@ -42,6 +42,10 @@ int rbxc_backend_is_pg(void);
 void rbxc_clock_set(const char *dir, int64_t now);
 int64_t rbxc_clock_get(const char *dir);
 
+/* 1 (default): servers run on the test clock of their directory; 0: on
+ * the real clock (the benchmark). */
+extern int rbxc_use_test_clock;
+
 /* Start build/rbxd (RBXD env var, else RBX_SRCDIR/build/rbxd) with --db db,
  * --listen 127.0.0.1:0, the test clock in dir, errors-only logging and the
  * extra arguments (NULL-terminated), and wait until it serves. The process
