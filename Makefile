@@ -177,8 +177,6 @@ demo: deps
 # The benchmark suite's rules (bench, bench-quick and the peer programs).
 include bench/bench.mk
 
-# rbxd, the server (build, check-server, bench-server).
-include server/server.mk
 
 # ------------------------------------------------------------------ install
 install: $(STATIC) $(SHARED) $(B)/rbx
@@ -338,3 +336,8 @@ check-full: check
 	  CK_TIMEOUT_MULTIPLIER=20 CK_RUN_SUITE=durability CK_RUN_CASE=$$c $(VG_MEMCHECK) $(B)/check_rbx; \
 	done; \
 	echo "check-full: valgrind fork-mode pass in $$(( $$(date +%s) - t0 )) s"
+
+# ------------------------------------------------------------------ rbxd
+# The server: build/rbxd, check-server, bench-server and its fuzz target
+# (last, so that it can extend FUZZ_TARGETS).
+include server/server.mk

@@ -67,3 +67,23 @@ bench-server: deps
 
 bench-server-quick: $(RBXD) $(B)/bench-server
 	RBXD=$(RBXD) bash bench/server.sh $(B) $(B)/bench-server-quick --quick
+
+# libFuzzer target of the request parsers (tests/fuzz/fuzz_rbxd_request.c):
+# the server's parser sources compiled with the fuzzer flags beside the
+# library's (the Makefile's FUZZ_OBJ), linked with jansson.
+FUZZ_TARGETS += fuzz_rbxd_request
+FUZZ_BIN     += $(B)/fuzz/fuzz_rbxd_request
+FUZZ_SERVER_OBJ := $(B)/fuzzobj/server/api_parse.o $(B)/fuzzobj/server/auth.o $(B)/fuzzobj/server/config.o
+.SECONDARY: $(FUZZ_SERVER_OBJ) $(B)/fuzzobj/fuzz_rbxd_request.o
+
+$(B)/fuzzobj/server/%.o: server/%.c $(SERVER_HDR) include/ratchetbox.h
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(SERVER_CFLAGS) -c -o $@ $<
+
+$(B)/fuzzobj/fuzz_rbxd_request.o: tests/fuzz/fuzz_rbxd_request.c tests/fuzz/fuzz.h $(SERVER_HDR) include/ratchetbox.h
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(SERVER_CFLAGS) -DRBX_SRCDIR='"$(CURDIR)"' -c -o $@ $<
+
+$(B)/fuzz/fuzz_rbxd_request: $(B)/fuzzobj/fuzz_rbxd_request.o $(FUZZ_OBJ) $(FUZZ_SERVER_OBJ)
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS) $(SERVER_LIBS)
