@@ -122,9 +122,10 @@ check-run: $(B)/check_rbx $(B)/readme_example
 check: deps
 	$(MAKE) --no-print-directory check-run
 	$(MAKE) --no-print-directory check-cli
-	$(MAKE) --no-print-directory bench-quick
+	$(MAKE) --no-print-directory check-server
+	$(MAKE) --no-print-directory bench-quick bench-server-quick
 	$(MAKE) --no-print-directory B=build-san OPT=-O1 CFLAGS="-O1 -g $(SAN)" \
-	    LDFLAGS="$(SAN)" check-run check-cli
+	    LDFLAGS="$(SAN)" check-run check-cli check-server
 	$(MAKE) --no-print-directory symbols install-test
 	$(MAKE) --no-print-directory fuzz-check
 	$(MAKE) --no-print-directory ct-check valgrind-check

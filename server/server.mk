@@ -87,3 +87,14 @@ $(B)/fuzzobj/fuzz_rbxd_request.o: tests/fuzz/fuzz_rbxd_request.c tests/fuzz/fuzz
 $(B)/fuzz/fuzz_rbxd_request: $(B)/fuzzobj/fuzz_rbxd_request.o $(FUZZ_OBJ) $(FUZZ_SERVER_OBJ)
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS) $(SERVER_LIBS)
+
+# make install also installs rbxd (the unit and the sample configuration
+# stay in server/ for the administrator: spec/SERVER.md section 11.4).
+.PHONY: install-rbxd uninstall-rbxd
+install: install-rbxd
+install-rbxd: $(RBXD)
+	install -d "$(DESTDIR)$(BINDIR)"
+	install -m 0755 $(RBXD) "$(DESTDIR)$(BINDIR)/rbxd"
+uninstall: uninstall-rbxd
+uninstall-rbxd:
+	rm -f "$(DESTDIR)$(BINDIR)/rbxd"

@@ -1537,6 +1537,107 @@ START_TEST(https_serves)
 }
 END_TEST
 
+
+/* ---------------------------------------------------------------- configuration, logs */
+
+static char *run_capture(const char *cmd, int *status)
+{
+    FILE *p = popen(cmd, "r");
+    ck_assert_ptr_nonnull(p);
+    size_t cap = 65536, n = 0;
+    char *buf = malloc(cap);
+    ck_assert_ptr_nonnull(buf);
+    size_t k;
+    while ((k = fread(buf + n, 1, cap - n - 1, p)) > 0) n += k;
+    buf[n] = '\0';
+    *status = pclose(p);
+    return buf;
+}
+
+static const char *rbxd_bin(void)
+{
+    static char bin[1024];
+    const char *e = getenv("RBXD");
+    snprintf(bin, sizeof bin, "%s", e ? e : RBX_SRCDIR "/build/rbxd");
+    return bin;
+}
+
+START_TEST(config_sample_and_refusals)
+{
+    /* The sample file holds exactly the defaults (db aside). */
+    char cmd[2048];
+    int st;
+    snprintf(cmd, sizeof cmd, "'%s' --print-config | grep -v '^db '", rbxd_bin());
+    char *dflt = run_capture(cmd, &st);
+    ck_assert_int_eq(st, 0);
+    snprintf(cmd, sizeof cmd, "'%s' --config '%s/server/rbxd.conf.sample' --print-config | grep -v '^db '",
+             rbxd_bin(), RBX_SRCDIR);
+    char *sample = run_capture(cmd, &st);
+    ck_assert_int_eq(st, 0);
+    ck_assert_ptr_nonnull(strstr(dflt, "retention = 2592000\n"));
+    ck_assert_str_eq(sample, dflt);
+    free(dflt);
+    free(sample);
+    /* Refused settings: exit 64, nothing started. A password on the
+     * command line is refused and not echoed. */
+    static const char *const bad[] = {
+        "--db postgresql://u:hunter2@localhost/x", "--retention 1", "--enroll everyone",
+        "--enroll org", "--tls-cert /x", "--max-body 1K", "--frobnicate 3", "--skew 5x",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        snprintf(cmd, sizeof cmd, "'%s' %s --print-config 2>&1", rbxd_bin(), bad[i]);
+        char *out = run_capture(cmd, &st);
+        ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 64, "'%s' gave %d", bad[i], st);
+        ck_assert_ptr_null(strstr(out, "hunter2"));
+        free(out);
+    }
+}
+END_TEST
+
+START_TEST(logs_hold_no_request_data)
+{
+    const char *extra[] = {"--log", "requests", NULL};
+    up(extra);
+    rbxc_dev a, b;
+    rbxc_list la, lb;
+    rbxc_dev_new(&a, "alice-secretive");
+    rbxc_dev_new(&b, "bob-secretive");
+    ck_assert_int_eq(rbxc_enroll_first(&C, &a, &la, 1), 200);
+    ck_assert_int_eq(rbxc_enroll_first(&C, &b, &lb, 1), 200);
+    uint8_t mid[16];
+    mid_of(mid, 1);
+    call_expect(&a, "POST", "/v1/messages",
+                send_body(mid, "bob-secretive", json_pack("[o]", env_for(&b, b.regid, "SECRET-BODY-BYTES"))),
+                200, NULL);
+    call_expect(&a, "POST", "/v1/messages", json_pack("{s:s}", "x", "SECRET-IN-BAD-JSON"), 400, "bad_request");
+    rbxc_opts o = {.bad_sig = 1};
+    rbxc_resp r;
+    rbxc_call(&C, &a, "GET", "/v1/users/alice-secretive/devicelist", NULL, 0, &o, &r);
+    EXPECT(r, 401, "bad_signature");
+    rbxc_resp_free(&r);
+    ck_assert_uint_eq(mailbox_count(&b), 1);
+    /* The log has a line per request, and none of the request's data. */
+    FILE *f = fopen(S.log, "r");
+    ck_assert_ptr_nonnull(f);
+    static char logbuf[1 << 16];
+    size_t n = fread(logbuf, 1, sizeof logbuf - 1, f);
+    fclose(f);
+    logbuf[n] = '\0';
+    ck_assert_ptr_nonnull(strstr(logbuf, "rbxd: POST send 200 "));
+    ck_assert_ptr_nonnull(strstr(logbuf, "rbxd: POST send 400 "));
+    ck_assert_ptr_nonnull(strstr(logbuf, "rbxd: GET devicelist_get 401 "));
+    static const char *const never[] = {"secretive", "SECRET", "U0VDUkVU", "RBX-Sig", "/v1/", "nonce"};
+    for (size_t i = 0; i < sizeof never / sizeof never[0]; i++)
+        ck_assert_msg(strstr(logbuf, never[i]) == NULL, "log holds '%s'", never[i]);
+    char b64[45];
+    rbx_key_to_base64(b64, a.pk);
+    ck_assert_ptr_null(strstr(logbuf, b64));
+    rbxc_dev_free(&a);
+    rbxc_dev_free(&b);
+    down();
+}
+END_TEST
+
 static Suite *suite_rbxd(void)
 {
     Suite *s = suite_create("rbxd");
@@ -1555,6 +1656,8 @@ static Suite *suite_rbxd(void)
     tcase_add_test(t, retention_expires_mailboxes);
     tcase_add_test(t, remove_rotate_reregister);
     tcase_add_test(t, https_serves);
+    tcase_add_test(t, config_sample_and_refusals);
+    tcase_add_test(t, logs_hold_no_request_data);
     suite_add_tcase(s, t);
     TCase *c = tcase_create("concurrency");
     tcase_set_timeout(c, 300);
