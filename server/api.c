@@ -781,9 +781,19 @@ static int op_send(db *d, wr *w)
     return w->c->S->ops->send(d, &w->send, &w->send_res);
 }
 
-static json_t *addr_array(const db_addr *v, size_t n)
+static int addr_cmp(const void *x, const void *y)
+{
+    const db_addr *a = x, *b = y;
+    int k = strcmp(a->user, b->user);
+    if (k != 0) return k;
+    return a->device < b->device ? -1 : a->device > b->device;
+}
+
+/* A list of {user, device}, sorted, so that both backends answer alike. */
+static json_t *addr_array(db_addr *v, size_t n)
 {
     json_t *a = json_array();
+    if (n > 1) qsort(v, n, sizeof *v, addr_cmp);
     for (size_t i = 0; i < n; i++)
         json_array_append_new(a, json_pack("{s:s, s:I}", "user", v[i].user, "device",
                                            (json_int_t)v[i].device));

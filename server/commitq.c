@@ -59,6 +59,7 @@ static void *committer(void *arg)
         while (q->head != NULL && n < q->max_batch && batch != NULL) {
             batch[n++] = q->head;
             q->head = q->head->next;
+            q->stats.queued--;
         }
         if (q->head == NULL) q->tail = NULL;
         pthread_mutex_unlock(&q->mu);
@@ -69,6 +70,7 @@ static void *committer(void *arg)
                 o->done = 1;
             }
             q->head = q->tail = NULL;
+            q->stats.queued = 0;
             pthread_cond_broadcast(&q->done);
             pthread_mutex_unlock(&q->mu);
             continue;
@@ -140,6 +142,7 @@ int cq_submit(cq *q, cq_op *op)
     if (q->tail) q->tail->next = op;
     else q->head = op;
     q->tail = op;
+    q->stats.queued++;
     pthread_cond_signal(&q->work);
     while (!op->done) pthread_cond_wait(&q->done, &q->mu);
     pthread_mutex_unlock(&q->mu);

@@ -35,6 +35,7 @@ void cq_stop(cq *q);
  * time histogram (seconds). */
 typedef struct cq_stats {
     unsigned long long groups, ops, failures, fallbacks;
+    unsigned long long queued;  /* writes waiting now (not yet in a group) */
 } cq_stats;
 void cq_get_stats(cq *q, cq_stats *out);
 

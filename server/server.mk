@@ -46,9 +46,10 @@ RBXC_CFLAGS := -Itests/server $(patsubst -I%,-isystem %,$(shell $(PKG_CONFIG) --
 RBXC_LIBS   := $(shell $(PKG_CONFIG) --libs $(RBXC_PC) 2>/dev/null || echo -lcurl -ljansson -lpq) -lpthread
 .PHONY: check-server
 
-$(B)/check_rbxd: tests/server/test_rbxd.c tests/server/rbxc.c tests/server/rbxc.h $(STATIC)
-	$(CC) $(ALLCFLAGS) $(RBXC_CFLAGS) -DRBX_SRCDIR='"$(CURDIR)"' $(LDFLAGS) -o $@ \
-	    tests/server/test_rbxd.c tests/server/rbxc.c $(STATIC) $(LIBS) $(RBXC_LIBS) $(CHECK_LIBS)
+$(B)/check_rbxd: tests/server/test_rbxd.c tests/server/rbxc.c tests/server/rbxc.h $(SERVER_OBJ) $(STATIC)
+	$(CC) $(ALLCFLAGS) $(SERVER_CFLAGS) $(RBXC_CFLAGS) -DRBX_SRCDIR='"$(CURDIR)"' $(LDFLAGS) -o $@ \
+	    tests/server/test_rbxd.c tests/server/rbxc.c $(SERVER_OBJ) $(STATIC) $(LIBS) $(SERVER_LIBS) \
+	    $(RBXC_LIBS) $(CHECK_LIBS)
 
 check-server: $(RBXD) $(B)/check_rbxd
 	RBXD=$(RBXD) bash tests/server/run.sh $(B)

@@ -17,6 +17,10 @@
 #include <check.h>
 #include <sodium.h>
 
+#include "auth.h"
+#include "commitq.h"
+#include "db.h"
+#include "metrics.h"
 #include "rbxc.h"
 
 #define T0 1700000000LL
@@ -1538,6 +1542,254 @@ START_TEST(https_serves)
 END_TEST
 
 
+
+/* ---------------------------------------------------------------- units: group commit, GCRA, auth header */
+
+/* A storage backend that only counts: writes go to `pending` inside a
+ * transaction and to `committed` at its commit; begin can be held shut so
+ * that the test controls what queues up. */
+struct db {
+    int dummy;
+};
+static struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int hold;              /* begin waits while set */
+    int in_begin;
+    int fail_commits;      /* the next n commits fail */
+    unsigned pending[64], committed[256];
+    size_t npending, ncommitted;
+    unsigned begins, commits, rollbacks;
+} M = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, {0}, {0}, 0, 0, 0, 0, 0};
+
+static int mock_begin(db *d)
+{
+    (void)d;
+    pthread_mutex_lock(&M.mu);
+    M.begins++;
+    M.in_begin = 1;
+    pthread_cond_broadcast(&M.cv);
+    while (M.hold) pthread_cond_wait(&M.cv, &M.mu);
+    M.in_begin = 0;
+    M.npending = 0;
+    pthread_mutex_unlock(&M.mu);
+    return DB_OK;
+}
+
+static int mock_commit(db *d)
+{
+    (void)d;
+    pthread_mutex_lock(&M.mu);
+    int fail = M.fail_commits > 0;
+    if (fail) M.fail_commits--;
+    else {
+        for (size_t i = 0; i < M.npending; i++) M.committed[M.ncommitted++] = M.pending[i];
+        M.commits++;
+    }
+    M.npending = 0;
+    pthread_mutex_unlock(&M.mu);
+    return fail ? DB_FAIL : DB_OK;
+}
+
+static void mock_rollback(db *d)
+{
+    (void)d;
+    pthread_mutex_lock(&M.mu);
+    M.npending = 0;
+    M.rollbacks++;
+    pthread_mutex_unlock(&M.mu);
+}
+
+static void mock_close(db *d) { free(d); }
+
+static const db_ops mock_ops = {.name = "mock", .begin = mock_begin, .commit = mock_commit,
+                                .rollback = mock_rollback, .close = mock_close};
+
+typedef struct mock_write {
+    unsigned id;
+    int fail;    /* run returns DB_FAIL */
+    cq_op op;
+    cq *q;
+    int rc;
+} mock_write;
+
+static int mock_run(db *d, void *ctx)
+{
+    (void)d;
+    mock_write *w = ctx;
+    if (w->fail) return DB_FAIL;
+    pthread_mutex_lock(&M.mu);
+    M.pending[M.npending++] = w->id;
+    pthread_mutex_unlock(&M.mu);
+    return DB_OK;
+}
+
+static void *mock_submit(void *arg)
+{
+    mock_write *w = arg;
+    w->op = (cq_op){mock_run, w, 0, 0, NULL};
+    w->rc = cq_submit(w->q, &w->op);
+    return NULL;
+}
+
+static size_t count_committed(unsigned id)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < M.ncommitted; i++) n += M.committed[i] == id;
+    return n;
+}
+
+START_TEST(group_commit_groups_and_isolates_failures)
+{
+    metrics_init();
+    cq *q;
+    ck_assert_int_eq(cq_start(&q, &mock_ops, calloc(1, sizeof(db)), 64), 0);
+    /* Write 0 enters a group and is held in begin; 10 more queue behind it
+     * and must all go into the next group: 2 groups, 2 commits. */
+    pthread_mutex_lock(&M.mu);
+    M.hold = 1;
+    pthread_mutex_unlock(&M.mu);
+    static mock_write w[16];
+    pthread_t th[16];
+    for (unsigned i = 0; i < 11; i++) {
+        w[i] = (mock_write){.id = i + 1, .q = q};
+        ck_assert_int_eq(pthread_create(&th[i], NULL, mock_submit, &w[i]), 0);
+        if (i == 0) {
+            pthread_mutex_lock(&M.mu);
+            while (!M.in_begin) pthread_cond_wait(&M.cv, &M.mu);
+            pthread_mutex_unlock(&M.mu);
+        }
+    }
+    cq_stats st;
+    for (;;) {
+        cq_get_stats(q, &st);
+        if (st.queued == 10) break;
+        usleep(1000);
+    }
+    pthread_mutex_lock(&M.mu);
+    M.hold = 0;
+    pthread_cond_broadcast(&M.cv);
+    pthread_mutex_unlock(&M.mu);
+    for (unsigned i = 0; i < 11; i++) pthread_join(th[i], NULL);
+    for (unsigned i = 0; i < 11; i++) ck_assert_int_eq(w[i].rc, DB_OK);
+    cq_get_stats(q, &st);
+    ck_assert_uint_eq(st.groups, 2);
+    ck_assert_uint_eq(st.ops, 11);
+    ck_assert_uint_eq(M.commits, 2);
+    ck_assert_uint_eq(M.ncommitted, 11);
+    for (unsigned i = 1; i <= 11; i++) ck_assert_uint_eq(count_committed(i), 1);
+    /* A group of three whose middle write fails: the group is rolled back,
+     * each write runs alone, the good ones commit once, the bad one fails. */
+    pthread_mutex_lock(&M.mu);
+    M.hold = 1;
+    M.ncommitted = 0;
+    M.commits = 0;
+    pthread_mutex_unlock(&M.mu);
+    w[11] = (mock_write){.id = 100, .q = q};
+    ck_assert_int_eq(pthread_create(&th[11], NULL, mock_submit, &w[11]), 0);
+    pthread_mutex_lock(&M.mu);
+    while (!M.in_begin) pthread_cond_wait(&M.cv, &M.mu);
+    pthread_mutex_unlock(&M.mu);
+    for (unsigned i = 12; i < 15; i++) {
+        w[i] = (mock_write){.id = 100 + i, .q = q, .fail = i == 13};
+        ck_assert_int_eq(pthread_create(&th[i], NULL, mock_submit, &w[i]), 0);
+    }
+    for (;;) {
+        cq_get_stats(q, &st);
+        if (st.queued == 3) break;
+        usleep(1000);
+    }
+    pthread_mutex_lock(&M.mu);
+    M.hold = 0;
+    pthread_cond_broadcast(&M.cv);
+    pthread_mutex_unlock(&M.mu);
+    for (unsigned i = 11; i < 15; i++) pthread_join(th[i], NULL);
+    ck_assert_int_eq(w[11].rc, DB_OK);
+    ck_assert_int_eq(w[12].rc, DB_OK);
+    ck_assert_int_eq(w[13].rc, DB_FAIL);
+    ck_assert_int_eq(w[14].rc, DB_OK);
+    ck_assert_uint_eq(count_committed(100), 1);
+    ck_assert_uint_eq(count_committed(112), 1);
+    ck_assert_uint_eq(count_committed(113), 0);
+    ck_assert_uint_eq(count_committed(114), 1);
+    cq_get_stats(q, &st);
+    ck_assert_uint_eq(st.fallbacks, 1);
+    ck_assert_uint_eq(st.failures, 1);
+    /* A commit that fails once (a deadlock, say): the write is retried alone
+     * and commits; nothing is committed twice. */
+    pthread_mutex_lock(&M.mu);
+    M.fail_commits = 1;
+    M.ncommitted = 0;
+    pthread_mutex_unlock(&M.mu);
+    w[15] = (mock_write){.id = 200, .q = q};
+    mock_submit(&w[15]);
+    ck_assert_int_eq(w[15].rc, DB_OK);
+    ck_assert_uint_eq(count_committed(200), 1);
+    ck_assert_uint_eq(M.ncommitted, 1);
+    cq_stop(q);
+}
+END_TEST
+
+START_TEST(gcra_and_auth_header_units)
+{
+    int64_t tat = 0, ra;
+    /* Burst 3, one per 10 s: three at once, the fourth waits 10 s. */
+    for (int i = 0; i < 3; i++) ck_assert_int_eq(db_gcra(tat, 1000, 3, 10, &tat, &ra), 1);
+    ck_assert_int_eq(tat, 1030);
+    ck_assert_int_eq(db_gcra(tat, 1000, 3, 10, &tat, &ra), 0);
+    ck_assert_int_eq(ra, 10);
+    ck_assert_int_eq(tat, 1030);
+    ck_assert_int_eq(db_gcra(tat, 1009, 3, 10, &tat, &ra), 0);
+    ck_assert_int_eq(ra, 1);
+    ck_assert_int_eq(db_gcra(tat, 1010, 3, 10, &tat, &ra), 1);
+    ck_assert_int_eq(tat, 1040);
+    /* A long pause refills the burst, never more. */
+    for (int i = 0; i < 3; i++) ck_assert_int_eq(db_gcra(tat, 5000, 3, 10, &tat, &ra), 1);
+    ck_assert_int_eq(db_gcra(tat, 5000, 3, 10, &tat, &ra), 0);
+    /* Interval 0: unlimited. */
+    tat = 0;
+    for (int i = 0; i < 100; i++) ck_assert_int_eq(db_gcra(tat, 7, 1, 0, &tat, &ra), 1);
+
+    auth_hdr h;
+    const char *ok = "RBX-Sig nonce=\"AAECAwQFBgcICQoLDA0ODw==\" ,  ts=0,user=\"a.b@c-d\", device=2147483647, "
+                     "sig=\"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIjJCUmJygpKissLS4vMDEyMzQ1Njc4OTo7PD0+Pw==\"";
+    ck_assert_int_eq(auth_parse(&h, ok, strlen(ok)), 0);
+    ck_assert_str_eq(h.user, "a.b@c-d");
+    ck_assert_uint_eq(h.device, 2147483647u);
+    ck_assert_uint_eq(h.ts, 0);
+    ck_assert_uint_eq(h.nonce[15], 15);
+    ck_assert_uint_eq(h.sig[63], 63);
+    static const char *const bad[] = {
+        "rbx-sig user=\"a\", device=1, ts=1, nonce=\"AAECAwQFBgcICQoLDA0ODw==\", sig=\"x\"",
+        "RBX-Sig user=\"a\", device=2147483648, ts=1, nonce=\"AAECAwQFBgcICQoLDA0ODw==\", sig=\"AA==\"",
+        "RBX-Sig user=\"A\", device=1, ts=1, nonce=\"AAECAwQFBgcICQoLDA0ODw==\", sig=\"AA==\"",
+        "RBX-Sig user=a, device=1, ts=1, nonce=\"AAECAwQFBgcICQoLDA0ODw==\", sig=\"AA==\"",
+        "RBX-Sig user=\"a\", device=01, ts=1, nonce=\"AAECAwQFBgcICQoLDA0ODw==\", sig=\"AA==\"",
+        "RBX-Sig user=\"a\", device=1, ts=1, nonce=\"AAECAwQFBgcICQoLDA0ODx==\", sig=\"AA==\"",
+        "RBX-Sig user=\"a\\\"\", device=1, ts=1, nonce=\"AAECAwQFBgcICQoLDA0ODw==\", sig=\"AA==\"",
+        "RBX-Sig user=\"a\", device=1, ts=9223372036854775808, nonce=\"AAECAwQFBgcICQoLDA0ODw==\", sig=\"AA==\"",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        ck_assert_msg(auth_parse(&h, bad[i], strlen(bad[i])) == -1, "accepted case %zu", i);
+    /* Trailing comma, unknown parameter, a second user. */
+    char buf[600];
+    snprintf(buf, sizeof buf, "%s,", ok);
+    ck_assert_int_eq(auth_parse(&h, buf, strlen(buf)), -1);
+    snprintf(buf, sizeof buf, "%s, x=\"1\"", ok);
+    ck_assert_int_eq(auth_parse(&h, buf, strlen(buf)), -1);
+    snprintf(buf, sizeof buf, "%s, user=\"b\"", ok);
+    ck_assert_int_eq(auth_parse(&h, buf, strlen(buf)), -1);
+    /* Base64 is canonical: unused bits must be zero. */
+    uint8_t out[4];
+    size_t n;
+    ck_assert_int_eq(b64_decode(out, sizeof out, &n, "AA==", 4), 0);
+    ck_assert_uint_eq(n, 1);
+    ck_assert_int_eq(b64_decode(out, sizeof out, &n, "AB==", 4), -1);
+    ck_assert_int_eq(b64_decode(out, sizeof out, &n, "AA=", 3), -1);
+    ck_assert_int_eq(b64_decode(out, 2, &n, "AAAAAA==", 8), -2);
+}
+END_TEST
+
 /* ---------------------------------------------------------------- configuration, logs */
 
 static char *run_capture(const char *cmd, int *status)
@@ -1665,6 +1917,10 @@ static Suite *suite_rbxd(void)
     tcase_add_test(c, sigkill_during_sends_loses_nothing);
     tcase_add_test(c, sigterm_drains);
     suite_add_tcase(s, c);
+    TCase *u = tcase_create("units");
+    tcase_add_test(u, group_commit_groups_and_isolates_failures);
+    tcase_add_test(u, gcra_and_auth_header_units);
+    suite_add_tcase(s, u);
     return s;
 }
 
