@@ -127,7 +127,25 @@ static int auth_device(ctx *c, db_device *dev)
         return -1;
     }
     if (!found) {
-        api_error_response(c->rs, 401, "unknown_device", "no such device under this user");
+        /* Not under this user. If the same device (its key) is enrolled
+         * under another user and signed, it is a device that is not
+         * enrolled here: 403; else nobody we know: 401. */
+        uint8_t (*keys)[32] = NULL;
+        size_t nk = 0;
+        d = reader(c);
+        if (d == NULL) return -1;
+        rc = c->S->ops->device_keys(d, c->a.device, &keys, &nk);
+        server_reader_put(c->S, d, rc != DB_OK);
+        int known = 0;
+        for (size_t i = 0; rc == DB_OK && i < nk && !known; i++)
+            known = auth_verify(&c->a, c->rq->method, c->rq->target, c->rq->body, c->rq->body_len,
+                                keys[i]) == 0;
+        free(keys);
+        if (rc != DB_OK) db_failed(c);
+        else if (known)
+            api_error_response(c->rs, 403, "not_enrolled", "this device is not enrolled under this user");
+        else
+            api_error_response(c->rs, 401, "unknown_device", "no such device under this user");
         return -1;
     }
     if (check_sig(c, dev->identity) != 0) return -1;

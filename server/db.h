@@ -242,6 +242,11 @@ typedef struct db_ops {
     /* ---- reads */
     /* DB_OK and *found = 0 or 1. */
     int (*device_get)(db *d, const char *user, uint32_t device, db_device *out, int *found);
+    /* The current keys of the device id under any user (at most 16; *keys
+     * malloc'ed): a request from a device not enrolled under the user it
+     * names, but whose key is known, is told apart (403) from an unknown
+     * one (401). */
+    int (*device_keys)(db *d, uint32_t device, uint8_t (**keys)[DB_KEYBYTES], size_t *n);
     /* Active devices of user, ascending id; *devs malloc'ed; *head = log head seq. */
     int (*devices)(db *d, const char *user, db_device **devs, size_t *n, uint64_t *head);
     /* Entries with seq > since, ascending; *out malloc'ed (db_entries_free). */

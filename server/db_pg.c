@@ -36,7 +36,7 @@ int db_pg_migrate(const char *url, char *err, size_t errcap);
 #define OID_INT8_ARR 1016
 
 enum {
-    P_DEVICE_GET, P_DEVICES, P_DEVLIST, P_KEY_STATUS, P_FETCH, P_STATS, P_NONCE, P_APPEND,
+    P_DEVICE_GET, P_DEVICE_KEYS, P_DEVICES, P_DEVLIST, P_KEY_STATUS, P_FETCH, P_STATS, P_NONCE, P_APPEND,
     P_REREG, P_KEYS, P_CLAIM, P_SEND, P_ACK, P_EXPIRE, P_COUNT_
 };
 
@@ -49,6 +49,7 @@ typedef struct pdef {
 static const pdef pdefs[P_COUNT_] = {
     [P_DEVICE_GET] = {"SELECT identity, registration_id, active FROM rbx.device_get($1, $2)", 2,
                       {OID_TEXT, OID_INT8}},
+    [P_DEVICE_KEYS] = {"SELECT identity FROM rbx.device_keys($1)", 1, {OID_INT8}},
     [P_DEVICES] = {"SELECT device, identity, registration_id FROM rbx.devices($1)", 1, {OID_TEXT}},
     [P_DEVLIST] = {"SELECT seq, entry FROM rbx.devlist_get($1, $2)", 2, {OID_TEXT, OID_INT8}},
     [P_KEY_STATUS] = {"SELECT active, otk_max, spk_id, spk_created, spk_uploaded, otk_count "
@@ -607,6 +608,31 @@ static int pg_device_get(db *d, const char *user, uint32_t device, db_device *ou
     return ret;
 }
 
+static int pg_device_keys(db *d, uint32_t device, uint8_t (**keys)[DB_KEYBYTES], size_t *n)
+{
+    *keys = NULL;
+    *n = 0;
+    params p = {0};
+    p_i64(&p, device);
+    PGresult *r = exec(d, P_DEVICE_KEYS, &p);
+    if (!ok_tuples(r, 1) || PQntuples(r) > 16) {
+        PQclear(r);
+        return DB_FAIL;
+    }
+    int rows = PQntuples(r), ret = DB_OK;
+    uint8_t (*v)[DB_KEYBYTES] = malloc(16 * sizeof *v);
+    if (v == NULL) ret = DB_FAIL;
+    for (int i = 0; i < rows && ret == DB_OK; i++) ret = g_bytes_n(r, i, 0, v[i], DB_KEYBYTES);
+    PQclear(r);
+    if (ret != DB_OK) {
+        free(v);
+        return ret;
+    }
+    *keys = v;
+    *n = (size_t)rows;
+    return DB_OK;
+}
+
 static int pg_devices(db *d, const char *user, db_device **devs, size_t *n, uint64_t *head)
 {
     *devs = NULL;
@@ -1135,6 +1161,7 @@ const db_ops db_pg_ops = {
     .commit = pg_commit,
     .rollback = pg_rollback,
     .device_get = pg_device_get,
+    .device_keys = pg_device_keys,
     .devices = pg_devices,
     .devlist_get = pg_devlist_get,
     .key_status = pg_key_status,

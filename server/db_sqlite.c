@@ -19,7 +19,7 @@ extern const char rbxd_sql_sqlite[]; /* server/sql/sqlite.sql, generated */
 
 enum {
     S_BEGIN, S_COMMIT, S_ROLLBACK, S_SAVE, S_RELEASE, S_ROLLBACK_TO,
-    S_DEVICE_GET, S_DEVICES, S_HEAD, S_DEVLIST, S_KEY_STATUS, S_FETCH,
+    S_DEVICE_GET, S_DEVICE_KEYS, S_DEVICES, S_HEAD, S_DEVLIST, S_KEY_STATUS, S_FETCH,
     S_STATS_DEV, S_STATS_OTK, S_STATS_LOW, S_STATS_USERS,
     S_NONCE, S_DEVLIST_INS, S_DEV_ADD, S_DEV_REMOVE, S_DEV_ROTATE, S_DEV_REREG,
     S_DEL_OTK, S_DEL_SPENT, S_DEL_MBOX, S_DEL_RL,
@@ -39,6 +39,7 @@ static const char *const sql_text[S_COUNT_] = {
     [S_RELEASE] = "RELEASE op",
     [S_ROLLBACK_TO] = "ROLLBACK TO op",
     [S_DEVICE_GET] = "SELECT identity, registration_id, active FROM device WHERE uid=?1 AND device=?2",
+    [S_DEVICE_KEYS] = "SELECT identity FROM device WHERE device=?1 AND active=1 LIMIT 16",
     [S_DEVICES] = "SELECT device, identity, registration_id FROM device WHERE uid=?1 AND active=1 "
                   "ORDER BY device",
     [S_HEAD] = "SELECT coalesce(max(seq), 0) FROM devlist WHERE uid=?1",
@@ -306,6 +307,32 @@ static int sq_device_get(db *d, const char *user, uint32_t device, db_device *ou
         ret = DB_FAIL;
     sqlite3_reset(s);
     return ret;
+}
+
+static int sq_device_keys(db *d, uint32_t device, uint8_t (**keys)[DB_KEYBYTES], size_t *n)
+{
+    *keys = NULL;
+    *n = 0;
+    sqlite3_stmt *s = stmt(d, S_DEVICE_KEYS);
+    if (s == NULL || sqlite3_bind_int64(s, 1, device) != SQLITE_OK) return DB_FAIL;
+    uint8_t (*v)[DB_KEYBYTES] = malloc(16 * sizeof *v);
+    if (v == NULL) return DB_FAIL;
+    size_t cnt = 0;
+    int rc, ret = DB_OK;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW && cnt < 16)
+        if (col_blob_n(s, 0, v[cnt++], DB_KEYBYTES) != DB_OK) {
+            ret = DB_FAIL;
+            break;
+        }
+    if (ret == DB_OK && rc != SQLITE_DONE && rc != SQLITE_ROW) ret = DB_FAIL;
+    sqlite3_reset(s);
+    if (ret != DB_OK) {
+        free(v);
+        return ret;
+    }
+    *keys = v;
+    *n = cnt;
+    return DB_OK;
 }
 
 static int head_of(db *d, const char *user, uint64_t *head)
@@ -1196,6 +1223,7 @@ const db_ops db_sqlite_ops = {
     .commit = sq_commit,
     .rollback = sq_rollback,
     .device_get = sq_device_get,
+    .device_keys = sq_device_keys,
     .devices = sq_devices,
     .devlist_get = sq_devlist_get,
     .key_status = sq_key_status,

@@ -69,6 +69,21 @@ static char *read_pem(const char *path, size_t *len)
     return buf;
 }
 
+/* 1 if the socket is bound to a loopback address. */
+static int is_loopback(int fd)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    if (getsockname(fd, (struct sockaddr *)&ss, &sl) != 0) return 0;
+    if (ss.ss_family == AF_INET)
+        return (ntohl(((struct sockaddr_in *)&ss)->sin_addr.s_addr) >> 24) == 127;
+    if (ss.ss_family == AF_INET6) {
+        static const uint8_t lo[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+        return memcmp(&((struct sockaddr_in6 *)&ss)->sin6_addr, lo, 16) == 0;
+    }
+    return 0;
+}
+
 static int listen_on(const char *spec, int *port_out)
 {
     char host[256];
@@ -261,6 +276,9 @@ int main(int argc, char **argv)
     int port = 0;
     int fd = listen_on(S.cfg.listen, &port);
     if (fd < 0) return 1;
+    if (!S.cfg.tls_cert[0] && !is_loopback(fd))
+        fprintf(stderr, "rbxd: WARNING: plain HTTP on a non-loopback address: put TLS in front "
+                        "(tls_cert/tls_key or a terminating proxy)\n");
     if (server_open(&S, err, sizeof err) != 0) {
         fprintf(stderr, "rbxd: %s\n", err);
         close(fd);

@@ -64,6 +64,8 @@ CREATE TABLE IF NOT EXISTS rbx.device(
   PRIMARY KEY(uid, device)
 );
 
+CREATE INDEX IF NOT EXISTS device_by_id ON rbx.device(device);
+
 CREATE TABLE IF NOT EXISTS rbx.otk(
   uid text NOT NULL,
   device bigint NOT NULL,
@@ -155,6 +157,14 @@ RETURNS TABLE(identity bytea, registration_id bigint, active boolean)
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = rbx, pg_catalog, pg_temp AS $$
   SELECT d.identity, d.registration_id, d.active FROM rbx.device d
   WHERE d.uid = p_uid AND d.device = p_device
+$$;
+
+-- The current keys of a device id under any user (403 rather than 401 for
+-- a device that signs as a user it is not enrolled under).
+CREATE OR REPLACE FUNCTION rbx.device_keys(p_device bigint)
+RETURNS TABLE(identity bytea)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = rbx, pg_catalog, pg_temp AS $$
+  SELECT d.identity FROM rbx.device d WHERE d.device = p_device AND d.active LIMIT 16
 $$;
 
 -- First row: (head seq, NULL, NULL); then the active devices by id.
@@ -593,7 +603,7 @@ $$;
 -- Only rbxd_app may call these.
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA rbx FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION
-  rbx.schema_version(), rbx.device_get(text, bigint), rbx.devices(text),
+  rbx.schema_version(), rbx.device_get(text, bigint), rbx.device_keys(bigint), rbx.devices(text),
   rbx.devlist_get(text, bigint), rbx.key_status(text, bigint),
   rbx.mailbox_fetch(text, bigint, bigint, bigint, bigint, bigint), rbx.stats(bigint),
   rbx.nonce_put(text, bigint, bytea, bigint),

@@ -538,6 +538,18 @@ START_TEST(auth_refusals)
     /* A device that never enrolled; another device's mailbox and keys. */
     rbxc_path(p, sizeof p, &x, "mailbox");
     call_expect(&x, "GET", p, NULL, 401, "unknown_device");
+    /* b's device, enrolled under bob, signing as a device of alice: it is
+     * known, and not enrolled under alice (403); with a bad signature it is
+     * nobody (401). */
+    rbxc_dev b_as_alice = b;
+    snprintf(b_as_alice.user, sizeof b_as_alice.user, "alice");
+    rbxc_path(p, sizeof p, &b_as_alice, "keys");
+    call_expect(&b_as_alice, "GET", p, NULL, 403, "not_enrolled");
+    memset(&o, 0, sizeof o);
+    o.bad_sig = 1;
+    rbxc_call(&C, &b_as_alice, "GET", p, NULL, 0, &o, &r);
+    EXPECT(r, 401, "unknown_device");
+    rbxc_resp_free(&r);
     rbxc_path(p, sizeof p, &b, "mailbox");
     call_expect(&a, "GET", p, NULL, 403, "wrong_device");
     rbxc_path(p, sizeof p, &b, "keys");
