@@ -37,7 +37,9 @@ CHECK_LIBS := $(shell $(PKG_CONFIG) --libs check 2>/dev/null)
 
 SAN       := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 
-LIB_SRC   := $(wildcard src/*.c)
+LIB_SRC   := $(wildcard src/*.c src/store/*.c)
+# The library's internal headers (src/store/ holds the store's floors).
+INT_H     := $(wildcard src/*.h src/store/*.h)
 PROTO     := proto/ratchetbox.proto
 PROTO_C   := $(B)/proto/ratchetbox.pb-c.c
 LIB_OBJ   := $(LIB_SRC:src/%.c=$(B)/obj/%.o) $(B)/obj/ratchetbox.pb-c.o
@@ -51,7 +53,7 @@ STATIC    := $(B)/libratchetbox.a
 SONAME    := libratchetbox.so.$(SOMAJOR)
 SHARED    := $(B)/$(SONAME)
 
-.PHONY: all deps check check-run symbols install-test demo bench \
+.PHONY: all deps check check-run symbols layering install-test demo bench \
         install uninstall clean vectors crashtest
 
 all: $(STATIC) $(SHARED) $(B)/libratchetbox.so $(B)/rbx $(B)/bench
@@ -80,7 +82,7 @@ $(B)/obj/ratchetbox.pb-c.o: $(PROTO_C)
 	@mkdir -p $(@D)
 	$(CC) $(ALLCFLAGS) -c -o $@ $<
 
-$(B)/obj/%.o: src/%.c include/ratchetbox.h $(wildcard src/*.h) $(B)/proto/ratchetbox.pb-c.h
+$(B)/obj/%.o: src/%.c include/ratchetbox.h $(INT_H) $(B)/proto/ratchetbox.pb-c.h
 	@mkdir -p $(@D)
 	$(CC) $(ALLCFLAGS) -c -o $@ $<
 
@@ -95,7 +97,7 @@ $(B)/libratchetbox.so: $(SHARED)
 	ln -sf $(SONAME) $@
 
 # ------------------------------------------------------------------ tests
-$(B)/tobj/%.o: tests/%.c include/ratchetbox.h $(wildcard tests/*.h) $(wildcard src/*.h) $(B)/proto/ratchetbox.pb-c.h
+$(B)/tobj/%.o: tests/%.c include/ratchetbox.h $(wildcard tests/*.h) $(INT_H) $(B)/proto/ratchetbox.pb-c.h
 	@mkdir -p $(@D)
 	$(CC) $(ALLCFLAGS) -DRBX_SRCDIR='"$(CURDIR)"' -c -o $@ $<
 
@@ -120,33 +122,57 @@ check-run: $(B)/check_rbx $(B)/readme_example
 	$(B)/readme_example
 
 check: deps
+	$(MAKE) --no-print-directory check-docs
 	$(MAKE) --no-print-directory check-run
 	$(MAKE) --no-print-directory check-cli
 	$(MAKE) --no-print-directory check-server
 	$(MAKE) --no-print-directory bench-quick bench-server-quick
 	$(MAKE) --no-print-directory B=build-san OPT=-O1 CFLAGS="-O1 -g $(SAN)" \
 	    LDFLAGS="$(SAN)" check-run check-cli check-server
-	$(MAKE) --no-print-directory symbols install-test
+	$(MAKE) --no-print-directory symbols layering install-test
 	$(MAKE) --no-print-directory fuzz-check
 	$(MAKE) --no-print-directory ct-check valgrind-check
 
 # Install into a staging directory and build the README example against the
-# installed header, shared library and ratchetbox.pc. The sysroot is given
-# relative: pkg-config's output is split on spaces, and the checkout's path
-# may hold one.
+# installed header and ratchetbox.pc twice, and run both: with the shared
+# library, and fully static (-static) from libratchetbox.a and what
+# pkg-config --static names. --whole-archive links every object of the
+# archive, not only those the example calls (it opens no store), so the
+# static link fails if ratchetbox.pc leaves out any library the archive needs.
+# (The linker warns that SQLite's dlopen needs glibc's shared libraries at
+# run time: SQLite loads no extensions here.) The sysroot is given relative:
+# pkg-config's output is split on spaces, and the checkout's path may hold one.
+STAGE_PC := PKG_CONFIG_SYSROOT_DIR=$(B)/stage PKG_CONFIG_PATH=$(B)/stage/usr/lib/pkgconfig
 install-test: $(B)/readme_example
 	rm -rf $(B)/stage
 	$(MAKE) --no-print-directory install DESTDIR='$(CURDIR)/$(B)/stage' PREFIX=/usr
-	PKG_CONFIG_SYSROOT_DIR=$(B)/stage PKG_CONFIG_PATH=$(B)/stage/usr/lib/pkgconfig \
-	    sh -c '$(CC) -std=c11 $(WARN) -o $(B)/stage/example $(B)/readme_example.c \
+	$(STAGE_PC) sh -c '$(CC) -std=c11 $(WARN) -o $(B)/stage/example $(B)/readme_example.c \
 	    $$($(PKG_CONFIG) --cflags --libs ratchetbox)'
 	LD_LIBRARY_PATH='$(CURDIR)/$(B)/stage/usr/lib' $(B)/stage/example
+	$(STAGE_PC) sh -c '$(CC) -std=c11 $(WARN) -static -o $(B)/stage/example-static $(B)/readme_example.c \
+	    $$($(PKG_CONFIG) --cflags ratchetbox) -Wl,--whole-archive -lratchetbox -Wl,--no-whole-archive \
+	    $$($(PKG_CONFIG) --static --libs ratchetbox)'
+	$(B)/stage/example-static
+	@if readelf -d $(B)/stage/example-static | grep NEEDED; then \
+	    echo "install-test: the static example needs the shared libraries above"; exit 1; fi
 	readelf -d $(B)/stage/usr/lib/$(SONAME) | grep -q 'SONAME.*\[$(SONAME)\]'
+
+# The repository stands alone (no file cites notes or paths outside it) and
+# the manual page renders cleanly (tests/docs/check_docs.sh).
+DEB_PKGS  += groff-base mandoc
+.PHONY: check-docs
+check-docs:
+	bash tests/docs/check_docs.sh
 
 # Exported ABI must equal the checked-in list (libsodium test/symbols).
 symbols: $(SHARED)
 	nm -D --defined-only $(SHARED) | awk '$$2 == "T" { print $$3 }' | sort > $(B)/symbols.txt
 	diff -u tests/symbols.txt $(B)/symbols.txt
+
+# The store's floors call only downward (tests/layering.sh, on the objects).
+STORE_OBJ := $(patsubst src/%.c,$(B)/obj/%.o,$(wildcard src/store/*.c))
+layering: $(STORE_OBJ)
+	sh tests/layering.sh $(B)/obj/store
 
 # The kill harness of tests/test_durability.c at length (make check runs 200 kills).
 crashtest: $(B)/check_rbx
@@ -155,17 +181,19 @@ crashtest: $(B)/check_rbx
 # make demo's helpers (tests/cli/, outside the Check runner): boxtool makes
 # the product's key files and today's envelopes; thief attacks a copied state.
 DEMO_TOOLS := $(B)/tools/boxtool $(B)/tools/thief
-$(B)/tools/%: tests/cli/%.c $(STATIC) $(wildcard src/*.h)
+$(B)/tools/%: tests/cli/%.c $(STATIC) $(INT_H)
 	@mkdir -p $(@D)
 	$(CC) $(ALLCFLAGS) $(LDFLAGS) -o $@ $< $(STATIC) $(LIBS)
 
-# The rbx command-line suite (every verb and exit code, the demo in quick mode, rbx sim).
+# The rbx command-line suite (every verb and exit code, the demo in quick mode, rbx sim,
+# the README's shell walkthroughs).
 .PHONY: check-cli install-man uninstall-man
 check-cli: $(B)/rbx $(DEMO_TOOLS)
 	RBX=$(B)/rbx TOOLS=$(B)/tools bash tests/cli/test_cli.sh
 	RBX=$(B)/rbx TOOLS=$(B)/tools bash tests/cli/test_rotation.sh
 	RBX=$(B)/rbx TOOLS=$(B)/tools bash tests/cli/test_policy_audit.sh
 	RBX=$(B)/rbx TOOLS=$(B)/tools bash tests/cli/test_archive.sh
+	RBX=$(B)/rbx TOOLS=$(B)/tools bash tests/cli/test_readme.sh
 
 # Regenerate spec/vectors from seeded transcripts (the tests re-derive them).
 vectors: $(B)/check_rbx
@@ -226,7 +254,7 @@ FUZZ_BIN  := $(FUZZ_TARGETS:%=$(B)/fuzz/%)
 .SECONDARY: $(FUZZ_TARGETS:%=$(B)/fuzzobj/%.o) $(FUZZ_OBJ)
 .PHONY: fuzz fuzz-check fuzz-build fuzz-corpus
 
-$(B)/fuzzobj/%.o: src/%.c include/ratchetbox.h $(wildcard src/*.h) $(B)/proto/ratchetbox.pb-c.h
+$(B)/fuzzobj/%.o: src/%.c include/ratchetbox.h $(INT_H) $(B)/proto/ratchetbox.pb-c.h
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -c -o $@ $<
 
@@ -234,7 +262,7 @@ $(B)/fuzzobj/ratchetbox.pb-c.o: $(PROTO_C)
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -c -o $@ $<
 
-$(B)/fuzzobj/fuzz_%.o: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h include/ratchetbox.h $(wildcard src/*.h) $(B)/proto/ratchetbox.pb-c.h
+$(B)/fuzzobj/fuzz_%.o: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h include/ratchetbox.h $(INT_H) $(B)/proto/ratchetbox.pb-c.h
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -DRBX_SRCDIR='"$(CURDIR)"' -c -o $@ $<
 
@@ -298,7 +326,7 @@ VG_SUITES := $(filter-out $(VG_SLOW_SUITES),$(VG_ALL_SUITES))
 VG_DURABILITY_CASES := concurrency open_race
 .PHONY: ct-check valgrind-check check-full
 
-$(B)/ct_check: tests/ct/ct_check.c $(STATIC) $(wildcard src/*.h)
+$(B)/ct_check: tests/ct/ct_check.c $(STATIC) $(INT_H)
 	$(CC) $(ALLCFLAGS) $(LDFLAGS) -o $@ $< $(STATIC) $(LIBS)
 
 ct-check:

@@ -1178,18 +1178,18 @@ static void durable_section(unsigned reps)
 
 /* ------------------------------------------------------------ scale */
 
-/* The fill writes rows the way src/store.c binds them; if that binding
+/* The fill writes rows the way src/store/ binds them; if that binding
  * moves on, say so instead of reporting a bare RBX_E_CORRUPT. */
 static void fill_check(int ok, const char *what)
 {
     if (!ok) {
-        fprintf(stderr, "bench: scale fill: %s does not match src/store.c's row format any "
+        fprintf(stderr, "bench: scale fill: %s does not match src/store/db.c's row format any "
                         "more; update scale_fill()\n", what);
         exit(EXIT_FAILURE);
     }
 }
 
-/* A contact's pin, as store.c seals it: identity || be32(device) || name. */
+/* A contact's pin, as contacts.c seals it: identity || be32(device) || name. */
 static size_t pin_value(uint8_t out[32 + 4 + RBX_NAME_MAX], const uint8_t identity[32],
                         uint32_t device, const char *name)
 {

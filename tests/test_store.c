@@ -752,7 +752,7 @@ START_TEST(rollback_restored_copy)
     side_path(live, &alice, "-wal");
     if (file_exists(live)) {
         /* Truncated, then refilled with zeros for the next erase period
-         * (store.c wal_prefill): no frame survives. */
+         * (src/store/db.c wal_prefill): no frame survives. */
         size_t n;
         uint8_t *w = slurp(live, &n);
         ck_assert_int_eq(n == 0 || sodium_is_zero(w, n), 1);

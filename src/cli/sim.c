@@ -147,7 +147,7 @@ static int join(char out[PATH_CAP], const char *a, const char *b)
 }
 
 /* The files of one store: the database, its WAL, the key and the
- * generation sidecar (store.c's default names). */
+ * generation sidecar (src/store/open.c's default names). */
 static const char *const store_files[] = { "db", "db-wal", "db-shm", "db.key", "db.gen" };
 
 static int copy_file(const char *from, const char *to)

@@ -8,7 +8,7 @@
 #include <stdio.h>
 
 #include "internal.h"
-#include "store.h"
+#include "store_int.h"
 
 #define HEAD_BYTES (8U + 32U)
 

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 
 #include "internal.h"
-#include "store.h"
+#include "store_int.h"
 
 enum kind { K_SECONDS, K_COUNT, K_BOOL, K_MODE };
 

@@ -3,13 +3,13 @@
  * identity rotation with its record chain, the grace window of old keys and
  * sessions, and organisation roots. Every change runs inside one store
  * transaction and is audited; the contact side (verifying a peer's chain)
- * is in store.c with the rest of the contact code. */
+ * is in contacts.c with the rest of the contact code. */
 #include <stdio.h>
 
 #include "internal.h"
 #include "rotation.h"
 #include "sign.h"
-#include "store.h"
+#include "store_int.h"
 
 /* ------------------------------------------------------------ small queries */
 

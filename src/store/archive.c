@@ -3,12 +3,12 @@
  * received messages kept for session replay under rotatable epoch keys, the
  * three rotation modes (reencrypt, split, shred) and the import of the
  * product's long-lived box history. Runs inside the store's transactions
- * (store.h); epoch keys are sealed rows bound to (archive_epochs, epoch). */
+ * (db.h); epoch keys are sealed rows bound to (archive_epochs, epoch). */
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "internal.h"
-#include "store.h"
+#include "store_int.h"
 
 #define AD_LABEL "rbx-archive-v1"
 #define AD_LABEL_BYTES 14U
@@ -513,7 +513,9 @@ int rbx_store_rotate_archive(rbx_store *st, int mode, rbx_archive_result *res)
         return rc;
     }
     /* The erased keys (and the rewrapped ciphertexts) must not survive in
-     * the write-ahead log either (CONTEXT section 3). */
+     * the write-ahead log either: even with secure_delete, a deleted value
+     * stays in the -wal file until a wal_checkpoint(TRUNCATE), which the
+     * erase point takes. */
     return res->epochs_erased > 0 ? rbx__st_erase_point(st) : 0;
 }
 
