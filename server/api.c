@@ -421,6 +421,18 @@ static void conflict_head(ctx *c, uint64_t head)
     err_obj(c->rs, 409, "devlist_conflict", "the entry does not extend the current list; fetch it again", o);
 }
 
+/* A new state holds no one-time prekey yet: its first batch can only be
+ * refused for its size (checked here, after the entry and the policy, so
+ * that the order of checks is the one spec/SERVER.md 5.3 lists). */
+static int first_batch_fits(ctx *c)
+{
+    if (c->b.notks <= c->S->cfg.max_prekeys) return 1;
+    json_t *o = json_object();
+    json_object_set_new(o, "max", json_integer((json_int_t)c->S->cfg.max_prekeys));
+    err_obj(c->rs, 422, "too_many_prekeys", "more one-time prekeys than a device may hold", o);
+    return 0;
+}
+
 static void h_enroll(ctx *c)
 {
     if (strcmp(c->r.user, c->a.user) != 0) {
@@ -429,12 +441,6 @@ static void h_enroll(ctx *c)
     }
     /* The one-time prekeys are checked (ids, count) before anything else
      * changes; keys_put checks them again inside the write. */
-    if (c->b.notks > c->S->cfg.max_prekeys) {
-        json_t *o = json_object();
-        json_object_set_new(o, "max", json_integer((json_int_t)c->S->cfg.max_prekeys));
-        err_obj(c->rs, 422, "too_many_prekeys", "more one-time prekeys than a device may hold", o);
-        return;
-    }
     otk_arrays oa = {NULL, NULL};
     if (otk_split(c, &oa) != 0) return;
     wr w;
@@ -448,6 +454,7 @@ static void h_enroll(ctx *c)
         db_device dev;
         if (auth_device(c, &dev) != 0) goto out;
         if (base_bundle(c, c->b.bundle, c->b.bundle_len, dev.identity, &bin) != 0) goto out;
+        if (!first_batch_fits(c)) goto out;
         w.rereg = (db_rereg){c->a.user, c->a.device, c->b.registration_id, &bin, c->now};
         w.op = op_rereg;
     } else {
@@ -488,6 +495,7 @@ static void h_enroll(ctx *c)
         chg.op = e.op;
         chg.device = e.device;
         memcpy(chg.identity, e.identity, 32);
+        if (!first_batch_fits(c)) goto out;
         w.append = (db_append){c->a.user, head, &chg, 1, c->b.registration_id, &bin, c->now};
         w.op = op_append;
         if (c->b.has_otks) {

@@ -424,6 +424,23 @@ START_TEST(enroll_policies)
     rbxc_dev_free(&b4);
     sodium_memzero(org_sk, sizeof org_sk);
     down();
+
+    /* A first batch larger than a device may hold: refused, nothing
+     * enrolled; the same device with a batch that fits: enrolled. */
+    const char *small[] = {"--max-prekeys", "3", "--max-prekey-batch", "10", NULL};
+    up(small);
+    rbxc_dev c1, w;
+    rbxc_list lc, lw;
+    rbxc_dev_new(&c1, "carol");
+    rbxc_dev_new(&w, "walter");
+    ck_assert_int_eq(rbxc_enroll_first(&C, &w, &lw, 0), 200);
+    ck_assert_int_eq(rbxc_enroll_first(&C, &c1, &lc, 5), 422);
+    call_expect(&w, "GET", "/v1/users/carol/devicelist", NULL, 404, "no_such_user");
+    ck_assert_int_eq(rbxc_enroll_first(&C, &c1, &lc, 3), 200);
+    ck_assert_int_eq(key_count(&c1), 3);
+    rbxc_dev_free(&c1);
+    rbxc_dev_free(&w);
+    down();
 }
 END_TEST
 
