@@ -906,6 +906,21 @@ START_TEST(send_device_set_and_idempotency)
     ck_assert_int_eq(rbxc_enroll_linked(&C, &a2, &a1, &la, 0), 200);
     ck_assert_int_eq(rbxc_enroll_first(&C, &b1, &lb, 0), 200);
     ck_assert_int_eq(rbxc_enroll_linked(&C, &b2, &b1, &lb, 0), 200);
+    rbxc_resp rd;
+    /* JSON nested as deep as the parser allows (2047), and deeper: 400,
+     * and the connection thread's stack holds (under ASan too). */
+    for (int depth = 2047; depth <= 4096; depth += 2049) {
+        size_t cap = (size_t)depth * 6 + 8, k = 0;
+        char *deep = malloc(cap);
+        for (int i = 0; i < depth; i++) k += (size_t)snprintf(deep + k, cap - k, "{\"a\":");
+        deep[k++] = '1';
+        for (int i = 0; i < depth; i++) deep[k++] = '}';
+        rbxc_call(&C, &a1, "POST", "/v1/messages", deep, k, NULL, &rd);
+        EXPECT(rd, 400, "bad_request");
+        rbxc_resp_free(&rd);
+        free(deep);
+    }
+    call_expect(NULL, "GET", "/healthz", NULL, 200, NULL);
     uint8_t mid[16];
     mid_of(mid, 1);
     /* Missing b2 and a2, an extra b3, a stale registration id for b1:
