@@ -439,8 +439,8 @@ static void h_enroll(ctx *c)
         api_error_response(c->rs, 403, "wrong_user", "a device enrolls under the user it signs as");
         return;
     }
-    /* The one-time prekeys are checked (ids, count) before anything else
-     * changes; keys_put checks them again inside the write. */
+    /* The first batch of one-time prekeys goes into the same write as the
+     * enrollment (keys_put, after the entry). */
     otk_arrays oa = {NULL, NULL};
     if (otk_split(c, &oa) != 0) return;
     wr w;
