@@ -445,8 +445,17 @@ static void listen_stop(listener *l)
 
 /* ---------------------------------------------------------------- open, migrate */
 
+/* PostgreSQL's NOTICEs ("relation already exists, skipping" when the
+ * idempotent migration runs again) are not errors: they are dropped. */
+static void no_notice(void *arg, const char *msg)
+{
+    (void)arg;
+    (void)msg;
+}
+
 static int run_migration(PGconn *c, char *err, size_t errcap)
 {
+    PQsetNoticeProcessor(c, no_notice, NULL);
     /* One transaction under an advisory lock: processes starting together
      * install the schema once. */
     const char *steps[] = {"BEGIN", "SELECT pg_advisory_xact_lock(7262836)", rbxd_sql_pg, "COMMIT"};
