@@ -174,7 +174,7 @@ static point run_http(unsigned nclients, size_t per_client)
     snprintf(tag, sizeof tag, "http%u", nclients);
     fresh_db(dbu, sizeof dbu, tag);
     rbxc_server srv;
-    const char *extra[] = {"--skew", "3600", NULL};
+    const char *extra[] = {"--skew", "3600", "--readers", "4", NULL}; /* the default readers */
     char dir[CMP_PATH_CAP + 64];
     snprintf(dir, sizeof dir, "%s/%s", scratch, tag);
     char cmd[CMP_PATH_CAP * 3];

@@ -358,7 +358,7 @@ struct listener {
     char *url;
     pthread_t thread;
     volatile int stop;
-    pthread_mutex_t mu;
+    int wake[2]; /* a pipe: listen_stop ends the poll at once */
 };
 
 static PGconn *listen_connect(const char *url)
@@ -386,17 +386,19 @@ static void *listen_main(void *arg)
         if (c == NULL) {
             c = listen_connect(l->url);
             if (c == NULL) {
-                sleep(1);
+                struct pollfd w = {l->wake[0], POLLIN, 0};
+                (void)poll(&w, 1, 1000); /* retry in a second, or stop */
                 continue;
             }
             /* Notifications sent while we were not listening are lost:
              * let every long poll look again. */
             notify_wake_all();
         }
-        struct pollfd pfd = {PQsocket(c), POLLIN, 0};
-        int pr = poll(&pfd, 1, 250);
+        struct pollfd pfd[2] = {{PQsocket(c), POLLIN, 0}, {l->wake[0], POLLIN, 0}};
+        int pr = poll(pfd, 2, 1000);
         if (pr < 0 && errno != EINTR) break;
-        if (pr > 0 && PQconsumeInput(c) == 0) {
+        if (l->stop) break;
+        if (pr > 0 && (pfd[0].revents & (POLLIN | POLLERR | POLLHUP)) && PQconsumeInput(c) == 0) {
             PQfinish(c);
             c = NULL;
             continue;
@@ -426,7 +428,14 @@ static listener *listen_start(const char *url)
         free(l);
         return NULL;
     }
+    if (pipe(l->wake) != 0) {
+        free(l->url);
+        free(l);
+        return NULL;
+    }
     if (pthread_create(&l->thread, NULL, listen_main, l) != 0) {
+        close(l->wake[0]);
+        close(l->wake[1]);
         free(l->url);
         free(l);
         return NULL;
@@ -438,7 +447,12 @@ static void listen_stop(listener *l)
 {
     if (l == NULL) return;
     l->stop = 1;
+    char b = 1;
+    if (write(l->wake[1], &b, 1) != 1) { /* the poll's timeout ends it anyway */
+    }
     pthread_join(l->thread, NULL);
+    close(l->wake[0]);
+    close(l->wake[1]);
     free(l->url);
     free(l);
 }

@@ -9,6 +9,11 @@
 #                      PGTMP_DIR, PGTMP_URL (rbxd_login) and PGTMP_ADMIN_URL.
 #                      Returns 2 (with a reason printed) if postgresql-15 is
 #                      not installed.
+#                      With PGTMP_FAST=1 the cluster runs with
+#                      synchronous_commit=off: commits are visible at once but
+#                      not waited for on disk. The suite uses it (it kills rbxd,
+#                      never PostgreSQL, so no test depends on PostgreSQL's own
+#                      durability); the benchmark does not.
 #   pgtmp_stop         stop the cluster and remove its directory (safe to call
 #                      twice; run.sh and server.sh call it from an EXIT trap).
 PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
@@ -35,9 +40,11 @@ pgtmp_start() {
   su=$(if [ "$(id -u)" = 0 ]; then echo postgres; else id -un; fi)
   pgtmp_as_pg "$PGBIN/initdb" -D "$PGTMP_DIR/data" -A trust -U "$su" -E UTF8 --no-instructions \
     >"$PGTMP_DIR/initdb.log" 2>&1 || { cat "$PGTMP_DIR/initdb.log"; return 1; }
-  # fsync stays on: commits cost what they cost in production.
+  # Without PGTMP_FAST, commits cost what they cost in production.
+  local fast=
+  [ "${PGTMP_FAST:-0}" = 1 ] && fast="-c synchronous_commit=off"
   pgtmp_as_pg "$PGBIN/pg_ctl" -D "$PGTMP_DIR/data" -l "$PGTMP_DIR/postgres.log" -w -t 60 \
-    -o "-k $PGTMP_DIR -c listen_addresses= -c max_connections=300 -c unix_socket_permissions=0777" \
+    -o "-k $PGTMP_DIR -c listen_addresses= -c max_connections=300 -c unix_socket_permissions=0777 $fast" \
     start >/dev/null || { cat "$PGTMP_DIR/postgres.log"; return 1; }
   pgtmp_as_pg "$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$PGTMP_DIR" -U "$su" -d postgres \
     -c "CREATE DATABASE rbx" || return 1

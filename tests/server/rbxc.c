@@ -128,6 +128,8 @@ int rbxc_server_start(rbxc_server *s, const char *dir, const char *db, const cha
         argv[n++] = "--test-clock";
         argv[n++] = clock;
     }
+    argv[n++] = "--readers"; /* enough for the tests, and quicker to open */
+    argv[n++] = "2";
     argv[n++] = "--log";
     argv[n++] = getenv("RBXD_TEST_LOG") ? "requests" : "errors";
     /* A database password (if any) must not be in argv: db goes in a file. */

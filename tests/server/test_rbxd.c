@@ -30,8 +30,11 @@ static rbxc_conn C;
 static char DIR_[512];
 static char DB[1024];
 
+static double t_up;
+
 static void up(const char *const *extra)
 {
+    t_up = metrics_now();
     rbxc_tmpdir(DIR_, sizeof DIR_, "test");
     rbxc_clock_set(DIR_, T0);
     rbxc_db_fresh(DB, sizeof DB, DIR_);
@@ -47,6 +50,7 @@ static void down(void)
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", DIR_);
     ck_assert_int_eq(system(cmd), 0);
+    if (getenv("RBXD_TEST_TIMES")) fprintf(stderr, "rbxd test: %.2f s\n", metrics_now() - t_up);
 }
 
 static const char *err_code(const rbxc_resp *r)
