@@ -419,8 +419,12 @@ int rbx_message_prekey_info(rbx_prekey_info *info, const uint8_t *in, size_t len
     rbx__msg m;
     rbx__prekey_msg pm;
     if (info != NULL) memset(info, 0, sizeof *info);
-    if (rbx__msg_parse(&m, in, len) == 0) return 0;
-    int rc = rbx__prekey_parse(&pm, in, len);
+    /* PROTOCOL.md 9.3: only a Message that does not parse (RBX_E_MALFORMED)
+     * may be a PreKeyMessage; a Message of another version or above the
+     * size caps is refused as such, so a newer sender is told apart. */
+    int rc = rbx__msg_parse(&m, in, len);
+    if (rc != RBX_E_MALFORMED) return rc;
+    rc = rbx__prekey_parse(&pm, in, len);
     if (rc != 0) return rc;
     if (info != NULL) {
         memcpy(info->initiator_identity, pm.identity_key, 32);
