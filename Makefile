@@ -124,6 +124,7 @@ check-run: $(B)/check_rbx $(B)/readme_example
 check: deps
 	$(MAKE) --no-print-directory check-run
 	$(MAKE) --no-print-directory check-cli
+	$(MAKE) --no-print-directory check-reference
 	$(MAKE) --no-print-directory bench-quick
 	$(MAKE) --no-print-directory B=build-san OPT=-O1 CFLAGS="-O1 -g $(SAN)" \
 	    LDFLAGS="$(SAN)" check-run check-cli
@@ -173,6 +174,15 @@ check-cli: $(B)/rbx $(DEMO_TOOLS)
 	RBX=$(B)/rbx TOOLS=$(B)/tools bash tests/cli/test_policy_audit.sh
 	RBX=$(B)/rbx TOOLS=$(B)/tools bash tests/cli/test_archive.sh
 	RBX=$(B)/rbx TOOLS=$(B)/tools bash tests/cli/test_transport.sh
+
+# The independent implementation of spec/reference (Python 3, standard library
+# only): re-derives every file of spec/vectors and exchanges live transport
+# lines with rbx (spec/reference/README.md). -B: no bytecode in the tree.
+DEB_PKGS  += python3
+.PHONY: check-reference
+check-reference: $(B)/rbx
+	python3 -B spec/reference/run.py --vectors spec/vectors \
+	    --external tests/vectors/xeddsa.txt --rbx $(B)/rbx
 
 # Regenerate spec/vectors from seeded transcripts (the tests re-derive them).
 vectors: $(B)/check_rbx
