@@ -13,6 +13,7 @@
 #include "kdf.h"
 #include "session.h"
 #include "testutil.h"
+#include "wire.h"
 
 static void sb_hex(tu_sbuf *b, const char *name, const uint8_t *p, size_t n)
 {
@@ -29,7 +30,7 @@ static void sb_rng(tu_sbuf *b)
 }
 
 /* Write or compare spec/vectors/<name>. */
-static void header(tu_sbuf *b, const char *title, uint64_t seed)
+static void header(tu_sbuf *b, const char *title, uint64_t seed, int fast)
 {
     tu_sb_printf(b,
               "# %s\n"
@@ -37,14 +38,42 @@ static void header(tu_sbuf *b, const char *title, uint64_t seed)
               "# tests/vectors/README.md: blocks of `name = hex`. `rng` lists, in order, every\n"
               "# random byte the operation consumed: 32 per key pair (the X25519 secret key,\n"
               "# public = X25519(sk, 9)), 64 per XEdDSA signature (Z), 24 per encrypted\n"
-              "# header (the nonce). Normative description: spec/PROTOCOL.md.\n",
-              title, (unsigned long long)seed);
+              "# header (the nonce)%s. Normative description: spec/PROTOCOL.md.\n",
+              title, (unsigned long long)seed,
+              fast ? ", 16 per version-2 message with a clear header (the salt R)" : "");
 }
 
 typedef struct world {
     uint8_t apk[32], ask[32], bpk[32], bsk[32];
     rbx_session *a, *b;
 } world;
+
+/* The message key the next encrypt of s will use (PROTOCOL.md 4.4). */
+static void next_key(uint8_t mk[32], const rbx_session *s)
+{
+    uint8_t ck[32], bk[32];
+    memcpy(ck, s->st.cks, 32);
+    memcpy(bk, s->st.bks, 32);
+    rbx__chain_next(ck, bk, mk, s->st.ns, rbx__profile_get(s->profile));
+    sodium_memzero(ck, sizeof ck);
+    sodium_memzero(bk, sizeof bk);
+}
+
+/* The version-2 fields of a send: its message key and salt R (field 7, or
+ * the header nonce's first 16 bytes), from the wire (PreKeyMessage or not). */
+static void sb_fast(tu_sbuf *sb, const uint8_t mk[32], const tu_msg *m)
+{
+    rbx__msg w;
+    rbx__prekey_msg pm;
+    const uint8_t *in = m->wire;
+    size_t len = m->len;
+    if (rbx__msg_parse(&w, in, len) != 0) {
+        ck_assert_int_eq(rbx__prekey_parse(&pm, in, len), 0);
+        ck_assert_int_eq(rbx__msg_parse(&w, pm.message, pm.messagelen), 0);
+    }
+    sb_hex(sb, "message_key", mk, 32);
+    sb_hex(sb, "salt", w.enc_header != NULL ? w.enc_header : w.salt, 16);
+}
 
 /* Handshake with every input listed. */
 static void handshake(tu_sbuf *sb, world *w, const rbx_session_opts *o, int full)
@@ -110,12 +139,17 @@ static void handshake(tu_sbuf *sb, world *w, const rbx_session_opts *o, int full
     sb_hex(sb, "ad", w->a->ad, 64);
     sb_hex(sb, "alice_root_key_after_first_step", w->a->st.rk, 32);
     sb_hex(sb, "alice_first_sending_chain_key", w->a->st.cks, 32);
+    if (o->profile == RBX_PROFILE_FAST)
+        sb_hex(sb, "alice_first_sending_block_key", w->a->st.bks, 32);
     ck_assert_mem_eq(w->a->st.hks, out + 32, 32);
 
     tu_msg m;
+    uint8_t mk[32];
+    next_key(mk, w->a);
     tu_send(&m, w->a, "first message", 13);
     tu_sb_printf(sb, "\ncase = first-message\nplaintext = %s\n", "6669727374206d657373616765");
     sb_rng(sb);
+    if (o->profile == RBX_PROFILE_FAST) sb_fast(sb, mk, &m);
     sb_hex(sb, "wire", m.wire, m.len);
     ck_assert_int_eq(rbx_session_accept(&w->b, pt, sizeof pt, &ptlen, &used, pre, NULL, m.wire,
                                         m.len),
@@ -134,12 +168,16 @@ static tu_msg event_send(tu_sbuf *sb, world *w, int alice, uint32_t i)
     char text[32];
     int len = snprintf(text, sizeof text, "message %u from %s", i, alice ? "alice" : "bob");
     tu_msg m;
-    tu_send(&m, alice ? w->a : w->b, text, (size_t)len);
+    rbx_session *tx = alice ? w->a : w->b;
+    uint8_t mk[32];
+    next_key(mk, tx);
+    tu_send(&m, tx, text, (size_t)len);
     m.index = i;
     m.from_alice = alice;
     tu_sb_printf(sb, "\ncase = send-%u\nop = encrypt\nparty = %s\n", i, alice ? "alice" : "bob");
     sb_hex(sb, "plaintext", (const uint8_t *)text, (size_t)len);
     sb_rng(sb);
+    if (tx->profile == RBX_PROFILE_FAST) sb_fast(sb, mk, &m);
     sb_hex(sb, "wire", m.wire, m.len);
     return m;
 }
@@ -167,15 +205,18 @@ static void world_free(world *w)
 }
 
 /* 20 messages, direction changes, in order. With header encryption too. */
-static void conversation(const char *file, int he, uint64_t seed)
+static void conversation(const char *file, int he, uint64_t seed, unsigned profile)
 {
     tu_sbuf sb = { 0 };
     world w;
-    rbx_session_opts o = { RBX_PROFILE_HMAC, he };
+    rbx_session_opts o = { profile, he };
+    int fast = profile == RBX_PROFILE_FAST;
     tu_rng_seed(seed);
-    header(&sb, he ? "A 20-message conversation with header encryption."
-                   : "X3DH with all inputs, then a 20-message conversation with direction changes.",
-           seed);
+    header(&sb, he ? (fast ? "Profile 2 (fast, version 2): a 20-message conversation with header encryption."
+                           : "A 20-message conversation with header encryption.")
+                   : (fast ? "Profile 2 (fast, version 2): X3DH with all inputs, then a 20-message conversation with direction changes."
+                           : "X3DH with all inputs, then a 20-message conversation with direction changes."),
+           seed, fast);
     handshake(&sb, &w, &o, 1);
     static const int alice_sends[20] = { 1, 1, 0, 0, 0, 1, 0, 1, 1, 1, 0, 1, 0, 0, 1, 1, 1, 0, 1, 0 };
     for (uint32_t i = 0; i < 20; i++) {
@@ -193,7 +234,7 @@ static void out_of_order(uint64_t seed)
     world w;
     rbx_session_opts o = { RBX_PROFILE_HMAC, 0 };
     tu_rng_seed(seed);
-    header(&sb, "Out-of-order delivery: Alice sends 0..5, then Bob replies twice; Bob receives 3, 0, 5, 1, 4, 2.", seed);
+    header(&sb, "Out-of-order delivery: Alice sends 0..5, then Bob replies twice; Bob receives 3, 0, 5, 1, 4, 2.", seed, 0);
     handshake(&sb, &w, &o, 0);
     tu_msg m[6];
     for (uint32_t i = 0; i < 6; i++) m[i] = event_send(&sb, &w, 1, i);
@@ -207,11 +248,43 @@ static void out_of_order(uint64_t seed)
     tu_settle_vector("out-of-order.txt", &sb);
 }
 
+/* Profile 2: Alice sends 40 (across the block boundary at 32); Bob
+ * receives 37, 0, 31, 32, 38, 5, 39, then replies twice. */
+static void fast_out_of_order(uint64_t seed)
+{
+    tu_sbuf sb = { 0 };
+    world w;
+    rbx_session_opts o = { RBX_PROFILE_FAST, 0 };
+    tu_rng_seed(seed);
+    header(&sb, "Profile 2 (fast, version 2), out of order across a block boundary: Alice sends 0..39;\n"
+                "# Bob receives 37, 0, 31, 32, 38, 5, 39, then replies twice.", seed, 1);
+    handshake(&sb, &w, &o, 0);
+    tu_msg m[40];
+    for (uint32_t i = 0; i < 40; i++) m[i] = event_send(&sb, &w, 1, i);
+    static const int order[7] = { 37, 0, 31, 32, 38, 5, 39 };
+    int got[40] = { 0 };
+    for (int i = 0; i < 7; i++) {
+        event_recv(&sb, &w, &m[order[i]]);
+        got[order[i]] = 1;
+    }
+    for (uint32_t i = 40; i < 42; i++) {
+        tu_msg r = event_send(&sb, &w, 0, i);
+        event_recv(&sb, &w, &r);
+    }
+    for (int i = 0; i < 40; i++)
+        if (!got[i]) free(m[i].wire);
+    world_free(&w);
+    tu_settle_vector("fast-out-of-order.txt", &sb);
+}
+
 START_TEST(vectors)
 {
-    conversation("conversation.txt", 0, 1);
+    conversation("conversation.txt", 0, 1, RBX_PROFILE_HMAC);
     out_of_order(2);
-    conversation("header-encryption.txt", 1, 3);
+    conversation("header-encryption.txt", 1, 3, RBX_PROFILE_HMAC);
+    conversation("fast-conversation.txt", 0, 7, RBX_PROFILE_FAST);
+    fast_out_of_order(8);
+    conversation("fast-header-encryption.txt", 1, 9, RBX_PROFILE_FAST);
 }
 END_TEST
 
@@ -241,12 +314,101 @@ START_TEST(vectors_replay_from_file)
 }
 END_TEST
 
+/* The fast- files re-derived with plain libsodium calls, not kdf.c or
+ * ratchet.c: Alice's first chain from the listed chain and block keys
+ * (PROTOCOL.md 4.4), and every message's body key and nonce from its listed
+ * message key and salt, which must decrypt its wire to its plaintext under
+ * AD || header (4.5, 8). */
+static void fast_replay(const char *path, int he, uint32_t nfirst, size_t nmessages)
+{
+    static const uint8_t pc[16] = "rbx-v2-chain-key", pb[16] = "rbx-v2-block-key",
+                         pbody[16] = "rbx-v2-body-keys", zero[16];
+    tv_file *f = tv_load(path);
+    const tv_block *x = tv_case(f, "x3dh");
+    uint8_t ck[32], bk[32], o[64], ad[64], want[32];
+    tv_hexn(x, "alice_first_sending_chain_key", ck, 32);
+    tv_hexn(x, "alice_first_sending_block_key", bk, 32);
+    tv_hexn(x, "ad", ad, 64);
+    /* The first message is position 0 of Alice's first chain, send-i the
+     * position i + 1 while she has not had a reply (nfirst positions). */
+    for (uint32_t n = 0; n < nfirst; n++) {
+        char name[32];
+        if (n == 0) snprintf(name, sizeof name, "first-message");
+        else snprintf(name, sizeof name, "send-%u", n - 1);
+        ck_assert_int_eq(crypto_generichash_blake2b_salt_personal(o, 64, NULL, 0, ck, 32, zero, pc), 0);
+        tv_hexn(tv_case(f, name), "message_key", want, 32);
+        ck_assert_mem_eq(o + 32, want, 32);
+        if ((n + 1) % 32 != 0) {
+            memcpy(ck, o, 32);
+        } else {
+            ck_assert_int_eq(crypto_generichash_blake2b_salt_personal(o, 64, NULL, 0, bk, 32, zero, pb), 0);
+            memcpy(bk, o, 32);
+            memcpy(ck, o + 32, 32);
+        }
+    }
+    size_t checked = 0;
+    for (size_t i = 0; i < f->nblocks; i++) {
+        const tv_block *b = &f->blocks[i];
+        const char *c = tv_get(b, "case");
+        if (strcmp(c, "first-message") != 0 && strncmp(c, "send-", 5) != 0) continue;
+        uint8_t mk[32], salt[16], kn[44], wire[1024], pt[1024], adh[64 + RBX_ENC_HEADERBYTES];
+        size_t wl = tv_hex(b, "wire", wire, sizeof wire);
+        tv_hexn(b, "message_key", mk, 32);
+        tv_hexn(b, "salt", salt, 16);
+        ck_assert_int_eq(crypto_generichash_blake2b_salt_personal(kn, 44, NULL, 0, mk, 32, salt, pbody), 0);
+        rbx__msg m;
+        rbx__prekey_msg pm;
+        const uint8_t *mw = wire;
+        size_t ml = wl;
+        if (rbx__msg_parse(&m, wire, wl) != 0) {
+            ck_assert_int_eq(rbx__prekey_parse(&pm, wire, wl), 0);
+            mw = pm.message, ml = pm.messagelen;
+            ck_assert_int_eq(rbx__msg_parse(&m, mw, ml), 0);
+        }
+        ck_assert_uint_eq(m.version, 2);
+        memcpy(adh, ad, 64);
+        size_t adlen = 64;
+        if (he) {
+            ck_assert_ptr_nonnull(m.enc_header);
+            ck_assert_mem_eq(m.enc_header, salt, 16);
+            memcpy(adh + 64, m.enc_header, RBX_ENC_HEADERBYTES);
+            adlen += RBX_ENC_HEADERBYTES;
+        } else {
+            ck_assert_mem_eq(m.salt, salt, 16);
+            memcpy(adh + 64, m.ratchet_key, 32);
+            rbx__store32_be(adh + 96, m.previous_counter);
+            rbx__store32_be(adh + 100, m.counter);
+            adlen += 40;
+        }
+        unsigned long long ptlen;
+        ck_assert_int_eq(crypto_aead_chacha20poly1305_ietf_decrypt(pt, &ptlen, NULL, m.ct, m.ctlen, adh,
+                                                                   adlen, kn + 32, kn),
+                         0);
+        uint8_t wantpt[1024];
+        size_t wpl = tv_hex(b, "plaintext", wantpt, sizeof wantpt);
+        ck_assert_uint_eq(ptlen, wpl);
+        ck_assert_mem_eq(pt, wantpt, wpl);
+        checked++;
+    }
+    ck_assert_uint_eq(checked, nmessages);
+    tv_free(f);
+}
+
+START_TEST(vectors_fast_replay)
+{
+    fast_replay("spec/vectors/fast-conversation.txt", 0, 3, 21);
+    fast_replay("spec/vectors/fast-header-encryption.txt", 1, 3, 21);
+    fast_replay("spec/vectors/fast-out-of-order.txt", 0, 41, 43);
+}
+END_TEST
+
 Suite *suite_vectors(void)
 {
     Suite *s = suite_create("vectors");
     TCase *tc = tcase_create("vectors");
     tcase_add_test(tc, vectors);
     tcase_add_test(tc, vectors_replay_from_file);
+    tcase_add_test(tc, vectors_fast_replay);
     suite_add_tcase(s, tc);
     return s;
 }
