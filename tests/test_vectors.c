@@ -34,7 +34,7 @@ static void sb_rng(tu_sbuf *b)
 }
 
 /* Write or compare spec/vectors/<name>. */
-static void header(tu_sbuf *b, const char *title, uint64_t seed)
+static void header(tu_sbuf *b, const char *title, uint64_t seed, int fast)
 {
     tu_sb_printf(b,
               "# %s\n"
@@ -42,14 +42,42 @@ static void header(tu_sbuf *b, const char *title, uint64_t seed)
               "# tests/vectors/README.md: blocks of `name = hex`. `rng` lists, in order, every\n"
               "# random byte the operation consumed: 32 per key pair (the X25519 secret key,\n"
               "# public = X25519(sk, 9)), 64 per XEdDSA signature (Z), 24 per encrypted\n"
-              "# header (the nonce). Normative description: spec/PROTOCOL.md.\n",
-              title, (unsigned long long)seed);
+              "# header (the nonce)%s. Normative description: spec/PROTOCOL.md.\n",
+              title, (unsigned long long)seed,
+              fast ? ", 16 per version-2 message with a clear header (the salt R)" : "");
 }
 
 typedef struct world {
     uint8_t apk[32], ask[32], bpk[32], bsk[32];
     rbx_session *a, *b;
 } world;
+
+/* The message key the next encrypt of s will use (PROTOCOL.md 4.4). */
+static void next_key(uint8_t mk[32], const rbx_session *s)
+{
+    uint8_t ck[32], bk[32];
+    memcpy(ck, s->st.cks, 32);
+    memcpy(bk, s->st.bks, 32);
+    rbx__chain_next(ck, bk, mk, s->st.ns, rbx__profile_get(s->profile));
+    sodium_memzero(ck, sizeof ck);
+    sodium_memzero(bk, sizeof bk);
+}
+
+/* The version-2 fields of a send: its message key and salt R (field 7, or
+ * the header nonce's first 16 bytes), from the wire (PreKeyMessage or not). */
+static void sb_fast(tu_sbuf *sb, const uint8_t mk[32], const tu_msg *m)
+{
+    rbx__msg w;
+    rbx__prekey_msg pm;
+    const uint8_t *in = m->wire;
+    size_t len = m->len;
+    if (rbx__msg_parse(&w, in, len) != 0) {
+        ck_assert_int_eq(rbx__prekey_parse(&pm, in, len), 0);
+        ck_assert_int_eq(rbx__msg_parse(&w, pm.message, pm.messagelen), 0);
+    }
+    sb_hex(sb, "message_key", mk, 32);
+    sb_hex(sb, "salt", w.enc_header != NULL ? w.enc_header : w.salt, 16);
+}
 
 /* Handshake with every input listed. */
 static void handshake(tu_sbuf *sb, world *w, const rbx_session_opts *o, int full,
@@ -116,12 +144,17 @@ static void handshake(tu_sbuf *sb, world *w, const rbx_session_opts *o, int full
     sb_hex(sb, "ad", w->a->ad, 64);
     sb_hex(sb, "alice_root_key_after_first_step", w->a->st.rk, 32);
     sb_hex(sb, "alice_first_sending_chain_key", w->a->st.cks, 32);
+    if (o->profile == RBX_PROFILE_FAST)
+        sb_hex(sb, "alice_first_sending_block_key", w->a->st.bks, 32);
     ck_assert_mem_eq(w->a->st.hks, out + 32, 32);
 
     tu_msg m;
+    uint8_t mk[32];
+    next_key(mk, w->a);
     tu_send(&m, w->a, "first message", 13);
     tu_sb_printf(sb, "\ncase = first-message\nplaintext = %s\n", "6669727374206d657373616765");
     sb_rng(sb);
+    if (o->profile == RBX_PROFILE_FAST) sb_fast(sb, mk, &m);
     sb_hex(sb, "wire", m.wire, m.len);
     ck_assert_int_eq(rbx_session_accept(&w->b, pt, sizeof pt, &ptlen, &used, pre, NULL, m.wire,
                                         m.len),
@@ -141,12 +174,16 @@ static tu_msg event_send(tu_sbuf *sb, world *w, int alice, uint32_t i)
     char text[32];
     int len = snprintf(text, sizeof text, "message %u from %s", i, alice ? "alice" : "bob");
     tu_msg m;
-    tu_send(&m, alice ? w->a : w->b, text, (size_t)len);
+    rbx_session *tx = alice ? w->a : w->b;
+    uint8_t mk[32];
+    next_key(mk, tx);
+    tu_send(&m, tx, text, (size_t)len);
     m.index = i;
     m.from_alice = alice;
     tu_sb_printf(sb, "\ncase = send-%u\nop = encrypt\nparty = %s\n", i, alice ? "alice" : "bob");
     sb_hex(sb, "plaintext", (const uint8_t *)text, (size_t)len);
     sb_rng(sb);
+    if (tx->profile == RBX_PROFILE_FAST) sb_fast(sb, mk, &m);
     sb_hex(sb, "wire", m.wire, m.len);
     return m;
 }
@@ -174,15 +211,18 @@ static void world_free(world *w)
 }
 
 /* 20 messages, direction changes, in order. With header encryption too. */
-static void conversation(const char *file, int he, uint64_t seed)
+static void conversation(const char *file, int he, uint64_t seed, unsigned profile)
 {
     tu_sbuf sb = { 0 };
     world w;
-    rbx_session_opts o = { RBX_PROFILE_DEFAULT, he };
+    rbx_session_opts o = { profile, he };
+    int fast = profile == RBX_PROFILE_FAST;
     tu_rng_seed(seed);
-    header(&sb, he ? "A 20-message conversation with header encryption."
-                   : "X3DH with all inputs, then a 20-message conversation with direction changes.",
-           seed);
+    header(&sb, he ? (fast ? "Profile 2 (fast, version 2): a 20-message conversation with header encryption."
+                           : "A 20-message conversation with header encryption.")
+                   : (fast ? "Profile 2 (fast, version 2): X3DH with all inputs, then a 20-message conversation with direction changes."
+                           : "X3DH with all inputs, then a 20-message conversation with direction changes."),
+           seed, fast);
     handshake(&sb, &w, &o, 1, NULL);
     static const int alice_sends[20] = { 1, 1, 0, 0, 0, 1, 0, 1, 1, 1, 0, 1, 0, 0, 1, 1, 1, 0, 1, 0 };
     for (uint32_t i = 0; i < 20; i++) {
@@ -198,9 +238,9 @@ static void out_of_order(uint64_t seed)
 {
     tu_sbuf sb = { 0 };
     world w;
-    rbx_session_opts o = { RBX_PROFILE_DEFAULT, 0 };
+    rbx_session_opts o = { RBX_PROFILE_HMAC, 0 };
     tu_rng_seed(seed);
-    header(&sb, "Out-of-order delivery: Alice sends 0..5, then Bob replies twice; Bob receives 3, 0, 5, 1, 4, 2.", seed);
+    header(&sb, "Out-of-order delivery: Alice sends 0..5, then Bob replies twice; Bob receives 3, 0, 5, 1, 4, 2.", seed, 0);
     handshake(&sb, &w, &o, 0, NULL);
     tu_msg m[6];
     for (uint32_t i = 0; i < 6; i++) m[i] = event_send(&sb, &w, 1, i);
@@ -212,6 +252,35 @@ static void out_of_order(uint64_t seed)
     }
     world_free(&w);
     tu_settle_vector("out-of-order.txt", &sb);
+}
+
+/* Profile 2: Alice sends 40 (across the block boundary at 32); Bob
+ * receives 37, 0, 31, 32, 38, 5, 39, then replies twice. */
+static void fast_out_of_order(uint64_t seed)
+{
+    tu_sbuf sb = { 0 };
+    world w;
+    rbx_session_opts o = { RBX_PROFILE_FAST, 0 };
+    tu_rng_seed(seed);
+    header(&sb, "Profile 2 (fast, version 2), out of order across a block boundary: Alice sends 0..39;\n"
+                "# Bob receives 37, 0, 31, 32, 38, 5, 39, then replies twice.", seed, 1);
+    handshake(&sb, &w, &o, 0, NULL);
+    tu_msg m[40];
+    for (uint32_t i = 0; i < 40; i++) m[i] = event_send(&sb, &w, 1, i);
+    static const int order[7] = { 37, 0, 31, 32, 38, 5, 39 };
+    int got[40] = { 0 };
+    for (int i = 0; i < 7; i++) {
+        event_recv(&sb, &w, &m[order[i]]);
+        got[order[i]] = 1;
+    }
+    for (uint32_t i = 40; i < 42; i++) {
+        tu_msg r = event_send(&sb, &w, 0, i);
+        event_recv(&sb, &w, &r);
+    }
+    for (int i = 0; i < 40; i++)
+        if (!got[i]) free(m[i].wire);
+    world_free(&w);
+    tu_settle_vector("fast-out-of-order.txt", &sb);
 }
 
 /* ------------------------------------------------------------ edge-case transcripts
@@ -368,7 +437,10 @@ static uint32_t tr_send(tr *t, int alice)
     ck_assert_uint_lt(i, TR_MAX);
     char text[40];
     int len = snprintf(text, sizeof text, "message %u from %s", i, alice ? "alice" : "bob");
-    tu_send(&t->m[i], tr_party(t, alice), text, (size_t)len);
+    rbx_session *tx = tr_party(t, alice);
+    uint8_t mk[32];
+    next_key(mk, tx);
+    tu_send(&t->m[i], tx, text, (size_t)len);
     t->m[i].index = i;
     t->m[i].from_alice = alice;
     t->pt[i] = (uint8_t *)strdup(text);
@@ -376,6 +448,7 @@ static uint32_t tr_send(tr *t, int alice)
     tu_sb_printf(t->sb, "\ncase = send-%u\nop = encrypt\nparty = %s\n", i, alice ? "alice" : "bob");
     sb_hex(t->sb, "plaintext", t->pt[i], t->ptlen[i]);
     sb_rng(t->sb);
+    if (tx->profile == RBX_PROFILE_FAST) sb_fast(t->sb, mk, &t->m[i]);
     sb_hex(t->sb, "wire", t->m[i].wire, t->m[i].len);
     return i;
 }
@@ -543,28 +616,43 @@ static uint32_t tr_send_big(tr *t, int alice, size_t ptlen)
     return i;
 }
 
-/* The clear-header Message of send-i with its counters replaced (a forgery). */
+/* A canonical Message from its fields (9.2): version 2 with a clear header
+ * carries its salt after the ciphertext. */
+static void msg_encode(bb *out, const rbx__msg *m)
+{
+    bb_reset(out);
+    bb_fvar(out, 1, m->version);
+    if (m->ratchet_key != NULL) {
+        bb_fbytes(out, 2, m->ratchet_key, 32);
+        bb_fvar(out, 3, m->counter);
+        bb_fvar(out, 4, m->previous_counter);
+    } else {
+        bb_fbytes(out, 5, m->enc_header, 80);
+    }
+    bb_fbytes(out, 6, m->ct, m->ctlen);
+    if (m->salt != NULL) bb_fbytes(out, 7, m->salt, 16);
+}
+
+/* The clear-header Message of send-i with its counter replaced (a forgery). */
 static void tr_forge_counter(tr *t, bb *out, uint32_t i, uint32_t counter)
 {
     rbx__msg m;
     ck_assert_int_eq(rbx__msg_parse(&m, t->m[i].wire, t->m[i].len), 0);
     ck_assert_ptr_nonnull(m.ratchet_key);
-    bb_reset(out);
-    bb_fvar(out, 1, 1);
-    bb_fbytes(out, 2, m.ratchet_key, 32);
-    bb_fvar(out, 3, counter);
-    bb_fvar(out, 4, m.previous_counter);
-    bb_fbytes(out, 6, m.ct, m.ctlen);
+    m.counter = counter;
+    msg_encode(out, &m);
 }
 
 /* replay.txt: which refusal is RBX_E_REPLAY and which RBX_E_AUTH (PROTOCOL.md 12). */
-static void replay_transcript(tu_sbuf *sb, int he, uint64_t seed)
+static void replay_transcript(tu_sbuf *sb, unsigned profile, int he, uint64_t seed)
 {
     tr t;
     bb b = { 0 };
-    rbx_session_opts o = { RBX_PROFILE_DEFAULT, he };
-    tr_begin(&t, sb, he ? "replay versus authentication, header encryption"
-                        : "replay versus authentication, clear header", seed, &o);
+    char title[96];
+    rbx_session_opts o = { profile, he };
+    snprintf(title, sizeof title, "replay versus authentication, profile %u, %s", profile,
+             he ? "header encryption" : "clear header");
+    tr_begin(&t, sb, title, seed, &o);
     uint32_t a0 = tr_send(&t, 1), a1 = tr_send(&t, 1), a2 = tr_send(&t, 1);
     tr_recv(&t, a0, 0);
     tr_recv(&t, a0, RBX_E_REPLAY);  /* current chain, key used (7.4 D1) */
@@ -592,12 +680,9 @@ static void replay_transcript(tu_sbuf *sb, int he, uint64_t seed)
         uint8_t key[32];
         memcpy(key, m.ratchet_key, 32);
         key[0] ^= 0x40; /* another key, not yet seen: a DH step that fails */
-        bb_reset(&b);
-        bb_fvar(&b, 1, 1);
-        bb_fbytes(&b, 2, key, 32);
-        bb_fvar(&b, 3, 0);
-        bb_fvar(&b, 4, 0);
-        bb_fbytes(&b, 6, m.ct, m.ctlen);
+        m.ratchet_key = key;
+        m.counter = m.previous_counter = 0;
+        msg_encode(&b, &m);
         tr_recv_wire(&t, "forged-ratchet-key", 0, b.p, b.n, RBX_E_AUTH);
     } else {
         bb_reset(&b);
@@ -624,12 +709,14 @@ static void replay_transcript(tu_sbuf *sb, int he, uint64_t seed)
 
 /* eviction.txt: the sixth chain with stored keys evicts the oldest chain's;
  * a stored key expires 51 receiving DH steps after it was stored (7.6). */
-static void eviction_transcript(tu_sbuf *sb, int he, uint64_t seed)
+static void eviction_transcript(tu_sbuf *sb, unsigned profile, int he, uint64_t seed)
 {
     tr t;
-    rbx_session_opts o = { RBX_PROFILE_DEFAULT, he };
-    tr_begin(&t, sb, he ? "eviction and expiry of skipped keys, header encryption"
-                        : "eviction and expiry of skipped keys, clear header", seed, &o);
+    char title[96];
+    rbx_session_opts o = { profile, he };
+    snprintf(title, sizeof title, "eviction and expiry of skipped keys, profile %u, %s", profile,
+             he ? "header encryption" : "clear header");
+    tr_begin(&t, sb, title, seed, &o);
     uint32_t x[6];
     for (int c = 0; c < 6; c++) {
         tr_recv(&t, tr_send(&t, 0), 0); /* Bob speaks: Alice's next chain is new */
@@ -658,11 +745,14 @@ static void eviction_transcript(tu_sbuf *sb, int he, uint64_t seed)
 }
 
 /* limits.txt: every limit of section 10 at and past its boundary. */
-static void limits_skip(tu_sbuf *sb, uint64_t seed)
+static void limits_skip(tu_sbuf *sb, unsigned profile, uint64_t seed)
 {
     tr t;
-    rbx_session_opts o = { RBX_PROFILE_DEFAULT, 0 };
-    tr_begin(&t, sb, "RBX_MAX_SKIP and RBX_MAX_SKIPPED_KEYS, clear header", seed, &o);
+    char title[96];
+    rbx_session_opts o = { profile, 0 };
+    snprintf(title, sizeof title, "RBX_MAX_SKIP and RBX_MAX_SKIPPED_KEYS, profile %u, clear header",
+             profile);
+    tr_begin(&t, sb, title, seed, &o);
     /* Bob has received counter 0 (the handshake). */
     tr_send_many(&t, 1, 1000);             /* counters 1..1000 */
     uint32_t c1001 = tr_send(&t, 1), c1002 = tr_send(&t, 1);
@@ -685,8 +775,9 @@ static void limits_skip(tu_sbuf *sb, uint64_t seed)
     ck_assert_uint_eq(t.w.b->nskipped, 2000);
     tr_end(&t);
 
-    tr_begin(&t, sb, "RBX_MAX_SKIP in the previous chain of a DH step, clear header", seed + 100,
-             &o);
+    snprintf(title, sizeof title, "RBX_MAX_SKIP in the previous chain of a DH step, profile %u",
+             profile);
+    tr_begin(&t, sb, title, seed + 100, &o);
     uint32_t old = tr_send_many(&t, 1, 1001); /* counters 1..1001, undelivered */
     tr_recv(&t, tr_send(&t, 0), 0);        /* Alice's DH step */
     uint32_t d0 = tr_send(&t, 1);          /* previous_counter 1002 */
@@ -699,7 +790,8 @@ static void limits_skip(tu_sbuf *sb, uint64_t seed)
     tr_end(&t);
 
     o.header_encryption = 1;
-    tr_begin(&t, sb, "RBX_MAX_SKIP, header encryption", seed + 200, &o);
+    snprintf(title, sizeof title, "RBX_MAX_SKIP, profile %u, header encryption", profile);
+    tr_begin(&t, sb, title, seed + 200, &o);
     tr_send_many(&t, 1, 1000);
     uint32_t h1001 = tr_send(&t, 1), h1002 = tr_send(&t, 1);
     tr_recv(&t, h1002, RBX_E_LIMIT);
@@ -708,13 +800,16 @@ static void limits_skip(tu_sbuf *sb, uint64_t seed)
     tr_end(&t);
 }
 
-static void limits_counters(tu_sbuf *sb, uint64_t seed)
+static void limits_counters(tu_sbuf *sb, unsigned profile, uint64_t seed)
 {
     tr t;
     bb b = { 0 };
     size_t n;
-    rbx_session_opts o = { RBX_PROFILE_DEFAULT, 0 };
-    tr_begin(&t, sb, "counters at 2^32-1 (states loaded from blobs), clear header", seed, &o);
+    char title[96];
+    rbx_session_opts o = { profile, 0 };
+    snprintf(title, sizeof title, "counters at 2^32-1 (states loaded from blobs), profile %u",
+             profile);
+    tr_begin(&t, sb, title, seed, &o);
     tr_ping(&t, 0); /* Alice has a reply: plain Messages from now on */
     uint8_t *blob = tr_patched_blob(&t, 1, BLOB_NS, UINT32_MAX - 1, &n);
     tr_load(&t, "alice-ns-2^32-2", 1, blob, n);
@@ -732,12 +827,16 @@ static void limits_counters(tu_sbuf *sb, uint64_t seed)
     free(blob);
     tr_recv(&t, tr_send(&t, 0), 0);        /* Alice's DH step */
     tr_recv(&t, tr_send(&t, 1), RBX_E_LIMIT); /* Bob's would overflow dh_steps */
+    tr_send_fail(&t, "plaintext-1MiB-plus-1", 1, RBX_MAX_PLAINTEXT + 1, RBX_E_TOO_BIG);
     bb_free(&b);
     tr_end(&t);
 
-    tr_begin(&t, sb, "RBX_MAX_PLAINTEXT, clear header", seed + 100, &o);
+    if (profile != RBX_PROFILE_FAST) return;
+    /* One 1 MiB message, in the default profile (the pure-Python re-derivation
+     * of it costs a second or two; the AEAD is the same in both versions). */
+    snprintf(title, sizeof title, "RBX_MAX_PLAINTEXT, profile %u, clear header", profile);
+    tr_begin(&t, sb, title, seed + 100, &o);
     tr_recv(&t, tr_send_big(&t, 1, RBX_MAX_PLAINTEXT), 0);
-    tr_send_fail(&t, "plaintext-1MiB-plus-1", 1, RBX_MAX_PLAINTEXT + 1, RBX_E_TOO_BIG);
     tr_end(&t);
 }
 
@@ -810,22 +909,25 @@ typedef struct mparts {
     const uint8_t *rk, *eh, *ct;
     uint32_t counter, pn;
     size_t ctlen;
+    unsigned version;
+    const uint8_t *salt; /* version 2, clear header */
 } mparts;
 
 static void m_clear(bb *b, const mparts *m)
 {
     bb_reset(b);
-    bb_fvar(b, 1, 1);
+    bb_fvar(b, 1, m->version);
     bb_fbytes(b, 2, m->rk, 32);
     bb_fvar(b, 3, m->counter);
     bb_fvar(b, 4, m->pn);
     bb_fbytes(b, 6, m->ct, m->ctlen);
+    if (m->salt != NULL) bb_fbytes(b, 7, m->salt, 16);
 }
 
 static void m_hidden(bb *b, const mparts *m)
 {
     bb_reset(b);
-    bb_fvar(b, 1, 1);
+    bb_fvar(b, 1, m->version);
     bb_fbytes(b, 5, m->eh, 80);
     bb_fbytes(b, 6, m->ct, m->ctlen);
 }
@@ -834,7 +936,7 @@ static void m_hidden(bb *b, const mparts *m)
 static void pkm(bb *b, const rbx__prekey_msg *p)
 {
     bb_reset(b);
-    bb_fvar(b, 1, 1);
+    bb_fvar(b, 1, p->version);
     bb_fbytes(b, 2, p->identity_key, 32);
     bb_fbytes(b, 3, p->base_key, 32);
     bb_fvar(b, 4, p->signed_prekey_id);
@@ -842,6 +944,8 @@ static void pkm(bb *b, const rbx__prekey_msg *p)
     if (p->profile != 0) bb_fvar(b, 6, p->profile);
     if (p->header_encryption) bb_fvar(b, 7, 1);
     bb_fbytes(b, 8, p->message, p->messagelen);
+    for (size_t i = 0; i < p->nrecords; i++) bb_fbytes(b, 9, p->records[i], p->record_lens[i]);
+    if (p->cert != NULL) bb_fbytes(b, 10, p->cert, p->certlen);
 }
 
 static void malformed_messages(tu_sbuf *sb, const mparts *m, const mparts *h)
@@ -855,13 +959,13 @@ static void malformed_messages(tu_sbuf *sb, const mparts *m, const mparts *h)
     m_hidden(&b, h);
     PARSE("message-encrypted-header-canonical", pi, &b, 0);
 #define WITH(name, want, ...) do { bb_reset(&b); __VA_ARGS__; PARSE(name, pi, &b, want); } while (0)
-    WITH("message-version-2", RBX_E_VERSION, bb_fvar(&b, 1, 2); bb_fbytes(&b, 2, m->rk, 32);
+    WITH("message-version-3", RBX_E_VERSION, bb_fvar(&b, 1, 3); bb_fbytes(&b, 2, m->rk, 32);
          bb_fvar(&b, 3, m->counter); bb_fvar(&b, 4, m->pn); bb_fbytes(&b, 6, m->ct, m->ctlen));
     WITH("message-version-0", RBX_E_VERSION, bb_fvar(&b, 1, 0); bb_fbytes(&b, 2, m->rk, 32);
          bb_fvar(&b, 3, m->counter); bb_fvar(&b, 4, m->pn); bb_fbytes(&b, 6, m->ct, m->ctlen));
-    WITH("message-version-2-unknown-field", RBX_E_VERSION, bb_fvar(&b, 1, 2);
+    WITH("message-version-3-unknown-field", RBX_E_VERSION, bb_fvar(&b, 1, 3);
          bb_fbytes(&b, 2, m->rk, 32); bb_fvar(&b, 3, m->counter); bb_fvar(&b, 4, m->pn);
-         bb_fbytes(&b, 6, m->ct, m->ctlen); bb_fvar(&b, 7, 1));
+         bb_fbytes(&b, 6, m->ct, m->ctlen); bb_fvar(&b, 15, 1));
     WITH("message-version-absent", RBX_E_MALFORMED, bb_fbytes(&b, 2, m->rk, 32);
          bb_fvar(&b, 3, m->counter); bb_fvar(&b, 4, m->pn); bb_fbytes(&b, 6, m->ct, m->ctlen));
     WITH("message-version-non-minimal", RBX_E_MALFORMED, bb_varint(&b, 8); bb_varint_pad(&b, 1, 1);
@@ -887,7 +991,7 @@ static void malformed_messages(tu_sbuf *sb, const mparts *m, const mparts *h)
     WITH("message-field-repeated", RBX_E_MALFORMED, bb_fvar(&b, 1, 1);
          bb_fbytes(&b, 2, m->rk, 32); bb_fvar(&b, 3, m->counter); bb_fvar(&b, 3, m->counter);
          bb_fvar(&b, 4, m->pn); bb_fbytes(&b, 6, m->ct, m->ctlen));
-    WITH("message-unknown-field-at-end", RBX_E_MALFORMED, m_clear(&b, m); bb_fvar(&b, 7, 1));
+    WITH("message-unknown-field-at-end", RBX_E_MALFORMED, m_clear(&b, m); bb_fvar(&b, 15, 1));
     WITH("message-unknown-field-inside", RBX_E_MALFORMED, bb_fvar(&b, 1, 1);
          bb_fbytes(&b, 2, m->rk, 32); bb_fvar(&b, 3, m->counter); bb_fvar(&b, 4, m->pn);
          bb_fbytes(&b, 15, m->rk, 4); bb_fbytes(&b, 6, m->ct, m->ctlen));
@@ -957,13 +1061,14 @@ static void malformed_prekey(tu_sbuf *sb, const rbx__prekey_msg *p0)
     VAR("prekey-embedded-message-empty", 1, p.messagelen = 0);
     VAR("prekey-embedded-message-garbage", 1, p.message = zero; p.messagelen = 7);
     VAR("prekey-identity-key-low-order", 1, p.identity_key = zero);
-    VAR("prekey-kdf-profile-2", RBX_E_VERSION, p.profile = 2);
+    VAR("prekey-version-1-kdf-profile-2", RBX_E_VERSION, p.profile = 2);
+    VAR("prekey-kdf-profile-3", RBX_E_VERSION, p.profile = 3);
 #undef VAR
     p = *p0;
 #define RAW(name, want, ...) do { bb_reset(&b); __VA_ARGS__; PARSE(name, pi, &b, want); } while (0)
 #define HEAD(v) bb_fvar(&b, 1, v); bb_fbytes(&b, 2, p.identity_key, 32); bb_fbytes(&b, 3, p.base_key, 32)
 #define TAIL() bb_fbytes(&b, 8, p.message, p.messagelen)
-    RAW("prekey-version-2", RBX_E_VERSION, HEAD(2); bb_fvar(&b, 4, p.signed_prekey_id); TAIL());
+    RAW("prekey-version-3", RBX_E_VERSION, HEAD(3); bb_fvar(&b, 4, p.signed_prekey_id); TAIL());
     RAW("prekey-kdf-profile-0-encoded", RBX_E_MALFORMED, HEAD(1); bb_fvar(&b, 4, p.signed_prekey_id);
         bb_fvar(&b, 6, 0); TAIL());
     RAW("prekey-kdf-profile-above-uint32", RBX_E_MALFORMED, HEAD(1);
@@ -983,7 +1088,7 @@ static void malformed_prekey(tu_sbuf *sb, const rbx__prekey_msg *p0)
         bb_fbytes(&b, 2, p.identity_key, 32); bb_fbytes(&b, 3, zero, 33);
         bb_fvar(&b, 4, p.signed_prekey_id); TAIL());
     RAW("prekey-unknown-field", RBX_E_MALFORMED, HEAD(1); bb_fvar(&b, 4, p.signed_prekey_id);
-        TAIL(); bb_fvar(&b, 9, 1));
+        TAIL(); bb_fvar(&b, 15, 1));
     RAW("prekey-fields-out-of-order", RBX_E_MALFORMED, HEAD(1); bb_fvar(&b, 5, p.onetime_prekey_id);
         bb_fvar(&b, 4, p.signed_prekey_id); TAIL());
     RAW("prekey-trailing-byte", RBX_E_MALFORMED, pkm(&b, &p); bb_u8(&b, 0x08));
@@ -1136,7 +1241,10 @@ static void malformed_sessions(tr *t, const rbx__prekey_msg *p0, const mparts *h
     PVAR(p.has_onetime = 0);
     tr_recv_wire(t, "prekey-message-one-time-id-dropped", 0, b.p, b.n, RBX_E_AUTH);
     PVAR(p.profile = 1);
-    tr_recv_wire(t, "prekey-message-other-profile", 0, b.p, b.n, RBX_E_AUTH);
+    /* Version 1: profile 0 and 1 are one version, the session tells them
+     * apart (6.3). Version 2 with profile 1 is no valid pair (9.3). */
+    tr_recv_wire(t, "prekey-message-other-profile", 0, b.p, b.n,
+                 p0->version == 1 ? RBX_E_AUTH : RBX_E_VERSION);
     PVAR(p.header_encryption = 1);
     tr_recv_wire(t, "prekey-message-header-encryption-flag", 0, b.p, b.n, RBX_E_AUTH);
     memcpy(other, p0->identity_key, 32);
@@ -1146,27 +1254,24 @@ static void malformed_sessions(tr *t, const rbx__prekey_msg *p0, const mparts *h
     PVAR(p.messagelen = 0);
     tr_recv_wire(t, "prekey-message-embedded-empty", 0, b.p, b.n, RBX_E_MALFORMED);
     {
+        /* The embedded Message of another version than its PreKeyMessage, and
+         * a Message of the other version to the session (7.4 Entry). */
         bb e = { 0 };
         rbx__msg m;
+        uint8_t salt[16];
+        memset(salt, 0x5a, sizeof salt);
         ck_assert_int_eq(rbx__msg_parse(&m, p0->message, p0->messagelen), 0);
-        bb_fvar(&e, 1, 2);
-        bb_fbytes(&e, 2, m.ratchet_key, 32);
-        bb_fvar(&e, 3, m.counter);
-        bb_fvar(&e, 4, m.previous_counter);
-        bb_fbytes(&e, 6, m.ct, m.ctlen);
+        m.version = 3 - p0->version;
+        m.salt = m.version == 2 ? salt : NULL;
+        msg_encode(&e, &m);
         PVAR(p.message = e.p; p.messagelen = e.n);
-        tr_recv_wire(t, "prekey-message-embedded-version-2", 0, b.p, b.n, RBX_E_VERSION);
-        tr_recv_wire(t, "message-version-2-to-session", 0, e.p, e.n, RBX_E_VERSION);
+        tr_recv_wire(t, "prekey-message-embedded-other-version", 0, b.p, b.n, RBX_E_VERSION);
+        tr_recv_wire(t, "message-other-version-to-session", 0, e.p, e.n, RBX_E_VERSION);
         bb_free(&e);
     }
-    bb_reset(&b);
-    bb_fvar(&b, 1, 2);
-    bb_fbytes(&b, 2, p0->identity_key, 32);
-    bb_fbytes(&b, 3, p0->base_key, 32);
-    bb_fvar(&b, 4, p0->signed_prekey_id);
-    bb_fbytes(&b, 8, p0->message, p0->messagelen);
-    tr_recv_wire(t, "prekey-message-version-2-to-session", 0, b.p, b.n, RBX_E_VERSION);
-    tr_accept_fail(t, "accept-version-2", b.p, b.n, RBX_E_VERSION);
+    PVAR(p.version = 3);
+    tr_recv_wire(t, "prekey-message-version-3-to-session", 0, b.p, b.n, RBX_E_VERSION);
+    tr_accept_fail(t, "accept-version-3", b.p, b.n, RBX_E_VERSION);
     PVAR((void)0);
     tr_recv_wire(t, "prekey-message-again", 0, b.p, b.n, RBX_E_REPLAY);
     tr_accept_fail(t, "accept-one-time-prekey-reused", b.p, b.n, RBX_E_PREKEY_REUSED);
@@ -1184,11 +1289,101 @@ static void malformed_sessions(tr *t, const rbx__prekey_msg *p0, const mparts *h
     bb_free(&b);
 }
 
-static void malformed_vectors(tu_sbuf *sb, uint64_t seed)
+/* Version 2 forms (9.2, 9.3): the salt, the (version, profile) pairs and
+ * the records a first message attaches (6.4). */
+static void malformed_v2(tu_sbuf *sb, const mparts *m2, const mparts *h2, const rbx__prekey_msg *p2)
+{
+    bb b = { 0 };
+    const char *pi = "prekey-info";
+    uint8_t junk[400];
+    memset(junk, 0x33, sizeof junk);
+    mparts x;
+    rbx__prekey_msg p;
+#define MV(name, want, change, enc) do { x = *m2; change; enc(&b, &x); PARSE(name, pi, &b, want); } while (0)
+    MV("message-v2-canonical", 0, (void)0, m_clear);
+    MV("message-v2-encrypted-header", 0, x = *h2, m_hidden);
+    MV("message-v2-salt-absent", RBX_E_MALFORMED, x.salt = NULL, m_clear);
+    MV("message-v1-with-salt", RBX_E_MALFORMED, x.version = 1, m_clear);
+#undef MV
+    m_hidden(&b, h2);
+    bb_fbytes(&b, 7, m2->salt, 16);
+    PARSE("message-v2-encrypted-header-with-salt", pi, &b, RBX_E_MALFORMED);
+    x = *m2;
+    m_clear(&b, &x);
+    b.n -= 18;
+    bb_fbytes(&b, 7, x.salt, 15);
+    PARSE("message-v2-salt-15-bytes", pi, &b, RBX_E_MALFORMED);
+    b.n -= 17;
+    bb_fbytes(&b, 7, junk, 17);
+    PARSE("message-v2-salt-17-bytes", pi, &b, RBX_E_MALFORMED);
+    bb_reset(&b);
+    bb_fvar(&b, 1, 2);
+    bb_fbytes(&b, 2, x.rk, 32);
+    bb_fvar(&b, 3, x.counter);
+    bb_fvar(&b, 4, x.pn);
+    bb_fbytes(&b, 7, x.salt, 16);
+    bb_fbytes(&b, 6, x.ct, x.ctlen);
+    PARSE("message-v2-salt-before-ciphertext", pi, &b, RBX_E_MALFORMED);
+#define PV(name, want, change) do { p = *p2; change; pkm(&b, &p); PARSE(name, pi, &b, want); } while (0)
+    const uint8_t *recs[9];
+    size_t lens[9];
+    for (int i = 0; i < 9; i++) {
+        recs[i] = junk;
+        lens[i] = 3;
+    }
+    PV("prekey-v2-canonical", 1, (void)0);
+    PV("prekey-v2-kdf-profile-0", RBX_E_VERSION, p.profile = 0);
+    PV("prekey-v2-kdf-profile-1", RBX_E_VERSION, p.profile = 1);
+    PV("prekey-v2-one-record", 1, p.nrecords = 1; memcpy(p.records, recs, sizeof p.records);
+       memcpy(p.record_lens, lens, sizeof p.record_lens));
+    PV("prekey-v2-record-and-certificate", 1, p.nrecords = 1; p.records[0] = junk;
+       p.record_lens[0] = 3; p.cert = junk; p.certlen = 4);
+    PV("prekey-v2-empty-record", RBX_E_MALFORMED, p.nrecords = 1; p.records[0] = junk;
+       p.record_lens[0] = 0);
+    PV("prekey-v2-record-337-bytes", RBX_E_MALFORMED, p.nrecords = 1; p.records[0] = junk;
+       p.record_lens[0] = 337);
+    PV("prekey-v2-record-336-bytes", 1, p.nrecords = 1; p.records[0] = junk; p.record_lens[0] = 336);
+    PV("prekey-v2-certificate-without-record", RBX_E_MALFORMED, p.cert = junk; p.certlen = 4);
+    PV("prekey-v2-empty-certificate", RBX_E_MALFORMED, p.nrecords = 1; p.records[0] = junk;
+       p.record_lens[0] = 3; p.cert = junk; p.certlen = 0);
+    PV("prekey-v2-certificate-193-bytes", RBX_E_MALFORMED, p.nrecords = 1; p.records[0] = junk;
+       p.record_lens[0] = 3; p.cert = junk; p.certlen = 193);
+    PV("prekey-v1-with-record", RBX_E_MALFORMED, p.version = 1; p.profile = 0; p.nrecords = 1;
+       p.records[0] = junk; p.record_lens[0] = 3);
+#undef PV
+    /* Nine records: the repeated field written out. */
+    p = *p2;
+    pkm(&b, &p);
+    for (int i = 0; i < 9; i++) bb_fbytes(&b, 9, junk, 3);
+    PARSE("prekey-v2-nine-records", pi, &b, RBX_E_MALFORMED);
+    /* The version-2 cap: RBX_MAX_WIRE + 92 + 2907 (attachments). */
+    bb_reset(&b);
+    bb_fvar(&b, 1, 2);
+    bb_fbytes(&b, 2, p.identity_key, 32);
+    bb_fbytes(&b, 3, p.base_key, 32);
+    bb_fvar(&b, 4, p.signed_prekey_id);
+    bb_fvar(&b, 6, 2);
+    bb_varint(&b, 8 << 3 | 2);
+    size_t total = RBX_MAX_WIRE + 92 + 2907;
+    bb_varint(&b, total - b.n - 3);
+    parse_case(sb, "prekey-v2-max-size", "prekey-message", b.p, b.n, 0, total, 0);
+    b.n -= 3;
+    bb_varint(&b, total + 1 - b.n - 3);
+    parse_case(sb, "prekey-v2-above-max-size", "prekey-message", b.p, b.n, 0, total + 1,
+               RBX_E_TOO_BIG);
+    bb_free(&b);
+}
+
+/* The session refusals of malformed_sessions, in a session of one profile. */
+static void malformed_session_transcript(tu_sbuf *sb, unsigned profile, uint64_t seed,
+                                         int with_parsers)
 {
     tr t;
-    rbx_session_opts o = { RBX_PROFILE_DEFAULT, 0 };
-    tr_begin(&t, sb, "malformed and non-canonical inputs; refusals of well-formed ones", seed, &o);
+    char title[96];
+    rbx_session_opts o = { profile, 0 };
+    snprintf(title, sizeof title, "malformed and non-canonical inputs%s, profile %u",
+             with_parsers ? "; refusals of well-formed ones" : "", profile);
+    tr_begin(&t, sb, title, seed, &o);
     uint32_t a0 = tr_send(&t, 1);
     tr_recv(&t, a0, 0);
     uint32_t b0 = tr_send(&t, 0);
@@ -1198,26 +1393,46 @@ static void malformed_vectors(tu_sbuf *sb, uint64_t seed)
     rbx__msg m0;
     ck_assert_int_eq(rbx__prekey_parse(&p0, t.m[a0].wire, t.m[a0].len), 0);
     ck_assert_int_eq(rbx__msg_parse(&m0, t.m[a1].wire, t.m[a1].len), 0);
-    mparts m = { m0.ratchet_key, NULL, m0.ct, m0.counter, m0.previous_counter, m0.ctlen };
     /* An encrypted-header Message: its fields need only parse here. */
     uint8_t eh[80];
     for (unsigned i = 0; i < sizeof eh; i++) eh[i] = (uint8_t)(0x80 + i);
-    mparts h = { NULL, eh, m0.ct, 0, 0, m0.ctlen };
-    malformed_messages(sb, &m, &h);
-    malformed_prekey(sb, &p0);
-    uint8_t bundle[RBX_BUNDLE_MAXBYTES];
-    size_t blen;
-    rbx_bundle bd;
-    ck_assert_int_eq(rbx_prekeys_add_onetime(t.pre, 3, NULL), 0);
-    uint8_t drop[64];
-    (void)tu_rng_log_take(drop, sizeof drop); /* that key's secret is not listed */
-    ck_assert_int_eq(rbx_prekeys_bundle(bundle, sizeof bundle, &blen, t.pre, 1, 3), 0);
-    ck_assert_int_eq(rbx_bundle_parse(&bd, bundle, blen), 0);
-    bparts x = { bd.identity, bd.signed_prekey, bd.signature, bd.onetime_prekey, 1, 3 };
-    malformed_bundles(sb, &x);
+    mparts h = { NULL, eh, m0.ct, 0, 0, m0.ctlen, m0.version, NULL };
+    if (with_parsers) {
+        /* Parser cases, independent of any session: version 1 shapes, then
+         * version 2 ones, then bundles. */
+        mparts m1 = { m0.ratchet_key, NULL, m0.ct, m0.counter, m0.previous_counter, m0.ctlen, 1,
+                      NULL };
+        mparts h1 = { NULL, eh, m0.ct, 0, 0, m0.ctlen, 1, NULL };
+        mparts m2 = { m0.ratchet_key, NULL, m0.ct, m0.counter, m0.previous_counter, m0.ctlen, 2,
+                      m0.salt };
+        mparts h2 = { NULL, eh, m0.ct, 0, 0, m0.ctlen, 2, NULL };
+        ck_assert_ptr_nonnull(m0.salt);
+        malformed_messages(sb, &m1, &h1);
+        rbx__prekey_msg p1 = p0;
+        p1.version = 1;
+        p1.profile = 0;
+        malformed_prekey(sb, &p1);
+        malformed_v2(sb, &m2, &h2, &p0);
+        uint8_t bundle[RBX_BUNDLE_MAXBYTES];
+        size_t blen;
+        rbx_bundle bd;
+        ck_assert_int_eq(rbx_prekeys_add_onetime(t.pre, 3, NULL), 0);
+        uint8_t drop[64];
+        (void)tu_rng_log_take(drop, sizeof drop); /* that key's secret is not listed */
+        ck_assert_int_eq(rbx_prekeys_bundle(bundle, sizeof bundle, &blen, t.pre, 1, 3), 0);
+        ck_assert_int_eq(rbx_bundle_parse(&bd, bundle, blen), 0);
+        bparts x = { bd.identity, bd.signed_prekey, bd.signature, bd.onetime_prekey, 1, 3 };
+        malformed_bundles(sb, &x);
+    }
     malformed_sessions(&t, &p0, &h);
     tr_recv(&t, a1, 0); /* the session took no harm */
     tr_end(&t);
+}
+
+static void malformed_vectors(tu_sbuf *sb, uint64_t seed)
+{
+    malformed_session_transcript(sb, RBX_PROFILE_FAST, seed, 1);
+    malformed_session_transcript(sb, RBX_PROFILE_HMAC, seed + 100, 0);
 }
 
 /* ------------------------------------------------------------ xeddsa.txt */
@@ -1556,7 +1771,7 @@ static void transport_vectors(uint64_t seed)
         rbx__msg m;
         ck_assert_int_eq(rbx__msg_parse(&m, t.m[b0].wire, t.m[b0].len), 0);
         bb w2 = { 0 };
-        bb_fvar(&w2, 1, 2);
+        bb_fvar(&w2, 1, 3);
         bb_fbytes(&w2, 2, m.ratchet_key, 32);
         bb_fvar(&w2, 3, m.counter);
         bb_fvar(&w2, 4, m.previous_counter);
@@ -1564,7 +1779,7 @@ static void transport_vectors(uint64_t seed)
         LINE(1, ik_b, w2.p, w2.n);
         bb_free(&w2);
         sl = b64_of(raw.p, raw.n);
-        tl_case(&sb, "wire-version-2", sl, strlen(sl), "rejected: unsupported version", NULL, 0);
+        tl_case(&sb, "wire-version-3", sl, strlen(sl), "rejected: unsupported version", NULL, 0);
         free(sl);
     }
     /* Decoded size: 33 + RBX_MAX_WIRE bytes at most, told from the length
@@ -1596,34 +1811,40 @@ static void header_v(tu_sbuf *b, const char *title, uint64_t seed)
 static void edge_vectors(void)
 {
     tu_sbuf sb = { 0 };
-    xeddsa_vectors(7);
-    header_v(&sb, "The signal profile (kdf_profile 1): out of order, direction changes.", 8);
-    signal_transcript(&sb, 0, 8);
-    signal_transcript(&sb, 1, 80);
+    static const unsigned both[2] = { RBX_PROFILE_HMAC, RBX_PROFILE_FAST };
+    xeddsa_vectors(21);
+    header_v(&sb, "The signal profile (kdf_profile 1): out of order, direction changes.", 22);
+    signal_transcript(&sb, 0, 22);
+    signal_transcript(&sb, 1, 122);
     tu_settle_vector("signal-profile.txt", &sb);
-    header_v(&sb, "Eviction (a sixth chain) and expiry (51 DH steps) of skipped keys (7.6).", 9);
-    eviction_transcript(&sb, 0, 9);
-    eviction_transcript(&sb, 1, 90);
+    header_v(&sb, "Eviction (a sixth chain) and expiry (51 DH steps) of skipped keys (7.6).", 23);
+    for (int v = 0; v < 2; v++)
+        for (int he = 0; he < 2; he++) eviction_transcript(&sb, both[v], he, 23 + 100U * (2U * v + he));
     tu_settle_vector("eviction.txt", &sb);
-    header_v(&sb, "Which refusal is RBX_E_REPLAY and which RBX_E_AUTH (section 12).", 10);
-    replay_transcript(&sb, 0, 10);
-    replay_transcript(&sb, 1, 100);
+    header_v(&sb, "Which refusal is RBX_E_REPLAY and which RBX_E_AUTH (section 12).", 24);
+    for (int v = 0; v < 2; v++)
+        for (int he = 0; he < 2; he++) replay_transcript(&sb, both[v], he, 24 + 100U * (2U * v + he));
     tu_settle_vector("replay.txt", &sb);
-    header_v(&sb, "Every limit of section 10 at and past its boundary.", 11);
-    limits_skip(&sb, 11);
-    limits_counters(&sb, 12);
+    header_v(&sb, "Every limit of section 10 at and past its boundary.", 25);
+    for (int v = 0; v < 2; v++) {
+        limits_skip(&sb, both[v], 25 + 1000U * v);
+        limits_counters(&sb, both[v], 26 + 1000U * v);
+    }
     tu_settle_vector("limits.txt", &sb);
-    header_v(&sb, "Malformed and non-canonical encodings; refusals of well-formed inputs.", 13);
-    malformed_vectors(&sb, 13);
+    header_v(&sb, "Malformed and non-canonical encodings; refusals of well-formed inputs.", 27);
+    malformed_vectors(&sb, 27);
     tu_settle_vector("malformed.txt", &sb);
-    transport_vectors(14);
+    transport_vectors(28);
 }
 
 START_TEST(vectors)
 {
-    conversation("conversation.txt", 0, 1);
+    conversation("conversation.txt", 0, 1, RBX_PROFILE_HMAC);
     out_of_order(2);
-    conversation("header-encryption.txt", 1, 3);
+    conversation("header-encryption.txt", 1, 3, RBX_PROFILE_HMAC);
+    conversation("fast-conversation.txt", 0, 7, RBX_PROFILE_FAST);
+    fast_out_of_order(8);
+    conversation("fast-header-encryption.txt", 1, 9, RBX_PROFILE_FAST);
     edge_vectors();
 }
 END_TEST
@@ -1645,12 +1866,100 @@ START_TEST(vectors_replay_from_file)
     ck_assert_int_eq(rbx__dh(dh + 32, ik_b, ek), 0);
     ck_assert_int_eq(rbx__dh(dh + 64, spk, ek), 0);
     ck_assert_int_eq(rbx__dh(dh + 96, opk, ek), 0);
-    rbx__x3dh_kdf(out, dh, sizeof dh, rbx__profile_get(RBX_PROFILE_DEFAULT));
+    rbx__x3dh_kdf(out, dh, sizeof dh, rbx__profile_get(RBX_PROFILE_HMAC));
     tv_hexn(x, "sk", sk, 32);
     ck_assert_mem_eq(out, sk, 32);
     tv_hexn(x, "dh4", want, 32);
     ck_assert_mem_eq(dh + 96, want, 32);
     tv_free(f);
+}
+END_TEST
+
+/* The fast- files re-derived with plain libsodium calls, not kdf.c or
+ * ratchet.c: Alice's first chain from the listed chain and block keys
+ * (PROTOCOL.md 4.4), and every message's body key and nonce from its listed
+ * message key and salt, which must decrypt its wire to its plaintext under
+ * AD || header (4.5, 8). */
+static void fast_replay(const char *path, int he, uint32_t nfirst, size_t nmessages)
+{
+    static const uint8_t pc[16] = "rbx-v2-chain-key", pb[16] = "rbx-v2-block-key",
+                         pbody[16] = "rbx-v2-body-keys", zero[16];
+    tv_file *f = tv_load(path);
+    const tv_block *x = tv_case(f, "x3dh");
+    uint8_t ck[32], bk[32], o[64], ad[64], want[32];
+    tv_hexn(x, "alice_first_sending_chain_key", ck, 32);
+    tv_hexn(x, "alice_first_sending_block_key", bk, 32);
+    tv_hexn(x, "ad", ad, 64);
+    /* The first message is position 0 of Alice's first chain, send-i the
+     * position i + 1 while she has not had a reply (nfirst positions). */
+    for (uint32_t n = 0; n < nfirst; n++) {
+        char name[32];
+        if (n == 0) snprintf(name, sizeof name, "first-message");
+        else snprintf(name, sizeof name, "send-%u", n - 1);
+        ck_assert_int_eq(crypto_generichash_blake2b_salt_personal(o, 64, NULL, 0, ck, 32, zero, pc), 0);
+        tv_hexn(tv_case(f, name), "message_key", want, 32);
+        ck_assert_mem_eq(o + 32, want, 32);
+        if ((n + 1) % 32 != 0) {
+            memcpy(ck, o, 32);
+        } else {
+            ck_assert_int_eq(crypto_generichash_blake2b_salt_personal(o, 64, NULL, 0, bk, 32, zero, pb), 0);
+            memcpy(bk, o, 32);
+            memcpy(ck, o + 32, 32);
+        }
+    }
+    size_t checked = 0;
+    for (size_t i = 0; i < f->nblocks; i++) {
+        const tv_block *b = &f->blocks[i];
+        const char *c = tv_get(b, "case");
+        if (strcmp(c, "first-message") != 0 && strncmp(c, "send-", 5) != 0) continue;
+        uint8_t mk[32], salt[16], kn[44], wire[1024], pt[1024], adh[64 + RBX_ENC_HEADERBYTES];
+        size_t wl = tv_hex(b, "wire", wire, sizeof wire);
+        tv_hexn(b, "message_key", mk, 32);
+        tv_hexn(b, "salt", salt, 16);
+        ck_assert_int_eq(crypto_generichash_blake2b_salt_personal(kn, 44, NULL, 0, mk, 32, salt, pbody), 0);
+        rbx__msg m;
+        rbx__prekey_msg pm;
+        const uint8_t *mw = wire;
+        size_t ml = wl;
+        if (rbx__msg_parse(&m, wire, wl) != 0) {
+            ck_assert_int_eq(rbx__prekey_parse(&pm, wire, wl), 0);
+            mw = pm.message, ml = pm.messagelen;
+            ck_assert_int_eq(rbx__msg_parse(&m, mw, ml), 0);
+        }
+        ck_assert_uint_eq(m.version, 2);
+        memcpy(adh, ad, 64);
+        size_t adlen = 64;
+        if (he) {
+            ck_assert_ptr_nonnull(m.enc_header);
+            ck_assert_mem_eq(m.enc_header, salt, 16);
+            memcpy(adh + 64, m.enc_header, RBX_ENC_HEADERBYTES);
+            adlen += RBX_ENC_HEADERBYTES;
+        } else {
+            ck_assert_mem_eq(m.salt, salt, 16);
+            memcpy(adh + 64, m.ratchet_key, 32);
+            rbx__store32_be(adh + 96, m.previous_counter);
+            rbx__store32_be(adh + 100, m.counter);
+            adlen += 40;
+        }
+        unsigned long long ptlen;
+        ck_assert_int_eq(crypto_aead_chacha20poly1305_ietf_decrypt(pt, &ptlen, NULL, m.ct, m.ctlen, adh,
+                                                                   adlen, kn + 32, kn),
+                         0);
+        uint8_t wantpt[1024];
+        size_t wpl = tv_hex(b, "plaintext", wantpt, sizeof wantpt);
+        ck_assert_uint_eq(ptlen, wpl);
+        ck_assert_mem_eq(pt, wantpt, wpl);
+        checked++;
+    }
+    ck_assert_uint_eq(checked, nmessages);
+    tv_free(f);
+}
+
+START_TEST(vectors_fast_replay)
+{
+    fast_replay("spec/vectors/fast-conversation.txt", 0, 3, 21);
+    fast_replay("spec/vectors/fast-header-encryption.txt", 1, 3, 21);
+    fast_replay("spec/vectors/fast-out-of-order.txt", 0, 41, 43);
 }
 END_TEST
 
@@ -1660,6 +1969,7 @@ Suite *suite_vectors(void)
     TCase *tc = tcase_create("vectors");
     tcase_add_test(tc, vectors);
     tcase_add_test(tc, vectors_replay_from_file);
+    tcase_add_test(tc, vectors_fast_replay);
     suite_add_tcase(s, tc);
     return s;
 }

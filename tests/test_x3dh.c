@@ -68,14 +68,16 @@ static int accept(rbx_session **out, party *bob, const uint8_t *pinned, const tu
 
 START_TEST(handshake_variants)
 {
-    /* _i bit 0: one-time prekey; bit 1: header encryption; bit 2: signal profile */
+    /* _i bit 0: one-time prekey; bit 1: header encryption; _i >> 2: the
+     * profile (hmac, signal, fast) */
+    static const unsigned profiles[3] = { RBX_PROFILE_HMAC, RBX_PROFILE_SIGNAL, RBX_PROFILE_FAST };
     party alice, bob;
     party_new(&alice, 0);
     party_new(&bob, 1);
     rbx_bundle b;
     bundle_of(&b, &bob, _i & 1);
     ck_assert_int_eq(b.has_onetime, _i & 1);
-    rbx_session_opts o = { (_i & 4) ? RBX_PROFILE_SIGNAL : RBX_PROFILE_DEFAULT, (_i & 2) ? 1 : 0 };
+    rbx_session_opts o = { profiles[_i >> 2], (_i & 2) ? 1 : 0 };
     tu_msg m;
     rbx_session *a = first_message(&m, &alice, &b, &o), *s;
     rbx_prekey_info info;
@@ -95,6 +97,8 @@ START_TEST(handshake_variants)
     ck_assert_mem_eq(ib.own_identity, bob.pk, 32);
     ck_assert_int_eq(ib.header_encryption, (_i & 2) ? 1 : 0);
     ck_assert_uint_eq(ib.profile, o.profile);
+    /* The message carries its session's protocol version (PROTOCOL.md 9). */
+    ck_assert_uint_eq(m.wire[1], o.profile == RBX_PROFILE_FAST ? 2 : 1);
     ck_assert_int_eq(ia.awaiting_reply, 1);
     /* Alice keeps wrapping until a reply decrypts. */
     tu_msg m2, r;
@@ -326,7 +330,10 @@ START_TEST(bad_options)
     rbx_bundle b;
     bundle_of(&b, &bob, 0);
     rbx_session *s = (rbx_session *)1;
-    rbx_session_opts o = { 2, 0 };
+    rbx_session_opts o = { 3, 0 };
+    ck_assert_int_eq(rbx_session_initiate(&s, alice.pk, alice.sk, &b, &o), RBX_E_INVALID);
+    ck_assert_ptr_null(s);
+    o.profile = UINT32_MAX;
     ck_assert_int_eq(rbx_session_initiate(&s, alice.pk, alice.sk, &b, &o), RBX_E_INVALID);
     ck_assert_ptr_null(s);
     o.profile = 0;
@@ -345,7 +352,7 @@ Suite *suite_x3dh(void)
 {
     Suite *s = suite_create("x3dh");
     TCase *tc = tcase_create("x3dh");
-    tcase_add_loop_test(tc, handshake_variants, 0, 8);
+    tcase_add_loop_test(tc, handshake_variants, 0, 12);
     tcase_add_test(tc, bundle_refusals);
     tcase_add_test(tc, prekeys_misuse);
     tcase_add_test(tc, responder_refusals);
