@@ -75,44 +75,63 @@ class Live:
                     assert name == py_name and pt == pts[i], (name, pt, pts[i])
                 self.messages += 1
 
+    def rbx_profiles(self):
+        """The profiles rbx can be asked for (rbx send --profile), else its default."""
+        out, _ = Rbx(self.exe, "/", "").run("send", "--help")
+        return [0, 2] if b"--profile" in out else [None]
+
     def run(self, seed=20261207):
         rnd = random.Random(seed)
         with tempfile.TemporaryDirectory(prefix="rbx-reference-") as root:
-            for he in (False, True):
-                tag = "header encryption" if he else "clear header"
-                # The reference initiates from rbx's bundle line.
-                py, rbx = Device(profile=self.profile), Rbx(self.exe, root, "a%d" % he)
-                rbx.run("init")
-                out, _ = rbx.run("bundle")
-                py.add("rbx", out)
-                first = [py.send("rbx", b"first %d" % k, he) for k in range(3)]
-                assert all(T.decode_line(x)[2] == "prekey" for x in first)
-                err = rbx.recv(first[2], b"first 2")           # out of order
-                me = err.split("from ")[1].split(" ")[0]
-                assert me == P.fingerprint(py.pk), "rbx names a new contact by its fingerprint"
-                rbx.recv(first[0], b"first 0")
-                self.exchange(py, "rbx", rbx, me, 8, rnd, he, py_first=False)
-                rbx.recv(first[1], b"first 1")                 # a late first message
-                self.messages += 3
-                self.case("reference initiates, %s, out of order" % tag)
-                # rbx initiates from the reference's bundle line.
-                py2, rbx2 = Device(profile=self.profile), Rbx(self.exe, root, "b%d" % he)
-                rbx2.run("init")
-                rbx2.run("add", "ref", data=py2.bundle_line())
-                pts = [b"hello %d" % k for k in range(4)]
-                lines = [rbx2.send("ref", pt, he) for pt in pts]
-                for i in (1, 3, 0, 2):
-                    name, pt, new = py2.recv(lines[i])
-                    assert pt == pts[i]
-                    self.messages += 1
-                rbx_name = name
-                py2.contacts["rbx"] = py2.contacts.pop(rbx_name)
-                py2.contacts["rbx"].name = "rbx"
-                self.exchange(py2, "rbx", rbx2, "ref", 8, rnd, he, py_first=True)
-                self.case("rbx initiates, %s, out of order" % tag)
-                if not he:
-                    self.rotate_rbx(py, rbx, me, rnd)
-                    self.rotate_reference(py2, rbx2, rnd)
+            k = 0
+            for profile in (0, 2):
+                for he in (False, True):
+                    k += 1
+                    tag = "profile %d, %s" % (profile, "header encryption" if he else "clear header")
+                    # The reference initiates from rbx's bundle line.
+                    py, rbx = Device(profile=profile), Rbx(self.exe, root, "a%d" % k)
+                    rbx.run("init")
+                    out, _ = rbx.run("bundle")
+                    py.add("rbx", out)
+                    first = [py.send("rbx", b"first %d" % i, he) for i in range(3)]
+                    assert all(T.decode_line(x)[2] == "prekey" for x in first)
+                    err = rbx.recv(first[2], b"first 2")           # out of order
+                    me = err.split("from ")[1].split(" ")[0]
+                    assert me == P.fingerprint(py.pk), "rbx names a new contact by its fingerprint"
+                    rbx.recv(first[0], b"first 0")
+                    self.exchange(py, "rbx", rbx, me, 6, rnd, he, py_first=False)
+                    rbx.recv(first[1], b"first 1")                 # a late first message
+                    self.messages += 3
+                    self.case("the reference initiates, %s, out of order" % tag)
+                    if profile == 2 and not he:
+                        self.rotate_rbx(py, rbx, me, rnd)
+            for profile in self.rbx_profiles():
+                for he in (False, True):
+                    k += 1
+                    # rbx initiates from the reference's bundle line.
+                    py, rbx = Device(), Rbx(self.exe, root, "b%d" % k)
+                    rbx.run("init")
+                    rbx.run("add", "ref", data=py.bundle_line())
+                    opts = (["--header-encryption"] if he else []) + \
+                        (["--profile", str(profile)] if profile is not None else [])
+                    pts = [b"hello %d" % i for i in range(4)]
+                    lines = []
+                    for pt in pts:
+                        out, _ = rbx.run("send", "ref", "-", *opts, data=pt)
+                        lines.append(out)
+                    for i in (1, 3, 0, 2):
+                        name, pt, new = py.recv(lines[i])
+                        assert pt == pts[i]
+                        self.messages += 1
+                    got = py.contacts[name].current.profile
+                    assert profile is None or got == profile, (got, profile)
+                    py.contacts["rbx"] = py.contacts.pop(name)
+                    py.contacts["rbx"].name = "rbx"
+                    self.exchange(py, "rbx", rbx, "ref", 6, rnd, he, py_first=True)
+                    self.case("rbx initiates, profile %d, %s, out of order" %
+                              (got, "header encryption" if he else "clear header"))
+                    if not he and profile in (None, 2):
+                        self.rotate_reference(py, rbx, rnd)
         return self.cases
 
     def rotate_rbx(self, py, rbx, me, rnd):

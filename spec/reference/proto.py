@@ -155,6 +155,7 @@ MESSAGE = {
     4: ("previous_counter", "uint32", "optional"),
     5: ("encrypted_header", "bytes", "optional"),
     6: ("ciphertext", "bytes", "required"),
+    7: ("salt", "bytes", "optional"),
 }
 
 PREKEY_MESSAGE = {
@@ -166,6 +167,8 @@ PREKEY_MESSAGE = {
     6: ("kdf_profile", "uint32", "optional"),
     7: ("header_encryption", "bool", "optional"),
     8: ("message", "bytes", "required"),
+    9: ("rotation", "bytes", "repeated"),
+    10: ("org_certificate", "bytes", "optional"),
 }
 
 ROTATION_RECORD = {

@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: MIT
-"""ratchetbox protocol version 1 (spec/PROTOCOL.md sections 1-12), written
-from the specification alone: keys (2), XEdDSA statements (3), key
-derivation (4), prekeys and bundles (5), X3DH (6), the Double Ratchet with
+"""ratchetbox protocol versions 1 and 2 (spec/PROTOCOL.md sections 1-12),
+written from the specification alone: keys (2), XEdDSA statements (3), key
+derivation and the three KDF profiles (4), prekeys and bundles (5), X3DH
+with the records of a first message (6), the Double Ratchet with
 ratchetbox's limits, eviction and replay rules (7, 10), message encryption
 (8), the wire format (9) and the session blob (11). Errors are raised as
 RbxError with the names of section 12."""
@@ -132,26 +133,76 @@ def spk_statement(spk_id, spk, created=None):
 
 
 # ---------------------------------------------------------------- 4: KDF profiles
+P_CHAIN = b"rbx-v2-chain-key"
+P_BLOCK = b"rbx-v2-block-key"
+P_BODY = b"rbx-v2-body-keys"
+BLOCK = 32
+Z16 = bytes(16)
+
+
+def _f(k, personal):
+    """4.4: F(k, p) = BLAKE2b(key = k, data = "", outlen = 64, salt = 0^16, personal = p)."""
+    return pr.blake2b(b"", 64, key=k, salt=Z16, person=personal)
+
+
 class Profile:
-    def __init__(self, number, x3dh_info, root_info, msg_info):
+    def __init__(self, number, version, x3dh_info, root_info, msg_info):
         self.number = number
+        self.version = version
         self.x3dh_info = x3dh_info
         self.root_info = root_info
         self.msg_info = msg_info
 
-    def message_keys(self, mk):
+    # 4.4: a chain's state is (CK, BK); BK is all-zero in profiles 0 and 1.
+    def chain_init(self, c):
+        if self.number == 2:
+            o = _f(c, P_BLOCK)
+            return o[32:64], o[0:32]
+        return c, bytes(32)
+
+    def chain_next(self, ck, bk, n):
+        """Next at position n: (mk, CK, BK) of position n + 1."""
+        if self.number == 2:
+            o = _f(ck, P_CHAIN)
+            mk = o[32:64]
+            if (n + 1) % BLOCK:
+                return mk, o[0:32], bk
+            o2 = _f(bk, P_BLOCK)
+            return mk, o2[32:64], o2[0:32]
+        mk, ck2 = kdf_ck(ck)
+        return mk, ck2, bk
+
+    def message_keys(self, mk, salt=None):
         """4.5: the AEAD key and nonce of one message."""
         if self.number == 0:
             m = pr.hkdf_expand(mk, self.msg_info, 56)
             return m[0:32], m[32:56]
-        m = pr.hkdf(bytes(32), mk, self.msg_info, 80)
-        return m[0:32], m[64:80] + bytes(8)
+        if self.number == 1:
+            m = pr.hkdf(bytes(32), mk, self.msg_info, 80)
+            return m[0:32], m[64:80] + bytes(8)
+        m = pr.blake2b(b"", 44, key=mk, salt=salt, person=P_BODY)
+        return m[0:32], m[32:44]
+
+    def body_encrypt(self, key, nonce, pt, ad):
+        if self.number == 2:
+            return pr.chacha20poly1305_encrypt(key, nonce, pt, ad)
+        return pr.aead_encrypt(key, nonce, pt, ad)
+
+    def body_decrypt(self, key, nonce, ct, ad):
+        if self.number == 2:
+            return pr.chacha20poly1305_decrypt(key, nonce, ct, ad)
+        return pr.aead_decrypt(key, nonce, ct, ad)
 
 
 PROFILES = {
-    0: Profile(0, b"ratchetbox v1 X3DH", b"ratchetbox v1 root", b"ratchetbox v1 message"),
-    1: Profile(1, b"WhisperText", b"WhisperRatchet", b"WhisperMessageKeys"),
+    0: Profile(0, 1, b"ratchetbox v1 X3DH", b"ratchetbox v1 root", b"ratchetbox v1 message"),
+    1: Profile(1, 1, b"WhisperText", b"WhisperRatchet", b"WhisperMessageKeys"),
+    2: Profile(2, 2, b"ratchetbox v2 X3DH", b"ratchetbox v2 root", None),
 }
+VERSION_OF = {0: 1, 1: 1, 2: 2}
+MAX_ATTACHED = 2907   # 6.4: 8 x 339 + 195
+ROTATION_MAXBYTES = 336
+CERT_MAXBYTES = 192
 
 
 def profile(number):
@@ -277,18 +328,20 @@ class Prekeys:
 
 # ---------------------------------------------------------------- 9.2, 9.3: wire
 class Message:
-    def __init__(self):
+    def __init__(self, version=1):
+        self.version = version
         self.ratchet_key = None
         self.counter = None
         self.previous_counter = None
         self.encrypted_header = None
         self.ciphertext = None
+        self.salt = None
 
     def encode(self):
-        return pb.encode({"version": 1, "ratchet_key": self.ratchet_key,
+        return pb.encode({"version": self.version, "ratchet_key": self.ratchet_key,
                           "counter": self.counter, "previous_counter": self.previous_counter,
                           "encrypted_header": self.encrypted_header,
-                          "ciphertext": self.ciphertext}, pb.MESSAGE)
+                          "ciphertext": self.ciphertext, "salt": self.salt}, pb.MESSAGE)
 
 
 def message_parse(buf):
@@ -296,19 +349,20 @@ def message_parse(buf):
     if len(buf) > MAX_WIRE:
         raise RbxError(TOO_BIG)
     f, unknown = pb.parse(buf, pb.MESSAGE)
-    if f["version"] != 1:
+    if f["version"] not in (1, 2):
         raise RbxError(VERSION)
-    m = Message()
+    m = Message(f["version"])
     m.ratchet_key, m.counter = f.get("ratchet_key"), f.get("counter")
     m.previous_counter, m.encrypted_header = f.get("previous_counter"), f.get("encrypted_header")
-    m.ciphertext = f["ciphertext"]
+    m.ciphertext, m.salt = f["ciphertext"], f.get("salt")
     clear = m.ratchet_key is not None and m.counter is not None and \
         m.previous_counter is not None and m.encrypted_header is None
     enc = m.encrypted_header is not None and m.ratchet_key is None and m.counter is None and \
         m.previous_counter is None
-    if unknown or not (clear or enc):
+    if unknown or not (clear or enc) or (m.salt is not None) != (clear and m.version == 2):
         raise RbxError(MALFORMED, "message form")
-    if (clear and len(m.ratchet_key) != 32) or (enc and len(m.encrypted_header) != 80):
+    if (clear and len(m.ratchet_key) != 32) or (enc and len(m.encrypted_header) != 80) or \
+            (m.salt is not None and len(m.salt) != 16):
         raise RbxError(MALFORMED, "message lengths")
     if len(m.ciphertext) < 16:
         raise RbxError(MALFORMED, "short ciphertext")
@@ -321,6 +375,9 @@ def message_parse(buf):
 
 class PreKeyMessage:
     def __init__(self):
+        self.version = 1
+        self.rotation = []
+        self.certificate = None
         self.identity_key = None
         self.base_key = None
         self.signed_prekey_id = 0
@@ -330,32 +387,43 @@ class PreKeyMessage:
         self.message = None
 
     def encode(self):
-        return pb.encode({"version": 1, "identity_key": self.identity_key,
+        return pb.encode({"version": self.version, "identity_key": self.identity_key,
                           "base_key": self.base_key, "signed_prekey_id": self.signed_prekey_id,
                           "one_time_prekey_id": self.one_time_prekey_id,
                           "kdf_profile": self.kdf_profile or None,
                           "header_encryption": True if self.header_encryption else None,
-                          "message": self.message}, pb.PREKEY_MESSAGE)
+                          "message": self.message, "rotation": self.rotation,
+                          "org_certificate": self.certificate}, pb.PREKEY_MESSAGE)
 
 
 def prekey_message_parse(buf):
     """9.3, in the parser order it gives."""
-    if len(buf) > MAX_WIRE + 92:
+    if len(buf) > MAX_WIRE + 92 + MAX_ATTACHED:
         raise RbxError(TOO_BIG)
     f, unknown = pb.parse(buf, pb.PREKEY_MESSAGE)
-    if f["version"] != 1:
+    if f["version"] not in (1, 2):
         raise RbxError(VERSION)
+    if f["version"] == 1 and len(buf) > MAX_WIRE + 92:
+        raise RbxError(TOO_BIG)
     m = PreKeyMessage()
+    m.version = f["version"]
     m.identity_key, m.base_key = f["identity_key"], f["base_key"]
     if len(m.identity_key) != 32 or len(m.base_key) != 32:
         raise RbxError(MALFORMED, "key length")
     m.signed_prekey_id = f["signed_prekey_id"]
     m.one_time_prekey_id = f.get("one_time_prekey_id")
     m.kdf_profile = f.get("kdf_profile", 0)
-    if m.kdf_profile not in PROFILES:
+    if VERSION_OF.get(m.kdf_profile) != m.version:
         raise RbxError(VERSION, "kdf profile")
     m.header_encryption = f.get("header_encryption", False)
     m.message = f["message"]
+    m.rotation, m.certificate = f["rotation"], f.get("org_certificate")
+    if m.version == 1 and (m.rotation or m.certificate is not None):
+        raise RbxError(MALFORMED, "attachments in version 1")
+    if len(m.rotation) > CHAIN_MAX or any(not 0 < len(r) <= ROTATION_MAXBYTES for r in m.rotation) \
+            or (m.certificate is not None and
+                (not 0 < len(m.certificate) <= CERT_MAXBYTES or not m.rotation)):
+        raise RbxError(MALFORMED, "attachments")
     if unknown or m.encode() != bytes(buf):
         raise RbxError(MALFORMED, "prekey message not canonical")
     return m
@@ -397,6 +465,8 @@ class Session:
         self.dhr = Z32
         self.cks = Z32
         self.ckr = Z32
+        self.bks = Z32      # version 2: the chains' block keys (4.4)
+        self.bkr = Z32
         self.hks = Z32
         self.nhks = Z32
         self.hkr = Z32
@@ -404,13 +474,21 @@ class Session:
         self.ns = self.nr = self.pn = self.dh_steps = 0
         self.flags = 0
         self.recent = []
-        self.skipped = []  # [chain, n, step, mk]
+        self.skipped = []   # [chain, n, step, mk]
+        self.records = []   # 6.4: attached while awaiting_reply
+        self.certificate = None
+        self.last = None    # (mk, R) of the last encrypt, for the vectors
+
+    @property
+    def version(self):
+        return VERSION_OF[self.profile]
 
     def copy(self):
         s = Session()
         s.__dict__.update(self.__dict__)
         s.recent = list(self.recent)
         s.skipped = [list(e) for e in self.skipped]
+        s.records = list(self.records)
         return s
 
     def has(self, flag):
@@ -418,7 +496,7 @@ class Session:
 
     # -------------------------------------------------------------- 11: blob
     def serialize(self):
-        out = bytearray(b"RBXS\x01")
+        out = bytearray(b"RBXS" + bytes([self.version]))
         out += bytes([self.initiator, self.header_encryption, self.profile,
                       self.awaiting_reply, self.poisoned, self.has_onetime])
         out += be32(self.signed_prekey_id) + be32(self.onetime_prekey_id)
@@ -427,9 +505,17 @@ class Session:
         for v in (self.ns, self.nr, self.pn, self.dh_steps, self.flags, len(self.recent)):
             out += be32(v)
         out += b"".join(self.recent) + bytes(32 * (8 - len(self.recent)))
+        if self.version == 2:
+            out += self.bks + self.bkr
         out += be32(len(self.skipped))
         for chain, n, step, mk in self.skipped:
             out += chain + be32(n) + be32(step) + mk
+        if self.version == 2:
+            out += bytes([len(self.records)])
+            for r in self.records:
+                out += len(r).to_bytes(2, "big") + r
+            cert = self.certificate or b""
+            out += len(cert).to_bytes(2, "big") + cert
         return bytes(out)
 
 
@@ -437,14 +523,42 @@ def session_parse(blob):
     """Section 11: read a blob, refusing in the order given there."""
     if len(blob) < 5 or blob[0:4] != b"RBXS":
         raise RbxError(MALFORMED)
-    if blob[4] != 1:
+    version = blob[4]
+    if version not in (1, 2):
         raise RbxError(VERSION)
-    if len(blob) < 719:
+    fixed = 719 if version == 1 else 783
+    if len(blob) < fixed:
         raise RbxError(MALFORMED)
-    ns = int.from_bytes(blob[715:719], "big")
-    if ns > MAX_SKIPPED_KEYS or len(blob) != 719 + 72 * ns:
+    ns = int.from_bytes(blob[fixed - 4:fixed], "big")
+    if ns > MAX_SKIPPED_KEYS:
         raise RbxError(MALFORMED)
+    end = fixed + 72 * ns
     s = Session()
+    if version == 1:
+        if len(blob) != end:
+            raise RbxError(MALFORMED)
+    else:
+        # the tail: nrecords, be16-prefixed records, be16-prefixed certificate
+        i = end
+        if i >= len(blob):
+            raise RbxError(MALFORMED)
+        nrec, i = blob[i], i + 1
+        if nrec > CHAIN_MAX:
+            raise RbxError(MALFORMED)
+        for _ in range(nrec):
+            if i + 2 > len(blob):
+                raise RbxError(MALFORMED)
+            n = int.from_bytes(blob[i:i + 2], "big")
+            if not 1 <= n <= ROTATION_MAXBYTES or i + 2 + n > len(blob):
+                raise RbxError(MALFORMED)
+            s.records.append(bytes(blob[i + 2:i + 2 + n]))
+            i += 2 + n
+        if i + 2 > len(blob):
+            raise RbxError(MALFORMED)
+        n = int.from_bytes(blob[i:i + 2], "big")
+        if n > CERT_MAXBYTES or i + 2 + n != len(blob):
+            raise RbxError(MALFORMED)
+        s.certificate = bytes(blob[i + 2:i + 2 + n]) if n else None
     (s.initiator, s.header_encryption, s.profile, s.awaiting_reply, s.poisoned,
      s.has_onetime) = blob[5:11]
     u32 = lambda o: int.from_bytes(blob[o:o + 4], "big")  # noqa: E731
@@ -454,9 +568,15 @@ def session_parse(blob):
     for i, name in enumerate(names):
         setattr(s, name, blob[115 + 32 * i:147 + 32 * i])
     s.ns, s.nr, s.pn, s.dh_steps, s.flags = u32(435), u32(439), u32(443), u32(447), u32(451)
+    if version == 2:
+        s.bks, s.bkr = blob[715:747], blob[747:779]
     nrecent = u32(455)
-    bad = any(b > 1 for b in blob[5:11]) or s.profile not in PROFILES or \
+    bad = any(blob[i] > 1 for i in (5, 6, 8, 9, 10)) or VERSION_OF.get(s.profile) != version or \
         (s.awaiting_reply and not s.initiator) or (s.onetime_prekey_id and not s.has_onetime)
+    if version == 2 and not bad:
+        bad = (s.bks != Z32 and not s.has(HAS_CKS)) or (s.bkr != Z32 and not s.has(HAS_CKR)) or \
+            ((s.records or s.certificate) and not s.awaiting_reply) or \
+            (s.certificate and not s.records)
     bad = bad or s.flags & ~0x1f or nrecent > 8
     if not bad:
         slots = [blob[459 + 32 * i:491 + 32 * i] for i in range(8)]
@@ -469,7 +589,7 @@ def session_parse(blob):
     if not bad:
         seen, last = [], None
         for i in range(ns):
-            o = 719 + 72 * i
+            o = fixed + 72 * i
             e = [blob[o:o + 32], int.from_bytes(blob[o + 32:o + 36], "big"),
                  int.from_bytes(blob[o + 36:o + 40], "big"), blob[o + 40:o + 72]]
             if e[2] > s.dh_steps or s.dh_steps - e[2] > SKIPPED_KEY_MAX_AGE:
@@ -493,7 +613,8 @@ def ratchet_init_alice(s, sk, hk_a, nhk_b, spk_b, prof, rng):
     """7.2, RatchetInitAliceHE."""
     s.dhs_pk, s.dhs_sk = keypair(rng)
     s.dhr = spk_b
-    s.rk, s.cks, s.nhks = kdf_rk(sk, dh(s.dhs_sk, spk_b), prof)
+    s.rk, c, s.nhks = kdf_rk(sk, dh(s.dhs_sk, spk_b), prof)
+    s.cks, s.bks = prof.chain_init(c)
     s.hks, s.nhkr = hk_a, nhk_b
     s.flags = HAS_DHR | HAS_CKS | HAS_HKS
 
@@ -515,6 +636,16 @@ def hdec(hk, eh, ad):
     return pr.aead_decrypt(hk, eh[0:24], eh[24:80], ad)
 
 
+def set_chain(s, records, certificate=None):
+    """6.4: attach rotation records (and a certificate) to a version-2
+    initiator's session before its first reply."""
+    if s.version != 2 or not s.initiator or not s.awaiting_reply:
+        raise RbxError(STATE)
+    if len(records) > CHAIN_MAX or (certificate is not None and not records):
+        raise RbxError(INVALID)
+    s.records, s.certificate = list(records), certificate
+
+
 def encrypt(s, pt, rng):
     """7.3; returns the wire bytes and commits the session."""
     if s.poisoned:
@@ -526,29 +657,35 @@ def encrypt(s, pt, rng):
     if s.ns == U32:
         raise RbxError(LIMIT)
     prof = PROFILES[s.profile]
-    mk, ck_next = kdf_ck(s.cks)
+    mk, ck_next, bk_next = prof.chain_next(s.cks, s.bks, s.ns)
     header = s.dhs_pk + be32(s.pn) + be32(s.ns)
-    m = Message()
+    m = Message(s.version)
     if s.header_encryption:
         eh = henc(s.hks, header, s.ad, rng)
         body_ad = s.ad + eh
         m.encrypted_header = eh
+        salt = eh[0:16] if s.version == 2 else None
     else:
         body_ad = s.ad + header
         m.ratchet_key, m.counter, m.previous_counter = s.dhs_pk, s.ns, s.pn
-    key, nonce = prof.message_keys(mk)
-    m.ciphertext = pr.aead_encrypt(key, nonce, pt, body_ad)
+        salt = rng.take(16) if s.version == 2 else None
+        m.salt = salt
+    key, nonce = prof.message_keys(mk, salt)
+    m.ciphertext = prof.body_encrypt(key, nonce, pt, body_ad)
     wire = m.encode()
     if s.awaiting_reply:
         p = PreKeyMessage()
+        p.version = s.version
         p.identity_key, p.base_key = s.ad[0:32], s.base_key
         p.signed_prekey_id = s.signed_prekey_id
         p.one_time_prekey_id = s.onetime_prekey_id if s.has_onetime else None
         p.kdf_profile, p.header_encryption = s.profile, bool(s.header_encryption)
         p.message = wire
+        p.rotation, p.certificate = list(s.records), s.certificate
         wire = p.encode()
-    s.cks = ck_next
+    s.cks, s.bks = ck_next, bk_next
     s.ns += 1
+    s.last = (mk, salt)
     return wire
 
 
@@ -559,22 +696,8 @@ def _chain_id(w):
     return w.dhr if w.has(HAS_DHR) else None
 
 
-def _skip(w, until, pending, max_skip):
-    """SkipMessageKeys (7.4)."""
-    if until <= w.nr:
-        return
-    if until - w.nr > max_skip:
-        raise RbxError(LIMIT, "skip")
-    if not w.has(HAS_CKR):
-        return
-    while w.nr < until:
-        mk, w.ckr = kdf_ck(w.ckr)
-        pending.append([w.hkr if w.header_encryption else w.dhr, w.nr, w.dh_steps, mk])
-        w.nr += 1
-
-
-def _dh_ratchet(w, dh_pub, prof, rng):
-    """7.5."""
+def _dh_ratchet_receive(w, dh_pub, prof):
+    """7.5, steps 1-4."""
     cid = _chain_id(w)
     if cid is not None:
         if len(w.recent) == RECENT_CHAINS:
@@ -584,14 +707,18 @@ def _dh_ratchet(w, dh_pub, prof, rng):
     w.hks, w.hkr = w.nhks, w.nhkr
     w.dhr = dh_pub
     w.flags |= HAS_HKS | HAS_HKR | HAS_DHR
-    w.rk, w.ckr, w.nhkr = kdf_rk(w.rk, dh(w.dhs_sk, w.dhr), prof)
+    w.rk, c, w.nhkr = kdf_rk(w.rk, dh(w.dhs_sk, w.dhr), prof)
+    w.ckr, w.bkr = prof.chain_init(c)
     w.flags |= HAS_CKR
-    w.dhs_pk, w.dhs_sk = keypair(rng)
-    w.rk, w.cks, w.nhks = kdf_rk(w.rk, dh(w.dhs_sk, w.dhr), prof)
-    w.flags |= HAS_CKS
-    if w.dh_steps == U32:
-        raise RbxError(LIMIT)
     w.dh_steps += 1
+
+
+def _dh_ratchet_send(w, prof, rng):
+    """7.5, steps 5-6: only once the message authenticated (7.4 D-COMMIT)."""
+    w.dhs_pk, w.dhs_sk = keypair(rng)
+    w.rk, c, w.nhks = kdf_rk(w.rk, dh(w.dhs_sk, w.dhr), prof)
+    w.cks, w.bks = prof.chain_init(c)
+    w.flags |= HAS_CKS
 
 
 def settle(existing, pending, t):
@@ -606,9 +733,10 @@ def settle(existing, pending, t):
         [e for e in pending if e[0] not in evicted]
 
 
-def _body(s, mk, ct, body_ad):
-    key, nonce = PROFILES[s.profile].message_keys(mk)
-    return pr.aead_decrypt(key, nonce, ct, body_ad)
+def _body(s, mk, ct, body_ad, salt):
+    prof = PROFILES[s.profile]
+    key, nonce = prof.message_keys(mk, salt)
+    return prof.body_decrypt(key, nonce, ct, body_ad)
 
 
 def ratchet_decrypt(s, wire, rng, max_skip=MAX_SKIP, max_skipped=MAX_SKIPPED_KEYS):
@@ -639,16 +767,27 @@ def _prekey_decrypt(s, p, rng, max_skip, max_skipped):
             p.kdf_profile == s.profile and bool(p.header_encryption) == bool(s.header_encryption))
     if not same:
         raise RbxError(AUTH)
-    m = message_parse(p.message)
+    m = _embedded(p)
     if (m.encrypted_header is not None) != bool(s.header_encryption):
         raise RbxError(MALFORMED, "header form")
     return _decrypt_message(s, m, rng, max_skip, max_skipped)
 
 
+def _embedded(p):
+    """The Message inside a PreKeyMessage, of the PreKeyMessage's version (9.3)."""
+    m = message_parse(p.message)
+    if m.version != p.version:
+        raise RbxError(VERSION, "embedded version")
+    return m
+
+
 def _decrypt_message(s, m, rng, max_skip, max_skipped):
+    if m.version != s.version:
+        raise RbxError(VERSION, "not the session's version")
     prof = PROFILES[s.profile]
     if s.header_encryption:
         body_ad = s.ad + m.encrypted_header
+        salt = m.encrypted_header[0:16] if s.version == 2 else None
         header, dh_step = None, None
         chains = []
         for e in s.skipped:
@@ -661,11 +800,11 @@ def _decrypt_message(s, m, rng, max_skip, max_skipped):
             n = int.from_bytes(h[36:40], "big")
             for e in s.skipped:
                 if e[0] == chain and e[1] == n:
-                    pt = _body(s, e[3], m.ciphertext, body_ad)
+                    pt = _body(s, e[3], m.ciphertext, body_ad, salt)
                     if pt is None:
                         raise RbxError(AUTH)
                     s.skipped.remove(e)
-                    s.awaiting_reply = 0
+                    s.awaiting_reply, s.records, s.certificate = 0, [], None
                     return pt
             if not (s.has(HAS_HKR) and chain == s.hkr):
                 raise RbxError(REPLAY)
@@ -687,13 +826,14 @@ def _decrypt_message(s, m, rng, max_skip, max_skipped):
     else:
         header = m.ratchet_key + be32(m.previous_counter) + be32(m.counter)
         body_ad = s.ad + header
+        salt = m.salt
         for e in s.skipped:                                               # C1
             if e[0] == m.ratchet_key and e[1] == m.counter:
-                pt = _body(s, e[3], m.ciphertext, body_ad)
+                pt = _body(s, e[3], m.ciphertext, body_ad, salt)
                 if pt is None:
                     raise RbxError(AUTH)
                 s.skipped.remove(e)
-                s.awaiting_reply = 0
+                s.awaiting_reply, s.records, s.certificate = 0, [], None
                 return pt
         dh_step = not (s.has(HAS_DHR) and m.ratchet_key == s.dhr)         # C2
         if dh_step and (m.ratchet_key in s.recent or
@@ -705,31 +845,52 @@ def _decrypt_message(s, m, rng, max_skip, max_skipped):
     if not dh_step and n < s.nr:                                          # D1
         raise RbxError(REPLAY)
     w = s.copy()                                                          # D2
-    pending = []
+    old = None
     if dh_step:                                                           # D3
-        _skip(w, pn, pending, max_skip)
-        _dh_ratchet(w, dh_pub, prof, rng)
-    _skip(w, n, pending, max_skip)                                        # D4
+        if pn > w.nr and pn - w.nr > max_skip:
+            raise RbxError(LIMIT, "skip in the previous chain")
+        if w.dh_steps == U32:
+            raise RbxError(LIMIT, "dh_steps")
+        if w.has(HAS_CKR) and pn > w.nr:
+            old = (w.ckr, w.bkr, w.nr, _chain_id(w), w.dh_steps)
+        _dh_ratchet_receive(w, dh_pub, prof)
+    if n > w.nr and n - w.nr > max_skip:                                  # D4
+        raise RbxError(LIMIT, "skip")
     if not w.has(HAS_CKR):                                                # D5
         raise RbxError(AUTH)
-    if w.nr == U32:
-        raise RbxError(LIMIT)
-    kept = settle(w.skipped, pending, w.dh_steps)                         # D6
-    if len(kept) > max_skipped and len(pending) > 0:
+    if n == U32:
+        raise RbxError(LIMIT, "Nr")
+    pending = []                                                          # D6
+    if old is not None:
+        ck, bk, k, cid, step = old
+        while k < pn:
+            mk, ck, bk = prof.chain_next(ck, bk, k)
+            pending.append([cid, k, step, mk])
+            k += 1
+    ck, bk, k = w.ckr, w.bkr, w.nr
+    cid = _chain_id(w)
+    while k < n:
+        mk, ck, bk = prof.chain_next(ck, bk, k)
+        pending.append([cid, k, w.dh_steps, mk])
+        k += 1
+    kept = settle(w.skipped, pending, w.dh_steps)
+    if len(kept) > max_skipped:
         raise RbxError(LIMIT, "stored keys")
-    mk, w.ckr = kdf_ck(w.ckr)                                             # D8
-    w.nr += 1
-    pt = _body(w, mk, m.ciphertext, body_ad)                              # D9
+    mk, ck, bk = prof.chain_next(ck, bk, n)                               # D8
+    pt = _body(w, mk, m.ciphertext, body_ad, salt)                        # D9
     if pt is None:
         raise RbxError(AUTH)
-    w.skipped = kept                                                      # D-COMMIT
-    w.awaiting_reply = 0                                                  # D-DONE
+    w.ckr, w.bkr, w.nr = ck, bk, n + 1                                    # D-COMMIT
+    if dh_step:
+        _dh_ratchet_send(w, prof, rng)
+    w.skipped = kept
+    w.awaiting_reply, w.records, w.certificate = 0, [], None              # D-DONE
     s.__dict__.update(w.__dict__)
     return pt
 
 
 # ---------------------------------------------------------------- 6: X3DH
-def initiate(ik_pk, ik_sk, bundle, rng, prof_number=0, he=0):
+def initiate(ik_pk, ik_sk, bundle, rng, prof_number=2, he=0):
     """6.1: the initiator's session from a parsed bundle."""
     if prof_number not in PROFILES or he not in (0, 1):
         raise RbxError(INVALID)
@@ -741,13 +902,14 @@ def initiate(ik_pk, ik_sk, bundle, rng, prof_number=0, he=0):
         dhs += dh(ek_sk, bundle.onetime)
     sk, hk_a, nhk_b = x3dh_kdf(dhs, prof)
     s = Session()
+    s.profile = prof_number
     s.ad = ik_pk + bundle.identity
     ratchet_init_alice(s, sk, hk_a, nhk_b, bundle.signed_prekey, prof, rng)
     s.initiator, s.awaiting_reply, s.base_key = 1, 1, ek_pk
     s.signed_prekey_id = bundle.signed_prekey_id
     if bundle.onetime is not None:
         s.has_onetime, s.onetime_prekey_id = 1, bundle.onetime_id
-    s.profile, s.header_encryption = prof_number, he
+    s.header_encryption = he
     return s
 
 
@@ -777,7 +939,7 @@ def accept(prekeys, wire, rng, pinned=None):
     if p.one_time_prekey_id is not None:
         s.has_onetime, s.onetime_prekey_id = 1, p.one_time_prekey_id
     ratchet_init_bob(s, sk, hk_a, nhk_b, spk[0], spk[1])                  # R6
-    m = message_parse(p.message)                                          # R7
+    m = _embedded(p)                                                      # R7
     if (m.encrypted_header is not None) != bool(s.header_encryption):
         raise RbxError(MALFORMED, "header form")
     pt = _decrypt_message(s, m, rng, MAX_SKIP, MAX_SKIPPED_KEYS)
@@ -789,4 +951,3 @@ def accept(prekeys, wire, rng, pinned=None):
         prekeys.consumed.add(p.one_time_prekey_id)
         used = p.one_time_prekey_id
     return s, pt, used
-

@@ -17,19 +17,20 @@ import vectors  # noqa: E402
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--vectors", required=True, help="the spec/vectors directory")
+    ap.add_argument("--vectors", help="the spec/vectors directory")
     ap.add_argument("--external", action="append", default=[],
                     help="tests/vectors/xeddsa.txt (libsignal's sign-bit form)")
     ap.add_argument("--rbx", help="the rbx binary for the live run")
     a = ap.parse_args()
-    t0 = time.monotonic()
-    try:
-        n = vectors.run(a.vectors, a.external)
-    except vectors.Mismatch as e:
-        print("reference: MISMATCH %s" % e)
-        return 1
-    t1 = time.monotonic()
-    print("reference: %d vector files re-derived in %.1f s" % (n, t1 - t0))
+    t0 = t1 = time.monotonic()
+    if a.vectors:
+        try:
+            n = vectors.run(a.vectors, a.external)
+        except vectors.Mismatch as e:
+            print("reference: MISMATCH %s" % e)
+            return 1
+        t1 = time.monotonic()
+        print("reference: %d vector files re-derived in %.1f s" % (n, t1 - t0))
     if a.rbx:
         lv = live.Live(a.rbx)
         for c in lv.run():

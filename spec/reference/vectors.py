@@ -84,6 +84,8 @@ class Transcript:
         check(a.ad == x.hex("ad"), "ad")
         check(a.rk == x.hex("alice_root_key_after_first_step"), "root key")
         check(a.cks == x.hex("alice_first_sending_chain_key"), "first sending chain key")
+        if "alice_first_sending_block_key" in x:
+            check(a.bks == x.hex("alice_first_sending_block_key"), "first sending block key")
         self.parties = {"alice": a, "bob": None}
         self.wires, self.plaintexts = {}, {}
         self.first = None
@@ -97,6 +99,7 @@ class Transcript:
         case, op = b["case"], b.get("op")
         if case == "first-message":
             w = P.encrypt(self.parties["alice"], b.hex("plaintext"), P.Rng(b.hex("rng")))
+            self.version2_fields(self.parties["alice"], b)
             check(w == b.hex("wire"), "first message wire")
             self.first = (w, b.hex("plaintext"))
         elif case == "bob-accepts":
@@ -133,6 +136,7 @@ class Transcript:
         check(got == b.get("expect", "ok"), "encrypt: %s" % got)
         if got != "ok":
             return
+        self.version2_fields(s, b)
         if "wire" in b:
             check(w == b.hex("wire"), "wire")
         else:
@@ -140,6 +144,14 @@ class Transcript:
                   hashlib.sha256(w).digest() == b.hex("wire_sha256"), "wire digest")
         i = self.index(b["case"])
         self.wires[i], self.plaintexts[i] = w, pt
+
+    @staticmethod
+    def version2_fields(s, b):
+        """The message key and salt R a version-2 send block lists (4.4, 4.5)."""
+        if "message_key" in b:
+            check(s.last[0] == b.hex("message_key"), "message key")
+        if "salt" in b:
+            check(s.last[1] == b.hex("salt"), "salt")
 
     def encrypt_many(self, b):
         s = self.parties[b["party"]]
