@@ -322,12 +322,13 @@ static int contact_rotated(rbx_store *st, rbx__contact *c, chain_src *cs, const 
                       cs->bundle != NULL ? "" : ", from a first message");
 }
 
-int rbx__st_contact_from_message(rbx_store *st, rbx__contact *c, int named, const uint8_t *in,
-                                 size_t len)
+int rbx__st_contact_from_message(rbx_store *st, rbx__contact *c, int named, int *found,
+                                 const uint8_t *in, size_t len)
 {
     rbx__prekey_msg pm;
     chain_src cs;
     rbx_policy pol;
+    *found = named;
     if (rbx__prekey_parse(&pm, in, len) != 0 || pm.version < 2 || pm.nrecords == 0)
         return RBX_E_NOT_FOUND;
     memset(&cs, 0, sizeof cs);
@@ -338,15 +339,17 @@ int rbx__st_contact_from_message(rbx_store *st, rbx__contact *c, int named, cons
     cs.has_cert = pm.cert != NULL && rbx_org_cert_parse(&cs.cert, pm.cert, pm.certlen) == 0;
     int rc;
     if (!named) {
-        /* The contact pinned to the old key of a record, newest first; a
-         * record that does not parse leads nowhere. */
+        /* The contact pinned to the old key of a record, newest first. A
+         * record that does not parse is refused as in a bundle (16.1.5),
+         * whoever it would lead to. */
+        for (size_t i = 0; i < cs.n; i++)
+            if ((rc = rbx_rotation_parse(&cs.r[i], cs.recs[i], cs.lens[i])) != 0) return rc;
+        cs.parsed = 1;
         rc = RBX_E_NOT_FOUND;
-        for (size_t i = cs.n; i-- > 0 && rc == RBX_E_NOT_FOUND;) {
-            rbx_rotation r;
-            if (rbx_rotation_parse(&r, cs.recs[i], cs.lens[i]) == 0)
-                rc = rbx__st_find_contact_by_identity(st, c, r.old_identity);
-        }
+        for (size_t i = cs.n; i-- > 0 && rc == RBX_E_NOT_FOUND;)
+            rc = rbx__st_find_contact_by_identity(st, c, cs.r[i].old_identity);
         if (rc != 0) return rc;
+        *found = 1;
     }
     if ((rc = rbx__st_policy(st, &pol)) != 0) return rc;
     return contact_rotated(st, c, &cs, &pol);

@@ -370,10 +370,11 @@ int rbx_store_decrypt(rbx_store *st, uint8_t *pt, size_t ptcap, size_t *ptlen, r
      * so that a forgery cannot raise identity warnings. */
     if (kind == 1 && !old_key &&
         (rc == RBX_E_NOT_FOUND || sodium_memcmp(c.identity, pi.initiator_identity, 32) != 0)) {
-        int r = rbx__st_contact_from_message(st, &c, rc == 0, in, len);
-        if (r == 0 || (r != RBX_E_NOT_FOUND && r != RBX_E_IO && r != RBX_E_CORRUPT && r != RBX_E_NOMEM))
-            rc = 0, chain_rc = r;
-        else if (r != RBX_E_NOT_FOUND) rc = r;
+        int found;
+        int r = rbx__st_contact_from_message(st, &c, rc == 0, &found, in, len);
+        if (r == 0) rc = 0;
+        else if (r == RBX_E_IO || r == RBX_E_CORRUPT || r == RBX_E_NOMEM) rc = r;
+        else if (r != RBX_E_NOT_FOUND) chain_rc = r, rc = found ? 0 : rc;
     }
     if (rc != 0 && rc != RBX_E_NOT_FOUND) goto fail;
     have_contact = rc == 0;
@@ -401,8 +402,12 @@ int rbx_store_decrypt(rbx_store *st, uint8_t *pt, size_t ptcap, size_t *ptlen, r
         rc = rbx_session_accept(&fresh, pt, ptcap, ptlen, &consumed, pre,
                                 old_key ? pi.initiator_identity : have_contact ? c.identity : NULL,
                                 in, len);
-        /* Authenticated under IK_A, which the chain did not lead to. */
-        if (rc == RBX_E_IDENTITY_CHANGED && chain_rc != 0) rc = chain_rc;
+        /* Authenticated under IK_A, which the chain did not lead to: its
+         * refusal, now that it cannot be a forger's. */
+        if ((rc == 0 || rc == RBX_E_IDENTITY_CHANGED) && chain_rc != 0) {
+            rbx_session_free(fresh);
+            rc = chain_rc;
+        }
         if (rc != 0) goto fail;
         if (old_key) {
             /* Under the peer's old key: kept beside the current session for

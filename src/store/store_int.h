@@ -96,10 +96,11 @@ int rbx__st_is_revoked(rbx_store *st, const uint8_t *org, const uint8_t identity
  * message's identity. RBX_E_NOT_FOUND: version 1, no records, or no contact
  * pinned to any of their keys (c untouched). A refusal (RBX_E_CHAIN,
  * RBX_E_STALE, RBX_E_SIGNATURE, RBX_E_IDENTITY_CHANGED, RBX_E_UNCERTIFIED,
- * RBX_E_REVOKED, RBX_E_EXPIRED, ...) changes nothing and leaves *c the
- * contact the records name. */
-int rbx__st_contact_from_message(rbx_store *st, rbx__contact *c, int named, const uint8_t *in,
-                                 size_t len);
+ * RBX_E_REVOKED, RBX_E_EXPIRED, ...) changes nothing; *found says whether
+ * *c is the contact the records name (a record that does not parse is
+ * refused before any contact is looked for). */
+int rbx__st_contact_from_message(rbx_store *st, rbx__contact *c, int named, int *found,
+                                 const uint8_t *in, size_t len);
 /* Load the session of (name, device) as it is stored (for tests that look at
  * chain keys); caller frees. */
 int rbx__store_load_session(rbx_store *st, rbx_session **out, const char *name, uint32_t device);
