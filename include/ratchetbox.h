@@ -47,8 +47,12 @@ extern "C" {
 /* The product's caps: 100 KiB per chat/agent message, 1 MiB per review
  * diff. The protocol refuses plaintext above the larger one. */
 #define RBX_MAX_PLAINTEXT (1024U * 1024U)
-/* Largest wire message encrypt can produce (plaintext cap + overhead). */
+/* Largest Message (plaintext cap + overhead). */
 #define RBX_MAX_WIRE (RBX_MAX_PLAINTEXT + 512U)
+/* Largest PreKeyMessage a reader accepts (PROTOCOL.md 9.3): a Message, the
+ * handshake fields (92 bytes) and, in version 2, attached rotation records
+ * and a certificate (2907). rbx_session_wire_size bounds one session's. */
+#define RBX_MAX_PREKEY_WIRE (RBX_MAX_WIRE + 92U + 2907U)
 
 /* Skipped-message-key limits (PROTOCOL.md "Limits"); all in one place. */
 #define RBX_MAX_SKIP 1000U               /* max forward jump in one chain */

@@ -220,7 +220,9 @@ out:
 int rbx__prekey_parse(rbx__prekey_msg *m, const uint8_t *in, size_t len)
 {
     memset(m, 0, sizeof *m);
-    if (len > RBX_MAX_WIRE + RBX_PREKEY_PREFIX_MAX + RBX_PREKEY_ATTACH_MAX) return RBX_E_TOO_BIG;
+    _Static_assert(RBX_MAX_PREKEY_WIRE == RBX_MAX_WIRE + RBX_PREKEY_PREFIX_MAX + RBX_PREKEY_ATTACH_MAX,
+                   "RBX_MAX_PREKEY_WIRE is the sum of its parts");
+    if (len > RBX_MAX_PREKEY_WIRE) return RBX_E_TOO_BIG;
     _Alignas(16) arena a;
     a.used = 0;
     ProtobufCAllocator alloc = { arena_alloc, arena_free, &a };
