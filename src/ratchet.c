@@ -648,7 +648,9 @@ int rbx_session_decrypt(rbx_session *s, uint8_t *pt, size_t ptcap, size_t *ptlen
     *ptlen = 0;
     if (s->poisoned) return RBX_E_STATE;
     int rc = rbx__ratchet_decrypt(s, pt, ptcap, ptlen, in, len);
-    if (rc != RBX_E_MALFORMED) return rc;
+    /* Told apart as rbx_message_prekey_info does (PROTOCOL.md 9.3): above
+     * RBX_MAX_WIRE only a PreKeyMessage with attached records fits. */
+    if (rc != RBX_E_MALFORMED && !(rc == RBX_E_TOO_BIG && len > RBX_MAX_WIRE)) return rc;
     /* Not a Message: maybe one more of the initiator's PreKeyMessages. */
     rbx__prekey_msg pm;
     /* Its own error (RBX_E_VERSION for a PreKeyMessage of another version),

@@ -466,10 +466,11 @@ int rbx_message_prekey_info(rbx_prekey_info *info, const uint8_t *in, size_t len
     rbx__prekey_msg pm;
     if (info != NULL) memset(info, 0, sizeof *info);
     /* PROTOCOL.md 9.3: only a Message that does not parse (RBX_E_MALFORMED)
-     * may be a PreKeyMessage; a Message of another version or above the
-     * size caps is refused as such, so a newer sender is told apart. */
+     * may be a PreKeyMessage; a Message of another version or with too long
+     * a ciphertext is refused as such, so a newer sender is told apart.
+     * Above RBX_MAX_WIRE only a PreKeyMessage with attached records fits. */
     int rc = rbx__msg_parse(&m, in, len);
-    if (rc != RBX_E_MALFORMED) return rc;
+    if (rc != RBX_E_MALFORMED && !(rc == RBX_E_TOO_BIG && len > RBX_MAX_WIRE)) return rc;
     rc = rbx__prekey_parse(&pm, in, len);
     if (rc != 0) return rc;
     if (info != NULL) {

@@ -1026,7 +1026,11 @@ static void malformed_messages(tu_sbuf *sb, const mparts *m, const mparts *h)
     WITH("message-encrypted-header-79-bytes", RBX_E_MALFORMED, bb_fvar(&b, 1, 1);
          bb_fbytes(&b, 5, h->eh, 79); bb_fbytes(&b, 6, h->ct, h->ctlen));
     /* Sizes (section 10): the whole input, then the ciphertext field. */
-    parse_case(sb, "message-above-max-wire", pi, junk, 0, 0, RBX_MAX_WIRE + 1, RBX_E_TOO_BIG);
+    /* Above RBX_MAX_WIRE only a PreKeyMessage fits (9.3): these zero bytes
+     * are then a malformed one, and above its own cap too big. */
+    parse_case(sb, "message-above-max-wire", pi, junk, 0, 0, RBX_MAX_WIRE + 1, RBX_E_MALFORMED);
+    parse_case(sb, "input-above-max-prekey-wire", pi, junk, 0, 0, RBX_MAX_PREKEY_WIRE + 1,
+               RBX_E_TOO_BIG);
     parse_case(sb, "message-max-wire-zero-bytes", pi, junk, 0, 0, RBX_MAX_WIRE, RBX_E_MALFORMED);
     bb_reset(&b);
     bb_fvar(&b, 1, 1);
@@ -1108,11 +1112,14 @@ static void malformed_prekey(tu_sbuf *sb, const rbx__prekey_msg *p0)
     e.n -= 3;
     bb_varint(&e, total + 1 - e.n - 3);
     parse_case(sb, "prekey-above-max-size", "prekey-message", e.p, e.n, 0, total + 1, RBX_E_TOO_BIG);
-    /* Told apart (9.3): above RBX_MAX_WIRE the Message parser's refusal
-     * stands, whatever the form. */
+    /* Told apart (9.3): above RBX_MAX_WIRE only a PreKeyMessage can fit, so
+     * the PreKeyMessage parser decides (version 1: its cap, + 92). */
     e.n -= 3;
     bb_varint(&e, RBX_MAX_WIRE + 1 - e.n - 3);
-    parse_case(sb, "prekey-above-max-wire", pi, e.p, e.n, 0, RBX_MAX_WIRE + 1, RBX_E_TOO_BIG);
+    parse_case(sb, "prekey-above-max-wire", pi, e.p, e.n, 0, RBX_MAX_WIRE + 1, 1);
+    e.n -= 3;
+    bb_varint(&e, RBX_MAX_WIRE + 93 - e.n - 3);
+    parse_case(sb, "prekey-v1-above-its-cap", pi, e.p, e.n, 0, RBX_MAX_WIRE + 93, RBX_E_TOO_BIG);
     e.n -= 3;
     bb_varint(&e, RBX_MAX_WIRE - e.n - 3);
     parse_case(sb, "prekey-at-max-wire", pi, e.p, e.n, 0, RBX_MAX_WIRE, 1);
@@ -1367,6 +1374,7 @@ static void malformed_v2(tu_sbuf *sb, const mparts *m2, const mparts *h2, const 
     size_t total = RBX_MAX_WIRE + 92 + 2907;
     bb_varint(&b, total - b.n - 3);
     parse_case(sb, "prekey-v2-max-size", "prekey-message", b.p, b.n, 0, total, 0);
+    parse_case(sb, "prekey-v2-max-size-told-apart", pi, b.p, b.n, 0, total, 1);
     b.n -= 3;
     bb_varint(&b, total + 1 - b.n - 3);
     parse_case(sb, "prekey-v2-above-max-size", "prekey-message", b.p, b.n, 0, total + 1,
@@ -1782,9 +1790,9 @@ static void transport_vectors(uint64_t seed)
         tl_case(&sb, "wire-version-3", sl, strlen(sl), "rejected: unsupported version", NULL, 0);
         free(sl);
     }
-    /* Decoded size: 33 + RBX_MAX_WIRE bytes at most, told from the length
+    /* Decoded size: 33 + RBX_MAX_PREKEY_WIRE bytes at most, told from the length
      * before the characters are looked at. */
-    size_t big = (33U + RBX_MAX_WIRE + 1U + 2U) / 3U * 4U;
+    size_t big = (33U + RBX_MAX_PREKEY_WIRE + 1U + 2U) / 3U * 4U;
     tu_sb_printf(&sb, "\ncase = too-big\nline_fill = 41\nline_length = %zu\n"
                       "expect = malformed transport line: too big\n", big);
 #undef LINE
