@@ -4,12 +4,15 @@ it rotated away from), prekeys, contacts with their sessions, and the text
 forms of rbx (PROTOCOL.md 9.6, 9.7). It is what the live interoperability
 run (live.py) puts opposite `rbx`. Kept in memory only.
 
-Which session takes an incoming message follows what PROTOCOL.md 15.4 and
-16.4 say a store does: the contact is found by the line's sender key among
-its current and earlier keys; a Message is tried on the contact's current
-session, then on its retired ones, newest first; a PreKeyMessage goes to the
-session with its base key, else to a new handshake, after which the
-contact's previous session is retired."""
+Which session takes an incoming message follows what PROTOCOL.md 15.4,
+16.4 and 6.4 say a store does: the contact is found by the line's sender key
+among its current and earlier keys; a Message is tried on the contact's
+current session, then on its retired ones, newest first; a PreKeyMessage
+goes to the session with its base key, else to a new handshake, after which
+the contact's previous session is retired. A first message under a key no
+contact has, carrying rotation records (6.4), is matched to the contact
+pinned to a record's old key and follows the chain once it authenticated.
+Lines name the sender's identity in the message's session (9.6)."""
 
 import time
 
@@ -87,7 +90,11 @@ class Device:
         if c.current is None:
             sk = dict(self.identities)[self.pk]
             c.current = P.initiate(self.pk, sk, c.bundle, self.rng, self.profile, he)
-        return T.encode_line(self.pk, P.encrypt(c.current, pt, self.rng))
+            if self.records and c.current.version == 2:
+                P.set_chain(c.current, self.records[-P.CHAIN_MAX:])      # 6.4
+        s = c.current
+        own = s.ad[0:32] if s.initiator else s.ad[32:64]
+        return T.encode_line(own, P.encrypt(s, pt, self.rng))
 
     def _contact_of(self, key):
         for c in self.contacts.values():
@@ -108,8 +115,14 @@ class Device:
                 if s.base_key == pkm.base_key:
                     return c.name, P.ratchet_decrypt(s, wire, self.rng), False
         owner = self.spk_owner.get(pkm.signed_prekey_id, self.pk)
+        chain = None
+        if c is None and pkm.rotation:
+            c, chain = self._follow(pkm)                                 # 6.4
         pinned = None if c is None else sender
         s, pt, _ = P.accept(self.prekeys[owner], wire, self.rng, pinned)
+        if chain is not None:          # only now, with the message authenticated
+            c.pin = chain
+            c.keys.append(sender)
         new = c is None
         if new:
             c = self.contacts[P.fingerprint(sender)] = Contact(P.fingerprint(sender), sender)
@@ -117,6 +130,17 @@ class Device:
             c.retired.append(c.current)
         c.current = s
         return c.name, pt, new
+
+    def _follow(self, pkm):
+        """6.4: the contact pinned to the old key of a carried record, and the
+        new pin from its chain to IK_A (16.2), or (None, None)."""
+        for r in pkm.rotation:
+            old = R.rotation_parse(r)["old_identity"]
+            for c in self.contacts.values():
+                if c.keys[-1] == old:
+                    pin, _ = R.chain_verify(c.pin, pkm.identity_key, pkm.rotation)
+                    return c, pin
+        return None, None
 
     def _try_sessions(self, c, wire):
         errors = []

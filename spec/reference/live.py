@@ -113,7 +113,8 @@ class Live:
                     rbx.run("init")
                     rbx.run("add", "ref", data=py.bundle_line())
                     opts = (["--header-encryption"] if he else []) + \
-                        (["--profile", str(profile)] if profile is not None else [])
+                        (["--profile", {0: "hmac", 2: "fast"}[profile]] if profile is not None
+                         else [])
                     pts = [b"hello %d" % i for i in range(4)]
                     lines = []
                     for pt in pts:
@@ -132,7 +133,42 @@ class Live:
                               (got, "header encryption" if he else "clear header"))
                     if not he and profile in (None, 2):
                         self.rotate_reference(py, rbx, rnd)
+            self.first_contact_after_rotation(root, rnd, rbx_rotates=True)
+            self.first_contact_after_rotation(root, rnd, rbx_rotates=False)
         return self.cases
+
+    def first_contact_after_rotation(self, root, rnd, rbx_rotates):
+        """6.4: the side that rotated makes the first contact with a peer that
+        pinned its old key; its first messages carry the record, and the peer
+        follows the chain from the first one that reaches it."""
+        py = Device(profile=2)
+        rbx = Rbx(self.exe, root, "c%d" % rbx_rotates)
+        rbx.run("init")
+        out, _ = rbx.run("bundle")
+        py.add("rbx", out)                      # the reference pins rbx's key
+        rbx.run("add", "ref", data=py.bundle_line())   # rbx pins the reference's
+        if rbx_rotates:
+            rbx.run("rotate", "identity", "--reason", "before first contact")
+            lines = [rbx.send("ref", b"first contact %d" % i) for i in range(2)]
+            for i in (1, 0):
+                sender, _, kind, pkm = T.decode_line(lines[i])
+                assert kind == "prekey" and len(pkm.rotation) == 1
+                name, pt, new = py.recv(lines[i])
+                assert (name, pt, new) == ("rbx", b"first contact %d" % i, False)
+            assert len(py.contacts["rbx"].keys) == 2 and py.contacts["rbx"].pin[1] == 1
+            self.exchange(py, "rbx", rbx, "ref", 4, rnd, py_first=True)
+            self.case("rbx rotated before first contact: the reference follows the record "
+                      "of its first message (6.4)")
+        else:
+            py.rotate()
+            lines = [py.send("rbx", b"first contact %d" % i) for i in range(2)]
+            assert len(T.decode_line(lines[0])[3].rotation) == 1
+            rbx.recv(lines[1], b"first contact 1", sender="ref")
+            rbx.recv(lines[0], b"first contact 0", sender="ref")
+            self.messages += 2
+            self.exchange(py, "rbx", rbx, "ref", 4, rnd, py_first=False)
+            self.case("the reference rotated before first contact: rbx follows the record "
+                      "of its first message (6.4)")
 
     def rotate_rbx(self, py, rbx, me, rnd):
         """rbx rotates its identity; the reference follows the records of its

@@ -201,6 +201,7 @@ PROFILES = {
 }
 VERSION_OF = {0: 1, 1: 1, 2: 2}
 MAX_ATTACHED = 2907   # 6.4: 8 x 339 + 195
+MAX_PREKEY_WIRE = MAX_WIRE + 92 + MAX_ATTACHED
 ROTATION_MAXBYTES = 336
 CERT_MAXBYTES = 192
 
@@ -398,7 +399,7 @@ class PreKeyMessage:
 
 def prekey_message_parse(buf):
     """9.3, in the parser order it gives."""
-    if len(buf) > MAX_WIRE + 92 + MAX_ATTACHED:
+    if len(buf) > MAX_PREKEY_WIRE:
         raise RbxError(TOO_BIG)
     f, unknown = pb.parse(buf, pb.PREKEY_MESSAGE)
     if f["version"] not in (1, 2):
@@ -429,13 +430,20 @@ def prekey_message_parse(buf):
     return m
 
 
+def _not_a_message(e, buf):
+    """9.3: the Message parser's refusals that leave the PreKeyMessage parser
+    to decide: MALFORMED, and TOO_BIG for an input above RBX_MAX_WIRE (only a
+    first message with attached records can be that long)."""
+    return e.name == MALFORMED or (e.name == TOO_BIG and len(buf) > MAX_WIRE)
+
+
 def prekey_info(buf):
     """rbx_message_prekey_info: 1 and the fields (PreKeyMessage), 0 (Message)."""
     try:
         message_parse(buf)
         return 0, None
     except RbxError as e:
-        if e.name != MALFORMED:
+        if not _not_a_message(e, buf):
             raise
     return 1, prekey_message_parse(buf)
 
@@ -748,7 +756,7 @@ def ratchet_decrypt(s, wire, rng, max_skip=MAX_SKIP, max_skipped=MAX_SKIPPED_KEY
         m = message_parse(wire)
         form_ok = (m.encrypted_header is not None) == bool(s.header_encryption)
     except RbxError as e:
-        if e.name != MALFORMED:
+        if not _not_a_message(e, wire):
             raise
         m, form_ok = None, False
     if m is None or not form_ok:

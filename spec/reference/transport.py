@@ -43,7 +43,7 @@ def _strict_b64(text, cap, bad, big):
 
 def decode_line(text):
     """9.6, reading: (sender, wire, kind, prekey fields or None)."""
-    raw = _strict_b64(text, HEADER + P.MAX_WIRE, "malformed transport line: bad base64",
+    raw = _strict_b64(text, HEADER + P.MAX_PREKEY_WIRE, "malformed transport line: bad base64",
                       "malformed transport line: too big")
     if len(raw) <= HEADER:
         raise LineError("malformed transport line: too short")
