@@ -651,7 +651,8 @@ int rbx_session_decrypt(rbx_session *s, uint8_t *pt, size_t ptcap, size_t *ptlen
     if (rc != RBX_E_MALFORMED) return rc;
     /* Not a Message: maybe one more of the initiator's PreKeyMessages. */
     rbx__prekey_msg pm;
-    if (rbx__prekey_parse(&pm, in, len) != 0) return RBX_E_MALFORMED;
+    /* A version or size this build does not take is said as such. */
+    if ((rc = rbx__prekey_parse(&pm, in, len)) != 0) return rc == RBX_E_VERSION ? rc : RBX_E_MALFORMED;
     /* Another base key is another session: rbx_session_accept's business. */
     if (s->initiator || sodium_memcmp(pm.base_key, s->base_key, 32) != 0) return RBX_E_STATE;
     /* The handshake fields were authenticated when the session was accepted;
