@@ -117,9 +117,18 @@ $(B)/readme_example: README.md $(STATIC)
 	sed -n '/<!-- example-begin -->/,/<!-- example-end -->/p' README.md | sed '1,2d;$$d' | sed '$$d' > $(B)/readme_example.c
 	$(CC) $(ALLCFLAGS) $(LDFLAGS) -o $@ $(B)/readme_example.c $(STATIC) $(LIBS)
 
-check-run: $(B)/check_rbx $(B)/readme_example
+# A reader that knows protocol version 1 only: the library's sources built
+# with RBX_MAX_VERSION=1, fed the version-2 vectors (tests/v1reader/).
+V1READER_SRC := tests/v1reader/v1reader.c tests/testutil.c src/cli/detrng.c $(LIB_SRC) $(PROTO_C)
+$(B)/v1reader: $(V1READER_SRC) include/ratchetbox.h $(INT_H) tests/testutil.h src/cli/detrng.h
+	@mkdir -p $(@D)
+	$(CC) $(ALLCFLAGS) -Itests -DRBX_MAX_VERSION=1 -DRBX_SRCDIR='"$(CURDIR)"' $(LDFLAGS) -o $@ \
+	    $(V1READER_SRC) $(LIBS) $(CHECK_LIBS)
+
+check-run: $(B)/check_rbx $(B)/readme_example $(B)/v1reader
 	$(B)/check_rbx
 	$(B)/readme_example
+	$(B)/v1reader
 
 check: deps
 	$(MAKE) --no-print-directory check-run

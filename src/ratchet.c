@@ -653,8 +653,9 @@ int rbx_session_decrypt(rbx_session *s, uint8_t *pt, size_t ptcap, size_t *ptlen
     if (rc != RBX_E_MALFORMED && !(rc == RBX_E_TOO_BIG && len > RBX_MAX_WIRE)) return rc;
     /* Not a Message: maybe one more of the initiator's PreKeyMessages. */
     rbx__prekey_msg pm;
-    /* Its own error (RBX_E_VERSION for a PreKeyMessage of another version),
-     * as rbx_message_prekey_info gives it (PROTOCOL.md 7.4 Entry, 9.3). */
+    /* Its own error (RBX_E_VERSION for a PreKeyMessage of a version this
+     * build does not take, RBX_E_TOO_BIG above its caps), as
+     * rbx_message_prekey_info gives it (PROTOCOL.md 7.4 Entry, 9.3). */
     if ((rc = rbx__prekey_parse(&pm, in, len)) != 0) return rc;
     /* Another base key is another session: rbx_session_accept's business. */
     if (s->initiator || sodium_memcmp(pm.base_key, s->base_key, 32) != 0) return RBX_E_STATE;

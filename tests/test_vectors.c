@@ -283,6 +283,74 @@ static void fast_out_of_order(uint64_t seed)
     tu_settle_vector("fast-out-of-order.txt", &sb);
 }
 
+/* Version-2 session blobs (PROTOCOL.md 11) and a first message that
+ * carries a rotation record (6.4): Alice rotated from A0 to her key (record
+ * sequence 1, both signatures' Z in rng), attaches the record to a fast
+ * session, sends two PreKeyMessages; Bob accepts, pinned to the new key
+ * (rbx_message_chain_verify from A0 gives it). Blobs: Alice awaiting the
+ * reply (with the attachment), Bob after the second message, Alice after the
+ * reply (the attachment gone). Also the fixture of the v1-only reader
+ * (tests/v1reader/). */
+static void fast_blobs(uint64_t seed)
+{
+    tu_sbuf sb = { 0 };
+    world w;
+    rbx_session_opts o = { RBX_PROFILE_FAST, 0 };
+    tu_rng_seed(seed);
+    header(&sb, "Profile 2 (fast, version 2): session blobs, and first messages carrying a rotation record.", seed, 1);
+    handshake(&sb, &w, &o, 0, NULL);
+    /* The handshake's first message was sent before the record was
+     * attached; the record rides on the next ones. */
+    uint8_t a0pk[32], a0sk[32], rec[RBX_ROTATION_MAXBYTES];
+    size_t reclen;
+    tu_rng_log(1);
+    ck_assert_int_eq(rbx_keypair_generate(a0pk, a0sk), 0);
+    rbx_rotation r = { .sequence = 1, .created = 1700000000, .old_valid_until = 1700604800 };
+    memcpy(r.old_identity, a0pk, 32);
+    memcpy(r.new_identity, w.apk, 32);
+    strcpy(r.reason, "vector");
+    ck_assert_int_eq(rbx_rotation_sign(rec, sizeof rec, &reclen, &r, a0sk, w.ask), 0);
+    tu_sb_printf(&sb, "\ncase = rotation-record\n");
+    sb_rng(&sb);
+    sb_hex(&sb, "old_identity_private", a0sk, 32);
+    sb_hex(&sb, "old_identity_public", a0pk, 32);
+    sb_hex(&sb, "record", rec, reclen);
+    const uint8_t *recs[1] = { rec };
+    size_t lens[1] = { reclen };
+    ck_assert_int_eq(rbx_session_set_chain(w.a, recs, lens, 1, NULL, 0), 0);
+    tu_msg m = event_send(&sb, &w, 1, 0);
+    rbx__prekey_msg pm;
+    ck_assert_int_eq(rbx__prekey_parse(&pm, m.wire, m.len), 0);
+    ck_assert_uint_eq(pm.nrecords, 1);
+    ck_assert_mem_eq(pm.records[0], rec, reclen);
+    rbx_chain_tip pin = { .sequence = 0 }, tip;
+    uint64_t until;
+    memcpy(pin.identity, a0pk, 32);
+    ck_assert_int_eq(rbx_message_chain_verify(&tip, &until, &pin, m.wire, m.len), 0);
+    ck_assert_mem_eq(tip.identity, w.apk, 32);
+    ck_assert_uint_eq(until, 1700604800);
+    size_t n;
+    uint8_t *blob = tu_blob(w.a, &n);
+    tu_sb_printf(&sb, "\ncase = blob-alice-awaiting-reply\n");
+    sb_hex(&sb, "blob", blob, n);
+    free(blob);
+    event_recv(&sb, &w, &m);
+    blob = tu_blob(w.b, &n);
+    tu_sb_printf(&sb, "\ncase = blob-bob\n");
+    sb_hex(&sb, "blob", blob, n);
+    free(blob);
+    tu_msg rep = event_send(&sb, &w, 0, 1);
+    event_recv(&sb, &w, &rep);
+    blob = tu_blob(w.a, &n);
+    ck_assert_mem_eq(blob + n - 3, "\0\0\0", 3);
+    tu_sb_printf(&sb, "\ncase = blob-alice-after-reply\n");
+    sb_hex(&sb, "blob", blob, n);
+    free(blob);
+    sodium_memzero(a0sk, sizeof a0sk);
+    world_free(&w);
+    tu_settle_vector("fast-blobs.txt", &sb);
+}
+
 /* ------------------------------------------------------------ edge-case transcripts
  * The files below extend the format with the operations of
  * spec/vectors/README.md: encrypt-many, decrypt of a given wire with its
@@ -1853,6 +1921,7 @@ START_TEST(vectors)
     conversation("fast-conversation.txt", 0, 7, RBX_PROFILE_FAST);
     fast_out_of_order(8);
     conversation("fast-header-encryption.txt", 1, 9, RBX_PROFILE_FAST);
+    fast_blobs(10);
     edge_vectors();
 }
 END_TEST

@@ -87,6 +87,7 @@ class Transcript:
         if "alice_first_sending_block_key" in x:
             check(a.bks == x.hex("alice_first_sending_block_key"), "first sending block key")
         self.parties = {"alice": a, "bob": None}
+        self.alice_sk = ask
         self.wires, self.plaintexts = {}, {}
         self.first = None
         self.counts = {}
@@ -107,6 +108,24 @@ class Transcript:
             check(pt == self.first[1], "first plaintext")
             check(s.dhs_pk == b.hex("bob_ratchet_public"), "bob ratchet public")
             self.parties["bob"] = s
+        elif case == "rotation-record":
+            # fast-blobs.txt: Alice rotated from an earlier key to hers; the
+            # record is attached to her session (6.4) before her next message.
+            old_sk = b.hex("old_identity_private")
+            check(pr.public_key(old_sk) == b.hex("old_identity_public"), "old identity")
+            rec = b.hex("record")
+            f = R.rotation_parse(rec)
+            check(f["old_identity"] == b.hex("old_identity_public") and
+                  f["new_identity"] == self.parties["alice"].ad[0:32], "record keys")
+            rng = P.Rng(b.hex("rng"))      # the earlier key pair, then both Z
+            check(P.keypair(rng)[1] == old_sk, "the earlier key is the first 32 bytes")
+            check(R.rotation_sign(f, old_sk, self.alice_sk, rng) == rec, "record bytes")
+            P.set_chain(self.parties["alice"], [rec])
+        elif case.startswith("blob-"):
+            party = "alice" if case.startswith("blob-alice") else "bob"
+            blob = self.parties[party].serialize()
+            check(blob == b.hex("blob"), "session blob")
+            check(P.session_parse(blob).serialize() == blob, "blob round trip")
         elif op == "encrypt":
             self.encrypt(b)
         elif op == "encrypt-many":
