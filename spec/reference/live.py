@@ -92,7 +92,9 @@ class Live:
                     py, rbx = Device(profile=profile), Rbx(self.exe, root, "a%d" % k)
                     rbx.run("init")
                     out, _ = rbx.run("bundle")
-                    py.add("rbx", out)
+                    c = py.add("rbx", out)
+                    # 9.7: a store states its signed prekey's time: field 8, v2 statement
+                    assert c.bundle.created is not None
                     first = [py.send("rbx", b"first %d" % i, he) for i in range(3)]
                     assert all(T.decode_line(x)[2] == "prekey" for x in first)
                     err = rbx.recv(first[2], b"first 2")           # out of order

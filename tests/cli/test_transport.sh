@@ -81,4 +81,17 @@ run "a receives a CRLF line" 0 "${A[@]}" recv "$T/l2"
 run "a sends again (json)" 0 "${A[@]}" send b "$T/pt" --json
 check "after a reply: kind message" 'grep -q "\"kind\":\"message\"" "$T/out"'
 
+# The bundle line (9.7): CRLF and blanks around it are fine; it has no
+# version byte of its own, so one put in front is a malformed bundle.
+run "b's bundle line" 0 "${B[@]}" bundle
+cp "$T/out" "$T/b2.bundle"
+{ printf ' '; tr -d '\n' < "$T/b2.bundle"; printf '\r\n'; } > "$T/b.crlf"
+run "a bundle line with CRLF and blanks" 0 "${A[@]}" add b2 "$T/b.crlf"
+{ printf '\001'; base64 -d < "$T/b2.bundle"; } | base64 -w0 > "$T/b.versioned"
+run "a version byte in front of the bundle" 65 "${A[@]}" add b3 "$T/b.versioned"
+check "it is a malformed bundle" '[ "$(cat "$T/err")" = "rbx: add: bad bundle: malformed input" ]'
+{ tr -d '\n' < "$T/b2.bundle" | head -c 40; printf '\n'; tr -d '\n' < "$T/b2.bundle" | tail -c +41; } > "$T/b.wrapped"
+run "a wrapped bundle line" 65 "${A[@]}" add b4 "$T/b.wrapped"
+check "it is not one line of base64" '[ "$(cat "$T/err")" = "rbx: add: bad bundle: not one line of base64" ]'
+
 cli_end
