@@ -2,7 +2,7 @@
 # bench, install, uninstall, clean.
 # SPDX-License-Identifier: MIT
 
-VERSION   := 0.1.0
+VERSION   := 0.2.0
 SOMAJOR   := 0
 PREFIX    ?= /usr/local
 LIBDIR    ?= $(PREFIX)/lib
