@@ -108,7 +108,8 @@ RBX_API const char *rbx_version(void);
 /* ---------------------------------------------------------------- keys */
 
 /* A box key pair: raw 32-byte public key and raw 32-byte secret scalar, kept
- * unclamped exactly as crypto_box_keypair() makes it (CONTEXT section 1). */
+ * unclamped exactly as crypto_box_keypair() makes it: the product stores its
+ * box secret keys that way (libsodium's crypto_scalarmult clamps internally). */
 
 /* New key pair from libsodium's RNG (crypto_box_keypair). Caller wipes sk. */
 RBX_API RBX_MUST_CHECK int rbx_keypair_generate(uint8_t pk[RBX_PUBLICKEYBYTES],
@@ -156,7 +157,8 @@ RBX_API RBX_MUST_CHECK int rbx_key_from_base64(uint8_t key[RBX_PUBLICKEYBYTES],
 
 /* ---------------------------------------------------------------- baseline */
 
-/* Today's envelope, byte-compatible (CONTEXT section 1):
+/* Today's envelope, byte-compatible with the product's (NaCl box under the
+ * devices' long-lived keys; no version, key id, sender id or associated data):
  *   content_encrypted = base64(crypto_box_easy(plaintext, nonce, peer_pk, my_sk))
  *   encryption_nonce  = base64(24 random bytes)
  * Strings are standard base64 with padding and NUL-terminated. */
@@ -1114,7 +1116,9 @@ typedef struct rbx_archive_result {
 RBX_API RBX_MUST_CHECK int rbx_store_rotate_archive(rbx_store *st, int mode,
                                                     rbx_archive_result *res) RBX_NONNULL(1, 3);
 
-/* One stored row of the product's history (CONTEXT section 1). */
+/* One stored row of the product's history: the baseline envelope
+ * (content_encrypted, encryption_nonce; a NULL nonce marks a plaintext row)
+ * with the row's clear metadata. */
 typedef struct rbx_import_row {
     const uint8_t *peer_pk;       /* 32 bytes: the other party's box public key */
     const char *session_id;       /* the product's session id, or NULL */

@@ -44,7 +44,8 @@ const rbx__profile *rbx__profile_get(unsigned profile);
  * 0 for XChaCha20-Poly1305 (24-byte nonce). */
 static inline int rbx__profile_aead12(const rbx__profile *p) { return p->msg_keys == RBX__MK_FAST; }
 
-/* RFC 5869. Hand-written because libsodium 1.0.18 has no HKDF (CONTEXT 3). */
+/* RFC 5869. Hand-written on crypto_auth_hmacsha256 because libsodium 1.0.18
+ * (Debian 12) has no HKDF. */
 void rbx__hkdf_extract(uint8_t prk[32], const uint8_t *salt, size_t saltlen,
                        const uint8_t *ikm, size_t ikmlen);
 /* outlen <= 255 * 32. */

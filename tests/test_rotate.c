@@ -160,6 +160,7 @@ START_TEST(offline_across_two_rotations)
     ck_assert_mem_eq(contact_of(&dave, "bob").identity, bob.pk, 32);
     peer_close(&alice);
     peer_close(&bob);
+    peer_close(&carol);
     peer_close(&dave);
 }
 END_TEST
@@ -662,6 +663,7 @@ START_TEST(prekey_schedule)
     ck_assert_uint_eq(mr.signed_prekey_made, 4);
     peer_close(&alice);
     peer_close(&bob);
+    peer_close(&carol);
     g_now = 0;
 }
 END_TEST

@@ -136,6 +136,25 @@ check "org init prints key and fingerprint" 'grep -Eq "^[A-Za-z0-9+/=]{44} [0-9a
 run "org init twice" 73 admin org init
 run "org show" 0 admin org show --json
 check "org show has the key" '[ "$(cat "$T/out")" = "{\"org_key\":{\"public_key\":\"$ORG\",\"fingerprint\":\"$ORGFP\"},\"certificate\":null,\"revocations\":[]}" ]'
+# An administrator's machine may hold only the root: org init makes DIR and
+# its store without an identity (README's walkthrough starts this way).
+run "org init in a new directory" 0 root org init
+check "root store made, DIR mode 0700" '[ -f "$T/root/state.db" ] && [ "$(stat -c %a "$T/root")" = 700 ]'
+check "root: key and fingerprint" 'grep -Eq "^[A-Za-z0-9+/=]{44} [0-9a-f]{16}$" "$T/out"'
+ROOTPK=$(cut -d' ' -f1 "$T/out")
+run "a root-only store has no identity" 66 root id
+check "named: no identity" '[ "$(cat "$T/err")" = "rbx: id: no identity in $T/root: run rbx init" ]'
+run "a root-only store certifies" 0 root org certify "$(pk_of agent)"
+check "a certificate line" 'grep -Eqx "[A-Za-z0-9+/=]{60,}" "$T/out"'
+run "init after org init keeps the root" 0 root init
+run "org show after init" 0 root org show
+check "still the same root" 'sed -n 1p "$T/out" | grep -qF "organisation key: $ROOTPK "'
+run "org show without a store" 66 nowhere org show
+check "named: no organisation key" '[ "$(cat "$T/err")" = "rbx: org: no organisation key in $T/nowhere: run rbx org init on the administrator'"'"'s device" ]'
+check "nothing created by org show" '[ ! -e "$T/nowhere" ]'
+run "certify without a store" 66 nowhere org certify "$(pk_of agent)"
+run "install-cert without a store" 66 nowhere org install-cert "$T/phone0.bundle"
+check "named: no identity" 'grep -q "no identity in $T/nowhere: run rbx init" "$T/err"'
 run "org show without an org key" 0 phone org show
 check "org show: none" '[ "$(cat "$T/out")" = "$(printf "organisation key: none held here\nour certificate: none\nrevocations: 0")" ]'
 run "certify without an org key" 66 phone org certify "$(pk_of agent)"
