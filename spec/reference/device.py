@@ -14,6 +14,7 @@ contact has, carrying rotation records (6.4), is matched to the contact
 pinned to a record's old key and follows the chain once it authenticated.
 Lines name the sender's identity in the message's session (9.6)."""
 
+import copy
 import time
 
 import protocol as P
@@ -115,12 +116,20 @@ class Device:
                 if s.base_key == pkm.base_key:
                     return c.name, P.ratchet_decrypt(s, wire, self.rng), False
         owner = self.spk_owner.get(pkm.signed_prekey_id, self.pk)
-        chain = None
+        chain, refusal = None, None
         if c is None and pkm.rotation:
-            c, chain = self._follow(pkm)                                 # 6.4
-        pinned = None if c is None else sender
-        s, pt, _ = P.accept(self.prekeys[owner], wire, self.rng, pinned)
-        if chain is not None:          # only now, with the message authenticated
+            try:
+                c, chain = self._follow(pkm)                             # 6.4
+            except RbxError as e:
+                refusal = e
+        pinned = None if c is None or refusal else sender
+        # The handshake's own refusal comes first; a chain's refusal only once
+        # the message authenticated (6.4), and nothing is committed then.
+        s, pt, _ = P.accept(self.prekeys[owner] if refusal is None else
+                            copy.deepcopy(self.prekeys[owner]), wire, self.rng, pinned)
+        if refusal is not None:
+            raise refusal
+        if chain is not None:
             c.pin = chain
             c.keys.append(sender)
         new = c is None
