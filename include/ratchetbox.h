@@ -47,8 +47,12 @@ extern "C" {
 /* The product's caps: 100 KiB per chat/agent message, 1 MiB per review
  * diff. The protocol refuses plaintext above the larger one. */
 #define RBX_MAX_PLAINTEXT (1024U * 1024U)
-/* Largest wire message encrypt can produce (plaintext cap + overhead). */
+/* Largest Message (plaintext cap + overhead). */
 #define RBX_MAX_WIRE (RBX_MAX_PLAINTEXT + 512U)
+/* Largest PreKeyMessage a reader accepts (PROTOCOL.md 9.3): a Message, the
+ * handshake fields (92 bytes) and, in version 2, attached rotation records
+ * and a certificate (2907). rbx_session_wire_size bounds one session's. */
+#define RBX_MAX_PREKEY_WIRE (RBX_MAX_WIRE + 92U + 2907U)
 
 /* Skipped-message-key limits (PROTOCOL.md "Limits"); all in one place. */
 #define RBX_MAX_SKIP 1000U               /* max forward jump in one chain */
@@ -105,7 +109,8 @@ RBX_API const char *rbx_version(void);
 /* ---------------------------------------------------------------- keys */
 
 /* A box key pair: raw 32-byte public key and raw 32-byte secret scalar, kept
- * unclamped exactly as crypto_box_keypair() makes it (CONTEXT section 1). */
+ * unclamped exactly as crypto_box_keypair() makes it: the product stores its
+ * box secret keys that way (libsodium's crypto_scalarmult clamps internally). */
 
 /* New key pair from libsodium's RNG (crypto_box_keypair). Caller wipes sk. */
 RBX_API RBX_MUST_CHECK int rbx_keypair_generate(uint8_t pk[RBX_PUBLICKEYBYTES],
@@ -153,7 +158,8 @@ RBX_API RBX_MUST_CHECK int rbx_key_from_base64(uint8_t key[RBX_PUBLICKEYBYTES],
 
 /* ---------------------------------------------------------------- baseline */
 
-/* Today's envelope, byte-compatible (CONTEXT section 1):
+/* Today's envelope, byte-compatible with the product's (NaCl box under the
+ * devices' long-lived keys; no version, key id, sender id or associated data):
  *   content_encrypted = base64(crypto_box_easy(plaintext, nonce, peer_pk, my_sk))
  *   encryption_nonce  = base64(24 random bytes)
  * Strings are standard base64 with padding and NUL-terminated. */
@@ -611,13 +617,24 @@ RBX_API RBX_MUST_CHECK int rbx_bundle_with_onetime(uint8_t *out, size_t outcap, 
 
 typedef struct rbx_session rbx_session;
 
-/* KDF profiles (PROTOCOL.md "KDF profiles"). SIGNAL uses Signal's info
- * strings so the constructions can be checked against libsignal's vectors;
- * it is not wire-compatible with libsignal. */
-#define RBX_PROFILE_DEFAULT 0U
+/* KDF profiles (PROTOCOL.md 4.1). A profile also fixes the session's
+ * protocol version. HMAC (0) and SIGNAL (1) are version 1, the protocol of
+ * ratchetbox 0.1.0: for sessions made before version 2 and for peers that
+ * only know version 1. SIGNAL uses Signal's info strings so the
+ * constructions can be checked against libsignal's vectors; it is not
+ * wire-compatible with libsignal. FAST (2) is version 2: a BLAKE2b key
+ * schedule and 16 bytes of fresh randomness per message in the body key, so
+ * that a sender whose state was rolled back (a restored backup, a VM
+ * snapshot) never encrypts twice under one key and nonce. */
+#define RBX_PROFILE_HMAC 0U
 #define RBX_PROFILE_SIGNAL 1U
+#define RBX_PROFILE_FAST 2U
+/* What new sessions get: opts == NULL, the store and rbx without --profile. */
+#define RBX_PROFILE_DEFAULT RBX_PROFILE_FAST
 
-/* Session options, fixed by the initiator at handshake time. */
+/* Session options, fixed by the initiator at handshake time. A caller that
+ * fills this struct chooses the profile explicitly: set it to
+ * RBX_PROFILE_DEFAULT (a zeroed struct means RBX_PROFILE_HMAC). */
 typedef struct rbx_session_opts {
     unsigned profile;          /* RBX_PROFILE_* */
     int header_encryption;     /* DR spec section 4: 0 off, 1 on */
@@ -636,6 +653,25 @@ RBX_API RBX_MUST_CHECK int rbx_session_initiate(rbx_session **out,
                                                 const rbx_session_opts *opts)
     RBX_NONNULL(1, 2, 3, 4);
 
+/* Attach rotation records and an organisation certificate to a new
+ * version-2 session of an initiator whose identity was rotated
+ * (PROTOCOL.md 6.4): every PreKeyMessage it encrypts until the first reply
+ * carries them, so that a peer pinned to an earlier key of ours can follow
+ * the chain from the first message. records[i] (lens[i] bytes) are the
+ * newest records of our identity, oldest first, at most RBX_CHAIN_MAX, the
+ * last naming our identity as its new key; cert (certlen bytes) our
+ * certificate or NULL (only with n >= 1). They are copied (and serialised
+ * with the session); each is parsed as rbx_rotation_parse and
+ * rbx_org_cert_parse do. n = 0 and cert NULL detaches.
+ * \return RBX_E_STATE (a version-1 session, a responder's, or after the
+ *         first reply), RBX_E_INVALID (n > RBX_CHAIN_MAX, NULL records or
+ *         lens with n > 0, a certificate without records, a record or
+ *         certificate that does not parse), RBX_E_NOMEM. */
+RBX_API RBX_MUST_CHECK int rbx_session_set_chain(rbx_session *s, const uint8_t *const *records,
+                                                 const size_t *lens, size_t n,
+                                                 const uint8_t *cert, size_t certlen)
+    RBX_NONNULL(1);
+
 /* What a first message claims, before anything is authenticated. Lets a
  * store load the right prekeys; nothing here may be trusted or pinned. */
 typedef struct rbx_prekey_info {
@@ -651,6 +687,18 @@ typedef struct rbx_prekey_info {
 RBX_API RBX_MUST_CHECK int rbx_message_prekey_info(rbx_prekey_info *info,
                                                    const uint8_t *in, size_t len)
     RBX_NONNULL(2);
+
+/* Chain verification (rbx_chain_verify) of the rotation records a
+ * version-2 PreKeyMessage carries (PROTOCOL.md 6.4), with its identity key
+ * IK_A as target: whether IK_A is the successor of the pinned key. The
+ * message itself is not authenticated here: pin IK_A only once
+ * rbx_session_accept (with IK_A as pinned) has succeeded.
+ * \return the parse errors of rbx_message_prekey_info (RBX_E_MALFORMED also
+ *         for a normal Message), and those of rbx_chain_verify. */
+RBX_API RBX_MUST_CHECK int rbx_message_chain_verify(rbx_chain_tip *tip, uint64_t *old_valid_until,
+                                                    const rbx_chain_tip *pinned,
+                                                    const uint8_t *in, size_t len)
+    RBX_NONNULL(1, 2, 3, 4);
 
 /* Responder (X3DH, Bob): recompute X3DH for a PreKeyMessage, decrypt its
  * ratchet message, and only after authentication consume the one-time
@@ -676,7 +724,8 @@ RBX_API size_t rbx_session_wire_size(const rbx_session *s, size_t ptlen) RBX_NON
 
 /* DR spec 3.4 RatchetEncrypt. The session advances on success only; pt and
  * out must not overlap. Before the initiator has decrypted a reply, the
- * output is a PreKeyMessage (76 bytes more). With a store, persist the
+ * output is a PreKeyMessage (about 78 bytes more, plus attached records).
+ * Version 2 draws 16 random bytes (or the header nonce) per message. With a store, persist the
  * advanced session before releasing out (a crash must not reuse a key).
  * \return RBX_E_BUFFER (outcap < rbx_session_wire_size), RBX_E_TOO_BIG,
  *         RBX_E_INVALID (pt NULL with ptlen > 0), RBX_E_STATE (no sending
@@ -754,7 +803,8 @@ typedef struct rbx_store_opts {
     int create;                  /* 1: create the database, key file and generation file */
     int mode;                    /* RBX_STORE_BOUNDED or RBX_STORE_STRICT */
     unsigned erase_commits;      /* bounded mode; 0 = RBX_STORE_ERASE_COMMITS */
-    unsigned erase_seconds;      /* bounded mode; 0 = RBX_STORE_ERASE_SECONDS */
+    unsigned erase_seconds;      /* bounded mode, elapsed (CLOCK_MONOTONIC) seconds, not the
+                                  * clock below; 0 = RBX_STORE_ERASE_SECONDS */
     const char *key_path;        /* storage key file (mode 0600); NULL = <db>.key */
     const uint8_t *storage_key;  /* or the key itself, 32 bytes (keychain); wins over key_path */
     const char *generation_path; /* rollback sidecar; NULL = <db>.gen */
@@ -788,6 +838,34 @@ RBX_API RBX_MUST_CHECK int rbx_store_identity_create(rbx_store *st, const uint8_
 /* The identity public key. \return RBX_E_NOT_FOUND. */
 RBX_API RBX_MUST_CHECK int rbx_store_identity(rbx_store *st, uint8_t pk[RBX_PUBLICKEYBYTES])
     RBX_NONNULL(1, 2);
+
+/* rbx_request_sign with the store's identity key in force, so that a
+ * transport (a binding, a client of rbxd) signs requests as this device
+ * without the secret key ever leaving the library: it is read, used and
+ * wiped inside this call. Arguments as rbx_request_sign's; sig is zeroed on
+ * error. \return RBX_E_NOT_FOUND (no identity), RBX_E_INVALID (as
+ *         rbx_request_sign), RBX_E_CORRUPT, RBX_E_IO. */
+RBX_API RBX_MUST_CHECK int rbx_store_request_sign(rbx_store *st, uint8_t sig[RBX_SIGNATUREBYTES],
+                                                  const char *method, const char *target,
+                                                  uint64_t ts,
+                                                  const uint8_t nonce[RBX_REQUEST_NONCEBYTES],
+                                                  const uint8_t *body, size_t bodylen,
+                                                  const char *user, uint32_t device)
+    RBX_NONNULL(1, 2, 3, 4, 6, 9);
+
+/* Entry 1 of a new user's device list (PROTOCOL.md 20.3), for a first
+ * enrollment with rbxd (SERVER.md 5.3): op add, seq 1, prev_hash zeros,
+ * device rbx_device_id(identity), signer_kind device, and the store's
+ * identity in force as both the key added and the signer (signature and
+ * subject signature by it), created at the given time. The secret key is
+ * read, used and wiped inside this call.
+ * \return RBX_E_NOT_FOUND (no identity), RBX_E_INVALID (user not a valid
+ *         id), RBX_E_BUFFER (RBX_DEVLIST_ENTRY_MAXBYTES always suffices),
+ *         RBX_E_CORRUPT, RBX_E_IO. *outlen is 0 on error. */
+RBX_API RBX_MUST_CHECK int rbx_store_devlist_first_entry(rbx_store *st, uint8_t *out, size_t outcap,
+                                                         size_t *outlen, const char *user,
+                                                         uint64_t created)
+    RBX_NONNULL(1, 2, 4, 5);
 
 /* A fresh bundle, after the policy's upkeep (rbx_store_maintain): the newest
  * signed prekey of the identity in force with its creation time, one one-time
@@ -1080,7 +1158,9 @@ typedef struct rbx_archive_result {
 RBX_API RBX_MUST_CHECK int rbx_store_rotate_archive(rbx_store *st, int mode,
                                                     rbx_archive_result *res) RBX_NONNULL(1, 3);
 
-/* One stored row of the product's history (CONTEXT section 1). */
+/* One stored row of the product's history: the baseline envelope
+ * (content_encrypted, encryption_nonce; a NULL nonce marks a plaintext row)
+ * with the row's clear metadata. */
 typedef struct rbx_import_row {
     const uint8_t *peer_pk;       /* 32 bytes: the other party's box public key */
     const char *session_id;       /* the product's session id, or NULL */

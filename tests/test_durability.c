@@ -80,11 +80,14 @@ enum {
 /* ---------------------------------------------------------------- helpers */
 
 /* Each test case's scratch directory. Made and removed by an unchecked
- * fixture, in the runner process: it goes away even when a test fails. */
+ * fixture, in the runner process: it goes away even when a test fails. The
+ * stores' clock starts at TEST_T0 there too (under CK_FORK=no an earlier
+ * suite may have moved g_now). */
 static char tmp_dir[512];
 
 static void tmp_setup(void)
 {
+    g_now = TEST_T0;
     const char *t = getenv("TMPDIR");
     int n = snprintf(tmp_dir, sizeof tmp_dir, "%s/rbx-durability-XXXXXX",
                      t != NULL && *t ? t : "/tmp");
@@ -102,8 +105,8 @@ static const char *scratch_dir(void)
     return tmp_dir;
 }
 
-/* An existing store, on the tests' clock (storeutil's g_now, never changed
- * here: these tests keep TEST_T0). */
+/* An existing store, on the tests' clock (storeutil's g_now, which these
+ * tests leave at TEST_T0). */
 static int open_store(rbx_store **st, const char *path)
 {
     const rbx_store_opts o = store_opts(0);

@@ -24,11 +24,12 @@
 /* Transport line: base64(CLI_TRANSPORT_VERSION || sender identity || wire). */
 #define CLI_TRANSPORT_VERSION 0x01U
 #define CLI_TRANSPORT_HEADER (1U + RBX_PUBLICKEYBYTES)
-/* Wire overhead above the plaintext (RBX_MAX_WIRE's margin). */
-#define CLI_WIRE_OVERHEAD (RBX_MAX_WIRE - RBX_MAX_PLAINTEXT)
+/* Wire overhead above the plaintext: a first message's, with attached
+ * rotation records (RBX_MAX_PREKEY_WIRE's margin). */
+#define CLI_WIRE_OVERHEAD (RBX_MAX_PREKEY_WIRE - RBX_MAX_PLAINTEXT)
 #define CLI_B64LEN(n) ((((size_t)(n) + 2U) / 3U) * 4U)
 /* Longest transport line (without newline) accepted. */
-#define CLI_TRANSPORT_MAXCHARS CLI_B64LEN(CLI_TRANSPORT_HEADER + RBX_MAX_WIRE)
+#define CLI_TRANSPORT_MAXCHARS CLI_B64LEN(CLI_TRANSPORT_HEADER + RBX_MAX_PREKEY_WIRE)
 /* Messages per transaction in --stream mode. */
 #define CLI_STREAM_BATCH 64U
 #define CLI_DEFAULT_ONETIME 100U
@@ -70,9 +71,15 @@ int cli_exit_code(int rc);
 /* Report rc with context and return its exit code. */
 int cli_fail(const char *verb, const char *what, int rc);
 
-/* Open the store in cli_dir; create (DIR 0700, database, key) only for init.
- * Returns an exit code, having reported any error. */
-int cli_open_store(rbx_store **st, const char *verb, int create);
+/* cli_open_store's modes. */
+#define CLI_STORE_EXISTING 0 /* no store: "no identity in DIR: run rbx init" (66) */
+#define CLI_STORE_CREATE 1   /* create DIR (0700), database and key if absent: init, org init */
+#define CLI_STORE_ADMIN 2    /* no store: "no organisation key in DIR: run rbx org init" (66) */
+/* Open the store in cli_dir (mode: CLI_STORE_*). Returns an exit code,
+ * having reported any error. */
+int cli_open_store(rbx_store **st, const char *verb, int mode);
+/* "no organisation key in DIR: run rbx org init ..."; returns 66. */
+int cli_no_org_key(const char *verb);
 /* "no identity in DIR: run rbx init"; returns 66. */
 int cli_no_identity(const char *verb);
 /* Our identity public key (rbx_store_identity). Returns an exit code,

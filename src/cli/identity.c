@@ -77,7 +77,7 @@ int init_main(int argc, char **argv)
     rbx_store *st;
     /* Read and check the key before anything is created on disk. */
     if (import != NULL && (ec = cli_import_keypair("init", pk, sk, import)) != CLI_OK) goto out;
-    if ((ec = cli_open_store(&st, "init", 1)) != CLI_OK) goto out;
+    if ((ec = cli_open_store(&st, "init", CLI_STORE_CREATE)) != CLI_OK) goto out;
     int rc = rbx_store_identity_create(st, import ? pk : NULL, import ? sk : NULL);
     if (rc == 0) rc = rbx_store_identity(st, pk);
     rbx_store_close(st);

@@ -111,8 +111,9 @@ static int make_dirs(const char *dir)
     return stat(dir, &sb) == 0 && S_ISDIR(sb.st_mode) ? 0 : -1;
 }
 
-int cli_open_store(rbx_store **st, const char *verb, int create)
+int cli_open_store(rbx_store **st, const char *verb, int mode)
 {
+    int create = mode == CLI_STORE_CREATE;
     *st = NULL;
     int n = snprintf(db_path, sizeof db_path, "%s/state.db", cli_dir);
     if (n < 0 || (size_t)n >= sizeof db_path) {
@@ -126,7 +127,8 @@ int cli_open_store(rbx_store **st, const char *verb, int create)
     rbx_store_opts o = { 0 };
     o.create = create;
     int rc = rbx_store_open(st, db_path, &o);
-    if (rc == RBX_E_NOT_FOUND) return cli_no_identity(verb);
+    if (rc == RBX_E_NOT_FOUND)
+        return mode == CLI_STORE_ADMIN ? cli_no_org_key(verb) : cli_no_identity(verb);
     if (rc == RBX_E_EXISTS) {
         cli_err(verb, "%s.key exists without its database; refusing to replace it", db_path);
         return CLI_CANTCREAT;
@@ -141,6 +143,13 @@ int cli_open_store(rbx_store **st, const char *verb, int create)
 int cli_no_identity(const char *verb)
 {
     cli_err(verb, "no identity in %s: run rbx init", cli_dir);
+    return CLI_NOINPUT;
+}
+
+int cli_no_org_key(const char *verb)
+{
+    cli_err(verb, "no organisation key in %s: run rbx org init on the administrator's device",
+            cli_dir);
     return CLI_NOINPUT;
 }
 

@@ -24,6 +24,18 @@ int64_t rbx__st_now(const rbx_store *st)
     return st->clock != NULL ? st->clock(st->clock_ctx) : (int64_t)time(NULL);
 }
 
+/* Bounded mode's erase interval is elapsed time, not a date: it runs on
+ * CLOCK_MONOTONIC, so that a wall clock set back cannot postpone an erase
+ * point (P 15.5: "at the first commit erase_seconds after the last erase
+ * point"), nor one set forward force it; the injected clock is for policy
+ * times. -1 if the clock fails (it does not on Linux): the erase is then due. */
+int64_t rbx__st_mono_ms(void)
+{
+    struct timespec ts;
+    if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0) return -1;
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 void rbx__st_apply_policy(rbx_store *st, const rbx_policy *p)
 {
     st->mode = p->storage_mode == RBX_STORE_STRICT ? RBX_STORE_STRICT : st->opened_mode;
@@ -515,7 +527,7 @@ int rbx__st_erase_point(rbx_store *st)
     rc = rbx__sql_err(rc);
     if (rc != 0) return rc; /* not erased: the next commit tries again */
     st->commits_since_erase = 0;
-    st->last_erase = time(NULL);
+    st->last_erase_ms = rbx__st_mono_ms();
     /* Strict mode erases after every commit: a prefill per commit would
      * cost more than the growth it avoids. */
     return st->mode == RBX_STORE_BOUNDED && !st->closing ? wal_prefill(st) : 0;
@@ -549,8 +561,9 @@ int rbx__st_commit(rbx_store *st, int64_t gen)
     st->tx_generation = 0;
     int strict = st->mode == RBX_STORE_STRICT;
     st->commits_since_erase++;
-    int erase = strict || st->commits_since_erase >= st->erase_commits ||
-                time(NULL) - st->last_erase >= (time_t)st->erase_seconds;
+    int64_t now_ms = rbx__st_mono_ms();
+    int erase = strict || st->commits_since_erase >= st->erase_commits || now_ms < 0 ||
+                now_ms - st->last_erase_ms >= (int64_t)st->erase_seconds * 1000;
     int erased = erase && rbx__st_erase_point(st) == 0;
     if ((rc = rbx__st_sidecar_raise(st, gen, erased)) != 0) return rc;
     return strict && !erased ? RBX_E_IO : 0;

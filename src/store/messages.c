@@ -12,6 +12,23 @@
 
 /* ------------------------------------------------------------ encrypt */
 
+/* PROTOCOL.md 6.4 and 16.3: a version-2 session we initiate carries our
+ * newest rotation records and our certificate in its PreKeyMessages, so a
+ * contact pinned to one of our earlier keys can follow. Rows are outside
+ * input: a record or certificate that does not parse is RBX_E_CORRUPT. */
+static int attach_chain(rbx_store *st, rbx_session *s)
+{
+    uint8_t buf[RBX_CHAIN_MAX * RBX_ROTATION_MAXBYTES], cert[RBX_CERT_MAXBYTES];
+    const uint8_t *recs[RBX_CHAIN_MAX];
+    size_t lens[RBX_CHAIN_MAX], n, certlen;
+    if (rbx__session_version(s) < 2) return 0;
+    int rc = rbx__st_chain(st, buf, sizeof buf, recs, lens, &n);
+    if (rc != 0 || n == 0) return rc;
+    if ((rc = rbx__st_certificate(st, cert, sizeof cert, &certlen)) != 0) return rc;
+    rc = rbx_session_set_chain(s, recs, lens, n, certlen ? cert : NULL, certlen);
+    return rc == RBX_E_INVALID ? RBX_E_CORRUPT : rc;
+}
+
 /* The contact's session, or a new one from its stored bundle (X3DH). */
 static int session_for_sending(rbx_store *st, rbx__stored_session *ss, int *fresh, const rbx__contact *c,
                                const rbx_policy *pol, const rbx_session_opts *opts)
@@ -36,6 +53,7 @@ static int session_for_sending(rbx_store *st, rbx__stored_session *ss, int *fres
     rc = rbx_session_initiate(&ss->s, ik_pk, ik_sk, &b, opts);
     WIPE(ik_sk);
     *fresh = rc == 0;
+    if (rc == 0) rc = attach_chain(st, ss->s);
     return rc;
 }
 
@@ -362,6 +380,31 @@ static int find_sender(rbx_store *st, rbx__contact *c, int *old_key, int64_t *un
     return r == RBX_E_NOT_FOUND ? rc : r;
 }
 
+/* D3, for a PreKeyMessage under a key neither pinned for the contact nor
+ * an earlier one in its grace window: the rotation records a version-2
+ * first message carries (PROTOCOL.md 6.4, 16.4 "From a first message").
+ * named: *c is the contact the caller named. 0: the records led from *c's
+ * pin (or, unnamed, from some contact's, now *c) to IK_A and the rotation
+ * is applied in this transaction (*rotated); it commits only with the
+ * handshake. RBX_E_NOT_FOUND: no records, or unnamed and no contact behind
+ * them: an unknown sender. A refusal of the chain is kept in *chain_rc and
+ * reported only if the handshake authenticates (D5), so that a forgery
+ * cannot raise an identity warning; the contact is then still the one the
+ * records or the name found (0), with its pin unchanged. Storage errors and
+ * rows that fail their checks end the decrypt. */
+static int follow_records(rbx_store *st, rbx__contact *c, int named, int *rotated, int *chain_rc,
+                          const uint8_t *in, size_t len)
+{
+    int found;
+    int r = rbx__st_contact_from_message(st, c, named, &found, in, len);
+    *rotated = r == 0;
+    if (r == 0) return 0;
+    if (r == RBX_E_IO || r == RBX_E_CORRUPT || r == RBX_E_NOMEM || r == RBX_E_TAMPERED) return r;
+    if (r == RBX_E_NOT_FOUND) return named ? 0 : r;
+    *chain_rc = r;
+    return found ? 0 : RBX_E_NOT_FOUND;
+}
+
 /* The candidates (D4): the current session first, if there is one, then
  * the retired sessions in their grace window, newest first. */
 #define MAX_CANDIDATES 3
@@ -545,7 +588,7 @@ int rbx_store_decrypt(rbx_store *st, uint8_t *pt, size_t ptcap, size_t *ptlen, r
     candidates cs = { 0 };
     rbx_session *fresh = NULL;
     rbx_policy pol;
-    int new_contact = 0, old_key = 0, rc;
+    int new_contact = 0, old_key = 0, rotated = 0, chain_rc = 0, rc;
     int64_t old_key_until = 0, gen, ik = 0;
     size_t which = 0;
     *ptlen = 0;
@@ -566,22 +609,37 @@ int rbx_store_decrypt(rbx_store *st, uint8_t *pt, size_t ptcap, size_t *ptlen, r
     /* D3, D4 */
     rc = find_sender(st, &c, &old_key, &old_key_until, name, device, kind, &pi);
     if (rc != 0 && (rc != RBX_E_NOT_FOUND || kind == 0)) goto fail;
+    if (kind == 1 && !old_key &&
+        (rc == RBX_E_NOT_FOUND || sodium_memcmp(c.identity, pi.initiator_identity, 32) != 0) &&
+        (rc = follow_records(st, &c, rc == 0, &rotated, &chain_rc, in, len)) != 0 &&
+        rc != RBX_E_NOT_FOUND)
+        goto fail;
     int have_contact = rc == 0;
     if (have_contact && (rc = candidates_current(st, &cs, c.id)) != 0) goto fail;
 
     if (kind == 1) {
-        /* D5: the session with its base key takes it, and no other. */
-        int found = cs.has_current && sodium_memcmp(cs.c[0].s->base_key, pi.base_key, 32) == 0;
-        if (!found && have_contact && (rc = candidates_retired(st, &cs, c.id)) != 0) goto fail;
-        for (size_t i = 0; i < cs.n && !found; i++)
+        /* D5: the session with its base key takes it, and no other; after
+         * a rotation its records brought (D3) only a new handshake may. */
+        int found = !rotated && cs.has_current &&
+                    sodium_memcmp(cs.c[0].s->base_key, pi.base_key, 32) == 0;
+        if (!found && !rotated && have_contact && (rc = candidates_retired(st, &cs, c.id)) != 0)
+            goto fail;
+        for (size_t i = 0; i < cs.n && !found && !rotated; i++)
             if (sodium_memcmp(cs.c[i].s->base_key, pi.base_key, 32) == 0) found = 1, which = i;
         if (found) {
             st->tried++;
             if ((rc = rbx_session_decrypt(cs.c[which].s, pt, ptcap, ptlen, in, len)) != 0) goto fail;
         } else {
             const uint8_t *pinned = old_key ? pi.initiator_identity : have_contact ? c.identity : NULL;
-            if ((rc = accept_handshake(st, &fresh, &ik, pt, ptcap, ptlen, &pi, pinned, in, len)) != 0)
-                goto fail;
+            rc = accept_handshake(st, &fresh, &ik, pt, ptcap, ptlen, &pi, pinned, in, len);
+            /* Authenticated under IK_A, which the records did not lead to:
+             * their refusal, now that it cannot be a forger's (6.4). */
+            if ((rc == 0 || rc == RBX_E_IDENTITY_CHANGED) && chain_rc != 0) {
+                rbx_session_free(fresh);
+                fresh = NULL;
+                rc = chain_rc;
+            }
+            if (rc != 0) goto fail;
         }
     } else if ((rc = route_message(st, &cs, c.id, &which, pt, ptcap, ptlen, in, len)) != 0) {
         goto fail; /* D6 */
