@@ -80,7 +80,7 @@ enum {
     RBX_E_BUFFER = -14,           /* output buffer too small */
     RBX_E_STATE = -15,            /* not possible in this state (or poisoned) */
     RBX_E_IO = -16,               /* storage error: file system or SQLite */
-    RBX_E_CORRUPT = -17,          /* database or key file damaged or tampered with */
+    RBX_E_CORRUPT = -17,          /* database or key file damaged: a value that does not open or parse */
     RBX_E_STORAGE_KEY = -18,      /* the storage key does not open this database */
     RBX_E_SCHEMA = -19,           /* database written by a newer ratchetbox */
     RBX_E_ROLLBACK = -20,         /* database older than its generation record */
@@ -92,7 +92,8 @@ enum {
     RBX_E_REVOKED = -26,          /* key revoked by the contact's organisation root */
     RBX_E_EXPIRED = -27,          /* signed prekey or certificate past its policy age */
     RBX_E_POLICY = -28,           /* policy value out of range or inconsistent */
-    RBX_E_COUNT_ = 29             /* number of codes, keep last */
+    RBX_E_TAMPERED = -29,         /* database rows changed, removed, added or put back without the storage key */
+    RBX_E_COUNT_ = 30             /* number of codes, keep last */
 };
 
 /* Initialise libsodium and libxeddsa. Idempotent and thread-safe.
@@ -816,10 +817,14 @@ typedef struct rbx_store_opts {
 /* Open (or with opts->create, create) a store. opts == NULL: open existing,
  * bounded mode. A rolled-back database opens, but its sessions refuse to
  * encrypt with RBX_E_ROLLBACK until rbx_store_reset_session.
- * \return RBX_E_IO, RBX_E_CORRUPT (not a ratchetbox database, bad key file),
- *         RBX_E_STORAGE_KEY, RBX_E_SCHEMA, RBX_E_NOT_FOUND (no database and
- *         create == 0), RBX_E_EXISTS (create == 1 and a key file exists for a
- *         database that does not), RBX_E_NOMEM. Nothing is written on error. */
+ * A schema 1 or 2 database is migrated to schema 3 in one transaction.
+ * \return RBX_E_IO, RBX_E_CORRUPT (not a ratchetbox database, bad key file,
+ *         bad generation record), RBX_E_TAMPERED (rows, the schema or the
+ *         integrity record changed without the storage key: PROTOCOL.md
+ *         15.8), RBX_E_STORAGE_KEY, RBX_E_SCHEMA, RBX_E_NOT_FOUND (no
+ *         database and create == 0), RBX_E_EXISTS (create == 1 and a key
+ *         file exists for a database that does not), RBX_E_NOMEM. Nothing is
+ *         written on error. */
 RBX_API RBX_MUST_CHECK int rbx_store_open(rbx_store **out, const char *db_path,
                                           const rbx_store_opts *opts) RBX_NONNULL(1, 2);
 
@@ -904,7 +909,10 @@ RBX_API RBX_MUST_CHECK int rbx_store_encrypt_batch(rbx_store *st, uint8_t *out, 
 typedef struct rbx_received {
     char name[RBX_NAME_MAX];      /* contact name (a new peer: its fingerprint) */
     uint32_t device;
-    uint8_t peer_identity[RBX_PUBLICKEYBYTES];
+    uint8_t peer_identity[RBX_PUBLICKEYBYTES]; /* the key that authenticated it (not
+                                              * the contact's pinned one: they differ
+                                              * for a message under a key the contact
+                                              * rotated away from) */
     uint64_t inbox_id;
     int new_contact;              /* 1: first message of an unknown identity */
     int redelivered;              /* 1: already accepted; plaintext from the inbox */
@@ -912,12 +920,17 @@ typedef struct rbx_received {
 
 /* Decrypt one message. name == NULL is allowed for a PreKeyMessage (the
  * contact is found by identity, or created once the message authenticated).
- * On success the new state and the plaintext (in the inbox) are committed
- * together; on any error nothing changes. A redelivered message that is
- * still in the inbox returns the stored plaintext with redelivered = 1; after
+ * Which session takes it is the algorithm of PROTOCOL.md 15.9. On success the
+ * new state and the plaintext (in the inbox) are committed together; on any
+ * error nothing changes. A redelivered message that is still in the inbox
+ * returns the stored plaintext with redelivered = 1; after
  * rbx_store_ack_inbox the ratchet refuses it (RBX_E_REPLAY, or RBX_E_AUTH once
- * its chain is older than the last 8: PROTOCOL.md section 12).
- * \return RBX_E_NOT_FOUND, RBX_E_IDENTITY_CHANGED, RBX_E_IO and the session's errors. */
+ * its chain is older than the last 8: PROTOCOL.md section 12); a first
+ * message whose handshake was accepted before is RBX_E_REPLAY for as long as
+ * its signed prekey is held, whatever became of its session.
+ * \return RBX_E_NOT_FOUND, RBX_E_IDENTITY_CHANGED, RBX_E_REPLAY, RBX_E_REVOKED,
+ *         RBX_E_TAMPERED (a row that decides does not match its tag),
+ *         RBX_E_IO and the session's errors. */
 RBX_API RBX_MUST_CHECK int rbx_store_decrypt(rbx_store *st, uint8_t *pt, size_t ptcap,
                                              size_t *ptlen, rbx_received *info,
                                              const char *name, uint32_t device,
@@ -1259,7 +1272,8 @@ RBX_API RBX_MUST_CHECK int rbx_store_audit(rbx_store *st,
  * (appended without the storage key); 0 when the chain holds, and 0 with
  * RBX_E_CORRUPT when every row verifies but events were removed at the end.
  * \return 0, or RBX_E_CORRUPT (also when the sealed head is missing or does
- * not open), RBX_E_IO. */
+ * not open), RBX_E_TAMPERED (the head is an older copy's: PROTOCOL.md 19.3),
+ * RBX_E_IO. */
 RBX_API RBX_MUST_CHECK int rbx_store_audit_verify(rbx_store *st, uint64_t *count,
                                                   uint64_t *bad_seq) RBX_NONNULL(1, 2, 3);
 

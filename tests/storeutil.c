@@ -417,21 +417,24 @@ void db_integrity_ok(const char *path)
     ck_assert_int_eq(sqlite3_close(db), SQLITE_OK);
 }
 
-/* Every row of every table but the audit log (and the generation its own
- * commit takes) as one string: "nothing changed" is strcmp == 0; a refusal
- * may be recorded in the log and must change nothing else. */
+/* Every row of every table but the audit log (and the integrity record,
+ * which holds the generation its own commit takes and the audit head's
+ * hash) as one string: "nothing changed" is strcmp == 0; a refusal may be
+ * recorded in the log and must change nothing else. */
 char *store_dump(rbx_store *st)
 {
     return q_text(st,
         "SELECT"
         " (SELECT ifnull(group_concat(r, ';'), '') FROM (SELECT k || '=' || hex(v) AS r"
-        "   FROM meta WHERE k NOT IN ('audit_head', 'generation') ORDER BY k)) || '|' ||"
+        "   FROM meta WHERE k NOT IN ('audit_head', 'integrity') ORDER BY k)) || '|' ||"
         " (SELECT ifnull(group_concat(r, ';'), '') FROM (SELECT seq || hex(pk) || ifnull(hex(sk), '-')"
         "   || grace_until AS r FROM old_identities ORDER BY seq)) || '|' ||"
         " (SELECT ifnull(group_concat(r, ';'), '') FROM (SELECT seq || hex(record) AS r"
         "   FROM rotations ORDER BY seq)) || '|' ||"
         " (SELECT ifnull(group_concat(r, ';'), '') FROM (SELECT id || ':' || contact || hex(state)"
-        "   || until AS r FROM retired_sessions ORDER BY id)) || '|' ||"
+        "   || until || ':' || generation AS r FROM retired_sessions ORDER BY id)) || '|' ||"
+        " (SELECT ifnull(group_concat(r, ';'), '') FROM (SELECT spk || ':' || hex(base_key) AS r"
+        "   FROM handshakes ORDER BY spk, base_key)) || '|' ||"
         " (SELECT ifnull(group_concat(r, ';'), '') FROM (SELECT contact || hex(identity) AS r"
         "   FROM contact_keys ORDER BY contact, identity)) || '|' ||"
         " (SELECT ifnull(group_concat(r, ';'), '') FROM (SELECT id || ':' || rot_seq || ':' ||"

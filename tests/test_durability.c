@@ -5,7 +5,11 @@
  * crash: a child process runs Alice's and Bob's stores in a loop (encrypt,
  *   batch encrypt, deliver from the outbox in and slightly out of order,
  *   acknowledge inbox entries) and is killed with SIGKILL after a seeded
- *   random delay. It logs every ciphertext that encrypt returned and every
+ *   random delay: counted from the fork in one round of four (kills while
+ *   the stores open and recover), from the moment both stores are open in
+ *   the others (so that a slower open, under a sanitizer or on a loaded
+ *   machine, does not leave the child too little time to release
+ *   anything). It logs every ciphertext that encrypt returned and every
  *   decrypt result to an append-only file; a record cut short by the kill is
  *   dropped. After each kill the parent checks both databases with PRAGMA
  *   integrity_check, reopens both stores and checks the whole run so far:
@@ -43,6 +47,7 @@
  * Children never call Check: they report through their files and exit code. */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -65,6 +70,7 @@ enum {
     BATCH_MAX = 4,
     CRASH_KILLS = 200,     /* make check */
     CRASH_DELAY_US = 30000, /* kill after 0..30 ms */
+    CRASH_READY_MS = 60000, /* a child not open after a minute: a hang */
     WRITERS = 4,
     PER_WRITER = 500,
     OPEN_STOPS = 1000,      /* open_race: injected preemptions */
@@ -529,7 +535,7 @@ static void child_ack_inbox(child_ctx *c)
 }
 
 static _Noreturn void crash_child(const char *pa, const char *pb, const char *logpath,
-                                  uint64_t seed, unsigned round)
+                                  uint64_t seed, unsigned round, int ready)
 {
     static child_ctx c;
     memset(&c, 0, sizeof c);
@@ -545,6 +551,10 @@ static _Noreturn void crash_child(const char *pa, const char *pb, const char *lo
     int rc;
     if ((rc = rbx_store_open(&c.st[0], pa, &o)) != 0) child_fail(&c, "open alice", rc);
     if ((rc = rbx_store_open(&c.st[1], pb, &o)) != 0) child_fail(&c, "open bob", rc);
+    /* Tell the parent both stores are open (it may be counting the delay
+     * from here); a parent that counts from the fork never reads it. */
+    if (write(ready, "o", 1) != 1) child_fail(&c, "ready pipe", RBX_E_IO);
+    close(ready);
     /* Per iteration Alice sends 0.30 messages and Bob 0.18, and the network
      * offers 0.35 and 0.22 deliveries: the outboxes stay short. */
     for (;;) {
@@ -945,10 +955,26 @@ START_TEST(crash_kill_loop)
     for (unsigned round = 1; round <= kills; round++) {
         uint64_t child_seed = tu_splitmix64(&rng);
         unsigned delay = (unsigned)(tu_splitmix64(&rng) % (CRASH_DELAY_US + 1));
+        int from_fork = tu_splitmix64(&rng) % 4 == 0;
+        int ready[2];
+        ck_assert_int_eq(pipe(ready), 0);
         pid_t pid = fork();
         ck_assert_int_ge(pid, 0);
-        if (pid == 0) crash_child(pa, pb, logpath, child_seed, round);
+        if (pid == 0) {
+            close(ready[0]);
+            crash_child(pa, pb, logpath, child_seed, round, ready[1]);
+        }
+        close(ready[1]);
+        if (!from_fork) {
+            /* Until both stores are open; EOF: the child ended (the status
+             * below says how). */
+            struct pollfd pf = { .fd = ready[0], .events = POLLIN };
+            int n = poll(&pf, 1, CRASH_READY_MS);
+            ck_assert_msg(n == 1, "round %u: the child did not open its stores within %d ms",
+                          round, CRASH_READY_MS);
+        }
         int status = tu_kill_child(pid, delay);
+        close(ready[0]); /* only now: a child writing to a closed pipe would die of SIGPIPE */
         if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGKILL) {
             absorb_log(&md, logfd, &logoff, round); /* reports an 'E' record */
             ck_abort_msg("round %u: the child exited by itself (status %d)", round, status);

@@ -70,6 +70,7 @@ int cli_exit_code(int rc)
     case RBX_E_STORAGE_KEY:
     case RBX_E_SCHEMA:
     case RBX_E_ROLLBACK:
+    case RBX_E_TAMPERED:
         return CLI_IOERR;
     default: /* RBX_E_NOMEM, RBX_E_BUFFER */
         return CLI_SOFTWARE;

@@ -168,59 +168,208 @@ int rbx__st_step(sqlite3_stmt *s)
     return rbx__sql_err(rc);
 }
 
-int rbx__st_meta_get(rbx_store *st, const char *k, int64_t *v)
+/* ------------------------------------------------------------ integrity record */
+
+/* Which record field binds a sealed meta value (NULL: none). */
+static uint8_t *meta_binding(rbx_store *st, const char *k)
 {
-    sqlite3_stmt *s;
-    int rc = rbx__st_prep(st, &s, "SELECT v FROM meta WHERE k = ?1");
-    if (rc != 0) return rc;
-    sqlite3_bind_text(s, 1, k, -1, SQLITE_STATIC);
-    rc = rbx__st_step(s);
-    if (rc == 1) *v = sqlite3_column_int64(s, 0);
-    rbx__st_done(st, s);
-    return rc == 1 ? 0 : rc == 0 ? RBX_E_CORRUPT : rc;
+    if (strcmp(k, "policy") == 0) return st->integ.policy;
+    if (strcmp(k, "audit_head") == 0) return st->integ.audit_head;
+    return NULL;
 }
 
 /* A sealed meta value (the policy seal, the audit head), bound to its key:
- * meta/0/0/<k> (PROTOCOL.md 15.3). */
+ * meta/0/0/<k> (PROTOCOL.md 15.3), and by the hash of its stored bytes to
+ * the integrity record of this transaction (15.8). */
 int rbx__st_meta_seal(rbx_store *st, const char *k, const uint8_t *v, size_t n)
 {
     sqlite3_stmt *s;
-    int rc = rbx__st_prep(st, &s, "INSERT OR REPLACE INTO meta (k, v) VALUES (?1, ?2)");
+    rbx__integrity *r;
+    size_t clen;
+    int rc = rbx__st_integ(st, &r);
     if (rc != 0) return rc;
+    uint8_t *c = rbx__row_seal(&clen, st->key, "meta", 0, 0, k, v, n);
+    if (c == NULL) return RBX_E_NOMEM;
+    uint8_t *bound = meta_binding(st, k);
+    if (bound != NULL) rbx__auth_hash(bound, c, clen);
+    if ((rc = rbx__st_prep(st, &s, "INSERT OR REPLACE INTO meta (k, v) VALUES (?1, ?2)")) != 0) {
+        free(c);
+        return rc;
+    }
     sqlite3_bind_text(s, 1, k, -1, SQLITE_STATIC);
-    rc = rbx__st_bind_sealed(st, s, 2, "meta", 0, 0, k, v, n);
+    rc = rbx__sql_err(sqlite3_bind_blob(s, 2, c, (int)clen, free));
     if (rc == 0) rc = rbx__st_step(s) < 0 ? RBX_E_IO : 0;
     rbx__st_done(st, s);
     return rc;
 }
 
 /* Open a sealed meta value into *v (free with rbx__st_free_secret);
- * RBX_E_NOT_FOUND if there is none. */
+ * RBX_E_NOT_FOUND if there is none. A value that does not open is damage
+ * (RBX_E_CORRUPT); one that opens but is not the value the integrity record
+ * names is an older one put back (RBX_E_TAMPERED). */
 int rbx__st_meta_open(rbx_store *st, const char *k, uint8_t **v, size_t *n)
 {
     sqlite3_stmt *s;
+    rbx__integrity *r;
+    uint8_t h[32];
     *v = NULL;
     *n = 0;
-    int rc = rbx__st_prep(st, &s, "SELECT v FROM meta WHERE k = ?1");
+    int rc = rbx__st_integ(st, &r);
     if (rc != 0) return rc;
+    if ((rc = rbx__st_prep(st, &s, "SELECT v FROM meta WHERE k = ?1")) != 0) return rc;
     sqlite3_bind_text(s, 1, k, -1, SQLITE_STATIC);
     rc = rbx__st_step(s);
-    if (rc == 1) rc = rbx__st_column_open(st, v, n, s, 0, "meta", 0, 0, k);
-    else if (rc == 0) rc = RBX_E_NOT_FOUND;
+    if (rc == 1) {
+        rc = rbx__st_column_open(st, v, n, s, 0, "meta", 0, 0, k);
+        const uint8_t *bound = meta_binding(st, k);
+        if (rc == 0 && bound != NULL && RBX_CHECK_META_BINDING) {
+            rbx__auth_hash(h, sqlite3_column_blob(s, 0), (size_t)sqlite3_column_bytes(s, 0));
+            if (sodium_memcmp(h, bound, 32) != 0) rc = RBX_E_TAMPERED;
+        }
+    } else if (rc == 0) {
+        rc = RBX_E_NOT_FOUND;
+    }
     rbx__st_done(st, s);
+    if (rc != 0) {
+        rbx__st_free_secret(*v, *n);
+        *v = NULL;
+        *n = 0;
+    }
     return rc;
 }
 
-/* Next store generation: every committed change gets a fresh one. */
-int rbx__st_next_generation(rbx_store *st, int64_t *gen)
+/* Read and open the record into st->integ. */
+static int integ_load(rbx_store *st)
 {
     sqlite3_stmt *s;
-    int rc = rbx__st_prep(st, &s, "UPDATE meta SET v = v + 1 WHERE k = 'generation' RETURNING v");
+    uint8_t buf[RBX_INTEGRITY_BYTES];
+    size_t n;
+    st->integ_loaded = 0;
+    int rc = rbx__st_prep(st, &s, "SELECT v FROM meta WHERE k = 'integrity'");
     if (rc != 0) return rc;
     rc = rbx__st_step(s);
-    if (rc == 1) *gen = sqlite3_column_int64(s, 0);
+    if (rc == 1) {
+        rc = sqlite3_column_type(s, 0) != SQLITE_BLOB
+                 ? RBX_E_CORRUPT
+                 : rbx__row_open(buf, sizeof buf, &n, st->key, "meta", 0, 0, "integrity",
+                                 sqlite3_column_blob(s, 0), (size_t)sqlite3_column_bytes(s, 0));
+        if (rc == RBX_E_BUFFER) rc = RBX_E_CORRUPT;
+        if (rc == 0) rc = rbx__integrity_decode(&st->integ, buf, n);
+    } else if (rc == 0) {
+        rc = RBX_E_TAMPERED; /* every schema-3 store has one */
+    }
     rbx__st_done(st, s);
-    return rc == 1 ? 0 : rc == 0 ? RBX_E_CORRUPT : rc;
+    WIPE(buf);
+    if (rc == 0) st->integ_loaded = 1;
+    return rc;
+}
+
+int rbx__st_integ(rbx_store *st, rbx__integrity **r)
+{
+    *r = &st->integ;
+    /* Outside a transaction every read is its own snapshot: read it afresh. */
+    if (st->integ_loaded && !sqlite3_get_autocommit(st->db)) return 0;
+    return integ_load(st);
+}
+
+/* Written in place: an UPDATE keeps the row's rowid, so meta's key index
+ * is not rewritten with every commit (a REPLACE would add that page to
+ * each commit's log); the first write (migration) inserts it. */
+int rbx__st_integ_write(rbx_store *st)
+{
+    static const char *const sql[] = {
+        "UPDATE meta SET v = ?1 WHERE k = 'integrity'",
+        "INSERT INTO meta (k, v) VALUES ('integrity', ?1)",
+    };
+    uint8_t buf[RBX_INTEGRITY_BYTES];
+    sqlite3_stmt *s;
+    int rc = 0, done = 0;
+    rbx__integrity_encode(buf, &st->integ);
+    for (size_t i = 0; i < 2 && rc == 0 && !done; i++) {
+        if ((rc = rbx__st_prep(st, &s, sql[i])) != 0) break;
+        rc = rbx__st_bind_sealed(st, s, 1, "meta", 0, 0, "integrity", buf, sizeof buf);
+        if (rc == 0) rc = rbx__st_step(s) < 0 ? RBX_E_IO : 0;
+        done = rc == 0 && sqlite3_changes(st->db) == 1;
+        rbx__st_done(st, s);
+    }
+    WIPE(buf);
+    return rc != 0 ? rc : done ? 0 : RBX_E_IO;
+}
+
+int rbx__st_generation(rbx_store *st, int64_t *gen)
+{
+    rbx__integrity *r;
+    int rc = rbx__st_integ(st, &r);
+    *gen = rc == 0 ? r->generation : 0;
+    return rc;
+}
+
+/* The identity sequence in force: 0 for the first identity, + 1 per rotation. */
+int rbx__st_identity_seq(rbx_store *st, int64_t *seq)
+{
+    rbx__integrity *r;
+    int rc = rbx__st_integ(st, &r);
+    *seq = rc == 0 ? r->identity_seq : 0;
+    return rc;
+}
+
+int rbx__st_set_identity_seq(rbx_store *st, int64_t seq)
+{
+    rbx__integrity *r;
+    int rc = rbx__st_integ(st, &r);
+    if (rc == 0) r->identity_seq = seq;
+    return rc;
+}
+
+/* The generation of the write transaction in progress: every committed
+ * change gets a fresh one, taken at its first use and the same for every
+ * row the transaction seals under it. */
+int rbx__st_next_generation(rbx_store *st, int64_t *gen)
+{
+    rbx__integrity *r;
+    int rc = rbx__st_integ(st, &r);
+    if (rc != 0) return rc;
+    if (st->tx_generation == 0) {
+        if (r->generation == INT64_MAX) return RBX_E_LIMIT;
+        st->tx_generation = ++r->generation;
+    }
+    *gen = st->tx_generation;
+    return 0;
+}
+
+/* The schema as it is now against the record's digest (15.8): objects
+ * added, removed or changed behind the store (a trigger of someone else's
+ * would run inside the store's transactions). */
+static int schema_check(rbx_store *st)
+{
+    uint8_t d[32];
+    sqlite3_stmt *s;
+    int rc = rbx__st_prep(st, &s, "PRAGMA schema_version");
+    if (rc != 0) return rc;
+    rc = rbx__st_step(s);
+    int64_t cookie = rc == 1 ? sqlite3_column_int64(s, 0) : -1;
+    rbx__st_done(st, s);
+    if (rc < 0) return rc;
+    if (cookie == st->schema_cookie) return 0;
+    if ((rc = rbx__auth_schema(st->db, d)) != 0) return rc;
+    if (RBX_CHECK_SCHEMA && sodium_memcmp(d, st->integ.schema, 32) != 0) return RBX_E_TAMPERED;
+    st->schema_cookie = cookie;
+    return 0;
+}
+
+int rbx__st_verify(rbx_store *st)
+{
+    rbx__set now;
+    rbx__integrity *r;
+    int rc = rbx__st_exec(st, "BEGIN");
+    if (rc != 0) return rc;
+    st->schema_cookie = -1;
+    if ((rc = rbx__st_integ(st, &r)) == 0 && (rc = schema_check(st)) == 0 &&
+        (rc = rbx__auth_sets(st->db, &st->auth_keys, &now)) == 0 && RBX_CHECK_SETS &&
+        (now.count != r->rows.count || sodium_memcmp(now.sum, r->rows.sum, 32) != 0))
+        rc = RBX_E_TAMPERED;
+    rbx__st_rollback(st);
+    return rc;
 }
 
 /* ------------------------------------------------------------ rollback sidecar */
@@ -277,7 +426,7 @@ int rbx__st_sidecar_raise(rbx_store *st, int64_t gen, int sync)
 
 /* ------------------------------------------------------------ transactions */
 
-int rbx__st_begin(rbx_store *st)
+static int begin_immediate(rbx_store *st)
 {
     /* busy_timeout makes BEGIN IMMEDIATE wait for other writers; the loop is
      * for the rare SQLITE_BUSY it still returns (a reader upgrading). */
@@ -289,8 +438,46 @@ int rbx__st_begin(rbx_store *st)
     }
 }
 
+/* A write transaction: the write lock, then the integrity record as the
+ * last commit left it (another process may have committed since), and from
+ * here on every row change is counted into it (15.8). */
+int rbx__st_begin(rbx_store *st)
+{
+    sqlite3_stmt *s;
+    int rc = begin_immediate(st);
+    if (rc != 0) return rc;
+    st->tx_generation = 0;
+    st->auth.failed = 0;
+    /* Another connection (another process, or someone else's tool) has
+     * committed since this handle last did: the record, and perhaps the
+     * schema, are not what this handle knows. */
+    if ((rc = rbx__st_prep(st, &s, "PRAGMA data_version")) == 0) {
+        rc = rbx__st_step(s);
+        int64_t dv = rc == 1 ? sqlite3_column_int64(s, 0) : -1;
+        rbx__st_done(st, s);
+        if (rc == 1 && st->integ_cached && dv == st->integ_dv) {
+            st->integ = st->integ_committed;
+            st->integ_loaded = 1;
+            rc = 0;
+        } else if (rc >= 0 && (rc = integ_load(st)) == 0 && (rc = schema_check(st)) == 0) {
+            st->integ_committed = st->integ;
+            st->integ_dv = dv;
+            st->integ_cached = dv >= 0;
+        }
+    }
+    if (rc != 0) {
+        rbx__st_rollback(st);
+        return rc;
+    }
+    st->auth.live = 1;
+    return 0;
+}
+
 void rbx__st_rollback(rbx_store *st)
 {
+    st->auth.live = 0;
+    st->integ_loaded = 0;
+    st->tx_generation = 0;
     (void)sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
 }
 
@@ -311,7 +498,7 @@ static int wal_prefill(rbx_store *st)
 {
     sqlite3_file *wal = NULL;
     sqlite3_int64 size = -1;
-    int rc = rbx__st_begin(st);
+    int rc = begin_immediate(st); /* for the lock only: nothing is written */
     if (rc != 0) return rc;
     if (sqlite3_file_control(st->db, "main", SQLITE_FCNTL_JOURNAL_POINTER, &wal) == SQLITE_OK &&
         wal != NULL && wal->pMethods != NULL && wal->pMethods->xFileSize(wal, &size) == SQLITE_OK &&
@@ -357,11 +544,21 @@ int rbx__st_commit(rbx_store *st, int64_t gen)
     /* Every state-changing commit takes a fresh generation (P 15.4), so that
      * a restored copy missing any of them is seen (P 15.6). */
     int rc = gen > 0 ? 0 : rbx__st_next_generation(st, &gen);
+    /* The record goes out with the commit it describes: the generation and
+     * every set as this transaction left them. */
+    if (rc == 0 && (!st->integ_loaded || st->tx_generation != gen)) rc = RBX_E_STATE;
+    if (rc == 0) {
+        st->auth.live = 0;
+        rc = st->auth.failed != 0 ? st->auth.failed : rbx__st_integ_write(st);
+    }
     if (rc == 0) rc = rbx__sql_err(sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL));
     if (rc != 0) {
         rbx__st_rollback(st);
         return rc;
     }
+    st->integ_committed = st->integ; /* what the file now holds */
+    st->integ_loaded = 0;
+    st->tx_generation = 0;
     int strict = st->mode == RBX_STORE_STRICT;
     st->commits_since_erase++;
     int64_t now_ms = rbx__st_mono_ms();

@@ -79,9 +79,56 @@ static const char schema_v2[] =
     "  created INTEGER NOT NULL, ct BLOB NOT NULL, UNIQUE (session, seq)) STRICT;"
     "CREATE INDEX archive_epoch ON archive (epoch);";
 
+/* Version 3 (issue 12): integrity (PROTOCOL.md 15.8). A row tag (`mac`) on
+ * every table whose rows decide something and whose sealed values do not
+ * cover the deciding columns, the generation a retired session's state is
+ * sealed under, the identity that authenticated each inbox message, and the
+ * handshakes accepted while their signed prekey lives (replays, 15.9). The
+ * sealed integrity record replaces meta's `generation` and `identity_seq`. */
+static const char schema_v3[] =
+    "ALTER TABLE signed_prekeys ADD COLUMN mac BLOB;"
+    "ALTER TABLE onetime_prekeys ADD COLUMN mac BLOB;"
+    "ALTER TABLE sessions ADD COLUMN mac BLOB;"
+    "ALTER TABLE inbox ADD COLUMN identity BLOB;"
+    "ALTER TABLE inbox ADD COLUMN mac BLOB;"
+    "ALTER TABLE old_identities ADD COLUMN mac BLOB;"
+    "ALTER TABLE retired_sessions ADD COLUMN generation INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE retired_sessions ADD COLUMN mac BLOB;"
+    "ALTER TABLE contact_keys ADD COLUMN mac BLOB;"
+    "ALTER TABLE revocations ADD COLUMN mac BLOB;"
+    "ALTER TABLE archive_epochs ADD COLUMN mac BLOB;"
+    "CREATE TABLE handshakes (spk INTEGER NOT NULL, base_key BLOB NOT NULL,"
+    "  PRIMARY KEY (spk, base_key)) STRICT, WITHOUT ROWID;";
+/* No index for the open check: an index on the sessions' authenticated
+ * columns spares it reading the state blobs (100,000 sessions: about
+ * 90 ms instead of 260 ms, bench/README.md) but costs every encrypt and
+ * decrypt one page more in the log and 5 to 10 % more CPU; the budget of
+ * issue 12 is per message. */
+
+/* The row tags of the rows a schema 1 or 2 database already holds. Every
+ * row of every authenticated table is rewritten (the tags, or a column set
+ * to itself), so that its record holds the columns schema 2 and 3 added
+ * with their defaults: the preupdate hook reads a column missing from a
+ * row's record as NULL (integrity.c). */
+static const char tags_v3[] =
+    "UPDATE identity SET pk = pk;"
+    "UPDATE contacts SET name = name;"
+    "UPDATE rotations SET record = record;"
+    "UPDATE org SET pk = pk;"
+    "UPDATE certificate SET cert = cert;"
+    "UPDATE signed_prekeys SET mac = rbx_mac('signed_prekeys', " RBX_AUTH_SIGNED_PREKEYS ");"
+    "UPDATE onetime_prekeys SET mac = rbx_mac('onetime_prekeys', " RBX_AUTH_ONETIME_PREKEYS ");"
+    "UPDATE sessions SET mac = rbx_mac('sessions', " RBX_AUTH_SESSIONS ");"
+    "UPDATE inbox SET mac = rbx_mac('inbox', " RBX_AUTH_INBOX ");"
+    "UPDATE old_identities SET mac = rbx_mac('old_identities', " RBX_AUTH_OLD_IDENTITIES ");"
+    "UPDATE retired_sessions SET mac = rbx_mac('retired_sessions', " RBX_AUTH_RETIRED_SESSIONS ");"
+    "UPDATE contact_keys SET mac = rbx_mac('contact_keys', " RBX_AUTH_CONTACT_KEYS ");"
+    "UPDATE revocations SET mac = rbx_mac('revocations', " RBX_AUTH_REVOCATIONS ");"
+    "UPDATE archive_epochs SET mac = rbx_mac('archive_epochs', " RBX_AUTH_ARCHIVE_EPOCHS ");";
+
 /* Forward migrations: migrations[v] takes a database from version v to v + 1.
  * Version 0 is an empty database. */
-static const char *const migrations[RBX_SCHEMA_VERSION] = { schema_v1, schema_v2 };
+static const char *const migrations[RBX_SCHEMA_VERSION] = { schema_v1, schema_v2, schema_v3 };
 
 static int create_meta(rbx_store *st)
 {
@@ -95,7 +142,7 @@ static int create_meta(rbx_store *st)
     sqlite3_stmt *s;
     int rc = rbx__st_prep(st, &s,
                   "INSERT INTO meta (k, v) VALUES ('keycheck', ?1), ('store_id', ?2),"
-                  " ('generation', 0), ('created', ?3)");
+                  " ('created', ?3)");
     if (rc != 0) return rc;
     sqlite3_bind_blob(s, 1, check, (int)n, SQLITE_TRANSIENT);
     sqlite3_bind_blob(s, 2, st->store_id, sizeof st->store_id, SQLITE_TRANSIENT);
@@ -129,24 +176,100 @@ static int identify(rbx_store *st, int64_t *version)
     return 0;
 }
 
+/* An integer meta row of schema 1 or 2 (absent: 0). */
+static int old_meta_int(rbx_store *st, const char *k, int64_t *v)
+{
+    sqlite3_stmt *s;
+    *v = 0;
+    int rc = rbx__st_prep(st, &s, "SELECT v FROM meta WHERE k = ?1");
+    if (rc != 0) return rc;
+    sqlite3_bind_text(s, 1, k, -1, SQLITE_STATIC);
+    if ((rc = rbx__st_step(s)) == 1) {
+        rc = sqlite3_column_type(s, 0) == SQLITE_INTEGER ? 0 : RBX_E_CORRUPT;
+        *v = sqlite3_column_int64(s, 0);
+    }
+    rbx__st_done(st, s);
+    return rc < 0 ? rc : *v < 0 ? RBX_E_CORRUPT : 0;
+}
+
+/* The hash of a sealed meta value's stored bytes into the record. */
+static int bind_meta(rbx_store *st, const char *k, uint8_t out[32])
+{
+    sqlite3_stmt *s;
+    int rc = rbx__st_prep(st, &s, "SELECT v FROM meta WHERE k = ?1");
+    if (rc != 0) return rc;
+    sqlite3_bind_text(s, 1, k, -1, SQLITE_STATIC);
+    if ((rc = rbx__st_step(s)) == 1) {
+        rc = sqlite3_column_type(s, 0) == SQLITE_BLOB ? 0 : RBX_E_CORRUPT;
+        rbx__auth_hash(out, sqlite3_column_blob(s, 0), (size_t)sqlite3_column_bytes(s, 0));
+    } else if (rc == 0) {
+        rc = RBX_E_CORRUPT; /* every schema-2 store has both */
+    }
+    rbx__st_done(st, s);
+    return rc;
+}
+
+/* Schema 3's integrity record for the rows a database holds now: what a
+ * schema 1 or 2 database says about its generation and store id is taken
+ * as it is, once (nothing authenticated them before). */
+static int integrity_init(rbx_store *st, int64_t version)
+{
+    rbx__integrity *r = &st->integ;
+    sqlite3_stmt *s;
+    int rc;
+    memset(r, 0, sizeof *r);
+    if ((rc = rbx__st_prep(st, &s, "SELECT v FROM meta WHERE k = 'store_id'")) != 0) return rc;
+    rc = rbx__st_step(s);
+    if (rc == 1 && sqlite3_column_type(s, 0) == SQLITE_BLOB && sqlite3_column_bytes(s, 0) == 16)
+        memcpy(r->store_id, sqlite3_column_blob(s, 0), 16);
+    else
+        rc = rc < 0 ? rc : RBX_E_CORRUPT;
+    rbx__st_done(st, s);
+    if (rc < 0) return rc;
+    if ((rc = old_meta_int(st, "generation", &r->generation)) != 0 ||
+        (rc = old_meta_int(st, "identity_seq", &r->identity_seq)) != 0 ||
+        (rc = rbx__st_exec(st, "DELETE FROM meta WHERE k IN ('generation', 'identity_seq')")) != 0)
+        return rc;
+    if (version >= 2 && ((rc = bind_meta(st, "policy", r->policy)) != 0 ||
+                         (rc = bind_meta(st, "audit_head", r->audit_head)) != 0))
+        return rc;
+    st->integ_loaded = 1;
+    return 0;
+}
+
 /* Bring the schema from version to RBX_SCHEMA_VERSION in one transaction;
- * version 0 is a database this call just created. */
+ * version 0 is a database this call just created. A crash anywhere leaves
+ * the database as it was (SQLite's transaction), and the next open migrates
+ * again. */
 static int migrate(rbx_store *st, int64_t version)
 {
-    int rc = rbx__st_begin(st);
+    int rc = rbx__st_exec(st, "BEGIN IMMEDIATE");
     if (rc != 0) return rc;
     for (int64_t v = version; v < RBX_SCHEMA_VERSION; v++)
         if ((rc = rbx__st_exec(st, migrations[v])) != 0) goto fail;
     if (version == 0 && (rc = create_meta(st)) != 0) goto fail;
-    if (version < 2 && ((rc = rbx__audit_init(st)) != 0 || (rc = rbx__policy_init(st)) != 0 ||
-                        (rc = rbx__audit(st, version == 0 ? "store created" : "store migrated",
-                                         "schema %d", RBX_SCHEMA_VERSION)) != 0))
+    if ((rc = integrity_init(st, version)) != 0 || (rc = rbx__st_exec(st, tags_v3)) != 0 ||
+        (version > 0 && (rc = rbx__st_seed_handshakes(st)) != 0))
+        goto fail;
+    /* The sets as the tables hold them once tagged; from here on the
+     * record of this transaction counts changes (the audit head below). */
+    if ((rc = rbx__auth_sets(rbx__store_db(st), &st->auth_keys, &st->integ.rows)) != 0) goto fail;
+    st->auth.live = 1;
+    if (version < 2 && ((rc = rbx__audit_init(st)) != 0 || (rc = rbx__policy_init(st)) != 0))
+        goto fail;
+    if ((rc = rbx__audit(st, version == 0 ? "store created" : "store migrated", "schema %d",
+                         RBX_SCHEMA_VERSION)) != 0)
         goto fail;
     char pragma[96];
     snprintf(pragma, sizeof pragma, "PRAGMA user_version = %d; PRAGMA application_id = %d",
              RBX_SCHEMA_VERSION, RBX_APPLICATION_ID);
-    if (version != RBX_SCHEMA_VERSION && (rc = rbx__st_exec(st, pragma)) != 0) goto fail;
-    return rbx__sql_err(sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL));
+    if ((rc = rbx__st_exec(st, pragma)) != 0 ||
+        (rc = rbx__auth_schema(rbx__store_db(st), st->integ.schema)) != 0 ||
+        (rc = rbx__st_integ_write(st)) != 0)
+        goto fail;
+    st->auth.live = 0;
+    st->integ_loaded = 0;
+    return rbx__sql_err(sqlite3_exec(rbx__store_db(st), "COMMIT", NULL, NULL, NULL));
 fail:
     rbx__st_rollback(st);
     return rc;
@@ -189,23 +312,20 @@ static int key_file(uint8_t key[32], const char *path, int create)
     return rc;
 }
 
-static int check_key_and_load(rbx_store *st)
+static int check_key(rbx_store *st)
 {
     sqlite3_stmt *s;
-    int rc = rbx__st_prep(st, &s, "SELECT (SELECT v FROM meta WHERE k = 'keycheck'),"
-                          " (SELECT v FROM meta WHERE k = 'store_id')");
+    int rc = rbx__st_prep(st, &s, "SELECT (SELECT v FROM meta WHERE k = 'keycheck')");
     if (rc != 0) return rc;
     if ((rc = rbx__st_step(s)) == 1) {
         /* The type first: after a conversion sqlite3_column_type is undefined. */
         int blob = sqlite3_column_type(s, 0) == SQLITE_BLOB;
         const uint8_t *kc = sqlite3_column_blob(s, 0);
         size_t kclen = (size_t)sqlite3_column_bytes(s, 0);
-        const uint8_t *id = sqlite3_column_blob(s, 1);
         uint8_t zero[32];
         size_t n;
         rc = RBX_E_CORRUPT;
-        if (blob && kc != NULL && id != NULL && sqlite3_column_bytes(s, 1) == 16) {
-            memcpy(st->store_id, id, 16);
+        if (blob && kc != NULL) {
             rc = rbx__row_open(zero, sizeof zero, &n, st->key, "meta", 0, 0, "keycheck", kc, kclen);
             rc = rc == RBX_E_CORRUPT ? RBX_E_STORAGE_KEY : rc;
             if (rc == 0 && (n != 32 || !sodium_is_zero(zero, 32))) rc = RBX_E_CORRUPT;
@@ -217,13 +337,35 @@ static int check_key_and_load(rbx_store *st)
     return rc;
 }
 
+/* The store id the generation record's MAC covers: the integrity record's,
+ * never the plain meta row, which anyone can change (15.6). */
+static int load_store_id(rbx_store *st)
+{
+    rbx__integrity *r;
+    int rc = rbx__st_integ(st, &r);
+    if (rc == 0) memcpy(st->store_id, r->store_id, sizeof st->store_id);
+    if (rc == 0 && !RBX_CHECK_STORE_ID) {
+        sqlite3_stmt *s; /* make mutation-check: the plain row, as before schema 3 */
+        if ((rc = rbx__st_prep(st, &s, "SELECT v FROM meta WHERE k = 'store_id'")) != 0) return rc;
+        if (rbx__st_step(s) == 1 && sqlite3_column_bytes(s, 0) == 16)
+            memcpy(st->store_id, sqlite3_column_blob(s, 0), 16);
+        rbx__st_done(st, s);
+    }
+    return rc;
+}
+
 /* Compare the database with its sidecar; mark every session rolled back if
  * the database is older than what was already released. */
 static int check_rollback_locked(rbx_store *st)
 {
     int64_t dbgen = 0, sidegen = 0;
     int rc = rbx__st_sidecar_read(st, &sidegen);
-    if (rc != 0 || (rc = rbx__st_meta_get(st, "generation", &dbgen)) != 0) return rc;
+    /* The authenticated generation (15.8): a plain meta row is nobody's. */
+    if (rc != 0 || (rc = rbx__st_generation(st, &dbgen)) != 0) return rc;
+    if (!RBX_CHECK_GENERATION) {
+        int64_t plain; /* make mutation-check: trust a plain row, as schema 2 did */
+        if (old_meta_int(st, "generation", &plain) == 0 && plain > dbgen) dbgen = plain;
+    }
     /* A lost sidecar on a used database could hide a rollback: be safe. */
     int rolled = sidegen > dbgen || (sidegen < 0 && dbgen > 0);
     if (rolled) {
@@ -232,18 +374,14 @@ static int check_rollback_locked(rbx_store *st)
             rbx__st_rollback(st);
             return rc;
         }
-        sqlite3_stmt *s;
-        if ((rc = rbx__st_prep(st, &s, "UPDATE meta SET v = ?1 WHERE k = 'generation'")) != 0) {
-            rbx__st_rollback(st);
-            return rc;
+        rbx__integrity *r;
+        int64_t newgen = (sidegen > dbgen ? sidegen : dbgen) + 1, gen = 0;
+        if ((rc = rbx__st_integ(st, &r)) == 0) {
+            r->generation = newgen - 1; /* the commit takes newgen */
+            if ((rc = rbx__st_next_generation(st, &gen)) == 0)
+                rc = rbx__audit(st, "rollback detected", "database generation %lld, record %lld",
+                                (long long)dbgen, (long long)sidegen);
         }
-        int64_t newgen = (sidegen > dbgen ? sidegen : dbgen) + 1;
-        sqlite3_bind_int64(s, 1, newgen);
-        rc = rbx__st_step(s);
-        rbx__st_done(st, s);
-        if (rc >= 0)
-            rc = rbx__audit(st, "rollback detected", "database generation %lld, record %lld",
-                            (long long)dbgen, (long long)sidegen);
         if (rc < 0) {
             rbx__st_rollback(st);
             return rc;
@@ -361,11 +499,18 @@ int rbx_store_open(rbx_store **out, const char *db_path, const rbx_store_opts *o
      * what erase points are for (db.c).
      * WAL + synchronous=FULL: one fdatasync per commit, durable on return.
      * These only set connection state; nothing is written yet. */
+    /* trusted_schema off: nothing in the file's schema may call a function
+     * that is not harmless (the store's own are DIRECTONLY besides). */
     if ((rc = rbx__st_exec(st, "PRAGMA secure_delete = ON; PRAGMA foreign_keys = ON;"
-                       " PRAGMA temp_store = MEMORY; PRAGMA synchronous = FULL")) != 0)
+                       " PRAGMA temp_store = MEMORY; PRAGMA synchronous = FULL;"
+                       " PRAGMA trusted_schema = OFF")) != 0)
         goto fail;
+    rbx__auth_keys_derive(&st->auth_keys, st->key);
+    st->auth.keys = &st->auth_keys;
+    st->auth.record = &st->integ;
+    if ((rc = rbx__auth_register(st->db, &st->auth)) != 0) goto fail;
     int64_t version = 0;
-    if (db_exists && ((rc = identify(st, &version)) != 0 || (rc = check_key_and_load(st)) != 0))
+    if (db_exists && ((rc = identify(st, &version)) != 0 || (rc = check_key(st)) != 0))
         goto fail;
     /* Ours (or new) and the key is right: only now may anything be written.
      * A new database uses 2 KiB pages: a commit writes 3-4 pages to the log,
@@ -389,7 +534,13 @@ int rbx_store_open(rbx_store **out, const char *db_path, const rbx_store_opts *o
     rbx__st_done(st, s);
     if (rc < 0) goto fail;
     if (st->page_size < 512 || st->page_size > 65536) st->page_size = 4096;
-    if (!db_exists && (rc = check_key_and_load(st)) != 0) goto fail;
+    if (!db_exists && (rc = check_key(st)) != 0) goto fail;
+    /* Nothing the file says is used before it matches the record: schema,
+     * then every set (15.8). Only then the preupdate hook that counts the
+     * store's own changes, and the rollback check, which may write. */
+    if ((rc = rbx__st_verify(st)) != 0 || (rc = load_store_id(st)) != 0 ||
+        (rc = rbx__auth_hook(st->db, &st->auth)) != 0)
+        goto fail;
     if (st->sidecar_fd < 0) st->sidecar_fd = open(gp, O_RDWR | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (st->sidecar_fd < 0) {
         /* A used database whose sidecar is gone is treated as rolled back. */
