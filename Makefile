@@ -126,7 +126,7 @@ check: deps
 	$(MAKE) --no-print-directory check-cli
 	$(MAKE) --no-print-directory bench-quick
 	$(MAKE) --no-print-directory B=build-san OPT=-O1 CFLAGS="-O1 -g $(SAN)" \
-	    LDFLAGS="$(SAN)" check-run check-cli
+	    LDFLAGS="$(SAN)" FAULT_STRIDE=3 check-run check-cli
 	$(MAKE) --no-print-directory symbols layering install-test
 	$(MAKE) --no-print-directory fuzz-check
 	$(MAKE) --no-print-directory ct-check valgrind-check
@@ -154,9 +154,13 @@ STORE_OBJ := $(patsubst src/%.c,$(B)/obj/%.o,$(wildcard src/store/*.c))
 layering: $(STORE_OBJ)
 	sh tests/layering.sh $(B)/obj/store
 
-# The kill harness of tests/test_durability.c at length (make check runs 200 kills).
-crashtest: $(B)/check_rbx
+# The kill harness of tests/test_durability.c at length (make check runs 200
+# kills), then the rbx fault sweeps in every mode: EIO, ENOSPC, SIGKILL, EIO
+# from a call on, and power cuts that drop what was not synced (directory
+# changes durable at any sync, then only at the directory's own sync).
+crashtest: $(B)/check_rbx $(B)/rbx $(FAULT_TOOLS)
 	RBX_CRASH_KILLS=5000 CK_RUN_SUITE=durability CK_RUN_CASE=crash CK_DEFAULT_TIMEOUT=3600 $(B)/check_rbx
+	RBX=$(B)/rbx TOOLS=$(B)/tools FAULT_FULL=1 bash tests/cli/test_faults.sh
 
 # make demo's helpers (tests/cli/, outside the Check runner): boxtool makes
 # the product's key files and today's envelopes; thief attacks a copied state.
@@ -165,13 +169,32 @@ $(B)/tools/%: tests/cli/%.c $(STATIC) $(INT_H)
 	@mkdir -p $(@D)
 	$(CC) $(ALLCFLAGS) $(LDFLAGS) -o $@ $< $(STATIC) $(LIBS)
 
-# The rbx command-line suite (every verb and exit code, the demo in quick mode, rbx sim).
+# The fault sweeps' helpers (tests/faults/): faultshim.so, loaded with
+# LD_PRELOAD into rbx, fails or kills at the N-th write or sync of the state
+# directory, or cuts the power there; faultcheck checks what a run left.
+FAULT_TOOLS := $(B)/tools/faultshim.so $(B)/tools/faultcheck
+$(B)/tools/faultshim.so: tests/faults/faultshim.c
+	@mkdir -p $(@D)
+	$(CC) $(filter-out -fvisibility=hidden,$(BASECFLAGS)) -O1 -g -shared -o $@ $< -ldl
+$(B)/tools/faultcheck: tests/faults/faultcheck.c $(STATIC)
+	@mkdir -p $(@D)
+	$(CC) $(ALLCFLAGS) $(LDFLAGS) -o $@ $< $(STATIC) $(LIBS)
+
+# The rbx command-line suite (every verb and exit code, the demo in quick mode,
+# rbx sim), the state directory's edges, a real full disk (as root), and the
+# fault sweeps over every write and sync call number (tests/cli/test_faults.sh;
+# FAULT_STRIDE=3 in the sanitizer pass of make check, every call in the plain
+# one; make crashtest runs every fault mode, power cuts included).
+FAULT_STRIDE ?= 1
 .PHONY: check-cli install-man uninstall-man
-check-cli: $(B)/rbx $(DEMO_TOOLS)
+check-cli: $(B)/rbx $(DEMO_TOOLS) $(FAULT_TOOLS)
 	RBX=$(B)/rbx TOOLS=$(B)/tools bash tests/cli/test_cli.sh
 	RBX=$(B)/rbx TOOLS=$(B)/tools bash tests/cli/test_rotation.sh
 	RBX=$(B)/rbx TOOLS=$(B)/tools bash tests/cli/test_policy_audit.sh
 	RBX=$(B)/rbx TOOLS=$(B)/tools bash tests/cli/test_archive.sh
+	RBX=$(B)/rbx TOOLS=$(B)/tools CLI_TEST_DIR=$(B)/statefiles-test bash tests/cli/test_statefiles.sh
+	RBX=$(B)/rbx TOOLS=$(B)/tools CLI_TEST_DIR=$(B)/diskfull-test bash tests/cli/test_diskfull.sh
+	RBX=$(B)/rbx TOOLS=$(B)/tools FAULT_STRIDE=$(FAULT_STRIDE) bash tests/cli/test_faults.sh
 
 # Regenerate spec/vectors from seeded transcripts (the tests re-derive them).
 vectors: $(B)/check_rbx

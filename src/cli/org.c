@@ -114,7 +114,7 @@ static int org_init(int argc, char **argv)
     uint8_t org[RBX_PUBLICKEYBYTES];
     if ((ec = cli_open_store(&st, "org", 0)) != CLI_OK) return ec;
     int rc = rbx_store_org_init(st, org);
-    rbx_store_close(st);
+    cli_close_store(st, "org");
     if (rc == RBX_E_EXISTS) {
         cli_err("org", "this store already holds an organisation key (rbx org show)");
         return CLI_CANTCREAT;
@@ -136,7 +136,7 @@ static int org_show(int argc, char **argv)
     int rc = rbx_store_org_key(st, org);
     int crc = rbx_store_certificate(st, cert, sizeof cert, &certlen);
     int rrc = rbx_store_revocations(st, revs, SHOW_REVOCATIONS, &nrev);
-    rbx_store_close(st);
+    cli_close_store(st, "org");
     if (rc != 0 && rc != RBX_E_NOT_FOUND) return cli_fail("org", NULL, rc);
     if (crc != 0 && crc != RBX_E_NOT_FOUND) return cli_fail("org", "certificate", crc);
     if (rrc != 0) return cli_fail("org", "revocations", rrc);
@@ -295,7 +295,7 @@ static int org_certify(int argc, char **argv)
     int64_t expires = a.days ? (int64_t)time(NULL) + (int64_t)a.days * RBX_DAY : 0;
     if ((ec = cli_open_store(&st, "org", 0)) != CLI_OK) return ec;
     int rc = rbx_store_org_certify(st, cert, sizeof cert, &len, a.identity, (uint64_t)expires);
-    rbx_store_close(st);
+    cli_close_store(st, "org");
     if (rc == RBX_E_NOT_FOUND) return no_org_key();
     if (rc != 0) return cli_fail("org", "cannot certify", rc);
     return emit_statement(&a, "certificate", cert, len, expires);
@@ -311,7 +311,7 @@ static int org_revoke(int argc, char **argv)
     size_t len;
     if ((ec = cli_open_store(&st, "org", 0)) != CLI_OK) return ec;
     int rc = rbx_store_org_revoke(st, rev, sizeof rev, &len, a.identity, a.reason);
-    rbx_store_close(st);
+    cli_close_store(st, "org");
     if (rc == RBX_E_NOT_FOUND) return no_org_key();
     if (rc == RBX_E_INVALID) {
         cli_err("org", "bad --reason (0-63 bytes, no control characters)");
@@ -345,7 +345,7 @@ static int org_install_cert(int argc, char **argv)
         return ec;
     if ((ec = cli_open_store(&st, "org", 0)) != CLI_OK) return ec;
     int rc = (ec = cli_identity(st, "org", me)) == CLI_OK ? rbx_store_set_certificate(st, cert, len) : 0;
-    rbx_store_close(st);
+    cli_close_store(st, "org");
     if (ec != CLI_OK) return ec;
     char fp[RBX_FINGERPRINT_HEXBYTES];
     rbx_fingerprint(fp, me);
@@ -380,7 +380,7 @@ static int org_import_revocation(int argc, char **argv)
         return ec;
     if ((ec = cli_open_store(&st, "org", 0)) != CLI_OK) return ec;
     int rc = rbx_store_add_revocation(st, rev, len);
-    rbx_store_close(st);
+    cli_close_store(st, "org");
     if (rc != 0) return cli_fail("org", "bad revocation", rc);
     rbx_org_revocation rv;
     char ifp[RBX_FINGERPRINT_HEXBYTES], ofp[RBX_FINGERPRINT_HEXBYTES];

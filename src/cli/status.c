@@ -172,6 +172,6 @@ int status_main(int argc, char **argv)
     ec = cli_flush_stdout("status");
 out:
     free(cs);
-    rbx_store_close(st);
+    cli_close_store(st, "status");
     return ec;
 }
