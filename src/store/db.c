@@ -150,14 +150,34 @@ static const char *sql_op(int xrc)
     }
 }
 
-/* errno of an SQLite I/O error on st's connection: SQLite keeps the one of
- * an IOERR or CANTOPEN; a full disk is reported as SQLITE_FULL alone. */
+/* The log file of st's connection (NULL before it is opened). */
+static sqlite3_file *wal_file(rbx_store *st)
+{
+    sqlite3_file *wal = NULL;
+    if (sqlite3_file_control(st->db, "main", SQLITE_FCNTL_JOURNAL_POINTER, &wal) != SQLITE_OK ||
+        wal == NULL || wal->pMethods == NULL)
+        return NULL;
+    return wal;
+}
+
+/* errno of an SQLite I/O error on st's connection. A full disk is reported
+ * as SQLITE_FULL alone. SQLite keeps the errno of an IOERR or CANTOPEN
+ * (sqlite3_system_errno), but reads it late, when other calls may have
+ * cleared it; each file then still holds the errno of its last failure
+ * (SQLITE_FCNTL_LAST_ERRNO): the log's, where commits fail, or the
+ * database's. */
 static int sql_errno(rbx_store *st, int xrc)
 {
+    int e = 0;
     if ((xrc & 0xff) == SQLITE_FULL) return ENOSPC;
-    if ((xrc & 0xff) == SQLITE_IOERR || (xrc & 0xff) == SQLITE_CANTOPEN)
-        return sqlite3_system_errno(st->db);
-    return 0;
+    if ((xrc & 0xff) != SQLITE_IOERR && (xrc & 0xff) != SQLITE_CANTOPEN) return 0;
+    if ((e = sqlite3_system_errno(st->db)) != 0) return e;
+    sqlite3_file *wal = wal_file(st);
+    if (wal != NULL && wal->pMethods->xFileControl(wal, SQLITE_FCNTL_LAST_ERRNO, &e) == SQLITE_OK &&
+        e != 0)
+        return e;
+    if (sqlite3_file_control(st->db, "main", SQLITE_FCNTL_LAST_ERRNO, &e) != SQLITE_OK) e = 0;
+    return e;
 }
 
 int rbx__st_sql(rbx_store *st, int rc)
@@ -415,15 +435,6 @@ void rbx__st_rollback(rbx_store *st)
 #define WAL_HEADER 32
 #define WAL_FRAME_HEADER 24
 #define ZERO_CHUNK 16384
-
-static sqlite3_file *wal_file(rbx_store *st)
-{
-    sqlite3_file *wal = NULL;
-    if (sqlite3_file_control(st->db, "main", SQLITE_FCNTL_JOURNAL_POINTER, &wal) != SQLITE_OK ||
-        wal == NULL || wal->pMethods == NULL)
-        return NULL;
-    return wal;
-}
 
 /* Checkpoint every frame into the database (synced), in SQLite's RESTART
  * or TRUNCATE mode; *frames: the frames the log held. */
