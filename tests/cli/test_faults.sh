@@ -45,8 +45,9 @@ if [ -z "${FAULT_TEST_DIR:-}" ] && [ -d /dev/shm ] && [ -w /dev/shm ]; then
     trap 'rm -rf "$FAULT_TEST_DIR"' EXIT
 fi
 cli_begin "${FAULT_TEST_DIR:-build/fault-test}"
-SHIM=$TOOLS/faultshim.so
-CHK=$TOOLS/faultcheck
+# Copies of the programs: a rebuild during a long sweep must not change them.
+cp "$RBX" "$T/rbx" && cp "$TOOLS/faultshim.so" "$TOOLS/faultcheck" "$T/" || exit 1
+RBX=$T/rbx SHIM=$T/faultshim.so CHK=$T/faultcheck
 FULL=${FAULT_FULL:-0}
 STRIDE=${FAULT_STRIDE:-1} # every STRIDE-th call number (the sanitizer build of make check: 3)
 CASES=${FAULT_CASES:-init send recv recv-first bundle}
