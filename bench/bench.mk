@@ -10,7 +10,9 @@
 #
 # make bench        both programs, then the plots; results in bench/results/
 # make bench-quick  every implementation and case at tiny counts (a harness check,
-#                   no timing asserted), results in $(B)/bench-quick/ only
+#                   no timing asserted), results in $(B)/bench-quick/ only; then
+#                   bench/check_wire.sh: the wire sizes it reports against the
+#                   lines rbx send prints and today's envelope strings
 #
 # The peers are linked by build/bench-compare only, never by the library or rbx
 # (libsignal-protocol-c is GPLv3). Their headers come in with -isystem so that
@@ -32,17 +34,20 @@ $(B)/bench-compare: $(CMP_SRC) bench/compare.h bench/common.h include/ratchetbox
 # Outputs are written to a temporary name first so that a failed run leaves
 # the checked-in results alone (and make fails).
 bench: deps
-	$(MAKE) --no-print-directory $(B)/bench $(B)/bench-compare
+	$(MAKE) --no-print-directory $(B)/bench $(B)/bench-compare $(B)/rbx $(B)/tools/boxtool
 	@mkdir -p $(BENCH_RESULTS)
 	$(B)/bench > $(B)/bench-floors.txt
 	mv $(B)/bench-floors.txt $(BENCH_RESULTS)/floors.txt
 	$(B)/bench-compare --out $(BENCH_RESULTS) > $(B)/bench-latest.txt
 	mv $(B)/bench-latest.txt $(BENCH_RESULTS)/latest.txt
 	cat $(BENCH_RESULTS)/latest.txt
+	RBX=$(B)/rbx TOOLS=$(B)/tools CSV=$(BENCH_RESULTS)/latest.csv WIRE_TMP=$(B) bash bench/check_wire.sh
 	gnuplot -e "dir='$(BENCH_RESULTS)'" bench/plot.gp
 
-bench-quick: $(B)/bench-compare
+bench-quick: $(B)/bench-compare $(B)/rbx $(B)/tools/boxtool
 	@rm -rf $(B)/bench-quick && mkdir -p $(B)/bench-quick
 	$(B)/bench-compare --quick --out $(B)/bench-quick --tmp $(B) > $(B)/bench-quick/latest.txt
+	sed -n '/^wire size per message/,/checked against its formula/p' $(B)/bench-quick/latest.txt
+	RBX=$(B)/rbx TOOLS=$(B)/tools CSV=$(B)/bench-quick/latest.csv WIRE_TMP=$(B) bash bench/check_wire.sh
 	gnuplot -e "dir='$(B)/bench-quick'" bench/plot.gp
-	@echo "bench-quick: every implementation round-tripped in every case; output in $(B)/bench-quick/"
+	@echo "bench-quick: every implementation round-tripped in every case, wire sizes as rbx send prints them; output in $(B)/bench-quick/"

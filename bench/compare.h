@@ -20,17 +20,32 @@
 #include "common.h"
 
 #define CMP_WIRE_CAP (160U * 1024U) /* 100 KiB plaintext in base64 with headers */
+#define CMP_FIRST_CAP 1024U         /* a first message of 64 bytes, any implementation */
+
+/* What enc() produces, which decides the two sizes the bench reports for a
+ * message (compare.c wire_sizes): binary, the message as bytes, and text,
+ * the string the product would store and send for it. */
+enum cmp_wire_form {
+    CMP_WIRE_BOX,    /* content_encrypted then the 32-character encryption_nonce,
+                      * both base64: text as is; binary = box + 24-byte nonce */
+    CMP_WIRE_BASE64, /* one base64 string (padded or not): text as is; binary decoded */
+    CMP_WIRE_BINARY, /* bytes: the product would send base64 of them */
+    CMP_WIRE_RBX     /* a ratchetbox message: text = the line rbx send prints,
+                      * base64(0x01 || sender identity key (32) || message) */
+};
 
 typedef struct cmp_impl {
     const char *name;
     const char *kind;      /* "crypto" or "durable" */
     int peer;              /* 1: libsignal-protocol-c or libolm (the "best peer" column) */
     int stateless;         /* 1: no session (the box baselines) */
+    enum cmp_wire_form form;
     /* dir: a directory on the disk for SQLite files; idx makes names unique */
     void *(*open)(const char *dir, unsigned idx);
-    /* Handshake + first message A -> B, delivered and checked.
-     * *first_len: wire bytes of that message (64-byte plaintext). */
-    int (*setup)(void *p, size_t *first_len);
+    /* Handshake + first message A -> B (64-byte plaintext), delivered and
+     * checked. *first_len: its wire bytes; first != NULL: a copy of them
+     * (fails if longer than cap). */
+    int (*setup)(void *p, uint8_t *first, size_t cap, size_t *first_len);
     int (*enc)(void *p, int from_b, const uint8_t *pt, size_t len, uint8_t *wire, size_t cap,
                size_t *wlen);
     int (*dec)(void *p, int to_a, const uint8_t *wire, size_t wlen, uint8_t *pt, size_t cap,
@@ -52,6 +67,11 @@ extern const cmp_impl impl_box, impl_afternm, impl_seal, impl_ratchet, impl_ratc
     impl_ratchet_bounded, impl_ratchet_strict;
 extern const cmp_impl impl_signal, impl_signal_sqlite;
 extern const cmp_impl impl_olm, impl_olm_sqlite;
+
+/* For setup(): *first_len = wlen and, when first != NULL, a copy of the
+ * first message there. 0, or -1 if it does not fit in cap. */
+int cmp_first_copy(uint8_t *first, size_t cap, size_t *first_len, const uint8_t *wire,
+                   size_t wlen);
 
 /* peer_signal.c: HMAC-SHA256 of 64 bytes, libsodium and OpenSSL, us each. */
 void cmp_hmac_reference(double *sodium_us, double *openssl_us, unsigned n);

@@ -102,7 +102,7 @@ static int box_dec(void *vp, int to_a, const uint8_t *wire, size_t wlen, uint8_t
 
 /* No handshake: the "setup" of a baseline is its first message (afternm:
  * both sides' crypto_box_beforenm first). */
-static int box_setup(void *vp, size_t *first_len)
+static int box_setup(void *vp, uint8_t *first, size_t cap, size_t *first_len)
 {
     box_pair *p = vp;
     uint8_t pt[FIRST_PT], out[FIRST_PT];
@@ -118,8 +118,7 @@ static int box_setup(void *vp, size_t *first_len)
     if (box_enc(p, 0, pt, sizeof pt, wire, sizeof wire, &wlen) != 0) return -1;
     if (box_dec(p, 0, wire, wlen, out, sizeof out, &plen) != 0) return -1;
     if (plen != sizeof pt || memcmp(out, pt, plen) != 0) return -1;
-    *first_len = wlen;
-    return 0;
+    return cmp_first_copy(first, cap, first_len, wire, wlen);
 }
 
 static size_t box_state(void *p) { (void)p; return 0; }
@@ -132,12 +131,12 @@ static void box_close(void *vp)
     free(p);
 }
 
-const cmp_impl impl_box = { "baseline-box", "crypto", 0, 1, box_open, box_setup, box_enc,
-                            box_dec, box_state, box_close, NULL, NULL };
-const cmp_impl impl_afternm = { "baseline-afternm", "crypto", 0, 1, afternm_open, box_setup,
-                                box_enc, box_dec, box_state, box_close, NULL, NULL };
-const cmp_impl impl_seal = { "baseline-seal", "crypto", 0, 1, seal_open, box_setup, box_enc,
-                             box_dec, box_state, box_close, NULL, NULL };
+const cmp_impl impl_box = { "baseline-box", "crypto", 0, 1, CMP_WIRE_BOX, box_open, box_setup,
+                            box_enc, box_dec, box_state, box_close, NULL, NULL };
+const cmp_impl impl_afternm = { "baseline-afternm", "crypto", 0, 1, CMP_WIRE_BOX, afternm_open,
+                                box_setup, box_enc, box_dec, box_state, box_close, NULL, NULL };
+const cmp_impl impl_seal = { "baseline-seal", "crypto", 0, 1, CMP_WIRE_BASE64, seal_open,
+                             box_setup, box_enc, box_dec, box_state, box_close, NULL, NULL };
 
 /* ------------------------------------------------------------ ratchet in memory */
 
@@ -185,7 +184,7 @@ static int mem_dec(void *vp, int to_a, const uint8_t *wire, size_t wlen, uint8_t
 
 /* X3DH as an initiator and responder do it: bundle parse (XEdDSA verify),
  * initiate, first encrypt, accept (consumes the one-time prekey). */
-static int mem_setup(void *vp, size_t *first_len)
+static int mem_setup(void *vp, uint8_t *first, size_t cap, size_t *first_len)
 {
     mem_pair *p = vp;
     rbx_bundle b;
@@ -200,8 +199,7 @@ static int mem_setup(void *vp, size_t *first_len)
         0)
         return -1;
     if (plen != sizeof pt || memcmp(out, pt, plen) != 0 || consumed != OTP_ID) return -1;
-    *first_len = wlen;
-    return 0;
+    return cmp_first_copy(first, cap, first_len, wire, wlen);
 }
 
 static size_t session_blob_size(const rbx_session *s)
@@ -223,10 +221,10 @@ static void mem_close(void *vp)
     free(p);
 }
 
-const cmp_impl impl_ratchet = { "ratchet", "crypto", 0, 0, mem_open, mem_setup, mem_enc,
-                                mem_dec, mem_state, mem_close, NULL, NULL };
-const cmp_impl impl_ratchet_he = { "ratchet-he", "crypto", 0, 0, mem_open_he, mem_setup, mem_enc,
-                                   mem_dec, mem_state, mem_close, NULL, NULL };
+const cmp_impl impl_ratchet = { "ratchet", "crypto", 0, 0, CMP_WIRE_RBX, mem_open, mem_setup,
+                                mem_enc, mem_dec, mem_state, mem_close, NULL, NULL };
+const cmp_impl impl_ratchet_he = { "ratchet-he", "crypto", 0, 0, CMP_WIRE_RBX, mem_open_he,
+                                   mem_setup, mem_enc, mem_dec, mem_state, mem_close, NULL, NULL };
 
 /* ------------------------------------------------------------ ratchet with the store */
 
@@ -300,7 +298,7 @@ static int st_dec(void *vp, int to_a, const uint8_t *wire, size_t wlen, uint8_t 
 
 /* add_contact (bundle verify, pin) + first encrypt + first decrypt of a new
  * contact, each committed. */
-static int st_setup(void *vp, size_t *first_len)
+static int st_setup(void *vp, uint8_t *first, size_t cap, size_t *first_len)
 {
     st_pair *p = vp;
     uint8_t pt[FIRST_PT], out[FIRST_PT + 512], wire[512];
@@ -316,8 +314,7 @@ static int st_setup(void *vp, size_t *first_len)
     if (plen != sizeof pt || memcmp(out, pt, plen) != 0 || !info.new_contact) return -1;
     memcpy(p->a_name, info.name, sizeof p->a_name);
     p->a_dev = info.device;
-    *first_len = wlen;
-    return 0;
+    return cmp_first_copy(first, cap, first_len, wire, wlen);
 }
 
 static size_t st_state(void *vp)
@@ -371,9 +368,9 @@ static int st_enc_many(void *vp, const uint8_t *pts, size_t len, unsigned n, uin
     return rc;
 }
 
-const cmp_impl impl_ratchet_bounded = { "ratchet-sqlite-bounded", "durable", 0, 0,
+const cmp_impl impl_ratchet_bounded = { "ratchet-sqlite-bounded", "durable", 0, 0, CMP_WIRE_RBX,
                                         st_open_bounded, st_setup, st_enc, st_dec, st_state,
                                         st_close, st_enc_many, NULL };
-const cmp_impl impl_ratchet_strict = { "ratchet-sqlite-strict", "durable", 0, 0, st_open_strict,
-                                       st_setup, st_enc, st_dec, st_state, st_close, st_enc_many,
-                                       NULL };
+const cmp_impl impl_ratchet_strict = { "ratchet-sqlite-strict", "durable", 0, 0, CMP_WIRE_RBX,
+                                       st_open_strict, st_setup, st_enc, st_dec, st_state,
+                                       st_close, st_enc_many, NULL };

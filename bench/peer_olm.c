@@ -204,7 +204,7 @@ static int olm_dec(void *vp, int to_a, const uint8_t *wire, size_t wlen, uint8_t
     return save(p, !to_a);
 }
 
-static int olm_setup(void *vp, size_t *first_len)
+static int olm_setup(void *vp, uint8_t *first, size_t cap, size_t *first_len)
 {
     opair *p = vp;
     uint8_t pt[FIRST_PT], out[FIRST_PT + 64], wire[1024];
@@ -229,8 +229,7 @@ static int olm_setup(void *vp, size_t *first_len)
     if (raw_dec(p, 0, wire, wlen, out, sizeof out, &plen) != 0) return -1;
     if (plen != sizeof pt || memcmp(out, pt, plen) != 0) return -1;
     if (save(p, 0) != 0 || save(p, 1) != 0) return -1;
-    *first_len = wlen;
-    return 0;
+    return cmp_first_copy(first, cap, first_len, wire, wlen);
 }
 
 static size_t olm_state(void *vp)
@@ -263,7 +262,8 @@ static void olm_close_pair(void *vp)
     free(p);
 }
 
-const cmp_impl impl_olm = { "olm", "crypto", 1, 0, olm_open_mem, olm_setup, olm_enc, olm_dec,
-                            olm_state, olm_close_pair, NULL, NULL };
-const cmp_impl impl_olm_sqlite = { "olm-sqlite", "durable", 1, 0, olm_open_db, olm_setup, olm_enc,
-                                   olm_dec, olm_state, olm_close_pair, NULL, NULL };
+const cmp_impl impl_olm = { "olm", "crypto", 1, 0, CMP_WIRE_BASE64, olm_open_mem, olm_setup,
+                            olm_enc, olm_dec, olm_state, olm_close_pair, NULL, NULL };
+const cmp_impl impl_olm_sqlite = { "olm-sqlite", "durable", 1, 0, CMP_WIRE_BASE64, olm_open_db,
+                                   olm_setup, olm_enc, olm_dec, olm_state, olm_close_pair, NULL,
+                                   NULL };

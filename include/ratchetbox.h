@@ -105,7 +105,8 @@ RBX_API const char *rbx_version(void);
 /* ---------------------------------------------------------------- keys */
 
 /* A box key pair: raw 32-byte public key and raw 32-byte secret scalar, kept
- * unclamped exactly as crypto_box_keypair() makes it (CONTEXT section 1). */
+ * unclamped exactly as crypto_box_keypair() makes it: the product stores its
+ * box secret keys that way (libsodium's crypto_scalarmult clamps internally). */
 
 /* New key pair from libsodium's RNG (crypto_box_keypair). Caller wipes sk. */
 RBX_API RBX_MUST_CHECK int rbx_keypair_generate(uint8_t pk[RBX_PUBLICKEYBYTES],
@@ -153,7 +154,8 @@ RBX_API RBX_MUST_CHECK int rbx_key_from_base64(uint8_t key[RBX_PUBLICKEYBYTES],
 
 /* ---------------------------------------------------------------- baseline */
 
-/* Today's envelope, byte-compatible (CONTEXT section 1):
+/* Today's envelope, byte-compatible with the product's (NaCl box under the
+ * devices' long-lived keys; no version, key id, sender id or associated data):
  *   content_encrypted = base64(crypto_box_easy(plaintext, nonce, peer_pk, my_sk))
  *   encryption_nonce  = base64(24 random bytes)
  * Strings are standard base64 with padding and NUL-terminated. */
@@ -771,7 +773,8 @@ typedef struct rbx_store_opts {
     int create;                  /* 1: create the database, key file and generation file */
     int mode;                    /* RBX_STORE_BOUNDED or RBX_STORE_STRICT */
     unsigned erase_commits;      /* bounded mode; 0 = RBX_STORE_ERASE_COMMITS */
-    unsigned erase_seconds;      /* bounded mode; 0 = RBX_STORE_ERASE_SECONDS */
+    unsigned erase_seconds;      /* bounded mode, elapsed (CLOCK_MONOTONIC) seconds, not the
+                                  * clock below; 0 = RBX_STORE_ERASE_SECONDS */
     const char *key_path;        /* storage key file (mode 0600); NULL = <db>.key */
     const uint8_t *storage_key;  /* or the key itself, 32 bytes (keychain); wins over key_path */
     const char *generation_path; /* rollback sidecar; NULL = <db>.gen */
@@ -812,6 +815,34 @@ RBX_API RBX_MUST_CHECK int rbx_store_identity_create(rbx_store *st, const uint8_
 /* The identity public key. \return RBX_E_NOT_FOUND. */
 RBX_API RBX_MUST_CHECK int rbx_store_identity(rbx_store *st, uint8_t pk[RBX_PUBLICKEYBYTES])
     RBX_NONNULL(1, 2);
+
+/* rbx_request_sign with the store's identity key in force, so that a
+ * transport (a binding, a client of rbxd) signs requests as this device
+ * without the secret key ever leaving the library: it is read, used and
+ * wiped inside this call. Arguments as rbx_request_sign's; sig is zeroed on
+ * error. \return RBX_E_NOT_FOUND (no identity), RBX_E_INVALID (as
+ *         rbx_request_sign), RBX_E_CORRUPT, RBX_E_IO. */
+RBX_API RBX_MUST_CHECK int rbx_store_request_sign(rbx_store *st, uint8_t sig[RBX_SIGNATUREBYTES],
+                                                  const char *method, const char *target,
+                                                  uint64_t ts,
+                                                  const uint8_t nonce[RBX_REQUEST_NONCEBYTES],
+                                                  const uint8_t *body, size_t bodylen,
+                                                  const char *user, uint32_t device)
+    RBX_NONNULL(1, 2, 3, 4, 6, 9);
+
+/* Entry 1 of a new user's device list (PROTOCOL.md 20.3), for a first
+ * enrollment with rbxd (SERVER.md 5.3): op add, seq 1, prev_hash zeros,
+ * device rbx_device_id(identity), signer_kind device, and the store's
+ * identity in force as both the key added and the signer (signature and
+ * subject signature by it), created at the given time. The secret key is
+ * read, used and wiped inside this call.
+ * \return RBX_E_NOT_FOUND (no identity), RBX_E_INVALID (user not a valid
+ *         id), RBX_E_BUFFER (RBX_DEVLIST_ENTRY_MAXBYTES always suffices),
+ *         RBX_E_CORRUPT, RBX_E_IO. *outlen is 0 on error. */
+RBX_API RBX_MUST_CHECK int rbx_store_devlist_first_entry(rbx_store *st, uint8_t *out, size_t outcap,
+                                                         size_t *outlen, const char *user,
+                                                         uint64_t created)
+    RBX_NONNULL(1, 2, 4, 5);
 
 /* A fresh bundle, after the policy's upkeep (rbx_store_maintain): the newest
  * signed prekey of the identity in force with its creation time, one one-time
@@ -1122,7 +1153,9 @@ typedef struct rbx_archive_result {
 RBX_API RBX_MUST_CHECK int rbx_store_rotate_archive(rbx_store *st, int mode,
                                                     rbx_archive_result *res) RBX_NONNULL(1, 3);
 
-/* One stored row of the product's history (CONTEXT section 1). */
+/* One stored row of the product's history: the baseline envelope
+ * (content_encrypted, encryption_nonce; a NULL nonce marks a plaintext row)
+ * with the row's clear metadata. */
 typedef struct rbx_import_row {
     const uint8_t *peer_pk;       /* 32 bytes: the other party's box public key */
     const char *session_id;       /* the product's session id, or NULL */

@@ -1,11 +1,15 @@
 /* SPDX-License-Identifier: MIT
- * Today's long-lived box envelope (CONTEXT section 1), byte-compatible with
- * the product:
+ * Today's long-lived box envelope, byte-compatible with the product, which
+ * encrypts every message under the devices' long-lived box keys with no
+ * version, key id, sender id or associated data:
  *   content_encrypted = base64(crypto_box_easy(plaintext, nonce, peer_pk, my_sk))
  *   encryption_nonce  = base64(24 random bytes)
- * It is what the ratchet is measured against, and how history written before
- * the ratchet stays readable. The beforenm variant is the measured fast path
- * (CONTEXT section 4: 1.3 us instead of 56 us at 64 B). */
+ * (standard base64 with padding; the box is the 16-byte tag then the
+ * ciphertext). It is what the ratchet is measured against, and how history
+ * written before the ratchet stays readable. The product does a full X25519
+ * per message; the beforenm variant is the measured fast path (seal + open of
+ * 64 B: 1.3 us instead of 56 us on a 2-vCPU AMD EPYC VM, Debian 12, gcc -O2,
+ * November 2026). */
 #include <sodium.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -116,7 +120,7 @@ static int baseline_open(uint8_t *pt, size_t ptcap, size_t *ptlen, const char *c
 
     *ptlen = 0;
     if (nonce == NULL) {
-        /* A NULL nonce marks a plaintext row (CONTEXT section 1). */
+        /* The product marks a plaintext row with a NULL nonce. */
         if (content_len > RBX_MAX_PLAINTEXT) {
             ret = RBX_E_TOO_BIG;
         } else if (content_len > ptcap) {

@@ -24,7 +24,8 @@ typedef struct rbx__profile {
 /* NULL for an unknown profile number. */
 const rbx__profile *rbx__profile_get(unsigned profile);
 
-/* RFC 5869. Hand-written because libsodium 1.0.18 has no HKDF (CONTEXT 3). */
+/* RFC 5869. Hand-written on crypto_auth_hmacsha256 because libsodium 1.0.18
+ * (Debian 12) has no HKDF. */
 void rbx__hkdf_extract(uint8_t prk[32], const uint8_t *salt, size_t saltlen,
                        const uint8_t *ikm, size_t ikmlen);
 /* outlen <= 255 * 32. */

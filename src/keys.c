@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT
- * Box key pairs in the product's formats (CONTEXT section 1): raw 32 + 32
- * bytes, standard padded base64, the on-disk JSON object and the 16-hex
- * fingerprint. The secret scalar is kept unclamped, exactly as
- * crypto_box_keypair() makes it, so an imported key exports byte-identical. */
+ * Box key pairs in the product's formats: raw 32 + 32 bytes, standard padded
+ * base64, the on-disk JSON object {"publicKey": "<b64>", "secretKey": "<b64>"}
+ * and the fingerprint, lowercase hex of the first 8 bytes of SHA-256(public
+ * key). The product stores the secret scalar unclamped, exactly as
+ * crypto_box_keypair() makes it; so do we, so an imported key exports
+ * byte-identical. */
 #include <sodium.h>
 #include <stddef.h>
 #include <stdint.h>

@@ -22,7 +22,8 @@ int rbx__xeddsa_verify(const uint8_t sig[64], const uint8_t pk[32], const uint8_
 {
     uint8_t ed[32];
     /* XEdDSA spec, xeddsa_verify: reject u >= p and s >= 2^253 before converting; the latter
-     * is what refuses libsignal's sign-bit form (CONTEXT section 3). Low-order
+     * is what refuses libsignal's form, which carries the Edwards sign bit in
+     * the top bit of the signature (byte 63). Low-order
      * u is refused too: no identity key may be one. */
     if (!rbx__pk_is_valid(pk) || (sig[63] & 0xe0) != 0 || len > UINT32_MAX)
         return RBX_E_SIGNATURE;

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT
  * XEdDSA (Signal's XEdDSA spec, sections 2.3 and 3) through libxeddsa, in the
  * spec form: the Edwards public key is taken with sign bit 0, so signatures
- * never carry libsignal's sign bit in byte 63 (CONTEXT section 3). */
+ * never carry the Edwards sign bit in the top bit of byte 63, as libsignal's
+ * do (spec verifiers reject those). */
 #ifndef RBX_SIGN_H
 #define RBX_SIGN_H
 

@@ -73,7 +73,7 @@ static int pk_is_canonical(const uint8_t pk[32])
 int rbx__dh(uint8_t out[32], const uint8_t sk[32], const uint8_t pk[32])
 {
     /* crypto_scalarmult clamps sk and returns -1 for an all-zero result,
-     * which is what every low-order point gives (CONTEXT section 3). */
+     * which is what every low-order point gives. */
     if (!pk_is_canonical(pk) || crypto_scalarmult(out, sk, pk) != 0) {
         WIPE_BUF(out, 32);
         return RBX_E_KEY;

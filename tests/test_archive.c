@@ -872,10 +872,9 @@ enum { KILLS = 50, ENTRIES_PER_EPOCH = 300, PAD = 150 };
 /* The child: open, rotate once, close. Exit 0, or 100 + |rc|. */
 static _Noreturn void kill_child(const char *db, int mode)
 {
-    rbx_store_opts o = { 0 };
+    rbx_store_opts o = store_opts(0);
     rbx_store *st;
     rbx_archive_result res;
-    o.clock = store_test_clock;
     int rc = rbx_store_open(&st, db, &o);
     if (rc == 0) rc = rbx_store_rotate_archive(st, mode, &res);
     rbx_store_close(st);

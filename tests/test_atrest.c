@@ -19,10 +19,12 @@
  * SQLite recovers them and from every sealed record in any byte of any file
  * (a thief is not bound by the log's salts). */
 #include <fcntl.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "session.h"
@@ -152,9 +154,10 @@ static void setup(world *w, int bounded)
     char adb[JOINCAP], bdb[JOINCAP];
     tu_path_in(adb, sizeof adb, w->adir, "db");
     tu_path_in(bdb, sizeof bdb, w->bdir, "db");
-    rbx_store_opts ao = { .create = 1 };
-    rbx_store_opts bo = { .create = 1, .mode = bounded ? RBX_STORE_BOUNDED : RBX_STORE_STRICT,
-                          .erase_commits = ERASE_EVERY, .erase_seconds = 100000 };
+    rbx_store_opts ao = store_opts(1), bo = store_opts(1);
+    bo.mode = bounded ? RBX_STORE_BOUNDED : RBX_STORE_STRICT;
+    bo.erase_commits = ERASE_EVERY;
+    bo.erase_seconds = 100000;
     ck_assert_int_eq(rbx_store_open(&w->alice, adb, &ao), 0);
     ck_assert_int_eq(rbx_store_open(&w->bob, bdb, &bo), 0);
     ck_assert_int_eq(rbx_store_identity_create(w->alice, NULL, NULL), 0);
@@ -466,12 +469,122 @@ START_TEST(thief_copies_state_directory)
 }
 END_TEST
 
+/* ------------------------------------------------------------ erase interval */
+
+/* Whether the write-ahead log holds nothing but zeros: right after an erase
+ * point in bounded mode (truncated, then prefilled), never after a commit
+ * that took none. */
+static int wal_is_zero(const char *db)
+{
+    char wal[PATHCAP + 8];
+    size_t n;
+    snprintf(wal, sizeof wal, "%s-wal", db);
+    uint8_t *b = slurp(wal, &n);
+    ck_assert_ptr_nonnull(b);
+    int zero = sodium_is_zero(b, n);
+    free(b);
+    return zero;
+}
+
+/* One commit (a policy change, so something is written each time). */
+static void commit_once(rbx_store *st)
+{
+    rbx_policy p;
+    ck_assert_int_eq(rbx_store_policy(st, &p), 0);
+    ck_assert_int_eq(rbx_policy_set(&p, "max_skip", p.max_skip == 10 ? "11" : "10"), 0);
+    ck_assert_int_eq(rbx_store_set_policy(st, &p), 0);
+}
+
+/* The wall clock can be moved in this process when it runs under libfaketime
+ * with FAKETIME_NO_CACHE=1 (make check's faketime pass): FAKETIME is then
+ * read again at every clock read. */
+static int wall_clock_movable(void)
+{
+    const char *pre = getenv("LD_PRELOAD"), *nc = getenv("FAKETIME_NO_CACHE");
+    return pre != NULL && strstr(pre, "libfaketime") != NULL && nc != NULL && strcmp(nc, "1") == 0;
+}
+
+/* Set libfaketime's offset from the real time (seconds), and check that
+ * the wall clock moved by it. */
+static void wall_clock_offset(long offset)
+{
+    char v[32];
+    snprintf(v, sizeof v, "%+ld", offset);
+    ck_assert_int_eq(setenv("FAKETIME", "+0", 1), 0);
+    time_t real = time(NULL);
+    ck_assert_int_eq(setenv("FAKETIME", v, 1), 0);
+    ck_assert_int_le(labs((long)(time(NULL) - real - offset)), 5);
+}
+
+/* Bounded mode's time-driven erase point counts elapsed seconds: neither
+ * the store's injected clock nor the wall clock moves it. A wall clock set
+ * forward must not force an erase point, and one set back must not postpone
+ * it (the log would keep consumed keys that long); both jumps need
+ * libfaketime (see wall_clock_movable), the elapsed-time checks run always. */
+START_TEST(erase_interval_is_elapsed_time)
+{
+    const int movable = wall_clock_movable();
+    const char *outer = getenv("FAKETIME");
+    char *saved = outer != NULL ? strdup(outer) : NULL;
+    char db[PATHCAP];
+    rbx_store *st;
+    rbx_store_opts o = store_opts(1);
+    o.mode = RBX_STORE_BOUNDED;
+    o.erase_commits = 1000;
+
+    /* An hour's interval: commits within it take no erase point, whatever
+     * the clocks say. */
+    o.erase_seconds = 3600;
+    db_path(db, "hour");
+    ck_assert_int_eq(rbx_store_open(&st, db, &o), 0);
+    ck_assert_int_eq(rbx_store_identity_create(st, NULL, NULL), 0);
+    if (movable) wall_clock_offset(0);
+    ck_assert_int_eq(rbx_store_erase_now(st), 0);
+    ck_assert_int_eq(wal_is_zero(db), 1);
+    commit_once(st);
+    ck_assert_int_eq(wal_is_zero(db), 0);
+    g_now += 10 * 86400; /* the policy clock moves ten days */
+    commit_once(st);
+    ck_assert_int_eq(wal_is_zero(db), 0);
+    if (movable) {
+        wall_clock_offset(86400); /* the wall clock jumps a day ahead */
+        commit_once(st);
+        ck_assert_int_eq(wal_is_zero(db), 0);
+    }
+    rbx_store_close(st);
+
+    /* A one-second interval: the first commit a second after the erase
+     * point takes the next one, even with the wall clock a day behind. */
+    o.erase_seconds = 1;
+    o.create = 1;
+    db_path(db, "second");
+    ck_assert_int_eq(rbx_store_open(&st, db, &o), 0);
+    ck_assert_int_eq(rbx_store_identity_create(st, NULL, NULL), 0);
+    if (movable) wall_clock_offset(0);
+    ck_assert_int_eq(rbx_store_erase_now(st), 0);
+    if (movable) wall_clock_offset(-86400);
+    tu_sleep_us(1100 * 1000);
+    commit_once(st);
+    ck_assert_int_eq(wal_is_zero(db), 1);
+    rbx_store_close(st);
+
+    if (movable) {
+        ck_assert_int_eq(saved != NULL ? setenv("FAKETIME", saved, 1) : unsetenv("FAKETIME"), 0);
+    }
+    free(saved);
+}
+END_TEST
+
 Suite *suite_atrest(void)
 {
     Suite *s = suite_create("atrest");
     TCase *tc = tcase_create("atrest");
     dir_fixtures(tc, dir_setup, 120);
     tcase_add_loop_test(tc, thief_copies_state_directory, 0, 2);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("erase_interval");
+    dir_fixtures(tc, dir_setup, 60);
+    tcase_add_test(tc, erase_interval_is_elapsed_time);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT
- * Today's box envelope (src/baseline.c, CONTEXT section 1). The oracle is
+ * Today's box envelope (src/baseline.c: the product's crypto_box_easy under
+ * long-lived keys, base64 content and nonce). The oracle is
  * plain libsodium: envelopes it makes must open here, and envelopes made here
  * must open with crypto_box_open_easy after a base64 decode. */
 #include <sodium.h>

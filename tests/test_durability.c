@@ -81,11 +81,14 @@ enum {
 /* ---------------------------------------------------------------- helpers */
 
 /* Each test case's scratch directory. Made and removed by an unchecked
- * fixture, in the runner process: it goes away even when a test fails. */
+ * fixture, in the runner process: it goes away even when a test fails. The
+ * stores' clock starts at TEST_T0 there too (under CK_FORK=no an earlier
+ * suite may have moved g_now). */
 static char tmp_dir[512];
 
 static void tmp_setup(void)
 {
+    g_now = TEST_T0;
     const char *t = getenv("TMPDIR");
     int n = snprintf(tmp_dir, sizeof tmp_dir, "%s/rbx-durability-XXXXXX",
                      t != NULL && *t ? t : "/tmp");
@@ -103,12 +106,20 @@ static const char *scratch_dir(void)
     return tmp_dir;
 }
 
+/* An existing store, on the tests' clock (storeutil's g_now, which these
+ * tests leave at TEST_T0). */
+static int open_store(rbx_store **st, const char *path)
+{
+    const rbx_store_opts o = store_opts(0);
+    return rbx_store_open(st, path, &o);
+}
+
 /* Two stores: Alice knows Bob's bundle (contact "bob"); Bob learns Alice
  * from her first message (contact "alice"). */
 static void setup_pair(const char *a_path, const char *b_path)
 {
     rbx_store *a, *b;
-    const rbx_store_opts o = { .create = 1 };
+    const rbx_store_opts o = store_opts(1);
     uint8_t bundle[RBX_BUNDLE_MAXBYTES];
     size_t blen;
     ck_assert_int_eq(rbx_store_open(&a, a_path, &o), 0);
@@ -535,7 +546,7 @@ static _Noreturn void crash_child(const char *pa, const char *pb, const char *lo
     if (c.log < 0) _exit(5);
     /* Both at-rest modes; small erase intervals put checkpoints (erase
      * points) under the kills too. */
-    rbx_store_opts o = { 0 };
+    rbx_store_opts o = store_opts(0);
     o.mode = tu_splitmix64(&c.rng) % 2 ? RBX_STORE_STRICT : RBX_STORE_BOUNDED;
     o.erase_commits = 1 + (unsigned)(tu_splitmix64(&c.rng) % 16);
     int rc;
@@ -832,9 +843,9 @@ static int check_inbox(model *md, rbx_store *st[2], cmsg *m, const char *when)
 
 static void open_pair(rbx_store *st[2], const char *pa, const char *pb, unsigned round)
 {
-    int rc = rbx_store_open(&st[0], pa, NULL);
+    int rc = open_store(&st[0], pa);
     ck_assert_msg(rc == 0, "round %u: Alice's store does not open: %s", round, rbx_strerror(rc));
-    rc = rbx_store_open(&st[1], pb, NULL);
+    rc = open_store(&st[1], pb);
     ck_assert_msg(rc == 0, "round %u: Bob's store does not open: %s", round, rbx_strerror(rc));
 }
 
@@ -1035,7 +1046,7 @@ static _Noreturn void conc_writer(const char *pa, const char *outpath, int k)
     wbuf w;
     rbx_store *a;
     double t0 = tu_now_s(), worst = 0;
-    int rc = rbx_store_open(&a, pa, NULL);
+    int rc = open_store(&a, pa);
     for (int i = 0; i < PER_WRITER && rc == 0; i++) {
         char pt[32];
         size_t wl;
@@ -1084,7 +1095,7 @@ static _Noreturn void conc_reader(const char *pb, char outpaths[WRITERS][1024], 
     if (res < 0) _exit(5);
     for (int k = 0; k < WRITERS; k++)
         if ((in[k] = open(outpaths[k], O_RDONLY | O_CLOEXEC)) < 0) _exit(5);
-    int rc = rbx_store_open(&b, pb, NULL);
+    int rc = open_store(&b, pb);
     if (rc != 0) _exit(6);
     double deadline = tu_now_s() + 300;
     int total = 0;
@@ -1269,7 +1280,7 @@ START_TEST(concurrent_writers)
     /* Exactly once: a second delivery of each is a redelivery from the inbox
      * with the same id; Alice's outbox holds the 2,000 released ciphertexts. */
     rbx_store *a, *b;
-    ck_assert_int_eq(rbx_store_open(&b, pb, NULL), 0);
+    ck_assert_int_eq(open_store(&b, pb), 0);
     for (int k = 0; k < WRITERS; k++)
         for (int i = 0; i < PER_WRITER; i++) {
             uint8_t pt[WIRE_MAX];
@@ -1282,7 +1293,7 @@ START_TEST(concurrent_writers)
         }
     ck_assert_int_eq(q_int(b, "SELECT count(*) FROM inbox"), WRITERS * PER_WRITER);
     rbx_store_close(b);
-    ck_assert_int_eq(rbx_store_open(&a, pa, NULL), 0);
+    ck_assert_int_eq(open_store(&a, pa), 0);
     {
         sqlite3_stmt *s;
         int n = 0, rc;
@@ -1331,7 +1342,7 @@ START_TEST(open_while_writing)
     tu_path_in(pa, sizeof pa, dir, "alice.db");
     tu_path_in(pb, sizeof pb, dir, "bob.db");
     setup_pair(pa, pb);
-    ck_assert_int_eq(rbx_store_open(&a, pa, NULL), 0);
+    ck_assert_int_eq(open_store(&a, pa), 0);
     ck_assert_int_eq(rbx_store_encrypt(a, wire, sizeof wire, &wl, &oid, "bob", 1,
                                        (const uint8_t *)"hello", 5, NULL), 0);
     rbx_store_close(a);
@@ -1339,7 +1350,7 @@ START_TEST(open_while_writing)
     pid_t writer = fork();
     ck_assert_int_ge(writer, 0);
     if (writer == 0) {
-        int rc = rbx_store_open(&a, pa, NULL);
+        int rc = open_store(&a, pa);
         while (rc == 0) {
             rc = rbx_store_encrypt(a, wire, sizeof wire, &wl, &oid, "bob", 1, (const uint8_t *)"m",
                                    1, NULL);
@@ -1357,7 +1368,7 @@ START_TEST(open_while_writing)
         close(done[0]);
         while (read(go[0], &c, 1) == 1) {
             rbx_store *s;
-            int rc = rbx_store_open(&s, pa, NULL);
+            int rc = open_store(&s, pa);
             if (rc != 0) _exit(-rc);
             rbx_store_close(s);
             if (write(done[1], &c, 1) != 1) _exit(100);
@@ -1389,7 +1400,7 @@ START_TEST(open_while_writing)
     ck_assert_msg(WIFSIGNALED(writer_status), "the writer's encrypt failed after %u concurrent opens: %s",
                   i, WIFEXITED(writer_status) ? rbx_strerror(-WEXITSTATUS(writer_status)) : "?");
     /* And the session was not marked rolled back behind the writer's back. */
-    ck_assert_int_eq(rbx_store_open(&a, pa, NULL), 0);
+    ck_assert_int_eq(open_store(&a, pa), 0);
     int rc = rbx_store_encrypt(a, wire, sizeof wire, &wl, &oid, "bob", 1, (const uint8_t *)"end", 3,
                                NULL);
     ck_assert_msg(rc == 0, "after concurrent opens, encrypt: %s", rbx_strerror(rc));

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT
- * Key pairs in the product's formats (src/keys.c, CONTEXT section 1). Every
+ * Key pairs in the product's formats (src/keys.c: raw, base64, the JSON key
+ * file, the 16-hex fingerprint; secrets unclamped). Every
  * expected value comes from plain libsodium calls made here or from a fixed
  * known answer, never from the code under test. */
 #include <sodium.h>

@@ -434,7 +434,7 @@ START_TEST(tampered_row)
     set_keys(st, kv, 2);
     rbx_store_close(st);
     sql_on_file(db, tampered[i]);
-    rbx_store_opts o = { 0 };
+    rbx_store_opts o = store_opts(0);
     ck_assert_int_eq(rbx_store_open(&st, db, &o), RBX_E_CORRUPT);
     ck_assert_ptr_null(st);
 }
@@ -458,7 +458,7 @@ START_TEST(unsealed_row)
     ck_assert_mem_eq(&p, &d, sizeof p);
     rbx_store_close(st);
     sql_on_file(db, "INSERT INTO policy VALUES ('storage_mode', 1)");
-    rbx_store_opts o = { 0 };
+    rbx_store_opts o = store_opts(0);
     ck_assert_int_eq(rbx_store_open(&st, db, &o), RBX_E_CORRUPT);
     st = store_open(db2, 1);
     rbx_store_close(st);

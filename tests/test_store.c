@@ -28,7 +28,7 @@ START_TEST(open_missing)
 {
     char db[PATHCAP];
     rbx_store *st = NULL;
-    rbx_store_opts o = { 0 };
+    rbx_store_opts o = store_opts(0);
     path_of(db, "db");
     ck_assert_int_eq(rbx_store_open(&st, db, &o), RBX_E_NOT_FOUND);
     ck_assert_ptr_null(st);
@@ -98,7 +98,7 @@ START_TEST(create_and_reopen)
     /* A key file without its database: refuse rather than make a new key. */
     ck_assert_int_eq(unlink(db), 0);
     st = NULL;
-    rbx_store_opts o = { 0 };
+    rbx_store_opts o = store_opts(0);
     o.create = 1;
     ck_assert_int_eq(rbx_store_open(&st, db, &o), RBX_E_EXISTS);
     ck_assert_ptr_null(st);
@@ -150,12 +150,95 @@ START_TEST(identity_import)
 }
 END_TEST
 
+/* The store signs rbxd requests with its identity in force; the signature
+ * verifies under rbx_store_identity's key (and no other), as
+ * rbx_request_sign's would. */
+START_TEST(request_sign)
+{
+    char db[PATHCAP];
+    uint8_t pk[32], sk[32], got[32], sig[64], sig2[64], nonce[16], zero[64] = { 0 };
+    static const uint8_t body[] = "{\"ids\":[1]}";
+    path_of(db, "db");
+    randombytes_buf(nonce, sizeof nonce);
+    rbx_store *st = store_open(db, 1);
+    memset(sig, 0xa5, sizeof sig);
+    ck_assert_int_eq(rbx_store_request_sign(st, sig, "GET", "/healthz", 1, nonce, NULL, 0, "alice", 7),
+                     RBX_E_NOT_FOUND);
+    ck_assert_mem_eq(sig, zero, 64);
+    ck_assert_int_eq(rbx_keypair_generate(pk, sk), 0);
+    ck_assert_int_eq(rbx_store_identity_create(st, pk, sk), 0);
+    ck_assert_int_eq(rbx_store_identity(st, got), 0);
+    ck_assert_int_eq(rbx_store_request_sign(st, sig, "POST", "/v1/users/alice/devices/7/mailbox/ack",
+                                            1700000000, nonce, body, sizeof body - 1, "alice", 7), 0);
+    ck_assert_int_eq(rbx_request_verify(sig, "POST", "/v1/users/alice/devices/7/mailbox/ack",
+                                        1700000000, nonce, body, sizeof body - 1, "alice", 7, pk), 0);
+    /* The same statement signed with the key directly verifies too (XEdDSA
+     * draws fresh randomness, so the bytes differ). */
+    ck_assert_int_eq(rbx_request_sign(sig2, "POST", "/v1/users/alice/devices/7/mailbox/ack",
+                                      1700000000, nonce, body, sizeof body - 1, "alice", 7, sk), 0);
+    ck_assert_int_eq(rbx_request_verify(sig2, "POST", "/v1/users/alice/devices/7/mailbox/ack",
+                                        1700000000, nonce, body, sizeof body - 1, "alice", 7, got), 0);
+    ck_assert_int_eq(rbx_request_verify(sig, "POST", "/v1/users/alice/devices/7/mailbox/ack",
+                                        1700000001, nonce, body, sizeof body - 1, "alice", 7, pk),
+                     RBX_E_SIGNATURE);
+    memset(sig, 0xa5, sizeof sig);
+    ck_assert_int_eq(rbx_store_request_sign(st, sig, "GET", "/x", 1, nonce, NULL, 0, "Alice", 7),
+                     RBX_E_INVALID);
+    ck_assert_mem_eq(sig, zero, 64);
+    ck_assert_int_eq(rbx_store_request_sign(st, sig, "", "/x", 1, nonce, NULL, 0, "alice", 7),
+                     RBX_E_INVALID);
+    ck_assert_int_eq(rbx_store_request_sign(st, sig, "GET", "/x", 1, nonce, NULL, 3, "alice", 7),
+                     RBX_E_INVALID);
+    rbx_store_close(st);
+    sodium_memzero(sk, sizeof sk);
+}
+END_TEST
+
+/* Entry 1 of a device list made by the store: parses, is the add of its own
+ * identity signed by it, and verifies as a whole log from first use. */
+START_TEST(devlist_first_entry)
+{
+    char db[PATHCAP];
+    uint8_t pk[32], entry[RBX_DEVLIST_ENTRY_MAXBYTES], zero[32] = { 0 };
+    size_t n = 99;
+    rbx_devlist_entry e;
+    rbx_devlist list;
+    path_of(db, "db");
+    rbx_store *st = store_open(db, 1);
+    ck_assert_int_eq(rbx_store_devlist_first_entry(st, entry, sizeof entry, &n, "alice", 1700000000),
+                     RBX_E_NOT_FOUND);
+    ck_assert_uint_eq(n, 0);
+    ck_assert_int_eq(rbx_store_identity_create(st, NULL, NULL), 0);
+    ck_assert_int_eq(rbx_store_identity(st, pk), 0);
+    ck_assert_int_eq(rbx_store_devlist_first_entry(st, entry, sizeof entry, &n, "Alice", 1), RBX_E_INVALID);
+    ck_assert_int_eq(rbx_store_devlist_first_entry(st, entry, 10, &n, "alice", 1), RBX_E_BUFFER);
+    ck_assert_uint_eq(n, 0);
+    ck_assert_int_eq(rbx_store_devlist_first_entry(st, entry, sizeof entry, &n, "alice", 1700000000), 0);
+    ck_assert_int_eq(rbx_devlist_entry_parse(&e, entry, n), 0);
+    ck_assert_str_eq(e.user, "alice");
+    ck_assert_uint_eq(e.seq, 1);
+    ck_assert_uint_eq(e.op, RBX_DEVLIST_ADD);
+    ck_assert_uint_eq(e.device, rbx_device_id(pk));
+    ck_assert_mem_eq(e.identity, pk, 32);
+    ck_assert_mem_eq(e.signer, pk, 32);
+    ck_assert_uint_eq(e.signer_kind, RBX_SIGNER_DEVICE);
+    ck_assert_uint_eq(e.created, 1700000000);
+    ck_assert_mem_eq(e.prev_hash, zero, 32);
+    const uint8_t *entries[1] = { entry };
+    size_t lens[1] = { n };
+    ck_assert_int_eq(rbx_devlist_verify(&list, "alice", entries, lens, 1, NULL, NULL), 0);
+    ck_assert_uint_eq(list.ndevices, 1);
+    ck_assert_mem_eq(list.devices[0].identity, pk, 32);
+    rbx_store_close(st);
+}
+END_TEST
+
 START_TEST(storage_key_option)
 {
     char db[PATHCAP], key[PATHCAP], gen[PATHCAP];
     uint8_t skey[RBX_STORAGE_KEYBYTES], pk[32], got[32];
     rbx_store *st = NULL;
-    rbx_store_opts o = { 0 };
+    rbx_store_opts o = store_opts(0);
     path_of(db, "db");
     path_of(key, "db.key");
     path_of(gen, "db.gen");
@@ -195,7 +278,7 @@ START_TEST(key_path_elsewhere)
     uint8_t pk[32], got[32];
     struct stat sb;
     rbx_store *st = NULL;
-    rbx_store_opts o = { 0 };
+    rbx_store_opts o = store_opts(0);
     path_of(db, "db");
     snprintf(other, sizeof other, "%s/keys", g_dir);
     ck_assert_int_eq(mkdir(other, 0700), 0);
@@ -914,7 +997,7 @@ START_TEST(bad_files)
     ck_assert(dbb != NULL && keyb != NULL && genb != NULL);
     ck_assert_uint_gt(dblen, 4096);
 
-    rbx_store_opts o = { 0 };
+    rbx_store_opts o = store_opts(0);
     switch (c) {
     case BAD_TRUNC_0:
         ck_assert_int_eq(truncate(alice.db, 0), 0);
@@ -1149,7 +1232,6 @@ END_TEST
 /* ------------------------------------------------------------ 8. schema fixture */
 
 #define FIXTURE_DIR "tests/fixtures/store-v1"
-#define FIXTURE_SPK_CREATED 1795910547 /* its signed prekey's creation time */
 
 static void put_hex(FILE *fp, const char *name, const uint8_t *b, size_t n)
 {
@@ -1242,10 +1324,16 @@ START_TEST(schema_v1_fixture)
     side_path(path, &alice, ".gen");
     spit(path, gen, genlen);
 
-    /* The store's clock an hour after the fixture's signed prekey was made
-     * (signed_prekeys.created in store.sql): the bundle below must offer that
-     * prekey, not one that upkeep made because the wall clock moved on. */
-    g_now = FIXTURE_SPK_CREATED + 3600;
+    /* The store's clock stands where the fixture's own records put it: a
+     * minute after its signed prekey was made (one policy spk_rotate later
+     * the upkeep replaces it; on the wall clock that was two days after the
+     * fixture was written, and this test failed from then on). */
+    const int64_t made = sql_int_on_file(alice.db, "SELECT v FROM meta WHERE k = 'created'");
+    const int64_t spk_made = sql_int_on_file(alice.db, "SELECT created FROM signed_prekeys WHERE id = 1");
+    ck_assert_int_eq(sql_int_on_file(alice.db, "SELECT count(*) FROM signed_prekeys"), 1);
+    ck_assert_int_ge(spk_made, made);
+    g_now = spk_made + 60;
+
     alice.st = store_open(alice.db, 0);
     /* Opened means migrated to the current schema, with the audit log begun. */
     ck_assert_int_eq(q_int(alice.st, "PRAGMA user_version"), 2);
@@ -1253,6 +1341,7 @@ START_TEST(schema_v1_fixture)
     ck_assert_int_eq(rbx_store_audit_verify(alice.st, &events, &bad), 0);
     ck_assert_uint_eq(events, 1);
     ck_assert_int_eq(q_int(alice.st, "SELECT count(*) FROM audit WHERE event = 'store migrated'"), 1);
+    ck_assert_int_eq(q_int(alice.st, "SELECT time FROM audit WHERE event = 'store migrated'"), g_now);
     uint8_t pk[32];
     ck_assert_int_eq(rbx_store_identity(alice.st, pk), 0);
     ck_assert_mem_eq(pk, id, 32);
@@ -1299,6 +1388,17 @@ START_TEST(schema_v1_fixture)
     ck_assert_int_eq(rbx_store_ack_outbox(alice.st, obid), 0);
     peer_reopen(&alice);
     tx(&m, &alice, "bob", 1, "and after a reopen");
+    /* The upkeep follows that clock: one spk_rotate (2 days) after the
+     * stored signed prekey was made, a bundle carries a new one. */
+    g_now = spk_made + 2 * 86400 - 1;
+    ck_assert_int_eq(rbx_store_bundle(alice.st, bundle, sizeof bundle, &bn, 0), 0);
+    ck_assert_int_eq(rbx_bundle_parse(&b, bundle, bn), 0);
+    ck_assert_uint_eq(b.signed_prekey_id, 1);
+    g_now = spk_made + 2 * 86400;
+    ck_assert_int_eq(rbx_store_bundle(alice.st, bundle, sizeof bundle, &bn, 0), 0);
+    ck_assert_int_eq(rbx_bundle_parse(&b, bundle, bn), 0);
+    ck_assert_uint_eq(b.signed_prekey_id, 2);
+    ck_assert_uint_eq(b.signed_prekey_created, (uint64_t)g_now);
     peer_close(&alice);
     g_now = 0;
     tv_free(f);
@@ -1354,7 +1454,7 @@ START_TEST(concurrent_create)
             ck_assert_int_ge(kids[k], 0);
             if (kids[k] == 0) {
                 rbx_store *st;
-                rbx_store_opts o = { .create = 1 };
+                rbx_store_opts o = store_opts(1);
                 int rc = rbx_store_open(&st, db, &o);
                 if (rc == 0) {
                     int r2 = rbx_store_identity_create(st, NULL, NULL);
@@ -1387,6 +1487,8 @@ Suite *suite_store(void)
     tcase_add_test(tc, open_missing);
     tcase_add_test(tc, create_and_reopen);
     tcase_add_test(tc, identity_import);
+    tcase_add_test(tc, request_sign);
+    tcase_add_test(tc, devlist_first_entry);
     tcase_add_test(tc, storage_key_option);
     tcase_add_test(tc, key_path_elsewhere);
     suite_add_tcase(s, tc);

@@ -81,15 +81,21 @@ int cli_fail(const char *verb, const char *what, int rc);
  * error"; "" if nothing is recorded. */
 void cli_io_text(char *out, size_t cap, const rbx_io_error *e);
 
-/* Open the store in cli_dir; create (DIR 0700, database, key) only for init.
- * Returns an exit code, having reported any error: the file and OS error of
- * a storage error, the file and check of a refused one (77). */
-int cli_open_store(rbx_store **st, const char *verb, int create);
+/* cli_open_store's modes. */
+#define CLI_STORE_EXISTING 0 /* no store: "no identity in DIR: run rbx init" (66) */
+#define CLI_STORE_CREATE 1   /* create DIR (0700), database and key if absent: init, org init */
+#define CLI_STORE_ADMIN 2    /* no store: "no organisation key in DIR: run rbx org init" (66) */
+/* Open the store in cli_dir (mode: CLI_STORE_*). Returns an exit code,
+ * having reported any error: the file and OS error of a storage error, the
+ * file and check of a refused one (77). */
+int cli_open_store(rbx_store **st, const char *verb, int mode);
 /* Close it. Work a committed change left owed (rbx_store_deferred: an erase
  * point, the generation record) is retried first; if it still fails, a
  * warning says so; the exit status is the caller's, which describes what
  * was committed. */
 void cli_close_store(rbx_store *st, const char *verb);
+/* "no organisation key in DIR: run rbx org init ..."; returns 66. */
+int cli_no_org_key(const char *verb);
 /* "no identity in DIR: run rbx init"; returns 66. */
 int cli_no_identity(const char *verb);
 /* Our identity public key (rbx_store_identity). Returns an exit code,

@@ -80,7 +80,7 @@ int init_main(int argc, char **argv)
     /* The store is made whole (or not at all) by the open; the identity is
      * one more transaction, so an init that stops before it leaves a store
      * that the next init completes. It is printed only once committed. */
-    if ((ec = cli_open_store(&st, "init", 1)) != CLI_OK) goto out;
+    if ((ec = cli_open_store(&st, "init", CLI_STORE_CREATE)) != CLI_OK) goto out;
     int rc = rbx_store_identity_create(st, import ? pk : NULL, import ? sk : NULL);
     if (rc == 0) rc = rbx_store_identity(st, pk);
     if (rc == RBX_E_EXISTS) {

@@ -28,7 +28,8 @@ static const char org_usage[] =
     "       rbx org install-cert FILE|-\n"
     "       rbx org import-revocation FILE|-\n"
     "An organisation root key certifies device identity keys and can revoke them.\n"
-    "init: make the organisation key in this store (the administrator's); prints its\n"
+    "init: make the organisation key in this store (the administrator's; DIR and its\n"
+    "  store are created if absent, and need no identity of their own); prints its\n"
     "  public key (base64) and fingerprint, to give to every member as --org.\n"
     "show: the organisation key held here, if any.\n"
     "certify: a certificate for a device's identity key (from argv or from its\n"
@@ -89,13 +90,6 @@ static int write_line(const char *path, const char *line)
     return ec;
 }
 
-static int no_org_key(void)
-{
-    cli_err("org", "no organisation key in %s: run rbx org init on the administrator's device",
-            cli_dir);
-    return CLI_NOINPUT;
-}
-
 static int print_org_key(const uint8_t org[RBX_PUBLICKEYBYTES], int json)
 {
     char b64[RBX_KEY_B64BYTES], fp[RBX_FINGERPRINT_HEXBYTES];
@@ -112,7 +106,7 @@ static int org_init(int argc, char **argv)
     if (ec >= 0) return ec;
     rbx_store *st;
     uint8_t org[RBX_PUBLICKEYBYTES];
-    if ((ec = cli_open_store(&st, "org", 0)) != CLI_OK) return ec;
+    if ((ec = cli_open_store(&st, "org", CLI_STORE_CREATE)) != CLI_OK) return ec;
     int rc = rbx_store_org_init(st, org);
     cli_close_store(st, "org");
     if (rc == RBX_E_EXISTS) {
@@ -132,7 +126,7 @@ static int org_show(int argc, char **argv)
     rbx_org_revocation revs[SHOW_REVOCATIONS];
     rbx_org_cert c;
     size_t certlen = 0, nrev = 0;
-    if ((ec = cli_open_store(&st, "org", 0)) != CLI_OK) return ec;
+    if ((ec = cli_open_store(&st, "org", CLI_STORE_ADMIN)) != CLI_OK) return ec;
     int rc = rbx_store_org_key(st, org);
     int crc = rbx_store_certificate(st, cert, sizeof cert, &certlen);
     int rrc = rbx_store_revocations(st, revs, SHOW_REVOCATIONS, &nrev);
@@ -293,10 +287,10 @@ static int org_certify(int argc, char **argv)
     uint8_t cert[RBX_CERT_MAXBYTES];
     size_t len;
     int64_t expires = a.days ? (int64_t)time(NULL) + (int64_t)a.days * RBX_DAY : 0;
-    if ((ec = cli_open_store(&st, "org", 0)) != CLI_OK) return ec;
+    if ((ec = cli_open_store(&st, "org", CLI_STORE_ADMIN)) != CLI_OK) return ec;
     int rc = rbx_store_org_certify(st, cert, sizeof cert, &len, a.identity, (uint64_t)expires);
     cli_close_store(st, "org");
-    if (rc == RBX_E_NOT_FOUND) return no_org_key();
+    if (rc == RBX_E_NOT_FOUND) return cli_no_org_key("org");
     if (rc != 0) return cli_fail("org", "cannot certify", rc);
     return emit_statement(&a, "certificate", cert, len, expires);
 }
@@ -309,10 +303,10 @@ static int org_revoke(int argc, char **argv)
     rbx_store *st;
     uint8_t rev[RBX_REVOCATION_MAXBYTES];
     size_t len;
-    if ((ec = cli_open_store(&st, "org", 0)) != CLI_OK) return ec;
+    if ((ec = cli_open_store(&st, "org", CLI_STORE_ADMIN)) != CLI_OK) return ec;
     int rc = rbx_store_org_revoke(st, rev, sizeof rev, &len, a.identity, a.reason);
     cli_close_store(st, "org");
-    if (rc == RBX_E_NOT_FOUND) return no_org_key();
+    if (rc == RBX_E_NOT_FOUND) return cli_no_org_key("org");
     if (rc == RBX_E_INVALID) {
         cli_err("org", "bad --reason (0-63 bytes, no control characters)");
         return CLI_USAGE;
@@ -343,7 +337,7 @@ static int org_install_cert(int argc, char **argv)
     rbx_store *st;
     if ((ec = cli_read_b64("org", "bad certificate", path, cert, sizeof cert, &len)) != CLI_OK)
         return ec;
-    if ((ec = cli_open_store(&st, "org", 0)) != CLI_OK) return ec;
+    if ((ec = cli_open_store(&st, "org", CLI_STORE_EXISTING)) != CLI_OK) return ec;
     int rc = (ec = cli_identity(st, "org", me)) == CLI_OK ? rbx_store_set_certificate(st, cert, len) : 0;
     cli_close_store(st, "org");
     if (ec != CLI_OK) return ec;
@@ -378,7 +372,7 @@ static int org_import_revocation(int argc, char **argv)
     rbx_store *st;
     if ((ec = cli_read_b64("org", "bad revocation", path, rev, sizeof rev, &len)) != CLI_OK)
         return ec;
-    if ((ec = cli_open_store(&st, "org", 0)) != CLI_OK) return ec;
+    if ((ec = cli_open_store(&st, "org", CLI_STORE_EXISTING)) != CLI_OK) return ec;
     int rc = rbx_store_add_revocation(st, rev, len);
     cli_close_store(st, "org");
     if (rc != 0) return cli_fail("org", "bad revocation", rc);

@@ -204,8 +204,9 @@ static void unsafe_text(char *out, size_t cap, const rbx_io_error *e)
         snprintf(out, cap, "%s: not safe to use", p);
 }
 
-int cli_open_store(rbx_store **st, const char *verb, int create)
+int cli_open_store(rbx_store **st, const char *verb, int mode)
 {
+    int create = mode == CLI_STORE_CREATE;
     *st = NULL;
     int n = snprintf(db_path, sizeof db_path, "%s/state.db", cli_dir);
     if (n < 0 || (size_t)n >= sizeof db_path) {
@@ -229,7 +230,8 @@ int cli_open_store(rbx_store **st, const char *verb, int create)
     file_path(p, e.file ? e.file : RBX_FILE_DATABASE);
     switch (rc) {
     case RBX_E_NOT_FOUND:
-        if (e.file != RBX_FILE_KEY) return cli_no_identity(verb);
+        if (e.file != RBX_FILE_KEY)
+            return mode == CLI_STORE_ADMIN ? cli_no_org_key(verb) : cli_no_identity(verb);
         cli_err(verb, "%s: %s: %s has no storage key (restore the key file; or remove %s* "
                 "to start over, which loses the identity)", p, strerror(e.os_error ? e.os_error : ENOENT),
                 db_path, db_path);
@@ -292,6 +294,13 @@ void cli_close_store(rbx_store *st, const char *verb)
 int cli_no_identity(const char *verb)
 {
     cli_err(verb, "no identity in %s: run rbx init", cli_dir);
+    return CLI_NOINPUT;
+}
+
+int cli_no_org_key(const char *verb)
+{
+    cli_err(verb, "no organisation key in %s: run rbx org init on the administrator's device",
+            cli_dir);
     return CLI_NOINPUT;
 }
 

@@ -25,6 +25,18 @@ int64_t rbx__st_now(const rbx_store *st)
     return st->clock != NULL ? st->clock(st->clock_ctx) : (int64_t)time(NULL);
 }
 
+/* Bounded mode's erase interval is elapsed time, not a date: it runs on
+ * CLOCK_MONOTONIC, so that a wall clock set back cannot postpone an erase
+ * point (P 15.5: "at the first commit erase_seconds after the last erase
+ * point"), nor one set forward force it; the injected clock is for policy
+ * times. -1 if the clock fails (it does not on Linux): the erase is then due. */
+int64_t rbx__st_mono_ms(void)
+{
+    struct timespec ts;
+    if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0) return -1;
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 void rbx__st_apply_policy(rbx_store *st, const rbx_policy *p)
 {
     st->mode = p->storage_mode == RBX_STORE_STRICT ? RBX_STORE_STRICT : st->opened_mode;
@@ -522,7 +534,7 @@ static int restart_and_zero(rbx_store *st, int whole)
 static void erased(rbx_store *st)
 {
     st->commits_since_erase = 0;
-    st->last_erase = time(NULL);
+    st->last_erase_ms = rbx__st_mono_ms();
     st->deferred &= ~RBX_DEFERRED_ERASE;
 }
 
@@ -584,13 +596,15 @@ static int commit(rbx_store *st, int64_t gen, int release)
     }
     int strict = st->mode == RBX_STORE_STRICT;
     unsigned step = st->erase_commits > 1 ? st->erase_commits / 2 : 1;
-    time_t step_s = st->erase_seconds > 1 ? (time_t)st->erase_seconds / 2 : 1;
+    /* Half of erase_seconds, on the monotonic clock (P 15.5): a wall clock
+     * set back or forth neither postpones nor forces a step. */
+    int64_t step_ms = (int64_t)st->erase_seconds * 500, now_ms = rbx__st_mono_ms();
     st->commits_since_erase++;
     int rrc = rbx__st_sidecar_raise(st, gen, 0);
     if (rrc != 0) defer(st, RBX_DEFERRED_RECORD);
     else st->deferred &= ~RBX_DEFERRED_RECORD; /* covers every earlier commit too */
     if (strict || (st->deferred & RBX_DEFERRED_ERASE) || st->commits_since_erase >= step ||
-        time(NULL) - st->last_erase >= step_s) {
+        now_ms < 0 || now_ms - st->last_erase_ms >= step_ms) {
         int frames = 0;
         int erc = strict ? checkpoint(st, SQLITE_CHECKPOINT_TRUNCATE, &frames)
                          : restart_and_zero(st, 0);

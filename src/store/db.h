@@ -28,7 +28,7 @@ struct rbx_store {
     int mode;
     unsigned erase_commits, erase_seconds;
     unsigned commits_since_erase;
-    time_t last_erase;
+    int64_t last_erase_ms;          /* rbx__st_mono_ms() at the last erase point */
     int sidecar_fd;
     uint8_t sidecar_key[32];
     int closing;
@@ -129,6 +129,8 @@ int rbx__st_keypair_in(uint8_t pk_out[32], uint8_t sk_out[32], const uint8_t *pk
                        const uint8_t *sk);
 /* The store's clock (rbx_store_opts.clock), Unix seconds. */
 int64_t rbx__st_now(const rbx_store *st);
+/* CLOCK_MONOTONIC in milliseconds, -1 if that clock fails (bounded mode's erase interval). */
+int64_t rbx__st_mono_ms(void);
 /* Apply a policy (read by policy.c) to the open handle: mode and limits. */
 void rbx__st_apply_policy(rbx_store *st, const rbx_policy *p);
 

@@ -557,7 +557,7 @@ int rbx_store_open(rbx_store **out, const char *db_path, const rbx_store_opts *o
     st->max_skipped = RBX_MAX_SKIPPED_KEYS;
     st->erase_commits = o.erase_commits ? o.erase_commits : RBX_STORE_ERASE_COMMITS;
     st->erase_seconds = o.erase_seconds ? o.erase_seconds : RBX_STORE_ERASE_SECONDS;
-    st->last_erase = time(NULL);
+    st->last_erase_ms = rbx__st_mono_ms();
     char *keypath = o.key_path ? NULL : path_with(db_path, ".key");
     char *genpath = o.generation_path ? NULL : path_with(db_path, ".gen");
     int rc = RBX_E_NOMEM, key_file = o.storage_key == NULL, finish = 0, fd;

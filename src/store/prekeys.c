@@ -28,6 +28,45 @@ out:
     return rc;
 }
 
+/* The device signs its requests to a server with the identity in force
+ * (PROTOCOL.md 20.7); the secret key lives only for this call. */
+int rbx_store_request_sign(rbx_store *st, uint8_t sig[64], const char *method, const char *target,
+                           uint64_t ts, const uint8_t nonce[16], const uint8_t *body,
+                           size_t bodylen, const char *user, uint32_t device)
+{
+    uint8_t pk[32], sk[32];
+    memset(sig, 0, 64);
+    int rc = rbx__st_load_identity(st, pk, sk);
+    if (rc == 0) rc = rbx_request_sign(sig, method, target, ts, nonce, body, bodylen, user, device, sk);
+    WIPE(sk);
+    return rc;
+}
+
+/* A new user's device list starts with the device adding itself
+ * (PROTOCOL.md 20.4: seq 1 is an add of the signer's own key). */
+int rbx_store_devlist_first_entry(rbx_store *st, uint8_t *out, size_t outcap, size_t *outlen,
+                                  const char *user, uint64_t created)
+{
+    rbx_devlist_entry e;
+    uint8_t sk[32];
+    *outlen = 0;
+    memset(&e, 0, sizeof e);
+    if (!rbx_user_id_ok(user)) return RBX_E_INVALID;
+    int rc = rbx__st_load_identity(st, e.identity, sk);
+    if (rc == 0) {
+        memcpy(e.user, user, strlen(user) + 1);
+        e.seq = 1;
+        e.op = RBX_DEVLIST_ADD;
+        e.device = rbx_device_id(e.identity);
+        e.created = created;
+        e.signer_kind = RBX_SIGNER_DEVICE;
+        memcpy(e.signer, e.identity, 32);
+        rc = rbx_devlist_entry_sign(out, outcap, outlen, &e, sk, sk);
+    }
+    WIPE(sk);
+    return rc;
+}
+
 /* ------------------------------------------------------------ prekeys */
 
 /* The identity sequence in force: 0 for the first identity, + 1 per rotation. */

@@ -46,6 +46,23 @@ rbx_run() {
     ok
 }
 
+# Times. rbx runs on the real clock (no clock option: a production tool
+# whose prekey ages, grace windows and certificate dates an environment
+# variable could move would be a footgun). So a time rbx records is checked
+# against the wall clock read just before and just after the command that
+# records it: exact to the second at any date, with no tolerance to
+# outrun. make check-faketime runs these suites again with the wall clock
+# (of rbx and of date alike) past 2038, where a time cut to 32 bits fails.
+# now: Unix seconds. iso_of T / min_of T: T as rbx prints it, in ISO form
+# (audit, history) and to the minute (certificates, grace ends).
+now() { date +%s; }
+iso_of() { date -u -d "@$1" +%Y-%m-%dT%H:%M:%SZ; }
+min_of() { date -u -d "@$1" '+%Y-%m-%d %H:%M UTC'; }
+# within LO X HI: LO <= X <= HI, as numbers; X must be a number.
+within() { [[ "$2" =~ ^[0-9]+$ ]] && [ "$1" -le "$2" ] && [ "$2" -le "$3" ]; }
+# within_str LO S HI: the same for dates of one fixed-width format.
+within_str() { [ -n "$2" ] && ! [[ "$2" < "$1" ]] && ! [[ "$2" > "$3" ]]; }
+
 # Byte surgery on a transport or bundle line: b64_bytes and bytes_b64
 # convert base64 to one decimal byte per line and back; flip N changes the
 # lowest bit of byte N (0-based).

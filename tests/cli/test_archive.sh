@@ -34,17 +34,21 @@ run "history --archive on (bob)" 0 "${B[@]}" history --archive on
 "$RBX" "${B[@]}" bundle > "$T/bob.bundle" 2> /dev/null
 run "alice adds bob" 0 "${A[@]}" add bob "$T/bob.bundle"
 printf 'hello bob' > "$T/m1"
+t0=$(now)
 run "send 1" 0 "${A[@]}" send bob "$T/m1"; cp "$T/out" "$T/l1"
 run "recv 1" 0 "${B[@]}" recv "$T/l1"
 ALICE_FP=$("$RBX" "${A[@]}" id | cut -d' ' -f2)
 printf 'two\nlines\ttab' | "$RBX" "${B[@]}" send "$ALICE_FP" - > "$T/l2"
 run "recv 2" 0 "${A[@]}" recv "$T/l2"
+t1=$(now)
 run "history" 0 "${A[@]}" history
+check "entries dated while they were sent and received" 'within_str "$(iso_of "$t0")" "$(sed -n "1s/ .*//p" "$T/out")" "$(iso_of "$t1")" && within_str "$(iso_of "$t0")" "$(sed -n "2s/ .*//p" "$T/out")" "$(iso_of "$t1")"'
 check "two entries" '[ "$(wc -l < "$T/out")" = 2 ]'
 check "entry 1: sent to bob, epoch 1, seq 1" 'sed -n 1p "$T/out" | grep -Eq "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z sent +bob 1:1 hello bob$"'
 check "entry 2: received, control bytes escaped" 'sed -n 2p "$T/out" | grep -Fq "received bob 1:2 two\nlines\ttab"'
 run "history --json" 0 "${A[@]}" history --json
 check "history --json: one object per entry" '[ "$(grep -c "^{.*}$" "$T/out")" = 2 ]'
+check "history --json: Unix times of the send and the receive" 'within "$t0" "$(sed -n "1s/.*\"time\":\([0-9]*\),.*/\1/p" "$T/out")" "$t1" && within "$t0" "$(sed -n "2s/.*\"time\":\([0-9]*\),.*/\1/p" "$T/out")" "$t1"'
 check "history --json plaintext" '[ "$(sed -n 1p "$T/out" | sed -n "s/.*\"plaintext_b64\":\"\([^\"]*\)\".*/\1/p" | base64 -d)" = "hello bob" ]'
 check "history --json fields" 'sed -n 1p "$T/out" | grep -q "\"direction\":\"sent\",\"peer\":\"bob\",\"session\":\"[0-9a-f]\{64\}\",\"seq\":1,\"epoch\":1,\"available\":true"'
 SESSION=$(sed -n 1p "$T/out" | sed -n 's/.*"session":"\([0-9a-f]*\)".*/\1/p')

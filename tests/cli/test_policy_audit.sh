@@ -36,7 +36,9 @@ run "policy --help" 0 policy --help
 run "audit --help" 0 audit --help
 run "policy before init" 66 "${A[@]}" policy
 run "audit before init" 66 "${A[@]}" audit
+t_init0=$(now)
 run "init" 0 "${A[@]}" init
+t_init1=$(now)
 
 # ------------------------------------------------------------------ show
 run "policy (defaults)" 0 "${A[@]}" policy
@@ -141,8 +143,14 @@ check "audit: store created first" 'head -n 1 "$T/out" | grep -Eq "^ +1  [0-9]{4
 check "audit: one event per change" '[ "$EVENTS" = 8 ]'
 check "audit: the identity is recorded" 'sed -n 2p "$T/out" | grep -Eq "identity created +[0-9a-f]{16}, generated$"'
 check "audit: the set is recorded" 'sed -n 3p "$T/out" | grep -q "policy changed.*spk_rotate=36h max_skip=10"'
+t_audit=$(now)
 run "audit --json" 0 "${A[@]}" audit --json
 check "audit --json: one object per event" '[ "$(grep -c "^{\"seq\":[0-9]*,\"time\":\"[0-9T:Z-]*\",\"unix_time\":[0-9]*,\"event\":\"[a-z ]*\",\"detail\":\".*\"}$" "$T/out")" = "$EVENTS" ]'
+sed -n 's/.*"time":"\([^"]*\)","unix_time":\([0-9]*\),.*/\1 \2/p' "$T/out" > "$T/times"
+check "audit --json: the store was created during init" 'within "$t_init0" "$(sed -n "1s/.* //p" "$T/times")" "$t_init1"'
+check "audit --json: every time in order, none after the audit" 'sort -n -k2,2 -c "$T/times" && within "$t_init0" "$(tail -n 1 "$T/times" | cut -d" " -f2)" "$t_audit"'
+while read -r iso u; do echo "$(iso_of "$u") $u"; done < "$T/times" > "$T/times.want"
+check "audit --json: time is unix_time in UTC" '[ "$(wc -l < "$T/times")" = "$EVENTS" ] && cmp -s "$T/times" "$T/times.want"'
 run "audit --verify" 0 "${A[@]}" audit --verify
 check "verified" '[ "$(cat "$T/out")" = "audit log: $EVENTS events, chain verified" ]'
 run "audit --verify --json" 0 "${A[@]}" audit --verify --json

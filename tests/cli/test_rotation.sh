@@ -59,7 +59,9 @@ say agent "held back: agent to phone" phone > "$T/held-a"
 say phone "held back: phone to agent" agent > "$T/held-p"
 
 # ------------------------------------------------------------------ the phone rotates
+t0=$(now)
 run "rotate identity --json" 0 phone rotate identity --reason scheduled --json
+t1=$(now)
 cp "$T/out" "$T/rot1.json"
 FP1=$(fp_of phone)
 check "rotation: sequence 1" '[ "$(jfield sequence)" = 1 ]'
@@ -67,7 +69,7 @@ check "rotation: the reason" 'grep -q "\"reason\":\"scheduled\"" "$T/out"'
 check "rotation: old fingerprint is the pinned one" 'grep -q "\"old\":{[^}]*\"fingerprint\":\"$FP0\"}" "$T/out"'
 check "rotation: new fingerprint is rbx id" 'grep -q "\"new\":{[^}]*\"fingerprint\":\"$FP1\"}" "$T/out" && [ "$FP1" != "$FP0" ]'
 until1=$(jfield old_valid_until)
-check "rotation: grace window of 7 days" '[ $((until1 - $(date +%s))) -gt $((7 * 86400 - 120)) ] && [ $((until1 - $(date +%s))) -le $((7 * 86400)) ]'
+check "rotation: grace window of 7 days from the rotation" 'within $((t0 + 7 * 86400)) "$until1" $((t1 + 7 * 86400))'
 run "status after rotating" 0 phone status --json
 check "status counts the rotation" 'grep -q "\"fingerprint\":\"$FP1\",\"rotations\":1}" "$T/out"'
 run "the phone reads a message sent to its old key (grace)" 0 phone recv "$T/held-a"
@@ -75,8 +77,12 @@ check "held-back plaintext at the phone" '[ "$(cat "$T/out")" = "held back: agen
 
 run "the phone's new bundle" 0 phone bundle
 cp "$T/out" "$T/phone1.bundle"
+t0=$(now)
 run "agent re-adds the phone: chain verified" 0 agent add phone "$T/phone1.bundle"
+t1=$(now)
 check "re-add says rotated, sequence, fingerprints, grace end" '[ "$(sed -n 1p "$T/out")" = "phone 1 $FP1" ] && sed -n 2p "$T/out" | grep -Eq "^phone: identity rotated \(sequence 1\), fingerprint $FP0 -> $FP1; old sessions kept until $DATE_RE$"'
+grace_end=$(sed -n 2p "$T/out" | sed -n 's/.*; old sessions kept until //p')
+check "the agent keeps its old sessions 7 days from the re-add" 'within_str "$(min_of $((t0 + 7 * 86400)))" "$grace_end" "$(min_of $((t1 + 7 * 86400)))"'
 run "agent status" 0 agent status --json
 check "agent: pinned at sequence 1, one grace session" 'grep -q "\"fingerprint\":\"$FP1\",\"rotation_sequence\":1,\"grace_sessions\":1" "$T/out"'
 run "the agent reads a message the phone sent before rotating" 0 agent recv "$T/held-p"
@@ -136,17 +142,43 @@ check "org init prints key and fingerprint" 'grep -Eq "^[A-Za-z0-9+/=]{44} [0-9a
 run "org init twice" 73 admin org init
 run "org show" 0 admin org show --json
 check "org show has the key" '[ "$(cat "$T/out")" = "{\"org_key\":{\"public_key\":\"$ORG\",\"fingerprint\":\"$ORGFP\"},\"certificate\":null,\"revocations\":[]}" ]'
+# An administrator's machine may hold only the root: org init makes DIR and
+# its store without an identity (README's walkthrough starts this way).
+run "org init in a new directory" 0 root org init
+check "root store made, DIR mode 0700" '[ -f "$T/root/state.db" ] && [ "$(stat -c %a "$T/root")" = 700 ]'
+check "root: key and fingerprint" 'grep -Eq "^[A-Za-z0-9+/=]{44} [0-9a-f]{16}$" "$T/out"'
+ROOTPK=$(cut -d' ' -f1 "$T/out")
+run "a root-only store has no identity" 66 root id
+check "named: no identity" '[ "$(cat "$T/err")" = "rbx: id: no identity in $T/root: run rbx init" ]'
+run "a root-only store certifies" 0 root org certify "$(pk_of agent)"
+check "a certificate line" 'grep -Eqx "[A-Za-z0-9+/=]{60,}" "$T/out"'
+run "init after org init keeps the root" 0 root init
+run "org show after init" 0 root org show
+check "still the same root" 'sed -n 1p "$T/out" | grep -qF "organisation key: $ROOTPK "'
+run "org show without a store" 66 nowhere org show
+check "named: no organisation key" '[ "$(cat "$T/err")" = "rbx: org: no organisation key in $T/nowhere: run rbx org init on the administrator'"'"'s device" ]'
+check "nothing created by org show" '[ ! -e "$T/nowhere" ]'
+run "certify without a store" 66 nowhere org certify "$(pk_of agent)"
+run "install-cert without a store" 66 nowhere org install-cert "$T/phone0.bundle"
+check "named: no identity" 'grep -q "no identity in $T/nowhere: run rbx init" "$T/err"'
 run "org show without an org key" 0 phone org show
 check "org show: none" '[ "$(cat "$T/out")" = "$(printf "organisation key: none held here\nour certificate: none\nrevocations: 0")" ]'
 run "certify without an org key" 66 phone org certify "$(pk_of agent)"
 run "certify a bad key" 64 admin org certify not-a-key
-run "certify the phone" 0 admin org certify "$(pk_of phone)" --expires 30 --out "$T/cert2"
+PK2=$(pk_of phone)
+t0=$(now)
+run "certify the phone" 0 admin org certify "$PK2" --expires 30 --out "$T/cert2"
+t1=$(now)
 check "certify --out names fingerprint and end" 'grep -Eqx "certified $FP2 until $DATE_RE: $T/cert2" "$T/out"'
+cert_end=$(sed -n 's/^certified [0-9a-f]* until \(.*\): .*/\1/p' "$T/out")
+check "certified for 30 days from now" 'within_str "$(min_of $((t0 + 30 * 86400)))" "$cert_end" "$(min_of $((t1 + 30 * 86400)))"'
 check "the certificate is one base64 line" '[ "$(wc -l < "$T/cert2")" = 1 ] && grep -Eq "^[A-Za-z0-9+/]+=*$" "$T/cert2"'
 run "install-cert" 0 phone org install-cert "$T/cert2"
 check "install-cert names the org" 'grep -Eqx "certificate installed: $FP2 certified by organisation $ORGFP until $DATE_RE; our bundles carry it" "$T/out"'
 run "org show after install-cert" 0 phone org show
-check "org show: our certificate" 'sed -n 2p "$T/out" | grep -Eqx "our certificate: by organisation $ORGFP, until $DATE_RE"'
+check "org show: our certificate" 'sed -n 2p "$T/out" | grep -Eqx "our certificate: by organisation $ORGFP, until $cert_end"'
+run "org show --json after install-cert" 0 phone org show --json
+check "org show --json: expires 30 days after the certify" 'within $((t0 + 30 * 86400)) "$(sed -n "s/.*\"certificate\":{[^}]*\"expires\":\([0-9]*\)}.*/\1/p" "$T/out")" $((t1 + 30 * 86400))'
 run "install someone else's certificate" 65 agent org install-cert "$T/cert2"
 check "named as not ours" 'grep -q "not for our identity" "$T/err"'
 echo "not base64!" > "$T/junk"
@@ -192,12 +224,19 @@ run "org-bound agent accepts the certified rotation" 0 oagent add phone "$T/phon
 check "sequence 3 from FP2" 'sed -n 2p "$T/out" | grep -Eq "^phone: identity rotated \(sequence 3\), fingerprint $FP2 -> $FP3; "'
 
 # Revocation.
-run "revoke" 0 admin org revoke "$(pk_of phone)" --reason "lost phone" --out "$T/rev"
+PK3=$(pk_of phone)
+t0=$(now)
+run "revoke" 0 admin org revoke "$PK3" --reason "lost phone" --out "$T/rev"
+t1=$(now)
 check "revoke --out" '[ "$(cat "$T/out")" = "revoked $FP3: $T/rev" ]'
 run "import-revocation" 0 oagent org import-revocation "$T/rev"
 check "import-revocation names key, org and reason" 'sed -n 1p "$T/out" | grep -qx "revocation applied: $FP3 revoked by organisation $ORGFP (lost phone); contacts bound to it with"'
 run "org show lists the revocation" 0 oagent org show
 check "org show: one revocation" 'sed -n 3,4p "$T/out" | grep -c "" | grep -qx 2 && sed -n 3p "$T/out" | grep -qx "revocations: 1" && sed -n 4p "$T/out" | grep -Eqx "  $FP3 revoked by $ORGFP at $DATE_RE: lost phone"'
+revoked_at=$(sed -n 4p "$T/out" | sed -n 's/.* at \(.*\): lost phone$/\1/p')
+check "revoked at the time of the revoke" 'within_str "$(min_of "$t0")" "$revoked_at" "$(min_of "$t1")"'
+run "org show --json lists the revocation" 0 oagent org show --json
+check "org show --json: revoked_at" 'within "$t0" "$(sed -n "s/.*\"revoked_at\":\([0-9]*\),.*/\1/p" "$T/out")" "$t1"'
 printf 'are you there?' > "$T/m"
 run "send to a revoked key" 65 oagent send phone "$T/m"
 check "named as revoked" '[ "$(cat "$T/err")" = "rbx: send: phone device 1: key revoked by its organisation; not sending" ]'

@@ -1,0 +1,282 @@
+"use strict";
+// SPDX-License-Identifier: MIT
+// RbxdClient: the HTTP API of rbxd (spec/SERVER.md) over fetch, with every
+// request signed by the device key (RBX-Sig, PROTOCOL.md 20.7). The secret
+// key never reaches this code: a RequestSigner (a ratchetbox Store) signs
+// inside the native library. Plain fetch, btoa and crypto.getRandomValues
+// only, so that the same file serves Node, a phone (Expo) and a browser.
+//
+// Compiled by `npm run build:ts` to lib/rbxd-client.js and .d.ts, which are
+// checked in (test/rbxd-client.test.js checks that they match this file).
+Object.defineProperty(exports, "__esModule", { value: true });
+exports.RbxdClient = exports.RbxdError = void 0;
+/** A refusal by the server: status, its stable `error` code, and its JSON. */
+class RbxdError extends Error {
+    status;
+    code;
+    body;
+    constructor(status, code, message, body) {
+        super(message);
+        this.name = 'RbxdError';
+        this.status = status;
+        this.code = code;
+        this.body = body;
+    }
+}
+exports.RbxdError = RbxdError;
+function b64(bytes) {
+    let s = '';
+    for (let i = 0; i < bytes.length; i += 0x8000) {
+        s += String.fromCharCode.apply(null, Array.from(bytes.subarray(i, i + 0x8000)));
+    }
+    return btoa(s);
+}
+function unb64(text, what) {
+    if (typeof text !== 'string')
+        throw new TypeError(`rbxd: ${what} is not a base64 string`);
+    const s = atob(text);
+    const out = new Uint8Array(s.length);
+    for (let i = 0; i < s.length; i++)
+        out[i] = s.charCodeAt(i);
+    return out;
+}
+function int(v, what) {
+    if (typeof v !== 'number' || !Number.isSafeInteger(v))
+        throw new TypeError(`rbxd: ${what} is not an integer`);
+    return v;
+}
+function pathUser(user) {
+    // User ids are [a-z0-9][a-z0-9._@-]* and appear in paths unescaped.
+    if (!/^[a-z0-9][a-z0-9._@-]{0,62}$/.test(user))
+        throw new TypeError(`rbxd: not a user id: ${user}`);
+    return user;
+}
+function pathDevice(device) {
+    if (!Number.isInteger(device) || device < 1 || device > 0x7fffffff) {
+        throw new TypeError(`rbxd: not a device id: ${device}`);
+    }
+    return String(device);
+}
+const encoder = new TextEncoder();
+class RbxdClient {
+    baseUrl;
+    user;
+    device;
+    signer;
+    fetchFn;
+    now;
+    randomBytes;
+    /** Seconds added to now(): learned from a clock_skew refusal. */
+    clockOffset = 0;
+    constructor(opts) {
+        const u = new URL(opts.baseUrl);
+        if (u.pathname !== '/' || u.search !== '' || u.hash !== '') {
+            throw new TypeError('rbxd: baseUrl is an origin without path, query or fragment');
+        }
+        this.baseUrl = u.origin;
+        this.user = pathUser(opts.user);
+        pathDevice(opts.device);
+        this.device = opts.device;
+        this.signer = opts.signer;
+        const f = opts.fetch ?? globalThis.fetch;
+        this.fetchFn = (input, init) => f(input, init);
+        this.now = opts.now ?? (() => Math.floor(Date.now() / 1000));
+        this.randomBytes = opts.randomBytes ?? ((n) => crypto.getRandomValues(new Uint8Array(n)));
+    }
+    /** GET /healthz (unsigned): true when the server is up and not draining. */
+    async health() {
+        const r = await this.fetchFn(this.baseUrl + '/healthz', { method: 'GET' });
+        await r.arrayBuffer();
+        return r.status === 200;
+    }
+    /** POST /v1/users/{user}/devices: enroll this device (or re-register). */
+    async enroll(req) {
+        const body = {
+            registration_id: req.registrationId,
+            bundle: b64(req.bundle),
+        };
+        if (req.entry)
+            body.entry = b64(req.entry);
+        if (req.oneTime)
+            body.one_time = req.oneTime.map((k) => ({ id: k.id, key: b64(k.key) }));
+        if (req.certificate)
+            body.certificate = b64(req.certificate);
+        const j = await this.json('POST', `/v1/users/${this.user}/devices`, body);
+        return { device: int(j.device, 'device'), registrationId: int(j.registration_id, 'registration_id'),
+            version: int(j.version, 'version') };
+    }
+    /** GET /v1/users/{user}/devicelist: null when etag matches (304). */
+    async deviceList(user, opts = {}) {
+        let target = `/v1/users/${pathUser(user)}/devicelist`;
+        if (opts.since !== undefined)
+            target += `?since=${int(opts.since, 'since')}`;
+        const headers = {};
+        if (opts.etag)
+            headers['If-None-Match'] = opts.etag;
+        const r = await this.request('GET', target, undefined, headers);
+        if (r.status === 304)
+            return null;
+        const j = await this.parse(r);
+        const entries = j.entries.map((e) => ({
+            seq: int(e.seq, 'seq'), entry: unb64(e.entry, 'entry')
+        }));
+        const devices = j.devices.map((d) => ({
+            device: int(d.device, 'device'), registrationId: int(d.registration_id, 'registration_id')
+        }));
+        return { user: String(j.user), version: int(j.version, 'version'), entries, devices,
+            etag: r.headers.get('etag') };
+    }
+    /** POST /v1/users/{user}/devicelist: append a remove or rotate entry. */
+    async appendDeviceList(entry, opts = {}) {
+        const body = { entry: b64(entry) };
+        if (opts.bundle)
+            body.bundle = b64(opts.bundle);
+        if (opts.certificate)
+            body.certificate = b64(opts.certificate);
+        const j = await this.json('POST', `/v1/users/${this.user}/devicelist`, body);
+        return int(j.version, 'version');
+    }
+    /** PUT .../devices/{device}/keys: a new base bundle and/or one-time prekeys. */
+    async putKeys(keys) {
+        const body = {};
+        if (keys.bundle)
+            body.bundle = b64(keys.bundle);
+        if (keys.oneTime)
+            body.one_time = keys.oneTime.map((k) => ({ id: k.id, key: b64(k.key) }));
+        const j = await this.json('PUT', `/v1/users/${this.user}/devices/${this.device}/keys`, body);
+        return int(j.one_time_count, 'one_time_count');
+    }
+    /** GET .../devices/{device}/keys: what the server holds of our prekeys. */
+    async keyStatus() {
+        const j = await this.json('GET', `/v1/users/${this.user}/devices/${this.device}/keys`);
+        return {
+            oneTimeCount: int(j.one_time_count, 'one_time_count'),
+            oneTimeMaxId: int(j.one_time_max_id, 'one_time_max_id'),
+            low: j.low === true,
+            signedPrekeyId: int(j.signed_prekey_id, 'signed_prekey_id'),
+            signedPrekeyCreated: int(j.signed_prekey_created, 'signed_prekey_created'),
+            signedPrekeyUploaded: int(j.signed_prekey_uploaded, 'signed_prekey_uploaded'),
+            signedPrekeyAge: int(j.signed_prekey_age, 'signed_prekey_age'),
+        };
+    }
+    /** POST /v1/users/{user}/bundles: claim a bundle per device (all, or those listed). */
+    async bundles(user, devices) {
+        const body = {};
+        if (devices)
+            body.devices = devices;
+        const j = await this.json('POST', `/v1/users/${pathUser(user)}/bundles`, body);
+        const bundles = j.bundles.map((b) => {
+            const ot = b.one_time;
+            return {
+                device: int(b.device, 'device'),
+                registrationId: int(b.registration_id, 'registration_id'),
+                bundle: unb64(b.bundle, 'bundle'),
+                oneTime: ot ? { id: int(ot.id, 'one_time.id'), key: unb64(ot.key, 'one_time.key') } : null,
+                low: b.low === true,
+            };
+        });
+        return { version: int(j.version, 'version'), bundles };
+    }
+    /**
+     * POST /v1/messages: one envelope per current device of `to` and per other
+     * device of our own user, stored all or nothing; idempotent on messageId
+     * (16 bytes, chosen by the client: retry with the same one).
+     */
+    async send(to, messageId, envelopes) {
+        if (messageId.length !== 16)
+            throw new TypeError('rbxd: messageId is 16 bytes');
+        const body = {
+            message_id: b64(messageId),
+            to: pathUser(to),
+            envelopes: envelopes.map((e) => ({ user: pathUser(e.user), device: e.device,
+                registration_id: e.registrationId, body: b64(e.body) })),
+        };
+        const j = await this.json('POST', '/v1/messages', body);
+        return { stored: int(j.stored, 'stored'), duplicate: j.duplicate === true };
+    }
+    /** GET .../mailbox: items after `after`, waiting up to `wait` seconds for one. */
+    async mailbox(opts = {}) {
+        const q = [];
+        if (opts.after !== undefined)
+            q.push(`after=${int(opts.after, 'after')}`);
+        if (opts.limit !== undefined)
+            q.push(`limit=${int(opts.limit, 'limit')}`);
+        if (opts.wait !== undefined)
+            q.push(`wait=${int(opts.wait, 'wait')}`);
+        const target = `/v1/users/${this.user}/devices/${this.device}/mailbox` + (q.length ? `?${q.join('&')}` : '');
+        const j = await this.json('GET', target);
+        const items = j.items.map((it) => ({
+            id: int(it.id, 'id'),
+            messageId: unb64(it.message_id, 'message_id'),
+            senderUser: String(it.sender_user),
+            senderDevice: int(it.sender_device, 'sender_device'),
+            receivedAt: int(it.received_at, 'received_at'),
+            body: unb64(it.body, 'body'),
+        }));
+        return { items, more: j.more === true };
+    }
+    /** POST .../mailbox/ack: delete delivered items; returns how many went. */
+    async ack(ids) {
+        const j = await this.json('POST', `/v1/users/${this.user}/devices/${this.device}/mailbox/ack`, { ids });
+        return int(j.deleted, 'deleted');
+    }
+    // ---------------------------------------------------------------- plumbing
+    async json(method, target, body) {
+        const bytes = body === undefined ? undefined : encoder.encode(JSON.stringify(body));
+        return this.parse(await this.request(method, target, bytes));
+    }
+    async parse(r) {
+        const text = await r.text();
+        let j;
+        try {
+            j = JSON.parse(text);
+        }
+        catch {
+            throw new RbxdError(r.status, 'bad_response', `rbxd: HTTP ${r.status}, not JSON`, {});
+        }
+        if (typeof j !== 'object' || j === null || Array.isArray(j)) {
+            throw new RbxdError(r.status, 'bad_response', `rbxd: HTTP ${r.status}, not a JSON object`, {});
+        }
+        const o = j;
+        if (r.status !== 200) {
+            const code = typeof o.error === 'string' ? o.error : 'http_' + r.status;
+            const msg = typeof o.message === 'string' ? o.message : `HTTP ${r.status}`;
+            throw new RbxdError(r.status, code, `rbxd: ${code}: ${msg}`, o);
+        }
+        return o;
+    }
+    /** Sign and send; one retry after a clock_skew refusal, on the server's clock. */
+    async request(method, target, body, headers = {}) {
+        for (let attempt = 0;; attempt++) {
+            const ts = this.now() + this.clockOffset;
+            const nonce = this.randomBytes(16);
+            const sig = await this.signer.signRequest({ method, target, ts, nonce, body, user: this.user,
+                device: this.device });
+            const h = {
+                ...headers,
+                Authorization: `RBX-Sig user="${this.user}", device=${this.device}, ts=${ts}, ` +
+                    `nonce="${b64(nonce)}", sig="${b64(sig)}"`,
+            };
+            if (body !== undefined)
+                h['Content-Type'] = 'application/json';
+            const r = await this.fetchFn(this.baseUrl + target, { method, headers: h, body: body });
+            if (r.status === 401 && attempt === 0) {
+                const copy = r.clone();
+                let j = null;
+                try {
+                    j = (await copy.json());
+                }
+                catch {
+                    j = null;
+                }
+                if (j && j.error === 'clock_skew' && typeof j.server_time === 'number') {
+                    await r.arrayBuffer();
+                    this.clockOffset = j.server_time - this.now();
+                    continue;
+                }
+            }
+            return r;
+        }
+    }
+}
+exports.RbxdClient = RbxdClient;
