@@ -58,9 +58,8 @@ static void make_store(const char *db, uint8_t pk[32])
 
 static int try_open(const char *db, int create, rbx_io_error *e)
 {
-    rbx_store_opts o = { 0 };
+    rbx_store_opts o = store_opts(create);
     rbx_store *st = NULL;
-    o.create = create;
     o.error = e;
     int rc = rbx_store_open(&st, db, &o);
     if (rc == 0) {
@@ -347,8 +346,9 @@ START_TEST(erase_steps)
     peer_new(&b, "b");
     introduce(&a, "b", 1, &b);
     peer_close(&a);
-    rbx_store_opts o = { .mode = RBX_STORE_BOUNDED, .erase_commits = ERASE_EVERY,
-                         .erase_seconds = 1000000 };
+    rbx_store_opts o = store_opts(0);
+    o.erase_commits = ERASE_EVERY;
+    o.erase_seconds = 1000000;
     ck_assert_int_eq(rbx_store_open(&a.st, a.db, &o), 0);
     /* Period 1 (4 commits): two big messages into the outbox, then their
      * acks delete them. Their bytes are in the log's long period. */
