@@ -471,8 +471,8 @@ static int wal_head(rbx_store *st, sqlite3_file *wal, uint8_t head[WAL_HEADER])
 }
 
 /* Overwrite [from, end of file) of the log with zeros where it is not zero
- * already, and sync what was written. */
-static int wal_zero(rbx_store *st, sqlite3_file *wal, sqlite3_int64 from)
+ * already; sync what was written if sync is set. */
+static int wal_zero(rbx_store *st, sqlite3_file *wal, sqlite3_int64 from, int sync)
 {
     static const uint8_t zeros[ZERO_CHUNK];
     uint8_t buf[ZERO_CHUNK];
@@ -489,7 +489,7 @@ static int wal_zero(rbx_store *st, sqlite3_file *wal, sqlite3_int64 from)
             return vfs_fail(st, rc, "write");
         wrote = 1;
     }
-    if (wrote && (rc = wal->pMethods->xSync(wal, SQLITE_SYNC_NORMAL)) != SQLITE_OK)
+    if (sync && wrote && (rc = wal->pMethods->xSync(wal, SQLITE_SYNC_NORMAL)) != SQLITE_OK)
         return vfs_fail(st, rc, "sync");
     return 0;
 }
@@ -498,7 +498,8 @@ static int wal_zero(rbx_store *st, sqlite3_file *wal, sqlite3_int64 from)
  * lock. If another writer restarted the log since the checkpoint (its
  * header changed), what lies past `from` may be its frames: nothing is
  * touched and the erase is owed (retried at the next commit). */
-static int zero_after_restart(rbx_store *st, const uint8_t before[WAL_HEADER], sqlite3_int64 from)
+static int zero_after_restart(rbx_store *st, const uint8_t before[WAL_HEADER], sqlite3_int64 from,
+                              int sync)
 {
     sqlite3_file *wal = wal_file(st);
     uint8_t now[WAL_HEADER];
@@ -509,7 +510,7 @@ static int zero_after_restart(rbx_store *st, const uint8_t before[WAL_HEADER], s
         if (memcmp(before, now, WAL_HEADER) != 0)
             rc = rbx__st_io_fail(st, RBX_FILE_DATABASE, 0, "lock");
         else
-            rc = wal_zero(st, wal, from);
+            rc = wal_zero(st, wal, from, sync);
     }
     rbx__st_rollback(st);
     return rc;
@@ -524,11 +525,15 @@ static int restart_and_zero(rbx_store *st, int whole)
     if (rc != 0 || (wal = wal_file(st)) == NULL) return rc;
     if ((rc = wal_head(st, wal, head)) != 0) return rc;
     /* A step keeps this period's frames (the next commits overwrite them)
-     * and the header that makes them readable for recovery. */
+     * and the header that makes them readable for recovery. Its zeros are
+     * not synced on their own: whoever reads the file reads zeros at once,
+     * and the next commit's log sync (or close) writes them to the disk,
+     * which saves a sync per step (about 150 us here). A full erase point,
+     * asked for, syncs. */
     sqlite3_int64 from = whole || frames == 0
                              ? 0
                              : WAL_HEADER + (sqlite3_int64)frames * (st->page_size + WAL_FRAME_HEADER);
-    return zero_after_restart(st, head, from);
+    return zero_after_restart(st, head, from, whole);
 }
 
 static void erased(rbx_store *st)
