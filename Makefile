@@ -147,7 +147,7 @@ check: deps
 	$(MAKE) --no-print-directory check-reference
 	$(MAKE) --no-print-directory bench-quick bench-server-quick
 	$(MAKE) --no-print-directory B=build-san OPT=-O1 CFLAGS="-O1 -g $(SAN)" \
-	    LDFLAGS="$(SAN)" check-run check-cli check-server
+	    LDFLAGS="$(SAN)" FAULT_STRIDE=5 DISKFULL=0 check-run check-cli check-server
 	$(MAKE) --no-print-directory symbols layering install-test
 	$(MAKE) --no-print-directory mutation-check
 	$(MAKE) --no-print-directory fuzz-check
@@ -230,9 +230,24 @@ mutation-check: $(B)/check_rbx
 	echo "mutation-check: $$(( $$(date +%s) - t0 )) s"; \
 	if [ -n "$$failed" ]; then echo "mutation-check: protections whose tests pass without them:$$failed"; exit 1; fi
 
-# The kill harness of tests/test_durability.c at length (make check runs 200 kills).
-crashtest: $(B)/check_rbx
+# The fault sweeps' helpers (tests/faults/): faultshim.so, loaded with
+# LD_PRELOAD into rbx, fails or kills at the N-th write or sync of the state
+# directory, or cuts the power there; faultcheck checks what a run left.
+FAULT_TOOLS := $(B)/tools/faultshim.so $(B)/tools/faultcheck
+$(B)/tools/faultshim.so: tests/faults/faultshim.c
+	@mkdir -p $(@D)
+	$(CC) $(filter-out -fvisibility=hidden,$(BASECFLAGS)) -O1 -g -shared -o $@ $< -ldl
+$(B)/tools/faultcheck: tests/faults/faultcheck.c $(STATIC)
+	@mkdir -p $(@D)
+	$(CC) $(ALLCFLAGS) $(LDFLAGS) -o $@ $< $(STATIC) $(LIBS)
+
+# The kill harness of tests/test_durability.c at length (make check runs 200
+# kills), then the rbx fault sweeps in every mode: EIO, ENOSPC, SIGKILL, EIO
+# from a call on, and power cuts that drop what was not synced (directory
+# changes durable at any sync, then only at the directory's own sync).
+crashtest: $(B)/check_rbx $(B)/rbx $(FAULT_TOOLS)
 	RBX_CRASH_KILLS=5000 CK_RUN_SUITE=durability CK_RUN_CASE=crash CK_DEFAULT_TIMEOUT=3600 $(B)/check_rbx
+	RBX=$(B)/rbx TOOLS=$(B)/tools FAULT_FULL=1 bash tests/cli/test_faults.sh
 
 # make demo's helpers (tests/cli/, outside the Check runner): boxtool makes
 # the product's key files and today's envelopes; thief attacks a copied state;
@@ -243,13 +258,27 @@ $(B)/tools/%: tests/cli/%.c $(STATIC) $(INT_H)
 	$(CC) $(ALLCFLAGS) $(LDFLAGS) -o $@ $< $(STATIC) $(LIBS)
 
 # The rbx command-line suite (every verb and exit code, the demo in quick mode, rbx sim,
-# the README's shell walkthroughs).
+# the README's shell walkthroughs); then the state directory's edges, a real
+# full disk (as root), and the fault sweeps over every write and sync call
+# number (tests/cli/test_faults.sh; in the sanitizer pass of make check one
+# call number in FAULT_STRIDE=5, and no full disk, whose error paths the
+# sweep's ENOSPC runs cover there; every call in the plain pass; make
+# crashtest runs every fault mode, power cuts included). These three set
+# LD_PRELOAD or mount a file system themselves, and do not depend on the
+# date: check-faketime leaves them out.
+FAULT_STRIDE ?= 1
+DISKFULL ?= 1
 .PHONY: check-cli check-faketime install-man uninstall-man
 CLI_SUITES := test_cli test_rotation test_policy_audit test_archive test_transport test_readme
-check-cli: $(B)/rbx $(DEMO_TOOLS)
+check-cli: $(B)/rbx $(DEMO_TOOLS) $(FAULT_TOOLS)
 	@set -e; for s in $(CLI_SUITES); do \
 	  echo "check-cli: tests/cli/$$s.sh"; RBX=$(B)/rbx TOOLS=$(B)/tools bash tests/cli/$$s.sh; \
 	done
+	RBX=$(B)/rbx TOOLS=$(B)/tools CLI_TEST_DIR=$(B)/statefiles-test bash tests/cli/test_statefiles.sh
+	@if [ "$(DISKFULL)" != 0 ]; then \
+	  RBX=$(B)/rbx TOOLS=$(B)/tools CLI_TEST_DIR=$(B)/diskfull-test bash tests/cli/test_diskfull.sh; \
+	else echo "check-cli: tests/cli/test_diskfull.sh runs in the plain pass only"; fi
+	RBX=$(B)/rbx TOOLS=$(B)/tools FAULT_STRIDE=$(FAULT_STRIDE) bash tests/cli/test_faults.sh
 
 # The unit suite and the CLI suites once more (the binaries already built),
 # with the wall clock 13 years ahead (issue 11): no test may depend on the

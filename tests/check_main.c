@@ -22,6 +22,7 @@ int main(void)
     srunner_add_suite(sr, suite_store());
     srunner_add_suite(sr, suite_durability());
     srunner_add_suite(sr, suite_atrest());
+    srunner_add_suite(sr, suite_storefiles());
     srunner_add_suite(sr, suite_badinput());
     srunner_add_suite(sr, suite_rotation());
     srunner_add_suite(sr, suite_rotate());

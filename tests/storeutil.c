@@ -380,11 +380,15 @@ void q_exec(rbx_store *st, const char *sql)
 void sql_on_file(const char *db, const char *sql)
 {
     sqlite3 *h;
+    int existed = file_exists(db);
     ck_assert_int_eq(sqlite3_open_v2(db, &h, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL),
                      SQLITE_OK);
     int rc = sqlite3_exec(h, sql, NULL, NULL, NULL);
     ck_assert_msg(rc == SQLITE_OK, "%s: %s", sql, sqlite3_errmsg(h));
     ck_assert_int_eq(sqlite3_close(h), SQLITE_OK);
+    /* A database made here is the user's own (0600, as the store makes its
+     * files): a store refuses one that others may read (RBX_E_UNSAFE). */
+    if (!existed) ck_assert_int_eq(chmod(db, 0600), 0);
 }
 
 int64_t sql_int_on_file(const char *db, const char *sql)

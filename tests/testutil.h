@@ -98,6 +98,7 @@ Suite *suite_vectors(void);
 Suite *suite_store(void);
 Suite *suite_durability(void);
 Suite *suite_atrest(void);
+Suite *suite_storefiles(void);
 Suite *suite_badinput(void);
 Suite *suite_rotation(void);
 Suite *suite_rotate(void);

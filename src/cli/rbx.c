@@ -26,6 +26,7 @@ static const struct {
     { "add", add_main, "add NAME [FILE|-] [--device D] [--org ORG] [--json]  record a contact (or its rotation)" },
     { "send", send_main, "send NAME [FILE|-] [--device D] [--header-encryption] [--profile P] [--stream] [--json]" },
     { "recv", recv_main, "recv [FILE|-] [--stream] [--json]   decrypt a message" },
+    { "outbox", outbox_main, "outbox [--json]                     print sent messages not seen to go out" },
     { "status", status_main, "status [--json]                     identity, storage, contacts, sessions" },
     { "history", history_main, "history [NAME] [--json] | --archive on|off   archived messages (session replay)" },
     { "import-history", import_history_main, "import-history FILE|- --key KEYFILE [--json]  the product's stored rows into the archive" },
@@ -60,7 +61,8 @@ static void usage(FILE *f)
           "  66  missing input (no such file, unknown contact, no identity yet)\n"
           "  70  internal error (out of memory)\n"
           "  73  cannot create (identity or contact exists, cannot create DIR)\n"
-          "  74  storage error (database, key file, rollback) or cannot write output\n",
+          "  74  storage error (database, key file, rollback) or cannot write output\n"
+          "  77  a state file or DIR that other users may read or change (not used)\n",
           f);
 }
 

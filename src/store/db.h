@@ -58,6 +58,13 @@ struct rbx_store {
     /* Sessions the last rbx_store_decrypt tried (PROTOCOL.md 15.9; the
      * tests of the routing pre-filter read it). */
     unsigned tried;
+    /* Diagnostics and owed work (PROTOCOL.md 15.4): the last I/O failure
+     * (rbx_store_io_error), the RBX_DEFERRED_* work a commit left owed and
+     * the failure that left it (rbx_store_deferred). */
+    rbx_io_error io, deferred_io;
+    unsigned deferred;
+    /* Erase steps since the generation record was last synced (db.c). */
+    unsigned steps_since_record_sync;
     /* Room for every SQL text of the store and its modules (about 90), so
      * that a long-lived handle never prepares a hot statement per call. */
     struct {
@@ -110,12 +117,27 @@ int rbx__st_verify(rbx_store *st);
 int rbx__st_sidecar_read(rbx_store *st, int64_t *gen);
 int rbx__st_sidecar_raise(rbx_store *st, int64_t gen, int sync);
 /* BEGIN IMMEDIATE; ROLLBACK; COMMIT with a fresh generation (gen 0) or the
- * given one, the sidecar raised and the erase point the mode asks for. */
+ * given one, then the sidecar raised and the erase point the mode asks for.
+ * rbx__st_commit returns an error only when COMMIT failed (nothing changed):
+ * work after it that fails is owed (st->deferred) and retried. A commit that
+ * releases ciphertexts uses rbx__st_commit_release, which also returns
+ * RBX_E_IO when the record could not be raised (committed, not releasable). */
 int rbx__st_begin(rbx_store *st);
 void rbx__st_rollback(rbx_store *st);
 int rbx__st_commit(rbx_store *st, int64_t gen);
-/* Checkpoint and truncate the log: no earlier version of a row survives. */
+int rbx__st_commit_release(rbx_store *st, int64_t gen);
+/* A full erase point: no earlier version of a row survives in any file
+ * (the log checkpointed, then truncated when closing or in strict mode,
+ * else zeroed in place). Clears RBX_DEFERRED_ERASE on success. */
 int rbx__st_erase_point(rbx_store *st);
+/* Raise the generation record to the database's generation and sync it
+ * (clears RBX_DEFERRED_RECORD; sets it on failure). */
+int rbx__st_record_catch_up(rbx_store *st);
+/* Record an I/O failure (rbx_store_io_error) and return RBX_E_IO; err is
+ * an errno (0: a check refused the file). */
+int rbx__st_io_fail(rbx_store *st, int file, int err, const char *op);
+/* rbx__sql_err for a call on st's connection, recording an I/O failure. */
+int rbx__st_sql(rbx_store *st, int sqlite_rc);
 /* Sealed columns: bound to (table, rowkey, generation, column). */
 int rbx__st_bind_sealed(rbx_store *st, sqlite3_stmt *s, int i, const char *table, int64_t rowkey,
                         int64_t gen, const char *column, const uint8_t *pt, size_t ptlen);

@@ -123,7 +123,7 @@ int rbx_store_encrypt_batch(rbx_store *st, uint8_t *out, size_t outcap, size_t *
     rbx_session_free(ss.s);
     ss.s = NULL;
     /* The advanced state is durable before any ciphertext leaves. */
-    if ((rc = rbx__st_commit(st, gen)) != 0) goto wipe;
+    if ((rc = rbx__st_commit_release(st, gen)) != 0) goto wipe;
     return 0;
 fail:
     rbx__st_rollback(st);
@@ -150,13 +150,12 @@ int rbx_store_outbox_next(rbx_store *st, uint8_t *out, size_t outcap, size_t *ou
                           uint64_t *outbox_id, char name[RBX_NAME_MAX], uint32_t *device)
 {
     sqlite3_stmt *s;
-    int64_t gen;
     *outlen = 0;
     /* An outbox entry may be left by a process that died between its COMMIT
-     * and raising the generation record: raise it now, before releasing,
-     * so that every released ciphertext stays covered (P 15.6). */
-    int rc = rbx__st_generation(st, &gen);
-    if (rc == 0) rc = rbx__st_sidecar_raise(st, gen, 1);
+     * and raising the generation record, or by an encrypt whose raise
+     * failed: raise it now, before releasing, so that every released
+     * ciphertext stays covered (P 15.6). */
+    int rc = rbx__st_record_catch_up(st);
     if (rc != 0) return rc;
     rc = rbx__st_prep(st, &s, "SELECT o.id, o.wire, c.name, c.device FROM outbox o"
                           " JOIN contacts c ON c.id = o.contact ORDER BY o.id LIMIT 1");

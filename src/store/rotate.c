@@ -219,8 +219,11 @@ int rbx_store_maintain(rbx_store *st, int force_signed_prekey, rbx_maintain_resu
         return rc;
     }
     if ((rc = rbx__st_commit(st, 0)) != 0) return rc;
-    /* Erased secrets leave the files at once, whatever the mode. */
-    return rbx__st_erase_point(st);
+    /* Erased secrets leave the files at once, whatever the mode. The upkeep
+     * is committed whatever this returns: a failure is owed and retried
+     * (rbx_store_deferred), not reported as if nothing had changed. */
+    (void)rbx__st_erase_point(st);
+    return 0;
 }
 
 /* ------------------------------------------------------------ identity rotation */
@@ -519,7 +522,9 @@ int rbx_store_add_revocation(rbx_store *st, const uint8_t *rev, size_t len)
         return rc;
     }
     if ((rc = rbx__st_commit(st, 0)) != 0) return rc;
-    return rbx__st_erase_point(st);
+    /* Committed: a failed erase point is owed (rbx_store_deferred). */
+    (void)rbx__st_erase_point(st);
+    return 0;
 }
 
 int rbx_store_set_certificate(rbx_store *st, const uint8_t *cert, size_t len)
