@@ -282,18 +282,24 @@ check-cli: $(B)/rbx $(DEMO_TOOLS) $(FAULT_TOOLS)
 
 # The unit suite and the CLI suites once more (the binaries already built),
 # with the wall clock 13 years ahead (issue 11): no test may depend on the
-# date it runs, and past 2038-01-19 a time cut to 32 bits shows. libfaketime
-# straight from LD_PRELOAD, not the faketime wrapper, whose shared memory a
-# SIGKILLed child of the kill harnesses could leave locked; for the same
-# reason NO_FAKE_STAT (its stat lock is shared with forked children: a
-# child killed holding it hangs the parent). A relative offset keeps one
+# date it runs, and past 2038-01-19 a time cut to 32 bits shows. The unit
+# suite takes libfaketime straight from LD_PRELOAD, not the faketime
+# wrapper, whose shared memory a SIGKILLed child of the kill harnesses could
+# leave locked; for the same reason NO_FAKE_STAT (its stat lock is shared
+# with forked children: a child killed holding it hangs the parent). The
+# CLI suites run under the wrapper: without it the first preloaded process
+# (bash) creates libfaketime's shared semaphore itself, and any subshell it
+# forks removes it again when it exits (libfaketime 0.9.10), so that every
+# later command fails with "sem_open failed"; the wrapper owns it for the
+# whole suite (the CLI suites kill no process mid-call). A relative offset keeps one
 # clock across processes; the monotonic clock is left alone (Check's
 # timeouts, the store's erase interval); FAKETIME_NO_CACHE lets the atrest
 # suite move the wall clock within a test. The first line checks that the
 # preload took: ld.so only warns about a missing library.
 DEB_PKGS  += faketime
-FAKETIME_ENV := LD_PRELOAD='/usr/$$LIB/faketime/libfaketime.so.1' FAKETIME=+13y \
-             FAKETIME_DONT_FAKE_MONOTONIC=1 FAKETIME_NO_CACHE=1 NO_FAKE_STAT=1
+FAKETIME_OPTS := FAKETIME_DONT_FAKE_MONOTONIC=1 FAKETIME_NO_CACHE=1 NO_FAKE_STAT=1
+FAKETIME_ENV := LD_PRELOAD='/usr/$$LIB/faketime/libfaketime.so.1' FAKETIME=+13y $(FAKETIME_OPTS)
+FAKETIME_WRAP := env $(FAKETIME_OPTS) faketime -f +13y
 check-faketime: $(B)/check_rbx $(B)/rbx $(DEMO_TOOLS)
 	@t=$$(env $(FAKETIME_ENV) date +%s 2>&1); \
 	if ! [ "$$t" -gt 2147483647 ] 2>/dev/null; then \
@@ -302,7 +308,7 @@ check-faketime: $(B)/check_rbx $(B)/rbx $(DEMO_TOOLS)
 	@set -e; t0=$$(date +%s); \
 	env $(FAKETIME_ENV) $(B)/check_rbx; \
 	for s in $(CLI_SUITES); do \
-	  echo "check-faketime: tests/cli/$$s.sh"; env $(FAKETIME_ENV) RBX=$(B)/rbx TOOLS=$(B)/tools bash tests/cli/$$s.sh; \
+	  echo "check-faketime: tests/cli/$$s.sh"; RBX=$(B)/rbx TOOLS=$(B)/tools $(FAKETIME_WRAP) bash tests/cli/$$s.sh; \
 	done; \
 	echo "check-faketime: passed in $$(( $$(date +%s) - t0 )) s"
 
