@@ -137,21 +137,23 @@ check-run: $(B)/check_rbx $(B)/readme_example $(B)/v1reader
 	$(B)/readme_example
 	$(B)/v1reader
 
+# Each stage says what it cost (the 15-minute budget of make check).
+stage = @t0=$$(date +%s); $(MAKE) --no-print-directory $(or $(2),$(1)); rc=$$?; \
+	echo "check: [$(1)] $$(( $$(date +%s) - t0 )) s"; exit $$rc
 check: deps
-	$(MAKE) --no-print-directory check-docs
-	$(MAKE) --no-print-directory check-run
-	$(MAKE) --no-print-directory check-cli
-	$(MAKE) --no-print-directory check-faketime
-	$(MAKE) --no-print-directory check-node
-	$(MAKE) --no-print-directory check-server
-	$(MAKE) --no-print-directory check-reference
-	$(MAKE) --no-print-directory bench-quick bench-server-quick
-	$(MAKE) --no-print-directory B=build-san OPT=-O1 CFLAGS="-O1 -g $(SAN)" \
-	    LDFLAGS="$(SAN)" FAULT_STRIDE=5 DISKFULL=0 check-run check-cli check-server
-	$(MAKE) --no-print-directory symbols layering install-test
-	$(MAKE) --no-print-directory mutation-check
-	$(MAKE) --no-print-directory fuzz-check
-	$(MAKE) --no-print-directory ct-check valgrind-check
+	$(call stage,check-docs)
+	$(call stage,check-run)
+	$(call stage,check-cli)
+	$(call stage,check-faketime)
+	$(call stage,check-node)
+	$(call stage,check-server)
+	$(call stage,check-reference)
+	$(call stage,bench-quick bench-server-quick)
+	$(call stage,sanitizers check-run check-cli check-server,B=build-san OPT=-O1 CFLAGS="-O1 -g $(SAN)" LDFLAGS="$(SAN)" FAULT_STRIDE=5 DISKFULL=0 check-run check-cli check-server)
+	$(call stage,symbols layering install-test)
+	$(call stage,mutation-check)
+	$(call stage,fuzz-check)
+	$(call stage,ct-check valgrind-check)
 
 # Install into a staging directory and build the README example against the
 # installed header and ratchetbox.pc twice, and run both: with the shared
