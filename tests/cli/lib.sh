@@ -12,6 +12,9 @@ cli_begin() {
     case "$RBX" in /*) ;; *) RBX="$PWD/$RBX" ;; esac
     case "$TOOLS" in /*) ;; *) TOOLS="$PWD/$TOOLS" ;; esac
     T=$1
+    # A suite's default directory under build/ follows the rbx under test:
+    # the sanitizer pass (build-san/rbx) runs beside the plain one.
+    case "$T" in build/*) T="$(dirname "$RBX")/${T#build/}" ;; esac
     rm -rf "$T"
     mkdir -p "$T"
     T=$(cd "$T" && pwd)
