@@ -65,6 +65,9 @@ struct rbx_store {
     unsigned deferred;
     /* Erase steps since the generation record was last synced (db.c). */
     unsigned steps_since_record_sync;
+    /* rbx_store_idle: the log holds no frame but zeros and, perhaps, a
+     * primer (set by its full erase point, cleared by every commit). */
+    int idle_clean;
     /* Room for every SQL text of the store and its modules (about 90), so
      * that a long-lived handle never prepares a hot statement per call. */
     struct {
