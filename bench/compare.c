@@ -166,6 +166,11 @@ typedef struct result {
     unsigned reps;
     long ok;                /* reverse: messages that decrypted; -1 n/a */
     double p50, p99;        /* trace: per-message latency percentiles; <0 n/a */
+    /* trace, implementations with an idle hook: median idle time per
+     * repetition (us; <0 n/a), calls per repetition, the longest call (us),
+     * calls longer than their gap (all repetitions) */
+    double idle, idle_max;
+    unsigned long idle_calls, idle_over;
 } result;
 
 static result res[MAX_ROWS];
@@ -193,6 +198,7 @@ static result *add_row(const cmp_impl *im, const char *kase, size_t bytes, const
     r->reps = reps;
     r->ok = -1;
     r->p50 = r->p99 = -1.0;
+    r->idle = -1.0;
     return r;
 }
 
@@ -675,9 +681,15 @@ static void case_state(void)
 /* ------------------------------------------------------------ trace replay */
 
 typedef struct tmsg {
+    unsigned long t_ms; /* the trace's timestamp */
     int from_phone;
     size_t len;
 } tmsg;
+
+/* A gap of the trace this long (to the next message) is idle time for the
+ * application: an implementation with an idle() hook gets it there. Shorter
+ * than 10 ms between messages is a burst (133 of the 1,727 gaps). */
+#define IDLE_GAP_MS 10UL
 
 static tmsg trace[MAX_TRACE];
 static unsigned ntrace;
@@ -695,6 +707,8 @@ static void load_trace(const char *path)
         if (line[0] == '#') continue;
         if (sscanf(line, "%lu %31s %63s %lu", &t, who, type, &len) != 4) continue;
         CMP_CHECK(len <= BIGGEST);
+        CMP_CHECK(ntrace == 0 || t >= trace[ntrace - 1].t_ms);
+        trace[ntrace].t_ms = t;
         trace[ntrace].from_phone = strcmp(who, "phone") == 0;
         CMP_CHECK(trace[ntrace].from_phone || strcmp(who, "agent") == 0);
         trace[ntrace].len = len;
@@ -711,13 +725,23 @@ typedef struct tjob {
     double total[MAX_REPS];
     double *lat;            /* per message, all repetitions */
     size_t nlat;
+    /* Idle work (implementations with an idle hook): its time per
+     * repetition, never part of total or lat; the calls, the longest, and
+     * the calls that took longer than the gap they ran in (they would have
+     * delayed the next message). */
+    double idle[MAX_REPS];
+    unsigned long idle_calls, idle_over;
+    double idle_max;
 } tjob;
 
 /* Replay the trace in order: per message, the sender encrypts once per
- * receiving device and each device decrypts; its latency is all of that. */
-static double replay(tjob *j, unsigned nmsg, const char *label)
+ * receiving device and each device decrypts; its latency is all of that.
+ * In a gap of IDLE_GAP_MS or more before the next message, every pair's
+ * idle hook runs, on its own clock (*idle). */
+static double replay(tjob *j, unsigned nmsg, const char *label, double *idle)
 {
     double total = 0.0;
+    *idle = 0.0;
     for (unsigned m = 0; m < nmsg; m++) {
         if (m % 256 == 0) progress("%s, message %u/%u", label, m, nmsg);
         double t0 = now_us();
@@ -726,6 +750,16 @@ static double replay(tjob *j, unsigned nmsg, const char *label)
         double dt = now_us() - t0;
         j->lat[j->nlat++] = dt;
         total += dt;
+        unsigned long gap = m + 1 < nmsg ? trace[m + 1].t_ms - trace[m].t_ms : 0;
+        if (j->im->idle != NULL && gap >= IDLE_GAP_MS) {
+            double t1 = now_us();
+            for (unsigned d = 0; d < j->npairs; d++) CMP_CHECK(j->im->idle(j->p[d]) == 0);
+            double di = now_us() - t1;
+            *idle += di;
+            j->idle_calls++;
+            if (di > j->idle_max) j->idle_max = di;
+            if (di > (double)gap * 1000.0) j->idle_over++;
+        }
     }
     return total;
 }
@@ -775,7 +809,7 @@ static void case_trace(const char *outdir, unsigned fan)
             char label[160];
             snprintf(label, sizeof label, "%s: repetition %u/%u, %s", name, k + 1, P.reps_long,
                      ti[i]->name);
-            js[i].total[k] = replay(&js[i], nmsg, label);
+            js[i].total[k] = replay(&js[i], nmsg, label, &js[i].idle[k]);
         }
     for (unsigned i = 0; i < nt; i++) {
         result *r = add_time(ti[i], name, 0, js[i].total, P.reps_long);
@@ -783,6 +817,13 @@ static void case_trace(const char *outdir, unsigned fan)
         r->p50 = pct(js[i].lat, js[i].nlat, 0.50);
         r->p99 = pct(js[i].lat, js[i].nlat, 0.99);
         r->ok = (long)nmsg;
+        if (ti[i]->idle != NULL) {
+            double lo, hi;
+            cmp_stats(js[i].idle, P.reps_long, &r->idle, &lo, &hi);
+            r->idle_calls = js[i].idle_calls / P.reps_long;
+            r->idle_max = js[i].idle_max;
+            r->idle_over = js[i].idle_over;
+        }
         for (unsigned d = 0; d < fan; d++) ti[i]->close(js[i].p[d]);
     }
     write_cdf(outdir, tag, js, nt, "crypto");
@@ -817,11 +858,16 @@ static void print_table(void)
     for (unsigned k = 0; k < nk; k++) {
         for (unsigned i = 0; i < nres; i++) {
             const result *r = &res[i];
-            char xb[16], xp[16], note[96] = "";
+            char xb[16], xp[16], note[192] = "";
             if (strcmp(r->kase, kases[k]) != 0 || strcmp(r->unit, "us") != 0) continue;
             fmt_ratio(xb, sizeof xb, r->med, find("baseline-box", r->kase));
             fmt_ratio(xp, sizeof xp, r->med, best_peer(r));
-            if (r->p50 >= 0.0)
+            if (r->p50 >= 0.0 && r->idle >= 0.0)
+                snprintf(note, sizeof note,
+                         "p50 %.1f, p99 %.1f us/msg; idle work %.0f us in %lu gaps (max %.0f us, "
+                         "%lu over their gap)",
+                         r->p50, r->p99, r->idle, r->idle_calls, r->idle_max, r->idle_over);
+            else if (r->p50 >= 0.0)
                 snprintf(note, sizeof note, "p50 %.1f, p99 %.1f us/msg", r->p50, r->p99);
             else if (r->ok >= 0)
                 snprintf(note, sizeof note, "%ld decrypted", r->ok);
@@ -959,6 +1005,11 @@ static void print_targets(void)
         printf("  %-44s vs %-20s p99 %.1f vs %.1f us (want <=) %s\n",
                "durable trace p99 (ratchet-sqlite-bounded)", "libsignal-sqlite", dt->p99, dp->p99,
                dt->p99 <= dp->p99 ? "met" : "MISSED");
+    /* The idle work is not hidden: the total with it added, for comparison
+     * (libsignal-sqlite has none; its checkpoints run inside its commits). */
+    if (dt != NULL && dp != NULL && dt->idle >= 0.0)
+        printf("  %-44s vs %-20s %6.2fx faster (messages and idle work; no target)\n",
+               "durable trace + idle work", "libsignal-sqlite", dp->med / (dt->med + dt->idle));
     const result *a = find("ratchet", "trace replay"), *b = find("baseline-box", "trace replay");
     if (a != NULL && b != NULL)
         printf("  %-44s vs %-20s %6.2fx faster (want > 1.00x) %s\n",
@@ -1003,6 +1054,10 @@ static void write_results(const char *dir)
                     r->med, r->lo, r->hi, r->reps);
         if (r->ok >= 0) fprintf(j, ", \"ok\": %ld", r->ok);
         if (r->p50 >= 0.0) fprintf(j, ", \"p50_us\": %.3f, \"p99_us\": %.3f", r->p50, r->p99);
+        if (r->idle >= 0.0)
+            fprintf(j, ", \"idle_us\": %.3f, \"idle_calls\": %lu, \"idle_max_us\": %.3f, "
+                       "\"idle_over\": %lu",
+                    r->idle, r->idle_calls, r->idle_max, r->idle_over);
         fprintf(j, "}%s\n", i + 1 < nres ? "," : "");
         fprintf(c, "%s,%s,\"%s\",%zu,", r->impl, r->kind, r->kase, r->bytes);
         if (sz)
