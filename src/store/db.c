@@ -567,13 +567,25 @@ static int begin_immediate(rbx_store *st)
     }
 }
 
+/* Every commit of the handle but prime_log's syncs its log (P 15.1): the
+ * level prime_log lowered is restored before anything else may commit, or
+ * the next write transaction does not start. */
+static int sync_full(rbx_store *st)
+{
+    if (!st->sync_normal) return 0;
+    int rc = rbx__st_exec(st, "PRAGMA synchronous = FULL");
+    if (rc == 0) st->sync_normal = 0;
+    return rc;
+}
+
 /* A write transaction: the write lock, then the integrity record as the
  * last commit left it (another process may have committed since), and from
  * here on every row change is counted into it (15.8). */
 int rbx__st_begin(rbx_store *st)
 {
     sqlite3_stmt *s;
-    int rc = begin_immediate(st);
+    int rc = sync_full(st);
+    if (rc == 0) rc = begin_immediate(st);
     if (rc != 0) return rc;
     st->tx_generation = 0;
     st->auth.failed = 0;
@@ -767,23 +779,32 @@ int rbx__st_record_catch_up(rbx_store *st)
  * has) dirties page 1, and the COMMIT writes the log's new header and syncs
  * it, as SQLite does before a restarted log's first frame, then that frame
  * (page 1 as the database holds it: the file header and the schema, no row
- * of the store) and syncs it. Done by rbx_store_idle after a step, this
- * takes the header's sync (about as long as a commit's own) out of the next
- * caller's commit. Under the write lock, and only if no other writer
+ * of the store). Done by rbx_store_idle after a step, this takes the
+ * header's sync (about as long as a commit's own) out of the next caller's
+ * commit. The frame itself need not be durable (it changes nothing; lost
+ * in a crash, the log has a valid header and no frame, the database all
+ * of it), so this one commit runs with synchronous = NORMAL: SQLite then
+ * still syncs the header but not the frame, and the next commit's sync
+ * covers both. Under the write lock, and only if no other writer
  * restarted the log since `before` (then there is nothing to prime). */
 static int prime_log(rbx_store *st, const uint8_t before[WAL_HEADER])
 {
     sqlite3_file *wal = wal_file(st);
     uint8_t now[WAL_HEADER];
     if (wal == NULL) return 0;
-    int rc = begin_immediate(st);
-    if (rc != 0) return rc;
-    if ((rc = wal_head(st, wal, now)) == 0 && memcmp(before, now, WAL_HEADER) == 0) {
-        rc = rbx__st_exec(st, "PRAGMA user_version = " DB_STR(RBX_SCHEMA_VERSION));
-        if (rc == 0) rc = rbx__st_sql(st, sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL));
+    /* SQLite changes the level only outside a transaction. */
+    st->sync_normal = 1;
+    int rc = rbx__st_exec(st, "PRAGMA synchronous = NORMAL");
+    if (rc == 0) rc = begin_immediate(st);
+    if (rc == 0) {
+        if ((rc = wal_head(st, wal, now)) == 0 && memcmp(before, now, WAL_HEADER) == 0) {
+            rc = rbx__st_exec(st, "PRAGMA user_version = " DB_STR(RBX_SCHEMA_VERSION));
+            if (rc == 0) rc = rbx__st_sql(st, sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL));
+        }
+        if (rc != 0 || !sqlite3_get_autocommit(st->db)) rbx__st_rollback(st);
     }
-    if (rc != 0 || !sqlite3_get_autocommit(st->db)) rbx__st_rollback(st);
-    return rc;
+    int src = sync_full(st);
+    return rc != 0 ? rc : src;
 }
 
 /* The record is synced as often as before steps existed: at every erase
@@ -801,8 +822,9 @@ static void record_sync_after_step(rbx_store *st, int64_t gen, int strict)
 /* PROTOCOL.md 15.5 "Idle handles": the erase work that a commit would
  * otherwise carry, done while the caller has nothing else to do. Never
  * later than the commit path would do it (that bound stays in commit()),
- * often earlier: a step once the period holds erase_commits / 4 commits
- * (half of what forces one), or any commit and erase_seconds / 2 have
+ * often earlier: a step once the period holds 3/8 of erase_commits (24;
+ * a commit forces one at 4/8, so a burst of up to 8 commits between idle
+ * calls carries none), or any commit and erase_seconds / 2 have
  * passed; a full erase point once a period without commits has lasted
  * erase_seconds / 2. Strict mode has nothing due between calls except owed
  * work. */
@@ -815,7 +837,7 @@ int rbx_store_idle(rbx_store *st)
         int erc = (st->deferred & RBX_DEFERRED_ERASE) ? rbx__st_erase_point(st) : 0;
         return rc != 0 ? rc : erc;
     }
-    unsigned early = st->erase_commits >= 8 ? st->erase_commits / 4 : 1;
+    unsigned early = st->erase_commits * 3 / 8 > 0 ? st->erase_commits * 3 / 8 : 1;
     int64_t step_ms = (int64_t)st->erase_seconds * 500, now_ms = rbx__st_mono_ms();
     int elapsed = now_ms < 0 || now_ms - st->last_erase_ms >= step_ms;
     if ((st->deferred & RBX_DEFERRED_ERASE) || st->commits_since_erase >= early ||
