@@ -991,8 +991,9 @@ RBX_API RBX_MUST_CHECK int rbx_store_erase_now(rbx_store *st) RBX_NONNULL(1);
 /* The caller has nothing to do for a while (its event loop is waiting, a
  * burst of messages has ended): do the erase work now that a later commit
  * would otherwise carry (PROTOCOL.md 15.5 "Idle handles"). Bounded mode: an
- * erase step once erase_commits / 4 commits (16) have run since the last
- * one, or erase_seconds / 2 have passed with a commit in between, and the
+ * erase step once 3/8 of erase_commits (24) have run since the last one
+ * (a commit takes one at 4/8), or erase_seconds / 2 have passed with a
+ * commit in between, and the
  * log then prepared so that the next commit does not restart it; a full
  * erase point once erase_seconds / 2 have passed without a commit. Never
  * later than a commit would take them, so the mode's guarantee holds
