@@ -66,6 +66,9 @@ typedef struct params {
 
 static params P;
 static int quick_mode; /* every implementation in every case, whatever it costs */
+/* --lockstep: the trace replays advance message by message, every
+ * implementation in turn (see case_trace) */
+static int lockstep;
 static const char *tmpdir; /* the SQLite files (cmp_tmpdir_create) */
 static uint8_t *payload;   /* the same plaintext bytes for every implementation */
 static volatile uint8_t sink;
@@ -734,32 +737,38 @@ typedef struct tjob {
     double idle_max;
 } tjob;
 
-/* Replay the trace in order: per message, the sender encrypts once per
- * receiving device and each device decrypts; its latency is all of that.
+/* Message m of the trace: the sender encrypts once per receiving device
+ * and each device decrypts; its latency is all of that (added to *total).
  * In a gap of IDLE_GAP_MS or more before the next message, every pair's
  * idle hook runs, on its own clock (*idle). */
+static void replay_one(tjob *j, unsigned m, unsigned nmsg, double *total, double *idle)
+{
+    double t0 = now_us();
+    for (unsigned d = 0; d < j->npairs; d++)
+        roundtrip(j->im, j->p[d], trace[m].from_phone, payload, trace[m].len, NULL);
+    double dt = now_us() - t0;
+    j->lat[j->nlat++] = dt;
+    *total += dt;
+    unsigned long gap = m + 1 < nmsg ? trace[m + 1].t_ms - trace[m].t_ms : 0;
+    if (j->im->idle != NULL && gap >= IDLE_GAP_MS) {
+        double t1 = now_us();
+        for (unsigned d = 0; d < j->npairs; d++) CMP_CHECK(j->im->idle(j->p[d]) == 0);
+        double di = now_us() - t1;
+        *idle += di;
+        j->idle_calls++;
+        if (di > j->idle_max) j->idle_max = di;
+        if (di > (double)gap * 1000.0) j->idle_over++;
+    }
+}
+
+/* Replay the trace in order. */
 static double replay(tjob *j, unsigned nmsg, const char *label, double *idle)
 {
     double total = 0.0;
     *idle = 0.0;
     for (unsigned m = 0; m < nmsg; m++) {
         if (m % 256 == 0) progress("%s, message %u/%u", label, m, nmsg);
-        double t0 = now_us();
-        for (unsigned d = 0; d < j->npairs; d++)
-            roundtrip(j->im, j->p[d], trace[m].from_phone, payload, trace[m].len, NULL);
-        double dt = now_us() - t0;
-        j->lat[j->nlat++] = dt;
-        total += dt;
-        unsigned long gap = m + 1 < nmsg ? trace[m + 1].t_ms - trace[m].t_ms : 0;
-        if (j->im->idle != NULL && gap >= IDLE_GAP_MS) {
-            double t1 = now_us();
-            for (unsigned d = 0; d < j->npairs; d++) CMP_CHECK(j->im->idle(j->p[d]) == 0);
-            double di = now_us() - t1;
-            *idle += di;
-            j->idle_calls++;
-            if (di > j->idle_max) j->idle_max = di;
-            if (di > (double)gap * 1000.0) j->idle_over++;
-        }
+        replay_one(j, m, nmsg, &total, idle);
     }
     return total;
 }
@@ -804,13 +813,28 @@ static void case_trace(const char *outdir, unsigned fan)
         for (unsigned d = 0; d < fan; d++) js[i].p[d] = pair_established(ti[i], NULL);
         js[i].lat = cmp_xmalloc((size_t)nmsg * P.reps_long * sizeof *js[i].lat);
     }
-    for (unsigned k = 0; k < P.reps_long; k++)
+    for (unsigned k = 0; k < P.reps_long; k++) {
+        if (lockstep) {
+            /* Message by message, every implementation in turn: on a disk
+             * whose latency other processes change from second to second,
+             * each message of each row meets the same conditions. */
+            for (unsigned i = 0; i < nt; i++) js[i].total[k] = js[i].idle[k] = 0.0;
+            for (unsigned m = 0; m < nmsg; m++) {
+                if (m % 256 == 0)
+                    progress("%s (lockstep): repetition %u/%u, message %u/%u", name, k + 1,
+                             P.reps_long, m, nmsg);
+                for (unsigned i = 0; i < nt; i++)
+                    replay_one(&js[i], m, nmsg, &js[i].total[k], &js[i].idle[k]);
+            }
+            continue;
+        }
         for (unsigned i = 0; i < nt; i++) {
             char label[160];
             snprintf(label, sizeof label, "%s: repetition %u/%u, %s", name, k + 1, P.reps_long,
                      ti[i]->name);
             js[i].total[k] = replay(&js[i], nmsg, label, &js[i].idle[k]);
         }
+    }
     for (unsigned i = 0; i < nt; i++) {
         result *r = add_time(ti[i], name, 0, js[i].total, P.reps_long);
         cmp_sort(js[i].lat, js[i].nlat);
@@ -1123,6 +1147,7 @@ static void header(void)
     printf("%u repetitions (%u for the reversed and trace cases), interleaved; batches of ~%.0f ms;"
            " databases in %s\n\n", P.reps, P.reps_long,
            P.batch_us / 1000.0, tmpdir);
+    if (lockstep) printf("trace replays in lockstep: message by message, every row in turn\n\n");
 }
 
 /* Is name one of the comma-separated names of list (NULL: all are)? */
@@ -1158,9 +1183,11 @@ int main(int argc, char **argv)
             only = argv[++i];
         else if (strcmp(argv[i], "--case") == 0 && i + 1 < argc)
             cases = argv[++i];
+        else if (strcmp(argv[i], "--lockstep") == 0)
+            lockstep = 1;
         else {
             fprintf(stderr, "usage: bench-compare [--quick] [--reps N] [--out DIR] "
-                            "[--workload FILE] [--tmp DIR] [--impl NAME,NAME...] "
+                            "[--workload FILE] [--tmp DIR] [--impl NAME,NAME...] [--lockstep] "
                             "[--case sizes|pingpong|reversed|forged|state|trace|fanout,...]\n");
             return EXIT_FAILURE;
         }
