@@ -672,13 +672,15 @@ static int wal_head(rbx_store *st, sqlite3_file *wal, uint8_t head[WAL_HEADER])
 }
 
 /* Overwrite [from, end of file) of the log with zeros where it is not zero
- * already; sync what was written if sync is set. */
+ * already; with sync set, sync the log even if this call wrote nothing: an
+ * earlier step's zeros (written, not synced on their own) then reach the
+ * disk too. */
 static int wal_zero(rbx_store *st, sqlite3_file *wal, sqlite3_int64 from, int sync)
 {
     static const uint8_t zeros[ZERO_CHUNK];
     uint8_t buf[ZERO_CHUNK];
     sqlite3_int64 size = 0;
-    int rc = wal->pMethods->xFileSize(wal, &size), wrote = 0;
+    int rc = wal->pMethods->xFileSize(wal, &size);
     if (rc != SQLITE_OK) return vfs_fail(st, rc, "stat");
     for (sqlite3_int64 off = from; off < size && rc == SQLITE_OK; off += ZERO_CHUNK) {
         int n = (int)(size - off < ZERO_CHUNK ? size - off : ZERO_CHUNK);
@@ -688,9 +690,8 @@ static int wal_zero(rbx_store *st, sqlite3_file *wal, sqlite3_int64 from, int sy
         if (sodium_is_zero(buf, (size_t)n)) continue;
         if ((rc = wal->pMethods->xWrite(wal, zeros, n, off)) != SQLITE_OK)
             return vfs_fail(st, rc, "write");
-        wrote = 1;
     }
-    if (sync && wrote && (rc = wal->pMethods->xSync(wal, SQLITE_SYNC_NORMAL)) != SQLITE_OK)
+    if (sync && size > 0 && (rc = wal->pMethods->xSync(wal, SQLITE_SYNC_NORMAL)) != SQLITE_OK)
         return vfs_fail(st, rc, "sync");
     return 0;
 }
