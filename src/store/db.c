@@ -644,10 +644,10 @@ void rbx__st_rollback(rbx_store *st)
  *    (measured, bench/README.md "The durable tail"). */
 
 #define WAL_HEADER 32
-#define DB_STR_(x) #x
-#define DB_STR(x) DB_STR_(x)
 #define WAL_FRAME_HEADER 24
 #define ZERO_CHUNK 16384
+#define DB_STR_(x) #x
+#define DB_STR(x) DB_STR_(x)
 
 /* Checkpoint every frame into the database (synced), in SQLite's RESTART
  * or TRUNCATE mode; *frames: the frames the log held. */
