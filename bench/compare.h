@@ -60,6 +60,10 @@ typedef struct cmp_impl {
     int (*enc_many)(void *p, const uint8_t *pts, size_t len, unsigned n, uint8_t *wires,
                     size_t slot, size_t *wlens);
     int (*worst_forgery)(void *p);
+    /* Optional: the application has nothing to do for a while (the trace
+     * replay calls it in the trace's gaps of IDLE_GAP_MS or more, timed
+     * apart from the messages: compare.c case_trace). 0 or -1. */
+    int (*idle)(void *p);
 } cmp_impl;
 
 /* Implementations, defined in impl_rbx.c, peer_signal.c and peer_olm.c. */

@@ -263,7 +263,7 @@ static void olm_close_pair(void *vp)
 }
 
 const cmp_impl impl_olm = { "olm", "crypto", 1, 0, CMP_WIRE_BASE64, olm_open_mem, olm_setup,
-                            olm_enc, olm_dec, olm_state, olm_close_pair, NULL, NULL };
+                            olm_enc, olm_dec, olm_state, olm_close_pair, NULL, NULL, NULL };
 const cmp_impl impl_olm_sqlite = { "olm-sqlite", "durable", 1, 0, CMP_WIRE_BASE64, olm_open_db,
                                    olm_setup, olm_enc, olm_dec, olm_state, olm_close_pair, NULL,
-                                   NULL };
+                                   NULL, NULL };

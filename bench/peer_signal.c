@@ -602,10 +602,10 @@ static void sig_close(void *vp)
 }
 
 const cmp_impl impl_signal = { "libsignal", "crypto", 1, 0, CMP_WIRE_BINARY, sig_open, sig_setup,
-                               sig_enc, sig_dec, sig_state, sig_close, NULL, sig_worst };
+                               sig_enc, sig_dec, sig_state, sig_close, NULL, sig_worst, NULL };
 const cmp_impl impl_signal_sqlite = { "libsignal-sqlite", "durable", 1, 0, CMP_WIRE_BINARY,
                                       sig_open_db, sig_setup, sig_enc, sig_dec, sig_state,
-                                      sig_close, NULL, sig_worst };
+                                      sig_close, NULL, sig_worst, NULL };
 
 /* ------------------------------------------------------------ reference */
 

@@ -988,6 +988,21 @@ RBX_API RBX_MUST_CHECK int rbx_store_reset_session(rbx_store *st, const char *na
  * \return RBX_E_IO (rbx_store_io_error says why). */
 RBX_API RBX_MUST_CHECK int rbx_store_erase_now(rbx_store *st) RBX_NONNULL(1);
 
+/* The caller has nothing to do for a while (its event loop is waiting, a
+ * burst of messages has ended): do the erase work now that a later commit
+ * would otherwise carry (PROTOCOL.md 15.5 "Idle handles"). Bounded mode: an
+ * erase step once 3/8 of erase_commits (24) have run since the last one
+ * (a commit takes one at 4/8), or erase_seconds / 2 have passed with a
+ * commit in between, and the
+ * log then prepared so that the next commit does not restart it; a full
+ * erase point once erase_seconds / 2 have passed without a commit. Never
+ * later than a commit would take them, so the mode's guarantee holds
+ * whether this is called or not; called between messages it keeps the erase
+ * work out of encrypt and decrypt. Also retries owed work. Cheap when
+ * nothing is due (no I/O); takes the write lock briefly when something is.
+ * \return RBX_E_IO (the work is then owed, rbx_store_deferred). */
+RBX_API RBX_MUST_CHECK int rbx_store_idle(rbx_store *st) RBX_NONNULL(1);
+
 /* Work after a COMMIT that failed and is owed (PROTOCOL.md 15.4). A call
  * that returns 0 committed its change; if an erase point or the raise of the
  * generation record that follows the COMMIT fails, the call still returns 0

@@ -92,6 +92,20 @@ static void bob_committed(world *w, int bounded)
     }
 }
 
+/* Bob's application is idle (rbx_store_idle): a bounded store takes its
+ * step early once the period holds 3/8 of ERASE_EVERY commits (PROTOCOL.md
+ * 15.5 "Idle handles"); the model and the store must agree. */
+static void bob_idle(world *w)
+{
+    ck_assert_int_eq(rbx_store_idle(w->bob), 0);
+    if (w->commits >= ERASE_EVERY * 3 / 8) {
+        w->commits = 0;
+        w->prev_erase_state = w->last_erase_state;
+        w->last_erase_state = w->nstates - 1;
+    }
+    ck_assert_uint_eq(w->bob->commits_since_erase, w->commits);
+}
+
 static void alice_send(world *w, int i)
 {
     uint8_t out[512];
@@ -357,9 +371,11 @@ static size_t raw_scan(const char *copy, const keyset *consumed, const uint8_t k
     return found;
 }
 
+/* _i: 0 strict, 1 bounded, 2 bounded with Bob idle after every third
+ * message he receives (his steps then come early, between calls). */
 START_TEST(thief_copies_state_directory)
 {
-    int bounded = _i;
+    int bounded = _i != 0, idle = _i == 2;
     world w;
     setup(&w, bounded);
     /* Alice sends 30; Bob replies after 10 and 20 (DH steps); m05 and
@@ -375,6 +391,7 @@ START_TEST(thief_copies_state_directory)
             for (int late = 14; late >= 12; late--) bob_receive(&w, late, bounded);
         if (i == 18) bob_acks(&w, bounded);
         if (i == 10 || i == 20) bob_reply(&w, bounded);
+        if (idle && i % 3 == 0) bob_idle(&w);
         if (i == 27) break;
     }
     const int k = 27;
@@ -580,16 +597,116 @@ START_TEST(erase_interval_is_elapsed_time)
 }
 END_TEST
 
+/* The log's header: SQLite writes a new one (new salts) whenever it
+ * restarts the log. */
+static void wal_header(const char *db, uint8_t head[32])
+{
+    char wal[PATHCAP + 8];
+    size_t n;
+    snprintf(wal, sizeof wal, "%s-wal", db);
+    uint8_t *b = slurp(wal, &n);
+    ck_assert_ptr_nonnull(b);
+    ck_assert_uint_ge(n, 32);
+    memcpy(head, b, 32);
+    free(b);
+}
+
+/* rbx_store_idle (PROTOCOL.md 15.5 "Idle handles"): nothing before 3/8
+ * of erase_commits; then the step, with the log restarted and its
+ * header written there, so that the next commit appends to it; after
+ * erase_seconds / 2 with commits, a step; without, a full erase point
+ * (the log all zeros), once. Strict mode: nothing is due between calls. */
+START_TEST(idle_takes_erase_work)
+{
+    char db[PATHCAP];
+    rbx_store *st;
+    uint8_t h1[32], h2[32];
+    rbx_store_opts o = store_opts(1);
+    o.mode = RBX_STORE_BOUNDED;
+    o.erase_commits = 64;
+    o.erase_seconds = 3600;
+    db_path(db, "idle");
+    ck_assert_int_eq(rbx_store_open(&st, db, &o), 0);
+    ck_assert_int_eq(rbx_store_identity_create(st, NULL, NULL), 0);
+    ck_assert_int_eq(rbx_store_erase_now(st), 0);
+    for (int i = 0; i < 23; i++) commit_once(st);
+    wal_header(db, h1);
+    ck_assert_int_eq(rbx_store_idle(st), 0);
+    ck_assert_uint_eq(st->commits_since_erase, 23); /* 23 < 64 * 3 / 8: nothing due */
+    wal_header(db, h2);
+    ck_assert_mem_eq(h1, h2, 32);
+    commit_once(st);
+    ck_assert_int_eq(rbx_store_idle(st), 0);
+    ck_assert_uint_eq(st->commits_since_erase, 0); /* the step */
+    wal_header(db, h1);
+    ck_assert(memcmp(h1, h2, 32) != 0); /* restarted and primed by idle */
+    commit_once(st);
+    ck_assert_uint_eq(st->commits_since_erase, 1);
+    wal_header(db, h2);
+    ck_assert_mem_eq(h1, h2, 32); /* the commit appended: no restart of its own */
+    ck_assert_int_eq(st->sync_normal, 0); /* the primer's level is gone */
+    /* Without idle calls, the commit path keeps its bound: a step at 32. */
+    for (int i = 1; i < 31; i++) commit_once(st);
+    ck_assert_uint_eq(st->commits_since_erase, 31);
+    commit_once(st);
+    ck_assert(commit_erased(st));
+    rbx_store_close(st);
+
+    /* A one-second interval: idle half a second after the step with a
+     * commit in between steps; half a second later without one, it erases
+     * the whole log, and then has nothing left to do. */
+    o.erase_seconds = 1;
+    o.create = 1;
+    db_path(db, "idle-time");
+    ck_assert_int_eq(rbx_store_open(&st, db, &o), 0);
+    ck_assert_int_eq(rbx_store_identity_create(st, NULL, NULL), 0);
+    ck_assert_int_eq(rbx_store_erase_now(st), 0);
+    commit_once(st);
+    ck_assert_int_eq(rbx_store_idle(st), 0);
+    ck_assert_uint_eq(st->commits_since_erase, 1); /* neither 24 commits nor 0.5 s */
+    tu_sleep_us(600 * 1000);
+    ck_assert_int_eq(rbx_store_idle(st), 0);
+    ck_assert_uint_eq(st->commits_since_erase, 0);
+    ck_assert_int_eq(wal_is_zero(db), 0); /* the last period's frames, and the primer */
+    tu_sleep_us(600 * 1000);
+    ck_assert_int_eq(rbx_store_idle(st), 0);
+    ck_assert_int_eq(wal_is_zero(db), 1);
+    ck_assert_int_eq(rbx_store_idle(st), 0);
+    ck_assert_int_eq(wal_is_zero(db), 1);
+    commit_once(st);
+    ck_assert_int_eq(wal_is_zero(db), 0);
+    rbx_store_close(st);
+
+    /* Strict: every commit took its erase point; idle finds nothing. */
+    o.mode = RBX_STORE_STRICT;
+    o.create = 1;
+    db_path(db, "idle-strict");
+    ck_assert_int_eq(rbx_store_open(&st, db, &o), 0);
+    ck_assert_int_eq(rbx_store_identity_create(st, NULL, NULL), 0);
+    commit_once(st);
+    ck_assert_uint_eq(rbx_store_deferred(st, NULL), 0);
+    ck_assert_int_eq(rbx_store_idle(st), 0);
+    ck_assert_uint_eq(rbx_store_deferred(st, NULL), 0);
+    struct stat sb;
+    char wal[PATHCAP + 8];
+    snprintf(wal, sizeof wal, "%s-wal", db);
+    ck_assert_int_eq(stat(wal, &sb), 0);
+    ck_assert_int_eq(sb.st_size, 0); /* truncated by the commit's erase point, untouched */
+    rbx_store_close(st);
+}
+END_TEST
+
 Suite *suite_atrest(void)
 {
     Suite *s = suite_create("atrest");
     TCase *tc = tcase_create("atrest");
     dir_fixtures(tc, dir_setup, 120);
-    tcase_add_loop_test(tc, thief_copies_state_directory, 0, 2);
+    tcase_add_loop_test(tc, thief_copies_state_directory, 0, 3);
     suite_add_tcase(s, tc);
     tc = tcase_create("erase_interval");
     dir_fixtures(tc, dir_setup, 60);
     tcase_add_test(tc, erase_interval_is_elapsed_time);
+    tcase_add_test(tc, idle_takes_erase_work);
     suite_add_tcase(s, tc);
     return s;
 }

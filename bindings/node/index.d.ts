@@ -303,6 +303,13 @@ export class Store {
   resetSession(name: string, device: number): Promise<void>;
   /** Checkpoint and truncate the write-ahead log now. */
   eraseNow(): Promise<void>;
+  /**
+   * Call when the application has nothing to do (a burst of messages has
+   * ended, its loop waits): the erase work that a later encrypt or decrypt
+   * would otherwise carry runs now (PROTOCOL.md 15.5 "Idle handles"). Cheap
+   * when nothing is due.
+   */
+  idle(): Promise<void>;
 
   /** Session facts for a contact device and its stored generation. */
   sessionInfo(name: string, device: number): Promise<SessionInfo & { generation: number }>;

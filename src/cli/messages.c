@@ -6,6 +6,7 @@
  * authenticates the message itself. */
 #include <errno.h>
 #include <getopt.h>
+#include <poll.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
@@ -187,6 +188,22 @@ out:
     return ec;
 }
 
+/* While the input of a stream pauses, the store's erase work runs
+ * (PROTOCOL.md 15.5 "Idle handles"), rather than inside the next message's
+ * commit: at once, and again every erase_seconds / 2 while nothing comes,
+ * so that a stream left waiting has its log erased within erase_seconds.
+ * A failure is owed work, retried and reported at close. */
+static void idle_until_input(rbx_store *st, cli_lines *r)
+{
+    while (!cli_lines_pending(r)) {
+        int irc = rbx_store_idle(st);
+        (void)irc;
+        struct pollfd p = { .fd = r->fd, .events = POLLIN };
+        /* Input, end of input or an error: the read that follows says which. */
+        if (poll(&p, 1, (int)RBX_STORE_ERASE_SECONDS * 500) != 0) break;
+    }
+}
+
 static int send_stream(rbx_store *st, const sender *sd, int fd)
 {
     cli_lines r;
@@ -242,6 +259,7 @@ static int send_stream(rbx_store *st, const sender *sd, int fd)
             int bec = send_batch(st, sd, pts, lens, n);
             if (bec != CLI_OK) ec = bec;
         }
+        if (!done && ec == CLI_OK) idle_until_input(st, &r);
     }
     if (arena != NULL) sodium_memzero(arena, arenacap);
     free(arena);
@@ -486,6 +504,7 @@ static int recv_stream(rbx_store *st, receiver *rv, int fd)
         if (n == CLI_STREAM_BATCH || !cli_lines_pending(&r)) {
             if ((ec = ack_all(st, ids, n)) != CLI_OK) break;
             n = 0;
+            idle_until_input(st, &r);
         }
     }
     if (ec == CLI_OK && n > 0) ec = ack_all(st, ids, n);

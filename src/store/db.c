@@ -567,13 +567,25 @@ static int begin_immediate(rbx_store *st)
     }
 }
 
+/* Every commit of the handle but prime_log's syncs its log (P 15.1): the
+ * level prime_log lowered is restored before anything else may commit, or
+ * the next write transaction does not start. */
+static int sync_full(rbx_store *st)
+{
+    if (!st->sync_normal) return 0;
+    int rc = rbx__st_exec(st, "PRAGMA synchronous = FULL");
+    if (rc == 0) st->sync_normal = 0;
+    return rc;
+}
+
 /* A write transaction: the write lock, then the integrity record as the
  * last commit left it (another process may have committed since), and from
  * here on every row change is counted into it (15.8). */
 int rbx__st_begin(rbx_store *st)
 {
     sqlite3_stmt *s;
-    int rc = begin_immediate(st);
+    int rc = sync_full(st);
+    if (rc == 0) rc = begin_immediate(st);
     if (rc != 0) return rc;
     st->tx_generation = 0;
     st->auth.failed = 0;
@@ -634,6 +646,8 @@ void rbx__st_rollback(rbx_store *st)
 #define WAL_HEADER 32
 #define WAL_FRAME_HEADER 24
 #define ZERO_CHUNK 16384
+#define DB_STR_(x) #x
+#define DB_STR(x) DB_STR_(x)
 
 /* Checkpoint every frame into the database (synced), in SQLite's RESTART
  * or TRUNCATE mode; *frames: the frames the log held. */
@@ -658,13 +672,15 @@ static int wal_head(rbx_store *st, sqlite3_file *wal, uint8_t head[WAL_HEADER])
 }
 
 /* Overwrite [from, end of file) of the log with zeros where it is not zero
- * already; sync what was written if sync is set. */
+ * already; with sync set, sync the log even if this call wrote nothing: an
+ * earlier step's zeros (written, not synced on their own) then reach the
+ * disk too. */
 static int wal_zero(rbx_store *st, sqlite3_file *wal, sqlite3_int64 from, int sync)
 {
     static const uint8_t zeros[ZERO_CHUNK];
     uint8_t buf[ZERO_CHUNK];
     sqlite3_int64 size = 0;
-    int rc = wal->pMethods->xFileSize(wal, &size), wrote = 0;
+    int rc = wal->pMethods->xFileSize(wal, &size);
     if (rc != SQLITE_OK) return vfs_fail(st, rc, "stat");
     for (sqlite3_int64 off = from; off < size && rc == SQLITE_OK; off += ZERO_CHUNK) {
         int n = (int)(size - off < ZERO_CHUNK ? size - off : ZERO_CHUNK);
@@ -674,9 +690,8 @@ static int wal_zero(rbx_store *st, sqlite3_file *wal, sqlite3_int64 from, int sy
         if (sodium_is_zero(buf, (size_t)n)) continue;
         if ((rc = wal->pMethods->xWrite(wal, zeros, n, off)) != SQLITE_OK)
             return vfs_fail(st, rc, "write");
-        wrote = 1;
     }
-    if (sync && wrote && (rc = wal->pMethods->xSync(wal, SQLITE_SYNC_NORMAL)) != SQLITE_OK)
+    if (sync && size > 0 && (rc = wal->pMethods->xSync(wal, SQLITE_SYNC_NORMAL)) != SQLITE_OK)
         return vfs_fail(st, rc, "sync");
     return 0;
 }
@@ -703,11 +718,13 @@ static int zero_after_restart(rbx_store *st, const uint8_t before[WAL_HEADER], s
     return rc;
 }
 
-static int restart_and_zero(rbx_store *st, int whole)
+/* head: the log's header as the checkpoint left it (all zeros without a
+ * log), for prime_log. */
+static int restart_and_zero(rbx_store *st, int whole, uint8_t head[WAL_HEADER])
 {
     int frames = 0;
-    uint8_t head[WAL_HEADER];
     sqlite3_file *wal;
+    memset(head, 0, WAL_HEADER);
     int rc = checkpoint(st, SQLITE_CHECKPOINT_RESTART, &frames);
     if (rc != 0 || (wal = wal_file(st)) == NULL) return rc;
     if ((rc = wal_head(st, wal, head)) != 0) return rc;
@@ -733,10 +750,11 @@ static void erased(rbx_store *st)
 int rbx__st_erase_point(rbx_store *st)
 {
     int frames = 0, rc;
+    uint8_t head[WAL_HEADER];
     if (st->closing || st->mode == RBX_STORE_STRICT)
         rc = checkpoint(st, SQLITE_CHECKPOINT_TRUNCATE, &frames);
     else
-        rc = restart_and_zero(st, 1);
+        rc = restart_and_zero(st, 1, head);
     if (rc != 0) {
         defer(st, RBX_DEFERRED_ERASE);
         return rc;
@@ -754,6 +772,95 @@ int rbx__st_record_catch_up(rbx_store *st)
     if (rc == 0) rc = rbx__st_sidecar_raise(st, gen, 1);
     if (rc != 0) defer(st, RBX_DEFERRED_RECORD);
     else st->deferred &= ~RBX_DEFERRED_RECORD;
+    return rc;
+}
+
+/* A commit that changes no row, so that SQLite restarts the log now:
+ * user_version set to its own value (the schema version every open store
+ * has) dirties page 1, and the COMMIT writes the log's new header and syncs
+ * it, as SQLite does before a restarted log's first frame, then that frame
+ * (page 1 as the database holds it: the file header and the schema, no row
+ * of the store). Done by rbx_store_idle after a step, this takes the
+ * header's sync (about as long as a commit's own) out of the next caller's
+ * commit. The frame itself need not be durable (it changes nothing; lost
+ * in a crash, the log has a valid header and no frame, the database all
+ * of it), so this one commit runs with synchronous = NORMAL: SQLite then
+ * still syncs the header but not the frame, and the next commit's sync
+ * covers both. Under the write lock, and only if no other writer
+ * restarted the log since `before` (then there is nothing to prime). */
+static int prime_log(rbx_store *st, const uint8_t before[WAL_HEADER])
+{
+    sqlite3_file *wal = wal_file(st);
+    uint8_t now[WAL_HEADER];
+    if (wal == NULL) return 0;
+    /* SQLite changes the level only outside a transaction. */
+    st->sync_normal = 1;
+    int rc = rbx__st_exec(st, "PRAGMA synchronous = NORMAL");
+    if (rc == 0) rc = begin_immediate(st);
+    if (rc == 0) {
+        if ((rc = wal_head(st, wal, now)) == 0 && memcmp(before, now, WAL_HEADER) == 0) {
+            rc = rbx__st_exec(st, "PRAGMA user_version = " DB_STR(RBX_SCHEMA_VERSION));
+            if (rc == 0) rc = rbx__st_sql(st, sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL));
+        }
+        if (rc != 0 || !sqlite3_get_autocommit(st->db)) rbx__st_rollback(st);
+    }
+    int src = sync_full(st);
+    return rc != 0 ? rc : src;
+}
+
+/* The record is synced as often as before steps existed: at every erase
+ * point of strict mode, every other bounded step. Its content is at least
+ * the last commit's generation (every commit raises it), so a sync alone
+ * (gen 0: nothing to raise) makes that durable. */
+static void record_sync_after_step(rbx_store *st, int64_t gen, int strict)
+{
+    if (strict || ++st->steps_since_record_sync >= 2) {
+        st->steps_since_record_sync = 0;
+        if (rbx__st_sidecar_raise(st, gen, 1) != 0) defer(st, RBX_DEFERRED_RECORD);
+    }
+}
+
+/* PROTOCOL.md 15.5 "Idle handles": the erase work that a commit would
+ * otherwise carry, done while the caller has nothing else to do. Never
+ * later than the commit path would do it (that bound stays in commit()),
+ * often earlier: a step once the period holds 3/8 of erase_commits (24;
+ * a commit forces one at 4/8, so a burst of up to 8 commits between idle
+ * calls carries none), or any commit and erase_seconds / 2 have
+ * passed; a full erase point once a period without commits has lasted
+ * erase_seconds / 2. Strict mode has nothing due between calls except owed
+ * work. */
+int rbx_store_idle(rbx_store *st)
+{
+    int rc = 0;
+    uint8_t head[WAL_HEADER];
+    if (st->deferred & RBX_DEFERRED_RECORD) rc = rbx__st_record_catch_up(st);
+    if (st->mode == RBX_STORE_STRICT) {
+        int erc = (st->deferred & RBX_DEFERRED_ERASE) ? rbx__st_erase_point(st) : 0;
+        return rc != 0 ? rc : erc;
+    }
+    unsigned early = st->erase_commits * 3 / 8 > 0 ? st->erase_commits * 3 / 8 : 1;
+    int64_t step_ms = (int64_t)st->erase_seconds * 500, now_ms = rbx__st_mono_ms();
+    int elapsed = now_ms < 0 || now_ms - st->last_erase_ms >= step_ms;
+    if ((st->deferred & RBX_DEFERRED_ERASE) || st->commits_since_erase >= early ||
+        (st->commits_since_erase > 0 && elapsed)) {
+        /* A step, as a commit takes it, then the log primed for the next. */
+        int erc = restart_and_zero(st, 0, head);
+        if (erc != 0) {
+            defer(st, RBX_DEFERRED_ERASE);
+            return rc != 0 ? rc : erc;
+        }
+        erased(st);
+        if (!(st->deferred & RBX_DEFERRED_RECORD)) record_sync_after_step(st, 0, 0);
+        /* A failed primer leaves nothing owed: the next commit restarts the
+         * log itself, as it would have without one. */
+        (void)prime_log(st, head);
+        return rc;
+    }
+    if (st->commits_since_erase == 0 && !st->idle_clean && elapsed) {
+        int erc = rbx__st_erase_point(st);
+        if (erc == 0) st->idle_clean = 1;
+        return rc != 0 ? rc : erc;
+    }
     return rc;
 }
 
@@ -802,24 +909,21 @@ static int commit(rbx_store *st, int64_t gen, int release)
      * set back or forth neither postpones nor forces a step. */
     int64_t step_ms = (int64_t)st->erase_seconds * 500, now_ms = rbx__st_mono_ms();
     st->commits_since_erase++;
+    st->idle_clean = 0;
     int rrc = rbx__st_sidecar_raise(st, gen, 0);
     if (rrc != 0) defer(st, RBX_DEFERRED_RECORD);
     else st->deferred &= ~RBX_DEFERRED_RECORD; /* covers every earlier commit too */
     if (strict || (st->deferred & RBX_DEFERRED_ERASE) || st->commits_since_erase >= step ||
         now_ms < 0 || now_ms - st->last_erase_ms >= step_ms) {
         int frames = 0;
+        uint8_t head[WAL_HEADER];
         int erc = strict ? checkpoint(st, SQLITE_CHECKPOINT_TRUNCATE, &frames)
-                         : restart_and_zero(st, 0);
+                         : restart_and_zero(st, 0, head);
         if (erc != 0) {
             defer(st, RBX_DEFERRED_ERASE);
         } else {
             erased(st);
-            /* The record is synced as often as before steps existed: at
-             * every erase point of strict mode, every other bounded step. */
-            if (rrc == 0 && (strict || ++st->steps_since_record_sync >= 2)) {
-                st->steps_since_record_sync = 0;
-                if (rbx__st_sidecar_raise(st, gen, 1) != 0) defer(st, RBX_DEFERRED_RECORD);
-            }
+            if (rrc == 0) record_sync_after_step(st, gen, strict);
         }
     }
     return release ? rrc : 0;

@@ -65,6 +65,12 @@ struct rbx_store {
     unsigned deferred;
     /* Erase steps since the generation record was last synced (db.c). */
     unsigned steps_since_record_sync;
+    /* rbx_store_idle: the log holds no frame but zeros and, perhaps, a
+     * primer (set by its full erase point, cleared by every commit). */
+    int idle_clean;
+    /* prime_log runs its one commit at synchronous = NORMAL; set until FULL
+     * is back (rbx__st_sync_full, which every write transaction calls). */
+    int sync_normal;
     /* Room for every SQL text of the store and its modules (about 90), so
      * that a long-lived handle never prepares a hot statement per call. */
     struct {

@@ -140,6 +140,31 @@ check "recv --stream: one plaintext line per line" 'cmp -s "$T/out" "$T/deltas"'
 STDIN="$T/mixed" run "recv --stream skips a bad line, exits 65" 65 "${B[@]}" recv --stream
 check "the good lines were read" '[ "$(grep -c . "$T/out")" = 2 ] && grep -q "^third$" "$T/out"'
 
+# ------------------------------------------------------------------ an idle stream erases
+# recv --stream waiting for input runs the store's erase work (PROTOCOL.md 15.5
+# "Idle handles"): within erase_seconds (10 s) of the last message the log holds
+# only zeros, while the process still waits. Without the idle calls the log
+# keeps the last messages' frames until the next line or the end.
+for i in $(seq 1 30); do echo "idle $i"; done > "$T/idle.in"
+"$RBX" "${A[@]}" send --stream bob < "$T/idle.in" > "$T/idle.lines"
+mkfifo "$T/idle.fifo"
+exec 7<> "$T/idle.fifo"
+"$RBX" "${B[@]}" recv --stream < "$T/idle.fifo" > "$T/idle.out" 2> "$T/idle.err" 7>&- &
+idle_pid=$!
+cat "$T/idle.lines" >&7
+for _ in $(seq 1 100); do [ "$(wc -l < "$T/idle.out")" -ge 30 ] && break; sleep 0.1; done
+check "recv --stream read all 30" 'cmp -s "$T/idle.out" "$T/idle.in"'
+check "the log holds the messages' frames at first" '[ -n "$(tr -d "\\000" < "$T/bob/state.db-wal" | head -c 1)" ]'
+zeroed=0
+for _ in $(seq 1 140); do
+    [ -z "$(tr -d '\000' < "$T/bob/state.db-wal" | head -c 1)" ] && { zeroed=1; break; }
+    sleep 0.1
+done
+check "an idle stream's log is all zeros within erase_seconds, the process still waiting" '[ "$zeroed" = 1 ] && kill -0 "$idle_pid"'
+exec 7>&-
+wait "$idle_pid"; idle_rc=$?
+check "recv --stream exits 0 at the end of its input" '[ "$idle_rc" = 0 ] && [ ! -s "$T/idle.err" ]'
+
 # ------------------------------------------------------------------ two senders at once
 printf 'concurrent one' > "$T/c1"; printf 'concurrent two' > "$T/c2"
 "$RBX" "${A[@]}" send bob "$T/c1" > "$T/cl1" 2> "$T/ce1" & p1=$!

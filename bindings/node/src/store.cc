@@ -107,6 +107,7 @@ class StoreWrap : public Napi::ObjectWrap<StoreWrap> {
   Napi::Value AckInbox(const Napi::CallbackInfo& info);
   Napi::Value ResetSession(const Napi::CallbackInfo& info);
   Napi::Value EraseNow(const Napi::CallbackInfo& info);
+  Napi::Value Idle(const Napi::CallbackInfo& info);
   Napi::Value SessionInfo(const Napi::CallbackInfo& info);
   Napi::Value PrekeyStats(const Napi::CallbackInfo& info);
   Napi::Value Maintain(const Napi::CallbackInfo& info);
@@ -769,6 +770,13 @@ Napi::Value StoreWrap::EraseNow(const Napi::CallbackInfo& info) {
   return Enqueue(info.Env(), [](rbx_store* st) { return rbx_store_erase_now(st); }, nullptr);
 }
 
+// The application has nothing to do: the erase work a later encrypt or
+// decrypt would carry runs now (PROTOCOL.md 15.5 "Idle handles"). Queued
+// like every call, so it never overlaps one.
+Napi::Value StoreWrap::Idle(const Napi::CallbackInfo& info) {
+  return Enqueue(info.Env(), [](rbx_store* st) { return rbx_store_idle(st); }, nullptr);
+}
+
 // ---------------------------------------------------------------- status
 
 struct SessionInfoCall {
@@ -1327,6 +1335,7 @@ Napi::Function StoreWrap::Init(Napi::Env env) {
        InstanceMethod<&StoreWrap::AckInbox>("ackInbox"),
        InstanceMethod<&StoreWrap::ResetSession>("resetSession"),
        InstanceMethod<&StoreWrap::EraseNow>("eraseNow"),
+       InstanceMethod<&StoreWrap::Idle>("idle"),
        InstanceMethod<&StoreWrap::SessionInfo>("sessionInfo"),
        InstanceMethod<&StoreWrap::PrekeyStats>("prekeyStats"),
        InstanceMethod<&StoreWrap::Maintain>("maintain"),

@@ -262,7 +262,7 @@ test('outbox and inbox: outboxNext, ackOutbox, ackInbox', async () => {
   for (const s of [a, b]) await s.st.close();
 });
 
-test('status: sessionInfo, prekeyStats; resetSession, eraseNow', async () => {
+test('status: sessionInfo, prekeyStats; resetSession, eraseNow, idle', async () => {
   const dir = scratch(true);
   const { a, b } = await pair(dir);
   const si = await a.st.sessionInfo('bob', 1);
@@ -277,6 +277,7 @@ test('status: sessionInfo, prekeyStats; resetSession, eraseNow', async () => {
   assert.equal(ps.onetimeConsumed, 1);
   assert.equal(typeof ps.onetimeUnoffered, 'number');
   await a.st.eraseNow();
+  assert.equal(await a.st.idle(), undefined);
   await a.st.resetSession('bob', 1);
   await rejects(a.st.sessionInfo('bob', 1), 'RBX_E_NOT_FOUND');
   await rejects(a.st.resetSession('carol', 1), 'RBX_E_NOT_FOUND');
