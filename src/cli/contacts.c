@@ -86,23 +86,6 @@ int bundle_main(int argc, char **argv)
     return cli_flush_stdout("bundle");
 }
 
-/* The contact (name, device), if it exists: 1, 0 if not, or a negative
- * RBX_E_* code. */
-static int find_contact(rbx_store *st, rbx_contact_info *out, const char *name, uint32_t device)
-{
-    rbx_contact_info *cs;
-    size_t n;
-    int found = 0, rc = cli_contacts(st, &cs, &n);
-    for (size_t i = 0; rc == 0 && i < n; i++) {
-        if (cs[i].device != device || strcmp(cs[i].name, name) != 0) continue;
-        *out = cs[i];
-        found = 1;
-        break;
-    }
-    free(cs);
-    return rc != 0 ? rc : found;
-}
-
 /* The organisation a known contact is bound to, as base64 (static buffer). */
 static const char *bound_org(const rbx_contact_info *c, int known)
 {
@@ -124,12 +107,14 @@ static int add_refused(int rc, const char *name, uint32_t device, const uint8_t 
         cli_err("add", "bad contact name (1-%u bytes, no control characters)", RBX_NAME_MAX - 1);
         return CLI_USAGE;
     case RBX_E_EXISTS:
-        cli_err("add", "contact %s device %u exists and has a session", name, device);
+        cli_err("add", "contact %s device %u exists and has a session (rbx reset %s --device %u "
+                "FILE replaces it)", name, device, name, device);
         return CLI_CANTCREAT;
     case RBX_E_IDENTITY_CHANGED:
         cli_err("add", "%s device %u: identity changed: pinned %s, bundle %s, and no rotation "
-                "chain from the pinned key; refused (check the new fingerprint out of band)",
-                name, device, pfp, bfp);
+                "chain from the pinned key; refused (check the new fingerprint out of band, "
+                "then: rbx trust %s --device %u --fingerprint %s)",
+                name, device, pfp, bfp, name, device, bfp);
         return CLI_DATAERR;
     case RBX_E_CHAIN:
         cli_err("add", "%s device %u: broken rotation chain from %s to %s (records do not link); "
@@ -209,13 +194,13 @@ int add_main(int argc, char **argv)
     int rc = rbx_bundle_parse(&parsed, b, blen);
     if (rc != 0) return add_refused(rc, name, device, NULL, parsed.identity, org_b64);
     if ((ec = cli_open_store(&st, "add", 0)) != CLI_OK) return ec;
-    int known = find_contact(st, &before, name, device);
+    int known = cli_find_contact(st, &before, name, device);
     rc = known < 0 ? known : 0;
     if (known == 1) memcpy(pinned, before.identity, RBX_PUBLICKEYBYTES);
     if (rc == 0 && org_b64 != NULL) rc = rbx_store_add_contact_org(st, name, device, b, blen, org);
     else if (rc == 0) rc = rbx_store_add_contact(st, name, device, b, blen);
     if (rc == 0) rc = rbx_store_policy(st, &pol);
-    if (rc == 0 && (rc = find_contact(st, &after, name, device)) == 0) rc = RBX_E_STATE;
+    if (rc == 0 && (rc = cli_find_contact(st, &after, name, device)) == 0) rc = RBX_E_STATE;
     if (rc == 1) rc = 0;
     cli_close_store(st, "add");
     if (rc != 0) return add_refused(rc, name, device, known == 1 ? pinned : NULL, parsed.identity,

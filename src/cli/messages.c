@@ -86,6 +86,7 @@ static int emit(const sender *sd, const uint8_t identity[RBX_PUBLICKEYBYTES], co
 
 static int encrypt_error(const sender *sd, int rc)
 {
+    cli_err_context(rc, NULL);
     if (rc == RBX_E_IO) {
         /* A COMMIT whose sync failed may be kept after all (SQLite's
          * recovery finds its log frames): the outbox then has it. */
@@ -116,7 +117,8 @@ static int encrypt_error(const sender *sd, int rc)
         return CLI_DATAERR;
     }
     if (rc == RBX_E_ROLLBACK) {
-        cli_err("send", "the state was rolled back; this session may not send again");
+        cli_err("send", "the state was rolled back; this session may not send again: "
+                "rbx reset %s --device %u [BUNDLE] replaces it", sd->name, sd->device);
         return CLI_IOERR;
     }
     return cli_fail("send", NULL, rc);

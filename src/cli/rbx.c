@@ -28,6 +28,10 @@ static const struct {
     { "recv", recv_main, "recv [FILE|-] [--stream] [--json]   decrypt a message" },
     { "outbox", outbox_main, "outbox [--json]                     print sent messages not seen to go out" },
     { "status", status_main, "status [--json]                     identity, storage, contacts, sessions" },
+    { "trust", trust_main, "trust NAME [FILE|-] [--device D] --yes|--fingerprint FP [--json]  accept a changed key" },
+    { "forget", forget_main, "forget NAME [--device D] [--json]   erase a contact, its sessions and keys" },
+    { "reset", reset_main, "reset NAME [FILE|-] [--device D] [--json]  replace a session (rollback, peer restore)" },
+    { "rename", rename_main, "rename OLD NEW [--json]             rename a contact (history follows)" },
     { "history", history_main, "history [NAME] [--json] | --archive on|off   archived messages (session replay)" },
     { "import-history", import_history_main, "import-history FILE|- --key KEYFILE [--json]  the product's stored rows into the archive" },
     { "rotate", rotate_main, "rotate identity|prekeys|archive [options]  rotate keys (rbx rotate --help)" },
@@ -134,7 +138,12 @@ int main(int argc, char **argv)
             cli_err(argv[i], "cannot start the crypto libraries");
             return CLI_SOFTWARE;
         }
-        return subcommands[k].main(argc - i, argv + i);
+        /* --json anywhere among the verb's arguments: errors as JSON too. */
+        for (int a = i + 1; a < argc && strcmp(argv[a], "--") != 0; a++)
+            if (strcmp(argv[a], "--json") == 0) cli_json_mode = 1;
+        int ec = subcommands[k].main(argc - i, argv + i);
+        if (cli_json_mode) cli_json_flush_error(ec);
+        return ec;
     }
     cli_err(NULL, "unknown verb '%s' (rbx help lists them)", argv[i]);
     return CLI_USAGE;

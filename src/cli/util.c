@@ -25,6 +25,10 @@
 
 void cli_verr(const char *verb, const char *fmt, va_list ap)
 {
+    if (cli_json_mode) {
+        cli_json_record_error(verb, fmt, ap);
+        return;
+    }
     fputs("rbx: ", stderr);
     if (verb != NULL) fprintf(stderr, "%s: ", verb);
     vfprintf(stderr, fmt, ap);
@@ -42,6 +46,16 @@ void cli_err(const char *verb, const char *fmt, ...)
 void cli_warn(const char *verb, const char *fmt, ...)
 {
     va_list ap;
+    if (cli_json_mode) {
+        char msg[1024];
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof msg, fmt, ap);
+        va_end(ap);
+        fputs("{\"warning\":{\"message\":", stderr);
+        cli_json_str(stderr, msg);
+        fprintf(stderr, "},\"version\":%d}\n", CLI_JSON_VERSION);
+        return;
+    }
     fprintf(stderr, "rbx: %s: warning: ", verb);
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
@@ -130,9 +144,13 @@ int cli_fail(const char *verb, const char *what, int rc)
 {
     char detail[TEXT_CAP] = "";
     rbx_io_error e;
+    char p[FILE_CAP] = "";
     if ((rc == RBX_E_IO || rc == RBX_E_CORRUPT) && open_store != NULL &&
-        rbx_store_io_error(open_store, &e))
+        rbx_store_io_error(open_store, &e)) {
         cli_io_text(detail, sizeof detail, &e);
+        file_path(p, e.file ? e.file : RBX_FILE_DATABASE);
+    }
+    cli_err_context(rc, p);
     cli_err(verb, "%s%s%s%s%s", what ? what : "", what ? ": " : "", rbx_strerror(rc),
             *detail ? ": " : "", detail);
     return cli_exit_code(rc);
@@ -229,6 +247,7 @@ int cli_open_store(rbx_store **st, const char *verb, int mode)
         return CLI_OK;
     }
     file_path(p, e.file ? e.file : RBX_FILE_DATABASE);
+    cli_err_context(rc, p);
     switch (rc) {
     case RBX_E_NOT_FOUND:
         if (e.file != RBX_FILE_KEY)
@@ -333,6 +352,21 @@ int cli_contacts(rbx_store *st, rbx_contact_info **out, size_t *n)
     }
     *out = cs;
     return rc;
+}
+
+int cli_find_contact(rbx_store *st, rbx_contact_info *out, const char *name, uint32_t device)
+{
+    rbx_contact_info *cs;
+    size_t n;
+    int found = 0, rc = cli_contacts(st, &cs, &n);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        if (cs[i].device != device || strcmp(cs[i].name, name) != 0) continue;
+        *out = cs[i];
+        found = 1;
+        break;
+    }
+    free(cs);
+    return rc != 0 ? rc : found;
 }
 
 /* ------------------------------------------------------------ input */

@@ -74,7 +74,7 @@ END {
 }' "$README" > "$T/extract.err"
 check "README: every code block is marked (sh-begin, sh-not-run or the C example)" '[ ! -s "$T/extract.err" ]'
 [ -s "$T/extract.err" ] && cat "$T/extract.err"
-check "README: the walkthroughs are talk, rotation, org, history" '[ "$(tr "\n" " " < "$T/blocks/order")" = "talk rotation org history " ]'
+check "README: the walkthroughs are talk, rotation, org, history, lifecycle" '[ "$(tr "\n" " " < "$T/blocks/order")" = "talk rotation org history lifecycle " ]'
 check "README: make demo, make check and the npm install are shown, not run" '[ "$(cat "$T/blocks/skipped" 2>/dev/null)" = 3 ]'
 
 # The rbx the blocks find first on PATH: the real one, each call's exit status
@@ -166,6 +166,17 @@ assert_history() {
     check "history: shred erases no key younger than the retention" 'grep -qx "archive shred: active epoch 3, 0 entries rewrapped, 0 epoch keys erased, 0 entries unrecoverable" "$D/history.out"'
     r bob history alice > "$D/after" 2> /dev/null
     check "history: still readable after reencrypt and split; shred kept what retention keeps" '[ "$(sed "s/ [0-9]*:[0-9]* / E:S /" "$D/after")" = "$(printf "2023-11-14T22:13:20Z sent     alice E:S an old question\n2023-11-14T22:14:20Z received alice E:S an old answer")" ]'
+}
+
+# bob's first key (talk's second line), which the reinstall replaces.
+setup_lifecycle() { FP0=$(sed -n 2p "$D/talk.out" | cut -d' ' -f2); }
+assert_lifecycle() {
+    local fp1; fp1=$(fp_of bob)
+    check "lifecycle: trust says old and new" '[ -n "$FP0" ] && [ "$fp1" != "$FP0" ] && grep -qx "bob 1: trusted $fp1 (was $FP0); old sessions dropped, the next send starts a new session" "$D/lifecycle.out"'
+    check "lifecycle: bob reads the message under his new key" 'grep -qx "welcome back" "$D/lifecycle.out"'
+    check "lifecycle: renamed, then forgotten" 'grep -qx "bob -> robert" "$D/lifecycle.out" && grep -qx "robert: 1 device forgotten (sessions, keys, inbox and outbox erased)" "$D/lifecycle.out"'
+    check "lifecycle: alice has no contact left" '[ "$(r alice status --json | grep -c "\"name\"")" = 0 ]'
+    check "lifecycle: each step audited" 'r alice audit | grep -q "contact identity trusted" && r alice audit | grep -q "contact renamed" && r alice audit | grep -q "contact forgotten"'
 }
 
 # ------------------------------------------------------------------ run
