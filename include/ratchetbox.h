@@ -1004,7 +1004,8 @@ RBX_API RBX_MUST_CHECK int rbx_store_reset_session(rbx_store *st, const char *na
  * (and by the policy's require_org). A contact that a first message created
  * for the new key (named by its fingerprint) is merged into this one: its
  * session, inbox, outbox and history move here, and its row is removed.
- * eturn RBX_E_NOT_FOUND (no such contact), RBX_E_EXISTS (the bundle's
+ * 
+eturn RBX_E_NOT_FOUND (no such contact), RBX_E_EXISTS (the bundle's
  *         identity is the pinned one: nothing to trust), RBX_E_INVALID
  *         (name), RBX_E_EXPIRED (signed prekey older than spk_max_age),
  *         RBX_E_UNCERTIFIED, RBX_E_REVOKED, rbx_bundle_parse's errors,
@@ -1020,13 +1021,15 @@ RBX_API RBX_MUST_CHECK int rbx_store_trust_contact(rbx_store *st, const char *na
  * a failed erase point is owed (rbx_store_deferred), the call returns 0.
  * History (the archive) is kept: its keys are the archive's (rbx_store_rotate_archive
  * with RBX_ARCHIVE_SHRED erases it). *count (may be NULL): devices erased.
- * eturn RBX_E_NOT_FOUND (no such contact), RBX_E_INVALID (name), RBX_E_IO. */
+ * 
+eturn RBX_E_NOT_FOUND (no such contact), RBX_E_INVALID (name), RBX_E_IO. */
 RBX_API RBX_MUST_CHECK int rbx_store_forget_contact(rbx_store *st, const char *name,
                                                     const uint32_t *device, size_t *count)
     RBX_NONNULL(1, 2);
 
 /* Rename every device of contact old_name to new_name; its history entries
- * follow. eturn RBX_E_NOT_FOUND, RBX_E_EXISTS (new_name has a device of
+ * follow. 
+eturn RBX_E_NOT_FOUND, RBX_E_EXISTS (new_name has a device of
  * the same number), RBX_E_INVALID (a bad name, or old == new), RBX_E_IO. */
 RBX_API RBX_MUST_CHECK int rbx_store_rename_contact(rbx_store *st, const char *old_name,
                                                     const char *new_name) RBX_NONNULL(1, 2, 3);
@@ -1312,6 +1315,11 @@ typedef struct rbx_policy {
     int storage_mode;             /* RBX_STORE_BOUNDED or RBX_STORE_STRICT (a floor: strict wins) */
     uint32_t max_skip;            /* <= RBX_MAX_SKIP */
     uint32_t max_skipped_keys;    /* <= RBX_MAX_SKIPPED_KEYS */
+    /* require_org (PROTOCOL.md 18.6): 1 = every new contact, new session and
+     * identity change must be certified by this organisation root (new
+     * contacts are bound to it); 0 = none (the default). */
+    int has_require_org;
+    uint8_t require_org[RBX_PUBLICKEYBYTES];
 } rbx_policy;
 
 #define RBX_DAY 86400U
@@ -1329,7 +1337,8 @@ RBX_API void rbx_policy_default(rbx_policy *p) RBX_NONNULL(1);
 RBX_API RBX_MUST_CHECK int rbx_policy_validate(const rbx_policy *p, const char **field)
     RBX_NONNULL(1);
 /* Set one key from text: integers with an optional unit s, m, h or d for
- * times; on/off; bounded/strict. The policy is unchanged on error.
+ * times; on/off; bounded/strict; for require_org an organisation root's
+ * public key (base64, 44 characters) or "none". The policy is unchanged on error.
  * \return RBX_E_NOT_FOUND (no such key), RBX_E_POLICY (bad value). */
 RBX_API RBX_MUST_CHECK int rbx_policy_set(rbx_policy *p, const char *key, const char *value)
     RBX_NONNULL(1, 2, 3);

@@ -300,6 +300,185 @@ START_TEST(add_adopts_first_message_contact)
 }
 END_TEST
 
+/* ------------------------------------------------------------ require_org (18.6) */
+
+static void require(peer *p, const uint8_t *org)
+{
+    rbx_policy pol;
+    char b64[RBX_KEY_B64BYTES];
+    ck_assert_int_eq(rbx_store_policy(p->st, &pol), 0);
+    if (org != NULL) rbx_key_to_base64(b64, org);
+    ck_assert_int_eq(rbx_policy_set(&pol, "require_org", org != NULL ? b64 : "none"), 0);
+    ck_assert_int_eq(rbx_store_set_policy(p->st, &pol), 0);
+}
+
+static void certify(peer *admin, peer *p)
+{
+    uint8_t cert[RBX_CERT_MAXBYTES];
+    size_t n;
+    ck_assert_int_eq(rbx_store_org_certify(admin->st, cert, sizeof cert, &n, p->pk, 0), 0);
+    ck_assert_int_eq(rbx_store_set_certificate(p->st, cert, n), 0);
+}
+
+START_TEST(require_org_policy_value)
+{
+    peer alice, admin;
+    uint8_t org[32];
+    char buf[64], b64[RBX_KEY_B64BYTES];
+    rbx_policy p, q;
+    peer_new(&alice, "alice");
+    peer_new(&admin, "admin");
+    ck_assert_int_eq(rbx_store_org_init(admin.st, org), 0);
+    rbx_key_to_base64(b64, org);
+    rbx_policy_default(&p);
+    ck_assert_int_eq(p.has_require_org, 0);
+    ck_assert_int_eq(rbx_policy_format(buf, sizeof buf, &p, "require_org"), 0);
+    ck_assert_str_eq(buf, "none");
+    ck_assert_int_eq(rbx_policy_set(&p, "require_org", "not a key"), RBX_E_POLICY);
+    ck_assert_int_eq(rbx_policy_set(&p, "require_org", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="), RBX_E_POLICY);
+    ck_assert_int_eq(p.has_require_org, 0);
+    ck_assert_int_eq(rbx_policy_set(&p, "require_org", b64), 0);
+    ck_assert_int_eq(p.has_require_org, 1);
+    ck_assert_mem_eq(p.require_org, org, 32);
+    ck_assert_int_eq(rbx_policy_format(buf, sizeof buf, &p, "require_org"), 0);
+    ck_assert_str_eq(buf, b64);
+    ck_assert_int_eq(rbx_policy_describe(buf, sizeof buf, "require_org"), 0);
+    p.has_require_org = 2;
+    const char *field = NULL;
+    ck_assert_int_eq(rbx_policy_validate(&p, &field), RBX_E_POLICY);
+    ck_assert_str_eq(field, "require_org");
+    p.has_require_org = 1;
+    require(&alice, org);
+    ck_assert_int_eq(events(&alice, "policy changed"), 1);
+    ck_assert_int_eq(q_int(alice.st, "SELECT count(*) FROM audit WHERE event = 'policy changed'"
+                                     " AND detail LIKE 'require_org=%'"), 1);
+    reopen_ok(&alice);
+    ck_assert_int_eq(rbx_store_policy(alice.st, &q), 0);
+    ck_assert_int_eq(q.has_require_org, 1);
+    ck_assert_mem_eq(q.require_org, org, 32);
+    /* Its row is sealed with the rest of the policy (18.4): removed behind
+     * the store's back, the policy no longer reads. */
+    peer_close(&alice);
+    sql_on_file(alice.db, "DELETE FROM policy WHERE k = 'require_org'");
+    rbx_store *st = NULL;
+    rbx_store_opts o = store_opts(0);
+    int rc = rbx_store_open(&st, alice.db, &o);
+    ck_assert_msg(rc == RBX_E_CORRUPT || rc == RBX_E_TAMPERED, "open: %s", rbx_strerror(rc));
+    ck_assert_ptr_null(st);
+    peer_close(&admin);
+}
+END_TEST
+
+/* A stranger's first message, a new contact, a new session with a contact
+ * added before the policy, a rotation: each refused unless certified. */
+START_TEST(require_org_enforced)
+{
+    peer alice, bob, carol, admin;
+    msg m;
+    rbx_received info;
+    rbx_contact_info c;
+    uint8_t org[32], other[32], b[RBX_BUNDLE_MAXBYTES];
+    peer_new(&alice, "alice");
+    peer_new(&bob, "bob");
+    peer_new(&carol, "carol");
+    peer_new(&admin, "admin");
+    ck_assert_int_eq(rbx_store_org_init(admin.st, org), 0);
+    /* carol was added and talked to before the policy. */
+    introduce(&alice, "carol", 1, &carol);
+    tx(&m, &alice, "carol", 1, "before the policy");
+    ck_assert_int_eq(rx(&carol, &info, NULL, 1, &m, "before the policy"), 0);
+    /* dave was added before the policy and never written to: his bundle
+     * is held, but a new session with an unbound contact is refused. */
+    introduce(&alice, "dave", 1, &carol);
+    require(&alice, org);
+    ck_assert_int_eq(tx_fails(&alice, "dave", 1), RBX_E_UNCERTIFIED);
+    ck_assert_int_eq(rbx_store_forget_contact(alice.st, "dave", NULL, NULL), 0);
+    /* A stranger's first message: no contact, no session. */
+    introduce(&bob, "alice", 1, &alice);
+    tx(&m, &bob, "alice", 1, "let me in");
+    ck_assert_int_eq(rx_raw(&alice, &info, NULL, 1, m.wire, m.len, NULL), RBX_E_UNCERTIFIED);
+    ck_assert_uint_eq(n_contacts(&alice), 1);
+    ck_assert_int_eq(events(&alice, "organisation required"), 1);
+    /* A new contact: uncertified refused, certified bound to the root. */
+    size_t n = fresh_bundle(b, &bob);
+    ck_assert_int_eq(rbx_store_add_contact(alice.st, "bob", 1, b, n), RBX_E_UNCERTIFIED);
+    ck_assert_uint_eq(n_contacts(&alice), 1);
+    memcpy(other, bob.pk, 32); /* a valid key that is not the root */
+    certify(&admin, &bob);
+    n = fresh_bundle(b, &bob);
+    ck_assert_int_eq(rbx_store_add_contact_org(alice.st, "bob", 1, b, n, other), RBX_E_POLICY);
+    ck_assert_int_eq(rbx_store_add_contact(alice.st, "bob", 1, b, n), 0);
+    ck_assert_int_eq(contact(&alice, &c, "bob", 1), 1);
+    ck_assert_int_eq(c.has_org, 1);
+    ck_assert_mem_eq(c.org, org, 32);
+    tx(&m, &alice, "bob", 1, "certified");
+    ck_assert_int_eq(rx(&bob, &info, "alice", 1, &m, "certified"), 0);
+    /* carol's session goes on; a new one with her is refused until her
+     * certified bundle binds her. */
+    tx(&m, &alice, "carol", 1, "the old session");
+    ck_assert_int_eq(rx(&carol, &info, alice.fp, 1, &m, "the old session"), 0);
+    ck_assert_int_eq(rbx_store_reset_session(alice.st, "carol", 1), 0);
+    n = fresh_bundle(b, &carol);
+    ck_assert_int_eq(rbx_store_add_contact(alice.st, "carol", 1, b, n), RBX_E_UNCERTIFIED);
+    ck_assert_int_eq(contact(&alice, &c, "carol", 1), 1);
+    ck_assert_int_eq(c.has_org, 0);
+    ck_assert_int_eq(tx_fails(&alice, "carol", 1), RBX_E_NOT_FOUND); /* no bundle: refused above */
+    certify(&admin, &carol);
+    n = fresh_bundle(b, &carol);
+    ck_assert_int_eq(rbx_store_add_contact(alice.st, "carol", 1, b, n), 0);
+    ck_assert_int_eq(contact(&alice, &c, "carol", 1), 1);
+    ck_assert_int_eq(c.has_org, 1);
+    tx(&m, &alice, "carol", 1, "bound now");
+    ck_assert_int_eq(rx(&carol, &info, alice.fp, 1, &m, "bound now"), 0);
+    /* A rotation to a key the root did not certify. */
+    uint8_t pk[32];
+    ck_assert_int_eq(rbx_store_rotate_identity(bob.st, "reinstall", NULL, NULL, pk), 0);
+    memcpy(bob.pk, pk, 32);
+    n = fresh_bundle(b, &bob);
+    ck_assert_int_eq(rbx_store_add_contact(alice.st, "bob", 1, b, n), RBX_E_UNCERTIFIED);
+    certify(&admin, &bob);
+    n = fresh_bundle(b, &bob);
+    ck_assert_int_eq(rbx_store_add_contact(alice.st, "bob", 1, b, n), 0);
+    reopen_ok(&alice);
+    peer_close(&alice);
+    peer_close(&bob);
+    peer_close(&carol);
+    peer_close(&admin);
+}
+END_TEST
+
+/* A first message that carries a certificate by the root (a rotated,
+ * re-certified device: 6.4) starts a session and a contact bound to it. */
+START_TEST(require_org_certified_stranger)
+{
+    peer alice, bob, admin;
+    msg m;
+    rbx_received info;
+    rbx_contact_info c;
+    uint8_t org[32], pk[32];
+    peer_new(&alice, "alice");
+    peer_new(&bob, "bob");
+    peer_new(&admin, "admin");
+    ck_assert_int_eq(rbx_store_org_init(admin.st, org), 0);
+    require(&alice, org);
+    ck_assert_int_eq(rbx_store_rotate_identity(bob.st, "scheduled", NULL, NULL, pk), 0);
+    memcpy(bob.pk, pk, 32);
+    rbx_fingerprint(bob.fp, bob.pk);
+    certify(&admin, &bob);
+    introduce(&bob, "alice", 1, &alice);
+    tx(&m, &bob, "alice", 1, "certified stranger");
+    ck_assert_int_eq(rx(&alice, &info, NULL, 1, &m, "certified stranger"), 0);
+    ck_assert_int_eq(info.new_contact, 1);
+    ck_assert_int_eq(contact(&alice, &c, bob.fp, 1), 1);
+    ck_assert_int_eq(c.has_org, 1);
+    ck_assert_mem_eq(c.org, org, 32);
+    reopen_ok(&alice);
+    peer_close(&alice);
+    peer_close(&bob);
+    peer_close(&admin);
+}
+END_TEST
+
 Suite *suite_lifecycle(void)
 {
     Suite *s = suite_create("lifecycle");
@@ -311,6 +490,12 @@ Suite *suite_lifecycle(void)
     tcase_add_test(tc, forget_contact);
     tcase_add_test(tc, rename_contact);
     tcase_add_test(tc, add_adopts_first_message_contact);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("require_org");
+    dir_fixtures(tc, dir_setup, 60);
+    tcase_add_test(tc, require_org_policy_value);
+    tcase_add_test(tc, require_org_enforced);
+    tcase_add_test(tc, require_org_certified_stranger);
     suite_add_tcase(s, tc);
     return s;
 }

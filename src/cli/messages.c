@@ -107,7 +107,8 @@ static int encrypt_error(const sender *sd, int rc)
         return CLI_DATAERR;
     }
     if (rc == RBX_E_UNCERTIFIED) {
-        cli_err("send", "%s device %u: key not certified by its organisation; not sending",
+        cli_err("send", "%s device %u: key not certified by its organisation, or not bound to the "
+                "one the policy requires (require_org: rbx add its certified bundle); not sending",
                 sd->name, sd->device);
         return CLI_DATAERR;
     }
@@ -386,7 +387,18 @@ static int recv_one(rbx_store *st, receiver *rv, const char *text, size_t textle
         recv_err(rv, "no session with the sender", fp);
         return CLI_NOINPUT;
     }
+    if (rc == RBX_E_UNCERTIFIED && kind == 1) {
+        rbx_fingerprint(fp, sender_pk);
+        cli_err_context(rc, NULL);
+        recv_err(rv, "rejected", known ? "a new session with a contact not bound to the "
+                                         "organisation the policy requires (require_org)"
+                                       : "a first message from a device the organisation the "
+                                         "policy requires (require_org) did not certify; "
+                                         "nothing kept");
+        return CLI_DATAERR;
+    }
     if (rc != 0) {
+        cli_err_context(rc, NULL);
         recv_err(rv, "rejected", rbx_strerror(rc));
         return cli_exit_code(rc);
     }

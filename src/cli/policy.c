@@ -9,7 +9,7 @@
 #include "cli.h"
 
 #define POLICY_FILE_MAX 65536U
-#define VALUE_MAX 32U
+#define VALUE_MAX 64U
 /* "FILE:LINE" for error text: the path as given (an open succeeded, so at
  * most PATH_MAX bytes) and a line number. */
 #define WHERE_MAX (4096U + 24U)
@@ -24,7 +24,9 @@ static const char policy_usage[] =
     "does not name take their defaults. Times take a unit s, m, h or d (default s).\n"
     "Keys: spk_rotate, spk_max_age, spk_keep, onetime_low, onetime_batch,\n"
     "identity_grace, archive (on/off), archive_retention, storage_mode\n"
-    "(bounded/strict), max_skip, max_skipped_keys. set, load and defaults print\n"
+    "(bounded/strict), max_skip, max_skipped_keys, require_org (an organisation\n"
+    "root's public key, or none: every new contact, session and identity change\n"
+    "must be certified by it). set, load and defaults print\n"
     "the resulting policy. --json: one object, each value as text.\n";
 
 static void print_policy(const rbx_policy *p, int json)

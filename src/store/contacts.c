@@ -311,6 +311,20 @@ static int org_accepts(rbx_store *st, const uint8_t org[32], const chain_src *cs
     return rc != 0 ? rc : rbx__st_is_revoked(st, org, cs->identity);
 }
 
+/* PROTOCOL.md 18.6: with the policy's require_org, a contact's new identity
+ * (a rotation, a trusted key) must be certified by that root too; a contact
+ * bound to nothing is bound to it from then on. */
+static int require_org(rbx_store *st, const rbx_policy *pol, rbx__contact *c, const chain_src *cs)
+{
+    if (!pol->has_require_org) return 0;
+    int rc = org_accepts(st, pol->require_org, cs);
+    if (rc == 0 && !c->has_org) {
+        c->has_org = 1;
+        memcpy(c->org, pol->require_org, 32);
+    }
+    return rc;
+}
+
 /* Record every key a chain passes through (the pinned one among them),
  * each usable for messages in flight until its record's old_valid_until,
  * but never longer than our own grace window. */
@@ -363,6 +377,7 @@ static int contact_rotated(rbx_store *st, rbx__contact *c, chain_src *cs, const 
         return rc;
     cs->parsed = 1;
     if (c->has_org && (rc = org_accepts(st, c->org, cs)) != 0) return rc;
+    if ((rc = require_org(st, pol, c, cs)) != 0) return rc;
     /* The grace window: what the record states for the pinned key, at
      * most our policy's identity_grace from now. */
     int64_t until = now + (int64_t)pol->identity_grace;
@@ -438,6 +453,14 @@ static int add_contact(rbx_store *st, const char *name, uint32_t device, const u
     src_from_bundle(&cs, &pb, bundle, len);
     if ((rc = rbx__st_begin(st)) != 0) goto out;
     if ((rc = rbx__st_policy(st, &pol)) != 0) goto fail;
+    /* 18.6: every new contact is bound to the required root, and no other. */
+    if (pol.has_require_org) {
+        if (org != NULL && sodium_memcmp(org, pol.require_org, 32) != 0) {
+            rc = RBX_E_POLICY;
+            goto fail;
+        }
+        org = pol.require_org;
+    }
     /* Initiators never use a signed prekey past its policy age. */
     if (b->signed_prekey_created != 0 &&
         rbx__st_now(st) - (int64_t)b->signed_prekey_created > (int64_t)pol.spk_max_age) {
@@ -757,7 +780,9 @@ int rbx_store_trust_contact(rbx_store *st, const char *name, uint32_t device,
     }
     /* An out-of-band check vouches for the key, not for its organisation:
      * a bound contact's new key is certified like a rotated one. */
-    if (c.has_org && (rc = org_accepts(st, c.org, &cs)) != 0) goto fail;
+    if ((c.has_org && (rc = org_accepts(st, c.org, &cs)) != 0) ||
+        (rc = require_org(st, &pol, &c, &cs)) != 0)
+        goto fail;
     rbx_fingerprint(fp_old, c.identity);
     rbx_fingerprint(fp_new, pb.b.identity);
     /* The old key is behind the contact from now on (a bundle naming it

@@ -176,6 +176,26 @@ run "history of the new contact" 0 "${C[@]}" history laptop
 check "imported row under the name given by add" 'grep -q "older still" "$T/out"'
 run "audit chain holds (c)" 0 "${C[@]}" audit --verify
 
+# ------------------------------------------------------------------ require_org
+O=(--dir "$T/org") F=(--dir "$T/f") G=(--dir "$T/g")
+ORG=$(q "${O[@]}" org init | cut -d' ' -f1)
+q "${F[@]}" init > /dev/null; q "${G[@]}" init > /dev/null
+run "require_org: a bad key" 65 "${F[@]}" policy set require_org not-a-key
+check "the error says what it takes" 'err_has "require_org: must be an organisation root'"'"'s public key (base64) or none"'
+run "require_org set" 0 "${F[@]}" policy set require_org "$ORG"
+check "rbx policy shows it" 'q "${F[@]}" policy | grep -qxF "require_org = $ORG"'
+check "the change is audited" 'q "${F[@]}" audit | grep -qF "policy changed        require_org=$ORG"'
+q "${G[@]}" bundle > "$T/g.bundle"
+run "an uncertified new contact refused" 65 "${F[@]}" add gina "$T/g.bundle"
+check "no contact made" '[ "$(q "${F[@]}" status | awk '"'"'$1 == "gina"'"'"' | wc -l)" = 0 ]'
+q "${O[@]}" org certify --bundle "$T/g.bundle" --out "$T/g.cert" > /dev/null
+q "${G[@]}" org install-cert "$T/g.cert" > /dev/null
+q "${G[@]}" bundle > "$T/g.bundle"
+run "a certified new contact accepted, bound" 0 "${F[@]}" add gina "$T/g.bundle"
+check "bound to the root" 'grep -qxF "gina: bound to organisation $ORG (certificate verified)" "$T/out"'
+run "require_org none" 0 "${F[@]}" policy set require_org none
+check "lifted" 'q "${F[@]}" policy | grep -qx "require_org = none"'
+
 # ------------------------------------------------------------------ the manual, help
 for v in trust reset forget rename; do
     check "rbx.1 documents $v" 'grep -q "^\.B $v\b" "$MAN"'

@@ -26,8 +26,9 @@ archive = off
 archive_retention = 365d
 storage_mode = bounded
 max_skip = 1000
-max_skipped_keys = 2000'
-DEFAULTS_JSON='{"spk_rotate":"2d","spk_max_age":"14d","spk_keep":"30d","onetime_low":"10","onetime_batch":"100","identity_grace":"7d","archive":"off","archive_retention":"365d","storage_mode":"bounded","max_skip":"1000","max_skipped_keys":"2000"}'
+max_skipped_keys = 2000
+require_org = none'
+DEFAULTS_JSON='{"spk_rotate":"2d","spk_max_age":"14d","spk_keep":"30d","onetime_low":"10","onetime_batch":"100","identity_grace":"7d","archive":"off","archive_retention":"365d","storage_mode":"bounded","max_skip":"1000","max_skipped_keys":"2000","require_org":"none"}'
 
 # ------------------------------------------------------------------ help, before init
 run "help" 0 help
@@ -194,7 +195,7 @@ fi
 
 # ------------------------------------------------------------------ the manual
 for v in policy audit; do check "rbx.1 documents $v" 'grep -q "^\.B $v\b" "$MAN"'; done
-for k in spk_rotate spk_max_age spk_keep onetime_low onetime_batch identity_grace archive archive_retention storage_mode max_skip max_skipped_keys; do
+for k in spk_rotate spk_max_age spk_keep onetime_low onetime_batch identity_grace archive archive_retention storage_mode max_skip max_skipped_keys require_org; do
     check "rbx.1 documents $k" 'grep -q "^\.BR.*\b$k\b" "$MAN"'
 done
 

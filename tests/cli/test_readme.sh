@@ -141,6 +141,15 @@ assert_org() {
     check "org: the revocation reaches alice" 'grep -qx "revocation applied: $bobfp revoked by organisation $orgfp (lost); contacts bound to it with" "$D/org.out"'
     echo "after the revocation" | r alice send bob - > "$D/sent" 2> "$D/send.err"
     local sendrc=$?
+    check "org: alice's policy requires the root" 'r alice policy | grep -qxF "require_org = $org" && r alice audit | grep -qF "require_org=$org"'
+    # A stranger without a certificate writes first: refused, nothing kept.
+    r carol init > /dev/null 2>&1
+    r alice bundle 2> /dev/null | r carol add alice - > /dev/null 2>&1
+    echo "hello from a stranger" | r carol send alice - > "$D/carol.msg" 2> /dev/null
+    r alice recv "$D/carol.msg" > "$D/carol.out" 2> "$D/carol.err"
+    local recvrc=$?
+    check "org: a stranger's first message is refused (65), no contact made" '[ "$recvrc" = 65 ] && [ ! -s "$D/carol.out" ] && [ "$(r alice status --json | grep -o "\"name\":\"$(fp_of carol)\"" | wc -l)" = 0 ]'
+    check "org: the refusal is audited" 'r alice audit | grep -q "organisation required .*from an unknown device ($(fp_of carol))"'
     check "org: alice's sends to bob now fail (65)" '[ "$sendrc" = 65 ] && [ ! -s "$D/sent" ] && [ "$(cat "$D/send.err")" = "rbx: send: bob device 1: key revoked by its organisation; not sending" ]'
 }
 
