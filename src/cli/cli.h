@@ -33,8 +33,6 @@
 #define CLI_TRANSPORT_MAXCHARS CLI_B64LEN(CLI_TRANSPORT_HEADER + RBX_MAX_PREKEY_WIRE)
 /* Messages per transaction in --stream mode. */
 #define CLI_STREAM_BATCH 64U
-#define CLI_DEFAULT_ONETIME 100U
-#define CLI_MAX_ONETIME 10000U
 
 /* Subcommands. */
 int init_main(int argc, char **argv);

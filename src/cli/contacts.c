@@ -9,15 +9,19 @@
 #include "cli.h"
 
 static const char bundle_usage[] =
-    "Usage: rbx bundle [--one-time N] [--json]\n"
+    "Usage: rbx bundle [--no-one-time] [--count N] [--json]\n"
     "Print a prekey bundle (identity, signed prekey, one one-time prekey never\n"
-    "offered before) as one line of base64; N = 0: a bundle without a one-time\n"
-    "prekey (default 100: with one). The pool follows the policy: topped up by\n"
+    "offered before) as one line of base64. --no-one-time: a bundle without a\n"
+    "one-time prekey (the pool is left as it is). --count N (1-1000): N bundles,\n"
+    "one per line, each with its own one-time prekey. (--one-time 0 and 1 are\n"
+    "kept: 0 is --no-one-time, 1 the default; a bundle never carries more than\n"
+    "one, so any other N is refused.) The pool follows the policy: topped up by\n"
     "onetime_batch (100) when fewer than onetime_low (10) are unoffered.\n"
     "Give each bundle to one peer. Does the policy's prekey upkeep first (as rbx\n"
     "rotate prekeys, without forcing a new signed prekey) and says on stderr what\n"
     "it changed, if anything. The bundle carries our rotation records and our\n"
-    "organisation certificate, if any.\n";
+    "organisation certificate, if any. Nothing is printed unless every bundle\n"
+    "was made. --json: one object per bundle.\n";
 
 static const char add_usage[] =
     "Usage: rbx add NAME [FILE|-] [--device D] [--org ORG_PUBKEY_B64] [--json]\n"
@@ -31,19 +35,33 @@ static const char add_usage[] =
     "changed). --org: the contact must carry a certificate of its key by that\n"
     "organisation root, now and after every rotation, and not be revoked.\n";
 
+#define BUNDLE_COUNT_MAX 1000U
+
 int bundle_main(int argc, char **argv)
 {
     static const struct option opts[] = { { "one-time", required_argument, NULL, 'n' },
+                                          { "no-one-time", no_argument, NULL, 'N' },
+                                          { "count", required_argument, NULL, 'c' },
                                           { "json", no_argument, NULL, 'j' },
                                           { "help", no_argument, NULL, 'h' },
                                           { NULL, 0, NULL, 0 } };
-    uint32_t onetime = CLI_DEFAULT_ONETIME;
+    uint32_t onetime = 1, count = 1, n;
     int json = 0, c, ec;
     while ((c = cli_getopt(argc, argv, opts, "bundle", bundle_usage, &ec)) != -1) {
         switch (c) {
         case 'n':
-            if (cli_parse_u32(&onetime, optarg, 0, CLI_MAX_ONETIME) != 0) {
-                cli_err("bundle", "--one-time: expected 0..%u", CLI_MAX_ONETIME);
+            /* Once "any N > 0 means yes": a count it did not honour. */
+            if (cli_parse_u32(&n, optarg, 0, UINT32_MAX) != 0 || n > 1) {
+                cli_err("bundle", "--one-time %s: a bundle carries one one-time prekey or none "
+                        "(--one-time 0 or 1, --no-one-time); --count N prints N bundles", optarg);
+                return CLI_USAGE;
+            }
+            onetime = n;
+            break;
+        case 'N': onetime = 0; break;
+        case 'c':
+            if (cli_parse_u32(&count, optarg, 1, BUNDLE_COUNT_MAX) != 0) {
+                cli_err("bundle", "--count: expected 1..%u", BUNDLE_COUNT_MAX);
                 return CLI_USAGE;
             }
             break;
@@ -59,31 +77,61 @@ int bundle_main(int argc, char **argv)
     size_t blen;
     rbx_store *st;
     rbx_maintain_result res;
+    char **lines = calloc(count, sizeof *lines);
+    if (lines == NULL) return cli_fail("bundle", NULL, RBX_E_NOMEM);
     memset(&res, 0, sizeof res);
-    if ((ec = cli_open_store(&st, "bundle", 0)) != CLI_OK) return ec;
+    if ((ec = cli_open_store(&st, "bundle", 0)) != CLI_OK) {
+        free(lines);
+        return ec;
+    }
     /* rbx_store_bundle does this upkeep too; done first, it can be reported
-     * (not with --one-time 0, which must not refill the one-time pool). */
+     * (not with --no-one-time, which must not refill the one-time pool). */
     int rc = onetime > 0 ? rbx_store_maintain(st, 0, &res) : 0;
     if (rc != 0 && rc != RBX_E_NOT_FOUND) {
         /* Changed nothing; the bundle's own upkeep tries again. */
         memset(&res, 0, sizeof res);
         rc = 0;
     }
-    if (rc == 0) rc = rbx_store_bundle(st, b, sizeof b, &blen, onetime);
+    for (uint32_t i = 0; rc == 0 && i < count; i++) {
+        if ((rc = rbx_store_bundle(st, b, sizeof b, &blen, onetime)) == 0 &&
+            (lines[i] = cli_b64_encode(b, blen)) == NULL)
+            rc = RBX_E_NOMEM;
+    }
     if (rc == RBX_E_NOT_FOUND) {
         cli_close_store(st, "bundle");
+        free(lines);
         return cli_no_identity("bundle");
     }
     ec = rc != 0 ? cli_fail("bundle", NULL, rc) : CLI_OK;
     cli_close_store(st, "bundle");
-    if (rc != 0) return ec;
-    cli_report_maintenance("bundle", &res);
-    char *line = cli_b64_encode(b, blen);
-    if (line == NULL) return cli_fail("bundle", NULL, RBX_E_NOMEM);
-    if (json) printf("{\"bundle\":\"%s\"}\n", line);
-    else printf("%s\n", line);
-    free(line);
-    return cli_flush_stdout("bundle");
+    if (rc == 0) cli_report_maintenance("bundle", &res);
+    for (uint32_t i = 0; i < count; i++) {
+        if (rc == 0 && json) {
+            rbx_bundle parsed;
+            char fp[RBX_FINGERPRINT_HEXBYTES];
+            if (cli_b64_decode(b, sizeof b, &blen, lines[i], strlen(lines[i])) != 0 ||
+                rbx_bundle_parse(&parsed, b, blen) != 0) {
+                ec = cli_fail("bundle", "made a bundle that does not parse", RBX_E_STATE);
+                rc = RBX_E_STATE;
+                break;
+            }
+            rbx_fingerprint(fp, parsed.identity);
+            cli_jbegin(stdout);
+            cli_jstr(stdout, "bundle", lines[i]);
+            cli_jstr(stdout, "fingerprint", fp);
+            cli_juint(stdout, "signed_prekey_id", parsed.signed_prekey_id);
+            if (parsed.has_onetime) cli_juint(stdout, "one_time_prekey_id", parsed.onetime_prekey_id);
+            else cli_jnull(stdout, "one_time_prekey_id");
+            cli_juint(stdout, "rotation_records", parsed.chain_len);
+            cli_jbool(stdout, "certificate", parsed.has_certificate);
+            cli_jend(stdout);
+        } else if (rc == 0) {
+            printf("%s\n", lines[i]);
+        }
+    }
+    for (uint32_t i = 0; i < count; i++) free(lines[i]);
+    free(lines);
+    return rc != 0 ? ec : cli_flush_stdout("bundle");
 }
 
 /* The organisation a known contact is bound to, as base64 (static buffer). */

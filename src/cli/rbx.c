@@ -22,7 +22,7 @@ static const struct {
 } subcommands[] = {
     { "init", init_main, "init [--import FILE|-] [--json]     create an identity (or import a box key pair)" },
     { "id", id_main, "id [--json]                         public key (base64) and fingerprint" },
-    { "bundle", bundle_main, "bundle [--one-time N] [--json]      a prekey bundle as one line of base64" },
+    { "bundle", bundle_main, "bundle [--no-one-time] [--count N] [--json]  prekey bundles, one line of base64 each" },
     { "add", add_main, "add NAME [FILE|-] [--device D] [--org ORG] [--json]  record a contact (or its rotation)" },
     { "send", send_main, "send NAME [FILE|-] [--device D] [--header-encryption] [--profile P] [--stream] [--json]" },
     { "recv", recv_main, "recv [FILE|-] [--stream] [--json]   decrypt a message" },
