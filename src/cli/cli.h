@@ -68,6 +68,20 @@ int rotate_main(int argc, char **argv);         /* src/cli/rotate.c */
 /* The state directory chosen by --dir, $RBX_DIR or the default (rbx.c). */
 extern const char *cli_dir;
 
+/* Where the secrets come from (rbx.c: --key-file, --key-fd, --key-command,
+ * --generation-file, or $RBX_KEY_FILE, $RBX_KEY_FD, $RBX_KEY_COMMAND,
+ * $RBX_GENERATION_FILE; NULL or -1: the default, beside the database).
+ * None of them carries a secret: a path, a descriptor number, a command
+ * whose standard output is the key (a keychain helper). */
+extern const char *cli_key_file;
+extern int cli_key_fd;
+extern const char *cli_key_command;
+extern const char *cli_gen_file;
+/* The generation record's and the storage key file's paths in use (static
+ * buffers); the key's is "" when the key comes from a descriptor or a command. */
+const char *cli_gen_path(void);
+const char *cli_key_path(void);
+
 /* "rbx: <verb>: <message>" on stderr. */
 void cli_err(const char *verb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void cli_verr(const char *verb, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));

@@ -2,6 +2,7 @@
  * rbx: the ratchetbox command-line tool. A subcommand table in the manner of
  * wireguard-tools `wg`: one <verb>_main(argc, argv) per verb, argv[0] being
  * the verb. Secrets come only from files or stdin, never argv or env. */
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,7 +46,8 @@ static const struct {
 
 static void usage(FILE *f)
 {
-    fputs("Usage: rbx [--dir DIR] <verb> [options]\n\n"
+    fputs("Usage: rbx [--dir DIR] [--key-file FILE | --key-fd N | --key-command CMD]\n"
+          "           [--generation-file FILE] <verb> [options]\n\n"
           "Forward-secret messaging over NaCl box keys (Double Ratchet + X3DH).\n\n"
           "Verbs:\n",
           f);
@@ -54,6 +56,10 @@ static void usage(FILE *f)
     fputs("\n"
           "DIR defaults to $RBX_DIR, else ~/.local/share/ratchetbox. State: DIR/state.db\n"
           "(+ -wal, -shm), DIR/state.db.key (storage key, 0600), DIR/state.db.gen.\n"
+          "The storage key from another file (--key-file, $RBX_KEY_FILE), a descriptor\n"
+          "(--key-fd 3, $RBX_KEY_FD) or a command's output (--key-command, $RBX_KEY_COMMAND:\n"
+          "a keychain helper; 32 bytes or their base64); the generation record elsewhere\n"
+          "(--generation-file, $RBX_GENERATION_FILE): off the disk a backup copies.\n"
           "`rbx <verb> --help` describes a verb. --json prints one JSON object per line.\n"
           "\n"
           "A message travels as one line: base64(0x01 || sender identity key || message).\n"
@@ -94,13 +100,25 @@ int main(int argc, char **argv)
     const char *dir = NULL;
     int i = 1;
     /* Global options come before the verb. */
+    const char *key_file = NULL, *key_fd = NULL, *key_command = NULL, *gen_file = NULL;
+    const struct {
+        const char *name;
+        const char **slot;
+    } path_opts[] = { { "--dir", &dir }, { "--key-file", &key_file }, { "--key-fd", &key_fd },
+                      { "--key-command", &key_command }, { "--generation-file", &gen_file } };
     while (i < argc && argv[i][0] == '-') {
-        if (strcmp(argv[i], "--dir") == 0 && i + 1 < argc) {
-            dir = argv[i + 1];
-            i += 2;
-        } else if (strncmp(argv[i], "--dir=", 6) == 0) {
-            dir = argv[i] + 6;
+        size_t k, n = 0;
+        for (k = 0; k < sizeof path_opts / sizeof path_opts[0]; k++) {
+            n = strlen(path_opts[k].name);
+            if (strncmp(argv[i], path_opts[k].name, n) == 0 && (argv[i][n] == '\0' || argv[i][n] == '='))
+                break;
+        }
+        if (k < sizeof path_opts / sizeof path_opts[0] && argv[i][n] == '=') {
+            *path_opts[k].slot = argv[i] + n + 1;
             i++;
+        } else if (k < sizeof path_opts / sizeof path_opts[0] && i + 1 < argc) {
+            *path_opts[k].slot = argv[i + 1];
+            i += 2;
         } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             usage(stdout);
             return cli_flush_stdout(NULL);
@@ -131,6 +149,36 @@ int main(int argc, char **argv)
         dir = dirbuf;
     }
     cli_dir = dir;
+    /* The storage key's source and the generation record's place: options
+     * win over the environment; one key source at most. */
+    if (key_file == NULL && key_fd == NULL && key_command == NULL) {
+        key_file = getenv("RBX_KEY_FILE");
+        key_fd = getenv("RBX_KEY_FD");
+        key_command = getenv("RBX_KEY_COMMAND");
+    }
+    if (gen_file == NULL) gen_file = getenv("RBX_GENERATION_FILE");
+    if ((key_file && key_file[0] == '\0') || (gen_file && gen_file[0] == '\0') ||
+        (key_command && key_command[0] == '\0')) {
+        cli_err(NULL, "an empty --key-file, --key-command or --generation-file");
+        return CLI_USAGE;
+    }
+    if ((key_file != NULL) + (key_fd != NULL) + (key_command != NULL) > 1) {
+        cli_err(NULL, "one storage key source at most: --key-file, --key-fd or --key-command "
+                "(or $RBX_KEY_FILE, $RBX_KEY_FD, $RBX_KEY_COMMAND)");
+        return CLI_USAGE;
+    }
+    if (key_fd != NULL) {
+        uint32_t fd;
+        /* 0-2 are the verbs' own input and output. */
+        if (cli_parse_u32(&fd, key_fd, 3, 1024) != 0 || fcntl((int)fd, F_GETFD) < 0) {
+            cli_err(NULL, "--key-fd: '%s' is not an open descriptor from 3 to 1024", key_fd);
+            return CLI_USAGE;
+        }
+        cli_key_fd = (int)fd;
+    }
+    cli_key_file = key_file;
+    cli_key_command = key_command;
+    cli_gen_file = gen_file;
     for (size_t k = 0; k < sizeof subcommands / sizeof subcommands[0]; k++) {
         if (strcmp(argv[i], subcommands[k].verb) != 0) continue;
         if (subcommands[k].main != help_main && subcommands[k].main != version_main &&
