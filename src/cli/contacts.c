@@ -245,6 +245,25 @@ int add_main(int argc, char **argv)
     int known = cli_find_contact(st, &before, name, device);
     rc = known < 0 ? known : 0;
     if (known == 1) memcpy(pinned, before.identity, RBX_PUBLICKEYBYTES);
+    /* The contact a first message made for this key, which add adopts
+     * (PROTOCOL.md 16.7): named by the key's fingerprint. */
+    char was[RBX_NAME_MAX] = "";
+    uint32_t was_device = 0;
+    if (rc == 0 && known == 0) {
+        rbx_contact_info *all;
+        size_t n;
+        char bfp[RBX_FINGERPRINT_HEXBYTES];
+        rbx_fingerprint(bfp, parsed.identity);
+        if ((rc = cli_contacts(st, &all, &n)) == 0) {
+            for (size_t i = 0; i < n && was[0] == '\0'; i++)
+                if (strcmp(all[i].name, bfp) == 0 &&
+                    sodium_memcmp(all[i].identity, parsed.identity, RBX_PUBLICKEYBYTES) == 0) {
+                    snprintf(was, sizeof was, "%s", all[i].name);
+                    was_device = all[i].device;
+                }
+            free(all);
+        }
+    }
     if (rc == 0 && org_b64 != NULL) rc = rbx_store_add_contact_org(st, name, device, b, blen, org);
     else if (rc == 0) rc = rbx_store_add_contact(st, name, device, b, blen);
     if (rc == 0) rc = rbx_store_policy(st, &pol);
@@ -263,17 +282,35 @@ int add_main(int argc, char **argv)
     char org_text[RBX_KEY_B64BYTES];
     if (after.has_org) rbx_key_to_base64(org_text, after.org);
     if (json) {
-        fputs("{\"name\":", stdout);
-        cli_json_str(stdout, name);
-        printf(",\"device\":%u,\"fingerprint\":\"%s\",\"rotation_sequence\":%llu", device, fp,
-               (unsigned long long)after.rotation_seq);
-        if (after.has_org) printf(",\"org\":\"%s\"", org_text);
-        if (rotated)
-            printf(",\"rotated\":{\"from\":\"%s\",\"old_sessions_until\":%lld}", pfp,
-                   (long long)until);
-        fputs("}\n", stdout);
+        cli_jbegin(stdout);
+        cli_jstr(stdout, "name", name);
+        cli_juint(stdout, "device", device);
+        cli_jstr(stdout, "fingerprint", fp);
+        cli_juint(stdout, "rotation_sequence", after.rotation_seq);
+        if (after.has_org) cli_jstr(stdout, "org", org_text);
+        else cli_jnull(stdout, "org");
+        cli_jkey(stdout, "rotated");
+        if (rotated) {
+            printf("{\"from\":\"%s\",\"old_sessions_until\":", pfp);
+            cli_jtime_value(stdout, until);
+            fputc('}', stdout);
+        } else {
+            fputs("null", stdout);
+        }
+        cli_jkey(stdout, "adopted");
+        if (was[0] != '\0') {
+            fputs("{\"name\":", stdout);
+            cli_json_str(stdout, was);
+            printf(",\"device\":%u}", was_device);
+        } else {
+            fputs("null", stdout);
+        }
+        cli_jend(stdout);
     } else {
         printf("%s %u %s\n", name, device, fp);
+        if (was[0] != '\0')
+            printf("%s: adopted the contact %s device %u that a first message made (its session, "
+                   "inbox and history)\n", name, was, was_device);
         if (rotated)
             printf("%s: identity rotated (sequence %llu), fingerprint %s -> %s; old sessions kept "
                    "until %s\n",

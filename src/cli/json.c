@@ -79,7 +79,10 @@ void cli_json_record_error(const char *verb, const char *fmt, va_list ap)
 
 void cli_json_flush_error(int ec)
 {
-    if (!pending.have && ec == CLI_OK) return;
+    if (ec == CLI_OK) { /* a verb that succeeded: what it said was news, not an error */
+        pending.have = 0;
+        return;
+    }
     if (!pending.have) snprintf(pending.message, sizeof pending.message, "failed");
     fputs("{\"error\":{\"code\":", stderr);
     fprintf(stderr, "%d,\"name\":", pending.code);

@@ -72,10 +72,13 @@ static int emit(const sender *sd, const uint8_t identity[RBX_PUBLICKEYBYTES], co
     if (line == NULL) return cli_fail("send", NULL, RBX_E_NOMEM);
     if (sd->json) {
         int prekey = rbx_message_prekey_info(NULL, wire, wlen) == 1;
-        fputs("{\"to\":", stdout);
-        cli_json_str(stdout, sd->name);
-        printf(",\"device\":%u,\"kind\":\"%s\",\"line\":\"%s\"}\n", sd->device,
-               prekey ? "prekey" : "message", line);
+        cli_jbegin(stdout);
+        cli_jstr(stdout, "to", sd->name);
+        cli_juint(stdout, "device", sd->device);
+        cli_jstr(stdout, "kind", prekey ? "prekey" : "message");
+        cli_jstr(stdout, "line", line);
+        cli_juint(stdout, "wire_bytes", wlen);
+        cli_jend(stdout);
     } else {
         fputs(line, stdout);
         fputc('\n', stdout);
@@ -332,6 +335,15 @@ typedef struct receiver {
 /* Report an error for the current message ("line N: " in --stream). */
 static void recv_err(const receiver *rv, const char *what, const char *detail)
 {
+    /* --json --stream: each rejected line as an object on stderr as it
+     * happens; the error object at the end names the first. */
+    if (cli_json_mode && rv->stream) {
+        fprintf(stderr, "{\"rejected\":{\"line_number\":%zu,\"message\":", rv->lineno);
+        char msg[512];
+        snprintf(msg, sizeof msg, "%s%s%s", what, detail ? ": " : "", detail ? detail : "");
+        cli_json_str(stderr, msg);
+        fprintf(stderr, "},\"version\":%d}\n", CLI_JSON_VERSION);
+    }
     if (rv->stream) cli_err("recv", "line %zu: %s%s%s", rv->lineno, what, detail ? ": " : "",
                             detail ? detail : "");
     else cli_err("recv", "%s%s%s", what, detail ? ": " : "", detail ? detail : "");
@@ -408,11 +420,17 @@ static int recv_one(rbx_store *st, receiver *rv, const char *text, size_t textle
         if (b64 == NULL) {
             ec = cli_fail("recv", NULL, RBX_E_NOMEM);
         } else {
-            fputs("{\"from\":", stdout);
-            cli_json_str(stdout, info.name);
-            printf(",\"device\":%u,\"new_contact\":%s,\"redelivered\":%s,\"plaintext_b64\":\"%s\"}\n",
-                   info.device, info.new_contact ? "true" : "false",
-                   info.redelivered ? "true" : "false", b64);
+            rbx_fingerprint(fp, info.peer_identity);
+            cli_jbegin(stdout);
+            cli_jstr(stdout, "from", info.name);
+            cli_juint(stdout, "device", info.device);
+            cli_jstr(stdout, "fingerprint", fp);
+            cli_jbool(stdout, "new_contact", info.new_contact);
+            cli_jbool(stdout, "redelivered", info.redelivered);
+            if (rv->stream) cli_juint(stdout, "line_number", rv->lineno);
+            else cli_jnull(stdout, "line_number");
+            printf(",\"plaintext_b64\":\"%s\"", b64);
+            cli_jend(stdout);
             sodium_memzero(b64, strlen(b64)); /* the plaintext, encoded */
             free(b64);
         }
@@ -422,7 +440,7 @@ static int recv_one(rbx_store *st, receiver *rv, const char *text, size_t textle
     }
     /* Who sent it: in a stream only news (one message: recv_main, once
      * the plaintext is out). */
-    if (ec == CLI_OK && rv->stream && (info.new_contact || info.redelivered))
+    if (ec == CLI_OK && rv->stream && !rv->json && (info.new_contact || info.redelivered))
         cli_err("recv", "line %zu: from %s%s%s", rv->lineno, info.name,
                 info.new_contact ? " (new contact)" : "", info.redelivered ? " (redelivered)" : "");
     rv->last = info;
@@ -551,7 +569,7 @@ int recv_main(int argc, char **argv)
         uint64_t id;
         ec = recv_one(st, &rv, (const char *)text, textlen, &id);
         if (ec == CLI_OK) ec = ack_all(st, &id, 1);
-        if (ec == CLI_OK)
+        if (ec == CLI_OK && !rv.json)
             cli_err("recv", "from %s%s%s", rv.last.name, rv.last.new_contact ? " (new contact)" : "",
                     rv.last.redelivered ? " (redelivered)" : "");
     }

@@ -40,8 +40,8 @@ static const struct {
     { "policy", policy_main, "policy [set K V...|load FILE|-|defaults] [--json]  show or change the policy" },
     { "audit", audit_main, "audit [--verify] [--json]           the audit log, or check its hash chain" },
     { "sim", sim_main, "sim [options]                       compromise simulator (rbx sim --help)" },
-    { "version", version_main, "version                             print the version" },
-    { "help", help_main, "help                                this text" },
+    { "version", version_main, "version [--json]                    print the version" },
+    { "help", help_main, "help [--json]                       this text" },
 };
 
 static void usage(FILE *f)
@@ -76,21 +76,55 @@ static void usage(FILE *f)
           f);
 }
 
+/* --json, or nothing: help and version take no other argument. */
+static int json_arg(const char *verb, int argc, char **argv, int *json)
+{
+    *json = 0;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--json") == 0) {
+            *json = 1;
+            continue;
+        }
+        cli_err(verb, "unexpected argument '%s'", argv[i]);
+        return CLI_USAGE;
+    }
+    return CLI_OK;
+}
+
 static int help_main(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    usage(stdout);
+    int json, ec = json_arg("help", argc, argv, &json);
+    if (ec != CLI_OK) return ec;
+    if (!json) {
+        usage(stdout);
+        return cli_flush_stdout("help");
+    }
+    cli_jbegin(stdout);
+    cli_jkey(stdout, "verbs");
+    fputc('[', stdout);
+    for (size_t i = 0; i < sizeof subcommands / sizeof subcommands[0]; i++) {
+        fputs(i ? ",{\"verb\":" : "{\"verb\":", stdout);
+        cli_json_str(stdout, subcommands[i].verb);
+        fputs(",\"usage\":", stdout);
+        cli_json_str(stdout, subcommands[i].usage);
+        fputc('}', stdout);
+    }
+    fputc(']', stdout);
+    cli_jend(stdout);
     return cli_flush_stdout("help");
 }
 
 static int version_main(int argc, char **argv)
 {
-    if (argc > 1) {
-        cli_err("version", "unexpected argument '%s'", argv[1]);
-        return CLI_USAGE;
+    int json, ec = json_arg("version", argc, argv, &json);
+    if (ec != CLI_OK) return ec;
+    if (json) {
+        cli_jbegin(stdout);
+        cli_jstr(stdout, "rbx", rbx_version());
+        cli_jend(stdout);
+    } else {
+        printf("rbx %s\n", rbx_version());
     }
-    printf("rbx %s\n", rbx_version());
     return cli_flush_stdout("version");
 }
 

@@ -60,13 +60,15 @@ static int rotate_archive(int argc, char **argv)
     int rc = rbx_store_rotate_archive(st, mode, &res);
     cli_close_store(st, "rotate");
     if (rc != 0) return cli_fail("rotate", "archive", rc);
-    if (json)
-        printf("{\"mode\":\"%s\",\"new_epoch\":%llu,\"rewrapped\":%llu,\"epochs_erased\":%llu,"
-               "\"entries_unrecoverable\":%llu}\n",
-               mode_names[mode], (unsigned long long)res.new_epoch,
-               (unsigned long long)res.rewrapped, (unsigned long long)res.epochs_erased,
-               (unsigned long long)res.entries_unrecoverable);
-    else
+    if (json) {
+        cli_jbegin(stdout);
+        cli_jstr(stdout, "mode", mode_names[mode]);
+        cli_juint(stdout, "new_epoch", res.new_epoch);
+        cli_juint(stdout, "rewrapped", res.rewrapped);
+        cli_juint(stdout, "epochs_erased", res.epochs_erased);
+        cli_juint(stdout, "entries_unrecoverable", res.entries_unrecoverable);
+        cli_jend(stdout);
+    } else
         printf("archive %s: active epoch %llu, %llu entries rewrapped, %llu epoch keys erased,"
                " %llu entries unrecoverable\n",
                mode_names[mode], (unsigned long long)res.new_epoch,

@@ -86,6 +86,10 @@ flip() { b64_bytes | awk -v at="$1" '{ if (NR - 1 == at) $0 = ($0 % 2) ? $0 - 1 
 # line, the first such line).
 jfield() { sed -n "s/.*\"$1\":\"\\{0,1\\}\([^\",}]*\).*/\1/p" "$T/out" | head -n 1; }
 
+# junix KEY: the Unix seconds of the time "KEY" in $T/out ("KEY":{"unix":N,
+# "rfc3339":...}, PROTOCOL.md 21.2; the first such line).
+junix() { sed -n "s/.*\"$1\":{\"unix\":\(-\{0,1\}[0-9]*\),.*/\1/p" "$T/out" | head -n 1; }
+
 # keyfile_field NAME FILE: a string field of the product's JSON key file
 # (publicKey, secretKey: base64).
 keyfile_field() { sed -n "s/.*\"$1\" *: *\"\([^\"]*\)\".*/\1/p" "$2"; }
