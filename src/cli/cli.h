@@ -158,7 +158,7 @@ char *cli_b64_encode(const uint8_t *in, size_t len);
 /* A JSON string literal (quotes included), escaped per RFC 8259. */
 void cli_json_str(FILE *f, const char *s);
 
-/* --json (src/cli/json.c, PROTOCOL.md 20, spec/json/). The format's version,
+/* --json (src/cli/json.c, PROTOCOL.md 21, spec/json/). The format's version,
  * the first member of every object printed: raised only when a member
  * changes meaning or goes away (new members may appear at any time). */
 #define CLI_JSON_VERSION 1
@@ -200,6 +200,10 @@ void cli_time_str(char out[CLI_TIME_CHARS], int64_t t);
 /* The same as ISO 8601, "2026-12-06T14:03:09Z" (audit and history lines).
  * A time no calendar holds: "@<seconds>". */
 void cli_time_iso(char out[CLI_TIME_CHARS], int64_t t);
+
+/* A verb's usage text on stderr after a usage error (not with --json: the
+ * error object is all that goes there). */
+void cli_usage_err(const char *usage);
 
 /* flush stdout and report a write error (74); 0 on success. */
 int cli_flush_stdout(const char *verb);

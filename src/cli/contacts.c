@@ -225,7 +225,7 @@ int add_main(int argc, char **argv)
     }
     if (argc - optind < 1 || argc - optind > 2) {
         cli_err("add", "expected NAME [FILE|-]");
-        fputs(add_usage, stderr);
+        cli_usage_err(add_usage);
         return CLI_USAGE;
     }
     const char *name = argv[optind], *path = argc - optind == 2 ? argv[optind + 1] : NULL;

@@ -20,8 +20,8 @@ static const char history_usage[] =
     "line: time (UTC), sent/received, contact, epoch:sequence and the plaintext\n"
     "(control characters and bytes that are not UTF-8 escaped as \\xNN). An entry\n"
     "whose epoch key was shredded shows as [unavailable: epoch key shredded].\n"
-    "--json: {\"id\",\"time\",\"direction\",\"peer\",\"session\",\"seq\",\"epoch\",\n"
-    "\"available\",\"plaintext_b64\"} per entry. --archive on|off sets the policy\n"
+    "--json: {\"version\",\"id\",\"time\",\"direction\",\"peer\",\"session\",\"seq\",\n"
+    "\"epoch\",\"available\",\"plaintext_b64\"} per entry (spec/json/history.schema.json). --archive on|off sets the policy\n"
     "key `archive`: whether sent and received messages are archived.\n";
 
 static const char import_usage[] =
@@ -326,7 +326,7 @@ int import_history_main(int argc, char **argv)
     if (optind != argc || input == NULL || keyfile == NULL) {
         if (optind != argc) cli_err("import-history", "unexpected argument '%s'", argv[optind]);
         else cli_err("import-history", "FILE|- and --key KEYFILE are required");
-        fputs(import_usage, stderr);
+        cli_usage_err(import_usage);
         return CLI_USAGE;
     }
     uint8_t pk[RBX_PUBLICKEYBYTES], sk[RBX_SECRETKEYBYTES], *buf = NULL;

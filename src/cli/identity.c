@@ -73,7 +73,7 @@ int init_main(int argc, char **argv)
     }
     if (optind != argc) {
         cli_err("init", "unexpected argument '%s'", argv[optind]);
-        fputs(init_usage, stderr);
+        cli_usage_err(init_usage);
         return CLI_USAGE;
     }
     uint8_t pk[RBX_PUBLICKEYBYTES], sk[RBX_SECRETKEYBYTES];

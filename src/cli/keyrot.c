@@ -131,7 +131,7 @@ int rotate_identity_main(int argc, char **argv)
     }
     if (optind != argc) {
         cli_err("rotate", "unexpected argument '%s'", argv[optind]);
-        fputs(rotate_identity_usage, stderr);
+        cli_usage_err(rotate_identity_usage);
         return CLI_USAGE;
     }
     uint8_t pk[RBX_PUBLICKEYBYTES], sk[RBX_SECRETKEYBYTES], old_pk[RBX_PUBLICKEYBYTES],

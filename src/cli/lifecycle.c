@@ -63,7 +63,7 @@ static int lc_options(int argc, char **argv, const char *verb, const char *usage
         if (c == 0) return ec; /* --help, or a bad option */
         if (strchr(allowed, c) == NULL) {
             cli_err(verb, "bad option '%s'", argv[optind - 1]);
-            fputs(usage, stderr);
+            cli_usage_err(usage);
             return CLI_USAGE;
         }
         switch (c) {
@@ -100,7 +100,7 @@ int trust_main(int argc, char **argv)
     if (ec >= 0) return ec;
     if (argc - optind < 1 || argc - optind > 2) {
         cli_err("trust", "expected NAME [FILE|-]");
-        fputs(trust_usage, stderr);
+        cli_usage_err(trust_usage);
         return CLI_USAGE;
     }
     const char *name = argv[optind], *path = argc - optind == 2 ? argv[optind + 1] : NULL;
@@ -191,7 +191,7 @@ int forget_main(int argc, char **argv)
     if (ec >= 0) return ec;
     if (argc - optind != 1) {
         cli_err("forget", "expected NAME");
-        fputs(forget_usage, stderr);
+        cli_usage_err(forget_usage);
         return CLI_USAGE;
     }
     const char *name = argv[optind];
@@ -231,7 +231,7 @@ int reset_main(int argc, char **argv)
     if (ec >= 0) return ec;
     if (argc - optind < 1 || argc - optind > 2) {
         cli_err("reset", "expected NAME [FILE|-]");
-        fputs(reset_usage, stderr);
+        cli_usage_err(reset_usage);
         return CLI_USAGE;
     }
     const char *name = argv[optind], *path = argc - optind == 2 ? argv[optind + 1] : NULL;
@@ -293,7 +293,7 @@ int rename_main(int argc, char **argv)
     if (ec >= 0) return ec;
     if (argc - optind != 2) {
         cli_err("rename", "expected OLD NEW");
-        fputs(rename_usage, stderr);
+        cli_usage_err(rename_usage);
         return CLI_USAGE;
     }
     const char *from = argv[optind], *to = argv[optind + 1];

@@ -22,7 +22,8 @@ static const char send_usage[] =
     "to a new session (profile: fast, the default, protocol version 2; hmac or\n"
     "signal, version 1, for a peer that only knows version 1). --stream: one\n"
     "message per input line (without its newline), up to 64 lines per\n"
-    "transaction. --json: {\"to\",\"device\",\"kind\",\"line\"} per message.\n";
+    "transaction. --json: {\"version\",\"to\",\"device\",\"kind\",\"line\",\"wire_bytes\"}\n"
+    "per message.\n";
 
 static const char recv_usage[] =
     "Usage: rbx recv [FILE|-] [--stream] [--json]\n"
@@ -31,8 +32,8 @@ static const char recv_usage[] =
     "by its fingerprint, once it authenticates. --stream: one transport line in,\n"
     "one plaintext line out (\"from\" only for a new contact or a redelivery); a\n"
     "rejected line is reported with its number and skipped (exit 65 at the end).\n"
-    "--json: {\"from\",\"device\",\"new_contact\",\"redelivered\",\"plaintext_b64\"}\n"
-    "per message on stdout instead of the plaintext. Exit 0 means the message was\n"
+    "--json: {\"version\",\"from\",\"device\",\"fingerprint\",\"new_contact\",\"redelivered\",\n"
+    "\"line_number\",\"plaintext_b64\"} per message on stdout instead of the plaintext. Exit 0 means the message was\n"
     "accepted and its plaintext written out; only then is it acknowledged. Until\n"
     "then (a crash, an output error: exit 74) the same line given again prints\n"
     "the stored plaintext, marked redelivered; after it, it is refused (65).\n"
@@ -293,7 +294,7 @@ int send_main(int argc, char **argv)
     }
     if (argc - optind < 1 || argc - optind > 2) {
         cli_err("send", "expected NAME [FILE|-]");
-        fputs(send_usage, stderr);
+        cli_usage_err(send_usage);
         return CLI_USAGE;
     }
     sd.name = argv[optind];
@@ -542,7 +543,7 @@ int recv_main(int argc, char **argv)
     }
     if (argc - optind > 1) {
         cli_err("recv", "expected [FILE|-]");
-        fputs(recv_usage, stderr);
+        cli_usage_err(recv_usage);
         return CLI_USAGE;
     }
     const char *path = argc - optind == 1 ? argv[optind] : NULL;

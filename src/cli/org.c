@@ -47,7 +47,7 @@ static int usage_error(const char *what, const char *arg)
 {
     if (arg != NULL) cli_err("org", "%s '%s'", what, arg);
     else cli_err("org", "%s", what);
-    fputs(org_usage, stderr);
+    cli_usage_err(org_usage);
     return CLI_USAGE;
 }
 

@@ -195,7 +195,7 @@ int policy_main(int argc, char **argv)
             return cli_flush_stdout("policy");
         } else if (strncmp(argv[i], "--", 2) == 0) {
             cli_err("policy", "bad option '%s'", argv[i]);
-            fputs(policy_usage, stderr);
+            cli_usage_err(policy_usage);
             free(args);
             return CLI_USAGE;
         } else {

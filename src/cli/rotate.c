@@ -18,7 +18,8 @@ static const char rotate_usage[] =
     "             now + the policy's archive_retention\n"
     "  shred      erase the keys of read-only epochs past that date: their entries\n"
     "             become unrecoverable (crypto-shredding)\n"
-    "--json: {\"mode\",\"new_epoch\",\"rewrapped\",\"epochs_erased\",\"entries_unrecoverable\"}.\n";
+    "--json: {\"version\",\"mode\",\"new_epoch\",\"rewrapped\",\"epochs_erased\",\n"
+    "\"entries_unrecoverable\"}.\n";
 
 static const char *const mode_names[] = { "reencrypt", "split", "shred" };
 
@@ -49,7 +50,7 @@ static int rotate_archive(int argc, char **argv)
     }
     if (mode < 0) {
         cli_err("rotate", "archive: --mode reencrypt|split|shred is required");
-        fputs(rotate_usage, stderr);
+        cli_usage_err(rotate_usage);
         return CLI_USAGE;
     }
     _Static_assert(RBX_ARCHIVE_REENCRYPT == 0 && RBX_ARCHIVE_SPLIT == 1 && RBX_ARCHIVE_SHRED == 2,
@@ -95,12 +96,12 @@ int rotate_main(int argc, char **argv)
     }
     if (argc < 2) {
         cli_err("rotate", "what to rotate? (identity, prekeys or archive)");
-        fputs(rotate_usage, stderr);
+        cli_usage_err(rotate_usage);
         return CLI_USAGE;
     }
     for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
         if (strcmp(argv[1], kinds[i].what) == 0) return kinds[i].run(argc - 1, argv + 1);
     cli_err("rotate", "unknown key kind '%s' (identity, prekeys or archive)", argv[1]);
-    fputs(rotate_usage, stderr);
+    cli_usage_err(rotate_usage);
     return CLI_USAGE;
 }

@@ -668,6 +668,11 @@ void cli_time_iso(char out[CLI_TIME_CHARS], int64_t t)
     time_fmt(out, t, 1);
 }
 
+void cli_usage_err(const char *usage)
+{
+    if (!cli_json_mode) fputs(usage, stderr);
+}
+
 int cli_flush_stdout(const char *verb)
 {
     if (fflush(stdout) != 0 || ferror(stdout)) {
@@ -744,7 +749,7 @@ int cli_getopt(int argc, char **argv, const struct option *opts, const char *ver
     }
     if (c == '?') {
         cli_err(verb, "bad option '%s'", argv[optind - 1]);
-        fputs(usage, stderr);
+        cli_usage_err(usage);
         *ec = CLI_USAGE;
         return 0;
     }

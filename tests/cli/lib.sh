@@ -40,7 +40,7 @@ rbx_run() {
     if [ "$want" != 0 ] && [ "$json" = 1 ]; then
         # --json: one error object on stderr (PROTOCOL.md 21.3), warnings before it.
         if [ "$(grep -c '^{"error":{' "$T/err")" != 1 ] || ! tail -n 1 "$T/err" | grep -q '^{"error":{' ||
-           grep -qv '^{"\(error\|warning\)":{' "$T/err"; then
+           grep -qv '^{"\(error\|warning\|maintenance\|rejected\)":{' "$T/err"; then
             bad "$name: --json error output is not one {\"error\":...} object: $(head -c 300 "$T/err")"; return 1
         fi
         if ! grep -q "\"exit\":$want}" "$T/err"; then
