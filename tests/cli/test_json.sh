@@ -26,27 +26,35 @@ fi
 covered=" "
 run() { rbx_run "$@"; }
 
+# The outputs are kept under $T/j and validated at the end in one run of the
+# validator (one interpreter start): "SCHEMA PATH" lines in $T/manifest.
+mkdir -p "$T/j"
+: > "$T/manifest"
+nj=0
+keep() { # keep SCHEMA FILE [empty-ok]
+    nj=$((nj + 1))
+    cp "$2" "$T/j/$nj.$1"
+    echo "$1 $T/j/$nj.$1 ${3:-}" >> "$T/manifest"
+}
 # jrun NAME SCHEMA ARGS...: rbx ARGS (with --json among them) exits 0; its
-# stdout validates against SCHEMA, its stderr (if any) against notice.
+# stdout is kept for SCHEMA, its stderr (if any) for notice.
 jrun() {
     local name=$1 schema=$2; shift 2
     local verb a
     for a in "$@"; do case "$a" in --dir) ;; */*) ;; -*) ;; *) verb=$a; break ;; esac; done
     run "$name" 0 "$@" || return
     covered="$covered${verb:-?} "
-    if [ -n "${EMPTY_OK:-}" ] && [ ! -s "$T/out" ]; then ok
-    elif V "$schema" "$T/out" > "$T/v" 2>&1; then ok; else bad "$name: $(head -c 400 "$T/v")"; fi
-    if [ -s "$T/err" ]; then
-        if V notice "$T/err" > "$T/v" 2>&1; then ok; else bad "$name (stderr): $(head -c 400 "$T/v")"; fi
-    fi
+    keep "$schema" "$T/out" ${EMPTY_OK:+empty-ok}
+    if [ -s "$T/err" ]; then keep notice "$T/err"; fi
 }
 # jfail NAME WANT ARGS...: exits WANT; stderr is notices ending in one error
-# object that validates and carries exit WANT (rbx_run checks the shape).
+# object (rbx_run checks the shape and its exit); kept for both schemas.
 jfail() {
     local name=$1 want=$2; shift 2
     run "$name" "$want" "$@" || return
-    if V notice "$T/err" > "$T/v" 2>&1 && tail -n 1 "$T/err" > "$T/last" && V error "$T/last" > "$T/v" 2>&1; then ok
-    else bad "$name: $(head -c 400 "$T/v")"; fi
+    keep notice "$T/err"
+    tail -n 1 "$T/err" > "$T/last"
+    keep error "$T/last"
 }
 
 if V --lint > "$T/v" 2>&1; then ok; else bad "schemas: $(cat "$T/v")"; fi
@@ -94,7 +102,7 @@ echo "from the product" | "$TOOLS/boxtool" seal "$T/peer.json" "$OPK" > "$T/env"
       "$(cut -f1 "$T/env")" "$(cut -f2 "$T/env")" "$PPK"
   echo 'not json'; } > "$T/rows.jsonl"
 jfail "import-history with a bad line" 65 "${A[@]}" import-history "$T/rows.jsonl" --key "$T/old.json" --json
-if V import-history "$T/out" > "$T/v" 2>&1; then ok; else bad "import-history object: $(cat "$T/v")"; fi
+keep import-history "$T/out"
 covered="${covered}import-history "
 jrun "import-history again (nothing new, no bad line)" import-history "${A[@]}" import-history <(head -n 1 "$T/rows.jsonl") --key "$T/old.json" --json
 
@@ -143,6 +151,13 @@ jfail "recv --stream with a bad line" 65 "${B[@]}" recv --stream "$T/bad.lines" 
 check "the rejected line as an object, then the error" 'grep -q "^{\"rejected\":{\"line_number\":1," "$T/err" && tail -n 1 "$T/err" | grep -q "^{\"error\":"'
 "$RBX" "${A[@]}" send nobody "$T/m" > /dev/null 2> "$T/plain"
 check "without --json the same error is one text line" '[ "$(wc -l < "$T/plain")" = 1 ] && grep -q "^rbx: send: unknown contact nobody" "$T/plain"'
+
+# ------------------------------------------------------------------ validate everything kept
+V --manifest "$T/manifest" > "$T/results"
+while read -r verdict rest; do
+    if [ "$verdict" = ok ]; then ok; else bad "schema: $rest"; fi
+done < "$T/results"
+check "every output kept was validated" '[ "$(wc -l < "$T/results")" = "$nj" ] && [ "$nj" -ge 50 ]'
 
 # ------------------------------------------------------------------ coverage and the validator itself
 "$RBX" help --json | sed 's/},{/}\n{/g' | sed -n 's/.*"verb":"\([a-z-]*\)".*/\1/p' > "$T/verbs"

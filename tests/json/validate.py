@@ -9,7 +9,11 @@ Debian's python3-jsonschema (4.10 in Debian 12; newer versions work too).
       rule of 21.1: members neither appear nor vanish unannounced);
   validate.py SCHEMA_DIR NAME FILE...
       every non-empty line of each FILE is one JSON object that NAME's
-      schema accepts (NAME: "status" for status.schema.json).
+      schema accepts (NAME: "status" for status.schema.json);
+  validate.py SCHEMA_DIR --manifest FILE
+      the same for every line "NAME PATH [empty-ok]" of FILE, in one run
+      (one interpreter start for a whole suite): prints "ok PATH" or
+      "FAIL PATH: problem" per line.
 
 Exit status 0 if all is well, 1 with one line per problem otherwise."""
 import json
@@ -78,32 +82,52 @@ def lint(store):
     return problems
 
 
+def check_files(store, validators, name, paths, empty_ok=False):
+    if name not in store:
+        return [f"no schema {name}.schema.json"]
+    if name not in validators:
+        validators[name] = validator(store, name)
+    v = validators[name]
+    problems, n = [], 0
+    for path in paths:
+        with open(path, encoding="utf-8") as fh:
+            for lineno, line in enumerate(fh, 1):
+                if not line.strip():
+                    continue
+                n += 1
+                try:
+                    doc = json.loads(line)
+                except ValueError as e:
+                    problems.append(f"{path}:{lineno}: not JSON: {e}")
+                    continue
+                for err in sorted(v.iter_errors(doc), key=lambda e: list(e.path)):
+                    where = "/".join(str(p) for p in err.path) or "(top)"
+                    problems.append(f"{path}:{lineno}: {name}: {where}: {err.message}")
+    if n == 0 and not empty_ok:
+        problems.append(f"{' '.join(paths)}: no JSON line to check")
+    return problems
+
+
 def main(argv):
+    if len(argv) == 4 and argv[2] == "--manifest":
+        store, validators, bad = load(argv[1]), {}, 0
+        with open(argv[3], encoding="utf-8") as fh:
+            for entry in fh:
+                parts = entry.split()
+                if not parts:
+                    continue
+                problems = check_files(store, validators, parts[0], [parts[1]],
+                                       len(parts) > 2 and parts[2] == "empty-ok")
+                if problems:
+                    bad += 1
+                    print(f"FAIL {parts[1]}: {problems[0]}")
+                else:
+                    print(f"ok {parts[1]}")
+        return 1 if bad else 0
     if len(argv) == 3 and argv[2] == "--lint":
         problems = lint(load(argv[1]))
     elif len(argv) >= 4:
-        store = load(argv[1])
-        if argv[2] not in store:
-            print(f"validate: no schema {argv[2]}.schema.json", file=sys.stderr)
-            return 1
-        v = validator(store, argv[2])
-        problems, n = [], 0
-        for path in argv[3:]:
-            with open(path, encoding="utf-8") as fh:
-                for lineno, line in enumerate(fh, 1):
-                    if not line.strip():
-                        continue
-                    n += 1
-                    try:
-                        doc = json.loads(line)
-                    except ValueError as e:
-                        problems.append(f"{path}:{lineno}: not JSON: {e}")
-                        continue
-                    for err in sorted(v.iter_errors(doc), key=lambda e: list(e.path)):
-                        where = "/".join(str(p) for p in err.path) or "(top)"
-                        problems.append(f"{path}:{lineno}: {argv[2]}: {where}: {err.message}")
-        if n == 0:
-            problems.append(f"{' '.join(argv[3:])}: no JSON line to check")
+        problems = check_files(load(argv[1]), {}, argv[2], argv[3:])
     else:
         print(__doc__, file=sys.stderr)
         return 2
