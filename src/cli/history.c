@@ -401,7 +401,7 @@ int import_history_main(int argc, char **argv)
         cli_juint(stdout, "lines", lines);
         cli_jkey(stdout, "rejected_lines");
         fputc('[', stdout);
-        qsort(rej.v, rej.n, sizeof *rej.v, reject_cmp);
+        if (rej.n > 0) qsort(rej.v, rej.n, sizeof *rej.v, reject_cmp);
         for (size_t i = 0; i < rej.n; i++) {
             printf("%s{\"line\":%zu,\"reason\":", i ? "," : "", rej.v[i].line);
             cli_json_str(stdout, rej.v[i].reason);
