@@ -805,6 +805,7 @@ int rbx_store_trust_contact(rbx_store *st, const char *name, uint32_t device,
     c.bundlelen = len;
     if ((rc = update_contact(st, &c)) != 0) goto fail;
     rc = find_auto(st, &a, pb.b.identity);
+    if (rc == 0 && a.id == c.id) rc = RBX_E_NOT_FOUND; /* a contact named so by its user */
     int merged = rc == 0;
     if (rc == 0) rc = merge_into(st, &c, &a);
     else if (rc == RBX_E_NOT_FOUND) rc = 0;
