@@ -7,6 +7,7 @@
  * record (15.8) must agree with every row these calls wrote. */
 #include <sodium.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "storeutil.h"
@@ -202,9 +203,25 @@ START_TEST(forget_contact)
     ck_assert_uint_eq(count, 1);
     ck_assert_uint_eq(n_contacts(&alice), 2);
     ck_assert_int_eq(q_int(alice.st, "SELECT count(*) FROM outbox"), 1); /* bob/1's "a0" only */
+    /* bob/1's sealed session state: after forget, in no file of the store
+     * (the erase point; without it the log keeps the page until the
+     * bounded mode's next one, 64 commits or 10 s later). */
+    size_t statelen;
+    uint8_t *state = q_blob(alice.st, "SELECT state FROM sessions", &statelen);
+    ck_assert_uint_gt(statelen, 64);
     ck_assert_int_eq(rbx_store_forget_contact(alice.st, "bob", NULL, &count), 0);
     ck_assert_uint_eq(count, 1);
     ck_assert_uint_eq(n_contacts(&alice), 1);
+    static const char *const sfx[] = { "", "-wal" };
+    for (size_t i = 0; i < 2; i++) {
+        char path[PATHCAP];
+        size_t n;
+        snprintf(path, sizeof path, "%s%s", alice.db, sfx[i]);
+        uint8_t *file = slurp(path, &n);
+        ck_assert_msg(!contains(file, n, state, statelen), "the forgotten session is in %s", path);
+        free(file);
+    }
+    free(state);
     ck_assert_int_eq(q_int(alice.st, "SELECT count(*) FROM sessions"), 0);
     ck_assert_int_eq(q_int(alice.st, "SELECT count(*) FROM inbox"), 0);
     ck_assert_int_eq(q_int(alice.st, "SELECT count(*) FROM outbox"), 0);
