@@ -150,6 +150,7 @@ static int add_refused(int rc, const char *name, uint32_t device, const uint8_t 
     char pfp[RBX_FINGERPRINT_HEXBYTES] = "-", bfp[RBX_FINGERPRINT_HEXBYTES];
     if (pinned != NULL) rbx_fingerprint(pfp, pinned);
     rbx_fingerprint(bfp, bundle_identity);
+    cli_err_context(rc, NULL); /* --json: the RBX_E_* code behind the refusal */
     switch (rc) {
     case RBX_E_INVALID:
         cli_err("add", "bad contact name (1-%u bytes, no control characters)", RBX_NAME_MAX - 1);

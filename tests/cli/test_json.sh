@@ -141,6 +141,8 @@ check "names the library code" 'grep -q "\"code\":-22,\"name\":\"RBX_E_NOT_FOUND
 jfail "unknown contact" 66 "${A[@]}" send nobody "$T/m" --json
 jfail "bad bundle" 65 "${A[@]}" add dave /dev/null --json
 jfail "bad policy value" 65 "${A[@]}" policy set max_skip 0 --json
+jfail "a changed key refused" 65 "${A[@]}" add bob "$T/c.bundle" --json
+check "names RBX_E_IDENTITY_CHANGED" 'grep -q "^{\"error\":{\"code\":-10,\"name\":\"RBX_E_IDENTITY_CHANGED\"," "$T/err"'
 head -c 32 /dev/urandom > "$T/wrong.key"; chmod 600 "$T/wrong.key"
 jfail "wrong storage key" 74 "${A[@]}" --key-file "$T/wrong.key" status --json
 check "names the file" 'grep -q "\"file\":\"$T/wrong.key\"" "$T/err"'
