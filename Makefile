@@ -295,7 +295,11 @@ $(B)/tools/%: tests/cli/%.c $(STATIC) $(INT_H)
 FAULT_STRIDE ?= 1
 DISKFULL ?= 1
 .PHONY: check-cli check-faketime install-man uninstall-man
-CLI_SUITES := test_cli test_rotation test_policy_audit test_archive test_transport test_readme
+CLI_SUITES := test_cli test_rotation test_policy_audit test_archive test_transport test_lifecycle \
+              test_keysource test_json test_readme
+# test_json validates every verb's --json against spec/json/ with Debian's
+# validator (tests/json/validate.py, run by /usr/bin/python3).
+DEB_PKGS  += python3-jsonschema
 check-cli: $(B)/rbx $(DEMO_TOOLS) $(FAULT_TOOLS)
 	@set -e; for s in $(CLI_SUITES); do \
 	  echo "check-cli: tests/cli/$$s.sh"; RBX=$(B)/rbx TOOLS=$(B)/tools bash tests/cli/$$s.sh; \

@@ -904,7 +904,15 @@ RBX_API RBX_MUST_CHECK int rbx_store_bundle(rbx_store *st, uint8_t *out, size_t 
                                             size_t *outlen, unsigned onetime) RBX_NONNULL(1, 2, 4);
 
 /* Record a contact device from its bundle (verified, identity pinned).
- * \return RBX_E_EXISTS, RBX_E_INVALID (name), rbx_bundle_parse's errors. */
+ * A contact that a first message created for the bundle's identity (named
+ * by its fingerprint, PROTOCOL.md 16.7) is adopted instead of a second row
+ * being made: it takes the name and device, and keeps its session, inbox
+ * and history, which follow the name. History imported under the key's
+ * fingerprint (rbx_store_import_history) follows too. With the policy's
+ * require_org set, the bundle must carry a certificate by that root, and
+ * the contact is bound to it.
+ * \return RBX_E_EXISTS, RBX_E_INVALID (name), RBX_E_UNCERTIFIED,
+ *         RBX_E_REVOKED, rbx_bundle_parse's errors. */
 RBX_API RBX_MUST_CHECK int rbx_store_add_contact(rbx_store *st, const char *name, uint32_t device,
                                                  const uint8_t *bundle, size_t len)
     RBX_NONNULL(1, 2, 4);
@@ -981,6 +989,50 @@ RBX_API RBX_MUST_CHECK int rbx_store_ack_inbox(rbx_store *st, uint64_t id) RBX_N
  * X3DH from a fresh bundle (rbx_store_add_contact again). Clears a rollback. */
 RBX_API RBX_MUST_CHECK int rbx_store_reset_session(rbx_store *st, const char *name,
                                                    uint32_t device) RBX_NONNULL(1, 2);
+
+/* Contact lifecycle (PROTOCOL.md 16.7). Each change is one transaction and
+ * is audited. */
+
+/* Accept a contact device's changed identity after an out-of-band check
+ * (the peer reinstalled, or lost its key without a rotation record): the
+ * contact is pinned to the bundle's identity as a fresh rbx_store_add_contact
+ * would pin it, its sessions (current and in their grace window) and the
+ * keys it rotated through are dropped, and the next encrypt starts a new
+ * X3DH from the bundle. The old key is remembered as behind the contact (a
+ * bundle naming it later is RBX_E_STALE). A contact bound to an
+ * organisation root stays bound, and the new key must be certified by it
+ * (and by the policy's require_org). A contact that a first message created
+ * for the new key (named by its fingerprint) is merged into this one: its
+ * session, inbox, outbox and history move here, and its row is removed.
+ * 
+eturn RBX_E_NOT_FOUND (no such contact), RBX_E_EXISTS (the bundle's
+ *         identity is the pinned one: nothing to trust), RBX_E_INVALID
+ *         (name), RBX_E_EXPIRED (signed prekey older than spk_max_age),
+ *         RBX_E_UNCERTIFIED, RBX_E_REVOKED, rbx_bundle_parse's errors,
+ *         RBX_E_IO. */
+RBX_API RBX_MUST_CHECK int rbx_store_trust_contact(rbx_store *st, const char *name,
+                                                   uint32_t device, const uint8_t *bundle,
+                                                   size_t len) RBX_NONNULL(1, 2, 4);
+
+/* Erase a contact: with device NULL every device of name, else that one.
+ * Its sessions (current and retired), earlier keys, inbox and outbox rows
+ * and the contact rows go in one transaction, followed by an erase point
+ * (PROTOCOL.md 15.5), so that no copy of their keys survives in the files;
+ * a failed erase point is owed (rbx_store_deferred), the call returns 0.
+ * History (the archive) is kept: its keys are the archive's (rbx_store_rotate_archive
+ * with RBX_ARCHIVE_SHRED erases it). *count (may be NULL): devices erased.
+ * 
+eturn RBX_E_NOT_FOUND (no such contact), RBX_E_INVALID (name), RBX_E_IO. */
+RBX_API RBX_MUST_CHECK int rbx_store_forget_contact(rbx_store *st, const char *name,
+                                                    const uint32_t *device, size_t *count)
+    RBX_NONNULL(1, 2);
+
+/* Rename every device of contact old_name to new_name; its history entries
+ * follow. 
+eturn RBX_E_NOT_FOUND, RBX_E_EXISTS (new_name has a device of
+ * the same number), RBX_E_INVALID (a bad name, or old == new), RBX_E_IO. */
+RBX_API RBX_MUST_CHECK int rbx_store_rename_contact(rbx_store *st, const char *old_name,
+                                                    const char *new_name) RBX_NONNULL(1, 2, 3);
 
 /* Force an erase point now: every earlier version of every row leaves the
  * files (PROTOCOL.md 15.5), whatever the mode. Also retries work that an
@@ -1278,6 +1330,11 @@ typedef struct rbx_policy {
     int storage_mode;             /* RBX_STORE_BOUNDED or RBX_STORE_STRICT (a floor: strict wins) */
     uint32_t max_skip;            /* <= RBX_MAX_SKIP */
     uint32_t max_skipped_keys;    /* <= RBX_MAX_SKIPPED_KEYS */
+    /* require_org (PROTOCOL.md 18.6): 1 = every new contact, new session and
+     * identity change must be certified by this organisation root (new
+     * contacts are bound to it); 0 = none (the default). */
+    int has_require_org;
+    uint8_t require_org[RBX_PUBLICKEYBYTES];
 } rbx_policy;
 
 #define RBX_DAY 86400U
@@ -1295,7 +1352,8 @@ RBX_API void rbx_policy_default(rbx_policy *p) RBX_NONNULL(1);
 RBX_API RBX_MUST_CHECK int rbx_policy_validate(const rbx_policy *p, const char **field)
     RBX_NONNULL(1);
 /* Set one key from text: integers with an optional unit s, m, h or d for
- * times; on/off; bounded/strict. The policy is unchanged on error.
+ * times; on/off; bounded/strict; for require_org an organisation root's
+ * public key (base64, 44 characters) or "none". The policy is unchanged on error.
  * \return RBX_E_NOT_FOUND (no such key), RBX_E_POLICY (bad value). */
 RBX_API RBX_MUST_CHECK int rbx_policy_set(rbx_policy *p, const char *key, const char *value)
     RBX_NONNULL(1, 2, 3);

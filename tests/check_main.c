@@ -31,6 +31,7 @@ int main(void)
     srunner_add_suite(sr, suite_archive());
     srunner_add_suite(sr, suite_devlist());
     srunner_add_suite(sr, suite_integrity());
+    srunner_add_suite(sr, suite_lifecycle());
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);

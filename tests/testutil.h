@@ -107,6 +107,7 @@ Suite *suite_audit(void);
 Suite *suite_archive(void);
 Suite *suite_devlist(void);
 Suite *suite_integrity(void);
+Suite *suite_lifecycle(void);
 
 #endif
 

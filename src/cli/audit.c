@@ -5,6 +5,8 @@
 #include <getopt.h>
 #include <string.h>
 
+#include <sodium.h>
+
 #include "cli.h"
 
 static const char audit_usage[] =
@@ -21,12 +23,15 @@ static int print_event(const rbx_audit_event *e, void *ctx)
     char when[CLI_TIME_CHARS];
     cli_time_iso(when, e->time);
     if (json) {
-        printf("{\"seq\":%llu,\"time\":\"%s\",\"unix_time\":%lld,\"event\":",
-               (unsigned long long)e->seq, when, (long long)e->time);
-        cli_json_str(stdout, e->event);
-        fputs(",\"detail\":", stdout);
-        cli_json_str(stdout, e->detail);
-        fputs("}\n", stdout);
+        char hash[2 * sizeof e->hash + 1];
+        sodium_bin2hex(hash, sizeof hash, e->hash, sizeof e->hash);
+        cli_jbegin(stdout);
+        cli_juint(stdout, "seq", e->seq);
+        cli_jtime(stdout, "time", e->time);
+        cli_jstr(stdout, "event", e->event);
+        cli_jstr(stdout, "detail", e->detail);
+        cli_jstr(stdout, "hash", hash);
+        cli_jend(stdout);
     } else {
         printf("%6llu  %s  %-20s  %s\n", (unsigned long long)e->seq, when, e->event, e->detail);
     }
@@ -37,9 +42,13 @@ static int print_event(const rbx_audit_event *e, void *ctx)
 static int broken(uint64_t count, uint64_t bad_seq, int json)
 {
     if (json) {
-        printf("{\"events\":%llu,\"verified\":false,\"bad_seq\":%llu,\"removed_at_end\":%s}\n",
-               (unsigned long long)count, (unsigned long long)bad_seq,
-               bad_seq == 0 ? "true" : "false");
+        cli_jbegin(stdout);
+        cli_juint(stdout, "events", count);
+        cli_jbool(stdout, "verified", 0);
+        if (bad_seq != 0) cli_juint(stdout, "bad_seq", bad_seq);
+        else cli_jnull(stdout, "bad_seq");
+        cli_jbool(stdout, "removed_at_end", bad_seq == 0);
+        cli_jend(stdout);
         (void)cli_flush_stdout("audit");
     }
     if (bad_seq != 0)
@@ -79,8 +88,14 @@ int audit_main(int argc, char **argv)
     } else if (rc != 0) {
         ec = cli_fail("audit", NULL, rc);
     } else {
-        if (verify && json)
-            printf("{\"events\":%llu,\"verified\":true}\n", (unsigned long long)count);
+        if (verify && json) {
+            cli_jbegin(stdout);
+            cli_juint(stdout, "events", count);
+            cli_jbool(stdout, "verified", 1);
+            cli_jnull(stdout, "bad_seq");
+            cli_jbool(stdout, "removed_at_end", 0);
+            cli_jend(stdout);
+        }
         else if (verify)
             printf("audit log: %llu events, chain verified\n", (unsigned long long)count);
         ec = cli_flush_stdout("audit");

@@ -33,8 +33,6 @@
 #define CLI_TRANSPORT_MAXCHARS CLI_B64LEN(CLI_TRANSPORT_HEADER + RBX_MAX_PREKEY_WIRE)
 /* Messages per transaction in --stream mode. */
 #define CLI_STREAM_BATCH 64U
-#define CLI_DEFAULT_ONETIME 100U
-#define CLI_MAX_ONETIME 10000U
 
 /* Subcommands. */
 int init_main(int argc, char **argv);
@@ -59,11 +57,30 @@ void cli_report_maintenance(const char *verb, const rbx_maintain_result *r);
 int policy_main(int argc, char **argv); /* src/cli/policy.c */
 int audit_main(int argc, char **argv);  /* src/cli/audit.c */
 int history_main(int argc, char **argv);        /* src/cli/history.c */
+/* rbx trust, forget, reset, rename (src/cli/lifecycle.c). */
+int trust_main(int argc, char **argv);
+int forget_main(int argc, char **argv);
+int reset_main(int argc, char **argv);
+int rename_main(int argc, char **argv);
 int import_history_main(int argc, char **argv); /* src/cli/history.c */
 int rotate_main(int argc, char **argv);         /* src/cli/rotate.c */
 
 /* The state directory chosen by --dir, $RBX_DIR or the default (rbx.c). */
 extern const char *cli_dir;
+
+/* Where the secrets come from (rbx.c: --key-file, --key-fd, --key-command,
+ * --generation-file, or $RBX_KEY_FILE, $RBX_KEY_FD, $RBX_KEY_COMMAND,
+ * $RBX_GENERATION_FILE; NULL or -1: the default, beside the database).
+ * None of them carries a secret: a path, a descriptor number, a command
+ * whose standard output is the key (a keychain helper). */
+extern const char *cli_key_file;
+extern int cli_key_fd;
+extern const char *cli_key_command;
+extern const char *cli_gen_file;
+/* The generation record's and the storage key file's paths in use (static
+ * buffers); the key's is "" when the key comes from a descriptor or a command. */
+const char *cli_gen_path(void);
+const char *cli_key_path(void);
 
 /* "rbx: <verb>: <message>" on stderr. */
 void cli_err(const char *verb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -105,6 +122,9 @@ int cli_identity(rbx_store *st, const char *verb, uint8_t pk[RBX_PUBLICKEYBYTES]
 /* Every contact device (rbx_store_contacts), in *out (malloc'd, NULL if
  * none; the caller frees it), *n of them. Returns 0 or an RBX_E_* code. */
 int cli_contacts(rbx_store *st, rbx_contact_info **out, size_t *n);
+/* The contact (name, device), if it exists: 1, 0 if not, or a negative
+ * RBX_E_* code. */
+int cli_find_contact(rbx_store *st, rbx_contact_info *out, const char *name, uint32_t device);
 /* The database path in cli_dir (static buffer). */
 const char *cli_db_path(void);
 
@@ -138,6 +158,39 @@ char *cli_b64_encode(const uint8_t *in, size_t len);
 /* A JSON string literal (quotes included), escaped per RFC 8259. */
 void cli_json_str(FILE *f, const char *s);
 
+/* --json (src/cli/json.c, PROTOCOL.md 21, spec/json/). The format's version,
+ * the first member of every object printed: raised only when a member
+ * changes meaning or goes away (new members may appear at any time). */
+#define CLI_JSON_VERSION 1
+/* Set by main when the verb's arguments hold --json: errors are then
+ * recorded (the first one) and printed as one object on stderr when the
+ * verb returns, warnings as {"warning":...} lines. */
+extern int cli_json_mode;
+/* The RBX_E_* code and the file behind the next error reported (cli_fail
+ * and cli_open_store set it; file may be NULL). */
+void cli_err_context(int rc, const char *file);
+void cli_json_record_error(const char *verb, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
+/* {"error":{"code","name","message","file"?,"exit"},"version"} on stderr,
+ * if an error was recorded or ec is not 0. */
+void cli_json_flush_error(int ec);
+/* "RBX_E_NOT_FOUND" for RBX_E_NOT_FOUND. */
+const char *cli_code_name(int rc);
+/* One object: cli_jbegin prints {"version":N, members follow with a
+ * leading comma, cli_jend closes it and ends the line. cli_jkey prints
+ * ,"key": for a nested value. A time is {"unix":N,"rfc3339":"...Z"}
+ * (null when no calendar holds it). */
+void cli_jbegin(FILE *f);
+void cli_jend(FILE *f);
+void cli_jkey(FILE *f, const char *key);
+void cli_jstr(FILE *f, const char *key, const char *v);
+void cli_jint(FILE *f, const char *key, long long v);
+void cli_juint(FILE *f, const char *key, unsigned long long v);
+void cli_jbool(FILE *f, const char *key, int v);
+void cli_jnull(FILE *f, const char *key);
+void cli_jtime(FILE *f, const char *key, int64_t t);
+void cli_jtime_value(FILE *f, int64_t t);
+
 /* Parse an unsigned decimal in [min, max]; 0 on success, -1 otherwise. */
 int cli_parse_u32(uint32_t *out, const char *s, uint32_t min, uint32_t max);
 
@@ -147,6 +200,10 @@ void cli_time_str(char out[CLI_TIME_CHARS], int64_t t);
 /* The same as ISO 8601, "2026-12-06T14:03:09Z" (audit and history lines).
  * A time no calendar holds: "@<seconds>". */
 void cli_time_iso(char out[CLI_TIME_CHARS], int64_t t);
+
+/* A verb's usage text on stderr after a usage error (not with --json: the
+ * error object is all that goes there). */
+void cli_usage_err(const char *usage);
 
 /* flush stdout and report a write error (74); 0 on success. */
 int cli_flush_stdout(const char *verb);

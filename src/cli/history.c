@@ -20,8 +20,8 @@ static const char history_usage[] =
     "line: time (UTC), sent/received, contact, epoch:sequence and the plaintext\n"
     "(control characters and bytes that are not UTF-8 escaped as \\xNN). An entry\n"
     "whose epoch key was shredded shows as [unavailable: epoch key shredded].\n"
-    "--json: {\"id\",\"time\",\"direction\",\"peer\",\"session\",\"seq\",\"epoch\",\n"
-    "\"available\",\"plaintext_b64\"} per entry. --archive on|off sets the policy\n"
+    "--json: {\"version\",\"id\",\"time\",\"direction\",\"peer\",\"session\",\"seq\",\n"
+    "\"epoch\",\"available\",\"plaintext_b64\"} per entry (spec/json/history.schema.json). --archive on|off sets the policy\n"
     "key `archive`: whether sent and received messages are archived.\n";
 
 static const char import_usage[] =
@@ -86,20 +86,25 @@ static int print_entry(const rbx_history_entry *e, void *ctx)
     if (pr->json) {
         char sess[65];
         sodium_bin2hex(sess, sizeof sess, e->session, sizeof e->session);
-        printf("{\"id\":%llu,\"time\":%lld,\"direction\":\"%s\",\"peer\":", (unsigned long long)e->id,
-               (long long)e->created, e->direction ? "sent" : "received");
-        cli_json_str(stdout, e->peer);
-        printf(",\"session\":\"%s\",\"seq\":%llu,\"epoch\":%llu,\"available\":%s", sess,
-               (unsigned long long)e->seq, (unsigned long long)e->epoch,
-               e->available ? "true" : "false");
+        cli_jbegin(stdout);
+        cli_juint(stdout, "id", e->id);
+        cli_jtime(stdout, "time", e->created);
+        cli_jstr(stdout, "direction", e->direction ? "sent" : "received");
+        cli_jstr(stdout, "peer", e->peer);
+        cli_jstr(stdout, "session", sess);
+        cli_juint(stdout, "seq", e->seq);
+        cli_juint(stdout, "epoch", e->epoch);
+        cli_jbool(stdout, "available", e->available);
         if (e->available) {
             char *b64 = cli_b64_encode(e->pt, e->ptlen);
             if (b64 == NULL) return RBX_E_NOMEM;
             printf(",\"plaintext_b64\":\"%s\"", b64);
             sodium_memzero(b64, strlen(b64));
             free(b64);
+        } else {
+            cli_jnull(stdout, "plaintext_b64"); /* its epoch key was shredded */
         }
-        fputs("}\n", stdout);
+        cli_jend(stdout);
     } else {
         char when[CLI_TIME_CHARS];
         cli_time_iso(when, e->created);
@@ -112,7 +117,7 @@ static int print_entry(const rbx_history_entry *e, void *ctx)
     return ferror(stdout) ? RBX_E_IO : 0;
 }
 
-static int set_archive(const char *value)
+static int set_archive(const char *value, int json)
 {
     rbx_store *st;
     rbx_policy p;
@@ -127,7 +132,13 @@ static int set_archive(const char *value)
     if (rc == 0) rc = rbx_store_set_policy(st, &p);
     cli_close_store(st, "history");
     if (rc != 0) return cli_fail("history", "cannot set the archive policy", rc);
-    printf("archive %s\n", value);
+    if (json) {
+        cli_jbegin(stdout);
+        cli_jbool(stdout, "archive", strcmp(value, "on") == 0);
+        cli_jend(stdout);
+    } else {
+        printf("archive %s\n", value);
+    }
     return cli_flush_stdout("history");
 }
 
@@ -153,11 +164,11 @@ int history_main(int argc, char **argv)
         return CLI_USAGE;
     }
     if (archive != NULL) {
-        if (name != NULL || pr.json) {
-            cli_err("history", "--archive takes no NAME and no --json");
+        if (name != NULL) {
+            cli_err("history", "--archive takes no NAME");
             return CLI_USAGE;
         }
-        return set_archive(archive);
+        return set_archive(archive, pr.json);
     }
     rbx_store *st;
     if ((ec = cli_open_store(&st, "history", 0)) != CLI_OK) return ec;
@@ -175,6 +186,40 @@ int history_main(int argc, char **argv)
 }
 
 /* ------------------------------------------------------------ rbx import-history */
+
+/* Refused lines: reported at once as "line N: reason", or with --json kept
+ * for the summary object. The reasons are static text. */
+typedef struct reject {
+    size_t line;
+    const char *reason;
+} reject;
+typedef struct rejects {
+    reject *v;
+    size_t n, cap;
+} rejects;
+
+static int note_reject(rejects *r, size_t line, const char *reason, int json)
+{
+    if (!json) {
+        cli_err("import-history", "line %zu: %s", line, reason);
+        return CLI_OK;
+    }
+    if (r->n == r->cap) {
+        size_t nc = r->cap ? r->cap * 2 : 16;
+        reject *nv = realloc(r->v, nc * sizeof *nv);
+        if (nv == NULL) return cli_fail("import-history", NULL, RBX_E_NOMEM);
+        r->v = nv;
+        r->cap = nc;
+    }
+    r->v[r->n++] = (reject){ line, reason };
+    return CLI_OK;
+}
+
+static int reject_cmp(const void *a, const void *b)
+{
+    size_t x = ((const reject *)a)->line, y = ((const reject *)b)->line;
+    return x < y ? -1 : x > y;
+}
 
 /* Jansson's copies of plaintext rows are wiped when freed: each block
  * carries its size in front (max_align_t keeps the alignment). */
@@ -281,11 +326,12 @@ int import_history_main(int argc, char **argv)
     if (optind != argc || input == NULL || keyfile == NULL) {
         if (optind != argc) cli_err("import-history", "unexpected argument '%s'", argv[optind]);
         else cli_err("import-history", "FILE|- and --key KEYFILE are required");
-        fputs(import_usage, stderr);
+        cli_usage_err(import_usage);
         return CLI_USAGE;
     }
     uint8_t pk[RBX_PUBLICKEYBYTES], sk[RBX_SECRETKEYBYTES], *buf = NULL;
     size_t len = 0, nrows = 0, cap = 0, lines = 0, rejected = 0, already = 0, imported = 0;
+    rejects rej = { NULL, 0, 0 };
     rbx_import_row *rows = NULL;
     parsed *ps = NULL;
     int *rcs = NULL;
@@ -316,8 +362,9 @@ int import_history_main(int argc, char **argv)
         ps[nrows].line = lines;
         const char *why = parse_row(&rows[nrows], &ps[nrows], line, n);
         if (why != NULL) {
-            cli_err("import-history", "line %zu: %s", lines, why);
+            ec = note_reject(&rej, lines, why, json);
             if (ps[nrows].obj != NULL) json_decref(ps[nrows].obj);
+            if (ec != CLI_OK) goto out;
             rejected++;
             continue;
         }
@@ -340,14 +387,31 @@ int import_history_main(int argc, char **argv)
         if (rcs[i] == RBX_E_EXISTS) {
             already++;
         } else if (rcs[i] != 0) {
-            cli_err("import-history", "line %zu: %s", ps[i].line, row_reason(rcs[i]));
+            if ((ec = note_reject(&rej, ps[i].line, row_reason(rcs[i]), json)) != CLI_OK) goto out;
             rejected++;
         }
     }
-    if (json)
-        printf("{\"imported\":%zu,\"already_imported\":%zu,\"rejected\":%zu,\"lines\":%zu}\n",
-               imported, already, rejected, lines);
-    else
+    if (json) {
+        /* Every refused line in the object (in the order of the file); the
+         * error object on stderr then only says how many. */
+        cli_jbegin(stdout);
+        cli_juint(stdout, "imported", imported);
+        cli_juint(stdout, "already_imported", already);
+        cli_juint(stdout, "rejected", rejected);
+        cli_juint(stdout, "lines", lines);
+        cli_jkey(stdout, "rejected_lines");
+        fputc('[', stdout);
+        if (rej.n > 0) qsort(rej.v, rej.n, sizeof *rej.v, reject_cmp);
+        for (size_t i = 0; i < rej.n; i++) {
+            printf("%s{\"line\":%zu,\"reason\":", i ? "," : "", rej.v[i].line);
+            cli_json_str(stdout, rej.v[i].reason);
+            fputc('}', stdout);
+        }
+        fputc(']', stdout);
+        cli_jend(stdout);
+        if (rejected > 0 && cli_flush_stdout("import-history") == CLI_OK)
+            cli_err("import-history", "%zu of %zu lines rejected (rejected_lines)", rejected, lines);
+    } else
         printf("imported %zu, already imported %zu, rejected %zu (%zu lines)\n", imported, already,
                rejected, lines);
     ec = cli_flush_stdout("import-history");
@@ -358,6 +422,7 @@ out:
     free(ps);
     free(rows);
     free(rcs);
+    free(rej.v);
     if (buf != NULL) {
         sodium_memzero(buf, len);
         free(buf);

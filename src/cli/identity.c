@@ -27,9 +27,12 @@ static int print_identity(const char *verb, const uint8_t pk[RBX_PUBLICKEYBYTES]
     char b64[RBX_KEY_B64BYTES], fp[RBX_FINGERPRINT_HEXBYTES];
     rbx_key_to_base64(b64, pk);
     rbx_fingerprint(fp, pk);
-    if (json)
-        printf("{\"public_key\":\"%s\",\"fingerprint\":\"%s\"}\n", b64, fp);
-    else
+    if (json) {
+        cli_jbegin(stdout);
+        cli_jstr(stdout, "public_key", b64);
+        cli_jstr(stdout, "fingerprint", fp);
+        cli_jend(stdout);
+    } else
         printf("%s %s\n", b64, fp);
     return cli_flush_stdout(verb);
 }
@@ -70,7 +73,7 @@ int init_main(int argc, char **argv)
     }
     if (optind != argc) {
         cli_err("init", "unexpected argument '%s'", argv[optind]);
-        fputs(init_usage, stderr);
+        cli_usage_err(init_usage);
         return CLI_USAGE;
     }
     uint8_t pk[RBX_PUBLICKEYBYTES], sk[RBX_SECRETKEYBYTES];

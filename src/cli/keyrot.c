@@ -67,6 +67,14 @@ static void maintenance_text(FILE *f, const rbx_maintain_result *r)
 void cli_report_maintenance(const char *verb, const rbx_maintain_result *r)
 {
     if (!maintenance_changed(r)) return;
+    if (cli_json_mode) { /* an object on stderr, as warnings are */
+        fprintf(stderr, "{\"maintenance\":{\"signed_prekey_made\":%u,\"onetime_made\":%zu,"
+                "\"signed_prekeys_erased\":%zu,\"old_identities_erased\":%zu,"
+                "\"sessions_retired\":%zu},\"version\":%d}\n",
+                r->signed_prekey_made, r->onetime_made, r->signed_prekeys_erased,
+                r->old_identities_erased, r->sessions_retired, CLI_JSON_VERSION);
+        return;
+    }
     fprintf(stderr, "rbx: %s: ", verb);
     maintenance_text(stderr, r);
     fputc('\n', stderr);
@@ -100,7 +108,8 @@ static void print_key_json(const char *member, const uint8_t pk[RBX_PUBLICKEYBYT
     char b64[RBX_KEY_B64BYTES], fp[RBX_FINGERPRINT_HEXBYTES];
     rbx_key_to_base64(b64, pk);
     rbx_fingerprint(fp, pk);
-    printf("\"%s\":{\"public_key\":\"%s\",\"fingerprint\":\"%s\"}", member, b64, fp);
+    cli_jkey(stdout, member);
+    printf("{\"public_key\":\"%s\",\"fingerprint\":\"%s\"}", b64, fp);
 }
 
 int rotate_identity_main(int argc, char **argv)
@@ -122,7 +131,7 @@ int rotate_identity_main(int argc, char **argv)
     }
     if (optind != argc) {
         cli_err("rotate", "unexpected argument '%s'", argv[optind]);
-        fputs(rotate_identity_usage, stderr);
+        cli_usage_err(rotate_identity_usage);
         return CLI_USAGE;
     }
     uint8_t pk[RBX_PUBLICKEYBYTES], sk[RBX_SECRETKEYBYTES], old_pk[RBX_PUBLICKEYBYTES],
@@ -166,13 +175,13 @@ int rotate_identity_main(int argc, char **argv)
     rbx_key_to_base64(nb64, new_pk);
     cli_time_str(when, until);
     if (json) {
-        printf("{\"sequence\":%llu,\"reason\":", (unsigned long long)seq);
-        cli_json_str(stdout, reason);
-        fputc(',', stdout);
+        cli_jbegin(stdout);
+        cli_juint(stdout, "sequence", seq);
+        cli_jstr(stdout, "reason", reason);
         print_key_json("old", old_pk);
-        fputc(',', stdout);
         print_key_json("new", new_pk);
-        printf(",\"old_valid_until\":%lld}\n", (long long)until);
+        cli_jtime(stdout, "old_valid_until", until);
+        cli_jend(stdout);
     } else {
         printf("identity rotated: sequence %llu, fingerprint %s -> %s\n", (unsigned long long)seq,
                ofp, nfp);
@@ -209,10 +218,14 @@ int rotate_prekeys_main(int argc, char **argv)
     cli_close_store(st, "rotate");
     if (rc != 0) return cli_fail("rotate", "cannot rotate the prekeys", rc);
     if (json) {
-        printf("{\"signed_prekey_made\":%u,\"signed_prekeys_erased\":%zu,\"onetime_made\":%zu,"
-               "\"old_identities_erased\":%zu,\"sessions_retired\":%zu,\"onetime_unoffered\":%zu}\n",
-               res.signed_prekey_made, res.signed_prekeys_erased, res.onetime_made,
-               res.old_identities_erased, res.sessions_retired, ps.onetime_unoffered);
+        cli_jbegin(stdout);
+        cli_juint(stdout, "signed_prekey_made", res.signed_prekey_made);
+        cli_juint(stdout, "signed_prekeys_erased", res.signed_prekeys_erased);
+        cli_juint(stdout, "onetime_made", res.onetime_made);
+        cli_juint(stdout, "old_identities_erased", res.old_identities_erased);
+        cli_juint(stdout, "sessions_retired", res.sessions_retired);
+        cli_juint(stdout, "onetime_unoffered", ps.onetime_unoffered);
+        cli_jend(stdout);
     } else {
         printf("signed prekey: %u (new)\n", res.signed_prekey_made);
         printf("old signed prekeys erased: %zu\n", res.signed_prekeys_erased);

@@ -23,7 +23,8 @@ static const char send_usage[] =
     "to a new session (profile: fast, the default, protocol version 2; hmac or\n"
     "signal, version 1, for a peer that only knows version 1). --stream: one\n"
     "message per input line (without its newline), up to 64 lines per\n"
-    "transaction. --json: {\"to\",\"device\",\"kind\",\"line\"} per message.\n";
+    "transaction. --json: {\"version\",\"to\",\"device\",\"kind\",\"line\",\"wire_bytes\"}\n"
+    "per message.\n";
 
 static const char recv_usage[] =
     "Usage: rbx recv [FILE|-] [--stream] [--json]\n"
@@ -32,8 +33,8 @@ static const char recv_usage[] =
     "by its fingerprint, once it authenticates. --stream: one transport line in,\n"
     "one plaintext line out (\"from\" only for a new contact or a redelivery); a\n"
     "rejected line is reported with its number and skipped (exit 65 at the end).\n"
-    "--json: {\"from\",\"device\",\"new_contact\",\"redelivered\",\"plaintext_b64\"}\n"
-    "per message on stdout instead of the plaintext. Exit 0 means the message was\n"
+    "--json: {\"version\",\"from\",\"device\",\"fingerprint\",\"new_contact\",\"redelivered\",\n"
+    "\"line_number\",\"plaintext_b64\"} per message on stdout instead of the plaintext. Exit 0 means the message was\n"
     "accepted and its plaintext written out; only then is it acknowledged. Until\n"
     "then (a crash, an output error: exit 74) the same line given again prints\n"
     "the stored plaintext, marked redelivered; after it, it is refused (65).\n"
@@ -73,10 +74,13 @@ static int emit(const sender *sd, const uint8_t identity[RBX_PUBLICKEYBYTES], co
     if (line == NULL) return cli_fail("send", NULL, RBX_E_NOMEM);
     if (sd->json) {
         int prekey = rbx_message_prekey_info(NULL, wire, wlen) == 1;
-        fputs("{\"to\":", stdout);
-        cli_json_str(stdout, sd->name);
-        printf(",\"device\":%u,\"kind\":\"%s\",\"line\":\"%s\"}\n", sd->device,
-               prekey ? "prekey" : "message", line);
+        cli_jbegin(stdout);
+        cli_jstr(stdout, "to", sd->name);
+        cli_juint(stdout, "device", sd->device);
+        cli_jstr(stdout, "kind", prekey ? "prekey" : "message");
+        cli_jstr(stdout, "line", line);
+        cli_juint(stdout, "wire_bytes", wlen);
+        cli_jend(stdout);
     } else {
         fputs(line, stdout);
         fputc('\n', stdout);
@@ -87,6 +91,7 @@ static int emit(const sender *sd, const uint8_t identity[RBX_PUBLICKEYBYTES], co
 
 static int encrypt_error(const sender *sd, int rc)
 {
+    cli_err_context(rc, NULL);
     if (rc == RBX_E_IO) {
         /* A COMMIT whose sync failed may be kept after all (SQLite's
          * recovery finds its log frames): the outbox then has it. */
@@ -107,7 +112,8 @@ static int encrypt_error(const sender *sd, int rc)
         return CLI_DATAERR;
     }
     if (rc == RBX_E_UNCERTIFIED) {
-        cli_err("send", "%s device %u: key not certified by its organisation; not sending",
+        cli_err("send", "%s device %u: key not certified by its organisation, or not bound to the "
+                "one the policy requires (require_org: rbx add its certified bundle); not sending",
                 sd->name, sd->device);
         return CLI_DATAERR;
     }
@@ -117,7 +123,8 @@ static int encrypt_error(const sender *sd, int rc)
         return CLI_DATAERR;
     }
     if (rc == RBX_E_ROLLBACK) {
-        cli_err("send", "the state was rolled back; this session may not send again");
+        cli_err("send", "the state was rolled back; this session may not send again: "
+                "rbx reset %s --device %u [BUNDLE] replaces it", sd->name, sd->device);
         return CLI_IOERR;
     }
     return cli_fail("send", NULL, rc);
@@ -305,7 +312,7 @@ int send_main(int argc, char **argv)
     }
     if (argc - optind < 1 || argc - optind > 2) {
         cli_err("send", "expected NAME [FILE|-]");
-        fputs(send_usage, stderr);
+        cli_usage_err(send_usage);
         return CLI_USAGE;
     }
     sd.name = argv[optind];
@@ -347,6 +354,15 @@ typedef struct receiver {
 /* Report an error for the current message ("line N: " in --stream). */
 static void recv_err(const receiver *rv, const char *what, const char *detail)
 {
+    /* --json --stream: each rejected line as an object on stderr as it
+     * happens; the error object at the end names the first. */
+    if (cli_json_mode && rv->stream) {
+        fprintf(stderr, "{\"rejected\":{\"line_number\":%zu,\"message\":", rv->lineno);
+        char msg[512];
+        snprintf(msg, sizeof msg, "%s%s%s", what, detail ? ": " : "", detail ? detail : "");
+        cli_json_str(stderr, msg);
+        fprintf(stderr, "},\"version\":%d}\n", CLI_JSON_VERSION);
+    }
     if (rv->stream) cli_err("recv", "line %zu: %s%s%s", rv->lineno, what, detail ? ": " : "",
                             detail ? detail : "");
     else cli_err("recv", "%s%s%s", what, detail ? ": " : "", detail ? detail : "");
@@ -402,7 +418,18 @@ static int recv_one(rbx_store *st, receiver *rv, const char *text, size_t textle
         recv_err(rv, "no session with the sender", fp);
         return CLI_NOINPUT;
     }
+    if (rc == RBX_E_UNCERTIFIED && kind == 1) {
+        rbx_fingerprint(fp, sender_pk);
+        cli_err_context(rc, NULL);
+        recv_err(rv, "rejected", known ? "a new session with a contact not bound to the "
+                                         "organisation the policy requires (require_org)"
+                                       : "a first message from a device the organisation the "
+                                         "policy requires (require_org) did not certify; "
+                                         "nothing kept");
+        return CLI_DATAERR;
+    }
     if (rc != 0) {
+        cli_err_context(rc, NULL);
         recv_err(rv, "rejected", rbx_strerror(rc));
         return cli_exit_code(rc);
     }
@@ -412,11 +439,17 @@ static int recv_one(rbx_store *st, receiver *rv, const char *text, size_t textle
         if (b64 == NULL) {
             ec = cli_fail("recv", NULL, RBX_E_NOMEM);
         } else {
-            fputs("{\"from\":", stdout);
-            cli_json_str(stdout, info.name);
-            printf(",\"device\":%u,\"new_contact\":%s,\"redelivered\":%s,\"plaintext_b64\":\"%s\"}\n",
-                   info.device, info.new_contact ? "true" : "false",
-                   info.redelivered ? "true" : "false", b64);
+            rbx_fingerprint(fp, info.peer_identity);
+            cli_jbegin(stdout);
+            cli_jstr(stdout, "from", info.name);
+            cli_juint(stdout, "device", info.device);
+            cli_jstr(stdout, "fingerprint", fp);
+            cli_jbool(stdout, "new_contact", info.new_contact);
+            cli_jbool(stdout, "redelivered", info.redelivered);
+            if (rv->stream) cli_juint(stdout, "line_number", rv->lineno);
+            else cli_jnull(stdout, "line_number");
+            printf(",\"plaintext_b64\":\"%s\"", b64);
+            cli_jend(stdout);
             sodium_memzero(b64, strlen(b64)); /* the plaintext, encoded */
             free(b64);
         }
@@ -426,7 +459,7 @@ static int recv_one(rbx_store *st, receiver *rv, const char *text, size_t textle
     }
     /* Who sent it: in a stream only news (one message: recv_main, once
      * the plaintext is out). */
-    if (ec == CLI_OK && rv->stream && (info.new_contact || info.redelivered))
+    if (ec == CLI_OK && rv->stream && !rv->json && (info.new_contact || info.redelivered))
         cli_err("recv", "line %zu: from %s%s%s", rv->lineno, info.name,
                 info.new_contact ? " (new contact)" : "", info.redelivered ? " (redelivered)" : "");
     rv->last = info;
@@ -529,7 +562,7 @@ int recv_main(int argc, char **argv)
     }
     if (argc - optind > 1) {
         cli_err("recv", "expected [FILE|-]");
-        fputs(recv_usage, stderr);
+        cli_usage_err(recv_usage);
         return CLI_USAGE;
     }
     const char *path = argc - optind == 1 ? argv[optind] : NULL;
@@ -556,7 +589,7 @@ int recv_main(int argc, char **argv)
         uint64_t id;
         ec = recv_one(st, &rv, (const char *)text, textlen, &id);
         if (ec == CLI_OK) ec = ack_all(st, &id, 1);
-        if (ec == CLI_OK)
+        if (ec == CLI_OK && !rv.json)
             cli_err("recv", "from %s%s%s", rv.last.name, rv.last.new_contact ? " (new contact)" : "",
                     rv.last.redelivered ? " (redelivered)" : "");
     }

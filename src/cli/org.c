@@ -25,8 +25,8 @@ static const char org_usage[] =
     "       rbx org show [--json]\n"
     "       rbx org certify PUBKEY_B64|--bundle FILE [--expires DAYS] [--out FILE] [--json]\n"
     "       rbx org revoke PUBKEY_B64 [--reason TEXT] [--out FILE] [--json]\n"
-    "       rbx org install-cert FILE|-\n"
-    "       rbx org import-revocation FILE|-\n"
+    "       rbx org install-cert FILE|- [--json]\n"
+    "       rbx org import-revocation FILE|- [--json]\n"
     "An organisation root key certifies device identity keys and can revoke them.\n"
     "init: make the organisation key in this store (the administrator's; DIR and its\n"
     "  store are created if absent, and need no identity of their own); prints its\n"
@@ -47,7 +47,7 @@ static int usage_error(const char *what, const char *arg)
 {
     if (arg != NULL) cli_err("org", "%s '%s'", what, arg);
     else cli_err("org", "%s", what);
-    fputs(org_usage, stderr);
+    cli_usage_err(org_usage);
     return CLI_USAGE;
 }
 
@@ -95,8 +95,14 @@ static int print_org_key(const uint8_t org[RBX_PUBLICKEYBYTES], int json)
     char b64[RBX_KEY_B64BYTES], fp[RBX_FINGERPRINT_HEXBYTES];
     rbx_key_to_base64(b64, org);
     rbx_fingerprint(fp, org);
-    if (json) printf("{\"org_public_key\":\"%s\",\"fingerprint\":\"%s\"}\n", b64, fp);
-    else printf("%s %s\n", b64, fp);
+    if (json) {
+        cli_jbegin(stdout);
+        cli_jstr(stdout, "org_public_key", b64);
+        cli_jstr(stdout, "fingerprint", fp);
+        cli_jend(stdout);
+    } else {
+        printf("%s %s\n", b64, fp);
+    }
     return cli_flush_stdout("org");
 }
 
@@ -148,22 +154,37 @@ static int org_show(int argc, char **argv)
         if (c.expires != 0) cli_time_str(until, (int64_t)c.expires);
     }
     if (json) {
-        if (rc == 0) printf("{\"org_key\":{\"public_key\":\"%s\",\"fingerprint\":\"%s\"}", b64, fp);
-        else printf("{\"org_key\":null");
-        if (crc == 0) printf(",\"certificate\":{\"organisation\":\"%s\",\"expires\":%llu}", cfp,
-                             (unsigned long long)c.expires);
-        else printf(",\"certificate\":null");
-        printf(",\"revocations\":[");
+        cli_jbegin(stdout);
+        cli_jkey(stdout, "org_key");
+        if (rc == 0) printf("{\"public_key\":\"%s\",\"fingerprint\":\"%s\"}", b64, fp);
+        else fputs("null", stdout);
+        cli_jkey(stdout, "certificate");
+        if (crc == 0) {
+            printf("{\"organisation\":\"%s\",\"created\":", cfp);
+            cli_jtime_value(stdout, (int64_t)c.created);
+            fputs(",\"expires\":", stdout);
+            if (c.expires != 0) cli_jtime_value(stdout, (int64_t)c.expires);
+            else fputs("null", stdout);
+            fputc('}', stdout);
+        } else {
+            fputs("null", stdout);
+        }
+        cli_juint(stdout, "revocation_count", nrev);
+        cli_jkey(stdout, "revocations");
+        fputc('[', stdout);
         for (size_t i = 0; i < shown; i++) {
             char ofp[RBX_FINGERPRINT_HEXBYTES], ifp[RBX_FINGERPRINT_HEXBYTES];
             rbx_fingerprint(ofp, revs[i].org);
             rbx_fingerprint(ifp, revs[i].identity);
-            printf("%s{\"organisation\":\"%s\",\"identity\":\"%s\",\"revoked_at\":%llu,\"reason\":",
-                   i ? "," : "", ofp, ifp, (unsigned long long)revs[i].revoked_at);
+            printf("%s{\"organisation\":\"%s\",\"identity\":\"%s\",\"revoked_at\":",
+                   i ? "," : "", ofp, ifp);
+            cli_jtime_value(stdout, (int64_t)revs[i].revoked_at);
+            fputs(",\"reason\":", stdout);
             cli_json_str(stdout, revs[i].reason);
-            printf("}");
+            fputc('}', stdout);
         }
-        printf("]}\n");
+        fputc(']', stdout);
+        cli_jend(stdout);
     } else {
         if (rc == 0) printf("organisation key: %s %s (held here: this store certifies and revokes)\n", b64, fp);
         else printf("organisation key: none held here\n");
@@ -253,17 +274,15 @@ static int emit_statement(const org_args *a, const char *what, const uint8_t *st
     if (a->out != NULL) ec = write_line(a->out, line);
     if (ec != CLI_OK) goto out;
     if (a->json) {
-        printf("{\"%s\":\"%s\",\"fingerprint\":\"%s\"", what, line, fp);
-        if (expires >= 0) printf(",\"expires\":%lld", (long long)expires);
-        if (expires < 0) {
-            fputs(",\"reason\":", stdout);
-            cli_json_str(stdout, a->reason);
-        }
-        if (a->out != NULL) {
-            fputs(",\"out\":", stdout);
-            cli_json_str(stdout, a->out);
-        }
-        fputs("}\n", stdout);
+        cli_jbegin(stdout);
+        cli_jstr(stdout, what, line);
+        cli_jstr(stdout, "fingerprint", fp);
+        if (expires > 0) cli_jtime(stdout, "expires", expires);
+        else if (expires == 0) cli_jnull(stdout, "expires"); /* no end */
+        if (expires < 0) cli_jstr(stdout, "reason", a->reason);
+        if (a->out != NULL) cli_jstr(stdout, "out", a->out);
+        else cli_jnull(stdout, "out");
+        cli_jend(stdout);
     } else if (a->out == NULL) {
         printf("%s\n", line);
     } else if (expires >= 0) {
@@ -315,13 +334,18 @@ static int org_revoke(int argc, char **argv)
     return emit_statement(&a, "revocation", rev, len, -1);
 }
 
-/* install-cert and import-revocation: one FILE|- argument. */
-static int one_input(int argc, char **argv, const char **path)
+/* install-cert and import-revocation: one FILE|- argument, and --json. */
+static int one_input(int argc, char **argv, const char **path, int *json)
 {
-    static const struct option opts[] = { { "help", no_argument, NULL, 'h' },
+    static const struct option opts[] = { { "json", no_argument, NULL, 'j' },
+                                          { "help", no_argument, NULL, 'h' },
                                           { NULL, 0, NULL, 0 } };
-    int ec;
-    if (cli_getopt(argc, argv, opts, "org", org_usage, &ec) != -1) return ec; /* --help, or a bad option */
+    int c, ec;
+    *json = 0;
+    while ((c = cli_getopt(argc, argv, opts, "org", org_usage, &ec)) != -1) {
+        if (c != 'j') return ec; /* --help, or a bad option */
+        *json = 1;
+    }
     if (argc - optind > 1) return usage_error("unexpected argument", argv[optind + 1]);
     *path = argc - optind == 1 ? argv[optind] : NULL;
     return -1;
@@ -330,7 +354,7 @@ static int one_input(int argc, char **argv, const char **path)
 static int org_install_cert(int argc, char **argv)
 {
     const char *path;
-    int ec = one_input(argc, argv, &path);
+    int json, ec = one_input(argc, argv, &path, &json);
     if (ec >= 0) return ec;
     uint8_t cert[RBX_CERT_MAXBYTES], me[RBX_PUBLICKEYBYTES];
     size_t len;
@@ -357,15 +381,27 @@ static int org_install_cert(int argc, char **argv)
     if (rbx_org_cert_parse(&cc, cert, len) != 0) return cli_fail("org", "bad certificate", RBX_E_STATE);
     rbx_fingerprint(ofp, cc.org);
     if (cc.expires != 0) cli_time_str(when, (int64_t)cc.expires);
-    printf("certificate installed: %s certified by organisation %s until %s; our bundles carry it\n",
-           fp, ofp, cc.expires != 0 ? when : "no end");
+    if (json) {
+        char ob64[RBX_KEY_B64BYTES];
+        rbx_key_to_base64(ob64, cc.org);
+        cli_jbegin(stdout);
+        cli_jstr(stdout, "fingerprint", fp);
+        cli_jstr(stdout, "org_public_key", ob64);
+        cli_jstr(stdout, "org_fingerprint", ofp);
+        if (cc.expires != 0) cli_jtime(stdout, "expires", (int64_t)cc.expires);
+        else cli_jnull(stdout, "expires");
+        cli_jend(stdout);
+    } else {
+        printf("certificate installed: %s certified by organisation %s until %s; our bundles carry "
+               "it\n", fp, ofp, cc.expires != 0 ? when : "no end");
+    }
     return cli_flush_stdout("org");
 }
 
 static int org_import_revocation(int argc, char **argv)
 {
     const char *path;
-    int ec = one_input(argc, argv, &path);
+    int json, ec = one_input(argc, argv, &path, &json);
     if (ec >= 0) return ec;
     uint8_t rev[RBX_REVOCATION_MAXBYTES];
     size_t len;
@@ -381,9 +417,21 @@ static int org_import_revocation(int argc, char **argv)
     if (rbx_org_revocation_parse(&rv, rev, len) != 0) return cli_fail("org", "bad revocation", RBX_E_STATE);
     rbx_fingerprint(ifp, rv.identity);
     rbx_fingerprint(ofp, rv.org);
-    printf("revocation applied: %s revoked by organisation %s (%s); contacts bound to it with\n"
-           "that key lost their sessions and refuse to send\n",
-           ifp, ofp, rv.reason[0] ? rv.reason : "no reason given");
+    if (json) {
+        char ob64[RBX_KEY_B64BYTES];
+        rbx_key_to_base64(ob64, rv.org);
+        cli_jbegin(stdout);
+        cli_jstr(stdout, "fingerprint", ifp);
+        cli_jstr(stdout, "org_public_key", ob64);
+        cli_jstr(stdout, "org_fingerprint", ofp);
+        cli_jtime(stdout, "revoked_at", (int64_t)rv.revoked_at);
+        cli_jstr(stdout, "reason", rv.reason);
+        cli_jend(stdout);
+    } else {
+        printf("revocation applied: %s revoked by organisation %s (%s); contacts bound to it with\n"
+               "that key lost their sessions and refuse to send\n",
+               ifp, ofp, rv.reason[0] ? rv.reason : "no reason given");
+    }
     return cli_flush_stdout("org");
 }
 

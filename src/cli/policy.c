@@ -9,7 +9,7 @@
 #include "cli.h"
 
 #define POLICY_FILE_MAX 65536U
-#define VALUE_MAX 32U
+#define VALUE_MAX 64U
 /* "FILE:LINE" for error text: the path as given (an open succeeded, so at
  * most PATH_MAX bytes) and a line number. */
 #define WHERE_MAX (4096U + 24U)
@@ -24,26 +24,49 @@ static const char policy_usage[] =
     "does not name take their defaults. Times take a unit s, m, h or d (default s).\n"
     "Keys: spk_rotate, spk_max_age, spk_keep, onetime_low, onetime_batch,\n"
     "identity_grace, archive (on/off), archive_retention, storage_mode\n"
-    "(bounded/strict), max_skip, max_skipped_keys. set, load and defaults print\n"
-    "the resulting policy. --json: one object, each value as text.\n";
+    "(bounded/strict), max_skip, max_skipped_keys, require_org (an organisation\n"
+    "root's public key, or none: every new contact, session and identity change\n"
+    "must be certified by it). set, load and defaults print\n"
+    "the resulting policy. --json: one object; times in seconds, counts as\n"
+    "numbers, archive as true/false, require_org as base64 or null.\n";
+
+/* A value in JSON (spec/json/policy.schema.json): a time as its seconds, a
+ * count as a number, on/off as a boolean, require_org "none" as null, other
+ * words as strings. Read off the text form (PROTOCOL.md 18.2), so that a key
+ * the library adds is shown typed without a table here. */
+static void json_value(const char *v)
+{
+    size_t n = strlen(v), digits = strspn(v, "0123456789");
+    if (strcmp(v, "on") == 0 || strcmp(v, "off") == 0) {
+        fputs(v[1] == 'n' ? "true" : "false", stdout);
+    } else if (strcmp(v, "none") == 0) {
+        fputs("null", stdout);
+    } else if (digits > 0 && digits == n) {
+        fputs(v, stdout);
+    } else if (digits > 0 && digits + 1 == n && strchr("smhd", v[n - 1]) != NULL) {
+        unsigned long long x = strtoull(v, NULL, 10);
+        unsigned long long mult = v[n - 1] == 'd' ? RBX_DAY : v[n - 1] == 'h' ? 3600 : v[n - 1] == 'm' ? 60 : 1;
+        printf("%llu", x * mult); /* formatted from a uint64_t of seconds: no overflow */
+    } else {
+        cli_json_str(stdout, v);
+    }
+}
 
 static void print_policy(const rbx_policy *p, int json)
 {
     char v[VALUE_MAX];
     const char *k;
-    if (json) fputc('{', stdout);
+    if (json) cli_jbegin(stdout);
     for (size_t i = 0; (k = rbx_policy_key(i)) != NULL; i++) {
         if (rbx_policy_format(v, sizeof v, p, k) != 0) snprintf(v, sizeof v, "?");
         if (json) {
-            if (i > 0) fputc(',', stdout);
-            cli_json_str(stdout, k);
-            fputc(':', stdout);
-            cli_json_str(stdout, v);
+            cli_jkey(stdout, k);
+            json_value(v);
         } else {
             printf("%s = %s\n", k, v);
         }
     }
-    if (json) fputs("}\n", stdout);
+    if (json) cli_jend(stdout);
 }
 
 /* "rbx: policy: [where: ]KEY: must be ... (got VALUE)", exit 65. */
@@ -172,7 +195,7 @@ int policy_main(int argc, char **argv)
             return cli_flush_stdout("policy");
         } else if (strncmp(argv[i], "--", 2) == 0) {
             cli_err("policy", "bad option '%s'", argv[i]);
-            fputs(policy_usage, stderr);
+            cli_usage_err(policy_usage);
             free(args);
             return CLI_USAGE;
         } else {

@@ -18,7 +18,8 @@ static const char rotate_usage[] =
     "             now + the policy's archive_retention\n"
     "  shred      erase the keys of read-only epochs past that date: their entries\n"
     "             become unrecoverable (crypto-shredding)\n"
-    "--json: {\"mode\",\"new_epoch\",\"rewrapped\",\"epochs_erased\",\"entries_unrecoverable\"}.\n";
+    "--json: {\"version\",\"mode\",\"new_epoch\",\"rewrapped\",\"epochs_erased\",\n"
+    "\"entries_unrecoverable\"}.\n";
 
 static const char *const mode_names[] = { "reencrypt", "split", "shred" };
 
@@ -49,7 +50,7 @@ static int rotate_archive(int argc, char **argv)
     }
     if (mode < 0) {
         cli_err("rotate", "archive: --mode reencrypt|split|shred is required");
-        fputs(rotate_usage, stderr);
+        cli_usage_err(rotate_usage);
         return CLI_USAGE;
     }
     _Static_assert(RBX_ARCHIVE_REENCRYPT == 0 && RBX_ARCHIVE_SPLIT == 1 && RBX_ARCHIVE_SHRED == 2,
@@ -60,13 +61,15 @@ static int rotate_archive(int argc, char **argv)
     int rc = rbx_store_rotate_archive(st, mode, &res);
     cli_close_store(st, "rotate");
     if (rc != 0) return cli_fail("rotate", "archive", rc);
-    if (json)
-        printf("{\"mode\":\"%s\",\"new_epoch\":%llu,\"rewrapped\":%llu,\"epochs_erased\":%llu,"
-               "\"entries_unrecoverable\":%llu}\n",
-               mode_names[mode], (unsigned long long)res.new_epoch,
-               (unsigned long long)res.rewrapped, (unsigned long long)res.epochs_erased,
-               (unsigned long long)res.entries_unrecoverable);
-    else
+    if (json) {
+        cli_jbegin(stdout);
+        cli_jstr(stdout, "mode", mode_names[mode]);
+        cli_juint(stdout, "new_epoch", res.new_epoch);
+        cli_juint(stdout, "rewrapped", res.rewrapped);
+        cli_juint(stdout, "epochs_erased", res.epochs_erased);
+        cli_juint(stdout, "entries_unrecoverable", res.entries_unrecoverable);
+        cli_jend(stdout);
+    } else
         printf("archive %s: active epoch %llu, %llu entries rewrapped, %llu epoch keys erased,"
                " %llu entries unrecoverable\n",
                mode_names[mode], (unsigned long long)res.new_epoch,
@@ -93,12 +96,12 @@ int rotate_main(int argc, char **argv)
     }
     if (argc < 2) {
         cli_err("rotate", "what to rotate? (identity, prekeys or archive)");
-        fputs(rotate_usage, stderr);
+        cli_usage_err(rotate_usage);
         return CLI_USAGE;
     }
     for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
         if (strcmp(argv[1], kinds[i].what) == 0) return kinds[i].run(argc - 1, argv + 1);
     cli_err("rotate", "unknown key kind '%s' (identity, prekeys or archive)", argv[1]);
-    fputs(rotate_usage, stderr);
+    cli_usage_err(rotate_usage);
     return CLI_USAGE;
 }

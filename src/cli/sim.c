@@ -686,10 +686,10 @@ static void print_json(FILE *fp, const rbx_sim_opts *o, const rbx_sim_result *r)
 {
     const unsigned RD = RBX_SIM_READ, FV = RBX_SIM_FROM_VICTIM;
     uint32_t n = o->messages, k = o->compromise_at;
-    fprintf(fp, "{\"seed\":%" PRIu64 ",\"messages\":%" PRIu32 ",\"loss\":%.15g,\"reorder\":%.15g,"
+    fprintf(fp, "{\"version\":%d,\"seed\":%" PRIu64 ",\"messages\":%" PRIu32 ",\"loss\":%.15g,\"reorder\":%.15g,"
                 "\"switch\":%.15g,\"victim\":\"%s\",\"compromise_at\":%" PRIu32
                 ",\"header_encryption\":%s,\"store\":%s,\"active\":%s,",
-            o->seed, n, o->loss, o->reorder, o->swap, party_names[o->victim_bob], k,
+            CLI_JSON_VERSION, o->seed, n, o->loss, o->reorder, o->swap, party_names[o->victim_bob], k,
             o->header_encryption ? "true" : "false", o->store ? "true" : "false",
             o->active ? "true" : "false");
     char hex[2 * sizeof r->transcript + 1];
@@ -718,6 +718,7 @@ static void print_json(FILE *fp, const rbx_sim_opts *o, const rbx_sim_result *r)
                 ",\"from_victim\":%" PRIu32 "}",
             r->baseline_read, count_in(r, 1, n, RBX_SIM_BASELINE, FV),
             count_in(r, 1, n, RBX_SIM_BASELINE | FV, 0));
+    if (!o->active) fprintf(fp, ",\"forgery\":null"); /* every member always there */
     if (o->active)
         fprintf(fp, ",\"forgery\":{\"accepted\":%s,\"victim_messages_after\":%" PRIu32
                     ",\"read_by_attacker\":%" PRIu32 ",\"peer_could_decrypt\":%" PRIu32

@@ -3,6 +3,7 @@
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "cli.h"
@@ -16,6 +17,10 @@ static const char status_usage[] =
     "rotated and the signed prekey's age against the policy (rotate, refuse);\n"
     "per contact: the rotation sequence of its pinned key, sessions kept for the\n"
     "grace window after its rotation, and the organisation it is bound to.\n"
+    "Where the storage key and the generation record are; a warning on stderr\n"
+    "when the generation record is beside the database (a backup of DIR holds\n"
+    "both, and its restore would roll the state back unseen), or the key is and\n"
+    "DIR has no .nobackup marker.\n"
     "--json: one object on one line.\n";
 
 static const char *yes_no(int v) { return v ? "yes" : "no"; }
@@ -37,7 +42,53 @@ typedef struct status_facts {
     size_t rotations; /* our rotation records: the sequence of the current key */
     rbx_policy pol;
     rbx_prekey_stats ps;
+    /* Where the secrets are (PROTOCOL.md 15.6, rbx(1) BACKUPS). */
+    const char *key_source;  /* "file", "descriptor", "command" */
+    int gen_beside, key_beside, nobackup;
 } status_facts;
+
+/* Do two paths lie in one directory (the same directory, by device and
+ * inode, however they are spelled)? */
+static int same_dir(const char *a, const char *b)
+{
+    char da[4096], db[4096];
+    struct stat sa, sb;
+    const char *paths[2] = { a, b };
+    char *outs[2] = { da, db };
+    for (int i = 0; i < 2; i++) {
+        const char *slash = strrchr(paths[i], '/');
+        int n = slash == NULL ? snprintf(outs[i], sizeof da, ".")
+                              : snprintf(outs[i], sizeof da, "%.*s", slash == paths[i] ? 1 : (int)(slash - paths[i]), paths[i]);
+        if (n < 0 || (size_t)n >= sizeof da) return 0;
+    }
+    return stat(da, &sa) == 0 && stat(db, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+static void where_secrets(status_facts *f)
+{
+    char marker[4096 + 16];
+    struct stat sb;
+    f->key_source = cli_key_command != NULL ? "command" : cli_key_fd >= 0 ? "descriptor" : "file";
+    f->gen_beside = same_dir(cli_gen_path(), cli_db_path());
+    f->key_beside = cli_key_path()[0] != '\0' && same_dir(cli_key_path(), cli_db_path());
+    snprintf(marker, sizeof marker, "%s/.nobackup", cli_dir);
+    f->nobackup = lstat(marker, &sb) == 0;
+}
+
+/* The warnings of 15.6: a backup or copy of the directory takes the
+ * generation record (or the key) with the database. */
+static void warn_secrets(const status_facts *f)
+{
+    if (f->gen_beside)
+        cli_warn("status", "the generation record %s is beside the database: a backup or copy of "
+                 "%s holds both, and restoring it rolls the state back unseen; keep the record "
+                 "where backups do not go (--generation-file, $RBX_GENERATION_FILE; rbx(1) BACKUPS)",
+                 cli_gen_path(), cli_dir);
+    if (f->key_beside && !f->nobackup)
+        cli_warn("status", "the storage key %s is beside the database and %s has no .nobackup "
+                 "marker: a backup holds both (--key-file elsewhere, --key-command for a "
+                 "keychain; rbx(1) BACKUPS)", cli_key_path(), cli_dir);
+}
 
 static const char *spk_state(const status_facts *f, int64_t now)
 {
@@ -63,6 +114,11 @@ static void print_text(const status_facts *f, const rbx_contact_info *cs, size_t
         printf("storage: %s, bounded (earlier versions erased within %u commits or %u s)\n",
                cli_db_path(),
                RBX_STORE_ERASE_COMMITS, RBX_STORE_ERASE_SECONDS);
+    printf("storage key: %s%s\n", f->key_source,
+           cli_key_path()[0] ? "" : " (not on disk)");
+    if (cli_key_path()[0]) printf("storage key file: %s\n", cli_key_path());
+    printf("generation record: %s%s\n", cli_gen_path(), f->gen_beside ? " (beside the database)" : "");
+    printf("backups: %s\n", f->nobackup ? ".nobackup marker present" : "no .nobackup marker");
     if (ps->signed_prekey_id == 0) {
         printf("signed prekey: none yet (made by rbx bundle)\n");
     } else {
@@ -106,21 +162,36 @@ static void print_json(const status_facts *f, const rbx_contact_info *cs, size_t
     int strict = f->pol.storage_mode == RBX_STORE_STRICT;
     rbx_key_to_base64(b64, f->me);
     rbx_fingerprint(fp, f->me);
-    printf("{\"identity\":{\"public_key\":\"%s\",\"fingerprint\":\"%s\",\"rotations\":%zu},", b64,
-           fp, f->rotations);
-    fputs("\"storage\":{\"path\":", stdout);
+    cli_jbegin(stdout);
+    cli_jkey(stdout, "identity");
+    printf("{\"public_key\":\"%s\",\"fingerprint\":\"%s\",\"rotations\":%zu}", b64, fp,
+           f->rotations);
+    cli_jkey(stdout, "storage");
+    fputs("{\"path\":", stdout);
     cli_json_str(stdout, cli_db_path());
-    printf(",\"mode\":\"%s\",\"erase_commits\":%u,\"erase_seconds\":%u},",
+    printf(",\"mode\":\"%s\",\"erase_commits\":%u,\"erase_seconds\":%u",
            strict ? "strict" : "bounded", strict ? 1U : RBX_STORE_ERASE_COMMITS,
            strict ? 0U : RBX_STORE_ERASE_SECONDS);
-    printf("\"prekeys\":{\"signed_prekey_id\":%u,\"signed_prekey_age_seconds\":%lld,"
+    cli_jstr(stdout, "key_source", f->key_source);
+    if (cli_key_path()[0]) cli_jstr(stdout, "key_file", cli_key_path());
+    else cli_jnull(stdout, "key_file");
+    cli_jstr(stdout, "generation_file", cli_gen_path());
+    cli_jbool(stdout, "generation_beside_database", f->gen_beside);
+    cli_jbool(stdout, "key_beside_database", f->key_beside);
+    cli_jbool(stdout, "nobackup_marker", f->nobackup);
+    fputc('}', stdout);
+    cli_jkey(stdout, "prekeys");
+    printf("{\"signed_prekey_id\":%u,\"signed_prekey_created\":", ps->signed_prekey_id);
+    if (ps->signed_prekey_id) cli_jtime_value(stdout, ps->signed_prekey_created);
+    else fputs("null", stdout);
+    printf(",\"signed_prekey_age_seconds\":%lld,"
            "\"signed_prekey_rotate_seconds\":%llu,\"signed_prekey_max_age_seconds\":%llu,"
-           "\"onetime_unoffered\":%zu,\"onetime_offered\":%zu,\"onetime_consumed\":%zu},",
-           ps->signed_prekey_id,
+           "\"onetime_unoffered\":%zu,\"onetime_offered\":%zu,\"onetime_consumed\":%zu}",
            ps->signed_prekey_id ? (long long)(now - ps->signed_prekey_created) : -1LL,
            (unsigned long long)f->pol.spk_rotate, (unsigned long long)f->pol.spk_max_age,
            ps->onetime_unoffered, ps->onetime_outstanding, ps->onetime_consumed);
-    fputs("\"contacts\":[", stdout);
+    cli_jkey(stdout, "contacts");
+    fputc('[', stdout);
     for (size_t i = 0; i < n; i++) {
         const rbx_contact_info *c = &cs[i];
         const rbx_session_info *s = &c->session;
@@ -128,14 +199,18 @@ static void print_json(const status_facts *f, const rbx_contact_info *cs, size_t
         fputs(i ? ",{\"name\":" : "{\"name\":", stdout);
         cli_json_str(stdout, c->name);
         printf(",\"device\":%u,\"fingerprint\":\"%s\",\"rotation_sequence\":%llu,"
-               "\"grace_sessions\":%zu",
-               c->device, fp, (unsigned long long)c->rotation_seq, c->grace_sessions);
+               "\"grace_sessions\":%zu,\"bundle\":%s",
+               c->device, fp, (unsigned long long)c->rotation_seq, c->grace_sessions,
+               jbool(c->has_bundle));
         if (c->has_org) {
             char ob64[RBX_KEY_B64BYTES];
             rbx_key_to_base64(ob64, c->org);
             printf(",\"org\":\"%s\"", ob64);
+        } else {
+            fputs(",\"org\":null", stdout);
         }
         printf(",\"session\":%s", jbool(c->has_session));
+        /* Every member always there (null without a session): stable. */
         if (c->has_session)
             printf(",\"initiator\":%s,\"header_encryption\":%s,\"send\":%u,\"recv\":%u,\"prev\":%u,"
                    "\"dh_steps\":%u,\"skipped_keys\":%zu,\"skipped_chains\":%zu,"
@@ -144,9 +219,14 @@ static void print_json(const status_facts *f, const rbx_contact_info *cs, size_t
                    s->prev_send_count, s->dh_steps, s->skipped_keys, s->skipped_chains,
                    jbool(s->awaiting_reply), (unsigned long long)c->generation,
                    jbool(c->rolled_back));
+        else
+            fputs(",\"initiator\":null,\"header_encryption\":null,\"send\":null,\"recv\":null,"
+                  "\"prev\":null,\"dh_steps\":null,\"skipped_keys\":null,\"skipped_chains\":null,"
+                  "\"awaiting_reply\":null,\"generation\":null,\"rolled_back\":null", stdout);
         fputs("}", stdout);
     }
-    fputs("]}\n", stdout);
+    fputc(']', stdout);
+    cli_jend(stdout);
 }
 
 int status_main(int argc, char **argv)
@@ -168,6 +248,8 @@ int status_main(int argc, char **argv)
         goto out;
     }
     int64_t now = (int64_t)time(NULL);
+    where_secrets(&f);
+    warn_secrets(&f);
     if (json) print_json(&f, cs, n, now);
     else print_text(&f, cs, n, now);
     ec = cli_flush_stdout("status");

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -25,6 +26,10 @@
 
 void cli_verr(const char *verb, const char *fmt, va_list ap)
 {
+    if (cli_json_mode) {
+        cli_json_record_error(verb, fmt, ap);
+        return;
+    }
     fputs("rbx: ", stderr);
     if (verb != NULL) fprintf(stderr, "%s: ", verb);
     vfprintf(stderr, fmt, ap);
@@ -42,6 +47,16 @@ void cli_err(const char *verb, const char *fmt, ...)
 void cli_warn(const char *verb, const char *fmt, ...)
 {
     va_list ap;
+    if (cli_json_mode) {
+        char msg[1024];
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof msg, fmt, ap);
+        va_end(ap);
+        fputs("{\"warning\":{\"message\":", stderr);
+        cli_json_str(stderr, msg);
+        fprintf(stderr, "},\"version\":%d}\n", CLI_JSON_VERSION);
+        return;
+    }
     fprintf(stderr, "rbx: %s: warning: ", verb);
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
@@ -105,13 +120,118 @@ const char *cli_db_path(void)
     return db_path;
 }
 
+const char *cli_key_file, *cli_key_command, *cli_gen_file;
+int cli_key_fd = -1;
+static char gen_path[FILE_CAP], key_path[FILE_CAP];
+
+const char *cli_gen_path(void)
+{
+    return gen_path;
+}
+
+const char *cli_key_path(void)
+{
+    return key_path;
+}
+
 /* The path of one of the store's files (rbx_io_error.file). */
 static const char *file_path(char out[FILE_CAP], int file)
 {
-    const char *sfx = file == RBX_FILE_KEY ? ".key" : file == RBX_FILE_GENERATION ? ".gen" : "";
     if (file == RBX_FILE_DIRECTORY) snprintf(out, FILE_CAP, "%.*s", PATH_MAX - 1, cli_dir);
-    else snprintf(out, FILE_CAP, "%.*s%s", PATH_MAX - 1, db_path, sfx);
+    else if (file == RBX_FILE_KEY && key_path[0] == '\0')
+        snprintf(out, FILE_CAP, "%s", cli_key_command != NULL ? "the key command's output" : "the key descriptor");
+    else snprintf(out, FILE_CAP, "%s", file == RBX_FILE_KEY ? key_path
+                                     : file == RBX_FILE_GENERATION ? gen_path : db_path);
     return out;
+}
+
+/* ------------------------------------------------------------ the storage key's source */
+
+/* The key read from a descriptor or a command, once per process (a
+ * descriptor can be read once), wiped at exit. */
+static uint8_t source_key[RBX_STORAGE_KEYBYTES];
+static int source_loaded;
+
+static void wipe_source_key(void)
+{
+    sodium_memzero(source_key, sizeof source_key);
+}
+
+/* 32 raw bytes, or their standard base64 (44 characters) and an optional
+ * newline: a keychain helper prints text. */
+static int key_from_bytes(uint8_t key[32], const uint8_t *b, size_t n)
+{
+    size_t got;
+    if (n == 32) {
+        memcpy(key, b, 32);
+        return 0;
+    }
+    while (n > 0 && (b[n - 1] == '\n' || b[n - 1] == '\r')) n--;
+    if (n != 44) return -1;
+    return cli_b64_decode(key, 32, &got, (const char *)b, n) == 0 && got == 32 ? 0 : -1;
+}
+
+/* Read at most cap bytes (a few more tell "too long") from fd to its end. */
+static ssize_t read_to_end(int fd, uint8_t *buf, size_t cap)
+{
+    size_t n = 0;
+    while (n < cap) {
+        ssize_t r = read(fd, buf + n, cap - n);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) return -1;
+        if (r == 0) break;
+        n += (size_t)r;
+    }
+    return (ssize_t)n;
+}
+
+/* The storage key from --key-fd or --key-command into source_key. Returns
+ * an exit code, having reported: 66 no key (an empty descriptor or output),
+ * 65 not a key, 74 a read error or a command that failed. */
+static int load_source_key(const char *verb)
+{
+    uint8_t buf[128];
+    ssize_t n;
+    int ec = CLI_OK;
+    if (source_loaded) return CLI_OK;
+    if (cli_key_command != NULL) {
+        fflush(NULL); /* nothing of ours is written twice by the child */
+        FILE *f = popen(cli_key_command, "r");
+        if (f == NULL) {
+            cli_err(verb, "cannot run the key command: %s", strerror(errno));
+            return CLI_IOERR;
+        }
+        n = read_to_end(fileno(f), buf, sizeof buf);
+        int st = pclose(f);
+        if (n < 0 || st == -1 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+            if (n >= 0) sodium_memzero(buf, (size_t)n);
+            cli_err(verb, "the key command failed (%s %d); no storage key",
+                    st != -1 && WIFEXITED(st) ? "exit status" : "signal or error",
+                    st != -1 && WIFEXITED(st) ? WEXITSTATUS(st) : st != -1 && WIFSIGNALED(st) ? WTERMSIG(st) : -1);
+            return CLI_IOERR;
+        }
+    } else {
+        n = read_to_end(cli_key_fd, buf, sizeof buf);
+        if (n < 0) {
+            cli_err(verb, "cannot read the storage key from descriptor %d: %s", cli_key_fd,
+                    strerror(errno));
+            return CLI_IOERR;
+        }
+    }
+    if (n == 0) {
+        cli_err(verb, "no storage key from %s (empty)",
+                cli_key_command != NULL ? "the key command" : "the key descriptor");
+        ec = CLI_NOINPUT;
+    } else if (key_from_bytes(source_key, buf, (size_t)n) != 0) {
+        cli_err(verb, "%s is not a storage key (32 bytes, or their base64)",
+                cli_key_command != NULL ? "the key command's output" : "the key descriptor's content");
+        ec = CLI_DATAERR;
+    } else {
+        source_loaded = 1;
+        atexit(wipe_source_key);
+    }
+    sodium_memzero(buf, sizeof buf);
+    return ec;
 }
 
 void cli_io_text(char *out, size_t cap, const rbx_io_error *e)
@@ -130,9 +250,13 @@ int cli_fail(const char *verb, const char *what, int rc)
 {
     char detail[TEXT_CAP] = "";
     rbx_io_error e;
+    char p[FILE_CAP] = "";
     if ((rc == RBX_E_IO || rc == RBX_E_CORRUPT) && open_store != NULL &&
-        rbx_store_io_error(open_store, &e))
+        rbx_store_io_error(open_store, &e)) {
         cli_io_text(detail, sizeof detail, &e);
+        file_path(p, e.file ? e.file : RBX_FILE_DATABASE);
+    }
+    cli_err_context(rc, p);
     cli_err(verb, "%s%s%s%s%s", what ? what : "", what ? ": " : "", rbx_strerror(rc),
             *detail ? ": " : "", detail);
     return cli_exit_code(rc);
@@ -223,12 +347,27 @@ int cli_open_store(rbx_store **st, const char *verb, int mode)
     char p[FILE_CAP], detail[TEXT_CAP];
     o.create = create;
     o.error = &e;
+    snprintf(gen_path, sizeof gen_path, "%s", cli_gen_file != NULL ? cli_gen_file : "");
+    if (cli_gen_file == NULL) snprintf(gen_path, sizeof gen_path, "%s.gen", db_path);
+    else o.generation_path = cli_gen_file;
+    key_path[0] = '\0';
+    if (cli_key_command != NULL || cli_key_fd >= 0) {
+        int ec = load_source_key(verb);
+        if (ec != CLI_OK) return ec;
+        o.storage_key = source_key;
+    } else if (cli_key_file != NULL) {
+        snprintf(key_path, sizeof key_path, "%s", cli_key_file);
+        o.key_path = cli_key_file;
+    } else {
+        snprintf(key_path, sizeof key_path, "%s.key", db_path);
+    }
     int rc = rbx_store_open(st, db_path, &o);
     if (rc == 0) {
         open_store = *st;
         return CLI_OK;
     }
     file_path(p, e.file ? e.file : RBX_FILE_DATABASE);
+    cli_err_context(rc, p);
     switch (rc) {
     case RBX_E_NOT_FOUND:
         if (e.file != RBX_FILE_KEY)
@@ -256,8 +395,8 @@ int cli_open_store(rbx_store **st, const char *verb, int mode)
                     "ratchetbox database", p);
         return CLI_IOERR;
     case RBX_E_STORAGE_KEY:
-        cli_err(verb, "cannot open %s: wrong storage key (%s.key does not open it)", db_path,
-                db_path);
+        cli_err(verb, "cannot open %s: wrong storage key (%s does not open it)", db_path,
+                file_path(p, RBX_FILE_KEY));
         return CLI_IOERR;
     case RBX_E_IO:
         cli_io_text(detail, sizeof detail, &e);
@@ -333,6 +472,21 @@ int cli_contacts(rbx_store *st, rbx_contact_info **out, size_t *n)
     }
     *out = cs;
     return rc;
+}
+
+int cli_find_contact(rbx_store *st, rbx_contact_info *out, const char *name, uint32_t device)
+{
+    rbx_contact_info *cs;
+    size_t n;
+    int found = 0, rc = cli_contacts(st, &cs, &n);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        if (cs[i].device != device || strcmp(cs[i].name, name) != 0) continue;
+        *out = cs[i];
+        found = 1;
+        break;
+    }
+    free(cs);
+    return rc != 0 ? rc : found;
 }
 
 /* ------------------------------------------------------------ input */
@@ -514,6 +668,11 @@ void cli_time_iso(char out[CLI_TIME_CHARS], int64_t t)
     time_fmt(out, t, 1);
 }
 
+void cli_usage_err(const char *usage)
+{
+    if (!cli_json_mode) fputs(usage, stderr);
+}
+
 int cli_flush_stdout(const char *verb)
 {
     if (fflush(stdout) != 0 || ferror(stdout)) {
@@ -590,7 +749,7 @@ int cli_getopt(int argc, char **argv, const struct option *opts, const char *ver
     }
     if (c == '?') {
         cli_err(verb, "bad option '%s'", argv[optind - 1]);
-        fputs(usage, stderr);
+        cli_usage_err(usage);
         *ec = CLI_USAGE;
         return 0;
     }

@@ -158,8 +158,11 @@ static int update_contact(rbx_store *st, const rbx__contact *c)
     size_t pinlen = pin_value(pin, c);
     sqlite3_stmt *s;
     int rc = rbx__st_prep(st, &s, "UPDATE contacts SET identity = ?1, rot_seq = ?2, rot_hash = ?3,"
-                                  " org = ?4, bundle = ?5, pin = ?6 WHERE id = ?7");
+                                  " org = ?4, bundle = ?5, pin = ?6, name = ?8, device = ?9"
+                                  " WHERE id = ?7");
     if (rc != 0) return rc;
+    sqlite3_bind_text(s, 8, c->name, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 9, c->device);
     sqlite3_bind_blob(s, 1, c->identity, 32, SQLITE_STATIC);
     sqlite3_bind_int64(s, 2, c->rot_seq);
     if (c->has_rot_hash) sqlite3_bind_blob(s, 3, c->rot_hash, 32, SQLITE_STATIC);
@@ -172,21 +175,28 @@ static int update_contact(rbx_store *st, const rbx__contact *c)
     return rc;
 }
 
-int rbx__st_insert_contact(rbx_store *st, rbx__contact *c)
+/* The (name, device) index decides nothing alone (15.8): a contact gets a
+ * name and device only when no row of the table has them. */
+static int name_free(rbx_store *st, const char *name, uint32_t device)
 {
     sqlite3_stmt *s;
-    /* The (name, device) index decides nothing alone (15.8): a new contact
-     * is made only when no row of the table has its name and device. */
     int rc = rbx__st_prep(st, &s, "SELECT count(*) FROM contacts NOT INDEXED"
                                   " WHERE name = ?1 AND device = ?2");
     if (rc != 0) return rc;
-    sqlite3_bind_text(s, 1, c->name, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 2, c->device);
+    sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, device);
     rc = rbx__st_step(s);
     int64_t have = rc == 1 ? sqlite3_column_int64(s, 0) : 0;
     rbx__st_done(st, s);
     if (rc < 0) return rc;
-    if (have != 0) return RBX_E_EXISTS;
+    return have != 0 ? RBX_E_EXISTS : 0;
+}
+
+int rbx__st_insert_contact(rbx_store *st, rbx__contact *c)
+{
+    sqlite3_stmt *s;
+    int rc = name_free(st, c->name, c->device);
+    if (rc != 0) return rc;
     if ((rc = rbx__st_prep(st, &s, "INSERT INTO contacts (name, device, identity)"
                                    " VALUES (?1, ?2, ?3) RETURNING id")) != 0)
         return rc;
@@ -263,12 +273,56 @@ static void src_from_bundle(chain_src *cs, const parsed_bundle *pb, const uint8_
     cs->bundlelen = len;
 }
 
+/* ------------------------------------------------------------ adoption (16.7) */
+
+/* The contact a first message from an unknown device created for identity
+ * (rbx_store_decrypt without a name): named by the key's fingerprint. */
+static int find_auto(rbx_store *st, rbx__contact *c, const uint8_t identity[32])
+{
+    char fp[RBX_FINGERPRINT_HEXBYTES];
+    sqlite3_stmt *s;
+    rbx_fingerprint(fp, identity);
+    int rc = rbx__st_prep(st, &s, CONTACT_COLS "WHERE name = ?1 AND identity = ?2 ORDER BY id LIMIT 1");
+    if (rc != 0) return rc;
+    sqlite3_bind_text(s, 1, fp, -1, SQLITE_STATIC);
+    sqlite3_bind_blob(s, 2, identity, 32, SQLITE_STATIC);
+    return contact_query(st, c, s);
+}
+
+/* History entries follow a name (the archive's peer is clear metadata,
+ * PROTOCOL.md 17.2: not authenticated, nothing decides by it). */
+static int relabel_history(rbx_store *st, const char *from, const char *to)
+{
+    sqlite3_stmt *s;
+    int rc = rbx__st_prep(st, &s, "UPDATE archive SET peer = ?2 WHERE peer = ?1");
+    if (rc != 0) return rc;
+    sqlite3_bind_text(s, 1, from, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, to, -1, SQLITE_STATIC);
+    rc = rbx__st_step(s) < 0 ? RBX_E_IO : 0;
+    rbx__st_done(st, s);
+    return rc;
+}
+
 /* A new identity under an organisation root: certified now, not revoked. */
 static int org_accepts(rbx_store *st, const uint8_t org[32], const chain_src *cs)
 {
     if (!cs->has_cert) return RBX_E_UNCERTIFIED;
     int rc = rbx__org_cert_valid(&cs->cert, org, cs->identity, (uint64_t)rbx__st_now(st));
     return rc != 0 ? rc : rbx__st_is_revoked(st, org, cs->identity);
+}
+
+/* PROTOCOL.md 18.6: with the policy's require_org, a contact's new identity
+ * (a rotation, a trusted key) must be certified by that root too; a contact
+ * bound to nothing is bound to it from then on. */
+static int require_org(rbx_store *st, const rbx_policy *pol, rbx__contact *c, const chain_src *cs)
+{
+    if (!pol->has_require_org) return 0;
+    int rc = org_accepts(st, pol->require_org, cs);
+    if (rc == 0 && !c->has_org) {
+        c->has_org = 1;
+        memcpy(c->org, pol->require_org, 32);
+    }
+    return rc;
 }
 
 /* Record every key a chain passes through (the pinned one among them),
@@ -323,6 +377,7 @@ static int contact_rotated(rbx_store *st, rbx__contact *c, chain_src *cs, const 
         return rc;
     cs->parsed = 1;
     if (c->has_org && (rc = org_accepts(st, c->org, cs)) != 0) return rc;
+    if ((rc = require_org(st, pol, c, cs)) != 0) return rc;
     /* The grace window: what the record states for the pinned key, at
      * most our policy's identity_grace from now. */
     int64_t until = now + (int64_t)pol->identity_grace;
@@ -398,6 +453,14 @@ static int add_contact(rbx_store *st, const char *name, uint32_t device, const u
     src_from_bundle(&cs, &pb, bundle, len);
     if ((rc = rbx__st_begin(st)) != 0) goto out;
     if ((rc = rbx__st_policy(st, &pol)) != 0) goto fail;
+    /* 18.6: every new contact is bound to the required root, and no other. */
+    if (pol.has_require_org) {
+        if (org != NULL && sodium_memcmp(org, pol.require_org, 32) != 0) {
+            rc = RBX_E_POLICY;
+            goto fail;
+        }
+        org = pol.require_org;
+    }
     /* Initiators never use a signed prekey past its policy age. */
     if (b->signed_prekey_created != 0 &&
         rbx__st_now(st) - (int64_t)b->signed_prekey_created > (int64_t)pol.spk_max_age) {
@@ -405,7 +468,28 @@ static int add_contact(rbx_store *st, const char *name, uint32_t device, const u
         goto fail;
     }
     rc = rbx__st_find_contact(st, &old, name, device);
-    if (rc == RBX_E_NOT_FOUND) {
+    if (rc == RBX_E_NOT_FOUND && (rc = find_auto(st, &c, b->identity)) == 0) {
+        /* Adopt the contact a first message created for this key: one row,
+         * one session; its inbox follows its id, its history its name. */
+        char was[RBX_NAME_MAX];
+        uint32_t was_device = c.device;
+        snprintf(was, sizeof was, "%s", c.name);
+        if ((rc = name_free(st, name, device)) != 0) goto fail;
+        if (org != NULL) {
+            c.has_org = 1;
+            memcpy(c.org, org, 32);
+            if ((rc = org_accepts(st, org, &cs)) != 0) goto refused;
+        }
+        snprintf(c.name, sizeof c.name, "%s", name);
+        c.device = device;
+        memcpy(c.bundle, bundle, len); /* for the handshake after a reset */
+        c.bundlelen = len;
+        if ((rc = update_contact(st, &c)) != 0 || (rc = relabel_history(st, was, name)) != 0 ||
+            (rc = rbx__audit(st, "contact adopted", "%s/%u: was %s/%u, made by a first message%s",
+                             name, device, was, was_device,
+                             org != NULL ? ", bound to an organisation root" : "")) != 0)
+            goto fail;
+    } else if (rc == RBX_E_NOT_FOUND) {
         snprintf(c.name, sizeof c.name, "%s", name);
         c.device = device;
         memcpy(c.identity, b->identity, 32);
@@ -417,7 +501,9 @@ static int add_contact(rbx_store *st, const char *name, uint32_t device, const u
             if ((rc = org_accepts(st, org, &cs)) != 0) goto refused;
         }
         rbx_fingerprint(fp_new, b->identity);
-        if ((rc = rbx__st_insert_contact(st, &c)) != 0 ||
+        /* History imported before the contact existed is under the key's
+         * fingerprint (rbx_store_import_history): it takes the name. */
+        if ((rc = rbx__st_insert_contact(st, &c)) != 0 || (rc = relabel_history(st, fp_new, name)) != 0 ||
             (rc = rbx__audit(st, "contact added", "%s/%u: %s%s", name, device, fp_new,
                              org != NULL ? ", bound to an organisation root" : "")) != 0)
             goto fail;
@@ -613,4 +699,219 @@ int rbx_store_reset_session(rbx_store *st, const char *name, uint32_t device)
 fail:
     rbx__st_rollback(st);
     return rc;
+}
+
+/* ------------------------------------------------------------ lifecycle (16.7) */
+
+/* Run one statement bound to a contact id (?1) and maybe a second (?2). */
+static int exec_ids(rbx_store *st, const char *sql, int64_t a, int64_t b)
+{
+    sqlite3_stmt *s;
+    int rc = rbx__st_prep(st, &s, sql);
+    if (rc != 0) return rc;
+    sqlite3_bind_int64(s, 1, a);
+    if (sqlite3_bind_parameter_count(s) >= 2) sqlite3_bind_int64(s, 2, b);
+    rc = rbx__st_step(s) < 0 ? RBX_E_IO : 0;
+    rbx__st_done(st, s);
+    return rc;
+}
+
+/* A contact's sessions, current and retired, and the keys it rotated
+ * through: what trusting a new key or forgetting the contact drops. */
+static int drop_sessions(rbx_store *st, int64_t id)
+{
+    int rc = exec_ids(st, "DELETE FROM sessions WHERE contact = ?1", id, 0);
+    if (rc == 0) rc = exec_ids(st, "DELETE FROM retired_sessions WHERE contact = ?1", id, 0);
+    if (rc == 0) rc = exec_ids(st, "DELETE FROM contact_keys WHERE contact = ?1", id, 0);
+    return rc;
+}
+
+/* Move what the contact a first message created (a) holds into t: its
+ * session (resealed under t's id), retired sessions, inbox and outbox rows
+ * (their tags recomputed over the new contact id), and its history; then
+ * remove a. t has no session (trust dropped it). */
+static int merge_into(rbx_store *st, const rbx__contact *t, const rbx__contact *a)
+{
+    rbx__stored_session ss;
+    int64_t gen;
+    int rc = rbx__st_load_session(st, &ss, a->id);
+    if (rc != 0) return rc;
+    if (ss.exists) {
+        if ((rc = rbx__st_next_generation(st, &gen)) == 0)
+            rc = rbx__st_save_session(st, t->id, ss.s, gen, ss.rolled_back, ss.ik);
+        rbx_session_free(ss.s);
+        if (rc != 0) return rc;
+    }
+    if ((rc = drop_sessions(st, a->id)) == 0 &&
+        (rc = exec_ids(st, "UPDATE retired_sessions SET contact = ?2, mac = rbx_mac("
+                           "'retired_sessions', id, ?2, base_key, until, generation)"
+                           " WHERE contact = ?1", a->id, t->id)) == 0 &&
+        (rc = exec_ids(st, "UPDATE inbox SET contact = ?2, mac = rbx_mac('inbox', id, ?2, digest,"
+                           " generation, identity) WHERE contact = ?1", a->id, t->id)) == 0 &&
+        (rc = exec_ids(st, "UPDATE outbox SET contact = ?2 WHERE contact = ?1", a->id, t->id)) == 0 &&
+        (rc = exec_ids(st, "DELETE FROM contacts WHERE id = ?1", a->id, 0)) == 0)
+        rc = relabel_history(st, a->name, t->name);
+    return rc;
+}
+
+int rbx_store_trust_contact(rbx_store *st, const char *name, uint32_t device,
+                            const uint8_t *bundle, size_t len)
+{
+    parsed_bundle pb;
+    chain_src cs;
+    rbx_policy pol;
+    rbx__contact c, a;
+    char fp_old[RBX_FINGERPRINT_HEXBYTES], fp_new[RBX_FINGERPRINT_HEXBYTES];
+    if (!rbx__st_name_ok(name)) return RBX_E_INVALID;
+    int rc = rbx__bundle_parse_records(&pb.b, &pb.w, pb.r, &pb.cert, bundle, len);
+    if (rc != 0) return rc;
+    src_from_bundle(&cs, &pb, bundle, len);
+    if ((rc = rbx__st_begin(st)) != 0) goto out;
+    if ((rc = rbx__st_policy(st, &pol)) != 0 || (rc = rbx__st_find_contact(st, &c, name, device)) != 0)
+        goto fail;
+    if (sodium_memcmp(c.identity, pb.b.identity, 32) == 0) {
+        rc = RBX_E_EXISTS;
+        goto fail;
+    }
+    if (pb.b.signed_prekey_created != 0 &&
+        rbx__st_now(st) - (int64_t)pb.b.signed_prekey_created > (int64_t)pol.spk_max_age) {
+        rc = RBX_E_EXPIRED;
+        goto fail;
+    }
+    /* An out-of-band check vouches for the key, not for its organisation:
+     * a bound contact's new key is certified like a rotated one. */
+    if ((c.has_org && (rc = org_accepts(st, c.org, &cs)) != 0) ||
+        (rc = require_org(st, &pol, &c, &cs)) != 0)
+        goto fail;
+    rbx_fingerprint(fp_old, c.identity);
+    rbx_fingerprint(fp_new, pb.b.identity);
+    /* The old key is behind the contact from now on (a bundle naming it
+     * again is a replay, 16.4); nothing it signed is accepted any more. */
+    if ((rc = drop_sessions(st, c.id)) != 0) goto fail;
+    sqlite3_stmt *s;
+    if ((rc = rbx__st_prep(st, &s, "INSERT OR IGNORE INTO contact_keys (contact, identity, until, mac)"
+                                   " VALUES (?1, ?2, ?3, rbx_mac('contact_keys', ?1, ?2, ?3))")) != 0)
+        goto fail;
+    sqlite3_bind_int64(s, 1, c.id);
+    sqlite3_bind_blob(s, 2, c.identity, 32, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 3, rbx__st_now(st));
+    rc = rbx__st_step(s) < 0 ? RBX_E_IO : 0;
+    rbx__st_done(st, s);
+    if (rc != 0) goto fail;
+    memcpy(c.identity, pb.b.identity, 32);
+    c.rot_seq = 0;
+    c.has_rot_hash = 0;
+    memcpy(c.bundle, bundle, len);
+    c.bundlelen = len;
+    if ((rc = update_contact(st, &c)) != 0) goto fail;
+    rc = find_auto(st, &a, pb.b.identity);
+    if (rc == 0 && a.id == c.id) rc = RBX_E_NOT_FOUND; /* a contact named so by its user */
+    int merged = rc == 0;
+    if (rc == 0) rc = merge_into(st, &c, &a);
+    else if (rc == RBX_E_NOT_FOUND) rc = 0;
+    if (rc != 0 ||
+        (rc = rbx__audit(st, "contact identity trusted", "%s/%u: %s -> %s, checked out of band%s",
+                         name, device, fp_old, fp_new,
+                         merged ? ", with the contact a first message made for it" : "")) != 0)
+        goto fail;
+    rc = rbx__st_commit(st, 0);
+    goto out;
+fail:
+    rbx__st_rollback(st);
+out:
+    rbx__wire__pre_key_bundle__free_unpacked(pb.w, NULL);
+    return rc;
+}
+
+int rbx_store_forget_contact(rbx_store *st, const char *name, const uint32_t *device, size_t *count)
+{
+    rbx__contact c;
+    sqlite3_stmt *s;
+    int64_t ids[64];
+    size_t n = 0, total = 0;
+    if (count != NULL) *count = 0;
+    if (!rbx__st_name_ok(name)) return RBX_E_INVALID;
+    int rc = rbx__st_begin(st);
+    if (rc != 0) return rc;
+    /* In rounds of up to 64 rows: the statement is done before rows go. */
+    do {
+        n = 0;
+        if (device != NULL) {
+            rc = rbx__st_find_contact(st, &c, name, *device);
+            if (rc == 0) ids[n++] = c.id;
+            else if (rc == RBX_E_NOT_FOUND) rc = 0;
+        } else if ((rc = rbx__st_prep(st, &s, "SELECT id FROM contacts NOT INDEXED WHERE name = ?1"
+                                              " ORDER BY id LIMIT 64")) == 0) {
+            sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
+            while (n < 64 && (rc = rbx__st_step(s)) == 1) ids[n++] = sqlite3_column_int64(s, 0);
+            rbx__st_done(st, s);
+            rc = rc < 0 ? rc : 0;
+        }
+        for (size_t i = 0; i < n && rc == 0; i++) {
+            /* Read through the pin: a row swapped in by someone without the
+             * storage key is refused, not erased in another's place. */
+            if ((rc = rbx__st_find_contact_by_id(st, &c, ids[i])) != 0) break;
+            char fp[RBX_FINGERPRINT_HEXBYTES];
+            rbx_fingerprint(fp, c.identity);
+            if ((rc = drop_sessions(st, c.id)) == 0 &&
+                (rc = exec_ids(st, "DELETE FROM inbox WHERE contact = ?1", c.id, 0)) == 0 &&
+                (rc = exec_ids(st, "DELETE FROM outbox WHERE contact = ?1", c.id, 0)) == 0 &&
+                (rc = exec_ids(st, "DELETE FROM contacts WHERE id = ?1", c.id, 0)) == 0)
+                rc = rbx__audit(st, "contact forgotten", "%s/%u: %s, sessions and keys erased",
+                                c.name, c.device, fp);
+        }
+        total += n;
+    } while (rc == 0 && n == 64 && device == NULL);
+    if (rc == 0 && total == 0) rc = RBX_E_NOT_FOUND;
+    if (rc != 0) {
+        rbx__st_rollback(st);
+        return rc;
+    }
+    if ((rc = rbx__st_commit(st, 0)) != 0) return rc;
+    if (count != NULL) *count = total;
+    /* The erased keys leave the log now, whatever the mode (15.5); a
+     * failure is owed and retried (rbx_store_deferred), the erase itself
+     * is committed. */
+    (void)rbx__st_erase_point(st);
+    return 0;
+}
+
+int rbx_store_rename_contact(rbx_store *st, const char *old_name, const char *new_name)
+{
+    rbx__contact c;
+    sqlite3_stmt *s;
+    int64_t id;
+    size_t n = 0;
+    if (!rbx__st_name_ok(old_name) || !rbx__st_name_ok(new_name) || strcmp(old_name, new_name) == 0)
+        return RBX_E_INVALID;
+    int rc = rbx__st_begin(st);
+    if (rc != 0) return rc;
+    /* One row at a time, the first left with the old name: a renamed row no
+     * longer matches. */
+    for (;;) {
+        if ((rc = rbx__st_prep(st, &s, "SELECT id FROM contacts NOT INDEXED WHERE name = ?1"
+                                       " ORDER BY id LIMIT 1")) != 0)
+            break;
+        sqlite3_bind_text(s, 1, old_name, -1, SQLITE_STATIC);
+        rc = rbx__st_step(s);
+        id = rc == 1 ? sqlite3_column_int64(s, 0) : 0;
+        rbx__st_done(st, s);
+        if (rc <= 0) break;
+        if ((rc = rbx__st_find_contact_by_id(st, &c, id)) != 0 ||
+            (rc = name_free(st, new_name, c.device)) != 0)
+            break;
+        snprintf(c.name, sizeof c.name, "%s", new_name);
+        if ((rc = update_contact(st, &c)) != 0 ||
+            (rc = rbx__audit(st, "contact renamed", "%s/%u -> %s/%u", old_name, c.device, new_name,
+                             c.device)) != 0)
+            break;
+        n++;
+    }
+    if (rc == 0 && n == 0) rc = RBX_E_NOT_FOUND;
+    if (rc == 0) rc = relabel_history(st, old_name, new_name);
+    if (rc != 0) {
+        rbx__st_rollback(st);
+        return rc;
+    }
+    return rbx__st_commit(st, 0);
 }

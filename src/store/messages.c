@@ -6,6 +6,7 @@
  * out. The store's top floor with open.c: it calls every floor below. */
 #include <stdio.h>
 
+#include "rotation.h"
 #include "session.h"
 #include "store_int.h"
 #include "wire.h"
@@ -40,6 +41,10 @@ static int session_for_sending(rbx_store *st, rbx__stored_session *ss, int *fres
     if (c->has_org && (rc = rbx__st_is_revoked(st, c->org, c->identity)) != 0) return rc;
     if (ss->exists) return ss->rolled_back ? RBX_E_ROLLBACK : 0;
     if (c->bundlelen == 0) return RBX_E_NOT_FOUND;
+    /* 18.6: a new session only with a contact bound to the required root
+     * (its key was certified by it when added, trusted or rotated). */
+    if (pol->has_require_org && !(c->has_org && sodium_memcmp(c->org, pol->require_org, 32) == 0))
+        return RBX_E_UNCERTIFIED;
     rbx_bundle b;
     uint8_t ik_pk[32], ik_sk[32];
     if ((rc = rbx_bundle_parse(&b, c->bundle, c->bundlelen)) != 0) return RBX_E_CORRUPT;
@@ -524,6 +529,24 @@ static int route_message(rbx_store *st, candidates *cs, int64_t contact_id, size
     return cs->has_current && first != 0 ? first : RBX_E_NOT_FOUND;
 }
 
+/* PROTOCOL.md 18.6: a new session that a PreKeyMessage starts, under the
+ * policy's require_org: with a contact bound to that root (its key was
+ * certified when it was bound), or under a certificate by the root that
+ * the message carries (6.4) for its identity, valid now. 0 or
+ * RBX_E_UNCERTIFIED, RBX_E_EXPIRED. */
+static int org_required(rbx_store *st, const rbx_policy *pol, const rbx__contact *c,
+                        int have_contact, const uint8_t identity[32], const uint8_t *in, size_t len)
+{
+    rbx__prekey_msg pm;
+    rbx_org_cert cert;
+    if (!pol->has_require_org) return 0;
+    if (have_contact && c->has_org && sodium_memcmp(c->org, pol->require_org, 32) == 0) return 0;
+    if (rbx__prekey_parse(&pm, in, len) != 0 || pm.cert == NULL ||
+        rbx_org_cert_parse(&cert, pm.cert, pm.certlen) != 0)
+        return RBX_E_UNCERTIFIED;
+    return rbx__org_cert_valid(&cert, pol->require_org, identity, (uint64_t)rbx__st_now(st));
+}
+
 /* D5: a PreKeyMessage that no session takes: X3DH (6.2) under the pinned
  * identity, after the replay and revocation checks. On success *out is the
  * new session and the handshake is recorded; the one-time prekey is
@@ -646,6 +669,26 @@ int rbx_store_decrypt(rbx_store *st, uint8_t *pt, size_t ptcap, size_t *ptlen, r
 
     /* D7: store what authenticated. */
     if ((rc = rbx__st_next_generation(st, &gen)) != 0 || (rc = rbx__st_policy(st, &pol)) != 0) goto fail;
+    if (fresh != NULL &&
+        (rc = org_required(st, &pol, &c, have_contact, pi.initiator_identity, in, len)) != 0) {
+        char fp[RBX_FINGERPRINT_HEXBYTES];
+        rbx_fingerprint(fp, pi.initiator_identity);
+        rbx__st_rollback(st);
+        rbx_session_free(fresh);
+        candidates_free(&cs);
+        if (*ptlen) WIPE_BUF(pt, *ptlen);
+        *ptlen = 0;
+        memset(info, 0, sizeof *info);
+        /* Authenticated (X3DH under IK_A), so not a forger's: recorded,
+         * best effort, after the rollback (as 16.4's refusals). */
+        if (have_contact)
+            (void)rbx__audit_alone(st, "organisation required", "from %s/%u (%s): %s", c.name,
+                                   c.device, fp, rbx_strerror(rc));
+        else
+            (void)rbx__audit_alone(st, "organisation required", "from an unknown device (%s): %s",
+                                   fp, rbx_strerror(rc));
+        return rc;
+    }
     if (fresh != NULL) {
         memcpy(peer, pi.initiator_identity, 32);
         memcpy(session_id, fresh->base_key, 32);
@@ -665,6 +708,10 @@ int rbx_store_decrypt(rbx_store *st, uint8_t *pt, size_t ptcap, size_t *ptlen, r
                 c.device = device;
                 memcpy(c.identity, pi.initiator_identity, 32);
                 c.bundlelen = 0;
+                if (pol.has_require_org) { /* certified (org_required): bound */
+                    c.has_org = 1;
+                    memcpy(c.org, pol.require_org, 32);
+                }
                 rc = rbx__st_insert_contact(st, &c);
                 new_contact = rc == 0;
             }

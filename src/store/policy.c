@@ -75,6 +75,15 @@ void rbx_policy_default(rbx_policy *p)
     p->max_skipped_keys = RBX_MAX_SKIPPED_KEYS;
 }
 
+/* require_org (18.6) is not a number: it is kept apart from keys[], after
+ * them in every listing and at the end of the seal. */
+#define REQUIRE_ORG "require_org"
+
+static int org_ok(const rbx_policy *p)
+{
+    return p->has_require_org == 0 || (p->has_require_org == 1 && rbx__pk_is_valid(p->require_org));
+}
+
 /* Orders that make the schedule coherent: a prekey is replaced before
  * initiators refuse it, and its secret outlives the refusal age (late first
  * messages); one batch lifts the pool above its low mark; the store may hold
@@ -99,14 +108,16 @@ int rbx_policy_validate(const rbx_policy *p, const char **field)
     }
     for (size_t i = 0; i < RBX_COUNTOF(relations) && bad == NULL; i++)
         if (get(p, relations[i].key) < get(p, relations[i].floor)) bad = relations[i].key->name;
+    if (bad == NULL && !org_ok(p)) bad = REQUIRE_ORG;
     if (field != NULL) *field = bad;
     return bad == NULL ? 0 : RBX_E_POLICY;
 }
 
 const char *rbx_policy_key(size_t i)
 {
-    return i < RBX_COUNTOF(keys) ? keys[i].name : NULL;
+    return i < RBX_COUNTOF(keys) ? keys[i].name : i == RBX_COUNTOF(keys) ? REQUIRE_ORG : NULL;
 }
+
 
 /* Digits with an optional unit; no sign, no spaces, no overflow. */
 static int parse_number(uint64_t *out, const char *s, int units)
@@ -137,6 +148,19 @@ int rbx_policy_set(rbx_policy *p, const char *name, const char *value)
 {
     const key *k = find(name);
     uint64_t v;
+    if (strcmp(name, REQUIRE_ORG) == 0) {
+        uint8_t org[32];
+        if (strcmp(value, "none") == 0) {
+            p->has_require_org = 0;
+            memset(p->require_org, 0, 32);
+            return 0;
+        }
+        if (rbx_key_from_base64(org, value, strlen(value)) != 0 || !rbx__pk_is_valid(org))
+            return RBX_E_POLICY;
+        p->has_require_org = 1;
+        memcpy(p->require_org, org, 32);
+        return 0;
+    }
     if (k == NULL) return RBX_E_NOT_FOUND;
     switch (k->kind) {
     case K_BOOL:
@@ -172,9 +196,18 @@ static int format_value(char *out, size_t outcap, const key *k, uint64_t v)
     return n < 0 || (size_t)n >= outcap ? RBX_E_BUFFER : 0;
 }
 
+static int format_org(char *out, size_t outcap, const rbx_policy *p)
+{
+    char b64[RBX_KEY_B64BYTES];
+    if (p->has_require_org) rbx_key_to_base64(b64, p->require_org);
+    int n = snprintf(out, outcap, "%s", p->has_require_org ? b64 : "none");
+    return n < 0 || (size_t)n >= outcap ? RBX_E_BUFFER : 0;
+}
+
 int rbx_policy_format(char *out, size_t outcap, const rbx_policy *p, const char *name)
 {
     const key *k = find(name);
+    if (strcmp(name, REQUIRE_ORG) == 0) return format_org(out, outcap, p);
     if (k == NULL) return RBX_E_NOT_FOUND;
     return format_value(out, outcap, k, get(p, k));
 }
@@ -185,6 +218,10 @@ int rbx_policy_describe(char *out, size_t outcap, const char *name)
     char lo[24], hi[24];
     size_t used;
     int n;
+    if (strcmp(name, REQUIRE_ORG) == 0) {
+        n = snprintf(out, outcap, "an organisation root's public key (base64) or none");
+        return n < 0 || (size_t)n >= outcap ? RBX_E_BUFFER : 0;
+    }
     if (k == NULL) return RBX_E_NOT_FOUND;
     (void)format_value(lo, sizeof lo, k, k->min);
     (void)format_value(hi, sizeof hi, k, k->max);
@@ -214,20 +251,27 @@ int rbx_policy_describe(char *out, size_t outcap, const char *name)
  * (PROTOCOL.md 15.3). Someone who can write the file but lacks the storage
  * key cannot weaken a key (strict to bounded, a longer grace) unseen. */
 #define SEAL_MAGIC "rbx-policy-v1"
-#define SEAL_BYTES (sizeof SEAL_MAGIC - 1 + RBX_COUNTOF(keys) * 8U)
+#define SEAL_NUMBERS (sizeof SEAL_MAGIC - 1 + RBX_COUNTOF(keys) * 8U)
+/* With require_org set, 1 || org follows the numbers (18.4): a seal
+ * without it is byte for byte the seal of a store that never had one. */
+#define SEAL_BYTES (SEAL_NUMBERS + 1U + 32U)
 
-static void seal_encode(uint8_t out[SEAL_BYTES], const rbx_policy *p)
+static size_t seal_encode(uint8_t out[SEAL_BYTES], const rbx_policy *p)
 {
     memcpy(out, SEAL_MAGIC, sizeof SEAL_MAGIC - 1);
     for (size_t i = 0; i < RBX_COUNTOF(keys); i++)
         rbx__store64_be(out + sizeof SEAL_MAGIC - 1 + 8 * i, get(p, &keys[i]));
+    if (!p->has_require_org) return SEAL_NUMBERS;
+    out[SEAL_NUMBERS] = 1;
+    memcpy(out + SEAL_NUMBERS + 1, p->require_org, 32);
+    return SEAL_BYTES;
 }
 
 static int seal_put(rbx_store *st, const rbx_policy *p)
 {
     uint8_t v[SEAL_BYTES];
-    seal_encode(v, p);
-    return rbx__st_meta_seal(st, "policy", v, sizeof v);
+    size_t n = seal_encode(v, p);
+    return rbx__st_meta_seal(st, "policy", v, n);
 }
 
 /* Every schema-2 store is created (or migrated) with the default policy
@@ -248,8 +292,8 @@ static int seal_check(rbx_store *st, const rbx_policy *q)
     int rc = rbx__st_meta_open(st, "policy", &got, &n);
     if (rc == RBX_E_NOT_FOUND) return RBX_E_CORRUPT; /* no seal */
     if (rc != 0) return rc;
-    seal_encode(want, q);
-    rc = n == sizeof want && memcmp(got, want, n) == 0 ? 0 : RBX_E_CORRUPT;
+    size_t wantlen = seal_encode(want, q);
+    rc = n == wantlen && memcmp(got, want, n) == 0 ? 0 : RBX_E_CORRUPT;
     rbx__st_free_secret(got, n);
     return rc;
 }
@@ -269,6 +313,16 @@ int rbx__st_policy(rbx_store *st, rbx_policy *p)
         int type = sqlite3_column_type(s, 1);
         const char *name = (const char *)sqlite3_column_text(s, 0);
         const key *k = name != NULL ? find(name) : NULL;
+        if (name != NULL && strcmp(name, REQUIRE_ORG) == 0) {
+            /* A row the seal must also hold (seal_check below). */
+            if (type != SQLITE_BLOB || sqlite3_column_bytes(s, 1) != 32 || q.has_require_org) {
+                rc = RBX_E_CORRUPT;
+                break;
+            }
+            q.has_require_org = 1;
+            memcpy(q.require_org, sqlite3_column_blob(s, 1), 32);
+            continue;
+        }
         sqlite3_int64 v = type == SQLITE_INTEGER ? sqlite3_column_int64(s, 1) : -1;
         if (k == NULL || type != SQLITE_INTEGER || v < 0 ||
             (uint64_t)v < k->min || (uint64_t)v > k->max) {
@@ -324,6 +378,24 @@ int rbx_store_set_policy(rbx_store *st, const rbx_policy *p)
     }
     rbx__st_done(st, s);
     if (rc != 0) goto fail;
+    if (p->has_require_org != old.has_require_org ||
+        (p->has_require_org && sodium_memcmp(p->require_org, old.require_org, 32) != 0)) {
+        char val[RBX_KEY_B64BYTES + 8];
+        if ((rc = rbx__st_prep(st, &s, p->has_require_org
+                                           ? "INSERT OR REPLACE INTO policy (k, v) VALUES ('" REQUIRE_ORG "', ?1)"
+                                           : "DELETE FROM policy WHERE k = '" REQUIRE_ORG "'")) != 0)
+            goto fail;
+        if (p->has_require_org) sqlite3_bind_blob(s, 1, p->require_org, 32, SQLITE_STATIC);
+        rc = rbx__st_step(s) < 0 ? RBX_E_IO : 0;
+        rbx__st_done(st, s);
+        if (rc != 0) goto fail;
+        nchanged++;
+        if (format_org(val, sizeof val, p) == 0) {
+            int n = snprintf(changed + used, sizeof changed - used, "%s" REQUIRE_ORG "=%s",
+                             used ? " " : "", val);
+            if (n > 0 && (size_t)n < sizeof changed - used) used += (size_t)n;
+        }
+    }
     if (nchanged == 0) {
         rbx__st_rollback(st); /* nothing changed: nothing to record */
         return 0;

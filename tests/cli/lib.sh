@@ -30,14 +30,26 @@ check() { if eval "$2"; then ok; else bad "$1 [$2]"; fi; }
 # rbx_run NAME WANT_RC [args...]: rbx with args (stdin from $STDIN or
 # /dev/null); stdout in $T/out, stderr in $T/err, both also appended to
 # $T/all-output. On an error exit other than 64 (usage), stderr must be
-# exactly one line "rbx: <verb>: ..."; with ERR_LINES=many, one or more.
+# exactly one line "rbx: <verb>: ..."; with ERR_LINES=many, one or more;
+# with --json among the arguments, one {"error":...} object (any exit).
 rbx_run() {
     local name=$1 want=$2; shift 2
     "$RBX" "$@" > "$T/out" 2> "$T/err" < "${STDIN:-/dev/null}"
     local rc=$?
     cat "$T/out" "$T/err" >> "$T/all-output"
     if [ "$rc" != "$want" ]; then bad "$name: exit $rc, want $want: $(head -c 300 "$T/err")"; return 1; fi
-    if [ "$want" != 0 ] && [ "$want" != 64 ]; then
+    local a json=0
+    for a in "$@"; do [ "$a" = --json ] && json=1; done
+    if [ "$want" != 0 ] && [ "$json" = 1 ]; then
+        # --json: one error object on stderr (PROTOCOL.md 21.3), warnings before it.
+        if [ "$(grep -c '^{"error":{' "$T/err")" != 1 ] || ! tail -n 1 "$T/err" | grep -q '^{"error":{' ||
+           grep -qv '^{"\(error\|warning\|maintenance\|rejected\)":{' "$T/err"; then
+            bad "$name: --json error output is not one {\"error\":...} object: $(head -c 300 "$T/err")"; return 1
+        fi
+        if ! grep -q "\"exit\":$want}" "$T/err"; then
+            bad "$name: the error object does not carry exit $want: $(head -c 300 "$T/err")"; return 1
+        fi
+    elif [ "$want" != 0 ] && [ "$want" != 64 ]; then
         if [ "${ERR_LINES:-one}" = many ]; then
             if [ ! -s "$T/err" ] || grep -qv '^rbx: [a-z-]*: ' "$T/err"; then
                 bad "$name: error output not in 'rbx: <verb>: ...' lines: $(head -c 300 "$T/err")"; return 1
@@ -76,6 +88,10 @@ flip() { b64_bytes | awk -v at="$1" '{ if (NR - 1 == at) $0 = ($0 % 2) ? $0 - 1 
 # jfield KEY: the value of "KEY" in $T/out (quotes removed; the last on its
 # line, the first such line).
 jfield() { sed -n "s/.*\"$1\":\"\\{0,1\\}\([^\",}]*\).*/\1/p" "$T/out" | head -n 1; }
+
+# junix KEY: the Unix seconds of the time "KEY" in $T/out ("KEY":{"unix":N,
+# "rfc3339":...}, PROTOCOL.md 21.2; the first such line).
+junix() { sed -n "s/.*\"$1\":{\"unix\":\(-\{0,1\}[0-9]*\),.*/\1/p" "$T/out" | head -n 1; }
 
 # keyfile_field NAME FILE: a string field of the product's JSON key file
 # (publicKey, secretKey: base64).

@@ -48,7 +48,8 @@ check "entry 1: sent to bob, epoch 1, seq 1" 'sed -n 1p "$T/out" | grep -Eq "^[0
 check "entry 2: received, control bytes escaped" 'sed -n 2p "$T/out" | grep -Fq "received bob 1:2 two\nlines\ttab"'
 run "history --json" 0 "${A[@]}" history --json
 check "history --json: one object per entry" '[ "$(grep -c "^{.*}$" "$T/out")" = 2 ]'
-check "history --json: Unix times of the send and the receive" 'within "$t0" "$(sed -n "1s/.*\"time\":\([0-9]*\),.*/\1/p" "$T/out")" "$t1" && within "$t0" "$(sed -n "2s/.*\"time\":\([0-9]*\),.*/\1/p" "$T/out")" "$t1"'
+check "history --json: Unix times of the send and the receive" 'within "$t0" "$(sed -n "1s/.*\"time\":{\"unix\":\([0-9]*\),.*/\1/p" "$T/out")" "$t1" && within "$t0" "$(sed -n "2s/.*\"time\":{\"unix\":\([0-9]*\),.*/\1/p" "$T/out")" "$t1"'
+check "history --json: the same time in RFC 3339" 'u=$(sed -n "1s/.*\"time\":{\"unix\":\([0-9]*\),.*/\1/p" "$T/out"); sed -n 1p "$T/out" | grep -q "\"rfc3339\":\"$(iso_of "$u")\""'
 check "history --json plaintext" '[ "$(sed -n 1p "$T/out" | sed -n "s/.*\"plaintext_b64\":\"\([^\"]*\)\".*/\1/p" | base64 -d)" = "hello bob" ]'
 check "history --json fields" 'sed -n 1p "$T/out" | grep -q "\"direction\":\"sent\",\"peer\":\"bob\",\"session\":\"[0-9a-f]\{64\}\",\"seq\":1,\"epoch\":1,\"available\":true"'
 SESSION=$(sed -n 1p "$T/out" | sed -n 's/.*"session":"\([0-9a-f]*\)".*/\1/p')
@@ -107,6 +108,8 @@ check "imported row time and direction" 'grep -q "^2023-11-14T22:13:20Z received
 check "imported rows come first (older)" 'sed -n 1p "$T/out" | grep -q "from the phone"'
 STDIN="$T/rows.jsonl" run "import again from stdin" 65 "${B[@]}" import-history - --key "$T/bob.json" --json
 check "nothing imported twice" 'grep -q "\"imported\":0,\"already_imported\":3,\"rejected\":6,\"lines\":10" "$T/out"'
+check "--json lists the refused lines in the object" '[ "$(grep -o "\"line\":[0-9]*" "$T/out" | tr "\n" " ")" = "\"line\":4 \"line\":6 \"line\":7 \"line\":8 \"line\":9 \"line\":10 " ] && grep -q "\"line\":6,\"reason\":\"missing sequence\"" "$T/out"'
+check "--json: one error object saying how many" 'grep -q "\"message\":\"import-history: 6 of 10 lines rejected (rejected_lines)\"" "$T/err"'
 head -n 3 "$T/rows.jsonl" > "$T/good.jsonl"
 run "import only good rows again" 0 "${B[@]}" import-history "$T/good.jsonl" --key "$T/bob.json"
 check "again nothing" '[ "$(cat "$T/out")" = "imported 0, already imported 3, rejected 0 (3 lines)" ]'

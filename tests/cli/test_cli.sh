@@ -61,8 +61,27 @@ check "default dir is ~/.local/share/ratchetbox" '[ -f "$HOME/.local/share/ratch
 run "bundle" 0 "${B[@]}" bundle
 check "bundle is one base64 line" '[ "$(wc -l < "$T/out")" = 1 ] && grep -Eq "^[A-Za-z0-9+/]+=*$" "$T/out"'
 cp "$T/out" "$T/bob.bundle"
-run "bundle --one-time 5 --json" 0 "${B[@]}" bundle --one-time 5 --json
+run "bundle --one-time 1 --json" 0 "${B[@]}" bundle --one-time 1 --json
 check "bundle --json is an object" 'grep -q "^{.*}$" "$T/out"'
+# issue 18: --one-time N once meant "yes" for any N > 0; it means N or is refused.
+run "bundle --one-time 5 refused" 64 "${B[@]}" bundle --one-time 5
+check "the refusal names --count" 'grep -q "^rbx: bundle: --one-time 5: a bundle carries one one-time prekey or none.*--count N prints N bundles" "$T/err"'
+unoffered() { "$RBX" "${B[@]}" status --json 2>/dev/null | sed -n 's/.*"onetime_unoffered":\([0-9]*\).*/\1/p'; }
+u0=$(unoffered)
+run "bundle --no-one-time --json" 0 "${B[@]}" bundle --no-one-time --json
+check "no one-time prekey in it" 'grep -q "\"one_time_prekey_id\":null" "$T/out" && grep -q "^{\"version\":1,\"bundle\":\"" "$T/out"'
+check "the pool is left as it is" '[ "$(unoffered)" = "$u0" ]'
+run "bundle --one-time 0 (the same)" 0 "${B[@]}" bundle --one-time 0 --json
+check "--one-time 0: none" 'grep -q "\"one_time_prekey_id\":null" "$T/out"'
+run "bundle --count 3 --json" 0 "${B[@]}" bundle --count 3 --json
+check "three bundles, three distinct one-time prekeys" '[ "$(wc -l < "$T/out")" = 3 ] && [ "$(grep -o "\"one_time_prekey_id\":[0-9]*" "$T/out" | sort -u | wc -l)" = 3 ]'
+check "three fewer unoffered than before" '[ "$(unoffered)" = "$((u0 - 3))" ]'
+run "bundle --count 2 --no-one-time" 0 "${B[@]}" bundle --count 2 --no-one-time
+check "two lines" '[ "$(wc -l < "$T/out")" = 2 ] && [ "$(unoffered)" = "$((u0 - 3))" ]'
+run "bundle --count 0" 64 "${B[@]}" bundle --count 0
+run "bundle --count 1001" 64 "${B[@]}" bundle --count 1001
+sed 's/\\-/-/g' "$MAN" > "$T/man.txt"
+for o in no-one-time count; do check "rbx.1 documents --$o" 'grep -q "^\.BI* --$o" "$T/man.txt"'; done
 run "alice bundle" 0 "${A[@]}" bundle; cp "$T/out" "$T/alice.bundle"
 run "carol bundle" 0 "${C[@]}" bundle; cp "$T/out" "$T/carol.bundle"
 run "bundle without identity" 66 --dir "$T/x4" bundle

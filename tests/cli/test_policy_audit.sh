@@ -26,8 +26,10 @@ archive = off
 archive_retention = 365d
 storage_mode = bounded
 max_skip = 1000
-max_skipped_keys = 2000'
-DEFAULTS_JSON='{"spk_rotate":"2d","spk_max_age":"14d","spk_keep":"30d","onetime_low":"10","onetime_batch":"100","identity_grace":"7d","archive":"off","archive_retention":"365d","storage_mode":"bounded","max_skip":"1000","max_skipped_keys":"2000"}'
+max_skipped_keys = 2000
+require_org = none'
+# --json: times in seconds, counts as numbers, on/off as booleans (PROTOCOL.md 21).
+DEFAULTS_JSON='{"version":1,"spk_rotate":172800,"spk_max_age":1209600,"spk_keep":2592000,"onetime_low":10,"onetime_batch":100,"identity_grace":604800,"archive":false,"archive_retention":31536000,"storage_mode":"bounded","max_skip":1000,"max_skipped_keys":2000,"require_org":null}'
 
 # ------------------------------------------------------------------ help, before init
 run "help" 0 help
@@ -52,7 +54,7 @@ check "policy --json is one object" '[ "$(cat "$T/out")" = "$DEFAULTS_JSON" ]'
 run "set two keys" 0 "${A[@]}" policy set max_skip 10 spk_rotate 36h
 check "set prints the new policy" 'grep -qx "max_skip = 10" "$T/out" && grep -qx "spk_rotate = 36h" "$T/out" && grep -qx "spk_keep = 30d" "$T/out"'
 run "set, units" 0 "${A[@]}" policy set spk_keep 90m spk_max_age 5400 spk_rotate 1800s onetime_low 20 --json
-check "units normalised (5400 s = 90m), json" 'grep -q "\"spk_max_age\":\"90m\"" "$T/out" && grep -q "\"spk_rotate\":\"30m\"" "$T/out" && grep -q "\"onetime_low\":\"20\"" "$T/out"'
+check "units read (5400 s, 1800s), json in seconds" 'grep -q "\"spk_max_age\":5400," "$T/out" && grep -q "\"spk_rotate\":1800," "$T/out" && grep -q "\"onetime_low\":20," "$T/out"'
 run "policy after set" 0 "${A[@]}" policy
 cp "$T/out" "$T/policy.now"
 check "keys not named keep their values" 'grep -qx "max_skip = 10" "$T/out" && grep -qx "archive = off" "$T/out"'
@@ -145,8 +147,8 @@ check "audit: the identity is recorded" 'sed -n 2p "$T/out" | grep -Eq "identity
 check "audit: the set is recorded" 'sed -n 3p "$T/out" | grep -q "policy changed.*spk_rotate=36h max_skip=10"'
 t_audit=$(now)
 run "audit --json" 0 "${A[@]}" audit --json
-check "audit --json: one object per event" '[ "$(grep -c "^{\"seq\":[0-9]*,\"time\":\"[0-9T:Z-]*\",\"unix_time\":[0-9]*,\"event\":\"[a-z ]*\",\"detail\":\".*\"}$" "$T/out")" = "$EVENTS" ]'
-sed -n 's/.*"time":"\([^"]*\)","unix_time":\([0-9]*\),.*/\1 \2/p' "$T/out" > "$T/times"
+check "audit --json: one object per event" '[ "$(grep -c "^{\"version\":1,\"seq\":[0-9]*,\"time\":{\"unix\":[0-9]*,\"rfc3339\":\"[0-9T:Z-]*\"},\"event\":\"[a-z ]*\",\"detail\":\".*\",\"hash\":\"[0-9a-f]\{64\}\"}$" "$T/out")" = "$EVENTS" ]'
+sed -n 's/.*"time":{"unix":\([0-9]*\),"rfc3339":"\([^"]*\)"}.*/\2 \1/p' "$T/out" > "$T/times"
 check "audit --json: the store was created during init" 'within "$t_init0" "$(sed -n "1s/.* //p" "$T/times")" "$t_init1"'
 check "audit --json: every time in order, none after the audit" 'sort -n -k2,2 -c "$T/times" && within "$t_init0" "$(tail -n 1 "$T/times" | cut -d" " -f2)" "$t_audit"'
 while read -r iso u; do echo "$(iso_of "$u") $u"; done < "$T/times" > "$T/times.want"
@@ -154,7 +156,7 @@ check "audit --json: time is unix_time in UTC" '[ "$(wc -l < "$T/times")" = "$EV
 run "audit --verify" 0 "${A[@]}" audit --verify
 check "verified" '[ "$(cat "$T/out")" = "audit log: $EVENTS events, chain verified" ]'
 run "audit --verify --json" 0 "${A[@]}" audit --verify --json
-check "verified (json)" '[ "$(cat "$T/out")" = "{\"events\":$EVENTS,\"verified\":true}" ]'
+check "verified (json)" '[ "$(cat "$T/out")" = "{\"version\":1,\"events\":$EVENTS,\"verified\":true,\"bad_seq\":null,\"removed_at_end\":false}" ]'
 run "audit with an argument" 64 "${A[@]}" audit now
 run "audit bad option" 64 "${A[@]}" audit --frob
 
@@ -194,7 +196,7 @@ fi
 
 # ------------------------------------------------------------------ the manual
 for v in policy audit; do check "rbx.1 documents $v" 'grep -q "^\.B $v\b" "$MAN"'; done
-for k in spk_rotate spk_max_age spk_keep onetime_low onetime_batch identity_grace archive archive_retention storage_mode max_skip max_skipped_keys; do
+for k in spk_rotate spk_max_age spk_keep onetime_low onetime_batch identity_grace archive archive_retention storage_mode max_skip max_skipped_keys require_org; do
     check "rbx.1 documents $k" 'grep -q "^\.BR.*\b$k\b" "$MAN"'
 done
 

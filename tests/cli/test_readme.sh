@@ -74,7 +74,7 @@ END {
 }' "$README" > "$T/extract.err"
 check "README: every code block is marked (sh-begin, sh-not-run or the C example)" '[ ! -s "$T/extract.err" ]'
 [ -s "$T/extract.err" ] && cat "$T/extract.err"
-check "README: the walkthroughs are talk, rotation, org, history" '[ "$(tr "\n" " " < "$T/blocks/order")" = "talk rotation org history " ]'
+check "README: the walkthroughs are talk, secrets, rotation, org, history, lifecycle" '[ "$(tr "\n" " " < "$T/blocks/order")" = "talk secrets rotation org history lifecycle " ]'
 check "README: make demo, make check and the npm install are shown, not run" '[ "$(cat "$T/blocks/skipped" 2>/dev/null)" = 3 ]'
 
 # The rbx the blocks find first on PATH: the real one, each call's exit status
@@ -141,6 +141,15 @@ assert_org() {
     check "org: the revocation reaches alice" 'grep -qx "revocation applied: $bobfp revoked by organisation $orgfp (lost); contacts bound to it with" "$D/org.out"'
     echo "after the revocation" | r alice send bob - > "$D/sent" 2> "$D/send.err"
     local sendrc=$?
+    check "org: alice's policy requires the root" 'r alice policy | grep -qxF "require_org = $org" && r alice audit | grep -qF "require_org=$org"'
+    # A stranger without a certificate writes first: refused, nothing kept.
+    r carol init > /dev/null 2>&1
+    r alice bundle 2> /dev/null | r carol add alice - > /dev/null 2>&1
+    echo "hello from a stranger" | r carol send alice - > "$D/carol.msg" 2> /dev/null
+    r alice recv "$D/carol.msg" > "$D/carol.out" 2> "$D/carol.err"
+    local recvrc=$?
+    check "org: a stranger's first message is refused (65), no contact made" '[ "$recvrc" = 65 ] && [ ! -s "$D/carol.out" ] && [ "$(r alice status --json 2>/dev/null | grep -o "\"name\":\"$(fp_of carol)\"" | wc -l)" = 0 ]'
+    check "org: the refusal is audited" 'r alice audit | grep -q "organisation required .*from an unknown device ($(fp_of carol))"'
     check "org: alice's sends to bob now fail (65)" '[ "$sendrc" = 65 ] && [ ! -s "$D/sent" ] && [ "$(cat "$D/send.err")" = "rbx: send: bob device 1: key revoked by its organisation; not sending" ]'
 }
 
@@ -166,6 +175,23 @@ assert_history() {
     check "history: shred erases no key younger than the retention" 'grep -qx "archive shred: active epoch 3, 0 entries rewrapped, 0 epoch keys erased, 0 entries unrecoverable" "$D/history.out"'
     r bob history alice > "$D/after" 2> /dev/null
     check "history: still readable after reencrypt and split; shred kept what retention keeps" '[ "$(sed "s/ [0-9]*:[0-9]* / E:S /" "$D/after")" = "$(printf "2023-11-14T22:13:20Z sent     alice E:S an old question\n2023-11-14T22:14:20Z received alice E:S an old answer")" ]'
+}
+
+assert_secrets() {
+    check "secrets: only the database (and the marker) in carol/" '[ "$(ls -A "$D/carol" | tr "\n" " ")" = ".nobackup state.db " ]'
+    check "secrets: the record in the vault" '[ -s "$D/vault/carol.gen" ]'
+    check "secrets: status says where, and warns about nothing" 'grep -qx "storage key: command (not on disk)" "$D/secrets.out" && grep -qx "generation record: $D/vault/carol.gen" "$D/secrets.out" && ! grep -q warning "$D/secrets.err"'
+}
+
+# bob's first key (talk's second line), which the reinstall replaces.
+setup_lifecycle() { FP0=$(sed -n 2p "$D/talk.out" | cut -d' ' -f2); }
+assert_lifecycle() {
+    local fp1; fp1=$(fp_of bob)
+    check "lifecycle: trust says old and new" '[ -n "$FP0" ] && [ "$fp1" != "$FP0" ] && grep -qx "bob 1: trusted $fp1 (was $FP0); old sessions dropped, the next send starts a new session" "$D/lifecycle.out"'
+    check "lifecycle: bob reads the message under his new key" 'grep -qx "welcome back" "$D/lifecycle.out"'
+    check "lifecycle: renamed, then forgotten" 'grep -qx "bob -> robert" "$D/lifecycle.out" && grep -qx "robert: 1 device forgotten (sessions, keys, inbox and outbox erased)" "$D/lifecycle.out"'
+    check "lifecycle: alice has no contact left" '[ "$(r alice status --json 2>/dev/null | grep -c "\"name\"")" = 0 ]'
+    check "lifecycle: each step audited" 'r alice audit | grep -q "contact identity trusted" && r alice audit | grep -q "contact renamed" && r alice audit | grep -q "contact forgotten"'
 }
 
 # ------------------------------------------------------------------ run
