@@ -437,8 +437,9 @@ START_TEST(associated_data_binding)
           "UPDATE archive SET session = x'1111111111111111111111111111111111111111111111111111111111111111' WHERE id = 1" },
         /* the ciphertext of another entry (same epoch and session) */
         { "UPDATE archive SET ct = (SELECT ct FROM archive WHERE id = 3) WHERE id = 1", NULL },
-        /* one byte of the ciphertext */
-        { "UPDATE archive SET ct = CAST(substr(ct, 1, 30) || x'00' || substr(ct, 32) AS BLOB) WHERE id = 1", NULL },
+        /* one byte of the ciphertext, always changed (0x00 unless it is 0x00 already) */
+        { "UPDATE archive SET ct = CAST(substr(ct, 1, 30) || CASE WHEN substr(ct, 31, 1) = x'00'"
+          " THEN x'01' ELSE x'00' END || substr(ct, 32) AS BLOB) WHERE id = 1", NULL },
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         uint8_t *before;
