@@ -127,9 +127,10 @@ check: deps
 	$(MAKE) --no-print-directory check-cli
 	$(MAKE) --no-print-directory check-faketime
 	$(MAKE) --no-print-directory check-node
-	$(MAKE) --no-print-directory bench-quick
+	$(MAKE) --no-print-directory check-server
+	$(MAKE) --no-print-directory bench-quick bench-server-quick
 	$(MAKE) --no-print-directory B=build-san OPT=-O1 CFLAGS="-O1 -g $(SAN)" \
-	    LDFLAGS="$(SAN)" check-run check-cli
+	    LDFLAGS="$(SAN)" check-run check-cli check-server
 	$(MAKE) --no-print-directory symbols layering install-test
 	$(MAKE) --no-print-directory fuzz-check
 	$(MAKE) --no-print-directory ct-check valgrind-check
@@ -393,3 +394,8 @@ check-full: check
 	  CK_TIMEOUT_MULTIPLIER=20 CK_RUN_SUITE=durability CK_RUN_CASE=$$c $(VG_MEMCHECK) $(B)/check_rbx; \
 	done; \
 	echo "check-full: valgrind fork-mode pass in $$(( $$(date +%s) - t0 )) s"
+
+# ------------------------------------------------------------------ rbxd
+# The server: build/rbxd, check-server, bench-server and its fuzz target
+# (last, so that it can extend FUZZ_TARGETS).
+include server/server.mk
