@@ -608,6 +608,94 @@ RBX_API RBX_MUST_CHECK int rbx_bundle_with_onetime(uint8_t *out, size_t outcap, 
                                                    const uint8_t key[RBX_PUBLICKEYBYTES])
     RBX_NONNULL(1, 3, 4, 7);
 
+/* Two-device signing of an add (or rotate) entry (PROTOCOL.md 21.6): the
+ * device already in the list makes the signer's signature over e's
+ * statement, the new device checks it and adds its subject signature,
+ * giving the encoded entry; neither secret key leaves its device. The
+ * store forms (rbx_store_devlist_sign, _cosign) keep the keys inside the
+ * library. rbx_devlist_entry_sign is the one-machine form.
+ * \return signature: RBX_E_INVALID (e's form, as rbx_devlist_entry_sign),
+ *         RBX_E_KEY (a key check, signer_sk not e->signer's); cosign: the
+ *         same with subject_sk for e->identity, RBX_E_INVALID for a remove,
+ *         RBX_E_SIGNATURE (signature is not e->signer's over e),
+ *         RBX_E_BUFFER. Outputs are zeroed on error. */
+RBX_API RBX_MUST_CHECK int rbx_devlist_entry_signature(uint8_t sig[RBX_SIGNATUREBYTES],
+                                                       const rbx_devlist_entry *e,
+                                                       const uint8_t signer_sk[RBX_SECRETKEYBYTES])
+    RBX_NONNULL(1, 2, 3);
+RBX_API RBX_MUST_CHECK int rbx_devlist_entry_cosign(uint8_t *out, size_t outcap, size_t *outlen,
+                                                    const rbx_devlist_entry *e,
+                                                    const uint8_t signature[RBX_SIGNATUREBYTES],
+                                                    const uint8_t subject_sk[RBX_SECRETKEYBYTES])
+    RBX_NONNULL(1, 3, 4, 5, 6);
+
+/* Device links (PROTOCOL.md 21.6, SERVER.md 5.5). An existing device shows
+ * a one-time code (15 random bytes as 24 base32 characters in groups of 4:
+ * "abcd-efgh-ijkl-mnop-qrst-uvwx"); the new device's user types it in. Both
+ * derive from its secret the link id (the server's capability) and a key
+ * that seals the two slots: the request (the new device's identity key)
+ * and the approval (the add entry the approving device signed, with its
+ * signature). The code is a short-lived capability, not a key: what
+ * authenticates the new device is the user comparing its fingerprint on
+ * both screens before approving. */
+#define RBX_LINK_SECRETBYTES 15U
+#define RBX_LINK_IDBYTES 16U
+#define RBX_LINK_CODEBYTES 30U      /* 24 characters, 5 dashes, NUL */
+#define RBX_LINK_SLOT_MAXBYTES 256U /* a sealed request or approval fits */
+
+/* A fresh secret (libsodium's RNG) and its code. */
+RBX_API RBX_MUST_CHECK int rbx_link_code_new(char code[RBX_LINK_CODEBYTES],
+                                             uint8_t secret[RBX_LINK_SECRETBYTES])
+    RBX_NONNULL(1, 2);
+/* The code of a secret. */
+RBX_API void rbx_link_code_format(char code[RBX_LINK_CODEBYTES],
+                                  const uint8_t secret[RBX_LINK_SECRETBYTES]) RBX_NONNULL(1, 2);
+/* The secret of a code: 24 base32 characters, any case, '-' and ' ' ignored.
+ * \return RBX_E_MALFORMED (secret zeroed). */
+RBX_API RBX_MUST_CHECK int rbx_link_code_parse(uint8_t secret[RBX_LINK_SECRETBYTES],
+                                               const char *code) RBX_NONNULL(1, 2);
+/* BLAKE2b-128("ratchetbox-link-id-v1" || secret): the link's id. */
+RBX_API void rbx_link_id(uint8_t id[RBX_LINK_IDBYTES], const uint8_t secret[RBX_LINK_SECRETBYTES])
+    RBX_NONNULL(1, 2);
+/* Seal and open the request slot (the new device's identity key).
+ * \return seal: RBX_E_KEY, RBX_E_BUFFER; open: RBX_E_AUTH (not sealed
+ *         under this link), RBX_E_MALFORMED, RBX_E_VERSION, RBX_E_KEY. */
+RBX_API RBX_MUST_CHECK int rbx_link_request_seal(uint8_t *out, size_t outcap, size_t *outlen,
+                                                 const uint8_t secret[RBX_LINK_SECRETBYTES],
+                                                 const uint8_t identity[RBX_PUBLICKEYBYTES])
+    RBX_NONNULL(1, 3, 4, 5);
+RBX_API RBX_MUST_CHECK int rbx_link_request_open(uint8_t identity[RBX_PUBLICKEYBYTES],
+                                                 const uint8_t secret[RBX_LINK_SECRETBYTES],
+                                                 const uint8_t *in, size_t len)
+    RBX_NONNULL(1, 2, 3);
+/* Seal and open the approval slot: e is an add entry (signer kind device,
+ * seq >= 2) and signature the approving device's over it
+ * (rbx_store_devlist_sign); the new device checks it in
+ * rbx_store_devlist_cosign. \return seal: RBX_E_INVALID, RBX_E_BUFFER;
+ * open: as the request's. */
+RBX_API RBX_MUST_CHECK int rbx_link_approval_seal(uint8_t *out, size_t outcap, size_t *outlen,
+                                                  const uint8_t secret[RBX_LINK_SECRETBYTES],
+                                                  const rbx_devlist_entry *e,
+                                                  const uint8_t signature[RBX_SIGNATUREBYTES])
+    RBX_NONNULL(1, 3, 4, 5, 6);
+RBX_API RBX_MUST_CHECK int rbx_link_approval_open(rbx_devlist_entry *e,
+                                                  uint8_t signature[RBX_SIGNATUREBYTES],
+                                                  const uint8_t secret[RBX_LINK_SECRETBYTES],
+                                                  const uint8_t *in, size_t len)
+    RBX_NONNULL(1, 2, 3, 4);
+
+/* Messages to users (PROTOCOL.md 21.2): every ratchet message a store sends
+ * to a user carries a small header before the caller's body: its type, a
+ * 16-byte message id chosen by the sender, and for a sync copy the user it
+ * was sent to. */
+#define RBX_MESSAGE_IDBYTES 16U
+#define RBX_CONTENT_MESSAGE 1U   /* a message to this user */
+#define RBX_CONTENT_SYNC 2U      /* a copy of a message our own user sent (from another of its devices) */
+#define RBX_CONTENT_RETRY 3U     /* a retry request (PROTOCOL.md 21.5) */
+#define RBX_CONTENT_RESENT 1U    /* flag: re-sent after a retry request */
+#define RBX_RETRY_MAX_IDS 32U    /* message ids one retry request names */
+#define RBX_RETRY_INTERVAL 3600U /* one retry request per peer device per hour, each way */
+
 /* ---------------------------------------------------------------- sessions */
 
 typedef struct rbx_session rbx_session;
@@ -814,6 +902,17 @@ RBX_API RBX_MUST_CHECK int rbx_store_devlist_first_entry(rbx_store *st, uint8_t 
                                                          size_t *outlen, const char *user,
                                                          uint64_t created)
     RBX_NONNULL(1, 2, 4, 5);
+
+/* The store forms of rbx_devlist_entry_signature and _cosign, with the
+ * identity in force, which must be e->signer (sign) or e->identity (cosign):
+ * else RBX_E_KEY. The secret key is read, used and wiped inside the call.
+ * \return as those, RBX_E_NOT_FOUND (no identity), RBX_E_CORRUPT, RBX_E_IO. */
+RBX_API RBX_MUST_CHECK int rbx_store_devlist_sign(rbx_store *st, uint8_t sig[RBX_SIGNATUREBYTES],
+                                                  const rbx_devlist_entry *e) RBX_NONNULL(1, 2, 3);
+RBX_API RBX_MUST_CHECK int rbx_store_devlist_cosign(rbx_store *st, uint8_t *out, size_t outcap,
+                                                    size_t *outlen, const rbx_devlist_entry *e,
+                                                    const uint8_t sig[RBX_SIGNATUREBYTES])
+    RBX_NONNULL(1, 2, 4, 5, 6);
 
 /* A fresh bundle, after the policy's upkeep (rbx_store_maintain): the newest
  * signed prekey of the identity in force with its creation time, one one-time

@@ -29,6 +29,7 @@ int main(void)
     srunner_add_suite(sr, suite_audit());
     srunner_add_suite(sr, suite_archive());
     srunner_add_suite(sr, suite_devlist());
+    srunner_add_suite(sr, suite_multidev());
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);

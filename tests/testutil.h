@@ -105,6 +105,7 @@ Suite *suite_policy(void);
 Suite *suite_audit(void);
 Suite *suite_archive(void);
 Suite *suite_devlist(void);
+Suite *suite_multidev(void);
 
 #endif
 
