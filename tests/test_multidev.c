@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "content.h"
+#include "storeutil.h"
 #include "testutil.h"
 
 /* ------------------------------------------------------------ content */
@@ -251,6 +252,623 @@ START_TEST(two_device_add)
 }
 END_TEST
 
+
+/* ------------------------------------------------------------ stores: a small server in memory */
+
+#define MAXENT 32
+
+/* A user's log as a server keeps it. */
+typedef struct srv_user {
+    char name[RBX_USER_MAX];
+    uint8_t ent[MAXENT][RBX_DEVLIST_ENTRY_MAXBYTES];
+    size_t len[MAXENT];
+    size_t n;
+} srv_user;
+
+typedef struct dev {
+    peer p;
+    srv_user *u;
+    uint32_t id;
+    char label[16];
+} dev;
+
+static void srv_append(srv_user *u, const uint8_t *e, size_t len)
+{
+    ck_assert_uint_lt(u->n, MAXENT);
+    memcpy(u->ent[u->n], e, len);
+    u->len[u->n++] = len;
+}
+
+static void dev_new(dev *d, const char *label)
+{
+    memset(d, 0, sizeof *d);
+    snprintf(d->label, sizeof d->label, "%s", label);
+    peer_new(&d->p, label);
+    d->id = rbx_device_id(d->p.pk);
+}
+
+/* The first device of a new user. */
+static void enroll_first(dev *d, srv_user *u, const char *user)
+{
+    uint8_t e[RBX_DEVLIST_ENTRY_MAXBYTES];
+    size_t n;
+    rbx_account a;
+    memset(u, 0, sizeof *u);
+    snprintf(u->name, sizeof u->name, "%s", user);
+    ck_assert_int_eq(rbx_store_devlist_first_entry(d->p.st, e, sizeof e, &n, user, (uint64_t)g_now), 0);
+    ck_assert_int_eq(rbx_store_account_init(d->p.st, &a, e, n), 0);
+    ck_assert_str_eq(a.user, user);
+    ck_assert_uint_eq(a.device, d->id);
+    ck_assert_uint_ge(a.registration_id, 1);
+    srv_append(u, e, n);
+    d->u = u;
+}
+
+/* The add entry of the next seq, signed by `by` and cosigned by d. */
+static void make_add(rbx_devlist_entry *e, const srv_user *u, const dev *by, const dev *d)
+{
+    memset(e, 0, sizeof *e);
+    snprintf(e->user, sizeof e->user, "%s", u->name);
+    e->seq = u->n + 1;
+    rbx_devlist_entry_hash(e->prev_hash, u->ent[u->n - 1], u->len[u->n - 1]);
+    e->op = RBX_DEVLIST_ADD;
+    e->device = d->id;
+    memcpy(e->identity, d->p.pk, 32);
+    e->created = (uint64_t)g_now;
+    e->signer_kind = RBX_SIGNER_DEVICE;
+    memcpy(e->signer, by->p.pk, 32);
+}
+
+static void enroll_linked(dev *d, dev *by)
+{
+    rbx_devlist_entry e;
+    uint8_t sig[64], ent[RBX_DEVLIST_ENTRY_MAXBYTES];
+    size_t n;
+    rbx_account a;
+    make_add(&e, by->u, by, d);
+    /* The store's forms refuse the wrong roles. */
+    ck_assert_int_eq(rbx_store_devlist_sign(d->p.st, sig, &e), RBX_E_KEY);
+    ck_assert_int_eq(rbx_store_devlist_sign(by->p.st, sig, &e), 0);
+    ck_assert_int_eq(rbx_store_devlist_cosign(by->p.st, ent, sizeof ent, &n, &e, sig), RBX_E_KEY);
+    ck_assert_int_eq(rbx_store_devlist_cosign(d->p.st, ent, sizeof ent, &n, &e, sig), 0);
+    ck_assert_int_eq(rbx_store_account_init(d->p.st, &a, ent, n), 0);
+    /* Retried: the same account; another entry: refused. */
+    rbx_account a2;
+    ck_assert_int_eq(rbx_store_account_init(d->p.st, &a2, ent, n), 0);
+    ck_assert_uint_eq(a2.registration_id, a.registration_id);
+    ck_assert_int_eq(rbx_store_account_init(d->p.st, &a2, by->u->ent[0], by->u->len[0]), RBX_E_KEY);
+    srv_append(by->u, ent, n);
+    d->u = by->u;
+}
+
+static int refresh(dev *d, const srv_user *u, rbx_user_update *res)
+{
+    const uint8_t *ents[MAXENT];
+    for (size_t i = 0; i < u->n; i++) ents[i] = u->ent[i];
+    rbx_user_update r;
+    return rbx_store_user_update(d->p.st, res ? res : &r, u->name, ents, u->len, u->n, NULL, 0);
+}
+
+/* Every device a send to `to` needs a bundle for gets one. */
+static size_t supply(dev *d, const char *to, dev *const *all, size_t nall)
+{
+    rbx_user_device need[16];
+    size_t n;
+    ck_assert_int_eq(rbx_store_send_needs(d->p.st, need, 16, &n, to), 0);
+    ck_assert_uint_le(n, 16);
+    for (size_t i = 0; i < n; i++) {
+        dev *x = NULL;
+        for (size_t k = 0; k < nall; k++)
+            if (all[k]->id == need[i].device && strcmp(all[k]->u->name, need[i].user) == 0) x = all[k];
+        ck_assert_ptr_nonnull(x);
+        ck_assert(need[i].needs_bundle);
+        uint8_t b[RBX_BUNDLE_MAXBYTES];
+        size_t bl = fresh_bundle(b, &x->p);
+        ck_assert_int_eq(rbx_store_user_bundle(d->p.st, need[i].user, need[i].device, b, bl), 0);
+    }
+    return n;
+}
+
+/* A send as it left the store. */
+typedef struct sent {
+    rbx_send_info info;
+    rbx_envelope env[8];
+    uint8_t buf[8 * RBX_ENVELOPE_MAXBYTES(256)];
+} sent;
+
+static void send_to(sent *m, dev *d, const char *to, const char *text)
+{
+    ck_assert_int_eq(rbx_store_send(d->p.st, &m->info, m->env, 8, m->buf, sizeof m->buf, to,
+                                    (const uint8_t *)text, strlen(text), NULL), 0);
+}
+
+static const rbx_envelope *env_find(const sent *m, const dev *d)
+{
+    for (size_t i = 0; i < m->info.n; i++)
+        if (m->env[i].device == d->id && strcmp(m->env[i].user, d->u->name) == 0) return &m->env[i];
+    return NULL;
+}
+
+/* d's envelope of m; the test fails if there is none. */
+static const rbx_envelope *env_for(const sent *m, const dev *d)
+{
+    const rbx_envelope *e = env_find(m, d);
+    if (e == NULL) ck_abort_msg("no envelope for %s", d->label);
+    return e != NULL ? e : &m->env[0];
+}
+
+/* d receives its envelope of m from `from`: 0 and the text checked, or the error. */
+static int recv_from(dev *d, const sent *m, const dev *from, rbx_user_received *info,
+                     const char *want)
+{
+    const rbx_envelope *e = env_for(m, d);
+    uint8_t pt[512];
+    size_t n;
+    rbx_user_received ri;
+    if (info == NULL) info = &ri;
+    int rc = rbx_store_receive(d->p.st, pt, sizeof pt, &n, info, from->u->name, from->id,
+                               m->buf + e->offset, e->len);
+    if (rc == 0 && want != NULL) {
+        ck_assert_uint_eq(n, strlen(want));
+        ck_assert_mem_eq(pt, want, n);
+        ck_assert_str_eq(info->user, from->u->name);
+        ck_assert_uint_eq(info->device, from->id);
+        ck_assert_int_eq(rbx_store_ack_inbox(d->p.st, info->inbox_id), 0);
+    }
+    return rc;
+}
+
+static void dev_close(dev *d) { peer_close(&d->p); }
+
+/* Three users: alice (a1, a2), bob (b1, b2), carol (c1). */
+typedef struct world {
+    srv_user ua, ub, uc;
+    dev a1, a2, b1, b2, c1;
+    dev *all[8];
+    size_t nall;
+} world;
+
+static void world_up(world *w)
+{
+    memset(w, 0, sizeof *w);
+    dev_new(&w->a1, "a1");
+    dev_new(&w->a2, "a2");
+    dev_new(&w->b1, "b1");
+    dev_new(&w->b2, "b2");
+    dev_new(&w->c1, "c1");
+    enroll_first(&w->a1, &w->ua, "alice");
+    enroll_linked(&w->a2, &w->a1);
+    enroll_first(&w->b1, &w->ub, "bob");
+    enroll_linked(&w->b2, &w->b1);
+    enroll_first(&w->c1, &w->uc, "carol");
+    dev *all[] = { &w->a1, &w->a2, &w->b1, &w->b2, &w->c1 };
+    memcpy(w->all, all, sizeof all);
+    w->nall = 5;
+    /* Everybody pins everybody (their own user first: the anchor). */
+    for (size_t i = 0; i < w->nall; i++) {
+        rbx_user_update r;
+        ck_assert_int_eq(refresh(w->all[i], w->all[i]->u, &r), 0);
+        ck_assert(r.first);
+        ck_assert(r.self_listed);
+        ck_assert_int_eq(refresh(w->all[i], &w->ua, NULL), 0);
+        ck_assert_int_eq(refresh(w->all[i], &w->ub, NULL), 0);
+        ck_assert_int_eq(refresh(w->all[i], &w->uc, NULL), 0);
+    }
+}
+
+static void world_down(world *w)
+{
+    for (size_t i = 0; i < w->nall; i++) dev_close(w->all[i]);
+}
+
+START_TEST(fanout_sync_copies_and_attribution)
+{
+    world w;
+    world_up(&w);
+    /* a1 -> bob: bob's two devices and a2 (a sync copy), after bundles. */
+    sent m;
+    ck_assert_int_eq(rbx_store_send(w.a1.p.st, &m.info, m.env, 8, m.buf, sizeof m.buf, "bob",
+                                    (const uint8_t *)"x", 1, NULL), RBX_E_NOT_FOUND);
+    ck_assert_uint_eq(supply(&w.a1, "bob", w.all, w.nall), 3);
+    ck_assert_uint_eq(supply(&w.a1, "bob", w.all, w.nall), 0);
+    int64_t gen_before = q_int(w.a1.p.st, "SELECT max(generation) FROM sessions");
+    send_to(&m, &w.a1, "bob", "hello bob");
+    ck_assert_uint_eq(m.info.n, 3);
+    ck_assert_str_eq(m.info.to, "bob");
+    ck_assert_uint_eq(m.info.kind, RBX_SEND_FANOUT);
+    /* One transaction: every session saved under the same new generation. */
+    ck_assert_int_eq(q_int(w.a1.p.st, "SELECT count(DISTINCT generation) FROM sessions"), 1);
+    ck_assert_int_gt(q_int(w.a1.p.st, "SELECT max(generation) FROM sessions"), gen_before);
+    ck_assert_ptr_nonnull(env_find(&m, &w.b1));
+    ck_assert_ptr_nonnull(env_find(&m, &w.b2));
+    ck_assert_ptr_nonnull(env_find(&m, &w.a2));
+    ck_assert_ptr_null(env_find(&m, &w.a1));
+    ck_assert_ptr_null(env_find(&m, &w.c1));
+    /* The envelope for b1 is not b2's (their tags differ). */
+    const rbx_envelope *x1 = env_for(&m, &w.b1), *x2 = env_for(&m, &w.b2);
+    ck_assert_int_ne(memcmp(m.buf + x1->offset + x1->len - 16, m.buf + x2->offset + x2->len - 16, 16), 0);
+    rbx_user_received ri;
+    ck_assert_int_eq(recv_from(&w.b1, &m, &w.a1, &ri, "hello bob"), 0);
+    ck_assert(!ri.sync);
+    ck_assert_uint_eq(ri.type, RBX_CONTENT_MESSAGE);
+    ck_assert_str_eq(ri.to, "bob");
+    ck_assert_mem_eq(ri.message_id, m.info.message_id, 16);
+    ck_assert_int_eq(recv_from(&w.b2, &m, &w.a1, &ri, "hello bob"), 0);
+    ck_assert_int_eq(recv_from(&w.a2, &m, &w.a1, &ri, "hello bob"), 0);
+    ck_assert(ri.sync);
+    ck_assert_uint_eq(ri.type, RBX_CONTENT_SYNC);
+    ck_assert_str_eq(ri.to, "bob");
+    ck_assert_str_eq(ri.user, "alice");
+    /* Attribution is the list's: an envelope claimed by another device of
+     * the same user, or by a device of another user, does not decrypt. */
+    sent m2;
+    send_to(&m2, &w.a1, "bob", "second");
+    const rbx_envelope *e = env_for(&m2, &w.b1);
+    uint8_t pt[256];
+    size_t n;
+    /* (Still a first message of a1's session: its key is not a2's.) */
+    ck_assert_int_eq(rbx_store_receive(w.b1.p.st, pt, sizeof pt, &n, &ri, "alice", w.a2.id,
+                                       m2.buf + e->offset, e->len), RBX_E_IDENTITY_CHANGED);
+    ck_assert_int_eq(rbx_store_receive(w.b1.p.st, pt, sizeof pt, &n, &ri, "carol", w.c1.id,
+                                       m2.buf + e->offset, e->len), RBX_E_IDENTITY_CHANGED);
+    ck_assert_int_eq(rbx_store_receive(w.b1.p.st, pt, sizeof pt, &n, &ri, "alice", 12345,
+                                       m2.buf + e->offset, e->len), RBX_E_NOT_FOUND);
+    ck_assert_int_eq(rbx_store_receive(w.b1.p.st, pt, sizeof pt, &n, &ri, "dave", 12345,
+                                       m2.buf + e->offset, e->len), RBX_E_NOT_FOUND);
+    ck_assert_int_eq(recv_from(&w.b1, &m2, &w.a1, &ri, "second"), 0);
+    /* Out of order: b2 takes the second before the first... already done;
+     * a reply from b2 to alice reaches a1, a2 and b1 (sync). */
+    ck_assert_uint_eq(supply(&w.b2, "alice", w.all, w.nall), 2);
+    sent r;
+    send_to(&r, &w.b2, "alice", "reply");
+    ck_assert_uint_eq(r.info.n, 3);
+    ck_assert_int_eq(recv_from(&w.a1, &r, &w.b2, &ri, "reply"), 0);
+    ck_assert(!ri.sync);
+    ck_assert_int_eq(recv_from(&w.b1, &r, &w.b2, &ri, "reply"), 0);
+    ck_assert(ri.sync);
+    ck_assert_str_eq(ri.to, "alice");
+    ck_assert_int_eq(recv_from(&w.a2, &r, &w.b2, &ri, "reply"), 0);
+    /* The server's copy, delivered twice: the second is a redelivery. */
+    ck_assert_int_eq(recv_from(&w.b2, &m2, &w.a1, &ri, "second"), 0);
+    ck_assert_int_eq(recv_from(&w.b2, &m2, &w.a1, &ri, NULL), RBX_E_REPLAY);
+    /* Carol gets nothing of it, and a message to carol needs her bundle. */
+    ck_assert_uint_eq(supply(&w.a1, "carol", w.all, w.nall), 1);
+    sent c;
+    send_to(&c, &w.a1, "carol", "hi carol");
+    ck_assert_uint_eq(c.info.n, 2); /* c1, a2 */
+    ck_assert_int_eq(recv_from(&w.c1, &c, &w.a1, &ri, "hi carol"), 0);
+    ck_assert_int_eq(recv_from(&w.a2, &c, &w.a1, &ri, "hi carol"), 0);
+    ck_assert_str_eq(ri.to, "carol");
+    world_down(&w);
+}
+END_TEST
+
+START_TEST(send_pending_rebuild_after_join_and_remove)
+{
+    world w;
+    world_up(&w);
+    supply(&w.a1, "bob", w.all, w.nall);
+    sent m, again;
+    send_to(&m, &w.a1, "bob", "one");
+    /* Pending until done: the same bytes again (a crash before the post). */
+    ck_assert_int_eq(rbx_store_send_get(w.a1.p.st, &again.info, again.env, 8, again.buf,
+                                        sizeof again.buf, 0), 0);
+    ck_assert_uint_eq(again.info.id, m.info.id);
+    ck_assert_uint_eq(again.info.n, m.info.n);
+    for (size_t i = 0; i < m.info.n; i++) {
+        ck_assert_uint_eq(again.env[i].len, m.env[i].len);
+        ck_assert_mem_eq(again.buf + again.env[i].offset, m.buf + m.env[i].offset, m.env[i].len);
+    }
+    ck_assert_int_eq(rbx_store_send_get(w.a1.p.st, &again.info, again.env, 1, again.buf,
+                                        sizeof again.buf, 0), RBX_E_BUFFER);
+    /* Bob links a third device; the server answers 409 missing; alice's
+     * device updates bob's list and rebuilds: the old envelopes stay byte
+     * for byte, the new device gets one. */
+    dev b3;
+    dev_new(&b3, "b3");
+    enroll_linked(&b3, &w.b1);
+    w.all[w.nall++] = &b3;
+    rbx_user_update up;
+    ck_assert_int_eq(refresh(&b3, &w.ub, &up), 0);
+    ck_assert(up.self_listed);
+    ck_assert_int_eq(refresh(&w.a1, &w.ub, &up), 0);
+    ck_assert_uint_eq(up.added, 1);
+    ck_assert_uint_eq(up.ndevices, 3);
+    ck_assert_int_eq(rbx_store_send_rebuild(w.a1.p.st, &again.info, again.env, 8, again.buf,
+                                            sizeof again.buf, m.info.id, NULL), RBX_E_NOT_FOUND);
+    ck_assert_uint_eq(supply(&w.a1, "bob", w.all, w.nall), 1);
+    ck_assert_int_eq(rbx_store_send_rebuild(w.a1.p.st, &again.info, again.env, 8, again.buf,
+                                            sizeof again.buf, m.info.id, NULL), 0);
+    ck_assert_uint_eq(again.info.n, 4);
+    ck_assert_mem_eq(again.info.message_id, m.info.message_id, 16);
+    const rbx_envelope *o = env_for(&m, &w.b1), *nn = env_for(&again, &w.b1);
+    ck_assert_uint_eq(o->len, nn->len);
+    ck_assert_mem_eq(m.buf + o->offset, again.buf + nn->offset, o->len);
+    rbx_user_received ri;
+    ck_assert_int_eq(refresh(&b3, &w.ua, NULL), 0);
+    ck_assert_int_eq(recv_from(&b3, &again, &w.a1, &ri, "one"), 0);
+    ck_assert_int_eq(recv_from(&w.b1, &again, &w.a1, &ri, "one"), 0);
+    ck_assert_int_eq(rbx_store_send_done(w.a1.p.st, again.info.id), 0);
+    ck_assert_int_eq(rbx_store_send_done(w.a1.p.st, again.info.id), RBX_E_NOT_FOUND);
+    ck_assert_int_eq(rbx_store_send_get(w.a1.p.st, &again.info, again.env, 8, again.buf,
+                                        sizeof again.buf, 0), RBX_E_NOT_FOUND);
+    /* Ciphertexts gone, the plaintext kept (sealed) for re-sends. */
+    ck_assert_int_eq(q_int(w.a1.p.st, "SELECT count(*) FROM send_envelopes WHERE wire IS NOT NULL"), 0);
+    ck_assert_int_eq(q_int(w.a1.p.st, "SELECT count(*) FROM sends WHERE pt IS NOT NULL"), 1);
+    /* Bob removes b2: alice's next message skips it, and b2's session goes. */
+    rbx_devlist_entry e;
+    memset(&e, 0, sizeof e);
+    snprintf(e.user, sizeof e.user, "bob");
+    e.seq = w.ub.n + 1;
+    rbx_devlist_entry_hash(e.prev_hash, w.ub.ent[w.ub.n - 1], w.ub.len[w.ub.n - 1]);
+    e.op = RBX_DEVLIST_REMOVE;
+    e.device = w.b2.id;
+    memcpy(e.identity, w.b2.p.pk, 32);
+    e.created = (uint64_t)g_now;
+    memcpy(e.signer, w.b1.p.pk, 32);
+    uint8_t ent[RBX_DEVLIST_ENTRY_MAXBYTES];
+    size_t el;
+    ck_assert_int_eq(rbx_store_devlist_entry(w.b2.p.st, ent, sizeof ent, &el, &e), RBX_E_KEY);
+    ck_assert_int_eq(rbx_store_devlist_entry(w.b1.p.st, ent, sizeof ent, &el, &e), 0);
+    srv_append(&w.ub, ent, el);
+    ck_assert_int_eq(refresh(&w.a1, &w.ub, &up), 0);
+    ck_assert_uint_eq(up.removed, 1);
+    ck_assert_int_eq(q_int(w.a1.p.st, "SELECT count(*) FROM sessions s JOIN contacts c ON c.id ="
+                                      " s.contact WHERE c.name = 'bob'"), 2);
+    sent m3;
+    send_to(&m3, &w.a1, "bob", "two");
+    ck_assert_uint_eq(m3.info.n, 3); /* b1, b3, a2 */
+    ck_assert_ptr_null(env_find(&m3, &w.b2));
+    /* b2 hears of its removal; messages it claims to send are refused. */
+    ck_assert_int_eq(refresh(&w.b2, &w.ub, &up), 0);
+    ck_assert(!up.self_listed);
+    ck_assert_int_eq(refresh(&w.b1, &w.ub, &up), 0);
+    supply(&w.b2, "alice", w.all, w.nall);
+    sent t;
+    send_to(&t, &w.b2, "alice", "from a removed device");
+    ck_assert_int_eq(recv_from(&w.a1, &t, &w.b2, &ri, NULL), RBX_E_NOT_FOUND);
+    ck_assert_int_eq(recv_from(&w.b1, &t, &w.b2, &ri, NULL), RBX_E_NOT_FOUND);
+    dev_close(&b3);
+    w.nall--;
+    world_down(&w);
+}
+END_TEST
+
+/* Recovery (PROTOCOL.md 21.5): b1 restored from a backup cannot decrypt;
+ * its retry request starts a new session and a1 re-sends from its log. */
+START_TEST(retry_after_restore_from_backup)
+{
+    world w;
+    world_up(&w);
+    supply(&w.a1, "bob", w.all, w.nall);
+    rbx_user_received ri;
+    sent m1;
+    send_to(&m1, &w.a1, "bob", "before the backup");
+    ck_assert_int_eq(rbx_store_send_done(w.a1.p.st, m1.info.id), 0);
+    ck_assert_int_eq(recv_from(&w.b1, &m1, &w.a1, &ri, "before the backup"), 0);
+    /* The backup of b1 is taken now. */
+    char bak[PATHCAP];
+    peer_close(&w.b1.p);
+    snprintf(bak, sizeof bak, "%s.bak", w.b1.p.db);
+    copy_or_remove(w.b1.p.db, bak);
+    char s1[PATHCAP], s2[PATHCAP];
+    side_path(s1, &w.b1.p, "-wal");
+    snprintf(s2, sizeof s2, "%s.bak-wal", w.b1.p.db);
+    copy_or_remove(s1, s2);
+    peer_reopen(&w.b1.p);
+    /* Two more turns make b1 take a ratchet key after the backup, and a1
+     * encrypt to it: the backup does not hold that key. */
+    supply(&w.b1, "alice", w.all, w.nall);
+    sent r1, m1b, r2;
+    send_to(&r1, &w.b1, "alice", "ack");
+    ck_assert_int_eq(recv_from(&w.a1, &r1, &w.b1, &ri, "ack"), 0);
+    send_to(&m1b, &w.a1, "bob", "turn");
+    ck_assert_int_eq(rbx_store_send_done(w.a1.p.st, m1b.info.id), 0);
+    ck_assert_int_eq(recv_from(&w.b1, &m1b, &w.a1, &ri, "turn"), 0);
+    send_to(&r2, &w.b1, "alice", "ack again");
+    ck_assert_int_eq(recv_from(&w.a1, &r2, &w.b1, &ri, "ack again"), 0);
+    sent m2;
+    send_to(&m2, &w.a1, "bob", "lost to the restore");
+    ck_assert_int_eq(rbx_store_send_done(w.a1.p.st, m2.info.id), 0);
+    /* Restore b1 from the backup. */
+    peer_close(&w.b1.p);
+    copy_or_remove(bak, w.b1.p.db);
+    copy_or_remove(s2, s1);
+    peer_reopen(&w.b1.p);
+    int rc = recv_from(&w.b1, &m2, &w.a1, &ri, NULL);
+    ck_assert_msg(rc == RBX_E_AUTH || rc == RBX_E_STATE, "restored b1 decrypted it: %d", rc);
+    /* The retry request: a new session from a fresh bundle of a1. */
+    sent rq;
+    const uint8_t(*ids)[16] = (const uint8_t(*)[16])m2.info.message_id;
+    ck_assert_int_eq(rbx_store_retry_request(w.b1.p.st, &rq.info, rq.env, 8, rq.buf, sizeof rq.buf,
+                                             "alice", w.a1.id, ids, 1), RBX_E_NOT_FOUND);
+    uint8_t b[RBX_BUNDLE_MAXBYTES];
+    size_t bl = fresh_bundle(b, &w.a1.p);
+    ck_assert_int_eq(rbx_store_user_bundle(w.b1.p.st, "alice", w.a1.id, b, bl), 0);
+    ck_assert_int_eq(rbx_store_retry_request(w.b1.p.st, &rq.info, rq.env, 8, rq.buf, sizeof rq.buf,
+                                             "alice", w.a1.id, ids, 1), 0);
+    ck_assert_uint_eq(rq.info.n, 1);
+    ck_assert_uint_eq(rq.info.kind, RBX_SEND_RETRY);
+    ck_assert_int_eq(rbx_message_prekey_info(NULL, rq.buf + rq.env[0].offset, rq.env[0].len), 1);
+    /* One per device per hour. */
+    fresh_bundle(b, &w.a1.p);
+    ck_assert_int_eq(rbx_store_user_bundle(w.b1.p.st, "alice", w.a1.id, b, bl), 0);
+    sent rq2;
+    ck_assert_int_eq(rbx_store_retry_request(w.b1.p.st, &rq2.info, rq2.env, 8, rq2.buf,
+                                             sizeof rq2.buf, "alice", w.a1.id, ids, 1), RBX_E_LIMIT);
+    /* a1 takes the request and queues the re-send. */
+    const rbx_envelope *e = &rq.env[0];
+    uint8_t pt[256];
+    size_t n;
+    ck_assert_int_eq(rbx_store_receive(w.a1.p.st, pt, sizeof pt, &n, &ri, "bob", w.b1.id,
+                                       rq.buf + e->offset, e->len), 0);
+    ck_assert_uint_eq(ri.type, RBX_CONTENT_RETRY);
+    ck_assert_uint_eq(ri.resent, 1);
+    ck_assert_uint_eq(n, 0);
+    /* Redelivered, it makes nothing new. */
+    ck_assert_int_eq(rbx_store_receive(w.a1.p.st, pt, sizeof pt, &n, &ri, "bob", w.b1.id,
+                                       rq.buf + e->offset, e->len), 0);
+    ck_assert(ri.redelivered);
+    ck_assert_uint_eq(ri.resent, 1);
+    ck_assert_int_eq(q_int(w.a1.p.st, "SELECT count(*) FROM sends WHERE kind = 2"), 1);
+    sent rs;
+    ck_assert_int_eq(rbx_store_send_get(w.a1.p.st, &rs.info, rs.env, 8, rs.buf, sizeof rs.buf, 0), 0);
+    ck_assert_uint_eq(rs.info.kind, RBX_SEND_RESEND);
+    ck_assert_uint_eq(rs.info.n, 1);
+    ck_assert_uint_eq(rs.env[0].device, w.b1.id);
+    ck_assert_int_eq(recv_from(&w.b1, &rs, &w.a1, &ri, "lost to the restore"), 0);
+    ck_assert(ri.flags & RBX_CONTENT_RESENT);
+    ck_assert_mem_eq(ri.message_id, m2.info.message_id, 16);
+    ck_assert_int_eq(rbx_store_send_done(w.a1.p.st, rs.info.id), 0);
+    /* The conversation goes on in the new session. */
+    sent m3;
+    send_to(&m3, &w.a1, "bob", "and on");
+    ck_assert_int_eq(recv_from(&w.b1, &m3, &w.a1, &ri, "and on"), 0);
+    /* An hour later b1 may ask again; a1 serves one request per hour too. */
+    g_now += RBX_RETRY_INTERVAL;
+    fresh_bundle(b, &w.a1.p);
+    ck_assert_int_eq(rbx_store_user_bundle(w.b1.p.st, "alice", w.a1.id, b, bl), 0);
+    ck_assert_int_eq(rbx_store_retry_request(w.b1.p.st, &rq2.info, rq2.env, 8, rq2.buf,
+                                             sizeof rq2.buf, "alice", w.a1.id, ids, 1), 0);
+    g_now -= 10; /* a1's clock: within the hour of its last serve */
+    ck_assert_int_eq(rbx_store_receive(w.a1.p.st, pt, sizeof pt, &n, &ri, "bob", w.b1.id,
+                                       rq2.buf + rq2.env[0].offset, rq2.env[0].len), 0);
+    ck_assert(ri.retry_limited);
+    ck_assert_uint_eq(ri.resent, 0);
+    world_down(&w);
+}
+END_TEST
+
+/* A server that lies about lists or bundles is refused (PROTOCOL.md 20.5). */
+START_TEST(malicious_server_lists_and_bundles)
+{
+    world w;
+    world_up(&w);
+    rbx_user_update up;
+    /* An extra device the server signs itself: no device of bob signed it. */
+    dev evil;
+    dev_new(&evil, "evil");
+    srv_user forged = w.ub;
+    rbx_devlist_entry e;
+    make_add(&e, &forged, &evil, &evil);
+    uint8_t ent[RBX_DEVLIST_ENTRY_MAXBYTES];
+    size_t el;
+    ck_assert_int_eq(rbx_store_devlist_entry(evil.p.st, ent, sizeof ent, &el, &e), 0);
+    srv_append(&forged, ent, el);
+    ck_assert_int_eq(refresh(&w.a1, &forged, &up), RBX_E_CHAIN);
+    /* Dropped: a list without bob's latest entry (rolled back). */
+    dev b3;
+    dev_new(&b3, "b3");
+    enroll_linked(&b3, &w.b1);
+    ck_assert_int_eq(refresh(&w.a1, &w.ub, &up), 0);
+    srv_user old = w.ub;
+    old.n--;
+    ck_assert_int_eq(refresh(&w.a1, &old, &up), RBX_E_STALE);
+    /* A fork: another entry at the pinned seq. */
+    srv_user fork = old;
+    dev x;
+    dev_new(&x, "x");
+    make_add(&e, &fork, &w.b1, &x);
+    uint8_t sig[64];
+    ck_assert_int_eq(rbx_store_devlist_sign(w.b1.p.st, sig, &e), 0);
+    ck_assert_int_eq(rbx_store_devlist_cosign(x.p.st, ent, sizeof ent, &el, &e, sig), 0);
+    srv_append(&fork, ent, el);
+    ck_assert_int_eq(refresh(&w.a1, &fork, &up), RBX_E_IDENTITY_CHANGED);
+    /* Another list under bob's name: shorter than the pin (a rollback
+     * first), then as long. */
+    srv_user other;
+    dev y, z1, z2;
+    dev_new(&y, "y");
+    dev_new(&z1, "z1");
+    dev_new(&z2, "z2");
+    enroll_first(&y, &other, "bob");
+    ck_assert_int_eq(refresh(&w.a1, &other, &up), RBX_E_STALE);
+    enroll_linked(&z1, &y);
+    enroll_linked(&z2, &y);
+    ck_assert_uint_eq(other.n, w.ub.n);
+    ck_assert_int_eq(refresh(&w.a1, &other, &up), RBX_E_IDENTITY_CHANGED);
+    /* Nothing moved: the pin is the last good head, 3 devices. */
+    rbx_devlist_pin pin;
+    ck_assert_int_eq(rbx_store_user_pin(w.a1.p.st, &pin, "bob"), 0);
+    ck_assert_uint_eq(pin.seq, w.ub.n);
+    rbx_user_device devs[8];
+    size_t nd;
+    ck_assert_int_eq(rbx_store_user_devices(w.a1.p.st, devs, 8, &nd, "bob"), 0);
+    ck_assert_uint_eq(nd, 3);
+    /* A swapped bundle: the evil key for b1's slot. */
+    uint8_t b[RBX_BUNDLE_MAXBYTES];
+    size_t bl = fresh_bundle(b, &evil.p);
+    ck_assert_int_eq(rbx_store_user_bundle(w.a1.p.st, "bob", w.b1.id, b, bl), RBX_E_IDENTITY_CHANGED);
+    ck_assert_int_eq(rbx_store_user_bundle(w.a1.p.st, "bob", evil.id, b, bl), RBX_E_NOT_FOUND);
+    /* A first message from the evil key, claimed to be b1's: refused. */
+    ck_assert_int_eq(rbx_store_user_bundle(w.a1.p.st, "bob", w.b1.id, b, bl), RBX_E_IDENTITY_CHANGED);
+    world_down(&w);
+    dev_close(&evil);
+    dev_close(&b3);
+    dev_close(&x);
+    dev_close(&y);
+    dev_close(&z1);
+    dev_close(&z2);
+}
+END_TEST
+
+/* b1 rotates its identity: the list's rotate entry (signed by the old key)
+ * and a bundle whose records chain from the pin; alice follows without
+ * adding anything by hand. */
+START_TEST(rotation_followed_through_the_list)
+{
+    world w;
+    world_up(&w);
+    supply(&w.a1, "bob", w.all, w.nall);
+    rbx_user_received ri;
+    sent m;
+    send_to(&m, &w.a1, "bob", "before");
+    ck_assert_int_eq(recv_from(&w.b1, &m, &w.a1, &ri, "before"), 0);
+    uint8_t oldpk[32], newpk[32];
+    memcpy(oldpk, w.b1.p.pk, 32);
+    ck_assert_int_eq(rbx_store_rotate_identity(w.b1.p.st, "scheduled", NULL, NULL, newpk), 0);
+    memcpy(w.b1.p.pk, newpk, 32);
+    rbx_devlist_entry e;
+    memset(&e, 0, sizeof e);
+    snprintf(e.user, sizeof e.user, "bob");
+    e.seq = w.ub.n + 1;
+    rbx_devlist_entry_hash(e.prev_hash, w.ub.ent[w.ub.n - 1], w.ub.len[w.ub.n - 1]);
+    e.op = RBX_DEVLIST_ROTATE;
+    e.device = w.b1.id;
+    memcpy(e.identity, newpk, 32);
+    e.created = (uint64_t)g_now;
+    memcpy(e.signer, oldpk, 32);
+    uint8_t ent[RBX_DEVLIST_ENTRY_MAXBYTES], sig[64], nonce[16] = { 0 };
+    size_t el;
+    ck_assert_int_eq(rbx_store_devlist_entry(w.b1.p.st, ent, sizeof ent, &el, &e), 0);
+    srv_append(&w.ub, ent, el);
+    /* Requests to the server are signed with the old key until it has the entry. */
+    ck_assert_int_eq(rbx_store_request_sign_as(w.b1.p.st, sig, oldpk, "POST", "/v1/x", 1, nonce, NULL, 0,
+                                               "bob", w.b1.id), 0);
+    ck_assert_int_eq(rbx_request_verify(sig, "POST", "/v1/x", 1, nonce, NULL, 0, "bob", w.b1.id, oldpk), 0);
+    uint8_t other[32];
+    memset(other, 9, 32);
+    ck_assert_int_eq(rbx_store_request_sign_as(w.b1.p.st, sig, w.c1.p.pk, "POST", "/v1/x", 1, nonce,
+                                               NULL, 0, "bob", w.b1.id), RBX_E_KEY);
+    rbx_user_update up;
+    ck_assert_int_eq(refresh(&w.a1, &w.ub, &up), 0);
+    ck_assert_uint_eq(up.rotated, 1);
+    ck_assert_int_eq(refresh(&w.b1, &w.ub, &up), 0);
+    ck_assert(up.self_listed);
+    ck_assert_int_eq(refresh(&w.b2, &w.ub, &up), 0);
+    ck_assert_int_eq(refresh(&w.a2, &w.ub, &up), 0);
+    /* b1 needs a new bundle; its records lead from the pinned key. */
+    ck_assert_uint_eq(supply(&w.a1, "bob", w.all, w.nall), 1);
+    sent m2;
+    send_to(&m2, &w.a1, "bob", "after");
+    ck_assert_int_eq(recv_from(&w.b1, &m2, &w.a1, &ri, "after"), 0);
+    ck_assert_int_eq(recv_from(&w.b2, &m2, &w.a1, &ri, "after"), 0);
+    world_down(&w);
+}
+END_TEST
+
+static void md_setup(void) { dir_setup(); }
+
 Suite *suite_multidev(void)
 {
     Suite *s = suite_create("multidev");
@@ -260,5 +878,13 @@ Suite *suite_multidev(void)
     tcase_add_test(t, link_slots);
     tcase_add_test(t, two_device_add);
     suite_add_tcase(s, t);
+    TCase *st = tcase_create("store");
+    dir_fixtures(st, md_setup, 60);
+    tcase_add_test(st, fanout_sync_copies_and_attribution);
+    tcase_add_test(st, send_pending_rebuild_after_join_and_remove);
+    tcase_add_test(st, retry_after_restore_from_backup);
+    tcase_add_test(st, malicious_server_lists_and_bundles);
+    tcase_add_test(st, rotation_followed_through_the_list);
+    suite_add_tcase(s, st);
     return s;
 }

@@ -12,7 +12,7 @@
 
 #include "ratchetbox.h"
 
-#define RBX_SCHEMA_VERSION 2
+#define RBX_SCHEMA_VERSION 3
 #define RBX_APPLICATION_ID 0x52425831 /* "RBX1" */
 
 /* Encrypted row values: "RBE1" || be32(plaintext length) || nonce || ct || tag. */

@@ -79,9 +79,32 @@ static const char schema_v2[] =
     "  created INTEGER NOT NULL, ct BLOB NOT NULL, UNIQUE (session, seq)) STRICT;"
     "CREATE INDEX archive_epoch ON archive (epoch);";
 
+/* Version 3 (issue 16): users with several devices (PROTOCOL.md 21.8):
+ * this store's account, the pins of users' device lists, their verified
+ * devices (each with its contact row), and sends to users with their
+ * envelopes (the plaintext sealed for re-sends). */
+static const char schema_v3[] =
+    "CREATE TABLE account (id INTEGER PRIMARY KEY CHECK (id = 1), user TEXT NOT NULL,"
+    "  device INTEGER NOT NULL, regid INTEGER NOT NULL, entry BLOB NOT NULL) STRICT;"
+    "CREATE TABLE users (user TEXT PRIMARY KEY, seq INTEGER NOT NULL, first_hash BLOB, hash BLOB,"
+    "  created INTEGER NOT NULL DEFAULT 0, anchor_seq INTEGER NOT NULL DEFAULT 0,"
+    "  anchor_hash BLOB) STRICT;"
+    "CREATE TABLE user_devices (user TEXT NOT NULL, device INTEGER NOT NULL,"
+    "  identity BLOB NOT NULL, added_seq INTEGER NOT NULL, regid INTEGER NOT NULL DEFAULT 0,"
+    "  contact INTEGER REFERENCES contacts (id), retry_asked INTEGER NOT NULL DEFAULT 0,"
+    "  retry_served INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (user, device)) STRICT;"
+    "CREATE TABLE sends (id INTEGER PRIMARY KEY, message_id BLOB NOT NULL UNIQUE,"
+    "  to_user TEXT NOT NULL, kind INTEGER NOT NULL, ctype INTEGER NOT NULL,"
+    "  cflags INTEGER NOT NULL, cid BLOB NOT NULL, state INTEGER NOT NULL,"
+    "  created INTEGER NOT NULL, generation INTEGER NOT NULL, pt BLOB) STRICT;"
+    "CREATE INDEX sends_cid ON sends (cid);"
+    "CREATE TABLE send_envelopes (send INTEGER NOT NULL REFERENCES sends (id), user TEXT NOT NULL,"
+    "  device INTEGER NOT NULL, regid INTEGER NOT NULL, identity BLOB NOT NULL, wire BLOB,"
+    "  PRIMARY KEY (send, user, device)) STRICT, WITHOUT ROWID;";
+
 /* Forward migrations: migrations[v] takes a database from version v to v + 1.
  * Version 0 is an empty database. */
-static const char *const migrations[RBX_SCHEMA_VERSION] = { schema_v1, schema_v2 };
+static const char *const migrations[RBX_SCHEMA_VERSION] = { schema_v1, schema_v2, schema_v3 };
 
 static int create_meta(rbx_store *st)
 {
