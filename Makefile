@@ -17,7 +17,8 @@ PKG_CONFIG ?= pkg-config
 # Debian 12 packages this project needs (make deps installs the missing ones).
 DEB_PKGS  := pkg-config libsodium-dev libsqlite3-dev check libxeddsa-dev \
              libprotobuf-c-dev protobuf-c-compiler \
-             libsignal-protocol-c-dev libolm-dev libssl-dev gnuplot-nox libjansson-dev
+             libsignal-protocol-c-dev libolm-dev libssl-dev gnuplot-nox libjansson-dev \
+             libcurl4-openssl-dev
 PC_PKGS   := libsodium sqlite3 check libprotobuf-c
 
 WARN      := -Wall -Wextra -Werror -Wshadow -Wpointer-arith -Wcast-qual \
@@ -43,8 +44,10 @@ INT_H     := $(wildcard src/*.h src/store/*.h)
 PROTO     := proto/ratchetbox.proto
 PROTO_C   := $(B)/proto/ratchetbox.pb-c.c
 LIB_OBJ   := $(LIB_SRC:src/%.c=$(B)/obj/%.o) $(B)/obj/ratchetbox.pb-c.o
-# The rbx tool.
+# The rbx tool: its client of rbxd speaks HTTP through libcurl, JSON through jansson.
 CLI_SRC   := $(wildcard src/cli/*.c)
+CLI_CFLAGS := $(patsubst -I%,-isystem %,$(shell $(PKG_CONFIG) --cflags libcurl jansson 2>/dev/null))
+CLI_LIBS  := $(shell $(PKG_CONFIG) --libs libcurl jansson 2>/dev/null || echo -lcurl -ljansson)
 TEST_SRC  := $(wildcard tests/*.c)
 # The tests' deterministic RNG is the one rbx sim uses (src/cli/detrng.c).
 TEST_OBJ  := $(TEST_SRC:tests/%.c=$(B)/tobj/%.o) $(B)/tobj/detrng.o
@@ -109,7 +112,7 @@ $(B)/check_rbx: $(TEST_OBJ) $(STATIC)
 	$(CC) $(ALLCFLAGS) $(LDFLAGS) -o $@ $(TEST_OBJ) $(STATIC) $(LIBS) $(CHECK_LIBS)
 
 $(B)/rbx: $(CLI_SRC) $(wildcard src/cli/*.h) include/ratchetbox.h $(STATIC)
-	$(CC) $(ALLCFLAGS) $(LDFLAGS) -o $@ $(CLI_SRC) $(STATIC) $(LIBS) $(shell $(PKG_CONFIG) --libs jansson 2>/dev/null || echo -ljansson)
+	$(CC) $(ALLCFLAGS) $(CLI_CFLAGS) $(LDFLAGS) -o $@ $(CLI_SRC) $(STATIC) $(LIBS) $(CLI_LIBS)
 
 # The README's C example, extracted between its markers and run as a test.
 $(B)/readme_example: README.md $(STATIC)

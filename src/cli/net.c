@@ -90,7 +90,7 @@ static int server_url(const char *verb, const char *opt, char out[CLI_URL_MAX])
         cli_err(verb, "%s: not a server URL", path);
         return CLI_IOERR;
     }
-    snprintf(out, CLI_URL_MAX, "%s", line);
+    memcpy(out, line, strlen(line) + 1); /* url_ok: shorter than CLI_URL_MAX */
     return CLI_OK;
 }
 
@@ -160,8 +160,11 @@ static int auth_header(cli_net *n, char *out, size_t cap, const char *method, co
     char nb[sodium_base64_ENCODED_LEN(16, sodium_base64_VARIANT_ORIGINAL)];
     char sb[sodium_base64_ENCODED_LEN(64, sodium_base64_VARIANT_ORIGINAL)];
     randombytes_buf(nonce, sizeof nonce);
-    int rc = rbx_store_request_sign(n->st, sig, method, target, ts, nonce, (const uint8_t *)body,
-                                    bodylen, n->user, n->device);
+    int rc = n->sign_key != NULL
+                 ? rbx_store_request_sign_as(n->st, sig, n->sign_key, method, target, ts, nonce,
+                                             (const uint8_t *)body, bodylen, n->user, n->device)
+                 : rbx_store_request_sign(n->st, sig, method, target, ts, nonce,
+                                          (const uint8_t *)body, bodylen, n->user, n->device);
     if (rc != 0) return rc;
     sodium_bin2base64(nb, sizeof nb, nonce, sizeof nonce, sodium_base64_VARIANT_ORIGINAL);
     sodium_bin2base64(sb, sizeof sb, sig, sizeof sig, sodium_base64_VARIANT_ORIGINAL);

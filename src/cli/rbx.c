@@ -24,8 +24,11 @@ static const struct {
     { "id", id_main, "id [--json]                         public key (base64) and fingerprint" },
     { "bundle", bundle_main, "bundle [--one-time N] [--json]      a prekey bundle as one line of base64" },
     { "add", add_main, "add NAME [FILE|-] [--device D] [--org ORG] [--json]  record a contact (or its rotation)" },
-    { "send", send_main, "send NAME [FILE|-] [--device D] [--header-encryption] [--stream] [--json]" },
+    { "send", send_main, "send NAME|USER [FILE|-] [--device D] [--header-encryption] [--stream] [--json]" },
     { "recv", recv_main, "recv [FILE|-] [--stream] [--json]   decrypt a message" },
+    { "account", account_main, "account create|link|join|approve|devices|remove|rotate  this device on an rbxd server" },
+    { "contact", contact_main, "contact add USER [--server URL] [--json]  fetch, verify and pin a user's device list" },
+    { "sync", sync_main, "sync [--follow] [--json] [--server URL]  fetch, decrypt, print and acknowledge messages" },
     { "status", status_main, "status [--json]                     identity, storage, contacts, sessions" },
     { "history", history_main, "history [NAME] [--json] | --archive on|off   archived messages (session replay)" },
     { "import-history", import_history_main, "import-history FILE|- --key KEYFILE [--json]  the product's stored rows into the archive" },
@@ -60,7 +63,10 @@ static void usage(FILE *f)
           "  66  missing input (no such file, unknown contact, no identity yet)\n"
           "  70  internal error (out of memory)\n"
           "  73  cannot create (identity or contact exists, cannot create DIR)\n"
-          "  74  storage error (database, key file, rollback) or cannot write output\n",
+          "  69  the server is unreachable or failed (rbx account, contact, send USER, sync)\n"
+          "  74  storage error (database, key file, rollback) or cannot write output\n"
+          "  75  not done yet: a send stays pending (the next sync posts it), a link not approved\n"
+          "  77  the server refused this device (removed, not enrolled, bad signature)\n",
           f);
 }
 

@@ -1122,7 +1122,7 @@ int rbx_store_send_rebuild(rbx_store *st, rbx_send_info *info, rbx_envelope *env
         count++;
         if (kept) continue;
         if (r.kind == RBX_SEND_RESEND) {
-            rc = RBX_E_NOT_FOUND; /* its plaintext is the original's: dropped below */
+            count = 0; /* a re-send's plaintext is the original's: dropped below */
             break;
         }
         rbx__content c;
@@ -1130,7 +1130,23 @@ int rbx_store_send_rebuild(rbx_store *st, rbx_send_info *info, rbx_envelope *env
         rc = envelope_make(st, &r, &v[i], &cb, &c, &pol, opts, gen, r.kind == RBX_SEND_RETRY, 0);
     }
     free(have);
-    if (rc == 0 && count == 0) rc = RBX_E_NOT_FOUND;
+    if (rc == 0 && count == 0) {
+        /* Nothing left to send it to (a targeted send whose device left
+         * its list or has a new state): the send goes, in this transaction. */
+        static const char *const drop[] = { "DELETE FROM send_envelopes WHERE send = ?1",
+                                            "DELETE FROM sends WHERE id = ?1" };
+        for (size_t i = 0; i < 2 && rc == 0; i++) {
+            if ((rc = rbx__st_prep(st, &s, drop[i])) != 0) break;
+            sqlite3_bind_int64(s, 1, r.id);
+            rc = step_done(st, s);
+        }
+        if (rc == 0) rc = rbx__audit(st, "send dropped", "to %s: no listed device left", r.to);
+        if (rc == 0 && (rc = rbx__st_commit(st, gen)) == 0) rc = RBX_E_NOT_FOUND;
+        content_buf_free(&cb);
+        rbx__st_free_secret(body, bodylen);
+        free(v);
+        return rc;
+    }
     if (rc != 0) goto fail;
     if ((rc = rbx__st_commit(st, gen)) != 0) goto wipe;
     content_buf_free(&cb);
