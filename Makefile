@@ -184,8 +184,9 @@ crashtest: $(B)/check_rbx
 	RBX_CRASH_KILLS=5000 CK_RUN_SUITE=durability CK_RUN_CASE=crash CK_DEFAULT_TIMEOUT=3600 $(B)/check_rbx
 
 # make demo's helpers (tests/cli/, outside the Check runner): boxtool makes
-# the product's key files and today's envelopes; thief attacks a copied state.
-DEMO_TOOLS := $(B)/tools/boxtool $(B)/tools/thief
+# the product's key files and today's envelopes; thief attacks a copied state;
+# badserver makes a running rbxd lie (edits its SQLite file).
+DEMO_TOOLS := $(B)/tools/boxtool $(B)/tools/thief $(B)/tools/badserver
 $(B)/tools/%: tests/cli/%.c $(STATIC) $(INT_H)
 	@mkdir -p $(@D)
 	$(CC) $(ALLCFLAGS) $(LDFLAGS) -o $@ $< $(STATIC) $(LIBS)
@@ -193,10 +194,10 @@ $(B)/tools/%: tests/cli/%.c $(STATIC) $(INT_H)
 # The rbx command-line suite (every verb and exit code, the demo in quick mode, rbx sim,
 # the README's shell walkthroughs).
 .PHONY: check-cli check-faketime install-man uninstall-man
-CLI_SUITES := test_cli test_rotation test_policy_audit test_archive test_readme
-check-cli: $(B)/rbx $(DEMO_TOOLS)
+CLI_SUITES := test_cli test_rotation test_policy_audit test_archive test_multidev test_readme
+check-cli: $(B)/rbx $(B)/rbxd $(DEMO_TOOLS)
 	@set -e; for s in $(CLI_SUITES); do \
-	  echo "check-cli: tests/cli/$$s.sh"; RBX=$(B)/rbx TOOLS=$(B)/tools bash tests/cli/$$s.sh; \
+	  echo "check-cli: tests/cli/$$s.sh"; RBX=$(B)/rbx RBXD=$(B)/rbxd TOOLS=$(B)/tools bash tests/cli/$$s.sh; \
 	done
 
 # The unit suite and the CLI suites once more (the binaries already built),
@@ -213,7 +214,7 @@ check-cli: $(B)/rbx $(DEMO_TOOLS)
 DEB_PKGS  += faketime
 FAKETIME_ENV := LD_PRELOAD='/usr/$$LIB/faketime/libfaketime.so.1' FAKETIME=+13y \
              FAKETIME_DONT_FAKE_MONOTONIC=1 FAKETIME_NO_CACHE=1 NO_FAKE_STAT=1
-check-faketime: $(B)/check_rbx $(B)/rbx $(DEMO_TOOLS)
+check-faketime: $(B)/check_rbx $(B)/rbx $(B)/rbxd $(DEMO_TOOLS)
 	@t=$$(env $(FAKETIME_ENV) date +%s 2>&1); \
 	if ! [ "$$t" -gt 2147483647 ] 2>/dev/null; then \
 	  echo "check-faketime: libfaketime did not move the clock past 2038 ($$t); apt-get install faketime"; exit 1; fi; \
@@ -221,7 +222,7 @@ check-faketime: $(B)/check_rbx $(B)/rbx $(DEMO_TOOLS)
 	@set -e; t0=$$(date +%s); \
 	env $(FAKETIME_ENV) $(B)/check_rbx; \
 	for s in $(CLI_SUITES); do \
-	  echo "check-faketime: tests/cli/$$s.sh"; env $(FAKETIME_ENV) RBX=$(B)/rbx TOOLS=$(B)/tools bash tests/cli/$$s.sh; \
+	  echo "check-faketime: tests/cli/$$s.sh"; env $(FAKETIME_ENV) RBX=$(B)/rbx RBXD=$(B)/rbxd TOOLS=$(B)/tools bash tests/cli/$$s.sh; \
 	done; \
 	echo "check-faketime: passed in $$(( $$(date +%s) - t0 )) s"
 
@@ -230,8 +231,8 @@ vectors: $(B)/check_rbx
 	RBX_WRITE_VECTORS=1 CK_RUN_CASE=vectors $(B)/check_rbx
 
 demo: deps
-	$(MAKE) --no-print-directory $(B)/rbx $(DEMO_TOOLS)
-	RBX=$(B)/rbx TOOLS=$(B)/tools bash src/cli/demo.sh
+	$(MAKE) --no-print-directory $(B)/rbx $(B)/rbxd $(DEMO_TOOLS)
+	RBX=$(B)/rbx RBXD=$(B)/rbxd TOOLS=$(B)/tools bash src/cli/demo.sh
 
 # The benchmark suite's rules (bench, bench-quick and the peer programs).
 include bench/bench.mk

@@ -1292,7 +1292,10 @@ RBX_API RBX_MUST_CHECK int rbx_store_send_get(rbx_store *st, rbx_send_info *info
 /* After a 409 device_mismatch and rbx_store_user_update of the users
  * concerned: envelopes of devices no longer listed are dropped, devices
  * listed without one (or whose registration id or key changed) get one, in
- * one transaction; the message id stays. \return as rbx_store_send. */
+ * one transaction; the message id stays. A targeted send (a retry request
+ * or a re-send) is only remade for the device it had, and dropped when
+ * that device left its list or has a new state (RBX_E_NOT_FOUND, the send
+ * gone). \return as rbx_store_send. */
 RBX_API RBX_MUST_CHECK int rbx_store_send_rebuild(rbx_store *st, rbx_send_info *info,
                                                   rbx_envelope *env, size_t envcap, uint8_t *out,
                                                   size_t outcap, uint64_t id,

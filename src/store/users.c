@@ -336,6 +336,56 @@ static const rbx_device_reg *reg_of(const rbx_device_reg *regs, size_t n, uint32
     return NULL;
 }
 
+/* Keys the list rotated away from (its new entries, or all of it on first
+ * use): each stays the device's key for first messages in flight, as a
+ * rotation record's old key does for a contact that follows it (16.4),
+ * until identity_grace after its rotate entry. */
+static int rotated_keys(rbx_store *st, const char *user, const uint8_t *const *entries,
+                        const size_t *lens, size_t n, uint64_t from_seq, const listed *old,
+                        size_t nold, const rbx_policy *pol, int64_t now)
+{
+    struct {
+        uint32_t device;
+        uint8_t key[32];
+    } cur[RBX_DEVLIST_MAX_DEVICES];
+    size_t nc = 0;
+    for (size_t i = 0; i < nold && from_seq > 0 && nc < RBX_DEVLIST_MAX_DEVICES; i++) {
+        cur[nc].device = old[i].device;
+        memcpy(cur[nc++].key, old[i].identity, 32);
+    }
+    int rc = 0;
+    for (size_t i = from_seq; i < n && rc == 0; i++) {
+        rbx_devlist_entry e;
+        /* Verified a moment ago: this parse cannot fail. */
+        if ((rc = rbx_devlist_entry_parse(&e, entries[i], lens[i])) != 0) break;
+        size_t k = 0;
+        while (k < nc && cur[k].device != e.device) k++;
+        if (e.op == RBX_DEVLIST_ADD && k == nc && nc < RBX_DEVLIST_MAX_DEVICES) {
+            cur[nc].device = e.device;
+            memcpy(cur[nc++].key, e.identity, 32);
+        } else if (e.op == RBX_DEVLIST_REMOVE && k < nc) {
+            cur[k] = cur[--nc];
+        } else if (e.op == RBX_DEVLIST_ROTATE && k < nc) {
+            int64_t until = (int64_t)e.created + (int64_t)pol->identity_grace;
+            rbx__contact c;
+            if (until > now && (rc = rbx__st_find_contact(st, &c, user, e.device)) == 0) {
+                sqlite3_stmt *s;
+                if ((rc = rbx__st_prep(st, &s, "INSERT OR IGNORE INTO contact_keys (contact, identity,"
+                                               " until) VALUES (?1, ?2, ?3)")) != 0)
+                    break;
+                sqlite3_bind_int64(s, 1, c.id);
+                sqlite3_bind_blob(s, 2, cur[k].key, 32, SQLITE_STATIC);
+                sqlite3_bind_int64(s, 3, until);
+                rc = step_done(st, s);
+            } else if (rc == RBX_E_NOT_FOUND) {
+                rc = 0; /* this device itself: no contact row */
+            }
+            memcpy(cur[k].key, e.identity, 32);
+        }
+    }
+    return rc;
+}
+
 int rbx_store_user_update(rbx_store *st, rbx_user_update *res, const char *user,
                           const uint8_t *const *entries, const size_t *lens, size_t n,
                           const rbx_device_reg *regs, size_t nregs)
@@ -441,6 +491,8 @@ int rbx_store_user_update(rbx_store *st, rbx_user_update *res, const char *user,
         if (contact != 0) sqlite3_bind_int64(s, 6, contact);
         if ((rc = step_done(st, s)) != 0) goto fail;
     }
+    if ((rc = rotated_keys(st, user, entries, lens, n, u.pin.seq, old, nold, &pol, now)) != 0)
+        goto fail;
     sqlite3_stmt *s;
     if ((rc = rbx__st_prep(st, &s, "INSERT INTO users (user, seq, first_hash, hash, created)"
                                    " VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (user) DO UPDATE SET"
@@ -1389,11 +1441,10 @@ int rbx_store_receive(rbx_store *st, uint8_t *pt, size_t ptcap, size_t *ptlen,
     listed d;
     user_row u;
     rbx_received ri;
-    rbx_prekey_info pi;
     *ptlen = 0;
     memset(info, 0, sizeof *info);
     if (!rbx_user_id_ok(user) || device == 0 || device > RBX_DEVICE_ID_MAX) return RBX_E_INVALID;
-    int kind = rbx_message_prekey_info(&pi, in, len);
+    int kind = rbx_message_prekey_info(NULL, in, len);
     if (kind < 0) return kind;
     /* The sender as our verified list of its user has it. */
     int rc = rbx__st_exec(st, "BEGIN");
@@ -1406,9 +1457,10 @@ int rbx_store_receive(rbx_store *st, uint8_t *pt, size_t ptcap, size_t *ptlen,
         rc = RBX_E_NOT_FOUND;
     rbx__st_rollback(st);
     if (rc != 0) return rc;
-    /* A first message must come from the key the list names (20.5). */
-    if (kind == 1 && sodium_memcmp(pi.initiator_identity, d.identity, 32) != 0)
-        return RBX_E_IDENTITY_CHANGED;
+    /* The contact row of (user, device) is pinned to a key of its verified
+     * list (or, after a rotation the list announced, to the key the
+     * rotation records lead from, for its grace window): the store's
+     * decrypt refuses a first message of any other key (15.9, 16.4). */
     rc = rbx_store_decrypt(st, pt, ptcap, ptlen, &ri, user, device, in, len);
     /* A normal message with no session to go to: ours was lost or reset. */
     if (rc == RBX_E_NOT_FOUND && kind == 0) return RBX_E_STATE;
