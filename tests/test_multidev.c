@@ -824,6 +824,18 @@ START_TEST(rotation_followed_through_the_list)
     sent m;
     send_to(&m, &w.a1, "bob", "before");
     ck_assert_int_eq(recv_from(&w.b1, &m, &w.a1, &ri, "before"), 0);
+    /* dave gets a first message from b1 before the rotation, and pins bob
+     * only after it. */
+    srv_user ud;
+    dev d1;
+    dev_new(&d1, "d1");
+    enroll_first(&d1, &ud, "dave");
+    ck_assert_int_eq(refresh(&d1, &ud, NULL), 0);
+    ck_assert_int_eq(refresh(&w.b1, &ud, NULL), 0);
+    dev *all2[] = { &w.a1, &w.a2, &w.b1, &w.b2, &w.c1, &d1 };
+    ck_assert_uint_eq(supply(&w.b1, "dave", all2, 6), 2); /* d1, and b2 for its copy */
+    sent early;
+    send_to(&early, &w.b1, "dave", "in flight");
     uint8_t oldpk[32], newpk[32];
     memcpy(oldpk, w.b1.p.pk, 32);
     ck_assert_int_eq(rbx_store_rotate_identity(w.b1.p.st, "scheduled", NULL, NULL, newpk), 0);
@@ -863,6 +875,12 @@ START_TEST(rotation_followed_through_the_list)
     send_to(&m2, &w.a1, "bob", "after");
     ck_assert_int_eq(recv_from(&w.b1, &m2, &w.a1, &ri, "after"), 0);
     ck_assert_int_eq(recv_from(&w.b2, &m2, &w.a1, &ri, "after"), 0);
+    /* dave's first look at bob's list shows b1's new key; the message
+     * under the old one, in flight, still decrypts (its grace window). */
+    ck_assert_int_eq(refresh(&d1, &w.ub, &up), 0);
+    ck_assert(up.first);
+    ck_assert_int_eq(recv_from(&d1, &early, &w.b1, &ri, "in flight"), 0);
+    dev_close(&d1);
     world_down(&w);
 }
 END_TEST

@@ -1441,10 +1441,11 @@ int rbx_store_receive(rbx_store *st, uint8_t *pt, size_t ptcap, size_t *ptlen,
     listed d;
     user_row u;
     rbx_received ri;
+    rbx_prekey_info pi;
     *ptlen = 0;
     memset(info, 0, sizeof *info);
     if (!rbx_user_id_ok(user) || device == 0 || device > RBX_DEVICE_ID_MAX) return RBX_E_INVALID;
-    int kind = rbx_message_prekey_info(NULL, in, len);
+    int kind = rbx_message_prekey_info(&pi, in, len);
     if (kind < 0) return kind;
     /* The sender as our verified list of its user has it. */
     int rc = rbx__st_exec(st, "BEGIN");
@@ -1455,12 +1456,21 @@ int rbx_store_receive(rbx_store *st, uint8_t *pt, size_t ptcap, size_t *ptlen,
     if (rc == 0) rc = listed_find(st, &d, user, device);
     if (rc == 0 && (d.contact == 0 || (strcmp(user, a.user) == 0 && device == a.device)))
         rc = RBX_E_NOT_FOUND;
+    /* The contact row of (user, device) is pinned to a key of its verified
+     * list; a key the list or a rotation record replaced stays for its
+     * grace window (16.4). A first message under any other key is refused
+     * before anything else is looked at (a one-time prekey, say). */
+    if (rc == 0 && kind == 1) {
+        rbx__contact c, old;
+        int64_t until;
+        if ((rc = rbx__st_find_contact_by_id(st, &c, d.contact)) == 0 &&
+            sodium_memcmp(c.identity, pi.initiator_identity, 32) != 0) {
+            rc = rbx__st_find_contact_by_old_key(st, &old, pi.initiator_identity, c.id, &until);
+            if (rc == RBX_E_NOT_FOUND) rc = RBX_E_IDENTITY_CHANGED;
+        }
+    }
     rbx__st_rollback(st);
     if (rc != 0) return rc;
-    /* The contact row of (user, device) is pinned to a key of its verified
-     * list (or, after a rotation the list announced, to the key the
-     * rotation records lead from, for its grace window): the store's
-     * decrypt refuses a first message of any other key (15.9, 16.4). */
     rc = rbx_store_decrypt(st, pt, ptcap, ptlen, &ri, user, device, in, len);
     /* A normal message with no session to go to: ours was lost or reset. */
     if (rc == RBX_E_NOT_FOUND && kind == 0) return RBX_E_STATE;
