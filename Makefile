@@ -278,7 +278,8 @@ FUZZ_CC   ?= clang
 FUZZ_SECONDS ?= 60
 FUZZ_CHECK_SECONDS ?= 10
 FUZZ_TARGETS := fuzz_bundle fuzz_prekey_message fuzz_message fuzz_session_blob \
-             fuzz_key_import fuzz_baseline fuzz_stateful fuzz_rotation fuzz_devlist
+             fuzz_key_import fuzz_baseline fuzz_stateful fuzz_rotation fuzz_devlist \
+             fuzz_multidev
 FUZZ_SAN  := -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 FUZZ_CFLAGS := $(filter-out -fPIC,$(BASECFLAGS)) -g -O1 $(FUZZ_SAN)
 FUZZ_OBJ  := $(LIB_SRC:src/%.c=$(B)/fuzzobj/%.o) $(B)/fuzzobj/ratchetbox.pb-c.o \

@@ -53,7 +53,8 @@ int rbx__content_parse(rbx__content *c, const uint8_t *in, size_t len)
         if (left < 1 || p[0] == 0 || p[0] >= RBX_USER_MAX || left < 1U + p[0]) return RBX_E_MALFORMED;
         memcpy(x.to, p + 1, p[0]);
         x.to[p[0]] = '\0';
-        if (!rbx_user_id_ok(x.to)) return RBX_E_MALFORMED;
+        /* Every byte a user id's (a NUL inside would cut it short). */
+        if (strlen(x.to) != p[0] || !rbx_user_id_ok(x.to)) return RBX_E_MALFORMED;
         left -= 1U + p[0];
         p += 1U + p[0];
     }
