@@ -791,6 +791,11 @@ START_TEST(malicious_server_lists_and_bundles)
     enroll_linked(&z2, &y);
     ck_assert_uint_eq(other.n, w.ub.n);
     ck_assert_int_eq(refresh(&w.a1, &other, &up), RBX_E_IDENTITY_CHANGED);
+    /* A user id that is the name of a contact added by hand is refused. */
+    uint8_t hb[RBX_BUNDLE_MAXBYTES];
+    size_t hbl = fresh_bundle(hb, &w.c1.p);
+    ck_assert_int_eq(rbx_store_add_contact(evil.p.st, "carol", 7, hb, hbl), 0);
+    ck_assert_int_eq(refresh(&evil, &w.uc, &up), RBX_E_EXISTS);
     /* Nothing moved: the pin is the last good head, 3 devices. */
     rbx_devlist_pin pin;
     ck_assert_int_eq(rbx_store_user_pin(w.a1.p.st, &pin, "bob"), 0);

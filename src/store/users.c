@@ -421,6 +421,18 @@ int rbx_store_user_update(rbx_store *st, rbx_user_update *res, const char *user,
     }
     res->first = u.pin.seq == 0;
     res->head = l->head;
+    if (res->first) {
+        /* Contacts added by hand under this name are not a user's devices
+         * (21.1): never taken over. */
+        sqlite3_stmt *q;
+        if ((rc = rbx__st_prep(st, &q, "SELECT count(*) FROM contacts WHERE name = ?1 AND id NOT IN"
+                                       " (SELECT contact FROM user_devices WHERE contact IS NOT NULL)")) != 0)
+            goto fail;
+        sqlite3_bind_text(q, 1, user, -1, SQLITE_STATIC);
+        rc = rbx__st_step(q) == 1 && sqlite3_column_int64(q, 0) > 0 ? RBX_E_EXISTS : 0;
+        rbx__st_done(st, q);
+        if (rc != 0) goto fail;
+    }
     res->ndevices = l->ndevices;
     if ((rc = listed_all(st, &old, &nold, user, NULL)) != 0) goto fail;
     uint8_t self_pk[32], self_sk[32];
