@@ -70,7 +70,8 @@ static void print_message(const syncer *s, const rbx_user_received *ri, const ui
     if (ri->sync) printf("%s/%u -> %s: ", ri->user, ri->device, ri->to);
     else printf("%s/%u: ", ri->user, ri->device);
     fwrite(pt, 1, len, stdout);
-    fputc('\n', stdout);
+    /* One line per message: a text that ends its own line gets no second newline. */
+    if (len == 0 || pt[len - 1] != '\n') fputc('\n', stdout);
 }
 
 static void note_failure(syncer *s, const char *user, uint32_t device, const uint8_t mid[16])

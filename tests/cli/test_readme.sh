@@ -74,7 +74,7 @@ END {
 }' "$README" > "$T/extract.err"
 check "README: every code block is marked (sh-begin, sh-not-run or the C example)" '[ ! -s "$T/extract.err" ]'
 [ -s "$T/extract.err" ] && cat "$T/extract.err"
-check "README: the walkthroughs are talk, rotation, org, history" '[ "$(tr "\n" " " < "$T/blocks/order")" = "talk rotation org history " ]'
+check "README: the walkthroughs are talk, rotation, org, history, multidevice" '[ "$(tr "\n" " " < "$T/blocks/order")" = "talk rotation org history multidevice " ]'
 check "README: make demo, make check and the npm install are shown, not run" '[ "$(cat "$T/blocks/skipped" 2>/dev/null)" = 3 ]'
 
 # The rbx the blocks find first on PATH: the real one, each call's exit status
@@ -166,6 +166,16 @@ assert_history() {
     check "history: shred erases no key younger than the retention" 'grep -qx "archive shred: active epoch 3, 0 entries rewrapped, 0 epoch keys erased, 0 entries unrecoverable" "$D/history.out"'
     r bob history alice > "$D/after" 2> /dev/null
     check "history: still readable after reencrypt and split; shred kept what retention keeps" '[ "$(sed "s/ [0-9]*:[0-9]* / E:S /" "$D/after")" = "$(printf "2023-11-14T22:13:20Z sent     alice E:S an old question\n2023-11-14T22:14:20Z received alice E:S an old answer")" ]'
+}
+
+assert_multidevice() {
+    local lap; lap=$(sed -n 's/^created alice as device \([0-9]*\) (fingerprint [0-9a-f]*)$/\1/p' "$D/multidevice.out")
+    check "multidevice: the laptop and the phone enrolled" '[ -n "$lap" ] && grep -Eq "^joined alice as device [0-9]+" "$D/phone.fp"'
+    check "multidevice: the phone's fingerprint was approved" 'grep -qx "approved device [0-9]* (fingerprint $(head -n 1 "$D/phone.fp")) for alice" "$D/multidevice.out"'
+    check "multidevice: bob read hi bob from the laptop" 'grep -qx "alice/$lap: hi bob" "$D/multidevice.out"'
+    check "multidevice: the phone got the sync copy" 'grep -qx "alice/$lap -> bob: hi bob" "$D/multidevice.out"'
+    check "multidevice: bob's reply reached the phone" 'grep -q "\"from\":\"bob\",.*\"to\":\"alice\",\"sync\":false,.*\"text\":\"hi alice\\\\n\"" "$D/multidevice.out"'
+    check "multidevice: alice's list holds two devices" 'grep -q "^alice: list 2 (first entry [0-9a-f]*), 2 devices$" "$D/multidevice.out"'
 }
 
 # ------------------------------------------------------------------ run
