@@ -987,6 +987,10 @@ RBX_API RBX_MUST_CHECK int rbx_store_outbox_next(rbx_store *st, uint8_t *out, si
  * store's at-rest guarantee). \return RBX_E_NOT_FOUND. */
 RBX_API RBX_MUST_CHECK int rbx_store_ack_outbox(rbx_store *st, uint64_t id) RBX_NONNULL(1);
 RBX_API RBX_MUST_CHECK int rbx_store_ack_inbox(rbx_store *st, uint64_t id) RBX_NONNULL(1);
+/* Several consumed inbox entries in one transaction (one commit); ids that
+ * are not there are skipped. *deleted: how many went. \return RBX_E_IO. */
+RBX_API RBX_MUST_CHECK int rbx_store_ack_inbox_batch(rbx_store *st, const uint64_t *ids, size_t n,
+                                                     size_t *deleted) RBX_NONNULL(1, 4);
 
 /* Forget the session with (name, device): the next encrypt starts a new
  * X3DH from a fresh bundle (rbx_store_add_contact again). Clears a rollback. */

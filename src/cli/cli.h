@@ -128,6 +128,10 @@ int cli_flush_pending(cli_net *n, int json);
 /* Keep the server's prekeys in supply: one-time prekeys refilled when low,
  * the bundle re-uploaded when the signed prekey changed. */
 int cli_upkeep(cli_net *n, const rbx_account *acct);
+/* cli_upkeep when the last one (DIR/upkeep, its time) is older than every
+ * seconds: between two, the server hands out bundles without a one-time
+ * prekey once the supply is gone (PROTOCOL.md 20.9), never fails them. */
+int cli_upkeep_due(cli_net *n, const rbx_account *acct, long every);
 /* The store's account, or "no account ... : rbx account create or join" (66). */
 int cli_account(rbx_store *st, const char *verb, rbx_account *a);
 

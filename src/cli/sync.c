@@ -240,11 +240,14 @@ static int round_trip(syncer *s, unsigned wait, int *empty, int *more)
     /* Written out before anything is acknowledged. */
     if (ec == CLI_OK) ec = cli_flush_stdout("sync");
     if (ec == CLI_OK) ec = ack(s, ids, nids);
-    for (size_t i = 0; i < nids && ec == CLI_OK; i++)
-        if (inbox[i] != 0) {
-            int rc = rbx_store_ack_inbox(s->n->st, inbox[i]);
-            if (rc != 0 && rc != RBX_E_NOT_FOUND) ec = cli_fail("sync", "inbox", rc);
-        }
+    if (ec == CLI_OK) {
+        /* The store's inbox entries of this round, in one commit. */
+        size_t k = 0, gone;
+        for (size_t i = 0; i < nids; i++)
+            if (inbox[i] != 0) inbox[k++] = inbox[i];
+        int rc = rbx_store_ack_inbox_batch(s->n->st, inbox, k, &gone);
+        if (rc != 0) ec = cli_fail("sync", "inbox", rc);
+    }
     free(ids);
     free(inbox);
     json_decref(r);
@@ -289,9 +292,10 @@ int sync_main(int argc, char **argv)
         ec = cli_fail("sync", NULL, RBX_E_NOMEM);
         goto close;
     }
-    /* Our own list first: a device removed or added since. */
-    if ((ec = cli_user_refresh(&n, s.acct.user, NULL)) != CLI_OK ||
-        (ec = cli_upkeep(&n, &s.acct)) != CLI_OK || (ec = cli_flush_pending(&n, s.json)) != CLI_OK)
+    /* Prekeys on the server (at most every UPKEEP_EVERY seconds), then
+     * what earlier runs left pending. */
+    if ((ec = cli_upkeep_due(&n, &s.acct, UPKEEP_EVERY)) != CLI_OK ||
+        (ec = cli_flush_pending(&n, s.json)) != CLI_OK)
         goto close;
     time_t last_upkeep = time(NULL);
     int empty = 0, more = 0;
@@ -300,7 +304,7 @@ int sync_main(int argc, char **argv)
         if (ec != CLI_OK) break;
         if (!follow && empty && !more) break;
         if (follow && time(NULL) - last_upkeep >= UPKEEP_EVERY) {
-            if ((ec = cli_upkeep(&n, &s.acct)) != CLI_OK) break;
+            if ((ec = cli_upkeep_due(&n, &s.acct, UPKEEP_EVERY)) != CLI_OK) break;
             last_upkeep = time(NULL);
         }
     }

@@ -4,7 +4,11 @@
  * bundles for the devices a send needs, send to a user with its 409
  * handling, post pending sends, and keep the server's prekeys in supply.
  * Every decision about keys is the library's; this file moves bytes. */
+#include <fcntl.h>
 #include <sodium.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -382,6 +386,25 @@ int cli_flush_pending(cli_net *n, int json)
 }
 
 /* ------------------------------------------------------------ prekey upkeep */
+
+#define UPKEEP_FILE "upkeep"
+
+int cli_upkeep_due(cli_net *n, const rbx_account *acct, long every)
+{
+    char path[4096];
+    struct stat sb;
+    snprintf(path, sizeof path, "%s/%s", cli_dir, UPKEEP_FILE);
+    time_t now = time(NULL);
+    if (stat(path, &sb) == 0 && now >= sb.st_mtime && now - sb.st_mtime < every) return CLI_OK;
+    int ec = cli_upkeep(n, acct);
+    if (ec == CLI_OK) {
+        /* Its time is the file's: nothing secret, nothing to parse. */
+        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        if (fd >= 0) close(fd);
+        utimensat(AT_FDCWD, path, NULL, 0);
+    }
+    return ec;
+}
 
 int cli_upkeep(cli_net *n, const rbx_account *acct)
 {

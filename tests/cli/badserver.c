@@ -14,6 +14,14 @@
  *   badserver DB swap-bundle USER D  device D's base bundle replaced by one of
  *                                    another key, its one-time prekeys dropped
  *   badserver DB sql SQL             any statement (rows printed tab-separated)
+ *   badserver DB exec SQL            several statements, no output
+ *   badserver DB relay MAP A DA B DB the envelopes a trigger kept (table kept,
+ *                                    make demo) between device DA of user A
+ *                                    and device DB of user B, as the thief's
+ *                                    relay rows: seq, t_ms, sender fingerprint,
+ *                                    type, bytes, base64(0x01 || sender key ||
+ *                                    body); MAP has "message_id_hex seq t_ms
+ *                                    type" lines (what rbx send --json said)
  *
  * Exit 0, 64 usage, 65 nothing to do, 74 database error. */
 #include <sodium.h>
@@ -181,6 +189,48 @@ static int swap_bundle(const char *user, const char *device)
     return changed == 1 ? 0 : 65;
 }
 
+/* One relay row per kept envelope between (a, da) and (b, db), in MAP order. */
+static int relay(const char *map, const char *a, const char *da, const char *b, const char *db_)
+{
+    FILE *f = fopen(map, "r");
+    if (f == NULL) return 66;
+    char line[512];
+    sqlite3_stmt *s = prep("SELECT k.body, d.identity FROM kept k JOIN device d ON d.uid = k.sender_uid"
+                           " AND d.device = k.sender_device WHERE lower(hex(k.message_id)) = ?1 AND"
+                           " ((k.sender_uid = ?2 AND k.sender_device = ?3 AND k.uid = ?4 AND k.device = ?5) OR"
+                           " (k.sender_uid = ?4 AND k.sender_device = ?5 AND k.uid = ?2 AND k.device = ?3))");
+    sqlite3_bind_text(s, 2, a, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 3, strtoll(da, NULL, 10));
+    sqlite3_bind_text(s, 4, b, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 5, strtoll(db_, NULL, 10));
+    printf("# what the server kept: seq\tt_ms\tsender_fingerprint\ttype\tbytes\tciphertext (0x01 || sender key || envelope, base64)\n");
+    while (fgets(line, sizeof line, f) != NULL) {
+        char mid[64], type[64];
+        long seq, t;
+        if (sscanf(line, "%63s %ld %ld %63s", mid, &seq, &t, type) != 4) continue;
+        sqlite3_reset(s);
+        sqlite3_bind_text(s, 1, mid, -1, SQLITE_TRANSIENT);
+        if (sqlite3_step(s) != SQLITE_ROW || sqlite3_column_bytes(s, 1) != 32) continue;
+        size_t bl = (size_t)sqlite3_column_bytes(s, 0), tl = 33 + bl;
+        uint8_t *t8 = malloc(tl);
+        char *b64 = malloc(sodium_base64_ENCODED_LEN(tl, sodium_base64_VARIANT_ORIGINAL));
+        if (t8 == NULL || b64 == NULL) return 70;
+        t8[0] = 0x01;
+        memcpy(t8 + 1, sqlite3_column_blob(s, 1), 32);
+        memcpy(t8 + 33, sqlite3_column_blob(s, 0), bl);
+        sodium_bin2base64(b64, sodium_base64_ENCODED_LEN(tl, sodium_base64_VARIANT_ORIGINAL), t8, tl,
+                          sodium_base64_VARIANT_ORIGINAL);
+        char fp[RBX_FINGERPRINT_HEXBYTES];
+        rbx_fingerprint(fp, sqlite3_column_blob(s, 1));
+        printf("%ld\t%ld\t%s\t%s\t%zu\t%s\n", seq, t, fp, type, bl, b64);
+        free(t8);
+        free(b64);
+    }
+    sqlite3_finalize(s);
+    fclose(f);
+    return 0;
+}
+
 static int run_sql(const char *sql)
 {
     sqlite3_stmt *s = prep(sql);
@@ -210,6 +260,11 @@ int main(int argc, char **argv)
     else if (strcmp(argv[2], "drop-last") == 0) rc = drop_last(argv[3]);
     else if (strcmp(argv[2], "swap-bundle") == 0 && argc == 5) rc = swap_bundle(argv[3], argv[4]);
     else if (strcmp(argv[2], "sql") == 0) rc = run_sql(argv[3]);
+    else if (strcmp(argv[2], "exec") == 0) {
+        exec(argv[3]);
+        rc = 0;
+    } else if (strcmp(argv[2], "relay") == 0 && argc == 8)
+        rc = relay(argv[3], argv[4], argv[5], argv[6], argv[7]);
     sqlite3_close(db);
     return rc;
 }
