@@ -72,3 +72,12 @@ int rbx__content_parse(rbx__content *c, const uint8_t *in, size_t len)
     *c = x;
     return 0;
 }
+
+void rbx__message_id(uint8_t out[RBX_MESSAGE_IDBYTES], uint8_t key[32], uint64_t *ctr)
+{
+    uint8_t nonce[crypto_stream_chacha20_ietf_NONCEBYTES] = { 0 };
+    if (*ctr == 0) randombytes_buf(key, 32);
+    (*ctr)++;
+    for (int i = 0; i < 8; i++) nonce[4 + i] = (uint8_t)(*ctr >> (8 * i));
+    crypto_stream_chacha20_ietf(out, RBX_MESSAGE_IDBYTES, nonce, key);
+}

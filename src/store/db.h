@@ -37,6 +37,9 @@ struct rbx_store {
     uint32_t max_skip, max_skipped; /* policy limits for loaded sessions */
     int64_t (*clock)(void *ctx);
     void *clock_ctx;
+    /* Message ids of sends to users (users.c, rbx__message_id). */
+    uint8_t msgid_key[32];
+    uint64_t msgid_ctr;
     /* Room for every SQL text of the store and its modules (about 90), so
      * that a long-lived handle never prepares a hot statement per call. */
     struct {

@@ -1038,7 +1038,7 @@ int rbx_store_send(rbx_store *st, rbx_send_info *info, rbx_envelope *env, size_t
         (rc = sends_expire(st)) != 0)
         goto fail;
     memset(&r, 0, sizeof r);
-    randombytes_buf(r.message_id, 16);
+    rbx__message_id(r.message_id, st->msgid_key, &st->msgid_ctr);
     memcpy(r.cid, r.message_id, 16);
     snprintf(r.to, sizeof r.to, "%s", to);
     r.kind = RBX_SEND_FANOUT;
@@ -1294,7 +1294,7 @@ int rbx_store_retry_request(rbx_store *st, rbx_send_info *info, rbx_envelope *en
         (rc = content_buf_init(&cb, (const uint8_t *)ids, nids * 16U)) != 0)
         goto fail;
     memset(&r, 0, sizeof r);
-    randombytes_buf(r.message_id, 16);
+    rbx__message_id(r.message_id, st->msgid_key, &st->msgid_ctr);
     memcpy(r.cid, r.message_id, 16);
     snprintf(r.to, sizeof r.to, "%s", user);
     r.kind = RBX_SEND_RETRY;
