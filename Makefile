@@ -2,7 +2,7 @@
 # bench, install, uninstall, clean.
 # SPDX-License-Identifier: MIT
 
-VERSION   := 0.1.0
+VERSION   := 0.2.0
 SOMAJOR   := 0
 PREFIX    ?= /usr/local
 LIBDIR    ?= $(PREFIX)/lib
@@ -120,9 +120,18 @@ $(B)/readme_example: README.md $(STATIC)
 	sed -n '/<!-- example-begin -->/,/<!-- example-end -->/p' README.md | sed '1,2d;$$d' | sed '$$d' > $(B)/readme_example.c
 	$(CC) $(ALLCFLAGS) $(LDFLAGS) -o $@ $(B)/readme_example.c $(STATIC) $(LIBS)
 
-check-run: $(B)/check_rbx $(B)/readme_example
+# A reader that knows protocol version 1 only: the library's sources built
+# with RBX_MAX_VERSION=1, fed the version-2 vectors (tests/v1reader/).
+V1READER_SRC := tests/v1reader/v1reader.c tests/testutil.c src/cli/detrng.c $(LIB_SRC) $(PROTO_C)
+$(B)/v1reader: $(V1READER_SRC) include/ratchetbox.h $(INT_H) tests/testutil.h src/cli/detrng.h
+	@mkdir -p $(@D)
+	$(CC) $(ALLCFLAGS) -Itests -DRBX_MAX_VERSION=1 -DRBX_SRCDIR='"$(CURDIR)"' $(LDFLAGS) -o $@ \
+	    $(V1READER_SRC) $(LIBS) $(CHECK_LIBS)
+
+check-run: $(B)/check_rbx $(B)/readme_example $(B)/v1reader
 	$(B)/check_rbx
 	$(B)/readme_example
+	$(B)/v1reader
 
 check: deps
 	$(MAKE) --no-print-directory check-docs
@@ -131,6 +140,7 @@ check: deps
 	$(MAKE) --no-print-directory check-faketime
 	$(MAKE) --no-print-directory check-node
 	$(MAKE) --no-print-directory check-server
+	$(MAKE) --no-print-directory check-reference
 	$(MAKE) --no-print-directory bench-quick bench-server-quick
 	$(MAKE) --no-print-directory B=build-san OPT=-O1 CFLAGS="-O1 -g $(SAN)" \
 	    LDFLAGS="$(SAN)" check-run check-cli check-server
@@ -194,7 +204,7 @@ $(B)/tools/%: tests/cli/%.c $(STATIC) $(INT_H)
 # The rbx command-line suite (every verb and exit code, the demo in quick mode, rbx sim,
 # the README's shell walkthroughs).
 .PHONY: check-cli check-faketime install-man uninstall-man
-CLI_SUITES := test_cli test_rotation test_policy_audit test_archive test_multidev test_readme
+CLI_SUITES := test_cli test_rotation test_policy_audit test_archive test_transport test_multidev test_readme
 check-cli: $(B)/rbx $(B)/rbxd $(DEMO_TOOLS)
 	@set -e; for s in $(CLI_SUITES); do \
 	  echo "check-cli: tests/cli/$$s.sh"; RBX=$(B)/rbx RBXD=$(B)/rbxd TOOLS=$(B)/tools bash tests/cli/$$s.sh; \
@@ -225,6 +235,15 @@ check-faketime: $(B)/check_rbx $(B)/rbx $(B)/rbxd $(DEMO_TOOLS)
 	  echo "check-faketime: tests/cli/$$s.sh"; env $(FAKETIME_ENV) RBX=$(B)/rbx RBXD=$(B)/rbxd TOOLS=$(B)/tools bash tests/cli/$$s.sh; \
 	done; \
 	echo "check-faketime: passed in $$(( $$(date +%s) - t0 )) s"
+
+# The independent implementation of spec/reference (Python 3, standard library
+# only): re-derives every file of spec/vectors and exchanges live transport
+# lines with rbx (spec/reference/README.md). -B: no bytecode in the tree.
+DEB_PKGS  += python3
+.PHONY: check-reference
+check-reference: $(B)/rbx
+	python3 -B spec/reference/run.py --vectors spec/vectors \
+	    --external tests/vectors/xeddsa.txt --rbx $(B)/rbx
 
 # Regenerate spec/vectors from seeded transcripts (the tests re-derive them).
 vectors: $(B)/check_rbx

@@ -150,9 +150,9 @@ typedef struct sym_ctx {
     uint8_t *pt, *wire, *out;
 } sym_ctx;
 
-static void sym_init(sym_ctx *c, size_t len)
+static void sym_init(sym_ctx *c, size_t len, const rbx_session_opts *opts)
 {
-    establish(&c->a, &c->b, NULL, NULL);
+    establish(&c->a, &c->b, opts, NULL);
     c->len = len;
     c->pt = cmp_xmalloc(len);
     c->wire = cmp_xmalloc(WIRE_CAP);
@@ -325,10 +325,38 @@ static void sym_floor_free(sym_floor_ctx *c)
     free(c->out);
 }
 
-/* One symmetric message, sender + receiver: KDF_CK and the message keys on
+/* The floor of version 2 (profile 2, the default; PROTOCOL.md 4.4, 4.5):
+ * the primitives one symmetric message cannot avoid, sender + receiver. Per
+ * side one chain step (BLAKE2b-512 keyed by the chain key, empty data: one
+ * compression) and the body key and nonce (BLAKE2b-352 keyed by mk, salt R:
+ * one compression); the sender's 16 bytes of R from the kernel
+ * (randombytes_buf: one getrandom system call); ChaCha20-Poly1305 (IETF)
+ * encrypt and decrypt with the ratchet's 104-byte AD. The block step every
+ * 32 messages (one more compression per side, 1/32 of a message) is left
+ * out. */
+static void sym_floor_once(sym_floor_ctx *c)
+{
+    static const uint8_t pchain[16] = "rbx-v2-chain-key", pbody[16] = "rbx-v2-body-keys";
+    static const uint8_t zero[16];
+    uint8_t o[64], kn[44], salt[16];
+    for (int side = 0; side < 2; side++) {
+        NA(crypto_generichash_blake2b_salt_personal(o, 64, NULL, 0, c->hkey, 32, zero, pchain));
+        memcpy(c->hkey, o, 32); /* chain them, as the chain key does */
+        if (side == 0) randombytes_buf(salt, sizeof salt);
+        NA(crypto_generichash_blake2b_salt_personal(kn, 44, NULL, 0, o + 32, 32, salt, pbody));
+    }
+    NA(crypto_aead_chacha20poly1305_ietf_encrypt(c->ct, NULL, c->pt, c->len, c->ad, sizeof c->ad,
+                                                 NULL, kn + 32, kn));
+    NA(crypto_aead_chacha20poly1305_ietf_decrypt(c->out, NULL, NULL, c->ct,
+                                                 c->len + crypto_aead_chacha20poly1305_ietf_ABYTES,
+                                                 c->ad, sizeof c->ad, kn + 32, kn));
+    sink ^= c->out[c->len - 1];
+}
+
+/* Version 1's floor as issue 1 defined it: KDF_CK and the message keys on
  * each side (4 HMAC-SHA256 with a 32-byte key over one byte), then
  * XChaCha20-Poly1305 encrypt and decrypt with the ratchet's 104-byte AD. */
-static void sym_floor_once(sym_floor_ctx *c)
+static void sym_floor_v1_once(sym_floor_ctx *c)
 {
     static const uint8_t one = 0x01;
     uint8_t mac[crypto_auth_hmacsha256_BYTES];
@@ -349,6 +377,89 @@ static double sym_floor_batch(void *ctx, unsigned n)
     sym_floor_ctx *c = ctx;
     double t0 = now_us();
     for (unsigned i = 0; i < n; i++) sym_floor_once(c);
+    return (now_us() - t0) / n;
+}
+
+static double sym_floor_v1_batch(void *ctx, unsigned n)
+{
+    sym_floor_ctx *c = ctx;
+    double t0 = now_us();
+    for (unsigned i = 0; i < n; i++) sym_floor_v1_once(c);
+    return (now_us() - t0) / n;
+}
+
+/* The forged message of compare.c's "reject forged" case (PROTOCOL.md 7.4,
+ * SECURITY.md 7): a genuine message of a new sending chain, position 999,
+ * with a tag byte changed, so the receiver does the receiving half of a DH
+ * step and one Jump before the AEAD fails. Its floor: one X25519, one KDF_RK
+ * (HKDF to 96 bytes), the chain's start and the Jump to 999 = 31 x 32 + 7
+ * (32 block steps, 7 chain steps and the Next of 999: BLAKE2b each), the
+ * body key and a ChaCha20-Poly1305 decrypt that fails. */
+typedef struct forged_ctx {
+    rbx_session *b;
+    uint8_t wire[WIRE_CAP], out[WIRE_CAP];
+    size_t wlen;
+    sym_floor_ctx *sym;
+    uint8_t sk[32], pk[32], rk[32];
+} forged_ctx;
+
+static void forged_init(forged_ctx *c, const rbx_session_opts *opts, sym_floor_ctx *sym)
+{
+    rbx_session *a;
+    uint8_t pt[MSG_SMALL];
+    memset(pt, 'f', sizeof pt);
+    establish(&a, &c->b, opts, NULL);
+    /* Bob replies, so Alice's next messages start a new chain for him. */
+    RBX(rbx_session_encrypt(c->b, c->wire, sizeof c->wire, &c->wlen, pt, sizeof pt));
+    RBX(rbx_session_decrypt(a, c->out, sizeof c->out, &c->wlen, c->wire, c->wlen));
+    for (unsigned i = 0; i < RBX_MAX_SKIP; i++)
+        RBX(rbx_session_encrypt(a, c->wire, sizeof c->wire, &c->wlen, pt, sizeof pt));
+    c->wire[c->wlen - (opts != NULL && opts->profile != RBX_PROFILE_FAST ? 3 : 21)] ^= 0x01; /* tag */
+    rbx_session_free(a);
+    c->sym = sym;
+    NA(crypto_box_keypair(c->pk, c->sk));
+    randombytes_buf(c->rk, sizeof c->rk);
+}
+
+static double forged_batch(void *ctx, unsigned n)
+{
+    forged_ctx *c = ctx;
+    size_t olen;
+    double t0 = now_us();
+    for (unsigned i = 0; i < n; i++)
+        CMP_CHECK(rbx_session_decrypt(c->b, c->out, sizeof c->out, &olen, c->wire, c->wlen) ==
+                  RBX_E_AUTH);
+    return (now_us() - t0) / n;
+}
+
+static void hkdf96_floor(uint8_t out[96], const uint8_t salt[32], const uint8_t ikm[32]);
+
+static double forged_floor_batch(void *ctx, unsigned n)
+{
+    forged_ctx *c = ctx;
+    static const uint8_t pchain[16] = "rbx-v2-chain-key", pblock[16] = "rbx-v2-block-key",
+                         pbody[16] = "rbx-v2-body-keys";
+    static const uint8_t zero[16];
+    uint8_t secret[32], okm[96], o[64], kn[44];
+    double t0 = now_us();
+    for (unsigned i = 0; i < n; i++) {
+        NA(crypto_scalarmult(secret, c->sk, c->pk));
+        hkdf96_floor(okm, c->rk, secret);
+        for (int k = 0; k < 32; k++) {
+            NA(crypto_generichash_blake2b_salt_personal(o, 64, NULL, 0, okm + 32, 32, zero, pblock));
+            memcpy(okm + 32, o, 32);
+        }
+        for (int k = 0; k < 8; k++) {
+            NA(crypto_generichash_blake2b_salt_personal(o, 64, NULL, 0, okm, 32, zero, pchain));
+            memcpy(okm, o, 32);
+        }
+        NA(crypto_generichash_blake2b_salt_personal(kn, 44, NULL, 0, o + 32, 32, zero, pbody));
+        CMP_CHECK(crypto_aead_chacha20poly1305_ietf_decrypt(
+                      c->sym->out, NULL, NULL, c->sym->ct,
+                      c->sym->len + crypto_aead_chacha20poly1305_ietf_ABYTES, c->sym->ad,
+                      sizeof c->sym->ad, kn + 32, kn) != 0);
+        sink ^= o[0];
+    }
     return (now_us() - t0) / n;
 }
 
@@ -1103,7 +1214,7 @@ static void durable_section(unsigned reps)
     /* Enough in-order messages for the warm-up batch and every repetition. */
     spair_produce(&bounded, 1, (size_t)(reps + 1) * DURABLE_ITERS);
     spair_produce(&strict, 1, (size_t)(reps + 1) * DURABLE_ITERS);
-    sym_init(&crypto, MSG_SMALL);
+    sym_init(&crypto, MSG_SMALL, NULL);
     double per = sym_batch(&crypto, 1000);
     unsigned crypto_iters = (unsigned)(BATCH_TARGET_US / (per > 0.01 ? per : 0.01));
 
@@ -1511,7 +1622,7 @@ static void fanout_section(unsigned reps)
     double t0 = now_us();
     fan_init(&fan, FAN_DEVICES);
     fan_init(&fan1, 1);
-    sym_init(&sym, MSG_SMALL);
+    sym_init(&sym, MSG_SMALL, NULL);
     /* A 1-device send: "solo" (one device) to "carol" (one device). */
     fan_dev(&s1, &solo, "solo", "fan", NULL);
     fan_dev(&c1, &carol, "carol", "fan", NULL);
@@ -1613,8 +1724,8 @@ static void fanout_section(unsigned reps)
 /* ------------------------------------------------------------ main */
 
 enum {
-    R_SYM64, R_SYM64_F, R_SYM64_C, R_SYM1K, R_SYM1K_F, R_SYM16K, R_SYM16K_F,
-    R_DH, R_DH_F, R_HS, R_HS_F,
+    R_SYM64, R_SYM64_F, R_SYM64_V1, R_SYM64_V1F, R_SYM64_C, R_SYM1K, R_SYM1K_F, R_SYM16K,
+    R_SYM16K_F, R_DH, R_DH_F, R_HS, R_HS_F, R_FORGED, R_FORGED_F, R_FORGED_V1,
     R_BOX_RBX, R_BOX_RAW, R_BOXNM_RBX, R_BOXNM_RAW,
     NROWS
 };
@@ -1642,8 +1753,10 @@ int main(int argc, char **argv)
     double start = now_us();
     RBX(rbx_init());
 
-    static sym_ctx sym[3];
+    static sym_ctx sym[3], sym_v1;
     static sym_floor_ctx symf[3];
+    static forged_ctx forged, forged_v1;
+    static const rbx_session_opts hmac = { RBX_PROFILE_HMAC, 0 };
     static dh_ctx dh;
     static dh_floor_ctx dhf;
     static hs_ctx hs;
@@ -1652,9 +1765,12 @@ int main(int argc, char **argv)
     static const size_t sizes[3] = { MSG_SMALL, 1024U, MSG_LARGEST };
 
     for (int i = 0; i < 3; i++) {
-        sym_init(&sym[i], sizes[i]);
+        sym_init(&sym[i], sizes[i], NULL);
         sym_floor_init(&symf[i], sizes[i]);
     }
+    sym_init(&sym_v1, MSG_SMALL, &hmac);
+    forged_init(&forged, NULL, &symf[0]);
+    forged_init(&forged_v1, &hmac, &symf[0]);
     establish(&dh.a, &dh.b, NULL, NULL);
     memset(dh.pt, 'd', sizeof dh.pt);
     sym_floor_init(&dhf.sym, MSG_SMALL);
@@ -1673,19 +1789,26 @@ int main(int argc, char **argv)
     randombytes_buf(box.pt, sizeof box.pt);
 
     static row rows[NROWS] = {
-        [R_SYM64] = { "symmetric 64 B", "ratchetbox", sym_batch, NULL, R_SYM64_F, 1.2, 0, { 0 } },
+        [R_SYM64] = { "symmetric 64 B", "ratchetbox", sym_batch, NULL, R_SYM64_F, 1.3, 0, { 0 } },
         [R_SYM64_F] = { "symmetric 64 B", "floor", sym_floor_batch, NULL, -1, 0, 0, { 0 } },
-        [R_SYM64_C] = { "symmetric 64 B", "HKDF-mk floor", sym_construction_batch, NULL, R_SYM64_F,
-                        0, 0, { 0 } },
-        [R_SYM1K] = { "symmetric 1 KiB", "ratchetbox", sym_batch, NULL, R_SYM1K_F, 1.2, 0, { 0 } },
+        [R_SYM64_V1] = { "symmetric 64 B", "ratchetbox v1", sym_batch, NULL, R_SYM64_V1F, 0, 0,
+                         { 0 } },
+        [R_SYM64_V1F] = { "symmetric 64 B", "v1 floor", sym_floor_v1_batch, NULL, -1, 0, 0, { 0 } },
+        [R_SYM64_C] = { "symmetric 64 B", "v1 HKDF-mk floor", sym_construction_batch, NULL,
+                        R_SYM64_V1F, 0, 0, { 0 } },
+        [R_SYM1K] = { "symmetric 1 KiB", "ratchetbox", sym_batch, NULL, R_SYM1K_F, 1.3, 0, { 0 } },
         [R_SYM1K_F] = { "symmetric 1 KiB", "floor", sym_floor_batch, NULL, -1, 0, 0, { 0 } },
-        [R_SYM16K] = { "symmetric 16 KiB", "ratchetbox", sym_batch, NULL, R_SYM16K_F, 1.2, 0,
+        [R_SYM16K] = { "symmetric 16 KiB", "ratchetbox", sym_batch, NULL, R_SYM16K_F, 1.3, 0,
                        { 0 } },
         [R_SYM16K_F] = { "symmetric 16 KiB", "floor", sym_floor_batch, NULL, -1, 0, 0, { 0 } },
         [R_DH] = { "DH-ratchet step 64 B", "ratchetbox", dh_batch, NULL, R_DH_F, 1.15, 0, { 0 } },
         [R_DH_F] = { "DH-ratchet step 64 B", "floor", dh_floor_batch, NULL, -1, 0, 0, { 0 } },
         [R_HS] = { "handshake + 1st msg", "ratchetbox", hs_batch, NULL, R_HS_F, 1.3, 0, { 0 } },
         [R_HS_F] = { "handshake + 1st msg", "floor", hs_floor_batch, NULL, -1, 0, 0, { 0 } },
+        [R_FORGED] = { "reject forged", "ratchetbox", forged_batch, NULL, R_FORGED_F, 1.3, 0, { 0 } },
+        [R_FORGED_F] = { "reject forged", "floor", forged_floor_batch, NULL, -1, 0, 0, { 0 } },
+        [R_FORGED_V1] = { "reject forged", "ratchetbox v1", forged_batch, NULL, R_FORGED_F, 0, 0,
+                          { 0 } },
         [R_BOX_RBX] = { "box 64 B", "rbx_baseline", box_rbx_batch, NULL, R_BOX_RAW, 0, 0, { 0 } },
         [R_BOX_RAW] = { "box 64 B", "libsodium", box_raw_batch, NULL, -1, 0, 0, { 0 } },
         [R_BOXNM_RBX] = { "box beforenm 64 B", "rbx_baseline", box_rbx_afternm_batch, NULL,
@@ -1696,6 +1819,11 @@ int main(int argc, char **argv)
     rows[R_SYM64].ctx = &sym[0];
     rows[R_SYM64_F].ctx = &symf[0];
     rows[R_SYM64_C].ctx = &symf[0];
+    rows[R_SYM64_V1].ctx = &sym_v1;
+    rows[R_SYM64_V1F].ctx = &symf[0];
+    rows[R_FORGED].ctx = &forged;
+    rows[R_FORGED_F].ctx = &forged;
+    rows[R_FORGED_V1].ctx = &forged_v1;
     rows[R_SYM1K].ctx = &sym[1];
     rows[R_SYM1K_F].ctx = &symf[1];
     rows[R_SYM16K].ctx = &sym[2];
@@ -1715,11 +1843,15 @@ int main(int argc, char **argv)
         for (unsigned i = 0; i < NROWS; i++)
             rows[i].us[k] = rows[i].batch(rows[i].ctx, rows[i].iters);
     print_table(rows, NROWS, reps);
-    printf("\nfloors: symmetric = 4 HMAC-SHA256 + XChaCha20-Poly1305 encrypt + decrypt (104 B AD);\n"
-           "DH step = key pair + 2 X25519 + 2 HKDF(96 B) + 64 B symmetric; handshake = Ed25519\n"
-           "verify (XEdDSA stand-in) + 3 key pairs + 11 X25519 + 5 HKDF + 64 B symmetric.\n"
-           "HKDF-mk floor = the 4-HMAC floor plus HKDF-Expand(mk, 56) per side, the key and nonce\n"
-           "derivation PROTOCOL.md mandates (its ratio: the cost of that derivation alone).\n"
+    printf("\nfloors (version 2, profile 2, the default): symmetric = per side one BLAKE2b chain\n"
+           "step and one BLAKE2b body key, 16 bytes of R from randombytes_buf (one getrandom),\n"
+           "ChaCha20-Poly1305 (IETF) encrypt + decrypt (104 B AD); DH step = key pair + 2 X25519\n"
+           "+ 2 HKDF(96 B) + 64 B symmetric; handshake = Ed25519 verify (XEdDSA stand-in) + 3 key\n"
+           "pairs + 11 X25519 + 5 HKDF + 64 B symmetric; reject forged (a new chain 999 ahead,\n"
+           "tag changed) = X25519 + HKDF(96 B) + 32 block and 8 chain BLAKE2b steps + body key +\n"
+           "a failing ChaCha20-Poly1305 decrypt. v1 rows: a session of profile 0 (hmac, version\n"
+           "1), against issue 1's floor (4 HMAC-SHA256 + XChaCha20-Poly1305); v1 HKDF-mk floor\n"
+           "= that floor plus HKDF-Expand(mk, 56) per side, version 1's key derivation.\n"
            "box rows: ratio = rbx_baseline (with base64) / raw libsodium, both with a random nonce.\n");
 
     print_sizes();
@@ -1728,6 +1860,9 @@ int main(int argc, char **argv)
         sym_free(&sym[i]);
         sym_floor_free(&symf[i]);
     }
+    sym_free(&sym_v1);
+    rbx_session_free(forged.b);
+    rbx_session_free(forged_v1.b);
     rbx_session_free(dh.a);
     rbx_session_free(dh.b);
     sym_floor_free(&dhf.sym);

@@ -42,8 +42,9 @@
 #define REV_SLOT 256U /* one wire message of the reversed case */
 
 static const cmp_impl *const all_impls[] = {
-    &impl_box, &impl_afternm, &impl_seal, &impl_ratchet, &impl_ratchet_he, &impl_ratchet_bounded,
-    &impl_ratchet_strict, &impl_signal, &impl_signal_sqlite, &impl_olm, &impl_olm_sqlite,
+    &impl_box, &impl_afternm, &impl_seal, &impl_ratchet, &impl_ratchet_he, &impl_ratchet_v1,
+    &impl_ratchet_bounded, &impl_ratchet_strict, &impl_signal, &impl_signal_sqlite, &impl_olm,
+    &impl_olm_sqlite,
 };
 #define NIMPL (sizeof all_impls / sizeof all_impls[0])
 
@@ -908,13 +909,39 @@ static void target(const char *what, const char *kase, const char *ours, const c
            s >= want ? "met" : "MISSED");
 }
 
+/* "Reject forged" for the ratchet before protocol version 2: the median of
+ * bench/results/latest.json of 2026-11-29 03:39 UTC (commit aea1678), the
+ * figure issue 14 asks to cut to a fifth. It cannot be measured in this run:
+ * the code that produced it is gone (ratchet-v1 is a version-1 session on
+ * today's code, which also defers the DH step's sending half). */
+#define FORGED_BEFORE_V2_US 1049.112
+
 static void print_targets(void)
 {
     printf("\ntargets (ratios of medians measured in this run)\n");
-    target("symmetric step 64 B (ratchet)", "one-way 64 B", "ratchet", "libsignal", 3.0);
-    target("symmetric step 64 B (ratchet)", "one-way 64 B", "ratchet", "olm", 5.0);
-    target("symmetric step 1 KiB (ratchet)", "one-way 1 KiB", "ratchet", "libsignal", 3.0);
+    target("symmetric step 64 B (ratchet)", "one-way 64 B", "ratchet", "libsignal", 6.0);
+    target("symmetric step 64 B (ratchet)", "one-way 64 B", "ratchet", "olm", 10.0);
+    target("symmetric step 1 KiB (ratchet)", "one-way 1 KiB", "ratchet", "libsignal", 5.0);
     target("symmetric step 1 KiB (ratchet)", "one-way 1 KiB", "ratchet", "olm", 15.0);
+    target("symmetric step 64 B, version 2 vs 1", "one-way 64 B", "ratchet", "ratchet-v1", 1.0);
+    const result *he = find("ratchet-he", "one-way 64 B"), *cl = find("ratchet", "one-way 64 B");
+    if (he != NULL && cl != NULL)
+        printf("  %-44s vs %-20s %6.2fx slower (want <= 1.25x) %s\n",
+               "header encryption, 64 B (ratchet-he)", "ratchet", he->med / cl->med,
+               he->med / cl->med <= 1.25 ? "met" : "MISSED");
+    const result *fg = find("ratchet", "reject forged"), *f1 = find("ratchet-v1", "reject forged");
+    if (fg != NULL)
+        printf("  %-44s vs %-20s %6.3fx (want <= 0.20x) %s\n", "reject forged (ratchet)",
+               "before v2: 1049.1 us", fg->med / FORGED_BEFORE_V2_US,
+               fg->med / FORGED_BEFORE_V2_US <= 0.2 ? "met" : "MISSED");
+    if (fg != NULL && f1 != NULL)
+        printf("  %-44s vs %-20s %6.3fx (no target)\n", "reject forged (ratchet)", "ratchet-v1",
+               fg->med / f1->med);
+    const result *wo = find_sized("ratchet", WIRE_BIN, MSG);
+    if (wo != NULL)
+        printf("  %-44s    %-20s %6.0f B (want <= 76 B) %s\n",
+               "wire overhead, normal message (ratchet)", "binary, salt included", wo->med - MSG,
+               wo->med - MSG <= 76.0 ? "met" : "MISSED");
     target("DH-ratchet step, ping-pong (ratchet)", "ping-pong 64 B", "ratchet", "libsignal", 3.0);
     target("session setup (ratchet)", "session setup", "ratchet", "libsignal", 4.0);
     target("durable per message (ratchet-sqlite-bounded)", "one-way 64 B",

@@ -64,7 +64,7 @@ typedef struct cmp_impl {
 
 /* Implementations, defined in impl_rbx.c, peer_signal.c and peer_olm.c. */
 extern const cmp_impl impl_box, impl_afternm, impl_seal, impl_ratchet, impl_ratchet_he,
-    impl_ratchet_bounded, impl_ratchet_strict;
+    impl_ratchet_v1, impl_ratchet_bounded, impl_ratchet_strict;
 extern const cmp_impl impl_signal, impl_signal_sqlite;
 extern const cmp_impl impl_olm, impl_olm_sqlite;
 

@@ -150,7 +150,7 @@ typedef struct mem_pair {
     rbx_session *a, *b;
 } mem_pair;
 
-static void *mem_open_common(int he)
+static void *mem_open_common(int he, unsigned profile)
 {
     mem_pair *p = cmp_xmalloc(sizeof *p);
     memset(p, 0, sizeof *p);
@@ -161,12 +161,27 @@ static void *mem_open_common(int he)
     CMP_CHECK(rbx_prekeys_add_onetime(p->pre, OTP_ID, NULL) == 0);
     CMP_CHECK(rbx_prekeys_bundle(p->bundle, sizeof p->bundle, &p->blen, p->pre, SPK_ID, OTP_ID) ==
               0);
-    p->opts.profile = RBX_PROFILE_DEFAULT;
+    p->opts.profile = profile;
     p->opts.header_encryption = he;
     return p;
 }
-static void *mem_open(const char *dir, unsigned idx) { (void)dir; (void)idx; return mem_open_common(0); }
-static void *mem_open_he(const char *dir, unsigned idx) { (void)dir; (void)idx; return mem_open_common(1); }
+static void *mem_open(const char *dir, unsigned idx)
+{
+    (void)dir, (void)idx;
+    return mem_open_common(0, RBX_PROFILE_DEFAULT);
+}
+static void *mem_open_he(const char *dir, unsigned idx)
+{
+    (void)dir, (void)idx;
+    return mem_open_common(1, RBX_PROFILE_DEFAULT);
+}
+/* A version-1 session (profile 0, hmac): what every session made before
+ * version 2 still runs. */
+static void *mem_open_v1(const char *dir, unsigned idx)
+{
+    (void)dir, (void)idx;
+    return mem_open_common(0, RBX_PROFILE_HMAC);
+}
 
 static int mem_enc(void *vp, int from_b, const uint8_t *pt, size_t len, uint8_t *wire,
                    size_t cap, size_t *wlen)
@@ -224,6 +239,8 @@ static void mem_close(void *vp)
 const cmp_impl impl_ratchet = { "ratchet", "crypto", 0, 0, CMP_WIRE_RBX, mem_open, mem_setup,
                                 mem_enc, mem_dec, mem_state, mem_close, NULL, NULL };
 const cmp_impl impl_ratchet_he = { "ratchet-he", "crypto", 0, 0, CMP_WIRE_RBX, mem_open_he,
+                                   mem_setup, mem_enc, mem_dec, mem_state, mem_close, NULL, NULL };
+const cmp_impl impl_ratchet_v1 = { "ratchet-v1", "crypto", 0, 0, CMP_WIRE_RBX, mem_open_v1,
                                    mem_setup, mem_enc, mem_dec, mem_state, mem_close, NULL, NULL };
 
 /* ------------------------------------------------------------ ratchet with the store */

@@ -47,8 +47,12 @@ extern "C" {
 /* The product's caps: 100 KiB per chat/agent message, 1 MiB per review
  * diff. The protocol refuses plaintext above the larger one. */
 #define RBX_MAX_PLAINTEXT (1024U * 1024U)
-/* Largest wire message encrypt can produce (plaintext cap + overhead). */
+/* Largest Message (plaintext cap + overhead). */
 #define RBX_MAX_WIRE (RBX_MAX_PLAINTEXT + 512U)
+/* Largest PreKeyMessage a reader accepts (PROTOCOL.md 9.3): a Message, the
+ * handshake fields (92 bytes) and, in version 2, attached rotation records
+ * and a certificate (2907). rbx_session_wire_size bounds one session's. */
+#define RBX_MAX_PREKEY_WIRE (RBX_MAX_WIRE + 92U + 2907U)
 
 /* Skipped-message-key limits (PROTOCOL.md "Limits"); all in one place. */
 #define RBX_MAX_SKIP 1000U               /* max forward jump in one chain */
@@ -700,13 +704,24 @@ RBX_API RBX_MUST_CHECK int rbx_link_approval_open(rbx_devlist_entry *e,
 
 typedef struct rbx_session rbx_session;
 
-/* KDF profiles (PROTOCOL.md "KDF profiles"). SIGNAL uses Signal's info
- * strings so the constructions can be checked against libsignal's vectors;
- * it is not wire-compatible with libsignal. */
-#define RBX_PROFILE_DEFAULT 0U
+/* KDF profiles (PROTOCOL.md 4.1). A profile also fixes the session's
+ * protocol version. HMAC (0) and SIGNAL (1) are version 1, the protocol of
+ * ratchetbox 0.1.0: for sessions made before version 2 and for peers that
+ * only know version 1. SIGNAL uses Signal's info strings so the
+ * constructions can be checked against libsignal's vectors; it is not
+ * wire-compatible with libsignal. FAST (2) is version 2: a BLAKE2b key
+ * schedule and 16 bytes of fresh randomness per message in the body key, so
+ * that a sender whose state was rolled back (a restored backup, a VM
+ * snapshot) never encrypts twice under one key and nonce. */
+#define RBX_PROFILE_HMAC 0U
 #define RBX_PROFILE_SIGNAL 1U
+#define RBX_PROFILE_FAST 2U
+/* What new sessions get: opts == NULL, the store and rbx without --profile. */
+#define RBX_PROFILE_DEFAULT RBX_PROFILE_FAST
 
-/* Session options, fixed by the initiator at handshake time. */
+/* Session options, fixed by the initiator at handshake time. A caller that
+ * fills this struct chooses the profile explicitly: set it to
+ * RBX_PROFILE_DEFAULT (a zeroed struct means RBX_PROFILE_HMAC). */
 typedef struct rbx_session_opts {
     unsigned profile;          /* RBX_PROFILE_* */
     int header_encryption;     /* DR spec section 4: 0 off, 1 on */
@@ -725,6 +740,25 @@ RBX_API RBX_MUST_CHECK int rbx_session_initiate(rbx_session **out,
                                                 const rbx_session_opts *opts)
     RBX_NONNULL(1, 2, 3, 4);
 
+/* Attach rotation records and an organisation certificate to a new
+ * version-2 session of an initiator whose identity was rotated
+ * (PROTOCOL.md 6.4): every PreKeyMessage it encrypts until the first reply
+ * carries them, so that a peer pinned to an earlier key of ours can follow
+ * the chain from the first message. records[i] (lens[i] bytes) are the
+ * newest records of our identity, oldest first, at most RBX_CHAIN_MAX, the
+ * last naming our identity as its new key; cert (certlen bytes) our
+ * certificate or NULL (only with n >= 1). They are copied (and serialised
+ * with the session); each is parsed as rbx_rotation_parse and
+ * rbx_org_cert_parse do. n = 0 and cert NULL detaches.
+ * \return RBX_E_STATE (a version-1 session, a responder's, or after the
+ *         first reply), RBX_E_INVALID (n > RBX_CHAIN_MAX, NULL records or
+ *         lens with n > 0, a certificate without records, a record or
+ *         certificate that does not parse), RBX_E_NOMEM. */
+RBX_API RBX_MUST_CHECK int rbx_session_set_chain(rbx_session *s, const uint8_t *const *records,
+                                                 const size_t *lens, size_t n,
+                                                 const uint8_t *cert, size_t certlen)
+    RBX_NONNULL(1);
+
 /* What a first message claims, before anything is authenticated. Lets a
  * store load the right prekeys; nothing here may be trusted or pinned. */
 typedef struct rbx_prekey_info {
@@ -740,6 +774,18 @@ typedef struct rbx_prekey_info {
 RBX_API RBX_MUST_CHECK int rbx_message_prekey_info(rbx_prekey_info *info,
                                                    const uint8_t *in, size_t len)
     RBX_NONNULL(2);
+
+/* Chain verification (rbx_chain_verify) of the rotation records a
+ * version-2 PreKeyMessage carries (PROTOCOL.md 6.4), with its identity key
+ * IK_A as target: whether IK_A is the successor of the pinned key. The
+ * message itself is not authenticated here: pin IK_A only once
+ * rbx_session_accept (with IK_A as pinned) has succeeded.
+ * \return the parse errors of rbx_message_prekey_info (RBX_E_MALFORMED also
+ *         for a normal Message), and those of rbx_chain_verify. */
+RBX_API RBX_MUST_CHECK int rbx_message_chain_verify(rbx_chain_tip *tip, uint64_t *old_valid_until,
+                                                    const rbx_chain_tip *pinned,
+                                                    const uint8_t *in, size_t len)
+    RBX_NONNULL(1, 2, 3, 4);
 
 /* Responder (X3DH, Bob): recompute X3DH for a PreKeyMessage, decrypt its
  * ratchet message, and only after authentication consume the one-time
@@ -765,7 +811,8 @@ RBX_API size_t rbx_session_wire_size(const rbx_session *s, size_t ptlen) RBX_NON
 
 /* DR spec 3.4 RatchetEncrypt. The session advances on success only; pt and
  * out must not overlap. Before the initiator has decrypted a reply, the
- * output is a PreKeyMessage (76 bytes more). With a store, persist the
+ * output is a PreKeyMessage (about 78 bytes more, plus attached records).
+ * Version 2 draws 16 random bytes (or the header nonce) per message. With a store, persist the
  * advanced session before releasing out (a crash must not reuse a key).
  * \return RBX_E_BUFFER (outcap < rbx_session_wire_size), RBX_E_TOO_BIG,
  *         RBX_E_INVALID (pt NULL with ptlen > 0), RBX_E_STATE (no sending

@@ -9,23 +9,49 @@
 typedef crypto_auth_hmacsha256_state hmac_state;
 
 static const rbx__profile profiles[] = {
-    [RBX_PROFILE_DEFAULT] = {
+    [RBX_PROFILE_HMAC] = {
+        .version = 1,
         .x3dh_info = "ratchetbox v1 X3DH",
         .root_info = "ratchetbox v1 root",
         .msg_info = "ratchetbox v1 message",
-        .signal_msg_keys = 0,
+        .msg_keys = RBX__MK_HMAC,
     },
     [RBX_PROFILE_SIGNAL] = {
+        .version = 1,
         .x3dh_info = "WhisperText",
         .root_info = "WhisperRatchet",
         .msg_info = "WhisperMessageKeys",
-        .signal_msg_keys = 1,
+        .msg_keys = RBX__MK_SIGNAL,
+    },
+    [RBX_PROFILE_FAST] = {
+        .version = 2,
+        .x3dh_info = "ratchetbox v2 X3DH",
+        .root_info = "ratchetbox v2 root",
+        .msg_info = NULL,
+        .msg_keys = RBX__MK_FAST,
     },
 };
 
 const rbx__profile *rbx__profile_get(unsigned profile)
 {
-    return profile < RBX_COUNTOF(profiles) ? &profiles[profile] : NULL;
+    if (profile >= RBX_COUNTOF(profiles) || profiles[profile].version > RBX_MAX_VERSION) return NULL;
+    return &profiles[profile];
+}
+
+/* Profile 2's BLAKE2b personal strings (PROTOCOL.md 4.4, 4.5): 16 bytes
+ * each, no terminator, distinct from each other and from the all-zero
+ * personal of every other BLAKE2b use in the project. */
+static const uint8_t P_CHAIN[16] = "rbx-v2-chain-key";
+static const uint8_t P_BLOCK[16] = "rbx-v2-block-key";
+static const uint8_t P_BODY[16] = "rbx-v2-body-keys";
+static const uint8_t ZERO_SALT[16];
+
+/* F(k, p) = BLAKE2b(key = k, data = "", outlen, salt, personal = p): with
+ * no data, one compression of the key block (PROTOCOL.md 4.1). */
+static void b2(uint8_t *out, size_t outlen, const uint8_t k[32], const uint8_t salt[16],
+               const uint8_t personal[16])
+{
+    (void)crypto_generichash_blake2b_salt_personal(out, outlen, NULL, 0, k, 32, salt, personal);
 }
 
 void rbx__hkdf_extract(uint8_t prk[32], const uint8_t *salt, size_t saltlen,
@@ -93,6 +119,64 @@ void rbx__kdf_ck(uint8_t ck_next[32], uint8_t mk[32], const uint8_t ck[32])
     WIPE(keyed);
 }
 
+/* F(bk, P_BLOCK) = next block key || first chain key of the block. */
+static void block_step(uint8_t ck[32], uint8_t bk[32])
+{
+    uint8_t o[64];
+    b2(o, sizeof o, bk, ZERO_SALT, P_BLOCK);
+    memcpy(bk, o, 32);
+    memcpy(ck, o + 32, 32);
+    WIPE(o);
+}
+
+void rbx__chain_init(uint8_t ck[32], uint8_t bk[32], const uint8_t c[32], const rbx__profile *p)
+{
+    if (p->msg_keys != RBX__MK_FAST) {
+        memmove(ck, c, 32);
+        memset(bk, 0, 32);
+        return;
+    }
+    memmove(bk, c, 32);
+    block_step(ck, bk);
+}
+
+void rbx__chain_next(uint8_t ck[32], uint8_t bk[32], uint8_t mk[32], uint32_t n,
+                     const rbx__profile *p)
+{
+    if (p->msg_keys != RBX__MK_FAST) {
+        rbx__kdf_ck(ck, mk, ck);
+        return;
+    }
+    uint8_t o[64];
+    b2(o, sizeof o, ck, ZERO_SALT, P_CHAIN);
+    memcpy(mk, o + 32, 32);
+    /* The last position of a block: the next block starts from bk. */
+    if ((n + 1U) % RBX_CHAIN_BLOCK != 0) memcpy(ck, o, 32);
+    else block_step(ck, bk);
+    WIPE(o);
+}
+
+void rbx__chain_jump(uint8_t ck[32], uint8_t bk[32], uint32_t from, uint32_t to,
+                     const rbx__profile *p)
+{
+    if (p->msg_keys != RBX__MK_FAST) {
+        /* Only CK_next = HMAC(ck, 0x02): the message keys are not wanted. */
+        static const uint8_t two = 0x02;
+        for (uint32_t n = from; n < to; n++) crypto_auth_hmacsha256(ck, &two, 1, ck);
+        return;
+    }
+    if (to / RBX_CHAIN_BLOCK > from / RBX_CHAIN_BLOCK) {
+        for (uint32_t b = from / RBX_CHAIN_BLOCK; b < to / RBX_CHAIN_BLOCK; b++) block_step(ck, bk);
+        from = to - to % RBX_CHAIN_BLOCK;
+    }
+    uint8_t o[64];
+    for (uint32_t n = from; n < to; n++) {
+        b2(o, sizeof o, ck, ZERO_SALT, P_CHAIN);
+        memcpy(ck, o, 32);
+    }
+    WIPE(o);
+}
+
 void rbx__kdf_rk(uint8_t rk_next[32], uint8_t ck[32], uint8_t nhk[32],
                  const uint8_t rk[32], const uint8_t dh[32], const rbx__profile *p)
 {
@@ -106,11 +190,21 @@ void rbx__kdf_rk(uint8_t rk_next[32], uint8_t ck[32], uint8_t nhk[32],
 }
 
 void rbx__message_keys(uint8_t key[32], uint8_t nonce[24], const uint8_t mk[32],
-                       const rbx__profile *p)
+                       const uint8_t *salt, const rbx__profile *p)
 {
+    if (p->msg_keys == RBX__MK_FAST) {
+        /* BLAKE2b(mk, salt = R, P_BODY, 44) = key || 12-byte nonce: one
+         * compression, and a different key for every R (restore safety). */
+        uint8_t m[32 + RBX_AEAD12_NONCEBYTES];
+        b2(m, sizeof m, mk, salt, P_BODY);
+        memcpy(key, m, 32);
+        memcpy(nonce, m + 32, RBX_AEAD12_NONCEBYTES);
+        WIPE(m);
+        return;
+    }
     const uint8_t *info = (const uint8_t *)p->msg_info;
     size_t infolen = strlen(p->msg_info);
-    if (p->signal_msg_keys) {
+    if (p->msg_keys == RBX__MK_SIGNAL) {
         /* libsignal: HKDF(zero salt, mk, "WhisperMessageKeys", 80) = cipher key
          * || MAC key || IV; AEAD key = cipher key, nonce = IV || 8 zero bytes. */
         uint8_t m[80];

@@ -171,9 +171,9 @@ static int key_eq(const uint8_t a[32], const uint8_t b[32])
 
 /* rbx_chain_verify on records that are parsed here (parsed 0) or were parsed
  * and verified already into r (parsed 1). */
-static int chain_check(rbx_chain_tip *tip, uint64_t *old_valid_until, const rbx_chain_tip *pinned,
-                       const uint8_t target[32], const uint8_t *const *records,
-                       const size_t *lens, size_t n, rbx_rotation r[RBX_CHAIN_MAX], int parsed)
+int rbx__chain_check(rbx_chain_tip *tip, uint64_t *old_valid_until, const rbx_chain_tip *pinned,
+                     const uint8_t target[32], const uint8_t *const *records, const size_t *lens,
+                     size_t n, rbx_rotation r[RBX_CHAIN_MAX], int parsed)
 {
     memset(tip, 0, sizeof *tip);
     *old_valid_until = 0;
@@ -236,7 +236,7 @@ int rbx_chain_verify(rbx_chain_tip *tip, uint64_t *old_valid_until, const rbx_ch
                      size_t n)
 {
     rbx_rotation r[RBX_CHAIN_MAX];
-    return chain_check(tip, old_valid_until, pinned, target, records, lens, n, r, 0);
+    return rbx__chain_check(tip, old_valid_until, pinned, target, records, lens, n, r, 0);
 }
 
 int rbx__bundle_chain_check(rbx_chain_tip *tip, uint64_t *old_valid_until,
@@ -249,7 +249,7 @@ int rbx__bundle_chain_check(rbx_chain_tip *tip, uint64_t *old_valid_until,
         recs[i] = w->rotation[i].data;
         lens[i] = w->rotation[i].len;
     }
-    return chain_check(tip, old_valid_until, pinned, b->identity, recs, lens, w->n_rotation, r, 1);
+    return rbx__chain_check(tip, old_valid_until, pinned, b->identity, recs, lens, w->n_rotation, r, 1);
 }
 
 int rbx_bundle_chain_verify(rbx_chain_tip *tip, uint64_t *old_valid_until,

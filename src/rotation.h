@@ -38,6 +38,13 @@ int rbx__bundle_parse_wire(rbx_bundle *b, Rbx__Wire__PreKeyBundle **w, const uin
 int rbx__bundle_parse_records(rbx_bundle *b, Rbx__Wire__PreKeyBundle **w,
                               rbx_rotation recs[RBX_CHAIN_MAX], rbx_org_cert *cert,
                               const uint8_t *in, size_t len);
+/* rbx_chain_verify (PROTOCOL.md 16.2) that hands back the records it
+ * parsed (in r, n of them), or with parsed != 0 uses r as already parsed
+ * and verified. */
+int rbx__chain_check(rbx_chain_tip *tip, uint64_t *old_valid_until, const rbx_chain_tip *pinned,
+                     const uint8_t target[32], const uint8_t *const *records, const size_t *lens,
+                     size_t n, rbx_rotation r[RBX_CHAIN_MAX], int parsed);
+
 /* rbx_bundle_chain_verify on a bundle rbx__bundle_parse_records parsed
  * (target: the bundle's identity), without parsing it again. */
 int rbx__bundle_chain_check(rbx_chain_tip *tip, uint64_t *old_valid_until,

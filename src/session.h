@@ -26,6 +26,7 @@ typedef struct rbx__state {
     uint8_t dhs_pk[32], dhs_sk[32];
     uint8_t dhr[32];
     uint8_t cks[32], ckr[32];
+    uint8_t bks[32], bkr[32];     /* profile 2's block keys (kdf.h chains); else zero */
     uint8_t hks[32], nhks[32], hkr[32], nhkr[32];
     uint32_t ns, nr, pn;
     uint32_t dh_steps;            /* receiving DH ratchet steps so far */
@@ -43,6 +44,17 @@ typedef struct rbx__skipped {
     uint8_t mk[32];
 } rbx__skipped;
 
+/* Rotation records and a certificate attached by rbx_session_set_chain
+ * (PROTOCOL.md 6.4): public data, carried by every PreKeyMessage of a
+ * version-2 initiator until the first reply. */
+typedef struct rbx__attached {
+    size_t n;
+    uint16_t len[RBX_CHAIN_MAX];
+    uint8_t rec[RBX_CHAIN_MAX][RBX_ROTATION_MAXBYTES];
+    uint16_t certlen;               /* 0: none */
+    uint8_t cert[RBX_CERT_MAXBYTES];
+} rbx__attached;
+
 struct rbx_session {
     uint8_t initiator;            /* 1: Alice */
     uint8_t header_encryption;
@@ -56,6 +68,7 @@ struct rbx_session {
     rbx__state st;
     rbx__skipped *skipped;        /* insertion order: oldest first */
     size_t nskipped, capskipped;
+    rbx__attached att;
     /* Limits in force (not serialised): RBX_MAX_SKIP and RBX_MAX_SKIPPED_KEYS
      * unless a store policy lowers them (rbx__session_limit). */
     uint32_t max_skip, max_skipped;
@@ -74,6 +87,13 @@ int rbx__ratchet_init_alice(rbx_session *s, const uint8_t sk96[RBX_KDF_OUTBYTES]
                             const uint8_t bob_spk[32]);
 void rbx__ratchet_init_bob(rbx_session *s, const uint8_t sk96[RBX_KDF_OUTBYTES],
                            const uint8_t spk_pk[32], const uint8_t spk_sk[32]);
+
+/* The session's protocol version (1: profiles 0 and 1, 2: profile 2). */
+unsigned rbx__session_version(const rbx_session *s);
+
+/* Fill the attachment fields of a PreKeyMessage from s->att. */
+struct rbx__prekey_msg;
+void rbx__attached_to_msg(struct rbx__prekey_msg *pm, const rbx__attached *att);
 
 /* Decrypt one encoded Message (not a PreKeyMessage) and commit on success. */
 int rbx__ratchet_decrypt(rbx_session *s, uint8_t *pt, size_t ptcap, size_t *ptlen,

@@ -45,7 +45,7 @@ const char *rbx_strerror(int code)
     return rbx_errors[-code];
 }
 
-const char *rbx_version(void) { return "0.1.0"; }
+const char *rbx_version(void) { return "0.2.0"; }
 
 int rbx_init(void)
 {

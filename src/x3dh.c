@@ -387,6 +387,11 @@ int rbx_session_initiate(rbx_session **out, const uint8_t identity_pk[32],
     s->initiator = 1;
     s->awaiting_reply = 1;
     s->profile = (uint8_t)(opts ? opts->profile : RBX_PROFILE_DEFAULT);
+    /* A build limited to version 1 (RBX_MAX_VERSION) has no profile 2. */
+    if (rbx__profile_get(s->profile) == NULL) {
+        rc = RBX_E_INVALID;
+        goto out;
+    }
     s->header_encryption = (uint8_t)(opts ? opts->header_encryption : 0);
     s->signed_prekey_id = b->signed_prekey_id;
     s->has_onetime = (uint8_t)(b->has_onetime != 0);
@@ -414,13 +419,59 @@ out:
     return rc;
 }
 
+int rbx_session_set_chain(rbx_session *s, const uint8_t *const *records, const size_t *lens,
+                          size_t n, const uint8_t *cert, size_t certlen)
+{
+    if (rbx__session_version(s) < 2 || !s->initiator || !s->awaiting_reply) return RBX_E_STATE;
+    if (n > RBX_CHAIN_MAX || (n > 0 && (records == NULL || lens == NULL)) ||
+        (cert != NULL && (n == 0 || certlen == 0 || certlen > RBX_CERT_MAXBYTES)))
+        return RBX_E_INVALID;
+    rbx__attached a = { 0 };
+    for (size_t i = 0; i < n; i++) {
+        rbx_rotation r;
+        if (records[i] == NULL || lens[i] == 0 || lens[i] > RBX_ROTATION_MAXBYTES ||
+            rbx_rotation_parse(&r, records[i], lens[i]) != 0)
+            return RBX_E_INVALID;
+        memcpy(a.rec[i], records[i], lens[i]);
+        a.len[i] = (uint16_t)lens[i];
+    }
+    a.n = n;
+    if (cert != NULL) {
+        rbx_org_cert c;
+        if (rbx_org_cert_parse(&c, cert, certlen) != 0) return RBX_E_INVALID;
+        memcpy(a.cert, cert, certlen);
+        a.certlen = (uint16_t)certlen;
+    }
+    s->att = a;
+    return 0;
+}
+
+int rbx_message_chain_verify(rbx_chain_tip *tip, uint64_t *old_valid_until,
+                             const rbx_chain_tip *pinned, const uint8_t *in, size_t len)
+{
+    rbx__msg m;
+    rbx__prekey_msg pm;
+    memset(tip, 0, sizeof *tip);
+    *old_valid_until = 0;
+    if (rbx__msg_parse(&m, in, len) == 0) return RBX_E_MALFORMED; /* not a first message */
+    int rc = rbx__prekey_parse(&pm, in, len);
+    if (rc != 0) return rc;
+    return rbx_chain_verify(tip, old_valid_until, pinned, pm.identity_key, pm.records,
+                            pm.record_lens, pm.nrecords);
+}
+
 int rbx_message_prekey_info(rbx_prekey_info *info, const uint8_t *in, size_t len)
 {
     rbx__msg m;
     rbx__prekey_msg pm;
     if (info != NULL) memset(info, 0, sizeof *info);
-    if (rbx__msg_parse(&m, in, len) == 0) return 0;
-    int rc = rbx__prekey_parse(&pm, in, len);
+    /* PROTOCOL.md 9.3: only a Message that does not parse (RBX_E_MALFORMED)
+     * may be a PreKeyMessage; a Message of another version or with too long
+     * a ciphertext is refused as such, so a newer sender is told apart.
+     * Above RBX_MAX_WIRE only a PreKeyMessage with attached records fits. */
+    int rc = rbx__msg_parse(&m, in, len);
+    if (rc != RBX_E_MALFORMED && !(rc == RBX_E_TOO_BIG && len > RBX_MAX_WIRE)) return rc;
+    rc = rbx__prekey_parse(&pm, in, len);
     if (rc != 0) return rc;
     if (info != NULL) {
         memcpy(info->initiator_identity, pm.identity_key, 32);

@@ -271,8 +271,8 @@ static void add_state_keys(keyset *ks, const uint8_t *blob, size_t len)
 {
     rbx_session *s;
     ck_assert_int_eq(rbx_session_deserialize(&s, blob, len), 0);
-    const uint8_t *keys[] = { s->st.rk, s->st.ckr, s->st.cks, s->st.dhs_sk };
-    for (size_t i = 0; i < 4; i++)
+    const uint8_t *keys[] = { s->st.rk, s->st.ckr, s->st.cks, s->st.bkr, s->st.bks, s->st.dhs_sk };
+    for (size_t i = 0; i < RBX_COUNTOF(keys); i++)
         if (!sodium_is_zero(keys[i], 32) && !has_key(ks, keys[i]) && ks->n < MAX_STATES * 64)
             memcpy(ks->k[ks->n++], keys[i], 32);
     for (size_t i = 0; i < s->nskipped; i++)
@@ -379,8 +379,8 @@ START_TEST(thief_copies_state_directory)
     for (size_t i = 0; i + 1 < w.nstates; i++) {
         rbx_session *s;
         ck_assert_int_eq(rbx_session_deserialize(&s, w.states[i], w.statelen[i]), 0);
-        const uint8_t *keys[] = { s->st.rk, s->st.ckr, s->st.cks, s->st.dhs_sk };
-        for (size_t j = 0; j < 4; j++)
+        const uint8_t *keys[] = { s->st.rk, s->st.ckr, s->st.cks, s->st.bkr, s->st.bks, s->st.dhs_sk };
+        for (size_t j = 0; j < RBX_COUNTOF(keys); j++)
             if (!sodium_is_zero(keys[j], 32) && !has_key(current, keys[j]) && !has_key(consumed, keys[j]))
                 memcpy(consumed->k[consumed->n++], keys[j], 32);
         for (size_t j = 0; j < s->nskipped; j++)

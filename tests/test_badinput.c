@@ -80,9 +80,11 @@ typedef struct fixture {
 
 static const char baseline_pt[] = "a baseline envelope of today's format";
 
-static void fixture_make(fixture *fx, uint64_t seed, int he, int handshake_only)
+/* profile: the corpus was written for version 1 (profile 0, hmac); cases
+ * with `profile = 2` use version 2. */
+static void fixture_make(fixture *fx, uint64_t seed, int he, int handshake_only, unsigned profile)
 {
-    rbx_session_opts opts = { RBX_PROFILE_DEFAULT, he };
+    rbx_session_opts opts = { profile, he };
     rbx_bundle b;
     memset(fx, 0, sizeof *fx);
     tu_rng_seed(seed);
@@ -593,12 +595,14 @@ static void run_block(const tv_block *blk)
     int want = code_of(expect);
     const char *seed_s = tv_get(blk, "seed");
     const char *he_s = tv_get(blk, "he");
+    const char *profile_s = tv_get(blk, "profile");
+    unsigned profile = profile_s ? (unsigned)num(profile_s) : RBX_PROFILE_HMAC;
     const char *base = tv_get(blk, "base");
     const char *setup = tv_get(blk, "setup");
     int he = strcmp(target, "message_he") == 0 || (he_s && strcmp(he_s, "1") == 0);
     int handshake = strcmp(target, "prekey_message") == 0;
     fixture fx;
-    fixture_make(&fx, seed_s ? (uint64_t)num(seed_s) : 1, he, handshake);
+    fixture_make(&fx, seed_s ? (uint64_t)num(seed_s) : 1, he, handshake, profile);
     tu_rng_system();
 
     if (base == NULL) {
@@ -624,7 +628,7 @@ static void run_block(const tv_block *blk)
         /* The other header form: the same transcript with header
          * encryption switched. */
         fixture other;
-        fixture_make(&other, seed_s ? (uint64_t)num(seed_s) : 1, !he, 0);
+        fixture_make(&other, seed_s ? (uint64_t)num(seed_s) : 1, !he, 0, profile);
         tu_rng_system();
         buf_set(&in, other.reply.wire, other.reply.len);
         fixture_free(&other);

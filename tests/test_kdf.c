@@ -2,6 +2,7 @@
  * Known answers from outside oracles (tests/vectors/README.md): RFC 5869,
  * RFC 7748, XEdDSA and libsignal-protocol-c's KDF vectors under the signal
  * profile. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -179,7 +180,7 @@ START_TEST(signal_chain_key)
     tv_hexn(b, "message_key_seed", seed, 32);
     tv_hexn(b, "message_iv", iv, 16);
     ck_assert_mem_eq(mk, seed, 32);
-    rbx__message_keys(key, nonce, mk, p);
+    rbx__message_keys(key, nonce, mk, NULL, p);
     ck_assert_mem_eq(key, cipher, 32);
     ck_assert_mem_eq(nonce, iv, 16);
     /* Aliasing ck_next with ck gives the same values. */
@@ -269,18 +270,157 @@ END_TEST
 
 START_TEST(profiles)
 {
-    ck_assert_ptr_nonnull(rbx__profile_get(RBX_PROFILE_DEFAULT));
+    ck_assert_ptr_nonnull(rbx__profile_get(RBX_PROFILE_HMAC));
     ck_assert_ptr_nonnull(rbx__profile_get(RBX_PROFILE_SIGNAL));
-    ck_assert_ptr_null(rbx__profile_get(2));
-    ck_assert_str_eq(rbx__profile_get(RBX_PROFILE_DEFAULT)->root_info, "ratchetbox v1 root");
-    /* The default profile's message keys are HKDF-Expand(mk, info, 56). */
+    ck_assert_ptr_nonnull(rbx__profile_get(RBX_PROFILE_FAST));
+    ck_assert_ptr_null(rbx__profile_get(3));
+    ck_assert_ptr_null(rbx__profile_get(UINT32_MAX));
+    ck_assert_uint_eq(RBX_PROFILE_DEFAULT, RBX_PROFILE_FAST);
+    ck_assert_uint_eq(rbx__profile_get(RBX_PROFILE_HMAC)->version, 1);
+    ck_assert_uint_eq(rbx__profile_get(RBX_PROFILE_SIGNAL)->version, 1);
+    ck_assert_uint_eq(rbx__profile_get(RBX_PROFILE_FAST)->version, 2);
+    ck_assert_str_eq(rbx__profile_get(RBX_PROFILE_HMAC)->root_info, "ratchetbox v1 root");
+    ck_assert_str_eq(rbx__profile_get(RBX_PROFILE_FAST)->root_info, "ratchetbox v2 root");
+    ck_assert_str_eq(rbx__profile_get(RBX_PROFILE_FAST)->x3dh_info, "ratchetbox v2 X3DH");
+    /* The hmac profile's message keys are HKDF-Expand(mk, info, 56). */
     uint8_t mk[32], key[32], nonce[24], want[56];
     randombytes_buf(mk, sizeof mk);
-    const rbx__profile *p = rbx__profile_get(RBX_PROFILE_DEFAULT);
-    rbx__message_keys(key, nonce, mk, p);
+    const rbx__profile *p = rbx__profile_get(RBX_PROFILE_HMAC);
+    rbx__message_keys(key, nonce, mk, NULL, p);
     ck_assert_int_eq(rbx__hkdf_expand(want, 56, mk, (const uint8_t *)"ratchetbox v1 message", 21), 0);
     ck_assert_mem_eq(key, want, 32);
     ck_assert_mem_eq(nonce, want + 32, 24);
+}
+END_TEST
+
+/* Profile 2 against tests/vectors/fast-kdf.txt (Python's hashlib.blake2b). */
+START_TEST(fast_profile_kat)
+{
+    const rbx__profile *p = rbx__profile_get(RBX_PROFILE_FAST);
+    tv_file *f = tv_load("tests/vectors/fast-kdf.txt");
+    const tv_block *b = tv_case(f, "init");
+    uint8_t c[32], ck[32], bk[32], want[32], mk[32];
+    uint8_t states[71][64], mks[70][32];
+    tv_hexn(b, "c", c, 32);
+    rbx__chain_init(ck, bk, c, p);
+    tv_hexn(b, "ck", want, 32);
+    ck_assert_mem_eq(ck, want, 32);
+    tv_hexn(b, "bk", want, 32);
+    ck_assert_mem_eq(bk, want, 32);
+    /* init may be given c as ck (KDF_RK writes its chain output there). */
+    uint8_t ck2[32], bk2[32];
+    memcpy(ck2, c, 32);
+    rbx__chain_init(ck2, bk2, ck2, p);
+    ck_assert_mem_eq(ck2, ck, 32);
+    ck_assert_mem_eq(bk2, bk, 32);
+    memcpy(states[0], ck, 32);
+    memcpy(states[0] + 32, bk, 32);
+    size_t checked = 0;
+    for (uint32_t n = 0; n < 70; n++) {
+        rbx__chain_next(ck, bk, mk, n, p);
+        memcpy(mks[n], mk, 32);
+        memcpy(states[n + 1], ck, 32);
+        memcpy(states[n + 1] + 32, bk, 32);
+        char name[32];
+        snprintf(name, sizeof name, "next-%u", n);
+        for (size_t i = 0; i < f->nblocks; i++) {
+            if (strcmp(tv_get(&f->blocks[i], "case"), name) != 0) continue;
+            tv_hexn(&f->blocks[i], "mk", want, 32);
+            ck_assert_mem_eq(mk, want, 32);
+            tv_hexn(&f->blocks[i], "ck_after", want, 32);
+            ck_assert_mem_eq(ck, want, 32);
+            tv_hexn(&f->blocks[i], "bk_after", want, 32);
+            ck_assert_mem_eq(bk, want, 32);
+            checked++;
+        }
+    }
+    ck_assert_uint_eq(checked, 8);
+    checked = 0;
+    for (size_t i = 0; i < f->nblocks; i++) {
+        const tv_block *j = &f->blocks[i];
+        if (strncmp(tv_get(j, "case"), "jump-", 5) == 0) {
+            uint32_t from = (uint32_t)atoi(tv_get(j, "from")), to = (uint32_t)atoi(tv_get(j, "to"));
+            if (to > 70) {
+                rbx__chain_init(ck, bk, c, p);
+            } else {
+                memcpy(ck, states[from], 32);
+                memcpy(bk, states[from] + 32, 32);
+            }
+            rbx__chain_jump(ck, bk, from, to, p);
+            tv_hexn(j, "ck", want, 32);
+            ck_assert_mem_eq(ck, want, 32);
+            tv_hexn(j, "bk", want, 32);
+            ck_assert_mem_eq(bk, want, 32);
+            if (to <= 70) {
+                ck_assert_mem_eq(ck, states[to], 32);
+                ck_assert_mem_eq(bk, states[to] + 32, 32);
+            }
+            checked++;
+        } else if (strncmp(tv_get(j, "case"), "body-", 5) == 0) {
+            uint8_t salt[16], key[32], nonce[24], wn[12];
+            uint32_t n = (uint32_t)atoi(tv_get(j, "case") + 5);
+            tv_hexn(j, "mk", want, 32);
+            ck_assert_mem_eq(mks[n], want, 32);
+            tv_hexn(j, "salt", salt, 16);
+            rbx__message_keys(key, nonce, mks[n], salt, p);
+            tv_hexn(j, "key", want, 32);
+            ck_assert_mem_eq(key, want, 32);
+            tv_hexn(j, "nonce", wn, 12);
+            ck_assert_mem_eq(nonce, wn, 12);
+            checked++;
+        }
+    }
+    ck_assert_uint_eq(checked, 10 + 6);
+    tv_free(f);
+}
+END_TEST
+
+/* Jump equals a walk of Next from any position to any later one, across
+ * block boundaries, in every profile (PROTOCOL.md 4.4). */
+START_TEST(jump_equals_walk)
+{
+    const rbx__profile *p = rbx__profile_get((unsigned)_i);
+    uint8_t c[32], ck[32], bk[32], jck[32], jbk[32], mk[32];
+    randombytes_buf(c, sizeof c);
+    static const uint32_t from[] = { 0, 1, 31, 32, 33, 64, 95 };
+    for (size_t f = 0; f < RBX_COUNTOF(from); f++) {
+        for (uint32_t to = from[f]; to < from[f] + 70; to += 3) {
+            rbx__chain_init(ck, bk, c, p);
+            for (uint32_t n = 0; n < from[f]; n++) rbx__chain_next(ck, bk, mk, n, p);
+            memcpy(jck, ck, 32);
+            memcpy(jbk, bk, 32);
+            for (uint32_t n = from[f]; n < to; n++) rbx__chain_next(ck, bk, mk, n, p);
+            rbx__chain_jump(jck, jbk, from[f], to, p);
+            ck_assert_mem_eq(jck, ck, 32);
+            ck_assert_mem_eq(jbk, bk, 32);
+        }
+    }
+    /* Profiles 0 and 1 have no block key. */
+    if (_i != RBX_PROFILE_FAST) ck_assert(sodium_is_zero(bk, 32));
+}
+END_TEST
+
+/* Profile 2's salt changes the body key and nonce; profiles 0 and 1
+ * ignore it (version 1 has no salt). */
+START_TEST(fast_body_keys_depend_on_salt)
+{
+    const rbx__profile *fast = rbx__profile_get(RBX_PROFILE_FAST);
+    uint8_t mk[32], s1[16], s2[16], k1[32], k2[32], n1[24], n2[24];
+    randombytes_buf(mk, sizeof mk);
+    randombytes_buf(s1, sizeof s1);
+    memcpy(s2, s1, 16);
+    s2[15] ^= 0x80;
+    rbx__message_keys(k1, n1, mk, s1, fast);
+    rbx__message_keys(k2, n2, mk, s2, fast);
+    ck_assert(memcmp(k1, k2, 32) != 0);
+    ck_assert(memcmp(n1, n2, 12) != 0);
+    rbx__message_keys(k2, n2, mk, s1, fast);
+    ck_assert_mem_eq(k1, k2, 32);
+    const rbx__profile *hmac = rbx__profile_get(RBX_PROFILE_HMAC);
+    rbx__message_keys(k1, n1, mk, s1, hmac);
+    rbx__message_keys(k2, n2, mk, NULL, hmac);
+    ck_assert_mem_eq(k1, k2, 32);
+    ck_assert_mem_eq(n1, n2, 24);
 }
 END_TEST
 
@@ -308,6 +448,9 @@ Suite *suite_kdf(void)
     tcase_add_test(tc, signal_session_setup);
     tcase_add_test(tc, signal_root_chain);
     tcase_add_test(tc, profiles);
+    tcase_add_test(tc, fast_profile_kat);
+    tcase_add_loop_test(tc, jump_equals_walk, 0, 3);
+    tcase_add_test(tc, fast_body_keys_depend_on_salt);
     tcase_add_test(tc, strerror_table);
     suite_add_tcase(s, tc);
     return s;

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "session.h"
+#include "wire.h"
 #include "testutil.h"
 
 /* A small deterministic PRNG for the test's own choices (xorshift64*), so a
@@ -23,10 +24,16 @@ static uint32_t prng(void)
 static const rbx_session_opts opts_clear = { RBX_PROFILE_DEFAULT, 0 };
 static const rbx_session_opts opts_he = { RBX_PROFILE_DEFAULT, 1 };
 static const rbx_session_opts opts_signal = { RBX_PROFILE_SIGNAL, 0 };
+static const rbx_session_opts opts_hmac = { RBX_PROFILE_HMAC, 0 };
+static const rbx_session_opts opts_hmac_he = { RBX_PROFILE_HMAC, 1 };
 
+/* 0, 1: the default profile (fast, version 2) without and with header
+ * encryption; 2: signal; 3, 4: hmac (version 1) without and with. */
 static const rbx_session_opts *opts_for(int i)
 {
-    return i == 0 ? &opts_clear : i == 1 ? &opts_he : &opts_signal;
+    static const rbx_session_opts *all[] = { &opts_clear, &opts_he, &opts_signal, &opts_hmac,
+                                             &opts_hmac_he };
+    return all[i];
 }
 
 /* Plaintext of message i: its number, then filler of a varying length. */
@@ -319,10 +326,10 @@ END_TEST
  * receiver stays byte-identical; the untouched message then still opens. */
 START_TEST(tamper_every_bit)
 {
-    /* _i % 3: mode; _i / 3: 0 = Alice still sends PreKeyMessages, 1 = after a reply */
+    /* _i % 5: mode; _i / 5: 0 = Alice still sends PreKeyMessages, 1 = after a reply */
     rbx_session *a, *b;
-    tu_pair(&a, &b, opts_for(_i % 3));
-    if (_i / 3) turn(b, a);
+    tu_pair(&a, &b, opts_for(_i % 5));
+    if (_i / 5) turn(b, a);
     tu_msg m0, m;
     tu_send(&m0, a, "zero", 4);
     ck_assert_int_eq(tu_recv(b, &m0, "zero", 4), 0);
@@ -360,6 +367,184 @@ START_TEST(tamper_every_bit)
     free(before);
     free(m0.wire);
     free(m.wire);
+    rbx_session_free(a);
+    rbx_session_free(b);
+}
+END_TEST
+
+/* ------------------------------------------------------------ version 2 */
+
+/* The ciphertext bytes (tag excluded) of a normal Message. */
+static const uint8_t *body_of(const tu_msg *m, size_t *len)
+{
+    rbx__msg w;
+    ck_assert_int_eq(rbx__msg_parse(&w, m->wire, m->len), 0);
+    *len = w.ctlen - RBX_AEAD_TAGBYTES;
+    return w.ct;
+}
+
+/* Issue 14, PROTOCOL.md 4.5, SECURITY.md 5.1: the sender's whole state is
+ * copied, a message sent, the copy put back and a different plaintext
+ * sent at the same position. In version 2 the two ciphertexts share no
+ * keystream (no 16-byte run of one keystream occurs anywhere in the other)
+ * and their tags differ; the receiver takes the first and refuses the
+ * second as a replay. In version 1 (_i 2, 3, 4) the same steps reuse the
+ * keystream byte for byte: the leak that version 2 removes. */
+START_TEST(restore_safe)
+{
+    enum { LEN = 1024 };
+    rbx_session *a, *b;
+    tu_pair(&a, &b, opts_for(_i));
+    turn(b, a); /* Alice sends normal Messages */
+    size_t blen;
+    uint8_t *backup = tu_blob(a, &blen);
+    uint8_t p1[LEN], p2[LEN], ks1[LEN], ks2[LEN];
+    randombytes_buf(p1, LEN);
+    randombytes_buf(p2, LEN);
+    tu_msg m1, m2;
+    tu_send(&m1, a, p1, LEN);
+    rbx_session_free(a);
+    ck_assert_int_eq(rbx_session_deserialize(&a, backup, blen), 0);
+    tu_send(&m2, a, p2, LEN);
+    size_t l1, l2;
+    const uint8_t *c1 = body_of(&m1, &l1), *c2 = body_of(&m2, &l2);
+    ck_assert_uint_eq(l1, LEN);
+    ck_assert_uint_eq(l2, LEN);
+    for (size_t i = 0; i < LEN; i++) ks1[i] = c1[i] ^ p1[i], ks2[i] = c2[i] ^ p2[i];
+    rbx_session_info ia;
+    rbx_session_get_info(&ia, a);
+    ck_assert_uint_eq(ia.send_count, 1); /* the same position, twice */
+    if (_i >= 2) {
+        ck_assert_mem_eq(ks1, ks2, LEN); /* version 1: the same keystream */
+    } else {
+        size_t shared = 0;
+        for (size_t i = 0; i + 16 <= LEN; i++)
+            for (size_t j = 0; j + 16 <= LEN; j++) shared += memcmp(ks1 + i, ks2 + j, 16) == 0;
+        ck_assert_uint_eq(shared, 0);
+        ck_assert(memcmp(c1 + LEN, c2 + LEN, RBX_AEAD_TAGBYTES) != 0);
+    }
+    ck_assert_int_eq(tu_recv(b, &m1, p1, LEN), 0);
+    expect_refused(b, &m2, RBX_E_REPLAY);
+    /* The conversation goes on from the restored state. */
+    turn(a, b);
+    turn(b, a);
+    free(backup);
+    free(m1.wire);
+    free(m2.wire);
+    rbx_session_free(a);
+    rbx_session_free(b);
+}
+END_TEST
+
+/* PROTOCOL.md 7.4 Entry and 9.3: a session reads its own version only, and
+ * refuses the other with RBX_E_VERSION and no change. */
+START_TEST(version_mismatch)
+{
+    rbx_session *a1, *b1, *a2, *b2;
+    tu_pair(&a1, &b1, &opts_hmac);
+    tu_pair(&a2, &b2, &opts_clear);
+    turn(b1, a1);
+    turn(b2, a2);
+    tu_msg v1, v2;
+    tu_send(&v1, a1, "one", 3);
+    tu_send(&v2, a2, "two", 3);
+    ck_assert_uint_eq(v1.wire[1], 1);
+    ck_assert_uint_eq(v2.wire[1], 2);
+    expect_refused(b1, &v2, RBX_E_VERSION);
+    expect_refused(b2, &v1, RBX_E_VERSION);
+    /* Version 2's form with the version byte of 1 (and back) is malformed:
+     * the salt is there iff the version is 2. */
+    v1.wire[1] = 2;
+    expect_refused(b1, &v1, RBX_E_MALFORMED);
+    v1.wire[1] = 1;
+    v2.wire[1] = 1;
+    expect_refused(b2, &v2, RBX_E_MALFORMED);
+    v2.wire[1] = 2;
+    ck_assert_int_eq(tu_recv(b1, &v1, "one", 3), 0);
+    ck_assert_int_eq(tu_recv(b2, &v2, "two", 3), 0);
+    free(v1.wire);
+    free(v2.wire);
+    rbx_session_free(a1);
+    rbx_session_free(b1);
+    rbx_session_free(a2);
+    rbx_session_free(b2);
+}
+END_TEST
+
+/* PROTOCOL.md 7.4/7.5: before the body authenticates only the receiving
+ * half of a DH step runs, so a forged message of a new chain draws no
+ * randomness (the sending half's key pair) and changes nothing; the genuine
+ * one then draws exactly its 32 bytes. */
+START_TEST(forged_dh_step_draws_nothing)
+{
+    rbx_session *a, *b;
+    tu_pair(&a, &b, opts_for(_i));
+    turn(b, a);
+    tu_msg *m = send_many(a, 1000 + 1); /* a new chain for Bob, 1000 ahead */
+    tu_msg forged = m[1000];
+    forged.wire = malloc(m[1000].len);
+    memcpy(forged.wire, m[1000].wire, m[1000].len);
+    rbx__msg w;
+    ck_assert_int_eq(rbx__msg_parse(&w, forged.wire, forged.len), 0);
+    forged.wire[(size_t)(w.ct - forged.wire) + w.ctlen - 1] ^= 0x01; /* the tag */
+    uint8_t log[64];
+    tu_rng_seed(77);
+    tu_rng_log(1);
+    expect_refused(b, &forged, RBX_E_AUTH);
+    ck_assert_uint_eq(tu_rng_log_take(log, sizeof log), 0);
+    ck_assert_int_eq(tu_recv(b, &m[1000], NULL, 0), 0);
+    ck_assert_uint_eq(tu_rng_log_take(log, sizeof log), 32);
+    tu_rng_log(0);
+    tu_rng_system();
+    rbx_session_info info;
+    rbx_session_get_info(&info, b);
+    ck_assert_uint_eq(info.skipped_keys, 1000);
+    ck_assert_int_eq(tu_recv(b, &m[999], NULL, 0), 0);
+    ck_assert_int_eq(tu_recv(b, &m[0], NULL, 0), 0);
+    free(forged.wire);
+    free_many(m, 1001);
+    rbx_session_free(a);
+    rbx_session_free(b);
+}
+END_TEST
+
+/* Skipped keys across the block boundaries of profile 2's chain (and the
+ * HMAC chain of the others): keys skipped in the previous chain (pn) and
+ * the new one in the same DH step, then every message in a shuffled order,
+ * each exactly once. */
+START_TEST(skip_across_blocks)
+{
+    rbx_session *a, *b;
+    tu_pair(&a, &b, opts_for(_i));
+    turn(b, a);
+    tu_msg *m1 = send_many(a, 40);
+    ck_assert_int_eq(tu_recv(b, &m1[5], NULL, 0), 0); /* 0..4 skipped */
+    turn(b, a);
+    tu_msg *m2 = send_many(a, 70);
+    ck_assert_int_eq(tu_recv(b, &m2[69], NULL, 0), 0); /* 6..39 old chain, 0..68 new */
+    rbx_session_info info;
+    rbx_session_get_info(&info, b);
+    ck_assert_uint_eq(info.skipped_keys, 5 + 34 + 69);
+    ck_assert_uint_eq(info.skipped_chains, 2); /* one chain, then the old one, then the new */
+    prng_state = 0x51ed27f3ULL + (uint64_t)_i;
+    int done1[40] = { 0 }, done2[70] = { 0 };
+    done1[5] = done2[69] = 1;
+    for (unsigned left = 39 + 69; left > 0; left--) {
+        unsigned k;
+        do k = prng() % 110; while (k < 40 ? done1[k] : done2[k - 40]);
+        tu_msg *x = k < 40 ? &m1[k] : &m2[k - 40];
+        uint8_t want[4];
+        rbx__store32_be(want, k < 40 ? k : k - 40);
+        ck_assert_int_eq(tu_recv(b, x, want, 4), 0);
+        expect_refused(b, x, RBX_E_REPLAY);
+        if (k < 40) done1[k] = 1;
+        else done2[k - 40] = 1;
+    }
+    rbx_session_get_info(&info, b);
+    ck_assert_uint_eq(info.skipped_keys, 0);
+    turn(b, a);
+    free_many(m1, 40);
+    free_many(m2, 70);
     rbx_session_free(a);
     rbx_session_free(b);
 }
@@ -428,7 +613,29 @@ START_TEST(responder_cannot_send_first_and_sizes)
     /* Wire overhead of a normal message (PROTOCOL.md "Wire format"). */
     turn(b, a);
     tu_send(&m, a, "0123456789012345678901234567890123456789012345678901234567890123", 64);
-    ck_assert_uint_eq(m.len - 64, _i == 1 ? 102 : 58);
+    /* PROTOCOL.md 9.5: version 2 adds the 18-byte salt field with a clear
+     * header only (an encrypted header's nonce carries R). */
+    static const size_t want[] = { 76, 102, 58, 58, 102 };
+    ck_assert_uint_eq(m.len - 64, want[_i]);
+    free(m.wire);
+    rbx_session_free(a);
+    rbx_session_free(b);
+}
+END_TEST
+
+/* PROTOCOL.md 9.5, first messages: a PreKeyMessage with a one-time prekey
+ * and small ids around 64 bytes, in every profile and header form. */
+START_TEST(first_message_overhead)
+{
+    static const size_t want[] = { 155, 183, 136, 134, 181 };
+    rbx_session *a, *b;
+    tu_pair(&a, &b, opts_for(_i));
+    tu_msg m;
+    tu_send(&m, a, "0123456789012345678901234567890123456789012345678901234567890123", 64);
+    ck_assert_int_eq(rbx_message_prekey_info(NULL, m.wire, m.len), 1);
+    ck_assert_uint_eq(m.len - 64, want[_i]);
+    ck_assert_uint_le(m.len, rbx_session_wire_size(a, 64));
+    ck_assert_int_eq(tu_recv(b, &m, NULL, 0), 0);
     free(m.wire);
     rbx_session_free(a);
     rbx_session_free(b);
@@ -486,8 +693,12 @@ END_TEST
 
 START_TEST(blob_garbage)
 {
+    /* _i 0: version 2 (fast), 1: version 1 (hmac); both with header
+     * encryption. Version 2 ends with the 3-byte empty attachment. */
     rbx_session *a, *b, *c;
-    tu_pair(&a, &b, &opts_he);
+    tu_pair(&a, &b, _i == 0 ? &opts_he : &opts_hmac_he);
+    uint8_t version = _i == 0 ? 2 : 1;
+    size_t tail = _i == 0 ? 3 : 0;
     tu_msg *m = send_many(a, 4);
     ck_assert_int_eq(tu_recv(b, &m[3], NULL, 0), 0);
     size_t n;
@@ -506,15 +717,18 @@ START_TEST(blob_garbage)
     ck_assert_int_eq(rbx_session_deserialize(&c, buf, n + 1), RBX_E_MALFORMED);
     /* A whole skipped entry more than the count announces. */
     ck_assert_int_eq(rbx_session_deserialize(&c, buf, n + BLOB_ENTRY), RBX_E_MALFORMED);
+    ck_assert_uint_eq(blob[4], version);
+    if (tail) ck_assert_mem_eq(blob + n - 3, "\0\0\0", 3);
     /* Oversized: a blob that is well formed but for holding one skipped key
      * more than the limit (the last chain continued, counters rising); the
      * same blob at the limit loads, so only the limit refuses it. */
     for (size_t extra = 0; extra < 2; extra++) {
-        size_t count = RBX_MAX_SKIPPED_KEYS + extra, fixed = n - b->nskipped * BLOB_ENTRY;
-        size_t biglen = fixed + count * BLOB_ENTRY;
-        const uint8_t *last = blob + n - BLOB_ENTRY;
+        size_t count = RBX_MAX_SKIPPED_KEYS + extra, fixed = n - tail - b->nskipped * BLOB_ENTRY;
+        size_t biglen = fixed + count * BLOB_ENTRY + tail;
+        const uint8_t *last = blob + n - tail - BLOB_ENTRY;
         uint8_t *big = malloc(biglen);
-        memcpy(big, blob, n);
+        memcpy(big, blob, n - tail);
+        memset(big + biglen - tail, 0, tail);
         rbx__store32_be(big + fixed - 4, (uint32_t)count);
         for (size_t i = b->nskipped; i < count; i++) {
             uint8_t *e = big + fixed + i * BLOB_ENTRY;
@@ -532,10 +746,30 @@ START_TEST(blob_garbage)
         }
         free(big);
     }
-    /* A newer version. */
-    buf[4] = 2;
+    /* A newer version, and the other known version's header on this blob
+     * (its layout or its profile does not fit). */
+    buf[4] = 3;
     ck_assert_int_eq(rbx_session_deserialize(&c, buf, n), RBX_E_VERSION);
-    buf[4] = 1;
+    buf[4] = 0;
+    ck_assert_int_eq(rbx_session_deserialize(&c, buf, n), RBX_E_VERSION);
+    buf[4] = (uint8_t)(3 - version);
+    ck_assert_int_eq(rbx_session_deserialize(&c, buf, n), RBX_E_MALFORMED);
+    buf[4] = version;
+    /* The profile of the other version. */
+    memcpy(buf, blob, n);
+    buf[7] = version == 2 ? RBX_PROFILE_HMAC : RBX_PROFILE_FAST;
+    ck_assert_int_eq(rbx_session_deserialize(&c, buf, n), RBX_E_MALFORMED);
+    if (version == 2) {
+        /* An attachment on a responder's session; a block key without its
+         * chain; a record count above 8. */
+        uint8_t *att = malloc(n + 8);
+        memcpy(att, blob, n - 3);
+        memcpy(att + n - 3, "\x01\x00\x05xxxxx\x00\x00", 10);
+        ck_assert_int_eq(rbx_session_deserialize(&c, att, n + 7), RBX_E_MALFORMED);
+        memcpy(att + n - 3, "\x09\x00\x00", 3);
+        ck_assert_int_eq(rbx_session_deserialize(&c, att, n), RBX_E_MALFORMED);
+        free(att);
+    }
     /* Out-of-range flags: each one-byte field in the header. */
     for (size_t off = 5; off < 11; off++) {
         memcpy(buf, blob, n);
@@ -545,7 +779,8 @@ START_TEST(blob_garbage)
     /* Random bytes with the right magic and length. */
     for (int i = 0; i < 200; i++) {
         randombytes_buf(buf, n);
-        memcpy(buf, "RBXS\x01", 5);
+        memcpy(buf, "RBXS", 4);
+        buf[4] = version;
         ck_assert_int_eq(rbx_session_deserialize(&c, buf, n), RBX_E_MALFORMED);
     }
     free(buf);
@@ -561,19 +796,25 @@ Suite *suite_ratchet(void)
     Suite *s = suite_create("ratchet");
     TCase *tc = tcase_create("ratchet");
     tcase_set_timeout(tc, 120);
-    /* _i: 0 clear headers, 1 header encryption, 2 signal profile */
-    tcase_add_loop_test(tc, conversation_10000, 0, 3);
-    tcase_add_loop_test(tc, limit_forward_jump, 0, 2);
-    tcase_add_loop_test(tc, limit_stored_keys, 0, 2);
+    /* _i: 0 fast, clear headers; 1 fast, header encryption; 2 signal
+     * profile; 3, 4 hmac profile (version 1) clear and encrypted */
+    tcase_add_loop_test(tc, conversation_10000, 0, 5);
+    tcase_add_loop_test(tc, limit_forward_jump, 0, 5);
+    tcase_add_loop_test(tc, limit_stored_keys, 0, 5);
     tcase_add_loop_test(tc, evict_oldest_chain, 0, 2);
     tcase_add_loop_test(tc, expire_after_steps, 0, 2);
     tcase_add_test(tc, old_ratchet_key_reused);
-    tcase_add_loop_test(tc, tamper_every_bit, 0, 6);
+    tcase_add_loop_test(tc, tamper_every_bit, 0, 10);
+    tcase_add_loop_test(tc, restore_safe, 0, 5);
+    tcase_add_test(tc, version_mismatch);
+    tcase_add_loop_test(tc, forged_dh_step_draws_nothing, 0, 5);
+    tcase_add_loop_test(tc, skip_across_blocks, 0, 5);
     tcase_add_loop_test(tc, other_session_and_wrong_ad, 0, 2);
-    tcase_add_loop_test(tc, responder_cannot_send_first_and_sizes, 0, 2);
+    tcase_add_loop_test(tc, responder_cannot_send_first_and_sizes, 0, 5);
+    tcase_add_loop_test(tc, first_message_overhead, 0, 5);
     tcase_add_loop_test(tc, max_size_message, 0, 2);
     tcase_add_loop_test(tc, blob_round_trip, 0, 2);
-    tcase_add_test(tc, blob_garbage);
+    tcase_add_loop_test(tc, blob_garbage, 0, 2);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -14,6 +14,7 @@
 
 #include "storeutil.h"
 #include "testutil.h"
+#include "wire.h"
 
 /* The injected clock's start in the time-driven tests, which run once from
  * each: 2027-01-15, and 2109-06-06, past 2^31 and 2^32 seconds, so that a
@@ -259,6 +260,202 @@ START_TEST(first_message_under_old_key)
     /* The current contact is Bob's new key; Alice's next message uses it. */
     tx(&m3, &alice, "bob", 1, "to the new key");
     ck_assert_int_eq(rx(&bob, &info, "alice", 1, &m3, "to the new key"), 0);
+    peer_close(&alice);
+    peer_close(&bob);
+}
+END_TEST
+
+/* Issue 11.4, PROTOCOL.md 6.4: Bob rotates, then starts a session with
+ * Alice, who pinned his old key and never re-added his bundle. His first
+ * message carries the record; Alice verifies it from her pin, follows the
+ * rotation and accepts the message, under the same contact. */
+START_TEST(first_message_after_rotation)
+{
+    peer alice, bob;
+    msg m, r;
+    rbx_received info;
+    uint8_t bob0[32];
+    peer_new(&alice, "alice");
+    peer_new(&bob, "bob");
+    introduce(&alice, "bob", 1, &bob);
+    memcpy(bob0, bob.pk, 32);
+    rotate(&bob, "scheduled");
+    introduce(&bob, "alice", 1, &alice);
+    tx(&m, &bob, "alice", 1, "first after rotating");
+    /* A PreKeyMessage under the new key that carries the record. */
+    rbx_prekey_info pi;
+    ck_assert_int_eq(rbx_message_prekey_info(&pi, m.wire, m.len), 1);
+    ck_assert_mem_eq(pi.initiator_identity, bob.pk, 32);
+    rbx_chain_tip pin = { .sequence = 0 }, tip;
+    uint64_t until;
+    memcpy(pin.identity, bob0, 32);
+    ck_assert_int_eq(rbx_message_chain_verify(&tip, &until, &pin, m.wire, m.len), 0);
+    ck_assert_mem_eq(tip.identity, bob.pk, 32);
+    ck_assert_uint_eq(tip.sequence, 1);
+    /* Alice does not know the key; the record leads to it from her pin. */
+    ck_assert_int_eq(rx(&alice, &info, NULL, 1, &m, "first after rotating"), 0);
+    ck_assert_str_eq(info.name, "bob");
+    ck_assert_int_eq(info.new_contact, 0);
+    ck_assert_mem_eq(info.peer_identity, bob.pk, 32);
+    rbx_contact_info ci = contact_of(&alice, "bob");
+    ck_assert_mem_eq(ci.identity, bob.pk, 32);
+    ck_assert_uint_eq(ci.rotation_seq, 1);
+    ck_assert_int_eq(ci.has_session, 1);
+    ck_assert_int_eq(ci.has_bundle, 0); /* the held bundle named the old key */
+    ck_assert_int_eq(q_int(alice.st, "SELECT count(*) FROM contacts"), 1);
+    ck_assert_int_eq(events(&alice, "contact identity rotated"), 1);
+    /* The conversation goes on both ways; after the reply Bob's messages
+     * carry no records any more. */
+    tx(&r, &alice, "bob", 1, "welcome back");
+    ck_assert_int_eq(rx(&bob, &info, "alice", 1, &r, "welcome back"), 0);
+    tx(&m, &bob, "alice", 1, "second");
+    ck_assert_int_eq(rbx_message_prekey_info(NULL, m.wire, m.len), 0);
+    ck_assert_int_eq(rx(&alice, &info, "bob", 1, &m, "second"), 0);
+    /* A contact already on the new key: the records are consistent history. */
+    ck_assert_int_eq(rbx_store_reset_session(bob.st, "alice", 1), 0);
+    introduce(&bob, "alice", 1, &alice);
+    tx(&m, &bob, "alice", 1, "a new session");
+    ck_assert_int_eq(rx(&alice, &info, NULL, 1, &m, "a new session"), 0);
+    ck_assert_int_eq(events(&alice, "contact identity rotated"), 1);
+    peer_close(&alice);
+    peer_close(&bob);
+}
+END_TEST
+
+/* The refusals of 6.4: a forgery is RBX_E_AUTH whatever its records say; a
+ * genuine message whose records fail gets the chain's error, nothing
+ * changes at the receiver, and no contact is created. */
+START_TEST(first_message_after_rotation_refused)
+{
+    peer alice, bob;
+    msg m;
+    rbx_received info;
+    uint8_t bob0[32];
+    peer_new(&alice, "alice");
+    peer_new(&bob, "bob");
+    introduce(&alice, "bob", 1, &bob);
+    memcpy(bob0, bob.pk, 32);
+    rotate(&bob, "first");
+    rotate(&bob, "second");
+    introduce(&bob, "alice", 1, &alice);
+    tx(&m, &bob, "alice", 1, "two rotations later");
+    char *before = store_dump(alice.st);
+
+    /* A forgery: the ciphertext changed. */
+    msg f = m;
+    rbx__prekey_msg pm; /* pointers into m.wire */
+    ck_assert_int_eq(rbx__prekey_parse(&pm, m.wire, m.len), 0);
+    ck_assert_uint_eq(pm.nrecords, 2);
+    size_t ct_at = (size_t)(pm.message - m.wire) + pm.messagelen - 20;
+    f.wire[ct_at] ^= 1;
+    ck_assert_int_eq(rx(&alice, &info, NULL, 1, &f, NULL), RBX_E_AUTH);
+    assert_unchanged(alice.st, before);
+
+    /* A record's signature changed: the message authenticates, the chain
+     * does not verify. */
+    f = m;
+    size_t rec_at = (size_t)(pm.records[1] - m.wire);
+    f.wire[rec_at + pm.record_lens[1] - 3] ^= 1;
+    ck_assert_int_eq(rx(&alice, &info, NULL, 1, &f, NULL), RBX_E_SIGNATURE);
+    assert_unchanged(alice.st, before);
+
+    /* The first record left out: a named contact pinned to the original key
+     * has no record from its pin (and unnamed, none leads anywhere: a new
+     * identity, which is a new contact). */
+    f = m;
+    rbx__prekey_msg short_pm = pm;
+    short_pm.nrecords = 1;
+    short_pm.records[0] = pm.records[1];
+    short_pm.record_lens[0] = pm.record_lens[1];
+    size_t pl = rbx__prekey_prefix(f.wire, &short_pm);
+    memcpy(f.wire + pl, pm.message, pm.messagelen);
+    f.len = pl + pm.messagelen + rbx__prekey_suffix(f.wire + pl + pm.messagelen, &short_pm);
+    ck_assert_int_eq(rx(&alice, &info, "bob", 1, &f, NULL), RBX_E_IDENTITY_CHANGED);
+    assert_unchanged(alice.st, before);
+
+    free(before);
+
+    /* The untouched message is accepted, across both rotations. */
+    ck_assert_int_eq(rx(&alice, &info, NULL, 1, &m, "two rotations later"), 0);
+    ck_assert_str_eq(info.name, "bob");
+    ck_assert_uint_eq(contact_of(&alice, "bob").rotation_seq, 2);
+    /* Replayed after the session exists: routed to it, a replay. */
+    ck_assert_int_eq(rbx_store_ack_inbox(alice.st, info.inbox_id), 0);
+    ck_assert_int_eq(rx(&alice, &info, NULL, 1, &m, NULL), RBX_E_REPLAY);
+    peer_close(&alice);
+    peer_close(&bob);
+}
+END_TEST
+
+/* A contact bound to an organisation root follows a rotation from a first
+ * message only with a certificate of the new key in it (UNCERTIFIED
+ * otherwise), and never to a key the root revoked (REVOKED). */
+START_TEST(first_message_after_rotation_org)
+{
+    peer org, alice, bob;
+    uint8_t org_pk[32], cert[RBX_CERT_MAXBYTES], rev[RBX_REVOCATION_MAXBYTES];
+    uint8_t bundle[RBX_BUNDLE_MAXBYTES];
+    size_t certlen, revlen, n;
+    msg m;
+    rbx_received info;
+    peer_new(&org, "org");
+    peer_new(&alice, "alice");
+    peer_new(&bob, "bob");
+    ck_assert_int_eq(rbx_store_org_init(org.st, org_pk), 0);
+    ck_assert_int_eq(rbx_store_org_certify(org.st, cert, sizeof cert, &certlen, bob.pk, 0), 0);
+    ck_assert_int_eq(rbx_store_set_certificate(bob.st, cert, certlen), 0);
+    n = fresh_bundle(bundle, &bob);
+    ck_assert_int_eq(rbx_store_add_contact_org(alice.st, "bob", 1, bundle, n, org_pk), 0);
+    rotate(&bob, "uncertified yet");
+    introduce(&bob, "alice", 1, &alice);
+    tx(&m, &bob, "alice", 1, "no certificate");
+    char *before = store_dump(alice.st);
+    ck_assert_int_eq(rx(&alice, &info, NULL, 1, &m, NULL), RBX_E_UNCERTIFIED);
+    assert_unchanged(alice.st, before);
+    free(before);
+    /* Certified: the new session's first message carries the certificate. */
+    ck_assert_int_eq(rbx_store_reset_session(bob.st, "alice", 1), 0);
+    ck_assert_int_eq(rbx_store_org_certify(org.st, cert, sizeof cert, &certlen, bob.pk, 0), 0);
+    ck_assert_int_eq(rbx_store_set_certificate(bob.st, cert, certlen), 0);
+    introduce(&bob, "alice", 1, &alice);
+    msg m2;
+    tx(&m2, &bob, "alice", 1, "certified");
+    /* Revoked first: refused. */
+    ck_assert_int_eq(rbx_store_org_revoke(org.st, rev, sizeof rev, &revlen, bob.pk, "lost"), 0);
+    ck_assert_int_eq(rbx_store_add_revocation(alice.st, rev, revlen), 0);
+    ck_assert_int_eq(rx(&alice, &info, NULL, 1, &m2, NULL), RBX_E_REVOKED);
+    ck_assert_mem_ne(contact_of(&alice, "bob").identity, bob.pk, 32);
+    peer_close(&org);
+    peer_close(&alice);
+    peer_close(&bob);
+}
+END_TEST
+
+/* Without revocation the certified first message is accepted. */
+START_TEST(first_message_after_rotation_org_certified)
+{
+    peer org, alice, bob;
+    uint8_t org_pk[32], cert[RBX_CERT_MAXBYTES], bundle[RBX_BUNDLE_MAXBYTES];
+    size_t certlen, n;
+    msg m;
+    rbx_received info;
+    peer_new(&org, "org");
+    peer_new(&alice, "alice");
+    peer_new(&bob, "bob");
+    ck_assert_int_eq(rbx_store_org_init(org.st, org_pk), 0);
+    ck_assert_int_eq(rbx_store_org_certify(org.st, cert, sizeof cert, &certlen, bob.pk, 0), 0);
+    ck_assert_int_eq(rbx_store_set_certificate(bob.st, cert, certlen), 0);
+    n = fresh_bundle(bundle, &bob);
+    ck_assert_int_eq(rbx_store_add_contact_org(alice.st, "bob", 1, bundle, n, org_pk), 0);
+    rotate(&bob, "certified rotation");
+    ck_assert_int_eq(rbx_store_org_certify(org.st, cert, sizeof cert, &certlen, bob.pk, 0), 0);
+    ck_assert_int_eq(rbx_store_set_certificate(bob.st, cert, certlen), 0);
+    introduce(&bob, "alice", 1, &alice);
+    tx(&m, &bob, "alice", 1, "certified");
+    ck_assert_int_eq(rx(&alice, &info, NULL, 1, &m, "certified"), 0);
+    ck_assert_str_eq(info.name, "bob");
+    ck_assert_mem_eq(contact_of(&alice, "bob").identity, bob.pk, 32);
+    peer_close(&org);
     peer_close(&alice);
     peer_close(&bob);
 }
@@ -723,6 +920,10 @@ Suite *suite_rotate(void)
     tcase_add_test(tc, rotation_back_to_a_chained_key);
     tcase_add_test(tc, forged_and_truncated_records);
     tcase_add_test(tc, first_message_under_old_key);
+    tcase_add_test(tc, first_message_after_rotation);
+    tcase_add_test(tc, first_message_after_rotation_refused);
+    tcase_add_test(tc, first_message_after_rotation_org);
+    tcase_add_test(tc, first_message_after_rotation_org_certified);
     tcase_add_test(tc, damaged_grace_session_is_corrupt);
     tcase_add_test(tc, org_revoke_erases_at_once);
     tcase_add_loop_test(tc, grace_window_ends, 0, (int)(sizeof T0S / sizeof T0S[0]));

@@ -106,6 +106,7 @@ START_TEST(exposure_matches_prediction)
      * receiving one; only the rest of the sending chain current at k opens. */
     rbx_session *mirror = tu_clone(snapshot);
     memcpy(mirror->st.ckr, mirror->st.cks, 32);
+    memcpy(mirror->st.bkr, mirror->st.bks, 32); /* profile 2's block key (4.4) */
     memcpy(mirror->st.dhr, mirror->st.dhs_pk, 32);
     memcpy(mirror->st.hkr, mirror->st.hks, 32);
     mirror->st.nr = mirror->st.ns;

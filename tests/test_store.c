@@ -21,6 +21,7 @@
 #include "store.h"
 #include "storeutil.h"
 #include "testutil.h"
+#include "wire.h"
 
 /* ------------------------------------------------------------ 1. lifecycle */
 
@@ -908,6 +909,84 @@ START_TEST(rollback_restored_copy)
 }
 END_TEST
 
+/* Issue 14: a whole state directory (database, log, storage key and
+ * generation record) copied, a message sent, the copy put back, a different
+ * plaintext sent. The restore cannot be detected (the generation record came
+ * back too), so the session sends at a position it already used. Version 2
+ * (_i 0): the two ciphertexts share no keystream, the receiver takes the
+ * first and refuses the second as a replay. Version 1 (_i 1, profile 0):
+ * the same keystream, the exposure version 2 removes (SECURITY.md 5.1). */
+START_TEST(restore_whole_directory)
+{
+    enum { LEN = 512 };
+    static const char *const sfx[] = { "", "-wal", "-shm", ".key", ".gen" };
+    const rbx_session_opts opts = { _i == 0 ? RBX_PROFILE_FAST : RBX_PROFILE_HMAC, 0 };
+    peer alice, bob;
+    msg m;
+    rbx_received info;
+    uint8_t p1[LEN], p2[LEN];
+    peer_new(&alice, "alice");
+    peer_new(&bob, "bob");
+    introduce(&alice, "bob", 1, &bob);
+    ck_assert_int_eq(rbx_store_encrypt(alice.st, m.wire, sizeof m.wire, &m.len, &m.id, "bob", 1,
+                                       (const uint8_t *)"hi", 2, &opts), 0);
+    ck_assert_int_eq(rx(&bob, &info, NULL, 1, &m, "hi"), 0);
+    tx(&m, &bob, alice.fp, 1, "hello");
+    ck_assert_int_eq(rx(&alice, &info, "bob", 1, &m, "hello"), 0);
+    ck_assert_int_eq(rbx_store_ack_inbox(alice.st, info.inbox_id), 0);
+
+    /* The backup of the whole directory, taken while closed. */
+    peer_close(&alice);
+    char live[PATHCAP], bak[PATHCAP];
+    for (size_t i = 0; i < 5; i++) {
+        side_path(live, &alice, sfx[i]);
+        path_of(bak, "backup");
+        strncat(bak, sfx[i], PATHCAP - strlen(bak) - 1);
+        copy_or_remove(live, bak);
+    }
+    alice.st = store_open(alice.db, 0);
+    msg m1, m2;
+    randombytes_buf(p1, LEN);
+    randombytes_buf(p2, LEN);
+    ck_assert_int_eq(rbx_store_encrypt(alice.st, m1.wire, sizeof m1.wire, &m1.len, &m1.id, "bob", 1,
+                                       p1, LEN, NULL), 0);
+    peer_close(&alice);
+    for (size_t i = 0; i < 5; i++) {
+        side_path(live, &alice, sfx[i]);
+        path_of(bak, "backup");
+        strncat(bak, sfx[i], PATHCAP - strlen(bak) - 1);
+        copy_or_remove(bak, live);
+    }
+    alice.st = store_open(alice.db, 0);
+    ck_assert_int_eq(q_int(alice.st, "SELECT rolled_back FROM sessions"), 0); /* not detectable */
+    ck_assert_int_eq(rbx_store_encrypt(alice.st, m2.wire, sizeof m2.wire, &m2.len, &m2.id, "bob", 1,
+                                       p2, LEN, NULL), 0);
+    rbx__msg w1, w2;
+    ck_assert_int_eq(rbx__msg_parse(&w1, m1.wire, m1.len), 0);
+    ck_assert_int_eq(rbx__msg_parse(&w2, m2.wire, m2.len), 0);
+    ck_assert_uint_eq(w1.counter, w2.counter); /* the same position */
+    ck_assert_mem_eq(w1.ratchet_key, w2.ratchet_key, 32);
+    uint8_t ks1[LEN], ks2[LEN];
+    for (size_t i = 0; i < LEN; i++) ks1[i] = w1.ct[i] ^ p1[i], ks2[i] = w2.ct[i] ^ p2[i];
+    if (_i == 0) {
+        size_t shared = 0;
+        for (size_t i = 0; i + 16 <= LEN; i++)
+            for (size_t j = 0; j + 16 <= LEN; j++) shared += memcmp(ks1 + i, ks2 + j, 16) == 0;
+        ck_assert_uint_eq(shared, 0);
+    } else {
+        ck_assert_mem_eq(ks1, ks2, LEN);
+    }
+    ck_assert_int_eq(rx_raw(&bob, &info, alice.fp, 1, m1.wire, m1.len, NULL), 0);
+    ck_assert_int_eq(rbx_store_ack_inbox(bob.st, info.inbox_id), 0);
+    ck_assert_int_eq(rx_raw(&bob, &info, alice.fp, 1, m2.wire, m2.len, NULL), RBX_E_REPLAY);
+    /* The conversation goes on. */
+    tx(&m, &alice, "bob", 1, "after the restore");
+    ck_assert_int_eq(rx(&bob, &info, alice.fp, 1, &m, "after the restore"), 0);
+    peer_close(&alice);
+    peer_close(&bob);
+}
+END_TEST
+
 START_TEST(rollback_lost_generation)
 {
     peer alice, bob;
@@ -1509,6 +1588,7 @@ Suite *suite_store(void)
     dir_fixtures(tc, dir_setup, 60);
     tcase_add_test(tc, rollback_restored_copy);
     tcase_add_test(tc, rollback_lost_generation);
+    tcase_add_loop_test(tc, restore_whole_directory, 0, 2);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("bad_input");

@@ -10,9 +10,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
+#include <xeddsa.h>
+
 #include "kdf.h"
 #include "session.h"
+#include "sign.h"
 #include "testutil.h"
+#include "wire.h"
 
 static void sb_hex(tu_sbuf *b, const char *name, const uint8_t *p, size_t n)
 {
@@ -23,13 +28,13 @@ static void sb_hex(tu_sbuf *b, const char *name, const uint8_t *p, size_t n)
 
 static void sb_rng(tu_sbuf *b)
 {
-    uint8_t log[4096];
+    static uint8_t log[65536];
     size_t n = tu_rng_log_take(log, sizeof log);
     sb_hex(b, "rng", log, n);
 }
 
 /* Write or compare spec/vectors/<name>. */
-static void header(tu_sbuf *b, const char *title, uint64_t seed)
+static void header(tu_sbuf *b, const char *title, uint64_t seed, int fast)
 {
     tu_sb_printf(b,
               "# %s\n"
@@ -37,8 +42,9 @@ static void header(tu_sbuf *b, const char *title, uint64_t seed)
               "# tests/vectors/README.md: blocks of `name = hex`. `rng` lists, in order, every\n"
               "# random byte the operation consumed: 32 per key pair (the X25519 secret key,\n"
               "# public = X25519(sk, 9)), 64 per XEdDSA signature (Z), 24 per encrypted\n"
-              "# header (the nonce). Normative description: spec/PROTOCOL.md.\n",
-              title, (unsigned long long)seed);
+              "# header (the nonce)%s. Normative description: spec/PROTOCOL.md.\n",
+              title, (unsigned long long)seed,
+              fast ? ", 16 per version-2 message with a clear header (the salt R)" : "");
 }
 
 typedef struct world {
@@ -46,8 +52,36 @@ typedef struct world {
     rbx_session *a, *b;
 } world;
 
+/* The message key the next encrypt of s will use (PROTOCOL.md 4.4). */
+static void next_key(uint8_t mk[32], const rbx_session *s)
+{
+    uint8_t ck[32], bk[32];
+    memcpy(ck, s->st.cks, 32);
+    memcpy(bk, s->st.bks, 32);
+    rbx__chain_next(ck, bk, mk, s->st.ns, rbx__profile_get(s->profile));
+    sodium_memzero(ck, sizeof ck);
+    sodium_memzero(bk, sizeof bk);
+}
+
+/* The version-2 fields of a send: its message key and salt R (field 7, or
+ * the header nonce's first 16 bytes), from the wire (PreKeyMessage or not). */
+static void sb_fast(tu_sbuf *sb, const uint8_t mk[32], const tu_msg *m)
+{
+    rbx__msg w;
+    rbx__prekey_msg pm;
+    const uint8_t *in = m->wire;
+    size_t len = m->len;
+    if (rbx__msg_parse(&w, in, len) != 0) {
+        ck_assert_int_eq(rbx__prekey_parse(&pm, in, len), 0);
+        ck_assert_int_eq(rbx__msg_parse(&w, pm.message, pm.messagelen), 0);
+    }
+    sb_hex(sb, "message_key", mk, 32);
+    sb_hex(sb, "salt", w.enc_header != NULL ? w.enc_header : w.salt, 16);
+}
+
 /* Handshake with every input listed. */
-static void handshake(tu_sbuf *sb, world *w, const rbx_session_opts *o, int full)
+static void handshake(tu_sbuf *sb, world *w, const rbx_session_opts *o, int full,
+                      rbx_prekeys **keep)
 {
     uint8_t spk_sk[32], opk_sk[32], rng[4096], buf[RBX_BUNDLE_MAXBYTES], pt[64];
     size_t n, ptlen;
@@ -110,12 +144,17 @@ static void handshake(tu_sbuf *sb, world *w, const rbx_session_opts *o, int full
     sb_hex(sb, "ad", w->a->ad, 64);
     sb_hex(sb, "alice_root_key_after_first_step", w->a->st.rk, 32);
     sb_hex(sb, "alice_first_sending_chain_key", w->a->st.cks, 32);
+    if (o->profile == RBX_PROFILE_FAST)
+        sb_hex(sb, "alice_first_sending_block_key", w->a->st.bks, 32);
     ck_assert_mem_eq(w->a->st.hks, out + 32, 32);
 
     tu_msg m;
+    uint8_t mk[32];
+    next_key(mk, w->a);
     tu_send(&m, w->a, "first message", 13);
     tu_sb_printf(sb, "\ncase = first-message\nplaintext = %s\n", "6669727374206d657373616765");
     sb_rng(sb);
+    if (o->profile == RBX_PROFILE_FAST) sb_fast(sb, mk, &m);
     sb_hex(sb, "wire", m.wire, m.len);
     ck_assert_int_eq(rbx_session_accept(&w->b, pt, sizeof pt, &ptlen, &used, pre, NULL, m.wire,
                                         m.len),
@@ -125,7 +164,8 @@ static void handshake(tu_sbuf *sb, world *w, const rbx_session_opts *o, int full
     sb_rng(sb);
     sb_hex(sb, "bob_ratchet_public", w->b->st.dhs_pk, 32);
     free(m.wire);
-    rbx_prekeys_free(pre);
+    if (keep != NULL) *keep = pre;
+    else rbx_prekeys_free(pre);
 }
 
 /* Encrypt by `from`, listing the consumed randomness and the wire bytes. */
@@ -134,12 +174,16 @@ static tu_msg event_send(tu_sbuf *sb, world *w, int alice, uint32_t i)
     char text[32];
     int len = snprintf(text, sizeof text, "message %u from %s", i, alice ? "alice" : "bob");
     tu_msg m;
-    tu_send(&m, alice ? w->a : w->b, text, (size_t)len);
+    rbx_session *tx = alice ? w->a : w->b;
+    uint8_t mk[32];
+    next_key(mk, tx);
+    tu_send(&m, tx, text, (size_t)len);
     m.index = i;
     m.from_alice = alice;
     tu_sb_printf(sb, "\ncase = send-%u\nop = encrypt\nparty = %s\n", i, alice ? "alice" : "bob");
     sb_hex(sb, "plaintext", (const uint8_t *)text, (size_t)len);
     sb_rng(sb);
+    if (tx->profile == RBX_PROFILE_FAST) sb_fast(sb, mk, &m);
     sb_hex(sb, "wire", m.wire, m.len);
     return m;
 }
@@ -167,16 +211,19 @@ static void world_free(world *w)
 }
 
 /* 20 messages, direction changes, in order. With header encryption too. */
-static void conversation(const char *file, int he, uint64_t seed)
+static void conversation(const char *file, int he, uint64_t seed, unsigned profile)
 {
     tu_sbuf sb = { 0 };
     world w;
-    rbx_session_opts o = { RBX_PROFILE_DEFAULT, he };
+    rbx_session_opts o = { profile, he };
+    int fast = profile == RBX_PROFILE_FAST;
     tu_rng_seed(seed);
-    header(&sb, he ? "A 20-message conversation with header encryption."
-                   : "X3DH with all inputs, then a 20-message conversation with direction changes.",
-           seed);
-    handshake(&sb, &w, &o, 1);
+    header(&sb, he ? (fast ? "Profile 2 (fast, version 2): a 20-message conversation with header encryption."
+                           : "A 20-message conversation with header encryption.")
+                   : (fast ? "Profile 2 (fast, version 2): X3DH with all inputs, then a 20-message conversation with direction changes."
+                           : "X3DH with all inputs, then a 20-message conversation with direction changes."),
+           seed, fast);
+    handshake(&sb, &w, &o, 1, NULL);
     static const int alice_sends[20] = { 1, 1, 0, 0, 0, 1, 0, 1, 1, 1, 0, 1, 0, 0, 1, 1, 1, 0, 1, 0 };
     for (uint32_t i = 0; i < 20; i++) {
         tu_msg m = event_send(&sb, &w, alice_sends[i], i);
@@ -191,10 +238,10 @@ static void out_of_order(uint64_t seed)
 {
     tu_sbuf sb = { 0 };
     world w;
-    rbx_session_opts o = { RBX_PROFILE_DEFAULT, 0 };
+    rbx_session_opts o = { RBX_PROFILE_HMAC, 0 };
     tu_rng_seed(seed);
-    header(&sb, "Out-of-order delivery: Alice sends 0..5, then Bob replies twice; Bob receives 3, 0, 5, 1, 4, 2.", seed);
-    handshake(&sb, &w, &o, 0);
+    header(&sb, "Out-of-order delivery: Alice sends 0..5, then Bob replies twice; Bob receives 3, 0, 5, 1, 4, 2.", seed, 0);
+    handshake(&sb, &w, &o, 0, NULL);
     tu_msg m[6];
     for (uint32_t i = 0; i < 6; i++) m[i] = event_send(&sb, &w, 1, i);
     static const int order[6] = { 3, 0, 5, 1, 4, 2 };
@@ -207,11 +254,1675 @@ static void out_of_order(uint64_t seed)
     tu_settle_vector("out-of-order.txt", &sb);
 }
 
+/* Profile 2: Alice sends 40 (across the block boundary at 32); Bob
+ * receives 37, 0, 31, 32, 38, 5, 39, then replies twice. */
+static void fast_out_of_order(uint64_t seed)
+{
+    tu_sbuf sb = { 0 };
+    world w;
+    rbx_session_opts o = { RBX_PROFILE_FAST, 0 };
+    tu_rng_seed(seed);
+    header(&sb, "Profile 2 (fast, version 2), out of order across a block boundary: Alice sends 0..39;\n"
+                "# Bob receives 37, 0, 31, 32, 38, 5, 39, then replies twice.", seed, 1);
+    handshake(&sb, &w, &o, 0, NULL);
+    tu_msg m[40];
+    for (uint32_t i = 0; i < 40; i++) m[i] = event_send(&sb, &w, 1, i);
+    static const int order[7] = { 37, 0, 31, 32, 38, 5, 39 };
+    int got[40] = { 0 };
+    for (int i = 0; i < 7; i++) {
+        event_recv(&sb, &w, &m[order[i]]);
+        got[order[i]] = 1;
+    }
+    for (uint32_t i = 40; i < 42; i++) {
+        tu_msg r = event_send(&sb, &w, 0, i);
+        event_recv(&sb, &w, &r);
+    }
+    for (int i = 0; i < 40; i++)
+        if (!got[i]) free(m[i].wire);
+    world_free(&w);
+    tu_settle_vector("fast-out-of-order.txt", &sb);
+}
+
+/* Version-2 session blobs (PROTOCOL.md 11) and a first message that
+ * carries a rotation record (6.4): Alice rotated from A0 to her key (record
+ * sequence 1, both signatures' Z in rng), attaches the record to a fast
+ * session, sends two PreKeyMessages; Bob accepts, pinned to the new key
+ * (rbx_message_chain_verify from A0 gives it). Blobs: Alice awaiting the
+ * reply (with the attachment), Bob after the second message, Alice after the
+ * reply (the attachment gone). Also the fixture of the v1-only reader
+ * (tests/v1reader/). */
+static void fast_blobs(uint64_t seed)
+{
+    tu_sbuf sb = { 0 };
+    world w;
+    rbx_session_opts o = { RBX_PROFILE_FAST, 0 };
+    tu_rng_seed(seed);
+    header(&sb, "Profile 2 (fast, version 2): session blobs, and first messages carrying a rotation record.", seed, 1);
+    handshake(&sb, &w, &o, 0, NULL);
+    /* The handshake's first message was sent before the record was
+     * attached; the record rides on the next ones. */
+    uint8_t a0pk[32], a0sk[32], rec[RBX_ROTATION_MAXBYTES];
+    size_t reclen;
+    tu_rng_log(1);
+    ck_assert_int_eq(rbx_keypair_generate(a0pk, a0sk), 0);
+    rbx_rotation r = { .sequence = 1, .created = 1700000000, .old_valid_until = 1700604800 };
+    memcpy(r.old_identity, a0pk, 32);
+    memcpy(r.new_identity, w.apk, 32);
+    strcpy(r.reason, "vector");
+    ck_assert_int_eq(rbx_rotation_sign(rec, sizeof rec, &reclen, &r, a0sk, w.ask), 0);
+    tu_sb_printf(&sb, "\ncase = rotation-record\n");
+    sb_rng(&sb);
+    sb_hex(&sb, "old_identity_private", a0sk, 32);
+    sb_hex(&sb, "old_identity_public", a0pk, 32);
+    sb_hex(&sb, "record", rec, reclen);
+    const uint8_t *recs[1] = { rec };
+    size_t lens[1] = { reclen };
+    ck_assert_int_eq(rbx_session_set_chain(w.a, recs, lens, 1, NULL, 0), 0);
+    tu_msg m = event_send(&sb, &w, 1, 0);
+    rbx__prekey_msg pm;
+    ck_assert_int_eq(rbx__prekey_parse(&pm, m.wire, m.len), 0);
+    ck_assert_uint_eq(pm.nrecords, 1);
+    ck_assert_mem_eq(pm.records[0], rec, reclen);
+    rbx_chain_tip pin = { .sequence = 0 }, tip;
+    uint64_t until;
+    memcpy(pin.identity, a0pk, 32);
+    ck_assert_int_eq(rbx_message_chain_verify(&tip, &until, &pin, m.wire, m.len), 0);
+    ck_assert_mem_eq(tip.identity, w.apk, 32);
+    ck_assert_uint_eq(until, 1700604800);
+    size_t n;
+    uint8_t *blob = tu_blob(w.a, &n);
+    tu_sb_printf(&sb, "\ncase = blob-alice-awaiting-reply\n");
+    sb_hex(&sb, "blob", blob, n);
+    free(blob);
+    event_recv(&sb, &w, &m);
+    blob = tu_blob(w.b, &n);
+    tu_sb_printf(&sb, "\ncase = blob-bob\n");
+    sb_hex(&sb, "blob", blob, n);
+    free(blob);
+    tu_msg rep = event_send(&sb, &w, 0, 1);
+    event_recv(&sb, &w, &rep);
+    blob = tu_blob(w.a, &n);
+    ck_assert_mem_eq(blob + n - 3, "\0\0\0", 3);
+    tu_sb_printf(&sb, "\ncase = blob-alice-after-reply\n");
+    sb_hex(&sb, "blob", blob, n);
+    free(blob);
+    sodium_memzero(a0sk, sizeof a0sk);
+    world_free(&w);
+    tu_settle_vector("fast-blobs.txt", &sb);
+}
+
+/* ------------------------------------------------------------ edge-case transcripts
+ * The files below extend the format with the operations of
+ * spec/vectors/README.md: encrypt-many, decrypt of a given wire with its
+ * expected result, load, accept and parse. Every decrypt block also gives
+ * the SHA-256 of the receiver's session blob (section 11) afterwards, so an
+ * implementation checks its skipped-key list, counters and replay ring
+ * byte for byte, and that a refusal changed nothing. */
+
+static const char *rc_name(int rc)
+{
+    static const char *const names[] = {
+        "ok", "RBX_E_INVALID", "RBX_E_NOMEM", "RBX_E_MALFORMED", "RBX_E_VERSION",
+        "RBX_E_AUTH", "RBX_E_SIGNATURE", "RBX_E_KEY", "RBX_E_UNKNOWN_PREKEY",
+        "RBX_E_PREKEY_REUSED", "RBX_E_IDENTITY_CHANGED", "RBX_E_REPLAY", "RBX_E_LIMIT",
+        "RBX_E_TOO_BIG", "RBX_E_BUFFER", "RBX_E_STATE",
+    };
+    ck_assert_msg(rc <= 0 && -rc < (int)(sizeof names / sizeof names[0]), "rc %d", rc);
+    return names[-rc];
+}
+
+/* A growing byte string, to build wire inputs field by field. */
+typedef struct bb {
+    uint8_t *p;
+    size_t n, cap;
+} bb;
+
+static void bb_put(bb *b, const void *p, size_t n)
+{
+    if (b->n + n > b->cap) {
+        b->cap = (b->n + n) * 2 + 64;
+        b->p = realloc(b->p, b->cap);
+        ck_assert_ptr_nonnull(b->p);
+    }
+    if (n > 0) memcpy(b->p + b->n, p, n);
+    b->n += n;
+}
+
+static void bb_u8(bb *b, uint8_t v)
+{
+    bb_put(b, &v, 1);
+}
+
+/* A varint of v with `extra` redundant continuation bytes (0: minimal). */
+static void bb_varint_pad(bb *b, uint64_t v, unsigned extra)
+{
+    for (;;) {
+        uint8_t c = v & 0x7f;
+        v >>= 7;
+        if (v == 0 && extra == 0) {
+            bb_u8(b, c);
+            return;
+        }
+        if (v == 0) extra--;
+        bb_u8(b, c | 0x80);
+        if (v == 0 && extra == 0) {
+            bb_u8(b, 0);
+            return;
+        }
+    }
+}
+
+static void bb_varint(bb *b, uint64_t v)
+{
+    bb_varint_pad(b, v, 0);
+}
+
+static void bb_fvar(bb *b, unsigned num, uint64_t v)
+{
+    bb_varint(b, (uint64_t)num << 3);
+    bb_varint(b, v);
+}
+
+static void bb_fbytes(bb *b, unsigned num, const uint8_t *p, size_t n)
+{
+    bb_varint(b, ((uint64_t)num << 3) | 2U);
+    bb_varint(b, n);
+    bb_put(b, p, n);
+}
+
+static void bb_reset(bb *b)
+{
+    b->n = 0;
+}
+
+static void bb_free(bb *b)
+{
+    free(b->p);
+    memset(b, 0, sizeof *b);
+}
+
+static void sb_sha256(tu_sbuf *sb, const char *name, const uint8_t *p, size_t n)
+{
+    uint8_t h[crypto_hash_sha256_BYTES];
+    crypto_hash_sha256(h, p, n);
+    sb_hex(sb, name, h, sizeof h);
+}
+
+static void sb_session(tu_sbuf *sb, const rbx_session *s)
+{
+    size_t n;
+    uint8_t *blob = tu_blob(s, &n);
+    sb_sha256(sb, "session_sha256", blob, n);
+    free(blob);
+}
+
+#define TR_MAX 3200U
+
+/* One transcript: a handshake, then numbered messages. */
+typedef struct tr {
+    tu_sbuf *sb;
+    world w;
+    rbx_prekeys *pre; /* Bob's prekeys after the handshake */
+    tu_msg *m;        /* m[i]: the wire of send-i */
+    uint8_t *pt[TR_MAX];
+    size_t ptlen[TR_MAX];
+    unsigned delivered[TR_MAX];
+    uint32_t next;
+} tr;
+
+static void tr_begin(tr *t, tu_sbuf *sb, const char *title, uint64_t seed,
+                     const rbx_session_opts *o)
+{
+    memset(t, 0, sizeof *t);
+    t->sb = sb;
+    t->m = calloc(TR_MAX, sizeof *t->m);
+    ck_assert_ptr_nonnull(t->m);
+    tu_rng_seed(seed);
+    tu_sb_printf(sb, "\n# transcript: %s (seed %llu)\n", title, (unsigned long long)seed);
+    handshake(sb, &t->w, o, 0, &t->pre);
+}
+
+static void tr_end(tr *t)
+{
+    for (uint32_t i = 0; i < t->next; i++) {
+        free(t->m[i].wire);
+        free(t->pt[i]);
+    }
+    free(t->m);
+    rbx_prekeys_free(t->pre);
+    world_free(&t->w);
+}
+
+static rbx_session *tr_party(tr *t, int alice)
+{
+    return alice ? t->w.a : t->w.b;
+}
+
+/* Encrypt one message with the plaintext "message i from alice|bob". */
+static uint32_t tr_send(tr *t, int alice)
+{
+    uint32_t i = t->next++;
+    ck_assert_uint_lt(i, TR_MAX);
+    char text[40];
+    int len = snprintf(text, sizeof text, "message %u from %s", i, alice ? "alice" : "bob");
+    rbx_session *tx = tr_party(t, alice);
+    uint8_t mk[32];
+    next_key(mk, tx);
+    tu_send(&t->m[i], tx, text, (size_t)len);
+    t->m[i].index = i;
+    t->m[i].from_alice = alice;
+    t->pt[i] = (uint8_t *)strdup(text);
+    t->ptlen[i] = (size_t)len;
+    tu_sb_printf(t->sb, "\ncase = send-%u\nop = encrypt\nparty = %s\n", i, alice ? "alice" : "bob");
+    sb_hex(t->sb, "plaintext", t->pt[i], t->ptlen[i]);
+    sb_rng(t->sb);
+    if (tx->profile == RBX_PROFILE_FAST) sb_fast(t->sb, mk, &t->m[i]);
+    sb_hex(t->sb, "wire", t->m[i].wire, t->m[i].len);
+    return i;
+}
+
+/* Encrypt count messages, all with the plaintext "quiet", listed by the
+ * SHA-256 of their concatenated wires; they get the next count numbers. */
+static uint32_t tr_send_many(tr *t, int alice, uint32_t count)
+{
+    crypto_hash_sha256_state h;
+    uint8_t digest[crypto_hash_sha256_BYTES];
+    uint32_t first = t->next;
+    crypto_hash_sha256_init(&h);
+    for (uint32_t k = 0; k < count; k++) {
+        uint32_t i = t->next++;
+        ck_assert_uint_lt(i, TR_MAX);
+        tu_send(&t->m[i], tr_party(t, alice), "quiet", 5);
+        t->m[i].index = i;
+        t->m[i].from_alice = alice;
+        t->pt[i] = (uint8_t *)strdup("quiet");
+        t->ptlen[i] = 5;
+        crypto_hash_sha256_update(&h, t->m[i].wire, t->m[i].len);
+    }
+    crypto_hash_sha256_final(&h, digest);
+    tu_sb_printf(t->sb, "\ncase = send-%u-%u\nop = encrypt-many\nparty = %s\ncount = %u\n", first,
+                 t->next - 1, alice ? "alice" : "bob", count);
+    sb_hex(t->sb, "plaintext", (const uint8_t *)"quiet", 5);
+    sb_rng(t->sb);
+    sb_hex(t->sb, "wires_sha256", digest, sizeof digest);
+    return first;
+}
+
+/* Decrypt bytes at one party and list the result, whatever it is. */
+static int tr_decrypt(tr *t, int alice_rx, const uint8_t *wire, size_t len, const uint8_t *want,
+                      size_t wantlen)
+{
+    rbx_session *s = tr_party(t, alice_rx);
+    uint8_t *pt = malloc(len + 1);
+    size_t ptlen;
+    ck_assert_ptr_nonnull(pt);
+    int rc = rbx_session_decrypt(s, pt, len, &ptlen, wire, len);
+    if (rc == 0 && want != NULL) {
+        ck_assert_uint_eq(ptlen, wantlen);
+        ck_assert_mem_eq(pt, want, wantlen);
+    }
+    free(pt);
+    tu_sb_printf(t->sb, "party = %s\n", alice_rx ? "alice" : "bob");
+    sb_rng(t->sb);
+    tu_sb_printf(t->sb, "expect = %s\nskipped_keys_after = %zu\n", rc_name(rc), s->nskipped);
+    sb_session(t->sb, s);
+    return rc;
+}
+
+/* Deliver send-i to its receiver; the result must be `expect`. */
+static void tr_recv(tr *t, uint32_t i, int expect)
+{
+    ck_assert_uint_lt(i, t->next);
+    if (t->delivered[i]++ == 0) tu_sb_printf(t->sb, "\ncase = receive-%u\n", i);
+    else tu_sb_printf(t->sb, "\ncase = receive-%u-again-%u\n", i, t->delivered[i] - 1);
+    tu_sb_printf(t->sb, "op = decrypt\nmessage = %u\n", i);
+    int rc = tr_decrypt(t, !t->m[i].from_alice, t->m[i].wire, t->m[i].len, t->pt[i], t->ptlen[i]);
+    ck_assert_msg(rc == expect, "receive-%u: %s, want %s", i, rc_name(rc), rc_name(expect));
+}
+
+/* Deliver the given bytes (a forgery or a re-encoding) to one party. */
+static void tr_recv_wire(tr *t, const char *label, int alice_rx, const uint8_t *wire, size_t len,
+                         int expect)
+{
+    tu_sb_printf(t->sb, "\ncase = %s\nop = decrypt\n", label);
+    sb_hex(t->sb, "wire", wire, len);
+    int rc = tr_decrypt(t, alice_rx, wire, len, NULL, 0);
+    ck_assert_msg(rc == expect, "%s: %s, want %s", label, rc_name(rc), rc_name(expect));
+}
+
+/* Replace one party's session by a blob (section 11). */
+static void tr_load(tr *t, const char *label, int alice, const uint8_t *blob, size_t n)
+{
+    rbx_session *s;
+    ck_assert_int_eq(rbx_session_deserialize(&s, blob, n), 0);
+    if (alice) {
+        rbx_session_free(t->w.a);
+        t->w.a = s;
+    } else {
+        rbx_session_free(t->w.b);
+        t->w.b = s;
+    }
+    tu_sb_printf(t->sb, "\ncase = %s\nop = load\nparty = %s\n", label, alice ? "alice" : "bob");
+    sb_hex(t->sb, "session", blob, n);
+}
+
+/* An encrypt that must fail with expect (nothing is drawn or changed). */
+static void tr_send_fail(tr *t, const char *label, int alice, size_t ptlen, int expect)
+{
+    rbx_session *s = tr_party(t, alice);
+    uint8_t *pt = calloc(1, ptlen + 1), *out = malloc(ptlen + 512);
+    size_t outlen;
+    ck_assert(pt != NULL && out != NULL);
+    memset(pt, 0x61, ptlen);
+    int rc = rbx_session_encrypt(s, out, ptlen + 512, &outlen, pt, ptlen);
+    ck_assert_msg(rc == expect, "%s: %s, want %s", label, rc_name(rc), rc_name(expect));
+    tu_sb_printf(t->sb, "\ncase = %s\nop = encrypt\nparty = %s\nplaintext_fill = 61\n"
+                        "plaintext_length = %zu\n", label, alice ? "alice" : "bob", ptlen);
+    sb_rng(t->sb);
+    tu_sb_printf(t->sb, "expect = %s\n", rc_name(rc));
+    free(pt);
+    free(out);
+}
+
+/* Modify a party's state through its blob: set a be32 field at offset. */
+static uint8_t *tr_patched_blob(tr *t, int alice, size_t off, uint32_t v, size_t *n)
+{
+    uint8_t *blob = tu_blob(tr_party(t, alice), n);
+    blob[off] = (uint8_t)(v >> 24);
+    blob[off + 1] = (uint8_t)(v >> 16);
+    blob[off + 2] = (uint8_t)(v >> 8);
+    blob[off + 3] = (uint8_t)v;
+    return blob;
+}
+
+/* A responder handshake that must fail: Bob's prekeys are unchanged. */
+static void tr_accept_fail(tr *t, const char *label, const uint8_t *wire, size_t len, int expect)
+{
+    rbx_session *s = NULL;
+    uint8_t pt[256];
+    size_t ptlen;
+    uint32_t used;
+    int rc = rbx_session_accept(&s, pt, sizeof pt, &ptlen, &used, t->pre, NULL, wire, len);
+    ck_assert_msg(rc == expect, "%s: %s, want %s", label, rc_name(rc), rc_name(expect));
+    ck_assert_ptr_null(s);
+    tu_sb_printf(t->sb, "\ncase = %s\nop = accept\n", label);
+    sb_hex(t->sb, "wire", wire, len);
+    sb_rng(t->sb);
+    tu_sb_printf(t->sb, "expect = %s\n", rc_name(rc));
+}
+
+/* Blob offsets of section 11. */
+#define BLOB_NS 435U
+#define BLOB_NR 439U
+#define BLOB_DH_STEPS 447U
+
+/* A round trip: a message from `alice`'s side, delivered, and the reply. */
+static void tr_ping(tr *t, int alice)
+{
+    tr_recv(t, tr_send(t, alice), 0);
+    tr_recv(t, tr_send(t, !alice), 0);
+}
+
+/* Encrypt a large plaintext: ptlen bytes of 0x61, listed by length and fill
+ * byte; the wire by its length and SHA-256. */
+static uint32_t tr_send_big(tr *t, int alice, size_t ptlen)
+{
+    uint32_t i = t->next++;
+    ck_assert_uint_lt(i, TR_MAX);
+    t->pt[i] = malloc(ptlen + 1);
+    ck_assert_ptr_nonnull(t->pt[i]);
+    memset(t->pt[i], 0x61, ptlen);
+    t->ptlen[i] = ptlen;
+    tu_send(&t->m[i], tr_party(t, alice), t->pt[i], ptlen);
+    t->m[i].index = i;
+    t->m[i].from_alice = alice;
+    tu_sb_printf(t->sb, "\ncase = send-%u\nop = encrypt\nparty = %s\nplaintext_fill = 61\n"
+                        "plaintext_length = %zu\n", i, alice ? "alice" : "bob", ptlen);
+    sb_rng(t->sb);
+    tu_sb_printf(t->sb, "wire_length = %zu\n", t->m[i].len);
+    sb_sha256(t->sb, "wire_sha256", t->m[i].wire, t->m[i].len);
+    return i;
+}
+
+/* A canonical Message from its fields (9.2): version 2 with a clear header
+ * carries its salt after the ciphertext. */
+static void msg_encode(bb *out, const rbx__msg *m)
+{
+    bb_reset(out);
+    bb_fvar(out, 1, m->version);
+    if (m->ratchet_key != NULL) {
+        bb_fbytes(out, 2, m->ratchet_key, 32);
+        bb_fvar(out, 3, m->counter);
+        bb_fvar(out, 4, m->previous_counter);
+    } else {
+        bb_fbytes(out, 5, m->enc_header, 80);
+    }
+    bb_fbytes(out, 6, m->ct, m->ctlen);
+    if (m->salt != NULL) bb_fbytes(out, 7, m->salt, 16);
+}
+
+/* The clear-header Message of send-i with its counter replaced (a forgery). */
+static void tr_forge_counter(tr *t, bb *out, uint32_t i, uint32_t counter)
+{
+    rbx__msg m;
+    ck_assert_int_eq(rbx__msg_parse(&m, t->m[i].wire, t->m[i].len), 0);
+    ck_assert_ptr_nonnull(m.ratchet_key);
+    m.counter = counter;
+    msg_encode(out, &m);
+}
+
+/* replay.txt: which refusal is RBX_E_REPLAY and which RBX_E_AUTH (PROTOCOL.md 12). */
+static void replay_transcript(tu_sbuf *sb, unsigned profile, int he, uint64_t seed)
+{
+    tr t;
+    bb b = { 0 };
+    char title[96];
+    rbx_session_opts o = { profile, he };
+    snprintf(title, sizeof title, "replay versus authentication, profile %u, %s", profile,
+             he ? "header encryption" : "clear header");
+    tr_begin(&t, sb, title, seed, &o);
+    uint32_t a0 = tr_send(&t, 1), a1 = tr_send(&t, 1), a2 = tr_send(&t, 1);
+    tr_recv(&t, a0, 0);
+    tr_recv(&t, a0, RBX_E_REPLAY);  /* current chain, key used (7.4 D1) */
+    tr_recv(&t, a2, 0);             /* stores the key of a1 */
+    tr_recv(&t, a2, RBX_E_REPLAY);
+    tr_recv(&t, a1, 0);             /* through the stored key (C1, H1) */
+    tr_recv(&t, a1, RBX_E_REPLAY);  /* the key is gone (D1) */
+    uint32_t a3 = tr_send(&t, 1);
+    bb_put(&b, t.m[a3].wire, t.m[a3].len);
+    b.p[b.n - 1] ^= 0x01;           /* the tag */
+    tr_recv_wire(&t, "tampered-tag", 0, b.p, b.n, RBX_E_AUTH);
+    tr_recv(&t, a3, 0);             /* the refusal changed nothing */
+    tr_recv(&t, tr_send(&t, 0), 0); /* Bob replies: Alice's first DH step */
+    uint32_t a4 = tr_send(&t, 1), a5 = tr_send(&t, 1);
+    tr_recv(&t, a5, 0);             /* Bob's DH step; stores a4 */
+    tr_recv(&t, a0, RBX_E_REPLAY);  /* a replaced chain (C3, H4) */
+    uint32_t a6 = tr_send(&t, 1);
+    if (!he) {
+        tr_forge_counter(&t, &b, a6, t.w.b->st.nr + 1001U);
+        tr_recv_wire(&t, "forged-counter-1001-ahead", 0, b.p, b.n, RBX_E_LIMIT);
+        tr_forge_counter(&t, &b, a6, 3);
+        tr_recv_wire(&t, "forged-counter", 0, b.p, b.n, RBX_E_AUTH);
+        rbx__msg m;
+        ck_assert_int_eq(rbx__msg_parse(&m, t.m[a6].wire, t.m[a6].len), 0);
+        uint8_t key[32];
+        memcpy(key, m.ratchet_key, 32);
+        key[0] ^= 0x40; /* another key, not yet seen: a DH step that fails */
+        m.ratchet_key = key;
+        m.counter = m.previous_counter = 0;
+        msg_encode(&b, &m);
+        tr_recv_wire(&t, "forged-ratchet-key", 0, b.p, b.n, RBX_E_AUTH);
+    } else {
+        bb_reset(&b);
+        bb_put(&b, t.m[a6].wire, t.m[a6].len);
+        b.p[8] ^= 0x01; /* inside the header nonce */
+        tr_recv_wire(&t, "forged-header", 0, b.p, b.n, RBX_E_AUTH);
+    }
+    tr_recv(&t, a6, 0);
+    /* a0's chain was the first Bob replaced (at a5). The first round trip
+     * goes on in Alice's current chain; each later one replaces one more of
+     * Bob's receiving chains. A chain is remembered while it is one of the
+     * last 8 replaced: after round trip k, Bob has replaced k. */
+    for (int k = 1; k <= 9; k++) {
+        tr_ping(&t, 1);
+        if (k == 2) {
+            tr_recv(&t, a4, 0);            /* a stored key of a replaced chain */
+            tr_recv(&t, a4, RBX_E_REPLAY); /* its chain is in `recent` */
+        }
+        if (k >= 8) tr_recv(&t, a0, k == 8 ? RBX_E_REPLAY : RBX_E_AUTH);
+    }
+    bb_free(&b);
+    tr_end(&t);
+}
+
+/* eviction.txt: the sixth chain with stored keys evicts the oldest chain's;
+ * a stored key expires 51 receiving DH steps after it was stored (7.6). */
+static void eviction_transcript(tu_sbuf *sb, unsigned profile, int he, uint64_t seed)
+{
+    tr t;
+    char title[96];
+    rbx_session_opts o = { profile, he };
+    snprintf(title, sizeof title, "eviction and expiry of skipped keys, profile %u, %s", profile,
+             he ? "header encryption" : "clear header");
+    tr_begin(&t, sb, title, seed, &o);
+    uint32_t x[6];
+    for (int c = 0; c < 6; c++) {
+        tr_recv(&t, tr_send(&t, 0), 0); /* Bob speaks: Alice's next chain is new */
+        x[c] = tr_send(&t, 1);
+        uint32_t y = tr_send(&t, 1);
+        tr_recv(&t, y, 0); /* stores x[c]'s key in a chain of its own */
+        ck_assert_uint_eq(t.w.b->nskipped, c < 5 ? (size_t)c + 1 : 5U);
+    }
+    tr_recv(&t, x[0], RBX_E_REPLAY); /* evicted with its chain: a replaced chain */
+    tr_recv(&t, x[1], 0);
+    ck_assert_uint_eq(t.w.b->nskipped, 4);
+    /* Expiry: x[2..5] were stored at consecutive steps; each round trip is
+     * one more receiving DH step for Bob. */
+    uint32_t last_step = t.w.b->skipped[t.w.b->nskipped - 1].step;
+    while (t.w.b->nskipped > 0) {
+        size_t before = t.w.b->nskipped;
+        uint32_t oldest = t.w.b->skipped[0].step;
+        tr_ping(&t, 1);
+        uint32_t now = t.w.b->st.dh_steps;
+        /* kept while now - step <= 50, gone at the first commit past it */
+        ck_assert_uint_eq(t.w.b->nskipped, now - oldest > 50U ? before - 1 : before);
+    }
+    ck_assert_uint_eq(t.w.b->st.dh_steps - last_step, 51);
+    tr_recv(&t, x[2], RBX_E_AUTH); /* expired, and its chain is long forgotten */
+    tr_end(&t);
+}
+
+/* limits.txt: every limit of section 10 at and past its boundary. */
+static void limits_skip(tu_sbuf *sb, unsigned profile, uint64_t seed)
+{
+    tr t;
+    char title[96];
+    rbx_session_opts o = { profile, 0 };
+    snprintf(title, sizeof title, "RBX_MAX_SKIP and RBX_MAX_SKIPPED_KEYS, profile %u, clear header",
+             profile);
+    tr_begin(&t, sb, title, seed, &o);
+    /* Bob has received counter 0 (the handshake). */
+    tr_send_many(&t, 1, 1000);             /* counters 1..1000 */
+    uint32_t c1001 = tr_send(&t, 1), c1002 = tr_send(&t, 1);
+    tr_recv(&t, c1002, RBX_E_LIMIT);       /* would skip 1001 keys */
+    tr_recv(&t, c1001, 0);                 /* skips exactly 1000 */
+    ck_assert_uint_eq(t.w.b->nskipped, 1000);
+    tr_recv(&t, c1002, 0);
+    tr_recv(&t, tr_send(&t, 0), 0);        /* Alice's DH step */
+    uint32_t first = tr_send_many(&t, 1, 1000); /* counters 0..999 of a new chain */
+    uint32_t n1000 = tr_send(&t, 1), n1001 = tr_send(&t, 1), n1002 = tr_send(&t, 1);
+    tr_recv(&t, n1000, 0);                 /* 1000 + 1000 stored: the limit */
+    ck_assert_uint_eq(t.w.b->nskipped, 2000);
+    tr_recv(&t, n1002, RBX_E_LIMIT);       /* one more stored key: 2001 */
+    tr_recv(&t, n1001, 0);                 /* needs no new key */
+    tr_recv(&t, n1002, 0);
+    tr_recv(&t, first + 5, 0);             /* a stored key: 1999 left */
+    uint32_t n1003 = tr_send(&t, 1), n1004 = tr_send(&t, 1);
+    (void)n1003;
+    tr_recv(&t, n1004, 0);                 /* 2000 again */
+    ck_assert_uint_eq(t.w.b->nskipped, 2000);
+    tr_end(&t);
+
+    snprintf(title, sizeof title, "RBX_MAX_SKIP in the previous chain of a DH step, profile %u",
+             profile);
+    tr_begin(&t, sb, title, seed + 100, &o);
+    uint32_t old = tr_send_many(&t, 1, 1001); /* counters 1..1001, undelivered */
+    tr_recv(&t, tr_send(&t, 0), 0);        /* Alice's DH step */
+    uint32_t d0 = tr_send(&t, 1);          /* previous_counter 1002 */
+    tr_recv(&t, d0, RBX_E_LIMIT);          /* 1001 keys of the old chain */
+    tr_recv(&t, old, 0);                   /* counter 1 of the old chain */
+    tr_send_many(&t, 1, 999);              /* counters 1..999 of the new chain */
+    uint32_t d1000 = tr_send(&t, 1);
+    tr_recv(&t, d1000, 0);                 /* 1000 old + DH step + 1000 new */
+    ck_assert_uint_eq(t.w.b->nskipped, 2000);
+    tr_end(&t);
+
+    o.header_encryption = 1;
+    snprintf(title, sizeof title, "RBX_MAX_SKIP, profile %u, header encryption", profile);
+    tr_begin(&t, sb, title, seed + 200, &o);
+    tr_send_many(&t, 1, 1000);
+    uint32_t h1001 = tr_send(&t, 1), h1002 = tr_send(&t, 1);
+    tr_recv(&t, h1002, RBX_E_LIMIT);
+    tr_recv(&t, h1001, 0);
+    ck_assert_uint_eq(t.w.b->nskipped, 1000);
+    tr_end(&t);
+}
+
+static void limits_counters(tu_sbuf *sb, unsigned profile, uint64_t seed)
+{
+    tr t;
+    bb b = { 0 };
+    size_t n;
+    char title[96];
+    rbx_session_opts o = { profile, 0 };
+    snprintf(title, sizeof title, "counters at 2^32-1 (states loaded from blobs), profile %u",
+             profile);
+    tr_begin(&t, sb, title, seed, &o);
+    tr_ping(&t, 0); /* Alice has a reply: plain Messages from now on */
+    uint8_t *blob = tr_patched_blob(&t, 1, BLOB_NS, UINT32_MAX - 1, &n);
+    tr_load(&t, "alice-ns-2^32-2", 1, blob, n);
+    free(blob);
+    blob = tr_patched_blob(&t, 0, BLOB_NR, UINT32_MAX - 1, &n);
+    tr_load(&t, "bob-nr-2^32-2", 0, blob, n);
+    free(blob);
+    uint32_t last = tr_send(&t, 1);        /* counter 2^32-2 */
+    tr_recv(&t, last, 0);                  /* Bob's Nr is now 2^32-1 */
+    tr_send_fail(&t, "alice-ns-exhausted", 1, 4, RBX_E_LIMIT);
+    tr_forge_counter(&t, &b, last, UINT32_MAX);
+    tr_recv_wire(&t, "nr-exhausted", 0, b.p, b.n, RBX_E_LIMIT); /* D5 before the AEAD */
+    blob = tr_patched_blob(&t, 0, BLOB_DH_STEPS, UINT32_MAX, &n);
+    tr_load(&t, "bob-dh-steps-2^32-1", 0, blob, n);
+    free(blob);
+    tr_recv(&t, tr_send(&t, 0), 0);        /* Alice's DH step */
+    tr_recv(&t, tr_send(&t, 1), RBX_E_LIMIT); /* Bob's would overflow dh_steps */
+    tr_send_fail(&t, "plaintext-1MiB-plus-1", 1, RBX_MAX_PLAINTEXT + 1, RBX_E_TOO_BIG);
+    bb_free(&b);
+    tr_end(&t);
+
+    if (profile != RBX_PROFILE_FAST) return;
+    /* One 1 MiB message, in the default profile (the pure-Python re-derivation
+     * of it costs a second or two; the AEAD is the same in both versions). */
+    snprintf(title, sizeof title, "RBX_MAX_PLAINTEXT, profile %u, clear header", profile);
+    tr_begin(&t, sb, title, seed + 100, &o);
+    tr_recv(&t, tr_send_big(&t, 1, RBX_MAX_PLAINTEXT), 0);
+    tr_end(&t);
+}
+
+/* The conversation pattern of signal-profile.txt: out of order, with
+ * direction changes. */
+static void signal_transcript(tu_sbuf *sb, int he, uint64_t seed)
+{
+    tr t;
+    rbx_session_opts o = { RBX_PROFILE_SIGNAL, he };
+    tr_begin(&t, sb, he ? "signal profile, header encryption" : "signal profile, clear header",
+             seed, &o);
+    uint32_t a0 = tr_send(&t, 1), a1 = tr_send(&t, 1), a2 = tr_send(&t, 1);
+    tr_recv(&t, a2, 0);
+    tr_recv(&t, a0, 0);
+    uint32_t b0 = tr_send(&t, 0);
+    tr_recv(&t, b0, 0);
+    uint32_t a3 = tr_send(&t, 1);
+    tr_recv(&t, a3, 0);
+    tr_recv(&t, a1, 0);
+    uint32_t b1 = tr_send(&t, 0), b2 = tr_send(&t, 0);
+    tr_recv(&t, b2, 0);
+    tr_recv(&t, b1, 0);
+    tr_ping(&t, 1);
+    tr_ping(&t, 0);
+    tr_end(&t);
+}
+
+/* ------------------------------------------------------------ malformed.txt */
+
+/* op = parse: run one parser on head || fill^(total - headlen) and list the
+ * result; want is the kind (0 Message, 1 PreKeyMessage) for prekey-info, 0
+ * for an accepted bundle, or the error. */
+static void parse_case(tu_sbuf *sb, const char *name, const char *parser, const uint8_t *head,
+                       size_t headlen, uint8_t fill, size_t total, int want)
+{
+    ck_assert_uint_ge(total, headlen);
+    uint8_t *in = malloc(total + 1);
+    ck_assert_ptr_nonnull(in);
+    memcpy(in, head, headlen);
+    memset(in + headlen, fill, total - headlen);
+    int rc;
+    if (strcmp(parser, "prekey-info") == 0) {
+        rc = rbx_message_prekey_info(NULL, in, total);
+    } else if (strcmp(parser, "prekey-message") == 0) {
+        rbx__prekey_msg pm;
+        rc = rbx__prekey_parse(&pm, in, total);
+    } else {
+        rbx_bundle bd;
+        rc = rbx_bundle_parse(&bd, in, total);
+    }
+    ck_assert_msg(rc == want, "%s: %d, want %d", name, rc, want);
+    tu_sb_printf(sb, "\ncase = %s\nop = parse\nparser = %s\n", name, parser);
+    if (total == headlen) {
+        sb_hex(sb, "input", in, total);
+    } else {
+        sb_hex(sb, "input_head", head, headlen);
+        tu_sb_printf(sb, "input_fill = %02x\ninput_length = %zu\n", fill, total);
+    }
+    if (rc >= 0) tu_sb_printf(sb, "expect = ok\n");
+    else tu_sb_printf(sb, "expect = %s\n", rc_name(rc));
+    if (rc >= 0 && strcmp(parser, "prekey-info") == 0)
+        tu_sb_printf(sb, "kind = %s\n", rc == 1 ? "prekey" : "message");
+    free(in);
+}
+
+#define PARSE(name, parser, b, want) parse_case(sb, name, parser, (b)->p, (b)->n, 0, (b)->n, want)
+
+/* The fields of a clear-header Message; fld_* write one field each. */
+typedef struct mparts {
+    const uint8_t *rk, *eh, *ct;
+    uint32_t counter, pn;
+    size_t ctlen;
+    unsigned version;
+    const uint8_t *salt; /* version 2, clear header */
+} mparts;
+
+static void m_clear(bb *b, const mparts *m)
+{
+    bb_reset(b);
+    bb_fvar(b, 1, m->version);
+    bb_fbytes(b, 2, m->rk, 32);
+    bb_fvar(b, 3, m->counter);
+    bb_fvar(b, 4, m->pn);
+    bb_fbytes(b, 6, m->ct, m->ctlen);
+    if (m->salt != NULL) bb_fbytes(b, 7, m->salt, 16);
+}
+
+static void m_hidden(bb *b, const mparts *m)
+{
+    bb_reset(b);
+    bb_fvar(b, 1, m->version);
+    bb_fbytes(b, 5, m->eh, 80);
+    bb_fbytes(b, 6, m->ct, m->ctlen);
+}
+
+/* A PreKeyMessage from its fields (canonical unless a caller adds to it). */
+static void pkm(bb *b, const rbx__prekey_msg *p)
+{
+    bb_reset(b);
+    bb_fvar(b, 1, p->version);
+    bb_fbytes(b, 2, p->identity_key, 32);
+    bb_fbytes(b, 3, p->base_key, 32);
+    bb_fvar(b, 4, p->signed_prekey_id);
+    if (p->has_onetime) bb_fvar(b, 5, p->onetime_prekey_id);
+    if (p->profile != 0) bb_fvar(b, 6, p->profile);
+    if (p->header_encryption) bb_fvar(b, 7, 1);
+    bb_fbytes(b, 8, p->message, p->messagelen);
+    for (size_t i = 0; i < p->nrecords; i++) bb_fbytes(b, 9, p->records[i], p->record_lens[i]);
+    if (p->cert != NULL) bb_fbytes(b, 10, p->cert, p->certlen);
+}
+
+static void malformed_messages(tu_sbuf *sb, const mparts *m, const mparts *h)
+{
+    bb b = { 0 };
+    uint8_t junk[RBX_MAX_PLAINTEXT + 64];
+    memset(junk, 0, sizeof junk);
+    const char *pi = "prekey-info";
+    m_clear(&b, m);
+    PARSE("message-canonical", pi, &b, 0);
+    m_hidden(&b, h);
+    PARSE("message-encrypted-header-canonical", pi, &b, 0);
+#define WITH(name, want, ...) do { bb_reset(&b); __VA_ARGS__; PARSE(name, pi, &b, want); } while (0)
+    WITH("message-version-3", RBX_E_VERSION, bb_fvar(&b, 1, 3); bb_fbytes(&b, 2, m->rk, 32);
+         bb_fvar(&b, 3, m->counter); bb_fvar(&b, 4, m->pn); bb_fbytes(&b, 6, m->ct, m->ctlen));
+    WITH("message-version-0", RBX_E_VERSION, bb_fvar(&b, 1, 0); bb_fbytes(&b, 2, m->rk, 32);
+         bb_fvar(&b, 3, m->counter); bb_fvar(&b, 4, m->pn); bb_fbytes(&b, 6, m->ct, m->ctlen));
+    WITH("message-version-3-unknown-field", RBX_E_VERSION, bb_fvar(&b, 1, 3);
+         bb_fbytes(&b, 2, m->rk, 32); bb_fvar(&b, 3, m->counter); bb_fvar(&b, 4, m->pn);
+         bb_fbytes(&b, 6, m->ct, m->ctlen); bb_fvar(&b, 15, 1));
+    WITH("message-version-absent", RBX_E_MALFORMED, bb_fbytes(&b, 2, m->rk, 32);
+         bb_fvar(&b, 3, m->counter); bb_fvar(&b, 4, m->pn); bb_fbytes(&b, 6, m->ct, m->ctlen));
+    WITH("message-version-non-minimal", RBX_E_MALFORMED, bb_varint(&b, 8); bb_varint_pad(&b, 1, 1);
+         bb_fbytes(&b, 2, m->rk, 32); bb_fvar(&b, 3, m->counter); bb_fvar(&b, 4, m->pn);
+         bb_fbytes(&b, 6, m->ct, m->ctlen));
+    WITH("message-version-above-uint32", RBX_E_MALFORMED, bb_fvar(&b, 1, 0x100000001ULL);
+         bb_fbytes(&b, 2, m->rk, 32); bb_fvar(&b, 3, m->counter); bb_fvar(&b, 4, m->pn);
+         bb_fbytes(&b, 6, m->ct, m->ctlen));
+    WITH("message-counter-above-uint32", RBX_E_MALFORMED, bb_fvar(&b, 1, 1);
+         bb_fbytes(&b, 2, m->rk, 32); bb_fvar(&b, 3, (1ULL << 32) + m->counter);
+         bb_fvar(&b, 4, m->pn); bb_fbytes(&b, 6, m->ct, m->ctlen));
+    WITH("message-counter-2^32-1", 0, bb_fvar(&b, 1, 1); bb_fbytes(&b, 2, m->rk, 32);
+         bb_fvar(&b, 3, UINT32_MAX); bb_fvar(&b, 4, m->pn); bb_fbytes(&b, 6, m->ct, m->ctlen));
+    WITH("message-counter-non-minimal", RBX_E_MALFORMED, bb_fvar(&b, 1, 1);
+         bb_fbytes(&b, 2, m->rk, 32); bb_varint(&b, 3 << 3); bb_varint_pad(&b, m->counter, 1);
+         bb_fvar(&b, 4, m->pn); bb_fbytes(&b, 6, m->ct, m->ctlen));
+    WITH("message-counter-varint-11-bytes", RBX_E_MALFORMED, bb_fvar(&b, 1, 1);
+         bb_fbytes(&b, 2, m->rk, 32); bb_varint(&b, 3 << 3); bb_varint_pad(&b, m->counter, 10);
+         bb_fvar(&b, 4, m->pn); bb_fbytes(&b, 6, m->ct, m->ctlen));
+    WITH("message-fields-out-of-order", RBX_E_MALFORMED, bb_fvar(&b, 1, 1);
+         bb_fbytes(&b, 2, m->rk, 32); bb_fvar(&b, 4, m->pn); bb_fvar(&b, 3, m->counter);
+         bb_fbytes(&b, 6, m->ct, m->ctlen));
+    WITH("message-field-repeated", RBX_E_MALFORMED, bb_fvar(&b, 1, 1);
+         bb_fbytes(&b, 2, m->rk, 32); bb_fvar(&b, 3, m->counter); bb_fvar(&b, 3, m->counter);
+         bb_fvar(&b, 4, m->pn); bb_fbytes(&b, 6, m->ct, m->ctlen));
+    WITH("message-unknown-field-at-end", RBX_E_MALFORMED, m_clear(&b, m); bb_fvar(&b, 15, 1));
+    WITH("message-unknown-field-inside", RBX_E_MALFORMED, bb_fvar(&b, 1, 1);
+         bb_fbytes(&b, 2, m->rk, 32); bb_fvar(&b, 3, m->counter); bb_fvar(&b, 4, m->pn);
+         bb_fbytes(&b, 15, m->rk, 4); bb_fbytes(&b, 6, m->ct, m->ctlen));
+    WITH("message-unknown-fixed32-field", RBX_E_MALFORMED, m_clear(&b, m); bb_varint(&b, 9 << 3 | 5);
+         bb_put(&b, junk, 4));
+    WITH("message-unknown-group-field", RBX_E_MALFORMED, m_clear(&b, m); bb_varint(&b, 9 << 3 | 3);
+         bb_varint(&b, 9 << 3 | 4));
+    WITH("message-wire-type-6", RBX_E_MALFORMED, m_clear(&b, m); bb_varint(&b, 9 << 3 | 6));
+    WITH("message-trailing-zero-byte", RBX_E_MALFORMED, m_clear(&b, m); bb_u8(&b, 0));
+    WITH("message-truncated", RBX_E_MALFORMED, m_clear(&b, m); b.n--);
+    WITH("message-ratchet-key-31-bytes", RBX_E_MALFORMED, bb_fvar(&b, 1, 1);
+         bb_fbytes(&b, 2, m->rk, 31); bb_fvar(&b, 3, m->counter); bb_fvar(&b, 4, m->pn);
+         bb_fbytes(&b, 6, m->ct, m->ctlen));
+    WITH("message-ratchet-key-33-bytes", RBX_E_MALFORMED, bb_fvar(&b, 1, 1);
+         bb_fbytes(&b, 2, junk, 33); bb_fvar(&b, 3, m->counter); bb_fvar(&b, 4, m->pn);
+         bb_fbytes(&b, 6, m->ct, m->ctlen));
+    WITH("message-both-header-forms", RBX_E_MALFORMED, bb_fvar(&b, 1, 1);
+         bb_fbytes(&b, 2, m->rk, 32); bb_fvar(&b, 3, m->counter); bb_fvar(&b, 4, m->pn);
+         bb_fbytes(&b, 5, h->eh, 80); bb_fbytes(&b, 6, m->ct, m->ctlen));
+    WITH("message-no-header", RBX_E_MALFORMED, bb_fvar(&b, 1, 1); bb_fbytes(&b, 6, m->ct, m->ctlen));
+    WITH("message-counter-absent", RBX_E_MALFORMED, bb_fvar(&b, 1, 1); bb_fbytes(&b, 2, m->rk, 32);
+         bb_fvar(&b, 4, m->pn); bb_fbytes(&b, 6, m->ct, m->ctlen));
+    WITH("message-ciphertext-absent", RBX_E_MALFORMED, bb_fvar(&b, 1, 1);
+         bb_fbytes(&b, 2, m->rk, 32); bb_fvar(&b, 3, m->counter); bb_fvar(&b, 4, m->pn));
+    WITH("message-ciphertext-15-bytes", RBX_E_MALFORMED, bb_fvar(&b, 1, 1);
+         bb_fbytes(&b, 2, m->rk, 32); bb_fvar(&b, 3, m->counter); bb_fvar(&b, 4, m->pn);
+         bb_fbytes(&b, 6, m->ct, 15));
+    WITH("message-ciphertext-16-bytes", 0, bb_fvar(&b, 1, 1); bb_fbytes(&b, 2, m->rk, 32);
+         bb_fvar(&b, 3, m->counter); bb_fvar(&b, 4, m->pn); bb_fbytes(&b, 6, m->ct, 16));
+    WITH("message-counter-as-bytes", RBX_E_MALFORMED, bb_fvar(&b, 1, 1); bb_fbytes(&b, 2, m->rk, 32);
+         bb_fbytes(&b, 3, junk, 1); bb_fvar(&b, 4, m->pn); bb_fbytes(&b, 6, m->ct, m->ctlen));
+    WITH("message-encrypted-header-79-bytes", RBX_E_MALFORMED, bb_fvar(&b, 1, 1);
+         bb_fbytes(&b, 5, h->eh, 79); bb_fbytes(&b, 6, h->ct, h->ctlen));
+    /* Sizes (section 10): the whole input, then the ciphertext field. */
+    /* Above RBX_MAX_WIRE only a PreKeyMessage fits (9.3): these zero bytes
+     * are then a malformed one, and above its own cap too big. */
+    parse_case(sb, "message-above-max-wire", pi, junk, 0, 0, RBX_MAX_WIRE + 1, RBX_E_MALFORMED);
+    parse_case(sb, "input-above-max-prekey-wire", pi, junk, 0, 0, RBX_MAX_PREKEY_WIRE + 1,
+               RBX_E_TOO_BIG);
+    parse_case(sb, "message-max-wire-zero-bytes", pi, junk, 0, 0, RBX_MAX_WIRE, RBX_E_MALFORMED);
+    bb_reset(&b);
+    bb_fvar(&b, 1, 1);
+    bb_fbytes(&b, 2, m->rk, 32);
+    bb_fvar(&b, 3, m->counter);
+    bb_fvar(&b, 4, m->pn);
+    bb_varint(&b, 6 << 3 | 2);
+    bb_varint(&b, RBX_MAX_PLAINTEXT + 17);
+    parse_case(sb, "message-ciphertext-1MiB-plus-17", pi, b.p, b.n, 0x5a, b.n + RBX_MAX_PLAINTEXT + 17,
+               RBX_E_TOO_BIG);
+    b.n -= 3; /* the 3-byte length */
+    bb_varint(&b, RBX_MAX_PLAINTEXT + 16);
+    parse_case(sb, "message-ciphertext-1MiB-plus-16", pi, b.p, b.n, 0x5a, b.n + RBX_MAX_PLAINTEXT + 16, 0);
+#undef WITH
+    bb_free(&b);
+}
+
+static void malformed_prekey(tu_sbuf *sb, const rbx__prekey_msg *p0)
+{
+    bb b = { 0 }, e = { 0 };
+    const char *pi = "prekey-info";
+    rbx__prekey_msg p = *p0;
+    uint8_t zero[40];
+    memset(zero, 0, sizeof zero);
+    pkm(&b, &p);
+    PARSE("prekey-canonical", pi, &b, 1);
+#define VAR(name, want, change) do { p = *p0; change; pkm(&b, &p); PARSE(name, pi, &b, want); } while (0)
+    VAR("prekey-kdf-profile-1", 1, p.profile = 1);
+    VAR("prekey-header-encryption", 1, p.header_encryption = 1);
+    VAR("prekey-no-one-time-prekey", 1, p.has_onetime = 0);
+    VAR("prekey-one-time-id-2^32-1", 1, p.onetime_prekey_id = UINT32_MAX);
+    VAR("prekey-embedded-message-empty", 1, p.messagelen = 0);
+    VAR("prekey-embedded-message-garbage", 1, p.message = zero; p.messagelen = 7);
+    VAR("prekey-identity-key-low-order", 1, p.identity_key = zero);
+    VAR("prekey-version-1-kdf-profile-2", RBX_E_VERSION, p.profile = 2);
+    VAR("prekey-kdf-profile-3", RBX_E_VERSION, p.profile = 3);
+#undef VAR
+    p = *p0;
+#define RAW(name, want, ...) do { bb_reset(&b); __VA_ARGS__; PARSE(name, pi, &b, want); } while (0)
+#define HEAD(v) bb_fvar(&b, 1, v); bb_fbytes(&b, 2, p.identity_key, 32); bb_fbytes(&b, 3, p.base_key, 32)
+#define TAIL() bb_fbytes(&b, 8, p.message, p.messagelen)
+    RAW("prekey-version-3", RBX_E_VERSION, HEAD(3); bb_fvar(&b, 4, p.signed_prekey_id); TAIL());
+    RAW("prekey-kdf-profile-0-encoded", RBX_E_MALFORMED, HEAD(1); bb_fvar(&b, 4, p.signed_prekey_id);
+        bb_fvar(&b, 6, 0); TAIL());
+    RAW("prekey-kdf-profile-above-uint32", RBX_E_MALFORMED, HEAD(1);
+        bb_fvar(&b, 4, p.signed_prekey_id); bb_fvar(&b, 6, 0x100000001ULL); TAIL());
+    RAW("prekey-header-encryption-false-encoded", RBX_E_MALFORMED, HEAD(1);
+        bb_fvar(&b, 4, p.signed_prekey_id); bb_fvar(&b, 7, 0); TAIL());
+    RAW("prekey-header-encryption-2", RBX_E_MALFORMED, HEAD(1); bb_fvar(&b, 4, p.signed_prekey_id);
+        bb_fvar(&b, 7, 2); TAIL());
+    RAW("prekey-signed-prekey-id-above-uint32", RBX_E_MALFORMED, HEAD(1);
+        bb_fvar(&b, 4, (1ULL << 32) | p.signed_prekey_id); TAIL());
+    RAW("prekey-signed-prekey-id-absent", RBX_E_MALFORMED, HEAD(1); TAIL());
+    RAW("prekey-message-absent", RBX_E_MALFORMED, HEAD(1); bb_fvar(&b, 4, p.signed_prekey_id));
+    RAW("prekey-identity-key-31-bytes", RBX_E_MALFORMED, bb_fvar(&b, 1, 1);
+        bb_fbytes(&b, 2, p.identity_key, 31); bb_fbytes(&b, 3, p.base_key, 32);
+        bb_fvar(&b, 4, p.signed_prekey_id); TAIL());
+    RAW("prekey-base-key-33-bytes", RBX_E_MALFORMED, bb_fvar(&b, 1, 1);
+        bb_fbytes(&b, 2, p.identity_key, 32); bb_fbytes(&b, 3, zero, 33);
+        bb_fvar(&b, 4, p.signed_prekey_id); TAIL());
+    RAW("prekey-unknown-field", RBX_E_MALFORMED, HEAD(1); bb_fvar(&b, 4, p.signed_prekey_id);
+        TAIL(); bb_fvar(&b, 15, 1));
+    RAW("prekey-fields-out-of-order", RBX_E_MALFORMED, HEAD(1); bb_fvar(&b, 5, p.onetime_prekey_id);
+        bb_fvar(&b, 4, p.signed_prekey_id); TAIL());
+    RAW("prekey-trailing-byte", RBX_E_MALFORMED, pkm(&b, &p); bb_u8(&b, 0x08));
+#undef RAW
+#undef HEAD
+#undef TAIL
+    /* Sizes: the PreKeyMessage's own cap, RBX_MAX_WIRE + 92. */
+    bb_reset(&e);
+    bb_fvar(&e, 1, 1);
+    bb_fbytes(&e, 2, p.identity_key, 32);
+    bb_fbytes(&e, 3, p.base_key, 32);
+    bb_fvar(&e, 4, p.signed_prekey_id);
+    bb_varint(&e, 8 << 3 | 2);
+    size_t total = RBX_MAX_WIRE + 92;
+    bb_varint(&e, total - e.n - 3);
+    parse_case(sb, "prekey-max-size", "prekey-message", e.p, e.n, 0, total, 0);
+    e.n -= 3;
+    bb_varint(&e, total + 1 - e.n - 3);
+    parse_case(sb, "prekey-above-max-size", "prekey-message", e.p, e.n, 0, total + 1, RBX_E_TOO_BIG);
+    /* Told apart (9.3): above RBX_MAX_WIRE only a PreKeyMessage can fit, so
+     * the PreKeyMessage parser decides (version 1: its cap, + 92). */
+    e.n -= 3;
+    bb_varint(&e, RBX_MAX_WIRE + 1 - e.n - 3);
+    parse_case(sb, "prekey-above-max-wire", pi, e.p, e.n, 0, RBX_MAX_WIRE + 1, 1);
+    e.n -= 3;
+    bb_varint(&e, RBX_MAX_WIRE + 93 - e.n - 3);
+    parse_case(sb, "prekey-v1-above-its-cap", pi, e.p, e.n, 0, RBX_MAX_WIRE + 93, RBX_E_TOO_BIG);
+    e.n -= 3;
+    bb_varint(&e, RBX_MAX_WIRE - e.n - 3);
+    parse_case(sb, "prekey-at-max-wire", pi, e.p, e.n, 0, RBX_MAX_WIRE, 1);
+    bb_free(&b);
+    bb_free(&e);
+}
+
+/* Bundle inputs: the canonical fields of a parsed bundle. */
+typedef struct bparts {
+    const uint8_t *ik, *spk, *sig, *opk;
+    uint32_t spk_id, opk_id;
+} bparts;
+
+static void bundle_fields(bb *b, const bparts *x, int with_opk)
+{
+    bb_reset(b);
+    bb_fvar(b, 1, 1);
+    bb_fbytes(b, 2, x->ik, 32);
+    bb_fvar(b, 3, x->spk_id);
+    bb_fbytes(b, 4, x->spk, 32);
+    bb_fbytes(b, 5, x->sig, 64);
+    if (with_opk) {
+        bb_fvar(b, 6, x->opk_id);
+        bb_fbytes(b, 7, x->opk, 32);
+    }
+}
+
+static const uint8_t order8_u[32] = {
+    0xe0, 0xeb, 0x7a, 0x7c, 0x3b, 0x41, 0xb8, 0xae, 0x16, 0x56, 0xe3, 0xfa, 0xf1, 0x9f, 0xc4, 0x6a,
+    0xda, 0x09, 0x8d, 0xeb, 0x9c, 0x32, 0xb1, 0xfd, 0x86, 0x62, 0x05, 0x16, 0x5f, 0x49, 0xb8, 0x00,
+};
+
+static void malformed_bundles(tu_sbuf *sb, const bparts *x0)
+{
+    bb b = { 0 };
+    bparts x = *x0;
+    uint8_t zero[64], p_u[32], hi[32], sig[64];
+    const char *bp = "bundle";
+    memset(zero, 0, sizeof zero);
+    memset(p_u, 0xff, 32);
+    p_u[0] = 0xed;
+    p_u[31] = 0x7f; /* p itself: u >= p */
+    memcpy(hi, x0->spk, 32);
+    hi[31] |= 0x80; /* the same key with the top bit set */
+    memcpy(sig, x0->sig, 64);
+    sig[10] ^= 0x04;
+    bundle_fields(&b, &x, 1);
+    PARSE("bundle-canonical", bp, &b, 0);
+    bundle_fields(&b, &x, 0);
+    PARSE("bundle-without-one-time-prekey", bp, &b, 0);
+#define BWITH(name, want, ...) do { x = *x0; bundle_fields(&b, &x, 1); __VA_ARGS__; PARSE(name, bp, &b, want); } while (0)
+#define BRAW(name, want, ...) do { x = *x0; bb_reset(&b); __VA_ARGS__; PARSE(name, bp, &b, want); } while (0)
+    BRAW("bundle-version-2", RBX_E_VERSION, bb_fvar(&b, 1, 2); bb_fbytes(&b, 2, x.ik, 32);
+         bb_fvar(&b, 3, x.spk_id); bb_fbytes(&b, 4, x.spk, 32); bb_fbytes(&b, 5, x.sig, 64));
+    BRAW("bundle-version-2-unknown-field", RBX_E_VERSION, bb_fvar(&b, 1, 2);
+         bb_fbytes(&b, 2, x.ik, 32); bb_fvar(&b, 3, x.spk_id); bb_fbytes(&b, 4, x.spk, 32);
+         bb_fbytes(&b, 5, x.sig, 64); bb_fvar(&b, 11, 1));
+    BRAW("bundle-identity-31-bytes", RBX_E_MALFORMED, bb_fvar(&b, 1, 1); bb_fbytes(&b, 2, x.ik, 31);
+         bb_fvar(&b, 3, x.spk_id); bb_fbytes(&b, 4, x.spk, 32); bb_fbytes(&b, 5, x.sig, 64));
+    BRAW("bundle-signature-63-bytes", RBX_E_MALFORMED, bb_fvar(&b, 1, 1); bb_fbytes(&b, 2, x.ik, 32);
+         bb_fvar(&b, 3, x.spk_id); bb_fbytes(&b, 4, x.spk, 32); bb_fbytes(&b, 5, x.sig, 63));
+    BRAW("bundle-one-time-id-without-key", RBX_E_MALFORMED, bundle_fields(&b, &x, 0);
+         bb_fvar(&b, 6, x.opk_id));
+    BRAW("bundle-one-time-key-without-id", RBX_E_MALFORMED, bundle_fields(&b, &x, 0);
+         bb_fbytes(&b, 7, x.opk, 32));
+    BRAW("bundle-one-time-id-2^32-1", RBX_E_MALFORMED, bundle_fields(&b, &x, 0);
+         bb_fvar(&b, 6, UINT32_MAX); bb_fbytes(&b, 7, x.opk, 32));
+    BRAW("bundle-one-time-key-31-bytes", RBX_E_MALFORMED, bundle_fields(&b, &x, 0);
+         bb_fvar(&b, 6, x.opk_id); bb_fbytes(&b, 7, x.opk, 31));
+    BWITH("bundle-unknown-field", RBX_E_MALFORMED, bb_fvar(&b, 11, 1));
+    BWITH("bundle-created-0", RBX_E_MALFORMED, bb_fvar(&b, 8, 0));
+    BWITH("bundle-nine-records", RBX_E_MALFORMED,
+          for (int k = 0; k < 9; k++) bb_fbytes(&b, 9, zero, 1));
+    BWITH("bundle-empty-record", RBX_E_MALFORMED, bb_fbytes(&b, 9, zero, 0));
+    BWITH("bundle-empty-certificate", RBX_E_MALFORMED, bb_fbytes(&b, 10, zero, 0));
+    BWITH("bundle-record-not-a-record", RBX_E_MALFORMED, bb_fbytes(&b, 9, zero, 3));
+    BRAW("bundle-signed-prekey-id-non-minimal", RBX_E_MALFORMED, bb_fvar(&b, 1, 1);
+         bb_fbytes(&b, 2, x.ik, 32); bb_varint(&b, 3 << 3); bb_varint_pad(&b, x.spk_id, 1);
+         bb_fbytes(&b, 4, x.spk, 32); bb_fbytes(&b, 5, x.sig, 64));
+    BRAW("bundle-signed-prekey-id-above-uint32", RBX_E_MALFORMED, bb_fvar(&b, 1, 1);
+         bb_fbytes(&b, 2, x.ik, 32); bb_fvar(&b, 3, (1ULL << 32) | x.spk_id);
+         bb_fbytes(&b, 4, x.spk, 32); bb_fbytes(&b, 5, x.sig, 64));
+    BRAW("bundle-fields-out-of-order", RBX_E_MALFORMED, bb_fvar(&b, 1, 1); bb_fbytes(&b, 2, x.ik, 32);
+         bb_fbytes(&b, 4, x.spk, 32); bb_fvar(&b, 3, x.spk_id); bb_fbytes(&b, 5, x.sig, 64));
+    BWITH("bundle-trailing-byte", RBX_E_MALFORMED, bb_u8(&b, 0x08));
+    x = *x0;
+    bundle_fields(&b, &x, 1);
+    bb_fbytes(&b, 15, zero, 0);
+    size_t pad = RBX_BUNDLE_MAXBYTES + 1 - b.n - 3; /* 15-byte key, 2-byte length */
+    b.n -= 2;
+    bb_varint(&b, 15 << 3 | 2);
+    bb_varint(&b, pad);
+    parse_case(sb, "bundle-4097-bytes", bp, b.p, b.n, 0, b.n + pad, RBX_E_MALFORMED);
+    BWITH("bundle-identity-low-order", RBX_E_KEY, b.n = 0; x.ik = zero; bundle_fields(&b, &x, 1));
+    BWITH("bundle-identity-top-bit", RBX_E_KEY, b.n = 0; memcpy(hi, x0->ik, 32); hi[31] |= 0x80;
+          x.ik = hi; bundle_fields(&b, &x, 1));
+    BWITH("bundle-signed-prekey-u-equals-p", RBX_E_KEY, b.n = 0; x.spk = p_u; bundle_fields(&b, &x, 1));
+    BWITH("bundle-one-time-prekey-order-8", RBX_E_KEY, b.n = 0; x.opk = order8_u;
+          bundle_fields(&b, &x, 1));
+    BWITH("bundle-signature-bit-flipped", RBX_E_SIGNATURE, b.n = 0; x.sig = sig;
+          bundle_fields(&b, &x, 1));
+    BWITH("bundle-created-added", RBX_E_SIGNATURE, bb_fvar(&b, 8, 1700000000));
+#undef BWITH
+#undef BRAW
+    bb_free(&b);
+}
+
+/* Session- and handshake-level refusals of well-formed inputs. */
+static void malformed_sessions(tr *t, const rbx__prekey_msg *p0, const mparts *h)
+{
+    bb b = { 0 };
+    rbx__prekey_msg p;
+    uint8_t other[32], zero[32];
+    memset(zero, 0, sizeof zero);
+#define PVAR(change) do { p = *p0; change; pkm(&b, &p); } while (0)
+    m_hidden(&b, h);
+    tr_recv_wire(t, "encrypted-header-form-to-clear-session", 0, b.p, b.n, RBX_E_MALFORMED);
+    PVAR((void)0);
+    tr_recv_wire(t, "prekey-message-to-initiator", 1, b.p, b.n, RBX_E_STATE);
+    memcpy(other, p0->base_key, 32);
+    other[0] ^= 0x02;
+    PVAR(p.base_key = other);
+    tr_recv_wire(t, "prekey-message-other-base-key", 0, b.p, b.n, RBX_E_STATE);
+    PVAR(p.signed_prekey_id = 9);
+    tr_recv_wire(t, "prekey-message-other-signed-prekey-id", 0, b.p, b.n, RBX_E_AUTH);
+    PVAR(p.has_onetime = 0);
+    tr_recv_wire(t, "prekey-message-one-time-id-dropped", 0, b.p, b.n, RBX_E_AUTH);
+    PVAR(p.profile = 1);
+    /* Version 1: profile 0 and 1 are one version, the session tells them
+     * apart (6.3). Version 2 with profile 1 is no valid pair (9.3). */
+    tr_recv_wire(t, "prekey-message-other-profile", 0, b.p, b.n,
+                 p0->version == 1 ? RBX_E_AUTH : RBX_E_VERSION);
+    PVAR(p.header_encryption = 1);
+    tr_recv_wire(t, "prekey-message-header-encryption-flag", 0, b.p, b.n, RBX_E_AUTH);
+    memcpy(other, p0->identity_key, 32);
+    other[1] ^= 0x10;
+    PVAR(p.identity_key = other);
+    tr_recv_wire(t, "prekey-message-other-identity", 0, b.p, b.n, RBX_E_AUTH);
+    PVAR(p.messagelen = 0);
+    tr_recv_wire(t, "prekey-message-embedded-empty", 0, b.p, b.n, RBX_E_MALFORMED);
+    {
+        /* The embedded Message of another version than its PreKeyMessage, and
+         * a Message of the other version to the session (7.4 Entry). */
+        bb e = { 0 };
+        rbx__msg m;
+        uint8_t salt[16];
+        memset(salt, 0x5a, sizeof salt);
+        ck_assert_int_eq(rbx__msg_parse(&m, p0->message, p0->messagelen), 0);
+        m.version = 3 - p0->version;
+        m.salt = m.version == 2 ? salt : NULL;
+        msg_encode(&e, &m);
+        PVAR(p.message = e.p; p.messagelen = e.n);
+        tr_recv_wire(t, "prekey-message-embedded-other-version", 0, b.p, b.n, RBX_E_VERSION);
+        tr_recv_wire(t, "message-other-version-to-session", 0, e.p, e.n, RBX_E_VERSION);
+        bb_free(&e);
+    }
+    PVAR(p.version = 3);
+    tr_recv_wire(t, "prekey-message-version-3-to-session", 0, b.p, b.n, RBX_E_VERSION);
+    tr_accept_fail(t, "accept-version-3", b.p, b.n, RBX_E_VERSION);
+    PVAR((void)0);
+    tr_recv_wire(t, "prekey-message-again", 0, b.p, b.n, RBX_E_REPLAY);
+    tr_accept_fail(t, "accept-one-time-prekey-reused", b.p, b.n, RBX_E_PREKEY_REUSED);
+    PVAR(p.signed_prekey_id = 9);
+    tr_accept_fail(t, "accept-unknown-signed-prekey", b.p, b.n, RBX_E_UNKNOWN_PREKEY);
+    PVAR(p.onetime_prekey_id = 7);
+    tr_accept_fail(t, "accept-unknown-one-time-prekey", b.p, b.n, RBX_E_UNKNOWN_PREKEY);
+    PVAR(p.has_onetime = 0);
+    tr_accept_fail(t, "accept-one-time-prekey-dropped", b.p, b.n, RBX_E_AUTH);
+    PVAR(p.has_onetime = 0; p.identity_key = zero);
+    tr_accept_fail(t, "accept-identity-low-order", b.p, b.n, RBX_E_KEY);
+    PVAR(p.has_onetime = 0; p.base_key = order8_u);
+    tr_accept_fail(t, "accept-base-key-order-8", b.p, b.n, RBX_E_KEY);
+#undef PVAR
+    bb_free(&b);
+}
+
+/* Version 2 forms (9.2, 9.3): the salt, the (version, profile) pairs and
+ * the records a first message attaches (6.4). */
+static void malformed_v2(tu_sbuf *sb, const mparts *m2, const mparts *h2, const rbx__prekey_msg *p2)
+{
+    bb b = { 0 };
+    const char *pi = "prekey-info";
+    uint8_t junk[400];
+    memset(junk, 0x33, sizeof junk);
+    mparts x;
+    rbx__prekey_msg p;
+#define MV(name, want, change, enc) do { x = *m2; change; enc(&b, &x); PARSE(name, pi, &b, want); } while (0)
+    MV("message-v2-canonical", 0, (void)0, m_clear);
+    MV("message-v2-encrypted-header", 0, x = *h2, m_hidden);
+    MV("message-v2-salt-absent", RBX_E_MALFORMED, x.salt = NULL, m_clear);
+    MV("message-v1-with-salt", RBX_E_MALFORMED, x.version = 1, m_clear);
+#undef MV
+    m_hidden(&b, h2);
+    bb_fbytes(&b, 7, m2->salt, 16);
+    PARSE("message-v2-encrypted-header-with-salt", pi, &b, RBX_E_MALFORMED);
+    x = *m2;
+    m_clear(&b, &x);
+    b.n -= 18;
+    bb_fbytes(&b, 7, x.salt, 15);
+    PARSE("message-v2-salt-15-bytes", pi, &b, RBX_E_MALFORMED);
+    b.n -= 17;
+    bb_fbytes(&b, 7, junk, 17);
+    PARSE("message-v2-salt-17-bytes", pi, &b, RBX_E_MALFORMED);
+    bb_reset(&b);
+    bb_fvar(&b, 1, 2);
+    bb_fbytes(&b, 2, x.rk, 32);
+    bb_fvar(&b, 3, x.counter);
+    bb_fvar(&b, 4, x.pn);
+    bb_fbytes(&b, 7, x.salt, 16);
+    bb_fbytes(&b, 6, x.ct, x.ctlen);
+    PARSE("message-v2-salt-before-ciphertext", pi, &b, RBX_E_MALFORMED);
+#define PV(name, want, change) do { p = *p2; change; pkm(&b, &p); PARSE(name, pi, &b, want); } while (0)
+    const uint8_t *recs[9];
+    size_t lens[9];
+    for (int i = 0; i < 9; i++) {
+        recs[i] = junk;
+        lens[i] = 3;
+    }
+    PV("prekey-v2-canonical", 1, (void)0);
+    PV("prekey-v2-kdf-profile-0", RBX_E_VERSION, p.profile = 0);
+    PV("prekey-v2-kdf-profile-1", RBX_E_VERSION, p.profile = 1);
+    PV("prekey-v2-one-record", 1, p.nrecords = 1; memcpy(p.records, recs, sizeof p.records);
+       memcpy(p.record_lens, lens, sizeof p.record_lens));
+    PV("prekey-v2-record-and-certificate", 1, p.nrecords = 1; p.records[0] = junk;
+       p.record_lens[0] = 3; p.cert = junk; p.certlen = 4);
+    PV("prekey-v2-empty-record", RBX_E_MALFORMED, p.nrecords = 1; p.records[0] = junk;
+       p.record_lens[0] = 0);
+    PV("prekey-v2-record-337-bytes", RBX_E_MALFORMED, p.nrecords = 1; p.records[0] = junk;
+       p.record_lens[0] = 337);
+    PV("prekey-v2-record-336-bytes", 1, p.nrecords = 1; p.records[0] = junk; p.record_lens[0] = 336);
+    PV("prekey-v2-certificate-without-record", RBX_E_MALFORMED, p.cert = junk; p.certlen = 4);
+    PV("prekey-v2-empty-certificate", RBX_E_MALFORMED, p.nrecords = 1; p.records[0] = junk;
+       p.record_lens[0] = 3; p.cert = junk; p.certlen = 0);
+    PV("prekey-v2-certificate-193-bytes", RBX_E_MALFORMED, p.nrecords = 1; p.records[0] = junk;
+       p.record_lens[0] = 3; p.cert = junk; p.certlen = 193);
+    PV("prekey-v1-with-record", RBX_E_MALFORMED, p.version = 1; p.profile = 0; p.nrecords = 1;
+       p.records[0] = junk; p.record_lens[0] = 3);
+#undef PV
+    /* Nine records: the repeated field written out. */
+    p = *p2;
+    pkm(&b, &p);
+    for (int i = 0; i < 9; i++) bb_fbytes(&b, 9, junk, 3);
+    PARSE("prekey-v2-nine-records", pi, &b, RBX_E_MALFORMED);
+    /* The version-2 cap: RBX_MAX_WIRE + 92 + 2907 (attachments). */
+    bb_reset(&b);
+    bb_fvar(&b, 1, 2);
+    bb_fbytes(&b, 2, p.identity_key, 32);
+    bb_fbytes(&b, 3, p.base_key, 32);
+    bb_fvar(&b, 4, p.signed_prekey_id);
+    bb_fvar(&b, 6, 2);
+    bb_varint(&b, 8 << 3 | 2);
+    size_t total = RBX_MAX_WIRE + 92 + 2907;
+    bb_varint(&b, total - b.n - 3);
+    parse_case(sb, "prekey-v2-max-size", "prekey-message", b.p, b.n, 0, total, 0);
+    parse_case(sb, "prekey-v2-max-size-told-apart", pi, b.p, b.n, 0, total, 1);
+    b.n -= 3;
+    bb_varint(&b, total + 1 - b.n - 3);
+    parse_case(sb, "prekey-v2-above-max-size", "prekey-message", b.p, b.n, 0, total + 1,
+               RBX_E_TOO_BIG);
+    bb_free(&b);
+}
+
+/* The session refusals of malformed_sessions, in a session of one profile. */
+static void malformed_session_transcript(tu_sbuf *sb, unsigned profile, uint64_t seed,
+                                         int with_parsers)
+{
+    tr t;
+    char title[96];
+    rbx_session_opts o = { profile, 0 };
+    snprintf(title, sizeof title, "malformed and non-canonical inputs%s, profile %u",
+             with_parsers ? "; refusals of well-formed ones" : "", profile);
+    tr_begin(&t, sb, title, seed, &o);
+    uint32_t a0 = tr_send(&t, 1);
+    tr_recv(&t, a0, 0);
+    uint32_t b0 = tr_send(&t, 0);
+    tr_recv(&t, b0, 0);
+    uint32_t a1 = tr_send(&t, 1); /* a plain Message */
+    rbx__prekey_msg p0;
+    rbx__msg m0;
+    ck_assert_int_eq(rbx__prekey_parse(&p0, t.m[a0].wire, t.m[a0].len), 0);
+    ck_assert_int_eq(rbx__msg_parse(&m0, t.m[a1].wire, t.m[a1].len), 0);
+    /* An encrypted-header Message: its fields need only parse here. */
+    uint8_t eh[80];
+    for (unsigned i = 0; i < sizeof eh; i++) eh[i] = (uint8_t)(0x80 + i);
+    mparts h = { NULL, eh, m0.ct, 0, 0, m0.ctlen, m0.version, NULL };
+    if (with_parsers) {
+        /* Parser cases, independent of any session: version 1 shapes, then
+         * version 2 ones, then bundles. */
+        mparts m1 = { m0.ratchet_key, NULL, m0.ct, m0.counter, m0.previous_counter, m0.ctlen, 1,
+                      NULL };
+        mparts h1 = { NULL, eh, m0.ct, 0, 0, m0.ctlen, 1, NULL };
+        mparts m2 = { m0.ratchet_key, NULL, m0.ct, m0.counter, m0.previous_counter, m0.ctlen, 2,
+                      m0.salt };
+        mparts h2 = { NULL, eh, m0.ct, 0, 0, m0.ctlen, 2, NULL };
+        ck_assert_ptr_nonnull(m0.salt);
+        malformed_messages(sb, &m1, &h1);
+        rbx__prekey_msg p1 = p0;
+        p1.version = 1;
+        p1.profile = 0;
+        malformed_prekey(sb, &p1);
+        malformed_v2(sb, &m2, &h2, &p0);
+        uint8_t bundle[RBX_BUNDLE_MAXBYTES];
+        size_t blen;
+        rbx_bundle bd;
+        ck_assert_int_eq(rbx_prekeys_add_onetime(t.pre, 3, NULL), 0);
+        uint8_t drop[64];
+        (void)tu_rng_log_take(drop, sizeof drop); /* that key's secret is not listed */
+        ck_assert_int_eq(rbx_prekeys_bundle(bundle, sizeof bundle, &blen, t.pre, 1, 3), 0);
+        ck_assert_int_eq(rbx_bundle_parse(&bd, bundle, blen), 0);
+        bparts x = { bd.identity, bd.signed_prekey, bd.signature, bd.onetime_prekey, 1, 3 };
+        malformed_bundles(sb, &x);
+    }
+    malformed_sessions(&t, &p0, &h);
+    tr_recv(&t, a1, 0); /* the session took no harm */
+    tr_end(&t);
+}
+
+static void malformed_vectors(tu_sbuf *sb, uint64_t seed)
+{
+    malformed_session_transcript(sb, RBX_PROFILE_FAST, seed, 1);
+    malformed_session_transcript(sb, RBX_PROFILE_HMAC, seed + 100, 0);
+}
+
+/* ------------------------------------------------------------ xeddsa.txt */
+
+static void xed_case(tu_sbuf *sb, const char *name, const uint8_t *sk, const uint8_t *z,
+                     const uint8_t pk[32], const uint8_t *msg, size_t mlen, const uint8_t sig[64],
+                     int valid, const char *rule)
+{
+    int rc = rbx__xeddsa_verify(sig, pk, msg, mlen);
+    ck_assert_msg((rc == 0) == valid, "%s: verify %d", name, rc);
+    tu_sb_printf(sb, "\ncase = %s\n", name);
+    if (sk != NULL) {
+        sb_hex(sb, "private", sk, 32);
+        sb_hex(sb, "z", z, 64);
+    }
+    sb_hex(sb, "public", pk, 32);
+    sb_hex(sb, "message", msg, mlen);
+    sb_hex(sb, "signature", sig, 64);
+    tu_sb_printf(sb, "expect = %s\nrule = %s\n", valid ? "valid" : "invalid", rule);
+}
+
+/* The sign bit of E = clamp(sk) * B (section 3, Sign step 2). */
+static int edwards_sign(const uint8_t sk[32])
+{
+    uint8_t k[32], e[32];
+    memcpy(k, sk, 32);
+    k[0] &= 248;
+    k[31] &= 127;
+    k[31] |= 64;
+    ck_assert_int_eq(crypto_scalarmult_ed25519_base_noclamp(e, k), 0);
+    sodium_memzero(k, sizeof k);
+    return e[31] >> 7;
+}
+
+/* A key pair whose E has the given sign bit, and a signature with its Z. */
+static void xed_signed(uint8_t pk[32], uint8_t sk[32], int sign, const uint8_t *msg, size_t mlen,
+                       uint8_t sig[64], uint8_t z[64])
+{
+    uint8_t drop[64];
+    do {
+        ck_assert_int_eq(rbx_keypair_generate(pk, sk), 0);
+        (void)tu_rng_log_take(drop, sizeof drop);
+    } while (edwards_sign(sk) != sign);
+    rbx__xeddsa_sign(sig, sk, msg, mlen);
+    ck_assert_uint_eq(tu_rng_log_take(z, 64), 64);
+}
+
+static void xeddsa_vectors(uint64_t seed)
+{
+    static const uint8_t q[32] = { /* the group order, little-endian */
+        0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde, 0x14,
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
+    };
+    /* y-coordinates of the points of order 1, 2, 4 and 8 as libsodium
+     * 1.0.18 lists them for R (sign bit ignored), p and p + 1 included. */
+    static const char *const small_y[7] = {
+        "0000000000000000000000000000000000000000000000000000000000000000",
+        "0100000000000000000000000000000000000000000000000000000000000000",
+        "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05",
+        "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a",
+        "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+        "edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+        "eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+    };
+    static const char *const low_u[5] = {
+        "0000000000000000000000000000000000000000000000000000000000000000",
+        "0100000000000000000000000000000000000000000000000000000000000000",
+        "e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800",
+        "5f9c95bca3508c24b1d0b1559c83ef5b04445cc4581c8e86d8224eddd09f1157",
+        "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+    };
+    tu_sbuf sb = { 0 };
+    uint8_t pk0[32], sk0[32], sig0[64], z0[64], pk1[32], sk1[32], sig1[64], z1[64];
+    uint8_t pk[32], sig[64], z[64], m2[64];
+    const uint8_t *msg = (const uint8_t *)"ratchetbox-spk-v1 test statement";
+    size_t mlen = strlen((const char *)msg);
+    char name[64];
+    tu_rng_seed(seed);
+    tu_rng_log(1);
+    tu_sb_printf(&sb,
+                 "# XEdDSA (PROTOCOL.md section 3): signatures and what Verify refuses.\n"
+                 "# Generated by tests/test_vectors.c from seed %llu (make vectors); format in\n"
+                 "# spec/vectors/README.md. `private` and `z`: the signer's key and the 64\n"
+                 "# random bytes Sign drew; `expect`: valid or invalid; `rule`: the check of\n"
+                 "# section 3 that refuses it (or that the signature satisfies).\n",
+                 (unsigned long long)seed);
+    xed_signed(pk0, sk0, 0, msg, mlen, sig0, z0);
+    xed_case(&sb, "valid-edwards-sign-0", sk0, z0, pk0, msg, mlen, sig0, 1,
+             "sign: a = clamp(k) unreduced");
+    xed_signed(pk1, sk1, 1, msg, mlen, sig1, z1);
+    xed_case(&sb, "valid-edwards-sign-1", sk1, z1, pk1, msg, mlen, sig1, 1,
+             "sign: a = -clamp(k) mod q");
+    rbx__xeddsa_sign(sig, sk0, msg, 0);
+    ck_assert_uint_eq(tu_rng_log_take(z, 64), 64);
+    xed_case(&sb, "valid-empty-message", sk0, z, pk0, msg, 0, sig, 1, "verify");
+    /* libsignal's form: a = clamp(k) with its true Edwards key (sign 1), the
+     * sign bit carried in bit 255 of the signature. */
+    {
+        uint8_t kc[32];
+        memcpy(kc, sk1, 32);
+        kc[0] &= 248;
+        kc[31] &= 127;
+        kc[31] |= 64;
+        ed25519_priv_sign(sig, kc, msg, (uint32_t)mlen, z1);
+        sodium_memzero(kc, sizeof kc);
+        sig[63] |= 0x80;
+        xed_case(&sb, "libsignal-sign-bit-form", NULL, NULL, pk1, msg, mlen, sig, 0,
+                 "s >= 2^253 (bit 255 set)");
+        sig[63] &= 0x7f;
+        xed_case(&sb, "libsignal-form-sign-bit-cleared", NULL, NULL, pk1, msg, mlen, sig, 0,
+                 "equation (signed for the Edwards key of sign 1)");
+    }
+    memcpy(sig, sig1, 64);
+    { /* s + q: the same point sB, so only s < q refuses it */
+        unsigned c = 0;
+        for (int i = 0; i < 32; i++) {
+            c += sig[32 + i] + q[i];
+            sig[32 + i] = (uint8_t)c;
+            c >>= 8;
+        }
+        ck_assert_uint_eq(sig[63] & 0xe0, 0);
+    }
+    xed_case(&sb, "s-plus-q", NULL, NULL, pk1, msg, mlen, sig, 0, "s < q");
+    memcpy(sig, sig1, 64);
+    memcpy(sig + 32, q, 32);
+    xed_case(&sb, "s-equals-q", NULL, NULL, pk1, msg, mlen, sig, 0, "s < q");
+    memcpy(sig, sig1, 64);
+    sig[63] |= 0x20;
+    xed_case(&sb, "s-bit-253", NULL, NULL, pk1, msg, mlen, sig, 0, "s >= 2^253");
+    memcpy(pk, pk1, 32);
+    pk[31] |= 0x80;
+    xed_case(&sb, "u-top-bit-set", NULL, NULL, pk, msg, mlen, sig1, 0, "CANON");
+    memset(pk, 0xff, 32);
+    pk[0] = 0xed;
+    pk[31] = 0x7f;
+    xed_case(&sb, "u-equals-p", NULL, NULL, pk, msg, mlen, sig1, 0, "CANON");
+    pk[0] = 0xee;
+    xed_case(&sb, "u-equals-p-plus-1", NULL, NULL, pk, msg, mlen, sig1, 0, "CANON");
+    for (int i = 0; i < 5; i++) {
+        ck_assert_int_eq(sodium_hex2bin(pk, 32, low_u[i], 64, NULL, NULL, NULL), 0);
+        snprintf(name, sizeof name, "u-low-order-%d", i + 1);
+        xed_case(&sb, name, NULL, NULL, pk, msg, mlen, sig1, 0, "LOW");
+    }
+    memset(pk, 0, 32);
+    pk[0] = 2; /* on the twist: no Edwards point has y = (2 - 1) / (2 + 1) */
+    xed_case(&sb, "u-on-twist", NULL, NULL, pk, msg, mlen, sig1, 0, "A is not a point");
+    for (int i = 0; i < 7; i++) {
+        for (int sign = 0; sign < 2; sign++) {
+            memcpy(sig, sig1, 64);
+            ck_assert_int_eq(sodium_hex2bin(sig, 32, small_y[i], 64, NULL, NULL, NULL), 0);
+            sig[31] |= (uint8_t)(sign << 7);
+            snprintf(name, sizeof name, "r-small-order-%d-sign-%d", i + 1, sign);
+            xed_case(&sb, name, NULL, NULL, pk1, msg, mlen, sig, 0, "R of small order");
+        }
+    }
+    memcpy(sig, sig1, 64);
+    memset(sig, 0xff, 32);
+    sig[0] = 0xef;
+    sig[31] = 0x7f; /* y = p + 2 */
+    xed_case(&sb, "r-not-canonical", NULL, NULL, pk1, msg, mlen, sig, 0, "equation (R canonical)");
+    memcpy(sig, sig1, 64);
+    sig[31] ^= 0x80;
+    xed_case(&sb, "r-sign-bit-flipped", NULL, NULL, pk1, msg, mlen, sig, 0, "equation");
+    memcpy(m2, msg, mlen);
+    m2[0] ^= 1;
+    xed_case(&sb, "message-changed", NULL, NULL, pk1, m2, mlen, sig1, 0, "equation");
+    xed_case(&sb, "other-key", NULL, NULL, pk0, msg, mlen, sig1, 0, "equation");
+    tu_rng_log(0);
+    tu_rng_system();
+    tu_settle_vector("xeddsa.txt", &sb);
+}
+
+/* ------------------------------------------------------------ transport.txt */
+
+static char *b64_of(const uint8_t *p, size_t n)
+{
+    size_t cap = sodium_base64_encoded_len(n, sodium_base64_VARIANT_ORIGINAL);
+    char *s = malloc(cap);
+    ck_assert_ptr_nonnull(s);
+    sodium_bin2base64(s, cap, p, n, sodium_base64_VARIANT_ORIGINAL);
+    return s;
+}
+
+/* One transport-line case: the exact input bytes rbx recv reads, and what
+ * happens (PROTOCOL.md 9.6): "ok" with the decoded fields, or the refusal. */
+static void tl_case(tu_sbuf *sb, const char *name, const char *text, size_t len, const char *expect,
+                    const uint8_t *decoded, size_t dlen)
+{
+    tu_sb_printf(sb, "\ncase = %s\n", name);
+    sb_hex(sb, "line", (const uint8_t *)text, len);
+    tu_sb_printf(sb, "expect = %s\n", expect);
+    if (decoded != NULL) {
+        int kind = rbx_message_prekey_info(NULL, decoded + 33, dlen - 33);
+        ck_assert_int_ge(kind, 0);
+        tu_sb_printf(sb, "version = %u\n", decoded[0]);
+        sb_hex(sb, "sender", decoded + 1, 32);
+        tu_sb_printf(sb, "kind = %s\n", kind == 1 ? "prekey" : "message");
+        sb_hex(sb, "wire", decoded + 33, dlen - 33);
+    }
+}
+
+static void transport_vectors(uint64_t seed)
+{
+    tu_sbuf sb = { 0 };
+    tr t;
+    bb raw = { 0 }, txt = { 0 };
+    rbx_session_opts o = { RBX_PROFILE_DEFAULT, 0 };
+    tu_sb_printf(&sb,
+                 "# Transport lines (PROTOCOL.md 9.6): base64(0x01 || sender identity || wire).\n"
+                 "# Generated by tests/test_vectors.c from seed %llu (make vectors); format in\n"
+                 "# spec/vectors/README.md. `line`: the hex of the exact bytes rbx recv reads;\n"
+                 "# `expect`: ok (then version, sender, kind and wire as decoded) or the refusal\n"
+                 "# as rbx recv reports it after \"rbx: recv: \".\n",
+                 (unsigned long long)seed);
+    tr_begin(&t, &sb, "the messages the lines carry", seed, &o);
+    uint32_t a0 = tr_send(&t, 1), b0 = tr_send(&t, 0);
+    const uint8_t *ik_a = t.w.a->ad, *ik_b = t.w.b->ad + 32;
+#define LINE(ver, pk, w, wl) do { bb_reset(&raw); bb_u8(&raw, ver); bb_put(&raw, pk, 32); \
+        bb_put(&raw, w, wl); } while (0)
+    LINE(1, ik_a, t.m[a0].wire, t.m[a0].len);
+    char *pl = b64_of(raw.p, raw.n);
+    uint8_t *pkm_raw = malloc(raw.n);
+    size_t pkm_len = raw.n;
+    memcpy(pkm_raw, raw.p, raw.n);
+    bb_reset(&txt);
+    bb_put(&txt, pl, strlen(pl));
+    bb_u8(&txt, '\n');
+    tl_case(&sb, "prekey-message", (char *)txt.p, txt.n, "ok", pkm_raw, pkm_len);
+    LINE(1, ik_b, t.m[b0].wire, t.m[b0].len);
+    char *ml = b64_of(raw.p, raw.n);
+    bb_reset(&txt);
+    bb_put(&txt, ml, strlen(ml));
+    bb_u8(&txt, '\n');
+    tl_case(&sb, "message", (char *)txt.p, txt.n, "ok", raw.p, raw.n);
+    bb_reset(&txt);
+    bb_put(&txt, ml, strlen(ml));
+    tl_case(&sb, "no-final-newline", (char *)txt.p, txt.n, "ok", raw.p, raw.n);
+    bb_reset(&txt);
+    bb_put(&txt, ml, strlen(ml));
+    bb_put(&txt, "\r\n", 2);
+    tl_case(&sb, "crlf", (char *)txt.p, txt.n, "ok", raw.p, raw.n);
+    bb_reset(&txt);
+    bb_put(&txt, " \t", 2);
+    bb_put(&txt, ml, strlen(ml));
+    bb_put(&txt, " \t\r\n\n", 5);
+    tl_case(&sb, "surrounding-whitespace", (char *)txt.p, txt.n, "ok", raw.p, raw.n);
+    size_t n = strlen(ml);
+    ck_assert_uint_gt(n, 100);
+    bb_reset(&txt);
+    bb_put(&txt, ml, 76);
+    bb_u8(&txt, '\n');
+    bb_put(&txt, ml + 76, n - 76);
+    bb_u8(&txt, '\n');
+    tl_case(&sb, "wrapped-at-76", (char *)txt.p, txt.n, "malformed transport line: bad base64",
+            NULL, 0);
+    bb_reset(&txt);
+    bb_put(&txt, ml, 40);
+    bb_u8(&txt, ' ');
+    bb_put(&txt, ml + 40, n - 40);
+    bb_u8(&txt, '\n');
+    tl_case(&sb, "space-inside", (char *)txt.p, txt.n, "malformed transport line: bad base64",
+            NULL, 0);
+    /* An alphabet character swapped for its URL-safe twin. */
+    char *u = strdup(ml);
+    char *c = strpbrk(u, "+/");
+    ck_assert_ptr_nonnull(c);
+    *c = *c == '+' ? '-' : '_';
+    bb_reset(&txt);
+    bb_put(&txt, u, n);
+    bb_u8(&txt, '\n');
+    tl_case(&sb, "url-safe-alphabet", (char *)txt.p, txt.n, "malformed transport line: bad base64",
+            NULL, 0);
+    strcpy(u, ml);
+    u[40] = '=';
+    bb_reset(&txt);
+    bb_put(&txt, u, n);
+    bb_u8(&txt, '\n');
+    tl_case(&sb, "padding-inside", (char *)txt.p, txt.n, "malformed transport line: bad base64",
+            NULL, 0);
+    free(u);
+    bb_reset(&txt);
+    bb_put(&txt, ml, n);
+    bb_put(&txt, "====\n", 5);
+    tl_case(&sb, "extra-padding", (char *)txt.p, txt.n, "malformed transport line: bad base64",
+            NULL, 0);
+    /* 34 bytes (a one-byte wire) end in "==": padding rules. */
+    uint8_t one = 0x08;
+    LINE(1, ik_b, &one, 1);
+    char *sl = b64_of(raw.p, raw.n);
+    n = strlen(sl);
+    ck_assert(sl[n - 1] == '=' && sl[n - 2] == '=');
+    bb_reset(&txt);
+    bb_put(&txt, sl, n);
+    bb_u8(&txt, '\n');
+    tl_case(&sb, "wire-malformed", (char *)txt.p, txt.n, "rejected: malformed input", NULL, 0);
+    bb_reset(&txt);
+    bb_put(&txt, sl, n - 2);
+    bb_u8(&txt, '\n');
+    tl_case(&sb, "padding-missing", (char *)txt.p, txt.n, "malformed transport line: bad base64",
+            NULL, 0);
+    bb_reset(&txt);
+    bb_put(&txt, sl, n - 1);
+    bb_u8(&txt, '\n');
+    tl_case(&sb, "padding-short", (char *)txt.p, txt.n, "malformed transport line: bad base64",
+            NULL, 0);
+    u = strdup(sl);
+    ck_assert(u[n - 3] == 'A' || u[n - 3] == 'Q' || u[n - 3] == 'g' || u[n - 3] == 'w');
+    u[n - 3] = (char)(u[n - 3] + 1); /* a non-zero padding bit */
+    bb_reset(&txt);
+    bb_put(&txt, u, n);
+    bb_u8(&txt, '\n');
+    tl_case(&sb, "padding-bits-not-zero", (char *)txt.p, txt.n,
+            "malformed transport line: bad base64", NULL, 0);
+    free(u);
+    free(sl);
+    tl_case(&sb, "empty", "\n", 1, "malformed transport line: bad base64", NULL, 0);
+    LINE(2, ik_b, t.m[b0].wire, t.m[b0].len);
+    sl = b64_of(raw.p, raw.n);
+    tl_case(&sb, "version-2", sl, strlen(sl), "malformed transport line: unknown version", NULL, 0);
+    free(sl);
+    LINE(0, ik_b, t.m[b0].wire, t.m[b0].len);
+    sl = b64_of(raw.p, raw.n);
+    tl_case(&sb, "version-0", sl, strlen(sl), "malformed transport line: unknown version", NULL, 0);
+    free(sl);
+    LINE(1, ik_b, t.m[b0].wire, 0);
+    sl = b64_of(raw.p, raw.n);
+    tl_case(&sb, "no-wire", sl, strlen(sl), "malformed transport line: too short", NULL, 0);
+    free(sl);
+    tl_case(&sb, "version-byte-only", "AQ==", 4, "malformed transport line: too short", NULL, 0);
+    LINE(1, ik_b, t.m[a0].wire, t.m[a0].len);
+    sl = b64_of(raw.p, raw.n);
+    tl_case(&sb, "sender-not-the-handshake-identity", sl, strlen(sl),
+            "rejected: sender identity does not match the handshake", NULL, 0);
+    free(sl);
+    {
+        rbx__msg m;
+        ck_assert_int_eq(rbx__msg_parse(&m, t.m[b0].wire, t.m[b0].len), 0);
+        bb w2 = { 0 };
+        bb_fvar(&w2, 1, 3);
+        bb_fbytes(&w2, 2, m.ratchet_key, 32);
+        bb_fvar(&w2, 3, m.counter);
+        bb_fvar(&w2, 4, m.previous_counter);
+        bb_fbytes(&w2, 6, m.ct, m.ctlen);
+        LINE(1, ik_b, w2.p, w2.n);
+        bb_free(&w2);
+        sl = b64_of(raw.p, raw.n);
+        tl_case(&sb, "wire-version-3", sl, strlen(sl), "rejected: unsupported version", NULL, 0);
+        free(sl);
+    }
+    /* Decoded size: 33 + RBX_MAX_PREKEY_WIRE bytes at most, told from the length
+     * before the characters are looked at. */
+    size_t big = (33U + RBX_MAX_PREKEY_WIRE + 1U + 2U) / 3U * 4U;
+    tu_sb_printf(&sb, "\ncase = too-big\nline_fill = 41\nline_length = %zu\n"
+                      "expect = malformed transport line: too big\n", big);
+#undef LINE
+    free(pl);
+    free(ml);
+    free(pkm_raw);
+    bb_free(&raw);
+    bb_free(&txt);
+    tr_end(&t);
+    tu_settle_vector("transport.txt", &sb);
+}
+
+/* The header of the files below (format: spec/vectors/README.md). */
+static void header_v(tu_sbuf *b, const char *title, uint64_t seed)
+{
+    tu_sb_printf(b,
+                 "# %s\n"
+                 "# Generated by tests/test_vectors.c from seed %llu (make vectors); format and\n"
+                 "# operations in spec/vectors/README.md. Normative description:\n"
+                 "# spec/PROTOCOL.md.\n",
+                 title, (unsigned long long)seed);
+}
+
+static void edge_vectors(void)
+{
+    tu_sbuf sb = { 0 };
+    static const unsigned both[2] = { RBX_PROFILE_HMAC, RBX_PROFILE_FAST };
+    xeddsa_vectors(21);
+    header_v(&sb, "The signal profile (kdf_profile 1): out of order, direction changes.", 22);
+    signal_transcript(&sb, 0, 22);
+    signal_transcript(&sb, 1, 122);
+    tu_settle_vector("signal-profile.txt", &sb);
+    header_v(&sb, "Eviction (a sixth chain) and expiry (51 DH steps) of skipped keys (7.6).", 23);
+    for (int v = 0; v < 2; v++)
+        for (int he = 0; he < 2; he++) eviction_transcript(&sb, both[v], he, 23 + 100U * (2U * v + he));
+    tu_settle_vector("eviction.txt", &sb);
+    header_v(&sb, "Which refusal is RBX_E_REPLAY and which RBX_E_AUTH (section 12).", 24);
+    for (int v = 0; v < 2; v++)
+        for (int he = 0; he < 2; he++) replay_transcript(&sb, both[v], he, 24 + 100U * (2U * v + he));
+    tu_settle_vector("replay.txt", &sb);
+    header_v(&sb, "Every limit of section 10 at and past its boundary.", 25);
+    for (int v = 0; v < 2; v++) {
+        limits_skip(&sb, both[v], 25 + 1000U * v);
+        limits_counters(&sb, both[v], 26 + 1000U * v);
+    }
+    tu_settle_vector("limits.txt", &sb);
+    header_v(&sb, "Malformed and non-canonical encodings; refusals of well-formed inputs.", 27);
+    malformed_vectors(&sb, 27);
+    tu_settle_vector("malformed.txt", &sb);
+    transport_vectors(28);
+}
+
 START_TEST(vectors)
 {
-    conversation("conversation.txt", 0, 1);
+    conversation("conversation.txt", 0, 1, RBX_PROFILE_HMAC);
     out_of_order(2);
-    conversation("header-encryption.txt", 1, 3);
+    conversation("header-encryption.txt", 1, 3, RBX_PROFILE_HMAC);
+    conversation("fast-conversation.txt", 0, 7, RBX_PROFILE_FAST);
+    fast_out_of_order(8);
+    conversation("fast-header-encryption.txt", 1, 9, RBX_PROFILE_FAST);
+    fast_blobs(10);
+    edge_vectors();
 }
 END_TEST
 
@@ -232,12 +1943,100 @@ START_TEST(vectors_replay_from_file)
     ck_assert_int_eq(rbx__dh(dh + 32, ik_b, ek), 0);
     ck_assert_int_eq(rbx__dh(dh + 64, spk, ek), 0);
     ck_assert_int_eq(rbx__dh(dh + 96, opk, ek), 0);
-    rbx__x3dh_kdf(out, dh, sizeof dh, rbx__profile_get(RBX_PROFILE_DEFAULT));
+    rbx__x3dh_kdf(out, dh, sizeof dh, rbx__profile_get(RBX_PROFILE_HMAC));
     tv_hexn(x, "sk", sk, 32);
     ck_assert_mem_eq(out, sk, 32);
     tv_hexn(x, "dh4", want, 32);
     ck_assert_mem_eq(dh + 96, want, 32);
     tv_free(f);
+}
+END_TEST
+
+/* The fast- files re-derived with plain libsodium calls, not kdf.c or
+ * ratchet.c: Alice's first chain from the listed chain and block keys
+ * (PROTOCOL.md 4.4), and every message's body key and nonce from its listed
+ * message key and salt, which must decrypt its wire to its plaintext under
+ * AD || header (4.5, 8). */
+static void fast_replay(const char *path, int he, uint32_t nfirst, size_t nmessages)
+{
+    static const uint8_t pc[16] = "rbx-v2-chain-key", pb[16] = "rbx-v2-block-key",
+                         pbody[16] = "rbx-v2-body-keys", zero[16];
+    tv_file *f = tv_load(path);
+    const tv_block *x = tv_case(f, "x3dh");
+    uint8_t ck[32], bk[32], o[64], ad[64], want[32];
+    tv_hexn(x, "alice_first_sending_chain_key", ck, 32);
+    tv_hexn(x, "alice_first_sending_block_key", bk, 32);
+    tv_hexn(x, "ad", ad, 64);
+    /* The first message is position 0 of Alice's first chain, send-i the
+     * position i + 1 while she has not had a reply (nfirst positions). */
+    for (uint32_t n = 0; n < nfirst; n++) {
+        char name[32];
+        if (n == 0) snprintf(name, sizeof name, "first-message");
+        else snprintf(name, sizeof name, "send-%u", n - 1);
+        ck_assert_int_eq(crypto_generichash_blake2b_salt_personal(o, 64, NULL, 0, ck, 32, zero, pc), 0);
+        tv_hexn(tv_case(f, name), "message_key", want, 32);
+        ck_assert_mem_eq(o + 32, want, 32);
+        if ((n + 1) % 32 != 0) {
+            memcpy(ck, o, 32);
+        } else {
+            ck_assert_int_eq(crypto_generichash_blake2b_salt_personal(o, 64, NULL, 0, bk, 32, zero, pb), 0);
+            memcpy(bk, o, 32);
+            memcpy(ck, o + 32, 32);
+        }
+    }
+    size_t checked = 0;
+    for (size_t i = 0; i < f->nblocks; i++) {
+        const tv_block *b = &f->blocks[i];
+        const char *c = tv_get(b, "case");
+        if (strcmp(c, "first-message") != 0 && strncmp(c, "send-", 5) != 0) continue;
+        uint8_t mk[32], salt[16], kn[44], wire[1024], pt[1024], adh[64 + RBX_ENC_HEADERBYTES];
+        size_t wl = tv_hex(b, "wire", wire, sizeof wire);
+        tv_hexn(b, "message_key", mk, 32);
+        tv_hexn(b, "salt", salt, 16);
+        ck_assert_int_eq(crypto_generichash_blake2b_salt_personal(kn, 44, NULL, 0, mk, 32, salt, pbody), 0);
+        rbx__msg m;
+        rbx__prekey_msg pm;
+        const uint8_t *mw = wire;
+        size_t ml = wl;
+        if (rbx__msg_parse(&m, wire, wl) != 0) {
+            ck_assert_int_eq(rbx__prekey_parse(&pm, wire, wl), 0);
+            mw = pm.message, ml = pm.messagelen;
+            ck_assert_int_eq(rbx__msg_parse(&m, mw, ml), 0);
+        }
+        ck_assert_uint_eq(m.version, 2);
+        memcpy(adh, ad, 64);
+        size_t adlen = 64;
+        if (he) {
+            ck_assert_ptr_nonnull(m.enc_header);
+            ck_assert_mem_eq(m.enc_header, salt, 16);
+            memcpy(adh + 64, m.enc_header, RBX_ENC_HEADERBYTES);
+            adlen += RBX_ENC_HEADERBYTES;
+        } else {
+            ck_assert_mem_eq(m.salt, salt, 16);
+            memcpy(adh + 64, m.ratchet_key, 32);
+            rbx__store32_be(adh + 96, m.previous_counter);
+            rbx__store32_be(adh + 100, m.counter);
+            adlen += 40;
+        }
+        unsigned long long ptlen;
+        ck_assert_int_eq(crypto_aead_chacha20poly1305_ietf_decrypt(pt, &ptlen, NULL, m.ct, m.ctlen, adh,
+                                                                   adlen, kn + 32, kn),
+                         0);
+        uint8_t wantpt[1024];
+        size_t wpl = tv_hex(b, "plaintext", wantpt, sizeof wantpt);
+        ck_assert_uint_eq(ptlen, wpl);
+        ck_assert_mem_eq(pt, wantpt, wpl);
+        checked++;
+    }
+    ck_assert_uint_eq(checked, nmessages);
+    tv_free(f);
+}
+
+START_TEST(vectors_fast_replay)
+{
+    fast_replay("spec/vectors/fast-conversation.txt", 0, 3, 21);
+    fast_replay("spec/vectors/fast-header-encryption.txt", 1, 3, 21);
+    fast_replay("spec/vectors/fast-out-of-order.txt", 0, 41, 43);
 }
 END_TEST
 
@@ -247,6 +2046,7 @@ Suite *suite_vectors(void)
     TCase *tc = tcase_create("vectors");
     tcase_add_test(tc, vectors);
     tcase_add_test(tc, vectors_replay_from_file);
+    tcase_add_test(tc, vectors_fast_replay);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT
  * X3DH over box keys: bundles, the first message, and every refusal the
  * responder owes (PROTOCOL.md "X3DH"). */
+#include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -68,14 +69,16 @@ static int accept(rbx_session **out, party *bob, const uint8_t *pinned, const tu
 
 START_TEST(handshake_variants)
 {
-    /* _i bit 0: one-time prekey; bit 1: header encryption; bit 2: signal profile */
+    /* _i bit 0: one-time prekey; bit 1: header encryption; _i >> 2: the
+     * profile (hmac, signal, fast) */
+    static const unsigned profiles[3] = { RBX_PROFILE_HMAC, RBX_PROFILE_SIGNAL, RBX_PROFILE_FAST };
     party alice, bob;
     party_new(&alice, 0);
     party_new(&bob, 1);
     rbx_bundle b;
     bundle_of(&b, &bob, _i & 1);
     ck_assert_int_eq(b.has_onetime, _i & 1);
-    rbx_session_opts o = { (_i & 4) ? RBX_PROFILE_SIGNAL : RBX_PROFILE_DEFAULT, (_i & 2) ? 1 : 0 };
+    rbx_session_opts o = { profiles[_i >> 2], (_i & 2) ? 1 : 0 };
     tu_msg m;
     rbx_session *a = first_message(&m, &alice, &b, &o), *s;
     rbx_prekey_info info;
@@ -95,6 +98,8 @@ START_TEST(handshake_variants)
     ck_assert_mem_eq(ib.own_identity, bob.pk, 32);
     ck_assert_int_eq(ib.header_encryption, (_i & 2) ? 1 : 0);
     ck_assert_uint_eq(ib.profile, o.profile);
+    /* The message carries its session's protocol version (PROTOCOL.md 9). */
+    ck_assert_uint_eq(m.wire[1], o.profile == RBX_PROFILE_FAST ? 2 : 1);
     ck_assert_int_eq(ia.awaiting_reply, 1);
     /* Alice keeps wrapping until a reply decrypts. */
     tu_msg m2, r;
@@ -326,7 +331,10 @@ START_TEST(bad_options)
     rbx_bundle b;
     bundle_of(&b, &bob, 0);
     rbx_session *s = (rbx_session *)1;
-    rbx_session_opts o = { 2, 0 };
+    rbx_session_opts o = { 3, 0 };
+    ck_assert_int_eq(rbx_session_initiate(&s, alice.pk, alice.sk, &b, &o), RBX_E_INVALID);
+    ck_assert_ptr_null(s);
+    o.profile = UINT32_MAX;
     ck_assert_int_eq(rbx_session_initiate(&s, alice.pk, alice.sk, &b, &o), RBX_E_INVALID);
     ck_assert_ptr_null(s);
     o.profile = 0;
@@ -341,15 +349,85 @@ START_TEST(bad_options)
 }
 END_TEST
 
+/* PROTOCOL.md 9.3: a first message of version 2 that carries 8 rotation
+ * records (6.4) and a 1 MiB plaintext is longer than RBX_MAX_WIRE. It is
+ * still told apart as a PreKeyMessage (by rbx_message_prekey_info and by
+ * session decrypt), accepted, and a second delivery to the session is a
+ * replay, not RBX_E_TOO_BIG; one byte more than RBX_MAX_PREKEY_WIRE is. */
+START_TEST(first_message_above_max_wire)
+{
+    party alice, bob;
+    uint8_t pk[9][32], sk[9][32], rec[8][RBX_ROTATION_MAXBYTES], *pt = malloc(RBX_MAX_PLAINTEXT);
+    const uint8_t *recs[8];
+    size_t lens[8];
+    rbx_rotation r;
+    rbx_bundle b;
+    rbx_session *a, *bs;
+    tu_msg m;
+    ck_assert_ptr_nonnull(pt);
+    memset(pt, 0x61, RBX_MAX_PLAINTEXT);
+    for (int i = 0; i < 9; i++) ck_assert_int_eq(rbx_keypair_generate(pk[i], sk[i]), 0);
+    memset(&r, 0, sizeof r);
+    for (int i = 0; i < 8; i++) {
+        r.sequence = (uint64_t)i + 1;
+        memcpy(r.old_identity, pk[i], 32);
+        memcpy(r.new_identity, pk[i + 1], 32);
+        r.created = 1700000000U + (uint64_t)i;
+        r.old_valid_until = r.created + 86400U;
+        memset(r.reason, 0, sizeof r.reason);
+        memset(r.reason, 'x', RBX_REASON_MAX - 1); /* the longest reason: 63 bytes */
+        if (i > 0) rbx_rotation_hash(r.previous_hash, rec[i - 1], lens[i - 1]);
+        ck_assert_int_eq(rbx_rotation_sign(rec[i], sizeof rec[i], &lens[i], &r, sk[i], sk[i + 1]), 0);
+        recs[i] = rec[i];
+    }
+    memcpy(alice.pk, pk[8], 32);
+    memcpy(alice.sk, sk[8], 32);
+    party_new(&bob, 1);
+    bundle_of(&b, &bob, 1);
+    rbx_session_opts o = { RBX_PROFILE_FAST, 0 };
+    ck_assert_int_eq(rbx_session_initiate(&a, alice.pk, alice.sk, &b, &o), 0);
+    ck_assert_int_eq(rbx_session_set_chain(a, recs, lens, 8, NULL, 0), 0);
+    tu_send(&m, a, pt, RBX_MAX_PLAINTEXT);
+    ck_assert_uint_gt(m.len, RBX_MAX_WIRE);
+    ck_assert_uint_le(m.len, RBX_MAX_PREKEY_WIRE);
+    ck_assert_int_eq(rbx_message_prekey_info(NULL, m.wire, m.len), 1);
+    uint8_t *out = malloc(m.len);
+    size_t outlen;
+    uint32_t used;
+    ck_assert_ptr_nonnull(out);
+    ck_assert_int_eq(rbx_session_accept(&bs, out, m.len, &outlen, &used, bob.pre, NULL, m.wire,
+                                        m.len),
+                     0);
+    ck_assert_uint_eq(outlen, RBX_MAX_PLAINTEXT);
+    ck_assert_mem_eq(out, pt, RBX_MAX_PLAINTEXT);
+    ck_assert_int_eq(rbx_session_decrypt(bs, out, m.len, &outlen, m.wire, m.len), RBX_E_REPLAY);
+    uint8_t *big = calloc(1, RBX_MAX_PREKEY_WIRE + 1);
+    ck_assert_ptr_nonnull(big);
+    memcpy(big, m.wire, m.len);
+    ck_assert_int_eq(rbx_message_prekey_info(NULL, big, RBX_MAX_PREKEY_WIRE + 1), RBX_E_TOO_BIG);
+    ck_assert_int_eq(rbx_session_decrypt(bs, out, m.len, &outlen, big, RBX_MAX_PREKEY_WIRE + 1),
+                     RBX_E_TOO_BIG);
+    free(big);
+    free(out);
+    free(m.wire);
+    free(pt);
+    rbx_session_free(a);
+    rbx_session_free(bs);
+    rbx_prekeys_free(bob.pre);
+    sodium_memzero(sk, sizeof sk);
+}
+END_TEST
+
 Suite *suite_x3dh(void)
 {
     Suite *s = suite_create("x3dh");
     TCase *tc = tcase_create("x3dh");
-    tcase_add_loop_test(tc, handshake_variants, 0, 8);
+    tcase_add_loop_test(tc, handshake_variants, 0, 12);
     tcase_add_test(tc, bundle_refusals);
     tcase_add_test(tc, prekeys_misuse);
     tcase_add_test(tc, responder_refusals);
     tcase_add_test(tc, bad_options);
+    tcase_add_test(tc, first_message_above_max_wire);
     suite_add_tcase(s, tc);
     return s;
 }

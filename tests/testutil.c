@@ -120,7 +120,7 @@ char *tu_hex(const uint8_t *buf, size_t len)
 
 
 static int det_logging;
-static uint8_t det_log[4096];
+static uint8_t det_log[65536];
 static size_t det_loglen;
 
 void tu_rng_log(int on)

@@ -30,11 +30,12 @@
 /* Transport line: base64(CLI_TRANSPORT_VERSION || sender identity || wire). */
 #define CLI_TRANSPORT_VERSION 0x01U
 #define CLI_TRANSPORT_HEADER (1U + RBX_PUBLICKEYBYTES)
-/* Wire overhead above the plaintext (RBX_MAX_WIRE's margin). */
-#define CLI_WIRE_OVERHEAD (RBX_MAX_WIRE - RBX_MAX_PLAINTEXT)
+/* Wire overhead above the plaintext: a first message's, with attached
+ * rotation records (RBX_MAX_PREKEY_WIRE's margin). */
+#define CLI_WIRE_OVERHEAD (RBX_MAX_PREKEY_WIRE - RBX_MAX_PLAINTEXT)
 #define CLI_B64LEN(n) ((((size_t)(n) + 2U) / 3U) * 4U)
 /* Longest transport line (without newline) accepted. */
-#define CLI_TRANSPORT_MAXCHARS CLI_B64LEN(CLI_TRANSPORT_HEADER + RBX_MAX_WIRE)
+#define CLI_TRANSPORT_MAXCHARS CLI_B64LEN(CLI_TRANSPORT_HEADER + RBX_MAX_PREKEY_WIRE)
 /* Messages per transaction in --stream mode. */
 #define CLI_STREAM_BATCH 64U
 #define CLI_DEFAULT_ONETIME 100U

@@ -178,7 +178,8 @@ int rotate_identity_main(int argc, char **argv)
                ofp, nfp);
         printf("new public key: %s\n", nb64);
         printf("old key and its sessions kept until %s (grace window)\n", when);
-        printf("contacts accept the new key when they re-add our bundle (rbx bundle);\n"
+        printf("contacts accept the new key when they re-add our bundle (rbx bundle)\n"
+               "or receive the first message of a new session from us;\n"
                "a certified identity needs a new certificate for the new key\n"
                "(rbx org certify %s, then rbx org install-cert)\n", nb64);
     }

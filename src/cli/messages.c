@@ -13,16 +13,19 @@
 #include "cli.h"
 
 static const char send_usage[] =
-    "Usage: rbx send NAME [FILE|-] [--device D] [--header-encryption] [--stream] [--json]\n"
+    "Usage: rbx send NAME [FILE|-] [--device D] [--header-encryption] [--profile P]\n"
+    "                [--stream] [--json]\n"
     "       rbx send USER [FILE|-] [--stream] [--json] [--server URL]\n"
     "With an account (rbx account create or join), NAME may be a user: the message\n"
     "goes through the server to every device of USER and, as a sync copy, to our\n"
     "own other devices (one envelope each, made in one transaction).\n"
     "Encrypt the whole input (at most 1 MiB) as one message to contact NAME,\n"
     "device D (default 1), and print it as one transport line. The first message\n"
-    "to a contact carries the handshake; --header-encryption applies to a new\n"
-    "session. --stream: one message per input line (without its newline), up to\n"
-    "64 lines per transaction. --json: {\"to\",\"device\",\"kind\",\"line\"} per message.\n";
+    "to a contact carries the handshake; --header-encryption and --profile apply\n"
+    "to a new session (profile: fast, the default, protocol version 2; hmac or\n"
+    "signal, version 1, for a peer that only knows version 1). --stream: one\n"
+    "message per input line (without its newline), up to 64 lines per\n"
+    "transaction. --json: {\"to\",\"device\",\"kind\",\"line\"} per message.\n";
 
 static const char recv_usage[] =
     "Usage: rbx recv [FILE|-] [--stream] [--json]\n"
@@ -45,13 +48,15 @@ typedef struct sender {
     rbx_session_opts opts;
 } sender;
 
-/* Print one message as a transport line (not yet flushed). */
-static int emit(const sender *sd, const uint8_t *wire, size_t wlen)
+/* Print one message as a transport line (not yet flushed). identity: the
+ * key the message is sent under, which the receiver looks its sender up by. */
+static int emit(const sender *sd, const uint8_t identity[RBX_PUBLICKEYBYTES], const uint8_t *wire,
+                size_t wlen)
 {
     uint8_t *buf = malloc(CLI_TRANSPORT_HEADER + wlen);
     if (buf == NULL) return cli_fail("send", NULL, RBX_E_NOMEM);
     buf[0] = CLI_TRANSPORT_VERSION;
-    memcpy(buf + 1, sd->identity, RBX_PUBLICKEYBYTES);
+    memcpy(buf + 1, identity, RBX_PUBLICKEYBYTES);
     memcpy(buf + CLI_TRANSPORT_HEADER, wire, wlen);
     char *line = cli_b64_encode(buf, CLI_TRANSPORT_HEADER + wlen);
     free(buf);
@@ -123,7 +128,15 @@ static int send_batch(rbx_store *st, const sender *sd, const uint8_t *const *pts
         ec = encrypt_error(sd, rc);
         goto out;
     }
-    for (size_t i = 0; i < n && ec == CLI_OK; i++) ec = emit(sd, out + offs[i], wlens[i]);
+    /* The line names the identity of the session, not the one in force: a
+     * session begun before our identity rotated keeps its key (its AD binds
+     * it), and the peer finds us by that key until it follows the rotation
+     * (PROTOCOL.md 16.4). For a first message it is the handshake's IK_A. */
+    rbx_session_info si;
+    uint64_t gen;
+    const uint8_t *ident = sd->identity;
+    if (rbx_store_session_info(st, &si, &gen, sd->name, sd->device) == 0) ident = si.own_identity;
+    for (size_t i = 0; i < n && ec == CLI_OK; i++) ec = emit(sd, ident, out + offs[i], wlens[i]);
     if (ec == CLI_OK) ec = cli_flush_stdout("send");
     /* Only a message that reached stdout leaves the outbox. */
     for (size_t i = 0; i < n && ec == CLI_OK; i++)
@@ -252,6 +265,7 @@ int send_main(int argc, char **argv)
 {
     static const struct option opts[] = { { "device", required_argument, NULL, 'd' },
                                           { "header-encryption", no_argument, NULL, 'e' },
+                                          { "profile", required_argument, NULL, 'p' },
                                           { "stream", no_argument, NULL, 's' },
                                           { "json", no_argument, NULL, 'j' },
                                           { "server", required_argument, NULL, 'S' },
@@ -261,6 +275,7 @@ int send_main(int argc, char **argv)
     const char *server = NULL;
     int stream = 0, c, ec, device_given = 0;
     sd.device = 1;
+    sd.opts.profile = RBX_PROFILE_DEFAULT;
     while ((c = cli_getopt(argc, argv, opts, "send", send_usage, &ec)) != -1) {
         switch (c) {
         case 'd':
@@ -271,6 +286,15 @@ int send_main(int argc, char **argv)
             device_given = 1;
             break;
         case 'e': sd.opts.header_encryption = 1; break;
+        case 'p':
+            if (strcmp(optarg, "fast") == 0) sd.opts.profile = RBX_PROFILE_FAST;
+            else if (strcmp(optarg, "hmac") == 0) sd.opts.profile = RBX_PROFILE_HMAC;
+            else if (strcmp(optarg, "signal") == 0) sd.opts.profile = RBX_PROFILE_SIGNAL;
+            else {
+                cli_err("send", "--profile: expected fast, hmac or signal");
+                return CLI_USAGE;
+            }
+            break;
         case 's': stream = 1; break;
         case 'j': sd.json = 1; break;
         case 'S': server = optarg; break;
@@ -318,7 +342,7 @@ typedef struct receiver {
     rbx_received last; /* the last message decrypted */
 } receiver;
 
-#define RECV_CAP (CLI_TRANSPORT_HEADER + RBX_MAX_WIRE)
+#define RECV_CAP (CLI_TRANSPORT_HEADER + RBX_MAX_PREKEY_WIRE)
 
 /* Report an error for the current message ("line N: " in --stream). */
 static void recv_err(const receiver *rv, const char *what, const char *detail)

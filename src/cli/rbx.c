@@ -24,7 +24,7 @@ static const struct {
     { "id", id_main, "id [--json]                         public key (base64) and fingerprint" },
     { "bundle", bundle_main, "bundle [--one-time N] [--json]      a prekey bundle as one line of base64" },
     { "add", add_main, "add NAME [FILE|-] [--device D] [--org ORG] [--json]  record a contact (or its rotation)" },
-    { "send", send_main, "send NAME|USER [FILE|-] [--device D] [--header-encryption] [--stream] [--json]" },
+    { "send", send_main, "send NAME|USER [FILE|-] [--device D] [--header-encryption] [--profile P] [--stream] [--json]" },
     { "recv", recv_main, "recv [FILE|-] [--stream] [--json]   decrypt a message" },
     { "account", account_main, "account create|link|join|approve|devices|remove|rotate  this device on an rbxd server" },
     { "contact", contact_main, "contact add USER [--server URL] [--json]  fetch, verify and pin a user's device list" },

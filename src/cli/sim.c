@@ -324,6 +324,7 @@ static void mirror(rbx_session *m)
 {
     rbx__state *st = &m->st;
     memcpy(st->ckr, st->cks, 32);
+    memcpy(st->bkr, st->bks, 32); /* profile 2's block key (PROTOCOL.md 4.4) */
     memcpy(st->dhr, st->dhs_pk, 32);
     memcpy(st->hkr, st->hks, 32);
     st->nr = st->ns;
@@ -353,6 +354,7 @@ static int make_impostor(rbx_session **out, const rbx_session *snap)
     if ((rc = rbx__dh(dh, esk, v->dhs_pk)) != 0) goto out;
     WIPE(*st);
     rbx__kdf_rk(st->rk, st->cks, st->nhks, v->rk, dh, prof);
+    rbx__chain_init(st->cks, st->bks, st->cks, prof);
     memcpy(st->dhs_pk, epk, 32);
     memcpy(st->dhs_sk, esk, 32);
     memcpy(st->dhr, v->dhs_pk, 32);
@@ -360,6 +362,7 @@ static int make_impostor(rbx_session **out, const rbx_session *snap)
     st->ns = 0;
     st->pn = v->nr;                 /* nothing for the victim to skip */
     memcpy(st->ckr, v->cks, 32);
+    memcpy(st->bkr, v->bks, 32);
     memcpy(st->hkr, v->hks, 32);
     memcpy(st->nhkr, v->nhks, 32);
     st->nr = v->ns;

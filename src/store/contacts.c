@@ -8,6 +8,7 @@
 
 #include "internal.h"
 #include "rotation.h"
+#include "wire.h"
 #include "store_int.h"
 
 /* ------------------------------------------------------------ contacts */
@@ -200,26 +201,61 @@ typedef struct parsed_bundle {
     rbx_org_cert cert; /* when w->has_org_certificate */
 } parsed_bundle;
 
-/* A bundle's identity under an organisation root: certified now, not revoked. */
-static int org_accepts(rbx_store *st, const uint8_t org[32], const parsed_bundle *pb)
+/* A new identity of a contact and what comes with it: a bundle's records
+ * and certificate (parsed and verified with the bundle), or those a
+ * version-2 first message carries (PROTOCOL.md 6.4; parsed by the chain
+ * check). Either way the same checks and the same change (16.4). */
+typedef struct chain_src {
+    const uint8_t *identity;
+    size_t n;
+    const uint8_t *recs[RBX_CHAIN_MAX];
+    size_t lens[RBX_CHAIN_MAX];
+    rbx_rotation r[RBX_CHAIN_MAX];
+    int parsed;                  /* r holds the n records, parsed and verified */
+    int has_cert;                /* cert parsed and its signature verified */
+    rbx_org_cert cert;
+    const uint8_t *bundle;       /* kept for the next handshake; NULL: none */
+    size_t bundlelen;
+} chain_src;
+
+static void src_from_bundle(chain_src *cs, const parsed_bundle *pb, const uint8_t *bundle,
+                            size_t len)
 {
-    if (!pb->w->has_org_certificate) return RBX_E_UNCERTIFIED;
-    int rc = rbx__org_cert_valid(&pb->cert, org, pb->b.identity, (uint64_t)rbx__st_now(st));
-    return rc != 0 ? rc : rbx__st_is_revoked(st, org, pb->b.identity);
+    memset(cs, 0, sizeof *cs);
+    cs->identity = pb->b.identity;
+    cs->n = pb->w->n_rotation;
+    for (size_t i = 0; i < cs->n; i++) {
+        cs->recs[i] = pb->w->rotation[i].data;
+        cs->lens[i] = pb->w->rotation[i].len;
+        cs->r[i] = pb->r[i];
+    }
+    cs->parsed = 1;
+    cs->has_cert = pb->w->has_org_certificate != 0;
+    cs->cert = pb->cert;
+    cs->bundle = bundle;
+    cs->bundlelen = len;
 }
 
-/* Record every key a bundle's chain passes through (the pinned one among
- * them), each usable for messages in flight until its record's
- * old_valid_until, but never longer than our own grace window. */
-static int remember_keys(rbx_store *st, const rbx__contact *c, const parsed_bundle *pb,
+/* A new identity under an organisation root: certified now, not revoked. */
+static int org_accepts(rbx_store *st, const uint8_t org[32], const chain_src *cs)
+{
+    if (!cs->has_cert) return RBX_E_UNCERTIFIED;
+    int rc = rbx__org_cert_valid(&cs->cert, org, cs->identity, (uint64_t)rbx__st_now(st));
+    return rc != 0 ? rc : rbx__st_is_revoked(st, org, cs->identity);
+}
+
+/* Record every key a chain passes through (the pinned one among them),
+ * each usable for messages in flight until its record's old_valid_until,
+ * but never longer than our own grace window. */
+static int remember_keys(rbx_store *st, const rbx__contact *c, const chain_src *cs,
                          int64_t max_until)
 {
     sqlite3_stmt *s;
     int rc = rbx__st_prep(st, &s, "INSERT OR IGNORE INTO contact_keys (contact, identity, until)"
                                   " VALUES (?1, ?2, ?3)");
     if (rc != 0) return rc;
-    for (size_t i = 0; i < pb->w->n_rotation && rc == 0; i++) {
-        const rbx_rotation *r = &pb->r[i];
+    for (size_t i = 0; i < cs->n && rc == 0; i++) {
+        const rbx_rotation *r = &cs->r[i];
         int64_t until = r->old_valid_until > (uint64_t)max_until ? max_until : (int64_t)r->old_valid_until;
         sqlite3_bind_int64(s, 1, c->id);
         sqlite3_bind_blob(s, 2, r->old_identity, 32, SQLITE_STATIC);
@@ -231,10 +267,12 @@ static int remember_keys(rbx_store *st, const rbx__contact *c, const parsed_bund
     return rc;
 }
 
-/* A known contact's bundle names a new identity: accept it only through a
- * rotation chain from the pinned key (and the organisation root, if bound). */
-static int contact_rotated(rbx_store *st, rbx__contact *c, parsed_bundle *pb, const uint8_t *bundle,
-                           size_t len, const rbx_policy *pol)
+/* A known contact has a new identity (a bundle's, or a first message's):
+ * accept it only through a rotation chain from the pinned key (and the
+ * organisation root, if bound). PROTOCOL.md 16.4 steps 1-4; every check
+ * comes before the first write, so a refusal leaves c and the tables as
+ * they were. */
+static int contact_rotated(rbx_store *st, rbx__contact *c, chain_src *cs, const rbx_policy *pol)
 {
     sqlite3_stmt *s;
     rbx_chain_tip pinned, tip;
@@ -245,7 +283,7 @@ static int contact_rotated(rbx_store *st, rbx__contact *c, parsed_bundle *pb, co
     int rc = rbx__st_prep(st, &s, "SELECT 1 FROM contact_keys WHERE contact = ?1 AND identity = ?2");
     if (rc != 0) return rc;
     sqlite3_bind_int64(s, 1, c->id);
-    sqlite3_bind_blob(s, 2, pb->b.identity, 32, SQLITE_STATIC);
+    sqlite3_bind_blob(s, 2, cs->identity, 32, SQLITE_STATIC);
     rc = rbx__st_step(s);
     rbx__st_done(st, s);
     if (rc != 0) return rc < 0 ? rc : RBX_E_STALE;
@@ -253,37 +291,75 @@ static int contact_rotated(rbx_store *st, rbx__contact *c, parsed_bundle *pb, co
     memcpy(pinned.identity, c->identity, 32);
     pinned.sequence = (uint64_t)c->rot_seq;
     if (c->has_rot_hash) memcpy(pinned.hash, c->rot_hash, 32);
-    if ((rc = rbx__bundle_chain_check(&tip, &valid_until, &pinned, &pb->b, pb->w, pb->r)) != 0)
+    if ((rc = rbx__chain_check(&tip, &valid_until, &pinned, cs->identity, cs->recs, cs->lens, cs->n,
+                               cs->r, cs->parsed)) != 0)
         return rc;
-    if (c->has_org && (rc = org_accepts(st, c->org, pb)) != 0) return rc;
+    cs->parsed = 1;
+    if (c->has_org && (rc = org_accepts(st, c->org, cs)) != 0) return rc;
     /* The grace window: what the record states for the pinned key, at
      * most our policy's identity_grace from now. */
     int64_t until = now + (int64_t)pol->identity_grace;
     if (valid_until < (uint64_t)until) until = (int64_t)valid_until;
     /* Every key of the chain but the new one is now behind this contact:
      * a bundle naming any of them later is a replay. */
-    if ((rc = remember_keys(st, c, pb, now + (int64_t)pol->identity_grace)) != 0)
+    if ((rc = remember_keys(st, c, cs, now + (int64_t)pol->identity_grace)) != 0)
         return rc;
     /* Messages in flight under the old session still decrypt for the grace
      * window; the next encrypt starts a new X3DH with the new key. */
     if ((rc = rbx__st_retire_session(st, c->id, until)) != 0) return rc;
     rbx_fingerprint(fp_old, c->identity);
-    rbx_fingerprint(fp_new, pb->b.identity);
-    memcpy(c->identity, pb->b.identity, 32);
+    rbx_fingerprint(fp_new, cs->identity);
+    memcpy(c->identity, cs->identity, 32);
     c->rot_seq = (int64_t)tip.sequence;
     c->has_rot_hash = 1;
     memcpy(c->rot_hash, tip.hash, 32);
-    memcpy(c->bundle, bundle, len);
-    c->bundlelen = len;
+    /* A first message brings no bundle; the one held names the old key. */
+    if (cs->bundle != NULL) memcpy(c->bundle, cs->bundle, cs->bundlelen);
+    c->bundlelen = cs->bundle != NULL ? cs->bundlelen : 0;
     if ((rc = update_contact(st, c)) != 0) return rc;
-    return rbx__audit(st, "contact identity rotated", "%s/%u: %s -> %s, sequence %llu", c->name,
-                      c->device, fp_old, fp_new, (unsigned long long)tip.sequence);
+    return rbx__audit(st, "contact identity rotated", "%s/%u: %s -> %s, sequence %llu%s", c->name,
+                      c->device, fp_old, fp_new, (unsigned long long)tip.sequence,
+                      cs->bundle != NULL ? "" : ", from a first message");
+}
+
+int rbx__st_contact_from_message(rbx_store *st, rbx__contact *c, int named, int *found,
+                                 const uint8_t *in, size_t len)
+{
+    rbx__prekey_msg pm;
+    chain_src cs;
+    rbx_policy pol;
+    *found = named;
+    if (rbx__prekey_parse(&pm, in, len) != 0 || pm.version < 2 || pm.nrecords == 0)
+        return RBX_E_NOT_FOUND;
+    memset(&cs, 0, sizeof cs);
+    cs.identity = pm.identity_key;
+    cs.n = pm.nrecords;
+    for (size_t i = 0; i < cs.n; i++) cs.recs[i] = pm.records[i], cs.lens[i] = pm.record_lens[i];
+    /* A certificate that does not parse is as good as none (16.6). */
+    cs.has_cert = pm.cert != NULL && rbx_org_cert_parse(&cs.cert, pm.cert, pm.certlen) == 0;
+    int rc;
+    if (!named) {
+        /* The contact pinned to the old key of a record, newest first. A
+         * record that does not parse is refused as in a bundle (16.1.5),
+         * whoever it would lead to. */
+        for (size_t i = 0; i < cs.n; i++)
+            if ((rc = rbx_rotation_parse(&cs.r[i], cs.recs[i], cs.lens[i])) != 0) return rc;
+        cs.parsed = 1;
+        rc = RBX_E_NOT_FOUND;
+        for (size_t i = cs.n; i-- > 0 && rc == RBX_E_NOT_FOUND;)
+            rc = rbx__st_find_contact_by_identity(st, c, cs.r[i].old_identity);
+        if (rc != 0) return rc;
+        *found = 1;
+    }
+    if ((rc = rbx__st_policy(st, &pol)) != 0) return rc;
+    return contact_rotated(st, c, &cs, &pol);
 }
 
 static int add_contact(rbx_store *st, const char *name, uint32_t device, const uint8_t *bundle,
                        size_t len, const uint8_t *org)
 {
     parsed_bundle pb;
+    chain_src cs;
     rbx_policy pol;
     rbx__contact c = { 0 }, old;
     char fp_old[RBX_FINGERPRINT_HEXBYTES] = "", fp_new[RBX_FINGERPRINT_HEXBYTES];
@@ -292,6 +368,7 @@ static int add_contact(rbx_store *st, const char *name, uint32_t device, const u
     int rc = rbx__bundle_parse_records(&pb.b, &pb.w, pb.r, &pb.cert, bundle, len);
     if (rc != 0) return rc;
     const rbx_bundle *b = &pb.b;
+    src_from_bundle(&cs, &pb, bundle, len);
     if ((rc = rbx__st_begin(st)) != 0) goto out;
     if ((rc = rbx__st_policy(st, &pol)) != 0) goto fail;
     /* Initiators never use a signed prekey past its policy age. */
@@ -310,7 +387,7 @@ static int add_contact(rbx_store *st, const char *name, uint32_t device, const u
         if (org != NULL) {
             c.has_org = 1;
             memcpy(c.org, org, 32);
-            if ((rc = org_accepts(st, org, &pb)) != 0) goto refused;
+            if ((rc = org_accepts(st, org, &cs)) != 0) goto refused;
         }
         rbx_fingerprint(fp_new, b->identity);
         if ((rc = rbx__st_insert_contact(st, &c)) != 0 ||
@@ -328,14 +405,14 @@ static int add_contact(rbx_store *st, const char *name, uint32_t device, const u
             memcpy(old.org, org, 32);
         }
         if (sodium_memcmp(old.identity, b->identity, 32) != 0) {
-            if ((rc = contact_rotated(st, &old, &pb, bundle, len, &pol)) != 0) goto refused;
+            if ((rc = contact_rotated(st, &old, &cs, &pol)) != 0) goto refused;
         } else {
             /* The pinned identity: a new bundle only when there is no
              * session (after a reset or a peer rotation); binding to a root
              * needs the key certified. */
             int64_t has_session;
             sqlite3_stmt *s;
-            if (old.has_org && (rc = org_accepts(st, old.org, &pb)) != 0)
+            if (old.has_org && (rc = org_accepts(st, old.org, &cs)) != 0)
                 goto refused;
             if ((rc = rbx__st_prep(st, &s, "SELECT count(*) FROM sessions WHERE contact = ?1")) != 0)
                 goto fail;

@@ -11,6 +11,23 @@
 
 /* ------------------------------------------------------------ encrypt */
 
+/* PROTOCOL.md 6.4 and 16.3: a version-2 session we initiate carries our
+ * newest rotation records and our certificate in its PreKeyMessages, so a
+ * contact pinned to one of our earlier keys can follow. Rows are outside
+ * input: a record or certificate that does not parse is RBX_E_CORRUPT. */
+static int attach_chain(rbx_store *st, rbx_session *s)
+{
+    uint8_t buf[RBX_CHAIN_MAX * RBX_ROTATION_MAXBYTES], cert[RBX_CERT_MAXBYTES];
+    const uint8_t *recs[RBX_CHAIN_MAX];
+    size_t lens[RBX_CHAIN_MAX], n, certlen;
+    if (rbx__session_version(s) < 2) return 0;
+    int rc = rbx__st_chain(st, buf, sizeof buf, recs, lens, &n);
+    if (rc != 0 || n == 0) return rc;
+    if ((rc = rbx__st_certificate(st, cert, sizeof cert, &certlen)) != 0) return rc;
+    rc = rbx_session_set_chain(s, recs, lens, n, certlen ? cert : NULL, certlen);
+    return rc == RBX_E_INVALID ? RBX_E_CORRUPT : rc;
+}
+
 /* The contact's session, or a new one from its stored bundle (X3DH). */
 static int session_for_sending(rbx_store *st, rbx__stored_session *ss, int *fresh, const rbx__contact *c,
                                const rbx_policy *pol, const rbx_session_opts *opts)
@@ -35,6 +52,7 @@ static int session_for_sending(rbx_store *st, rbx__stored_session *ss, int *fres
     rc = rbx_session_initiate(&ss->s, ik_pk, ik_sk, &b, opts);
     WIPE(ik_sk);
     *fresh = rc == 0;
+    if (rc == 0) rc = attach_chain(st, ss->s);
     return rc;
 }
 
@@ -340,7 +358,7 @@ int rbx_store_decrypt(rbx_store *st, uint8_t *pt, size_t ptcap, size_t *ptlen, r
     rbx__contact c = { 0 };
     rbx__stored_session ss = { 0 };
     rbx_prekeys *pre = NULL;
-    int have_contact = 0, new_contact = 0, in_grace = 0, old_key = 0, rc;
+    int have_contact = 0, new_contact = 0, in_grace = 0, old_key = 0, chain_rc = 0, rc;
     uint8_t grace_base[32] = { 0 };
     int64_t old_key_until = 0;
     int64_t gen;
@@ -371,6 +389,18 @@ int rbx_store_decrypt(rbx_store *st, uint8_t *pt, size_t ptcap, size_t *ptlen, r
         }
         if (r == 0) rc = 0, old_key = 1;
     }
+    /* PROTOCOL.md 6.4: a first message under a key we do not know may bring
+     * the records that lead to it from a contact's pinned key. A refusal
+     * of the chain is reported only if the message authenticates (below),
+     * so that a forgery cannot raise identity warnings. */
+    if (kind == 1 && !old_key &&
+        (rc == RBX_E_NOT_FOUND || sodium_memcmp(c.identity, pi.initiator_identity, 32) != 0)) {
+        int found;
+        int r = rbx__st_contact_from_message(st, &c, rc == 0, &found, in, len);
+        if (r == 0) rc = 0;
+        else if (r == RBX_E_IO || r == RBX_E_CORRUPT || r == RBX_E_NOMEM) rc = r;
+        else if (r != RBX_E_NOT_FOUND) chain_rc = r, rc = found ? 0 : rc;
+    }
     if (rc != 0 && rc != RBX_E_NOT_FOUND) goto fail;
     have_contact = rc == 0;
     if (have_contact && (rc = rbx__st_load_session(st, &ss, c.id)) != 0) goto fail;
@@ -397,6 +427,12 @@ int rbx_store_decrypt(rbx_store *st, uint8_t *pt, size_t ptcap, size_t *ptlen, r
         rc = rbx_session_accept(&fresh, pt, ptcap, ptlen, &consumed, pre,
                                 old_key ? pi.initiator_identity : have_contact ? c.identity : NULL,
                                 in, len);
+        /* Authenticated under IK_A, which the chain did not lead to: its
+         * refusal, now that it cannot be a forger's. */
+        if ((rc == 0 || rc == RBX_E_IDENTITY_CHANGED) && chain_rc != 0) {
+            rbx_session_free(fresh);
+            rc = chain_rc;
+        }
         if (rc != 0) goto fail;
         if (old_key) {
             /* Under the peer's old key: kept beside the current session for

@@ -88,6 +88,20 @@ int rbx__st_find_contact_by_old_key(rbx_store *st, rbx__contact *c, const uint8_
                                     int64_t only_id, int64_t *until);
 int rbx__st_insert_contact(rbx_store *st, rbx__contact *c);
 int rbx__st_is_revoked(rbx_store *st, const uint8_t *org, const uint8_t identity[32]);
+/* PROTOCOL.md 6.4 and 16.4 "From a first message": a version-2 PreKeyMessage
+ * under an identity we do not know that carries rotation records. The
+ * contact is *c when named (loaded by the caller), else the one pinned to
+ * the old key of a record (newest first). The records and certificate go
+ * through the checks of a bundle's (16.4 steps 1-3) and, if they pass, the
+ * rotation is applied in the caller's transaction: 0, *c now pinned to the
+ * message's identity. RBX_E_NOT_FOUND: version 1, no records, or no contact
+ * pinned to any of their keys (c untouched). A refusal (RBX_E_CHAIN,
+ * RBX_E_STALE, RBX_E_SIGNATURE, RBX_E_IDENTITY_CHANGED, RBX_E_UNCERTIFIED,
+ * RBX_E_REVOKED, RBX_E_EXPIRED, ...) changes nothing; *found says whether
+ * *c is the contact the records name (a record that does not parse is
+ * refused before any contact is looked for). */
+int rbx__st_contact_from_message(rbx_store *st, rbx__contact *c, int named, int *found,
+                                 const uint8_t *in, size_t len);
 /* Load the session of (name, device) as it is stored (for tests that look at
  * chain keys); caller frees. */
 int rbx__store_load_session(rbx_store *st, rbx_session **out, const char *name, uint32_t device);

@@ -167,6 +167,56 @@ head -c 32 /dev/urandom > "$T/wrongkey/state.db.key"
 run "a wrong storage key" 74 --dir "$T/wrongkey" status
 run "send --header-encryption on a new session" 0 "${C[@]}" send alice --header-encryption "$T/m1"
 
+# ------------------------------------------------------------------ restore safety (issue 14)
+# The whole state directory of the sender (database, log, storage key and
+# generation record) copied, a message sent, the copy put back, a different
+# plaintext sent: the restore cannot be seen, and the two ciphertexts must
+# share no keystream (version 2, the default). The receiver takes the first
+# and refuses the second as a replay. With --profile hmac (version 1) the
+# keystream repeats, the exposure version 2 removes.
+# ct_of LINE PTLEN: the ciphertext bytes (one decimal per line) of a normal
+# Message: its last bytes are ct || tag (16) || salt field (18) in version 2.
+ct_of() { b64_bytes < "$1" | awk -v len="$2" -v tail="$3" '{ b[NR] = $1 } END { for (i = NR - tail - 16 - len + 1; i <= NR - tail - 16; i++) print b[i] }'; }
+# keystream FILE LINE PTLEN TAIL: plaintext XOR ciphertext, one byte a line.
+keystream() { paste <(od -An -v -tu1 "$1" | tr -s ' \n' '\n' | grep -v '^$') <(ct_of "$2" "$3" "$4") | awk '{ x = 0; a = $1; b = $2; for (k = 1; k < 256; k *= 2) { if ((a % 2) != (b % 2)) x += k; a = int(a / 2); b = int(b / 2) } print x }'; }
+# shared16 KS1 KS2: how many 16-byte runs of KS2 occur anywhere in KS1.
+shared16() { awk 'NR == FNR { a[NR] = $1; n = NR; next } { b[FNR] = $1; m = FNR } END {
+    for (i = 1; i + 15 <= n; i++) { k = ""; for (j = 0; j < 16; j++) k = k "," a[i + j]; seen[k] = 1 }
+    c = 0; for (i = 1; i + 15 <= m; i++) { k = ""; for (j = 0; j < 16; j++) k = k "," b[i + j]; if (k in seen) c++ }
+    print c }' "$1" "$2"; }
+restore_case() {
+    local label=$1 profile=$2 tail=$3 who=$4
+    run "$label: $who init" 0 --dir "$T/$who-s" init
+    run "$label: $who-r init" 0 --dir "$T/$who-r" init
+    "$RBX" --dir "$T/$who-r" bundle > "$T/$who-r.bundle" 2> /dev/null
+    run "$label: add" 0 --dir "$T/$who-s" add peer "$T/$who-r.bundle"
+    printf 'hello' > "$T/$who.m0"
+    run "$label: first message" 0 --dir "$T/$who-s" send peer --profile "$profile" "$T/$who.m0"; cp "$T/out" "$T/$who.l0"
+    run "$label: peer reads it" 0 --dir "$T/$who-r" recv "$T/$who.l0"
+    sender=$(sed -n 's/^rbx: recv: from \([^ ]*\).*/\1/p' "$T/err")
+    printf 'reply' > "$T/$who.m0"
+    run "$label: reply" 0 --dir "$T/$who-r" send "$sender" "$T/$who.m0"; cp "$T/out" "$T/$who.lr"
+    run "$label: reply read" 0 --dir "$T/$who-s" recv "$T/$who.lr"
+    cp -a "$T/$who-s" "$T/$who-backup"
+    head -c 600 /dev/urandom > "$T/$who.p1"; head -c 600 /dev/urandom > "$T/$who.p2"
+    run "$label: send" 0 --dir "$T/$who-s" send peer "$T/$who.p1"; cp "$T/out" "$T/$who.l1"
+    rm -rf "$T/$who-s"; cp -a "$T/$who-backup" "$T/$who-s"
+    run "$label: send again from the restored copy" 0 --dir "$T/$who-s" send peer "$T/$who.p2"; cp "$T/out" "$T/$who.l2"
+    keystream "$T/$who.p1" "$T/$who.l1" 600 "$tail" > "$T/$who.ks1"
+    keystream "$T/$who.p2" "$T/$who.l2" 600 "$tail" > "$T/$who.ks2"
+    check "$label: 600 keystream bytes each" '[ "$(wc -l < "$T/$who.ks1")" = 600 ] && [ "$(wc -l < "$T/$who.ks2")" = 600 ]'
+    run "$label: the first is read" 0 --dir "$T/$who-r" recv "$T/$who.l1"
+    check "$label: its plaintext" 'cmp -s "$T/out" "$T/$who.p1"'
+    run "$label: the second is a replay" 65 --dir "$T/$who-r" recv "$T/$who.l2"
+    check "$label: named as a replay" 'grep -q "message already received" "$T/err"'
+}
+restore_case "restore (fast)" fast 18 rf
+check "restore (fast): no shared keystream" '[ "$(shared16 "$T/rf.ks1" "$T/rf.ks2")" = 0 ] && ! cmp -s "$T/rf.ks1" "$T/rf.ks2"'
+check "restore (fast): version 2 on the wire" '[ "$(b64_bytes < "$T/rf.l1" | sed -n 35p)" = 2 ]'
+restore_case "restore (hmac)" hmac 0 rh
+check "restore (hmac, version 1): the keystream repeats" 'cmp -s "$T/rh.ks1" "$T/rh.ks2"'
+run "send --profile bogus" 64 "${A[@]}" send bob --profile bogus "$T/m1"
+
 # ------------------------------------------------------------------ secrets
 check_secrets_unprinted "$T/bob.json" "$T/carol.json" "$T/dave.json"
 

@@ -256,6 +256,54 @@ check "status shows it against the policy" 'grep -Eq "^signed prekey: #$((spk + 
 rbx phone bundle > "$T/phone4.bundle" 2> /dev/null
 run "the agent takes the bundle with the new signed prekey" 0 agent add phone "$T/phone4.bundle"
 
+# ------------------------------------------------------------------ the first message after a rotation (issue 11.4)
+# x talks with y; z and w pinned x's key and hold x's bundle, no session yet.
+# x rotates. Its next message to y (the old session) names the old key in
+# the transport line, so y finds it; its first message to z and w (new
+# sessions, PreKeyMessages) carries the rotation record, so they follow the
+# rotation from it, without re-adding x's bundle (PROTOCOL.md 6.4).
+for who in x y z w; do rbx "$who" init > /dev/null; done
+rbx x bundle > "$T/x0.bundle" 2> /dev/null
+for who in y z w; do
+    rbx "$who" bundle > "$T/$who.bundle" 2> /dev/null
+    rbx x add "$who" "$T/$who.bundle" > /dev/null
+    rbx "$who" add x "$T/x0.bundle" > /dev/null
+done
+X0=$(fp_of x) XPK0=$(pk_of x)
+say x "hello y" y > "$T/xy1"
+run "y reads x" 0 y recv "$T/xy1"
+say y "hello x" x > "$T/yx1"
+run "x reads y" 0 x recv "$T/yx1"
+run "x rotates" 0 x rotate identity --reason "first message"
+X1=$(fp_of x)
+check "rotate's text names both ways of following" 'grep -q "or receive the first message of a new session from us" "$T/out"'
+say x "still the old session" y > "$T/xy2"
+check "the old session's line names the old key" '[ "$(base64 -d < "$T/xy2" | head -c 33 | tail -c 32 | base64)" = "$XPK0" ]'
+run "y reads the old session after the rotation" 0 y recv "$T/xy2"
+check "plaintext, from x" '[ "$(cat "$T/out")" = "still the old session" ] && grep -q "^rbx: recv: from x$" "$T/err"'
+say x "first under the new key" z > "$T/xz1"
+check "a handshake under the new key" '[ "$(base64 -d < "$T/xz1" | head -c 33 | tail -c 32 | base64)" = "$(pk_of x)" ]'
+cp -a "$T/z" "$T/z-copy"
+n=$(b64_bytes < "$T/xz1" | wc -l)
+flip $((n - 5)) < "$T/xz1" > "$T/xz1.badrecord"
+run "a record signed wrong: refused" 65 z recv "$T/xz1.badrecord"
+check "named as a bad signature" 'grep -q "bad signature" "$T/err"'
+flip 200 < "$T/xz1" > "$T/xz1.forged"
+run "a forged message: refused" 65 z recv "$T/xz1.forged"
+check "named as an authentication failure, not as an identity change" 'grep -q "authentication failed" "$T/err"'
+run "z is still pinned to the old key" 0 z status --json
+check "z pin unchanged" 'grep -q "\"fingerprint\":\"$X0\",\"rotation_sequence\":0" "$T/out"'
+run "z reads the first message, without re-adding the bundle" 0 z recv "$T/xz1"
+check "plaintext, from x, not a new contact" '[ "$(cat "$T/out")" = "first under the new key" ] && grep -q "^rbx: recv: from x$" "$T/err"'
+run "z follows the rotation" 0 z status --json
+check "z: pinned to the new key at sequence 1" 'grep -q "\"fingerprint\":\"$X1\",\"rotation_sequence\":1" "$T/out"'
+say z "welcome back" x > "$T/zx1"
+run "x reads z's reply" 0 x recv "$T/zx1"
+say x "w too" w > "$T/xw1"
+run "w reads its first message too" 0 w recv "$T/xw1"
+check "w: from x" 'grep -q "^rbx: recv: from x$" "$T/err"'
+run "the copy of z, given the untouched message" 0 z-copy recv "$T/xz1"
+
 # ------------------------------------------------------------------ usage
 run "rotate without a subcommand" 64 phone rotate
 run "rotate something else" 64 phone rotate frobnicate

@@ -9,7 +9,7 @@
  * is covered and every report that remains and why.
  *
  * Usage: ct_check [section...]; no argument runs the strict sections
- * (kdf_ck message_keys step kdf_rk header tags x25519), which must give no
+ * (kdf_ck message_keys step kdf_rk chain step_fast header tags x25519), which must give no
  * report beyond the one libsodium.supp names. The key-import sections b64 and
  * json branch on input validity by design; tests/ct/run.sh runs them and
  * allows reports only in the functions README.md lists. */
@@ -67,16 +67,20 @@ static void check_kdf_ck(void)
            "in-place output differs");
 }
 
-/* Message key -> AEAD key and nonce, both profiles. */
+/* Message key (and in profile 2 the message's public salt R) -> AEAD key
+ * and nonce, every profile. */
 static void check_message_keys(void)
 {
-    for (unsigned prof = RBX_PROFILE_DEFAULT; prof <= RBX_PROFILE_SIGNAL; prof++) {
+    for (unsigned prof = RBX_PROFILE_HMAC; prof <= RBX_PROFILE_FAST; prof++) {
         const rbx__profile *p = rbx__profile_get(prof);
-        uint8_t mk[32], key[32], nonce[24], rkey[32], rnonce[24];
+        uint8_t mk[32], key[32], nonce[24], rkey[32], rnonce[24], salt[16];
         fill(mk, sizeof mk, (uint8_t)(7 + prof));
-        rbx__message_keys(rkey, rnonce, mk, p);
+        fill(salt, sizeof salt, 17);
+        memset(nonce, 0, sizeof nonce);
+        memset(rnonce, 0, sizeof rnonce);
+        rbx__message_keys(rkey, rnonce, mk, salt, p);
         SECRET(mk, sizeof mk);
-        rbx__message_keys(key, nonce, mk, p);
+        rbx__message_keys(key, nonce, mk, salt, p);
         PUBLIC(key, sizeof key);
         PUBLIC(nonce, sizeof nonce);
         PUBLIC(mk, sizeof mk);
@@ -90,7 +94,7 @@ static void check_message_keys(void)
  * derived from it) is secret; ciphertext, tag and AD are public wire bytes. */
 static void check_step(void)
 {
-    const rbx__profile *p = rbx__profile_get(RBX_PROFILE_DEFAULT);
+    const rbx__profile *p = rbx__profile_get(RBX_PROFILE_HMAC);
     uint8_t ck[32], ck_next[32], mk[32], key[32], nonce[24];
     uint8_t ad[ADBYTES + HEADERBYTES], msg[100], ct[sizeof msg + RBX_AEAD_TAGBYTES],
         pt[sizeof msg];
@@ -98,13 +102,13 @@ static void check_step(void)
     fill(ad, sizeof ad, 5);
     fill(msg, sizeof msg, 9);
     rbx__kdf_ck(ck_next, mk, ck);
-    rbx__message_keys(key, nonce, mk, p);
+    rbx__message_keys(key, nonce, mk, NULL, p);
     crypto_aead_xchacha20poly1305_ietf_encrypt(ct, NULL, msg, sizeof msg, ad, sizeof ad, NULL,
                                                nonce, key);
 
     SECRET(ck, sizeof ck);
     rbx__kdf_ck(ck_next, mk, ck);
-    rbx__message_keys(key, nonce, mk, p);
+    rbx__message_keys(key, nonce, mk, NULL, p);
     int rc = crypto_aead_xchacha20poly1305_ietf_decrypt(pt, NULL, NULL, ct, sizeof ct, ad,
                                                         sizeof ad, nonce, key);
     /* Authentication succeeded or not: public by design (the caller is told). */
@@ -119,10 +123,74 @@ static void check_step(void)
     WIPE(mk);
 }
 
-/* KDF_RK: root key and DH output secret, both profiles. */
+/* Profile 2's chain (PROTOCOL.md 4.4): Init, Next across a block boundary
+ * and Jump, with the chain and block keys secret; positions are public. */
+static void check_chain(void)
+{
+    const rbx__profile *p = rbx__profile_get(RBX_PROFILE_FAST);
+    uint8_t c[32], ck[32], bk[32], mk[32], rck[32], rbk[32], rmk[32];
+    fill(c, sizeof c, 21);
+    for (int marked = 0; marked < 2; marked++) {
+        uint8_t *k = marked ? ck : rck, *b = marked ? bk : rbk, *m = marked ? mk : rmk;
+        memcpy(k, c, 32);
+        if (marked) SECRET(k, 32);
+        rbx__chain_init(k, b, k, p);
+        for (uint32_t n = 0; n < 34; n++) rbx__chain_next(k, b, m, n, p);
+        rbx__chain_jump(k, b, 34, 100, p);
+        rbx__chain_next(k, b, m, 100, p);
+        if (marked) {
+            PUBLIC(k, 32);
+            PUBLIC(b, 32);
+            PUBLIC(m, 32);
+        }
+    }
+    expect(memcmp(ck, rck, 32) == 0 && memcmp(bk, rbk, 32) == 0 && memcmp(mk, rmk, 32) == 0,
+           "chain", "output differs from the unmarked run");
+}
+
+/* Profile 2's receiving step: Next, the body key from mk and the public
+ * salt, ChaCha20-Poly1305 (IETF) open of a valid body. */
+static void check_step_fast(void)
+{
+    const rbx__profile *p = rbx__profile_get(RBX_PROFILE_FAST);
+    uint8_t ck[32], bk[32], mk[32], key[32], nonce[24], salt[16];
+    uint8_t ad[ADBYTES + HEADERBYTES], msg[100], ct[sizeof msg + RBX_AEAD_TAGBYTES],
+        pt[sizeof msg];
+    fill(ck, sizeof ck, 23);
+    fill(bk, sizeof bk, 29);
+    fill(salt, sizeof salt, 31);
+    fill(ad, sizeof ad, 5);
+    fill(msg, sizeof msg, 9);
+    uint8_t ck0[32], bk0[32];
+    memcpy(ck0, ck, 32);
+    memcpy(bk0, bk, 32);
+    rbx__chain_next(ck, bk, mk, 31, p);
+    rbx__message_keys(key, nonce, mk, salt, p);
+    crypto_aead_chacha20poly1305_ietf_encrypt(ct, NULL, msg, sizeof msg, ad, sizeof ad, NULL, nonce,
+                                              key);
+    memcpy(ck, ck0, 32);
+    memcpy(bk, bk0, 32);
+    SECRET(ck, sizeof ck);
+    SECRET(bk, sizeof bk);
+    rbx__chain_next(ck, bk, mk, 31, p);
+    rbx__message_keys(key, nonce, mk, salt, p);
+    int rc = crypto_aead_chacha20poly1305_ietf_decrypt(pt, NULL, NULL, ct, sizeof ct, ad, sizeof ad,
+                                                       nonce, key);
+    PUBLIC(&rc, sizeof rc);
+    PUBLIC(pt, sizeof pt);
+    PUBLIC(ck, sizeof ck);
+    PUBLIC(bk, sizeof bk);
+    expect(rc == 0, "step_fast", "valid message refused");
+    expect(memcmp(pt, msg, sizeof msg) == 0, "step_fast", "wrong plaintext");
+    WIPE(key);
+    WIPE(nonce);
+    WIPE(mk);
+}
+
+/* KDF_RK: root key and DH output secret, every profile. */
 static void check_kdf_rk(void)
 {
-    for (unsigned prof = RBX_PROFILE_DEFAULT; prof <= RBX_PROFILE_SIGNAL; prof++) {
+    for (unsigned prof = RBX_PROFILE_HMAC; prof <= RBX_PROFILE_FAST; prof++) {
         const rbx__profile *p = rbx__profile_get(prof);
         uint8_t rk[32], dh[32], r[3][32], o[3][32];
         fill(rk, sizeof rk, 11);
@@ -285,6 +353,7 @@ static const struct {
 } sections[] = {
     { "kdf_ck", check_kdf_ck, 1 },   { "message_keys", check_message_keys, 1 },
     { "step", check_step, 1 },       { "kdf_rk", check_kdf_rk, 1 },
+    { "chain", check_chain, 1 },     { "step_fast", check_step_fast, 1 },
     { "header", check_header, 1 },   { "tags", check_tags, 1 },
     { "x25519", check_x25519, 1 },   { "b64", check_b64, 0 },
     { "json", check_json, 0 },

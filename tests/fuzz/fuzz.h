@@ -49,15 +49,17 @@ void fz_keypair(uint8_t pk[32], uint8_t sk[32], const char *label);
 rbx_prekeys *fz_prekeys(void);
 
 /* Fixed sessions, as serialized blobs (deserialize a fresh copy per input).
- * he selects header encryption. FZ_PAIR_HANDSHAKE: Alice has sent "hello"
+ * mode: FZ_MODE_HE selects header encryption, FZ_MODE_V1 the hmac profile
+ * (protocol version 1; otherwise the default, version 2). FZ_PAIR_HANDSHAKE: Alice has sent "hello"
  * (a PreKeyMessage) and Bob accepted it; Alice still awaits a reply.
  * FZ_PAIR_ESTABLISHED: then Bob replied and Alice decrypted the reply. */
 enum { FZ_PAIR_HANDSHAKE = 0, FZ_PAIR_ESTABLISHED = 1 };
+enum { FZ_MODE_HE = 1, FZ_MODE_V1 = 2, FZ_MODES = 4 };
 typedef struct fz_blob {
     uint8_t *p;
     size_t n;
 } fz_blob;
-void fz_pair_blobs(fz_blob *alice, fz_blob *bob, int he, int stage);
+void fz_pair_blobs(fz_blob *alice, fz_blob *bob, int mode, int stage);
 rbx_session *fz_load(const fz_blob *b);
 /* Serialize into a malloc'ed blob (aborts on error). */
 fz_blob fz_save(const rbx_session *s);

@@ -114,17 +114,20 @@ int fz_blob_eq(const fz_blob *a, const fz_blob *b)
     return a->n == b->n && memcmp(a->p, b->p, a->n) == 0;
 }
 
-void fz_pair_blobs(fz_blob *alice, fz_blob *bob, int he, int stage)
+void fz_pair_blobs(fz_blob *alice, fz_blob *bob, int mode, int stage)
 {
     uint8_t apk[32], ask[32], bundle[RBX_BUNDLE_MAXBYTES], wire[256], pt[64];
     size_t blen, wlen, ptlen;
     uint32_t used;
     rbx_bundle b;
     rbx_session *a = NULL, *s = NULL;
-    rbx_session_opts opts = { RBX_PROFILE_DEFAULT, he };
+    /* FZ_MODE_HE: header encryption; FZ_MODE_V1: the hmac profile (version 1). */
+    rbx_session_opts opts = { (mode & FZ_MODE_V1) ? RBX_PROFILE_HMAC : RBX_PROFILE_DEFAULT,
+                              mode & FZ_MODE_HE };
+    static const char *const seeds[4] = { "pair", "pair-he", "pair-v1", "pair-he-v1" };
 
     rbx_prekeys *pk = fz_prekeys();
-    fz_rng_seed(he ? "pair-he" : "pair", NULL, 0);
+    fz_rng_seed(seeds[mode & 3], NULL, 0);
     fz_keypair(apk, ask, "alice-identity");
     FZ_CHECK(rbx_prekeys_bundle(bundle, sizeof bundle, &blen, pk, FZ_SPK_ID, FZ_OPK_FIRST) == 0);
     FZ_CHECK(rbx_bundle_parse(&b, bundle, blen) == 0);

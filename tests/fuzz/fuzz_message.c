@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT
  * rbx_session_decrypt on outside bytes, against a fixed established session.
  * Byte 0 picks the session: bit 0 clear = clear headers, set = encrypted
- * headers (DR spec 4). Invariants: a refused message leaves the session
+ * headers (DR spec 4); bit 1 set = protocol version 1 (hmac profile), clear
+ * = version 2 (the default). Invariants: a refused message leaves the session
  * byte-identical; an accepted one cannot be accepted twice. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,7 +10,8 @@
 
 #include "fuzz.h"
 
-static fz_blob sender[2], receiver[2], sender0[2];
+static fz_blob sender[FZ_MODES], receiver[FZ_MODES], sender0[FZ_MODES];
+static const char *const mode_names[FZ_MODES] = { "clear", "he", "clear-v1", "he-v1" };
 
 static void gen_vec(const char *name, const uint8_t *p, size_t n, void *ctx)
 {
@@ -18,6 +20,7 @@ static void gen_vec(const char *name, const uint8_t *p, size_t n, void *ctx)
 
 static void gen_mode(int he)
 {
+    /* he: the mode (FZ_MODE_*) */
     uint8_t wire[512], pt[100];
     size_t wlen;
     char name[64];
@@ -27,30 +30,31 @@ static void gen_mode(int he)
     /* Messages 0..3 of Alice's second chain; 3 arrives first (skips 0..2). */
     for (unsigned i = 0; i < 4; i++) {
         FZ_CHECK(rbx_session_encrypt(a, wire, sizeof wire, &wlen, pt, i * 30) == 0);
-        snprintf(name, sizeof name, "gen-%s-msg%u", he ? "he" : "clear", i);
+        snprintf(name, sizeof name, "gen-%s-msg%u", mode_names[he], i);
         fz_gen_write2(name, (uint8_t)he, wire, wlen);
     }
     rbx_session_free(a);
     /* One more PreKeyMessage Alice sent before she saw the reply. */
     a = fz_load(&sender0[he]);
     FZ_CHECK(rbx_session_encrypt(a, wire, sizeof wire, &wlen, pt, 7) == 0);
-    snprintf(name, sizeof name, "gen-%s-prekey", he ? "he" : "clear");
+    snprintf(name, sizeof name, "gen-%s-prekey", mode_names[he]);
     fz_gen_write2(name, (uint8_t)he, wire, wlen);
     rbx_session_free(a);
 }
 
 void fz_gen(void)
 {
-    int zero = 0, one = 1;
-    gen_mode(0);
-    gen_mode(1);
-    fz_vectors("out-of-order.txt", "wire", gen_vec, &zero);
-    fz_vectors("header-encryption.txt", "wire", gen_vec, &one);
+    int clear = 0, he = FZ_MODE_HE, clear1 = FZ_MODE_V1, he1 = FZ_MODE_V1 | FZ_MODE_HE;
+    for (int m = 0; m < FZ_MODES; m++) gen_mode(m);
+    fz_vectors("fast-out-of-order.txt", "wire", gen_vec, &clear);
+    fz_vectors("fast-header-encryption.txt", "wire", gen_vec, &he);
+    fz_vectors("out-of-order.txt", "wire", gen_vec, &clear1);
+    fz_vectors("header-encryption.txt", "wire", gen_vec, &he1);
 }
 
 void fz_setup(void)
 {
-    for (int he = 0; he < 2; he++) {
+    for (int he = 0; he < FZ_MODES; he++) {
         fz_blob tmp;
         fz_pair_blobs(&sender[he], &receiver[he], he, FZ_PAIR_ESTABLISHED);
         fz_pair_blobs(&sender0[he], &tmp, he, FZ_PAIR_HANDSHAKE);
@@ -61,7 +65,7 @@ void fz_setup(void)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1) return 0;
-    int he = data[0] & 1;
+    int he = data[0] & (FZ_MODES - 1);
     const uint8_t *in = data + 1;
     size_t len = size - 1;
     size_t ptlen = 1;

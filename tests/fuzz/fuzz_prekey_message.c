@@ -44,7 +44,10 @@ void fz_gen(void)
     gen_one("gen-he-opk", RBX_PROFILE_DEFAULT, 1, FZ_OPK_FIRST + 1, 17);
     gen_one("gen-signal-opk", RBX_PROFILE_SIGNAL, 0, FZ_OPK_FIRST + 2, 64);
     gen_one("gen-signal-he-noopk", RBX_PROFILE_SIGNAL, 1, RBX_NO_PREKEY, 1);
+    gen_one("gen-hmac-opk", RBX_PROFILE_HMAC, 0, FZ_OPK_FIRST, 9);
+    gen_one("gen-hmac-he-noopk", RBX_PROFILE_HMAC, 1, RBX_NO_PREKEY, 40);
     fz_vectors("conversation.txt", "wire", gen_vec, NULL);
+    fz_vectors("fast-conversation.txt", "wire", gen_vec, NULL);
 }
 
 void fz_setup(void)

@@ -8,7 +8,8 @@
 
 #include "fuzz.h"
 
-static fz_blob peer_msg[2];
+static fz_blob peer_msg[FZ_MODES];
+static const char *const mode_names[FZ_MODES] = { "clear", "he", "clear-v1", "he-v1" };
 
 static void gen_blob(const char *name, const rbx_session *s)
 {
@@ -20,14 +21,14 @@ static void gen_blob(const char *name, const rbx_session *s)
 void fz_gen(void)
 {
     char name[64];
-    for (int he = 0; he < 2; he++) {
+    for (int he = 0; he < FZ_MODES; he++) {
         for (int stage = 0; stage < 2; stage++) {
             fz_blob a, b;
             fz_pair_blobs(&a, &b, he, stage);
-            snprintf(name, sizeof name, "gen-%s-%s-alice", he ? "he" : "clear",
+            snprintf(name, sizeof name, "gen-%s-%s-alice", mode_names[he],
                      stage ? "established" : "handshake");
             fz_gen_write(name, a.p, a.n);
-            snprintf(name, sizeof name, "gen-%s-%s-bob", he ? "he" : "clear",
+            snprintf(name, sizeof name, "gen-%s-%s-bob", mode_names[he],
                      stage ? "established" : "handshake");
             fz_gen_write(name, b.p, b.n);
             if (stage == FZ_PAIR_ESTABLISHED) {
@@ -42,7 +43,7 @@ void fz_gen(void)
                     if (i == 1 || i == 3)
                         FZ_CHECK(rbx_session_decrypt(sb, pt, sizeof pt, &ptlen, wire, wlen) == 0);
                 }
-                snprintf(name, sizeof name, "gen-%s-skipped-bob", he ? "he" : "clear");
+                snprintf(name, sizeof name, "gen-%s-skipped-bob", mode_names[he]);
                 gen_blob(name, sb);
                 rbx_session_free(sa);
                 rbx_session_free(sb);
@@ -56,7 +57,7 @@ void fz_gen(void)
 void fz_setup(void)
 {
     /* A message from the fixed established Alice, to feed any loaded session. */
-    for (int he = 0; he < 2; he++) {
+    for (int he = 0; he < FZ_MODES; he++) {
         fz_blob a, b;
         uint8_t wire[256];
         fz_pair_blobs(&a, &b, he, FZ_PAIR_ESTABLISHED);
@@ -98,7 +99,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FZ_CHECK(wlen <= wcap);
         (void)rbx_session_decrypt(s, pt, sizeof pt, &ptlen, wire, wlen);
     }
-    for (int he = 0; he < 2; he++) {
+    for (int he = 0; he < FZ_MODES; he++) {
         fz_blob before = fz_save(s);
         rc = rbx_session_decrypt(s, pt, sizeof pt, &ptlen, peer_msg[he].p, peer_msg[he].n);
         if (rc != 0) {

@@ -46,7 +46,7 @@ typedef struct world {
     size_t nepochs[2];
 } world;
 
-static fz_blob start_a[2], start_b[2];
+static fz_blob start_a[FZ_MODES], start_b[FZ_MODES]; /* byte 0: FZ_MODE_* */
 
 void fz_gen(void)
 {
@@ -61,6 +61,10 @@ void fz_gen(void)
     fz_gen_write("gen-clear", buf, sizeof buf);
     buf[0] = 1;
     fz_gen_write("gen-he", buf, sizeof buf);
+    buf[0] = FZ_MODE_V1;
+    fz_gen_write("gen-clear-v1", buf, sizeof buf);
+    buf[0] = FZ_MODE_V1 | FZ_MODE_HE;
+    fz_gen_write("gen-he-v1", buf, sizeof buf);
     /* Many direction changes (DH steps). */
     uint8_t pingpong[1 + 60 * 4];
     pingpong[0] = 0;
@@ -76,7 +80,7 @@ void fz_gen(void)
 
 void fz_setup(void)
 {
-    for (int he = 0; he < 2; he++) fz_pair_blobs(&start_a[he], &start_b[he], he, FZ_PAIR_HANDSHAKE);
+    for (int he = 0; he < FZ_MODES; he++) fz_pair_blobs(&start_a[he], &start_b[he], he, FZ_PAIR_HANDSHAKE);
 }
 
 static void note_epoch(world *w, int who)
@@ -166,10 +170,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size < 1) return 0;
     world *w = calloc(1, sizeof *w);
     FZ_CHECK(w != NULL);
-    int he = data[0] & 1;
+    int mode = data[0] & (FZ_MODES - 1);
     fz_rng_seed("stateful", data, size);
-    w->s[0] = fz_load(&start_a[he]);
-    w->s[1] = fz_load(&start_b[he]);
+    w->s[0] = fz_load(&start_a[mode]);
+    w->s[1] = fz_load(&start_b[mode]);
     /* Alice's "hello" was her first sending chain. */
     w->epochs[0][0] = 0;
     w->nepochs[0] = 1;
