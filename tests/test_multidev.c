@@ -897,7 +897,7 @@ END_TEST
 
 /* ------------------------------------------------------------ vectors */
 
-#define MD_SEED 7U
+#define MD_SEED 11U
 
 static void vj_hex(tu_sbuf *b, const char *name, const uint8_t *p, size_t n, int last)
 {
@@ -907,7 +907,7 @@ static void vj_hex(tu_sbuf *b, const char *name, const uint8_t *p, size_t n, int
 }
 
 /* spec/vectors/multidevice.json (PROTOCOL.md 21.9): content headers, a
- * link code with its id, and the two sealed link slots under seed 7. */
+ * link code with its id, and the two sealed link slots under seed 11. */
 START_TEST(multidevice_vectors)
 {
     tu_sbuf sb = { 0 };
