@@ -27,9 +27,9 @@ RBXD_BIN  := $(if $(wildcard server/main.c),$(B)/rbxd)
 node-deps:
 	cd $(NODE_DIR) && $(NPM) ci --prefer-offline --no-audit --no-fund
 
-check-node: $(B)/rbx $(RBXD_BIN)
+check-node: $(B)/rbx $(RBXD_BIN) $(if $(RBXD_BIN),$(B)/tools/badserver)
 	$(MAKE) --no-print-directory node-deps
-	cd $(NODE_DIR) && RBX='$(CURDIR)/$(B)/rbx' $(if $(RBXD_BIN),RBXD='$(CURDIR)/$(RBXD_BIN)') $(NPM) test
+	cd $(NODE_DIR) && RBX='$(CURDIR)/$(B)/rbx' $(if $(RBXD_BIN),RBXD='$(CURDIR)/$(RBXD_BIN)' BADSERVER='$(CURDIR)/$(B)/tools/badserver') $(NPM) test
 	$(if $(RBXD_BIN),cd $(NODE_DIR) && node examples/agent-to-phone.js --rbxd '$(CURDIR)/$(RBXD_BIN)')
 
 bench-node:

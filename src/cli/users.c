@@ -282,6 +282,35 @@ static int after_mismatch(cli_net *n, const out_send *o, const char *own)
     return ec;
 }
 
+/* After a 409 and the refresh: a device the server called extra (it will
+ * not deliver to it) that the verified list still holds is a device the
+ * server dropped without a signed removal (PROTOCOL.md 21.4): refused with
+ * its name, the send stays pending. Legitimately a removal comes with its
+ * entry, which the refresh applied, and rbxd enrolls a device in the same
+ * transaction that lists it. */
+static int dropped_by_server(cli_net *n, const json_t *resp)
+{
+    const json_t *extra = json_object_get(resp, "extra");
+    size_t i;
+    const json_t *x;
+    json_array_foreach(extra, i, x) {
+        const char *user = json_string_value(json_object_get(x, "user"));
+        json_int_t dev = json_integer_value(json_object_get(x, "device"));
+        if (user == NULL || !rbx_user_id_ok(user) || dev <= 0 || dev > INT32_MAX) continue;
+        rbx_user_device d[RBX_DEVLIST_MAX_DEVICES];
+        size_t nd = 0;
+        if (rbx_store_user_devices(n->st, d, RBX_DEVLIST_MAX_DEVICES, &nd, user) != 0) continue;
+        for (size_t k = 0; k < nd; k++)
+            if (d[k].device == (uint32_t)dev) {
+                cli_err(n->verb, "the server will not deliver to %s device %u, which %s's verified "
+                        "device list holds (dropped without a signed removal): refused; the message "
+                        "stays pending", user, d[k].device, user);
+                return CLI_DATAERR;
+            }
+    }
+    return CLI_OK;
+}
+
 /* Post o until stored: each 409 refreshes and rebuilds it. */
 static int post_until_stored(cli_net *n, out_send *o, const char *own, int json)
 {
@@ -304,8 +333,10 @@ static int post_until_stored(cli_net *n, out_send *o, const char *own, int json)
             /* The send stays pending: the next rbx sync or send posts it. */
             return ec == CLI_UNAVAILABLE ? CLI_TEMPFAIL : ec;
         }
+        ec = after_mismatch(n, o, own);
+        if (ec == CLI_OK) ec = dropped_by_server(n, r);
         json_decref(r);
-        if ((ec = after_mismatch(n, o, own)) != CLI_OK) return ec;
+        if (ec != CLI_OK) return ec;
         uint64_t id = o->info.id;
         unsigned kind = o->info.kind;
         int rc;

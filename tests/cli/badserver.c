@@ -8,6 +8,8 @@
  *   badserver DB add-device USER     a device the server signs itself: an add
  *                                    entry by a key of no device of USER, a
  *                                    device row and a base bundle for it
+ *   badserver DB remove-device USER D a removal of device D the server signs
+ *                                    itself, D's device row deactivated
  *   badserver DB drop-last USER      the newest entry of USER's list gone (the
  *                                    list rolled back), its device row restored
  *                                    as before when the entry added a device
@@ -125,6 +127,53 @@ static int add_device(const char *user)
     sqlite3_finalize(s);
     exec("COMMIT");
     printf("%u\n", e.device);
+    return 0;
+}
+
+/* A removal of device D the server signs itself (a key of no device of
+ * USER), its device row deactivated: the list the server serves drops D. */
+static int remove_device(const char *user, const char *device)
+{
+    uint8_t prev[32], pk[32], sk[32], b[RBX_BUNDLE_MAXBYTES], ent[RBX_DEVLIST_ENTRY_MAXBYTES], h[32];
+    uint64_t seq = head(user, prev);
+    uint32_t dev = (uint32_t)strtoul(device, NULL, 10);
+    if (seq == 0) return 65;
+    sqlite3_stmt *s = prep("SELECT identity FROM device WHERE uid = ?1 AND device = ?2 AND active = 1");
+    sqlite3_bind_text(s, 1, user, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, dev);
+    rbx_devlist_entry e;
+    memset(&e, 0, sizeof e);
+    int found = sqlite3_step(s) == SQLITE_ROW && sqlite3_column_bytes(s, 0) == 32;
+    if (found) memcpy(e.identity, sqlite3_column_blob(s, 0), 32);
+    sqlite3_finalize(s);
+    if (!found) return 65;
+    (void)fresh_bundle(b, pk, sk);
+    snprintf(e.user, sizeof e.user, "%s", user);
+    e.seq = seq + 1;
+    memcpy(e.prev_hash, prev, 32);
+    e.op = RBX_DEVLIST_REMOVE;
+    e.device = dev;
+    e.created = (uint64_t)time(NULL);
+    e.signer_kind = RBX_SIGNER_DEVICE;
+    memcpy(e.signer, pk, 32);
+    size_t el;
+    if (rbx_devlist_entry_sign(ent, sizeof ent, &el, &e, sk, NULL) != 0) return 70;
+    sodium_memzero(sk, sizeof sk);
+    rbx_devlist_entry_hash(h, ent, el);
+    exec("BEGIN IMMEDIATE");
+    s = prep("INSERT INTO devlist(uid, seq, hash, entry) VALUES(?1, ?2, ?3, ?4)");
+    sqlite3_bind_text(s, 1, user, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, (int64_t)e.seq);
+    sqlite3_bind_blob(s, 3, h, 32, SQLITE_STATIC);
+    sqlite3_bind_blob(s, 4, ent, (int)el, SQLITE_STATIC);
+    if (sqlite3_step(s) != SQLITE_DONE) die("insert entry");
+    sqlite3_finalize(s);
+    s = prep("UPDATE device SET active = 0 WHERE uid = ?1 AND device = ?2");
+    sqlite3_bind_text(s, 1, user, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, dev);
+    if (sqlite3_step(s) != SQLITE_DONE) die("hide device");
+    sqlite3_finalize(s);
+    exec("COMMIT");
     return 0;
 }
 
@@ -250,13 +299,14 @@ static int run_sql(const char *sql)
 int main(int argc, char **argv)
 {
     if (argc < 4 || rbx_init() != 0) {
-        fprintf(stderr, "usage: badserver DB add-device|drop-last|swap-bundle|sql ARGS\n");
+        fprintf(stderr, "usage: badserver DB add-device|remove-device|drop-last|swap-bundle|sql|exec|relay ARGS\n");
         return 64;
     }
     if (sqlite3_open_v2(argv[1], &db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) die(argv[1]);
     sqlite3_busy_timeout(db, 10000);
     int rc = 64;
     if (strcmp(argv[2], "add-device") == 0) rc = add_device(argv[3]);
+    else if (strcmp(argv[2], "remove-device") == 0 && argc == 5) rc = remove_device(argv[3], argv[4]);
     else if (strcmp(argv[2], "drop-last") == 0) rc = drop_last(argv[3]);
     else if (strcmp(argv[2], "swap-bundle") == 0 && argc == 5) rc = swap_bundle(argv[3], argv[4]);
     else if (strcmp(argv[2], "sql") == 0) rc = run_sql(argv[3]);

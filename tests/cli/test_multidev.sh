@@ -5,7 +5,9 @@
 # messages arrive out of order, a device is offline and catches up, a device
 # joins, one is removed, one rotates its key, one is restored from a backup
 # and asks for what it lost; then the server lies (a device it signed
-# itself, a list rolled back, a swapped bundle) and every lie is refused.
+# itself, a list rolled back, a swapped bundle, a removal it signed itself,
+# a device it silently stops delivering to) and every lie is refused or
+# detected.
 # The server runs on the real clock (rbx has no clock option); rbxd's
 # SQLite file is edited behind its back by tests/cli/badserver.c.
 set -u
@@ -193,6 +195,24 @@ check "a rollback, named" 'grep -q "rolled it back to an older list" "$T/err"'
 "$BAD" "$DB" swap-bundle bob "$B3"
 run "a3 -> bob refuses the swapped bundle" 65 a3 send bob "$T/m1"
 check "named" 'grep -q "refused the bundle of bob device $B3 from .*: its key is not the one the verified device list names" "$T/err"'
+# (d) it removes b3 from bob's list with an entry it signed itself.
+"$BAD" "$DB" remove-device bob "$B3"
+run "a1 refuses bob's list without b3" 65 a1 account devices bob
+check "refused, named" 'grep -q "refused bob.s device list from .*: an entry was not signed by a device of the list" "$T/err"'
+"$BAD" "$DB" drop-last bob > /dev/null
+# (e) it drops b3 silently: no entry, it just stops delivering to it.
+"$BAD" "$DB" exec "UPDATE device SET active = 0 WHERE uid = 'bob' AND device = $B3"
+echo "not without b3" > "$T/m10"
+BOX=$("$BAD" "$DB" sql "SELECT count(*) FROM mailbox")
+run "a1 -> bob: the server would drop b3" 65 a1 send bob "$T/m10"
+check "detected, named" 'grep -q "the server will not deliver to bob device $B3, which bob.s verified device list holds" "$T/err"'
+check "nothing stored for anyone" '[ "$("$BAD" "$DB" sql "SELECT count(*) FROM mailbox")" = "$BOX" ]'
+"$BAD" "$DB" exec "UPDATE device SET active = 1 WHERE uid = 'bob' AND device = $B3"
+run "the server relents: a1's next sync posts the pending send" 0 a1 sync
+for x in b1 b3; do
+    run "$x syncs" 0 "$x" sync
+    check "$x: not without b3" 'grep -qx "alice/$A1: not without b3" "$T/out"'
+done
 
 echo "test_multidev: $passed passed, $failed failed ($(( $(date +%s) - t0 )) s)"
 [ "$failed" = 0 ]

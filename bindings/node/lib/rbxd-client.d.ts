@@ -153,6 +153,7 @@ export interface UserStore extends RequestSigner {
     }[]): Promise<unknown>;
     userPin(user: string): Promise<unknown | null>;
     sendNeeds(to: string): Promise<UserDeviceInfo[]>;
+    userDevices(user: string): Promise<UserDeviceInfo[]>;
     userBundle(user: string, device: number, bundle: Uint8Array): Promise<void>;
     send(to: string, plaintext: Uint8Array): Promise<OutgoingSend>;
     sendGet(id?: number): Promise<OutgoingSend | null>;
@@ -241,7 +242,11 @@ export declare class RbxdClient {
     refreshUser(store: UserStore, user: string): Promise<void>;
     /** Fetch and hold a bundle for every device a send to `to` needs. */
     supply(store: UserStore, to: string, assemble: BundleAssembler): Promise<void>;
-    /** Post a send; each 409 device_mismatch updates the lists and rebuilds it (at most 4 posts). */
+    /**
+     * Post a send; each 409 device_mismatch updates the lists and rebuilds it
+     * (at most 4 posts). A device the server calls extra that the verified
+     * list still holds: RbxdError 'device_dropped', the send stays pending.
+     */
     postSend(store: UserStore, s: OutgoingSend, assemble: BundleAssembler): Promise<void>;
     /**
      * Encrypt plaintext to every device of `to` and, as sync copies, to our

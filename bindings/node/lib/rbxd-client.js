@@ -249,10 +249,15 @@ class RbxdClient {
             }
         }
     }
-    /** Post a send; each 409 device_mismatch updates the lists and rebuilds it (at most 4 posts). */
+    /**
+     * Post a send; each 409 device_mismatch updates the lists and rebuilds it
+     * (at most 4 posts). A device the server calls extra that the verified
+     * list still holds: RbxdError 'device_dropped', the send stays pending.
+     */
     async postSend(store, s, assemble) {
         let cur = s;
         for (let attempt = 0; attempt < 4 && cur !== null; attempt++) {
+            let extra = [];
             try {
                 await this.send(cur.to, cur.messageId, cur.envelopes, { targeted: cur.targeted });
                 await store.sendDone(cur.id);
@@ -261,10 +266,23 @@ class RbxdClient {
             catch (e) {
                 if (!(e instanceof RbxdError) || e.code !== 'device_mismatch')
                     throw e;
+                extra = e.body.extra;
             }
             await this.refreshUser(store, cur.to);
             if (cur.to !== this.user)
                 await this.refreshUser(store, this.user);
+            // A device the server will not deliver to that the verified list
+            // still holds was dropped without a signed removal (PROTOCOL.md 21.4).
+            for (const x of Array.isArray(extra) ? extra : []) {
+                const u = x.user;
+                const d = x.device;
+                if (typeof u !== 'string' || typeof d !== 'number')
+                    continue;
+                if ((await store.userDevices(u)).some((v) => v.device === d)) {
+                    throw new RbxdError(409, 'device_dropped', `rbxd: the server will not deliver to ${u} device ${d}, ` +
+                        `which ${u}'s verified device list holds; the send stays pending`, { user: u, device: d });
+                }
+            }
             if (!cur.targeted)
                 await this.supply(store, cur.to, assemble);
             cur = await store.sendRebuild(cur.id, cur.targeted);

@@ -13,7 +13,7 @@ const assert = require('node:assert/strict');
 const crypto = require('node:crypto');
 const fs = require('node:fs');
 const path = require('node:path');
-const { spawn } = require('node:child_process');
+const { spawn, execFileSync } = require('node:child_process');
 const { rb, pkg, scratch, enc, dec, rejects } = require('./helpers.js');
 
 const rbxdPath = process.env.RBXD || path.join(pkg, '..', '..', 'build', 'rbxd');
@@ -103,7 +103,7 @@ async function sync(d) {
 }
 
 const suffix = crypto.randomBytes(3).toString('hex');
-let aliceLaptop; let alicePhone; let bob;
+let aliceLaptop; let alicePhone; let bob; let tablet;
 
 test('users: accounts, device lists pinned from their first entry', { skip: !haveRbxd && 'no rbxd' }, async () => {
   aliceLaptop = await createUser('alice-laptop', `alice-${suffix}`);
@@ -157,7 +157,7 @@ test('users: fan-out to every device, sync copies, attributed receive', { skip: 
 });
 
 test('users: a device that joins later gets the next message (409, rebuilt)', { skip: !haveRbxd && 'no rbxd' }, async () => {
-  const tablet = await join('alice-tablet', alicePhone);
+  tablet = await join('alice-tablet', alicePhone);
   // bob still holds alice's list of two devices: rbxd answers 409, the
   // client refreshes the list, fetches the tablet's bundle and rebuilds.
   assert.equal((await bob.store.userDevices(aliceLaptop.user)).length, 2);
@@ -181,6 +181,7 @@ test('users: a retry request makes the sender re-send from its outbox', { skip: 
   const first = await sync(aliceLaptop);
   assert.equal(first.got[0].text, 'say again');
   await sync(alicePhone);
+  await sync(tablet);
   // As if the laptop had lost the message: it asks bob's device again (a
   // new session's first message; the bundle comes from the server).
   const { bundles } = await aliceLaptop.client.bundles(bob.user, [bob.id]);
@@ -203,6 +204,25 @@ test('users: a retry request makes the sender re-send from its outbox', { skip: 
   assert.equal(again.got[0].resent, true);
   assert.deepEqual(again.got[0].messageId, s.messageId);
   assert.equal((await sync(alicePhone)).got.length, 0, 'the re-send was targeted at the laptop only');
+});
+
+const badserver = process.env.BADSERVER || path.join(pkg, '..', '..', 'build', 'tools', 'badserver');
+
+test('users: a device the server silently drops is detected', { skip: (!haveRbxd || !fs.existsSync(badserver)) && 'no rbxd or badserver' }, async () => {
+  // The server stops delivering to alice's tablet (no removal entry): its
+  // 409 calls the device extra while alice's verified list still holds it.
+  const db = path.join(dir, 'rbxd.sqlite');
+  const active = (v) => execFileSync(badserver, [db, 'exec',
+    `UPDATE device SET active = ${v} WHERE uid = '${tablet.user}' AND device = ${tablet.id}`]);
+  active(0);
+  await assert.rejects(bob.client.sendToUser(bob.store, aliceLaptop.user, enc('not without the tablet'), assemble),
+    (e) => e instanceof rb.RbxdError && e.code === 'device_dropped' && e.body.device === tablet.id);
+  assert.ok((await bob.store.sendGet()) !== null, 'the send stays pending');
+  active(1);
+  assert.equal(await bob.client.flushPending(bob.store, assemble), 1);
+  for (const d of [tablet, aliceLaptop, alicePhone]) {
+    assert.deepEqual((await sync(d)).got.map((m) => m.text), ['not without the tablet'], d.name);
+  }
 });
 
 test('users: a device the list does not hold is refused', { skip: !haveRbxd && 'no rbxd' }, async () => {

@@ -173,6 +173,7 @@ export interface UserStore extends RequestSigner {
   Promise<unknown>;
   userPin(user: string): Promise<unknown | null>;
   sendNeeds(to: string): Promise<UserDeviceInfo[]>;
+  userDevices(user: string): Promise<UserDeviceInfo[]>;
   userBundle(user: string, device: number, bundle: Uint8Array): Promise<void>;
   send(to: string, plaintext: Uint8Array): Promise<OutgoingSend>;
   sendGet(id?: number): Promise<OutgoingSend | null>;
@@ -436,19 +437,36 @@ export class RbxdClient {
     }
   }
 
-  /** Post a send; each 409 device_mismatch updates the lists and rebuilds it (at most 4 posts). */
+  /**
+   * Post a send; each 409 device_mismatch updates the lists and rebuilds it
+   * (at most 4 posts). A device the server calls extra that the verified
+   * list still holds: RbxdError 'device_dropped', the send stays pending.
+   */
   async postSend(store: UserStore, s: OutgoingSend, assemble: BundleAssembler): Promise<void> {
     let cur: OutgoingSend | null = s;
     for (let attempt = 0; attempt < 4 && cur !== null; attempt++) {
+      let extra: unknown = [];
       try {
         await this.send(cur.to, cur.messageId, cur.envelopes, { targeted: cur.targeted });
         await store.sendDone(cur.id);
         return;
       } catch (e) {
         if (!(e instanceof RbxdError) || e.code !== 'device_mismatch') throw e;
+        extra = e.body.extra;
       }
       await this.refreshUser(store, cur.to);
       if (cur.to !== this.user) await this.refreshUser(store, this.user);
+      // A device the server will not deliver to that the verified list
+      // still holds was dropped without a signed removal (PROTOCOL.md 21.4).
+      for (const x of Array.isArray(extra) ? extra : []) {
+        const u = (x as { user?: unknown }).user;
+        const d = (x as { device?: unknown }).device;
+        if (typeof u !== 'string' || typeof d !== 'number') continue;
+        if ((await store.userDevices(u)).some((v) => v.device === d)) {
+          throw new RbxdError(409, 'device_dropped', `rbxd: the server will not deliver to ${u} device ${d}, ` +
+            `which ${u}'s verified device list holds; the send stays pending`, { user: u, device: d });
+        }
+      }
       if (!cur.targeted) await this.supply(store, cur.to, assemble);
       cur = await store.sendRebuild(cur.id, cur.targeted);
     }
