@@ -120,13 +120,20 @@ $(B)/readme_example: README.md $(STATIC)
 	sed -n '/<!-- example-begin -->/,/<!-- example-end -->/p' README.md | sed '1,2d;$$d' | sed '$$d' > $(B)/readme_example.c
 	$(CC) $(ALLCFLAGS) $(LDFLAGS) -o $@ $(B)/readme_example.c $(STATIC) $(LIBS)
 
-# A reader that knows protocol version 1 only: the library's sources built
-# with RBX_MAX_VERSION=1, fed the version-2 vectors (tests/v1reader/).
-V1READER_SRC := tests/v1reader/v1reader.c tests/testutil.c src/cli/detrng.c $(LIB_SRC) $(PROTO_C)
-$(B)/v1reader: $(V1READER_SRC) include/ratchetbox.h $(INT_H) tests/testutil.h src/cli/detrng.h
+# A reader that knows protocol version 1 only (tests/v1reader/): the library
+# with the three files that read RBX_MAX_VERSION (the profile table, the wire
+# and blob version checks) rebuilt with RBX_MAX_VERSION=1, fed the version-2
+# vectors.
+V1_SRC    := src/kdf.c src/state.c src/wire.c
+V1_OBJ    := $(V1_SRC:src/%.c=$(B)/v1obj/%.o)
+$(B)/v1obj/%.o: src/%.c include/ratchetbox.h $(INT_H) $(B)/proto/ratchetbox.pb-c.h
 	@mkdir -p $(@D)
+	$(CC) $(ALLCFLAGS) -DRBX_MAX_VERSION=1 -c -o $@ $<
+$(B)/v1reader: tests/v1reader/v1reader.c $(B)/tobj/testutil.o $(B)/tobj/detrng.o $(V1_OBJ) \
+               $(filter-out $(V1_SRC:src/%.c=$(B)/obj/%.o),$(LIB_OBJ)) tests/testutil.h
 	$(CC) $(ALLCFLAGS) -Itests -DRBX_MAX_VERSION=1 -DRBX_SRCDIR='"$(CURDIR)"' $(LDFLAGS) -o $@ \
-	    $(V1READER_SRC) $(LIBS) $(CHECK_LIBS)
+	    tests/v1reader/v1reader.c $(B)/tobj/testutil.o $(B)/tobj/detrng.o $(V1_OBJ) \
+	    $(filter-out $(V1_SRC:src/%.c=$(B)/obj/%.o),$(LIB_OBJ)) $(LIBS) $(CHECK_LIBS)
 
 check-run: $(B)/check_rbx $(B)/readme_example $(B)/v1reader
 	$(B)/check_rbx

@@ -2,7 +2,8 @@
  * A reader that only knows protocol version 1, fed version 2 (issue 14,
  * PROTOCOL.md 9.3 "Versions: what is accepted").
  *
- * Built by make check from the library's sources with -DRBX_MAX_VERSION=1
+ * Built by make check from the library with the three files that read
+ * RBX_MAX_VERSION (kdf.c, state.c, wire.c) compiled with -DRBX_MAX_VERSION=1
  * (build/v1reader): the same code, with profile 2 and version 2 unknown, so
  * it parses and refuses exactly as ratchetbox 0.1.0 did. Why this reader
  * and not 0.1.0 itself: 0.1.0 is not in the tree (a clean clone must build
