@@ -1254,6 +1254,19 @@ RBX_API RBX_MUST_CHECK int rbx_store_user_update(rbx_store *st, rbx_user_update 
                                                  const rbx_device_reg *regs, size_t nregs)
     RBX_NONNULL(1, 2, 3);
 
+/* Bind user to an organisation root (PROTOCOL.md 20.5): from now on
+ * rbx_store_user_update verifies the user's list with org, so entries the
+ * root signed (signer_kind 1: an entry 1, an add, remove or rotate for a
+ * lost device) are accepted; without a binding they are RBX_E_CHAIN. Before
+ * the first update (the pin then also follows) or after it (a TOFU pin
+ * keeps its entry 1; later root-signed entries are accepted). One root per
+ * user: the same key again is a no-op.
+ * \return RBX_E_INVALID (user), RBX_E_KEY (org fails the key checks),
+ *         RBX_E_EXISTS (bound to another root), RBX_E_IO. */
+RBX_API RBX_MUST_CHECK int rbx_store_user_org(rbx_store *st, const char *user,
+                                              const uint8_t org[RBX_PUBLICKEYBYTES])
+    RBX_NONNULL(1, 2, 3);
+
 /* The pin held for a user. \return RBX_E_NOT_FOUND (not pinned). */
 RBX_API RBX_MUST_CHECK int rbx_store_user_pin(rbx_store *st, rbx_devlist_pin *pin, const char *user)
     RBX_NONNULL(1, 2, 3);

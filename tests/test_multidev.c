@@ -899,6 +899,105 @@ END_TEST
 
 #define MD_SEED 11U
 
+/* An organisation root signs dora's entries (PROTOCOL.md 20.4, 20.5): a
+ * device that enrolls through the root, and a replacement device the root
+ * adds. Verifiers bound to the root accept them; others refuse the list;
+ * another root's entry is refused even by the bound ones. */
+static void org_entry(dev *d, srv_user *u, const uint8_t org_pk[32], const uint8_t org_sk[32])
+{
+    rbx_devlist_entry e;
+    uint8_t sig[64], ent[RBX_DEVLIST_ENTRY_MAXBYTES];
+    size_t n;
+    memset(&e, 0, sizeof e);
+    snprintf(e.user, sizeof e.user, "%s", u->name);
+    e.seq = u->n + 1;
+    if (u->n > 0) rbx_devlist_entry_hash(e.prev_hash, u->ent[u->n - 1], u->len[u->n - 1]);
+    e.op = RBX_DEVLIST_ADD;
+    e.device = d->id;
+    memcpy(e.identity, d->p.pk, 32);
+    e.created = (uint64_t)g_now;
+    e.signer_kind = RBX_SIGNER_ORG;
+    memcpy(e.signer, org_pk, 32);
+    ck_assert_int_eq(rbx_devlist_entry_signature(sig, &e, org_sk), 0);
+    ck_assert_int_eq(rbx_store_devlist_cosign(d->p.st, ent, sizeof ent, &n, &e, sig), 0);
+    srv_append(u, ent, n);
+    d->u = u;
+}
+
+START_TEST(organisation_root_users)
+{
+    world w;
+    world_up(&w);
+    uint8_t org_pk[32], org_sk[32], other_pk[32], other_sk[32], zero[32] = { 0 };
+    ck_assert_int_eq(rbx_keypair_generate(org_pk, org_sk), 0);
+    ck_assert_int_eq(rbx_keypair_generate(other_pk, other_sk), 0);
+    srv_user ud;
+    memset(&ud, 0, sizeof ud);
+    snprintf(ud.name, sizeof ud.name, "dora");
+    dev d1, d2, d3;
+    dev_new(&d1, "d1");
+    dev_new(&d2, "d2");
+    dev_new(&d3, "d3");
+    org_entry(&d1, &ud, org_pk, org_sk);
+    rbx_account a;
+    ck_assert_int_eq(rbx_store_account_init(d1.p.st, &a, ud.ent[0], ud.len[0]), 0);
+    ck_assert_str_eq(a.user, "dora");
+    /* Not bound: an entry 1 the root signed is not a list (RBX_E_CHAIN). */
+    rbx_devlist_pin pin;
+    ck_assert_int_eq(refresh(&d1, &ud, NULL), RBX_E_CHAIN);
+    ck_assert_int_eq(refresh(&w.a1, &ud, NULL), RBX_E_CHAIN);
+    ck_assert_int_eq(rbx_store_user_pin(w.a1.p.st, &pin, "dora"), RBX_E_NOT_FOUND);
+    ck_assert_int_eq(rbx_store_user_org(w.a1.p.st, "dora", zero), RBX_E_KEY);
+    ck_assert_int_eq(rbx_store_user_org(w.a1.p.st, "Dora", org_pk), RBX_E_INVALID);
+    /* Bound: accepted and pinned. */
+    ck_assert_int_eq(rbx_store_user_org(d1.p.st, "dora", org_pk), 0);
+    ck_assert_int_eq(rbx_store_user_org(w.a1.p.st, "dora", org_pk), 0);
+    ck_assert_int_eq(rbx_store_user_org(w.a1.p.st, "dora", org_pk), 0);
+    ck_assert_int_eq(rbx_store_user_org(w.a1.p.st, "dora", other_pk), RBX_E_EXISTS);
+    ck_assert_int_eq(rbx_store_user_pin(w.a1.p.st, &pin, "dora"), RBX_E_NOT_FOUND);
+    rbx_user_update r;
+    ck_assert_int_eq(refresh(&d1, &ud, &r), 0);
+    ck_assert(r.self_listed);
+    ck_assert_int_eq(refresh(&w.a1, &ud, &r), 0);
+    ck_assert(r.first);
+    ck_assert_uint_eq(r.ndevices, 1);
+    /* The root adds a replacement device: bound verifiers follow, an
+     * unbound one (bob, who never pinned dora) still refuses. */
+    org_entry(&d2, &ud, org_pk, org_sk);
+    ck_assert_int_eq(refresh(&w.a1, &ud, &r), 0);
+    ck_assert(!r.first);
+    ck_assert_uint_eq(r.ndevices, 2);
+    ck_assert_uint_eq(r.added, 1);
+    ck_assert_int_eq(refresh(&w.b1, &ud, NULL), RBX_E_CHAIN);
+    ck_assert_int_eq(refresh(&d1, &ud, NULL), 0);
+    /* An add another root signed: refused, the pin stays. */
+    org_entry(&d3, &ud, other_pk, other_sk);
+    ck_assert_int_eq(refresh(&w.a1, &ud, NULL), RBX_E_CHAIN);
+    ck_assert_int_eq(rbx_store_user_pin(w.a1.p.st, &pin, "dora"), 0);
+    ck_assert_uint_eq(pin.seq, 2);
+    ud.n--;
+    /* a1 sends to dora's two devices; both read it, attributed to a1. */
+    dev *all[] = { &w.a1, &w.a2, &w.b1, &w.b2, &w.c1, &d1, &d2 };
+    ck_assert_uint_eq(supply(&w.a1, "dora", all, 7), 3); /* d1, d2, and a2 (no session yet) */
+    static sent m;
+    send_to(&m, &w.a1, "dora", "to the organisation's user");
+    ck_assert_uint_eq(m.info.n, 3); /* d1, d2 and a2's sync copy */
+    ck_assert_int_eq(rbx_store_account_init(d2.p.st, &a, ud.ent[1], ud.len[1]), 0);
+    ck_assert_int_eq(rbx_store_user_org(d2.p.st, "dora", org_pk), 0);
+    ck_assert_int_eq(refresh(&d2, &ud, NULL), 0);
+    ck_assert_int_eq(refresh(&d2, &w.ua, NULL), 0);
+    ck_assert_int_eq(refresh(&d1, &w.ua, NULL), 0);
+    ck_assert_int_eq(recv_from(&d1, &m, &w.a1, NULL, "to the organisation's user"), 0);
+    ck_assert_int_eq(recv_from(&d2, &m, &w.a1, NULL, "to the organisation's user"), 0);
+    sodium_memzero(org_sk, sizeof org_sk);
+    sodium_memzero(other_sk, sizeof other_sk);
+    dev_close(&d1);
+    dev_close(&d2);
+    dev_close(&d3);
+    world_down(&w);
+}
+END_TEST
+
 static void vj_hex(tu_sbuf *b, const char *name, const uint8_t *p, size_t n, int last)
 {
     char *h = tu_hex(p, n);
@@ -1014,6 +1113,7 @@ Suite *suite_multidev(void)
     tcase_add_test(st, retry_after_restore_from_backup);
     tcase_add_test(st, malicious_server_lists_and_bundles);
     tcase_add_test(st, rotation_followed_through_the_list);
+    tcase_add_test(st, organisation_root_users);
     suite_add_tcase(s, st);
     /* Named "vectors" so that make vectors rewrites spec/vectors/multidevice.json. */
     TCase *v = tcase_create("vectors");

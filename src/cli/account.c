@@ -22,9 +22,10 @@
 #define FIRST_BATCH 100U
 
 static const char account_usage[] =
-    "Usage: rbx account create USER [--server URL] [--json]\n"
+    "Usage: rbx account create USER [--org ORG_PUBKEY_B64] [--server URL] [--json]\n"
     "       rbx account link [--server URL]\n"
-    "       rbx account join CODE|- [--server URL] [--wait SECONDS] [--json]\n"
+    "       rbx account join CODE|- [--org ORG_PUBKEY_B64] [--server URL] [--wait SECONDS]\n"
+    "                [--json]\n"
     "       rbx account approve FINGERPRINT [--server URL]\n"
     "       rbx account devices [USER] [--server URL] [--json]\n"
     "       rbx account remove DEVICE [--server URL]\n"
@@ -36,13 +37,16 @@ static const char account_usage[] =
     "device approves, then enroll. approve: on the existing device, after comparing\n"
     "the fingerprint join printed. devices: the verified device list. remove: take\n"
     "a device out of our list. rotate: a new identity key, announced in the list.\n"
-    "The server is remembered after create and join.\n";
+    "The server is remembered after create and join. --org: our user is bound to\n"
+    "that organisation root (entries it signs are accepted in our list).\n";
 
 static const char contact_usage[] =
-    "Usage: rbx contact add USER [--server URL] [--json]\n"
+    "Usage: rbx contact add USER [--org ORG_PUBKEY_B64] [--server URL] [--json]\n"
     "Fetch USER's device list from the server, verify it and pin it (its first\n"
     "entry's hash is printed for comparison out of band). Messages to USER then\n"
-    "go to every device of the list: rbx send USER.\n";
+    "go to every device of the list: rbx send USER. --org: USER is bound to that\n"
+    "organisation root: entries it signs (a device it enrolled, replaced or\n"
+    "removed) are accepted; another root for USER is refused (exit 73).\n";
 
 static int64_t now_s(void) { return (int64_t)time(NULL); }
 
@@ -57,6 +61,8 @@ typedef struct acct_opts {
     const char *server;
     int json;
     long wait;
+    const char *org_b64;      /* --org: the user's organisation root */
+    uint8_t org[RBX_PUBLICKEYBYTES];
 } acct_opts;
 
 /* Parse the common options; positional arguments from argv[optind]. */
@@ -65,6 +71,7 @@ static int parse_opts(int argc, char **argv, const char *verb, const char *usage
     static const struct option opts[] = { { "server", required_argument, NULL, 's' },
                                           { "json", no_argument, NULL, 'j' },
                                           { "wait", required_argument, NULL, 'w' },
+                                          { "org", required_argument, NULL, 'o' },
                                           { "help", no_argument, NULL, 'h' },
                                           { NULL, 0, NULL, 0 } };
     int c, ec;
@@ -83,10 +90,30 @@ static int parse_opts(int argc, char **argv, const char *verb, const char *usage
             o->wait = (long)w;
             break;
         }
+        case 'o':
+            if (rbx_key_from_base64(o->org, optarg, strlen(optarg)) != 0) {
+                cli_err(verb, "--org: '%s' is not a public key (44 characters of base64)", optarg);
+                return CLI_USAGE;
+            }
+            o->org_b64 = optarg;
+            break;
         default: return ec;
         }
     }
     return -1;
+}
+
+/* --org: bind user to the organisation root before its list is verified
+ * (PROTOCOL.md 20.5: entries the root signed are then accepted). */
+static int bind_org(rbx_store *st, const char *verb, const char *user, const acct_opts *o)
+{
+    if (o->org_b64 == NULL) return CLI_OK;
+    int rc = rbx_store_user_org(st, user, o->org);
+    if (rc == RBX_E_EXISTS) {
+        cli_err(verb, "%s is bound to another organisation root", user);
+        return CLI_CANTCREAT;
+    }
+    return rc == 0 ? CLI_OK : cli_fail(verb, user, rc);
 }
 
 /* ------------------------------------------------------------ enrollment */
@@ -201,6 +228,7 @@ static int account_create(int argc, char **argv)
         ec = cli_fail("account", NULL, rc);
         goto close;
     }
+    if ((ec = bind_org(st, "account", user, &o)) != CLI_OK) goto close;
     if ((ec = enroll(&n, &a)) == CLI_OK && (ec = cli_server_remember("account", n.base)) == CLI_OK) {
         print_account(&a, st, o.json, "created");
         ec = cli_flush_stdout("account");
@@ -388,6 +416,7 @@ static int account_join(int argc, char **argv)
     }
     uint8_t ent[RBX_DEVLIST_ENTRY_MAXBYTES];
     size_t el;
+    if ((ec = bind_org(st, "account", e.user, &o)) != CLI_OK) goto close;
     rc = rbx_store_devlist_cosign(st, ent, sizeof ent, &el, &e, sig);
     if (rc == 0) rc = rbx_store_account_init(st, &a, ent, el);
     if (rc != 0) {
@@ -795,7 +824,8 @@ int contact_main(int argc, char **argv)
     if ((ec = cli_net_open(&n, "contact", st, o.server)) != CLI_OK) goto out;
     cli_net_as(&n, a.user, a.device);
     rbx_user_update up;
-    if ((ec = cli_user_refresh(&n, user, &up)) == CLI_OK) {
+    if ((ec = bind_org(st, "contact", user, &o)) == CLI_OK &&
+        (ec = cli_user_refresh(&n, user, &up)) == CLI_OK) {
         if (!o.json) printf("%s %s\n", up.first ? "pinned" : "verified", user);
         ec = print_devices(st, user, o.json);
         if (ec == CLI_OK) ec = cli_flush_stdout("contact");

@@ -88,7 +88,7 @@ static const char schema_v3[] =
     "  device INTEGER NOT NULL, regid INTEGER NOT NULL, entry BLOB NOT NULL) STRICT;"
     "CREATE TABLE users (user TEXT PRIMARY KEY, seq INTEGER NOT NULL, first_hash BLOB, hash BLOB,"
     "  created INTEGER NOT NULL DEFAULT 0, anchor_seq INTEGER NOT NULL DEFAULT 0,"
-    "  anchor_hash BLOB) STRICT;"
+    "  anchor_hash BLOB, org BLOB) STRICT;"
     "CREATE TABLE user_devices (user TEXT NOT NULL, device INTEGER NOT NULL,"
     "  identity BLOB NOT NULL, added_seq INTEGER NOT NULL, regid INTEGER NOT NULL DEFAULT 0,"
     "  contact INTEGER REFERENCES contacts (id), retry_asked INTEGER NOT NULL DEFAULT 0,"

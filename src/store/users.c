@@ -167,14 +167,16 @@ typedef struct user_row {
     rbx_devlist_pin pin;      /* seq 0: not pinned yet */
     uint64_t anchor_seq;      /* 0: none */
     uint8_t anchor_hash[32];
+    int has_org;              /* bound to an organisation root (20.5) */
+    uint8_t org[32];
 } user_row;
 
 static int user_load(rbx_store *st, user_row *u, const char *user)
 {
     sqlite3_stmt *s;
     memset(u, 0, sizeof *u);
-    int rc = rbx__st_prep(st, &s, "SELECT seq, first_hash, hash, anchor_seq, anchor_hash FROM users"
-                                  " WHERE user = ?1");
+    int rc = rbx__st_prep(st, &s, "SELECT seq, first_hash, hash, anchor_seq, anchor_hash, org"
+                                  " FROM users WHERE user = ?1");
     if (rc != 0) return rc;
     sqlite3_bind_text(s, 1, user, -1, SQLITE_STATIC);
     rc = rbx__st_step(s);
@@ -192,6 +194,10 @@ static int user_load(rbx_store *st, user_row *u, const char *user)
                      ? 0
                      : RBX_E_CORRUPT;
         if (rc == 0 && aseq > 0) rc = col_blob_n(s, 4, u->anchor_hash, 32);
+        if (rc == 0 && sqlite3_column_type(s, 5) != SQLITE_NULL) {
+            rc = col_blob_n(s, 5, u->org, 32);
+            u->has_org = rc == 0;
+        }
     } else if (rc == 0) {
         rc = 0;
     }
@@ -212,6 +218,38 @@ int rbx_store_user_pin(rbx_store *st, rbx_devlist_pin *pin, const char *user)
     if (!u.exists || u.pin.seq == 0) return RBX_E_NOT_FOUND;
     *pin = u.pin;
     return 0;
+}
+
+int rbx_store_user_org(rbx_store *st, const char *user, const uint8_t org[32])
+{
+    user_row u;
+    if (!rbx_user_id_ok(user)) return RBX_E_INVALID;
+    if (!rbx__pk_is_valid(org)) return RBX_E_KEY;
+    int rc = rbx__st_begin(st);
+    if (rc != 0) return rc;
+    if ((rc = user_load(st, &u, user)) != 0) goto fail;
+    if (u.has_org) {
+        /* One root per user: another is a refusal, the same one a no-op. */
+        rc = sodium_memcmp(u.org, org, 32) == 0 ? 0 : RBX_E_EXISTS;
+        rbx__st_rollback(st);
+        return rc;
+    }
+    sqlite3_stmt *s;
+    if ((rc = rbx__st_prep(st, &s, "INSERT INTO users (user, seq, org) VALUES (?1, 0, ?2)"
+                                   " ON CONFLICT (user) DO UPDATE SET org = excluded.org")) != 0)
+        goto fail;
+    sqlite3_bind_text(s, 1, user, -1, SQLITE_STATIC);
+    sqlite3_bind_blob(s, 2, org, 32, SQLITE_STATIC);
+    if ((rc = step_done(st, s)) != 0) goto fail;
+    char b64[RBX_KEY_B64BYTES];
+    rbx_key_to_base64(b64, org);
+    if ((rc = rbx__audit(st, "user bound to organisation", "user %s, organisation %s%s", user, b64,
+                         u.pin.seq > 0 ? " (already pinned)" : "")) != 0)
+        goto fail;
+    return rbx__st_commit(st, 0);
+fail:
+    rbx__st_rollback(st);
+    return rc;
 }
 
 /* ------------------------------------------------------------ listed devices */
@@ -405,7 +443,8 @@ int rbx_store_user_update(rbx_store *st, rbx_user_update *res, const char *user,
     if (rc != 0 && rc != RBX_E_NOT_FOUND) goto fail;
     int have_acct = rc == 0, own = have_acct && strcmp(acct.user, user) == 0;
     /* PROTOCOL.md 20.4 from our pin (20.5), or on first use. */
-    rc = rbx_devlist_verify(l, user, entries, lens, n, u.pin.seq > 0 ? &u.pin : NULL, NULL);
+    rc = rbx_devlist_verify(l, user, entries, lens, n, u.pin.seq > 0 ? &u.pin : NULL,
+                            u.has_org ? u.org : NULL);
     if (rc != 0) goto fail;
     if (u.pin.seq == 0 && u.anchor_seq > 0) {
         uint8_t h[32];

@@ -176,6 +176,16 @@ run "a1 -> bob after recovery" 0 a1 send bob "$T/m9"
 run "b1 syncs" 0 b1 sync
 check "b1: and on" 'grep -qx "alice/$A1: and on" "$T/out"'
 
+# ------------------------------------------------------------ an organisation root
+ORG1=$(d c2 id --json | sed -n 's/.*"public_key":"\([^"]*\)".*/\1/p')
+ORG2=$(d c3 id --json | sed -n 's/.*"public_key":"\([^"]*\)".*/\1/p')
+run "contact add --org: not a key" 64 a1 contact add carol --org nope
+run "b1 binds carol to a root (her device-signed list still verifies)" 0 b1 contact add carol --org "$ORG1"
+check "verified" 'grep -qx "verified carol" "$T/out"'
+run "the same root again" 0 b1 contact add carol --org "$ORG1"
+run "another root for carol: refused" 73 b1 contact add carol --org "$ORG2"
+check "named" 'grep -q "carol is bound to another organisation root" "$T/err"'
+
 # ------------------------------------------------------------ the server lies
 # (a) it adds a device to carol's list, signed by itself.
 EVIL=$("$BAD" "$DB" add-device carol)
