@@ -391,6 +391,12 @@ export class Store {
    */
   userUpdate(user: string, entries: Uint8Array[], devices?: { device: number; registrationId: number }[]):
   Promise<UserUpdateResult>;
+  /**
+   * Bind a user to an organisation root (32-byte public key): entries the
+   * root signed are then accepted in its list. RBX_E_EXISTS: bound to
+   * another root; RBX_E_KEY: not a key.
+   */
+  userOrg(user: string, org: Uint8Array): Promise<void>;
   /** The pin and the newest verified (seq, hash) of a user; null if not pinned. */
   userPin(user: string): Promise<UserPin | null>;
   /** The current devices of a user, as its verified list holds them. */

@@ -129,6 +129,7 @@ class StoreWrap : public Napi::ObjectWrap<StoreWrap> {
   Napi::Value DeviceListEntry(const Napi::CallbackInfo& info);
   Napi::Value UserUpdate(const Napi::CallbackInfo& info);
   Napi::Value UserPin(const Napi::CallbackInfo& info);
+  Napi::Value UserOrg(const Napi::CallbackInfo& info);
   Napi::Value UserDevices(const Napi::CallbackInfo& info);
   Napi::Value SendNeeds(const Napi::CallbackInfo& info);
   Napi::Value UserBundle(const Napi::CallbackInfo& info);
@@ -1452,6 +1453,15 @@ Napi::Value StoreWrap::UserPin(const Napi::CallbackInfo& info) {
       [pin, found](Napi::Env e) -> Napi::Value { return *found ? Napi::Value(PinJs(e, *pin)) : e.Null(); });
 }
 
+Napi::Value StoreWrap::UserOrg(const Napi::CallbackInfo& info) {
+  std::string user = UserArg(info[0], "user");
+  ByteView ov = BytesN(info[1], RBX_PUBLICKEYBYTES, "org");
+  std::vector<uint8_t> org(ov.p, ov.p + ov.n);
+  return Enqueue(
+      info.Env(), [user, org](rbx_store* st) { return rbx_store_user_org(st, user.c_str(), org.data()); },
+      [](Napi::Env e) -> Napi::Value { return e.Undefined(); });
+}
+
 static Napi::Value DevicesCall(StoreWrap* self, const Napi::CallbackInfo& info, bool needs,
                                const std::function<Napi::Value(Napi::Env, std::function<int(rbx_store*)>,
                                                                std::function<Napi::Value(Napi::Env)>)>& enqueue) {
@@ -1803,6 +1813,7 @@ Napi::Function StoreWrap::Init(Napi::Env env) {
        InstanceMethod<&StoreWrap::DeviceListEntry>("deviceListEntry"),
        InstanceMethod<&StoreWrap::UserUpdate>("userUpdate"),
        InstanceMethod<&StoreWrap::UserPin>("userPin"),
+       InstanceMethod<&StoreWrap::UserOrg>("userOrg"),
        InstanceMethod<&StoreWrap::UserDevices>("userDevices"),
        InstanceMethod<&StoreWrap::SendNeeds>("sendNeeds"),
        InstanceMethod<&StoreWrap::UserBundle>("userBundle"),

@@ -119,6 +119,14 @@ test('users: accounts, device lists pinned from their first entry', { skip: !hav
   assert.equal(pin.firstHash.length, 32);
   const devs = (await bob.store.userDevices(aliceLaptop.user)).map((x) => x.device).sort();
   assert.deepEqual(devs, [aliceLaptop.id, alicePhone.id].sort());
+  // An organisation root: one per user.
+  const org = (await rb.Store.open(path.join(dir, 'org.db'), { create: true }));
+  const orgKey = await org.createIdentity();
+  await org.close();
+  await bob.store.userOrg(aliceLaptop.user, orgKey);
+  await bob.store.userOrg(aliceLaptop.user, orgKey);
+  await rejects(bob.store.userOrg(aliceLaptop.user, alicePhone.pk), 'RBX_E_EXISTS');
+  await rejects(bob.store.userOrg(aliceLaptop.user, new Uint8Array(32)), 'RBX_E_KEY');
   // Another user's list under alice's pin is refused.
   const other = await bob.client.deviceList(bob.user);
   await assert.rejects(bob.store.userUpdate(aliceLaptop.user, other.entries.map((e) => e.entry)),
