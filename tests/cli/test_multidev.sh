@@ -4,7 +4,8 @@
 # three users with three devices each talk through one server on loopback;
 # messages arrive out of order, a device is offline and catches up, a device
 # joins, one is removed, one rotates its key, one is restored from a backup
-# and asks for what it lost; then the server lies (a device it signed
+# and asks for what it lost, one has a new registration (409 stale: a new
+# session), users are bound to an organisation root; then the server lies (a device it signed
 # itself, a list rolled back, a swapped bundle, a removal it signed itself,
 # a device it silently stops delivering to) and every lie is refused or
 # detected.
@@ -175,6 +176,21 @@ echo "and on" > "$T/m9"
 run "a1 -> bob after recovery" 0 a1 send bob "$T/m9"
 run "b1 syncs" 0 b1 sync
 check "b1: and on" 'grep -qx "alice/$A1: and on" "$T/out"'
+
+# ------------------------------------------------------------ a device with a new registration
+# b3 has a new registration id (SERVER.md 5.3: its state was reset behind
+# the same key): rbxd answers a1's send 409 stale, a1 fetches bob's list
+# (the new id) and a bundle, and starts a new session with b3.
+"$BAD" "$DB" exec "UPDATE device SET registration_id = registration_id + 1 WHERE uid = 'bob' AND device = $B3"
+echo "a new session" > "$T/m11"
+run "a1 -> bob after b3's re-registration" 0 a1 send bob "$T/m11" --json
+check "still 4 envelopes" 'grep -q "\"envelopes\":4" "$T/out"'
+last_len() { "$BAD" "$DB" sql "SELECT length(body) FROM mailbox WHERE uid = 'bob' AND device = $1 ORDER BY id DESC LIMIT 1"; }
+check "b3's is a first message again (a handshake longer than b1's)" '[ "$(last_len "$B3")" -gt $(( $(last_len "$B1") + 40 )) ]'
+for x in b1 b3; do
+    run "$x syncs" 0 "$x" sync
+    check "$x: a new session" 'grep -qx "alice/$A1: a new session" "$T/out"'
+done
 
 # ------------------------------------------------------------ an organisation root
 ORG1=$(d c2 id --json | sed -n 's/.*"public_key":"\([^"]*\)".*/\1/p')
