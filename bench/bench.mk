@@ -13,6 +13,9 @@
 #                   no timing asserted), results in $(B)/bench-quick/ only; then
 #                   bench/check_wire.sh: the wire sizes it reports against the
 #                   lines rbx send prints and today's envelope strings
+# make bench-ab REF=<commit>  the durable store of this tree against REF's, both
+#                   libraries in one process, batch by batch in turn (bench/ab.c);
+#                   REF is built in a temporary git worktree under $(B)/
 #
 # The peers are linked by build/bench-compare only, never by the library or rbx
 # (libsignal-protocol-c is GPLv3). Their headers come in with -isystem so that
@@ -23,7 +26,7 @@ CMP_SRC   := bench/compare.c bench/impl_rbx.c bench/peer_signal.c bench/peer_olm
 PEER_CFLAGS := $(patsubst -I%,-isystem %,$(shell $(PKG_CONFIG) --cflags libsignal-protocol-c olm libcrypto 2>/dev/null))
 PEER_LIBS := $(shell $(PKG_CONFIG) --libs libsignal-protocol-c olm libcrypto 2>/dev/null)
 
-.PHONY: bench-quick bench-plots
+.PHONY: bench-quick bench-plots bench-ab
 
 $(B)/bench: bench/bench.c bench/common.c bench/common.h $(STATIC)
 	$(CC) $(ALLCFLAGS) $(LDFLAGS) -o $@ bench/bench.c bench/common.c $(STATIC) $(LIBS)
@@ -51,3 +54,17 @@ bench-quick: $(B)/bench-compare $(B)/rbx $(B)/tools/boxtool
 	RBX=$(B)/rbx TOOLS=$(B)/tools CSV=$(B)/bench-quick/latest.csv WIRE_TMP=$(B) bash bench/check_wire.sh
 	gnuplot -e "dir='$(B)/bench-quick'" bench/plot.gp
 	@echo "bench-quick: every implementation round-tripped in every case, wire sizes as rbx send prints them; output in $(B)/bench-quick/"
+
+# Two builds of the library side by side (bench/ab.c dlopens both).
+$(B)/ab: bench/ab.c bench/common.c bench/common.h include/ratchetbox.h
+	@mkdir -p $(B)
+	$(CC) $(ALLCFLAGS) $(LDFLAGS) -o $@ bench/ab.c bench/common.c -ldl
+
+AB_REPS ?= 41
+bench-ab: $(B)/ab $(B)/libratchetbox.so
+	@test -n "$(REF)" || { echo "bench-ab: give REF=<commit>, e.g. REF=main"; exit 64; }
+	rm -rf '$(CURDIR)/$(B)/ab-ref'; git worktree prune
+	git worktree add -f --detach '$(CURDIR)/$(B)/ab-ref' $(REF) > /dev/null
+	$(MAKE) -C '$(CURDIR)/$(B)/ab-ref' --no-print-directory build/libratchetbox.so > /dev/null
+	$(B)/ab '$(CURDIR)/$(B)/ab-ref/build/libratchetbox.so.0' '$(CURDIR)/$(B)/libratchetbox.so.0' $(AB_REPS) $(B); \
+	  rc=$$?; git worktree remove --force '$(CURDIR)/$(B)/ab-ref'; exit $$rc

@@ -80,7 +80,7 @@ enum {
     RBX_E_BUFFER = -14,           /* output buffer too small */
     RBX_E_STATE = -15,            /* not possible in this state (or poisoned) */
     RBX_E_IO = -16,               /* storage error: file system or SQLite */
-    RBX_E_CORRUPT = -17,          /* database or key file damaged or tampered with */
+    RBX_E_CORRUPT = -17,          /* database or key file damaged: a value that does not open or parse */
     RBX_E_STORAGE_KEY = -18,      /* the storage key does not open this database */
     RBX_E_SCHEMA = -19,           /* database written by a newer ratchetbox */
     RBX_E_ROLLBACK = -20,         /* database older than its generation record */
@@ -92,7 +92,9 @@ enum {
     RBX_E_REVOKED = -26,          /* key revoked by the contact's organisation root */
     RBX_E_EXPIRED = -27,          /* signed prekey or certificate past its policy age */
     RBX_E_POLICY = -28,           /* policy value out of range or inconsistent */
-    RBX_E_COUNT_ = 29             /* number of codes, keep last */
+    RBX_E_TAMPERED = -29,         /* database rows changed, removed, added or put back without the storage key */
+    RBX_E_UNSAFE = -30,           /* a state file others may read or change, or not a plain file */
+    RBX_E_COUNT_ = 31             /* number of codes, keep last */
 };
 
 /* Initialise libsodium and libxeddsa. Idempotent and thread-safe.
@@ -886,6 +888,23 @@ typedef struct rbx_store rbx_store;
 #define RBX_NAME_MAX 64U             /* contact names: 1..63 bytes of UTF-8, no control bytes */
 #define RBX_STORAGE_KEYBYTES 32U
 
+/* Which of a store's files an error is about (rbx_io_error.file). */
+#define RBX_FILE_DATABASE 1          /* <db>, or its -wal or -shm file */
+#define RBX_FILE_KEY 2               /* the storage key file */
+#define RBX_FILE_GENERATION 3        /* the generation record */
+#define RBX_FILE_DIRECTORY 4         /* the directory that holds <db> */
+
+/* What a store error was about, for a message that names the file and the
+ * OS error: the return code of the call is the answer, this only explains
+ * it (PROTOCOL.md 15.1). Filled by rbx_store_open (opts->error) and by
+ * rbx_store_io_error and rbx_store_deferred. */
+typedef struct rbx_io_error {
+    int file;          /* RBX_FILE_*, 0: none in particular */
+    int os_error;      /* errno of the failing call; 0 when a check refused the file */
+    const char *op;    /* static text: "open", "read", "write", "sync", "lock", "rename",
+                          "truncate", "stat", "owner", "mode", "type", "content"; NULL: none */
+} rbx_io_error;
+
 typedef struct rbx_store_opts {
     int create;                  /* 1: create the database, key file and generation file */
     int mode;                    /* RBX_STORE_BOUNDED or RBX_STORE_STRICT */
@@ -899,15 +918,29 @@ typedef struct rbx_store_opts {
      * retention, audit times), Unix seconds; NULL = time(). Tests inject one. */
     int64_t (*clock)(void *ctx);
     void *clock_ctx;
+    /* If not NULL: on any failure of rbx_store_open, which file it was about
+     * and the OS error (zeroed on success). */
+    rbx_io_error *error;
 } rbx_store_opts;
 
 /* Open (or with opts->create, create) a store. opts == NULL: open existing,
  * bounded mode. A rolled-back database opens, but its sessions refuse to
  * encrypt with RBX_E_ROLLBACK until rbx_store_reset_session.
- * \return RBX_E_IO, RBX_E_CORRUPT (not a ratchetbox database, bad key file),
- *         RBX_E_STORAGE_KEY, RBX_E_SCHEMA, RBX_E_NOT_FOUND (no database and
- *         create == 0), RBX_E_EXISTS (create == 1 and a key file exists for a
- *         database that does not), RBX_E_NOMEM. Nothing is written on error. */
+ * A schema 1 or 2 database is migrated to schema 3 in one transaction.
+ * Creation is atomic (PROTOCOL.md 15.1): the database is built under a
+ * temporary name and renamed into place, so a crash leaves no store or a
+ * whole one, and an open finishes a creation that stopped after the rename.
+ * Every state file must be a regular file (not a symlink or a FIFO), owned
+ * by the effective user and closed to group and others, in a directory that
+ * no one else may write; otherwise RBX_E_UNSAFE, before anything is read.
+ * \return RBX_E_IO, RBX_E_CORRUPT (not a ratchetbox database, bad key file
+ *         or generation record), RBX_E_TAMPERED (rows, the schema or the
+ *         integrity record changed without the storage key: PROTOCOL.md
+ *         15.8), RBX_E_STORAGE_KEY, RBX_E_SCHEMA, RBX_E_NOT_FOUND (no
+ *         database and create == 0; or a database without its key file),
+ *         RBX_E_EXISTS (create == 1 and a key file exists for a database
+ *         that does not), RBX_E_UNSAFE, RBX_E_NOMEM; opts->error says which
+ *         file and why. Nothing is written on error. */
 RBX_API RBX_MUST_CHECK int rbx_store_open(rbx_store **out, const char *db_path,
                                           const rbx_store_opts *opts) RBX_NONNULL(1, 2);
 
@@ -1003,7 +1036,10 @@ RBX_API RBX_MUST_CHECK int rbx_store_encrypt_batch(rbx_store *st, uint8_t *out, 
 typedef struct rbx_received {
     char name[RBX_NAME_MAX];      /* contact name (a new peer: its fingerprint) */
     uint32_t device;
-    uint8_t peer_identity[RBX_PUBLICKEYBYTES];
+    uint8_t peer_identity[RBX_PUBLICKEYBYTES]; /* the key that authenticated it (not
+                                              * the contact's pinned one: they differ
+                                              * for a message under a key the contact
+                                              * rotated away from) */
     uint64_t inbox_id;
     int new_contact;              /* 1: first message of an unknown identity */
     int redelivered;              /* 1: already accepted; plaintext from the inbox */
@@ -1011,12 +1047,17 @@ typedef struct rbx_received {
 
 /* Decrypt one message. name == NULL is allowed for a PreKeyMessage (the
  * contact is found by identity, or created once the message authenticated).
- * On success the new state and the plaintext (in the inbox) are committed
- * together; on any error nothing changes. A redelivered message that is
- * still in the inbox returns the stored plaintext with redelivered = 1; after
+ * Which session takes it is the algorithm of PROTOCOL.md 15.9. On success the
+ * new state and the plaintext (in the inbox) are committed together; on any
+ * error nothing changes. A redelivered message that is still in the inbox
+ * returns the stored plaintext with redelivered = 1; after
  * rbx_store_ack_inbox the ratchet refuses it (RBX_E_REPLAY, or RBX_E_AUTH once
- * its chain is older than the last 8: PROTOCOL.md section 12).
- * \return RBX_E_NOT_FOUND, RBX_E_IDENTITY_CHANGED, RBX_E_IO and the session's errors. */
+ * its chain is older than the last 8: PROTOCOL.md section 12); a first
+ * message whose handshake was accepted before is RBX_E_REPLAY for as long as
+ * its signed prekey is held, whatever became of its session.
+ * \return RBX_E_NOT_FOUND, RBX_E_IDENTITY_CHANGED, RBX_E_REPLAY, RBX_E_REVOKED,
+ *         RBX_E_TAMPERED (a row that decides does not match its tag),
+ *         RBX_E_IO and the session's errors. */
 RBX_API RBX_MUST_CHECK int rbx_store_decrypt(rbx_store *st, uint8_t *pt, size_t ptcap,
                                              size_t *ptlen, rbx_received *info,
                                              const char *name, uint32_t device,
@@ -1044,8 +1085,34 @@ RBX_API RBX_MUST_CHECK int rbx_store_ack_inbox_batch(rbx_store *st, const uint64
 RBX_API RBX_MUST_CHECK int rbx_store_reset_session(rbx_store *st, const char *name,
                                                    uint32_t device) RBX_NONNULL(1, 2);
 
-/* Force an erase point now (checkpoint and truncate the write-ahead log). */
+/* Force an erase point now: every earlier version of every row leaves the
+ * files (PROTOCOL.md 15.5), whatever the mode. Also retries work that an
+ * earlier commit left owed (rbx_store_deferred).
+ * \return RBX_E_IO (rbx_store_io_error says why). */
 RBX_API RBX_MUST_CHECK int rbx_store_erase_now(rbx_store *st) RBX_NONNULL(1);
+
+/* Work after a COMMIT that failed and is owed (PROTOCOL.md 15.4). A call
+ * that returns 0 committed its change; if an erase point or the raise of the
+ * generation record that follows the COMMIT fails, the call still returns 0
+ * (or, for encrypt, RBX_E_IO: see below) and the work is owed: the handle
+ * retries it at its next commit, at rbx_store_erase_now and at close.
+ * RBX_DEFERRED_ERASE: earlier versions of rows are still in the files (in
+ * strict mode, the mode's promise for the last commit is not kept yet);
+ * RBX_DEFERRED_RECORD: the generation record is behind the last commit.
+ * An encrypt whose record cannot be raised releases nothing and returns
+ * RBX_E_IO with RBX_DEFERRED_RECORD set: its ciphertexts are committed to the
+ * outbox, and rbx_store_outbox_next releases them once the record is raised.
+ * \return the RBX_DEFERRED_* bits owed now (0: none); cause (may be NULL)
+ *         gets the failure that left them. */
+#define RBX_DEFERRED_ERASE 1U
+#define RBX_DEFERRED_RECORD 2U
+RBX_API unsigned rbx_store_deferred(const rbx_store *st, rbx_io_error *cause) RBX_NONNULL(1);
+
+/* The file and OS error behind the last RBX_E_IO (or RBX_E_CORRUPT about a
+ * file) that a call on st returned. Diagnostic detail for messages only:
+ * the return code stays the answer.
+ * \return 1 if a failure is recorded (*e filled), 0 otherwise (*e zeroed). */
+RBX_API int rbx_store_io_error(const rbx_store *st, rbx_io_error *e) RBX_NONNULL(1, 2);
 
 /* Session facts for (name, device). \return RBX_E_NOT_FOUND. */
 RBX_API RBX_MUST_CHECK int rbx_store_session_info(rbx_store *st, rbx_session_info *info,
@@ -1623,7 +1690,8 @@ RBX_API RBX_MUST_CHECK int rbx_store_audit(rbx_store *st,
  * (appended without the storage key); 0 when the chain holds, and 0 with
  * RBX_E_CORRUPT when every row verifies but events were removed at the end.
  * \return 0, or RBX_E_CORRUPT (also when the sealed head is missing or does
- * not open), RBX_E_IO. */
+ * not open), RBX_E_TAMPERED (the head is an older copy's: PROTOCOL.md 19.3),
+ * RBX_E_IO. */
 RBX_API RBX_MUST_CHECK int rbx_store_audit_verify(rbx_store *st, uint64_t *count,
                                                   uint64_t *bad_seq) RBX_NONNULL(1, 2, 3);
 

@@ -74,6 +74,9 @@ bench-server-quick: $(RBXD) $(B)/bench-server
 # library's (the Makefile's FUZZ_OBJ), linked with jansson.
 FUZZ_TARGETS += fuzz_rbxd_request
 FUZZ_BIN     += $(B)/fuzz/fuzz_rbxd_request
+# The Makefile read fuzz-build's prerequisites before this file extended
+# FUZZ_BIN (a rule's prerequisites expand when it is read): name it here.
+fuzz-build: $(B)/fuzz/fuzz_rbxd_request
 FUZZ_SERVER_OBJ := $(B)/fuzzobj/server/api_parse.o $(B)/fuzzobj/server/auth.o $(B)/fuzzobj/server/config.o
 .SECONDARY: $(FUZZ_SERVER_OBJ) $(B)/fuzzobj/fuzz_rbxd_request.o
 

@@ -5,7 +5,7 @@
 
 #include "internal.h"
 
-_Static_assert(RBX_E_COUNT_ == 29, "update the error string table");
+_Static_assert(RBX_E_COUNT_ == 31, "update the error string table");
 
 static const char *const rbx_errors[RBX_E_COUNT_] = {
     "success",
@@ -37,6 +37,8 @@ static const char *const rbx_errors[RBX_E_COUNT_] = {
     "key revoked by the organisation",
     "key past its allowed age",
     "policy value out of range",
+    "database changed without the storage key",
+    "unsafe state file: other users may read or change it, or not a regular file",
 };
 
 const char *rbx_strerror(int code)

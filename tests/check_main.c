@@ -22,6 +22,7 @@ int main(void)
     srunner_add_suite(sr, suite_store());
     srunner_add_suite(sr, suite_durability());
     srunner_add_suite(sr, suite_atrest());
+    srunner_add_suite(sr, suite_storefiles());
     srunner_add_suite(sr, suite_badinput());
     srunner_add_suite(sr, suite_rotation());
     srunner_add_suite(sr, suite_rotate());
@@ -30,6 +31,7 @@ int main(void)
     srunner_add_suite(sr, suite_archive());
     srunner_add_suite(sr, suite_devlist());
     srunner_add_suite(sr, suite_multidev());
+    srunner_add_suite(sr, suite_integrity());
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);

@@ -380,11 +380,15 @@ void q_exec(rbx_store *st, const char *sql)
 void sql_on_file(const char *db, const char *sql)
 {
     sqlite3 *h;
+    int existed = file_exists(db);
     ck_assert_int_eq(sqlite3_open_v2(db, &h, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL),
                      SQLITE_OK);
     int rc = sqlite3_exec(h, sql, NULL, NULL, NULL);
     ck_assert_msg(rc == SQLITE_OK, "%s: %s", sql, sqlite3_errmsg(h));
     ck_assert_int_eq(sqlite3_close(h), SQLITE_OK);
+    /* A database made here is the user's own (0600, as the store makes its
+     * files): a store refuses one that others may read (RBX_E_UNSAFE). */
+    if (!existed) ck_assert_int_eq(chmod(db, 0600), 0);
 }
 
 int64_t sql_int_on_file(const char *db, const char *sql)
@@ -417,21 +421,24 @@ void db_integrity_ok(const char *path)
     ck_assert_int_eq(sqlite3_close(db), SQLITE_OK);
 }
 
-/* Every row of every table but the audit log (and the generation its own
- * commit takes) as one string: "nothing changed" is strcmp == 0; a refusal
- * may be recorded in the log and must change nothing else. */
+/* Every row of every table but the audit log (and the integrity record,
+ * which holds the generation its own commit takes and the audit head's
+ * hash) as one string: "nothing changed" is strcmp == 0; a refusal may be
+ * recorded in the log and must change nothing else. */
 char *store_dump(rbx_store *st)
 {
     return q_text(st,
         "SELECT"
         " (SELECT ifnull(group_concat(r, ';'), '') FROM (SELECT k || '=' || hex(v) AS r"
-        "   FROM meta WHERE k NOT IN ('audit_head', 'generation') ORDER BY k)) || '|' ||"
+        "   FROM meta WHERE k NOT IN ('audit_head', 'integrity') ORDER BY k)) || '|' ||"
         " (SELECT ifnull(group_concat(r, ';'), '') FROM (SELECT seq || hex(pk) || ifnull(hex(sk), '-')"
         "   || grace_until AS r FROM old_identities ORDER BY seq)) || '|' ||"
         " (SELECT ifnull(group_concat(r, ';'), '') FROM (SELECT seq || hex(record) AS r"
         "   FROM rotations ORDER BY seq)) || '|' ||"
         " (SELECT ifnull(group_concat(r, ';'), '') FROM (SELECT id || ':' || contact || hex(state)"
-        "   || until AS r FROM retired_sessions ORDER BY id)) || '|' ||"
+        "   || until || ':' || generation AS r FROM retired_sessions ORDER BY id)) || '|' ||"
+        " (SELECT ifnull(group_concat(r, ';'), '') FROM (SELECT spk || ':' || hex(base_key) AS r"
+        "   FROM handshakes ORDER BY spk, base_key)) || '|' ||"
         " (SELECT ifnull(group_concat(r, ';'), '') FROM (SELECT contact || hex(identity) AS r"
         "   FROM contact_keys ORDER BY contact, identity)) || '|' ||"
         " (SELECT ifnull(group_concat(r, ';'), '') FROM (SELECT id || ':' || rot_seq || ':' ||"

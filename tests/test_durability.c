@@ -4,8 +4,14 @@
  *
  * crash: a child process runs Alice's and Bob's stores in a loop (encrypt,
  *   batch encrypt, deliver from the outbox in and slightly out of order,
- *   acknowledge inbox entries) and is killed with SIGKILL after a seeded
- *   random delay. It logs every ciphertext that encrypt returned and every
+ *   acknowledge inbox entries) and is killed with SIGKILL: in one round of
+ *   four once its log shows a new ciphertext released Alice->Bob (every
+ *   other such round also one Bob->Alice), then after a seeded delay of up
+ *   to CRASH_AFTER_US; in the other rounds after a seeded delay of up to
+ *   CRASH_DELAY_US from its start (kills inside open and anywhere after).
+ *   What a run releases at least is thus fixed by the schedule, not by how
+ *   fast a loaded machine runs the child. It logs every
+ *   ciphertext that encrypt returned and every
  *   decrypt result to an append-only file; a record cut short by the kill is
  *   dropped. After each kill the parent checks both databases with PRAGMA
  *   integrity_check, reopens both stores and checks the whole run so far:
@@ -64,7 +70,8 @@ enum {
     REC_MAX = 4 * WIRE_MAX,
     BATCH_MAX = 4,
     CRASH_KILLS = 200,     /* make check */
-    CRASH_DELAY_US = 30000, /* kill after 0..30 ms */
+    CRASH_DELAY_US = 30000, /* kill after 0..30 ms (one round in four) */
+    CRASH_AFTER_US = 3000,  /* or 0..3 ms after the released ciphertexts waited for */
     WRITERS = 4,
     PER_WRITER = 500,
     OPEN_STOPS = 1000,      /* open_race: injected preemptions */
@@ -925,6 +932,39 @@ static void crash_final(model *md, const char *pa, const char *pb, unsigned roun
     rbx_store_close(st[1]);
 }
 
+/* Ciphertexts released per direction in the log records after off; a
+ * record the child is still writing is not counted, nothing is consumed. */
+static void peek_released(int fd, off_t off, size_t released[2])
+{
+    size_t len, pos = 0;
+    rbuf r;
+    uint8_t *buf = read_records(&len, fd, &off, 0);
+    released[0] = released[1] = 0;
+    while (next_record(&r, buf, len, &pos))
+        if (r.n >= 2 && r.p[0] == 'S') released[r.p[1] & 1]++;
+    free(buf);
+}
+
+/* Wait until the child's log holds want[d] new released ciphertexts per
+ * direction (from *off on), then a seeded delay, then SIGKILL. A child that
+ * exits by itself (a failure it logged) is returned as it is; one that
+ * releases nothing for a minute is a hang. */
+static int kill_after_release(pid_t pid, int fd, off_t off, const size_t want[2], unsigned delay_us)
+{
+    double t0 = tu_now_s();
+    for (;;) {
+        size_t got[2];
+        int status;
+        peek_released(fd, off, got);
+        if (got[0] >= want[0] && got[1] >= want[1]) break;
+        if (waitpid(pid, &status, WNOHANG) == pid) return status;
+        ck_assert_msg(tu_now_s() - t0 < 60.0, "the child released %zu+%zu of %zu+%zu ciphertexts "
+                      "in a minute: hung", got[0], got[1], want[0], want[1]);
+        tu_sleep_us(200);
+    }
+    return tu_kill_child(pid, delay_us);
+}
+
 START_TEST(crash_kill_loop)
 {
     char pa[1024], pb[1024], logpath[1024];
@@ -941,14 +981,21 @@ START_TEST(crash_kill_loop)
     int logfd = open(logpath, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     ck_assert_int_ge(logfd, 0);
     off_t logoff = 0;
+    size_t waited[2] = { 0, 0 };
     double t0 = tu_now_s();
     for (unsigned round = 1; round <= kills; round++) {
         uint64_t child_seed = tu_splitmix64(&rng);
-        unsigned delay = (unsigned)(tu_splitmix64(&rng) % (CRASH_DELAY_US + 1));
+        uint64_t r = tu_splitmix64(&rng);
+        int early = round % 4 != 1;
+        size_t want[2] = { early ? 0 : 1, !early && round % 8 == 1 ? 1 : 0 };
+        unsigned delay = (unsigned)((r >> 8) % ((early ? CRASH_DELAY_US : CRASH_AFTER_US) + 1));
         pid_t pid = fork();
         ck_assert_int_ge(pid, 0);
         if (pid == 0) crash_child(pa, pb, logpath, child_seed, round);
-        int status = tu_kill_child(pid, delay);
+        int status = early ? tu_kill_child(pid, delay)
+                           : kill_after_release(pid, logfd, logoff, want, delay);
+        waited[0] += want[0];
+        waited[1] += want[1];
         if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGKILL) {
             absorb_log(&md, logfd, &logoff, round); /* reports an 'E' record */
             ck_abort_msg("round %u: the child exited by itself (status %d)", round, status);
@@ -971,11 +1018,13 @@ START_TEST(crash_kill_loop)
             (unsigned long long)seed, kills, t1 - t0, tu_now_s() - t1, md.n, per_dir[0], per_dir[1],
             logged, md.outbox_only, md.n, md.redelivered, md.acks, md.replays, md.auth_refusals,
             md.checks);
-    /* A run that releases nothing proves nothing. The floor is far below
-     * what a quiet machine does (about 10 per kill) so that a loaded one,
-     * whose children get less done before each kill, still passes. */
-    ck_assert_uint_ge(per_dir[0], kills / 10);
-    ck_assert_uint_ge(per_dir[1], kills / 40);
+    /* A run that releases nothing proves nothing: the kills waited for
+     * these many releases (kills / 4 and kills / 8 per direction by the
+     * schedule above), whatever the machine's load. */
+    ck_assert_uint_ge(waited[0], kills / 10);
+    ck_assert_uint_ge(waited[1], kills / 40);
+    ck_assert_uint_ge(per_dir[0], waited[0]);
+    ck_assert_uint_ge(per_dir[1], waited[1]);
     for (size_t i = 0; i < md.n; i++) free(md.m[i].wire);
     free(md.m);
     free(md.pending);

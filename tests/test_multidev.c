@@ -2,6 +2,7 @@
  * Users with several devices (PROTOCOL.md section 21): the content header
  * of messages to users, device links (codes, ids, sealed slots), the
  * two-device signing of an add entry. */
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1094,6 +1095,247 @@ START_TEST(multidevice_vectors)
     tu_settle_vector("multidevice.json", &sb);
 }
 END_TEST
+
+
+/* ------------------------------------------------------------ integrity (PROTOCOL.md 15.8)
+ *
+ * The tables of schema 4 under issue 12's model: every row that decides
+ * anything is authenticated under the storage key (in the set, and by its
+ * row tag at use), so plain SQL on the file without the key changes no
+ * decision. */
+
+/* a1 with a delivered send to bob (kept for re-sends: sends and
+ * send_envelopes rows), a pending one, and every user pinned. */
+static void md_integrity_world(world *w, sent *done, sent *pending)
+{
+    world_up(w);
+    ck_assert_uint_eq(supply(&w->a1, "bob", w->all, w->nall), 3);
+    send_to(done, &w->a1, "bob", "delivered");
+    ck_assert_int_eq(rbx_store_send_done(w->a1.p.st, done->info.id), 0);
+    send_to(pending, &w->a1, "bob", "pending");
+    /* Every table of schema 4 has a row. */
+    ck_assert_int_eq(q_int(w->a1.p.st, "SELECT (SELECT count(*) FROM account) * (SELECT count(*) FROM"
+                                       " users) * (SELECT count(*) FROM user_devices) * (SELECT count(*)"
+                                       " FROM sends WHERE state = 1) * (SELECT count(*) FROM"
+                                       " send_envelopes WHERE wire IS NULL) > 0"), 1);
+}
+
+static int md_open_rc(const char *db)
+{
+    rbx_store *st = NULL;
+    rbx_store_opts o = store_opts(0);
+    int rc = rbx_store_open(&st, db, &o);
+    rbx_store_close(st);
+    return rc;
+}
+
+/* Edits of a1's closed store by plain SQL ({B2}, {C1}: device ids,
+ * {MALLORY}: a key in hex): each refused at open with RBX_E_TAMPERED, the
+ * failed open writing nothing. */
+static const struct {
+    const char *name, *sql;
+} md_closed_edits[] = {
+    { "users: bob's pin moved to another head", "UPDATE users SET hash = zeroblob(32) WHERE user = 'bob'" },
+    { "users: bob's pin set back a seq", "UPDATE users SET seq = seq - 1 WHERE user = 'bob'" },
+    { "users: bob's pin removed (first use again)", "DELETE FROM users WHERE user = 'bob'" },
+    { "users: bob bound to an organisation root", "UPDATE users SET org = x'{MALLORY}' WHERE user = 'bob'" },
+    { "user_devices: b2's key replaced", "UPDATE user_devices SET identity = x'{MALLORY}' WHERE device = {B2}" },
+    { "user_devices: a device added with a copied tag",
+      "INSERT INTO user_devices SELECT user, 77, x'{MALLORY}', added_seq, regid, NULL, 0, 0, mac"
+      " FROM user_devices WHERE device = {B2}" },
+    { "user_devices: b2 removed", "DELETE FROM user_devices WHERE device = {B2}" },
+    { "user_devices: a retry time reset", "UPDATE user_devices SET retry_asked = retry_asked + 1" },
+    { "user_devices: b2 made carol's c1's contact row",
+      "UPDATE user_devices SET contact = (SELECT contact FROM user_devices WHERE device = {C1})"
+      " WHERE device = {B2}" },
+    { "account: another device id", "UPDATE account SET device = device + 1" },
+    { "account: removed", "DELETE FROM account" },
+    { "sends: a delivered send made pending again", "UPDATE sends SET state = 0" },
+    { "sends: the re-send window made longer", "UPDATE sends SET created = created + 1000000" },
+    { "sends: sent to another user", "UPDATE sends SET to_user = 'carol'" },
+    { "send_envelopes: an envelope for carol's c1 (re-sends to her)",
+      "INSERT INTO send_envelopes SELECT send, 'carol', {C1}, regid, identity, NULL, mac"
+      " FROM send_envelopes LIMIT 1" },
+    { "send_envelopes: a recipient removed", "DELETE FROM send_envelopes WHERE device = {B2}" },
+};
+#define MD_N_CLOSED (int)(sizeof md_closed_edits / sizeof md_closed_edits[0])
+
+START_TEST(md_closed_edit)
+{
+    world w;
+    sent done, pending;
+    md_integrity_world(&w, &done, &pending);
+    dev mallory;
+    dev_new(&mallory, "mallory");
+    char mhex[65], b2[16], c1[16], sql[1024];
+    sodium_bin2hex(mhex, sizeof mhex, mallory.p.pk, 32);
+    snprintf(b2, sizeof b2, "%u", w.b2.id);
+    snprintf(c1, sizeof c1, "%u", w.c1.id);
+    peer_close(&w.a1.p);
+    /* {NAME} holes filled. */
+    const char *t = md_closed_edits[_i].sql;
+    size_t used = 0;
+    while (*t) {
+        const char *v = NULL;
+        size_t skip = 1;
+        if (strncmp(t, "{B2}", 4) == 0) v = b2, skip = 4;
+        else if (strncmp(t, "{C1}", 4) == 0) v = c1, skip = 4;
+        else if (strncmp(t, "{MALLORY}", 9) == 0) v = mhex, skip = 9;
+        size_t n = v != NULL ? strlen(v) : 1;
+        ck_assert_uint_lt(used + n, sizeof sql);
+        memcpy(sql + used, v != NULL ? v : t, n);
+        used += n;
+        t += skip;
+    }
+    sql[used] = '\0';
+    sql_on_file(w.a1.p.db, sql);
+    size_t blen, alen;
+    uint8_t *before = slurp(w.a1.p.db, &blen);
+    int rc = md_open_rc(w.a1.p.db);
+    ck_assert_msg(rc == RBX_E_TAMPERED, "%s: open gave %s", md_closed_edits[_i].name, rbx_strerror(rc));
+    uint8_t *after = slurp(w.a1.p.db, &alen);
+    ck_assert_msg(blen == alen && memcmp(before, after, blen) == 0,
+                  "%s: the refused open wrote to the database", md_closed_edits[_i].name);
+    free(before);
+    free(after);
+    dev_close(&mallory);
+    w.a1.p.st = NULL;
+    world_down(&w);
+}
+END_TEST
+
+/* The same kind of edit while the store is open (another connection writes
+ * the file): the call that would take a decision from the row refuses with
+ * RBX_E_TAMPERED, and nothing is accepted or sent. */
+enum {
+    MD_LIVE_DEVICE_KEY,   /* a1's list of bob: b2 under mallory's key; a1 sends to bob */
+    MD_LIVE_DEVICE_ADDED, /* a1's list of bob: a device added with a copied tag; a1 sends */
+    MD_LIVE_PIN,          /* a1's pin of bob moved; a1 takes bob's list again */
+    MD_LIVE_ACCOUNT,      /* a1's account: another device id; a1 sends */
+    MD_LIVE_SENDER_KEY,   /* b1's list of alice: a1 under mallory's key; b1 receives */
+    MD_LIVE_SEND_PENDING, /* a1's delivered send made pending: a1 reads its pending send */
+    MD_LIVE_RESEND_TO,    /* a1's send log: an envelope for c1 added; c1's retry request */
+    MD_LIVE_RETRY_TIME,   /* b1's retry time of a1 reset; b1 asks again within the hour */
+    MD_LIVE_COUNT
+};
+
+START_TEST(md_live_edit)
+{
+    world w;
+    sent done, pending, out;
+    rbx_user_received ri;
+    rbx_user_update up;
+    md_integrity_world(&w, &done, &pending);
+    dev mallory;
+    dev_new(&mallory, "mallory");
+    char mhex[65], sql[1024];
+    sodium_bin2hex(mhex, sizeof mhex, mallory.p.pk, 32);
+    const char *a1db = w.a1.p.db, *b1db = w.b1.p.db;
+    int64_t sends = sql_int_on_file(a1db, "SELECT count(*) FROM sends");
+    int64_t inbox_b1 = sql_int_on_file(b1db, "SELECT count(*) FROM inbox");
+    int rc = 0, want = RBX_E_TAMPERED;
+    switch (_i) {
+    case MD_LIVE_DEVICE_KEY:
+        snprintf(sql, sizeof sql, "UPDATE user_devices SET identity = x'%s' WHERE device = %u", mhex,
+                 w.b2.id);
+        sql_on_file(a1db, sql);
+        rc = rbx_store_send(w.a1.p.st, &out.info, out.env, 8, out.buf, sizeof out.buf, "bob",
+                            (const uint8_t *)"x", 1, NULL);
+        break;
+    case MD_LIVE_DEVICE_ADDED:
+        snprintf(sql, sizeof sql, "INSERT INTO user_devices SELECT user, 77, x'%s', added_seq, regid,"
+                 " contact, 0, 0, mac FROM user_devices WHERE device = %u", mhex, w.b2.id);
+        sql_on_file(a1db, sql);
+        rc = rbx_store_send(w.a1.p.st, &out.info, out.env, 8, out.buf, sizeof out.buf, "bob",
+                            (const uint8_t *)"x", 1, NULL);
+        break;
+    case MD_LIVE_PIN:
+        sql_on_file(a1db, "UPDATE users SET seq = 1, hash = first_hash WHERE user = 'bob'");
+        rc = refresh(&w.a1, &w.ub, &up);
+        break;
+    case MD_LIVE_ACCOUNT:
+        sql_on_file(a1db, "UPDATE account SET device = device + 1");
+        rc = rbx_store_send(w.a1.p.st, &out.info, out.env, 8, out.buf, sizeof out.buf, "bob",
+                            (const uint8_t *)"x", 1, NULL);
+        break;
+    case MD_LIVE_SENDER_KEY:
+        snprintf(sql, sizeof sql, "UPDATE user_devices SET identity = x'%s' WHERE device = %u", mhex,
+                 w.a1.id);
+        sql_on_file(b1db, sql);
+        rc = recv_from(&w.b1, &done, &w.a1, &ri, NULL);
+        break;
+    case MD_LIVE_SEND_PENDING:
+        ck_assert_int_eq(rbx_store_send_done(w.a1.p.st, pending.info.id), 0);
+        sql_on_file(a1db, "UPDATE sends SET state = 0");
+        rc = rbx_store_send_get(w.a1.p.st, &out.info, out.env, 8, out.buf, sizeof out.buf, 0);
+        break;
+    case MD_LIVE_RESEND_TO: {
+        /* c1 asks a1 for bob's message, as if it had gone to c1 too. */
+        snprintf(sql, sizeof sql, "INSERT INTO send_envelopes SELECT send, 'carol', %u, regid, identity,"
+                 " NULL, mac FROM send_envelopes WHERE send = %llu LIMIT 1", w.c1.id,
+                 (unsigned long long)done.info.id);
+        sql_on_file(a1db, sql);
+        uint8_t b[RBX_BUNDLE_MAXBYTES];
+        size_t bl = fresh_bundle(b, &w.a1.p);
+        ck_assert_int_eq(rbx_store_user_bundle(w.c1.p.st, "alice", w.a1.id, b, bl), 0);
+        sent rq;
+        const uint8_t(*ids)[16] = (const uint8_t(*)[16])done.info.message_id;
+        ck_assert_int_eq(rbx_store_retry_request(w.c1.p.st, &rq.info, rq.env, 8, rq.buf, sizeof rq.buf,
+                                                 "alice", w.a1.id, ids, 1), 0);
+        uint8_t pt[256];
+        size_t n;
+        rc = rbx_store_receive(w.a1.p.st, pt, sizeof pt, &n, &ri, "carol", w.c1.id,
+                               rq.buf + rq.env[0].offset, rq.env[0].len);
+        /* The request itself authenticates (c1 is carol's listed device);
+         * the forged recipient row, whose tag is another row's, re-sends
+         * nothing. */
+        want = 0;
+        ck_assert_uint_eq(ri.resent, 0);
+        ck_assert_int_eq(q_int(w.a1.p.st, "SELECT count(*) FROM sends WHERE kind = 2"), 0);
+        break;
+    }
+    case MD_LIVE_RETRY_TIME: {
+        uint8_t b[RBX_BUNDLE_MAXBYTES];
+        size_t bl = fresh_bundle(b, &w.a1.p);
+        ck_assert_int_eq(rbx_store_user_bundle(w.b1.p.st, "alice", w.a1.id, b, bl), 0);
+        sent rq;
+        const uint8_t(*ids)[16] = (const uint8_t(*)[16])done.info.message_id;
+        ck_assert_int_eq(rbx_store_retry_request(w.b1.p.st, &rq.info, rq.env, 8, rq.buf, sizeof rq.buf,
+                                                 "alice", w.a1.id, ids, 1), 0);
+        inbox_b1 = sql_int_on_file(b1db, "SELECT count(*) FROM inbox");
+        bl = fresh_bundle(b, &w.a1.p);
+        ck_assert_int_eq(rbx_store_user_bundle(w.b1.p.st, "alice", w.a1.id, b, bl), 0);
+        /* Within the hour: refused as it is (RBX_E_LIMIT), so the time is reset. */
+        sql_on_file(b1db, "UPDATE user_devices SET retry_asked = 0");
+        rc = rbx_store_retry_request(w.b1.p.st, &rq.info, rq.env, 8, rq.buf, sizeof rq.buf, "alice",
+                                     w.a1.id, ids, 1);
+        break;
+    }
+    default:
+        ck_abort();
+    }
+    ck_assert_msg(rc == want, "live edit %d: %s", _i, rbx_strerror(rc));
+    /* Nothing accepted, nothing new to send. */
+    ck_assert_int_eq(sql_int_on_file(b1db, "SELECT count(*) FROM inbox"), inbox_b1);
+    if (_i != MD_LIVE_RETRY_TIME && _i != MD_LIVE_RESEND_TO)
+        ck_assert_int_eq(sql_int_on_file(a1db, "SELECT count(*) FROM sends"), sends);
+    dev_close(&mallory);
+    world_down(&w);
+}
+END_TEST
+
+/* Run in the integrity suite's tcases (tests/test_integrity.c), so that
+ * make mutation-check sees them fail without the protection they test:
+ * closed edits without the sets, live edits without the row tags. */
+void multidev_integrity_sets(TCase *tc)
+{
+    tcase_add_loop_test(tc, md_closed_edit, 0, MD_N_CLOSED);
+}
+
+void multidev_integrity_row_tags(TCase *tc)
+{
+    tcase_add_loop_test(tc, md_live_edit, 0, MD_LIVE_COUNT);
+}
 
 static void md_setup(void) { dir_setup(); }
 

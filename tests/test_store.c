@@ -745,9 +745,12 @@ START_TEST(onetime_prekey_reuse)
     rbx_received info;
     uint64_t gen;
     rbx_session_info si;
+    uint8_t alice_bundle[RBX_BUNDLE_MAXBYTES];
+    size_t alice_bundle_len;
     peer_new(&alice, "alice");
     peer_new(&bob, "bob");
-    introduce(&alice, "bob", 1, &bob);
+    alice_bundle_len = fresh_bundle(alice_bundle, &bob);
+    ck_assert_int_eq(rbx_store_add_contact(alice.st, "bob", 1, alice_bundle, alice_bundle_len), 0);
     tx(&m, &alice, "bob", 1, "first");
     ck_assert_int_eq(rx(&bob, &info, NULL, 1, &m, "first"), 0);
     uint64_t inbox = info.inbox_id;
@@ -759,13 +762,25 @@ START_TEST(onetime_prekey_reuse)
     ck_assert_int_eq(rx(&bob, &info, NULL, 1, &m, "first"), 0);
     ck_assert_int_eq(info.redelivered, 1);
     ck_assert_int_eq(rbx_store_ack_inbox(bob.st, inbox), 0);
+    /* The same first message again: the handshake was accepted before
+     * (PROTOCOL.md 15.9 D5), whatever became of its session. */
     char *before = store_dump(bob.st);
+    ck_assert_int_eq(rx(&bob, &info, NULL, 1, &m, NULL), RBX_E_REPLAY);
+    ck_assert_int_eq(rx(&bob, &info, alice.fp, 1, &m, NULL), RBX_E_REPLAY);
+    assert_unchanged(bob.st, before);
+    /* Another handshake (another base key) with the same one-time prekey:
+     * Carol was handed the bundle Alice used. */
+    peer carol;
+    peer_new(&carol, "carol");
+    ck_assert_int_eq(rbx_store_add_contact(carol.st, "bob", 1, alice_bundle, alice_bundle_len), 0);
+    tx(&m, &carol, "bob", 1, "me too");
     ck_assert_int_eq(rx(&bob, &info, NULL, 1, &m, NULL), RBX_E_PREKEY_REUSED);
-    ck_assert_int_eq(rx(&bob, &info, alice.fp, 1, &m, NULL), RBX_E_PREKEY_REUSED);
+    ck_assert_int_eq(rx(&bob, &info, carol.fp, 1, &m, NULL), RBX_E_PREKEY_REUSED);
     assert_unchanged(bob.st, before);
     free(before);
     peer_close(&alice);
     peer_close(&bob);
+    peer_close(&carol);
 }
 END_TEST
 
@@ -1042,8 +1057,8 @@ static const struct {
     [BAD_TRUNC_HALF] = { "database truncated to half", RBX_E_CORRUPT },
     [BAD_RANDOM] = { "database replaced by random bytes", RBX_E_CORRUPT },
     [BAD_FOREIGN] = { "someone else's SQLite database", RBX_E_CORRUPT },
-    [BAD_NEWER] = { "user_version 4", RBX_E_SCHEMA },
-    [BAD_NEWER_JOURNAL] = { "user_version 4, rollback journal", RBX_E_SCHEMA },
+    [BAD_NEWER] = { "user_version 5", RBX_E_SCHEMA },
+    [BAD_NEWER_JOURNAL] = { "user_version 5, rollback journal", RBX_E_SCHEMA },
     [BAD_OTHER_STORE_DB] = { "another store's database", RBX_E_STORAGE_KEY },
     [BAD_KEY_OTHER] = { "key file with other bytes", RBX_E_STORAGE_KEY },
     [BAD_KEY_OPTION] = { "other storage_key option", RBX_E_STORAGE_KEY },
@@ -1100,11 +1115,11 @@ START_TEST(bad_files)
         sql_on_file(alice.db, "CREATE TABLE notes (body TEXT); INSERT INTO notes VALUES ('x');");
         break;
     case BAD_NEWER:
-        sql_on_file(alice.db, "PRAGMA user_version = 4");
+        sql_on_file(alice.db, "PRAGMA user_version = 5");
         break;
     case BAD_NEWER_JOURNAL:
         /* a newer version may not use WAL; the file must stay as it is */
-        sql_on_file(alice.db, "PRAGMA journal_mode = DELETE; PRAGMA user_version = 4");
+        sql_on_file(alice.db, "PRAGMA journal_mode = DELETE; PRAGMA user_version = 5");
         break;
     case BAD_OTHER_STORE_DB:
         copy_file(bob.db, alice.db);
@@ -1484,6 +1499,196 @@ START_TEST(schema_v1_fixture)
 END_TEST
 
 
+/* ------------------------------------------------------------ 9. schema 2 fixture */
+
+#define FIXTURE2_DIR "tests/fixtures/store-v2"
+
+/* RBX_WRITE_STORE_FIXTURE_V2=<dir>: make the schema 2 fixture's store
+ * (<dir>/alice.db and <dir>/values.txt); see FIXTURE2_DIR/README. A row in
+ * every table of schema 2: bob began a session with alice (her one-time
+ * prekey consumed), alice began one with carol, carol rotated and alice
+ * followed (a key behind carol, a retired session), alice's organisation
+ * revoked dave, alice rotated her identity, the archive is on and split,
+ * one outbox and one inbox entry, one message from bob and one from carol
+ * (under her first session) not yet received. Times: TEST_T0 - 1 hour. */
+static void fixture_write_v2(const char *outdir)
+{
+    peer alice, bob, carol, dave;
+    msg bob_first, m, out, in, pending, in_flight;
+    rbx_received info;
+    rbx_policy pol;
+    rbx_archive_result ar;
+    uint8_t org[32], npk[32], rev[RBX_REVOCATION_MAXBYTES];
+    size_t n;
+    char path[PATHCAP];
+    g_now = TEST_T0 - 3600;
+    peer_new(&alice, "alice");
+    peer_new(&bob, "bob");
+    peer_new(&carol, "carol");
+    peer_new(&dave, "dave");
+    ck_assert_int_eq(rbx_store_policy(alice.st, &pol), 0);
+    pol.archive = 1;
+    ck_assert_int_eq(rbx_store_set_policy(alice.st, &pol), 0);
+    introduce(&alice, "bob", 1, &bob);
+    introduce(&bob, "alice", 1, &alice);
+    tx(&bob_first, &bob, "alice", 1, "bob begins");
+    ck_assert_int_eq(rx(&alice, &info, "bob", 1, &bob_first, "bob begins"), 0);
+    ck_assert_int_eq(rbx_store_ack_inbox(alice.st, info.inbox_id), 0);
+    tx(&m, &alice, "bob", 1, "hi bob");
+    ck_assert_int_eq(rx(&bob, &info, "alice", 1, &m, "hi bob"), 0);
+    introduce(&alice, "carol", 1, &carol);
+    tx(&m, &alice, "carol", 1, "hi carol");
+    ck_assert_int_eq(rx(&carol, &info, NULL, 1, &m, "hi carol"), 0);
+    tx(&in_flight, &carol, alice.fp, 1, "sent before carol rotated");
+    ck_assert_int_eq(rbx_store_rotate_identity(carol.st, "scheduled", NULL, NULL, npk), 0);
+    introduce(&alice, "carol", 1, &carol);
+    ck_assert_int_eq(rbx_store_org_init(alice.st, org), 0);
+    ck_assert_int_eq(rbx_store_org_revoke(alice.st, rev, sizeof rev, &n, dave.pk, "lost"), 0);
+    ck_assert_int_eq(rbx_store_rotate_identity(alice.st, "scheduled", NULL, NULL, npk), 0);
+    ck_assert_int_eq(rbx_store_rotate_archive(alice.st, RBX_ARCHIVE_SPLIT, &ar), 0);
+    tx(&out, &alice, "bob", 1, "kept in the outbox");
+    ck_assert_int_eq(rx(&bob, &info, "alice", 1, &out, "kept in the outbox"), 0);
+    tx(&in, &bob, "alice", 1, "kept in the inbox");
+    tx(&pending, &bob, "alice", 1, "not yet received");
+    ck_assert_int_eq(rx(&alice, &info, "bob", 1, &in, "kept in the inbox"), 0);
+    peer_close(&alice);
+    peer_close(&bob);
+    peer_close(&carol);
+    peer_close(&dave);
+    snprintf(path, sizeof path, "%s/alice.db", outdir);
+    copy_file(alice.db, path);
+    snprintf(path, sizeof path, "%s/values.txt", outdir);
+    FILE *fp = fopen(path, "w");
+    ck_assert_ptr_nonnull(fp);
+    fprintf(fp, "# The schema 2 store of store.sql (see README); hex.\n");
+    fprintf(fp, "case = store-v2\n");
+    side_path(path, &alice, ".key");
+    uint8_t *b = slurp(path, &n);
+    put_hex(fp, "key", b, n);
+    free(b);
+    side_path(path, &alice, ".gen");
+    b = slurp(path, &n);
+    put_hex(fp, "gen", b, n);
+    free(b);
+    put_hex(fp, "bob_identity", bob.pk, 32);
+    put_hex(fp, "dave_identity", dave.pk, 32);
+    put_hex(fp, "bob_first", bob_first.wire, bob_first.len);
+    put_hex(fp, "outbox_wire", out.wire, out.len);
+    put_hex(fp, "inbox_wire", in.wire, in.len);
+    put_hex(fp, "inbox_pt", (const uint8_t *)"kept in the inbox", 17);
+    put_hex(fp, "pending_wire", pending.wire, pending.len);
+    put_hex(fp, "pending_pt", (const uint8_t *)"not yet received", 16);
+    put_hex(fp, "in_flight_wire", in_flight.wire, in_flight.len);
+    put_hex(fp, "in_flight_pt", (const uint8_t *)"sent before carol rotated", 25);
+    ck_assert_int_eq(fclose(fp), 0);
+}
+
+START_TEST(schema_v2_fixture)
+{
+    const char *w = getenv("RBX_WRITE_STORE_FIXTURE_V2");
+    if (w != NULL && w[0] != '\0') {
+        fixture_write_v2(w);
+        return;
+    }
+    tv_file *f = tv_load(FIXTURE2_DIR "/values.txt");
+    const tv_block *v = tv_case(f, "store-v2");
+    ck_assert_ptr_nonnull(v);
+    uint8_t key[32], gen[64], bob_id[32], dave_id[32], first[WIRECAP], outbox[WIRECAP],
+        inbox[WIRECAP], want[64], pending[WIRECAP], pwant[64], flight[WIRECAP], fwant[64];
+    tv_hexn(v, "key", key, sizeof key);
+    size_t genlen = tv_hex(v, "gen", gen, sizeof gen);
+    tv_hexn(v, "bob_identity", bob_id, sizeof bob_id);
+    tv_hexn(v, "dave_identity", dave_id, sizeof dave_id);
+    size_t firstlen = tv_hex(v, "bob_first", first, sizeof first);
+    size_t outlen = tv_hex(v, "outbox_wire", outbox, sizeof outbox);
+    size_t inlen = tv_hex(v, "inbox_wire", inbox, sizeof inbox);
+    size_t wantlen = tv_hex(v, "inbox_pt", want, sizeof want);
+    size_t pendlen = tv_hex(v, "pending_wire", pending, sizeof pending);
+    size_t pwantlen = tv_hex(v, "pending_pt", pwant, sizeof pwant);
+    size_t flightlen = tv_hex(v, "in_flight_wire", flight, sizeof flight);
+    size_t fwantlen = tv_hex(v, "in_flight_pt", fwant, sizeof fwant);
+
+    peer alice;
+    char path[PATHCAP];
+    size_t sqllen;
+    memset(&alice, 0, sizeof alice);
+    snprintf(alice.db, sizeof alice.db, "%s/alice.db", g_dir);
+    uint8_t *sql = slurp(RBX_SRCDIR "/" FIXTURE2_DIR "/store.sql", &sqllen);
+    ck_assert_ptr_nonnull(sql);
+    sql_on_file(alice.db, (const char *)sql);
+    free(sql);
+    side_path(path, &alice, ".key");
+    spit(path, key, sizeof key);
+    side_path(path, &alice, ".gen");
+    spit(path, gen, genlen);
+
+    alice.st = store_open(alice.db, 0);
+    /* Migrated to schema 4 in one step, its audit log intact and the
+     * migration recorded; no rollback (the record matched). */
+    ck_assert_int_eq(q_int(alice.st, "PRAGMA user_version"), RBX_SCHEMA_VERSION);
+    uint64_t events, bad;
+    ck_assert_int_eq(rbx_store_audit_verify(alice.st, &events, &bad), 0);
+    ck_assert_int_eq(q_int(alice.st, "SELECT count(*) FROM audit WHERE event = 'store migrated'"), 1);
+    ck_assert_int_eq(q_int(alice.st, "SELECT count(*) FROM audit WHERE event = 'rollback detected'"), 0);
+    ck_assert_int_eq(q_int(alice.st, "SELECT count(*) FROM meta WHERE k IN ('generation', 'identity_seq')"), 0);
+    ck_assert_int_eq(q_int(alice.st, "SELECT count(*) FROM sessions WHERE mac IS NULL"), 0);
+    /* The outbox entries, the last one byte for byte. */
+    uint8_t ob[WIRECAP];
+    size_t oblen;
+    uint64_t obid;
+    char obname[RBX_NAME_MAX];
+    uint32_t obdev;
+    ck_assert_int_eq(rbx_store_outbox_next(alice.st, ob, sizeof ob, &oblen, &obid, obname, &obdev), 0);
+    {
+        sqlite3_stmt *s;
+        ck_assert_int_eq(sqlite3_prepare_v2(rbx__store_db(alice.st), "SELECT count(*) FROM outbox"
+                                            " WHERE wire = ?1", -1, &s, NULL), SQLITE_OK);
+        sqlite3_bind_blob(s, 1, outbox, (int)outlen, SQLITE_STATIC);
+        ck_assert_int_eq(sqlite3_step(s), SQLITE_ROW);
+        ck_assert_int_eq(sqlite3_column_int(s, 0), 1);
+        sqlite3_finalize(s);
+    }
+    /* The inbox plaintext by redelivery: a row from before schema 3
+     * reports the contact's pinned key. */
+    rbx_received info;
+    uint8_t pt[WIRECAP];
+    size_t ptlen;
+    ck_assert_int_eq(rbx_store_decrypt(alice.st, pt, sizeof pt, &ptlen, &info, "bob", 1, inbox, inlen), 0);
+    ck_assert_int_eq(info.redelivered, 1);
+    ck_assert_uint_eq(ptlen, wantlen);
+    ck_assert_mem_eq(pt, want, wantlen);
+    ck_assert_mem_eq(info.peer_identity, bob_id, 32);
+    /* The session with bob reads the next message; carol's retired session
+     * reads her message in flight. */
+    ck_assert_int_eq(rbx_store_decrypt(alice.st, pt, sizeof pt, &ptlen, &info, "bob", 1, pending, pendlen), 0);
+    ck_assert_uint_eq(ptlen, pwantlen);
+    ck_assert_mem_eq(pt, pwant, pwantlen);
+    ck_assert_int_eq(rbx_store_decrypt(alice.st, pt, sizeof pt, &ptlen, &info, "carol", 1, flight, flightlen), 0);
+    ck_assert_uint_eq(ptlen, fwantlen);
+    ck_assert_mem_eq(pt, fwant, fwantlen);
+    /* Bob's first message, once his session is gone: the handshake the
+     * migration found in the session is a replay. */
+    ck_assert_int_eq(rbx_store_reset_session(alice.st, "bob", 1), 0);
+    ck_assert_int_eq(rbx_store_decrypt(alice.st, pt, sizeof pt, &ptlen, &info, "bob", 1, first, firstlen),
+                     RBX_E_REPLAY);
+    /* The revocation still stands. */
+    rbx_org_revocation revs[2];
+    size_t nrev;
+    ck_assert_int_eq(rbx_store_revocations(alice.st, revs, 2, &nrev), 0);
+    ck_assert_uint_eq(nrev, 1);
+    ck_assert_mem_eq(revs[0].identity, dave_id, 32);
+    uint8_t bundle[RBX_BUNDLE_MAXBYTES];
+    size_t bn;
+    ck_assert_int_eq(rbx_store_bundle(alice.st, bundle, sizeof bundle, &bn, 2), 0);
+    msg m;
+    tx(&m, &alice, "carol", 1, "carol has a new key, alice a bundle of it");
+    peer_reopen(&alice);
+    ck_assert_int_eq(rbx_store_ack_outbox(alice.st, obid), 0);
+    peer_close(&alice);
+    tv_free(f);
+}
+END_TEST
+
 /* A storage error after the ratchet advanced in memory (here an outbox
  * insert that fails, as a full disk would): no ciphertext may be left in
  * the caller's buffer, since the rolled-back state will use that key again. */
@@ -1600,6 +1805,7 @@ Suite *suite_store(void)
     tc = tcase_create("fixture");
     dir_fixtures(tc, dir_setup, 60);
     tcase_add_test(tc, schema_v1_fixture);
+    tcase_add_test(tc, schema_v2_fixture);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -98,6 +98,7 @@ Suite *suite_vectors(void);
 Suite *suite_store(void);
 Suite *suite_durability(void);
 Suite *suite_atrest(void);
+Suite *suite_storefiles(void);
 Suite *suite_badinput(void);
 Suite *suite_rotation(void);
 Suite *suite_rotate(void);
@@ -106,6 +107,11 @@ Suite *suite_audit(void);
 Suite *suite_archive(void);
 Suite *suite_devlist(void);
 Suite *suite_multidev(void);
+Suite *suite_integrity(void);
+/* The integrity attacks on the tables of schema 4 (test_multidev.c), added
+ * to the integrity suite's "sets" and "row_tags" tcases. */
+void multidev_integrity_sets(TCase *tc);
+void multidev_integrity_row_tags(TCase *tc);
 
 #endif
 

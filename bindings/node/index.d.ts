@@ -27,7 +27,8 @@ export type RbxErrorCode =
   | 'RBX_E_IDENTITY_CHANGED' | 'RBX_E_REPLAY' | 'RBX_E_LIMIT' | 'RBX_E_TOO_BIG' | 'RBX_E_BUFFER'
   | 'RBX_E_STATE' | 'RBX_E_IO' | 'RBX_E_CORRUPT' | 'RBX_E_STORAGE_KEY' | 'RBX_E_SCHEMA'
   | 'RBX_E_ROLLBACK' | 'RBX_E_EXISTS' | 'RBX_E_NOT_FOUND' | 'RBX_E_CHAIN' | 'RBX_E_STALE'
-  | 'RBX_E_UNCERTIFIED' | 'RBX_E_REVOKED' | 'RBX_E_EXPIRED' | 'RBX_E_POLICY'
+  | 'RBX_E_UNCERTIFIED' | 'RBX_E_REVOKED' | 'RBX_E_EXPIRED' | 'RBX_E_POLICY' | 'RBX_E_TAMPERED'
+  | 'RBX_E_UNSAFE'
   // A code added to the library later arrives as its RBX_E_* name.
   | (string & {});
 

@@ -9,7 +9,7 @@ CODES = {
     "RBX_E_IO": -16, "RBX_E_CORRUPT": -17, "RBX_E_STORAGE_KEY": -18, "RBX_E_SCHEMA": -19,
     "RBX_E_ROLLBACK": -20, "RBX_E_EXISTS": -21, "RBX_E_NOT_FOUND": -22, "RBX_E_CHAIN": -23,
     "RBX_E_STALE": -24, "RBX_E_UNCERTIFIED": -25, "RBX_E_REVOKED": -26, "RBX_E_EXPIRED": -27,
-    "RBX_E_POLICY": -28,
+    "RBX_E_POLICY": -28, "RBX_E_TAMPERED": -29, "RBX_E_UNSAFE": -30,
 }
 NAMES = {v: k for k, v in CODES.items()}
 
@@ -62,4 +62,6 @@ TEXT = {
     'RBX_E_REVOKED': 'key revoked by the organisation',
     'RBX_E_EXPIRED': 'key past its allowed age',
     'RBX_E_POLICY': 'policy value out of range',
+    'RBX_E_TAMPERED': 'database changed without the storage key',
+    'RBX_E_UNSAFE': 'unsafe state file: other users may read or change it, or not a regular file',
 }

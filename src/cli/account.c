@@ -150,7 +150,7 @@ static int enroll(cli_net *n, const rbx_account *a)
             cli_err(n->verb, "the server refused to enroll this device under %s (its policy)", a->user);
         else if (st == 409)
             cli_err(n->verb, "%s: the list changed since the approval: approve again", a->user);
-        ec = st == 403 || st == 409 ? CLI_NOPERM : cli_net_fail(n, "enroll", st, r);
+        ec = st == 403 || st == 409 ? CLI_NOUSER : cli_net_fail(n, "enroll", st, r);
     }
     json_decref(r);
     if (ec != CLI_OK) return ec;

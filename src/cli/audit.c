@@ -85,6 +85,6 @@ int audit_main(int argc, char **argv)
             printf("audit log: %llu events, chain verified\n", (unsigned long long)count);
         ec = cli_flush_stdout("audit");
     }
-    rbx_store_close(st);
+    cli_close_store(st, "audit");
     return ec;
 }

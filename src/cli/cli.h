@@ -23,9 +23,11 @@
 #define CLI_SOFTWARE 70  /* EX_SOFTWARE: internal error, out of memory */
 #define CLI_CANTCREAT 73 /* EX_CANTCREAT: identity or contact exists, cannot create DIR */
 #define CLI_IOERR 74     /* EX_IOERR: storage error, cannot write output */
+#define CLI_NOUSER 67    /* EX_NOUSER: the server refused this device (401, 403: removed,
+                          * not enrolled, bad signature) */
 #define CLI_UNAVAILABLE 69 /* EX_UNAVAILABLE: the server is unreachable or failed (5xx) */
 #define CLI_TEMPFAIL 75  /* EX_TEMPFAIL: sent later (a send stays pending), or a link not yet approved */
-#define CLI_NOPERM 77    /* EX_NOPERM: the server refused this device (401, 403) */
+#define CLI_NOPERM 77    /* EX_NOPERM: a state file or DIR others may read or change */
 
 /* Transport line: base64(CLI_TRANSPORT_VERSION || sender identity || wire). */
 #define CLI_TRANSPORT_VERSION 0x01U
@@ -48,6 +50,7 @@ int bundle_main(int argc, char **argv);
 int add_main(int argc, char **argv);
 int send_main(int argc, char **argv);
 int recv_main(int argc, char **argv);
+int outbox_main(int argc, char **argv);
 int status_main(int argc, char **argv);
 int sim_main(int argc, char **argv); /* src/cli/sim.c */
 /* rbx rotate identity, rbx rotate prekeys (src/cli/keyrot.c): argv[0] is
@@ -142,18 +145,33 @@ extern const char *cli_dir;
 /* "rbx: <verb>: <message>" on stderr. */
 void cli_err(const char *verb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void cli_verr(const char *verb, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+/* "rbx: <verb>: warning: <message>" on stderr (the exit status is not
+ * changed by it). */
+void cli_warn(const char *verb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* The exit code for an RBX_E_* code. */
 int cli_exit_code(int rc);
-/* Report rc with context and return its exit code. */
+/* Report rc with context and return its exit code. A storage error of the
+ * store cli_open_store opened names the file, operation and OS error
+ * ("storage error: DIR/state.db: write: No space left on device"). */
 int cli_fail(const char *verb, const char *what, int rc);
+/* What the open store's last I/O failure (or, deferred, the failure that
+ * left work owed) was about, as "DIR/state.db.gen: sync: Input/output
+ * error"; "" if nothing is recorded. */
+void cli_io_text(char *out, size_t cap, const rbx_io_error *e);
 
 /* cli_open_store's modes. */
 #define CLI_STORE_EXISTING 0 /* no store: "no identity in DIR: run rbx init" (66) */
 #define CLI_STORE_CREATE 1   /* create DIR (0700), database and key if absent: init, org init */
 #define CLI_STORE_ADMIN 2    /* no store: "no organisation key in DIR: run rbx org init" (66) */
 /* Open the store in cli_dir (mode: CLI_STORE_*). Returns an exit code,
- * having reported any error. */
+ * having reported any error: the file and OS error of a storage error, the
+ * file and check of a refused one (77). */
 int cli_open_store(rbx_store **st, const char *verb, int mode);
+/* Close it. Work a committed change left owed (rbx_store_deferred: an erase
+ * point, the generation record) is retried first; if it still fails, a
+ * warning says so; the exit status is the caller's, which describes what
+ * was committed. */
+void cli_close_store(rbx_store *st, const char *verb);
 /* "no organisation key in DIR: run rbx org init ..."; returns 66. */
 int cli_no_org_key(const char *verb);
 /* "no identity in DIR: run rbx init"; returns 66. */

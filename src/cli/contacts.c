@@ -64,11 +64,20 @@ int bundle_main(int argc, char **argv)
     /* rbx_store_bundle does this upkeep too; done first, it can be reported
      * (not with --one-time 0, which must not refill the one-time pool). */
     int rc = onetime > 0 ? rbx_store_maintain(st, 0, &res) : 0;
+    if (rc != 0 && rc != RBX_E_NOT_FOUND) {
+        /* Changed nothing; the bundle's own upkeep tries again. */
+        memset(&res, 0, sizeof res);
+        rc = 0;
+    }
     if (rc == 0) rc = rbx_store_bundle(st, b, sizeof b, &blen, onetime);
-    rbx_store_close(st);
-    if (rc == 0) cli_report_maintenance("bundle", &res);
-    if (rc == RBX_E_NOT_FOUND) return cli_no_identity("bundle");
-    if (rc != 0) return cli_fail("bundle", NULL, rc);
+    if (rc == RBX_E_NOT_FOUND) {
+        cli_close_store(st, "bundle");
+        return cli_no_identity("bundle");
+    }
+    ec = rc != 0 ? cli_fail("bundle", NULL, rc) : CLI_OK;
+    cli_close_store(st, "bundle");
+    if (rc != 0) return ec;
+    cli_report_maintenance("bundle", &res);
     char *line = cli_b64_encode(b, blen);
     if (line == NULL) return cli_fail("bundle", NULL, RBX_E_NOMEM);
     if (json) printf("{\"bundle\":\"%s\"}\n", line);
@@ -208,7 +217,7 @@ int add_main(int argc, char **argv)
     if (rc == 0) rc = rbx_store_policy(st, &pol);
     if (rc == 0 && (rc = find_contact(st, &after, name, device)) == 0) rc = RBX_E_STATE;
     if (rc == 1) rc = 0;
-    rbx_store_close(st);
+    cli_close_store(st, "add");
     if (rc != 0) return add_refused(rc, name, device, known == 1 ? pinned : NULL, parsed.identity,
                                     org_b64 ? org_b64 : bound_org(&before, known));
     int rotated = known == 1 && sodium_memcmp(pinned, parsed.identity, RBX_PUBLICKEYBYTES) != 0;

@@ -376,7 +376,7 @@ printf 'after the removal\n' > "$W/tmp/m"
 rbx agent send dana "$W/tmp/m" --json > "$W/tmp/sent" 2> "$W/tmp/err" || die_err "send failed"
 env_n=$(sed -n 's/.*"envelopes":\([0-9]*\).*/\1/p' "$W/tmp/sent")
 echo "     the machine's next message: $env_n envelopes (dashboard, tablet)"
-[ "$stolen_rc" = 77 ] && [ "$env_n" = 2 ] || fail "the removed phone was not refused"
+[ "$stolen_rc" = 67 ] && [ "$env_n" = 2 ] || fail "the removed phone was not refused"
 echo
 
 # ------------------------------------------------------------------ the server lies

@@ -125,7 +125,7 @@ static int set_archive(const char *value)
     int rc = rbx_store_policy(st, &p);
     if (rc == 0) rc = rbx_policy_set(&p, "archive", value);
     if (rc == 0) rc = rbx_store_set_policy(st, &p);
-    rbx_store_close(st);
+    cli_close_store(st, "history");
     if (rc != 0) return cli_fail("history", "cannot set the archive policy", rc);
     printf("archive %s\n", value);
     return cli_flush_stdout("history");
@@ -162,7 +162,7 @@ int history_main(int argc, char **argv)
     rbx_store *st;
     if ((ec = cli_open_store(&st, "history", 0)) != CLI_OK) return ec;
     int rc = rbx_store_history(st, name, print_entry, &pr);
-    rbx_store_close(st);
+    cli_close_store(st, "history");
     if (rc == RBX_E_INVALID) {
         cli_err("history", "bad contact name");
         return CLI_USAGE;
@@ -353,7 +353,7 @@ int import_history_main(int argc, char **argv)
     ec = cli_flush_stdout("import-history");
     if (ec == CLI_OK && rejected > 0) ec = CLI_DATAERR;
 out:
-    rbx_store_close(st);
+    cli_close_store(st, "import-history");
     for (size_t i = 0; i < nrows; i++) json_decref(ps[i].obj);
     free(ps);
     free(rows);

@@ -77,18 +77,21 @@ int init_main(int argc, char **argv)
     rbx_store *st;
     /* Read and check the key before anything is created on disk. */
     if (import != NULL && (ec = cli_import_keypair("init", pk, sk, import)) != CLI_OK) goto out;
+    /* The store is made whole (or not at all) by the open; the identity is
+     * one more transaction, so an init that stops before it leaves a store
+     * that the next init completes. It is printed only once committed. */
     if ((ec = cli_open_store(&st, "init", CLI_STORE_CREATE)) != CLI_OK) goto out;
     int rc = rbx_store_identity_create(st, import ? pk : NULL, import ? sk : NULL);
     if (rc == 0) rc = rbx_store_identity(st, pk);
-    rbx_store_close(st);
     if (rc == RBX_E_EXISTS) {
-        cli_err("init", "an identity already exists in %s; refusing to replace it", cli_dir);
+        cli_err("init", "an identity already exists in %s (rbx id shows it); refusing to "
+                "replace it", cli_dir);
         ec = CLI_CANTCREAT;
     } else if (rc != 0) {
         ec = cli_fail("init", "cannot create the identity", rc);
-    } else {
-        ec = print_identity("init", pk, json);
     }
+    cli_close_store(st, "init");
+    if (rc == 0) ec = print_identity("init", pk, json);
 out:
     sodium_memzero(sk, sizeof sk);
     return ec;
@@ -102,6 +105,6 @@ int id_main(int argc, char **argv)
     rbx_store *st;
     if ((ec = cli_open_store(&st, "id", 0)) != CLI_OK) return ec;
     ec = cli_identity(st, "id", pk);
-    rbx_store_close(st);
+    cli_close_store(st, "id");
     return ec != CLI_OK ? ec : print_identity("id", pk, json);
 }

@@ -185,7 +185,7 @@ int rotate_identity_main(int argc, char **argv)
     }
     ec = cli_flush_stdout("rotate");
 out:
-    rbx_store_close(st);
+    cli_close_store(st, "rotate");
     sodium_memzero(sk, sizeof sk);
     return ec;
 }
@@ -201,12 +201,12 @@ int rotate_prekeys_main(int argc, char **argv)
     memset(&res, 0, sizeof res);
     if ((ec = cli_open_store(&st, "rotate", 0)) != CLI_OK) return ec;
     if ((ec = cli_identity(st, "rotate", me)) != CLI_OK) {
-        rbx_store_close(st);
+        cli_close_store(st, "rotate");
         return ec;
     }
     int rc = rbx_store_maintain(st, 1, &res);
     if (rc == 0) rc = rbx_store_prekey_stats(st, &ps);
-    rbx_store_close(st);
+    cli_close_store(st, "rotate");
     if (rc != 0) return cli_fail("rotate", "cannot rotate the prekeys", rc);
     if (json) {
         printf("{\"signed_prekey_made\":%u,\"signed_prekeys_erased\":%zu,\"onetime_made\":%zu,"

@@ -4,6 +4,7 @@
  * The identity is clear metadata (a relay sees it, as it sees the sender
  * today); the receiver uses it only to pick the contact, and the ratchet
  * authenticates the message itself. */
+#include <errno.h>
 #include <getopt.h>
 #include <sodium.h>
 #include <stdlib.h>
@@ -35,8 +36,20 @@ static const char recv_usage[] =
     "one plaintext line out (\"from\" only for a new contact or a redelivery); a\n"
     "rejected line is reported with its number and skipped (exit 65 at the end).\n"
     "--json: {\"from\",\"device\",\"new_contact\",\"redelivered\",\"plaintext_b64\"}\n"
-    "per message on stdout instead of the plaintext. Then does the policy's prekey\n"
-    "upkeep (as rbx bundle) and says on stderr what it changed, if anything.\n";
+    "per message on stdout instead of the plaintext. Exit 0 means the message was\n"
+    "accepted and its plaintext written out; only then is it acknowledged. Until\n"
+    "then (a crash, an output error: exit 74) the same line given again prints\n"
+    "the stored plaintext, marked redelivered; after it, it is refused (65).\n"
+    "Then does the policy's prekey upkeep (as rbx bundle) and says on stderr what\n"
+    "it changed, if anything; a storage error there is a warning, not the exit.\n";
+
+static const char outbox_usage[] =
+    "Usage: rbx outbox [--json]\n"
+    "Print the messages that rbx send committed but did not see go out (a crash,\n"
+    "an output or storage error after the commit), oldest first, as transport\n"
+    "lines (byte for byte what send printed, if it printed them), and remove each\n"
+    "from the outbox once it is written out. The receiver takes a line it has\n"
+    "already read as a redelivery or a replay. --json: as rbx send --json.\n";
 
 /* ------------------------------------------------------------ send */
 
@@ -77,6 +90,12 @@ static int emit(const sender *sd, const uint8_t identity[RBX_PUBLICKEYBYTES], co
 
 static int encrypt_error(const sender *sd, int rc)
 {
+    if (rc == RBX_E_IO) {
+        /* A COMMIT whose sync failed may be kept after all (SQLite's
+         * recovery finds its log frames): the outbox then has it. */
+        return cli_fail("send", "not sent (if the store kept it after all, rbx outbox prints it)",
+                        rc);
+    }
     if (rc == RBX_E_NOT_FOUND) {
         cli_err("send", "unknown contact %s device %u (or no bundle: rbx add)", sd->name, sd->device);
         return CLI_NOINPUT;
@@ -124,6 +143,18 @@ static int send_batch(rbx_store *st, const sender *sd, const uint8_t *const *pts
     else
         rc = rbx_store_encrypt_batch(st, out, outcap, offs, wlens, ids, sd->name, sd->device, pts,
                                      lens, n, &sd->opts);
+    if (rc == RBX_E_IO && (rbx_store_deferred(st, NULL) & RBX_DEFERRED_RECORD)) {
+        /* Committed, but the generation record could not cover it: the
+         * ciphertext may not leave now (PROTOCOL.md 15.4). */
+        rbx_io_error e;
+        char d[512];
+        (void)rbx_store_deferred(st, &e);
+        cli_io_text(d, sizeof d, &e);
+        cli_err("send", "not sent: storage error: %s; the message is kept in the outbox, and "
+                "rbx outbox prints it once storage works", d);
+        ec = CLI_IOERR;
+        goto out;
+    }
     if (rc != 0) {
         ec = encrypt_error(sd, rc);
         goto out;
@@ -137,11 +168,24 @@ static int send_batch(rbx_store *st, const sender *sd, const uint8_t *const *pts
     const uint8_t *ident = sd->identity;
     if (rbx_store_session_info(st, &si, &gen, sd->name, sd->device) == 0) ident = si.own_identity;
     for (size_t i = 0; i < n && ec == CLI_OK; i++) ec = emit(sd, ident, out + offs[i], wlens[i]);
-    if (ec == CLI_OK) ec = cli_flush_stdout("send");
-    /* Only a message that reached stdout leaves the outbox. */
+    if (ec == CLI_OK && (fflush(stdout) != 0 || ferror(stdout))) {
+        cli_err("send", "cannot write output: %s; the message%s kept in the outbox (rbx outbox)",
+                strerror(errno), n > 1 ? "s are" : " is");
+        ec = CLI_IOERR;
+    }
+    /* Only a message that reached stdout leaves the outbox. What is printed
+     * is sent: a failed acknowledgement leaves the entry for rbx outbox to
+     * print again (the receiver takes it as a redelivery or a replay), and
+     * does not change the exit status. */
     for (size_t i = 0; i < n && ec == CLI_OK; i++)
-        if ((rc = rbx_store_ack_outbox(st, ids[i])) != 0)
-            ec = cli_fail("send", "sent, but cannot acknowledge the outbox entry", rc);
+        if ((rc = rbx_store_ack_outbox(st, ids[i])) != 0) {
+            rbx_io_error e;
+            char d[512] = "";
+            if (rbx_store_io_error(st, &e)) cli_io_text(d, sizeof d, &e);
+            cli_warn("send", "sent, but the removal of its outbox entry failed (%s: %s): rbx "
+                     "outbox may print it again", rbx_strerror(rc), *d ? d : "storage error");
+            break;
+        }
 out:
     free(out);
     return ec;
@@ -323,7 +367,7 @@ int send_main(int argc, char **argv)
         const uint8_t *p = pt;
         ec = stream ? send_stream(st, &sd, fd) : send_batch(st, &sd, &p, &ptlen, 1);
     }
-    rbx_store_close(st);
+    cli_close_store(st, "send");
 out:
     if (pt != NULL) sodium_memzero(pt, ptlen);
     free(pt);
@@ -435,12 +479,32 @@ static int recv_one(rbx_store *st, receiver *rv, const char *text, size_t textle
     return ec;
 }
 
+/* The plaintexts are out (flushed): only now are their inbox entries
+ * acknowledged (PROTOCOL.md 15.4). An output error leaves them in the
+ * inbox, so that the same line given again prints the stored plaintext,
+ * marked redelivered. A failed acknowledgement is a warning: the messages
+ * were accepted and written out, which is what the exit status says. */
 static int ack_all(rbx_store *st, const uint64_t *ids, size_t n)
 {
-    if (cli_flush_stdout("recv") != CLI_OK) return CLI_IOERR;
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        cli_err("recv", "cannot write output: %s; the message%s stay%s in the inbox: give the "
+                "same line%s again to get %s (marked redelivered)", strerror(errno),
+                n > 1 ? "s" : "", n > 1 ? "" : "s", n > 1 ? "s" : "", n > 1 ? "them" : "it");
+        return CLI_IOERR;
+    }
     for (size_t i = 0; i < n; i++) {
         int rc = rbx_store_ack_inbox(st, ids[i]);
-        if (rc != 0) return cli_fail("recv", "cannot acknowledge the inbox entry", rc);
+        if (rc != 0) {
+            rbx_io_error e;
+            char d[512] = "";
+            if (rbx_store_io_error(st, &e)) cli_io_text(d, sizeof d, &e);
+            /* A COMMIT whose sync failed may still be found by SQLite's
+             * recovery later: the entry may or may not be gone. */
+            cli_warn("recv", "received, but the removal of its inbox entry failed (%s: %s): the "
+                     "same line given again may be shown again, marked redelivered",
+                     rbx_strerror(rc), *d ? d : "storage error");
+            break;
+        }
     }
     return CLI_OK;
 }
@@ -546,16 +610,76 @@ int recv_main(int argc, char **argv)
         rbx_maintain_result res;
         memset(&res, 0, sizeof res);
         int rc = rbx_store_maintain(st, 0, &res);
-        /* After a rejection, stderr keeps its one error line. */
-        if (rc == 0 && ec == CLI_OK) cli_report_maintenance("recv", &res);
-        else if (rc != 0 && ec == CLI_OK) ec = cli_fail("recv", "prekey upkeep", rc);
+        /* After a rejection, stderr keeps its one error line. The exit
+         * status describes the messages: upkeep that fails changed nothing
+         * and is done again by the next recv or bundle. */
+        if (rc == 0 && ec == CLI_OK) {
+            cli_report_maintenance("recv", &res);
+        } else if (rc != 0 && ec == CLI_OK) {
+            rbx_io_error e;
+            char d[512] = "";
+            if (rbx_store_io_error(st, &e)) cli_io_text(d, sizeof d, &e);
+            cli_warn("recv", "prekey upkeep failed (%s%s%s); done again by the next recv or bundle",
+                     rbx_strerror(rc), *d ? ": " : "", d);
+        }
     }
-    rbx_store_close(st);
+    cli_close_store(st, "recv");
 out:
     if (rv.pt != NULL) sodium_memzero(rv.pt, RECV_CAP);
     free(rv.pt);
     free(rv.buf);
     free(text);
     if (fd > STDIN_FILENO) close(fd);
+    return ec;
+}
+
+/* ------------------------------------------------------------ outbox */
+
+int outbox_main(int argc, char **argv)
+{
+    int json, ec = cli_json_only(argc, argv, "outbox", outbox_usage, &json);
+    if (ec >= 0) return ec;
+    rbx_store *st;
+    sender sd = { 0 };
+    char name[RBX_NAME_MAX];
+    uint8_t *wire = malloc(RBX_MAX_WIRE);
+    if (wire == NULL) return cli_fail("outbox", NULL, RBX_E_NOMEM);
+    if ((ec = cli_open_store(&st, "outbox", 0)) != CLI_OK) goto out;
+    if ((ec = cli_identity(st, "outbox", sd.identity)) != CLI_OK) goto close;
+    uint8_t me[RBX_PUBLICKEYBYTES];
+    memcpy(me, sd.identity, sizeof me);
+    sd.json = json;
+    sd.name = name;
+    for (;;) {
+        size_t wl;
+        uint64_t id;
+        rbx_prekey_info pi;
+        int rc = rbx_store_outbox_next(st, wire, RBX_MAX_WIRE, &wl, &id, name, &sd.device);
+        if (rc == RBX_E_NOT_FOUND) break;
+        if (rc != 0) {
+            ec = cli_fail("outbox", "cannot read the outbox", rc);
+            break;
+        }
+        /* A first message carries the identity it was made under (the
+         * receiver checks it against the transport line's); a later one is
+         * sent under its session's identity, as rbx send prints it. */
+        rbx_session_info si;
+        uint64_t gen;
+        const uint8_t *ident = me;
+        if (rbx_message_prekey_info(&pi, wire, wl) == 1)
+            ident = pi.initiator_identity;
+        else if (rbx_store_session_info(st, &si, &gen, name, sd.device) == 0)
+            ident = si.own_identity;
+        if ((ec = emit(&sd, ident, wire, wl)) != CLI_OK || (ec = cli_flush_stdout("outbox")) != CLI_OK) break;
+        if ((rc = rbx_store_ack_outbox(st, id)) != 0) {
+            ec = cli_fail("outbox", "printed, but cannot remove it from the outbox (it is printed "
+                          "again next time)", rc);
+            break;
+        }
+    }
+close:
+    cli_close_store(st, "outbox");
+out:
+    free(wire);
     return ec;
 }

@@ -263,7 +263,7 @@ int cli_net_fail(cli_net *n, const char *what, long status, const json_t *resp)
     cli_err(n->verb, "%s: server answered %ld %s%s%s", what, status, code[0] ? code : "",
             msg ? ": " : "", msg ? msg : "");
     if (status >= 500) return CLI_UNAVAILABLE;
-    if (status == 401 || status == 403) return CLI_NOPERM;
+    if (status == 401 || status == 403) return CLI_NOUSER;
     return CLI_DATAERR;
 }
 

@@ -108,7 +108,7 @@ static int org_init(int argc, char **argv)
     uint8_t org[RBX_PUBLICKEYBYTES];
     if ((ec = cli_open_store(&st, "org", CLI_STORE_CREATE)) != CLI_OK) return ec;
     int rc = rbx_store_org_init(st, org);
-    rbx_store_close(st);
+    cli_close_store(st, "org");
     if (rc == RBX_E_EXISTS) {
         cli_err("org", "this store already holds an organisation key (rbx org show)");
         return CLI_CANTCREAT;
@@ -130,7 +130,7 @@ static int org_show(int argc, char **argv)
     int rc = rbx_store_org_key(st, org);
     int crc = rbx_store_certificate(st, cert, sizeof cert, &certlen);
     int rrc = rbx_store_revocations(st, revs, SHOW_REVOCATIONS, &nrev);
-    rbx_store_close(st);
+    cli_close_store(st, "org");
     if (rc != 0 && rc != RBX_E_NOT_FOUND) return cli_fail("org", NULL, rc);
     if (crc != 0 && crc != RBX_E_NOT_FOUND) return cli_fail("org", "certificate", crc);
     if (rrc != 0) return cli_fail("org", "revocations", rrc);
@@ -289,7 +289,7 @@ static int org_certify(int argc, char **argv)
     int64_t expires = a.days ? (int64_t)time(NULL) + (int64_t)a.days * RBX_DAY : 0;
     if ((ec = cli_open_store(&st, "org", CLI_STORE_ADMIN)) != CLI_OK) return ec;
     int rc = rbx_store_org_certify(st, cert, sizeof cert, &len, a.identity, (uint64_t)expires);
-    rbx_store_close(st);
+    cli_close_store(st, "org");
     if (rc == RBX_E_NOT_FOUND) return cli_no_org_key("org");
     if (rc != 0) return cli_fail("org", "cannot certify", rc);
     return emit_statement(&a, "certificate", cert, len, expires);
@@ -305,7 +305,7 @@ static int org_revoke(int argc, char **argv)
     size_t len;
     if ((ec = cli_open_store(&st, "org", CLI_STORE_ADMIN)) != CLI_OK) return ec;
     int rc = rbx_store_org_revoke(st, rev, sizeof rev, &len, a.identity, a.reason);
-    rbx_store_close(st);
+    cli_close_store(st, "org");
     if (rc == RBX_E_NOT_FOUND) return cli_no_org_key("org");
     if (rc == RBX_E_INVALID) {
         cli_err("org", "bad --reason (0-63 bytes, no control characters)");
@@ -339,7 +339,7 @@ static int org_install_cert(int argc, char **argv)
         return ec;
     if ((ec = cli_open_store(&st, "org", CLI_STORE_EXISTING)) != CLI_OK) return ec;
     int rc = (ec = cli_identity(st, "org", me)) == CLI_OK ? rbx_store_set_certificate(st, cert, len) : 0;
-    rbx_store_close(st);
+    cli_close_store(st, "org");
     if (ec != CLI_OK) return ec;
     char fp[RBX_FINGERPRINT_HEXBYTES];
     rbx_fingerprint(fp, me);
@@ -374,7 +374,7 @@ static int org_import_revocation(int argc, char **argv)
         return ec;
     if ((ec = cli_open_store(&st, "org", CLI_STORE_EXISTING)) != CLI_OK) return ec;
     int rc = rbx_store_add_revocation(st, rev, len);
-    rbx_store_close(st);
+    cli_close_store(st, "org");
     if (rc != 0) return cli_fail("org", "bad revocation", rc);
     rbx_org_revocation rv;
     char ifp[RBX_FINGERPRINT_HEXBYTES], ofp[RBX_FINGERPRINT_HEXBYTES];

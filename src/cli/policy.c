@@ -240,7 +240,7 @@ int policy_main(int argc, char **argv)
     }
     ec = store_and_print(st, &p, json);
 out:
-    rbx_store_close(st);
+    cli_close_store(st, "policy");
     free(buf); /* a policy holds no secret */
     free(args);
     return ec;

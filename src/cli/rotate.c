@@ -58,7 +58,7 @@ static int rotate_archive(int argc, char **argv)
     rbx_archive_result res;
     if ((ec = cli_open_store(&st, "rotate", 0)) != CLI_OK) return ec;
     int rc = rbx_store_rotate_archive(st, mode, &res);
-    rbx_store_close(st);
+    cli_close_store(st, "rotate");
     if (rc != 0) return cli_fail("rotate", "archive", rc);
     if (json)
         printf("{\"mode\":\"%s\",\"new_epoch\":%llu,\"rewrapped\":%llu,\"epochs_erased\":%llu,"

@@ -60,7 +60,8 @@ static void print_text(const status_facts *f, const rbx_contact_info *cs, size_t
     if (f->pol.storage_mode == RBX_STORE_STRICT)
         printf("storage: %s, strict (erase point at every commit, policy)\n", cli_db_path());
     else
-        printf("storage: %s, bounded (erase point every %u commits or %u s)\n", cli_db_path(),
+        printf("storage: %s, bounded (earlier versions erased within %u commits or %u s)\n",
+               cli_db_path(),
                RBX_STORE_ERASE_COMMITS, RBX_STORE_ERASE_SECONDS);
     if (ps->signed_prekey_id == 0) {
         printf("signed prekey: none yet (made by rbx bundle)\n");
@@ -172,6 +173,6 @@ int status_main(int argc, char **argv)
     ec = cli_flush_stdout("status");
 out:
     free(cs);
-    rbx_store_close(st);
+    cli_close_store(st, "status");
     return ec;
 }

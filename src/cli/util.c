@@ -18,6 +18,10 @@
 #include "cli.h"
 
 #define READ_CHUNK 65536U
+/* A state file's path (the database's and a suffix), and a message that
+ * names up to two of them. */
+#define FILE_CAP (PATH_MAX + 16)
+#define TEXT_CAP (2 * FILE_CAP + 256)
 
 void cli_verr(const char *verb, const char *fmt, va_list ap)
 {
@@ -33,6 +37,16 @@ void cli_err(const char *verb, const char *fmt, ...)
     va_start(ap, fmt);
     cli_verr(verb, fmt, ap);
     va_end(ap);
+}
+
+void cli_warn(const char *verb, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "rbx: %s: warning: ", verb);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
 }
 
 int cli_exit_code(int rc)
@@ -70,44 +84,125 @@ int cli_exit_code(int rc)
     case RBX_E_STORAGE_KEY:
     case RBX_E_SCHEMA:
     case RBX_E_ROLLBACK:
+    case RBX_E_TAMPERED:
         return CLI_IOERR;
+    case RBX_E_UNSAFE:
+        return CLI_NOPERM;
     default: /* RBX_E_NOMEM, RBX_E_BUFFER */
         return CLI_SOFTWARE;
     }
 }
 
-int cli_fail(const char *verb, const char *what, int rc)
-{
-    if (what != NULL) cli_err(verb, "%s: %s", what, rbx_strerror(rc));
-    else cli_err(verb, "%s", rbx_strerror(rc));
-    return cli_exit_code(rc);
-}
-
 /* ------------------------------------------------------------ state directory */
 
 static char db_path[PATH_MAX];
+/* The store cli_open_store opened (until cli_close_store), whose storage
+ * errors cli_fail explains. */
+static rbx_store *open_store;
 
 const char *cli_db_path(void)
 {
     return db_path;
 }
 
-/* mkdir -p with 0700 for every directory it makes. */
+/* The path of one of the store's files (rbx_io_error.file). */
+static const char *file_path(char out[FILE_CAP], int file)
+{
+    const char *sfx = file == RBX_FILE_KEY ? ".key" : file == RBX_FILE_GENERATION ? ".gen" : "";
+    if (file == RBX_FILE_DIRECTORY) snprintf(out, FILE_CAP, "%.*s", PATH_MAX - 1, cli_dir);
+    else snprintf(out, FILE_CAP, "%.*s%s", PATH_MAX - 1, db_path, sfx);
+    return out;
+}
+
+void cli_io_text(char *out, size_t cap, const rbx_io_error *e)
+{
+    char p[FILE_CAP];
+    if (e->file == 0 && e->os_error == 0 && e->op == NULL) {
+        if (cap > 0) out[0] = '\0';
+        return;
+    }
+    snprintf(out, cap, "%s%s%s%s%s", e->file ? file_path(p, e->file) : db_path,
+             e->op ? ": " : "", e->op ? e->op : "", e->os_error ? ": " : "",
+             e->os_error ? strerror(e->os_error) : "");
+}
+
+int cli_fail(const char *verb, const char *what, int rc)
+{
+    char detail[TEXT_CAP] = "";
+    rbx_io_error e;
+    if ((rc == RBX_E_IO || rc == RBX_E_CORRUPT) && open_store != NULL &&
+        rbx_store_io_error(open_store, &e))
+        cli_io_text(detail, sizeof detail, &e);
+    cli_err(verb, "%s%s%s%s%s", what ? what : "", what ? ": " : "", rbx_strerror(rc),
+            *detail ? ": " : "", detail);
+    return cli_exit_code(rc);
+}
+
+/* Make the name of p durable in its parent directory. */
+static int sync_parent(char *p, size_t n)
+{
+    size_t i = n;
+    while (i > 0 && p[i - 1] != '/') i--;
+    char c = p[i];
+    p[i] = '\0';
+    int fd = open(i == 0 ? "." : p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    p[i] = c;
+    if (fd < 0) return -1;
+    int rc = fsync(fd);
+    close(fd);
+    return rc;
+}
+
+/* mkdir -p with 0700 for every directory it makes, each synced into its
+ * parent: an identity that init reports must survive a power cut. */
 static int make_dirs(const char *dir)
 {
     char p[PATH_MAX];
     size_t n = strlen(dir);
-    if (n == 0 || n >= sizeof p) return -1;
+    if (n == 0 || n >= sizeof p) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
     memcpy(p, dir, n + 1);
     for (size_t i = 1; i <= n; i++) {
         if (p[i] != '/' && p[i] != '\0') continue;
         char c = p[i];
         p[i] = '\0';
-        if (mkdir(p, 0700) != 0 && errno != EEXIST) return -1;
+        if (mkdir(p, 0700) == 0) {
+            if (sync_parent(p, i) != 0) return -1;
+        } else if (errno != EEXIST) {
+            return -1;
+        }
         p[i] = c;
     }
     struct stat sb;
-    return stat(dir, &sb) == 0 && S_ISDIR(sb.st_mode) ? 0 : -1;
+    if (stat(dir, &sb) != 0) return -1;
+    if (!S_ISDIR(sb.st_mode)) {
+        errno = ENOTDIR;
+        return -1;
+    }
+    return 0;
+}
+
+/* A refused state file, in words: what is wrong and how to put it right. */
+static void unsafe_text(char *out, size_t cap, const rbx_io_error *e)
+{
+    char p[FILE_CAP];
+    struct stat sb;
+    int dir = e->file == RBX_FILE_DIRECTORY;
+    file_path(p, e->file ? e->file : RBX_FILE_DATABASE);
+    int have = lstat(p, &sb) == 0;
+    if (e->op != NULL && strcmp(e->op, "mode") == 0 && have)
+        snprintf(out, cap, "%s: mode %04o lets other users %s it (chmod %s %s)", p,
+                 (unsigned)(sb.st_mode & 07777), dir ? "change files in" : "read or change",
+                 dir ? "700" : "600", p);
+    else if (e->op != NULL && strcmp(e->op, "owner") == 0 && have)
+        snprintf(out, cap, "%s: owned by uid %u, not by uid %u", p, (unsigned)sb.st_uid,
+                 (unsigned)geteuid());
+    else if (e->op != NULL && strcmp(e->op, "type") == 0)
+        snprintf(out, cap, "%s: not a regular file (a symlink, FIFO, directory or device)", p);
+    else
+        snprintf(out, cap, "%s: not safe to use", p);
 }
 
 int cli_open_store(rbx_store **st, const char *verb, int mode)
@@ -124,19 +219,77 @@ int cli_open_store(rbx_store **st, const char *verb, int mode)
         return CLI_CANTCREAT;
     }
     rbx_store_opts o = { 0 };
+    rbx_io_error e;
+    char p[FILE_CAP], detail[TEXT_CAP];
     o.create = create;
+    o.error = &e;
     int rc = rbx_store_open(st, db_path, &o);
-    if (rc == RBX_E_NOT_FOUND)
-        return mode == CLI_STORE_ADMIN ? cli_no_org_key(verb) : cli_no_identity(verb);
-    if (rc == RBX_E_EXISTS) {
-        cli_err(verb, "%s.key exists without its database; refusing to replace it", db_path);
-        return CLI_CANTCREAT;
+    if (rc == 0) {
+        open_store = *st;
+        return CLI_OK;
     }
-    if (rc != 0) {
+    file_path(p, e.file ? e.file : RBX_FILE_DATABASE);
+    switch (rc) {
+    case RBX_E_NOT_FOUND:
+        if (e.file != RBX_FILE_KEY)
+            return mode == CLI_STORE_ADMIN ? cli_no_org_key(verb) : cli_no_identity(verb);
+        cli_err(verb, "%s: %s: %s has no storage key (restore the key file; or remove %s* "
+                "to start over, which loses the identity)", p, strerror(e.os_error ? e.os_error : ENOENT),
+                db_path, db_path);
+        return CLI_NOINPUT;
+    case RBX_E_EXISTS:
+        cli_err(verb, "%s exists without its database %s; refusing to replace it (restore the "
+                "database, or remove the key file to start over)", p, db_path);
+        return CLI_CANTCREAT;
+    case RBX_E_UNSAFE:
+        unsafe_text(detail, sizeof detail, &e);
+        cli_err(verb, "refusing to use %s", detail);
+        return CLI_NOPERM;
+    case RBX_E_CORRUPT:
+        if (e.file == RBX_FILE_GENERATION)
+            cli_err(verb, "cannot open %s: damaged generation record (it does not verify under "
+                    "the storage key)", p);
+        else if (e.file == RBX_FILE_KEY)
+            cli_err(verb, "cannot open %s: not a storage key (it must hold exactly 32 bytes)", p);
+        else
+            cli_err(verb, "cannot open %s: database damaged or tampered with, or not a "
+                    "ratchetbox database", p);
+        return CLI_IOERR;
+    case RBX_E_STORAGE_KEY:
+        cli_err(verb, "cannot open %s: wrong storage key (%s.key does not open it)", db_path,
+                db_path);
+        return CLI_IOERR;
+    case RBX_E_IO:
+        cli_io_text(detail, sizeof detail, &e);
+        cli_err(verb, "cannot %s %s: %s", create ? "create or open" : "open", db_path,
+                *detail ? detail : rbx_strerror(rc));
+        return CLI_IOERR;
+    default:
         cli_err(verb, "cannot open %s: %s", db_path, rbx_strerror(rc));
         return cli_exit_code(rc);
     }
-    return CLI_OK;
+}
+
+void cli_close_store(rbx_store *st, const char *verb)
+{
+    if (st == NULL) return;
+    rbx_io_error e;
+    char detail[TEXT_CAP];
+    if (rbx_store_deferred(st, NULL) != 0) {
+        int rc = rbx_store_erase_now(st); /* its outcome is rbx_store_deferred's */
+        (void)rc;
+    }
+    unsigned d = rbx_store_deferred(st, &e);
+    if (d != 0) {
+        cli_io_text(detail, sizeof detail, &e);
+        cli_warn(verb, "%s%s%s failed after the change was committed (%s); retried at the next "
+                 "command", d & RBX_DEFERRED_ERASE ? "erasing earlier versions of the state" : "",
+                 d == (RBX_DEFERRED_ERASE | RBX_DEFERRED_RECORD) ? " and " : "",
+                 d & RBX_DEFERRED_RECORD ? "raising the generation record" : "",
+                 *detail ? detail : "storage error");
+    }
+    rbx_store_close(st);
+    if (open_store == st) open_store = NULL;
 }
 
 int cli_no_identity(const char *verb)

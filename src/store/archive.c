@@ -105,7 +105,8 @@ static int epochs_load(rbx_store *st, epochs *es)
 {
     sqlite3_stmt *s;
     memset(es, 0, sizeof *es);
-    int rc = rbx__st_prep(st, &s, "SELECT epoch, state, created, retain_until, key"
+    int rc = rbx__st_prep(st, &s, "SELECT epoch, state, created, retain_until, key,"
+                                  " rbx_mac_ok('archive_epochs', mac, " RBX_AUTH_ARCHIVE_EPOCHS ")"
                                   " FROM archive_epochs ORDER BY epoch");
     if (rc != 0) return rc;
     while ((rc = rbx__st_step(s)) == 1) {
@@ -121,6 +122,11 @@ static int epochs_load(rbx_store *st, epochs *es)
         if (r->epoch <= 0 || r->state < EPOCH_ACTIVE || r->state > EPOCH_ERASED ||
             keyed != (r->state != EPOCH_ERASED)) {
             rc = RBX_E_CORRUPT;
+            break;
+        }
+        /* State and retention date decide what shred erases (15.8). */
+        if (sqlite3_column_int(s, 5) != 1) {
+            rc = RBX_E_TAMPERED;
             break;
         }
         if (keyed && (rc = rbx__st_column_key(st, r->key, s, 4, "archive_epochs", r->epoch, "key")) != 0)
@@ -149,7 +155,8 @@ static int epoch_new(rbx_store *st, int state, int64_t retain_until, int64_t *ep
     rbx__st_done(st, s);
     if (rc != 1) return rc < 0 ? rc : RBX_E_CORRUPT;
     if ((rc = rbx__st_prep(st, &s, "INSERT INTO archive_epochs (epoch, key, created, retain_until,"
-                                   " state) VALUES (?1, ?2, ?3, ?4, ?5)")) != 0)
+                                   " state, mac) VALUES (?1, ?2, ?3, ?4, ?5,"
+                                   " rbx_mac('archive_epochs', ?1, ?2, ?3, ?4, ?5))")) != 0)
         return rc;
     randombytes_buf(k, sizeof k);
     sqlite3_bind_int64(s, 1, *epoch);
@@ -171,13 +178,15 @@ static int epoch_active(rbx_store *st, int64_t *epoch, uint8_t *key, int create)
 {
     sqlite3_stmt *s;
     *epoch = 0;
-    int rc = rbx__st_prep(st, &s, "SELECT epoch, key FROM archive_epochs WHERE state = 0"
+    int rc = rbx__st_prep(st, &s, "SELECT epoch, key, rbx_mac_ok('archive_epochs', mac, "
+                                  RBX_AUTH_ARCHIVE_EPOCHS ") FROM archive_epochs WHERE state = 0"
                                   " ORDER BY epoch DESC LIMIT 1");
     if (rc != 0) return rc;
     rc = rbx__st_step(s);
     if (rc == 1) {
         *epoch = sqlite3_column_int64(s, 0);
-        rc = key == NULL ? 0 : rbx__st_column_key(st, key, s, 1, "archive_epochs", *epoch, "key");
+        rc = sqlite3_column_int(s, 2) != 1 ? RBX_E_TAMPERED
+             : key == NULL ? 0 : rbx__st_column_key(st, key, s, 1, "archive_epochs", *epoch, "key");
     }
     rbx__st_done(st, s);
     if (rc < 0) return rc;
@@ -190,7 +199,9 @@ static int epoch_active(rbx_store *st, int64_t *epoch, uint8_t *key, int create)
 static int epoch_erase(rbx_store *st, int64_t epoch)
 {
     sqlite3_stmt *s;
-    int rc = rbx__st_prep(st, &s, "UPDATE archive_epochs SET key = NULL, state = 2 WHERE epoch = ?1");
+    int rc = rbx__st_prep(st, &s, "UPDATE archive_epochs SET key = NULL, state = 2,"
+                                  " mac = rbx_mac('archive_epochs', epoch, NULL, created, retain_until, 2)"
+                                  " WHERE epoch = ?1");
     if (rc != 0) return rc;
     sqlite3_bind_int64(s, 1, epoch);
     rc = rbx__st_step(s) < 0 ? RBX_E_IO : 0;
@@ -436,7 +447,8 @@ static int rotate_split(rbx_store *st, rbx_archive_result *res, char *detail, si
                                                                 : now + (int64_t)pol.archive_retention;
     if (old != 0) {
         sqlite3_stmt *s;
-        if ((rc = rbx__st_prep(st, &s, "UPDATE archive_epochs SET state = 1, retain_until = ?1"
+        if ((rc = rbx__st_prep(st, &s, "UPDATE archive_epochs SET state = 1, retain_until = ?1,"
+                                       " mac = rbx_mac('archive_epochs', epoch, key, created, ?1, 1)"
                                        " WHERE epoch = ?2")) != 0)
             return rc;
         sqlite3_bind_int64(s, 1, until);
@@ -458,6 +470,17 @@ static int rotate_shred(rbx_store *st, rbx_archive_result *res, char *detail, si
     int64_t now = rbx__st_now(st), first = 0, last = 0, active;
     int rc = epoch_active(st, &active, NULL, 0);
     if (rc != 0) return rc;
+    /* Which epochs are due is decided by their state and date: every row's
+     * tag first, the ones not chosen included (a date moved later would
+     * keep a key past its retention, 15.8). */
+    if ((rc = rbx__st_prep(st, &s, "SELECT count(*) FROM archive_epochs WHERE"
+                                   " NOT rbx_mac_ok('archive_epochs', mac, " RBX_AUTH_ARCHIVE_EPOCHS ")")) != 0)
+        return rc;
+    rc = rbx__st_step(s);
+    int64_t bad = rc == 1 ? sqlite3_column_int64(s, 0) : 0;
+    rbx__st_done(st, s);
+    if (rc < 0) return rc;
+    if (bad != 0) return RBX_E_TAMPERED;
     res->new_epoch = (uint64_t)active;
     /* Read-only epochs only: the active one holds the newest messages. */
     for (;;) {
@@ -515,8 +538,10 @@ int rbx_store_rotate_archive(rbx_store *st, int mode, rbx_archive_result *res)
     /* The erased keys (and the rewrapped ciphertexts) must not survive in
      * the write-ahead log either: even with secure_delete, a deleted value
      * stays in the -wal file until a wal_checkpoint(TRUNCATE), which the
-     * erase point takes. */
-    return res->epochs_erased > 0 ? rbx__st_erase_point(st) : 0;
+     * erase point takes. Committed either way: a failed erase point is owed
+     * and retried (rbx_store_deferred), not reported as if nothing changed. */
+    if (res->epochs_erased > 0) (void)rbx__st_erase_point(st);
+    return 0;
 }
 
 /* ------------------------------------------------------------ import */

@@ -7,7 +7,8 @@
 #include "rotation.h"
 #include "store_int.h"
 
-/* Public columns of one row: 32-byte key and optionally a 64-byte signature. */
+/* Public columns of one row: 32-byte key and optionally a 64-byte
+ * signature; column 2 says whether its tag matches. */
 static int load_public(rbx_store *st, const char *sql, int64_t id, uint8_t pk[32], uint8_t *sig)
 {
     sqlite3_stmt *s;
@@ -21,6 +22,7 @@ static int load_public(rbx_store *st, const char *sql, int64_t id, uint8_t pk[32
                                       sqlite3_column_bytes(s, 1) == 64))
                  ? 0
                  : RBX_E_CORRUPT;
+        if (rc == 0 && sqlite3_column_int(s, 2) != 1) rc = RBX_E_TAMPERED; /* its tag */
         if (rc == 0) {
             memcpy(pk, sqlite3_column_blob(s, 0), 32);
             if (sig != NULL) memcpy(sig, sqlite3_column_blob(s, 1), 64);
@@ -61,16 +63,27 @@ int rbx_store_bundle(rbx_store *st, uint8_t *out, size_t outcap, size_t *outlen,
         (rc = rbx__st_load_identity(st, ik_pk, ik_sk)) != 0 ||
         (rc = rbx__st_current_spk(st, &spk_id, &spk_created, &stated)) != 0)
         goto fail;
+    /* The one-time prekey offered: its tag checked before it is re-tagged
+     * as offered (15.8). */
     if (onetime > 0 &&
-        (rc = query_id(st, "UPDATE onetime_prekeys SET offered = 1 WHERE id ="
+        (rc = query_id(st, "UPDATE onetime_prekeys SET offered = 1,"
+                           " mac = rbx_mac('onetime_prekeys', id, pk, sk, 1) WHERE id ="
                            " (SELECT min(id) FROM onetime_prekeys WHERE offered = 0)"
+                           " AND rbx_mac_ok('onetime_prekeys', mac, " RBX_AUTH_ONETIME_PREKEYS ")"
                            " RETURNING id", &opk_id)) != 0)
         goto fail;
-    if ((rc = load_public(st, "SELECT pk, sig FROM signed_prekeys WHERE id = ?1", spk_id, spk_pk,
-                          sig)) != 0 ||
+    if (onetime > 0 && opk_id == 0 &&
+        (rc = query_id(st, "SELECT min(id) FROM onetime_prekeys WHERE offered = 0", &opk_id)) == 0 &&
+        opk_id != 0)
+        rc = RBX_E_TAMPERED; /* there is one, but its tag does not match */
+    if (rc != 0) goto fail;
+    if ((rc = load_public(st, "SELECT pk, sig, rbx_mac_ok('signed_prekeys', mac, "
+                              RBX_AUTH_SIGNED_PREKEYS ") FROM signed_prekeys WHERE id = ?1",
+                          spk_id, spk_pk, sig)) != 0 ||
         (opk_id > 0 &&
-         (rc = load_public(st, "SELECT pk FROM onetime_prekeys WHERE id = ?1", opk_id, opk_pk,
-                           NULL)) != 0) ||
+         (rc = load_public(st, "SELECT pk, NULL, rbx_mac_ok('onetime_prekeys', mac, "
+                               RBX_AUTH_ONETIME_PREKEYS ") FROM onetime_prekeys WHERE id = ?1",
+                           opk_id, opk_pk, NULL)) != 0) ||
         (rc = rbx__st_chain(st, recs, sizeof recs, recp, reclens, &nrec)) != 0 ||
         (rc = rbx__st_certificate(st, cert, sizeof cert, &certlen)) != 0)
         goto fail;

@@ -89,6 +89,10 @@ static int contact_query(rbx_store *st, rbx__contact *c, sqlite3_stmt *s)
     return rc;
 }
 
+/* Indexes are not authenticated (15.8): a row found through an index that
+ * disagrees with its table is refused by its pin, which covers name,
+ * device and identity as SQLite reads them, from the index entry it
+ * followed. */
 int rbx__st_find_contact(rbx_store *st, rbx__contact *c, const char *name, uint32_t device)
 {
     sqlite3_stmt *s;
@@ -125,7 +129,9 @@ int rbx__st_find_contact_by_old_key(rbx_store *st, rbx__contact *c, const uint8_
 {
     sqlite3_stmt *s;
     int64_t id = 0;
-    int rc = rbx__st_prep(st, &s, "SELECT contact, until FROM contact_keys WHERE identity = ?1"
+    int rc = rbx__st_prep(st, &s, "SELECT contact, until, identity,"
+                                  " rbx_mac_ok('contact_keys', mac, " RBX_AUTH_CONTACT_KEYS ")"
+                                  " FROM contact_keys WHERE identity = ?1"
                                   " AND (?2 = 0 OR contact = ?2) AND until > ?3"
                                   " ORDER BY until DESC LIMIT 1");
     if (rc != 0) return rc;
@@ -133,7 +139,13 @@ int rbx__st_find_contact_by_old_key(rbx_store *st, rbx__contact *c, const uint8_
     sqlite3_bind_int64(s, 2, only_id);
     sqlite3_bind_int64(s, 3, rbx__st_now(st));
     rc = rbx__st_step(s);
-    if (rc == 1) id = sqlite3_column_int64(s, 0), *until = sqlite3_column_int64(s, 1);
+    if (rc == 1) {
+        id = sqlite3_column_int64(s, 0), *until = sqlite3_column_int64(s, 1);
+        /* A key that speaks for a contact: the row says so under the storage key (15.8). */
+        if (sqlite3_column_int(s, 3) != 1 || sqlite3_column_bytes(s, 2) != 32 ||
+            sodium_memcmp(sqlite3_column_blob(s, 2), identity, 32) != 0)
+            rc = RBX_E_TAMPERED;
+    }
     rbx__st_done(st, s);
     if (rc < 0) return rc;
     return rc == 0 ? RBX_E_NOT_FOUND : rbx__st_find_contact_by_id(st, c, id);
@@ -163,9 +175,21 @@ static int update_contact(rbx_store *st, const rbx__contact *c)
 int rbx__st_insert_contact(rbx_store *st, rbx__contact *c)
 {
     sqlite3_stmt *s;
-    int rc = rbx__st_prep(st, &s, "INSERT INTO contacts (name, device, identity)"
-                          " VALUES (?1, ?2, ?3) RETURNING id");
+    /* The (name, device) index decides nothing alone (15.8): a new contact
+     * is made only when no row of the table has its name and device. */
+    int rc = rbx__st_prep(st, &s, "SELECT count(*) FROM contacts NOT INDEXED"
+                                  " WHERE name = ?1 AND device = ?2");
     if (rc != 0) return rc;
+    sqlite3_bind_text(s, 1, c->name, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, c->device);
+    rc = rbx__st_step(s);
+    int64_t have = rc == 1 ? sqlite3_column_int64(s, 0) : 0;
+    rbx__st_done(st, s);
+    if (rc < 0) return rc;
+    if (have != 0) return RBX_E_EXISTS;
+    if ((rc = rbx__st_prep(st, &s, "INSERT INTO contacts (name, device, identity)"
+                                   " VALUES (?1, ?2, ?3) RETURNING id")) != 0)
+        return rc;
     sqlite3_bind_text(s, 1, c->name, -1, SQLITE_STATIC);
     sqlite3_bind_int64(s, 2, c->device);
     sqlite3_bind_blob(s, 3, c->identity, 32, SQLITE_STATIC);
@@ -181,9 +205,12 @@ int rbx__st_insert_contact(rbx_store *st, rbx__contact *c)
 int rbx__st_is_revoked(rbx_store *st, const uint8_t *org, const uint8_t identity[32])
 {
     sqlite3_stmt *s;
+    /* Absence decides here: read the table itself, not an index (15.8). A
+     * revocation row found is a revocation even if its tag is bad: the
+     * safe side; the set check at open sees the tampering. */
     int rc = rbx__st_prep(st, &s, org != NULL
-                                      ? "SELECT 1 FROM revocations WHERE org = ?2 AND identity = ?1"
-                                      : "SELECT 1 FROM revocations WHERE identity = ?1");
+                                      ? "SELECT 1 FROM revocations NOT INDEXED WHERE org = ?2 AND identity = ?1"
+                                      : "SELECT 1 FROM revocations NOT INDEXED WHERE identity = ?1");
     if (rc != 0) return rc;
     sqlite3_bind_blob(s, 1, identity, 32, SQLITE_STATIC);
     if (org != NULL) sqlite3_bind_blob(s, 2, org, 32, SQLITE_STATIC);
@@ -251,8 +278,8 @@ static int remember_keys(rbx_store *st, const rbx__contact *c, const chain_src *
                          int64_t max_until)
 {
     sqlite3_stmt *s;
-    int rc = rbx__st_prep(st, &s, "INSERT OR IGNORE INTO contact_keys (contact, identity, until)"
-                                  " VALUES (?1, ?2, ?3)");
+    int rc = rbx__st_prep(st, &s, "INSERT OR IGNORE INTO contact_keys (contact, identity, until, mac)"
+                                  " VALUES (?1, ?2, ?3, rbx_mac('contact_keys', ?1, ?2, ?3))");
     if (rc != 0) return rc;
     for (size_t i = 0; i < cs->n && rc == 0; i++) {
         const rbx_rotation *r = &cs->r[i];

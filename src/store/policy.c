@@ -332,8 +332,8 @@ int rbx_store_set_policy(rbx_store *st, const rbx_policy *p)
         (rc = rbx__audit(st, "policy changed", "%s", changed)) != 0)
         goto fail;
     rc = rbx__st_commit(st, 0);
-    /* In strict mode a commit can fail after COMMIT (the erase point): the
-     * policy in force is then whatever the database holds. */
+    /* rbx__st_commit fails only when COMMIT did (work after it is owed, not
+     * returned): the policy in force is then whatever the database holds. */
     if (rc == 0) rbx__st_apply_policy(st, p);
     else if (rbx_store_policy(st, &old) == 0) rbx__st_apply_policy(st, &old);
     return rc;

@@ -95,17 +95,6 @@ int rbx_store_devlist_cosign(rbx_store *st, uint8_t *out, size_t outcap, size_t 
 
 /* ------------------------------------------------------------ prekeys */
 
-/* The identity sequence in force: 0 for the first identity, + 1 per rotation. */
-int rbx__st_identity_seq(rbx_store *st, int64_t *seq)
-{
-    int rc = rbx__st_meta_get(st, "identity_seq", seq);
-    if (rc == RBX_E_CORRUPT) { /* absent: never rotated */
-        *seq = 0;
-        return 0;
-    }
-    return rc != 0 ? rc : *seq < 0 ? RBX_E_CORRUPT : 0;
-}
-
 /* A new signed prekey of identity ik_seq, with its creation time stated and
  * signed (PROTOCOL.md "Rotation": the v2 statement). */
 int rbx__st_insert_signed_prekey(rbx_store *st, const uint8_t ik_sk[32], int64_t ik_seq,
@@ -124,8 +113,9 @@ int rbx__st_insert_signed_prekey(rbx_store *st, const uint8_t ik_sk[32], int64_t
     if ((rc = rbx__keypair(pk, sk)) != 0) return rc;
     rbx__spk_statement_v2(statement, (uint32_t)id, (uint64_t)now, pk);
     rbx__xeddsa_sign(sig, ik_sk, statement, sizeof statement);
-    if ((rc = rbx__st_prep(st, &s, "INSERT INTO signed_prekeys (id, pk, sk, sig, created, ik, stated)"
-                           " VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1)")) != 0)
+    if ((rc = rbx__st_prep(st, &s, "INSERT INTO signed_prekeys (id, pk, sk, sig, created, ik, stated,"
+                           " mac) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1,"
+                           " rbx_mac('signed_prekeys', ?1, ?2, ?3, ?4, ?5, ?6, 1))")) != 0)
         goto out;
     sqlite3_bind_int64(s, 1, id);
     sqlite3_bind_blob(s, 2, pk, 32, SQLITE_TRANSIENT);
@@ -156,7 +146,8 @@ int rbx__st_refill_onetime(rbx_store *st, unsigned low, unsigned batch, size_t *
     rbx__st_done(st, s);
     if (rc != 1) return rc < 0 ? rc : RBX_E_CORRUPT;
     if (fresh >= (int64_t)low) return 0;
-    if ((rc = rbx__st_prep(st, &s, "INSERT INTO onetime_prekeys (id, pk, sk) VALUES (?1, ?2, ?3)")) != 0)
+    if ((rc = rbx__st_prep(st, &s, "INSERT INTO onetime_prekeys (id, pk, sk, offered, mac)"
+                                   " VALUES (?1, ?2, ?3, 0, rbx_mac('onetime_prekeys', ?1, ?2, ?3, 0))")) != 0)
         return rc;
     for (unsigned i = 0; i < batch && rc == 0; i++) {
         uint8_t pk[32], sk[32];

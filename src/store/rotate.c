@@ -36,7 +36,8 @@ int rbx__st_current_spk(rbx_store *st, int64_t *id, int64_t *created, int *state
     sqlite3_stmt *s;
     int rc = rbx__st_identity_seq(st, &ik);
     if (rc != 0) return rc;
-    if ((rc = rbx__st_prep(st, &s, "SELECT id, created, stated FROM signed_prekeys WHERE ik = ?1"
+    if ((rc = rbx__st_prep(st, &s, "SELECT id, created, stated, rbx_mac_ok('signed_prekeys', mac, "
+                                   RBX_AUTH_SIGNED_PREKEYS ") FROM signed_prekeys WHERE ik = ?1"
                                    " ORDER BY id DESC LIMIT 1")) != 0)
         return rc;
     sqlite3_bind_int64(s, 1, ik);
@@ -46,6 +47,7 @@ int rbx__st_current_spk(rbx_store *st, int64_t *id, int64_t *created, int *state
         *created = sqlite3_column_int64(s, 1);
         *stated = sqlite3_column_int64(s, 2) != 0;
         rc = *id > 0 && *id < (int64_t)RBX_NO_PREKEY ? 0 : RBX_E_CORRUPT;
+        if (rc == 0 && sqlite3_column_int(s, 3) != 1) rc = RBX_E_TAMPERED;
     } else if (rc == 0) {
         rc = RBX_E_NOT_FOUND;
     }
@@ -104,6 +106,33 @@ int rbx__st_certificate(rbx_store *st, uint8_t *out, size_t cap, size_t *len)
 
 /* ------------------------------------------------------------ upkeep */
 
+/* Upkeep erases rows by their dates and identity sequence: every row of
+ * the tables it chooses from is tag-checked first, the rows it keeps too (a
+ * date moved later would keep a secret past its time, 15.8). The sessions
+ * it erases by `ik` are checked when loaded and by the set check at open. */
+static int upkeep_tags_ok(rbx_store *st)
+{
+    static const char *const q[] = {
+        "SELECT count(*) FROM signed_prekeys WHERE"
+        " NOT rbx_mac_ok('signed_prekeys', mac, " RBX_AUTH_SIGNED_PREKEYS ")",
+        "SELECT count(*) FROM old_identities WHERE"
+        " NOT rbx_mac_ok('old_identities', mac, " RBX_AUTH_OLD_IDENTITIES ")",
+        "SELECT count(*) FROM retired_sessions WHERE"
+        " NOT rbx_mac_ok('retired_sessions', mac, " RBX_AUTH_RETIRED_SESSIONS ")",
+    };
+    for (size_t i = 0; i < RBX_COUNTOF(q); i++) {
+        sqlite3_stmt *s;
+        int rc = rbx__st_prep(st, &s, q[i]);
+        if (rc != 0) return rc;
+        rc = rbx__st_step(s);
+        int64_t bad = rc == 1 ? sqlite3_column_int64(s, 0) : 0;
+        rbx__st_done(st, s);
+        if (rc < 0) return rc;
+        if (bad != 0) return RBX_E_TAMPERED;
+    }
+    return 0;
+}
+
 int rbx__st_maintain(rbx_store *st, int force_spk, int onetime, rbx_maintain_result *res)
 {
     rbx_policy pol;
@@ -113,7 +142,8 @@ int rbx__st_maintain(rbx_store *st, int force_spk, int onetime, rbx_maintain_res
     size_t n;
     memset(res, 0, sizeof *res);
     int rc = rbx__st_policy(st, &pol);
-    if (rc != 0 || (rc = rbx__st_identity_seq(st, &ik)) != 0) return rc;
+    if (rc != 0 || (rc = rbx__st_identity_seq(st, &ik)) != 0 || (rc = upkeep_tags_ok(st)) != 0)
+        return rc;
 
     /* A signed prekey for the identity in force, replaced when due. */
     rc = rbx__st_current_spk(st, &spk_id, &spk_created, &stated);
@@ -135,6 +165,12 @@ int rbx__st_maintain(rbx_store *st, int force_spk, int onetime, rbx_maintain_res
                                "  WHERE grace_until > ?4)))",
                            (const int64_t[]){ now - (int64_t)pol.spk_keep, spk_id, ik, now }, 4,
                            &res->signed_prekeys_erased)) != 0)
+        return rc;
+    /* The handshakes accepted with them go with them (15.9): a first
+     * message to an erased signed prekey cannot be accepted anyway. */
+    if (res->signed_prekeys_erased &&
+        (rc = exec_changes(st, "DELETE FROM handshakes WHERE spk NOT IN (SELECT id FROM signed_prekeys)",
+                           NULL, 0, NULL)) != 0)
         return rc;
     if (res->signed_prekeys_erased &&
         (rc = rbx__audit(st, "signed prekeys erased", "%zu past %llus after replacement",
@@ -183,8 +219,11 @@ int rbx_store_maintain(rbx_store *st, int force_signed_prekey, rbx_maintain_resu
         return rc;
     }
     if ((rc = rbx__st_commit(st, 0)) != 0) return rc;
-    /* Erased secrets leave the files at once, whatever the mode. */
-    return rbx__st_erase_point(st);
+    /* Erased secrets leave the files at once, whatever the mode. The upkeep
+     * is committed whatever this returns: a failure is owed and retried
+     * (rbx_store_deferred), not reported as if nothing had changed. */
+    (void)rbx__st_erase_point(st);
+    return 0;
 }
 
 /* ------------------------------------------------------------ identity rotation */
@@ -260,8 +299,9 @@ int rbx_store_rotate_identity(rbx_store *st, const char *reason, const uint8_t *
     if ((rc = rbx_rotation_sign(rec, sizeof rec, &reclen, &r, old_sk, nsk)) != 0) goto fail;
 
     /* Old key to the grace table, new key in force, record kept. */
-    if ((rc = rbx__st_prep(st, &s, "INSERT INTO old_identities (seq, pk, sk, retired, grace_until)"
-                                   " VALUES (?1, ?2, ?3, ?4, ?5)")) != 0)
+    if ((rc = rbx__st_prep(st, &s, "INSERT INTO old_identities (seq, pk, sk, retired, grace_until,"
+                                   " mac) VALUES (?1, ?2, ?3, ?4, ?5,"
+                                   " rbx_mac('old_identities', ?1, ?2, ?3, ?4, ?5))")) != 0)
         goto fail;
     sqlite3_bind_int64(s, 1, ik);
     sqlite3_bind_blob(s, 2, old_pk, 32, SQLITE_STATIC);
@@ -278,12 +318,7 @@ int rbx_store_rotate_identity(rbx_store *st, const char *reason, const uint8_t *
     if (rc == 0) rc = rbx__st_step(s) < 0 ? RBX_E_IO : 0;
     rbx__st_done(st, s);
     if (rc != 0) goto fail;
-    if ((rc = rbx__st_prep(st, &s, "INSERT OR REPLACE INTO meta (k, v) VALUES ('identity_seq', ?1)")) != 0)
-        goto fail;
-    sqlite3_bind_int64(s, 1, ik + 1);
-    rc = rbx__st_step(s) < 0 ? RBX_E_IO : 0;
-    rbx__st_done(st, s);
-    if (rc != 0) goto fail;
+    if ((rc = rbx__st_set_identity_seq(st, ik + 1)) != 0) goto fail;
     if ((rc = rbx__st_prep(st, &s, "INSERT INTO rotations (seq, record) VALUES (?1, ?2)")) != 0)
         goto fail;
     sqlite3_bind_int64(s, 1, (int64_t)r.sequence);
@@ -412,8 +447,8 @@ static int apply_revocation(rbx_store *st, const rbx_org_revocation *rv, const u
 {
     sqlite3_stmt *s;
     char fp[RBX_FINGERPRINT_HEXBYTES];
-    int rc = rbx__st_prep(st, &s, "INSERT OR IGNORE INTO revocations (org, identity, record)"
-                                  " VALUES (?1, ?2, ?3)");
+    int rc = rbx__st_prep(st, &s, "INSERT OR IGNORE INTO revocations (org, identity, record, mac)"
+                                  " VALUES (?1, ?2, ?3, rbx_mac('revocations', ?1, ?2, ?3))");
     if (rc != 0) return rc;
     sqlite3_bind_blob(s, 1, rv->org, 32, SQLITE_STATIC);
     sqlite3_bind_blob(s, 2, rv->identity, 32, SQLITE_STATIC);
@@ -487,7 +522,9 @@ int rbx_store_add_revocation(rbx_store *st, const uint8_t *rev, size_t len)
         return rc;
     }
     if ((rc = rbx__st_commit(st, 0)) != 0) return rc;
-    return rbx__st_erase_point(st);
+    /* Committed: a failed erase point is owed (rbx_store_deferred). */
+    (void)rbx__st_erase_point(st);
+    return 0;
 }
 
 int rbx_store_set_certificate(rbx_store *st, const uint8_t *cert, size_t len)

@@ -26,7 +26,6 @@ int rbx__st_policy(rbx_store *st, rbx_policy *p);
 int rbx__policy_init(rbx_store *st);
 
 /* ------------------------------------------------------------ prekeys.c */
-int rbx__st_identity_seq(rbx_store *st, int64_t *seq);
 int rbx__st_insert_signed_prekey(rbx_store *st, const uint8_t ik_sk[32], int64_t ik_seq,
                                  int64_t *id_out);
 int rbx__st_refill_onetime(rbx_store *st, unsigned low, unsigned batch, size_t *made);
@@ -48,6 +47,7 @@ typedef struct rbx__stored_session {
     int64_t ik;       /* our identity sequence when the session began */
     int rolled_back;
     int exists;
+    int64_t retired_id; /* 0: the contact's current session; else its retired_sessions row */
 } rbx__stored_session;
 
 int rbx__st_load_session(rbx_store *st, rbx__stored_session *ss, int64_t contact_id);
@@ -58,9 +58,13 @@ int rbx__st_grace_insert(rbx_store *st, int64_t contact_id, const rbx_session *s
 int rbx__st_retire_loaded(rbx_store *st, int64_t contact_id, const rbx__stored_session *ss,
                           int64_t until);
 int rbx__st_retire_session(rbx_store *st, int64_t contact_id, int64_t until);
-int rbx__st_grace_decrypt(rbx_store *st, int64_t contact_id, int kind, const uint8_t base_key[32],
-                          uint8_t *pt, size_t ptcap, size_t *ptlen, const uint8_t *in, size_t len,
-                          uint8_t used_base[32]);
+/* The contact's retired sessions in their grace window, newest first, each
+ * tag-checked (at most cap, at most 2); and one's advanced state stored. */
+int rbx__st_load_retired(rbx_store *st, int64_t contact_id, rbx__stored_session *out, size_t cap,
+                         size_t *n);
+int rbx__st_save_retired(rbx_store *st, int64_t id, const rbx_session *sess);
+/* Migration to schema 3: the handshakes of the responder sessions held. */
+int rbx__st_seed_handshakes(rbx_store *st);
 /* Reseal every unmarked session with the rollback mark (rbx_store_open). */
 int rbx__st_mark_rolled_back(rbx_store *st);
 

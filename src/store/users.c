@@ -7,11 +7,15 @@
  * bytes. A floor above messages.c (it calls rbx_store_decrypt and
  * rbx_store_add_contact, each a transaction of its own) and below open.c.
  *
- * Tables (schema 3, open.c): account (this device), users (pins),
+ * Tables (schema 4, open.c): account (this device), users (pins),
  * user_devices (the verified lists: (user, device) -> key, its contact row,
  * the server's registration id, retry times), sends (one row per message
  * sent to a user, its content header and sealed plaintext) and
- * send_envelopes (the recipients, with the ciphertext until delivered). */
+ * send_envelopes (the recipients, with the ciphertext until delivered).
+ * Each row has a tag (integrity.h's RBX_AUTH_* lists, PROTOCOL.md 15.8):
+ * every read that decides anything checks it (RBX_E_TAMPERED), every
+ * write makes it, and an UPDATE that keeps columns it did not read
+ * re-tags only a row whose tag still matches. */
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -56,18 +60,48 @@ static int col_u32(sqlite3_stmt *s, int col, uint32_t *out)
     return 0;
 }
 
+/* The row tag check a SELECT returned in column col: 1 matches. */
+static int tag_ok(sqlite3_stmt *s, int col)
+{
+    return sqlite3_column_type(s, col) == SQLITE_INTEGER && sqlite3_column_int(s, col) == 1
+               ? 0
+               : RBX_E_TAMPERED;
+}
+
+/* An UPDATE (or upsert) of one row that re-tags it only if its tag
+ * matched: no row changed means a row whose tag did not. */
+static int step_one(rbx_store *st, sqlite3_stmt *s)
+{
+    int rc = rbx__st_step(s) < 0 ? RBX_E_IO : 0;
+    if (rc == 0 && sqlite3_changes(rbx__store_db(st)) != 1) rc = RBX_E_TAMPERED;
+    rbx__st_done(st, s);
+    return rc;
+}
+
 /* ------------------------------------------------------------ account */
+
+typedef struct user_row {
+    int exists;
+    rbx_devlist_pin pin;      /* seq 0: not pinned yet */
+    uint64_t anchor_seq;      /* 0: none */
+    uint8_t anchor_hash[32];
+    int has_org;              /* bound to an organisation root (20.5) */
+    uint8_t org[32];
+} user_row;
+static int user_load(rbx_store *st, user_row *u, const char *user);
 
 static int account_load(rbx_store *st, rbx_account *a)
 {
     sqlite3_stmt *s;
     memset(a, 0, sizeof *a);
-    int rc = rbx__st_prep(st, &s, "SELECT user, device, regid, entry FROM account WHERE id = 1");
+    int rc = rbx__st_prep(st, &s, "SELECT user, device, regid, entry, rbx_mac_ok('account', mac, "
+                                  RBX_AUTH_ACCOUNT ") FROM account WHERE id = 1");
     if (rc != 0) return rc;
     rc = rbx__st_step(s);
     if (rc == 1) {
         size_t n = (size_t)sqlite3_column_bytes(s, 3);
-        rc = col_user(s, 0, a->user);
+        rc = tag_ok(s, 4);
+        if (rc == 0) rc = col_user(s, 0, a->user);
         if (rc == 0) rc = col_u32(s, 1, &a->device);
         if (rc == 0) rc = col_u32(s, 2, &a->registration_id);
         if (rc == 0 && (sqlite3_column_type(s, 3) != SQLITE_BLOB || n == 0 ||
@@ -121,8 +155,8 @@ int rbx_store_account_init(rbx_store *st, rbx_account *out, const uint8_t *entry
         regid = randombytes_uniform(RBX_DEVICE_ID_MAX) + 1U;
     } while (regid == 0);
     sqlite3_stmt *s;
-    if ((rc = rbx__st_prep(st, &s, "INSERT INTO account (id, user, device, regid, entry)"
-                                   " VALUES (1, ?1, ?2, ?3, ?4)")) != 0)
+    if ((rc = rbx__st_prep(st, &s, "INSERT INTO account (id, user, device, regid, entry, mac)"
+                                   " VALUES (1, ?1, ?2, ?3, ?4, rbx_mac('account', 1, ?1, ?2, ?3, ?4))")) != 0)
         goto fail;
     sqlite3_bind_text(s, 1, e.user, -1, SQLITE_STATIC);
     sqlite3_bind_int64(s, 2, e.device);
@@ -133,10 +167,16 @@ int rbx_store_account_init(rbx_store *st, rbx_account *out, const uint8_t *entry
      * this entry where it was made (PROTOCOL.md 21.3): a server cannot
      * hand a new device another user's list under our user id. */
     rbx_devlist_entry_hash(h, entry, len);
-    if ((rc = rbx__st_prep(st, &s, "INSERT INTO users (user, seq, anchor_seq, anchor_hash)"
-                                   " VALUES (?1, 0, ?2, ?3) ON CONFLICT (user) DO UPDATE SET"
+    user_row u;
+    if ((rc = user_load(st, &u, e.user)) != 0) goto fail; /* its tag, if there is one */
+    if ((rc = rbx__st_prep(st, &s, "INSERT INTO users (user, seq, anchor_seq, anchor_hash, mac)"
+                                   " VALUES (?1, 0, ?2, ?3, rbx_mac('users', ?1, 0, NULL, NULL, 0, ?2,"
+                                   " ?3, NULL)) ON CONFLICT (user) DO UPDATE SET"
                                    " anchor_seq = excluded.anchor_seq,"
-                                   " anchor_hash = excluded.anchor_hash WHERE users.seq = 0")) != 0)
+                                   " anchor_hash = excluded.anchor_hash,"
+                                   " mac = rbx_mac('users', user, seq, first_hash, hash, created,"
+                                   " excluded.anchor_seq, excluded.anchor_hash, org)"
+                                   " WHERE users.seq = 0")) != 0)
         goto fail;
     sqlite3_bind_text(s, 1, e.user, -1, SQLITE_STATIC);
     sqlite3_bind_int64(s, 2, (int64_t)e.seq);
@@ -162,20 +202,13 @@ fail:
 
 /* ------------------------------------------------------------ pins */
 
-typedef struct user_row {
-    int exists;
-    rbx_devlist_pin pin;      /* seq 0: not pinned yet */
-    uint64_t anchor_seq;      /* 0: none */
-    uint8_t anchor_hash[32];
-    int has_org;              /* bound to an organisation root (20.5) */
-    uint8_t org[32];
-} user_row;
 
 static int user_load(rbx_store *st, user_row *u, const char *user)
 {
     sqlite3_stmt *s;
     memset(u, 0, sizeof *u);
-    int rc = rbx__st_prep(st, &s, "SELECT seq, first_hash, hash, anchor_seq, anchor_hash, org"
+    int rc = rbx__st_prep(st, &s, "SELECT seq, first_hash, hash, anchor_seq, anchor_hash, org,"
+                                  " rbx_mac_ok('users', mac, " RBX_AUTH_USERS ")"
                                   " FROM users WHERE user = ?1");
     if (rc != 0) return rc;
     sqlite3_bind_text(s, 1, user, -1, SQLITE_STATIC);
@@ -183,7 +216,8 @@ static int user_load(rbx_store *st, user_row *u, const char *user)
     if (rc == 1) {
         int64_t seq = sqlite3_column_int64(s, 0), aseq = sqlite3_column_int64(s, 3);
         u->exists = 1;
-        rc = seq < 0 || seq > (int64_t)RBX_DEVLIST_MAX_ENTRIES || aseq < 0 ||
+        rc = tag_ok(s, 6) != 0 ? RBX_E_TAMPERED
+             : seq < 0 || seq > (int64_t)RBX_DEVLIST_MAX_ENTRIES || aseq < 0 ||
                      aseq > (int64_t)RBX_DEVLIST_MAX_ENTRIES
                  ? RBX_E_CORRUPT
                  : 0;
@@ -235,8 +269,11 @@ int rbx_store_user_org(rbx_store *st, const char *user, const uint8_t org[32])
         return rc;
     }
     sqlite3_stmt *s;
-    if ((rc = rbx__st_prep(st, &s, "INSERT INTO users (user, seq, org) VALUES (?1, 0, ?2)"
-                                   " ON CONFLICT (user) DO UPDATE SET org = excluded.org")) != 0)
+    if ((rc = rbx__st_prep(st, &s, "INSERT INTO users (user, seq, org, mac) VALUES (?1, 0, ?2,"
+                                   " rbx_mac('users', ?1, 0, NULL, NULL, 0, 0, NULL, ?2))"
+                                   " ON CONFLICT (user) DO UPDATE SET org = excluded.org,"
+                                   " mac = rbx_mac('users', user, seq, first_hash, hash, created,"
+                                   " anchor_seq, anchor_hash, excluded.org)")) != 0)
         goto fail;
     sqlite3_bind_text(s, 1, user, -1, SQLITE_STATIC);
     sqlite3_bind_blob(s, 2, org, 32, SQLITE_STATIC);
@@ -264,12 +301,15 @@ typedef struct listed {
     int64_t retry_asked, retry_served;
 } listed;
 
-#define LISTED_COLS "user, device, identity, added_seq, regid, contact, retry_asked, retry_served"
+#define LISTED_COLS                                                                             \
+    "user, device, identity, added_seq, regid, contact, retry_asked, retry_served,"            \
+    " rbx_mac_ok('user_devices', mac, " RBX_AUTH_USER_DEVICES ")"
 
 static int listed_row(sqlite3_stmt *s, listed *d)
 {
     int64_t seq = sqlite3_column_int64(s, 3);
     memset(d, 0, sizeof *d);
+    if (tag_ok(s, 8) != 0) return RBX_E_TAMPERED;
     if (col_user(s, 0, d->user) != 0 || col_u32(s, 1, &d->device) != 0 || d->device == 0 ||
         d->device > RBX_DEVICE_ID_MAX || col_blob_n(s, 2, d->identity, 32) != 0 || seq < 1 ||
         col_u32(s, 4, &d->regid) != 0 || d->regid > RBX_DEVICE_ID_MAX)
@@ -409,7 +449,8 @@ static int rotated_keys(rbx_store *st, const char *user, const uint8_t *const *e
             if (until > now && (rc = rbx__st_find_contact(st, &c, user, e.device)) == 0) {
                 sqlite3_stmt *s;
                 if ((rc = rbx__st_prep(st, &s, "INSERT OR IGNORE INTO contact_keys (contact, identity,"
-                                               " until) VALUES (?1, ?2, ?3)")) != 0)
+                                               " until, mac) VALUES (?1, ?2, ?3,"
+                                               " rbx_mac('contact_keys', ?1, ?2, ?3))")) != 0)
                     break;
                 sqlite3_bind_int64(s, 1, c.id);
                 sqlite3_bind_blob(s, 2, cur[k].key, 32, SQLITE_STATIC);
@@ -528,11 +569,18 @@ int rbx_store_user_update(rbx_store *st, rbx_user_update *res, const char *user,
                 goto fail;
         }
         sqlite3_stmt *s;
+        /* The row as listed_all read it (its tag checked) keeps its retry
+         * times. */
         if ((rc = rbx__st_prep(st, &s, "INSERT INTO user_devices (user, device, identity, added_seq,"
-                                       " regid, contact) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+                                       " regid, contact, mac) VALUES (?1, ?2, ?3, ?4, ?5, ?6,"
+                                       " rbx_mac('user_devices', ?1, ?2, ?3, ?4, ?5, ?6, 0, 0))"
                                        " ON CONFLICT (user, device) DO UPDATE SET"
                                        " identity = excluded.identity, added_seq = excluded.added_seq,"
-                                       " regid = excluded.regid, contact = excluded.contact")) != 0)
+                                       " regid = excluded.regid, contact = excluded.contact,"
+                                       " mac = rbx_mac('user_devices', user, device, excluded.identity,"
+                                       " excluded.added_seq, excluded.regid, excluded.contact,"
+                                       " retry_asked, retry_served)"
+                                       " WHERE rbx_mac_ok('user_devices', mac, " RBX_AUTH_USER_DEVICES ")")) != 0)
             goto fail;
         sqlite3_bind_text(s, 1, user, -1, SQLITE_STATIC);
         sqlite3_bind_int64(s, 2, d->id);
@@ -540,22 +588,26 @@ int rbx_store_user_update(rbx_store *st, rbx_user_update *res, const char *user,
         sqlite3_bind_int64(s, 4, (int64_t)d->added_seq);
         sqlite3_bind_int64(s, 5, regid);
         if (contact != 0) sqlite3_bind_int64(s, 6, contact);
-        if ((rc = step_done(st, s)) != 0) goto fail;
+        if ((rc = step_one(st, s)) != 0) goto fail;
     }
     if ((rc = rotated_keys(st, user, entries, lens, n, u.pin.seq, old, nold, &pol, now)) != 0)
         goto fail;
     sqlite3_stmt *s;
-    if ((rc = rbx__st_prep(st, &s, "INSERT INTO users (user, seq, first_hash, hash, created)"
-                                   " VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (user) DO UPDATE SET"
+    if ((rc = rbx__st_prep(st, &s, "INSERT INTO users (user, seq, first_hash, hash, created, mac)"
+                                   " VALUES (?1, ?2, ?3, ?4, ?5, rbx_mac('users', ?1, ?2, ?3, ?4, ?5,"
+                                   " 0, NULL, NULL)) ON CONFLICT (user) DO UPDATE SET"
                                    " seq = excluded.seq, first_hash = excluded.first_hash,"
-                                   " hash = excluded.hash, created = excluded.created")) != 0)
+                                   " hash = excluded.hash, created = excluded.created,"
+                                   " mac = rbx_mac('users', user, excluded.seq, excluded.first_hash,"
+                                   " excluded.hash, excluded.created, anchor_seq, anchor_hash, org)"
+                                   " WHERE rbx_mac_ok('users', mac, " RBX_AUTH_USERS ")")) != 0)
         goto fail;
     sqlite3_bind_text(s, 1, user, -1, SQLITE_STATIC);
     sqlite3_bind_int64(s, 2, (int64_t)l->head.seq);
     sqlite3_bind_blob(s, 3, l->head.first_hash, 32, SQLITE_STATIC);
     sqlite3_bind_blob(s, 4, l->head.hash, 32, SQLITE_STATIC);
     sqlite3_bind_int64(s, 5, (int64_t)l->head_created);
-    if ((rc = step_done(st, s)) != 0) goto fail;
+    if ((rc = step_one(st, s)) != 0) goto fail;
     if (res->first && (rc = rbx__audit(st, "user pinned", "%s, list %llu, %zu devices", user,
                                        (unsigned long long)l->head.seq, l->ndevices)) != 0)
         goto fail;
@@ -783,11 +835,14 @@ typedef struct send_row {
     int64_t created, generation;
 } send_row;
 
-#define SEND_COLS "id, message_id, to_user, kind, ctype, cflags, cid, state, created, generation"
+#define SEND_COLS                                                                    \
+    "id, message_id, to_user, kind, ctype, cflags, cid, state, created, generation," \
+    " rbx_mac_ok('sends', mac, " RBX_AUTH_SENDS ")"
 
 static int send_row_read(sqlite3_stmt *s, send_row *r)
 {
     memset(r, 0, sizeof *r);
+    if (tag_ok(s, 10) != 0) return RBX_E_TAMPERED;
     r->id = sqlite3_column_int64(s, 0);
     int64_t kind = sqlite3_column_int64(s, 3), ct = sqlite3_column_int64(s, 4),
             cf = sqlite3_column_int64(s, 5), state = sqlite3_column_int64(s, 7);
@@ -929,7 +984,8 @@ static int envelope_make(rbx_store *st, const send_row *r, const listed *d, cont
         goto out;
     sqlite3_stmt *s;
     if ((rc = rbx__st_prep(st, &s, "INSERT OR REPLACE INTO send_envelopes (send, user, device, regid,"
-                                   " identity, wire) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")) != 0)
+                                   " identity, wire, mac) VALUES (?1, ?2, ?3, ?4, ?5, ?6,"
+                                   " rbx_mac('send_envelopes', ?1, ?2, ?3, ?4, ?5))")) != 0)
         goto out;
     sqlite3_bind_int64(s, 1, r->id);
     sqlite3_bind_text(s, 2, d->user, -1, SQLITE_STATIC);
@@ -952,7 +1008,8 @@ static int envelopes_out(rbx_store *st, rbx_send_info *info, rbx_envelope *env, 
 {
     sqlite3_stmt *s;
     size_t n = 0, used = 0;
-    int rc = rbx__st_prep(st, &s, "SELECT user, device, regid, wire FROM send_envelopes"
+    int rc = rbx__st_prep(st, &s, "SELECT user, device, regid, wire, rbx_mac_ok('send_envelopes', mac, "
+                                  RBX_AUTH_SEND_ENVELOPES ") FROM send_envelopes"
                                   " WHERE send = ?1 AND wire IS NOT NULL ORDER BY user, device");
     if (rc != 0) return rc;
     sqlite3_bind_int64(s, 1, r->id);
@@ -964,6 +1021,10 @@ static int envelopes_out(rbx_store *st, rbx_send_info *info, rbx_envelope *env, 
         }
         rbx_envelope *e = &env[n];
         memset(e, 0, sizeof *e);
+        if (tag_ok(s, 4) != 0) {
+            rc = RBX_E_TAMPERED;
+            break;
+        }
         if (col_user(s, 0, e->user) != 0 || col_u32(s, 1, &e->device) != 0 ||
             col_u32(s, 2, &e->registration_id) != 0 || sqlite3_column_type(s, 3) != SQLITE_BLOB ||
             wl == 0 || wl > RBX_MAX_WIRE + 128U) {
@@ -1013,10 +1074,19 @@ static int sends_expire(rbx_store *st)
 static int send_insert(rbx_store *st, send_row *r, const uint8_t *body, size_t bodylen)
 {
     sqlite3_stmt *s;
-    int rc = rbx__st_prep(st, &s, "INSERT INTO sends (message_id, to_user, kind, ctype, cflags, cid,"
-                                  " state, created, generation) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0,"
-                                  " ?7, ?8) RETURNING id");
+    /* The id first: the body is sealed under it, and the tag covers it. */
+    int rc = rbx__st_prep(st, &s, "SELECT ifnull(max(id), 0) + 1 FROM sends");
     if (rc != 0) return rc;
+    rc = rbx__st_step(s);
+    r->id = rc == 1 ? sqlite3_column_int64(s, 0) : 0;
+    rbx__st_done(st, s);
+    if (rc < 0) return rc;
+    if (r->id <= 0) return RBX_E_CORRUPT;
+    if ((rc = rbx__st_prep(st, &s, "INSERT INTO sends (id, message_id, to_user, kind, ctype, cflags,"
+                                   " cid, state, created, generation, pt, mac) VALUES (?9, ?1, ?2, ?3,"
+                                   " ?4, ?5, ?6, 0, ?7, ?8, ?10, rbx_mac('sends', ?9, ?1, ?2, ?3, ?4,"
+                                   " ?5, ?6, 0, ?7, ?8))")) != 0)
+        return rc;
     sqlite3_bind_blob(s, 1, r->message_id, 16, SQLITE_STATIC);
     sqlite3_bind_text(s, 2, r->to, -1, SQLITE_STATIC);
     sqlite3_bind_int64(s, 3, r->kind);
@@ -1025,15 +1095,13 @@ static int send_insert(rbx_store *st, send_row *r, const uint8_t *body, size_t b
     sqlite3_bind_blob(s, 6, r->cid, 16, SQLITE_STATIC);
     sqlite3_bind_int64(s, 7, r->created);
     sqlite3_bind_int64(s, 8, r->generation);
-    int r1 = sqlite3_step(s);
-    if (r1 == SQLITE_ROW) r->id = sqlite3_column_int64(s, 0);
-    rc = (r1 & 0xff) == SQLITE_CONSTRAINT ? RBX_E_EXISTS : rbx__sql_err(r1);
-    rbx__st_done(st, s);
-    if (rc != 0 || body == NULL) return rc;
-    if ((rc = rbx__st_prep(st, &s, "UPDATE sends SET pt = ?1 WHERE id = ?2")) != 0) return rc;
-    rc = rbx__st_bind_sealed(st, s, 1, "sends", r->id, r->generation, "pt", body, bodylen);
-    sqlite3_bind_int64(s, 2, r->id);
-    if (rc == 0) rc = rbx__st_step(s) < 0 ? RBX_E_IO : 0;
+    sqlite3_bind_int64(s, 9, r->id);
+    if (body != NULL)
+        rc = rbx__st_bind_sealed(st, s, 10, "sends", r->id, r->generation, "pt", body, bodylen);
+    if (rc == 0) {
+        int r1 = sqlite3_step(s);
+        rc = (r1 & 0xff) == SQLITE_CONSTRAINT ? RBX_E_EXISTS : rbx__sql_err(r1);
+    }
     rbx__st_done(st, s);
     return rc;
 }
@@ -1122,7 +1190,7 @@ int rbx_store_send_get(rbx_store *st, rbx_send_info *info, rbx_envelope *env, si
      * raising the generation record: raised now, before anything leaves
      * (P 15.6), as rbx_store_outbox_next does. */
     int64_t gen;
-    int rc = rbx__st_meta_get(st, "generation", &gen);
+    int rc = rbx__st_generation(st, &gen);
     if (rc == 0) rc = rbx__st_sidecar_raise(st, gen, 1);
     if (rc != 0) return rc;
     if ((rc = rbx__st_exec(st, "BEGIN")) != 0) return rc;
@@ -1161,7 +1229,8 @@ int rbx_store_send_rebuild(rbx_store *st, rbx_send_info *info, rbx_envelope *env
     /* Envelopes of devices no longer listed, or listed under another key
      * or registration id, go; the others stay byte for byte. */
     sqlite3_stmt *s;
-    if ((rc = rbx__st_prep(st, &s, "SELECT user, device, regid, identity FROM send_envelopes"
+    if ((rc = rbx__st_prep(st, &s, "SELECT user, device, regid, identity, rbx_mac_ok('send_envelopes',"
+                                   " mac, " RBX_AUTH_SEND_ENVELOPES ") FROM send_envelopes"
                                    " WHERE send = ?1")) != 0)
         goto fail;
     sqlite3_bind_int64(s, 1, r.id);
@@ -1181,6 +1250,10 @@ int rbx_store_send_rebuild(rbx_store *st, rbx_send_info *info, rbx_envelope *env
         have = x;
         uint32_t regid;
         uint8_t ik[32];
+        if (tag_ok(s, 4) != 0) {
+            rc = RBX_E_TAMPERED;
+            break;
+        }
         if (col_user(s, 0, have[nhave].user) != 0 || col_u32(s, 1, &have[nhave].device) != 0 ||
             col_u32(s, 2, &regid) != 0 || col_blob_n(s, 3, ik, 32) != 0) {
             rc = RBX_E_CORRUPT;
@@ -1282,7 +1355,10 @@ int rbx_store_send_done(rbx_store *st, uint64_t id)
     /* Ciphertexts go; a message's plaintext and recipients stay for
      * re-sends; a retry request or a re-send is forgotten. */
     const char *const keep[] = { "UPDATE send_envelopes SET wire = NULL WHERE send = ?1",
-                                 "UPDATE sends SET state = 1, created = ?2 WHERE id = ?1" };
+                                 "UPDATE sends SET state = 1, created = ?2,"
+                                 " mac = rbx_mac('sends', id, message_id, to_user, kind, ctype,"
+                                 " cflags, cid, 1, ?2, generation) WHERE id = ?1"
+                                 " AND rbx_mac_ok('sends', mac, " RBX_AUTH_SENDS ")" };
     const char *const drop[] = { "DELETE FROM send_envelopes WHERE send = ?1",
                                  "DELETE FROM sends WHERE id = ?1" };
     const char *const *sql = r.kind == RBX_SEND_FANOUT ? keep : drop;
@@ -1290,8 +1366,12 @@ int rbx_store_send_done(rbx_store *st, uint64_t id)
         sqlite3_stmt *s;
         if ((rc = rbx__st_prep(st, &s, sql[i])) != 0) break;
         sqlite3_bind_int64(s, 1, r.id);
-        if (r.kind == RBX_SEND_FANOUT && i == 1) sqlite3_bind_int64(s, 2, rbx__st_now(st));
-        rc = step_done(st, s);
+        if (r.kind == RBX_SEND_FANOUT && i == 1) {
+            sqlite3_bind_int64(s, 2, rbx__st_now(st));
+            rc = step_one(st, s);
+        } else {
+            rc = step_done(st, s);
+        }
     }
     if (rc == 0) rc = sends_expire(st);
     if (rc != 0) goto fail;
@@ -1348,13 +1428,15 @@ int rbx_store_retry_request(rbx_store *st, rbx_send_info *info, rbx_envelope *en
      * both ways, and a replay is refused by the session it would start. */
     if ((rc = envelope_make(st, &r, &d, &cb, &c, &pol, NULL, r.generation, 1, 0)) != 0) goto fail;
     sqlite3_stmt *s;
-    if ((rc = rbx__st_prep(st, &s, "UPDATE user_devices SET retry_asked = ?3 WHERE user = ?1"
-                                   " AND device = ?2")) != 0)
+    if ((rc = rbx__st_prep(st, &s, "UPDATE user_devices SET retry_asked = ?3,"
+                                   " mac = rbx_mac('user_devices', user, device, identity, added_seq,"
+                                   " regid, contact, ?3, retry_served) WHERE user = ?1 AND device = ?2"
+                                   " AND rbx_mac_ok('user_devices', mac, " RBX_AUTH_USER_DEVICES ")")) != 0)
         goto fail;
     sqlite3_bind_text(s, 1, user, -1, SQLITE_STATIC);
     sqlite3_bind_int64(s, 2, device);
     sqlite3_bind_int64(s, 3, now);
-    if ((rc = step_done(st, s)) != 0 ||
+    if ((rc = step_one(st, s)) != 0 ||
         (rc = rbx__audit(st, "retry requested", "from %s/%u, %zu messages", user, device, nids)) != 0)
         goto fail;
     if ((rc = rbx__st_commit(st, r.generation)) != 0) goto wipe;
@@ -1426,7 +1508,9 @@ static int retry_serve(rbx_store *st, rbx_user_received *info, const listed *d,
         sqlite3_stmt *s;
         if ((rc = rbx__st_prep(st, &s, "SELECT " SEND_COLS " FROM sends s WHERE s.kind = 0 AND"
                                        " s.cid = ?1 AND EXISTS (SELECT 1 FROM send_envelopes e"
-                                       " WHERE e.send = s.id AND e.user = ?2 AND e.device = ?3)")) != 0)
+                                       " WHERE e.send = s.id AND e.user = ?2 AND e.device = ?3"
+                                       " AND rbx_mac_ok('send_envelopes', e.mac, e.send, e.user,"
+                                       " e.device, e.regid, e.identity))")) != 0)
             goto fail;
         sqlite3_bind_blob(s, 1, ids + 16 * i, 16, SQLITE_STATIC);
         sqlite3_bind_text(s, 2, d->user, -1, SQLITE_STATIC);
@@ -1465,13 +1549,15 @@ static int retry_serve(rbx_store *st, rbx_user_received *info, const listed *d,
     }
     info->resent = made;
     sqlite3_stmt *s;
-    if ((rc = rbx__st_prep(st, &s, "UPDATE user_devices SET retry_served = ?3 WHERE user = ?1"
-                                   " AND device = ?2")) != 0)
+    if ((rc = rbx__st_prep(st, &s, "UPDATE user_devices SET retry_served = ?3,"
+                                   " mac = rbx_mac('user_devices', user, device, identity, added_seq,"
+                                   " regid, contact, retry_asked, ?3) WHERE user = ?1 AND device = ?2"
+                                   " AND rbx_mac_ok('user_devices', mac, " RBX_AUTH_USER_DEVICES ")")) != 0)
         goto fail;
     sqlite3_bind_text(s, 1, d->user, -1, SQLITE_STATIC);
     sqlite3_bind_int64(s, 2, d->device);
     sqlite3_bind_int64(s, 3, now);
-    if ((rc = step_done(st, s)) != 0 ||
+    if ((rc = step_one(st, s)) != 0 ||
         (rc = rbx__audit(st, "retry served", "for %s/%u, %zu of %zu messages re-sent", d->user,
                          d->device, made, nids)) != 0)
         goto fail;
@@ -1589,9 +1675,13 @@ int rbx_store_onetime_export(rbx_store *st, uint32_t *ids, uint8_t (*keys)[32], 
                                      batch, &made)) != 0)
         goto fail;
     sqlite3_stmt *s;
-    if ((rc = rbx__st_prep(st, &s, "UPDATE onetime_prekeys SET offered = 1 WHERE id IN"
+    /* Each re-tagged as offered only if its tag matched (15.8); one that
+     * did not stays unoffered, and is counted below. */
+    if ((rc = rbx__st_prep(st, &s, "UPDATE onetime_prekeys SET offered = 1,"
+                                   " mac = rbx_mac('onetime_prekeys', id, pk, sk, 1) WHERE id IN"
                                    " (SELECT id FROM onetime_prekeys WHERE offered = 0 AND sk IS NOT NULL"
-                                   " ORDER BY id LIMIT ?1) RETURNING id, pk")) != 0)
+                                   " ORDER BY id LIMIT ?1) AND rbx_mac_ok('onetime_prekeys', mac, "
+                                   RBX_AUTH_ONETIME_PREKEYS ") RETURNING id, pk")) != 0)
         goto fail;
     sqlite3_bind_int64(s, 1, (int64_t)cap);
     size_t k = 0;
@@ -1637,13 +1727,16 @@ static int held_key(rbx_store *st, const uint8_t pk[32], uint8_t sk[32])
     if (sodium_memcmp(cur, pk, 32) == 0) return 0;
     WIPE_BUF(sk, 32);
     sqlite3_stmt *s;
-    if ((rc = rbx__st_prep(st, &s, "SELECT seq, sk FROM old_identities WHERE pk = ?1 AND sk IS NOT NULL"
-                                   " AND grace_until > ?2")) != 0)
+    if ((rc = rbx__st_prep(st, &s, "SELECT seq, sk, rbx_mac_ok('old_identities', mac, "
+                                   RBX_AUTH_OLD_IDENTITIES ") FROM old_identities WHERE pk = ?1"
+                                   " AND sk IS NOT NULL AND grace_until > ?2")) != 0)
         return rc;
     sqlite3_bind_blob(s, 1, pk, 32, SQLITE_STATIC);
     sqlite3_bind_int64(s, 2, rbx__st_now(st));
     rc = rbx__st_step(s);
-    if (rc == 1) {
+    if (rc == 1 && tag_ok(s, 2) != 0) {
+        rc = RBX_E_TAMPERED;
+    } else if (rc == 1) {
         rc = rbx__st_column_key(st, sk, s, 1, "old_identities", sqlite3_column_int64(s, 0), "sk");
         if (rc == 0 && !rbx__keypair_matches(pk, sk)) rc = RBX_E_CORRUPT;
     } else if (rc == 0) {

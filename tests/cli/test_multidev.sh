@@ -129,7 +129,7 @@ check "to carol's 3 and alice's other 2" 'grep -q "\"envelopes\":5" "$T/out"'
 # ------------------------------------------------------------ a device is removed
 run "b1 removes b2" 0 b1 account remove "$B2"
 check "remove reports" 'grep -qx "removed device $B2 from bob" "$T/out"'
-run "b2 is refused by the server (77)" 77 b2 sync
+run "b2 is refused by the server (67)" 67 b2 sync
 check "device_removed" 'grep -q "device_removed" "$T/err"'
 echo "after the removal" > "$T/m6"
 run "a1 -> bob" 0 a1 send bob "$T/m6" --json

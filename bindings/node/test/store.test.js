@@ -55,8 +55,12 @@ test('open: create, reopen, options, and each way it fails', async () => {
   // A key file of another length, a file that is not a ratchetbox database.
   fs.writeFileSync(path.join(dir, 'p.storagekey'), Buffer.alloc(31));
   await rejects(rb.Store.open(pdb, { keyPath: path.join(dir, 'p.storagekey') }), 'RBX_E_CORRUPT');
-  fs.writeFileSync(path.join(dir, 'junk.db'), Buffer.alloc(8192, 7));
-  fs.writeFileSync(path.join(dir, 'junk.db.key'), Buffer.alloc(32, 1));
+  // (State files are 0600: one others may read is refused before its
+  // content is looked at, PROTOCOL.md 15.1.)
+  fs.writeFileSync(path.join(dir, 'junk.db'), Buffer.alloc(8192, 7), { mode: 0o644 });
+  fs.writeFileSync(path.join(dir, 'junk.db.key'), Buffer.alloc(32, 1), { mode: 0o600 });
+  await rejects(rb.Store.open(path.join(dir, 'junk.db')), 'RBX_E_UNSAFE');
+  fs.chmodSync(path.join(dir, 'junk.db'), 0o600);
   await rejects(rb.Store.open(path.join(dir, 'junk.db')), 'RBX_E_CORRUPT');
   // A key file without its database is never replaced.
   fs.writeFileSync(path.join(dir, 'orphan.db.key'), Buffer.alloc(32, 2));
