@@ -744,6 +744,115 @@ START_TEST(retry_after_restore_from_backup)
 }
 END_TEST
 
+
+/* b asks a for the message m (b's copy lost) and a serves it: the re-send
+ * reaches b with the original message id, flagged re-sent. */
+static void retry_and_resend(world *w, dev *b, dev *a, const sent *m, const char *text)
+{
+    sent rq, rs;
+    rbx_user_received ri;
+    uint8_t bundle[RBX_BUNDLE_MAXBYTES], pt[256];
+    size_t bl = fresh_bundle(bundle, &a->p), n;
+    (void)w;
+    ck_assert_int_eq(rbx_store_user_bundle(b->p.st, a->u->name, a->id, bundle, bl), 0);
+    const uint8_t(*ids)[16] = &m->info.message_id;
+    ck_assert_int_eq(rbx_store_retry_request(b->p.st, &rq.info, rq.env, 8, rq.buf, sizeof rq.buf,
+                                             a->u->name, a->id, ids, 1), 0);
+    ck_assert_int_eq(rbx_store_receive(a->p.st, pt, sizeof pt, &n, &ri, b->u->name, b->id,
+                                       rq.buf + rq.env[0].offset, rq.env[0].len), 0);
+    ck_assert_uint_eq(ri.type, RBX_CONTENT_RETRY);
+    ck_assert_uint_eq(ri.resent, 1);
+    ck_assert_int_eq(rbx_store_send_get(a->p.st, &rs.info, rs.env, 8, rs.buf, sizeof rs.buf, 0), 0);
+    ck_assert_uint_eq(rs.info.kind, RBX_SEND_RESEND);
+    ck_assert_int_eq(recv_from(b, &rs, a, &ri, text), 0);
+    ck_assert(ri.flags & RBX_CONTENT_RESENT);
+    ck_assert_mem_eq(ri.message_id, m->info.message_id, 16);
+    ck_assert_int_eq(rbx_store_send_done(a->p.st, rs.info.id), 0);
+}
+
+/* The other cases of PROTOCOL.md 21.5's table (the restore is
+ * retry_after_restore_from_backup, the new state behind the same key
+ * test_multidev.sh's stale case): a reset session, a sender rolled back
+ * (a first message's one-time prekey already consumed), a duplicate, a
+ * forgery, and a request for a message that did not go to the requester. */
+START_TEST(recovery_cases)
+{
+    world w;
+    world_up(&w);
+    rbx_user_received ri;
+    supply(&w.a1, "bob", w.all, w.nall);
+    /* a1's backup: bundles of b1, b2 and a2 held, no session yet. */
+    char bak[PATHCAP], s1[PATHCAP], s2[PATHCAP];
+    peer_close(&w.a1.p);
+    snprintf(bak, sizeof bak, "%s.bak", w.a1.p.db);
+    copy_or_remove(w.a1.p.db, bak);
+    side_path(s1, &w.a1.p, "-wal");
+    snprintf(s2, sizeof s2, "%s.bak-wal", w.a1.p.db);
+    copy_or_remove(s1, s2);
+    peer_reopen(&w.a1.p);
+    sent m1;
+    send_to(&m1, &w.a1, "bob", "first");
+    ck_assert_int_eq(rbx_store_send_done(w.a1.p.st, m1.info.id), 0);
+    ck_assert_int_eq(recv_from(&w.b1, &m1, &w.a1, &ri, "first"), 0);
+    /* Duplicate: refused, nothing to ask for. */
+    ck_assert_int_eq(recv_from(&w.b1, &m1, &w.a1, &ri, NULL), RBX_E_REPLAY);
+    /* Forgery: a byte of a1's next envelope changed; the ratchet refuses
+     * it and commits nothing, so the real one still reads. */
+    sent m2;
+    send_to(&m2, &w.a1, "bob", "second");
+    ck_assert_int_eq(rbx_store_send_done(w.a1.p.st, m2.info.id), 0);
+    sent forged = m2;
+    const rbx_envelope *fe = env_for(&forged, &w.b1);
+    forged.buf[fe->offset + fe->len - 1] ^= 1;
+    int64_t inbox = q_int(w.b1.p.st, "SELECT count(*) FROM inbox");
+    ck_assert_int_eq(recv_from(&w.b1, &forged, &w.a1, &ri, NULL), RBX_E_AUTH);
+    ck_assert_int_eq(q_int(w.b1.p.st, "SELECT count(*) FROM inbox"), inbox);
+    ck_assert_int_eq(recv_from(&w.b1, &m2, &w.a1, &ri, "second"), 0);
+    /* Reset: b1 forgets its session with a1 (after a1 heard from b1, so
+     * that a1's messages are no longer first messages); a1's next message
+     * has no session to go to (RBX_E_STATE), and a retry request recovers it. */
+    supply(&w.b1, "alice", w.all, w.nall);
+    sent r1;
+    send_to(&r1, &w.b1, "alice", "reply");
+    ck_assert_int_eq(recv_from(&w.a1, &r1, &w.b1, &ri, "reply"), 0);
+    ck_assert_int_eq(rbx_store_reset_session(w.b1.p.st, "alice", w.a1.id), 0);
+    sent m3;
+    send_to(&m3, &w.a1, "bob", "after the reset");
+    ck_assert_int_eq(rbx_store_send_done(w.a1.p.st, m3.info.id), 0);
+    ck_assert_int_eq(recv_from(&w.b1, &m3, &w.a1, &ri, NULL), RBX_E_STATE);
+    retry_and_resend(&w, &w.b1, &w.a1, &m3, "after the reset");
+    /* A request for a message a1 never sent to the requester re-sends
+     * nothing: c1 names bob's message. */
+    g_now += RBX_RETRY_INTERVAL;
+    uint8_t bundle[RBX_BUNDLE_MAXBYTES], pt[256];
+    size_t bl = fresh_bundle(bundle, &w.a1.p), n;
+    ck_assert_int_eq(rbx_store_user_bundle(w.c1.p.st, "alice", w.a1.id, bundle, bl), 0);
+    sent rq;
+    const uint8_t(*ids)[16] = (const uint8_t(*)[16])m2.info.message_id;
+    ck_assert_int_eq(rbx_store_retry_request(w.c1.p.st, &rq.info, rq.env, 8, rq.buf, sizeof rq.buf,
+                                             "alice", w.a1.id, ids, 1), 0);
+    ck_assert_int_eq(rbx_store_receive(w.a1.p.st, pt, sizeof pt, &n, &ri, "carol", w.c1.id,
+                                       rq.buf + rq.env[0].offset, rq.env[0].len), 0);
+    ck_assert_uint_eq(ri.resent, 0);
+    ck_assert_int_eq(q_int(w.a1.p.st, "SELECT count(*) FROM sends WHERE kind = 2 AND state = 0"), 0);
+    /* The sender rolled back: a1 restored from its backup starts a session
+     * again from the bundle it held, whose one-time prekey b1 consumed. */
+    peer_close(&w.a1.p);
+    copy_or_remove(bak, w.a1.p.db);
+    copy_or_remove(s2, s1);
+    peer_reopen(&w.a1.p);
+    sent m4;
+    send_to(&m4, &w.a1, "bob", "from the restored sender");
+    ck_assert_int_eq(rbx_store_send_done(w.a1.p.st, m4.info.id), 0);
+    int rc = recv_from(&w.b1, &m4, &w.a1, &ri, NULL);
+    ck_assert_msg(rc == RBX_E_PREKEY_REUSED, "b1 took the rolled-back sender's first message: %s",
+                  rbx_strerror(rc));
+    g_now += RBX_RETRY_INTERVAL;
+    retry_and_resend(&w, &w.b1, &w.a1, &m4, "from the restored sender");
+    world_down(&w);
+}
+END_TEST
+
 /* A server that lies about lists or bundles is refused (PROTOCOL.md 20.5). */
 START_TEST(malicious_server_lists_and_bundles)
 {
@@ -1353,6 +1462,7 @@ Suite *suite_multidev(void)
     tcase_add_test(st, fanout_sync_copies_and_attribution);
     tcase_add_test(st, send_pending_rebuild_after_join_and_remove);
     tcase_add_test(st, retry_after_restore_from_backup);
+    tcase_add_test(st, recovery_cases);
     tcase_add_test(st, malicious_server_lists_and_bundles);
     tcase_add_test(st, rotation_followed_through_the_list);
     tcase_add_test(st, organisation_root_users);
