@@ -99,7 +99,7 @@ int rbx__integrity_decode(rbx__integrity *r, const uint8_t *in, size_t len);
 /* An authenticated table's name; NULL past the end. */
 const char *rbx__set_table(int set);
 
-/* The most columns an authenticated table has (contacts: 9). */
+/* The most columns an authenticated table may have (sends: 12). */
 #define RBX_AUTH_MAX_COLUMNS 16
 
 /* What the hook changes when the store writes a row: the record of the
