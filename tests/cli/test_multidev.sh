@@ -202,6 +202,18 @@ run "the same root again" 0 b1 contact add carol --org "$ORG1"
 run "another root for carol: refused" 73 b1 contact add carol --org "$ORG2"
 check "named" 'grep -q "carol is bound to another organisation root" "$T/err"'
 
+# ------------------------------------------------------------ prekey upkeep on its own
+# c1's one-time prekeys on the server all claimed (deleted here): its next
+# sync after its upkeep is due (DIR/upkeep gone: as if its period had passed)
+# uploads a batch by itself, no verb asked for it.
+"$BAD" "$DB" exec "DELETE FROM otk WHERE uid = 'carol' AND device = $C1"
+check "c1 has no one-time prekey on the server" '[ "$("$BAD" "$DB" sql "SELECT count(*) FROM otk WHERE uid = '"'"'carol'"'"' AND device = $C1")" = 0 ]'
+rm -f "$T/c1/upkeep"
+run "c1 syncs" 0 c1 sync
+OTK=$("$BAD" "$DB" sql "SELECT count(*) FROM otk WHERE uid = 'carol' AND device = $C1")
+check "c1 refilled its one-time prekeys by itself ($OTK)" '[ "$OTK" -gt 0 ]'
+check "the upkeep time is kept" '[ -f "$T/c1/upkeep" ]'
+
 # ------------------------------------------------------------ the server lies
 # (a) it adds a device to carol's list, signed by itself.
 EVIL=$("$BAD" "$DB" add-device carol)
