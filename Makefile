@@ -449,7 +449,12 @@ VG_MEMCHECK := valgrind -q --leak-check=full --errors-for-leak-kinds=definite --
 VG_ALL_SUITES := $(filter-out durability integrity,$(shell sed -n 's/.*suite_create("\([A-Za-z0-9_]*\)").*/\1/p' tests/test_*.c))
 # badinput (345 cases) needs Check's fork mode and takes ~3 min under valgrind
 # that way, which would double make check: it runs in check-full only.
-VG_SLOW_SUITES := badinput
+# multidev's "store" case (eight worlds of five stores with their enrollments,
+# about 50 s under valgrind on a loaded machine) runs in check-full only too;
+# its other cases run in valgrind-check (VG_MULTIDEV_CASES), and the whole
+# suite runs under ASan and UBSan in make check.
+VG_SLOW_SUITES := badinput multidev
+VG_MULTIDEV_CASES := formats vectors
 VG_SUITES := $(filter-out $(VG_SLOW_SUITES),$(VG_ALL_SUITES))
 VG_DURABILITY_CASES := concurrency open_race
 # Integrity's killed migration ("migration") runs 9 opens of a 60,000-row
@@ -481,6 +486,10 @@ valgrind-check: $(B)/check_rbx
 	for c in $(VG_INTEGRITY_CASES); do \
 	  echo "valgrind-check: suite integrity, case $$c"; \
 	  CK_FORK=no CK_RUN_SUITE=integrity CK_RUN_CASE=$$c $(VG_MEMCHECK) $(B)/check_rbx; \
+	done; \
+	for c in $(VG_MULTIDEV_CASES); do \
+	  echo "valgrind-check: suite multidev, case $$c"; \
+	  CK_FORK=no CK_RUN_SUITE=multidev CK_RUN_CASE=$$c $(VG_MEMCHECK) $(B)/check_rbx; \
 	done; \
 	echo "valgrind-check: passed in $$(( $$(date +%s) - t0 )) s"
 

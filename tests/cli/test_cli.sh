@@ -18,7 +18,7 @@ A=(--dir "$T/alice") B=(--dir "$T/bob") C=(--dir "$T/carol")
 # ------------------------------------------------------------------ help, usage (64)
 run "help" 0 help
 # (as rows "  64  ...": a bare 64 is also in "base64")
-for c in 64 65 66 70 73 74; do check "help lists exit code $c" 'grep -q "^  $c  [a-z]" "$T/out"'; done
+for c in 64 65 66 67 69 70 73 74 75; do check "help lists exit code $c" 'grep -q "^  $c  [a-z]" "$T/out"'; done
 run "version" 0 version
 check "version is x.y.z" 'grep -Eq "[0-9]+\.[0-9]+\.[0-9]+" "$T/out"'
 run "send --help" 0 send --help
