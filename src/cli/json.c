@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT
- * rbx --json (PROTOCOL.md 21, spec/json/): every object printed starts with
+ * rbx --json (PROTOCOL.md 22, spec/json/): every object printed starts with
  * "version", numbers are JSON numbers, a time is an object with both its
  * Unix seconds and its RFC 3339 text, and an error is one object on stderr,
  * printed when the verb returns (main), with the exit status unchanged.

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# rbx --json against its schemas (issue 18, PROTOCOL.md 21, spec/json/), run
+# rbx --json against its schemas (issue 18, PROTOCOL.md 22, spec/json/), run
 # by make check-cli with Debian's python3-jsonschema (tests/json/validate.py):
 # every verb run with --json, each line of its output validated against the
 # verb's schema (every member required, no other allowed: nothing appears or
@@ -168,7 +168,7 @@ while read -r v; do
 done < "$T/verbs"
 for s in "$SRC"/spec/json/*.schema.json; do
     n=$(basename "$s" .schema.json)
-    check "PROTOCOL.md 21 lists $n.schema.json" 'grep -q "spec/json/$n.schema.json\|\`$n.schema.json\`\|\`$n\`" "$SRC/spec/PROTOCOL.md"'
+    check "PROTOCOL.md 22 lists $n.schema.json" 'grep -q "spec/json/$n.schema.json\|\`$n.schema.json\`\|\`$n\`" "$SRC/spec/PROTOCOL.md"'
 done
 echo '{"public_key":"'"$(printf 'a%.0s' {1..43})"'=","fingerprint":"0123456789abcdef"}' > "$T/noversion"
 check "the validator refuses an object without version" '! V identity "$T/noversion" > /dev/null'

@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
-"""Validate rbx --json output against spec/json (PROTOCOL.md 21), with
+"""Validate rbx --json output against spec/json (PROTOCOL.md 22), with
 Debian's python3-jsonschema (4.10 in Debian 12; newer versions work too).
 
   validate.py SCHEMA_DIR --lint
       every schema is a valid Draft 2020-12 schema, and every object in it
       lists all its members as required and allows no others (the stability
-      rule of 21.1: members neither appear nor vanish unannounced);
+      rule of 22.1: members neither appear nor vanish unannounced);
   validate.py SCHEMA_DIR NAME FILE...
       every non-empty line of each FILE is one JSON object that NAME's
       schema accepts (NAME: "status" for status.schema.json);
@@ -61,7 +61,7 @@ def lint(store):
                 if node.get("additionalProperties") is not False:
                     problems.append(f"{where}: additionalProperties is not false")
                 missing = props - set(node.get("required", []))
-                # error.file is the one optional member (21.3).
+                # error.file is the one optional member (22.3).
                 if missing and not (where.startswith("error") and missing == {"file"}):
                     problems.append(f"{where}: members not required: {sorted(missing)}")
             for k, v in node.items():
