@@ -192,6 +192,8 @@ assert_lifecycle() {
     check "lifecycle: renamed, then forgotten" 'grep -qx "bob -> robert" "$D/lifecycle.out" && grep -qx "robert: 1 device forgotten (sessions, keys, inbox and outbox erased)" "$D/lifecycle.out"'
     check "lifecycle: alice has no contact left" '[ "$(r alice status --json 2>/dev/null | grep -c "\"name\"")" = 0 ]'
     check "lifecycle: each step audited" 'r alice audit | grep -q "contact identity trusted" && r alice audit | grep -q "contact renamed" && r alice audit | grep -q "contact forgotten"'
+}
+
 assert_multidevice() {
     local lap; lap=$(sed -n 's/^created alice as device \([0-9]*\) (fingerprint [0-9a-f]*)$/\1/p' "$D/multidevice.out")
     check "multidevice: the laptop and the phone enrolled" '[ -n "$lap" ] && grep -Eq "^joined alice as device [0-9]+" "$D/phone.fp"'
