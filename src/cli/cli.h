@@ -234,6 +234,8 @@ char *cli_b64_encode(const uint8_t *in, size_t len);
 
 /* A JSON string literal (quotes included), escaped per RFC 8259. */
 void cli_json_str(FILE *f, const char *s);
+/* The same for n bytes (a NUL among them is escaped too). */
+void cli_json_strn(FILE *f, const uint8_t *p, size_t n);
 
 /* --json (src/cli/json.c, PROTOCOL.md 22, spec/json/). The format's version,
  * the first member of every object printed: raised only when a member
@@ -267,6 +269,11 @@ void cli_jbool(FILE *f, const char *key, int v);
 void cli_jnull(FILE *f, const char *key);
 void cli_jtime(FILE *f, const char *key, int64_t t);
 void cli_jtime_value(FILE *f, int64_t t);
+/* ,"key":{"public_key":B64,"fingerprint":HEX} (common.schema.json's key). */
+void cli_jpubkey(FILE *f, const char *key, const uint8_t pk[RBX_PUBLICKEYBYTES]);
+/* 1: p is well-formed UTF-8 without a NUL (a text JSON can carry as a
+ * string), 0 otherwise. */
+int cli_utf8_ok(const uint8_t *p, size_t n);
 
 /* Parse an unsigned decimal in [min, max]; 0 on success, -1 otherwise. */
 int cli_parse_u32(uint32_t *out, const char *s, uint32_t min, uint32_t max);

@@ -51,6 +51,24 @@ def validator(store, name):
         return Draft202012Validator(schema, resolver=res)
 
 
+def has_version(store, s):
+    """s has a version member, or is a oneOf (sync: one object per kind of
+    line) each of whose branches has one, directly or in the schema it
+    refers to."""
+    if s.get("properties", {}).get("version") is not None:
+        return True
+    branches = s.get("oneOf")
+    if not branches:
+        return False
+    for b in branches:
+        ref = b.get("$ref", "")
+        if ref.endswith(".schema.json") and ref[: -len(".schema.json")] in store:
+            b = store[ref[: -len(".schema.json")]]
+        if b.get("properties", {}).get("version") is None:
+            return False
+    return True
+
+
 def lint(store):
     problems = []
 
@@ -76,7 +94,7 @@ def lint(store):
         except jsonschema.SchemaError as e:
             problems.append(f"{name}: not a valid schema: {e.message}")
         if name != "common" and name != "notice":
-            if s.get("properties", {}).get("version") is None:
+            if not has_version(store, s):
                 problems.append(f"{name}: no version member")
         walk(s, name)
     return problems
