@@ -19,17 +19,20 @@
 
 #define LINK_FILE "link"
 #define LINK_POLL_MS 500
+/* Seconds this device keeps a link code for rbx account approve (the
+ * server's link, SERVER.md 5.5, lives link_ttl from the join's request). */
+#define LINK_VALID 600
 #define FIRST_BATCH 100U
 
 static const char account_usage[] =
     "Usage: rbx account create USER [--org ORG_PUBKEY_B64] [--server URL] [--json]\n"
-    "       rbx account link [--server URL]\n"
+    "       rbx account link [--server URL] [--json]\n"
     "       rbx account join CODE|- [--org ORG_PUBKEY_B64] [--server URL] [--wait SECONDS]\n"
     "                [--json]\n"
-    "       rbx account approve FINGERPRINT [--server URL]\n"
+    "       rbx account approve FINGERPRINT [--server URL] [--json]\n"
     "       rbx account devices [USER] [--server URL] [--json]\n"
-    "       rbx account remove DEVICE [--server URL]\n"
-    "       rbx account rotate [--server URL]\n"
+    "       rbx account remove DEVICE [--server URL] [--json]\n"
+    "       rbx account rotate [--server URL] [--json]\n"
     "This device as a device of USER on an rbxd server (created with its identity\n"
     "if DIR has none). create: the first device of a new user. link: print a\n"
     "one-time code for a new device (valid 10 minutes). join: on the new device,\n"
@@ -38,7 +41,11 @@ static const char account_usage[] =
     "the fingerprint join printed. devices: the verified device list. remove: take\n"
     "a device out of our list. rotate: a new identity key, announced in the list.\n"
     "The server is remembered after create and join. --org: our user is bound to\n"
-    "that organisation root (entries it signs are accepted in our list).\n";
+    "that organisation root (entries it signs are accepted in our list).\n"
+    "--json: one object per line (spec/json/account*.schema.json): create and join\n"
+    "{\"state\",\"user\",\"device\",\"registration_id\",\"identity\",\"server\"} (join:\n"
+    "\"waiting\" first, with the fingerprint to compare), link {\"code\",\"expires\"},\n"
+    "devices the list with its devices.\n";
 
 static const char contact_usage[] =
     "Usage: rbx contact add USER [--org ORG_PUBKEY_B64] [--server URL] [--json]\n"
@@ -46,7 +53,9 @@ static const char contact_usage[] =
     "entry's hash is printed for comparison out of band). Messages to USER then\n"
     "go to every device of the list: rbx send USER. --org: USER is bound to that\n"
     "organisation root: entries it signs (a device it enrolled, replaced or\n"
-    "removed) are accepted; another root for USER is refused (exit 73).\n";
+    "removed) are accepted; another root for USER is refused (exit 73).\n"
+    "--json: one object, as rbx account devices --json with \"pinned\" (true: pinned\n"
+    "now, on first use; false: verified against the pin held).\n";
 
 static int64_t now_s(void) { return (int64_t)time(NULL); }
 
@@ -163,19 +172,36 @@ static int enroll(cli_net *n, const rbx_account *a)
     return CLI_OK;
 }
 
-static void print_account(const rbx_account *a, rbx_store *st, int json, const char *what)
+/* create and join (spec/json/account.schema.json). state: "created",
+ * "joined", or "waiting" (join, before the approval: the user and the
+ * registration are not known yet). */
+static int print_account(const rbx_account *a, rbx_store *st, int json, const char *state,
+                         const char *server)
 {
     uint8_t pk[32];
-    char fp[RBX_FINGERPRINT_HEXBYTES] = "";
-    if (rbx_store_identity(st, pk) == 0) rbx_fingerprint(fp, pk);
+    char fp[RBX_FINGERPRINT_HEXBYTES];
+    int rc = rbx_store_identity(st, pk);
+    if (rc != 0) return cli_fail("account", "identity", rc);
+    rbx_fingerprint(fp, pk);
     if (json) {
-        fputs("{\"user\":", stdout);
-        cli_json_str(stdout, a->user);
-        printf(",\"device\":%u,\"registration_id\":%u,\"fingerprint\":\"%s\"}\n", a->device,
-               a->registration_id, fp);
+        int waiting = a == NULL;
+        cli_jbegin(stdout);
+        cli_jstr(stdout, "state", state);
+        if (waiting) cli_jnull(stdout, "user");
+        else cli_jstr(stdout, "user", a->user);
+        cli_juint(stdout, "device", waiting ? rbx_device_id(pk) : a->device);
+        if (waiting) cli_jnull(stdout, "registration_id");
+        else cli_juint(stdout, "registration_id", a->registration_id);
+        cli_jpubkey(stdout, "identity", pk);
+        cli_jstr(stdout, "server", server);
+        cli_jend(stdout);
+    } else if (a == NULL) {
+        /* On stdout: a script passes it to the approving device. */
+        printf("%s\n", fp);
     } else {
-        printf("%s %s as device %u (fingerprint %s)\n", what, a->user, a->device, fp);
+        printf("%s %s as device %u (fingerprint %s)\n", state, a->user, a->device, fp);
     }
+    return CLI_OK;
 }
 
 /* Open (or create) the store with an identity. */
@@ -230,8 +256,8 @@ static int account_create(int argc, char **argv)
     }
     if ((ec = bind_org(st, "account", user, &o)) != CLI_OK) goto close;
     if ((ec = enroll(&n, &a)) == CLI_OK && (ec = cli_server_remember("account", n.base)) == CLI_OK) {
-        print_account(&a, st, o.json, "created");
-        ec = cli_flush_stdout("account");
+        if ((ec = print_account(&a, st, o.json, "created", n.base)) == CLI_OK)
+            ec = cli_flush_stdout("account");
     }
 close:
     cli_net_close(&n);
@@ -272,7 +298,8 @@ static int account_link(int argc, char **argv)
     sodium_memzero(secret, sizeof secret);
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
     char line[128];
-    int k = snprintf(line, sizeof line, "%s %lld\n", hex, (long long)now_s());
+    int64_t created = now_s();
+    int k = snprintf(line, sizeof line, "%s %lld\n", hex, (long long)created);
     int ok = fd >= 0 && write(fd, line, (size_t)k) == k && fsync(fd) == 0;
     if (fd >= 0) ok = close(fd) == 0 && ok;
     sodium_memzero(hex, sizeof hex);
@@ -282,10 +309,18 @@ static int account_link(int argc, char **argv)
         ec = CLI_IOERR;
         goto out;
     }
-    printf("%s\n", code);
-    fprintf(stderr, "rbx: account: on the new device: rbx account join %s%s%s\n"
-            "rbx: account: then compare fingerprints and run rbx account approve FINGERPRINT here\n",
-            code, o.server ? " --server " : "", o.server ? o.server : "");
+    if (o.json) { /* spec/json/account-link.schema.json */
+        cli_jbegin(stdout);
+        cli_jstr(stdout, "code", code);
+        cli_jtime(stdout, "expires", created + LINK_VALID);
+        cli_jend(stdout);
+    } else {
+        printf("%s\n", code);
+    }
+    if (!cli_json_mode)
+        fprintf(stderr, "rbx: account: on the new device: rbx account join %s%s%s\n"
+                "rbx: account: then compare fingerprints and run rbx account approve FINGERPRINT here\n",
+                code, o.server ? " --server " : "", o.server ? o.server : "");
     sodium_memzero(code, sizeof code);
     ec = cli_flush_stdout("account");
 out:
@@ -368,10 +403,10 @@ static int account_join(int argc, char **argv)
     }
     json_decref(r);
     rbx_fingerprint(fp, pk);
-    /* On stdout: a script passes it to the approving device. */
-    printf("%s\n", fp);
-    fprintf(stderr, "rbx: account: this device's fingerprint is %s: on the existing device, "
-            "compare it and run rbx account approve %s\n", fp, fp);
+    if ((ec = print_account(NULL, st, o.json, "waiting", n.base)) != CLI_OK) goto close;
+    if (!cli_json_mode)
+        fprintf(stderr, "rbx: account: this device's fingerprint is %s: on the existing device, "
+                "compare it and run rbx account approve %s\n", fp, fp);
     if ((ec = cli_flush_stdout("account")) != CLI_OK) goto close;
     /* Wait for the approval. */
     link_target(target, sizeof target, secret, NULL);
@@ -424,8 +459,8 @@ static int account_join(int argc, char **argv)
         goto close;
     }
     if ((ec = enroll(&n, &a)) == CLI_OK && (ec = cli_server_remember("account", n.base)) == CLI_OK) {
-        print_account(&a, st, o.json, "joined");
-        ec = cli_flush_stdout("account");
+        if ((ec = print_account(&a, st, o.json, "joined", n.base)) == CLI_OK)
+            ec = cli_flush_stdout("account");
     }
 close:
     cli_net_close(&n);
@@ -459,7 +494,7 @@ static int link_secret(uint8_t secret[RBX_LINK_SECRETBYTES])
         unlink(path);
         return CLI_DATAERR;
     }
-    if (now_s() - t > 600) {
+    if (now_s() - t > LINK_VALID) {
         cli_err("account", "the link expired (10 minutes): run rbx account link again");
         unlink(path);
         return CLI_TEMPFAIL;
@@ -548,7 +583,16 @@ static int account_approve(int argc, char **argv)
     if (ec == CLI_OK) {
         char path[PATH_MAX];
         if (link_path(path, sizeof path) == 0) unlink(path);
-        printf("approved device %u (fingerprint %s) for %s\n", e.device, fp, a.user);
+        if (o.json) { /* spec/json/account-approve.schema.json */
+            cli_jbegin(stdout);
+            cli_jstr(stdout, "user", a.user);
+            cli_juint(stdout, "device", e.device);
+            cli_jpubkey(stdout, "identity", pk);
+            cli_juint(stdout, "seq", e.seq);
+            cli_jend(stdout);
+        } else {
+            printf("approved device %u (fingerprint %s) for %s\n", e.device, fp, a.user);
+        }
         ec = cli_flush_stdout("account");
     }
 close:
@@ -561,32 +605,51 @@ out:
 
 /* ------------------------------------------------------------ devices, remove, rotate */
 
-static int print_devices(rbx_store *st, const char *user, int json)
+/* The verified list of user. json: one object (spec/json/account-devices
+ * and contact-add.schema.json); pinned: contact add's member (-1: none). */
+static int print_devices(rbx_store *st, const char *user, int json, int pinned)
 {
     rbx_user_device d[RBX_DEVLIST_MAX_DEVICES];
     size_t n;
     int rc = rbx_store_user_devices(st, d, RBX_DEVLIST_MAX_DEVICES, &n, user);
     if (rc != 0) return cli_fail("account", user, rc);
+    if (n > RBX_DEVLIST_MAX_DEVICES) n = RBX_DEVLIST_MAX_DEVICES;
     rbx_devlist_pin pin;
     if ((rc = rbx_store_user_pin(st, &pin, user)) != 0) return cli_fail("account", user, rc);
     char first[17];
     hex_of(first, sizeof first, pin.first_hash, 8);
-    if (!json) printf("%s: list %llu (first entry %s), %zu devices\n", user,
-                      (unsigned long long)pin.seq, first, n);
-    for (size_t i = 0; i < n && i < RBX_DEVLIST_MAX_DEVICES; i++) {
+    if (json) {
+        cli_jbegin(stdout);
+        cli_jstr(stdout, "user", user);
+        if (pinned >= 0) cli_jbool(stdout, "pinned", pinned);
+        cli_juint(stdout, "seq", pin.seq);
+        cli_jstr(stdout, "first_entry", first);
+        cli_jkey(stdout, "devices");
+        fputc('[', stdout);
+        for (size_t i = 0; i < n; i++) {
+            printf("%s{\"device\":%u", i ? "," : "", d[i].device);
+            cli_jpubkey(stdout, "identity", d[i].identity);
+            cli_juint(stdout, "added_seq", d[i].added_seq);
+            /* 0: the server has not listed it to us yet */
+            if (d[i].registration_id != 0) cli_juint(stdout, "registration_id", d[i].registration_id);
+            else cli_jnull(stdout, "registration_id");
+            cli_jbool(stdout, "this_device", d[i].self);
+            cli_jbool(stdout, "session", d[i].has_session);
+            fputc('}', stdout);
+        }
+        fputc(']', stdout);
+        cli_jend(stdout);
+        return CLI_OK;
+    }
+    if (pinned >= 0) printf("%s %s\n", pinned ? "pinned" : "verified", user);
+    printf("%s: list %llu (first entry %s), %zu devices\n", user, (unsigned long long)pin.seq,
+           first, n);
+    for (size_t i = 0; i < n; i++) {
         char fp[RBX_FINGERPRINT_HEXBYTES];
         rbx_fingerprint(fp, d[i].identity);
-        if (json) {
-            fputs("{\"user\":", stdout);
-            cli_json_str(stdout, user);
-            printf(",\"device\":%u,\"fingerprint\":\"%s\",\"added\":%llu,\"this_device\":%s,"
-                   "\"session\":%s}\n", d[i].device, fp, (unsigned long long)d[i].added_seq,
-                   d[i].self ? "true" : "false", d[i].has_session ? "true" : "false");
-        } else {
-            printf("  device %-10u %s  added at %llu%s%s\n", d[i].device, fp,
-                   (unsigned long long)d[i].added_seq, d[i].self ? "  (this device)" : "",
-                   d[i].has_session ? "  session" : "");
-        }
+        printf("  device %-10u %s  added at %llu%s%s\n", d[i].device, fp,
+               (unsigned long long)d[i].added_seq, d[i].self ? "  (this device)" : "",
+               d[i].has_session ? "  session" : "");
     }
     return CLI_OK;
 }
@@ -608,7 +671,7 @@ static int account_devices(int argc, char **argv)
     cli_net n;
     if ((ec = cli_net_open(&n, "account", st, o.server)) != CLI_OK) goto out;
     cli_net_as(&n, a.user, a.device);
-    if ((ec = cli_user_refresh(&n, user, NULL)) == CLI_OK && (ec = print_devices(st, user, o.json)) == CLI_OK)
+    if ((ec = cli_user_refresh(&n, user, NULL)) == CLI_OK && (ec = print_devices(st, user, o.json, -1)) == CLI_OK)
         ec = cli_flush_stdout("account");
     cli_net_close(&n);
 out:
@@ -694,7 +757,17 @@ static int account_remove(int argc, char **argv)
     if ((ec = post_change(&n, &a, ent, el, NULL, 0)) != CLI_OK) goto close;
     if (dev != a.device) ec = cli_user_refresh(&n, a.user, NULL);
     if (ec == CLI_OK) {
-        printf("removed device %u from %s\n", dev, a.user);
+        if (o.json) { /* spec/json/account-remove.schema.json */
+            cli_jbegin(stdout);
+            cli_jstr(stdout, "user", a.user);
+            cli_juint(stdout, "device", dev);
+            cli_jpubkey(stdout, "identity", e.identity);
+            cli_juint(stdout, "seq", e.seq);
+            cli_jbool(stdout, "this_device", dev == a.device);
+            cli_jend(stdout);
+        } else {
+            printf("removed device %u from %s\n", dev, a.user);
+        }
         ec = cli_flush_stdout("account");
     }
 close:
@@ -765,7 +838,17 @@ static int account_rotate(int argc, char **argv)
     if ((ec = cli_user_refresh(&n, a.user, NULL)) == CLI_OK && (ec = cli_upkeep(&n, &a)) == CLI_OK) {
         char fp[RBX_FINGERPRINT_HEXBYTES];
         rbx_fingerprint(fp, cur);
-        printf("rotated device %u of %s to fingerprint %s\n", a.device, a.user, fp);
+        if (o.json) { /* spec/json/account-rotate.schema.json */
+            cli_jbegin(stdout);
+            cli_jstr(stdout, "user", a.user);
+            cli_juint(stdout, "device", a.device);
+            cli_jpubkey(stdout, "identity", cur);
+            cli_jpubkey(stdout, "previous", listed);
+            cli_juint(stdout, "seq", e.seq);
+            cli_jend(stdout);
+        } else {
+            printf("rotated device %u of %s to fingerprint %s\n", a.device, a.user, fp);
+        }
         ec = cli_flush_stdout("account");
     }
 close:
@@ -784,8 +867,13 @@ int account_main(int argc, char **argv)
                  { "approve", account_approve }, { "devices", account_devices },
                  { "remove", account_remove }, { "rotate", account_rotate } };
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
-        fputs(account_usage, argc < 2 ? stderr : stdout);
-        return argc < 2 ? CLI_USAGE : cli_flush_stdout("account");
+        if (argc >= 2) {
+            fputs(account_usage, stdout);
+            return cli_flush_stdout("account");
+        }
+        cli_err("account", "expected a subcommand (create, link, join, approve, devices, remove, rotate)");
+        cli_usage_err(account_usage);
+        return CLI_USAGE;
     }
     for (size_t i = 0; i < sizeof subs / sizeof subs[0]; i++)
         if (strcmp(argv[1], subs[i].name) == 0) return subs[i].fn(argc - 1, argv + 1);
@@ -799,8 +887,13 @@ int account_main(int argc, char **argv)
 int contact_main(int argc, char **argv)
 {
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
-        fputs(contact_usage, argc < 2 ? stderr : stdout);
-        return argc < 2 ? CLI_USAGE : cli_flush_stdout("contact");
+        if (argc >= 2) {
+            fputs(contact_usage, stdout);
+            return cli_flush_stdout("contact");
+        }
+        cli_err("contact", "expected a subcommand (add)");
+        cli_usage_err(contact_usage);
+        return CLI_USAGE;
     }
     if (strcmp(argv[1], "add") != 0) {
         cli_err("contact", "unknown subcommand '%s' (add)", argv[1]);
@@ -826,8 +919,7 @@ int contact_main(int argc, char **argv)
     rbx_user_update up;
     if ((ec = bind_org(st, "contact", user, &o)) == CLI_OK &&
         (ec = cli_user_refresh(&n, user, &up)) == CLI_OK) {
-        if (!o.json) printf("%s %s\n", up.first ? "pinned" : "verified", user);
-        ec = print_devices(st, user, o.json);
+        ec = print_devices(st, user, o.json, up.first != 0);
         if (ec == CLI_OK) ec = cli_flush_stdout("contact");
     }
     cli_net_close(&n);

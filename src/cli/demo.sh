@@ -141,7 +141,8 @@ echo "   The phone shows a one-time code ($(cat "$W/tmp/code")); the dashboard j
 echo "   its fingerprint ($(head -n 1 "$W/tmp/join")); dana compares it on the phone: $(cat "$W/tmp/approve")."
 for who in agent phone web; do
     read -r PK[$who] FP[$who] < <(rbx "$who" id)
-    ID[$who]=$(rbx "$who" account devices --json | sed -n 's/.*"device":\([0-9]*\).*"this_device":true.*/\1/p')
+    ID[$who]=$(rbx "$who" account devices --json | grep -o '"device":[0-9]*,"identity":{[^}]*},[^}]*"this_device":true' |
+        sed 's/"device":\([0-9]*\),.*/\1/')
 done
 rbx agent contact add dana > "$W/tmp/contact" 2> "$W/tmp/err" || die_err "contact add failed"
 echo "   The agent pins dana's device list (rbx contact add dana): $(sed -n 2p "$W/tmp/contact" | trim | cut -c1-60)..."
@@ -242,6 +243,7 @@ check_recv() {
         }
         FILENAME == ARGV[1] { seq[$1] = $2; next }
         FILENAME == ARGV[2] { split($0, f, "\t"); text[f[1]] = f[5]; snd[f[1]] = f[3]; next }
+        !/^\{"version":1,"message":\{/ { next }   # a send it posted, not a message it took
         {
             mid = field("message_id", 1);
             if (mid == "" || (mid in done)) next;
@@ -269,7 +271,7 @@ echo "   and the machine read all $agent_n. Every message was attributed to the 
 [ "$phone_n" = "$to_dana" ] && [ "$web_n" = "$to_dana" ] && [ "$web_sync" = "$from_phone" ] &&
     [ "$agent_n" = "$from_phone" ] || fail "a device did not read every message meant for it"
 sed -n 's/.*"text":"\([^"]*\)".*/\1/p' "$W/tmp/recv-web" | grep -m1 'from phone' > "$W/tmp/copy" || true
-echo "   e.g. on the dashboard: {\"from\":\"dana\",\"device\":${ID[phone]},\"to\":\"agent\",\"sync\":true,\"text\":\"$(cut -c1-34 "$W/tmp/copy")...\"}"
+echo "   e.g. on the dashboard: {\"message\":{\"from\":\"dana\",\"device\":${ID[phone]},\"to\":\"agent\",\"sync\":true,...,\"text\":\"$(cut -c1-34 "$W/tmp/copy")...\"}}"
 echo
 
 # ------------------------------------------------------------------ the server's view

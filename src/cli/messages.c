@@ -28,7 +28,8 @@ static const char send_usage[] =
     "signal, version 1, for a peer that only knows version 1). --stream: one\n"
     "message per input line (without its newline), up to 64 lines per\n"
     "transaction. --json: {\"version\",\"to\",\"device\",\"kind\",\"line\",\"wire_bytes\"}\n"
-    "per message.\n";
+    "per message; to a USER {\"version\",\"sent\":{\"kind\",\"to\",\"message_id\",\n"
+    "\"envelopes\",\"devices\"}} per message the server stored (pending ones first).\n";
 
 static const char recv_usage[] =
     "Usage: rbx recv [FILE|-] [--stream] [--json]\n"

@@ -25,8 +25,11 @@ static const char sync_usage[] =
     "Fetch the messages waiting for this device, decrypt them, print them and\n"
     "acknowledge them. A message prints as \"USER/DEVICE: text\" (a copy of one\n"
     "our own user sent to someone: \"USER/DEVICE -> TO: text\"). --json: one\n"
-    "object per message {\"from\",\"device\",\"to\",\"sync\",\"resent\",\"message_id\",\n"
-    "\"text\" (when UTF-8),\"plaintext_b64\"}. --follow: keep waiting for more.\n"
+    "object per line, {\"version\":1,K:{...}} with K one of \"message\" {\"from\",\n"
+    "\"device\",\"to\",\"sync\",\"resent\",\"redelivered\",\"message_id\",\"text\" (null\n"
+    "unless UTF-8),\"plaintext_b64\"}, \"retry_request\" (a device asked us again),\n"
+    "\"undecryptable\" (we asked again), \"sent\" (as rbx send USER --json).\n"
+    "--follow: keep waiting for more.\n"
     "Messages this device cannot decrypt are asked for again (a retry request,\n"
     "once per sender device per hour); re-sends are posted; prekeys are refilled.\n";
 
@@ -45,26 +48,43 @@ typedef struct syncer {
     size_t cap;
     failed *fail;
     size_t nfail;
-    int bad; /* messages refused */
+    int bad;   /* messages refused */
+    int fatal; /* an exit code: a message could not be written out (not acknowledged) */
 } syncer;
 
-static void print_message(const syncer *s, const rbx_user_received *ri, const uint8_t *pt,
+/* --json (PROTOCOL.md 22, spec/json/sync.schema.json): one object per
+ * thing, each with one member beside "version" that names what it is. */
+static void print_message(syncer *s, const rbx_user_received *ri, const uint8_t *pt,
                           size_t len)
 {
     char mid[2 * RBX_MESSAGE_IDBYTES + 1];
     sodium_bin2hex(mid, sizeof mid, ri->message_id, RBX_MESSAGE_IDBYTES);
     if (s->json) {
-        json_t *o = json_pack("{s:s, s:I, s:s, s:b, s:b, s:s, s:o}", "from", ri->user, "device",
-                              (json_int_t)ri->device, "to", ri->to, "sync", ri->sync, "resent",
-                              (ri->flags & RBX_CONTENT_RESENT) != 0, "message_id", mid,
-                              "plaintext_b64", cli_json_b64(pt, len));
-        /* jansson refuses what is not UTF-8 (and a NUL stays out). */
-        json_t *t = memchr(pt, 0, len) == NULL ? json_stringn((const char *)pt, len) : NULL;
-        if (t != NULL) json_object_set_new(o, "text", t);
-        char *line = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
-        json_decref(o);
-        if (line != NULL) puts(line);
-        free(line);
+        char *b64 = cli_b64_encode(pt, len);
+        if (b64 == NULL) {
+            if (!s->fatal) s->fatal = cli_fail("sync", NULL, RBX_E_NOMEM);
+            return;
+        }
+        cli_jbegin(stdout);
+        cli_jkey(stdout, "message");
+        fputs("{\"from\":", stdout);
+        cli_json_str(stdout, ri->user);
+        printf(",\"device\":%u,\"to\":", ri->device);
+        cli_json_str(stdout, ri->to);
+        printf(",\"sync\":%s,\"resent\":%s,\"redelivered\":%s,\"message_id\":\"%s\"",
+               ri->sync ? "true" : "false", (ri->flags & RBX_CONTENT_RESENT) ? "true" : "false",
+               ri->redelivered ? "true" : "false", mid);
+        /* text: the plaintext when JSON can carry it as a string (UTF-8, no NUL). */
+        if (cli_utf8_ok(pt, len)) {
+            cli_jkey(stdout, "text");
+            cli_json_strn(stdout, pt, len);
+        } else {
+            cli_jnull(stdout, "text");
+        }
+        printf(",\"plaintext_b64\":\"%s\"}", b64);
+        cli_jend(stdout);
+        sodium_memzero(b64, strlen(b64)); /* the plaintext, encoded */
+        free(b64);
         return;
     }
     if (ri->sync) printf("%s/%u -> %s: ", ri->user, ri->device, ri->to);
@@ -72,6 +92,21 @@ static void print_message(const syncer *s, const rbx_user_received *ri, const ui
     fwrite(pt, 1, len, stdout);
     /* One line per message: a text that ends its own line gets no second newline. */
     if (len == 0 || pt[len - 1] != '\n') fputc('\n', stdout);
+}
+
+/* Messages from user/device this device cannot decrypt: asked for again
+ * (asked 1) or lost (a retry was asked less than an hour ago). */
+static void print_undecryptable(const syncer *s, const char *user, uint32_t device, size_t n,
+                                int asked)
+{
+    if (!s->json) return;
+    cli_jbegin(stdout);
+    cli_jkey(stdout, "undecryptable");
+    fputs("{\"from\":", stdout);
+    cli_json_str(stdout, user);
+    printf(",\"device\":%u,\"messages\":%zu,\"retry_requested\":%s}", device, n,
+           asked ? "true" : "false");
+    cli_jend(stdout);
 }
 
 static void note_failure(syncer *s, const char *user, uint32_t device, const uint8_t mid[16])
@@ -135,12 +170,18 @@ static int one_item(syncer *s, json_t *it, uint64_t *inbox)
     if (rc == 0) {
         *inbox = ri.inbox_id;
         if (ri.type == RBX_CONTENT_RETRY) {
-            if (s->json)
-                printf("{\"retry_from\":\"%s\",\"device\":%u,\"resent\":%zu,\"limited\":%s}\n",
-                       ri.user, ri.device, ri.resent, ri.retry_limited ? "true" : "false");
-            else
+            if (s->json) {
+                cli_jbegin(stdout);
+                cli_jkey(stdout, "retry_request");
+                fputs("{\"from\":", stdout);
+                cli_json_str(stdout, ri.user);
+                printf(",\"device\":%u,\"resent\":%zu,\"limited\":%s}", ri.device, ri.resent,
+                       ri.retry_limited ? "true" : "false");
+                cli_jend(stdout);
+            } else {
                 fprintf(stderr, "rbx: sync: %s/%u asked for %s%zu message(s) again\n", ri.user,
                         ri.device, ri.retry_limited ? "(too soon: not served) " : "", ri.resent);
+            }
         } else {
             print_message(s, &ri, s->pt, len);
             out = 1;
@@ -152,6 +193,7 @@ static int one_item(syncer *s, json_t *it, uint64_t *inbox)
                rc == RBX_E_PREKEY_REUSED || rc == RBX_E_ROLLBACK) {
         note_failure(s, user, (uint32_t)dev, mid);
     } else {
+        cli_err_context(rc, NULL);
         cli_err("sync", "refused a message from %s/%u: %s", user, (unsigned)dev, rbx_strerror(rc));
         s->bad = 1;
     }
@@ -173,14 +215,18 @@ static int send_retries(syncer *s)
         int rc = rbx_store_retry_request(s->n->st, &info, env, 1, buf, sizeof buf, f->user,
                                          f->device, (const uint8_t(*)[16])f->ids, f->n);
         if (rc == RBX_E_LIMIT) {
+            print_undecryptable(s, f->user, f->device, f->n, 0);
+            cli_err_context(rc, NULL);
             cli_err("sync", "%zu message(s) from %s/%u cannot be decrypted, and a retry was asked "
                     "less than an hour ago: they are lost", f->n, f->user, f->device);
             s->bad = 1;
             continue;
         }
         if (rc != 0) return cli_fail("sync", "retry request", rc);
-        fprintf(stderr, "rbx: sync: %zu message(s) from %s/%u cannot be decrypted: asked for "
-                "them again\n", f->n, f->user, f->device);
+        print_undecryptable(s, f->user, f->device, f->n, 1);
+        if (!s->json)
+            fprintf(stderr, "rbx: sync: %zu message(s) from %s/%u cannot be decrypted: asked for "
+                    "them again\n", f->n, f->user, f->device);
     }
     free(s->fail);
     s->fail = NULL;
@@ -238,6 +284,7 @@ static int round_trip(syncer *s, unsigned wait, int *empty, int *more)
         ids[nids++] = (int64_t)id;
     }
     /* Written out before anything is acknowledged. */
+    if (ec == CLI_OK && s->fatal) ec = s->fatal;
     if (ec == CLI_OK) ec = cli_flush_stdout("sync");
     if (ec == CLI_OK) ec = ack(s, ids, nids);
     if (ec == CLI_OK) {

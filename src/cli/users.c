@@ -234,17 +234,28 @@ static void out_free(out_send *o)
     o->buf = NULL;
 }
 
+/* --json: {"version":1,"sent":{...}} (spec/json/send-user.schema.json),
+ * one object per message the server stored, with the devices it goes to. */
 static void print_send(const out_send *o, int json)
 {
     if (!json) return;
     char mid[2 * RBX_MESSAGE_IDBYTES + 1];
     sodium_bin2hex(mid, sizeof mid, o->info.message_id, RBX_MESSAGE_IDBYTES);
     static const char *const kinds[] = { "message", "retry", "resend" };
-    fputs("{\"sent\":", stdout);
+    cli_jbegin(stdout);
+    cli_jkey(stdout, "sent");
+    fputs("{\"kind\":", stdout);
     cli_json_str(stdout, kinds[o->info.kind <= RBX_SEND_RESEND ? o->info.kind : 0]);
     fputs(",\"to\":", stdout);
     cli_json_str(stdout, o->info.to);
-    printf(",\"message_id\":\"%s\",\"envelopes\":%zu}\n", mid, o->info.n);
+    printf(",\"message_id\":\"%s\",\"envelopes\":%zu,\"devices\":[", mid, o->info.n);
+    for (size_t i = 0; i < o->info.n; i++) {
+        fputs(i ? ",{\"user\":" : "{\"user\":", stdout);
+        cli_json_str(stdout, o->env[i].user);
+        printf(",\"device\":%u}", o->env[i].device);
+    }
+    fputs("]}", stdout);
+    cli_jend(stdout);
 }
 
 /* POST the send; 200: done in the store. *status is the HTTP status; a 409

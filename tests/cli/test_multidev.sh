@@ -35,7 +35,7 @@ d() { local n=$1; shift; "$RBX" --dir "$T/$n" "$@"; }
 # run NAME WANT DEVICE ARGS: rbx_run in a device's directory.
 run() { local name=$1 want=$2 dev=$3; shift 3; rbx_run "$name" "$want" --dir "$T/$dev" "$@"; }
 # id_of DEVICE: its device id, from its own list.
-id_of() { d "$1" account devices --json | sed -n 's/.*"device":\([0-9]*\).*"this_device":true.*/\1/p'; }
+id_of() { d "$1" account devices --json | grep -o '"device":[0-9]*,"identity":{[^}]*},[^}]*"this_device":true' | sed 's/"device":\([0-9]*\),.*/\1/'; }
 
 # The first device of each user.
 run "create alice" 0 a1 account create alice --server "$S"
@@ -86,7 +86,7 @@ check "bob has three devices" 'grep -q "^bob: list 3 (first entry [0-9a-f]*), 3 
 # ------------------------------------------------------------ fan-out and sync copies
 echo "m1" > "$T/m1"
 run "a1 -> bob" 0 a1 send bob "$T/m1" --json
-check "one send, 4 envelopes (3 of bob, a2's copy)" 'grep -q "\"sent\":\"message\",\"to\":\"bob\",.*\"envelopes\":4" "$T/out"'
+check "one send, 4 envelopes (3 of bob, a2's copy)" 'grep -q "\"sent\":{\"kind\":\"message\",\"to\":\"bob\",.*\"envelopes\":4" "$T/out"'
 for x in b1 b2 b3; do
     run "$x syncs" 0 "$x" sync
     check "$x: m1 from a1" 'grep -qx "alice/$A1: m1" "$T/out"'
