@@ -17,7 +17,8 @@ PKG_CONFIG ?= pkg-config
 # Debian 12 packages this project needs (make deps installs the missing ones).
 DEB_PKGS  := pkg-config libsodium-dev libsqlite3-dev check libxeddsa-dev \
              libprotobuf-c-dev protobuf-c-compiler \
-             libsignal-protocol-c-dev libolm-dev libssl-dev gnuplot-nox libjansson-dev
+             libsignal-protocol-c-dev libolm-dev libssl-dev gnuplot-nox libjansson-dev \
+             libcurl4-openssl-dev
 PC_PKGS   := libsodium sqlite3 check libprotobuf-c
 
 WARN      := -Wall -Wextra -Werror -Wshadow -Wpointer-arith -Wcast-qual \
@@ -43,8 +44,10 @@ INT_H     := $(wildcard src/*.h src/store/*.h)
 PROTO     := proto/ratchetbox.proto
 PROTO_C   := $(B)/proto/ratchetbox.pb-c.c
 LIB_OBJ   := $(LIB_SRC:src/%.c=$(B)/obj/%.o) $(B)/obj/ratchetbox.pb-c.o
-# The rbx tool.
+# The rbx tool: its client of rbxd speaks HTTP through libcurl, JSON through jansson.
 CLI_SRC   := $(wildcard src/cli/*.c)
+CLI_CFLAGS := $(patsubst -I%,-isystem %,$(shell $(PKG_CONFIG) --cflags libcurl jansson 2>/dev/null))
+CLI_LIBS  := $(shell $(PKG_CONFIG) --libs libcurl jansson 2>/dev/null || echo -lcurl -ljansson)
 TEST_SRC  := $(wildcard tests/*.c)
 # The tests' deterministic RNG is the one rbx sim uses (src/cli/detrng.c).
 TEST_OBJ  := $(TEST_SRC:tests/%.c=$(B)/tobj/%.o) $(B)/tobj/detrng.o
@@ -109,7 +112,7 @@ $(B)/check_rbx: $(TEST_OBJ) $(STATIC)
 	$(CC) $(ALLCFLAGS) $(LDFLAGS) -o $@ $(TEST_OBJ) $(STATIC) $(LIBS) $(CHECK_LIBS)
 
 $(B)/rbx: $(CLI_SRC) $(wildcard src/cli/*.h) include/ratchetbox.h $(STATIC)
-	$(CC) $(ALLCFLAGS) $(LDFLAGS) -o $@ $(CLI_SRC) $(STATIC) $(LIBS) $(shell $(PKG_CONFIG) --libs jansson 2>/dev/null || echo -ljansson)
+	$(CC) $(ALLCFLAGS) $(CLI_CFLAGS) $(LDFLAGS) -o $@ $(CLI_SRC) $(STATIC) $(LIBS) $(CLI_LIBS)
 
 # The README's C example, extracted between its markers and run as a test.
 $(B)/readme_example: README.md $(STATIC)
@@ -277,8 +280,9 @@ crashtest: $(B)/check_rbx $(B)/rbx $(FAULT_TOOLS)
 
 # make demo's helpers (tests/cli/, outside the Check runner): boxtool makes
 # the product's key files and today's envelopes; thief attacks a copied state;
-# rawsql changes a closed store behind its back (check-cli).
-DEMO_TOOLS := $(B)/tools/boxtool $(B)/tools/thief $(B)/tools/rawsql
+# badserver makes a running rbxd lie (edits its SQLite file); rawsql changes
+# a closed store behind its back (check-cli).
+DEMO_TOOLS := $(B)/tools/boxtool $(B)/tools/thief $(B)/tools/badserver $(B)/tools/rawsql
 $(B)/tools/%: tests/cli/%.c $(STATIC) $(INT_H)
 	@mkdir -p $(@D)
 	$(CC) $(ALLCFLAGS) $(LDFLAGS) -o $@ $< $(STATIC) $(LIBS)
@@ -296,13 +300,13 @@ FAULT_STRIDE ?= 1
 DISKFULL ?= 1
 .PHONY: check-cli check-faketime install-man uninstall-man
 CLI_SUITES := test_cli test_rotation test_policy_audit test_archive test_transport test_lifecycle \
-              test_keysource test_json test_readme
+              test_keysource test_json test_multidev test_readme
 # test_json validates every verb's --json against spec/json/ with Debian's
 # validator (tests/json/validate.py, run by /usr/bin/python3).
 DEB_PKGS  += python3-jsonschema
-check-cli: $(B)/rbx $(DEMO_TOOLS) $(FAULT_TOOLS)
+check-cli: $(B)/rbx $(B)/rbxd $(DEMO_TOOLS) $(FAULT_TOOLS)
 	@set -e; for s in $(CLI_SUITES); do \
-	  echo "check-cli: tests/cli/$$s.sh"; RBX=$(B)/rbx TOOLS=$(B)/tools bash tests/cli/$$s.sh; \
+	  echo "check-cli: tests/cli/$$s.sh"; RBX=$(B)/rbx RBXD=$(B)/rbxd TOOLS=$(B)/tools bash tests/cli/$$s.sh; \
 	done
 	RBX=$(B)/rbx TOOLS=$(B)/tools CLI_TEST_DIR=$(B)/statefiles-test bash tests/cli/test_statefiles.sh
 	@if [ "$(DISKFULL)" != 0 ]; then \
@@ -330,15 +334,24 @@ DEB_PKGS  += faketime
 FAKETIME_OPTS := FAKETIME_DONT_FAKE_MONOTONIC=1 FAKETIME_NO_CACHE=1 NO_FAKE_STAT=1
 FAKETIME_ENV := LD_PRELOAD='/usr/$$LIB/faketime/libfaketime.so.1' FAKETIME=+13y $(FAKETIME_OPTS)
 FAKETIME_WRAP := env $(FAKETIME_OPTS) faketime -f +13y
-check-faketime: $(B)/check_rbx $(B)/rbx $(DEMO_TOOLS)
+# test_multidev.sh (3 users x 3 devices over rbxd) takes 30 to 40 s under
+# libfaketime against 16 s plain: it runs 13 years ahead in check-full only
+# (check-faketime-full); the unit suite's multidev cases run here.
+FAKETIME_FULL_ONLY := test_multidev
+.PHONY: check-faketime-full
+check-faketime-full: $(B)/rbx $(B)/rbxd $(DEMO_TOOLS)
+	@set -e; for s in $(FAKETIME_FULL_ONLY); do \
+	  echo "check-faketime-full: tests/cli/$$s.sh"; RBX=$(B)/rbx RBXD=$(B)/rbxd TOOLS=$(B)/tools $(FAKETIME_WRAP) bash tests/cli/$$s.sh; \
+	done
+check-faketime: $(B)/check_rbx $(B)/rbx $(B)/rbxd $(DEMO_TOOLS)
 	@t=$$(env $(FAKETIME_ENV) date +%s 2>&1); \
 	if ! [ "$$t" -gt 2147483647 ] 2>/dev/null; then \
 	  echo "check-faketime: libfaketime did not move the clock past 2038 ($$t); apt-get install faketime"; exit 1; fi; \
 	echo "check-faketime: the wall clock at $$(env $(FAKETIME_ENV) date -u '+%Y-%m-%d %H:%M:%S UTC')"
 	@set -e; t0=$$(date +%s); \
 	env $(FAKETIME_ENV) $(B)/check_rbx; \
-	for s in $(CLI_SUITES); do \
-	  echo "check-faketime: tests/cli/$$s.sh"; RBX=$(B)/rbx TOOLS=$(B)/tools $(FAKETIME_WRAP) bash tests/cli/$$s.sh; \
+	for s in $(filter-out $(FAKETIME_FULL_ONLY),$(CLI_SUITES)); do \
+	  echo "check-faketime: tests/cli/$$s.sh"; RBX=$(B)/rbx RBXD=$(B)/rbxd TOOLS=$(B)/tools $(FAKETIME_WRAP) bash tests/cli/$$s.sh; \
 	done; \
 	echo "check-faketime: passed in $$(( $$(date +%s) - t0 )) s"
 
@@ -356,8 +369,8 @@ vectors: $(B)/check_rbx
 	RBX_WRITE_VECTORS=1 CK_RUN_CASE=vectors $(B)/check_rbx
 
 demo: deps
-	$(MAKE) --no-print-directory $(B)/rbx $(DEMO_TOOLS)
-	RBX=$(B)/rbx TOOLS=$(B)/tools bash src/cli/demo.sh
+	$(MAKE) --no-print-directory $(B)/rbx $(B)/rbxd $(DEMO_TOOLS)
+	RBX=$(B)/rbx RBXD=$(B)/rbxd TOOLS=$(B)/tools bash src/cli/demo.sh
 
 # The benchmark suite's rules (bench, bench-quick and the peer programs).
 include bench/bench.mk
@@ -403,7 +416,8 @@ FUZZ_CC   ?= clang
 FUZZ_SECONDS ?= 60
 FUZZ_CHECK_SECONDS ?= 10
 FUZZ_TARGETS := fuzz_bundle fuzz_prekey_message fuzz_message fuzz_session_blob \
-             fuzz_key_import fuzz_baseline fuzz_stateful fuzz_rotation fuzz_devlist
+             fuzz_key_import fuzz_baseline fuzz_stateful fuzz_rotation fuzz_devlist \
+             fuzz_multidev
 FUZZ_SAN  := -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 FUZZ_CFLAGS := $(filter-out -fPIC,$(BASECFLAGS)) -g -O1 $(FUZZ_SAN)
 FUZZ_OBJ  := $(LIB_SRC:src/%.c=$(B)/fuzzobj/%.o) $(B)/fuzzobj/ratchetbox.pb-c.o \
@@ -469,7 +483,8 @@ fuzz-corpus: fuzz-build
 # tests/ct/README.md says what is checked and every report that remains.
 # make valgrind-check: the Check suites under memcheck, one process per suite
 # (CK_FORK=no), no definite leaks and no invalid access. make check runs both;
-# make check-full is make check plus every test forked as in a plain run.
+# make check-full is make check plus every test forked as in a plain run,
+# and the CLI suites check-faketime leaves to it (FAKETIME_FULL_ONLY).
 DEB_PKGS  += valgrind
 VG_MEMCHECK := valgrind -q --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=1
 # Every suite_create() name in tests/, so that a new suite is covered too.
@@ -482,10 +497,14 @@ VG_ALL_SUITES := $(filter-out durability integrity,$(shell sed -n 's/.*suite_cre
 # (measured on this VM while other builds ran: these about 75 s in all);
 # the slow ones run in check-full only, as does badinput (345 cases, Check's
 # fork mode, ~3 min): ratchet (its long conversations, 130 s), archive,
-# devlist, store, rotate (30 to 50 s each), durability's two cases and most
-# of integrity's. They all run under ASan+UBSan in make check.
-VG_SUITES := baseline kdf keys rotation security vectors wire x3dh storefiles atrest audit policy
+# devlist, store, rotate (30 to 50 s each), durability's two cases, most of
+# integrity's and multidev's "store" case (eight worlds of five stores with
+# their enrollments, about 50 s); multidev's other cases run here
+# (VG_MULTIDEV_CASES). They all run under ASan+UBSan in make check.
+VG_SUITES := baseline kdf keys rotation security vectors wire x3dh storefiles atrest audit policy \
+             lifecycle
 VG_SLOW_SUITES := $(filter-out $(VG_SUITES),$(VG_ALL_SUITES))
+VG_MULTIDEV_CASES := formats vectors
 VG_DURABILITY_CASES := concurrency open_race
 # Integrity's killed migration ("migration") runs 9 opens of a 60,000-row
 # store, about 100 s under valgrind: check-full runs the whole suite.
@@ -512,6 +531,10 @@ valgrind-check: $(B)/check_rbx
 	  echo "valgrind-check: suite integrity, case $$c"; \
 	  CK_FORK=no CK_RUN_SUITE=integrity CK_RUN_CASE=$$c $(VG_MEMCHECK) $(B)/check_rbx; \
 	done; \
+	for c in $(VG_MULTIDEV_CASES); do \
+	  echo "valgrind-check: suite multidev, case $$c"; \
+	  CK_FORK=no CK_RUN_SUITE=multidev CK_RUN_CASE=$$c $(VG_MEMCHECK) $(B)/check_rbx; \
+	done; \
 	echo "valgrind-check: passed in $$(( $$(date +%s) - t0 )) s"
 
 # make check, then every suite (badinput included) under memcheck in Check's default fork mode
@@ -519,6 +542,7 @@ valgrind-check: $(B)/check_rbx
 # the fork), Check timeouts stretched for valgrind, durability's crash case
 # again left out (see VG_SUITES).
 check-full: check
+	$(MAKE) --no-print-directory check-faketime-full
 	@if ! command -v valgrind >/dev/null 2>&1; then \
 	  echo "valgrind not installed: full valgrind pass skipped"; exit 0; fi; \
 	set -e; t0=$$(date +%s); \

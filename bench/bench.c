@@ -11,9 +11,15 @@
  * A second table, "durable", measures the SQLite store against the raw cost
  * of one fdatasync on the same disk, interleaved the same way, in a temporary
  * directory under build/ (removed at the end). The scale section compares a
- * store holding 100,000 sessions with one holding a single session.
+ * store holding 100,000 sessions with one holding a single session. The
+ * fan-out section measures a message to a user with several devices
+ * (PROTOCOL.md 21.4): its crypto per recipient device next to one
+ * symmetric step, and its durable cost next to a one-device send.
  *
- *   usage: bench [--no-scale] [repetitions]     (default 11, at least 7)
+ *   usage: bench [--no-scale] [--fanout-only] [repetitions]     (default 11, at least 7)
+ *
+ * --fanout-only runs the fan-out section alone (its rows carry their own
+ * references, measured in the same run), for a targeted measurement.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -32,6 +38,7 @@
 #include "ratchetbox.h"
 #include "internal.h" /* rbx__store32_be */
 #include "store.h"    /* rbx__store_db, rbx__st_bind_sealed, rbx__row_open: the scale fill */
+#include "content.h"  /* rbx__content_header/_parse: the fan-out rows */
 
 #define DEFAULT_REPS 11U
 #define MIN_REPS 7U
@@ -1507,6 +1514,273 @@ static void scale_section(unsigned reps)
     printf("scale section: %.1f s\n", (now_us() - t0) / 1e6);
 }
 
+/* ------------------------------------------------------------ fan-out */
+
+#define FAN_DEVICES 3U
+#define FAN_CRYPTO_TARGET 1.1   /* per recipient device, x one symmetric step */
+#define FAN_DURABLE_TARGET 1.5  /* a 3-device send, x a 1-device send */
+
+/* Crypto of a fan-out, in memory: one sender, FAN_DEVICES sessions; per
+ * device a content header (PROTOCOL.md 21.2) before the 64-byte body, the
+ * encrypt, the decrypt and the parse. Reported per recipient device. */
+typedef struct fan_ctx {
+    unsigned ndev;
+    rbx_session *a[FAN_DEVICES], *b[FAN_DEVICES];
+    uint8_t id_key[32];
+    uint64_t id_ctr;
+    uint8_t body[MSG_SMALL], pt[RBX_CONTENT_HEADER_MAX + MSG_SMALL], wire[WIRE_CAP], out[WIRE_CAP];
+} fan_ctx;
+
+static void fan_init(fan_ctx *c, unsigned ndev)
+{
+    c->ndev = ndev;
+    for (unsigned d = 0; d < ndev; d++) establish(&c->a[d], &c->b[d], NULL, NULL);
+    randombytes_buf(c->body, sizeof c->body);
+}
+
+static void fan_free(fan_ctx *c)
+{
+    for (unsigned d = 0; d < c->ndev; d++) {
+        rbx_session_free(c->a[d]);
+        rbx_session_free(c->b[d]);
+    }
+}
+
+static double fan_batch(void *ctx, unsigned n)
+{
+    fan_ctx *c = ctx;
+    rbx__content h = { 0 }, got;
+    uint8_t hdr[RBX_CONTENT_HEADER_MAX + RBX_RETRY_MAX_IDS * 16U];
+    size_t wlen, olen;
+    h.type = RBX_CONTENT_MESSAGE;
+    double t0 = now_us();
+    for (unsigned i = 0; i < n; i++) {
+        /* One message id and one header per message, as rbx_store_send. */
+        rbx__message_id(h.message_id, c->id_key, &c->id_ctr);
+        size_t hl = rbx__content_header(hdr, &h);
+        memcpy(c->pt, hdr, hl);
+        memcpy(c->pt + hl, c->body, sizeof c->body);
+        for (unsigned d = 0; d < c->ndev; d++) {
+            RBX(rbx_session_encrypt(c->a[d], c->wire, WIRE_CAP, &wlen, c->pt, hl + sizeof c->body));
+            RBX(rbx_session_decrypt(c->b[d], c->out, WIRE_CAP, &olen, c->wire, wlen));
+            CMP_CHECK(rbx__content_parse(&got, c->out, olen) == 0 && got.bodylen == MSG_SMALL);
+            sink ^= got.body[MSG_SMALL - 1];
+        }
+    }
+    return (now_us() - t0) / ((double)n * c->ndev);
+}
+
+/* Durable: a sender store, its user's other devices and a recipient user's
+ * devices, wired as rbx_store_user_update and rbx_store_user_bundle would
+ * from a server; sessions established by a first send (untimed). */
+typedef struct fan_user {
+    char name[RBX_USER_MAX];
+    uint8_t ent[8][RBX_DEVLIST_ENTRY_MAXBYTES];
+    size_t len[8], n;
+} fan_user;
+
+typedef struct fan_store {
+    rbx_store *st;
+    char path[CMP_PATH_CAP];
+    uint8_t pk[32];
+    fan_user *u;
+} fan_store;
+
+static void fan_dev(fan_store *d, fan_user *u, const char *user, const char *tag, fan_store *by)
+{
+    uint8_t e[RBX_DEVLIST_ENTRY_MAXBYTES];
+    size_t el;
+    rbx_account a;
+    d->st = store_new(d->path, tag, user, RBX_STORE_BOUNDED);
+    RBX(rbx_store_identity(d->st, d->pk));
+    d->u = u;
+    if (by == NULL) {
+        memset(u, 0, sizeof *u);
+        snprintf(u->name, sizeof u->name, "%s", user);
+        RBX(rbx_store_devlist_first_entry(d->st, e, sizeof e, &el, user, 1800000000));
+    } else {
+        rbx_devlist_entry x = { 0 };
+        uint8_t sig[64];
+        snprintf(x.user, sizeof x.user, "%s", user);
+        x.seq = u->n + 1;
+        rbx_devlist_entry_hash(x.prev_hash, u->ent[u->n - 1], u->len[u->n - 1]);
+        x.op = RBX_DEVLIST_ADD;
+        x.device = rbx_device_id(d->pk);
+        memcpy(x.identity, d->pk, 32);
+        x.created = 1800000000;
+        memcpy(x.signer, by->pk, 32);
+        RBX(rbx_store_devlist_sign(by->st, sig, &x));
+        RBX(rbx_store_devlist_cosign(d->st, e, sizeof e, &el, &x, sig));
+    }
+    RBX(rbx_store_account_init(d->st, &a, e, el));
+    memcpy(u->ent[u->n], e, el);
+    u->len[u->n++] = el;
+}
+
+static void fan_pin(fan_store *d, const fan_user *u)
+{
+    const uint8_t *p[8];
+    rbx_user_update r;
+    for (size_t i = 0; i < u->n; i++) p[i] = u->ent[i];
+    RBX(rbx_store_user_update(d->st, &r, u->name, p, u->len, u->n, NULL, 0));
+}
+
+typedef struct fan_send_ctx {
+    fan_store *from;
+    const char *to;
+    uint8_t pt[MSG_SMALL];
+    rbx_envelope env[FAN_DEVICES + 1];
+    uint8_t *buf;
+    size_t cap;
+} fan_send_ctx;
+
+static double fan_send_batch(void *ctx, unsigned n)
+{
+    fan_send_ctx *c = ctx;
+    rbx_send_info info;
+    double t0 = now_us();
+    for (unsigned i = 0; i < n; i++) {
+        RBX(rbx_store_send(c->from->st, &info, c->env, FAN_DEVICES + 1, c->buf, c->cap, c->to, c->pt,
+                           sizeof c->pt, NULL));
+        sink ^= c->buf[c->env[0].offset];
+    }
+    return (now_us() - t0) / n;
+}
+
+static void fan_supply(fan_store *from, const char *to, fan_store *const *all, size_t nall)
+{
+    rbx_user_device need[8];
+    size_t n;
+    uint8_t b[RBX_BUNDLE_MAXBYTES];
+    size_t bl;
+    RBX(rbx_store_send_needs(from->st, need, 8, &n, to));
+    for (size_t i = 0; i < n; i++)
+        for (size_t k = 0; k < nall; k++)
+            if (rbx_device_id(all[k]->pk) == need[i].device && strcmp(all[k]->u->name, need[i].user) == 0) {
+                RBX(rbx_store_bundle(all[k]->st, b, sizeof b, &bl, 10));
+                RBX(rbx_store_user_bundle(from->st, need[i].user, need[i].device, b, bl));
+            }
+}
+
+enum { F_SYM, F_SYMH, F_ONE, F_FAN, F_SEND1, F_SEND3, F_ENC, NFROWS };
+
+static void fanout_section(unsigned reps)
+{
+    static fan_ctx fan, fan1;
+    static sym_ctx sym, symh;
+    static fan_user solo, carol, alice, bob;
+    static fan_store s1, c1, a1, a2, b1, b2;
+    static fan_send_ctx one, three;
+    static spair single;
+    double t0 = now_us();
+    fan_init(&fan, FAN_DEVICES);
+    fan_init(&fan1, 1);
+    sym_init(&sym, MSG_SMALL, NULL);
+    sym_init(&symh, RBX_CONTENT_FIXED + MSG_SMALL, NULL);
+    /* A 1-device send: "solo" (one device) to "carol" (one device). */
+    fan_dev(&s1, &solo, "solo", "fan", NULL);
+    fan_dev(&c1, &carol, "carol", "fan", NULL);
+    /* A 3-device send: alice's a1 to bob (b1, b2), and a2's sync copy. */
+    fan_dev(&a1, &alice, "alice", "fan", NULL);
+    fan_dev(&a2, &alice, "alice", "fan2", &a1);
+    fan_dev(&b1, &bob, "bob", "fan", NULL);
+    fan_dev(&b2, &bob, "bob", "fan2", &b1);
+    fan_pin(&s1, &solo);
+    fan_pin(&s1, &carol);
+    fan_pin(&a1, &alice);
+    fan_pin(&a1, &bob);
+    fan_store *all[] = { &s1, &c1, &a1, &a2, &b1, &b2 };
+    fan_supply(&s1, "carol", all, 6);
+    fan_supply(&a1, "bob", all, 6);
+    one = (fan_send_ctx){ &s1, "carol", { 0 }, { { { 0 }, 0, 0, 0, 0 } }, NULL, 0 };
+    three = (fan_send_ctx){ &a1, "bob", { 0 }, { { { 0 }, 0, 0, 0, 0 } }, NULL, 0 };
+    for (int k = 0; k < 2; k++) {
+        fan_send_ctx *c = k ? &three : &one;
+        randombytes_buf(c->pt, sizeof c->pt);
+        c->cap = (FAN_DEVICES + 1) * RBX_ENVELOPE_MAXBYTES(MSG_SMALL);
+        c->buf = cmp_xmalloc(c->cap);
+        (void)fan_send_batch(c, 1); /* the sessions begin (X3DH): untimed */
+    }
+    spair_open(&single, "fan-single", RBX_STORE_BOUNDED);
+    double per = sym_batch(&sym, 1000);
+    unsigned crypto_iters = (unsigned)(BATCH_TARGET_US / (per > 0.01 ? per : 0.01));
+
+    static drow rows[NFROWS] = {
+        [F_SYM] = { "crypto: symmetric step 64 B", sym_batch, NULL, 0, 0, 0, 0, { 0 } },
+        [F_SYMH] = { "crypto: symmetric step 83 B", sym_batch, NULL, 0, 0, 0, 0, { 0 } },
+        [F_ONE] = { "crypto: to a user, 1 device", fan_batch, NULL, 0, 0, 0, 0, { 0 } },
+        [F_FAN] = { "crypto: to a user, 3 devices, per dev", fan_batch, NULL, 0, 0, 0, 0, { 0 } },
+        [F_SEND1] = { "durable: send to a user, 1 device", fan_send_batch, NULL, DURABLE_ITERS, 1, 0,
+                      0, { 0 } },
+        [F_SEND3] = { "durable: send to a user, 3 devices", fan_send_batch, NULL, DURABLE_ITERS, 1,
+                      0, 0, { 0 } },
+        [F_ENC] = { "durable: store encrypt (1 contact)", senc_batch, NULL, DURABLE_ITERS, 1, 0, 0,
+                    { 0 } },
+    };
+    rows[F_SYM].ctx = &sym;
+    rows[F_SYM].iters = crypto_iters < 1U ? 1U : crypto_iters;
+    rows[F_SYMH].ctx = &symh;
+    rows[F_SYMH].iters = rows[F_SYM].iters;
+    rows[F_ONE].ctx = &fan1;
+    rows[F_ONE].iters = rows[F_SYM].iters;
+    rows[F_FAN].ctx = &fan;
+    rows[F_FAN].iters = rows[F_SYM].iters / FAN_DEVICES < 1U ? 1U : rows[F_SYM].iters / FAN_DEVICES;
+    rows[F_SEND1].ctx = &one;
+    rows[F_SEND3].ctx = &three;
+    rows[F_ENC].ctx = &single;
+
+    printf("\nfan-out: a message to a user with several devices (PROTOCOL.md 21.4); microseconds; "
+           "%u\ninterleaved repetitions. crypto rows: sender + receiver, per recipient device (the "
+           "fan-out\nrow: a 21.2 content header, encrypt, decrypt and parse for each of %u "
+           "devices, divided by %u).\ndurable rows: one call of the sender (rbx_store_send: every "
+           "envelope in one transaction and\none commit), bounded mode, batches of %u; the 3 devices "
+           "are bob's two and the sender's\nown other device (a sync copy). Sends are not marked "
+           "done during the run.\n", reps, FAN_DEVICES, FAN_DEVICES, DURABLE_ITERS);
+    run_interleaved(rows, NFROWS, reps);
+    printf("%-38s %10s %9s %9s %8s %8s %s\n", "case", "median_us", "min_us", "max_us", "ratio",
+           "target", "met/MISSED");
+    double sym_med = cmp_median(rows[F_SYM].us, reps), one_med = cmp_median(rows[F_ONE].us, reps);
+    double send1 = cmp_median(rows[F_SEND1].us, reps);
+    for (unsigned i = 0; i < NFROWS; i++) {
+        double med, lo, hi;
+        cmp_stats(rows[i].us, reps, &med, &lo, &hi);
+        printf("%-38s %10.2f %9.2f %9.2f", rows[i].name, med, lo, hi);
+        if (i == F_FAN)
+            printf(" %8.2f %8s %s\n", med / one_med, "<=1.1x",
+                   med / one_med <= FAN_CRYPTO_TARGET ? "met" : "MISSED");
+        else if (i == F_ONE || i == F_SYMH)
+            printf(" %8.2f %8s %s\n", med / sym_med, "-", "-");
+        else if (i == F_SEND3)
+            printf(" %8.2f %8s %s\n", med / send1, "<=1.5x",
+                   med / send1 <= FAN_DURABLE_TARGET ? "met" : "MISSED");
+        else if (i == F_ENC)
+            printf(" %8.2f %8s %s\n", med / send1, "-", "-");
+        else
+            printf(" %8s %8s %s\n", "-", "-", "-");
+    }
+    printf("ratios: the 83 B step and the 1-device row / the bare 64 B step (a message to a user "
+           "carries\na %u-byte content header: 64 + %u bytes of plaintext take one more ChaCha20 "
+           "block and two\nmore Poly1305 blocks per side); the 3-device row per device / the "
+           "1-device row (the\ntarget: what fanning out adds per device); the 3-device row per "
+           "device / the bare step:\n%.2f at 64 B, %.2f at 83 B (the same plaintext bytes); the "
+           "3-device send / the 1-device send\n(target); the store encrypt of a single contact / "
+           "the 1-device send. Envelopes made:\n1-device %lld, 3-device %lld.\n",
+           RBX_CONTENT_FIXED, RBX_CONTENT_FIXED, cmp_median(rows[F_FAN].us, reps) / sym_med,
+           cmp_median(rows[F_FAN].us, reps) / cmp_median(rows[F_SYMH].us, reps),
+           (long long)count_rows(s1.st, "SELECT count(*) FROM send_envelopes"),
+           (long long)count_rows(a1.st, "SELECT count(*) FROM send_envelopes"));
+    fan_free(&fan);
+    fan_free(&fan1);
+    sym_free(&sym);
+    sym_free(&symh);
+    free(one.buf);
+    free(three.buf);
+    spair_close(&single);
+    fan_store *stores[] = { &s1, &c1, &a1, &a2, &b1, &b2 };
+    for (size_t i = 0; i < 6; i++) rbx_store_close(stores[i]->st);
+    printf("fan-out section: %.1f s\n", (now_us() - t0) / 1e6);
+}
+
 /* ------------------------------------------------------------ main */
 
 enum {
@@ -1519,7 +1793,7 @@ enum {
 int main(int argc, char **argv)
 {
     unsigned reps = DEFAULT_REPS;
-    int scale = 1;
+    int scale = 1, fanout_only = 0;
     for (int i = 1; i < argc; i++) {
         char *end;
         unsigned long v;
@@ -1527,17 +1801,28 @@ int main(int argc, char **argv)
             scale = 0;
             continue;
         }
+        if (strcmp(argv[i], "--fanout-only") == 0) {
+            fanout_only = 1;
+            continue;
+        }
         if (strcmp(argv[i], "--scale") == 0) continue; /* the default */
         v = strtoul(argv[i], &end, 10);
         if (*argv[i] == '\0' || *end != '\0' || v < MIN_REPS || v > MAX_REPS) {
-            fprintf(stderr, "usage: bench [--no-scale] [repetitions %u..%u]\n", MIN_REPS,
-                    MAX_REPS);
+            fprintf(stderr, "usage: bench [--no-scale] [--fanout-only] [repetitions %u..%u]\n",
+                    MIN_REPS, MAX_REPS);
             return EXIT_FAILURE;
         }
         reps = (unsigned)v;
     }
     double start = now_us();
     RBX(rbx_init());
+    if (fanout_only) {
+        tmpdir_create();
+        fanout_section(reps);
+        CMP_CHECK(cmp_tmpdir_remove());
+        printf("total run time %.1f s\n", (now_us() - start) / 1e6);
+        return EXIT_SUCCESS;
+    }
 
     static sym_ctx sym[3], sym_v1;
     static sym_floor_ctx symf[3];
@@ -1659,6 +1944,7 @@ int main(int argc, char **argv)
     printf("\n");
     tmpdir_create();
     durable_section(reps);
+    fanout_section(reps);
     if (scale)
         scale_section(reps);
     else

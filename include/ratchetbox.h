@@ -614,6 +614,94 @@ RBX_API RBX_MUST_CHECK int rbx_bundle_with_onetime(uint8_t *out, size_t outcap, 
                                                    const uint8_t key[RBX_PUBLICKEYBYTES])
     RBX_NONNULL(1, 3, 4, 7);
 
+/* Two-device signing of an add (or rotate) entry (PROTOCOL.md 21.6): the
+ * device already in the list makes the signer's signature over e's
+ * statement, the new device checks it and adds its subject signature,
+ * giving the encoded entry; neither secret key leaves its device. The
+ * store forms (rbx_store_devlist_sign, _cosign) keep the keys inside the
+ * library. rbx_devlist_entry_sign is the one-machine form.
+ * \return signature: RBX_E_INVALID (e's form, as rbx_devlist_entry_sign),
+ *         RBX_E_KEY (a key check, signer_sk not e->signer's); cosign: the
+ *         same with subject_sk for e->identity, RBX_E_INVALID for a remove,
+ *         RBX_E_SIGNATURE (signature is not e->signer's over e),
+ *         RBX_E_BUFFER. Outputs are zeroed on error. */
+RBX_API RBX_MUST_CHECK int rbx_devlist_entry_signature(uint8_t sig[RBX_SIGNATUREBYTES],
+                                                       const rbx_devlist_entry *e,
+                                                       const uint8_t signer_sk[RBX_SECRETKEYBYTES])
+    RBX_NONNULL(1, 2, 3);
+RBX_API RBX_MUST_CHECK int rbx_devlist_entry_cosign(uint8_t *out, size_t outcap, size_t *outlen,
+                                                    const rbx_devlist_entry *e,
+                                                    const uint8_t signature[RBX_SIGNATUREBYTES],
+                                                    const uint8_t subject_sk[RBX_SECRETKEYBYTES])
+    RBX_NONNULL(1, 3, 4, 5, 6);
+
+/* Device links (PROTOCOL.md 21.6, SERVER.md 5.5). An existing device shows
+ * a one-time code (15 random bytes as 24 base32 characters in groups of 4:
+ * "abcd-efgh-ijkl-mnop-qrst-uvwx"); the new device's user types it in. Both
+ * derive from its secret the link id (the server's capability) and a key
+ * that seals the two slots: the request (the new device's identity key)
+ * and the approval (the add entry the approving device signed, with its
+ * signature). The code is a short-lived capability, not a key: what
+ * authenticates the new device is the user comparing its fingerprint on
+ * both screens before approving. */
+#define RBX_LINK_SECRETBYTES 15U
+#define RBX_LINK_IDBYTES 16U
+#define RBX_LINK_CODEBYTES 30U      /* 24 characters, 5 dashes, NUL */
+#define RBX_LINK_SLOT_MAXBYTES 256U /* a sealed request or approval fits */
+
+/* A fresh secret (libsodium's RNG) and its code. */
+RBX_API RBX_MUST_CHECK int rbx_link_code_new(char code[RBX_LINK_CODEBYTES],
+                                             uint8_t secret[RBX_LINK_SECRETBYTES])
+    RBX_NONNULL(1, 2);
+/* The code of a secret. */
+RBX_API void rbx_link_code_format(char code[RBX_LINK_CODEBYTES],
+                                  const uint8_t secret[RBX_LINK_SECRETBYTES]) RBX_NONNULL(1, 2);
+/* The secret of a code: 24 base32 characters, any case, '-' and ' ' ignored.
+ * \return RBX_E_MALFORMED (secret zeroed). */
+RBX_API RBX_MUST_CHECK int rbx_link_code_parse(uint8_t secret[RBX_LINK_SECRETBYTES],
+                                               const char *code) RBX_NONNULL(1, 2);
+/* BLAKE2b-128("ratchetbox-link-id-v1" || secret): the link's id. */
+RBX_API void rbx_link_id(uint8_t id[RBX_LINK_IDBYTES], const uint8_t secret[RBX_LINK_SECRETBYTES])
+    RBX_NONNULL(1, 2);
+/* Seal and open the request slot (the new device's identity key).
+ * \return seal: RBX_E_KEY, RBX_E_BUFFER; open: RBX_E_AUTH (not sealed
+ *         under this link), RBX_E_MALFORMED, RBX_E_VERSION, RBX_E_KEY. */
+RBX_API RBX_MUST_CHECK int rbx_link_request_seal(uint8_t *out, size_t outcap, size_t *outlen,
+                                                 const uint8_t secret[RBX_LINK_SECRETBYTES],
+                                                 const uint8_t identity[RBX_PUBLICKEYBYTES])
+    RBX_NONNULL(1, 3, 4, 5);
+RBX_API RBX_MUST_CHECK int rbx_link_request_open(uint8_t identity[RBX_PUBLICKEYBYTES],
+                                                 const uint8_t secret[RBX_LINK_SECRETBYTES],
+                                                 const uint8_t *in, size_t len)
+    RBX_NONNULL(1, 2, 3);
+/* Seal and open the approval slot: e is an add entry (signer kind device,
+ * seq >= 2) and signature the approving device's over it
+ * (rbx_store_devlist_sign); the new device checks it in
+ * rbx_store_devlist_cosign. \return seal: RBX_E_INVALID, RBX_E_BUFFER;
+ * open: as the request's. */
+RBX_API RBX_MUST_CHECK int rbx_link_approval_seal(uint8_t *out, size_t outcap, size_t *outlen,
+                                                  const uint8_t secret[RBX_LINK_SECRETBYTES],
+                                                  const rbx_devlist_entry *e,
+                                                  const uint8_t signature[RBX_SIGNATUREBYTES])
+    RBX_NONNULL(1, 3, 4, 5, 6);
+RBX_API RBX_MUST_CHECK int rbx_link_approval_open(rbx_devlist_entry *e,
+                                                  uint8_t signature[RBX_SIGNATUREBYTES],
+                                                  const uint8_t secret[RBX_LINK_SECRETBYTES],
+                                                  const uint8_t *in, size_t len)
+    RBX_NONNULL(1, 2, 3, 4);
+
+/* Messages to users (PROTOCOL.md 21.2): every ratchet message a store sends
+ * to a user carries a small header before the caller's body: its type, a
+ * 16-byte message id chosen by the sender, and for a sync copy the user it
+ * was sent to. */
+#define RBX_MESSAGE_IDBYTES 16U
+#define RBX_CONTENT_MESSAGE 1U   /* a message to this user */
+#define RBX_CONTENT_SYNC 2U      /* a copy of a message our own user sent (from another of its devices) */
+#define RBX_CONTENT_RETRY 3U     /* a retry request (PROTOCOL.md 21.5) */
+#define RBX_CONTENT_RESENT 1U    /* flag: re-sent after a retry request */
+#define RBX_RETRY_MAX_IDS 32U    /* message ids one retry request names */
+#define RBX_RETRY_INTERVAL 3600U /* one retry request per peer device per hour, each way */
+
 /* ---------------------------------------------------------------- sessions */
 
 typedef struct rbx_session rbx_session;
@@ -895,6 +983,17 @@ RBX_API RBX_MUST_CHECK int rbx_store_devlist_first_entry(rbx_store *st, uint8_t 
                                                          uint64_t created)
     RBX_NONNULL(1, 2, 4, 5);
 
+/* The store forms of rbx_devlist_entry_signature and _cosign, with the
+ * identity in force, which must be e->signer (sign) or e->identity (cosign):
+ * else RBX_E_KEY. The secret key is read, used and wiped inside the call.
+ * \return as those, RBX_E_NOT_FOUND (no identity), RBX_E_CORRUPT, RBX_E_IO. */
+RBX_API RBX_MUST_CHECK int rbx_store_devlist_sign(rbx_store *st, uint8_t sig[RBX_SIGNATUREBYTES],
+                                                  const rbx_devlist_entry *e) RBX_NONNULL(1, 2, 3);
+RBX_API RBX_MUST_CHECK int rbx_store_devlist_cosign(rbx_store *st, uint8_t *out, size_t outcap,
+                                                    size_t *outlen, const rbx_devlist_entry *e,
+                                                    const uint8_t sig[RBX_SIGNATUREBYTES])
+    RBX_NONNULL(1, 2, 4, 5, 6);
+
 /* A fresh bundle, after the policy's upkeep (rbx_store_maintain): the newest
  * signed prekey of the identity in force with its creation time, one one-time
  * prekey never offered before (onetime > 0; 0 = none; the pool follows the
@@ -984,6 +1083,10 @@ RBX_API RBX_MUST_CHECK int rbx_store_outbox_next(rbx_store *st, uint8_t *out, si
  * store's at-rest guarantee). \return RBX_E_NOT_FOUND. */
 RBX_API RBX_MUST_CHECK int rbx_store_ack_outbox(rbx_store *st, uint64_t id) RBX_NONNULL(1);
 RBX_API RBX_MUST_CHECK int rbx_store_ack_inbox(rbx_store *st, uint64_t id) RBX_NONNULL(1);
+/* Several consumed inbox entries in one transaction (one commit); ids that
+ * are not there are skipped. *deleted: how many went. \return RBX_E_IO. */
+RBX_API RBX_MUST_CHECK int rbx_store_ack_inbox_batch(rbx_store *st, const uint64_t *ids, size_t n,
+                                                     size_t *deleted) RBX_NONNULL(1, 4);
 
 /* Forget the session with (name, device): the next encrypt starts a new
  * X3DH from a fresh bundle (rbx_store_add_contact again). Clears a rollback. */
@@ -1218,6 +1321,267 @@ RBX_API RBX_MUST_CHECK int rbx_store_revocations(rbx_store *st, rbx_org_revocati
  * it does not certify our current identity, RBX_E_EXPIRED. */
 RBX_API RBX_MUST_CHECK int rbx_store_set_certificate(rbx_store *st, const uint8_t *cert, size_t len)
     RBX_NONNULL(1, 2);
+/* ---------------------------------------------------------------- users: fan-out, sync copies, recovery */
+
+/* A store that belongs to a user's device (PROTOCOL.md section 21) sends to
+ * users, not to devices: one call encrypts a message for every current
+ * device of the recipient user and for every other device of its own user
+ * (sync copies), in one transaction, from verified device lists it pins.
+ * Still sans-I/O: the caller fetches lists and bundles from a server
+ * (rbxd, SERVER.md) and hands them in, and posts the envelopes the store
+ * hands out. Every device of a user is a contact row (name = user id,
+ * device = device id) pinned to the key its verified list names. */
+
+typedef struct rbx_account {
+    char user[RBX_USER_MAX];
+    uint32_t device;                        /* rbx_device_id of the key this device enrolled with */
+    uint32_t registration_id;               /* random per store (SERVER.md 5.3) */
+    uint8_t entry[RBX_DEVLIST_ENTRY_MAXBYTES]; /* this device's add entry */
+    size_t entry_len;
+} rbx_account;
+
+/* Make this store a device of a user: entry is this device's own add entry
+ * (entry 1 of a new user from rbx_store_devlist_first_entry, or the add
+ * entry of rbx_store_devlist_cosign), parsed and checked to add the store's
+ * identity; a random registration id is chosen. The entry's hash anchors
+ * the first verification of our own list (21.3): it must be in it at its
+ * seq. Call it before enrolling; a second call with the same entry returns
+ * the same account (a retried enrollment). \return RBX_E_EXISTS (another
+ * account), RBX_E_KEY (the entry does not add our identity), the entry's
+ * parse errors, RBX_E_NOT_FOUND (no identity), RBX_E_IO. */
+RBX_API RBX_MUST_CHECK int rbx_store_account_init(rbx_store *st, rbx_account *out,
+                                                  const uint8_t *entry, size_t len)
+    RBX_NONNULL(1, 2, 3);
+/* \return RBX_E_NOT_FOUND (no account), RBX_E_CORRUPT, RBX_E_IO. */
+RBX_API RBX_MUST_CHECK int rbx_store_account(rbx_store *st, rbx_account *out) RBX_NONNULL(1, 2);
+
+/* A device's registration id as a server lists it (SERVER.md 5.1 `devices`):
+ * not signed; a change means a new state behind the same key. */
+typedef struct rbx_device_reg {
+    uint32_t device;
+    uint32_t registration_id;
+} rbx_device_reg;
+
+typedef struct rbx_user_update {
+    rbx_devlist_pin head;                   /* the new pin */
+    int first;                              /* pinned now (first use, or our anchor) */
+    int self_listed;                        /* own user: this device is in it with its key */
+    size_t ndevices, added, removed, rotated, reregistered;
+} rbx_user_update;
+
+/* Verify a user's whole device list (entries[i] is seq i + 1) from the pin
+ * this store holds for the user (PROTOCOL.md 20.4, 20.5; first use: trust
+ * on first use, or our own account's anchor) and apply it in one
+ * transaction: the pin moves to the new head; every listed device gets a
+ * contact row pinned to its listed key (not this device itself); removed
+ * devices lose their sessions and bundles; a device whose registration id
+ * changed (regs, from the server, may be NULL) starts a new session. A list
+ * that does not extend the pin changes nothing.
+ * \return rbx_devlist_verify's errors (RBX_E_STALE a rollback,
+ *         RBX_E_IDENTITY_CHANGED a fork or another list, RBX_E_CHAIN,
+ *         RBX_E_SIGNATURE ...), RBX_E_IDENTITY_CHANGED (own list without
+ *         our anchor), RBX_E_EXISTS (hand-added contacts under this name),
+ *         RBX_E_INVALID, RBX_E_IO. */
+RBX_API RBX_MUST_CHECK int rbx_store_user_update(rbx_store *st, rbx_user_update *res,
+                                                 const char *user, const uint8_t *const *entries,
+                                                 const size_t *lens, size_t n,
+                                                 const rbx_device_reg *regs, size_t nregs)
+    RBX_NONNULL(1, 2, 3);
+
+/* Bind user to an organisation root (PROTOCOL.md 20.5): from now on
+ * rbx_store_user_update verifies the user's list with org, so entries the
+ * root signed (signer_kind 1: an entry 1, an add, remove or rotate for a
+ * lost device) are accepted; without a binding they are RBX_E_CHAIN. Before
+ * the first update (the pin then also follows) or after it (a TOFU pin
+ * keeps its entry 1; later root-signed entries are accepted). One root per
+ * user: the same key again is a no-op.
+ * \return RBX_E_INVALID (user), RBX_E_KEY (org fails the key checks),
+ *         RBX_E_EXISTS (bound to another root), RBX_E_IO. */
+RBX_API RBX_MUST_CHECK int rbx_store_user_org(rbx_store *st, const char *user,
+                                              const uint8_t org[RBX_PUBLICKEYBYTES])
+    RBX_NONNULL(1, 2, 3);
+
+/* The pin held for a user. \return RBX_E_NOT_FOUND (not pinned). */
+RBX_API RBX_MUST_CHECK int rbx_store_user_pin(rbx_store *st, rbx_devlist_pin *pin, const char *user)
+    RBX_NONNULL(1, 2, 3);
+
+typedef struct rbx_user_device {
+    char user[RBX_USER_MAX];
+    uint32_t device;
+    uint8_t identity[RBX_PUBLICKEYBYTES];   /* the key its verified list names */
+    uint64_t added_seq;
+    uint32_t registration_id;               /* as the server last listed it; 0 unknown */
+    int self;                               /* this device */
+    int has_session;
+    int has_bundle;                         /* a bundle of the listed key is held */
+    int needs_bundle;                       /* neither a session nor a bundle for its listed key */
+} rbx_user_device;
+
+/* The devices of a user's pinned list (writes min(cap, *n); out may be NULL
+ * when cap is 0). \return RBX_E_NOT_FOUND (not pinned), RBX_E_CORRUPT. */
+RBX_API RBX_MUST_CHECK int rbx_store_user_devices(rbx_store *st, rbx_user_device *out, size_t cap,
+                                                  size_t *n, const char *user)
+    RBX_NONNULL(1, 4, 5);
+/* The devices a message to `to` goes to (to's and our own other devices)
+ * that need a bundle before rbx_store_send can run: fetch them
+ * (SERVER.md 6.3) and hand them to rbx_store_user_bundle. \return as above;
+ * RBX_E_NOT_FOUND also without an account. */
+RBX_API RBX_MUST_CHECK int rbx_store_send_needs(rbx_store *st, rbx_user_device *out, size_t cap,
+                                                size_t *n, const char *to) RBX_NONNULL(1, 4, 5);
+
+/* A bundle fetched for a listed device (rbx_bundle_with_onetime assembled
+ * it), held for the next session with that device. Its identity must be
+ * the key the verified list names (PROTOCOL.md 20.5): a server that swaps
+ * a bundle is refused; when the list rotated the device's key, the
+ * bundle's rotation records must lead from the pinned key to it (16.4).
+ * \return RBX_E_NOT_FOUND (not a listed device), RBX_E_IDENTITY_CHANGED
+ *         (another key than the list's), rbx_store_add_contact's errors. */
+RBX_API RBX_MUST_CHECK int rbx_store_user_bundle(rbx_store *st, const char *user, uint32_t device,
+                                                 const uint8_t *bundle, size_t len)
+    RBX_NONNULL(1, 2, 4);
+
+/* One envelope of a send: out + offset, len bytes, for (user, device). */
+typedef struct rbx_envelope {
+    char user[RBX_USER_MAX];
+    uint32_t device;
+    uint32_t registration_id;
+    size_t offset, len;
+} rbx_envelope;
+
+#define RBX_SEND_FANOUT 0U     /* a message to a user (and our other devices) */
+#define RBX_SEND_RETRY 1U      /* a retry request to one device (targeted) */
+#define RBX_SEND_RESEND 2U     /* a re-send to one device (targeted) */
+
+typedef struct rbx_send_info {
+    uint64_t id;                            /* the store's id of this send */
+    uint8_t message_id[RBX_MESSAGE_IDBYTES];/* the server's idempotency key (SERVER.md 7.1) */
+    char to[RBX_USER_MAX];
+    unsigned kind;                          /* RBX_SEND_*; RETRY and RESEND are `targeted` */
+    size_t n;                               /* envelopes */
+} rbx_send_info;
+
+/* Room for every envelope of a send of ptlen bytes: n envelopes of at most
+ * RBX_ENVELOPE_MAXBYTES(ptlen) each. */
+#define RBX_SEND_MAX_ENVELOPES (2U * RBX_DEVLIST_MAX_DEVICES - 1U)
+#define RBX_ENVELOPE_MAXBYTES(ptlen) ((size_t)(ptlen) + 1024U)
+#define RBX_RESEND_WINDOW RBX_DAY  /* sent plaintexts kept for re-sends (PROTOCOL.md 21.5) */
+
+/* Encrypt pt to user `to`: one envelope per device of to's list and per
+ * other device of our own list (sync copies), all in one transaction with
+ * one commit; the plaintext is kept sealed for re-sends until
+ * RBX_RESEND_WINDOW after delivery. Only after the commit are the
+ * envelopes written to out (env[i] for i < info->n). Post them (SERVER.md
+ * 7.1), then rbx_store_send_done; on a 409, update the lists and
+ * rbx_store_send_rebuild; after a crash rbx_store_send_get hands the same
+ * bytes out again. \return RBX_E_NOT_FOUND (no account, `to` or our own
+ * user not pinned, or a device needing a bundle: rbx_store_send_needs),
+ * RBX_E_BUFFER (envcap or outcap too small; nothing changed),
+ * RBX_E_ROLLBACK, RBX_E_EXPIRED, RBX_E_TOO_BIG, RBX_E_IO, the session's. */
+RBX_API RBX_MUST_CHECK int rbx_store_send(rbx_store *st, rbx_send_info *info, rbx_envelope *env,
+                                          size_t envcap, uint8_t *out, size_t outcap,
+                                          const char *to, const uint8_t *pt, size_t ptlen,
+                                          const rbx_session_opts *opts)
+    RBX_NONNULL(1, 2, 3, 5, 7);
+/* A pending send's envelopes again, byte for byte (id 0: the oldest
+ * pending one). \return RBX_E_NOT_FOUND (none pending), RBX_E_BUFFER. */
+RBX_API RBX_MUST_CHECK int rbx_store_send_get(rbx_store *st, rbx_send_info *info, rbx_envelope *env,
+                                              size_t envcap, uint8_t *out, size_t outcap,
+                                              uint64_t id) RBX_NONNULL(1, 2, 3, 5);
+/* After a 409 device_mismatch and rbx_store_user_update of the users
+ * concerned: envelopes of devices no longer listed are dropped, devices
+ * listed without one (or whose registration id or key changed) get one, in
+ * one transaction; the message id stays. A targeted send (a retry request
+ * or a re-send) is only remade for the device it had, and dropped when
+ * that device left its list or has a new state (RBX_E_NOT_FOUND, the send
+ * gone). \return as rbx_store_send. */
+RBX_API RBX_MUST_CHECK int rbx_store_send_rebuild(rbx_store *st, rbx_send_info *info,
+                                                  rbx_envelope *env, size_t envcap, uint8_t *out,
+                                                  size_t outcap, uint64_t id,
+                                                  const rbx_session_opts *opts)
+    RBX_NONNULL(1, 2, 3, 5);
+/* The server stored the send (200): its ciphertexts are erased; a message's
+ * plaintext stays for re-sends until RBX_RESEND_WINDOW. \return RBX_E_NOT_FOUND. */
+RBX_API RBX_MUST_CHECK int rbx_store_send_done(rbx_store *st, uint64_t id) RBX_NONNULL(1);
+
+/* About a message received from a user. */
+typedef struct rbx_user_received {
+    char user[RBX_USER_MAX];                /* the sender user, verified (its list and the ratchet) */
+    uint32_t device;                        /* the sender device */
+    unsigned type;                          /* RBX_CONTENT_MESSAGE, _SYNC or _RETRY */
+    unsigned flags;                         /* RBX_CONTENT_RESENT */
+    int sync;                               /* 1: a copy of a message our own user sent */
+    char to[RBX_USER_MAX];                  /* who it was sent to (us, or for a sync copy the peer) */
+    uint8_t message_id[RBX_MESSAGE_IDBYTES];
+    uint64_t inbox_id;                      /* rbx_store_ack_inbox once the output is out */
+    int redelivered;
+    size_t resent;                          /* retry request: messages re-sent (pending sends) */
+    int retry_limited;                      /* retry request: not served (RBX_RETRY_INTERVAL) */
+} rbx_user_received;
+
+/* Decrypt an envelope a server says came from (user, device) (SERVER.md
+ * 7.2). The device must be in the user's pinned list and the message must
+ * authenticate under a session with its listed key; the plaintext (the
+ * content's body) and the inbox entry commit together. A retry request
+ * from a device that received a message we can re-send queues the
+ * re-sends (pending sends: rbx_store_send_get), at most one request per
+ * device per RBX_RETRY_INTERVAL. \return RBX_E_NOT_FOUND (the device is
+ * not in the pinned list, or the user is not pinned: update the list and
+ * try again), RBX_E_IDENTITY_CHANGED (a first message under another key:
+ * update the list and fetch the device's bundle), RBX_E_STATE (no session
+ * for a normal message: recovery, 21.5), RBX_E_AUTH, RBX_E_REPLAY,
+ * RBX_E_MALFORMED (also: a content type this sender may not send), and
+ * rbx_store_decrypt's errors. */
+RBX_API RBX_MUST_CHECK int rbx_store_receive(rbx_store *st, uint8_t *pt, size_t ptcap, size_t *ptlen,
+                                             rbx_user_received *info, const char *user,
+                                             uint32_t device, const uint8_t *in, size_t len)
+    RBX_NONNULL(1, 2, 4, 5, 6, 8);
+
+/* A retry request (PROTOCOL.md 21.5) to (user, device) naming messages we
+ * could not decrypt: a new session from a bundle held for the device
+ * (fetch one first: rbx_store_user_bundle), whose first message carries
+ * the request; the old session stays for its grace window. One targeted
+ * envelope, handed out after the commit as rbx_store_send's. \return
+ * RBX_E_LIMIT (one request per device per RBX_RETRY_INTERVAL),
+ * RBX_E_NOT_FOUND (not a listed device, or no bundle held), RBX_E_INVALID
+ * (nids 0 or above RBX_RETRY_MAX_IDS), as rbx_store_send. */
+RBX_API RBX_MUST_CHECK int rbx_store_retry_request(rbx_store *st, rbx_send_info *info,
+                                                   rbx_envelope *env, size_t envcap, uint8_t *out,
+                                                   size_t outcap, const char *user,
+                                                   uint32_t device,
+                                                   const uint8_t (*ids)[RBX_MESSAGE_IDBYTES],
+                                                   size_t nids) RBX_NONNULL(1, 2, 3, 5, 7, 9);
+
+/* One-time prekeys for a server: up to cap of those never offered (after
+ * the policy's top-up), marked offered in the same transaction, ids
+ * ascending. \return RBX_E_NOT_FOUND (no identity), RBX_E_IO. */
+RBX_API RBX_MUST_CHECK int rbx_store_onetime_export(rbx_store *st, uint32_t *ids,
+                                                    uint8_t (*keys)[RBX_PUBLICKEYBYTES], size_t cap,
+                                                    size_t *n) RBX_NONNULL(1, 2, 3, 5);
+
+/* A device-list entry signed by keys this store holds: e->signer must be
+ * the identity in force or an earlier one still in its grace window (an
+ * identity rotation's rotate entry is signed by the old key), and for add
+ * and rotate e->identity must be the identity in force (the subject).
+ * \return RBX_E_KEY (a key the store does not hold), rbx_devlist_entry_sign's
+ *         errors, RBX_E_NOT_FOUND (no identity), RBX_E_IO. */
+RBX_API RBX_MUST_CHECK int rbx_store_devlist_entry(rbx_store *st, uint8_t *out, size_t outcap,
+                                                   size_t *outlen, const rbx_devlist_entry *e)
+    RBX_NONNULL(1, 2, 4, 5);
+
+/* rbx_store_request_sign with a key this store holds other than the one in
+ * force: `identity` is the identity in force or one in its grace window
+ * (after a rotation the server knows the old key until the rotate entry is
+ * posted, SERVER.md 5.4). \return RBX_E_KEY (not held), as
+ * rbx_store_request_sign. */
+RBX_API RBX_MUST_CHECK int rbx_store_request_sign_as(rbx_store *st, uint8_t sig[RBX_SIGNATUREBYTES],
+                                                     const uint8_t identity[RBX_PUBLICKEYBYTES],
+                                                     const char *method, const char *target,
+                                                     uint64_t ts,
+                                                     const uint8_t nonce[RBX_REQUEST_NONCEBYTES],
+                                                     const uint8_t *body, size_t bodylen,
+                                                     const char *user, uint32_t device)
+    RBX_NONNULL(1, 2, 3, 4, 5, 7, 10);
+
 /* ---------------------------------------------------------------- history archive */
 
 /* Session replay (PROTOCOL.md section 17 "History archive"). With

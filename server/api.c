@@ -188,12 +188,19 @@ struct wr {
     db_send send;
     db_send_res send_res;
     uint64_t acked;
+    int no_nonce;               /* link endpoints: no Authorization, no nonce */
+    db_link_put link;
+    int link_status;
 };
 
 static int wr_run(db *d, void *p)
 {
     wr *w = p;
     ctx *c = w->c;
+    if (w->no_nonce) {
+        w->fresh = 1;
+        return w->op(d, w);
+    }
     int rc = c->S->ops->nonce_put(d, c->a.user, c->a.device, c->a.nonce,
                                   (int64_t)c->a.ts + (int64_t)c->S->cfg.skew + 1, &w->fresh);
     if (rc != DB_OK || !w->fresh || w->op == NULL) return rc;
@@ -849,6 +856,9 @@ static int send_digest(ctx *c, uint8_t out[32])
     uint8_t l = (uint8_t)strlen(c->b.to);
     crypto_generichash_update(&st, &l, 1);
     crypto_generichash_update(&st, (const uint8_t *)c->b.to, l);
+    /* A targeted send differs from a full one with the same envelopes
+     * (the byte is absent otherwise, so earlier digests stay as they were). */
+    if (c->b.targeted) crypto_generichash_update(&st, (const uint8_t *)"T", 1);
     for (size_t i = 0; i < c->b.nenv; i++) {
         uint8_t hdr[1 + 4 + 4 + 8], bh[32];
         l = (uint8_t)strlen(v[i]->user);
@@ -895,6 +905,7 @@ static void h_send(ctx *c)
     w.send.now = c->now;
     w.send.mbox_max = (uint32_t)c->S->cfg.mailbox_max;
     w.send.mbox_max_bytes = c->S->cfg.mailbox_max_bytes;
+    w.send.targeted = c->b.targeted;
     w.op = op_send;
     if (submit(c, &w) != 0) goto out;
     db_send_res *r = &w.send_res;
@@ -1004,6 +1015,74 @@ static void h_ack(ctx *c)
 
 /* ---------------------------------------------------------------- entry point */
 
+/* ---------------------------------------------------------------- links */
+
+/* Device links (SERVER.md 5.5): the link id is the capability, so these
+ * carry no Authorization and record no nonce; what travels is sealed by the
+ * two devices under the secret the id is derived from. */
+static void h_link_get(ctx *c)
+{
+    db *d = reader(c);
+    if (d == NULL) return;
+    uint8_t *req = NULL, *appr = NULL;
+    size_t rl = 0, al = 0;
+    int found = 0;
+    int rc = c->S->ops->link_get(d, c->r.link, server_now(c->S), &req, &rl, &appr, &al, &found);
+    server_reader_put(c->S, d, rc != DB_OK);
+    if (rc != DB_OK) {
+        db_failed(c);
+        return;
+    }
+    if (!found) {
+        api_error_response(c->rs, 404, "no_such_link", "no such link, or it expired");
+        return;
+    }
+    json_t *o = json_object();
+    json_object_set_new(o, "request", b64_json(req, rl));
+    json_object_set_new(o, "approval", appr != NULL ? b64_json(appr, al) : json_null());
+    free(req);
+    free(appr);
+    set_json(c->rs, 200, o);
+}
+
+static int op_link(db *d, wr *w)
+{
+    return w->c->S->ops->link_put(d, &w->link, &w->link_status);
+}
+
+static void h_link_put(ctx *c)
+{
+    wr w;
+    memset(&w, 0, sizeof w);
+    w.no_nonce = 1;
+    memcpy(w.link.id, c->r.link, sizeof w.link.id);
+    w.link.slot = c->r.link_slot ? DB_LINK_APPROVAL : DB_LINK_REQUEST;
+    w.link.data = c->b.data;
+    w.link.len = c->b.data_len;
+    w.link.now = server_now(c->S);
+    w.link.expires = w.link.now + (int64_t)c->S->cfg.link_ttl;
+    w.link.max_links = c->S->cfg.link_max;
+    w.op = op_link;
+    if (submit(c, &w) != 0) return;
+    switch (w.link_status) {
+    case DB_LINK_OK:
+    case DB_LINK_SAME:
+        set_json(c->rs, 200, json_pack("{s:b}", "stored", w.link_status == DB_LINK_OK));
+        break;
+    case DB_LINK_CONFLICT:
+        api_error_response(c->rs, 409, "link_conflict", "this slot of the link holds other data");
+        break;
+    case DB_LINK_FULL:
+        c->rs->retry_after = 60;
+        err_obj(c->rs, 429, "rate_limited", "too many device links are pending; retry later",
+                json_pack("{s:I}", "retry_after", (json_int_t)60));
+        break;
+    default:
+        api_error_response(c->rs, 404, "no_such_link", "no such link, or it expired");
+        break;
+    }
+}
+
 static void h_metrics(ctx *c)
 {
     db *d = server_reader(c->S);
@@ -1063,6 +1142,18 @@ void api_handle(server *S, const api_request *rq, api_response *rs)
     }
     if (atomic_load(&S->draining)) {
         api_error_response(rs, 503, "unavailable", "the server is shutting down; retry");
+        return;
+    }
+    if (c.r.ep == EP_LINK_GET || c.r.ep == EP_LINK_PUT) {
+        /* No Authorization: the link id is the capability (5.5). */
+        if (api_body_parse(c.r.ep, rq->body, rq->body_len, &S->cfg, &c.b, &e) != 0) {
+            err_from(rs, &e);
+            return;
+        }
+        if (c.r.ep == EP_LINK_GET) h_link_get(&c);
+        else h_link_put(&c);
+        api_body_free(&c.b);
+        if (rs->status == 0) api_error_response(rs, 500, "internal", "no response");
         return;
     }
     if (rq->authorization == NULL ||

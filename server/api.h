@@ -31,6 +31,8 @@ typedef struct api_route {
     int64_t after;
     uint32_t limit, wait;
     uint64_t since;
+    uint8_t link[16];           /* EP_LINK_*: the link id */
+    int link_slot;              /* EP_LINK_PUT: 0 request, 1 approval */
 } api_route;
 
 /* Route (method, raw target). 0, or -1 with e set (404 unknown path, 405
@@ -51,6 +53,9 @@ typedef struct api_env {
     size_t len;
 } api_env;
 
+/* Largest decoded `data` of a link slot (spec/SERVER.md 5.5). */
+#define API_LINK_DATA_MAX 4096U
+
 /* A parsed request body; which fields are set depends on the endpoint. */
 typedef struct api_body {
     uint8_t *entry, *bundle, *cert;
@@ -69,6 +74,9 @@ typedef struct api_body {
     size_t nenv;
     int64_t *ids;
     size_t nids;
+    int targeted;               /* EP_SEND: a subset of the devices */
+    uint8_t *data;              /* EP_LINK_PUT */
+    size_t data_len;
 } api_body;
 
 /* Parse the body of endpoint ep under the limits of cfg. 0, or -1 with e

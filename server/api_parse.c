@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include <jansson.h>
+#include <sodium.h>
 
 #include "api.h"
 #include "auth.h"
@@ -121,7 +122,16 @@ int api_route_parse(const char *method, const char *target, api_route *r, api_er
     else if (ns == 1 && seg_is(seg[0], segl[0], "metrics")) want = "GET", ep = EP_METRICS;
     else if (ns == 2 && seg_is(seg[0], segl[0], "v1") && seg_is(seg[1], segl[1], "messages"))
         want = "POST", ep = EP_SEND;
-    else if (ns >= 4 && seg_is(seg[0], segl[0], "v1") && seg_is(seg[1], segl[1], "users")) {
+    else if ((ns == 3 || ns == 4) && seg_is(seg[0], segl[0], "v1") && seg_is(seg[1], segl[1], "links")) {
+        /* /v1/links/{32 lowercase hex}[/request|/approval] */
+        if (segl[2] != 32 || sodium_hex2bin(r->link, sizeof r->link, seg[2], 32, NULL, NULL, NULL) != 0)
+            return fail(e, 404, "not_found", "no such endpoint");
+        for (size_t k = 0; k < 32; k++)
+            if (seg[2][k] >= 'A' && seg[2][k] <= 'F') return fail(e, 404, "not_found", "no such endpoint");
+        if (ns == 3) want = "GET", ep = EP_LINK_GET;
+        else if (seg_is(seg[3], segl[3], "request")) want = "PUT", ep = EP_LINK_PUT, r->link_slot = 0;
+        else if (seg_is(seg[3], segl[3], "approval")) want = "PUT", ep = EP_LINK_PUT, r->link_slot = 1;
+    } else if (ns >= 4 && seg_is(seg[0], segl[0], "v1") && seg_is(seg[1], segl[1], "users")) {
         user_at = 2;
         if (ns == 4 && seg_is(seg[3], segl[3], "devices")) want = "POST", ep = EP_ENROLL;
         else if (ns == 4 && seg_is(seg[3], segl[3], "devicelist"))
@@ -378,6 +388,7 @@ void api_body_free(api_body *b)
         for (size_t i = 0; i < b->nenv; i++) free(b->env[i].body);
     free(b->env);
     free(b->ids);
+    free(b->data);
     memset(b, 0, sizeof *b);
 }
 
@@ -392,8 +403,10 @@ int api_body_parse(api_endpoint ep, const uint8_t *body, size_t len, const rbxd_
     case EP_DEVLIST_GET:
     case EP_KEYS_GET:
     case EP_MAILBOX:
+    case EP_LINK_GET:
         if (len != 0) return fail(e, 400, "bad_request", "this request takes no body");
         return 0;
+    case EP_LINK_PUT:
     case EP_ENROLL:
     case EP_DEVLIST_APPEND:
     case EP_KEYS_PUT:
@@ -458,9 +471,15 @@ int api_body_parse(api_endpoint ep, const uint8_t *body, size_t len, const rbxd_
         break;
     }
     case EP_SEND: {
-        static const char *const names[] = {"message_id", "to", "envelopes", NULL};
+        static const char *const names[] = {"message_id", "to", "envelopes", "targeted", NULL};
         json_t *m = json_object_get(o, "message_id");
+        json_t *t = json_object_get(o, "targeted");
         if (only_keys(o, names, e) != 0) goto out;
+        if (t != NULL && !json_is_boolean(t)) {
+            fail(e, 400, "bad_request", "'targeted' must be true or false");
+            goto out;
+        }
+        b->targeted = t != NULL && json_is_true(t);
         if (m == NULL) {
             fail(e, 400, "bad_request", "missing field 'message_id'");
             goto out;
@@ -473,6 +492,13 @@ int api_body_parse(api_endpoint ep, const uint8_t *body, size_t len, const rbxd_
     case EP_ACK: {
         static const char *const names[] = {"ids", NULL};
         if (only_keys(o, names, e) != 0 || parse_ids(o, cfg, b, e) != 0) goto out;
+        break;
+    }
+    case EP_LINK_PUT: {
+        static const char *const names[] = {"data", NULL};
+        if (only_keys(o, names, e) != 0 ||
+            get_b64(o, "data", 1, 1, API_LINK_DATA_MAX, 413, &b->data, &b->data_len, e) != 0)
+            goto out;
         break;
     }
     default:

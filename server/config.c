@@ -52,6 +52,8 @@ static const key_def keys[] = {
     {"claim_burst", T_U32, OFF(claim_burst), 0, 1, 1000000, "claims per (requester, target device) at once"},
     {"claim_interval", T_DUR, OFF(claim_interval), 0, 0, 30 * DAY, "then one claim per this long"},
     {"long_poll_max", T_DUR, OFF(long_poll_max), 0, 0, 3600, "longest mailbox wait"},
+    {"link_ttl", T_DUR, OFF(link_ttl), 0, 10, DAY, "how long a device link waits for approval"},
+    {"link_max", T_U32, OFF(link_max), 0, 1, 10000000, "device links pending at once"},
     {"readers", T_U32, OFF(readers), 0, 1, 256, "reader connections to the database"},
     {"max_batch", T_U32, OFF(max_batch), 0, 1, 100000, "writes per group commit"},
     {"connection_limit", T_U32, OFF(connection_limit), 0, 4, 100000, "open connections"},
@@ -97,6 +99,8 @@ void config_defaults(rbxd_config *c)
     c->claim_burst = 6;
     c->claim_interval = 600;
     c->long_poll_max = 30;
+    c->link_ttl = 600;
+    c->link_max = 10000;
     c->readers = 4;
     c->max_batch = 256;
     c->connection_limit = 1024;

@@ -38,6 +38,8 @@ typedef struct rbxd_config {
     uint64_t claim_burst;         /* claims per (requester, target device) at once */
     uint64_t claim_interval;      /* seconds per claim after the burst */
     uint64_t long_poll_max;       /* seconds a fetch may wait */
+    uint64_t link_ttl;            /* seconds a device link waits for its approval */
+    uint64_t link_max;            /* links pending at once */
     uint64_t readers;             /* reader connections */
     uint64_t max_batch;           /* writes per group commit */
     uint64_t connection_limit;

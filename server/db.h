@@ -182,6 +182,7 @@ typedef struct db_send {
     int64_t now;
     uint32_t mbox_max;             /* messages per device mailbox */
     uint64_t mbox_max_bytes;
+    int targeted;                  /* 1: a subset of the expected set (no `missing`) */
 } db_send;
 #define DB_SEND_OK 0
 #define DB_SEND_DUPLICATE 1        /* accepted before (same body): nothing new stored */
@@ -220,6 +221,26 @@ typedef struct db_stats {
     uint64_t mailbox_bytes;
     uint64_t mailbox_max_depth;    /* the fullest mailbox's messages */
 } db_stats;
+
+/* Link rendezvous (spec/SERVER.md 5.5): two opaque slots under a
+ * capability id, written once each, gone at `expires`. */
+#define DB_LINK_IDBYTES 16U
+#define DB_LINK_REQUEST 0
+#define DB_LINK_APPROVAL 1
+typedef struct db_link_put {
+    uint8_t id[DB_LINK_IDBYTES];
+    int slot;                      /* DB_LINK_REQUEST or DB_LINK_APPROVAL */
+    const uint8_t *data;
+    size_t len;
+    int64_t now;
+    int64_t expires;               /* for a new link (request) */
+    uint64_t max_links;            /* refuse a new link when this many are pending */
+} db_link_put;
+#define DB_LINK_OK 0
+#define DB_LINK_SAME 1             /* the slot holds these bytes already */
+#define DB_LINK_CONFLICT 2         /* the slot holds other bytes */
+#define DB_LINK_NONE 3             /* approval: no such link (or expired) */
+#define DB_LINK_FULL 4             /* request: max_links pending */
 
 typedef struct db_expire_res {
     uint64_t messages, nonces, sent, spent;
@@ -260,6 +281,10 @@ typedef struct db_ops {
                          uint64_t max_bytes, int64_t cutoff, db_item **items, size_t *n,
                          int *more);
     int (*stats)(db *d, uint32_t low, db_stats *out);
+    /* The link's slots (malloc'ed, NULL when empty); *found = 0 if there is
+     * no such link or it expired (expires <= now). */
+    int (*link_get)(db *d, const uint8_t id[DB_LINK_IDBYTES], int64_t now, uint8_t **req,
+                    size_t *reqlen, uint8_t **appr, size_t *apprlen, int *found);
 
     /* ---- writes (inside begin/commit) */
     /* *fresh = 1 if the nonce was new (and is now recorded), 0 if seen. */
@@ -274,8 +299,11 @@ typedef struct db_ops {
     /* Deletes the listed items of this device's mailbox; *deleted = how many. */
     int (*ack)(db *d, const char *user, uint32_t device, const int64_t *ids, size_t n,
                uint64_t *deleted);
+    /* Write one slot of a link (a request creates it). *status: DB_LINK_*. */
+    int (*link_put)(db *d, const db_link_put *l, int *status);
     /* Removes messages received before now - retention, idempotency records
-     * and spent prekeys as old, nonces past their expiry, idle rate-limit rows. */
+     * and spent prekeys as old, nonces past their expiry, idle rate-limit
+     * rows, expired links. */
     int (*expire)(db *d, int64_t now, int64_t retention, db_expire_res *res);
 } db_ops;
 

@@ -37,7 +37,7 @@ int db_pg_migrate(const char *url, char *err, size_t errcap);
 
 enum {
     P_DEVICE_GET, P_DEVICE_KEYS, P_DEVICES, P_DEVLIST, P_KEY_STATUS, P_FETCH, P_STATS, P_NONCE, P_APPEND,
-    P_REREG, P_KEYS, P_CLAIM, P_SEND, P_ACK, P_EXPIRE, P_COUNT_
+    P_REREG, P_KEYS, P_CLAIM, P_SEND, P_ACK, P_EXPIRE, P_LINK_GET, P_LINK_PUT, P_COUNT_
 };
 
 typedef struct pdef {
@@ -72,12 +72,15 @@ static const pdef pdefs[P_COUNT_] = {
                  "remaining FROM rbx.claim($1, $2, $3, $4, $5, $6, $7)", 7,
                  {OID_TEXT, OID_INT8, OID_TEXT, OID_INT8_ARR, OID_INT8, OID_INT8, OID_INT8}},
     [P_SEND] = {"SELECT status, kind, uid, device FROM rbx.send($1, $2, $3, $4, $5, $6, $7, $8, $9, "
-                "$10, $11, $12)", 12,
+                "$10, $11, $12, $13)", 13,
                 {OID_TEXT, OID_INT8, OID_BYTEA, OID_BYTEA, OID_TEXT, OID_TEXT_ARR, OID_INT8_ARR,
-                 OID_INT8_ARR, OID_BYTEA_ARR, OID_INT8, OID_INT8, OID_INT8}},
+                 OID_INT8_ARR, OID_BYTEA_ARR, OID_INT8, OID_INT8, OID_INT8, OID_BOOL}},
     [P_ACK] = {"SELECT rbx.ack($1, $2, $3)", 3, {OID_TEXT, OID_INT8, OID_INT8_ARR}},
     [P_EXPIRE] = {"SELECT messages, nonces, sent, spent FROM rbx.expire($1, $2)", 2,
                   {OID_INT8, OID_INT8}},
+    [P_LINK_GET] = {"SELECT request, approval FROM rbx.link_get($1, $2)", 2, {OID_BYTEA, OID_INT8}},
+    [P_LINK_PUT] = {"SELECT rbx.link_put($1, $2, $3, $4, $5, $6)", 6,
+                    {OID_BYTEA, OID_INT4, OID_BYTEA, OID_INT8, OID_INT8, OID_INT8}},
 };
 
 typedef struct listener listener;
@@ -152,6 +155,16 @@ static void p_bytes(params *p, const void *b, size_t n)
 }
 
 static void p_text(params *p, const char *s) { p_bytes(p, s, strlen(s)); }
+
+static void p_bool(params *p, int v)
+{
+    int i = p->n++;
+    p->num[i][0] = v ? 1 : 0;
+    p->v[i] = (const char *)p->num[i];
+    p->len[i] = 1;
+    p->fmt[i] = 1;
+    p->own[i] = NULL;
+}
 
 static void p_null(params *p)
 {
@@ -1096,6 +1109,7 @@ static int pg_send(db *d, const db_send *m, db_send_res *res)
     p_i64(&p, m->now);
     p_i64(&p, m->mbox_max);
     p_i64(&p, m->mbox_max_bytes > INT64_MAX ? INT64_MAX : (int64_t)m->mbox_max_bytes);
+    p_bool(&p, m->targeted);
     r = exec(d, P_SEND, &p);
     if (!ok_tuples(r, 4) || PQntuples(r) < 1) goto out;
     int32_t st, kind;
@@ -1176,6 +1190,54 @@ static int pg_expire(db *d, int64_t now, int64_t retention, db_expire_res *res)
     return ret;
 }
 
+static int pg_link_get(db *d, const uint8_t id[DB_LINK_IDBYTES], int64_t now, uint8_t **req,
+                       size_t *reqlen, uint8_t **appr, size_t *apprlen, int *found)
+{
+    *req = *appr = NULL;
+    *reqlen = *apprlen = 0;
+    *found = 0;
+    params p = {0};
+    p_bytes(&p, id, DB_LINK_IDBYTES);
+    p_i64(&p, now);
+    PGresult *r = exec(d, P_LINK_GET, &p);
+    int ret = DB_FAIL;
+    if (!ok_tuples(r, 2) || PQntuples(r) > 1) goto out;
+    ret = DB_OK;
+    if (PQntuples(r) == 1) {
+        if (g_bytes_dup(r, 0, 0, 1U << 16, req, reqlen) != DB_OK ||
+            (!g_null(r, 0, 1) && g_bytes_dup(r, 0, 1, 1U << 16, appr, apprlen) != DB_OK)) {
+            ret = DB_FAIL;
+            free(*req);
+            free(*appr);
+            *req = *appr = NULL;
+            *reqlen = *apprlen = 0;
+        } else {
+            *found = 1;
+        }
+    }
+out:
+    PQclear(r);
+    return ret;
+}
+
+static int pg_link_put(db *d, const db_link_put *l, int *status)
+{
+    params p = {0};
+    p_bytes(&p, l->id, DB_LINK_IDBYTES);
+    p_i32(&p, l->slot);
+    p_bytes(&p, l->data, l->len);
+    p_i64(&p, l->now);
+    p_i64(&p, l->expires);
+    p_i64(&p, l->max_links > INT64_MAX ? INT64_MAX : (int64_t)l->max_links);
+    PGresult *r = one_row(d, P_LINK_PUT, &p, 1);
+    int32_t v;
+    int ret = (r != NULL && g_i32(r, 0, 0, &v) == DB_OK && v >= DB_LINK_OK && v <= DB_LINK_FULL)
+                  ? DB_OK : DB_FAIL;
+    PQclear(r);
+    if (ret == DB_OK) *status = v;
+    return ret;
+}
+
 const db_ops db_pg_ops = {
     .name = "postgresql",
     .open = pg_open,
@@ -1190,6 +1252,8 @@ const db_ops db_pg_ops = {
     .key_status = pg_key_status,
     .mailbox_fetch = pg_mailbox_fetch,
     .stats = pg_stats,
+    .link_get = pg_link_get,
+    .link_put = pg_link_put,
     .nonce_put = pg_nonce_put,
     .devlist_append = pg_devlist_append,
     .reregister = pg_reregister,

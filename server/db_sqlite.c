@@ -27,7 +27,8 @@ enum {
     S_DEV_SET_OTKMAX,
     S_RL_GET, S_RL_PUT, S_CLAIM, S_SPENT_INS, S_DEV_BUNDLE,
     S_SENT_GET, S_SENT_INS, S_SEND_DEVICES, S_MBOX_INS, S_MBOX_ADD, S_ACK_DEL, S_MBOX_SUB,
-    S_EXP_AGG, S_EXP_MBOX, S_EXP_NONCE, S_EXP_SENT, S_EXP_SPENT, S_EXP_RL,
+    S_EXP_AGG, S_EXP_MBOX, S_EXP_NONCE, S_EXP_SENT, S_EXP_SPENT, S_EXP_RL, S_EXP_LINK,
+    S_LINK_GET, S_LINK_COUNT, S_LINK_INS, S_LINK_APPROVE,
     S_COUNT_
 };
 
@@ -117,6 +118,13 @@ static const char *const sql_text[S_COUNT_] = {
     [S_EXP_SENT] = "DELETE FROM sent WHERE created<?1",
     [S_EXP_SPENT] = "DELETE FROM otk_spent WHERE spent_at<?1",
     [S_EXP_RL] = "DELETE FROM ratelimit WHERE tat<?1",
+    [S_EXP_LINK] = "DELETE FROM link WHERE expires<=?1",
+    [S_LINK_GET] = "SELECT request, approval FROM link WHERE id=?1 AND expires>?2",
+    [S_LINK_COUNT] = "SELECT count(*) FROM link WHERE expires>?1",
+    [S_LINK_INS] = "INSERT INTO link(id, request, approval, expires) VALUES(?1, ?2, NULL, ?3) "
+                   "ON CONFLICT(id) DO UPDATE SET request=excluded.request, approval=NULL, "
+                   "expires=excluded.expires",
+    [S_LINK_APPROVE] = "UPDATE link SET approval=?2 WHERE id=?1",
 };
 
 struct db {
@@ -1054,7 +1062,8 @@ static int send_body(db *d, const db_send *m, db_send_res *res)
                 ret = addr_push(&res->stale, &res->nstale, e->user, e->device);
         }
     }
-    for (size_t j = 0; j < nv && ret == DB_OK; j++)
+    /* A targeted send (a retry request, a re-send) names a subset. */
+    for (size_t j = 0; j < nv && ret == DB_OK && !m->targeted; j++)
         if (!v[j].seen) ret = addr_push(&res->missing, &res->nmissing, v[j].user, v[j].device);
     if (ret == DB_OK && (res->nextra || res->nstale || res->nmissing)) {
         res->status = DB_SEND_MISMATCH;
@@ -1211,7 +1220,102 @@ static int sq_expire(db *d, int64_t now, int64_t retention, db_expire_res *res)
     if (ret == DB_OK) ret = del_before(d, S_EXP_SPENT, cutoff, &res->spent);
     uint64_t rl;
     if (ret == DB_OK) ret = del_before(d, S_EXP_RL, now, &rl);
+    if (ret == DB_OK) ret = del_before(d, S_EXP_LINK, now, &rl);
     if (op_end(d, ret == DB_OK) != DB_OK) ret = DB_FAIL;
+    return ret;
+}
+
+/* ---------------------------------------------------------------- links */
+
+/* The link's two slots, if it exists and has not expired. */
+static int link_read(db *d, const uint8_t id[DB_LINK_IDBYTES], int64_t now, uint8_t **req,
+                     size_t *reqlen, uint8_t **appr, size_t *apprlen, int *found)
+{
+    *req = *appr = NULL;
+    *reqlen = *apprlen = 0;
+    *found = 0;
+    sqlite3_stmt *s = stmt(d, S_LINK_GET);
+    if (s == NULL || sqlite3_bind_blob(s, 1, id, DB_LINK_IDBYTES, SQLITE_STATIC) != SQLITE_OK ||
+        sqlite3_bind_int64(s, 2, now) != SQLITE_OK)
+        return DB_FAIL;
+    int rc = sqlite3_step(s), ret = DB_OK;
+    if (rc == SQLITE_ROW) {
+        *found = 1;
+        if (col_blob_dup(s, 0, 1U << 16, req, reqlen) != DB_OK ||
+            (sqlite3_column_type(s, 1) != SQLITE_NULL &&
+             col_blob_dup(s, 1, 1U << 16, appr, apprlen) != DB_OK))
+            ret = DB_FAIL;
+    } else if (rc != SQLITE_DONE) {
+        ret = DB_FAIL;
+    }
+    sqlite3_reset(s);
+    if (ret != DB_OK) {
+        free(*req);
+        free(*appr);
+        *req = *appr = NULL;
+        *reqlen = *apprlen = 0;
+        *found = 0;
+    }
+    return ret;
+}
+
+static int sq_link_get(db *d, const uint8_t id[DB_LINK_IDBYTES], int64_t now, uint8_t **req,
+                       size_t *reqlen, uint8_t **appr, size_t *apprlen, int *found)
+{
+    return link_read(d, id, now, req, reqlen, appr, apprlen, found);
+}
+
+static int link_body(db *d, const db_link_put *l, int *status)
+{
+    uint8_t *req, *appr;
+    size_t rl, al;
+    int found;
+    if (link_read(d, l->id, l->now, &req, &rl, &appr, &al, &found) != DB_OK) return DB_FAIL;
+    int ret = DB_OK;
+    const uint8_t *cur = l->slot == DB_LINK_REQUEST ? req : appr;
+    size_t curlen = l->slot == DB_LINK_REQUEST ? rl : al;
+    if (cur != NULL) {
+        /* Written once: the same bytes again are a retry, others a conflict. */
+        *status = curlen == l->len && memcmp(cur, l->data, l->len) == 0 ? DB_LINK_SAME
+                                                                          : DB_LINK_CONFLICT;
+    } else if (l->slot == DB_LINK_APPROVAL && !found) {
+        *status = DB_LINK_NONE;
+    } else if (l->slot == DB_LINK_APPROVAL) {
+        sqlite3_stmt *s = stmt(d, S_LINK_APPROVE);
+        if (s == NULL || sqlite3_bind_blob(s, 1, l->id, DB_LINK_IDBYTES, SQLITE_STATIC) != SQLITE_OK ||
+            sqlite3_bind_blob(s, 2, l->data, (int)l->len, SQLITE_STATIC) != SQLITE_OK || run(s) != DB_OK)
+            ret = DB_FAIL;
+        else *status = DB_LINK_OK;
+    } else {
+        sqlite3_stmt *s = stmt(d, S_LINK_COUNT);
+        int64_t n = 0;
+        if (s == NULL || sqlite3_bind_int64(s, 1, l->now) != SQLITE_OK ||
+            sqlite3_step(s) != SQLITE_ROW || col_int(s, 0, 0, INT64_MAX, &n) != DB_OK)
+            ret = DB_FAIL;
+        if (s != NULL) sqlite3_reset(s);
+        if (ret == DB_OK && (uint64_t)n >= l->max_links) {
+            *status = DB_LINK_FULL;
+        } else if (ret == DB_OK) {
+            /* An expired row under the same id is replaced. */
+            s = stmt(d, S_LINK_INS);
+            if (s == NULL || sqlite3_bind_blob(s, 1, l->id, DB_LINK_IDBYTES, SQLITE_STATIC) != SQLITE_OK ||
+                sqlite3_bind_blob(s, 2, l->data, (int)l->len, SQLITE_STATIC) != SQLITE_OK ||
+                sqlite3_bind_int64(s, 3, l->expires) != SQLITE_OK || run(s) != DB_OK)
+                ret = DB_FAIL;
+            else *status = DB_LINK_OK;
+        }
+    }
+    free(req);
+    free(appr);
+    return ret;
+}
+
+static int sq_link_put(db *d, const db_link_put *l, int *status)
+{
+    *status = DB_LINK_NONE;
+    if (op_begin(d) != DB_OK) return DB_FAIL;
+    int ret = link_body(d, l, status);
+    if (op_end(d, ret == DB_OK && *status == DB_LINK_OK) != DB_OK) ret = DB_FAIL;
     return ret;
 }
 
@@ -1229,6 +1333,8 @@ const db_ops db_sqlite_ops = {
     .key_status = sq_key_status,
     .mailbox_fetch = sq_mailbox_fetch,
     .stats = sq_stats,
+    .link_get = sq_link_get,
+    .link_put = sq_link_put,
     .nonce_put = sq_nonce_put,
     .devlist_append = sq_devlist_append,
     .reregister = sq_reregister,

@@ -23,6 +23,8 @@ static const char *const ep_names[EP_COUNT_] = {
     [EP_SEND] = "send",
     [EP_MAILBOX] = "mailbox",
     [EP_ACK] = "ack",
+    [EP_LINK_GET] = "link_get",
+    [EP_LINK_PUT] = "link_put",
 };
 
 const char *metrics_endpoint_name(api_endpoint ep)

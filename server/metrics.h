@@ -24,6 +24,8 @@ typedef enum {
     EP_SEND,
     EP_MAILBOX,
     EP_ACK,
+    EP_LINK_GET,
+    EP_LINK_PUT,
     EP_COUNT_
 } api_endpoint;
 

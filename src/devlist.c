@@ -110,19 +110,15 @@ static void subject_statement(uint8_t out[SUBJECT_STATEMENT_BYTES], const uint8_
     crypto_generichash(out + SUBJECT_DOMAIN_LEN, 32, st, len, NULL, 0);
 }
 
-int rbx_devlist_entry_sign(uint8_t *out, size_t outcap, size_t *outlen, const rbx_devlist_entry *e,
-                           const uint8_t signer_sk[32], const uint8_t *subject_sk)
+/* Encode e with its signatures (subject_sig NULL for remove). */
+static int entry_encode(uint8_t *out, size_t outcap, size_t *outlen, const rbx_devlist_entry *e,
+                        const uint8_t sig[64], const uint8_t *subject_sig, int size_only)
 {
-    *outlen = 0;
-    if (!entry_form_ok(e) || has_subject(e->op) != (subject_sk != NULL)) return RBX_E_INVALID;
-    if (!rbx__pk_is_valid(e->identity) || !rbx__pk_is_valid(e->signer) ||
-        !rbx__keypair_matches(e->signer, signer_sk) ||
-        (subject_sk != NULL && !rbx__keypair_matches(e->identity, subject_sk)))
-        return RBX_E_KEY;
-
     /* protobuf-c wants mutable pointers: public copies. */
     rbx_devlist_entry c = *e;
-    uint8_t sig[64], subject_sig[64];
+    uint8_t s1[64] = { 0 }, s2[64] = { 0 };
+    if (sig != NULL) memcpy(s1, sig, 64);
+    if (subject_sig != NULL) memcpy(s2, subject_sig, 64);
     Rbx__Wire__DeviceListEntry w = RBX__WIRE__DEVICE_LIST_ENTRY__INIT;
     w.version = RBX_WIRE_VERSION;
     w.user = c.user;
@@ -134,23 +130,71 @@ int rbx_devlist_entry_sign(uint8_t *out, size_t outcap, size_t *outlen, const rb
     w.created = c.created;
     w.signer_kind = c.signer_kind;
     w.signer = (ProtobufCBinaryData){ 32, c.signer };
-    w.signature = (ProtobufCBinaryData){ 64, sig };
-    if (subject_sk != NULL) {
+    w.signature = (ProtobufCBinaryData){ 64, s1 };
+    if (has_subject(c.op)) {
         w.has_subject_signature = 1;
-        w.subject_signature = (ProtobufCBinaryData){ 64, subject_sig };
+        w.subject_signature = (ProtobufCBinaryData){ 64, s2 };
     }
-    /* Size before signing: no randomness is spent on a refused call. */
     if (rbx__wire__device_list_entry__get_packed_size(&w) > outcap) return RBX_E_BUFFER;
+    if (!size_only) *outlen = rbx__wire__device_list_entry__pack(&w, out);
+    return 0;
+}
+
+int rbx_devlist_entry_sign(uint8_t *out, size_t outcap, size_t *outlen, const rbx_devlist_entry *e,
+                           const uint8_t signer_sk[32], const uint8_t *subject_sk)
+{
+    *outlen = 0;
+    if (!entry_form_ok(e) || has_subject(e->op) != (subject_sk != NULL)) return RBX_E_INVALID;
+    if (!rbx__pk_is_valid(e->identity) || !rbx__pk_is_valid(e->signer) ||
+        !rbx__keypair_matches(e->signer, signer_sk) ||
+        (subject_sk != NULL && !rbx__keypair_matches(e->identity, subject_sk)))
+        return RBX_E_KEY;
+    /* Size before signing: no randomness is spent on a refused call. */
+    int rc = entry_encode(out, outcap, outlen, e, NULL, NULL, 1);
+    if (rc != 0) return rc;
+    uint8_t sig[64], subject_sig[64];
     uint8_t st[STATEMENT_MAX], sub[SUBJECT_STATEMENT_BYTES];
-    size_t slen = statement(st, &c);
+    size_t slen = statement(st, e);
     /* The signer first (the vectors list its nonce first). */
     rbx__xeddsa_sign(sig, signer_sk, st, slen);
     if (subject_sk != NULL) {
         subject_statement(sub, st, slen);
         rbx__xeddsa_sign(subject_sig, subject_sk, sub, sizeof sub);
     }
-    *outlen = rbx__wire__device_list_entry__pack(&w, out);
+    return entry_encode(out, outcap, outlen, e, sig, subject_sk != NULL ? subject_sig : NULL, 0);
+}
+
+int rbx_devlist_entry_signature(uint8_t sig[64], const rbx_devlist_entry *e,
+                                const uint8_t signer_sk[32])
+{
+    memset(sig, 0, 64);
+    if (!entry_form_ok(e)) return RBX_E_INVALID;
+    if (!rbx__pk_is_valid(e->identity) || !rbx__pk_is_valid(e->signer) ||
+        !rbx__keypair_matches(e->signer, signer_sk))
+        return RBX_E_KEY;
+    uint8_t st[STATEMENT_MAX];
+    rbx__xeddsa_sign(sig, signer_sk, st, statement(st, e));
     return 0;
+}
+
+int rbx_devlist_entry_cosign(uint8_t *out, size_t outcap, size_t *outlen,
+                             const rbx_devlist_entry *e, const uint8_t signature[64],
+                             const uint8_t subject_sk[32])
+{
+    *outlen = 0;
+    if (!entry_form_ok(e) || !has_subject(e->op)) return RBX_E_INVALID;
+    if (!rbx__pk_is_valid(e->identity) || !rbx__pk_is_valid(e->signer) ||
+        !rbx__keypair_matches(e->identity, subject_sk))
+        return RBX_E_KEY;
+    int rc = entry_encode(out, outcap, outlen, e, NULL, NULL, 1);
+    if (rc != 0) return rc;
+    uint8_t st[STATEMENT_MAX], sub[SUBJECT_STATEMENT_BYTES], subject_sig[64];
+    size_t slen = statement(st, e);
+    /* The subject signs only a statement its signer really signed. */
+    if ((rc = rbx__xeddsa_verify(signature, e->signer, st, slen)) != 0) return rc;
+    subject_statement(sub, st, slen);
+    rbx__xeddsa_sign(subject_sig, subject_sk, sub, sizeof sub);
+    return entry_encode(out, outcap, outlen, e, signature, subject_sig, 0);
 }
 
 int rbx_devlist_entry_parse(rbx_devlist_entry *out, const uint8_t *in, size_t len)

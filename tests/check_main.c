@@ -30,6 +30,7 @@ int main(void)
     srunner_add_suite(sr, suite_audit());
     srunner_add_suite(sr, suite_archive());
     srunner_add_suite(sr, suite_devlist());
+    srunner_add_suite(sr, suite_multidev());
     srunner_add_suite(sr, suite_integrity());
     srunner_add_suite(sr, suite_lifecycle());
     srunner_run_all(sr, CK_NORMAL);

@@ -10,7 +10,7 @@
 set -eu
 dir=${1:?usage: layering.sh <object dir> [<source dir>]}
 src=${2:-src/store}
-FLOORS="integrity db audit policy prekeys rotate sessions contacts archive bundle messages open"
+FLOORS="integrity db audit policy prekeys rotate sessions contacts archive bundle messages users open"
 
 fail=0
 for c in "$src"/*.c; do

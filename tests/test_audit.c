@@ -100,7 +100,7 @@ START_TEST(events_and_times)
     ck_assert_uint_eq(s.e[0].seq, 1);
     ck_assert_int_eq(s.e[0].time, T0);
     ck_assert_str_eq(s.e[0].event, "store created");
-    ck_assert_str_eq(s.e[0].detail, "schema 3");
+    ck_assert_str_eq(s.e[0].detail, "schema 4");
     for (size_t i = 1; i < 5; i++) {
         char d[32];
         snprintf(d, sizeof d, "max_skip=%zu", 100 + i);

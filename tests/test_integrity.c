@@ -37,6 +37,7 @@
 
 #include "session.h"
 #include "store.h"
+#include "store/db.h"
 #include "storeutil.h"
 #include "testutil.h"
 #include "wire.h"
@@ -1013,12 +1014,13 @@ START_TEST(migration_killed)
         free(wb);
         int64_t version = user_version(db);
         inside += version == 2 && wrote;
-        ck_assert_msg(version == 2 || version == 3, "round %d: user_version %lld", round, (long long)version);
-        if (version == 3) migrated++;
+        ck_assert_msg(version == 2 || version == RBX_SCHEMA_VERSION, "round %d: user_version %lld", round,
+                      (long long)version);
+        if (version == RBX_SCHEMA_VERSION) migrated++;
         else not_yet++;
         /* Either way it opens now (migrating if it had not), and works. */
         rbx_store *st = store_open(db, 0);
-        ck_assert_int_eq(q_int(st, "PRAGMA user_version"), 3);
+        ck_assert_int_eq(q_int(st, "PRAGMA user_version"), RBX_SCHEMA_VERSION);
         ck_assert_int_eq(q_int(st, "SELECT count(*) FROM contact_keys"), keys);
         uint8_t bundle[RBX_BUNDLE_MAXBYTES];
         size_t bn;
@@ -1035,6 +1037,119 @@ START_TEST(migration_killed)
 }
 END_TEST
 
+
+/* ------------------------------------------------------------ schema 3 to 4 */
+
+/* A store of schema 3 as issue 12's code left it: a store of this version
+ * before any account exists (the tables of schema 4 are empty), those
+ * tables dropped, the version set back, and the record's schema digest and
+ * set made again under the store's key. */
+static void to_schema3(const char *db)
+{
+    char kp[PATHCAP + 8];
+    size_t klen, n;
+    sql_on_file(db, "DROP TABLE send_envelopes; DROP TABLE sends; DROP TABLE user_devices;"
+                    " DROP TABLE users; DROP TABLE account; PRAGMA user_version = 3");
+    snprintf(kp, sizeof kp, "%s.key", db);
+    uint8_t *key = slurp(kp, &klen);
+    ck_assert_uint_eq(klen, 32);
+    sqlite3 *h;
+    sqlite3_stmt *q;
+    ck_assert_int_eq(sqlite3_open(db, &h), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_prepare_v2(h, "SELECT v FROM meta WHERE k = 'integrity'", -1, &q, NULL), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_step(q), SQLITE_ROW);
+    uint8_t rec[RBX_INTEGRITY_BYTES];
+    ck_assert_int_eq(rbx__row_open(rec, sizeof rec, &n, key, "meta", 0, 0, "integrity",
+                                   sqlite3_column_blob(q, 0), (size_t)sqlite3_column_bytes(q, 0)), 0);
+    sqlite3_finalize(q);
+    rbx__integrity r;
+    ck_assert_int_eq(rbx__integrity_decode(&r, rec, n), 0);
+    rbx__auth_keys k;
+    rbx__auth_keys_derive(&k, key);
+    ck_assert_int_eq(rbx__auth_schema(h, r.schema), 0);
+    ck_assert_int_eq(rbx__auth_sets_of(h, &k, &r.rows, RBX_SETS_SCHEMA3), 0);
+    rbx__integrity_encode(rec, &r);
+    uint8_t *sealed = rbx__row_seal(&n, key, "meta", 0, 0, "integrity", rec, sizeof rec);
+    ck_assert_ptr_nonnull(sealed);
+    ck_assert_int_eq(sqlite3_prepare_v2(h, "UPDATE meta SET v = ?1 WHERE k = 'integrity'", -1, &q, NULL),
+                     SQLITE_OK);
+    sqlite3_bind_blob(q, 1, sealed, (int)n, SQLITE_TRANSIENT);
+    ck_assert_int_eq(sqlite3_step(q), SQLITE_DONE);
+    sqlite3_finalize(q);
+    ck_assert_int_eq(sqlite3_close(h), SQLITE_OK);
+    free(sealed);
+    sodium_memzero(key, klen);
+    free(key);
+    sodium_memzero(&k, sizeof k);
+}
+
+#define EVCAP 640
+static int last_event(const rbx_audit_event *e, void *ctx)
+{
+    snprintf(ctx, EVCAP, "%s: %s", e->event, e->detail);
+    return 0;
+}
+
+/* Schema 3 migrates to 4 in place, its record kept (the new tables are
+ * empty); one edited behind the store is refused before the migration
+ * could take the edit in (the open check runs inside the migration), and
+ * stays byte for byte as it was. */
+START_TEST(migration_from_3)
+{
+    peer alice, bob;
+    msg m;
+    rbx_received info;
+    char ev[EVCAP];
+    peer_new(&alice, "alice");
+    peer_new(&bob, "bob");
+    introduce(&bob, "alice", 1, &alice);
+    tx(&m, &bob, "alice", 1, "before the migration");
+    peer_close(&alice);
+    to_schema3(alice.db);
+    ck_assert_int_eq(sql_int_on_file(alice.db, "PRAGMA user_version"), 3);
+    char copy[PATHCAP];
+    path_of(copy, "alice-v3.db");
+    for (int i = 0; i < 2; i++) {
+        char a[PATHCAP + 8], b[PATHCAP + 8];
+        static const char *const sfx[] = { ".key", ".gen" };
+        snprintf(a, sizeof a, "%s%s", alice.db, sfx[i]);
+        snprintf(b, sizeof b, "%s%s", copy, sfx[i]);
+        copy_or_remove(a, b);
+    }
+    copy_file(alice.db, copy);
+    /* As it is: migrated, the migration recorded, and it works. */
+    peer_reopen(&alice);
+    ck_assert_int_eq(q_int(alice.st, "PRAGMA user_version"), RBX_SCHEMA_VERSION);
+    ck_assert_int_eq(q_int(alice.st, "SELECT count(*) FROM sqlite_schema WHERE name IN ('account',"
+                                     " 'users', 'user_devices', 'sends', 'send_envelopes')"), 5);
+    ck_assert_int_eq(rbx_store_audit(alice.st, last_event, ev), 0);
+    ck_assert_str_eq(ev, "store migrated: schema 4");
+    ck_assert_int_eq(rx(&alice, &info, "bob", 1, &m, "before the migration"), 0);
+    peer_close(&alice);
+    ck_assert_int_eq(open_rc(alice.db), 0);
+    /* Edited behind it before the migration: refused, left as it was. */
+    static const char *const edits[] = {
+        "DELETE FROM onetime_prekeys WHERE id = (SELECT max(id) FROM onetime_prekeys)",
+        "UPDATE signed_prekeys SET created = created + 1000000",
+        "CREATE TABLE users (user TEXT PRIMARY KEY)",
+    };
+    for (size_t i = 0; i < sizeof edits / sizeof edits[0]; i++) {
+        copy_file(copy, alice.db);
+        sql_on_file(alice.db, edits[i]);
+        size_t blen, alen;
+        uint8_t *before = slurp(alice.db, &blen);
+        int rc = open_rc(alice.db);
+        ck_assert_msg(rc == RBX_E_TAMPERED, "edit %zu: open gave %s", i, rbx_strerror(rc));
+        uint8_t *after = slurp(alice.db, &alen);
+        ck_assert_msg(blen == alen && memcmp(before, after, blen) == 0, "edit %zu: the file changed", i);
+        free(before);
+        free(after);
+        ck_assert_int_eq(sql_int_on_file(alice.db, "PRAGMA user_version"), 3);
+    }
+    peer_close(&bob);
+}
+END_TEST
+
 Suite *suite_integrity(void)
 {
     Suite *s = suite_create("integrity");
@@ -1045,12 +1160,14 @@ Suite *suite_integrity(void)
     tcase_add_unchecked_fixture(tc, world_template, NULL);
     tcase_add_loop_test(tc, closed_edit, 0, N_CLOSED);
     tcase_add_test(tc, generation_record_put_back);
+    multidev_integrity_sets(tc); /* the tables of schema 4 (test_multidev.c) */
     suite_add_tcase(s, tc);
 
     tc = tcase_create("row_tags");
     dir_fixtures(tc, dir_setup, 120);
     tcase_add_unchecked_fixture(tc, world_template, NULL);
     tcase_add_loop_test(tc, live_edit, 0, LIVE_COUNT);
+    multidev_integrity_row_tags(tc);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("schema");
@@ -1104,6 +1221,7 @@ Suite *suite_integrity(void)
     tc = tcase_create("migration");
     dir_fixtures(tc, dir_setup, 300);
     tcase_add_test(tc, migration_killed);
+    tcase_add_test(tc, migration_from_3);
     suite_add_tcase(s, tc);
     return s;
 }

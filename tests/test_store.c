@@ -1057,8 +1057,8 @@ static const struct {
     [BAD_TRUNC_HALF] = { "database truncated to half", RBX_E_CORRUPT },
     [BAD_RANDOM] = { "database replaced by random bytes", RBX_E_CORRUPT },
     [BAD_FOREIGN] = { "someone else's SQLite database", RBX_E_CORRUPT },
-    [BAD_NEWER] = { "user_version 4", RBX_E_SCHEMA },
-    [BAD_NEWER_JOURNAL] = { "user_version 4, rollback journal", RBX_E_SCHEMA },
+    [BAD_NEWER] = { "user_version 5", RBX_E_SCHEMA },
+    [BAD_NEWER_JOURNAL] = { "user_version 5, rollback journal", RBX_E_SCHEMA },
     [BAD_OTHER_STORE_DB] = { "another store's database", RBX_E_STORAGE_KEY },
     [BAD_KEY_OTHER] = { "key file with other bytes", RBX_E_STORAGE_KEY },
     [BAD_KEY_OPTION] = { "other storage_key option", RBX_E_STORAGE_KEY },
@@ -1115,11 +1115,11 @@ START_TEST(bad_files)
         sql_on_file(alice.db, "CREATE TABLE notes (body TEXT); INSERT INTO notes VALUES ('x');");
         break;
     case BAD_NEWER:
-        sql_on_file(alice.db, "PRAGMA user_version = 4");
+        sql_on_file(alice.db, "PRAGMA user_version = 5");
         break;
     case BAD_NEWER_JOURNAL:
         /* a newer version may not use WAL; the file must stay as it is */
-        sql_on_file(alice.db, "PRAGMA journal_mode = DELETE; PRAGMA user_version = 4");
+        sql_on_file(alice.db, "PRAGMA journal_mode = DELETE; PRAGMA user_version = 5");
         break;
     case BAD_OTHER_STORE_DB:
         copy_file(bob.db, alice.db);
@@ -1623,7 +1623,7 @@ START_TEST(schema_v2_fixture)
     spit(path, gen, genlen);
 
     alice.st = store_open(alice.db, 0);
-    /* Migrated to schema 3 in one step, its audit log intact and the
+    /* Migrated to schema 4 in one step, its audit log intact and the
      * migration recorded; no rollback (the record matched). */
     ck_assert_int_eq(q_int(alice.st, "PRAGMA user_version"), RBX_SCHEMA_VERSION);
     uint64_t events, bad;

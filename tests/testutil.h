@@ -106,8 +106,13 @@ Suite *suite_policy(void);
 Suite *suite_audit(void);
 Suite *suite_archive(void);
 Suite *suite_devlist(void);
+Suite *suite_multidev(void);
 Suite *suite_integrity(void);
 Suite *suite_lifecycle(void);
+/* The integrity attacks on the tables of schema 4 (test_multidev.c), added
+ * to the integrity suite's "sets" and "row_tags" tcases. */
+void multidev_integrity_sets(TCase *tc);
+void multidev_integrity_row_tags(TCase *tc);
 
 #endif
 

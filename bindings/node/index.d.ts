@@ -16,7 +16,9 @@ export { RbxdClient, RbxdError };
 export type {
   RbxdClientOptions, RequestSigner, SignedRequest, EnrollRequest, EnrollResult, DeviceListResult,
   KeyStatus, FetchedBundle, Envelope, SendResult, MailboxItem, MailboxResult, OneTimePrekey,
+  OutgoingSend, UserDeviceInfo, UserReceived, UserStore, BundleAssembler, SyncResult,
 } from './lib/rbxd-client';
+import type { OutgoingSend, UserDeviceInfo, UserReceived } from './lib/rbxd-client';
 
 /** The library's error names (RBX_E_* of ratchetbox.h). */
 export type RbxErrorCode =
@@ -369,9 +371,124 @@ export class Store {
   /** The revocations this store applies. */
   revocations(): Promise<{ org: Uint8Array; identity: Uint8Array; revokedAt: number; reason: string }[]>;
 
-  // Multi-device (encrypt to a user, receive from a user, device lists)
-  // arrives with the library's accounts client work: those calls will stay
-  // sans-I/O here (they return envelopes; RbxdClient.send carries them).
+  // ------------------------------------------------------------------
+  // Multi-device (encrypt to a user, receive from a user, device lists;
+  // PROTOCOL.md 21). Sans-I/O: these calls take what the server said and
+  // return envelopes; RbxdClient (refreshUser, supply, sendToUser,
+  // postSend, syncOnce, flushPending) carries them.
+
+  /**
+   * Become a device of a user: `entry` is the user's list entry that adds
+   * this store's identity (deviceListFirstEntry for a new user, or the
+   * approving device's entry when joining). Pins the user at that entry.
+   */
+  accountInit(entry: Uint8Array): Promise<Account>;
+  /** Our user and device; null before accountInit. */
+  account(): Promise<Account | null>;
+  /** Sign a device list entry (signer = this identity): the 64-byte signature. */
+  deviceListSign(entry: DeviceListEntryFields): Promise<Uint8Array>;
+  /** Encode an entry with its signer's signature, adding ours as the subject's (a join). */
+  deviceListCosign(entry: DeviceListEntryFields, signature: Uint8Array): Promise<Uint8Array>;
+  /** Encode and sign an entry this store can sign alone (remove, rotate, an add of a held key). */
+  deviceListEntry(entry: DeviceListEntryFields): Promise<Uint8Array>;
+  /**
+   * Apply a user's device list as the server gave it (all entries, oldest
+   * first, and the devices' registration ids): verified from the pin (the
+   * first entry's hash, set now if the user is new), extensions only.
+   * RBX_E_DEVLIST_FORK, _ROLLBACK, _SIGNATURE, _PIN refuse a list.
+   */
+  userUpdate(user: string, entries: Uint8Array[], devices?: { device: number; registrationId: number }[]):
+  Promise<UserUpdateResult>;
+  /**
+   * Bind a user to an organisation root (32-byte public key): entries the
+   * root signed are then accepted in its list. RBX_E_EXISTS: bound to
+   * another root; RBX_E_KEY: not a key.
+   */
+  userOrg(user: string, org: Uint8Array): Promise<void>;
+  /** The pin and the newest verified (seq, hash) of a user; null if not pinned. */
+  userPin(user: string): Promise<UserPin | null>;
+  /** The current devices of a user, as its verified list holds them. */
+  userDevices(user: string): Promise<UserDeviceInfo[]>;
+  /** The devices a send to `to` reaches (its devices and our other ones), needsBundle where a session must start. */
+  sendNeeds(to: string): Promise<UserDeviceInfo[]>;
+  /** Hold a fetched bundle for a listed device (checked against the list's identity). */
+  userBundle(user: string, device: number, bundle: Uint8Array): Promise<void>;
+  /**
+   * Encrypt plaintext to every current device of `to` and, as sync copies,
+   * to every other device of our own user, in one transaction; the set is
+   * kept until sendDone. RBX_E_NOT_FOUND: a device needs a bundle (sendNeeds).
+   */
+  send(to: string, plaintext: Uint8Array): Promise<OutgoingSend>;
+  /** A pending send (the oldest without an id); null if none. */
+  sendGet(id?: number): Promise<OutgoingSend | null>;
+  /**
+   * Rebuild a pending send after a 409 (lists refreshed since): envelopes
+   * for devices that appeared, none for removed ones, new sessions for
+   * stale registrations. A targeted send whose device is gone: null (dropped).
+   */
+  sendRebuild(id: number, targeted?: boolean): Promise<OutgoingSend | null>;
+  /** The server stored the send: forget its envelopes. */
+  sendDone(id: number): Promise<void>;
+  /**
+   * Decrypt a message from `from` (the server's sender_user/sender_device),
+   * verified against that user's pinned list: the plaintext (committed to
+   * the inbox with the state), the sender, whether it is a sync copy of our
+   * own message, or a retry request (then re-sends are queued: sendGet).
+   * RBX_E_NOT_FOUND: the device is not in the list we hold (refresh it);
+   * RBX_E_IDENTITY_CHANGED: a key the list does not give that device.
+   */
+  receive(wire: Uint8Array, from: { user: string; device: number }): Promise<UserReceived>;
+  /**
+   * Ask a device to re-send messages that did not decrypt (1 to 32 ids): a
+   * new session's first message carrying the retry request (held bundle
+   * needed). RBX_E_LIMIT: one request per peer device per hour.
+   */
+  retryRequest(user: string, device: number, ids: Uint8Array[]): Promise<OutgoingSend>;
+  /** Up to `count` new one-time prekeys to publish: their ids and public keys. */
+  onetimeExport(count: number): Promise<{ id: number; key: Uint8Array }[]>;
+}
+
+/** This store's place among users (rbx_account). */
+export interface Account {
+  user: string;
+  device: number;
+  registrationId: number;
+  /** The list entry that added this device. */
+  entry: Uint8Array;
+}
+
+/** The fields of a device list entry (rbx_devlist_entry). */
+export interface DeviceListEntryFields {
+  user: string;
+  seq: number;
+  /** 32 bytes: the previous entry's hash (zeros for entry 1). */
+  prevHash: Uint8Array;
+  op: 'add' | 'remove' | 'rotate';
+  device: number;
+  identity: Uint8Array;
+  /** Unix seconds. */
+  created: number;
+  signerKind?: 'device' | 'org';
+  signer: Uint8Array;
+}
+
+export interface UserPin {
+  firstHash: Uint8Array;
+  seq: number;
+  hash: Uint8Array;
+}
+
+export interface UserUpdateResult {
+  head: UserPin;
+  /** The user was pinned by this call. */
+  first: boolean;
+  /** Our own device is in the list (for our own user). */
+  selfListed: boolean;
+  devices: number;
+  added: number;
+  removed: number;
+  rotated: number;
+  reregistered: number;
 }
 
 // ==================================================================== sans-I/O

@@ -8,7 +8,8 @@
 #                   concurrency, interop with build/rbx, the leak test, the
 #                   RbxdClient, and npm pack + an offline install of the
 #                   tarball in an empty project running the README's
-#                   TypeScript example. Once rbxd is in this tree
+#                   TypeScript example, and the multi-device calls against
+#                   build/rbxd (test/users.test.js). Once rbxd is in this tree
 #                   (server/main.c), also the example of the product's flow
 #                   (examples/agent-to-phone.js) against build/rbxd.
 # make bench-node   bench/bench.js: the binding against the C calls, in one run;
@@ -26,9 +27,9 @@ RBXD_BIN  := $(if $(wildcard server/main.c),$(B)/rbxd)
 node-deps:
 	cd $(NODE_DIR) && $(NPM) ci --prefer-offline --no-audit --no-fund
 
-check-node: $(B)/rbx $(RBXD_BIN)
+check-node: $(B)/rbx $(RBXD_BIN) $(if $(RBXD_BIN),$(B)/tools/badserver)
 	$(MAKE) --no-print-directory node-deps
-	cd $(NODE_DIR) && RBX='$(CURDIR)/$(B)/rbx' $(NPM) test
+	cd $(NODE_DIR) && RBX='$(CURDIR)/$(B)/rbx' $(if $(RBXD_BIN),RBXD='$(CURDIR)/$(RBXD_BIN)' BADSERVER='$(CURDIR)/$(B)/tools/badserver') $(NPM) test
 	$(if $(RBXD_BIN),cd $(NODE_DIR) && node examples/agent-to-phone.js --rbxd '$(CURDIR)/$(RBXD_BIN)')
 
 bench-node:

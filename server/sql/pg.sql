@@ -129,6 +129,16 @@ CREATE TABLE IF NOT EXISTS rbx.ratelimit(
 CREATE INDEX IF NOT EXISTS ratelimit_by_target ON rbx.ratelimit(target_uid, target_device);
 CREATE INDEX IF NOT EXISTS ratelimit_by_tat ON rbx.ratelimit(tat);
 
+-- Link rendezvous (spec/SERVER.md 5.5): two opaque slots under a capability
+-- id, written once each, until expiry.
+CREATE TABLE IF NOT EXISTS rbx.link(
+  id bytea PRIMARY KEY,
+  request bytea NOT NULL,
+  approval bytea,
+  expires bigint NOT NULL
+);
+CREATE INDEX IF NOT EXISTS link_by_expiry ON rbx.link(expires);
+
 INSERT INTO rbx.meta(k, v) VALUES('schema', 1) ON CONFLICT (k) DO NOTHING;
 
 ALTER TABLE rbx.meta ENABLE ROW LEVEL SECURITY;
@@ -140,6 +150,7 @@ ALTER TABLE rbx.mailbox ENABLE ROW LEVEL SECURITY;
 ALTER TABLE rbx.sent ENABLE ROW LEVEL SECURITY;
 ALTER TABLE rbx.nonce ENABLE ROW LEVEL SECURITY;
 ALTER TABLE rbx.ratelimit ENABLE ROW LEVEL SECURITY;
+ALTER TABLE rbx.link ENABLE ROW LEVEL SECURITY;
 REVOKE ALL ON ALL TABLES IN SCHEMA rbx FROM PUBLIC;
 REVOKE ALL ON ALL SEQUENCES IN SCHEMA rbx FROM PUBLIC;
 
@@ -483,9 +494,13 @@ $$;
 -- Statuses: 0 stored (kind = count), 1 duplicate, 2 mismatch (rows: kind
 -- 1 missing, 2 extra, 3 stale), 3 message id reused, 4 mailbox full (rows),
 -- 5 no device to deliver to.
+-- p_targeted (a retry request or a re-send: a subset of the devices) was
+-- added after the first version of this function; the old one goes.
+DROP FUNCTION IF EXISTS rbx.send(text, bigint, bytea, bytea, text, text[], bigint[], bigint[],
+                                 bytea[], bigint, bigint, bigint);
 CREATE OR REPLACE FUNCTION rbx.send(p_sender_uid text, p_sender_device bigint, p_message_id bytea,
     p_hash bytea, p_to text, p_users text[], p_devices bigint[], p_regids bigint[], p_bodies bytea[],
-    p_now bigint, p_mbox_max bigint, p_mbox_max_bytes bigint)
+    p_now bigint, p_mbox_max bigint, p_mbox_max_bytes bigint, p_targeted boolean)
 RETURNS TABLE(status int, kind int, uid text, device bigint)
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = rbx, pg_catalog, pg_temp AS $$
 DECLARE
@@ -521,7 +536,7 @@ BEGIN
     SELECT 2, CASE WHEN e.uid IS NULL THEN 1 WHEN x.uid IS NULL THEN 2 ELSE 3 END,
            coalesce(e.uid, x.uid), coalesce(e.device, x.device)
     FROM e FULL JOIN x ON e.uid = x.uid AND e.device = x.device
-    WHERE e.uid IS NULL OR x.uid IS NULL OR e.regid <> x.registration_id;
+    WHERE (e.uid IS NULL AND NOT p_targeted) OR x.uid IS NULL OR e.regid <> x.registration_id;
   IF FOUND THEN
     RETURN;
   END IF;
@@ -596,7 +611,53 @@ BEGIN
   DELETE FROM rbx.otk_spent s WHERE s.spent_at < v_cut;
   GET DIAGNOSTICS v_p = ROW_COUNT;
   DELETE FROM rbx.ratelimit r WHERE r.tat < p_now;
+  DELETE FROM rbx.link l WHERE l.expires <= p_now;
   RETURN QUERY SELECT v_m, v_n, v_s, v_p;
+END
+$$;
+
+-- ---------------------------------------------------------------- links
+
+CREATE OR REPLACE FUNCTION rbx.link_get(p_id bytea, p_now bigint)
+RETURNS TABLE(request bytea, approval bytea)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = rbx, pg_catalog, pg_temp AS $$
+  SELECT l.request, l.approval FROM rbx.link l WHERE l.id = p_id AND l.expires > p_now
+$$;
+
+-- Status as db.h: 0 written, 1 the same bytes were there, 2 other bytes
+-- were there, 3 no such link (approval), 4 too many pending links (request).
+CREATE OR REPLACE FUNCTION rbx.link_put(p_id bytea, p_slot int, p_data bytea, p_now bigint,
+    p_expires bigint, p_max bigint)
+RETURNS int
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = rbx, pg_catalog, pg_temp AS $$
+DECLARE
+  v_req bytea;
+  v_appr bytea;
+  v_n bigint;
+BEGIN
+  SELECT l.request, l.approval INTO v_req, v_appr FROM rbx.link l
+  WHERE l.id = p_id AND l.expires > p_now FOR UPDATE;
+  IF p_slot = 0 THEN
+    IF FOUND THEN
+      RETURN CASE WHEN v_req = p_data THEN 1 ELSE 2 END;
+    END IF;
+    SELECT count(*) INTO v_n FROM rbx.link l WHERE l.expires > p_now;
+    IF v_n >= p_max THEN
+      RETURN 4;
+    END IF;
+    INSERT INTO rbx.link(id, request, approval, expires) VALUES(p_id, p_data, NULL, p_expires)
+    ON CONFLICT (id) DO UPDATE SET request = excluded.request, approval = NULL,
+      expires = excluded.expires;
+    RETURN 0;
+  END IF;
+  IF NOT FOUND THEN
+    RETURN 3;
+  END IF;
+  IF v_appr IS NOT NULL THEN
+    RETURN CASE WHEN v_appr = p_data THEN 1 ELSE 2 END;
+  END IF;
+  UPDATE rbx.link SET approval = p_data WHERE id = p_id;
+  RETURN 0;
 END
 $$;
 
@@ -612,6 +673,8 @@ GRANT EXECUTE ON FUNCTION
   rbx.reregister(text, bigint, bigint, bytea, bigint, bytea, bigint, bigint),
   rbx.keys_put(text, bigint, bytea, bigint, bytea, bigint, bigint[], bytea[], bigint, bigint),
   rbx.claim(text, bigint, text, bigint[], bigint, bigint, bigint),
-  rbx.send(text, bigint, bytea, bytea, text, text[], bigint[], bigint[], bytea[], bigint, bigint, bigint),
-  rbx.ack(text, bigint, bigint[]), rbx.expire(bigint, bigint)
+  rbx.send(text, bigint, bytea, bytea, text, text[], bigint[], bigint[], bytea[], bigint, bigint, bigint,
+           boolean),
+  rbx.ack(text, bigint, bigint[]), rbx.expire(bigint, bigint),
+  rbx.link_get(bytea, bigint), rbx.link_put(bytea, int, bytea, bigint, bigint, bigint)
 TO rbxd_app;

@@ -96,4 +96,13 @@ CREATE TABLE IF NOT EXISTS ratelimit(
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS ratelimit_by_target ON ratelimit(target_uid, target_device);
 CREATE INDEX IF NOT EXISTS ratelimit_by_tat ON ratelimit(tat);
+-- Link rendezvous (spec/SERVER.md 5.5): two opaque slots a new device and
+-- an approving device write once each, under a capability id, until expiry.
+CREATE TABLE IF NOT EXISTS link(
+  id BLOB PRIMARY KEY,
+  request BLOB NOT NULL,
+  approval BLOB,
+  expires INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS link_by_expiry ON link(expires);
 INSERT OR IGNORE INTO rbxd_meta(k, v) VALUES('schema', 1);

@@ -16,6 +16,7 @@ import primitives as pr
 import protocol as P
 import rotation as R
 import transport as T
+import users as U
 import tvfile
 from errors import RbxError
 
@@ -379,8 +380,49 @@ def request_json(d):
             check(not ok and n["error"] == "RBX_E_SIGNATURE", "negative " + n["change"])
 
 
+def multidevice_json(d):
+    """21.9: contents parsed and re-encoded from 21.2, then the link of 21.6:
+    code and id from the secret, both slots re-sealed with their nonces and
+    opened, and the approval's signature checked over the add entry."""
+    cases = {"message": (U.MESSAGE, 0), "sync copy, re-sent": (U.SYNC, U.RESENT),
+             "retry request": (U.RETRY, 0)}
+    check(sorted(c["case"] for c in d["content"]) == sorted(cases), "content cases")
+    for c in d["content"]:
+        pt = h(c["plaintext"])
+        ctype, flags, mid, to, ids, body = U.content_parse(pt)
+        check((ctype, flags) == cases[c["case"]] and body == h(c["body"]), "content " + c["case"])
+        check(U.content_encode(ctype, flags, mid, body, to, ids) == pt, "content encoding " + c["case"])
+        for bad in (pt[:18], bytes([2]) + pt[1:], pt[:1] + bytes([4]) + pt[2:],
+                    pt[:2] + bytes([flags | 2]) + pt[3:]):
+            got, _ = result_of(lambda: U.content_parse(bad))
+            check(got != "ok", "content %s: a changed header is refused" % c["case"])
+        if ctype == U.RETRY:
+            got, _ = result_of(lambda: U.content_parse(pt + b"x"))
+            check(got == "RBX_E_MALFORMED", "bytes after a retry's ids")
+    k = d["link"]
+    s = h(k["secret"])
+    check(U.link_code(s) == k["code"] and U.link_code_parse(k["code"].upper().replace("-", " ")) == s,
+          "link code")
+    check(U.link_id(s) == h(k["id"]), "link id")
+    req, ik_n = h(k["request"]), h(k["new_device_public"])
+    check(U.slot_seal(s, U.REQUEST_DOMAIN, req[:24], U.request_plaintext(ik_n)) == req, "request slot")
+    check(U.slot_open(s, U.REQUEST_DOMAIN, req) == U.request_plaintext(ik_n), "request opens")
+    got, _ = result_of(lambda: U.slot_open(s, U.APPROVAL_DOMAIN, req))
+    check(got == "RBX_E_AUTH", "a request slot opened as an approval")
+    user, ik_e = k["approval_user"].encode(), h(k["approver_public"])
+    e = dict(user=user, seq=k["approval_seq"], prev_hash=h(k["approval_prev_hash"]), op=1,
+             device=R.device_id(ik_n), identity=ik_n, created=k["approval_created"], signer_kind=0,
+             signer=ik_e)
+    sig = h(k["approval_signature"])
+    check(pr.xeddsa_verify(ik_e, R.devlist_statement(e), sig), "approval signature")
+    pt = U.approval_plaintext(user, e["seq"], e["prev_hash"], e["device"], ik_n, e["created"], ik_e, sig)
+    appr = h(k["approval"])
+    check(U.slot_seal(s, U.APPROVAL_DOMAIN, appr[:24], pt) == appr, "approval slot")
+    check(U.slot_open(s, U.APPROVAL_DOMAIN, appr) == pt, "approval opens")
+
+
 JSON_FILES = {"rotation.json": rotation_json, "devicelist.json": devicelist_json,
-              "request-auth.json": request_json}
+              "request-auth.json": request_json, "multidevice.json": multidevice_json}
 
 
 def run(vector_dir, extra=(), out=sys.stdout):

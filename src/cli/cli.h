@@ -10,6 +10,9 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include <curl/curl.h>
+#include <jansson.h>
+
 #include "ratchetbox.h"
 
 /* Exit codes (sysexits.h), listed by `rbx help`. */
@@ -20,6 +23,10 @@
 #define CLI_SOFTWARE 70  /* EX_SOFTWARE: internal error, out of memory */
 #define CLI_CANTCREAT 73 /* EX_CANTCREAT: identity or contact exists, cannot create DIR */
 #define CLI_IOERR 74     /* EX_IOERR: storage error, cannot write output */
+#define CLI_NOUSER 67    /* EX_NOUSER: the server refused this device (401, 403: removed,
+                          * not enrolled, bad signature) */
+#define CLI_UNAVAILABLE 69 /* EX_UNAVAILABLE: the server is unreachable or failed (5xx) */
+#define CLI_TEMPFAIL 75  /* EX_TEMPFAIL: sent later (a send stays pending), or a link not yet approved */
 #define CLI_NOPERM 77    /* EX_NOPERM: a state file or DIR others may read or change */
 
 /* Transport line: base64(CLI_TRANSPORT_VERSION || sender identity || wire). */
@@ -64,6 +71,76 @@ int reset_main(int argc, char **argv);
 int rename_main(int argc, char **argv);
 int import_history_main(int argc, char **argv); /* src/cli/history.c */
 int rotate_main(int argc, char **argv);         /* src/cli/rotate.c */
+
+/* Users with several devices over rbxd (src/cli/account.c, users.c, sync.c;
+ * PROTOCOL.md 21, SERVER.md). */
+int account_main(int argc, char **argv); /* rbx account create|link|join|approve|devices|remove|rotate */
+int contact_main(int argc, char **argv); /* rbx contact add USER */
+int sync_main(int argc, char **argv);    /* rbx sync [--follow] [--json] */
+
+/* ------------------------------------------------------------ rbxd client (net.c) */
+
+#define CLI_URL_MAX 256U
+
+typedef struct cli_net {
+    const char *verb;
+    rbx_store *st;
+    CURL *curl;
+    char base[CLI_URL_MAX];
+    char user[RBX_USER_MAX];      /* who signs: the header's user and device */
+    uint32_t device;
+    const uint8_t *sign_key;      /* non-NULL: sign with this held key (rbx_store_request_sign_as) */
+    int64_t skew;                 /* server time - our time, learnt from a clock_skew answer */
+    long timeout;                 /* seconds per request; 0: 60 */
+} cli_net;
+
+/* Open a client of the server given with --server (server_opt) or the one
+ * remembered in DIR/server. Returns an exit code, having reported. */
+int cli_net_open(cli_net *n, const char *verb, rbx_store *st, const char *server_opt);
+void cli_net_close(cli_net *n);
+/* Sign as (user, device) from now on. */
+void cli_net_as(cli_net *n, const char *user, uint32_t device);
+/* One request (body consumed; NULL for none); *resp the parsed JSON answer
+ * or NULL. sign 0: no Authorization (device links). Returns the HTTP
+ * status, or -1 after reporting a transport error. */
+long cli_net_call(cli_net *n, const char *method, const char *target, json_t *body, json_t **resp,
+                  int sign);
+/* The `error` member of an answer, "" if none. */
+const char *cli_net_error(const json_t *resp);
+/* Report a refused or failed request and return its exit code. */
+int cli_net_fail(cli_net *n, const char *what, long status, const json_t *resp);
+/* Remember the server for later commands (DIR/server, 0600). */
+int cli_server_remember(const char *verb, const char *url);
+json_t *cli_json_b64(const uint8_t *p, size_t n);
+/* A base64 JSON string decoded (1..max bytes), malloc'ed; NULL otherwise. */
+uint8_t *cli_json_unb64(const json_t *v, size_t *len, size_t max);
+/* An integer member in 0..max: 0, or -1. */
+int cli_json_uint(const json_t *o, const char *k, uint64_t max, uint64_t *out);
+
+/* ------------------------------------------------------------ users (users.c) */
+
+/* Fetch user's device list and apply it (rbx_store_user_update): the pin
+ * on first use, refused when it does not extend the pin. Returns an exit
+ * code, having reported a refusal ("refused USER's device list: ..."). */
+int cli_user_refresh(cli_net *n, const char *user, rbx_user_update *res);
+/* Fetch and hold bundles for every device a send to `to` needs. */
+int cli_supply(cli_net *n, const char *to);
+/* Fetch and hold a bundle for one device. */
+int cli_fetch_bundle(cli_net *n, const char *user, uint32_t device);
+/* Send pt to user `to` (fan-out), posting until the server stores it;
+ * 409 answers update the lists and rebuild. json: a line per send. */
+int cli_send_user(cli_net *n, const char *to, const uint8_t *pt, size_t ptlen, int json);
+/* Post every pending send (re-sends, retry requests, sends a crash left). */
+int cli_flush_pending(cli_net *n, int json);
+/* Keep the server's prekeys in supply: one-time prekeys refilled when low,
+ * the bundle re-uploaded when the signed prekey changed. */
+int cli_upkeep(cli_net *n, const rbx_account *acct);
+/* cli_upkeep when the last one (DIR/upkeep, its time) is older than every
+ * seconds: between two, the server hands out bundles without a one-time
+ * prekey once the supply is gone (PROTOCOL.md 20.9), never fails them. */
+int cli_upkeep_due(cli_net *n, const rbx_account *acct, long every);
+/* The store's account, or "no account ... : rbx account create or join" (66). */
+int cli_account(rbx_store *st, const char *verb, rbx_account *a);
 
 /* The state directory chosen by --dir, $RBX_DIR or the default (rbx.c). */
 extern const char *cli_dir;
@@ -157,8 +234,10 @@ char *cli_b64_encode(const uint8_t *in, size_t len);
 
 /* A JSON string literal (quotes included), escaped per RFC 8259. */
 void cli_json_str(FILE *f, const char *s);
+/* The same for n bytes (a NUL among them is escaped too). */
+void cli_json_strn(FILE *f, const uint8_t *p, size_t n);
 
-/* --json (src/cli/json.c, PROTOCOL.md 21, spec/json/). The format's version,
+/* --json (src/cli/json.c, PROTOCOL.md 22, spec/json/). The format's version,
  * the first member of every object printed: raised only when a member
  * changes meaning or goes away (new members may appear at any time). */
 #define CLI_JSON_VERSION 1
@@ -190,6 +269,11 @@ void cli_jbool(FILE *f, const char *key, int v);
 void cli_jnull(FILE *f, const char *key);
 void cli_jtime(FILE *f, const char *key, int64_t t);
 void cli_jtime_value(FILE *f, int64_t t);
+/* ,"key":{"public_key":B64,"fingerprint":HEX} (common.schema.json's key). */
+void cli_jpubkey(FILE *f, const char *key, const uint8_t pk[RBX_PUBLICKEYBYTES]);
+/* 1: p is well-formed UTF-8 without a NUL (a text JSON can carry as a
+ * string), 0 otherwise. */
+int cli_utf8_ok(const uint8_t *p, size_t n);
 
 /* Parse an unsigned decimal in [min, max]; 0 on success, -1 otherwise. */
 int cli_parse_u32(uint32_t *out, const char *s, uint32_t min, uint32_t max);

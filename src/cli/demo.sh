@@ -1,22 +1,29 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# make demo: an AI agent answers a question on a phone through an untrusted
-# relay, first with ratchetbox (the rbx tool), then a thief copies the phone.
+# make demo: an AI agent's CLI machine talks to its user's phone and web
+# dashboard through a real rbxd server that nobody trusts; then a thief
+# copies the phone, and the server tries to slip in a device of its own.
 #
-# Replays the first turn of bench/workload/agent-session.tsv through `rbx`:
-# two state directories (agent, phone) and a relay directory holding only
-# what a server sees (ciphertext lines and clear metadata). The relay loses
-# one message and delivers several out of order. Every message is also sealed
-# with today's long-lived box scheme, so that the thief, who copies the
-# phone's directory (database, storage key, box key file) at message k, can be
-# compared on both. Exits non-zero if any result contradicts SECURITY.md.
+# Replays the first turn of bench/workload/agent-session.tsv with rbx over a
+# throwaway rbxd (SQLite, 127.0.0.1, a port it picks): the agent's machine is
+# user "agent"; the phone and the web dashboard are two devices of user
+# "dana", each with its own key. Every message to dana goes to both of her
+# devices, and what the phone sends reaches the web dashboard as a sync copy.
+# The phone goes offline for part of the stream and catches up; a tablet
+# joins; the dashboard rotates its key; a thief copies the phone at message
+# k, and is compared with a thief of today's long-lived box keys (every
+# message is also sealed that way); the server keeps a copy of everything
+# (a trigger in its database, as a compromised server would) and then adds
+# a device of its own to dana's list. Exits non-zero if any result
+# contradicts SECURITY.md or PROTOCOL.md section 21.
 #
-# Environment: RBX (default build/rbx), TOOLS (build/tools: boxtool, thief),
-# DEMO_DIR (build/demo-run), DEMO_QUICK=1 (a shortened turn, for make check),
-# TRACE (the workload trace).
+# Environment: RBX (build/rbx), RBXD (build/rbxd), TOOLS (build/tools:
+# boxtool, thief, badserver), DEMO_DIR (build/demo-run), DEMO_QUICK=1 (a
+# shortened turn, for make check), TRACE (the workload trace).
 set -euo pipefail
 
 RBX=${RBX:-build/rbx}
+RBXD=${RBXD:-build/rbxd}
 TOOLS=${TOOLS:-build/tools}
 TRACE=${TRACE:-bench/workload/agent-session.tsv}
 W=${DEMO_DIR:-build/demo-run}
@@ -25,26 +32,27 @@ TAB=$(printf '\t')
 start_ns=$(date +%s%N)
 
 die() { echo "demo: $*" >&2; exit 1; }
-# A result that contradicts SECURITY.md: reported, counted, the demo goes on.
+# A result that contradicts the documents: reported, counted, the demo goes on.
 fail() { failures=$((failures + 1)); echo "   !! $*" >&2; }
-# A step that failed: its stderr (kept in $W/tmp/err), then stop.
 die_err() { cat "$W/tmp/err" >&2; die "$@"; }
-for p in "$RBX" "$TOOLS/boxtool" "$TOOLS/thief"; do [ -x "$p" ] || die "missing $p (run make demo)"; done
+for p in "$RBX" "$RBXD" "$TOOLS/boxtool" "$TOOLS/thief" "$TOOLS/badserver"; do
+    [ -x "$p" ] || die "missing $p (run make demo)"
+done
 [ -r "$TRACE" ] || die "missing $TRACE"
 
-# Which messages the relay mistreats, counted among the agent's answer deltas
-# (agent_response rows): one is lost, some pairs arrive swapped; the thief
-# strikes right after the phone has processed delta K.
+# The agent's answer is streamed in chunks of CHUNK deltas; the phone is
+# offline from delta OFF_FROM to OFF_TO and a thief copies it right after it
+# caught up.
 if [ "$QUICK" = 1 ]; then
-    MAX_DELTAS=24 MAX_AFTER=16 LOST_D=6 SWAPS_D="3 17 21" K_D=14
+    MAX_DELTAS=40 MAX_AFTER=8 CHUNK=10 OFF_FROM=11 OFF_TO=30
 else
-    MAX_DELTAS=100000 MAX_AFTER=100000 LOST_D=10 SWAPS_D="3 17 40 90 150" K_D=60
+    MAX_DELTAS=100000 MAX_AFTER=24 CHUNK=25 OFF_FROM=51 OFF_TO=150
 fi
 
 rm -rf "$W"
-mkdir -p "$W/agent" "$W/phone" "$W/relay" "$W/tmp"
-chmod 700 "$W/agent" "$W/phone"
+mkdir -p "$W/tmp" "$W/server"
 rbx() { local who=$1; shift; "$RBX" --dir "$W/$who" "$@"; }
+BAD() { "$TOOLS/badserver" "$W/server/rbxd.sqlite" "$@"; }
 
 # ------------------------------------------------------------------ the plan
 # First turn: from the phone's first chat message up to its second one. At
@@ -58,9 +66,9 @@ awk -F'\t' -v OFS='\t' '/^#/ { next }
         f["chat"] = "Can you find why the upload test is flaky and fix it? ";
         f["agent_response"] = "Looking at the upload handler: the retry loop re-reads a closed buffer. ";
         f["heartbeat"] = "heartbeat ";
-        f["session_state"] = "{\"state\":\"working\",\"model\":\"agent\"} ";
+        f["session_state"] = "state: working, model: agent ";
         f["tool_result"] = "$ make test: 214 passed, 0 failed ";
-        f["cost_update"] = "{\"tokens_in\":5210,\"tokens_out\":1893} ";
+        f["cost_update"] = "tokens_in 5210, tokens_out 1893 ";
     }
     {
         if ($3 == "agent_response") { if (++d > maxd) next; burst = 1 }
@@ -71,223 +79,251 @@ awk -F'\t' -v OFS='\t' '/^#/ { next }
         while (length(text) < $4) text = text fill;
         print seq, $1, $2, $3, substr(text, 1, $4 < 24 ? 24 : $4);
     }' > "$W/plan.tsv"
-
-declare -a T SND TYP TXT
+declare -a T SND TYP TXT DELTA
+d=0
 while IFS="$TAB" read -r seq t snd typ txt; do
     T[$seq]=$t SND[$seq]=$snd TYP[$seq]=$typ TXT[$seq]=$txt
+    [ "$typ" = agent_response ] && d=$((d + 1))
+    DELTA[$seq]=$d
 done < "$W/plan.tsv"
 N=${#SND[@]}
-# Map the delta numbers to message numbers.
-declare -A LOST SWAP
-d=0 K=0
-for ((i = 1; i <= N; i++)); do
-    [ "${TYP[$i]}" = agent_response ] || continue
-    d=$((d + 1))
-    [ "$d" = "$LOST_D" ] && LOST[$i]=1
-    [ "$d" = "$K_D" ] && K=$i
-    for s in $SWAPS_D; do [ "$d" = "$s" ] && SWAP[$i]=1; done
-done
-[ "$K" -gt 0 ] || die "trace too short for message k"
-lost_list=$(printf '#%s\n' "${!LOST[@]}" | sort -k1.2n | paste -sd' ')
-swap_list=$(for i in "${!SWAP[@]}"; do printf '#%s/#%s\n' "$i" $((i + 1)); done | sort -k1.2n | paste -sd' ')
 
 ms() { awk -v t="$1" 'BEGIN { printf "%7.3f s", t / 1000 }'; }
 trim() { sed 's/^ *//'; }
-json_num() { sed -n "s/^[^\"]*\(\"[^\"]*\"[^\"]*\)*\"$2\":\([0-9]*\).*/\2/p" "$1" | sed -n 1p; }
 
-echo "=== ratchetbox demo: an AI agent answers a question on a phone, through a relay nobody trusts ==="
+echo "=== ratchetbox demo: an agent's machine, a phone and a web dashboard, through a server nobody trusts ==="
 echo
 echo "The trace: turn 1 of $TRACE, $N messages$([ "$QUICK" = 1 ] && echo ' (quick mode: shortened)')."
 echo
 
-# ------------------------------------------------------------------ set-up
-echo "1. Two devices, each with the box key pair the product already has."
-declare -A PK FP
+# ------------------------------------------------------------------ the server
+"$RBXD" --listen 127.0.0.1:0 --db "sqlite:$W/server/rbxd.sqlite" --ready-file "$W/server/port" \
+    --log errors > "$W/server/rbxd.log" 2>&1 &
+RBXD_PID=$!
+trap 'kill "$RBXD_PID" 2> /dev/null; wait "$RBXD_PID" 2> /dev/null' EXIT
+for _ in $(seq 100); do [ -s "$W/server/port" ] && break; sleep 0.1; done
+[ -s "$W/server/port" ] || die "rbxd did not start: $(cat "$W/server/rbxd.log")"
+S="http://127.0.0.1:$(cat "$W/server/port")"
+# The operator keeps a copy of every envelope, as a compromised server would.
+BAD exec "CREATE TABLE kept(id INTEGER PRIMARY KEY, uid, device, message_id, sender_uid, sender_device, body);
+          CREATE TRIGGER keep AFTER INSERT ON mailbox BEGIN
+            INSERT INTO kept(uid, device, message_id, sender_uid, sender_device, body)
+            VALUES (new.uid, new.device, new.message_id, new.sender_uid, new.sender_device, new.body); END;"
+echo "1. A server: rbxd on $S (SQLite). Its operator keeps a copy of every envelope it relays."
+echo
+
+# ------------------------------------------------------------------ devices
+echo "2. Three devices, each with its own key: the agent's machine (user \"agent\"), dana's phone and"
+echo "   her web dashboard (two devices of user \"dana\"). The machine and the phone start from the"
+echo "   box key pairs the product already has."
+declare -A PK FP ID
 for who in agent phone; do
+    mkdir -p "$W/$who" && chmod 700 "$W/$who"
     "$TOOLS/boxtool" keygen "$W/$who/box-key.json"
     rbx "$who" init --import "$W/$who/box-key.json" > /dev/null
 done
-for who in agent phone; do read -r PK[$who] FP[$who] < <(rbx "$who" id); done
-echo "   agent machine: fingerprint ${FP[agent]}   phone: fingerprint ${FP[phone]}"
-echo "   (rbx init --import box-key.json: the same key that encrypts today's messages)"
-echo
-echo "2. Each device publishes a prekey bundle on the relay; each adds the other as a contact."
-# The first bundle also makes the first signed prekey and 100 one-time
-# prekeys, which rbx bundle reports on stderr: kept out of the narrative.
-rbx agent bundle > "$W/relay/agent.bundle" 2> "$W/tmp/err" || die_err "bundle failed"
-rbx phone bundle > "$W/relay/phone.bundle" 2> "$W/tmp/err" || die_err "bundle failed"
-rbx phone add agent "$W/relay/agent.bundle" > /dev/null
-rbx agent add phone "$W/relay/phone.bundle" > /dev/null
-echo "   the bundle is public (a signed, short-lived key); the phone checks its signature."
-# History (act 6 rotates the archive): archiving is a policy, off by default.
-for who in agent phone; do rbx "$who" policy set archive on > /dev/null; done
-echo "   both devices keep a history archive of what they send and read (rbx policy set archive on)."
+rbx agent account create agent --server "$S" > "$W/tmp/out" 2> "$W/tmp/err" || die_err "account create failed"
+rbx phone account create dana --server "$S" > "$W/tmp/out" 2> "$W/tmp/err" || die_err "account create failed"
+echo "   rbx account create agent / dana: each device registers its key and a batch of one-time prekeys."
+# The dashboard joins dana with a one-time code the phone shows.
+link() { # EXISTING NEW
+    rbx "$1" account link > "$W/tmp/code" 2> "$W/tmp/err" || die_err "account link failed"
+    rm -f "$W/tmp/join"
+    "$RBX" --dir "$W/$2" account join "$(cat "$W/tmp/code")" --server "$S" > "$W/tmp/join" 2> "$W/tmp/join.err" &
+    local jp=$!
+    for _ in $(seq 100); do [ -s "$W/tmp/join" ] && break; sleep 0.1; done
+    rbx "$1" account approve "$(head -n 1 "$W/tmp/join")" > "$W/tmp/approve" 2> "$W/tmp/err" ||
+        die_err "account approve failed"
+    wait "$jp" || { cat "$W/tmp/join.err" >&2; die "account join failed"; }
+}
+link phone web
+echo "   The phone shows a one-time code ($(cat "$W/tmp/code")); the dashboard joins with it and shows"
+echo "   its fingerprint ($(head -n 1 "$W/tmp/join")); dana compares it on the phone: $(cat "$W/tmp/approve")."
+for who in agent phone web; do
+    read -r PK[$who] FP[$who] < <(rbx "$who" id)
+    ID[$who]=$(rbx "$who" account devices --json | grep -o '"device":[0-9]*,"identity":{[^}]*},[^}]*"this_device":true' |
+        sed 's/"device":\([0-9]*\),.*/\1/')
+done
+rbx agent contact add dana > "$W/tmp/contact" 2> "$W/tmp/err" || die_err "contact add failed"
+echo "   The agent pins dana's device list (rbx contact add dana): $(sed -n 2p "$W/tmp/contact" | trim | cut -c1-60)..."
+echo "     agent ${FP[agent]} (device ${ID[agent]}), phone ${FP[phone]} (${ID[phone]}), web ${FP[web]} (${ID[web]})"
 echo
 
 # ------------------------------------------------------------------ replay
-RELAY="$W/relay/messages.tsv" BASE="$W/relay/today-envelopes.tsv"
-printf '# what the relay stores: seq\tt_ms\tsender_fingerprint\ttype\tbytes\tciphertext (rbx transport line)\n' > "$RELAY"
+BASE="$W/server/today-envelopes.tsv" MAP="$W/tmp/map"
 printf '# the same messages under today'"'"'s scheme (long-lived box keys): seq\tcontent_encrypted\tencryption_nonce\n' > "$BASE"
-declare -A DELIVERED_BEFORE_K
-phase=before
+: > "$MAP"
 failures=0
+: > "$W/tmp/recv-phone" ; : > "$W/tmp/recv-web"; : > "$W/tmp/recv-agent"
 
-# Deliver messages (in the given order) to $1; check every plaintext.
-deliver() {
-    local to=$1; shift
-    [ $# -gt 0 ] || return 0
-    local i
-    for i in "$@"; do printf '%s\n' "${LINE[$i]}"; done > "$W/tmp/in"
-    if [ $# -gt 1 ]; then
-        rbx "$to" recv --stream < "$W/tmp/in" > "$W/tmp/pt" 2> "$W/tmp/err" || die_err "recv --stream failed"
-        for i in "$@"; do printf '%s\n' "${TXT[$i]}"; done > "$W/tmp/want"
-        cmp -s "$W/tmp/pt" "$W/tmp/want" || fail "$to did not read what was sent"
-    else
-        rbx "$to" recv - < "$W/tmp/in" > "$W/tmp/pt" 2> "$W/tmp/err" || die_err "recv failed"
-        [ "$(cat "$W/tmp/pt")" = "${TXT[$1]}" ] || fail "$to did not read message #$1"
-    fi
-    for i in "$@"; do [ "$phase" = before ] && DELIVERED_BEFORE_K[$i]=1; done
-    return 0
+# send FROM FIRST LAST: messages FIRST..LAST of FROM (one rbx send --stream).
+send() {
+    local from=$1 a=$2 b=$3 to m
+    to=$([ "$from" = agent ] && echo dana || echo agent)
+    for ((m = a; m <= b; m++)); do printf '%s\n' "${TXT[$m]}"; done > "$W/tmp/lines"
+    rbx "$from" send "$to" "$W/tmp/lines" --stream --json > "$W/tmp/sent" 2> "$W/tmp/err" || die_err "send failed"
+    # message id -> seq, time, type (the thief's relay rows are made from it).
+    awk -v a="$a" 'match($0, /"message_id":"[0-9a-f]*"/) {
+        print substr($0, RSTART + 14, RLENGTH - 15), a + n++ }' "$W/tmp/sent" > "$W/tmp/ids"
+    [ "$(wc -l < "$W/tmp/ids")" = $((b - a + 1)) ] || die "send reported $(wc -l < "$W/tmp/ids") messages for $((b - a + 1))"
+    while read -r mid m; do printf '%s %s %s %s\n' "$mid" "$m" "${T[$m]}" "${TYP[$m]}"; done < "$W/tmp/ids" >> "$MAP"
+    # Today's scheme for the same plaintexts, between the machine and the phone.
+    local peer=$([ "$from" = agent ] && echo phone || echo agent)
+    seq "$a" "$b" > "$W/tmp/seqs"
+    "$TOOLS/boxtool" seal "$W/$from/box-key.json" "${PK[$peer]}" < "$W/tmp/lines" |
+        paste "$W/tmp/seqs" - >> "$BASE"
 }
+# sync WHO: everything waiting for WHO (a JSON line per message, appended to its log).
+sync_dev() {
+    rbx "$1" sync --json >> "$W/tmp/recv-$1" 2> "$W/tmp/err" || die_err "$1: sync failed"
+}
+waiting() { BAD sql "SELECT count(*) FROM mailbox WHERE uid = '$1' AND device = ${ID[$2]}"; }
 
-declare -a LINE
-echo "3. Replaying the turn (send on one device, relay, receive on the other)."
+echo "3. Replaying the turn: each message to dana goes to her phone and her dashboard (two envelopes,"
+echo "   made in one transaction); what the phone sends reaches the dashboard too, as a sync copy."
+echo "   A device syncs (rbx sync: fetch, verify, decrypt, print, acknowledge) before it sends."
+phone_online=1 K=0 bursts=0
 i=1
 while [ "$i" -le "$N" ]; do
     from=${SND[$i]}
-    to=$([ "$from" = agent ] && echo phone || echo agent)
     j=$i
-    while [ $((j + 1)) -le "$N" ] && [ "${SND[$((j + 1))]}" = "$from" ]; do j=$((j + 1)); done
-    burst=$(seq "$i" "$j")
-    # Send: a burst of the agent's output goes through one `rbx send --stream`
-    # (batched transactions); a single message through `rbx send`.
-    if [ "$i" -lt "$j" ]; then
-        for m in $burst; do printf '%s\n' "${TXT[$m]}"; done | rbx "$from" send --stream "$to" > "$W/tmp/lines"
-    else
-        printf '%s' "${TXT[$i]}" | rbx "$from" send "$to" - > "$W/tmp/lines"
-    fi
-    m=$i
-    while IFS= read -r l; do LINE[$m]=$l; m=$((m + 1)); done < "$W/tmp/lines"
-    [ "$m" = $((j + 1)) ] || die "send printed $((m - i)) lines for $((j - i + 1)) messages"
-    # Today's scheme for the same plaintexts, from the sender's box key.
-    for m in $burst; do printf '%s\n' "${TXT[$m]}"; done |
-        "$TOOLS/boxtool" seal "$W/$from/box-key.json" "${PK[$to]}" |
-        paste <(printf '%s\n' $burst) - >> "$BASE"
-    for m in $burst; do
-        l=${LINE[$m]}; pad=${l//[^=]/}
-        printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$m" "${T[$m]}" "${FP[$from]}" "${TYP[$m]}" \
-            $(( ${#l} / 4 * 3 - ${#pad} )) "$l" >> "$RELAY"
+    while [ $((j + 1)) -le "$N" ] && [ "${SND[$((j + 1))]}" = "$from" ]; do
+        # The agent's answer streams in chunks of CHUNK deltas.
+        [ "$from" = agent ] && [ "${TYP[$((j + 1))]}" = agent_response ] &&
+            [ $(( (DELTA[j + 1] - 1) % CHUNK )) = 0 ] && [ "${TYP[$j]}" = agent_response ] && break
+        j=$((j + 1))
     done
-    # The relay's delivery order: swapped pairs, one message lost.
-    order=()
-    for m in $burst; do
-        if [ -n "${SWAP[$m]:-}" ] && [ "$m" -lt "$j" ]; then order+=($((m + 1)) "$m")
-        elif [ -n "${SWAP[$((m - 1))]:-}" ] && [ "$m" -gt "$i" ]; then :
-        elif [ -n "${LOST[$m]:-}" ]; then :
-        else order+=("$m"); fi
-    done
-    first=${T[$i]} last=${T[$j]}
+    # A device reads what is waiting before it sends (the phone only when online).
+    if [ "$from" = agent ] || [ "$phone_online" = 1 ]; then sync_dev "$from"; fi
+    send "$from" "$i" "$j"
+    bursts=$((bursts + 1))
     if [ "$i" = 1 ]; then
-        echo "   $(ms "$first")  phone -> agent  the user's question (${#TXT[1]} bytes). This first message also"
-        echo "                carries the handshake: the agent now shares a secret with the phone."
-    elif [ "$i" -lt "$j" ]; then
-        echo "   $(ms "$first")  agent -> phone  $((j - i + 1)) messages streamed (${TYP[$i]} .. ${TYP[$j]}, until $(ms "$last" | trim))"
+        echo "   $(ms "${T[1]}")  phone -> agent  the user's question (${#TXT[1]} bytes); its first message to the"
+        echo "                machine also carries the handshake (X3DH)."
     fi
-    if [ "$K" -ge "$i" ] && [ "$K" -le "$j" ]; then
-        pre=() post=() seen=0
-        for m in "${order[@]}"; do if [ "$seen" = 0 ]; then pre+=("$m"); else post+=("$m"); fi; [ "$m" = "$K" ] && seen=1; done
-        deliver "$to" "${pre[@]}"
-        # The thief: a copy of the phone's whole directory, storage key included.
-        cp -a "$W/phone" "$W/stolen"
-        rbx phone status --json > "$W/tmp/status-k.json"
-        phase=after
-        deliver "$to" "${post[@]}"
-        echo "                relay lost $lost_list; delivered $swap_list in swapped order;"
-        echo "                the phone read every message that arrived, in whatever order"
-        echo "                ** after message #$K a thief copies the phone's directory **"
-    else
-        deliver "$to" "${order[@]}"
+    if [ "$from" = agent ]; then
+        d=${DELTA[$j]}
+        if [ "$phone_online" = 1 ] && [ "$d" -ge "$OFF_FROM" ] && [ "$d" -lt "$OFF_TO" ]; then
+            phone_online=0
+            echo "   $(ms "${T[$i]}")  the phone goes offline (delta $d of the agent's answer)"
+        fi
+        if [ "$phone_online" = 0 ] && [ "$d" -ge "$OFF_TO" ]; then
+            n=$(waiting dana phone)
+            sync_dev phone
+            phone_online=1
+            K=$j
+            echo "   $(ms "${T[$j]}")  the phone is back: $n messages were waiting on the server; it reads them all"
+            # The thief: a copy of the phone's whole directory, storage key included.
+            cp -a "$W/phone" "$W/stolen"
+            echo "                ** right after message #$K a thief copies the phone's directory **"
+        elif [ "$phone_online" = 1 ] && [ "${TYP[$j]}" = agent_response ]; then
+            sync_dev phone # the answer shows on the phone as it streams
+        fi
     fi
+    # The dashboard (a web page) polls every few bursts.
+    [ $((bursts % 4)) = 0 ] && sync_dev web
     i=$((j + 1))
 done
+for who in agent phone web; do sync_dev "$who"; done
 hb=$(awk -F'\t' '$4 == "heartbeat"' "$W/plan.tsv" | wc -l)
-echo "   then $hb heartbeats, alternating agent and phone (every 15 s), until $(ms "${T[$N]}" | trim)"
-rbx phone status --json > "$W/tmp/status-end.json"
-rbx agent status --json > "$W/tmp/status-agent.json"
+echo "   ... then $hb heartbeats alternate between the machine and the phone (every 15 s), until $(ms "${T[$N]}" | trim)."
+[ "$K" -gt 0 ] || die "the phone never came back"
+
+# Every message each device took: its text and its sender's device, against
+# the plan (the plaintexts hold no character JSON escapes). Writes
+# "seq sync" per distinct message to joined-WHO, and the mismatches to bad-WHO.
+check_recv() {
+    local who=$1
+    awk -v ida="${ID[agent]}" -v idp="${ID[phone]}" -v out="$W/tmp/joined-$who" '
+        function field(name, quoted,   re) {
+            re = quoted ? "\"" name "\":\"[^\"]*\"" : "\"" name "\":[a-z0-9]*";
+            if (!match($0, re)) return "";
+            if (quoted) return substr($0, RSTART + length(name) + 4, RLENGTH - length(name) - 5);
+            return substr($0, RSTART + length(name) + 3, RLENGTH - length(name) - 3);
+        }
+        FILENAME == ARGV[1] { seq[$1] = $2; next }
+        FILENAME == ARGV[2] { split($0, f, "\t"); text[f[1]] = f[5]; snd[f[1]] = f[3]; next }
+        !/^\{"version":1,"message":\{/ { next }   # a send it posted, not a message it took
+        {
+            mid = field("message_id", 1);
+            if (mid == "" || (mid in done)) next;
+            done[mid] = 1;
+            if (!(mid in seq)) { print "unknown message " mid; next }
+            q = seq[mid];
+            want = (snd[q] == "agent") ? ida : idp;
+            if (field("device", 0) != want) print "message #" q " attributed to device " field("device", 0);
+            if (field("text", 1) != text[q] "") print "message #" q " read wrong";
+            print q, field("sync", 0) > out;
+        }' "$MAP" "$W/plan.tsv" "$W/tmp/recv-$who" > "$W/tmp/bad-$who"
+    [ ! -s "$W/tmp/bad-$who" ] || fail "$who: $(head -n 3 "$W/tmp/bad-$who" | paste -sd';')"
+}
+for who in phone web agent; do check_recv "$who"; done
+to_dana=$(awk -F'\t' '$3 == "agent"' "$W/plan.tsv" | wc -l)
+from_phone=$((N - to_dana))
+phone_n=$(wc -l < "$W/tmp/joined-phone")
+web_n=$(grep -c ' false$' "$W/tmp/joined-web" || true)
+web_sync=$(grep -c ' true$' "$W/tmp/joined-web" || true)
+agent_n=$(wc -l < "$W/tmp/joined-agent")
 echo
-echo "   Every message used a fresh key, then the key was deleted. Each time the direction"
-echo "   changes, the receiving side makes a new random key pair and mixes a Diffie-Hellman"
-echo "   result into its keys (a \"DH step\"; rbx status --json shows dh_steps):"
-echo "     DH steps made by the phone: $(json_num "$W/tmp/status-k.json" dh_steps) when the thief struck," \
-     "$(json_num "$W/tmp/status-end.json" dh_steps) by the end of the turn; by the agent: $(json_num "$W/tmp/status-agent.json" dh_steps)"
-echo "     keys the phone still holds for messages it has not received: $(json_num "$W/tmp/status-k.json" skipped_keys) at message #$K (the lost one)"
+echo "   The phone read $phone_n of the agent's $to_dana messages, the dashboard $web_n of them; the"
+echo "   dashboard also holds $web_sync sync copies of the $from_phone messages the phone sent (\"dana/${ID[phone]} -> agent\"),"
+echo "   and the machine read all $agent_n. Every message was attributed to the device that sent it."
+[ "$phone_n" = "$to_dana" ] && [ "$web_n" = "$to_dana" ] && [ "$web_sync" = "$from_phone" ] &&
+    [ "$agent_n" = "$from_phone" ] || fail "a device did not read every message meant for it"
+sed -n 's/.*"text":"\([^"]*\)".*/\1/p' "$W/tmp/recv-web" | grep -m1 'from phone' > "$W/tmp/copy" || true
+echo "   e.g. on the dashboard: {\"message\":{\"from\":\"dana\",\"device\":${ID[phone]},\"to\":\"agent\",\"sync\":true,...,\"text\":\"$(cut -c1-34 "$W/tmp/copy")...\"}}"
 echo
 
-# ------------------------------------------------------------------ relay
-rows=$(grep -vc '^#' "$RELAY")
-echo "4. What the relay stores ($W/relay/messages.tsv: $rows rows, $(du -k "$RELAY" | cut -f1) KiB):"
+# ------------------------------------------------------------------ the server's view
+RELAY="$W/server/kept.tsv"
+BAD relay "$MAP" agent "${ID[agent]}" dana "${ID[phone]}" > "$RELAY"
+rows=$(BAD sql "SELECT count(*) FROM kept")
+echo "4. What the server kept ($rows envelopes, $(BAD sql "SELECT sum(length(body)) / 1024 FROM kept") KiB), e.g. between the machine and the phone:"
 awk -F'\t' '/^#/ || n++ >= 3 { next } { printf "   #%-4s t=%-7s from %s  %-15s %5s bytes  %.40s...\n", $1, $2, $3, $4, $5, $6 }' "$RELAY"
-echo "   only ciphertext, sizes, times, types and the sender's fingerprint; no key, no text."
+echo "   only ciphertext, sizes, times, types and who sent to whom; no key, no text."
 echo
 
-# ------------------------------------------------------------------ thief
-"$TOOLS/thief" "$W/stolen" "$W/stolen/box-key.json" "$RELAY" "$BASE" > "$W/thief.tsv"
-echo "5. The thief holds the phone's files as of message #$K and everything the relay stored."
-echo "   It tries every message with the real decryption code (ratchetbox) and with the stolen"
-echo "   box key (today's scheme):"
+# ------------------------------------------------------------------ the thief
+"$TOOLS/thief" "$W/stolen" "$W/stolen/box-key.json" "$RELAY" "$BASE" agent "${ID[agent]}" > "$W/thief.tsv"
+echo "5. The thief holds the phone's files as of message #$K and everything the server kept. It tries"
+echo "   every message between the machine and the phone with the real decryption code (ratchetbox)"
+echo "   and with the stolen box key (today's scheme):"
 echo
-# Group consecutive messages with the same outcome into ranges.
-for ((m = 1; m <= N; m++)); do
-    printf '%s\t%s\t%s\n' "$m" "$([ "$m" -le "$K" ] && echo before || echo after)" "${LOST[$m]:+lost}"
-done > "$W/tmp/notes"
-awk -F'\t' '
+awk -F'\t' -v k="$K" '
     function flush() {
         if (!n) return;
         r = (lo == hi) ? "#" lo : "#" lo "-#" hi;
-        printf "   %-10s %-6s %-14s | %-40s | %s\n", r, w, dir, (rb ? "READ " ex : "no"), (bl ? "READ" : "no");
+        printf "   %-10s %-6s %-16s | %-40s | %s\n", r, w, dir, (rb ? "READ \"" substr(ex, 1, 30) "...\"" : "no"), (bl ? "READ" : "no");
         n = 0;
     }
-    NR == FNR { when[$1] = $2; note[$1] = $3; next }
     /^#/ { next }
-    NR != FNR && !hdr {
-        printf "   %-10s %-6s %-14s | %-40s | %s\n", "messages", "theft", "direction", "ratchetbox", "today (long-lived box key)";
+    !hdr {
+        printf "   %-10s %-6s %-16s | %-40s | %s\n", "messages", "theft", "direction", "ratchetbox", "today (long-lived box key)";
         printf "   %s\n", "-----------------------------------------------------------------------------------------------";
         hdr = 1;
     }
     {
-        d = ($2 == "in") ? "agent -> phone" : "phone -> agent";
-        key = when[$1] "|" $3 "|" $4 "|" note[$1];
-        if (n && key == k && $1 == hi + 1) { hi = $1; n++; if (d != dir) dir = "both ways"; next }
+        when = ($1 <= k) ? "before" : "after";
+        d = ($2 == "in") ? "machine -> phone" : "phone -> machine";
+        key = when "|" $3 "|" $4;
+        if (n && key == kk) { hi = $1; n++; if (d != dir) dir = "both ways"; next }
         flush();
-        k = key; lo = hi = $1; w = when[$1]; dir = d; rb = $3; bl = $4; n = 1;
-        ex = note[$1] == "lost" ? "(the lost one: its key was kept)" : "\"" substr($5, 1, 30) "...\"";
+        kk = key; lo = hi = $1; w = when; dir = d; rb = $3; bl = $4; ex = $5; n = 1;
     }
-    END { flush() }' "$W/tmp/notes" "$W/thief.tsv"
+    END { flush() }' "$W/thief.tsv"
 echo
-
-# ------------------------------------------------------------------ verdict
-# SECURITY.md section 3: nothing the phone had already decrypted; exactly the
-# keys it held (the lost message); then healing after a DH round trip.
-past_rb=0 past_bl=0 past_n=0 fut_rb=0 fut_bl=0 fut_n=0 heal=0 after_heal=0 lost_read=0
+past_rb=0 past_bl=0 past_n=0 fut_rb=0 fut_bl=0 fut_n=0 heal=0 after_heal=0
 while IFS="$TAB" read -r m dir rb bl _; do
     case "$m" in '#'*) continue ;; esac
     if [ "$m" -le "$K" ]; then
         past_n=$((past_n + 1)) past_rb=$((past_rb + rb)) past_bl=$((past_bl + bl))
-        [ -n "${LOST[$m]:-}" ] && lost_read=$((lost_read + rb))
-        if [ "$rb" = 1 ] && [ "$dir" = in ] && [ -n "${DELIVERED_BEFORE_K[$m]:-}" ]; then
-            fail "message #$m was already read by the phone, yet the thief read it"
-        fi
     else
         fut_n=$((fut_n + 1)) fut_rb=$((fut_rb + rb)) fut_bl=$((fut_bl + bl))
         if [ "$rb" = 0 ] && [ "$heal" = 0 ]; then heal=$m; fi
         if [ "$heal" != 0 ] && [ "$rb" = 1 ]; then after_heal=$((after_heal + 1)); fi
     fi
 done < "$W/thief.tsv"
-echo "   Why: the copy holds the keys the phone was about to use (the rest of the agent's stream and"
-echo "   the next exchange), plus the key it kept for the lost message; not the keys it already used."
-echo
-echo "   Before the theft: ratchetbox $past_rb of $past_n readable (only the lost message, whose key the phone"
-echo "   kept in case it arrived late); today's scheme $past_bl of $past_n."
+echo "   Before the theft: ratchetbox $past_rb of $past_n readable; today's scheme $past_bl of $past_n."
 if [ "$heal" != 0 ]; then
     echo "   After the theft: ratchetbox $fut_rb of $fut_n readable, until message #$heal; from there on nothing:"
     echo "   a heartbeat went each way, both sides made new random keys the thief never saw (healing)."
@@ -295,71 +331,70 @@ else
     echo "   After the theft: ratchetbox $fut_rb of $fut_n readable: NO HEALING in this turn."
 fi
 echo "   Today's scheme: $fut_bl of $fut_n. One stolen key file opens every message, past and future."
+[ "$past_rb" = 0 ] || fail "the thief read a message the phone had already read"
 [ "$past_bl" = "$past_n" ] && [ "$fut_bl" = "$fut_n" ] || fail "the baseline thief should read everything"
-[ "$lost_read" = "${#LOST[@]}" ] || fail "the lost message should be readable"
 [ "$heal" != 0 ] && [ "$after_heal" = 0 ] || fail "no clean healing point"
+echo
+
+# ------------------------------------------------------------------ a tablet joins
+echo "6. A tablet joins dana: the dashboard shows a code, the tablet joins, dana compares fingerprints."
+link web tablet
+read -r PK[tablet] FP[tablet] < <(rbx tablet id)
+printf 'the flaky test is fixed: see the diff\n' > "$W/tmp/m"
+rbx agent send dana "$W/tmp/m" --json > "$W/tmp/sent" 2> "$W/tmp/err" || die_err "send failed"
+env_n=$(sed -n 's/.*"envelopes":\([0-9]*\).*/\1/p' "$W/tmp/sent")
+rbx tablet sync > "$W/tmp/t" 2> "$W/tmp/err" || die_err "tablet sync failed"
+echo "   The machine's next message has $env_n envelopes (phone, dashboard, tablet); the tablet reads:"
+echo "     $(cat "$W/tmp/t")"
+[ "$env_n" = 3 ] && grep -qx "agent/${ID[agent]}: the flaky test is fixed: see the diff" "$W/tmp/t" ||
+    fail "the tablet did not get the machine's message"
+for who in phone web; do rbx "$who" sync > /dev/null 2> "$W/tmp/err" || die_err "$who: sync failed"; done
+echo
 
 # ------------------------------------------------------------------ rotation
-# Issue 6: the phone replaces its identity key on schedule; the agent follows
-# the signed rotation chain from the key it pinned in act 2; a message in
-# flight under the old session still decrypts; the next message starts a new
-# session under the new key. Then the archive's key rotates.
+echo "7. The dashboard replaces its key (rbx account rotate: a rotate entry signed by the old key)."
+rbx web account rotate > "$W/tmp/rot" 2> "$W/tmp/err" || die_err "rotate failed"
+echo "     $(cat "$W/tmp/rot")"
+printf 'approve: run the migration\n' > "$W/tmp/m"
+rbx web send agent "$W/tmp/m" > /dev/null 2> "$W/tmp/err" || die_err "send failed"
+rbx agent sync > "$W/tmp/a" 2> "$W/tmp/err" || die_err "agent sync failed"
+echo "   The dashboard's next message comes from its new key; the machine fetches dana's list, sees the"
+echo "   rotation, follows the new key's records from the one it pinned, and reads it by itself:"
+echo "     $(grep 'approve:' "$W/tmp/a")"
+grep -qx "dana/${ID[web]}: approve: run the migration" "$W/tmp/a" || fail "the machine did not follow the rotation"
 echo
-echo "6. Rotation. The phone replaces its identity key (a scheduled rotation), while one of the"
-echo "   agent's messages is still on the relay."
-printf 'in flight: sent to the old key' | rbx agent send phone - > "$W/tmp/inflight"
-rbx phone rotate identity --reason "scheduled" --json > "$W/tmp/rot.json"
-read -r NEWPK NEWFP < <(rbx phone id)
-rot_seq=$(json_num "$W/tmp/rot.json" sequence)
-rot_until=$(json_num "$W/tmp/rot.json" old_valid_until)
-grep -q "\"old\":{[^}]*\"fingerprint\":\"${FP[phone]}\"}" "$W/tmp/rot.json" &&
-    grep -q "\"new\":{[^}]*\"fingerprint\":\"$NEWFP\"}" "$W/tmp/rot.json" && [ "$rot_seq" = 1 ] &&
-    [ "$NEWFP" != "${FP[phone]}" ] || fail "rbx rotate identity did not report the rotation"
-echo "   rbx rotate identity --reason scheduled: fingerprint ${FP[phone]} -> $NEWFP, sequence $rot_seq."
-echo "   A rotation record (old key, new key, time, reason, hash of the previous record) is signed"
-echo "   by BOTH keys; the old key stays $(( (rot_until - $(date +%s) + 3600) / 86400 )) days for messages already on their way."
-rbx phone bundle > "$W/relay/phone-2.bundle" 2> "$W/tmp/err" || die_err "bundle failed"
-rbx agent add phone "$W/relay/phone-2.bundle" > "$W/tmp/readd" 2> "$W/tmp/err" || die_err "the agent refused the phone's rotated bundle"
-readd=$(sed -n 2p "$W/tmp/readd")
-case "$readd" in
-    "phone: identity rotated (sequence 1), fingerprint ${FP[phone]} -> $NEWFP; old sessions kept until "*) ;;
-    *) fail "the agent did not follow the rotation: $readd" ;;
-esac
-echo "   The agent fetches the phone's new bundle from the relay; it carries the record, and the agent"
-echo "   checks it from the key it pinned in step 2 (rbx add):"
-echo "     $readd"
-rbx phone recv "$W/tmp/inflight" > "$W/tmp/pt" 2> "$W/tmp/err" || die_err "the in-flight message did not decrypt"
-[ "$(cat "$W/tmp/pt")" = "in flight: sent to the old key" ] || fail "the in-flight message was not read"
-echo "   The message in flight under the old session arrives: the phone reads it (grace window)."
-printf 'first message under the new key' | rbx agent send --json phone - > "$W/tmp/next.json"
-sed -n 's/.*"line":"\([^"]*\)".*/\1/p' "$W/tmp/next.json" > "$W/tmp/next"
-rbx phone recv "$W/tmp/next" > "$W/tmp/pt" 2> "$W/tmp/err" || die_err "the first message under the new key did not decrypt"
-grep -q '"kind":"prekey"' "$W/tmp/next.json" && [ "$(cat "$W/tmp/pt")" = "first message under the new key" ] ||
-    fail "the next message did not start a new session"
-printf 'reply from the new key' | rbx phone send agent - > "$W/tmp/reply"
-rbx agent recv "$W/tmp/reply" > "$W/tmp/pt" 2> "$W/tmp/err" || die_err "the reply under the new key did not decrypt"
-[ "$(cat "$W/tmp/pt")" = "reply from the new key" ] || fail "the reply was not read"
-echo "   The agent's next message starts a new session (a new X3DH handshake with the new key); the"
-echo "   phone reads it and replies from its new key. The old key and the sessions made under it"
-echo "   are erased when the grace window ends (rbx bundle and rbx recv do the upkeep)."
-# The archive's turn: a new epoch key, every entry rewrapped, the old key erased.
-rbx phone history > "$W/tmp/hist-before" || die "rbx history failed"
-before=$(wc -l < "$W/tmp/hist-before")
-echo "   Then the phone's history archive (${before} messages of this session) gets a new key; every"
-echo "   entry is re-encrypted under it and the old key is erased from every file:"
-rbx phone rotate archive --mode reencrypt > "$W/tmp/arch" 2> "$W/tmp/err" ||
-    { cat "$W/tmp/err" >&2; fail "rbx rotate archive failed"; }
-sed 's/^/     /' "$W/tmp/arch"
-rbx phone history > "$W/tmp/hist-after" || die "rbx history failed after the rotation"
-# Lines are "time direction peer epoch:seq text": all but the epoch must match.
-no_epoch() { sed -E 's/^([^ ]+ +[^ ]+ +[^ ]+ +)[0-9]+:/\1/' "$1"; }
-if [ "$before" -gt 0 ] && grep -q ' 2:1 ' "$W/tmp/hist-after" &&
-        cmp -s <(no_epoch "$W/tmp/hist-before") <(no_epoch "$W/tmp/hist-after"); then
-    echo "   rbx history reads the same ${before} messages back under the new key."
-else
-    fail "the history changed across the archive rotation"
-fi
+
+# ------------------------------------------------------------------ the stolen phone
+echo "8. Dana removes the copied phone from her list (from the dashboard; she will link it again"
+echo "   with a new key). The server refuses the copy, and nobody encrypts to it any more:"
+rbx web account remove "${ID[phone]}" > "$W/tmp/rm" 2> "$W/tmp/err" || die_err "remove failed"
+echo "     $(cat "$W/tmp/rm")"
+set +e
+"$RBX" --dir "$W/stolen" sync > /dev/null 2> "$W/tmp/stolen.err"
+stolen_rc=$?
+set -e
+echo "     the thief's copy: exit $stolen_rc, $(cut -c1-90 "$W/tmp/stolen.err")"
+printf 'after the removal\n' > "$W/tmp/m"
+rbx agent send dana "$W/tmp/m" --json > "$W/tmp/sent" 2> "$W/tmp/err" || die_err "send failed"
+env_n=$(sed -n 's/.*"envelopes":\([0-9]*\).*/\1/p' "$W/tmp/sent")
+echo "     the machine's next message: $env_n envelopes (dashboard, tablet)"
+[ "$stolen_rc" = 67 ] && [ "$env_n" = 2 ] || fail "the removed phone was not refused"
+echo
+
+# ------------------------------------------------------------------ the server lies
+echo "9. The server adds a device of its own to dana's list (it signs the entry itself), hoping the"
+echo "   machine will encrypt to it:"
+EVIL=$(BAD add-device dana)
+printf 'for dana only\n' > "$W/tmp/m"
+set +e
+rbx agent send dana "$W/tmp/m" > /dev/null 2> "$W/tmp/evil.err"
+evil_rc=$?
+set -e
+got=$(BAD sql "SELECT count(*) FROM kept WHERE uid = 'dana' AND device = $EVIL")
+echo "     $(grep -m1 refused "$W/tmp/evil.err" || true)"
+echo "   The machine refuses the list (exit $evil_rc) and sends nothing; envelopes for the server's device: $got."
+[ "$evil_rc" = 65 ] && [ "$got" = 0 ] || fail "the extended list was not refused"
 end_ns=$(date +%s%N)
 echo
-echo "Done in $(( (end_ns - start_ns) / 1000000 )) ms. Files: $W (agent/, phone/, relay/, stolen/, thief.tsv)."
+echo "Done in $(( (end_ns - start_ns) / 1000000 )) ms. Files: $W (agent/, phone/, web/, tablet/, stolen/, server/, thief.tsv)."
 [ "$failures" = 0 ] || die "$failures check(s) failed"

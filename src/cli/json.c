@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT
- * rbx --json (PROTOCOL.md 21, spec/json/): every object printed starts with
+ * rbx --json (PROTOCOL.md 22, spec/json/): every object printed starts with
  * "version", numbers are JSON numbers, a time is an object with both its
  * Unix seconds and its RFC 3339 text, and an error is one object on stderr,
  * printed when the verb returns (main), with the exit status unchanged.
@@ -158,4 +158,43 @@ void cli_jtime(FILE *f, const char *key, int64_t t)
 {
     cli_jkey(f, key);
     cli_jtime_value(f, t);
+}
+
+void cli_jpubkey(FILE *f, const char *key, const uint8_t pk[RBX_PUBLICKEYBYTES])
+{
+    char b64[RBX_KEY_B64BYTES], fp[RBX_FINGERPRINT_HEXBYTES];
+    rbx_key_to_base64(b64, pk);
+    rbx_fingerprint(fp, pk);
+    cli_jkey(f, key);
+    fprintf(f, "{\"public_key\":\"%s\",\"fingerprint\":\"%s\"}", b64, fp);
+}
+
+/* RFC 3629 well-formed UTF-8 (no overlong forms, no surrogates, at most
+ * U+10FFFF), and no NUL. Hand-written: jansson's check (json_stringn)
+ * would copy a plaintext into a buffer it frees without wiping. */
+int cli_utf8_ok(const uint8_t *p, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        uint8_t c = p[i];
+        size_t k;
+        uint32_t cp, min;
+        if (c == 0) return 0;
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        if ((c & 0xe0) == 0xc0) k = 1, cp = c & 0x1fU, min = 0x80;
+        else if ((c & 0xf0) == 0xe0) k = 2, cp = c & 0x0fU, min = 0x800;
+        else if ((c & 0xf8) == 0xf0) k = 3, cp = c & 0x07U, min = 0x10000;
+        else return 0;
+        if (n - i <= k) return 0;
+        for (size_t j = 1; j <= k; j++) {
+            if ((p[i + j] & 0xc0) != 0x80) return 0;
+            cp = (cp << 6) | (p[i + j] & 0x3fU);
+        }
+        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
+        i += k + 1;
+    }
+    return 1;
 }

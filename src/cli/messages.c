@@ -17,6 +17,10 @@
 static const char send_usage[] =
     "Usage: rbx send NAME [FILE|-] [--device D] [--header-encryption] [--profile P]\n"
     "                [--stream] [--json]\n"
+    "       rbx send USER [FILE|-] [--stream] [--json] [--server URL]\n"
+    "With an account (rbx account create or join), NAME may be a user: the message\n"
+    "goes through the server to every device of USER and, as a sync copy, to our\n"
+    "own other devices (one envelope each, made in one transaction).\n"
     "Encrypt the whole input (at most 1 MiB) as one message to contact NAME,\n"
     "device D (default 1), and print it as one transport line. The first message\n"
     "to a contact carries the handshake; --header-encryption and --profile apply\n"
@@ -24,7 +28,8 @@ static const char send_usage[] =
     "signal, version 1, for a peer that only knows version 1). --stream: one\n"
     "message per input line (without its newline), up to 64 lines per\n"
     "transaction. --json: {\"version\",\"to\",\"device\",\"kind\",\"line\",\"wire_bytes\"}\n"
-    "per message.\n";
+    "per message; to a USER {\"version\",\"sent\":{\"kind\",\"to\",\"message_id\",\n"
+    "\"envelopes\",\"devices\"}} per message the server stored (pending ones first).\n";
 
 static const char recv_usage[] =
     "Usage: rbx recv [FILE|-] [--stream] [--json]\n"
@@ -274,6 +279,58 @@ static int send_stream(rbx_store *st, const sender *sd, int fd)
     return ec;
 }
 
+/* ------------------------------------------------------------ send to a user */
+
+/* Is NAME a user to send to through the server (we have an account, NAME
+ * is a user id, and no contact of that name was added by hand)? */
+static int to_user(rbx_store *st, const char *name, int server_given)
+{
+    rbx_account a;
+    rbx_devlist_pin pin;
+    if (!rbx_user_id_ok(name) || rbx_store_account(st, &a) != 0) return 0;
+    if (server_given || rbx_store_user_pin(st, &pin, name) == 0) return 1;
+    rbx_contact_info *cs = NULL;
+    size_t n = 0;
+    int local = 0;
+    if (cli_contacts(st, &cs, &n) == 0)
+        for (size_t i = 0; i < n; i++) local |= strcmp(cs[i].name, name) == 0;
+    free(cs);
+    return !local;
+}
+
+static int send_users(rbx_store *st, const char *to, const char *server, int stream, int fd,
+                      const uint8_t *pt, size_t ptlen, int json)
+{
+    rbx_account a;
+    cli_net n;
+    int ec = cli_account(st, "send", &a);
+    if (ec != CLI_OK || (ec = cli_net_open(&n, "send", st, server)) != CLI_OK) return ec;
+    cli_net_as(&n, a.user, a.device);
+    /* Sends a crash left pending go first, in order. */
+    ec = cli_flush_pending(&n, json);
+    if (ec == CLI_OK && !stream) ec = cli_send_user(&n, to, pt, ptlen, json);
+    if (ec == CLI_OK && stream) {
+        cli_lines r;
+        if (cli_lines_init(&r, fd, RBX_MAX_PLAINTEXT) != 0) ec = cli_fail("send", NULL, RBX_E_NOMEM);
+        else {
+            const uint8_t *line;
+            size_t len;
+            int rc;
+            while (ec == CLI_OK && (rc = cli_lines_next(&r, &line, &len)) == 1)
+                ec = cli_send_user(&n, to, line, len, json);
+            if (ec == CLI_OK && rc < 0) {
+                cli_err("send", "line %zu: %s", r.lineno,
+                        rc == RBX_E_TOO_BIG ? "longer than 1 MiB" : "cannot read input");
+                ec = rc == RBX_E_TOO_BIG ? CLI_DATAERR : CLI_IOERR;
+            }
+            cli_lines_free(&r);
+        }
+    }
+    if (ec == CLI_OK) ec = cli_flush_stdout("send");
+    cli_net_close(&n);
+    return ec;
+}
+
 int send_main(int argc, char **argv)
 {
     static const struct option opts[] = { { "device", required_argument, NULL, 'd' },
@@ -281,10 +338,12 @@ int send_main(int argc, char **argv)
                                           { "profile", required_argument, NULL, 'p' },
                                           { "stream", no_argument, NULL, 's' },
                                           { "json", no_argument, NULL, 'j' },
+                                          { "server", required_argument, NULL, 'S' },
                                           { "help", no_argument, NULL, 'h' },
                                           { NULL, 0, NULL, 0 } };
     sender sd = { 0 };
-    int stream = 0, c, ec;
+    const char *server = NULL;
+    int stream = 0, c, ec, device_given = 0;
     sd.device = 1;
     sd.opts.profile = RBX_PROFILE_DEFAULT;
     while ((c = cli_getopt(argc, argv, opts, "send", send_usage, &ec)) != -1) {
@@ -294,6 +353,7 @@ int send_main(int argc, char **argv)
                 cli_err("send", "--device: expected a number 0..%u", UINT32_MAX);
                 return CLI_USAGE;
             }
+            device_given = 1;
             break;
         case 'e': sd.opts.header_encryption = 1; break;
         case 'p':
@@ -307,6 +367,7 @@ int send_main(int argc, char **argv)
             break;
         case 's': stream = 1; break;
         case 'j': sd.json = 1; break;
+        case 'S': server = optarg; break;
         default: return ec; /* --help, or a bad option */
         }
     }
@@ -326,7 +387,9 @@ int send_main(int argc, char **argv)
     else ec = cli_read_all("send", path, &pt, &ptlen, RBX_MAX_PLAINTEXT);
     if (ec != CLI_OK) return ec;
     if ((ec = cli_open_store(&st, "send", 0)) != CLI_OK) goto out;
-    if ((ec = cli_identity(st, "send", sd.identity)) == CLI_OK) {
+    if (!device_given && to_user(st, sd.name, server != NULL)) {
+        ec = send_users(st, sd.name, server, stream, fd, pt, ptlen, sd.json);
+    } else if ((ec = cli_identity(st, "send", sd.identity)) == CLI_OK) {
         const uint8_t *p = pt;
         ec = stream ? send_stream(st, &sd, fd) : send_batch(st, &sd, &p, &ptlen, 1);
     }

@@ -25,8 +25,11 @@ static const struct {
     { "id", id_main, "id [--json]                         public key (base64) and fingerprint" },
     { "bundle", bundle_main, "bundle [--no-one-time] [--count N] [--json]  prekey bundles, one line of base64 each" },
     { "add", add_main, "add NAME [FILE|-] [--device D] [--org ORG] [--json]  record a contact (or its rotation)" },
-    { "send", send_main, "send NAME [FILE|-] [--device D] [--header-encryption] [--profile P] [--stream] [--json]" },
+    { "send", send_main, "send NAME|USER [FILE|-] [--device D] [--header-encryption] [--profile P] [--stream] [--server URL] [--json]" },
     { "recv", recv_main, "recv [FILE|-] [--stream] [--json]   decrypt a message" },
+    { "account", account_main, "account create|link|join|approve|devices|remove|rotate [--json]  this device on an rbxd server" },
+    { "contact", contact_main, "contact add USER [--server URL] [--json]  fetch, verify and pin a user's device list" },
+    { "sync", sync_main, "sync [--follow] [--json] [--server URL]  fetch, decrypt, print and acknowledge messages" },
     { "outbox", outbox_main, "outbox [--json]                     print sent messages not seen to go out" },
     { "status", status_main, "status [--json]                     identity, storage, contacts, sessions" },
     { "trust", trust_main, "trust NAME [FILE|-] [--device D] --yes|--fingerprint FP [--json]  accept a changed key" },
@@ -69,9 +72,12 @@ static void usage(FILE *f)
           "  64  usage error (bad option, bad contact name)\n"
           "  65  rejected or malformed message or bundle (forged, tampered, replayed, too big)\n"
           "  66  missing input (no such file, unknown contact, no identity yet)\n"
+          "  67  the server refused this device (removed, not enrolled, bad signature)\n"
+          "  69  the server is unreachable or failed (rbx account, contact, send USER, sync)\n"
           "  70  internal error (out of memory)\n"
           "  73  cannot create (identity or contact exists, cannot create DIR)\n"
           "  74  storage error (database, key file, rollback) or cannot write output\n"
+          "  75  not done yet: a send stays pending (the next sync posts it), a link not approved\n"
           "  77  a state file or DIR that other users may read or change (not used)\n",
           f);
 }

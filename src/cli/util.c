@@ -616,12 +616,12 @@ char *cli_b64_encode(const uint8_t *in, size_t len)
     return s;
 }
 
-void cli_json_str(FILE *f, const char *s)
+void cli_json_strn(FILE *f, const uint8_t *p, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
     fputc('"', f);
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = p[i];
         if (c == '"' || c == '\\') {
             fputc('\\', f);
             fputc(c, f);
@@ -634,6 +634,11 @@ void cli_json_str(FILE *f, const char *s)
         }
     }
     fputc('"', f);
+}
+
+void cli_json_str(FILE *f, const char *s)
+{
+    cli_json_strn(f, (const uint8_t *)s, strlen(s));
 }
 
 int cli_parse_u32(uint32_t *out, const char *s, uint32_t min, uint32_t max)

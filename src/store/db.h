@@ -13,7 +13,7 @@
 #include "integrity.h"
 #include "ratchetbox.h"
 
-#define RBX_SCHEMA_VERSION 3
+#define RBX_SCHEMA_VERSION 4
 #define RBX_APPLICATION_ID 0x52425831 /* "RBX1" */
 
 /* Encrypted row values: "RBE1" || be32(plaintext length) || nonce || ct || tag. */
@@ -71,6 +71,9 @@ struct rbx_store {
     /* prime_log runs its one commit at synchronous = NORMAL; set until FULL
      * is back (rbx__st_sync_full, which every write transaction calls). */
     int sync_normal;
+    /* Message ids of sends to users (users.c, rbx__message_id). */
+    uint8_t msgid_key[32];
+    uint64_t msgid_ctr;
     /* Room for every SQL text of the store and its modules (about 90), so
      * that a long-lived handle never prepares a hot statement per call. */
     struct {

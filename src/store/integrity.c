@@ -44,6 +44,11 @@ static const char *const sets[RBX_SET_COUNT] = {
     [RBX_SET_REVOCATIONS] = "revocations",
     [RBX_SET_HANDSHAKES] = "handshakes",
     [RBX_SET_ARCHIVE_EPOCHS] = "archive_epochs",
+    [RBX_SET_ACCOUNT] = "account",
+    [RBX_SET_USERS] = "users",
+    [RBX_SET_USER_DEVICES] = "user_devices",
+    [RBX_SET_SENDS] = "sends",
+    [RBX_SET_SEND_ENVELOPES] = "send_envelopes",
 };
 
 const char *rbx__set_table(int set)
@@ -328,10 +333,15 @@ int rbx__auth_hook(sqlite3 *db, rbx__auth_ctx *ctx)
 
 int rbx__auth_sets(sqlite3 *db, const rbx__auth_keys *keys, rbx__set *out)
 {
+    return rbx__auth_sets_of(db, keys, out, RBX_SET_COUNT);
+}
+
+int rbx__auth_sets_of(sqlite3 *db, const rbx__auth_keys *keys, rbx__set *out, int nsets)
+{
     char sql[64];
     int rc = 0;
     memset(out, 0, sizeof *out);
-    for (int i = 0; i < RBX_SET_COUNT && rc == 0; i++) {
+    for (int i = 0; i < nsets && i < RBX_SET_COUNT && rc == 0; i++) {
         sqlite3_stmt *s;
         sqlite3_value *v[RBX_AUTH_MAX_COLUMNS];
         uint8_t term[32];

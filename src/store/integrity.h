@@ -30,6 +30,11 @@ enum {
     RBX_SET_REVOCATIONS,
     RBX_SET_HANDSHAKES,
     RBX_SET_ARCHIVE_EPOCHS,
+    RBX_SET_ACCOUNT,         /* schema 4: users with several devices */
+    RBX_SET_USERS,
+    RBX_SET_USER_DEVICES,
+    RBX_SET_SENDS,
+    RBX_SET_SEND_ENVELOPES,
     RBX_SET_COUNT
 };
 
@@ -47,6 +52,12 @@ enum {
 #define RBX_AUTH_CONTACT_KEYS "contact, identity, until"
 #define RBX_AUTH_REVOCATIONS "org, identity, record"
 #define RBX_AUTH_ARCHIVE_EPOCHS "epoch, key, created, retain_until, state"
+#define RBX_AUTH_ACCOUNT "id, user, device, regid, entry"
+#define RBX_AUTH_USERS "user, seq, first_hash, hash, created, anchor_seq, anchor_hash, org"
+#define RBX_AUTH_USER_DEVICES \
+    "user, device, identity, added_seq, regid, contact, retry_asked, retry_served"
+#define RBX_AUTH_SENDS "id, message_id, to_user, kind, ctype, cflags, cid, state, created, generation"
+#define RBX_AUTH_SEND_ENVELOPES "send, user, device, regid, identity"
 
 /* A set digest: how many rows, and the sum modulo 2^256 of their terms
  * (little-endian). One over the rows of every authenticated table: a term
@@ -88,7 +99,7 @@ int rbx__integrity_decode(rbx__integrity *r, const uint8_t *in, size_t len);
 /* An authenticated table's name; NULL past the end. */
 const char *rbx__set_table(int set);
 
-/* The most columns an authenticated table has (contacts: 9). */
+/* The most columns an authenticated table may have (sends: 12). */
 #define RBX_AUTH_MAX_COLUMNS 16
 
 /* What the hook changes when the store writes a row: the record of the
@@ -113,6 +124,10 @@ int rbx__auth_hook(sqlite3 *db, rbx__auth_ctx *ctx);
 /* The set of every authenticated row as the tables hold them now (one scan
  * per table; every column of a row makes its term). */
 int rbx__auth_sets(sqlite3 *db, const rbx__auth_keys *keys, rbx__set *out);
+/* The same over the first nsets tables only: those of an older schema
+ * (RBX_SETS_SCHEMA3), whose database has no table of a later one yet. */
+int rbx__auth_sets_of(sqlite3 *db, const rbx__auth_keys *keys, rbx__set *out, int nsets);
+#define RBX_SETS_SCHEMA3 RBX_SET_ACCOUNT
 /* The digest of the schema as sqlite_schema holds it (type, name, table,
  * root page, SQL of every object). */
 int rbx__auth_schema(sqlite3 *db, uint8_t out[32]);

@@ -220,6 +220,31 @@ int rbx_store_ack_inbox(rbx_store *st, uint64_t id)
     return delete_by_id(st, "DELETE FROM inbox WHERE id = ?1", id);
 }
 
+int rbx_store_ack_inbox_batch(rbx_store *st, const uint64_t *ids, size_t n, size_t *deleted)
+{
+    sqlite3_stmt *s;
+    *deleted = 0;
+    if (n == 0) return 0;
+    int rc = rbx__st_begin(st);
+    if (rc != 0) return rc;
+    size_t k = 0;
+    if ((rc = rbx__st_prep(st, &s, "DELETE FROM inbox WHERE id = ?1")) == 0) {
+        for (size_t i = 0; i < n && rc == 0; i++) {
+            sqlite3_bind_int64(s, 1, (int64_t)ids[i]);
+            rc = rbx__st_step(s) < 0 ? RBX_E_IO : 0;
+            k += (size_t)sqlite3_changes(st->db);
+            sqlite3_reset(s);
+        }
+        rbx__st_done(st, s);
+    }
+    if (rc != 0) {
+        rbx__st_rollback(st);
+        return rc;
+    }
+    if ((rc = rbx__st_commit(st, 0)) == 0) *deleted = k;
+    return rc;
+}
+
 /* ------------------------------------------------------------ decrypt
  * PROTOCOL.md 15.9 is the algorithm; the steps are cited as D1..D7. */
 

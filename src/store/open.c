@@ -126,9 +126,36 @@ static const char tags_v3[] =
     "UPDATE revocations SET mac = rbx_mac('revocations', " RBX_AUTH_REVOCATIONS ");"
     "UPDATE archive_epochs SET mac = rbx_mac('archive_epochs', " RBX_AUTH_ARCHIVE_EPOCHS ");";
 
+/* Version 4 (issue 16): users with several devices (PROTOCOL.md 21.8):
+ * this store's account, the pins of users' device lists, their verified
+ * devices (each with its contact row), and sends to users with their
+ * envelopes (the plaintext sealed for re-sends). Every table decides
+ * something (who we are, which keys speak for a user, who may ask for a
+ * re-send and of what, when a plaintext is erased): each has a row tag
+ * (15.8) over the columns RBX_AUTH_* lists, and its rows are in the set. */
+static const char schema_v4[] =
+    "CREATE TABLE account (id INTEGER PRIMARY KEY CHECK (id = 1), user TEXT NOT NULL,"
+    "  device INTEGER NOT NULL, regid INTEGER NOT NULL, entry BLOB NOT NULL, mac BLOB) STRICT;"
+    "CREATE TABLE users (user TEXT PRIMARY KEY, seq INTEGER NOT NULL, first_hash BLOB, hash BLOB,"
+    "  created INTEGER NOT NULL DEFAULT 0, anchor_seq INTEGER NOT NULL DEFAULT 0,"
+    "  anchor_hash BLOB, org BLOB, mac BLOB) STRICT;"
+    "CREATE TABLE user_devices (user TEXT NOT NULL, device INTEGER NOT NULL,"
+    "  identity BLOB NOT NULL, added_seq INTEGER NOT NULL, regid INTEGER NOT NULL DEFAULT 0,"
+    "  contact INTEGER REFERENCES contacts (id), retry_asked INTEGER NOT NULL DEFAULT 0,"
+    "  retry_served INTEGER NOT NULL DEFAULT 0, mac BLOB, PRIMARY KEY (user, device)) STRICT;"
+    "CREATE TABLE sends (id INTEGER PRIMARY KEY, message_id BLOB NOT NULL UNIQUE,"
+    "  to_user TEXT NOT NULL, kind INTEGER NOT NULL, ctype INTEGER NOT NULL,"
+    "  cflags INTEGER NOT NULL, cid BLOB NOT NULL, state INTEGER NOT NULL,"
+    "  created INTEGER NOT NULL, generation INTEGER NOT NULL, pt BLOB, mac BLOB) STRICT;"
+    "CREATE INDEX sends_cid ON sends (cid);"
+    "CREATE TABLE send_envelopes (send INTEGER NOT NULL REFERENCES sends (id), user TEXT NOT NULL,"
+    "  device INTEGER NOT NULL, regid INTEGER NOT NULL, identity BLOB NOT NULL, wire BLOB,"
+    "  mac BLOB, PRIMARY KEY (send, user, device)) STRICT, WITHOUT ROWID;";
+
 /* Forward migrations: migrations[v] takes a database from version v to v + 1.
  * Version 0 is an empty database. */
-static const char *const migrations[RBX_SCHEMA_VERSION] = { schema_v1, schema_v2, schema_v3 };
+static const char *const migrations[RBX_SCHEMA_VERSION] = { schema_v1, schema_v2, schema_v3,
+                                                              schema_v4 };
 
 static int create_meta(rbx_store *st)
 {
@@ -237,6 +264,28 @@ static int integrity_init(rbx_store *st, int64_t version)
     return 0;
 }
 
+/* A database of schema 3 or later has its integrity record: before any
+ * migration changes it, its schema and every set must be the record's (the
+ * open check of 15.8, inside the migration's transaction), so that a
+ * migration never takes in a row or an object someone put there behind
+ * the store. Its record is then kept: later schemas only add tables, which
+ * are empty. */
+static int migrate_check(rbx_store *st)
+{
+    rbx__integrity *r;
+    rbx__set now;
+    uint8_t d[32];
+    int rc = rbx__st_integ(st, &r);
+    if (rc == 0) rc = rbx__auth_schema(rbx__store_db(st), d);
+    if (rc == 0 && RBX_CHECK_SCHEMA && sodium_memcmp(d, r->schema, 32) != 0) rc = RBX_E_TAMPERED;
+    /* Only schema 3's tables exist yet. */
+    if (rc == 0) rc = rbx__auth_sets_of(rbx__store_db(st), &st->auth_keys, &now, RBX_SETS_SCHEMA3);
+    if (rc == 0 && RBX_CHECK_SETS &&
+        (now.count != r->rows.count || sodium_memcmp(now.sum, r->rows.sum, 32) != 0))
+        rc = RBX_E_TAMPERED;
+    return rc;
+}
+
 /* Bring the schema from version to RBX_SCHEMA_VERSION in one transaction;
  * version 0 is a database this call just created. A crash anywhere leaves
  * the database as it was (SQLite's transaction), and the next open migrates
@@ -245,15 +294,19 @@ static int migrate(rbx_store *st, int64_t version)
 {
     int rc = rbx__st_exec(st, "BEGIN IMMEDIATE");
     if (rc != 0) return rc;
+    if (version >= 3 && (rc = migrate_check(st)) != 0) goto fail;
     for (int64_t v = version; v < RBX_SCHEMA_VERSION; v++)
         if ((rc = rbx__st_exec(st, migrations[v])) != 0) goto fail;
     if (version == 0 && (rc = create_meta(st)) != 0) goto fail;
-    if ((rc = integrity_init(st, version)) != 0 || (rc = rbx__st_exec(st, tags_v3)) != 0 ||
-        (version > 0 && (rc = rbx__st_seed_handshakes(st)) != 0))
-        goto fail;
-    /* The sets as the tables hold them once tagged; from here on the
-     * record of this transaction counts changes (the audit head below). */
-    if ((rc = rbx__auth_sets(rbx__store_db(st), &st->auth_keys, &st->integ.rows)) != 0) goto fail;
+    if (version < 3) {
+        if ((rc = integrity_init(st, version)) != 0 || (rc = rbx__st_exec(st, tags_v3)) != 0 ||
+            (version > 0 && (rc = rbx__st_seed_handshakes(st)) != 0))
+            goto fail;
+        /* The sets as the tables hold them once tagged; from here on the
+         * record of this transaction counts changes (the audit head below). */
+        if ((rc = rbx__auth_sets(rbx__store_db(st), &st->auth_keys, &st->integ.rows)) != 0)
+            goto fail;
+    }
     st->auth.live = 1;
     if (version < 2 && ((rc = rbx__audit_init(st)) != 0 || (rc = rbx__policy_init(st)) != 0))
         goto fail;

@@ -67,6 +67,32 @@ int rbx_store_devlist_first_entry(rbx_store *st, uint8_t *out, size_t outcap, si
     return rc;
 }
 
+/* The two halves of an add entry made on two devices (PROTOCOL.md 21.6):
+ * each signs with the identity in force, which must be the key the entry
+ * names for its role. */
+int rbx_store_devlist_sign(rbx_store *st, uint8_t sig[64], const rbx_devlist_entry *e)
+{
+    uint8_t pk[32], sk[32];
+    memset(sig, 0, 64);
+    int rc = rbx__st_load_identity(st, pk, sk);
+    if (rc == 0 && sodium_memcmp(pk, e->signer, 32) != 0) rc = RBX_E_KEY;
+    if (rc == 0) rc = rbx_devlist_entry_signature(sig, e, sk);
+    WIPE(sk);
+    return rc;
+}
+
+int rbx_store_devlist_cosign(rbx_store *st, uint8_t *out, size_t outcap, size_t *outlen,
+                             const rbx_devlist_entry *e, const uint8_t sig[64])
+{
+    uint8_t pk[32], sk[32];
+    *outlen = 0;
+    int rc = rbx__st_load_identity(st, pk, sk);
+    if (rc == 0 && sodium_memcmp(pk, e->identity, 32) != 0) rc = RBX_E_KEY;
+    if (rc == 0) rc = rbx_devlist_entry_cosign(out, outcap, outlen, e, sig, sk);
+    WIPE(sk);
+    return rc;
+}
+
 /* ------------------------------------------------------------ prekeys */
 
 /* A new signed prekey of identity ik_seq, with its creation time stated and

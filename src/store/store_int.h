@@ -2,8 +2,9 @@
  * The store's floors above db.c, lowest first. A floor calls only the floors
  * before it in this file (make check's tests/layering.sh checks the
  * objects): db.c, audit.c, policy.c, prekeys.c, rotate.c, sessions.c,
- * contacts.c, archive.c, then bundle.c, messages.c and open.c, which nothing
- * in the store calls. Everything here runs inside the caller's transaction
+ * contacts.c, archive.c, then bundle.c, messages.c, users.c (users with
+ * several devices: it calls rbx_store_decrypt and rbx_store_add_contact)
+ * and open.c, which nothing in the store calls. Everything here runs inside the caller's transaction
  * unless it says otherwise. */
 #ifndef RBX_STORE_INT_H
 #define RBX_STORE_INT_H

@@ -41,7 +41,7 @@ rbx_run() {
     local a json=0
     for a in "$@"; do [ "$a" = --json ] && json=1; done
     if [ "$want" != 0 ] && [ "$json" = 1 ]; then
-        # --json: one error object on stderr (PROTOCOL.md 21.3), warnings before it.
+        # --json: one error object on stderr (PROTOCOL.md 22.3), warnings before it.
         if [ "$(grep -c '^{"error":{' "$T/err")" != 1 ] || ! tail -n 1 "$T/err" | grep -q '^{"error":{' ||
            grep -qv '^{"\(error\|warning\|maintenance\|rejected\)":{' "$T/err"; then
             bad "$name: --json error output is not one {\"error\":...} object: $(head -c 300 "$T/err")"; return 1
@@ -90,7 +90,7 @@ flip() { b64_bytes | awk -v at="$1" '{ if (NR - 1 == at) $0 = ($0 % 2) ? $0 - 1 
 jfield() { sed -n "s/.*\"$1\":\"\\{0,1\\}\([^\",}]*\).*/\1/p" "$T/out" | head -n 1; }
 
 # junix KEY: the Unix seconds of the time "KEY" in $T/out ("KEY":{"unix":N,
-# "rfc3339":...}, PROTOCOL.md 21.2; the first such line).
+# "rfc3339":...}, PROTOCOL.md 22.2; the first such line).
 junix() { sed -n "s/.*\"$1\":{\"unix\":\(-\{0,1\}[0-9]*\),.*/\1/p" "$T/out" | head -n 1; }
 
 # keyfile_field NAME FILE: a string field of the product's JSON key file

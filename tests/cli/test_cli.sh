@@ -18,7 +18,7 @@ A=(--dir "$T/alice") B=(--dir "$T/bob") C=(--dir "$T/carol")
 # ------------------------------------------------------------------ help, usage (64)
 run "help" 0 help
 # (as rows "  64  ...": a bare 64 is also in "base64")
-for c in 64 65 66 70 73 74; do check "help lists exit code $c" 'grep -q "^  $c  [a-z]" "$T/out"'; done
+for c in 64 65 66 67 69 70 73 74 75; do check "help lists exit code $c" 'grep -q "^  $c  [a-z]" "$T/out"'; done
 run "version" 0 version
 check "version is x.y.z" 'grep -Eq "[0-9]+\.[0-9]+\.[0-9]+" "$T/out"'
 run "send --help" 0 send --help
@@ -331,14 +331,20 @@ if command -v groff > /dev/null; then
 fi
 
 # ------------------------------------------------------------------ make demo, quick mode
-if DEMO_QUICK=1 DEMO_DIR="$T/demo" RBX="$RBX" TOOLS="$TOOLS" timeout 60 bash "$(dirname "$0")/../../src/cli/demo.sh" > "$T/demo.out" 2>&1; then
+RBXD=${RBXD:-$(dirname "$RBX")/rbxd}
+if DEMO_QUICK=1 DEMO_DIR="$T/demo" RBX="$RBX" RBXD="$RBXD" TOOLS="$TOOLS" timeout 90 bash "$(dirname "$0")/../../src/cli/demo.sh" > "$T/demo.out" 2>&1; then
     ok
 else
     bad "demo (quick mode): $(tail -n 5 "$T/demo.out")"
 fi
 check "demo shows healing" 'grep -q "from there on nothing" "$T/demo.out"'
-check "demo shows the identity rotation" 'grep -q "^     phone: identity rotated (sequence 1), fingerprint " "$T/demo.out"'
-check "demo shows the relay's rows" '[ "$(grep -c "^   #[0-9]* *t=" "$T/demo.out")" = 3 ]'
+check "demo shows fan-out and sync copies" 'grep -Eq "^   dashboard also holds ([0-9]+) sync copies of the \1 messages the phone sent" "$T/demo.out"'
+check "demo shows the phone catching up" 'grep -Eq "the phone is back: [0-9]+ messages were waiting on the server" "$T/demo.out"'
+check "demo shows the tablet joining" 'grep -Eq "^     agent/[0-9]+: the flaky test is fixed: see the diff$" "$T/demo.out"'
+check "demo shows the rotation followed" 'grep -Eq "^     dana/[0-9]+: approve: run the migration$" "$T/demo.out"'
+check "demo shows the removed phone refused" 'grep -q "the thief.s copy: exit 67" "$T/demo.out"'
+check "demo shows the extended list refused" 'grep -q "refused dana.s device list from .*: an entry was not signed by a device of the list" "$T/demo.out"'
+check "demo shows the server's rows" '[ "$(grep -c "^   #[0-9]* *t=" "$T/demo.out")" = 3 ]'
 check "demo finishes in under 30 s" '[ "$(sed -n "s/^Done in \([0-9]*\) ms.*/\1/p" "$T/demo.out")" -lt 30000 ]'
 
 cli_end

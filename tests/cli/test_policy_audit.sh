@@ -139,7 +139,7 @@ run "defaults with an argument" 64 "${A[@]}" policy defaults now
 # ------------------------------------------------------------------ audit
 run "audit" 0 "${A[@]}" audit
 EVENTS=$(wc -l < "$T/out")
-check "audit: store created first" 'head -n 1 "$T/out" | grep -Eq "^ +1  [0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z  store created +schema 3$"'
+check "audit: store created first" 'head -n 1 "$T/out" | grep -Eq "^ +1  [0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z  store created +schema 4$"'
 # store and identity created, four sets, one load, defaults; the load of an
 # unchanged policy records nothing
 check "audit: one event per change" '[ "$EVENTS" = 8 ]'

@@ -74,7 +74,7 @@ END {
 }' "$README" > "$T/extract.err"
 check "README: every code block is marked (sh-begin, sh-not-run or the C example)" '[ ! -s "$T/extract.err" ]'
 [ -s "$T/extract.err" ] && cat "$T/extract.err"
-check "README: the walkthroughs are talk, secrets, rotation, org, history, lifecycle" '[ "$(tr "\n" " " < "$T/blocks/order")" = "talk secrets rotation org history lifecycle " ]'
+check "README: the walkthroughs are talk, secrets, rotation, org, history, lifecycle, multidevice" '[ "$(tr "\n" " " < "$T/blocks/order")" = "talk secrets rotation org history lifecycle multidevice " ]'
 check "README: make demo, make check and the npm install are shown, not run" '[ "$(cat "$T/blocks/skipped" 2>/dev/null)" = 3 ]'
 
 # The rbx the blocks find first on PATH: the real one, each call's exit status
@@ -192,6 +192,16 @@ assert_lifecycle() {
     check "lifecycle: renamed, then forgotten" 'grep -qx "bob -> robert" "$D/lifecycle.out" && grep -qx "robert: 1 device forgotten (sessions, keys, inbox and outbox erased)" "$D/lifecycle.out"'
     check "lifecycle: alice has no contact left" '[ "$(r alice status --json 2>/dev/null | grep -c "\"name\"")" = 0 ]'
     check "lifecycle: each step audited" 'r alice audit | grep -q "contact identity trusted" && r alice audit | grep -q "contact renamed" && r alice audit | grep -q "contact forgotten"'
+}
+
+assert_multidevice() {
+    local lap; lap=$(sed -n 's/^created alice as device \([0-9]*\) (fingerprint [0-9a-f]*)$/\1/p' "$D/multidevice.out")
+    check "multidevice: the laptop and the phone enrolled" '[ -n "$lap" ] && grep -Eq "^joined alice as device [0-9]+" "$D/phone.fp"'
+    check "multidevice: the phone's fingerprint was approved" 'grep -qx "approved device [0-9]* (fingerprint $(head -n 1 "$D/phone.fp")) for alice" "$D/multidevice.out"'
+    check "multidevice: bob read hi bob from the laptop" 'grep -qx "alice/$lap: hi bob" "$D/multidevice.out"'
+    check "multidevice: the phone got the sync copy" 'grep -qx "alice/$lap -> bob: hi bob" "$D/multidevice.out"'
+    check "multidevice: bob's reply reached the phone" 'grep -q "\"from\":\"bob\",.*\"to\":\"alice\",\"sync\":false,.*\"text\":\"hi alice\\\\n\"" "$D/multidevice.out"'
+    check "multidevice: alice's list holds two devices" 'grep -q "^alice: list 2 (first entry [0-9a-f]*), 2 devices$" "$D/multidevice.out"'
 }
 
 # ------------------------------------------------------------------ run

@@ -11,8 +11,10 @@
  *    device's own messages;
  *  - baseline: the stolen box secret key opens today's envelopes.
  *
- *   thief STOLEN_DIR KEYFILE RELAY_TSV BASELINE_TSV
+ *   thief STOLEN_DIR KEYFILE RELAY_TSV BASELINE_TSV [CONTACT DEVICE]
  *
+ * CONTACT DEVICE name the session to attack (a device of several users
+ * holds one session per peer device); without them, the first one.
  * RELAY_TSV rows: seq, t_ms, sender fingerprint, type, bytes, transport line
  * (base64 of 0x01 || sender identity || wire). BASELINE_TSV rows: seq,
  * content, nonce. '#' lines are comments. Output, one row per relay row:
@@ -24,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "content.h"
 #include "ratchetbox.h"
 #include "session.h"
 #include "store.h"
@@ -106,9 +109,10 @@ static int baseline_read(char out[PREVIEW + 1], const envelope *e, size_t ne, lo
     return 0;
 }
 
-/* The contact whose session the device holds (the demo has exactly one). */
+/* The contact whose session the device holds (the first, without a name). */
 static int find_session(rbx_store *st, char name[RBX_NAME_MAX], uint32_t *device)
 {
+    if (name[0] != '\0') return 0;
     sqlite3_stmt *s = NULL;
     int rc = RBX_E_NOT_FOUND;
     if (sqlite3_prepare_v2(rbx__store_db(st),
@@ -181,7 +185,11 @@ static void attack_row(char **fld, const uint8_t own_pk[RBX_PUBLICKEYBYTES], rbx
         if (s != NULL && rbx_session_decrypt(s, pt, b64len + 1, &ptlen, t + TRANSPORT_HEADER,
                                              tlen - TRANSPORT_HEADER) == 0) {
             rb = 1;
-            preview(rb_prev, pt, ptlen);
+            /* A message to a user carries a content header (PROTOCOL.md 21.2):
+             * the preview shows its body. */
+            rbx__content c;
+            if (rbx__content_parse(&c, pt, ptlen) == 0 && c.body != NULL) preview(rb_prev, c.body, c.bodylen);
+            else preview(rb_prev, pt, ptlen);
         }
     }
     bl = baseline_read(bl_prev, env, ne, seq, peer, box_sk);
@@ -195,14 +203,18 @@ static void attack_row(char **fld, const uint8_t own_pk[RBX_PUBLICKEYBYTES], rbx
 
 int main(int argc, char **argv)
 {
-    if (argc != 5) {
-        fputs("usage: thief STOLEN_DIR KEYFILE RELAY_TSV BASELINE_TSV\n", stderr);
+    if (argc != 5 && argc != 7) {
+        fputs("usage: thief STOLEN_DIR KEYFILE RELAY_TSV BASELINE_TSV [CONTACT DEVICE]\n", stderr);
         return 64;
     }
     if (rbx_init() != 0) return 74;
-    char db[PATH_CAP], name[RBX_NAME_MAX], keybuf[KEYFILE_MAX];
+    char db[PATH_CAP], name[RBX_NAME_MAX] = "", keybuf[KEYFILE_MAX];
     uint8_t own_pk[RBX_PUBLICKEYBYTES], box_pk[RBX_PUBLICKEYBYTES], box_sk[RBX_SECRETKEYBYTES];
     uint32_t device = 0;
+    if (argc == 7) {
+        snprintf(name, sizeof name, "%s", argv[5]);
+        device = (uint32_t)strtoul(argv[6], NULL, 10);
+    }
     rbx_store *st = NULL;
     rbx_session *stolen = NULL, *in_copy = NULL, *out_copy = NULL;
     envelope *env = NULL;

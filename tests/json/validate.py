@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
-"""Validate rbx --json output against spec/json (PROTOCOL.md 21), with
+"""Validate rbx --json output against spec/json (PROTOCOL.md 22), with
 Debian's python3-jsonschema (4.10 in Debian 12; newer versions work too).
 
   validate.py SCHEMA_DIR --lint
       every schema is a valid Draft 2020-12 schema, and every object in it
       lists all its members as required and allows no others (the stability
-      rule of 21.1: members neither appear nor vanish unannounced);
+      rule of 22.1: members neither appear nor vanish unannounced);
   validate.py SCHEMA_DIR NAME FILE...
       every non-empty line of each FILE is one JSON object that NAME's
       schema accepts (NAME: "status" for status.schema.json);
@@ -51,6 +51,24 @@ def validator(store, name):
         return Draft202012Validator(schema, resolver=res)
 
 
+def has_version(store, s):
+    """s has a version member, or is a oneOf (sync: one object per kind of
+    line) each of whose branches has one, directly or in the schema it
+    refers to."""
+    if s.get("properties", {}).get("version") is not None:
+        return True
+    branches = s.get("oneOf")
+    if not branches:
+        return False
+    for b in branches:
+        ref = b.get("$ref", "")
+        if ref.endswith(".schema.json") and ref[: -len(".schema.json")] in store:
+            b = store[ref[: -len(".schema.json")]]
+        if b.get("properties", {}).get("version") is None:
+            return False
+    return True
+
+
 def lint(store):
     problems = []
 
@@ -61,7 +79,7 @@ def lint(store):
                 if node.get("additionalProperties") is not False:
                     problems.append(f"{where}: additionalProperties is not false")
                 missing = props - set(node.get("required", []))
-                # error.file is the one optional member (21.3).
+                # error.file is the one optional member (22.3).
                 if missing and not (where.startswith("error") and missing == {"file"}):
                     problems.append(f"{where}: members not required: {sorted(missing)}")
             for k, v in node.items():
@@ -76,7 +94,7 @@ def lint(store):
         except jsonschema.SchemaError as e:
             problems.append(f"{name}: not a valid schema: {e.message}")
         if name != "common" and name != "notice":
-            if s.get("properties", {}).get("version") is None:
+            if not has_version(store, s):
                 problems.append(f"{name}: no version member")
         walk(s, name)
     return problems

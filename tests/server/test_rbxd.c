@@ -1038,6 +1038,156 @@ START_TEST(send_device_set_and_idempotency)
 }
 END_TEST
 
+START_TEST(targeted_sends)
+{
+    up(NULL);
+    rbxc_dev a1, a2, b1, b2, c1;
+    rbxc_list la, lb, lc;
+    rbxc_dev_new(&a1, "alice");
+    rbxc_dev_new(&a2, "alice");
+    rbxc_dev_new(&b1, "bob");
+    rbxc_dev_new(&b2, "bob");
+    rbxc_dev_new(&c1, "carol");
+    ck_assert_int_eq(rbxc_enroll_first(&C, &a1, &la, 0), 200);
+    ck_assert_int_eq(rbxc_enroll_linked(&C, &a2, &a1, &la, 0), 200);
+    ck_assert_int_eq(rbxc_enroll_first(&C, &b1, &lb, 0), 200);
+    ck_assert_int_eq(rbxc_enroll_linked(&C, &b2, &b1, &lb, 0), 200);
+    ck_assert_int_eq(rbxc_enroll_first(&C, &c1, &lc, 0), 200);
+    uint8_t mid[16];
+    mid_of(mid, 1);
+    /* A targeted send names a subset: one device of bob only. */
+    json_t *one = send_body(mid, "bob", json_pack("[o]", env_for(&b2, b2.regid, "retry")));
+    json_object_set_new(one, "targeted", json_true());
+    rbxc_resp r;
+    rbxc_call_json(&C, &a1, "POST", "/v1/messages", json_incref(one), NULL, &r);
+    EXPECT(r, 200, NULL);
+    ck_assert_int_eq(jint(r.json, "stored"), 1);
+    rbxc_resp_free(&r);
+    ck_assert_uint_eq(mailbox_count(&b2), 1);
+    ck_assert_uint_eq(mailbox_count(&b1), 0);
+    ck_assert_uint_eq(mailbox_count(&a2), 0);
+    /* Idempotent like any send; the same envelopes untargeted are another
+     * message (a conflict under the same id). */
+    rbxc_call_json(&C, &a1, "POST", "/v1/messages", json_incref(one), NULL, &r);
+    EXPECT(r, 200, NULL);
+    ck_assert(json_is_true(json_object_get(r.json, "duplicate")));
+    rbxc_resp_free(&r);
+    json_object_del(one, "targeted");
+    rbxc_call_json(&C, &a1, "POST", "/v1/messages", json_incref(one), NULL, &r);
+    EXPECT(r, 409, "message_id_conflict");
+    rbxc_resp_free(&r);
+    json_decref(one);
+    /* Extra and stale are still refused; missing is not reported. */
+    mid_of(mid, 2);
+    json_t *bad = send_body(mid, "bob", json_pack("[o,o]", env_for(&b1, b1.regid + 1, "x"),
+                                                  env_for(&c1, c1.regid, "x")));
+    json_object_set_new(bad, "targeted", json_true());
+    rbxc_call_json(&C, &a1, "POST", "/v1/messages", bad, NULL, &r);
+    EXPECT(r, 409, "device_mismatch");
+    ck_assert_uint_eq(json_array_size(json_object_get(r.json, "missing")), 0);
+    ck_assert_uint_eq(json_array_size(json_object_get(r.json, "extra")), 1);
+    ck_assert_uint_eq(json_array_size(json_object_get(r.json, "stale")), 1);
+    rbxc_resp_free(&r);
+    /* A targeted send to one's own other device. */
+    mid_of(mid, 3);
+    json_t *own = send_body(mid, "alice", json_pack("[o]", env_for(&a2, a2.regid, "own")));
+    json_object_set_new(own, "targeted", json_true());
+    call_expect(&a1, "POST", "/v1/messages", own, 200, NULL);
+    ck_assert_uint_eq(mailbox_count(&a2), 1);
+    /* targeted must be a boolean. */
+    mid_of(mid, 4);
+    json_t *typ = send_body(mid, "bob", json_pack("[o]", env_for(&b2, b2.regid, "x")));
+    json_object_set_new(typ, "targeted", json_integer(1));
+    call_expect(&a1, "POST", "/v1/messages", typ, 400, "bad_request");
+    rbxc_dev_free(&a1);
+    rbxc_dev_free(&a2);
+    rbxc_dev_free(&b1);
+    rbxc_dev_free(&b2);
+    rbxc_dev_free(&c1);
+    down();
+}
+END_TEST
+
+/* A link slot: PUT {data} without Authorization; returns the status. */
+static long link_put(const char *id, const char *slot, const char *data_b64, rbxc_resp *r)
+{
+    char path[128], body[256];
+    snprintf(path, sizeof path, "/v1/links/%s/%s", id, slot);
+    snprintf(body, sizeof body, "{\"data\":\"%s\"}", data_b64);
+    rbxc_opts o = {0};
+    o.no_auth = 1;
+    rbxc_call(&C, NULL, "PUT", path, body, strlen(body), &o, r);
+    return r->status;
+}
+
+START_TEST(device_links)
+{
+    const char *extra[] = {"--link-ttl", "600", "--link-max", "2", NULL};
+    up(extra);
+    const char *id = "00112233445566778899aabbccddeeff";
+    const char *id2 = "ffeeddccbbaa99887766554433221100";
+    const char *id3 = "0123456789abcdef0123456789abcdef";
+    rbxc_resp r;
+    rbxc_opts na = {0};
+    na.no_auth = 1;
+    char path[128];
+    snprintf(path, sizeof path, "/v1/links/%s", id);
+    /* Nothing yet; an approval before the request has no link. */
+    rbxc_call(&C, NULL, "GET", path, NULL, 0, &na, &r);
+    EXPECT(r, 404, "no_such_link");
+    rbxc_resp_free(&r);
+    ck_assert_int_eq(link_put(id, "approval", "YXBwcm92YWw=", &r), 404);
+    rbxc_resp_free(&r);
+    /* The request creates the link; the same bytes again are a retry,
+     * other bytes a conflict. */
+    ck_assert_int_eq(link_put(id, "request", "cmVxdWVzdA==", &r), 200);
+    ck_assert(json_is_true(json_object_get(r.json, "stored")));
+    rbxc_resp_free(&r);
+    ck_assert_int_eq(link_put(id, "request", "cmVxdWVzdA==", &r), 200);
+    ck_assert(json_is_false(json_object_get(r.json, "stored")));
+    rbxc_resp_free(&r);
+    ck_assert_int_eq(link_put(id, "request", "b3RoZXI=", &r), 409);
+    EXPECT(r, 409, "link_conflict");
+    rbxc_resp_free(&r);
+    rbxc_call(&C, NULL, "GET", path, NULL, 0, &na, &r);
+    EXPECT(r, 200, NULL);
+    ck_assert_str_eq(json_string_value(json_object_get(r.json, "request")), "cmVxdWVzdA==");
+    ck_assert(json_is_null(json_object_get(r.json, "approval")));
+    rbxc_resp_free(&r);
+    ck_assert_int_eq(link_put(id, "approval", "YXBwcm92YWw=", &r), 200);
+    rbxc_resp_free(&r);
+    ck_assert_int_eq(link_put(id, "approval", "YXBwcm92ZWQ=", &r), 409);
+    rbxc_resp_free(&r);
+    rbxc_call(&C, NULL, "GET", path, NULL, 0, &na, &r);
+    EXPECT(r, 200, NULL);
+    ck_assert_str_eq(json_string_value(json_object_get(r.json, "approval")), "YXBwcm92YWw=");
+    rbxc_resp_free(&r);
+    /* At most link_max pending: the third is refused. */
+    ck_assert_int_eq(link_put(id2, "request", "cmVxdWVzdA==", &r), 200);
+    rbxc_resp_free(&r);
+    ck_assert_int_eq(link_put(id3, "request", "cmVxdWVzdA==", &r), 429);
+    EXPECT(r, 429, "rate_limited");
+    rbxc_resp_free(&r);
+    /* Bad ids and bodies. */
+    call_expect(NULL, "GET", "/v1/links/00112233445566778899AABBCCDDEEFF", NULL, 404, "not_found");
+    call_expect(NULL, "GET", "/v1/links/0011", NULL, 404, "not_found");
+    ck_assert_int_eq(link_put(id3, "request", "!!", &r), 400);
+    rbxc_resp_free(&r);
+    ck_assert_int_eq(link_put(id3, "other", "cmVxdWVzdA==", &r), 404);
+    rbxc_resp_free(&r);
+    /* After link_ttl the links are gone, and the slots free again. */
+    rbxc_clock_set(DIR_, T0 + 601);
+    rbxc_call(&C, NULL, "GET", path, NULL, 0, &na, &r);
+    EXPECT(r, 404, "no_such_link");
+    rbxc_resp_free(&r);
+    ck_assert_int_eq(link_put(id3, "request", "cmVxdWVzdA==", &r), 200);
+    rbxc_resp_free(&r);
+    ck_assert_int_eq(link_put(id, "request", "b3RoZXI=", &r), 200);
+    rbxc_resp_free(&r);
+    down();
+}
+END_TEST
+
 START_TEST(mailbox_paging_ack_and_limits)
 {
     const char *extra[] = {"--mailbox-max", "5", "--fetch-max-bytes", "64K", NULL};
@@ -1951,6 +2101,8 @@ static Suite *suite_rbxd(void)
     tcase_add_test(t, keys_upload_rules);
     tcase_add_test(t, claims_and_rate_limit);
     tcase_add_test(t, send_device_set_and_idempotency);
+    tcase_add_test(t, targeted_sends);
+    tcase_add_test(t, device_links);
     tcase_add_test(t, mailbox_paging_ack_and_limits);
     tcase_add_test(t, long_poll_wakes_across_processes);
     tcase_add_test(t, retention_expires_mailboxes);

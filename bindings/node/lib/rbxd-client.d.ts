@@ -106,6 +106,78 @@ export interface MailboxResult {
     items: MailboxItem[];
     more: boolean;
 }
+/** A send a Store made (Store.send, sendGet, sendRebuild, retryRequest). */
+export interface OutgoingSend {
+    id: number;
+    messageId: Uint8Array;
+    to: string;
+    kind: 'message' | 'retry' | 'resend';
+    targeted: boolean;
+    envelopes: Envelope[];
+}
+export interface UserDeviceInfo {
+    user: string;
+    device: number;
+    identity: Uint8Array;
+    addedSeq: number;
+    registrationId: number;
+    self: boolean;
+    hasSession: boolean;
+    hasBundle: boolean;
+    needsBundle: boolean;
+}
+/** What Store.receive says of a message from a user's device. */
+export interface UserReceived {
+    user: string;
+    device: number;
+    type: 'message' | 'sync' | 'retry';
+    sync: boolean;
+    to: string;
+    resent: boolean;
+    messageId: Uint8Array;
+    inboxId: number;
+    redelivered: boolean;
+    resentCount: number;
+    retryLimited: boolean;
+    plaintext: Uint8Array;
+}
+/**
+ * The Store calls the multi-device flows use: a ratchetbox Store is one.
+ * Everything that decides about keys happens in it; RbxdClient only
+ * carries bytes (sans-I/O, as the library).
+ */
+export interface UserStore extends RequestSigner {
+    userUpdate(user: string, entries: Uint8Array[], devices?: {
+        device: number;
+        registrationId: number;
+    }[]): Promise<unknown>;
+    userPin(user: string): Promise<unknown | null>;
+    sendNeeds(to: string): Promise<UserDeviceInfo[]>;
+    userDevices(user: string): Promise<UserDeviceInfo[]>;
+    userBundle(user: string, device: number, bundle: Uint8Array): Promise<void>;
+    send(to: string, plaintext: Uint8Array): Promise<OutgoingSend>;
+    sendGet(id?: number): Promise<OutgoingSend | null>;
+    sendRebuild(id: number, targeted?: boolean): Promise<OutgoingSend | null>;
+    sendDone(id: number): Promise<void>;
+    receive(wire: Uint8Array, from: {
+        user: string;
+        device: number;
+    }): Promise<UserReceived>;
+    retryRequest(user: string, device: number, ids: Uint8Array[]): Promise<OutgoingSend>;
+    ackInbox(inboxId: number): Promise<void>;
+}
+/** bundleWithOnetime of the native module (a server hands out base bundles). */
+export type BundleAssembler = (base: Uint8Array, id: number, key: Uint8Array) => Uint8Array;
+/** One round of syncOnce: what was read, and what could not be. */
+export interface SyncResult {
+    received: UserReceived[];
+    /** Messages that did not decrypt and were asked for again (retry requests sent). */
+    askedAgain: number;
+    /** Messages that did not decrypt and could not be asked for (one request per device per hour). */
+    lost: number;
+    /** Refused: forged, or from a device its user's list does not hold. */
+    refused: number;
+}
 /** A refusal by the server: status, its stable `error` code, and its JSON. */
 export declare class RbxdError extends Error {
     readonly status: number;
@@ -155,7 +227,9 @@ export declare class RbxdClient {
      * device of our own user, stored all or nothing; idempotent on messageId
      * (16 bytes, chosen by the client: retry with the same one).
      */
-    send(to: string, messageId: Uint8Array, envelopes: Envelope[]): Promise<SendResult>;
+    send(to: string, messageId: Uint8Array, envelopes: Envelope[], opts?: {
+        targeted?: boolean;
+    }): Promise<SendResult>;
     /** GET .../mailbox: items after `after`, waiting up to `wait` seconds for one. */
     mailbox(opts?: {
         after?: number;
@@ -164,6 +238,35 @@ export declare class RbxdClient {
     }): Promise<MailboxResult>;
     /** POST .../mailbox/ack: delete delivered items; returns how many went. */
     ack(ids: number[]): Promise<number>;
+    /** Fetch user's device list and apply it in the store (verified from its pin, or pinned now). */
+    refreshUser(store: UserStore, user: string): Promise<void>;
+    /** Fetch and hold a bundle for every device a send to `to` needs. */
+    supply(store: UserStore, to: string, assemble: BundleAssembler): Promise<void>;
+    /**
+     * Post a send; each 409 device_mismatch updates the lists and rebuilds it
+     * (at most 4 posts). A device the server calls extra that the verified
+     * list still holds: RbxdError 'device_dropped', the send stays pending.
+     */
+    postSend(store: UserStore, s: OutgoingSend, assemble: BundleAssembler): Promise<void>;
+    /**
+     * Encrypt plaintext to every device of `to` and, as sync copies, to our
+     * own other devices, in one store transaction, and post the set.
+     */
+    sendToUser(store: UserStore, to: string, plaintext: Uint8Array, assemble: BundleAssembler): Promise<OutgoingSend>;
+    /** Post every pending send of the store (re-sends, retry requests, sends a crash left). */
+    flushPending(store: UserStore, assemble: BundleAssembler): Promise<number>;
+    /**
+     * One round: fetch the mailbox (waiting up to `wait` seconds), decrypt
+     * each message with its sender verified, acknowledge it, ask for what
+     * did not decrypt (one retry request per sender device), post re-sends.
+     * Each plaintext goes to `deliver` (in mailbox order) once the store
+     * holds it durably; the mailbox entries and the store's inbox entries are
+     * acknowledged only after every deliver of the round has resolved (if
+     * deliver throws, nothing is acknowledged and the round is fetched again).
+     */
+    syncOnce(store: UserStore, assemble: BundleAssembler, deliver: (r: UserReceived) => void | Promise<void>, opts?: {
+        wait?: number;
+    }): Promise<SyncResult>;
     private json;
     private parse;
     /** Sign and send; one retry after a clock_skew refusal, on the server's clock. */

@@ -122,6 +122,25 @@ class StoreWrap : public Napi::ObjectWrap<StoreWrap> {
   Napi::Value AuditVerify(const Napi::CallbackInfo& info);
   Napi::Value SignRequest(const Napi::CallbackInfo& info);
   Napi::Value DeviceListFirstEntry(const Napi::CallbackInfo& info);
+  // users with several devices (PROTOCOL.md 21)
+  Napi::Value AccountInit(const Napi::CallbackInfo& info);
+  Napi::Value Account(const Napi::CallbackInfo& info);
+  Napi::Value DeviceListSign(const Napi::CallbackInfo& info);
+  Napi::Value DeviceListCosign(const Napi::CallbackInfo& info);
+  Napi::Value DeviceListEntry(const Napi::CallbackInfo& info);
+  Napi::Value UserUpdate(const Napi::CallbackInfo& info);
+  Napi::Value UserPin(const Napi::CallbackInfo& info);
+  Napi::Value UserOrg(const Napi::CallbackInfo& info);
+  Napi::Value UserDevices(const Napi::CallbackInfo& info);
+  Napi::Value SendNeeds(const Napi::CallbackInfo& info);
+  Napi::Value UserBundle(const Napi::CallbackInfo& info);
+  Napi::Value Send(const Napi::CallbackInfo& info);
+  Napi::Value SendGet(const Napi::CallbackInfo& info);
+  Napi::Value SendRebuild(const Napi::CallbackInfo& info);
+  Napi::Value SendDone(const Napi::CallbackInfo& info);
+  Napi::Value Receive(const Napi::CallbackInfo& info);
+  Napi::Value RetryRequest(const Napi::CallbackInfo& info);
+  Napi::Value OnetimeExport(const Napi::CallbackInfo& info);
   Napi::Value OrgInit(const Napi::CallbackInfo& info);
   Napi::Value OrgKey(const Napi::CallbackInfo& info);
   Napi::Value OrgCertify(const Napi::CallbackInfo& info);
@@ -1206,6 +1225,452 @@ Napi::Value StoreWrap::DeviceListFirstEntry(const Napi::CallbackInfo& info) {
       [out](Napi::Env e) -> Napi::Value { return NewBytes(e, out->b.data(), out->b.size()); });
 }
 
+// ---------------------------------------------------------------- users (PROTOCOL.md 21)
+
+namespace {
+
+std::string UserArg(const Napi::Value& v, const char* what) {
+  std::string u = Str(v, what);
+  if (!rbx_user_id_ok(u.c_str())) throw InvalidArg(v.Env(), std::string(what) + ": not a user id");
+  return u;
+}
+
+// A device-list entry's fields from {user, seq, prevHash, op, device,
+// identity, created, signerKind?, signer}; op 'add' | 'remove' | 'rotate'.
+rbx_devlist_entry ReadEntry(Napi::Env env, const Napi::Value& v) {
+  if (!v.IsObject()) throw InvalidArg(env, "entry: expected an object");
+  Napi::Object o = v.As<Napi::Object>();
+  rbx_devlist_entry e{};
+  std::string user = UserArg(o.Get("user"), "entry.user");
+  std::memcpy(e.user, user.c_str(), user.size() + 1);
+  e.seq = U64(o.Get("seq"), "entry.seq");
+  if (IsSet(o, "prevHash")) std::memcpy(e.prev_hash, BytesN(o.Get("prevHash"), 32, "entry.prevHash").p, 32);
+  std::string op = Str(o.Get("op"), "entry.op");
+  e.op = op == "add" ? RBX_DEVLIST_ADD : op == "remove" ? RBX_DEVLIST_REMOVE : op == "rotate" ? RBX_DEVLIST_ROTATE : 0;
+  if (e.op == 0) throw InvalidArg(env, "entry.op: 'add', 'remove' or 'rotate'");
+  e.device = U32(o.Get("device"), "entry.device");
+  std::memcpy(e.identity, BytesN(o.Get("identity"), 32, "entry.identity").p, 32);
+  e.created = IsSet(o, "created") ? U64(o.Get("created"), "entry.created") : static_cast<uint64_t>(time(nullptr));
+  e.signer_kind = IsSet(o, "signerKind") && Str(o.Get("signerKind"), "entry.signerKind") == "org" ? RBX_SIGNER_ORG
+                                                                                                   : RBX_SIGNER_DEVICE;
+  std::memcpy(e.signer, BytesN(o.Get("signer"), 32, "entry.signer").p, 32);
+  return e;
+}
+
+Napi::Object AccountJs(Napi::Env e, const rbx_account& a) {
+  Napi::Object o = Napi::Object::New(e);
+  o.Set("user", a.user);
+  o.Set("device", Napi::Number::New(e, a.device));
+  o.Set("registrationId", Napi::Number::New(e, a.registration_id));
+  o.Set("entry", NewBytes(e, a.entry, a.entry_len));
+  return o;
+}
+
+Napi::Object PinJs(Napi::Env e, const rbx_devlist_pin& p) {
+  Napi::Object o = Napi::Object::New(e);
+  o.Set("firstHash", NewBytes(e, p.first_hash, 32));
+  o.Set("seq", Napi::Number::New(e, static_cast<double>(p.seq)));
+  o.Set("hash", NewBytes(e, p.hash, 32));
+  return o;
+}
+
+Napi::Array DevicesJs(Napi::Env e, const std::vector<rbx_user_device>& v) {
+  Napi::Array a = Napi::Array::New(e, v.size());
+  for (size_t i = 0; i < v.size(); i++) {
+    Napi::Object o = Napi::Object::New(e);
+    o.Set("user", v[i].user);
+    o.Set("device", Napi::Number::New(e, v[i].device));
+    o.Set("identity", NewBytes(e, v[i].identity, 32));
+    o.Set("addedSeq", Napi::Number::New(e, static_cast<double>(v[i].added_seq)));
+    o.Set("registrationId", Napi::Number::New(e, v[i].registration_id));
+    o.Set("self", Napi::Boolean::New(e, v[i].self));
+    o.Set("hasSession", Napi::Boolean::New(e, v[i].has_session));
+    o.Set("hasBundle", Napi::Boolean::New(e, v[i].has_bundle));
+    o.Set("needsBundle", Napi::Boolean::New(e, v[i].needs_bundle));
+    a.Set(static_cast<uint32_t>(i), o);
+  }
+  return a;
+}
+
+// A send's envelopes, handed out as the library made them.
+struct SendOut {
+  rbx_send_info info{};
+  std::vector<rbx_envelope> env;
+  std::vector<uint8_t> buf;
+  bool none = false;  // sendGet: nothing pending; sendRebuild: dropped
+  // Call f with buffers of room for n envelopes of ptlen bytes, growing on RBX_E_BUFFER.
+  int Run(size_t n, size_t ptlen, const std::function<int(SendOut&)>& f) {
+    size_t per = RBX_ENVELOPE_MAXBYTES(ptlen);
+    for (;;) {
+      env.assign(RBX_SEND_MAX_ENVELOPES, rbx_envelope{});
+      buf.assign(n * per, 0);
+      int rc = f(*this);
+      if (rc != RBX_E_BUFFER || n >= RBX_SEND_MAX_ENVELOPES) return rc;
+      n = n * 2 > RBX_SEND_MAX_ENVELOPES ? RBX_SEND_MAX_ENVELOPES : n * 2;
+      if (ptlen == 0) per *= 2;
+    }
+  }
+};
+
+Napi::Value SendJs(Napi::Env e, const SendOut& s) {
+  if (s.none) return e.Null();
+  static const char* const kinds[] = {"message", "retry", "resend"};
+  Napi::Object o = Napi::Object::New(e);
+  o.Set("id", Napi::Number::New(e, static_cast<double>(s.info.id)));
+  o.Set("messageId", NewBytes(e, s.info.message_id, RBX_MESSAGE_IDBYTES));
+  o.Set("to", s.info.to);
+  o.Set("kind", kinds[s.info.kind <= RBX_SEND_RESEND ? s.info.kind : 0]);
+  o.Set("targeted", Napi::Boolean::New(e, s.info.kind != RBX_SEND_FANOUT));
+  Napi::Array a = Napi::Array::New(e, s.info.n);
+  for (size_t i = 0; i < s.info.n; i++) {
+    const rbx_envelope& v = s.env[i];
+    Napi::Object x = Napi::Object::New(e);
+    x.Set("user", v.user);
+    x.Set("device", Napi::Number::New(e, v.device));
+    x.Set("registrationId", Napi::Number::New(e, v.registration_id));
+    x.Set("body", NewBytes(e, s.buf.data() + v.offset, v.len));
+    a.Set(static_cast<uint32_t>(i), x);
+  }
+  o.Set("envelopes", a);
+  return o;
+}
+
+}  // namespace
+
+Napi::Value StoreWrap::AccountInit(const Napi::CallbackInfo& info) {
+  auto entry = std::make_shared<std::vector<uint8_t>>(CopyBytes(info[0], "entry"));
+  auto a = std::make_shared<rbx_account>();
+  return Enqueue(
+      info.Env(), [entry, a](rbx_store* st) { return rbx_store_account_init(st, a.get(), entry->data(), entry->size()); },
+      [a](Napi::Env e) -> Napi::Value { return AccountJs(e, *a); });
+}
+
+Napi::Value StoreWrap::Account(const Napi::CallbackInfo& info) {
+  auto a = std::make_shared<rbx_account>();
+  auto found = std::make_shared<bool>(true);
+  return Enqueue(
+      info.Env(),
+      [a, found](rbx_store* st) {
+        int rc = rbx_store_account(st, a.get());
+        if (rc == RBX_E_NOT_FOUND) *found = false;
+        return rc == RBX_E_NOT_FOUND ? 0 : rc;
+      },
+      [a, found](Napi::Env e) -> Napi::Value { return *found ? AccountJs(e, *a) : e.Null(); });
+}
+
+Napi::Value StoreWrap::DeviceListSign(const Napi::CallbackInfo& info) {
+  rbx_devlist_entry e = ReadEntry(info.Env(), info[0]);
+  auto sig = std::make_shared<std::vector<uint8_t>>(RBX_SIGNATUREBYTES);
+  return Enqueue(
+      info.Env(), [e, sig](rbx_store* st) { return rbx_store_devlist_sign(st, sig->data(), &e); },
+      [sig](Napi::Env env) -> Napi::Value { return NewBytes(env, sig->data(), sig->size()); });
+}
+
+Napi::Value StoreWrap::DeviceListCosign(const Napi::CallbackInfo& info) {
+  rbx_devlist_entry e = ReadEntry(info.Env(), info[0]);
+  ByteView sv = BytesN(info[1], RBX_SIGNATUREBYTES, "signature");
+  std::vector<uint8_t> sig(sv.p, sv.p + sv.n);
+  auto out = std::make_shared<Blob>();
+  return Enqueue(
+      info.Env(),
+      [e, sig, out](rbx_store* st) {
+        out->b.resize(RBX_DEVLIST_ENTRY_MAXBYTES);
+        size_t n = 0;
+        int rc = rbx_store_devlist_cosign(st, out->b.data(), out->b.size(), &n, &e, sig.data());
+        out->b.resize(n);
+        return rc;
+      },
+      [out](Napi::Env env) -> Napi::Value { return NewBytes(env, out->b.data(), out->b.size()); });
+}
+
+Napi::Value StoreWrap::DeviceListEntry(const Napi::CallbackInfo& info) {
+  rbx_devlist_entry e = ReadEntry(info.Env(), info[0]);
+  auto out = std::make_shared<Blob>();
+  return Enqueue(
+      info.Env(),
+      [e, out](rbx_store* st) {
+        out->b.resize(RBX_DEVLIST_ENTRY_MAXBYTES);
+        size_t n = 0;
+        int rc = rbx_store_devlist_entry(st, out->b.data(), out->b.size(), &n, &e);
+        out->b.resize(n);
+        return rc;
+      },
+      [out](Napi::Env env) -> Napi::Value { return NewBytes(env, out->b.data(), out->b.size()); });
+}
+
+struct UpdateCall {
+  std::string user;
+  std::vector<std::vector<uint8_t>> entries;
+  std::vector<rbx_device_reg> regs;
+  rbx_user_update res{};
+};
+
+Napi::Value StoreWrap::UserUpdate(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto c = std::make_shared<UpdateCall>();
+  c->user = UserArg(info[0], "user");
+  if (!info[1].IsArray()) throw InvalidArg(env, "entries: expected an array of Uint8Array");
+  Napi::Array a = info[1].As<Napi::Array>();
+  for (uint32_t i = 0; i < a.Length(); i++) c->entries.push_back(CopyBytes(a.Get(i), "entries[i]"));
+  if (!info[2].IsUndefined() && !info[2].IsNull()) {
+    if (!info[2].IsArray()) throw InvalidArg(env, "devices: expected an array");
+    Napi::Array d = info[2].As<Napi::Array>();
+    for (uint32_t i = 0; i < d.Length(); i++) {
+      if (!d.Get(i).IsObject()) throw InvalidArg(env, "devices[i]: expected {device, registrationId}");
+      Napi::Object o = d.Get(i).As<Napi::Object>();
+      c->regs.push_back({U32(o.Get("device"), "device"), U32(o.Get("registrationId"), "registrationId")});
+    }
+  }
+  return Enqueue(
+      env,
+      [c](rbx_store* st) {
+        std::vector<const uint8_t*> p;
+        std::vector<size_t> l;
+        for (auto& x : c->entries) {
+          p.push_back(x.data());
+          l.push_back(x.size());
+        }
+        return rbx_store_user_update(st, &c->res, c->user.c_str(), p.data(), l.data(), p.size(),
+                                     c->regs.empty() ? nullptr : c->regs.data(), c->regs.size());
+      },
+      [c](Napi::Env e) -> Napi::Value {
+        Napi::Object o = Napi::Object::New(e);
+        o.Set("head", PinJs(e, c->res.head));
+        o.Set("first", Napi::Boolean::New(e, c->res.first));
+        o.Set("selfListed", Napi::Boolean::New(e, c->res.self_listed));
+        o.Set("devices", Napi::Number::New(e, static_cast<double>(c->res.ndevices)));
+        o.Set("added", Napi::Number::New(e, static_cast<double>(c->res.added)));
+        o.Set("removed", Napi::Number::New(e, static_cast<double>(c->res.removed)));
+        o.Set("rotated", Napi::Number::New(e, static_cast<double>(c->res.rotated)));
+        o.Set("reregistered", Napi::Number::New(e, static_cast<double>(c->res.reregistered)));
+        return o;
+      });
+}
+
+Napi::Value StoreWrap::UserPin(const Napi::CallbackInfo& info) {
+  std::string user = UserArg(info[0], "user");
+  auto pin = std::make_shared<rbx_devlist_pin>();
+  auto found = std::make_shared<bool>(true);
+  return Enqueue(
+      info.Env(),
+      [user, pin, found](rbx_store* st) {
+        int rc = rbx_store_user_pin(st, pin.get(), user.c_str());
+        if (rc == RBX_E_NOT_FOUND) *found = false;
+        return rc == RBX_E_NOT_FOUND ? 0 : rc;
+      },
+      [pin, found](Napi::Env e) -> Napi::Value { return *found ? Napi::Value(PinJs(e, *pin)) : e.Null(); });
+}
+
+Napi::Value StoreWrap::UserOrg(const Napi::CallbackInfo& info) {
+  std::string user = UserArg(info[0], "user");
+  ByteView ov = BytesN(info[1], RBX_PUBLICKEYBYTES, "org");
+  std::vector<uint8_t> org(ov.p, ov.p + ov.n);
+  return Enqueue(
+      info.Env(), [user, org](rbx_store* st) { return rbx_store_user_org(st, user.c_str(), org.data()); },
+      [](Napi::Env e) -> Napi::Value { return e.Undefined(); });
+}
+
+static Napi::Value DevicesCall(StoreWrap* self, const Napi::CallbackInfo& info, bool needs,
+                               const std::function<Napi::Value(Napi::Env, std::function<int(rbx_store*)>,
+                                                               std::function<Napi::Value(Napi::Env)>)>& enqueue) {
+  (void)self;
+  std::string user = UserArg(info[0], needs ? "to" : "user");
+  auto v = std::make_shared<std::vector<rbx_user_device>>();
+  return enqueue(
+      info.Env(),
+      [user, v, needs](rbx_store* st) {
+        size_t n = 0;
+        v->resize(2 * RBX_DEVLIST_MAX_DEVICES);
+        int rc = needs ? rbx_store_send_needs(st, v->data(), v->size(), &n, user.c_str())
+                       : rbx_store_user_devices(st, v->data(), v->size(), &n, user.c_str());
+        v->resize(rc == 0 && n < v->size() ? n : rc == 0 ? v->size() : 0);
+        return rc;
+      },
+      [v](Napi::Env e) -> Napi::Value { return DevicesJs(e, *v); });
+}
+
+Napi::Value StoreWrap::UserDevices(const Napi::CallbackInfo& info) {
+  return DevicesCall(this, info, false, [this](Napi::Env e, std::function<int(rbx_store*)> r,
+                                               std::function<Napi::Value(Napi::Env)> d) {
+    return Enqueue(e, std::move(r), std::move(d));
+  });
+}
+
+Napi::Value StoreWrap::SendNeeds(const Napi::CallbackInfo& info) {
+  return DevicesCall(this, info, true, [this](Napi::Env e, std::function<int(rbx_store*)> r,
+                                              std::function<Napi::Value(Napi::Env)> d) {
+    return Enqueue(e, std::move(r), std::move(d));
+  });
+}
+
+Napi::Value StoreWrap::UserBundle(const Napi::CallbackInfo& info) {
+  std::string user = UserArg(info[0], "user");
+  uint32_t device = U32(info[1], "device");
+  auto b = std::make_shared<std::vector<uint8_t>>(CopyBytes(info[2], "bundle"));
+  return Enqueue(
+      info.Env(), [user, device, b](rbx_store* st) { return rbx_store_user_bundle(st, user.c_str(), device, b->data(), b->size()); },
+      [](Napi::Env e) -> Napi::Value { return e.Undefined(); });
+}
+
+Napi::Value StoreWrap::Send(const Napi::CallbackInfo& info) {
+  std::string to = UserArg(info[0], "to");
+  ByteView pv = Bytes(info[1], "plaintext");
+  auto pt = std::make_shared<SecretBytes>(pv.p, pv.n);
+  auto s = std::make_shared<SendOut>();
+  return Enqueue(
+      info.Env(),
+      [to, pt, s](rbx_store* st) {
+        if (pt->size() > RBX_MAX_PLAINTEXT) return static_cast<int>(RBX_E_TOO_BIG);
+        size_t ptlen = pt->size();
+        int rc = s->Run(8, ptlen, [&](SendOut& o) {
+          return rbx_store_send(st, &o.info, o.env.data(), o.env.size(), o.buf.data(), o.buf.size(),
+                                to.c_str(), pt->data(), ptlen, nullptr);
+        });
+        pt->Release();  // wiped now, not when the promise settles
+        return rc;
+      },
+      [s](Napi::Env e) -> Napi::Value { return SendJs(e, *s); });
+}
+
+Napi::Value StoreWrap::SendGet(const Napi::CallbackInfo& info) {
+  uint64_t id = info[0].IsUndefined() || info[0].IsNull() ? 0 : U64(info[0], "id");
+  auto s = std::make_shared<SendOut>();
+  return Enqueue(
+      info.Env(),
+      [id, s](rbx_store* st) {
+        int rc = s->Run(8, 4096, [&](SendOut& o) {
+          return rbx_store_send_get(st, &o.info, o.env.data(), o.env.size(), o.buf.data(), o.buf.size(), id);
+        });
+        if (rc == RBX_E_NOT_FOUND) s->none = true;
+        return rc == RBX_E_NOT_FOUND ? 0 : rc;
+      },
+      [s](Napi::Env e) -> Napi::Value { return SendJs(e, *s); });
+}
+
+Napi::Value StoreWrap::SendRebuild(const Napi::CallbackInfo& info) {
+  uint64_t id = U64(info[0], "id");
+  bool targeted = info[1].IsBoolean() && info[1].ToBoolean();
+  auto s = std::make_shared<SendOut>();
+  return Enqueue(
+      info.Env(),
+      [id, s, targeted](rbx_store* st) {
+        int rc = s->Run(8, 4096, [&](SendOut& o) {
+          return rbx_store_send_rebuild(st, &o.info, o.env.data(), o.env.size(), o.buf.data(), o.buf.size(),
+                                        id, nullptr);
+        });
+        // A targeted send whose device is gone is dropped (PROTOCOL.md 21.5).
+        if (rc == RBX_E_NOT_FOUND && targeted) {
+          s->none = true;
+          return 0;
+        }
+        return rc;
+      },
+      [s](Napi::Env e) -> Napi::Value { return SendJs(e, *s); });
+}
+
+Napi::Value StoreWrap::SendDone(const Napi::CallbackInfo& info) {
+  uint64_t id = U64(info[0], "id");
+  return Enqueue(
+      info.Env(), [id](rbx_store* st) { return rbx_store_send_done(st, id); },
+      [](Napi::Env e) -> Napi::Value { return e.Undefined(); });
+}
+
+struct ReceiveCall {
+  std::vector<uint8_t> wire;
+  std::string user;
+  uint32_t device = 0;
+  SecretBytes pt;
+  rbx_user_received info{};
+};
+
+Napi::Value StoreWrap::Receive(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto c = std::make_shared<ReceiveCall>();
+  c->wire = CopyBytes(info[0], "wire");
+  if (!info[1].IsObject()) throw InvalidArg(env, "receive: from must be {user, device}");
+  Napi::Object o = info[1].As<Napi::Object>();
+  c->user = UserArg(o.Get("user"), "from.user");
+  c->device = U32(o.Get("device"), "from.device");
+  return Enqueue(
+      env,
+      [c](rbx_store* st) {
+        if (c->wire.size() > RBX_MAX_WIRE + 128U) return static_cast<int>(RBX_E_TOO_BIG);
+        c->pt = SecretBytes(c->wire.size());
+        size_t n = 0;
+        int rc = rbx_store_receive(st, c->pt.data(), c->pt.capacity(), &n, &c->info, c->user.c_str(), c->device,
+                                   c->wire.data(), c->wire.size());
+        c->pt.set_size(rc == 0 ? n : 0);
+        return rc;
+      },
+      [c](Napi::Env e) -> Napi::Value {
+        static const char* const types[] = {"", "message", "sync", "retry"};
+        Napi::Object r = Napi::Object::New(e);
+        r.Set("user", c->info.user);
+        r.Set("device", Napi::Number::New(e, c->info.device));
+        r.Set("type", types[c->info.type <= RBX_CONTENT_RETRY ? c->info.type : 0]);
+        r.Set("sync", Napi::Boolean::New(e, c->info.sync));
+        r.Set("to", c->info.to);
+        r.Set("resent", Napi::Boolean::New(e, (c->info.flags & RBX_CONTENT_RESENT) != 0));
+        r.Set("messageId", NewBytes(e, c->info.message_id, RBX_MESSAGE_IDBYTES));
+        r.Set("inboxId", Id(e, c->info.inbox_id));
+        r.Set("redelivered", Napi::Boolean::New(e, c->info.redelivered));
+        r.Set("resentCount", Napi::Number::New(e, static_cast<double>(c->info.resent)));
+        r.Set("retryLimited", Napi::Boolean::New(e, c->info.retry_limited));
+        r.Set("plaintext", SecretToJs(e, std::move(c->pt)));
+        return r;
+      });
+}
+
+Napi::Value StoreWrap::RetryRequest(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string user = UserArg(info[0], "user");
+  uint32_t device = U32(info[1], "device");
+  if (!info[2].IsArray()) throw InvalidArg(env, "ids: expected an array of 16-byte message ids");
+  Napi::Array a = info[2].As<Napi::Array>();
+  if (a.Length() == 0 || a.Length() > RBX_RETRY_MAX_IDS) throw InvalidArg(env, "ids: 1 to 32 message ids");
+  auto ids = std::make_shared<std::vector<uint8_t>>();
+  for (uint32_t i = 0; i < a.Length(); i++) {
+    ByteView b = BytesN(a.Get(i), RBX_MESSAGE_IDBYTES, "ids[i]");
+    ids->insert(ids->end(), b.p, b.p + b.n);
+  }
+  auto s = std::make_shared<SendOut>();
+  return Enqueue(
+      env,
+      [user, device, ids, s](rbx_store* st) {
+        return s->Run(1, 0, [&](SendOut& o) {
+          return rbx_store_retry_request(st, &o.info, o.env.data(), o.env.size(), o.buf.data(), o.buf.size(),
+                                         user.c_str(), device,
+                                         reinterpret_cast<const uint8_t(*)[RBX_MESSAGE_IDBYTES]>(ids->data()),
+                                         ids->size() / RBX_MESSAGE_IDBYTES);
+        });
+      },
+      [s](Napi::Env e) -> Napi::Value { return SendJs(e, *s); });
+}
+
+Napi::Value StoreWrap::OnetimeExport(const Napi::CallbackInfo& info) {
+  uint32_t n = U32(info[0], "count");
+  if (n == 0 || n > 1000) throw InvalidArg(info.Env(), "count: 1 to 1000");
+  auto ids = std::make_shared<std::vector<uint32_t>>(n);
+  auto keys = std::make_shared<std::vector<uint8_t>>(static_cast<size_t>(n) * 32);
+  auto got = std::make_shared<size_t>(0);
+  return Enqueue(
+      info.Env(),
+      [n, ids, keys, got](rbx_store* st) {
+        return rbx_store_onetime_export(st, ids->data(), reinterpret_cast<uint8_t(*)[32]>(keys->data()), n,
+                                        got.get());
+      },
+      [ids, keys, got](Napi::Env e) -> Napi::Value {
+        Napi::Array a = Napi::Array::New(e, *got);
+        for (size_t i = 0; i < *got; i++) {
+          Napi::Object o = Napi::Object::New(e);
+          o.Set("id", Napi::Number::New(e, (*ids)[i]));
+          o.Set("key", NewBytes(e, keys->data() + 32 * i, 32));
+          a.Set(static_cast<uint32_t>(i), o);
+        }
+        return a;
+      });
+}
+
 // ---------------------------------------------------------------- organisation roots
 
 Napi::Value StoreWrap::OrgInit(const Napi::CallbackInfo& info) {
@@ -1350,6 +1815,24 @@ Napi::Function StoreWrap::Init(Napi::Env env) {
        InstanceMethod<&StoreWrap::AuditVerify>("auditVerify"),
        InstanceMethod<&StoreWrap::SignRequest>("signRequest"),
        InstanceMethod<&StoreWrap::DeviceListFirstEntry>("deviceListFirstEntry"),
+       InstanceMethod<&StoreWrap::AccountInit>("accountInit"),
+       InstanceMethod<&StoreWrap::Account>("account"),
+       InstanceMethod<&StoreWrap::DeviceListSign>("deviceListSign"),
+       InstanceMethod<&StoreWrap::DeviceListCosign>("deviceListCosign"),
+       InstanceMethod<&StoreWrap::DeviceListEntry>("deviceListEntry"),
+       InstanceMethod<&StoreWrap::UserUpdate>("userUpdate"),
+       InstanceMethod<&StoreWrap::UserPin>("userPin"),
+       InstanceMethod<&StoreWrap::UserOrg>("userOrg"),
+       InstanceMethod<&StoreWrap::UserDevices>("userDevices"),
+       InstanceMethod<&StoreWrap::SendNeeds>("sendNeeds"),
+       InstanceMethod<&StoreWrap::UserBundle>("userBundle"),
+       InstanceMethod<&StoreWrap::Send>("send"),
+       InstanceMethod<&StoreWrap::SendGet>("sendGet"),
+       InstanceMethod<&StoreWrap::SendRebuild>("sendRebuild"),
+       InstanceMethod<&StoreWrap::SendDone>("sendDone"),
+       InstanceMethod<&StoreWrap::Receive>("receive"),
+       InstanceMethod<&StoreWrap::RetryRequest>("retryRequest"),
+       InstanceMethod<&StoreWrap::OnetimeExport>("onetimeExport"),
        InstanceMethod<&StoreWrap::OrgInit>("orgInit"),
        InstanceMethod<&StoreWrap::OrgKey>("orgKey"),
        InstanceMethod<&StoreWrap::OrgCertify>("orgCertify"),

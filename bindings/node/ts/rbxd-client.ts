@@ -123,6 +123,86 @@ export interface MailboxResult {
   more: boolean;
 }
 
+// ---------------------------------------------------------------- users (PROTOCOL.md 21)
+
+/** A send a Store made (Store.send, sendGet, sendRebuild, retryRequest). */
+export interface OutgoingSend {
+  id: number;
+  messageId: Uint8Array;
+  to: string;
+  kind: 'message' | 'retry' | 'resend';
+  targeted: boolean;
+  envelopes: Envelope[];
+}
+
+export interface UserDeviceInfo {
+  user: string;
+  device: number;
+  identity: Uint8Array;
+  addedSeq: number;
+  registrationId: number;
+  self: boolean;
+  hasSession: boolean;
+  hasBundle: boolean;
+  needsBundle: boolean;
+}
+
+/** What Store.receive says of a message from a user's device. */
+export interface UserReceived {
+  user: string;
+  device: number;
+  type: 'message' | 'sync' | 'retry';
+  sync: boolean;
+  to: string;
+  resent: boolean;
+  messageId: Uint8Array;
+  inboxId: number;
+  redelivered: boolean;
+  resentCount: number;
+  retryLimited: boolean;
+  plaintext: Uint8Array;
+}
+
+/**
+ * The Store calls the multi-device flows use: a ratchetbox Store is one.
+ * Everything that decides about keys happens in it; RbxdClient only
+ * carries bytes (sans-I/O, as the library).
+ */
+export interface UserStore extends RequestSigner {
+  userUpdate(user: string, entries: Uint8Array[], devices?: { device: number; registrationId: number }[]):
+  Promise<unknown>;
+  userPin(user: string): Promise<unknown | null>;
+  sendNeeds(to: string): Promise<UserDeviceInfo[]>;
+  userDevices(user: string): Promise<UserDeviceInfo[]>;
+  userBundle(user: string, device: number, bundle: Uint8Array): Promise<void>;
+  send(to: string, plaintext: Uint8Array): Promise<OutgoingSend>;
+  sendGet(id?: number): Promise<OutgoingSend | null>;
+  sendRebuild(id: number, targeted?: boolean): Promise<OutgoingSend | null>;
+  sendDone(id: number): Promise<void>;
+  receive(wire: Uint8Array, from: { user: string; device: number }): Promise<UserReceived>;
+  retryRequest(user: string, device: number, ids: Uint8Array[]): Promise<OutgoingSend>;
+  ackInbox(inboxId: number): Promise<void>;
+}
+
+/** bundleWithOnetime of the native module (a server hands out base bundles). */
+export type BundleAssembler = (base: Uint8Array, id: number, key: Uint8Array) => Uint8Array;
+
+/** One round of syncOnce: what was read, and what could not be. */
+export interface SyncResult {
+  received: UserReceived[];
+  /** Messages that did not decrypt and were asked for again (retry requests sent). */
+  askedAgain: number;
+  /** Messages that did not decrypt and could not be asked for (one request per device per hour). */
+  lost: number;
+  /** Refused: forged, or from a device its user's list does not hold. */
+  refused: number;
+}
+
+function rbxCode(e: unknown): string {
+  return typeof e === 'object' && e !== null && typeof (e as { code?: unknown }).code === 'string'
+    ? (e as { code: string }).code : '';
+}
+
 /** A refusal by the server: status, its stable `error` code, and its JSON. */
 export class RbxdError extends Error {
   readonly status: number;
@@ -294,14 +374,17 @@ export class RbxdClient {
    * device of our own user, stored all or nothing; idempotent on messageId
    * (16 bytes, chosen by the client: retry with the same one).
    */
-  async send(to: string, messageId: Uint8Array, envelopes: Envelope[]): Promise<SendResult> {
+  async send(to: string, messageId: Uint8Array, envelopes: Envelope[],
+    opts: { targeted?: boolean } = {}): Promise<SendResult> {
     if (messageId.length !== 16) throw new TypeError('rbxd: messageId is 16 bytes');
-    const body = {
+    const body: Record<string, unknown> = {
       message_id: b64(messageId),
       to: pathUser(to),
       envelopes: envelopes.map((e) => ({ user: pathUser(e.user), device: e.device,
         registration_id: e.registrationId, body: b64(e.body) })),
     };
+    // A retry request or a re-send names one device (SERVER.md 7.1).
+    if (opts.targeted) body.targeted = true;
     const j = await this.json('POST', '/v1/messages', body);
     return { stored: int(j.stored, 'stored'), duplicate: j.duplicate === true };
   }
@@ -329,6 +412,165 @@ export class RbxdClient {
   async ack(ids: number[]): Promise<number> {
     const j = await this.json('POST', `/v1/users/${this.user}/devices/${this.device}/mailbox/ack`, { ids });
     return int(j.deleted, 'deleted');
+  }
+
+  // ---------------------------------------------------------------- users (PROTOCOL.md 21)
+
+  /** Fetch user's device list and apply it in the store (verified from its pin, or pinned now). */
+  async refreshUser(store: UserStore, user: string): Promise<void> {
+    const l = await this.deviceList(user);
+    if (l === null) return;
+    await store.userUpdate(user, l.entries.map((e) => e.entry), l.devices);
+  }
+
+  /** Fetch and hold a bundle for every device a send to `to` needs. */
+  async supply(store: UserStore, to: string, assemble: BundleAssembler): Promise<void> {
+    const needs = await store.sendNeeds(to);
+    const byUser = new Map<string, number[]>();
+    for (const n of needs) byUser.set(n.user, [...(byUser.get(n.user) ?? []), n.device]);
+    for (const [user, devices] of byUser) {
+      const r = await this.bundles(user, devices);
+      for (const b of r.bundles) {
+        const full = b.oneTime ? assemble(b.bundle, b.oneTime.id, b.oneTime.key) : b.bundle;
+        await store.userBundle(user, b.device, full);
+      }
+    }
+  }
+
+  /**
+   * Post a send; each 409 device_mismatch updates the lists and rebuilds it
+   * (at most 4 posts). A device the server calls extra that the verified
+   * list still holds: RbxdError 'device_dropped', the send stays pending.
+   */
+  async postSend(store: UserStore, s: OutgoingSend, assemble: BundleAssembler): Promise<void> {
+    let cur: OutgoingSend | null = s;
+    for (let attempt = 0; attempt < 4 && cur !== null; attempt++) {
+      let extra: unknown = [];
+      try {
+        await this.send(cur.to, cur.messageId, cur.envelopes, { targeted: cur.targeted });
+        await store.sendDone(cur.id);
+        return;
+      } catch (e) {
+        if (!(e instanceof RbxdError) || e.code !== 'device_mismatch') throw e;
+        extra = e.body.extra;
+      }
+      await this.refreshUser(store, cur.to);
+      if (cur.to !== this.user) await this.refreshUser(store, this.user);
+      // A device the server will not deliver to that the verified list
+      // still holds was dropped without a signed removal (PROTOCOL.md 21.4).
+      for (const x of Array.isArray(extra) ? extra : []) {
+        const u = (x as { user?: unknown }).user;
+        const d = (x as { device?: unknown }).device;
+        if (typeof u !== 'string' || typeof d !== 'number') continue;
+        if ((await store.userDevices(u)).some((v) => v.device === d)) {
+          throw new RbxdError(409, 'device_dropped', `rbxd: the server will not deliver to ${u} device ${d}, ` +
+            `which ${u}'s verified device list holds; the send stays pending`, { user: u, device: d });
+        }
+      }
+      if (!cur.targeted) await this.supply(store, cur.to, assemble);
+      cur = await store.sendRebuild(cur.id, cur.targeted);
+    }
+    if (cur !== null) throw new RbxdError(409, 'device_mismatch', 'rbxd: the devices kept changing; the send stays pending', {});
+  }
+
+  /**
+   * Encrypt plaintext to every device of `to` and, as sync copies, to our
+   * own other devices, in one store transaction, and post the set.
+   */
+  async sendToUser(store: UserStore, to: string, plaintext: Uint8Array, assemble: BundleAssembler):
+  Promise<OutgoingSend> {
+    if ((await store.userPin(to)) === null) await this.refreshUser(store, to);
+    if (to !== this.user && (await store.userPin(this.user)) === null) await this.refreshUser(store, this.user);
+    await this.supply(store, to, assemble);
+    let s: OutgoingSend;
+    try {
+      s = await store.send(to, plaintext);
+    } catch (e) {
+      if (rbxCode(e) !== 'RBX_E_NOT_FOUND') throw e;
+      // A device appeared since: the lists again, then its bundle.
+      await this.refreshUser(store, to);
+      if (to !== this.user) await this.refreshUser(store, this.user);
+      await this.supply(store, to, assemble);
+      s = await store.send(to, plaintext);
+    }
+    await this.postSend(store, s, assemble);
+    return s;
+  }
+
+  /** Post every pending send of the store (re-sends, retry requests, sends a crash left). */
+  async flushPending(store: UserStore, assemble: BundleAssembler): Promise<number> {
+    let n = 0;
+    for (let s = await store.sendGet(); s !== null; s = await store.sendGet()) {
+      await this.postSend(store, s, assemble);
+      n++;
+    }
+    return n;
+  }
+
+  /**
+   * One round: fetch the mailbox (waiting up to `wait` seconds), decrypt
+   * each message with its sender verified, acknowledge it, ask for what
+   * did not decrypt (one retry request per sender device), post re-sends.
+   * Each plaintext goes to `deliver` (in mailbox order) once the store
+   * holds it durably; the mailbox entries and the store's inbox entries are
+   * acknowledged only after every deliver of the round has resolved (if
+   * deliver throws, nothing is acknowledged and the round is fetched again).
+   */
+  async syncOnce(store: UserStore, assemble: BundleAssembler,
+    deliver: (r: UserReceived) => void | Promise<void>, opts: { wait?: number } = {}): Promise<SyncResult> {
+    const box = await this.mailbox({ limit: 100, wait: opts.wait ?? 0 });
+    const out: SyncResult = { received: [], askedAgain: 0, lost: 0, refused: 0 };
+    const failed = new Map<string, { user: string; device: number; ids: Uint8Array[] }>();
+    for (const it of box.items) {
+      const from = { user: it.senderUser, device: it.senderDevice };
+      let r: UserReceived | null = null;
+      for (let attempt = 0; attempt < 2 && r === null; attempt++) {
+        try {
+          r = await store.receive(it.body, from);
+        } catch (e) {
+          const code = rbxCode(e);
+          if (attempt === 0 && code === 'RBX_E_NOT_FOUND') {
+            await this.refreshUser(store, from.user);
+          } else if (attempt === 0 && code === 'RBX_E_IDENTITY_CHANGED') {
+            await this.refreshUser(store, from.user);
+            const b = await this.bundles(from.user, [from.device]);
+            for (const x of b.bundles) {
+              await store.userBundle(from.user, x.device,
+                x.oneTime ? assemble(x.bundle, x.oneTime.id, x.oneTime.key) : x.bundle);
+            }
+          } else if (['RBX_E_STATE', 'RBX_E_AUTH', 'RBX_E_UNKNOWN_PREKEY', 'RBX_E_PREKEY_REUSED',
+            'RBX_E_ROLLBACK'].includes(code)) {
+            const k = `${from.user}/${from.device}`;
+            const f = failed.get(k) ?? { user: from.user, device: from.device, ids: [] };
+            if (f.ids.length < 32) f.ids.push(it.messageId);
+            failed.set(k, f);
+            break;
+          } else {
+            if (code !== 'RBX_E_REPLAY') out.refused++;
+            break;
+          }
+        }
+      }
+      if (r !== null && r.type !== 'retry') out.received.push(r);
+    }
+    for (const r of out.received) await deliver(r);
+    if (box.items.length > 0) await this.ack(box.items.map((it) => it.id));
+    for (const r of out.received) await store.ackInbox(r.inboxId);
+    for (const f of failed.values()) {
+      try {
+        const b = await this.bundles(f.user, [f.device]);
+        for (const x of b.bundles) {
+          await store.userBundle(f.user, x.device, x.oneTime ? assemble(x.bundle, x.oneTime.id, x.oneTime.key) : x.bundle);
+        }
+        await store.retryRequest(f.user, f.device, f.ids);
+        out.askedAgain += f.ids.length;
+      } catch (e) {
+        if (rbxCode(e) !== 'RBX_E_LIMIT') throw e;
+        out.lost += f.ids.length;
+      }
+    }
+    await this.flushPending(store, assemble);
+    return out;
   }
 
   // ---------------------------------------------------------------- plumbing
